@@ -1,0 +1,4 @@
+"""nufair catalog: tables, storage, identifiers, metadata crosswalks and the REST API.
+
+Everything that touches SQL lives here (``storage.py``); the layers above call it.
+"""

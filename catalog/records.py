@@ -1,0 +1,130 @@
+"""Parsed notices: the common form every importer produces and storage consumes.
+
+An importer turns one source document (a GCN VOEvent, a GCN Kafka JSON notice, a row of
+IceCat-1 or of a GCN AMON table) into a :class:`NoticeRecord`. Storage matches records to
+events on ``(observatory, run_id, event_id)`` and stores each as an immutable revision.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class Stream(enum.StrEnum):
+    """Alert stream of an event. ``NONE`` is an archived event that is not an alert."""
+
+    GOLD = "gold"
+    BRONZE = "bronze"
+    CASCADE = "cascade"
+    HESE = "hese"  # legacy (2016-2019) HESE track alerts
+    EHE = "ehe"  # legacy (2016-2019) EHE track alerts
+    NONE = "none"
+
+
+class RevisionKind(enum.StrEnum):
+    """What a revision says about the event."""
+
+    INITIAL = "initial"
+    UPDATE = "update"
+    RETRACTION = "retraction"
+
+
+class Source(enum.StrEnum):
+    """Where a revision came from."""
+
+    GCN_VOEVENT = "gcn-voevent"
+    GCN_JSON = "gcn-json"
+    ICECAT1 = "icecat-1"
+    AMON_TABLE = "amon-table"
+    RECO = "reco"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRegion:
+    """A localisation region at one containment level.
+
+    Either a circle (``radius_deg``) or an RA/Dec rectangle given by asymmetric errors
+    (``ra_plus``, ``ra_minus``, ``dec_plus``, ``dec_minus``, all in degrees, RA errors as
+    coordinate differences, not great-circle lengths, as IceCat-1 and the GCN notices give
+    them).
+    """
+
+    containment: float  # 0.5 or 0.9
+    radius_deg: float | None = None
+    ra_plus: float | None = None
+    ra_minus: float | None = None
+    dec_plus: float | None = None
+    dec_minus: float | None = None
+
+    @property
+    def is_circle(self) -> bool:
+        return self.radius_deg is not None
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeRecord:
+    """One revision of one event, as read from a source document.
+
+    Attributes
+    ----------
+    observatory, run_id, event_id
+        The event's identity (``IceCube``, run, event number in the run).
+    name
+        Alert name such as ``IceCube-200615A`` (``None`` when the source has none).
+    stream
+        Alert stream.
+    event_time
+        Event time, timezone-aware UTC.
+    kind
+        initial / update / retraction.
+    source, source_rev
+        Where the revision came from and the source's own revision number (GCN ``Rev``).
+    source_key
+        Stable identity of this revision in its source (an IVORN, a catalog row key); a
+        second import of the same key is a no-op.
+    issued_at
+        When the source issued it (notice date), if known.
+    ra, dec
+        Best-fit direction in degrees (ICRS/J2000). ``None`` for a retraction without one.
+    regions
+        Localisation regions (50 % and/or 90 %).
+    energy_tev, signalness, far_per_year
+        Alert parameters (``None`` when not given).
+    ivorn
+        GCN IVORN for notices.
+    retraction_reason
+        Free text for a retraction.
+    extra
+        Any further source fields worth keeping verbatim (stored as provenance JSON).
+    """
+
+    observatory: str
+    run_id: int
+    event_id: int
+    name: str | None
+    stream: Stream
+    event_time: datetime
+    kind: RevisionKind
+    source: Source
+    source_rev: int | None
+    source_key: str
+    issued_at: datetime | None = None
+    ra: float | None = None
+    dec: float | None = None
+    regions: tuple[ErrorRegion, ...] = ()
+    energy_tev: float | None = None
+    signalness: float | None = None
+    far_per_year: float | None = None
+    ivorn: str | None = None
+    retraction_reason: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def region(self, containment: float) -> ErrorRegion | None:
+        """The region at ``containment`` (0.5 or 0.9), if the record has one."""
+        for r in self.regions:
+            if abs(r.containment - containment) < 1e-9:
+                return r
+        return None

@@ -1,0 +1,1 @@
+"""nufair ingest: the realtime pipeline (selection, first guess, scans, publication)."""

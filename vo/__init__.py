@@ -1,0 +1,1 @@
+"""nufair vo: IVOA protocols (TAP, ADQL, ConeSearch, DataLink) over catalog storage."""
