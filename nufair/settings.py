@@ -1,0 +1,59 @@
+"""The one settings class. Every option is an environment variable with the ``NUFAIR_`` prefix."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The development token (all scopes). Refused outside ``environment=development``.
+DEV_TOKEN = "nufair-dev-token"
+
+#: Every write scope a token can carry.
+SCOPES = ("ingest", "scan", "admin")
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 hex digest of a bearer token: tokens are configured and compared hashed."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class Settings(BaseSettings):
+    """nufair configuration (environment variables ``NUFAIR_*``, or a ``.env`` file)."""
+
+    model_config = SettingsConfigDict(env_prefix="NUFAIR_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL URL. Unset: an embedded server (pgserver) in data_dir/pg.",
+    )
+    data_dir: Path = Field(default=Path("var"), description="Embedded database and artifacts.")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_base_url: str = "http://127.0.0.1:8000"
+    #: SHA-256 of each token → its scopes, as JSON:
+    #: ``NUFAIR_TOKENS='{"<sha256 hex>": ["ingest", "scan"]}'``.
+    tokens: dict[str, list[str]] = Field(default_factory=dict)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, description="Larger bodies get 413.")
+    load_sample: bool = Field(default=True, description="make run loads the bundled sample.")
+
+    @model_validator(mode="after")
+    def _check_tokens(self) -> Settings:
+        for digest, scopes in self.tokens.items():
+            bad = set(scopes) - set(SCOPES)
+            if bad:
+                raise ValueError(f"token {digest[:8]}…: unknown scopes {sorted(bad)}")
+        if self.environment != "development" and hash_token(DEV_TOKEN) in self.tokens:
+            raise ValueError("the development token is refused outside development")
+        return self
+
+    def token_scopes(self) -> dict[str, frozenset[str]]:
+        """Hashed token → scopes; in development the dev token has every scope."""
+        table = {digest: frozenset(scopes) for digest, scopes in self.tokens.items()}
+        if self.environment == "development" and not table:
+            table[hash_token(DEV_TOKEN)] = frozenset(SCOPES)
+        return table
