@@ -40,6 +40,15 @@ class Settings(BaseSettings):
     tokens: dict[str, list[str]] = Field(default_factory=dict)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, description="Larger bodies get 413.")
     load_sample: bool = Field(default=True, description="make run loads the bundled sample.")
+    # --- persistent identifiers (catalog/pids.py)
+    pid_provider: Literal["local", "datacite"] = "local"
+    doi_prefix: str = Field(default="10.5072", description="10.5072 is DataCite's test prefix.")
+    doi_resolver: str | None = Field(
+        default=None, description="URL before prefix/suffix; unset: the service itself for "
+        "the local provider, https://doi.org/ for DataCite.")
+    datacite_url: str = "https://api.test.datacite.org/"
+    datacite_user: str = ""
+    datacite_password: SecretStr = SecretStr("")
 
     @model_validator(mode="after")
     def _check_tokens(self) -> Settings:
