@@ -106,7 +106,7 @@ def _page(request: Request, rec: AlertRecord, cfg: FairConfig) -> Response:
     return response
 
 
-@router.get("/records/{key}")
+@router.api_route("/records/{key}", methods=["GET", "HEAD"])
 async def record(request: Request, ctx: Ctx, key: str) -> Response:
     """The landing page, or another representation chosen by ``Accept``."""
     media = negotiate(request.headers.get("accept"), list(NEGOTIABLE))
@@ -122,7 +122,7 @@ async def record(request: Request, ctx: Ctx, key: str) -> Response:
                         if fmt != "linkset" else ctx.cfg.linkset_url(rec.key)}))
 
 
-@router.get("/records/{key}/export/{fmt}")
+@router.api_route("/records/{key}/export/{fmt}", methods=["GET", "HEAD"])
 async def export(ctx: Ctx, key: str, fmt: str) -> Response:
     """A stable URL per metadata format."""
     rec = await run_in_threadpool(ctx.records.load, key)
@@ -134,7 +134,7 @@ async def export(ctx: Ctx, key: str, fmt: str) -> Response:
            "Content-Disposition": f'inline; filename="{rec.key}.{ext}"'}))
 
 
-@router.get("/records/{key}/linkset")
+@router.api_route("/records/{key}/linkset", methods=["GET", "HEAD"])
 async def linkset(ctx: Ctx, key: str) -> Response:
     """Signposting level 2: the record's links as an RFC 9264 JSON linkset."""
     rec = await run_in_threadpool(ctx.records.load, key)
@@ -149,7 +149,7 @@ async def skyplot_svg(ctx: Ctx, key: str) -> Response:
     return Response(skyplot.local_plot(rec.revision), media_type="image/svg+xml")
 
 
-@router.get("/records/{key}/files/{filename}")
+@router.api_route("/records/{key}/files/{filename}", methods=["GET", "HEAD"])
 async def download(ctx: Ctx, key: str, filename: str) -> Response:
     """A stored file, with its SHA-256 as ``Content-Digest`` and signposting links."""
     rec = await run_in_threadpool(ctx.records.load, key)

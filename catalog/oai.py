@@ -120,6 +120,8 @@ class Oai:
                 request.set(k, v)
             getattr(self, params["verb"])(root, params)
         except OaiError as exc:
+            if exc.code in ("badVerb", "badArgument"):
+                request.attrib.clear()  # the spec: echo only the base URL then
             _el(root, "error", exc.message, code=exc.code)
         return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 

@@ -13,7 +13,8 @@ from nufair.settings import Settings
 
 def fair_config(settings: Settings) -> FairConfig:
     return FairConfig(base_url=settings.public_base_url, doi_prefix=settings.doi_prefix,
-                      doi_resolver=settings.doi_resolver, provider=settings.pid_provider)
+                      doi_resolver=settings.doi_resolver, provider=settings.pid_provider,
+                      oai_page_size=settings.oai_page_size)
 
 
 def install_fair(app: FastAPI, storage: CatalogStorage, settings: Settings) -> None:

@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     doi_resolver: str | None = Field(
         default=None, description="URL before prefix/suffix; unset: the service itself for "
         "the local provider, https://doi.org/ for DataCite.")
+    oai_page_size: int = Field(default=100, ge=1, le=1000, description="OAI-PMH items per page")
     datacite_url: str = "https://api.test.datacite.org/"
     datacite_user: str = ""
     datacite_password: SecretStr = SecretStr("")

@@ -3,25 +3,33 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import xmlschema
+from sqlalchemy import insert, select
+from sqlalchemy.engine import Engine
 
 from catalog.fair_config import FairConfig
 from catalog.fair_records import RecordService
 from catalog.fair_storage import FairStorage
-from catalog.records import RevisionKind, Source, Stream
+from catalog.records import NoticeRecord, RevisionKind, Source, Stream
+from catalog.schema import artifacts, events, revisions
 from catalog.storage import CatalogStorage
+from nufair.app import create_app, make_engine
+from nufair.settings import Settings
 from tests.catalog.records_factory import record
+from tests.fair.live import free_socket, serve
 
 SCHEMAS = Path(__file__).parent / "schemas"
 BASE = "http://testserver"
 IVORN = "ivo://nasa.gsfc.gcn/AMON#ICECUBE_GOLD_Event2020-06-15T14:49:17.37_134191_17593623_0"
 
 
-def seed_records() -> list:
+def seed_records() -> list[NoticeRecord]:
     """Three alerts: A (two revisions, Gold), B (Bronze, then retracted), C (Gold, IceCat-1)."""
     t1 = datetime(2020, 6, 15, 15, 0, tzinfo=UTC)
     a0 = dataclasses.replace(record(rev=0, name="IceCube-200615A", issued=t1, energy_tev=183.0,
@@ -68,3 +76,39 @@ def seeded(storage: CatalogStorage, fair: FairStorage, fair_cfg: FairConfig) -> 
 @pytest.fixture(scope="session")
 def datacite_xsd() -> xmlschema.XMLSchema:
     return xmlschema.XMLSchema(str(SCHEMAS / "kernel-4.6" / "metadata.xsd"))
+
+
+def add_artifact(engine: Engine, root: Path, event_name: str, revision: int | None,
+                 filename: str, content: bytes, media_type: str, role: str) -> None:
+    """Store a file under the artifact folder and its row (what ingest will do)."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / filename).write_bytes(content)
+    with engine.begin() as conn:
+        ev = conn.execute(select(events.c.id).where(events.c.name == event_name)).scalar_one()
+        rev_pk = None if revision is None else conn.execute(
+            select(revisions.c.id).where(revisions.c.event_pk == ev,
+                                         revisions.c.number == revision)).scalar_one()
+        conn.execute(insert(artifacts).values(
+            event_pk=ev, revision_pk=rev_pk, role=role, filename=filename,
+            media_type=media_type, size_bytes=len(content),
+            sha256=hashlib.sha256(content).hexdigest(), md5=hashlib.md5(content).hexdigest(),
+            storage_url=(root / filename).as_uri()))
+
+
+@pytest.fixture
+def live_url(settings: Settings, db_url: str, tmp_path: Path) -> Iterator[str]:
+    """The real app on a real socket, its public URL set to where it listens; seeded."""
+    sock = free_socket()
+    host, port = sock.getsockname()
+    url = f"http://{host}:{port}"
+    cfg = settings.model_copy(update={"public_base_url": url, "oai_page_size": 3})
+    eng = make_engine(db_url)
+    try:
+        CatalogStorage(eng).import_records(seed_records())
+        add_artifact(eng, tmp_path / "artifacts", "IceCube-200615A", 1, "skymap.fits",
+                     b"SIMPLE  =                    T" + bytes(2850), "application/fits",
+                     "skymap-fits")
+    finally:
+        eng.dispose()
+    with serve(create_app(cfg), sock) as base:
+        yield base
