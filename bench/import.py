@@ -19,9 +19,8 @@ import re
 import tempfile
 from pathlib import Path
 
-from catalog.importers import iter_paths, parse_document, sample_paths
-
 from bench.common import fresh_database, median, timed, write_result
+from catalog.importers import iter_paths, parse_document, sample_paths
 from catalog.service import import_files
 from catalog.storage import CatalogStorage
 from nufair.app import make_engine
@@ -37,7 +36,8 @@ def synthesise(n: int, folder: Path) -> list[Path]:
         run, event = 200000 + i // 1000, 1000000 + i
         text = template.replace("134191", str(run)).replace("017593623", f"{event:09d}")
         text = re.sub(r'name="event_id" value="\d+"', f'name="event_id" value="{event}"', text)
-        text = re.sub(r'name="AMON_ID" value="\d+"', f'name="AMON_ID" value="{run}{event}"', text)
+        amon_id = f"{run}{event:08d}"  # AMON_ID is the run followed by the 8-digit event
+        text = re.sub(r'name="AMON_ID" value="\d+"', f'name="AMON_ID" value="{amon_id}"', text)
         path = folder / f"synthetic_{i:06d}.xml"
         path.write_text(text)
         paths.append(path)

@@ -40,9 +40,9 @@ def migrate() -> None:
 
 def _import_paths(url: str, paths: list[Path], progress: bool = True) -> tuple[int, int]:
     """Import every file under ``paths`` (each file all-or-nothing). Returns (ok, refused)."""
-    from catalog.importers import iter_paths
     from tqdm import tqdm
 
+    from catalog.importers import iter_paths
     from catalog.service import import_files
     from catalog.storage import CatalogStorage
     from nufair.app import make_engine
