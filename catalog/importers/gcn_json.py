@@ -109,6 +109,12 @@ def _identify(doc: dict[str, Any]) -> None:
     schema = str(doc.get("$schema", ""))
     mission = doc.get("mission")
     if schema == ICECUBE_SCHEMA:
+        if mission not in (None, "IceCube"):
+            # The schema leaves "mission" a free string; IceCube's schema does not make a
+            # KM3NeT (or any other) notice an IceCube alert.
+            raise NotANeutrinoAlert(
+                f"notice uses IceCube's schema but names mission {mission!r}; nufair "
+                "archives IceCube single-neutrino alerts only")
         return
     if "/icecube/lvk_nu_track_search" in schema:
         raise NotANeutrinoAlert(
