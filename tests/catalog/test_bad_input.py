@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib import resources
 
 import pytest
 from fastapi.testclient import TestClient
@@ -22,6 +23,10 @@ BOMB = b"""<?xml version="1.0"?>
 XXE = b"""<?xml version="1.0"?>
 <!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
 <voe:VOEvent xmlns:voe="http://www.ivoa.net/xml/VOEvent/v2.0">&xxe;</voe:VOEvent>"""
+
+
+def _fixture(name: str) -> bytes:
+    return resources.files("tests.data.notices").joinpath(name).read_bytes()
 
 
 def _gcn_json(**change: object) -> bytes:
@@ -55,6 +60,10 @@ def _stored(engine: Engine) -> tuple[int, int, int]:
     (_gcn_json(pipeline="Platinum Track Alert"), "application/json", 422, "invalid_input"),
     (_gcn_json(mission="KM3NeT"), "application/json", 422, "not_a_neutrino_alert"),
     (b"just some words\n", "text/plain", 415, "unsupported_format"),
+    (_fixture("S191216ap_initial.xml"), "application/xml", 422, "not_a_neutrino_alert"),
+    (_fixture("Antares_1438351269.xml"), "application/xml", 422, "not_a_neutrino_alert"),
+    (_fixture("sample_astrotrack_alert_2021_edited.xml"), "application/xml", 422,
+     "inconsistent_notice"),
     (b"", "application/xml", 422, "invalid_input"),
 ])
 def test_bad_documents_are_refused_and_nothing_is_stored(
