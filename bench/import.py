@@ -15,31 +15,23 @@ Run: ``.venv/bin/python -m bench.import [--n 5000] [--repeat 3]``
 from __future__ import annotations
 
 import argparse
-import re
 import tempfile
 from pathlib import Path
 
 from bench.common import fresh_database, median, timed, write_result
 from catalog.importers import iter_paths, parse_document, sample_paths
+from catalog.importers.variants import voevent_variants
 from catalog.service import import_files
 from catalog.storage import CatalogStorage
 from nufair.app import make_engine
 
-TEMPLATE_NAME = "IceCube_134191_017593623_0.xml"
-
 
 def synthesise(n: int, folder: Path) -> list[Path]:
-    """Write ``n`` VOEvents derived from a real notice, each with its own run/event."""
-    template = next(p for p in sample_paths() if p.name == TEMPLATE_NAME).read_text()
+    """Write ``n`` distinct VOEvents derived from a real notice, one file each."""
     paths = []
-    for i in range(n):
-        run, event = 200000 + i // 1000, 1000000 + i
-        text = template.replace("134191", str(run)).replace("017593623", f"{event:09d}")
-        text = re.sub(r'name="event_id" value="\d+"', f'name="event_id" value="{event}"', text)
-        amon_id = f"{run}{event:08d}"  # AMON_ID is the run followed by the 8-digit event
-        text = re.sub(r'name="AMON_ID" value="\d+"', f'name="AMON_ID" value="{amon_id}"', text)
+    for i, doc in enumerate(voevent_variants(n)):
         path = folder / f"synthetic_{i:06d}.xml"
-        path.write_text(text)
+        path.write_bytes(doc)
         paths.append(path)
     return paths
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
+from psycopg.errors import QueryCanceled
 from sqlalchemy import (
     Select,
     and_,
@@ -28,10 +30,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, insert
 from sqlalchemy.engine import Connection, Engine, RowMapping
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from catalog import sky
-from catalog.errors import Conflict, InvalidInput, NotFound
+from catalog.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 from catalog.models import (
     ErrorBox,
     EventDetail,
@@ -47,6 +49,10 @@ from catalog.schema import events, region_tiles, revisions
 #: MJD of the Unix epoch. MJD(UTC) counts 86400-s days and ignores leap seconds, exactly
 #: like POSIX time, so the conversion is a plain affine map.
 MJD_UNIX_EPOCH = 40587.0
+
+#: Back-off (seconds) between attempts of an idempotent write whose connection was lost;
+#: about 30 s in all, long enough for a PostgreSQL restart or fail-over.
+RETRY_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
 
 _RUN_EVENT = re.compile(r"^(\d+)[_:](\d+)$")
 _ICECAT_NAME = re.compile(r"^IC(\d{6}[A-Z])$")
@@ -143,14 +149,25 @@ class CatalogStorage:
         """
         if not records:
             return ImportSummary(records=0, events_created=0, revisions_created=0, unchanged=0)
-        try:
-            with self.engine.begin() as conn:
-                return self._import(conn, records)
-        except IntegrityError as exc:
-            if "uq_events_name" in str(exc.orig):
-                raise Conflict("an alert name in this input belongs to another event "
-                               "(same name, different run/event)") from exc
-            raise
+        for delay in (*RETRY_DELAYS, None):
+            try:
+                with self.engine.begin() as conn:
+                    return self._import(conn, records)
+            except IntegrityError as exc:
+                if "uq_events_name" in str(exc.orig):
+                    raise Conflict("an alert name in this input belongs to another event "
+                                   "(same name, different run/event)") from exc
+                raise
+            except DBAPIError as exc:
+                # A lost or refused connection (server restart, fail-over): the import is
+                # idempotent (revisions are keyed on source_key), so running it again is safe
+                # whether or not the lost transaction committed.
+                if not _connection_lost(exc):
+                    raise
+                if delay is None:
+                    raise ServiceUnavailable("the database did not come back") from exc
+                time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _import(self, conn: Connection, records: Sequence[NoticeRecord]) -> ImportSummary:
         # 1. Upsert the events. DO UPDATE (not DO NOTHING) locks each event row until
@@ -400,6 +417,13 @@ _REGION_COLS = (
     "r50_deg", "r90_deg", "area50_deg2", "area90_deg2", "region50_shape", "region90_shape",
     "region_order",
 )
+
+
+def _connection_lost(exc: DBAPIError) -> bool:
+    """True for errors of the connection itself, not of the statement (timeouts excluded)."""
+    if exc.connection_invalidated:
+        return True
+    return isinstance(exc, OperationalError) and not isinstance(exc.orig, QueryCanceled)
 
 
 def literal_column_xmax() -> Any:
