@@ -57,14 +57,21 @@ def _catalog_nodes(g: Graph, cfg: FairConfig) -> tuple[URIRef, URIRef]:
         "Every high-energy neutrino alert of the archive, each revision a versioned, "
         "citable dataset.", lang="en")))
     g.add((cat, DCTERMS.publisher, publisher))
-    g.add((cat, FOAF.homepage, URIRef(cfg.base + "/")))
+    _document(g, cat, FOAF.homepage, cfg.base + "/")
     g.add((series, RDF.type, DCAT3.DatasetSeries))
+    g.add((series, RDF.type, DCAT3.Dataset))  # DatasetSeries ⊑ Dataset, stated for validators
     g.add((series, DCTERMS.title, Literal("Neutrino alerts", lang="en")))
     g.add((series, DCTERMS.description, Literal(
         "The series of neutrino alerts; each alert is a dataset with one version per "
         "revision.", lang="en")))
     g.add((cat, DCAT3.dataset, series))
     return cat, series
+
+
+def _document(g: Graph, subject: URIRef, prop: URIRef, url: str) -> None:
+    doc = URIRef(url)
+    g.add((doc, RDF.type, FOAF.Document))
+    g.add((subject, prop, doc))
 
 
 def _license(g: Graph) -> URIRef:
@@ -76,6 +83,7 @@ def _license(g: Graph) -> URIRef:
 def _status(g: Graph, node: URIRef, name: str) -> None:
     status = ADMS_STATUS[name]
     g.add((status, RDF.type, SKOS.Concept))
+    g.add((status, SKOS.prefLabel, Literal(name, lang="en")))
     g.add((node, ADMS.status, status))
 
 
@@ -113,14 +121,17 @@ def _version_dataset(g: Graph, rec: AlertRecord, v: Version, cfg: FairConfig,
     g.add((ds, DCTERMS.issued, _dt(rev.issued_at or rev.created_at)))
     g.add((ds, DCTERMS.modified, _dt(v.doi.updated_at)))
     g.add((ds, DCAT3.version, Literal(str(rev.number))))
-    g.add((ds, DCAT3.landingPage, URIRef(cfg.record_url(v.doi.suffix))))
+    _document(g, ds, DCAT3.landingPage, cfg.record_url(v.doi.suffix))
     g.add((ds, DCAT3.inSeries, series))
     g.add((ds, DCTERMS.isVersionOf, URIRef(cfg.doi_url(rec.concept.doi))))
     g.add((ds, DCTERMS.license, lic))
     g.add((ds, DCTERMS.creator, _agent(g, cfg.creator, None)))
     for label, number in describe.UAT_SUBJECTS:
         g.add((ds, DCAT3.keyword, Literal(label, lang="en")))
-        g.add((ds, DCAT3.theme, URIRef(describe.uat_uri(number))))
+        theme = URIRef(describe.uat_uri(number))
+        g.add((theme, RDF.type, SKOS.Concept))
+        g.add((theme, SKOS.prefLabel, Literal(label, lang="en")))
+        g.add((ds, DCAT3.theme, theme))
     for fmt, media in EXPORTS:
         _distribution(g, ds, cfg.export_url(v.doi.suffix, fmt), media, f"{fmt} metadata", lic)
     for f in rec.files:
@@ -169,7 +180,7 @@ def add_record(g: Graph, rec: AlertRecord, cfg: FairConfig, series: URIRef,
     g.add((concept, DCTERMS.identifier, Literal(rec.concept.doi)))
     g.add((concept, DCTERMS.title, Literal(f"{rec.name} (all versions)", lang="en")))
     g.add((concept, DCTERMS.description, Literal(describe.abstract(rec), lang="en")))
-    g.add((concept, DCAT3.landingPage, URIRef(cfg.record_url(rec.concept.suffix))))
+    _document(g, concept, DCAT3.landingPage, cfg.record_url(rec.concept.suffix))
     g.add((concept, DCAT3.inSeries, series))
     g.add((concept, DCTERMS.license, lic))
     g.add((concept, DCTERMS.temporal, _period(g, rec)))

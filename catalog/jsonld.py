@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from catalog import describe
+from catalog.citation import citation_text
 from catalog.fair_config import LICENSE_URL, FairConfig
 from catalog.fair_records import AlertRecord
 
@@ -43,6 +44,7 @@ def to_jsonld(rec: AlertRecord, cfg: FairConfig) -> dict[str, Any]:
         "identifier": {"@type": "PropertyValue", "propertyID": "https://registry.identifiers.org/registry/doi",
                        "value": f"doi:{rec.focus.doi}", "url": doi_url},
         "name": describe.title(rec),
+        "citation": citation_text(rec, cfg),
         "description": describe.abstract(rec),
         "license": LICENSE_URL,
         "isAccessibleForFree": True,
@@ -63,8 +65,9 @@ def to_jsonld(rec: AlertRecord, cfg: FairConfig) -> dict[str, Any]:
         "alternateName": [x for x in (e.name, f"{e.run_id}:{e.event_id}") if x],
     }
     version = describe.version_label(rec)
-    if version is not None and not rec.is_concept:
+    if version is not None:  # the concept record shows (and so is at) its latest version
         doc["version"] = version
+    if not rec.is_concept:
         doc["isPartOf"] = cfg.doi_url(rec.concept.doi)
     if rec.is_concept:
         doc["hasPart"] = [cfg.doi_url(v.doi.doi) for v in rec.versions]
