@@ -17,6 +17,8 @@ from catalog import jsonld
 from catalog.dcat import ADMS, ADMS_STATUS, DCAT3
 from catalog.fair_config import FairConfig
 from catalog.fair_records import RecordService
+from nufair.fair import fair_config
+from nufair.settings import Settings
 from tests.fair.conftest import SCHEMAS
 
 SDO = Namespace("http://schema.org/")
@@ -81,9 +83,9 @@ def test_catalog_conforms_to_dcat_ap(client: TestClient, seeded: RecordService,
 
 
 def test_versions_provenance_and_retraction_in_rdf(client: TestClient, seeded: RecordService,
-                                                   fair_cfg: FairConfig) -> None:
+                                                   settings: Settings) -> None:
     g = Graph().parse(data=client.get("/catalog").text, format="turtle")
-    base = client.app.state.fair.cfg  # the app's own URLs
+    base = fair_config(settings)  # the app's own URLs
     a = seeded.load("IceCube-200615A")
     concept = URIRef(base.doi_url(a.concept.doi))
     v0, v1 = (URIRef(base.doi_url(v.doi.doi)) for v in a.versions)
