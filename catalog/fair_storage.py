@@ -81,7 +81,7 @@ class ArtifactRow:
 
 @dataclass(frozen=True, slots=True)
 class MintSummary:
-    """What one minting pass did."""
+    """What one minting pass did: DOIs minted (concept, version) and DOIs withdrawn."""
 
     concepts: int
     versions: int
@@ -283,4 +283,4 @@ def mint_in(conn: Connection, prefix: str, provider: str,
     if touched:
         conn.execute(update(dois).where(dois.c.event_pk.in_(sorted(touched)))
                      .values(updated_at=func.clock_timestamp()))
-    return MintSummary(concepts=concepts, versions=versions, withdrawn=len(set(withdrawn)))
+    return MintSummary(concepts=concepts, versions=versions, withdrawn=len(withdrawn))

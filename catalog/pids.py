@@ -14,6 +14,7 @@ findable at once) and ``datacite`` (the DataCite REST API: draft → findable, h
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -21,6 +22,8 @@ from catalog import datacite
 from catalog.fair_config import FairConfig
 from catalog.fair_records import AlertRecord, RecordService
 from catalog.fair_storage import FairStorage
+
+logger = logging.getLogger(__name__)
 
 
 class PidProvider(Protocol):
@@ -62,9 +65,12 @@ class DataCiteProvider:
         if rec.focus.registered_at is None:
             self.client.draft_doi(metadata=dict(attributes), doi=doi)
         if rec.withdrawn:
-            self.client.update_doi(doi, metadata=dict(attributes, event="register"), url=url)
-            if rec.focus.state == "findable" or rec.focus.registered_at is None:
+            if rec.focus.registered_at is not None and rec.focus.state == "findable":
+                self.client.update_doi(doi, metadata=dict(attributes), url=url)
                 self.client.hide_doi(doi)
+            else:  # never published: register it hidden straight away
+                self.client.update_doi(doi, metadata=dict(attributes, event="register"),
+                                       url=url)
             return "registered"
         self.client.update_doi(doi, metadata=dict(attributes, event="publish"), url=url)
         return "findable"
@@ -87,6 +93,8 @@ def sync_dois(records: RecordService, fair: FairStorage, provider: PidProvider,
         try:
             state = provider.register(rec, datacite.to_json(rec, cfg), cfg.record_url(row.suffix))
         except Exception:  # any provider failure leaves the DOI for the next pass
+            logger.warning("registering %s with %s failed", row.doi, provider.name,
+                           exc_info=True)
             failed += 1
             continue
         fair.mark_registered([row.id], state)
