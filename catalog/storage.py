@@ -10,7 +10,7 @@ import base64
 import binascii
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -140,6 +140,12 @@ class CatalogStorage:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        #: Called with (connection, touched event pks) inside every import transaction.
+        self.import_hooks: list[Callable[[Connection, list[int]], object]] = []
+
+    def add_import_hook(self, hook: Callable[[Connection, list[int]], object]) -> None:
+        """Run ``hook`` in each import's transaction (e.g. to mint DOIs with the revisions)."""
+        self.import_hooks.append(hook)
 
     # ------------------------------------------------------------------ writes
 
@@ -275,6 +281,8 @@ class CatalogStorage:
 
         # 5. Point each touched event at the revision that now describes it.
         self._refresh_current(conn, pks)
+        for hook in self.import_hooks:
+            hook(conn, pks)
         return ImportSummary(records=len(records), events_created=created,
                              revisions_created=len(rows), unchanged=len(records) - len(rows))
 
