@@ -50,6 +50,9 @@ from catalog.schema import events, region_tiles, revisions
 #: like POSIX time, so the conversion is a plain affine map.
 MJD_UNIX_EPOCH = 40587.0
 
+#: Largest PostgreSQL bigint.
+BIGINT_MAX = 2**63 - 1
+
 #: Back-off (seconds) between attempts of an idempotent write whose connection was lost;
 #: about 30 s in all, long enough for a PostgreSQL restart or fail-over.
 RETRY_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
@@ -341,6 +344,8 @@ class CatalogStorage:
         cur = revisions.alias("cur")
         stmt = _event_select(cur)
         m = _RUN_EVENT.match(key)
+        if any(int(n) > BIGINT_MAX for n in re.findall(r"\d+", key) if n.isdigit()):
+            raise NotFound(f"no event {key!r}", details={"event": key})  # no bigint is that big
         if m:
             stmt = stmt.where(events.c.run_id == int(m.group(1)),
                               events.c.event_id == int(m.group(2)))
