@@ -1,0 +1,1 @@
+"""Sub-command groups of the ``nufair`` CLI, one module per area."""
