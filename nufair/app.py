@@ -19,6 +19,10 @@ from nufair import __version__
 from nufair.database import start_embedded, to_sqlalchemy_url
 from nufair.migrate import current_revision, head_revision
 from nufair.settings import Settings
+from vo.api import CONFIG_STATE as VO_CONFIG_STATE
+from vo.api import router as vo_router
+from vo.async_api import router as vo_async_router
+from vo.config import VoConfig
 
 
 class DatabaseNotAtHead(RuntimeError):
@@ -72,6 +76,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     setattr(app.state, TOKENS_STATE, settings.token_scopes)
     install_error_handlers(app)
     app.include_router(catalog_router)
+    setattr(app.state, VO_CONFIG_STATE, VoConfig(base_url=settings.public_base_url))
+    app.include_router(vo_router)
+    app.include_router(vo_async_router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
 
     @app.get("/healthz", include_in_schema=False)
