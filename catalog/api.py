@@ -25,6 +25,9 @@ from catalog.storage import CatalogStorage, EventQuery
 #: Where the app factory puts the CatalogStorage.
 STORAGE_STATE = "catalog"
 
+#: Printable text only: PostgreSQL text cannot hold NUL, and no name or key has controls.
+TEXT = r"^[^\x00-\x1f\x7f]*$"
+
 ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 413, 415, 422)}
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)  # type: ignore[arg-type]
@@ -51,14 +54,15 @@ def list_events(
     stream: Stream | None = None,
     since: Annotated[datetime | None, Query(description="event time ≥ (UTC, ISO 8601)")] = None,
     until: Annotated[datetime | None, Query(description="event time < (UTC, ISO 8601)")] = None,
-    name: Annotated[str | None, Query(max_length=64, description="substring of the name")] = None,
+    name: Annotated[str | None, Query(max_length=64, pattern=TEXT,
+                                                 description="substring of the name")] = None,
     run_id: Annotated[int | None, Query(ge=0)] = None,
     event_id: Annotated[int | None, Query(ge=0)] = None,
     ra: Annotated[float | None, Query(ge=0, lt=360, description="cone centre, deg")] = None,
     dec: Annotated[float | None, Query(ge=-90, le=90, description="cone centre, deg")] = None,
     radius: Annotated[float | None, Query(ge=0, le=180, description="cone radius, deg")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=200, pattern=TEXT)] = None,
 ) -> EventPage:
     cone_args = (ra, dec, radius)
     if any(a is not None for a in cone_args) and not all(a is not None for a in cone_args):
@@ -74,7 +78,7 @@ def list_events(
 @router.get("/events/{key}", response_model=EventDetail,
             summary="One event with all its revisions")
 def get_event(storage: StorageDep,
-              key: Annotated[str, Path(max_length=64,
+              key: Annotated[str, Path(max_length=64, pattern=TEXT,
                                        description="name, run_event or numeric id")]
               ) -> EventDetail:
     return storage.get_event(key)
@@ -82,7 +86,8 @@ def get_event(storage: StorageDep,
 
 @router.get("/events/{key}/revisions/{number}", response_model=RevisionPublic,
             summary="One revision of an event")
-def get_revision(storage: StorageDep, key: Annotated[str, Path(max_length=64)],
+def get_revision(storage: StorageDep,
+                 key: Annotated[str, Path(max_length=64, pattern=TEXT)],
                  number: Annotated[int, Path(ge=0)]) -> RevisionPublic:
     return storage.get_revision(key, number)
 
@@ -105,7 +110,7 @@ async def admin_import(
     request: Request,
     storage: StorageDep,
     _token: Annotated[str, Depends(require_scope("admin"))],
-    filename: Annotated[str | None, Query(max_length=255)] = None,
+    filename: Annotated[str | None, Query(max_length=255, pattern=TEXT)] = None,
 ) -> ImportSummary:
     body = await request.body()
     if not body:

@@ -41,12 +41,13 @@ def point_index(ra: ArrayLike, dec: ArrayLike) -> NDArray[np.int64]:
 def tile_order(size_deg: float) -> int:
     """Tile order for a region of characteristic size ``size_deg`` (radius or half-width).
 
-    Cells are kept ~8 times smaller than the region, so the covering overshoots its area by
-    a few per cent only. HEALPix cells at order k are ~58.6°/2**k across.
+    Cells are kept ~4 times smaller than the region: the covering overshoots the area by a
+    few tens of per cent (exact refinement removes the excess) while a region stays a few
+    dozen ranges. HEALPix cells at order k are ~58.6°/2**k across.
     """
     if size_deg <= 0 or not math.isfinite(size_deg):
         return MAX_TILE_ORDER
-    k = math.ceil(math.log2(58.6 * 8 / size_deg))
+    k = math.ceil(math.log2(58.6 * 4 / size_deg))
     return int(min(max(k, MIN_TILE_ORDER), MAX_TILE_ORDER))
 
 

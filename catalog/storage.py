@@ -9,12 +9,14 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
+from psycopg.errors import QueryCanceled
 from sqlalchemy import (
     Select,
     and_,
@@ -28,10 +30,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, insert
 from sqlalchemy.engine import Connection, Engine, RowMapping
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from catalog import sky
-from catalog.errors import Conflict, InvalidInput, NotFound
+from catalog.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 from catalog.models import (
     ErrorBox,
     EventDetail,
@@ -41,15 +43,16 @@ from catalog.models import (
     RegionHit,
     RevisionPublic,
 )
-from catalog.records import NoticeRecord
+from catalog.records import NoticeRecord, RevisionKind, Source
 from catalog.schema import events, region_tiles, revisions
 
 #: MJD of the Unix epoch. MJD(UTC) counts 86400-s days and ignores leap seconds, exactly
 #: like POSIX time, so the conversion is a plain affine map.
 MJD_UNIX_EPOCH = 40587.0
 
-#: Records per INSERT statement (PostgreSQL allows 65535 bind parameters per statement).
-CHUNK = 500
+#: Back-off (seconds) between attempts of an idempotent write whose connection was lost;
+#: about 30 s in all, long enough for a PostgreSQL restart or fail-over.
+RETRY_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
 
 _RUN_EVENT = re.compile(r"^(\d+)[_:](\d+)$")
 _ICECAT_NAME = re.compile(r"^IC(\d{6}[A-Z])$")
@@ -120,9 +123,13 @@ def _region_columns(rec: NoticeRecord) -> dict[str, Any]:
     return out
 
 
-def _revision_order_key(rec: NoticeRecord) -> tuple[float, int]:
-    issued = rec.issued_at.timestamp() if rec.issued_at else float("-inf")
-    return issued, rec.source_rev if rec.source_rev is not None else -1
+def _revision_order_key(rec: NoticeRecord) -> tuple[bool, float, int]:
+    """Order of new revisions within a batch: notices by issue time (event time when the
+    source gives none), then their GCN Rev; catalog compilations with no issue date (IceCat-1
+    re-reconstructed every alert years later) after every notice."""
+    compiled_later = rec.source == Source.ICECAT1 and rec.issued_at is None
+    when = (rec.issued_at or rec.event_time).timestamp()
+    return compiled_later, when, rec.source_rev if rec.source_rev is not None else -1
 
 
 class CatalogStorage:
@@ -142,14 +149,25 @@ class CatalogStorage:
         """
         if not records:
             return ImportSummary(records=0, events_created=0, revisions_created=0, unchanged=0)
-        try:
-            with self.engine.begin() as conn:
-                return self._import(conn, records)
-        except IntegrityError as exc:
-            if "uq_events_name" in str(exc.orig):
-                raise Conflict("an alert name in this input belongs to another event "
-                               "(same name, different run/event)") from exc
-            raise
+        for delay in (*RETRY_DELAYS, None):
+            try:
+                with self.engine.begin() as conn:
+                    return self._import(conn, records)
+            except IntegrityError as exc:
+                if "uq_events_name" in str(exc.orig):
+                    raise Conflict("an alert name in this input belongs to another event "
+                                   "(same name, different run/event)") from exc
+                raise
+            except DBAPIError as exc:
+                # A lost or refused connection (server restart, fail-over): the import is
+                # idempotent (revisions are keyed on source_key), so running it again is safe
+                # whether or not the lost transaction committed.
+                if not _connection_lost(exc):
+                    raise
+                if delay is None:
+                    raise ServiceUnavailable("the database did not come back") from exc
+                time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _import(self, conn: Connection, records: Sequence[NoticeRecord]) -> ImportSummary:
         # 1. Upsert the events. DO UPDATE (not DO NOTHING) locks each event row until
@@ -163,25 +181,23 @@ class CatalogStorage:
                 names[key] = rec.name
         pk_of: dict[tuple[str, int, int], int] = {}
         created = 0
-        identities = list(first)
-        for i in range(0, len(identities), CHUNK):
-            rows = []
-            for key in identities[i:i + CHUNK]:
-                rec = first[key]
-                rows.append({"observatory": key[0], "run_id": key[1], "event_id": key[2],
-                             "name": names.get(key), "stream": rec.stream.value,
-                             "event_time": rec.event_time,
-                             "event_mjd": utc_mjd(rec.event_time)})
-            ins = insert(events).values(rows)
-            upsert = ins.on_conflict_do_update(
-                constraint="uq_events_identity",
-                set_={"name": func.coalesce(events.c.name, ins.excluded.name),
-                      "updated_at": func.now()},
-            ).returning(events.c.id, events.c.observatory, events.c.run_id,
-                        events.c.event_id, (literal_column_xmax() == 0).label("inserted"))
-            for row in conn.execute(upsert):
-                pk_of[(row.observatory, row.run_id, row.event_id)] = row.id
-                created += int(row.inserted)
+        rows = []
+        for key, rec in first.items():
+            rows.append({"observatory": key[0], "run_id": key[1], "event_id": key[2],
+                         "name": names.get(key), "stream": rec.stream.value,
+                         "event_time": rec.event_time, "event_mjd": utc_mjd(rec.event_time)})
+        # executemany of one compiled statement: SQLAlchemy batches it as multi-row
+        # INSERT ... RETURNING ("insertmanyvalues") without recompiling per batch.
+        ins = insert(events)
+        upsert = ins.on_conflict_do_update(
+            constraint="uq_events_identity",
+            set_={"name": func.coalesce(events.c.name, ins.excluded.name),
+                  "updated_at": func.now()},
+        ).returning(events.c.id, events.c.observatory, events.c.run_id, events.c.event_id,
+                    (literal_column_xmax() == 0).label("inserted"))
+        for row in conn.execute(upsert, rows):
+            pk_of[(row.observatory, row.run_id, row.event_id)] = row.id
+            created += int(row.inserted)
 
         # 2. Drop records already stored (idempotent re-import) and in-batch duplicates.
         keys = list({rec.source_key for rec in records})
@@ -239,11 +255,8 @@ class CatalogStorage:
                 "provenance": {"source": rec.source.value, **rec.extra},
                 **{c: None for c in _REGION_COLS}, **cols,
             })
-        rev_pk: dict[str, int] = {}
-        for i in range(0, len(rows), CHUNK):
-            result = conn.execute(insert(revisions).values(rows[i:i + CHUNK])
-                                  .returning(revisions.c.id, revisions.c.source_key))
-            rev_pk.update({row.source_key: row.id for row in result})
+        rev_pk = {row.source_key: row.id for row in conn.execute(
+            insert(revisions).returning(revisions.c.id, revisions.c.source_key), rows)}
 
         # 4. Region tiles through COPY: the bulk of the rows, and the fastest path in.
         raw = conn.connection.driver_connection
@@ -267,7 +280,9 @@ class CatalogStorage:
         latest = (
             select(revisions.c.id)
             .where(revisions.c.event_pk == events.c.id)
-            .order_by(revisions.c.issued_at.desc().nulls_last(), revisions.c.number.desc())
+            # A retraction stays current whatever arrives after it; otherwise the newest.
+            .order_by((revisions.c.kind == RevisionKind.RETRACTION.value).desc(),
+                      revisions.c.number.desc())
             .limit(1)
             .scalar_subquery()
         )
@@ -402,6 +417,13 @@ _REGION_COLS = (
     "r50_deg", "r90_deg", "area50_deg2", "area90_deg2", "region50_shape", "region90_shape",
     "region_order",
 )
+
+
+def _connection_lost(exc: DBAPIError) -> bool:
+    """True for errors of the connection itself, not of the statement (timeouts excluded)."""
+    if exc.connection_invalidated:
+        return True
+    return isinstance(exc, OperationalError) and not isinstance(exc.orig, QueryCanceled)
 
 
 def literal_column_xmax() -> Any:

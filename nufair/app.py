@@ -6,19 +6,22 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
 from catalog.api import STORAGE_STATE
 from catalog.api import router as catalog_router
 from catalog.auth import TOKENS_STATE
-from catalog.http import BodyLimitMiddleware, install_error_handlers
+from catalog.http import BodyLimitMiddleware, error_json, install_error_handlers
+from catalog.metrics import MetricsMiddleware, make_metrics
 from catalog.storage import CatalogStorage
 from nufair import __version__
 from nufair.database import start_embedded, to_sqlalchemy_url
 from nufair.migrate import current_revision, head_revision
 from nufair.settings import Settings
+from nufair.tokens import TokenTable
 from vo.api import CONFIG_STATE as VO_CONFIG_STATE
 from vo.api import router as vo_router
 from vo.async_api import router as vo_async_router
@@ -61,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             check_at_head(engine)
             setattr(app.state, STORAGE_STATE, CatalogStorage(engine))
+            app.state.engine = engine
             app.state.embedded_server = server
             yield
         finally:
@@ -73,16 +77,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    setattr(app.state, TOKENS_STATE, settings.token_scopes)
+    setattr(app.state, TOKENS_STATE, TokenTable(settings))
+    metrics = make_metrics()
+    app.state.metrics = metrics
     install_error_handlers(app)
     app.include_router(catalog_router)
     setattr(app.state, VO_CONFIG_STATE, VoConfig(base_url=settings.public_base_url))
     app.include_router(vo_router)
     app.include_router(vo_async_router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
         return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False, response_model=None)
+    def readyz() -> Response | dict[str, str]:
+        """Readiness: the database answers and its schema is at the Alembic head."""
+        try:
+            check_at_head(app.state.engine)
+        except Exception as exc:  # any failure means "not ready"; the reason is reported
+            return error_json("not_ready", str(exc).splitlines()[0], 503)
+        return {"status": "ready"}
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -39,33 +39,27 @@ def migrate() -> None:
 
 
 def _import_paths(url: str, paths: list[Path], progress: bool = True) -> tuple[int, int]:
-    """Import every file under ``paths``; one transaction per file. Returns (ok, failed)."""
-    from catalog.importers import iter_paths
+    """Import every file under ``paths`` (each file all-or-nothing). Returns (ok, refused)."""
     from tqdm import tqdm
 
-    from catalog.errors import NufairError
-    from catalog.service import import_document
+    from catalog.importers import iter_paths
+    from catalog.service import import_files
     from catalog.storage import CatalogStorage
     from nufair.app import make_engine
 
     files = list(iter_paths(paths))
     engine = make_engine(url)
-    storage = CatalogStorage(engine)
-    ok = failed = revisions = 0
     try:
-        for path in tqdm(files, unit="file", disable=not progress, desc="import"):
-            try:
-                summary = import_document(storage, path.read_bytes(), filename=path.name)
-            except NufairError as exc:
-                failed += 1
-                tqdm.write(f"refused {path}: [{exc.code}] {exc.message}", file=sys.stderr)
-                continue
-            ok += 1
-            revisions += summary.revisions_created
+        with tqdm(total=len(files), unit="file", disable=not progress, desc="import") as bar:
+            report = import_files(CatalogStorage(engine), files, progress=bar.update)
     finally:
         engine.dispose()
-    click.echo(f"{ok} file(s) imported, {failed} refused, {revisions} new revision(s)")
-    return ok, failed
+    for path, code, reason in report.refused:
+        click.echo(f"refused {path}: [{code}] {reason}", err=True)
+    click.echo(f"{report.files_ok} file(s) imported, {len(report.refused)} refused: "
+               f"{report.records} record(s), {report.revisions_created} new revision(s), "
+               f"{report.events_created} new event(s)")
+    return report.files_ok, len(report.refused)
 
 
 @main.command("import")

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     #: SHA-256 of each token → its scopes, as JSON:
     #: ``NUFAIR_TOKENS='{"<sha256 hex>": ["ingest", "scan"]}'``.
     tokens: dict[str, list[str]] = Field(default_factory=dict)
+    tokens_file: Path | None = Field(
+        default=None,
+        description="JSON file like NUFAIR_TOKENS, re-read when it changes (rotation).")
     max_body_bytes: int = Field(default=10 * 1024 * 1024, description="Larger bodies get 413.")
     load_sample: bool = Field(default=True, description="make run loads the bundled sample.")
 
