@@ -143,11 +143,12 @@ class FunctionsMixin:
         return Expr("count(*)", name="count")
 
     def v_aggregate(self, tree: Node, scope: Scope) -> Expr:
-        name_node, quant, arg = tree.children
+        name_node, *middle, arg = tree.children
         name = _tok(name_node.children[0] if isinstance(name_node, Tree) else name_node).lower()
         q = ""
-        if isinstance(quant, Tree):
-            q = _tok(quant.children[0]).upper() + " "
+        for quant in middle:
+            if isinstance(quant, Tree) and quant.data == "set_quantifier":
+                q = _tok(quant.children[0]).upper() + " "
         e = self.value(arg, scope)
         meta = e.meta if name in ("min", "max") else None
         return Expr(f"{name}({q}{e.sql})", meta=meta, name=name)

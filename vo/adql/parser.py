@@ -70,7 +70,12 @@ def parse(text: str) -> Tree[Token]:
                                 " as a delimited identifier", tok.line, tok.column)
         return _parser().parse(text)
     except UnexpectedInput as exc:
-        raise AdqlError(f"ADQL syntax error: {_describe(exc)}", exc.line, exc.column) from None
+        line, column = exc.line, exc.column
+        if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken)
+                                              and exc.token.type == "$END"):
+            lines = text.rstrip().split("\n")  # point just after the last character
+            line, column = len(lines), len(lines[-1]) + 1
+        raise AdqlError(f"ADQL syntax error: {_describe(exc)}", line, column) from None
 
 
 def syntax_check(text: str) -> None:
