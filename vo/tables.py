@@ -125,7 +125,7 @@ def _alert_columns(current: bool) -> tuple[ColumnInfo, ...]:
                "best fit.", unit="deg", ucd="stat.error;pos.eq.dec"),
             _c(f"r{level}", "double", f"Radius of the cap with the {level} % region's area.",
                unit="deg", ucd="pos.angDistance;stat.error", principal=level == 90),
-            _c(f"area{level}", "double", f"Area of the {level} % region.", unit="deg2",
+            _c(f"area{level}", "double", f"Area of the {level} % region.", unit="deg**2",
                ucd="phys.angArea"),
         ]
     cols += [
@@ -133,7 +133,7 @@ def _alert_columns(current: bool) -> tuple[ColumnInfo, ...]:
            ucd="phys.energy", principal=True),
         _c("signalness", "double", "Probability that the event is astrophysical.",
            ucd="stat.probability", principal=True),
-        _c("far", "double", "False-alarm rate.", unit="yr-1", ucd="stat.falseAlarm"),
+        _c("far", "double", "False-alarm rate.", unit="yr**-1", ucd="stat.falseAlarm"),
         _c("ivorn", "char", "IVORN of the GCN notice.", ucd="meta.ref.ivoid"),
         _c("retracted", "short", f"1 when {what} is a retraction, else 0.",
            ucd="meta.code.status"),
@@ -222,7 +222,25 @@ SCHEMAS: tuple[SchemaInfo, ...] = (
 KEYS: tuple[ForeignKey, ...] = (
     ForeignKey("revisions_alert", "nufair.revisions", "nufair.alerts",
                (("alert_id", "alert_id"),), "The event each revision belongs to."),
+    ForeignKey("ts_tables_schema", "tap_schema.tables", "tap_schema.schemas",
+               (("schema_name", "schema_name"),), "Schema of each table."),
+    ForeignKey("ts_columns_table", "tap_schema.columns", "tap_schema.tables",
+               (("table_name", "table_name"),), "Table of each column."),
+    ForeignKey("ts_keys_from", "tap_schema.keys", "tap_schema.tables",
+               (("from_table", "table_name"),), "Table holding the foreign key."),
+    ForeignKey("ts_keys_target", "tap_schema.keys", "tap_schema.tables",
+               (("target_table", "table_name"),), "Table the key points at."),
+    ForeignKey("ts_key_columns_key", "tap_schema.key_columns", "tap_schema.keys",
+               (("key_id", "key_id"),), "Key each column pair belongs to."),
 )
+
+#: Column names that are ADQL reserved words; TAP_SCHEMA and VOSI publish them delimited.
+DELIMITED = frozenset({"size"})
+
+
+def published_name(name: str) -> str:
+    """The column name as TAP_SCHEMA.columns and /tables give it (TAP 1.1 section 4.3)."""
+    return f'"{name}"' if name in DELIMITED else name
 
 
 def all_tables() -> list[TableInfo]:
@@ -255,8 +273,8 @@ def tap_schema_rows(table: str) -> tuple[list[str], list[tuple[object, ...]]]:
         rows = []
         for t in all_tables():
             for i, c in enumerate(t.columns):
-                rows.append((t.qualified, c.name, c.datatype, c.arraysize, c.xtype, None,
-                             c.description, c.utype, c.unit, c.ucd, int(c.indexed),
+                rows.append((t.qualified, published_name(c.name), c.datatype, c.arraysize,
+                             c.xtype, None, c.description, c.utype, c.unit, c.ucd, int(c.indexed),
                              int(c.principal), int(c.std), i))
         return [c.name for c in TS_COLUMNS.columns], rows
     if table == "keys":

@@ -42,13 +42,16 @@ def parse_upload_param(raw: str, files: Mapping[str, bytes], cfg: VoConfig) -> l
             raise UploadError(f"UPLOAD item {item!r} is not 'table_name,URI'")
         if not _NAME.match(name):
             raise UploadError(f"UPLOAD table name {name!r} is not an ADQL identifier")
-        if not uri.startswith("param:"):
-            raise UploadError(f"UPLOAD {name}: only inline uploads (param:...) are supported, "
-                              f"not {uri!r}")
-        part = uri[len("param:"):]
-        if part not in files:
-            raise UploadError(f"UPLOAD {name}: the request has no part named {part!r}")
-        data = files[part]
+        if uri.startswith(("http://", "https://")):
+            data = _fetch(name, uri, cfg.max_upload_bytes)
+        elif uri.startswith("param:"):
+            part = uri[len("param:"):]
+            if part not in files:
+                raise UploadError(f"UPLOAD {name}: the request has no part named {part!r}")
+            data = files[part]
+        else:
+            raise UploadError(f"UPLOAD {name}: {uri!r} is neither param:<part> nor an "
+                              "http(s) URL")
         if len(data) > cfg.max_upload_bytes:
             raise UploadError(f"UPLOAD {name}: {len(data)} bytes is over the limit of "
                               f"{cfg.max_upload_bytes}")
@@ -59,11 +62,34 @@ def parse_upload_param(raw: str, files: Mapping[str, bytes], cfg: VoConfig) -> l
     return tables
 
 
+def _fetch(name: str, url: str, limit: int) -> bytes:
+    """The VOTable at ``url`` (TAPRegExt upload-http), at most ``limit`` bytes."""
+    import httpx
+
+    try:
+        with httpx.stream("GET", url, timeout=10.0, follow_redirects=True) as resp:
+            if resp.status_code != 200:
+                raise UploadError(f"UPLOAD {name}: {url} answered HTTP {resp.status_code}")
+            chunks, size = [], 0
+            for chunk in resp.iter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    raise UploadError(f"UPLOAD {name}: {url} is over the limit of {limit} "
+                                      "bytes")
+                chunks.append(chunk)
+    except httpx.HTTPError as exc:
+        raise UploadError(f"UPLOAD {name}: cannot fetch {url} ({exc})") from None
+    return b"".join(chunks)
+
+
 def _datatype(kind: str, itemsize: int) -> str:
+    """VOTable datatype of a column read as numpy ``kind``/``itemsize`` (kept as uploaded)."""
     if kind == "f":
-        return "double"
-    if kind in "iu":
-        return "long"
+        return "float" if itemsize == 4 else "double"
+    if kind == "i":
+        return {1: "short", 2: "short", 4: "int"}.get(itemsize, "long")
+    if kind == "u":
+        return {1: "short", 2: "int"}.get(itemsize, "long")
     if kind == "b":
         return "boolean"
     return "char"
@@ -97,7 +123,7 @@ def read_votable(name: str, data: bytes) -> UploadTable:
         datatype = _datatype(dtype.kind, dtype.itemsize)
         mask = np.ma.getmaskarray(data_col)
         raw = np.ma.getdata(data_col)
-        if datatype == "double":
+        if datatype in ("double", "float"):
             values = [None if m or not math.isfinite(v) else float(v)
                       for v, m in zip(raw.tolist(), mask.tolist(), strict=True)]
         elif datatype == "char":
@@ -105,16 +131,28 @@ def read_votable(name: str, data: bytes) -> UploadTable:
                       for v, m in zip(raw.tolist(), mask.tolist(), strict=True)]
         else:
             values = [None if m else v for v, m in zip(raw.tolist(), mask.tolist(), strict=True)]
-        meta = ColumnInfo(col, datatype, f.description or "", unit=str(f.unit) if f.unit
-                          else None, ucd=f.ucd, arraysize="*" if datatype == "char" else None)
+        meta = ColumnInfo(col, datatype, f.description or "",
+                          unit=_unit(f.unit),
+                          ucd=f.ucd, utype=f.utype, xtype=f.xtype,
+                          arraysize="*" if datatype == "char" else None)
         columns.append(UploadColumn(col, datatype, values, meta))
     up = UploadTable(name, columns)
     _index_points(up)
     return up
 
 
+def _unit(unit: object) -> str | None:
+    if unit is None:
+        return None
+    try:
+        text: str = unit.to_string("vounit")  # type: ignore[attr-defined]
+    except (AttributeError, ValueError):
+        text = str(unit)
+    return text or None
+
+
 def _find(up: UploadTable, ucd: str, names: tuple[str, ...]) -> UploadColumn | None:
-    nums = [c for c in up.columns if c.datatype == "double" or c.datatype == "long"]
+    nums = [c for c in up.columns if c.datatype in ("double", "float", "long", "int", "short")]
     for c in nums:
         if c.meta is not None and c.meta.ucd and ucd in c.meta.ucd.lower().split(";"):
             return c

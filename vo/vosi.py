@@ -6,7 +6,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from vo.adql.functions import UDFS
 from vo.config import VoConfig
-from vo.tables import KEYS, SCHEMAS, ColumnInfo, TableInfo
+from vo.tables import KEYS, SCHEMAS, ColumnInfo, TableInfo, published_name
 
 _XSI = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
 _VS = 'xmlns:vs="http://www.ivoa.net/xml/VODataService/v1.1"'
@@ -28,7 +28,6 @@ FEATURES: dict[str, list[tuple[str, str]]] = {
     "ivo://ivoa.net/std/TAPRegExt#features-adql-offset": [("OFFSET", "")],
     "ivo://ivoa.net/std/TAPRegExt#features-adql-type": [("CAST", "")],
     "ivo://ivoa.net/std/TAPRegExt#features-adql-unit": [("IN_UNIT", "")],
-    "ivo://ivoa.net/std/TAPRegExt#features-adql-conditional": [("COALESCE", "")],
 }
 
 OUTPUT_FORMATS = [
@@ -82,6 +81,7 @@ def capabilities(cfg: VoConfig) -> str:
         "indices, MOC columns on region tiles.</description>"
         f"{feats}</language>{outs}"
         '<uploadMethod ivo-id="ivo://ivoa.net/std/TAPRegExt#upload-inline"/>'
+        '<uploadMethod ivo-id="ivo://ivoa.net/std/TAPRegExt#upload-http"/>'
         f"<retentionPeriod><default>{cfg.retention_s}</default>"
         f"<hard>{cfg.retention_s}</hard></retentionPeriod>"
         f"<executionDuration><default>{int(cfg.timeout_s)}</default>"
@@ -98,22 +98,17 @@ def capabilities(cfg: VoConfig) -> str:
     ]
     body = tap + "".join(f'<capability standardID="{sid}">{_iface(url)}</capability>'
                          for sid, url in others)
-    body += ('<capability standardID="ivo://ivoa.net/std/ConeSearch" xsi:type="cs:ConeSearch">'
-             f'{_iface(base + "/scs?", "base", "std")}'
-             "<maxSR>180</maxSR><maxRecords>" f"{cfg.max_rows}</maxRecords>"
-             "<verbosity>true</verbosity>"
-             "<testQuery><ra>77.3582</ra><dec>5.6931</dec><sr>1</sr></testQuery>"
-             "</capability>")
+    body += ('<capability standardID="ivo://ivoa.net/std/ConeSearch">'
+             f'{_iface(base + "/scs?", "base", "std")}</capability>')
     body += ('<capability standardID="ivo://ivoa.net/std/DataLink#links-1.1">'
              f'{_iface(base + "/datalink", "full", "std")}</capability>')
     return (f'{_HEAD}<vosi:capabilities xmlns:vosi="http://www.ivoa.net/xml/VOSICapabilities/'
-            f'v1.0" {_XSI} {_VS} xmlns:tr="http://www.ivoa.net/xml/TAPRegExt/v1.0" '
-            'xmlns:cs="http://www.ivoa.net/xml/ConeSearch/v1.0">'
+            f'v1.0" {_XSI} {_VS} xmlns:tr="http://www.ivoa.net/xml/TAPRegExt/v1.0">'
             f"{body}</vosi:capabilities>\n")
 
 
 def _column(c: ColumnInfo) -> str:
-    out = f"<column><name>{escape(c.name)}</name>"
+    out = f"<column><name>{escape(published_name(c.name))}</name>"
     out += f"<description>{escape(c.description)}</description>"
     if c.unit:
         out += f"<unit>{escape(c.unit)}</unit>"
