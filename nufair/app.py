@@ -24,6 +24,10 @@ from nufair.fair import PidSyncLoop, install_fair
 from nufair.migrate import current_revision, head_revision
 from nufair.settings import Settings
 from nufair.tokens import TokenTable
+from vo.api import CONFIG_STATE as VO_CONFIG_STATE
+from vo.api import router as vo_router
+from vo.async_api import router as vo_async_router
+from vo.config import VoConfig
 
 
 class DatabaseNotAtHead(RuntimeError):
@@ -91,6 +95,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(catalog_router)
     app.include_router(fair_router)
+    setattr(app.state, VO_CONFIG_STATE, VoConfig(base_url=settings.public_base_url))
+    app.include_router(vo_router)
+    app.include_router(vo_async_router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 

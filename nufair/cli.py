@@ -137,5 +137,9 @@ def token_hash(token: str) -> None:
     click.echo(hash_token(token))
 
 
+from nufair.commands.adql import adql  # noqa: E402  (sub-command groups after main)
+
+main.add_command(adql)
+
 if __name__ == "__main__":
     main()
