@@ -20,7 +20,7 @@ from catalog.metrics import MetricsMiddleware, make_metrics
 from catalog.storage import CatalogStorage
 from nufair import __version__
 from nufair.database import start_embedded, to_sqlalchemy_url
-from nufair.fair import install_fair
+from nufair.fair import PidSyncLoop, install_fair
 from nufair.migrate import current_revision, head_revision
 from nufair.settings import Settings
 from nufair.tokens import TokenTable
@@ -64,8 +64,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             setattr(app.state, STORAGE_STATE, CatalogStorage(engine))
             app.state.engine = engine
             install_fair(app, getattr(app.state, STORAGE_STATE), settings)
+            pid_sync = None
+            if settings.pid_sync_interval_s > 0:
+                pid_sync = PidSyncLoop(getattr(app.state, STORAGE_STATE), settings,
+                                       settings.pid_sync_interval_s)
+                pid_sync.start()
             app.state.embedded_server = server
-            yield
+            try:
+                yield
+            finally:
+                if pid_sync is not None:
+                    pid_sync.stop()
         finally:
             engine.dispose()
 

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
         default=None, description="URL before prefix/suffix; unset: the service itself for "
         "the local provider, https://doi.org/ for DataCite.")
     oai_page_size: int = Field(default=100, ge=1, le=1000, description="OAI-PMH items per page")
+    pid_sync_interval_s: float = Field(
+        default=0, ge=0,
+        description="Seconds between PID registration passes in the server; 0 = none "
+        "(run `nufair pids sync` from cron instead).")
     datacite_url: str = "https://api.test.datacite.org/"
     datacite_user: str = ""
     datacite_password: SecretStr = SecretStr("")
