@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from nufair.commands.ingest import ingest_command
 from nufair.settings import Settings, hash_token
 
 
@@ -135,6 +136,9 @@ def pids_sync() -> None:
 def token_hash(token: str) -> None:
     """Print the SHA-256 digest to put in NUFAIR_TOKENS for TOKEN."""
     click.echo(hash_token(token))
+
+
+main.add_command(ingest_command)
 
 
 if __name__ == "__main__":
