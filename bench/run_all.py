@@ -10,6 +10,7 @@ import time
 BENCHMARKS: list[tuple[str, list[str]]] = [
     ("bench.import", []),
     ("bench.load", ["--clients", "50", "--seconds", "60"]),
+    ("bench.latency", ["--n", "20"]),
 ]
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+import catalog.schema_ingest  # ingest tables (raw events, scans) on the shared metadata
+import catalog.schema_outbox  # noqa: F401  (the notice outbox on the shared metadata)
 from catalog import schema_fair  # noqa: F401  (FAIR tables on the shared metadata)
 from catalog.schema import metadata
 

@@ -18,9 +18,11 @@ from catalog.fair_api import router as fair_router
 from catalog.http import BodyLimitMiddleware, error_json, install_error_handlers
 from catalog.metrics import MetricsMiddleware, make_metrics
 from catalog.storage import CatalogStorage
+from ingest.api import router as ingest_router
 from nufair import __version__
 from nufair.database import start_embedded, to_sqlalchemy_url
 from nufair.fair import PidSyncLoop, install_fair
+from nufair.ingest import ingest_running
 from nufair.migrate import current_revision, head_revision
 from nufair.settings import Settings
 from nufair.tokens import TokenTable
@@ -75,7 +77,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 pid_sync.start()
             app.state.embedded_server = server
             try:
-                yield
+                with ingest_running(app, getattr(app.state, STORAGE_STATE), settings):
+                    yield
             finally:
                 if pid_sync is not None:
                     pid_sync.stop()
@@ -98,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     setattr(app.state, VO_CONFIG_STATE, VoConfig(base_url=settings.public_base_url))
     app.include_router(vo_router)
     app.include_router(vo_async_router)
+    app.include_router(ingest_router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import click
 
+from nufair.commands.adql import adql
+from nufair.commands.ingest import ingest_command
 from nufair.settings import Settings, hash_token
 
 
@@ -137,9 +139,8 @@ def token_hash(token: str) -> None:
     click.echo(hash_token(token))
 
 
-from nufair.commands.adql import adql  # noqa: E402  (sub-command groups after main)
-
 main.add_command(adql)
+main.add_command(ingest_command)
 
 if __name__ == "__main__":
     main()

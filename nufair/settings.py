@@ -57,6 +57,25 @@ class Settings(BaseSettings):
     datacite_url: str = "https://api.test.datacite.org/"
     datacite_user: str = ""
     datacite_password: SecretStr = SecretStr("")
+    # --- realtime pipeline and publication (ingest/)
+    ivorn_base: str = Field(default="ivo://nufair.example/IceCube",
+                            description="Authority and path of the IVORNs of our notices.")
+    sinks: list[Literal["folder", "webhook"]] = Field(
+        default=["folder"], description="Where notices are delivered.")
+    notices_dir: Path | None = Field(default=None,
+                                     description="Folder sink root; unset: data_dir/notices.")
+    folder_formats: list[Literal["gcn-json", "voevent", "circular"]] = Field(
+        default=["gcn-json", "voevent", "circular"])
+    webhook_url: str | None = None
+    webhook_secret: SecretStr = SecretStr("")
+    webhook_formats: list[Literal["gcn-json", "voevent", "circular"]] = Field(
+        default=["gcn-json"])
+    webhook_timeout_s: float = 5.0
+    dispatcher_enabled: bool = Field(default=True, description="Deliver in the server process.")
+    dispatcher_poll_s: float = Field(default=0.5, gt=0)
+    dispatcher_lease_s: float = Field(default=60.0, gt=0)
+    dispatcher_backoff_base_s: float = Field(default=1.0, gt=0)
+    dispatcher_backoff_max_s: float = Field(default=300.0, gt=0)
 
     @model_validator(mode="after")
     def _check_tokens(self) -> Settings:
