@@ -13,6 +13,7 @@ from catalog.storage import CatalogStorage
 from catalog.storage_ingest import IngestStorage
 from catalog.storage_outbox import OutboxStorage, PublishConfig, Route
 from ingest.api import INGEST_STATE, IngestRuntime
+from ingest.consumer import ConsumerConfig, RawEventConsumer
 from ingest.dispatcher import Dispatcher, DispatcherConfig
 from ingest.pipeline import Pipeline
 from ingest.sinks import Sink
@@ -67,6 +68,17 @@ def make_runtime(storage: CatalogStorage, settings: Settings) -> IngestRuntime:
     pipeline = Pipeline(outbox, IngestStorage(storage.engine), _detector,
                         on_queued=dispatcher.wake)
     return IngestRuntime(pipeline=pipeline, outbox=outbox, dispatcher=dispatcher)
+
+
+def make_consumer(runtime: IngestRuntime, settings: Settings) -> RawEventConsumer:
+    """The AMQP consumer of raw events, feeding ``runtime``'s pipeline."""
+    import pika
+
+    return RawEventConsumer(
+        pika.URLParameters(settings.amqp_url.get_secret_value()), runtime.pipeline.accept,
+        ConsumerConfig(queue=settings.amqp_queue,
+                       dead_letter_queue=settings.amqp_dead_letter_queue,
+                       prefetch=settings.amqp_prefetch))
 
 
 @contextmanager

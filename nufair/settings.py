@@ -71,6 +71,13 @@ class Settings(BaseSettings):
     webhook_formats: list[Literal["gcn-json", "voevent", "circular"]] = Field(
         default=["gcn-json"])
     webhook_timeout_s: float = 5.0
+    # --- broker input: raw events from an AMQP queue (`nufair consume`, ingest/consumer.py)
+    amqp_url: SecretStr = Field(default=SecretStr("amqp://guest:guest@127.0.0.1:5672/%2F"),
+                                description="RabbitMQ (AMQP 0-9-1) URL of the raw-event queue.")
+    amqp_queue: str = "nufair.raw-events"
+    amqp_dead_letter_queue: str | None = Field(
+        default=None, description="Refused messages (reason in headers); unset: <queue>.dead.")
+    amqp_prefetch: int = Field(default=10, ge=1)
     dispatcher_enabled: bool = Field(default=True, description="Deliver in the server process.")
     dispatcher_poll_s: float = Field(default=0.5, gt=0)
     dispatcher_lease_s: float = Field(default=60.0, gt=0)
