@@ -9,6 +9,7 @@ import time
 #: (module, arguments) of each benchmark, in the order they run.
 BENCHMARKS: list[tuple[str, list[str]]] = [
     ("bench.import", []),
+    ("bench.load", ["--clients", "50", "--seconds", "60"]),
     ("bench.vo", []),
 ]
 

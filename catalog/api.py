@@ -25,6 +25,9 @@ from catalog.storage import CatalogStorage, EventQuery
 #: Where the app factory puts the CatalogStorage.
 STORAGE_STATE = "catalog"
 
+#: Largest value a PostgreSQL bigint holds (run and event numbers are bigints).
+BIGINT_MAX = 2**63 - 1
+
 #: Printable text only: PostgreSQL text cannot hold NUL, and no name or key has controls.
 TEXT = r"^[^\x00-\x1f\x7f]*$"
 
@@ -56,8 +59,8 @@ def list_events(
     until: Annotated[datetime | None, Query(description="event time < (UTC, ISO 8601)")] = None,
     name: Annotated[str | None, Query(max_length=64, pattern=TEXT,
                                                  description="substring of the name")] = None,
-    run_id: Annotated[int | None, Query(ge=0)] = None,
-    event_id: Annotated[int | None, Query(ge=0)] = None,
+    run_id: Annotated[int | None, Query(ge=0, le=BIGINT_MAX)] = None,
+    event_id: Annotated[int | None, Query(ge=0, le=BIGINT_MAX)] = None,
     ra: Annotated[float | None, Query(ge=0, lt=360, description="cone centre, deg")] = None,
     dec: Annotated[float | None, Query(ge=-90, le=90, description="cone centre, deg")] = None,
     radius: Annotated[float | None, Query(ge=0, le=180, description="cone radius, deg")] = None,
@@ -88,7 +91,7 @@ def get_event(storage: StorageDep,
             summary="One revision of an event")
 def get_revision(storage: StorageDep,
                  key: Annotated[str, Path(max_length=64, pattern=TEXT)],
-                 number: Annotated[int, Path(ge=0)]) -> RevisionPublic:
+                 number: Annotated[int, Path(ge=0, le=2**31 - 1)]) -> RevisionPublic:
     return storage.get_revision(key, number)
 
 

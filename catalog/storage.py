@@ -10,7 +10,7 @@ import base64
 import binascii
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -49,6 +49,9 @@ from catalog.schema import events, region_tiles, revisions
 #: MJD of the Unix epoch. MJD(UTC) counts 86400-s days and ignores leap seconds, exactly
 #: like POSIX time, so the conversion is a plain affine map.
 MJD_UNIX_EPOCH = 40587.0
+
+#: Largest PostgreSQL bigint.
+BIGINT_MAX = 2**63 - 1
 
 #: Back-off (seconds) between attempts of an idempotent write whose connection was lost;
 #: about 30 s in all, long enough for a PostgreSQL restart or fail-over.
@@ -137,6 +140,12 @@ class CatalogStorage:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        #: Called with (connection, touched event pks) inside every import transaction.
+        self.import_hooks: list[Callable[[Connection, list[int]], object]] = []
+
+    def add_import_hook(self, hook: Callable[[Connection, list[int]], object]) -> None:
+        """Run ``hook`` in each import's transaction (e.g. to mint DOIs with the revisions)."""
+        self.import_hooks.append(hook)
 
     # ------------------------------------------------------------------ writes
 
@@ -272,6 +281,8 @@ class CatalogStorage:
 
         # 5. Point each touched event at the revision that now describes it.
         self._refresh_current(conn, pks)
+        for hook in self.import_hooks:
+            hook(conn, pks)
         return ImportSummary(records=len(records), events_created=created,
                              revisions_created=len(rows), unchanged=len(records) - len(rows))
 
@@ -333,6 +344,8 @@ class CatalogStorage:
         cur = revisions.alias("cur")
         stmt = _event_select(cur)
         m = _RUN_EVENT.match(key)
+        if any(int(n) > BIGINT_MAX for n in re.findall(r"\d+", key) if n.isdigit()):
+            raise NotFound(f"no event {key!r}", details={"event": key})  # no bigint is that big
         if m:
             stmt = stmt.where(events.c.run_id == int(m.group(1)),
                               events.c.event_id == int(m.group(2)))

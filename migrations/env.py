@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from catalog import schema_fair  # noqa: F401  (FAIR tables on the shared metadata)
 from catalog.schema import metadata
 
 config = context.config

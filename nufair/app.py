@@ -14,11 +14,13 @@ from sqlalchemy.engine import Engine
 from catalog.api import STORAGE_STATE
 from catalog.api import router as catalog_router
 from catalog.auth import TOKENS_STATE
+from catalog.fair_api import router as fair_router
 from catalog.http import BodyLimitMiddleware, error_json, install_error_handlers
 from catalog.metrics import MetricsMiddleware, make_metrics
 from catalog.storage import CatalogStorage
 from nufair import __version__
 from nufair.database import start_embedded, to_sqlalchemy_url
+from nufair.fair import PidSyncLoop, install_fair
 from nufair.migrate import current_revision, head_revision
 from nufair.settings import Settings
 from nufair.tokens import TokenTable
@@ -65,8 +67,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             check_at_head(engine)
             setattr(app.state, STORAGE_STATE, CatalogStorage(engine))
             app.state.engine = engine
+            install_fair(app, getattr(app.state, STORAGE_STATE), settings)
+            pid_sync = None
+            if settings.pid_sync_interval_s > 0:
+                pid_sync = PidSyncLoop(getattr(app.state, STORAGE_STATE), settings,
+                                       settings.pid_sync_interval_s)
+                pid_sync.start()
             app.state.embedded_server = server
-            yield
+            try:
+                yield
+            finally:
+                if pid_sync is not None:
+                    pid_sync.stop()
         finally:
             engine.dispose()
 
@@ -82,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     install_error_handlers(app)
     app.include_router(catalog_router)
+    app.include_router(fair_router)
     setattr(app.state, VO_CONFIG_STATE, VoConfig(base_url=settings.public_base_url))
     app.include_router(vo_router)
     app.include_router(vo_async_router)

@@ -105,6 +105,31 @@ def run(no_sample: bool) -> None:
         _serve(settings, url)
 
 
+@main.group()
+def pids() -> None:
+    """Persistent identifiers (DOIs)."""
+
+
+@pids.command("sync")
+def pids_sync() -> None:
+    """Mint missing DOIs and register changed ones with the configured provider."""
+    from catalog.storage import CatalogStorage
+    from nufair.app import make_engine
+    from nufair.fair import sync_pids
+
+    settings = Settings()
+    with database(settings) as (url, _):
+        engine = make_engine(url)
+        try:
+            summary = sync_pids(CatalogStorage(engine), settings)
+        finally:
+            engine.dispose()
+    click.echo(f"{summary.sent} DOI(s) registered with {settings.pid_provider}, "
+               f"{summary.failed} failed (retried on the next pass)")
+    if summary.failed:
+        sys.exit(1)
+
+
 @main.command("token-hash")
 @click.argument("token")
 def token_hash(token: str) -> None:

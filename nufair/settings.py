@@ -43,6 +43,20 @@ class Settings(BaseSettings):
         description="JSON file like NUFAIR_TOKENS, re-read when it changes (rotation).")
     max_body_bytes: int = Field(default=10 * 1024 * 1024, description="Larger bodies get 413.")
     load_sample: bool = Field(default=True, description="make run loads the bundled sample.")
+    # --- persistent identifiers (catalog/pids.py)
+    pid_provider: Literal["local", "datacite"] = "local"
+    doi_prefix: str = Field(default="10.5072", description="10.5072 is DataCite's test prefix.")
+    doi_resolver: str | None = Field(
+        default=None, description="URL before prefix/suffix; unset: the service itself for "
+        "the local provider, https://doi.org/ for DataCite.")
+    oai_page_size: int = Field(default=100, ge=1, le=1000, description="OAI-PMH items per page")
+    pid_sync_interval_s: float = Field(
+        default=0, ge=0,
+        description="Seconds between PID registration passes in the server; 0 = none "
+        "(run `nufair pids sync` from cron instead).")
+    datacite_url: str = "https://api.test.datacite.org/"
+    datacite_user: str = ""
+    datacite_password: SecretStr = SecretStr("")
 
     @model_validator(mode="after")
     def _check_tokens(self) -> Settings:

@@ -8,6 +8,7 @@ The schema is migrated once into a template database; each test gets its own cop
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,15 +29,18 @@ ADMIN_TOKEN = DEV_TOKEN
 
 
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_server_url() -> Iterator[str]:
     """URL of a maintenance database on the test server (SQLAlchemy form)."""
     configured = os.environ.get("NUFAIR_TEST_DATABASE_URL")
     if configured:
         yield to_sqlalchemy_url(configured)
         return
-    url, server = start_embedded(Path(tmp_path_factory.mktemp("pg")), database="postgres")
-    yield url
-    del server
+    # Not under pytest's basetemp: a concurrent pytest session prunes old basetemp folders,
+    # and would delete a live server's data folder.
+    with tempfile.TemporaryDirectory(prefix="nufair-test-pg-") as folder:
+        url, server = start_embedded(Path(folder), database="postgres")
+        yield url
+        server.cleanup()
 
 
 def _admin(url: str) -> Engine:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import threading
 import time
 from datetime import datetime
@@ -19,14 +21,12 @@ from nufair.migrate import upgrade
 from nufair.settings import Settings
 
 
-def restart(server: object, pgdata: Path) -> None:
-    """``pg_ctl restart -m fast`` of the embedded server, as the user that runs it."""
-    import pgserver._commands  # pgserver's own binaries and user handling
+def pg_ctl(server: object, pgdata: Path, *args: str) -> None:
+    """Run pgserver's own ``pg_ctl`` on ``pgdata`` as the user that runs the server."""
+    import pgserver._commands
 
-    pg_ctl = vars(pgserver._commands)["pg_ctl"]  # generated at import: invisible to mypy
-
-    pg_ctl(["-m", "fast", "-w", "-t", "30", "restart"], pgdata=pgdata,
-           user=getattr(server, "system_user", None), timeout=60)
+    command = vars(pgserver._commands)["pg_ctl"]  # generated at import: invisible to mypy
+    command([*args], pgdata=pgdata, user=getattr(server, "system_user", None), timeout=60)
 
 
 def _start_time(url: str) -> datetime:
@@ -40,7 +40,8 @@ def _start_time(url: str) -> datetime:
 
 
 def test_postgres_restart_under_load_loses_no_ingest(tmp_path: Path) -> None:
-    url, server = start_embedded(tmp_path / "own", database="faults")
+    own = Path(tempfile.mkdtemp(prefix="nufair-fault-pg-"))  # outside pytest's pruned basetemp
+    url, server = start_embedded(own, database="faults")
     upgrade(url)
     notices = voevent_variants(60)
     app = create_app(Settings(database_url=SecretStr(url), data_dir=tmp_path))
@@ -57,10 +58,10 @@ def test_postgres_restart_under_load_loses_no_ingest(tmp_path: Path) -> None:
         worker = threading.Thread(target=post_all)
         worker.start()
         time.sleep(0.3)  # some notices in, then the server goes down and comes back
-        pgdata = tmp_path / "own" / "pg"
+        pgdata = own / "pg"
         started_before = _start_time(url)
         done_before = len(statuses)
-        restart(server, pgdata)
+        pg_ctl(server, pgdata, "-m", "fast", "-w", "-t", "30", "restart")
         assert worker.is_alive()  # the restart happened in the middle of the stream
         worker.join(timeout=120)
         assert not worker.is_alive()
@@ -75,4 +76,6 @@ def test_postgres_restart_under_load_loses_no_ingest(tmp_path: Path) -> None:
     assert stored == len(notices)
     assert 0 < done_before < len(notices)
     assert _start_time(url) > started_before  # the server really restarted
-    del server
+    # pgserver's handle still points at the pre-restart postmaster: stop the new one here.
+    pg_ctl(server, own / "pg", "-m", "fast", "-w", "stop")
+    shutil.rmtree(own, ignore_errors=True)
