@@ -1,7 +1,7 @@
 """vo: the nufair schema of ADQL-facing views, the order-29 HEALPix function, a read-only role
 
 Revision ID: 0002
-Revises: 0003
+Revises: 0001
 Create Date: 2026-11-24 12:00:00
 
 Views and functions live in their own schema ``nufair`` (Alembic's ``check`` compares only
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0002"
-down_revision: str | None = "0003"  # re-chained after main gained 0003_fair
+down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
