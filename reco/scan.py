@@ -204,7 +204,7 @@ def fit_batch(prep: PreparedEvent, spec: BatchSpec) -> BatchResult:
         sl = slice(lo, lo + chunk)
         fr = frames(spec.zenith[sl], spec.azimuth[sl])
         fit = fit_nuisance(prep, project(prep, fr), spec.seeds[sl], n_iter=spec.n_iter)
-        evaluations += fit.evaluations * spec.seeds[sl].shape[0] * spec.seeds.shape[1]
+        evaluations += fit.evaluations * spec.seeds[sl].shape[0]
         llh[sl] = fit.nll
         pt, tt = track_point(prep, fr, fit.theta)
         point[sl] = pt
