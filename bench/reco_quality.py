@@ -3,7 +3,7 @@ agreement of the refined scan with an exhaustive nside-512 scan.
 
 Usage (from the repository root)::
 
-    python bench/reco_quality.py --n 500 --seed 1 --exhaustive 60 \
+    python bench/reco_quality.py --n 500 --seed 1 --exhaustive 50 \
         --out bench/results/reco_quality.jsonl --write-calibration
 
 Each event is simulated (through-going, energy log-uniform in [--emin, --emax] TeV, isotropic),
@@ -209,7 +209,7 @@ def summarise(path: Path, write_calibration: bool) -> dict:  # type: ignore[type
             "statistic": "2ΔLLH at the true direction's nside-512 pixel of the scan map",
             "n_events": len(rows),
             "sample": (
-                "through-going tracks, E log-uniform 10–300 TeV, isotropic, default ScanConfig"
+                "through-going tracks, E log-uniform 10–200 TeV, isotropic, default ScanConfig"
             ),
             "command": "python bench/reco_quality.py --n 500 --seed 1 --write-calibration",
             "date": datetime.now(UTC).date().isoformat(),
@@ -225,8 +225,8 @@ def main() -> None:
     p.add_argument("--n", type=int, default=500)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--emin", type=float, default=10.0)
-    p.add_argument("--emax", type=float, default=300.0)
-    p.add_argument("--exhaustive", type=int, default=60)
+    p.add_argument("--emax", type=float, default=200.0)
+    p.add_argument("--exhaustive", type=int, default=50)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--out", default="bench/results/reco_quality.jsonl")
     p.add_argument("--summarise", action="store_true", help="only recompute the summary")

@@ -116,6 +116,9 @@ class ScanConfig:
         pixel size (:math:`\\sqrt{4\\pi / N_\\mathrm{pix}}`).
     max_rerefine : int
         How many times a level may grow when its best pixel moves.
+    polish_rounds, polish_margin, polish_cap : int, float, float
+        Neighbour polishing (see ``_Runner.polish``): rounds, the llh margin by which a
+        neighbour must beat a pixel, and the 2ΔLLH below which pixels are polished.
     batch_size : int
         Pixels per Dask task.
     retries : int
@@ -132,6 +135,9 @@ class ScanConfig:
     max_rerefine: int = 4
     batch_size: int = 48
     retries: int = 3
+    polish_rounds: int = 2
+    polish_margin: float = 1.0
+    polish_cap: float = 200.0
 
     def to_json(self) -> dict[str, Any]:
         """Plain values."""
@@ -339,6 +345,11 @@ class _Runner:
             for fut in as_completed(futures):
                 res: BatchResult = fut.result()
                 for i, p in enumerate(res.pixel):
+                    previous = level.fits.get(int(p))
+                    # A refit only replaces an earlier fit of the same pixel if it is better,
+                    # so a re-run or duplicate batch can never make the map worse.
+                    if previous is not None and not res.llh[i] < previous[0]:
+                        continue
                     level.fits[int(p)] = (
                         float(res.llh[i]),
                         res.point[i],
@@ -417,6 +428,43 @@ class _Runner:
         seeds = self.seeds_from(level.nside, pixels, parents)
         self.fit(li, pixels, seeds, self.config.n_iter_refine)
 
+    def polish(self, li: int) -> None:
+        """Refit pixels that a neighbour beats by more than ``polish_margin``, seeded from that
+        neighbour's track.
+
+        The nuisance fit of a pixel can stop in a poorer local minimum than its neighbour's;
+        the likelihood is continuous across a pixel, so a neighbour much better than the pixel
+        is a sign of that. Only the finest level is polished, and only pixels with 2ΔLLH below
+        ``polish_cap`` (the part of the map that shapes the regions), for at most
+        ``polish_rounds`` rounds.
+        """
+        cfg = self.config
+        level = self.levels[li]
+        for _ in range(cfg.polish_rounds):
+            assert self.global_best is not None
+            best = self.global_best[2]
+            pix = np.sort(np.fromiter(level.fits, dtype=np.int64))
+            llh = np.array([level.fits[int(p)][0] for p in pix])
+            nbrs = hp.get_all_neighbours(level.nside, pix)  # (8, n), -1 where none
+            at = np.clip(np.searchsorted(pix, nbrs), 0, len(pix) - 1)
+            nb_llh = np.where(pix[at] == nbrs, llh[at], np.inf)
+            nb_llh = np.where(np.isfinite(nb_llh), nb_llh, np.inf)
+            j = np.argmin(nb_llh, axis=0)
+            nb_best = nb_llh[j, np.arange(len(pix))]
+            bad = (
+                np.isfinite(llh)
+                & (2.0 * (llh - best) < cfg.polish_cap)
+                & (llh > nb_best + cfg.polish_margin)
+            )
+            if not bad.any():
+                return
+            targets = pix[bad]
+            sources = nbrs[j[bad], np.flatnonzero(bad)]
+            parents = [(level.fits[int(q)][1], level.fits[int(q)][2]) for q in sources]
+            seeds = self.seeds_from(level.nside, targets, parents)
+            self.actual[li] = self.actual.get(li, 0) + len(targets)
+            self.fit(li, targets, seeds, self.config.n_iter_refine)
+
     def run(self, fg_point: FloatArray, fg_time: float) -> None:
         cfg = self.config
         for li, (nside, n_refine) in enumerate(cfg.nsides):
@@ -453,6 +501,8 @@ class _Runner:
                 if len(missing) == 0:
                     break
                 self.refine(li, missing)
+            if li == len(cfg.nsides) - 1:
+                self.polish(li)
 
     def _estimates(self) -> dict[int, int]:
         """Expected pixel fits of the refinement levels (children of the refined pixels plus
