@@ -117,8 +117,9 @@ class ScanConfig:
     max_rerefine : int
         How many times a level may grow when its best pixel moves.
     polish_rounds, polish_margin, polish_cap : int, float, float
-        Neighbour polishing (see ``_Runner.polish``): rounds, the llh margin by which a
-        neighbour must beat a pixel, and the 2ΔLLH below which pixels are polished.
+        Neighbour polishing of the finest level (see ``_Runner.polish``): rounds, the llh
+        margin above the neighbours' median that marks a spike, and the 2ΔLLH below which
+        pixels are polished.
     batch_size : int
         Pixels per Dask task.
     retries : int
@@ -130,14 +131,14 @@ class ScanConfig:
     n_seeds_refine: int = 3
     seed_radius_m: float = 40.0
     n_iter: int = 12
-    n_iter_refine: int = 8
+    n_iter_refine: int = 12
     extension: float = 1.5
     max_rerefine: int = 4
     batch_size: int = 48
     retries: int = 3
-    polish_rounds: int = 2
-    polish_margin: float = 1.0
-    polish_cap: float = 200.0
+    polish_rounds: int = 3
+    polish_margin: float = 2.0
+    polish_cap: float = 1000.0
 
     def to_json(self) -> dict[str, Any]:
         """Plain values."""
@@ -428,14 +429,30 @@ class _Runner:
         seeds = self.seeds_from(level.nside, pixels, parents)
         self.fit(li, pixels, seeds, self.config.n_iter_refine)
 
-    def polish(self, li: int) -> None:
-        """Refit pixels that a neighbour beats by more than ``polish_margin``, seeded from that
-        neighbour's track.
+    def refit_children(self, li: int) -> None:
+        """Refit the level-``li`` pixels inside the (coarser) global best pixel, seeded from it.
 
-        The nuisance fit of a pixel can stop in a poorer local minimum than its neighbour's;
-        the likelihood is continuous across a pixel, so a neighbour much better than the pixel
-        is a sign of that. Only the finest level is polished, and only pixels with 2ΔLLH below
-        ``polish_cap`` (the part of the map that shapes the regions), for at most
+        A finer pixel's fit should never be worse than its parent's best, since the parent's
+        direction lies within a fraction of a fine pixel; when it is, the children's fits stopped
+        in poorer local minima. Keeps the better of the old and new fit of each child.
+        """
+        assert self.global_best is not None
+        bl, bpix, _ = self.global_best
+        coarse = self.levels[bl]
+        children = _children(coarse.nside, np.array([bpix]), self.levels[li].nside)
+        _, point, t, _ = coarse.fits[bpix]
+        seeds = self.seeds_from(self.levels[li].nside, children, [(point, t)] * len(children))
+        self.actual[li] = self.actual.get(li, 0) + len(children)
+        self.fit(li, children, seeds, self.config.n_iter_refine)
+
+    def polish(self, li: int) -> None:
+        """Refit "spikes" — pixels whose llh exceeds the median of their neighbours' by more than
+        ``polish_margin`` — seeded from their best neighbour's track.
+
+        The nuisance fit of a pixel can stop in a poorer local minimum than its neighbours';
+        the profile likelihood is continuous on the sky, so a pixel standing well above its
+        neighbours is a sign of that. Only the finest level is polished, and only pixels with
+        2ΔLLH below ``polish_cap`` (the part of the map that shapes the regions), for at most
         ``polish_rounds`` rounds.
         """
         cfg = self.config
@@ -450,11 +467,17 @@ class _Runner:
             nb_llh = np.where(pix[at] == nbrs, llh[at], np.inf)
             nb_llh = np.where(np.isfinite(nb_llh), nb_llh, np.inf)
             j = np.argmin(nb_llh, axis=0)
-            nb_best = nb_llh[j, np.arange(len(pix))]
+            # A spike: higher than the median of its fitted neighbours by more than the margin
+            # (a smooth surface differs from its neighbours' mean by ~δ²·curvature, well under
+            # one unit at nside 512).
+            masked = np.where(np.isfinite(nb_llh), nb_llh, np.nan)
+            with np.errstate(all="ignore"):
+                nb_median = np.nanmedian(masked, axis=0)
             bad = (
                 np.isfinite(llh)
+                & np.isfinite(nb_median)
                 & (2.0 * (llh - best) < cfg.polish_cap)
-                & (llh > nb_best + cfg.polish_margin)
+                & (llh > nb_median + cfg.polish_margin)
             )
             if not bad.any():
                 return
@@ -494,8 +517,10 @@ class _Runner:
                 self.refine(li, np.concatenate(cand))
             for _ in range(cfg.max_rerefine):
                 assert self.global_best is not None
-                if self.global_best[0] != li:
-                    break
+                if self.global_best[0] < li:
+                    # A coarser pixel beats all its fitted children: refit them from its track.
+                    self.refit_children(li)
+                    continue
                 disc = self._disc(nside, cfg.extension * _pixel_size(nside))
                 missing = np.setdiff1d(disc, np.fromiter(self.levels[li].fits, dtype=np.int64))
                 if len(missing) == 0:
