@@ -18,6 +18,7 @@ from ingest.dispatcher import Dispatcher, DispatcherConfig
 from ingest.pipeline import Pipeline
 from ingest.sinks import Sink
 from ingest.sinks.folder import FolderSink
+from ingest.sinks.vtp import VTPSink
 from ingest.sinks.webhook import WebhookSink
 from nufair.settings import Settings
 from reco.detector import Detector, load_ic86
@@ -40,6 +41,9 @@ def make_sinks(settings: Settings) -> list[Sink]:
                                      settings.webhook_secret.get_secret_value().encode(),
                                      formats=tuple(settings.webhook_formats),
                                      timeout_s=settings.webhook_timeout_s))
+        elif name == "vtp":
+            sinks.append(VTPSink(settings.vtp_host, settings.vtp_port,
+                                 timeout_s=settings.vtp_timeout_s))
     return sinks
 
 
