@@ -18,6 +18,7 @@ from ingest.dispatcher import Dispatcher, DispatcherConfig
 from ingest.pipeline import Pipeline
 from ingest.sinks import Sink
 from ingest.sinks.folder import FolderSink
+from ingest.sinks.gcn_kafka import GcnKafkaSink, make_producer
 from ingest.sinks.vtp import VTPSink
 from ingest.sinks.webhook import WebhookSink
 from nufair.settings import Settings
@@ -44,6 +45,14 @@ def make_sinks(settings: Settings) -> list[Sink]:
         elif name == "vtp":
             sinks.append(VTPSink(settings.vtp_host, settings.vtp_port,
                                  timeout_s=settings.vtp_timeout_s))
+        elif name == "gcn-kafka":
+            producer = make_producer(settings.gcn_kafka_client_id,
+                                     settings.gcn_kafka_client_secret.get_secret_value(),
+                                     settings.gcn_kafka_domain,
+                                     timeout_s=settings.gcn_kafka_timeout_s)
+            topics = {str(fmt): topic for fmt, topic in settings.gcn_kafka_topics.items()}
+            sinks.append(GcnKafkaSink(producer, topics,
+                                      timeout_s=settings.gcn_kafka_timeout_s))
     return sinks
 
 

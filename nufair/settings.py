@@ -75,6 +75,14 @@ class Settings(BaseSettings):
                           description="VOEvent broker (e.g. Comet) receiving authors' events.")
     vtp_port: int = Field(default=8098, description="The broker's VTP receiver port.")
     vtp_timeout_s: float = Field(default=10.0, gt=0)
+    gcn_kafka_client_id: str = Field(default="", description="GCN Kafka producer credentials.")
+    gcn_kafka_client_secret: SecretStr = SecretStr("")
+    gcn_kafka_domain: Literal["gcn.nasa.gov", "test.gcn.nasa.gov", "dev.gcn.nasa.gov"] = Field(
+        default="test.gcn.nasa.gov", description="GCN deployment (test until approved).")
+    gcn_kafka_topics: dict[Literal["gcn-json", "voevent", "circular"], str] = Field(
+        default={"gcn-json": "gcn.notices.icecube.test.gold_bronze_track_alerts"},
+        description="Topic of each format sent to GCN Kafka, as JSON.")
+    gcn_kafka_timeout_s: float = Field(default=10.0, gt=0)
     # --- broker input: raw events from an AMQP queue (`nufair consume`, ingest/consumer.py)
     amqp_url: SecretStr = Field(default=SecretStr("amqp://guest:guest@127.0.0.1:5672/%2F"),
                                 description="RabbitMQ (AMQP 0-9-1) URL of the raw-event queue.")

@@ -117,3 +117,14 @@ def test_broker_down_then_back_is_retried_until_delivered(
     finally:
         again.close()
     assert [a.ok for a in outbox.attempts_of(notice.id)] == [False, True]
+
+
+def test_settings_make_a_vtp_sink(tmp_path: Path) -> None:
+    from nufair.ingest import make_sinks
+    from nufair.settings import Settings
+
+    (sink,) = make_sinks(Settings(data_dir=tmp_path, sinks=["vtp"], vtp_host="broker.test",
+                                  vtp_port=8098, vtp_timeout_s=3.0))
+    assert isinstance(sink, VTPSink)
+    assert (sink.name, sink.formats, sink.host, sink.port, sink.timeout_s) == (
+        "vtp", ("voevent",), "broker.test", 8098, 3.0)
