@@ -38,6 +38,9 @@ from vo.tables import ALERTS
 #: The role TAP queries run as (created by migration 0002 where allowed).
 TAP_ROLE = "nufair_tap"
 
+#: Memory one sort or hash of a TAP query may use before spilling to disk.
+WORK_MEM = "32MB"
+
 
 @dataclass(frozen=True, slots=True)
 class QueryResult:
@@ -103,6 +106,9 @@ class VoStorage:
         conn.exec_driver_sql(
             "SET TRANSACTION READ ONLY; "
             f"SET LOCAL statement_timeout = {int(self.timeout_ms)}; "
+            # work_mem caps each sort/hash of a user query: a hostile ORDER BY or join
+            # spills to disk instead of taking the server's memory.
+            f"SET LOCAL work_mem = '{WORK_MEM}'; "
             "SET LOCAL TimeZone = 'UTC'"
             + (f"; SET LOCAL ROLE {TAP_ROLE}" if use_role else ""))
 

@@ -123,3 +123,20 @@ def test_a_legitimate_query_still_works(client: TestClient, canary: str) -> None
     r = client.post("/tap/sync", data={"REQUEST": "doQuery", "LANG": "ADQL",
                                        "QUERY": "SELECT name FROM nufair.alerts"})
     assert 'name="QUERY_STATUS" value="OK"' in r.text and "IceCube-200615A" in r.text
+
+
+def test_tap_queries_run_read_only_with_limits(client: TestClient, canary: str) -> None:
+    """The settings a TAP query runs under, read back through ADQL's own eyes is impossible
+    (no such functions are published), so read them from the storage layer directly."""
+    from sqlalchemy import text as sql
+
+    from vo.storage import VoStorage
+
+    storage = VoStorage(create_engine(canary), timeout_s=2.5)
+    with storage.engine.connect() as conn, conn.begin():
+        storage._read_only(conn)
+        got = conn.execute(sql("SELECT current_setting('transaction_read_only'),"
+                               " current_setting('statement_timeout'),"
+                               " current_setting('work_mem')")).one()
+    storage.engine.dispose()
+    assert tuple(got) == ("on", "2500ms", "32MB")
