@@ -61,7 +61,7 @@ CONFIGS = {
 }
 
 
-def exhaustive_best(client, event, det, res, truth, radius_deg=1.0):  # type: ignore[no-untyped-def]
+def exhaustive_best(client, event, det, res, truth, radius_deg=1.0):
     prep = prepare(event, det)
     nside = 512
     pix = set()
@@ -162,7 +162,7 @@ def run(args: argparse.Namespace) -> None:
     client.close()
 
 
-def summarise(path: Path, write_calibration: bool) -> dict:  # type: ignore[type-arg]
+def summarise(path: Path, write_calibration: bool) -> dict:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line]
     ts = np.array([r["ts_truth_pixel"] for r in rows])
     energy = np.array([r["energy_tev"] for r in rows])
@@ -178,7 +178,7 @@ def summarise(path: Path, write_calibration: bool) -> dict:  # type: ignore[type
         "n_events": len(rows),
         "thresholds_all": thr_all,
         "thresholds_halves": thr_half,
-    }  # type: ignore[type-arg]
+    }
     bins = []
     for lo, hi in itertools.pairwise(ENERGY_BINS):
         m = (energy >= lo) & (energy < hi)

@@ -67,3 +67,10 @@ class Forbidden(NufairError):
 class Conflict(NufairError):
     code = "conflict"
     status = 409
+
+
+class ServiceUnavailable(NufairError):
+    """The database could not be reached (after retries); the request may be repeated."""
+
+    code = "database_unavailable"
+    status = 503

@@ -40,6 +40,7 @@ class Source(enum.StrEnum):
     ICECAT1 = "icecat-1"
     AMON_TABLE = "amon-table"
     RECO = "reco"
+    OPERATOR = "operator"  # a person acting through the API (e.g. a retraction)
 
 
 @dataclass(frozen=True, slots=True)

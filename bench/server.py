@@ -1,0 +1,65 @@
+"""Run the real app under uvicorn in a child process on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextmanager
+def serve(database_url: str, *, load_sample: bool = True, workers: int = 1,
+          extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """Migrate and (optionally) load the sample into ``database_url``, serve it, yield the
+    base URL; the server is stopped on exit."""
+    port = free_port()
+    env = {**os.environ, "NUFAIR_DATABASE_URL": database_url, "NUFAIR_PORT": str(port),
+           "NUFAIR_HOST": "127.0.0.1", "NUFAIR_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+           **(extra_env or {})}
+    if load_sample:
+        subprocess.run([sys.executable, "-m", "nufair.cli", "import", "--no-progress",
+                        *[str(p) for p in _sample()]], env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "nufair.app:create_app",
+         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+         "--log-level", "warning", "--no-access-log"],
+        env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        else:
+            raise RuntimeError("server did not become ready within 60 s")
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _sample() -> list[object]:
+    from catalog.importers import sample_paths
+
+    return list(sample_paths())

@@ -1,0 +1,87 @@
+"""Configuration of the FAIR layer, and the URLs it publishes.
+
+The wiring (``nufair/``) builds a :class:`FairConfig` from the settings; nothing here reads
+the environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+#: SPDX identifier and legal-code URL of the licence of every record.
+LICENSE_SPDX = "CC-BY-4.0"
+LICENSE_URL = "https://creativecommons.org/licenses/by/4.0/legalcode"
+#: COAR access-right vocabulary: open access.
+ACCESS_RIGHT_URI = "http://purl.org/coar/access_right/c_abf2"
+ACCESS_RIGHT_LABEL = "open access"
+
+
+@dataclass(frozen=True, slots=True)
+class FairConfig:
+    """Identity of the archive and how its identifiers are made.
+
+    Attributes
+    ----------
+    base_url
+        Public URL of the service (no trailing slash).
+    doi_prefix
+        DOI prefix (``10.5072`` is DataCite's test prefix).
+    doi_resolver
+        URL before ``prefix/suffix`` that resolves a DOI. ``None``: the service itself
+        (``{base_url}/doi/``) for the local provider, ``https://doi.org/`` otherwise.
+    provider
+        ``local`` or ``datacite``.
+    publisher, publisher_ror
+        Who publishes the records (DataCite ``publisher``).
+    creator, creator_affiliation, creator_affiliation_ror
+        The organisational creator of every alert, and its affiliation with its ROR ID.
+    software_url, software_name
+        The pipeline that compiles the records (``IsCompiledBy``).
+    """
+
+    base_url: str
+    doi_prefix: str = "10.5072"
+    doi_resolver: str | None = None
+    provider: str = "local"
+    publisher: str = "nufair neutrino alert archive"
+    publisher_ror: str | None = None
+    creator: str = "IceCube Collaboration"
+    creator_affiliation: str = "University of Wisconsin–Madison"
+    creator_affiliation_ror: str = "https://ror.org/01y2jtd41"
+    software_url: str = "https://github.com/icecube/skymap_scanner"
+    software_name: str = "IceCube realtime pipeline"
+    catalog_title: str = "nufair catalog of high-energy neutrino alerts"
+    oai_page_size: int = 100
+    admin_email: str = "nufair@example.org"
+
+    @property
+    def base(self) -> str:
+        return self.base_url.rstrip("/")
+
+    def doi_url(self, doi: str) -> str:
+        """The resolvable URL of a DOI (the ``@id`` of a record)."""
+        resolver = self.doi_resolver
+        if resolver is None:
+            resolver = f"{self.base}/doi/" if self.provider == "local" else "https://doi.org/"
+        return resolver + doi
+
+    def record_url(self, key: str) -> str:
+        return f"{self.base}/records/{quote(key, safe='')}"
+
+    def export_url(self, key: str, fmt: str) -> str:
+        return f"{self.record_url(key)}/export/{fmt}"
+
+    def file_url(self, key: str, filename: str) -> str:
+        return f"{self.record_url(key)}/files/{quote(filename, safe='')}"
+
+    def linkset_url(self, key: str) -> str:
+        return f"{self.record_url(key)}/linkset"
+
+    @property
+    def catalog_url(self) -> str:
+        return f"{self.base}/catalog"
+
+    @property
+    def series_url(self) -> str:
+        return f"{self.base}/catalog#alerts"

@@ -1,0 +1,229 @@
+"""GCN Kafka JSON notices of IceCube's ``single_neutrino_alerts`` topic.
+
+Each notice is validated against the official GCN schema (package data in
+``catalog/schemas_external``, registered under ``https://gcn.nasa.gov/schema/main/`` so its
+relative ``$ref``s resolve offline) and mapped to one
+:class:`~catalog.records.NoticeRecord`. Notices of other missions (KM3NeT, Super-K, IceCube's
+LVK follow-up searches) are refused with :class:`~catalog.errors.NotANeutrinoAlert`.
+
+Mapping:
+
+* ``id`` ``"<run>_<event>"`` -> run, event; ``event_name`` -> name;
+* ``alert_type`` initial / update / retraction -> kind (``subsequent`` counts as an update);
+* ``record_number`` -> ``source_rev`` as given (GCN JSON counts from 1, VOEvent ``Rev`` from 0);
+* ``ra``/``dec``/``ra_dec_error`` + ``containment_probability`` (default 0.9) -> a circle;
+* ``nu_energy`` [TeV]; ``p_astro`` -> signalness; ``far`` [Hz] -> per year with a 365-day
+  year (:data:`~catalog.importers._common.SECONDS_PER_YEAR`);
+* ``trigger_time`` -> event time; ``alert_datetime`` -> issued_at.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from catalog.errors import InvalidInput, NotANeutrinoAlert, UnsupportedFormat
+from catalog.importers._common import (
+    OBSERVATORY,
+    SECONDS_PER_YEAR,
+    decode_utf8,
+    parse_utc,
+)
+from catalog.records import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
+
+SCHEMA_BASE = "https://gcn.nasa.gov/schema/main/"
+"""Base URI under which GCN publishes its schemas (the ``$id`` prefix of each file)."""
+
+ICECUBE_SCHEMA = SCHEMA_BASE + "gcn/notices/icecube/single_neutrino_alerts.schema.json"
+
+_SCHEMA_FILES = (
+    "gcn/notices/icecube/single_neutrino_alerts.schema.json",
+    "gcn/notices/neutrino/Alert.schema.json",
+    "gcn/notices/core/Alert.schema.json",
+    "gcn/notices/core/DateTime.schema.json",
+    "gcn/notices/core/Event.schema.json",
+    "gcn/notices/core/Localization.schema.json",
+    "gcn/notices/core/Reporter.schema.json",
+    "gcn/notices/core/Statistics.schema.json",
+)
+
+PIPELINE_STREAMS = {
+    "Gold Track Alert": Stream.GOLD,
+    "Bronze Track Alert": Stream.BRONZE,
+    "Cascade Alert": Stream.CASCADE,
+}
+
+ALERT_KINDS = {
+    "initial": RevisionKind.INITIAL,
+    "update": RevisionKind.UPDATE,
+    "subsequent": RevisionKind.UPDATE,
+    "retraction": RevisionKind.RETRACTION,
+}
+
+_NOT_REAL_TENSES = frozenset({"test", "injection", "planned", "commanded"})
+_ID_RE = re.compile(r"^(\d+)_(\d+)$")
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    """The validator of the IceCube schema, built once per process (it is the costly part)."""
+    root = files("catalog.schemas_external")
+    resources = []
+    for path in _SCHEMA_FILES:
+        contents = json.loads(root.joinpath(path).read_text(encoding="utf-8"))
+        resources.append((SCHEMA_BASE + path, Resource.from_contents(contents, DRAFT202012)))
+    registry: Registry[Any] = Registry().with_resources(resources)
+    schema = registry.contents(ICECUBE_SCHEMA)
+    return Draft202012Validator(schema, registry=registry)
+
+
+def _reject_constant(name: str) -> Any:
+    raise InvalidInput(f"JSON contains {name}, which strict JSON does not allow")
+
+
+def load_json(data: bytes) -> Any:
+    """Decode strict JSON (no NaN / Infinity) or raise ``InvalidInput``."""
+    text = decode_utf8(data)
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"malformed JSON: {exc}") from None
+
+
+def _first(value: Any) -> Any:
+    if isinstance(value, list):
+        return value[0] if value else None
+    return value
+
+
+def _identify(doc: dict[str, Any]) -> None:
+    """Refuse anything but an IceCube single-neutrino alert, saying what it is."""
+    schema = str(doc.get("$schema", ""))
+    mission = doc.get("mission")
+    if schema == ICECUBE_SCHEMA:
+        if mission not in (None, "IceCube"):
+            # The schema leaves "mission" a free string; IceCube's schema does not make a
+            # KM3NeT (or any other) notice an IceCube alert.
+            raise NotANeutrinoAlert(
+                f"notice uses IceCube's schema but names mission {mission!r}; nufair "
+                "archives IceCube single-neutrino alerts only")
+        return
+    if "/icecube/lvk_nu_track_search" in schema:
+        raise NotANeutrinoAlert(
+            "IceCube LVK nu-track-search notice: a follow-up of a gravitational-wave event, "
+            "not a single-neutrino alert"
+        )
+    if schema.startswith(SCHEMA_BASE) or mission is not None:
+        raise NotANeutrinoAlert(
+            f"GCN notice of {mission or 'another mission'} ({schema or 'no $schema'}); "
+            "nufair archives IceCube single-neutrino alerts only"
+        )
+    raise UnsupportedFormat("JSON document is not a GCN Kafka notice (no GCN $schema)")
+
+
+def parse_gcn_json(data: bytes) -> list[NoticeRecord]:
+    """Parse one GCN Kafka JSON notice of an IceCube single-neutrino alert.
+
+    Parameters
+    ----------
+    data
+        The JSON document (UTF-8).
+
+    Returns
+    -------
+    list of NoticeRecord
+        One record.
+
+    Raises
+    ------
+    InvalidInput
+        Malformed JSON, a schema violation, or a required field missing.
+    NotANeutrinoAlert
+        Another mission's notice, or a test/injection notice.
+    UnsupportedFormat
+        JSON that is not a GCN notice at all.
+    """
+    doc = load_json(data)
+    if not isinstance(doc, dict):
+        raise UnsupportedFormat("JSON document is not an object, so not a GCN notice")
+    _identify(doc)
+    error = best_match(_validator().iter_errors(doc))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+        raise InvalidInput(
+            f"GCN IceCube notice does not match the official schema at {where}: {error.message}"
+        )
+    tense = doc.get("alert_tense", "current")
+    if tense in _NOT_REAL_TENSES:
+        raise NotANeutrinoAlert(f"GCN notice with alert_tense={tense!r}; not archived")
+
+    ids = doc.get("id")
+    match = next(
+        (m for m in (_ID_RE.match(str(v)) for v in (ids if isinstance(ids, list) else [ids])) if m),
+        None,
+    )
+    if match is None:
+        raise InvalidInput(f"GCN IceCube notice has no 'id' of the form '<run>_<event>': {ids!r}")
+    run, event = int(match[1]), int(match[2])
+    pipeline = doc.get("pipeline")
+    if pipeline not in PIPELINE_STREAMS:
+        raise InvalidInput("GCN IceCube notice has no 'pipeline', so its stream is unknown")
+    kind = ALERT_KINDS.get(doc.get("alert_type", "initial"), RevisionKind.INITIAL)
+    ra, dec = doc.get("ra"), doc.get("dec")
+    if kind is not RevisionKind.RETRACTION and (ra is None or dec is None):
+        raise InvalidInput("GCN IceCube notice has no 'ra'/'dec'")
+    regions: list[ErrorRegion] = []
+    extra: dict[str, Any] = {}
+    error_value = doc.get("ra_dec_error")
+    containment = float(doc.get("containment_probability", 0.9))
+    if isinstance(error_value, list) and (
+        len(error_value) == 1 or (len(error_value) >= 2 and error_value[0] == error_value[1])
+    ):
+        error_value = error_value[0]
+    if isinstance(error_value, int | float):
+        regions.append(ErrorRegion(containment, radius_deg=float(error_value)))
+    elif error_value is not None:
+        # An ellipse has no ErrorRegion form; keep it verbatim rather than invent a circle.
+        extra["ra_dec_error_ellipse"] = error_value
+    for key in ("healpix_url", "systematic_included", "alert_tense", "instrument"):
+        if key in doc:
+            extra[key] = doc[key]
+    far_hz = doc.get("far")
+    record_number = doc.get("record_number")
+    source_rev = int(record_number) if record_number is not None else None
+    trigger = parse_utc(doc.get("trigger_time"), "trigger_time")
+    issued = doc.get("alert_datetime")
+    return [
+        NoticeRecord(
+            observatory=OBSERVATORY,
+            run_id=run,
+            event_id=event,
+            name=_first(doc.get("event_name")),
+            stream=PIPELINE_STREAMS[pipeline],
+            event_time=trigger,
+            kind=kind,
+            source=Source.GCN_JSON,
+            source_rev=source_rev,
+            source_key=f"gcn-json:{run}:{event}:{source_rev if source_rev is not None else '-'}",
+            issued_at=parse_utc(issued, "alert_datetime") if issued else None,
+            ra=float(ra) if ra is not None else None,
+            dec=float(dec) if dec is not None else None,
+            regions=tuple(regions),
+            energy_tev=float(doc["nu_energy"]) if doc.get("nu_energy") is not None else None,
+            signalness=float(doc["p_astro"]) if doc.get("p_astro") is not None else None,
+            # far is in Hz (events per second); times seconds per (365-day) year.
+            far_per_year=float(far_hz) * SECONDS_PER_YEAR if far_hz is not None else None,
+            retraction_reason=doc.get("additional_info")
+            if kind is RevisionKind.RETRACTION
+            else None,
+            extra=extra,
+        )
+    ]

@@ -1,0 +1,205 @@
+"""IceCat-1 summary CSV (and third-party tables in the same column layout).
+
+Each row is one event as re-reconstructed for the catalog, so it becomes a record of kind
+``update`` with ``source = icecat-1``. Columns (from the IceCat-1 README): NAME, RUNID,
+EVENTID, START (UTC), EVENTMJD, I3TYPE, RA, DEC and their asymmetric 90 % errors [deg],
+ENERGY [TeV], FAR [1/yr], SIGNAL, five CNN topology scores, CR_VETO, OTHER_I3TYPES.
+
+Rows are checked one by one; a bad row is *rejected with its line number and reason* and the
+other rows still import (see :class:`~catalog.importers._common.ParseReport`):
+
+* a required value missing or ``None`` (RUNID, EVENTID, START, I3TYPE, RA, DEC, errors);
+* START and EVENTMJD (when given) more than 1 s apart;
+* the same (RUNID, EVENTID) twice: identical rows are imported once; rows that differ are
+  all rejected, since the file does not say which one is right;
+* one NAME on two different events keeps both events but drops the ambiguous name.
+
+Rows with the full IceCat-1 content (CR_VETO TRUE/FALSE) get keys ``icecat-1:<run>:<event>``.
+Rows in the same layout without it (third-party compilations, where the scores and CR_VETO
+are ``None``) get ``icecat-layout:<run>:<event>`` and ``extra["catalog"] = "third-party"``,
+so they never pass for the official release. Their ``Cascade`` rows (all four errors equal,
+the radius of a circular GCN cascade error) become circles.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from dataclasses import replace
+from typing import Any
+
+from catalog.errors import InvalidInput
+from catalog.importers._common import (
+    OBSERVATORY,
+    ParseReport,
+    RejectedRow,
+    alert_name,
+    mjd_to_utc,
+    optional_float,
+    parse_utc,
+    to_float,
+    to_int,
+)
+from catalog.records import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
+
+HEADER_START = "NAME,RUNID,EVENTID,START"
+"""How an IceCat-1-layout CSV begins (used to detect the format)."""
+
+REQUIRED_COLUMNS = (
+    "NAME",
+    "RUNID",
+    "EVENTID",
+    "START",
+    "I3TYPE",
+    "RA",
+    "DEC",
+    "RA_ERR_PLUS",
+    "RA_ERR_MINUS",
+    "DEC_ERR_PLUS",
+    "DEC_ERR_MINUS",
+)
+SCORE_COLUMNS = ("CASCADE_SCR", "SKIMMING_SCR", "START_SCR", "STOP_SCR", "THRGOING_SCR")
+
+_MJD_TOLERANCE_S = 1.0
+"""START and EVENTMJD agree to < 0.5 ms in IceCat-1; a second apart means a broken row."""
+
+
+def _stream(i3type: str) -> Stream:
+    kind = i3type.strip().lower()
+    if kind.endswith("-gold"):
+        return Stream.GOLD
+    if kind.endswith("-bronze"):
+        return Stream.BRONZE
+    if kind == "cascade":
+        return Stream.CASCADE
+    raise InvalidInput(f"I3TYPE {i3type!r} is not a known alert selection")
+
+
+def _bool(text: str | None) -> bool | None:
+    value = (text or "").strip().lower()
+    return {"true": True, "false": False}.get(value)
+
+
+def _row_record(row: dict[str, str | None]) -> NoticeRecord:
+    for column in REQUIRED_COLUMNS:
+        if row.get(column) in (None, "", "None"):
+            raise InvalidInput(f"{column} is missing")
+    run = to_int(row["RUNID"], "RUNID")
+    event = to_int(row["EVENTID"], "EVENTID")
+    start = parse_utc(row["START"], "START")
+    mjd = optional_float(row.get("EVENTMJD"), "EVENTMJD")
+    if mjd is not None and abs((mjd_to_utc(mjd) - start).total_seconds()) > _MJD_TOLERANCE_S:
+        raise InvalidInput(f"START {row['START']} and EVENTMJD {mjd} disagree")
+    stream = _stream(row["I3TYPE"] or "")
+    ra, dec = to_float(row["RA"], "RA"), to_float(row["DEC"], "DEC")
+    if not -90.0 <= dec <= 90.0:
+        raise InvalidInput(f"DEC {dec} is outside [-90, 90]")
+    errs = [to_float(row[c], c) for c in REQUIRED_COLUMNS[7:]]
+    veto = _bool(row.get("CR_VETO"))
+    official = veto is not None
+    if stream is Stream.CASCADE and len(set(errs)) == 1:
+        region = ErrorRegion(0.9, radius_deg=errs[0])
+    else:
+        # RA errors are coordinate differences (not great-circle lengths), as IceCat-1 gives.
+        region = ErrorRegion(
+            0.9, ra_plus=errs[0], ra_minus=errs[1], dec_plus=errs[2], dec_minus=errs[3]
+        )
+    extra: dict[str, Any] = {"i3type": row["I3TYPE"], "event_mjd": mjd}
+    if official:
+        extra["cr_veto"] = veto
+    else:
+        extra["catalog"] = "third-party"
+    for column in SCORE_COLUMNS:
+        score = optional_float(row.get(column), column)
+        if score is not None:
+            extra[column.lower()] = score
+    others = (row.get("OTHER_I3TYPES") or "").strip()
+    if others and others != "None":
+        extra["other_i3types"] = others.split(",")
+    prefix = "icecat-1" if official else "icecat-layout"
+    return NoticeRecord(
+        observatory=OBSERVATORY,
+        run_id=run,
+        event_id=event,
+        name=alert_name(row["NAME"] or ""),
+        stream=stream,
+        event_time=start,
+        kind=RevisionKind.UPDATE,
+        source=Source.ICECAT1,
+        source_rev=None,
+        source_key=f"{prefix}:{run}:{event}",
+        ra=ra,
+        dec=dec,
+        regions=(region,),
+        energy_tev=optional_float(row.get("ENERGY"), "ENERGY"),
+        signalness=optional_float(row.get("SIGNAL"), "SIGNAL"),
+        far_per_year=optional_float(row.get("FAR"), "FAR"),
+        extra=extra,
+    )
+
+
+def read_icecat_csv(text: str) -> ParseReport:
+    """Read an IceCat-1-layout CSV into records and rejected rows.
+
+    Parameters
+    ----------
+    text
+        The whole CSV file, decoded.
+
+    Returns
+    -------
+    ParseReport
+        Records in file order, and each rejected row with its line number (header = 1).
+
+    Raises
+    ------
+    InvalidInput
+        When the header lacks a required column.
+    """
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise InvalidInput(f"IceCat CSV header lacks columns {missing}")
+    report = ParseReport()
+    parsed: list[tuple[int, dict[str, str | None], NoticeRecord]] = []
+    for line, row in enumerate(reader, start=2):
+        if None in row:
+            report.rejected.append(RejectedRow(line, "more fields than the header has"))
+            continue
+        try:
+            parsed.append((line, row, _row_record(row)))
+        except InvalidInput as exc:
+            report.rejected.append(RejectedRow(line, exc.message))
+    by_key: dict[str, list[tuple[int, dict[str, str | None], NoticeRecord]]] = defaultdict(list)
+    for item in parsed:
+        by_key[item[2].source_key].append(item)
+    names: dict[str, set[tuple[int, int]]] = defaultdict(set)
+    for _line, _row, record in parsed:
+        names[record.name or ""].add((record.run_id, record.event_id))
+    for line, row, record in parsed:
+        twins = by_key[record.source_key]
+        if len(twins) > 1:
+            if any(other_row != row for _, other_row, _ in twins):
+                lines = ", ".join(str(n) for n, _, _ in twins)
+                report.rejected.append(
+                    RejectedRow(
+                        line,
+                        f"run {record.run_id} event {record.event_id} appears on lines "
+                        f"{lines} with different values; none is taken",
+                    )
+                )
+                continue
+            if twins[0][0] != line:
+                report.rejected.append(RejectedRow(line, f"repeats line {twins[0][0]}"))
+                continue
+        if len(names[record.name or ""]) > 1:
+            record = _without_name(record)
+        report.records.append(record)
+    report.rejected.sort(key=lambda r: r.line)
+    return report
+
+
+def _without_name(record: NoticeRecord) -> NoticeRecord:
+    extra = dict(record.extra, ambiguous_name=record.name)
+    return replace(record, name=None, extra=extra)

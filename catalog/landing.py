@@ -1,0 +1,200 @@
+"""Landing pages (``/records/{id}``): HTML for people, the same URL for machines.
+
+``id`` is a DOI suffix (concept or version) or an event key (name, run_event: its concept
+record). Every response carries FAIR Signposting ``Link`` headers and ``Vary: Accept``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import unquote, urlparse
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from catalog import citation, datacite, dcat, describe, jsonld, signposts, skyplot
+from catalog.errors import NotFound
+from catalog.fair_config import LICENSE_URL, FairConfig
+from catalog.fair_http import (
+    TEMPLATES,
+    FairContext,
+    content_digest,
+    digest_from_hex,
+    get_fair,
+    negotiate,
+)
+from catalog.fair_records import AlertRecord
+from catalog.fair_storage import ArtifactRow
+
+router = APIRouter(include_in_schema=False)
+Ctx = Annotated[FairContext, Depends(get_fair)]
+
+#: Representations of ``/records/{id}`` by media type → export key (None: the HTML page).
+NEGOTIABLE: dict[str, str | None] = {
+    "text/html": None,
+    "application/ld+json": "json-ld",
+    "application/vnd.datacite.datacite+xml": "datacite-xml",
+    "application/vnd.datacite.datacite+json": "datacite-json",
+    "text/turtle": "dcat-ttl",
+    "application/x-bibtex": "bibtex",
+    "application/vnd.citationstyles.csl+json": "csl-json",
+    "application/x-research-info-systems": "ris",
+    "application/linkset+json": "linkset",
+    "application/xhtml+xml": None,
+}
+
+
+def render_export(rec: AlertRecord, cfg: FairConfig, fmt: str) -> tuple[bytes, str]:
+    """(body, media type) of one export of a record."""
+    if fmt == "datacite-xml":
+        body = datacite.to_xml(rec, cfg)
+    elif fmt == "datacite-json":
+        body = _json(datacite.to_json(rec, cfg))
+    elif fmt == "json-ld":
+        body = _json(jsonld.to_jsonld(rec, cfg))
+    elif fmt == "dcat-ttl":
+        body = dcat.record_graph(rec, cfg).serialize(format="turtle").encode()
+    elif fmt == "dcat-jsonld":
+        body = dcat.record_graph(rec, cfg).serialize(format="json-ld").encode()
+    elif fmt == "bibtex":
+        body = citation.to_bibtex(rec, cfg).encode()
+    elif fmt == "csl-json":
+        body = _json(citation.to_csl(rec, cfg))
+    elif fmt == "ris":
+        body = citation.to_ris(rec, cfg).encode()
+    elif fmt == "linkset":
+        return _json(signposts.linkset(rec, cfg)), "application/linkset+json"
+    else:
+        raise NotFound(f"no export format {fmt!r}",
+                       details={"available": sorted(signposts.EXPORT_TYPES)})
+    return body, signposts.EXPORT_TYPES[fmt][0]
+
+
+def _json(data: Any) -> bytes:
+    return json.dumps(data, indent=2, ensure_ascii=False).encode()
+
+
+def _headers(links: list[signposts.Link], **extra: str) -> dict[str, str]:
+    return {"Link": signposts.header(links), **extra}
+
+
+def _page(request: Request, rec: AlertRecord, cfg: FairConfig) -> Response:
+    rev = rec.revision
+    others = [v.revision for v in rec.versions if v.revision.number != rev.number]
+    view = {
+        "title": describe.title(rec),
+        "doi_url": cfg.doi_url(rec.focus.doi),
+        "citation": citation.citation_text(rec, cfg),
+        "published": describe.published(rec).strftime("%Y/%m/%d"),
+        # JSON inside <script>: "</" would end the element early.
+        "jsonld": json.dumps(jsonld.to_jsonld(rec, cfg), ensure_ascii=False)
+                  .replace("</", "<\\/"),
+        "skyplot": skyplot.local_plot(rev, others),
+        "stream": describe.stream_label(rec.event.stream),
+        "event_time": rec.event.event_time.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
+        "issued": describe.iso(rev.issued_at or rev.created_at),
+        "withdrawn_at": describe.iso(describe.withdrawn_at(rec)) if rec.withdrawn else None,
+        "exports": {fmt: cfg.export_url(rec.key, fmt) for fmt in signposts.EXPORT_TYPES},
+        "license_url": LICENSE_URL,
+    }
+    response = TEMPLATES.TemplateResponse(request, "record.html",
+                                          {"rec": rec, "r": rev, "cfg": cfg, "v": view})
+    response.headers.update(_headers(signposts.landing_links(rec, cfg), Vary="Accept"))
+    return response
+
+
+@router.api_route("/records/{key}", methods=["GET", "HEAD"])
+async def record(request: Request, ctx: Ctx, key: str) -> Response:
+    """The landing page, or another representation chosen by ``Accept``."""
+    media = negotiate(request.headers.get("accept"), list(NEGOTIABLE))
+    rec = await run_in_threadpool(ctx.records.load, key)
+    fmt = NEGOTIABLE[media]
+    if fmt is None:
+        return _page(request, rec, ctx.cfg)
+    body, media_type = await run_in_threadpool(render_export, rec, ctx.cfg, fmt)
+    links = signposts.landing_links(rec, ctx.cfg)
+    return Response(body, media_type=media_type,
+                    headers=_headers(links, Vary="Accept", **{
+                        "Content-Location": ctx.cfg.export_url(rec.key, fmt)
+                        if fmt != "linkset" else ctx.cfg.linkset_url(rec.key)}))
+
+
+@router.api_route("/records/{key}/export/{fmt}", methods=["GET", "HEAD"])
+async def export(ctx: Ctx, key: str, fmt: str) -> Response:
+    """A stable URL per metadata format."""
+    rec = await run_in_threadpool(ctx.records.load, key)
+    body, media_type = await run_in_threadpool(render_export, rec, ctx.cfg, fmt)
+    ext = signposts.EXPORT_TYPES[fmt][1]
+    return Response(body, media_type=media_type, headers=_headers(
+        signposts.export_links(rec, ctx.cfg),
+        **{"Content-Digest": content_digest(body),
+           "Content-Disposition": f'inline; filename="{rec.key}.{ext}"'}))
+
+
+@router.api_route("/records/{key}/linkset", methods=["GET", "HEAD"])
+async def linkset(ctx: Ctx, key: str) -> Response:
+    """Signposting level 2: the record's links as an RFC 9264 JSON linkset."""
+    rec = await run_in_threadpool(ctx.records.load, key)
+    body = _json(signposts.linkset(rec, ctx.cfg))
+    return Response(body, media_type="application/linkset+json",
+                    headers={"Content-Digest": content_digest(body)})
+
+
+@router.get("/records/{key}/skyplot.svg")
+async def skyplot_svg(ctx: Ctx, key: str) -> Response:
+    rec = await run_in_threadpool(ctx.records.load, key)
+    return Response(skyplot.local_plot(rec.revision), media_type="image/svg+xml")
+
+
+@router.api_route("/records/{key}/files/{filename}", methods=["GET", "HEAD"])
+async def download(ctx: Ctx, key: str, filename: str) -> Response:
+    """A stored file, with its SHA-256 as ``Content-Digest`` and signposting links."""
+    rec = await run_in_threadpool(ctx.records.load, key)
+    art = next((f for f in rec.files if f.filename == filename), None)
+    if art is None:
+        raise NotFound(f"record {key} has no file {filename!r}",
+                       details={"files": [f.filename for f in rec.files]})
+    headers = _headers(signposts.file_links(rec, ctx.cfg), **{
+        "Content-Digest": digest_from_hex(art.sha256),
+        "Content-Disposition": f'attachment; filename="{art.filename}"'})
+    local = resolve_local(art, ctx.artifact_root)
+    if local is not None:
+        return FileResponse(local, media_type=art.media_type, headers=headers)
+    import fsspec  # object stores: only when an artifact lives in one
+
+    def chunks() -> Any:
+        with fsspec.open(art.storage_url, "rb") as fh:
+            while block := fh.read(1 << 16):
+                yield block
+
+    return StreamingResponse(chunks(), media_type=art.media_type, headers=headers)
+
+
+def resolve_local(art: ArtifactRow, root: Path) -> Path | None:
+    """The local path of an artifact, refusing anything outside the artifact folder.
+
+    ``file://`` URLs and bare relative paths are local; other schemes (``s3://``, ...) return
+    None and are read through fsspec. ``..``, symlinks out of the folder and absolute paths
+    elsewhere raise :class:`NotFound` (the file is not served, and nothing says why).
+    """
+    parsed = urlparse(art.storage_url)
+    if parsed.scheme not in ("", "file"):
+        return None
+    raw = unquote(parsed.path) if parsed.scheme == "file" else art.storage_url
+    root = root.resolve()
+    path = (root / raw).resolve() if not Path(raw).is_absolute() else Path(raw).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise NotFound(f"file {art.filename!r} is not available")
+    return path
+
+
+@router.get("/doi/{prefix}/{suffix}")
+async def resolve_doi(ctx: Ctx, prefix: str, suffix: str) -> Response:
+    """The local DOI resolver: ``/doi/<prefix>/<suffix>`` → the landing page."""
+    row = await run_in_threadpool(ctx.fair.find_suffix, suffix)
+    if row is None or row.doi != f"{prefix}/{suffix}".lower():
+        raise NotFound(f"no DOI {prefix}/{suffix}")
+    return RedirectResponse(ctx.cfg.record_url(row.suffix), status_code=302)

@@ -1,0 +1,70 @@
+"""A plain-text GCN circular draft for a revision: what a shifter edits and submits.
+
+The wording is nufair's own. It states the facts of the revision (time, direction with
+its 90 % and 50 % radii, energy, signalness, false-alarm rate) and, for an update or a
+retraction, which notice it replaces.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from catalog.notices.model import NoticeInput, RenderedNotice, file_stem
+
+MEDIA_TYPE = "text/plain; charset=utf-8"
+
+_STREAM_LABEL = {"gold": "Gold", "bronze": "Bronze", "cascade": "Cascade"}
+
+
+def _fmt(value: float | None, spec: str, unit: str = "") -> str:
+    return "not available" if value is None else f"{value:{spec}}{unit}"
+
+
+def build(n: NoticeInput) -> str:
+    """The circular draft of ``n`` (ASCII-safe plain text, lines under 80 characters)."""
+    name = n.name or f"IceCube event {n.run_id}:{n.event_id}"
+    label = _STREAM_LABEL.get(n.stream, n.stream)
+    when = n.event_time.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-4] + " UTC"
+    if n.kind == "retraction":
+        subject = f"{name}: retraction of the IceCube {label} alert"
+        body = [
+            f"The IceCube alert {name} (run {n.run_id}, event {n.event_id}, {when}) is",
+            "retracted.",
+            "",
+            f"Reason: {n.retraction_reason or 'no reason given'}",
+            "",
+            "Earlier notices of this event should no longer be used for follow-up.",
+        ]
+    else:
+        what = "initial" if n.kind == "initial" else f"updated (revision {n.revision})"
+        subject = f"{name}: IceCube observation of a high-energy neutrino candidate " \
+                  f"{'track-like' if n.stream != 'cascade' else 'cascade'} event"
+        body = [
+            f"This is the {what} localisation of an IceCube {label} alert event",
+            f"recorded on {when} (run {n.run_id}, event {n.event_id}).",
+            "",
+            f"Date:            {n.event_time.astimezone(UTC):%Y-%m-%d}",
+            f"Time:            {when[11:]}",
+            f"RA:              {_fmt(n.ra, '.2f', ' deg')} "
+            f"(+{_fmt(n.r90_deg, '.2f')}, -{_fmt(n.r90_deg, '.2f')} deg, 90% PSF containment)"
+            " J2000",
+            f"Dec:             {_fmt(n.dec, '.2f', ' deg')} "
+            f"(+{_fmt(n.r90_deg, '.2f')}, -{_fmt(n.r90_deg, '.2f')} deg, 90% PSF containment)"
+            " J2000",
+            f"50% radius:      {_fmt(n.r50_deg, '.2f', ' deg')}",
+            f"Energy:          {_fmt(n.energy_tev, '.1f', ' TeV')} (most probable)",
+            f"Signalness:      {_fmt(n.signalness, '.3f')}",
+            f"FAR:             {_fmt(n.far_per_year, '.3f', ' per year')}",
+            "",
+            "The uncertainties are statistical only. Follow-up observations are",
+            "encouraged.",
+        ]
+    for c in n.citations:
+        body += ["", f"This notice {c.relation}:", f"  {c.ivorn}"]
+    text = "\n".join(["TITLE:   GCN CIRCULAR", f"SUBJECT: {subject}", "", *body, ""])
+    return text
+
+
+def render(n: NoticeInput) -> RenderedNotice:
+    return RenderedNotice("circular", MEDIA_TYPE, f"{file_stem(n)}.txt",
+                          build(n).encode("utf-8"))

@@ -1,0 +1,116 @@
+"""GCN Kafka JSON notices (IceCube's ``gcn.notices.icecube.gold_bronze_track_alerts`` topic),
+valid against the official ``gcn/notices/icecube/single_neutrino_alerts.schema.json``.
+
+The schema files ship in ``catalog.schemas_external`` (see its SOURCES.md) and are
+registered under their official ``$id`` URIs, so the relative ``$ref``s resolve offline.
+Every notice built here is validated before it is returned: an invalid notice is a bug and
+never reaches the outbox.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from catalog.notices.model import NoticeInput, RenderedNotice, file_stem, iso_z
+
+SCHEMA_BASE = "https://gcn.nasa.gov/schema/main/"
+"""Base URI under which GCN publishes its schemas (the ``$id`` prefix of each file)."""
+
+SCHEMA_PATH = "gcn/notices/icecube/single_neutrino_alerts.schema.json"
+SCHEMA_ID = SCHEMA_BASE + SCHEMA_PATH
+
+_REFERENCED = (
+    SCHEMA_PATH,
+    "gcn/notices/neutrino/Alert.schema.json",
+    "gcn/notices/core/Alert.schema.json",
+    "gcn/notices/core/DateTime.schema.json",
+    "gcn/notices/core/Event.schema.json",
+    "gcn/notices/core/Localization.schema.json",
+    "gcn/notices/core/Reporter.schema.json",
+    "gcn/notices/core/Statistics.schema.json",
+)
+
+MEDIA_TYPE = "application/json"
+
+
+@cache
+def validator() -> Draft202012Validator:
+    """A validator of the official IceCube single-neutrino-alert schema (built once)."""
+    root = files("catalog.schemas_external")
+    resources = []
+    for path in _REFERENCED:
+        contents = json.loads(root.joinpath(path).read_text(encoding="utf-8"))
+        resources.append((SCHEMA_BASE + path, Resource.from_contents(contents, DRAFT202012)))
+    registry: Registry[Any] = Registry().with_resources(resources)
+    return Draft202012Validator(registry.contents(SCHEMA_ID), registry=registry)
+
+
+def build(n: NoticeInput) -> dict[str, Any]:
+    """The GCN JSON notice of ``n`` as a dict (validated against the official schema).
+
+    ``record_number`` counts notices of the event from 1 (revision 0 → 1); ``far`` is in Hz;
+    a retraction keeps the position of the revision it retracts and says why in
+    ``additional_info``.
+    """
+    _, _, _, pipeline, topology = n.codes
+    doc: dict[str, Any] = {
+        "$schema": SCHEMA_ID,
+        "mission": "IceCube",
+        "instrument": "IC86",
+        "messenger": "Neutrino",
+        "pipeline": pipeline,
+        "record_number": n.revision + 1,
+        "id": [f"{n.run_id}_{n.event_id}"],
+        "alert_datetime": iso_z(n.issued_at, 3),
+        "alert_type": n.kind,
+        "alert_tense": "current",
+        "alert_topology": topology,
+        "number_of_events": 1,
+        "trigger_time": iso_z(n.event_time, 6),
+    }
+    if n.name:
+        doc["event_name"] = [n.name]
+    if n.ra is not None and n.dec is not None:
+        doc["ra"] = round(n.ra, 4)
+        doc["dec"] = round(n.dec, 4)
+        if n.r90_deg is not None:
+            doc["ra_dec_error"] = round(n.r90_deg, 4)
+            doc["containment_probability"] = 0.9
+            doc["systematic_included"] = False
+    if n.skymap_url:
+        doc["healpix_url"] = n.skymap_url
+    if n.energy_tev is not None:
+        doc["nu_energy"] = round(n.energy_tev, 4)
+    if n.signalness is not None:
+        doc["p_astro"] = round(n.signalness, 5)
+    if n.far_hz is not None:
+        doc["far"] = float(f"{n.far_hz:.4e}")
+    notes = []
+    if n.kind == "retraction":
+        notes.append(f"Retraction: {n.retraction_reason or 'no reason given'}")
+    notes.extend(f"{c.relation} {c.ivorn}" for c in n.citations)
+    if notes:
+        doc["additional_info"] = "; ".join(notes)
+    check(doc)
+    return doc
+
+
+def check(doc: dict[str, Any]) -> None:
+    """Raise ``ValueError`` naming the first schema violation of ``doc``, if any."""
+    error = best_match(validator().iter_errors(doc))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+        raise ValueError(f"GCN JSON notice invalid at {where}: {error.message}")
+
+
+def render(n: NoticeInput) -> RenderedNotice:
+    payload = json.dumps(build(n), indent=2, allow_nan=False).encode("utf-8")
+    return RenderedNotice("gcn-json", MEDIA_TYPE, f"{file_stem(n)}.json", payload)

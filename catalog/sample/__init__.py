@@ -1,0 +1,1 @@
+"""Package data: a small real sample of IceCube notices and catalogs (see SOURCES.md)."""

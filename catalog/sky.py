@@ -1,0 +1,128 @@
+"""Sky geometry for storage: order-29 point indices, region tiles, areas.
+
+Points are HEALPix NESTED indices at order 29 (healpy); regions are mocpy MOCs flattened to
+order-29 index ranges, one ``int8range`` row per range. Tiles *cover* a region (cells that
+overlap it are kept), so a tile match is a pre-filter: callers refine with the exact test
+(:func:`contains_exact`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import astropy.units as u
+import healpy as hp
+import numpy as np
+from astropy.coordinates import Latitude, Longitude, SkyCoord
+from mocpy import MOC
+from numpy.typing import ArrayLike, NDArray
+
+from catalog.records import ErrorRegion
+
+#: HEALPix order of point indices (``nside = 2**29``, cells of ~0.4 mas).
+POINT_ORDER = 29
+POINT_NSIDE = 2**POINT_ORDER
+
+#: Square degrees on the whole sphere (4π sr).
+FULL_SKY_DEG2 = 4 * math.pi * (180 / math.pi) ** 2
+
+#: Finest and coarsest tile orders used for stored regions.
+MIN_TILE_ORDER, MAX_TILE_ORDER = 3, 14
+
+
+def point_index(ra: ArrayLike, dec: ArrayLike) -> NDArray[np.int64]:
+    """Order-29 NESTED HEALPix index of (ra, dec) in degrees."""
+    ipix = hp.ang2pix(POINT_NSIDE, np.asarray(ra, float), np.asarray(dec, float),
+                      nest=True, lonlat=True)
+    return np.asarray(ipix, dtype=np.int64)
+
+
+def tile_order(size_deg: float) -> int:
+    """Tile order for a region of characteristic size ``size_deg`` (radius or half-width).
+
+    Cells are kept ~4 times smaller than the region: the covering overshoots the area by a
+    few tens of per cent (exact refinement removes the excess) while a region stays a few
+    dozen ranges. HEALPix cells at order k are ~58.6°/2**k across.
+    """
+    if size_deg <= 0 or not math.isfinite(size_deg):
+        return MAX_TILE_ORDER
+    k = math.ceil(math.log2(58.6 * 4 / size_deg))
+    return int(min(max(k, MIN_TILE_ORDER), MAX_TILE_ORDER))
+
+
+@dataclass(frozen=True, slots=True)
+class RegionGeometry:
+    """A stored region: its shape, area, circularised radius and covering tiles."""
+
+    shape: str  # "circle" or "box"
+    area_deg2: float
+    radius_deg: float  # circularised: the cap of the same area
+    order: int
+    ranges: NDArray[np.uint64]  # (n, 2) order-29 [lo, hi)
+
+
+def box_bounds(ra: float, dec: float, r: ErrorRegion) -> tuple[float, float, float, float]:
+    """(ra_lo, ra_hi, dec_lo, dec_hi) of a box region; RA bounds wrap into [0, 360)."""
+    assert r.ra_plus is not None and r.ra_minus is not None
+    assert r.dec_plus is not None and r.dec_minus is not None
+    dec_lo = max(dec - r.dec_minus, -90.0)
+    dec_hi = min(dec + r.dec_plus, 90.0)
+    return (ra - r.ra_minus) % 360.0, (ra + r.ra_plus) % 360.0, dec_lo, dec_hi
+
+
+def cap_area_deg2(radius_deg: float) -> float:
+    """Area of a spherical cap: 2π(1 − cos r)."""
+    return 2 * math.pi * (1 - math.cos(math.radians(radius_deg))) * (180 / math.pi) ** 2
+
+
+def cap_radius_deg(area_deg2: float) -> float:
+    """Radius of the spherical cap whose area is ``area_deg2`` (inverse of cap_area_deg2)."""
+    frac = min(area_deg2 / FULL_SKY_DEG2, 1.0)
+    return math.degrees(math.acos(1 - 2 * frac))
+
+
+def region_geometry(ra: float, dec: float, region: ErrorRegion) -> RegionGeometry:
+    """Area, circularised radius and covering tiles of ``region`` centred on (ra, dec)."""
+    if region.is_circle:
+        assert region.radius_deg is not None
+        radius = region.radius_deg
+        order = tile_order(radius)
+        moc = MOC.from_cone(Longitude(ra * u.deg), Latitude(dec * u.deg),
+                            radius=radius * u.deg, max_depth=order)
+        return RegionGeometry("circle", cap_area_deg2(radius), radius, order,
+                              moc.to_depth29_ranges)
+    ra_lo, ra_hi, dec_lo, dec_hi = box_bounds(ra, dec, region)
+    assert region.ra_plus is not None and region.ra_minus is not None
+    width = min(region.ra_plus + region.ra_minus, 360.0)
+    # Box on the sphere: RA width (rad) × (sin dec_hi − sin dec_lo) sr.
+    area_sr = math.radians(width) * (math.sin(math.radians(dec_hi))
+                                     - math.sin(math.radians(dec_lo)))
+    area = area_sr * (180 / math.pi) ** 2
+    half = min(width * math.cos(math.radians(dec)), dec_hi - dec_lo) / 2
+    order = tile_order(max(half, 1e-6))
+    if width >= 360.0:
+        ra_lo, ra_hi = 0.0, 360.0
+    corners = SkyCoord([[ra_lo, dec_lo], [ra_hi, dec_hi]], unit="deg")
+    moc = MOC.from_zone(corners, max_depth=order)
+    return RegionGeometry("box", area, cap_radius_deg(area), order, moc.to_depth29_ranges)
+
+
+def angular_distance_deg(ra1: ArrayLike, dec1: ArrayLike, ra2: ArrayLike,
+                         dec2: ArrayLike) -> NDArray[np.float64]:
+    """Great-circle distance in degrees (Vincenty form: stable at 0 and 180 degrees)."""
+    l1, b1, l2, b2 = (np.radians(np.asarray(x, float)) for x in (ra1, dec1, ra2, dec2))
+    dl = l2 - l1
+    num = np.hypot(np.cos(b2) * np.sin(dl),
+                   np.cos(b1) * np.sin(b2) - np.sin(b1) * np.cos(b2) * np.cos(dl))
+    den = np.sin(b1) * np.sin(b2) + np.cos(b1) * np.cos(b2) * np.cos(dl)
+    return np.asarray(np.degrees(np.arctan2(num, den)), dtype=np.float64)
+
+
+def cone_ranges(ra: float, dec: float, radius_deg: float) -> NDArray[np.uint64]:
+    """Order-29 index ranges covering a cone (a pre-filter for point-in-cone queries)."""
+    order = tile_order(max(radius_deg, 1e-6))
+    moc = MOC.from_cone(Longitude(ra * u.deg), Latitude(dec * u.deg),
+                        radius=max(radius_deg, 1e-9) * u.deg, max_depth=order)
+    ranges: NDArray[np.uint64] = moc.to_depth29_ranges
+    return ranges

@@ -1,0 +1,186 @@
+"""Server-rendered SVG sky plots: one alert's localisation, and the all-sky map of alerts.
+
+SVG written by hand (a few dozen shapes): it renders without JavaScript, weighs a few kB and
+costs microseconds, where a matplotlib figure would cost ~100 ms per request.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+
+from catalog.models import ErrorBox, RevisionPublic
+
+STREAM_COLOURS = {"gold": "#c79100", "bronze": "#a0522d", "cascade": "#1f6fb2",
+                  "hese": "#6a3d9a", "ehe": "#33a02c", "none": "#777777"}
+
+
+def region_outline(ra: float, dec: float, box: ErrorBox, n: int = 16
+                   ) -> list[tuple[float, float]] | None:
+    """Outline of a region as (ra, dec) points: its RA/Dec rectangle, or its circle."""
+    if box.shape == "box" and box.ra_plus is not None and box.dec_plus is not None:
+        rp, rm = box.ra_plus, box.ra_minus or 0.0
+        dp, dm = box.dec_plus, box.dec_minus or 0.0
+        lo, hi = max(dec - dm, -90.0), min(dec + dp, 90.0)
+        pts = [(ra - rm + (rp + rm) * i / n, hi) for i in range(n + 1)]
+        pts += [(ra + rp, hi - (hi - lo) * i / n) for i in range(1, n + 1)]
+        pts += [(ra + rp - (rp + rm) * i / n, lo) for i in range(1, n + 1)]
+        pts += [(ra - rm, lo + (hi - lo) * i / n) for i in range(1, n)]
+        return pts
+    r = box.radius_deg
+    if r is None:
+        return None
+    out = []
+    d0, a0 = math.radians(dec), math.radians(ra)
+    rr = math.radians(r)
+    for i in range(4 * n):
+        th = 2 * math.pi * i / (4 * n)
+        d = math.asin(math.sin(d0) * math.cos(rr) + math.cos(d0) * math.sin(rr) * math.cos(th))
+        a = a0 + math.atan2(math.sin(th) * math.sin(rr) * math.cos(d0),
+                            math.cos(rr) - math.sin(d0) * math.sin(d))
+        out.append((math.degrees(a), math.degrees(d)))
+    return out
+
+
+def local_plot(rev: RevisionPublic, others: Sequence[RevisionPublic] = (),
+               size: int = 360) -> str:
+    """SVG of the localisation of one revision: 50 % and 90 % regions, best fit, grid.
+
+    RA grows to the left (sky as seen); the plot is a tangent-plane view around the fit.
+    ``others`` (earlier or later revisions) are drawn as hollow markers.
+    """
+    if rev.ra is None or rev.dec is None:
+        return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="60" '
+                'role="img"><text x="10" y="35">No direction (retracted or unknown)</text></svg>')
+    ra0, dec0 = rev.ra, rev.dec
+    outlines = {lvl: region_outline(ra0, dec0, getattr(rev, f"error{lvl}")) for lvl in (50, 90)}
+    extent = 1.0
+    cosd = max(math.cos(math.radians(dec0)), 1e-3)
+    for pts in outlines.values():
+        for ra, dec in pts or ():
+            dra = ((ra - ra0 + 180) % 360 - 180) * cosd
+            extent = max(extent, abs(dra), abs(dec - dec0))
+    half = extent * 1.3
+    scale = (size / 2 - 30) / half
+
+    def xy(ra: float, dec: float) -> tuple[float, float]:
+        dra = ((ra - ra0 + 180) % 360 - 180) * cosd
+        return size / 2 - dra * scale, size / 2 - (dec - dec0) * scale
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {size}" '
+             f'width="{size}" height="{size}" role="img" class="skyplot" '
+             f'aria-label="Localisation around RA {ra0:.2f}, Dec {dec0:+.2f}">',
+             f'<rect width="{size}" height="{size}" fill="#fbfbf8" stroke="#999"/>']
+    step = _nice_step(half)
+    k0 = math.floor((dec0 - half) / step)
+    for k in range(k0, k0 + int(2 * half / step) + 2):
+        d = k * step
+        if -90 <= d <= 90:
+            _, y = xy(ra0, d)
+            if 0 <= y <= size:
+                parts.append(f'<line x1="0" x2="{size}" y1="{y:.1f}" y2="{y:.1f}" '
+                             'stroke="#ddd"/>')
+                parts.append(f'<text x="3" y="{y - 2:.1f}" font-size="10" fill="#666">'
+                             f'{d:+g}°</text>')
+    rstep = _nice_step(half / cosd)
+    k0 = math.floor((ra0 - half / cosd) / rstep)
+    for k in range(k0, k0 + int(2 * half / cosd / rstep) + 2):
+        a = k * rstep
+        x, _ = xy(a, dec0)
+        if 0 <= x <= size:
+            parts.append(f'<line y1="0" y2="{size}" x1="{x:.1f}" x2="{x:.1f}" stroke="#ddd"/>')
+            parts.append(f'<text x="{x + 2:.1f}" y="{size - 4}" font-size="10" fill="#666">'
+                         f'{a % 360:g}°</text>')
+    for lvl, colour, opacity in ((90, "#1f6fb2", 0.15), (50, "#d62728", 0.25)):
+        pts = outlines[lvl]
+        if pts:
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(*p) for p in pts))
+            parts.append(f'<polygon class="region{lvl}" points="{path}" fill="{colour}" '
+                         f'fill-opacity="{opacity}" stroke="{colour}" stroke-width="1.5">'
+                         f'<title>{lvl} % region</title></polygon>')
+    for other in others:
+        if other.ra is not None and other.dec is not None:
+            x, y = xy(other.ra, other.dec)
+            parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="none" stroke="#555">'
+                         f'<title>version {other.number}</title></circle>')
+    x, y = xy(ra0, dec0)
+    parts.append(f'<path class="bestfit" d="M{x - 7:.1f},{y:.1f}h14M{x:.1f},{y - 7:.1f}v14" '
+                 'stroke="#000" stroke-width="2"><title>best fit</title></path>')
+    parts.append(f'<text x="{size - 4}" y="14" font-size="11" text-anchor="end">'
+                 f'RA {ra0:.2f}° Dec {dec0:+.2f}° — red 50 %, blue 90 %</text></svg>')
+    return "".join(parts)
+
+
+def _nice_step(half: float) -> float:
+    raw = half / 2
+    for step in (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 45, 90):
+        if step >= raw:
+            return step
+    return 90.0
+
+
+@dataclass(frozen=True, slots=True)
+class MapPoint:
+    """An alert on the all-sky map."""
+
+    name: str
+    href: str
+    ra: float
+    dec: float
+    stream: str
+    retracted: bool
+    region90: list[tuple[float, float]] | None
+
+
+def hammer(ra: float, dec: float) -> tuple[float, float]:
+    """Hammer-Aitoff projection, RA 180° at the centre growing to the left; x in [-2√2, 2√2]."""
+    lon = math.radians(((ra - 180.0 + 180.0) % 360.0) - 180.0)  # 0 at RA 180
+    lat = math.radians(dec)
+    z = math.sqrt(1 + math.cos(lat) * math.cos(lon / 2))
+    x = -2 * math.sqrt(2) * math.cos(lat) * math.sin(lon / 2) / z
+    return x, math.sqrt(2) * math.sin(lat) / z
+
+
+def allsky_map(points: Sequence[MapPoint], width: int = 720) -> str:
+    """SVG all-sky map (Hammer-Aitoff, equatorial) of alerts and their 90 % regions."""
+    height = width // 2
+    sx = (width / 2 - 8) / (2 * math.sqrt(2))
+    sy = (height / 2 - 8) / math.sqrt(2)
+
+    def xy(ra: float, dec: float) -> tuple[float, float]:
+        x, y = hammer(ra, dec)
+        return width / 2 + x * sx, height / 2 - y * sy
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+             f'width="100%" role="img" class="allsky" aria-label="All-sky map of '
+             f'{len(points)} alerts (equatorial, Hammer-Aitoff)">']
+    # The limb: RA just below 360 on the left edge, just above 0 on the right edge.
+    limb = [xy(359.999, d) for d in range(-90, 91, 5)] + [xy(0.001, d) for d in range(90, -91, -5)]
+    parts.append('<polygon points="' + " ".join(f"{x:.1f},{y:.1f}" for x, y in limb)
+                 + '" fill="#f4f6fb" stroke="#888"/>')
+    for d in (-60, -30, 0, 30, 60):
+        pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(a + 0.001, d) for a in range(0, 361, 5)))
+        parts.append(f'<polyline points="{pts}" fill="none" stroke="#ccd"/>')
+    for a in range(0, 360, 60):
+        pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(a + 0.001, d) for d in range(-90, 91, 5)))
+        parts.append(f'<polyline points="{pts}" fill="none" stroke="#ccd"/>')
+        x, y = xy(a + 0.001, 0)
+        parts.append(f'<text x="{x + 2:.1f}" y="{y - 2:.1f}" font-size="10" fill="#667">'
+                     f'{a // 15}h</text>')
+    for p in points:
+        colour = "#999" if p.retracted else STREAM_COLOURS.get(p.stream, "#333")
+        label = escape(f"{p.name} ({p.stream}{', retracted' if p.retracted else ''})")
+        parts.append(f'<a href="{escape(p.href)}">')
+        outline = [xy(a % 360, d) for a, d in p.region90 or ()]
+        # A region across the map's edge (RA 0h) would be drawn across the map: skip it.
+        if outline and max(x for x, _ in outline) - min(x for x, _ in outline) < width / 4:
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in outline)
+            parts.append(f'<polygon points="{path}" fill="{colour}" fill-opacity="0.2" '
+                         f'stroke="{colour}" stroke-width="0.8"/>')
+        x, y = xy(p.ra % 360, p.dec)
+        parts.append(f'<circle class="alert" cx="{x:.1f}" cy="{y:.1f}" r="3" '
+                     f'fill="{colour}"><title>{label}</title></circle></a>')
+    parts.append("</svg>")
+    return "".join(parts)

@@ -1,0 +1,127 @@
+"""The realtime pipeline: raw event → selection → revision 0 with its notices.
+
+:meth:`Pipeline.accept` validates a raw event against ``schemas/raw_event.schema.json``,
+de-duplicates it on (observatory, run, event), runs the selection (first guess, energy,
+signalness, stream) and stores, in ONE transaction, the raw event, the catalog event with
+its initial revision, and the notices of every configured sink. Non-alerts are archived
+(stream ``none``) and not published. After the commit the dispatcher is woken so that the
+initial notice leaves at once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from catalog.errors import InvalidInput
+from catalog.records import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
+from catalog.storage_ingest import IngestStorage, RawEventRow
+from catalog.storage_outbox import OutboxStorage, StoredRevision
+from ingest.selection import FIRST_GUESS_R50_DEG, FIRST_GUESS_R90_DEG, Selection, select_event
+from reco.detector import Detector
+from reco.event import Event
+
+
+@cache
+def raw_event_validator() -> Draft202012Validator:
+    schema = json.loads(files("schemas").joinpath("raw_event.schema.json").read_text())
+    return Draft202012Validator(schema)
+
+
+def parse_raw_event(body: Any) -> Event:
+    """Validate ``body`` (decoded JSON) and build the reco event; ``InvalidInput`` if bad."""
+    error = best_match(raw_event_validator().iter_errors(body))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+        raise InvalidInput(f"raw event invalid at {where}: {error.message}",
+                           details={"path": where, "schema": "raw_event.schema.json"})
+    try:
+        return Event.from_json(body)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidInput(f"raw event refused: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """Outcome of :meth:`Pipeline.accept`.
+
+    ``created`` is False for a repeat of an event already received: ``raw`` then describes
+    the stored one and nothing new was written.
+    """
+
+    created: bool
+    raw: RawEventRow
+    revision: StoredRevision | None
+    selection: Selection | None
+
+
+def initial_record(event: Event, sel: Selection) -> NoticeRecord:
+    """Revision 0 of ``event`` from its selection (the first guess, with a wide circle)."""
+    return NoticeRecord(
+        observatory=event.observatory, run_id=event.run_id, event_id=event.event_id,
+        name=None, stream=Stream(sel.stream), event_time=event.time,
+        kind=RevisionKind.INITIAL, source=Source.RECO, source_rev=0,
+        source_key=f"reco:{event.observatory}:{event.run_id}:{event.event_id}:0",
+        issued_at=datetime.now(UTC), ra=sel.ra_deg, dec=sel.dec_deg,
+        regions=(ErrorRegion(0.5, radius_deg=FIRST_GUESS_R50_DEG),
+                 ErrorRegion(0.9, radius_deg=FIRST_GUESS_R90_DEG)),
+        energy_tev=sel.energy_tev, signalness=sel.signalness, far_per_year=sel.far_per_year,
+        extra={"estimator": "reco first guess", "selection": sel.to_json()})
+
+
+class Pipeline:
+    """Accept raw events; publish their initial revisions."""
+
+    def __init__(self, outbox: OutboxStorage, raw: IngestStorage,
+                 detector: Callable[[], Detector],
+                 on_queued: Callable[[], None] = lambda: None,
+                 on_alert: Callable[[RawEventRow], None] = lambda _row: None) -> None:
+        self.outbox = outbox
+        self.raw = raw
+        self._detector = detector
+        self.on_queued = on_queued
+        self.on_alert = on_alert
+
+    def accept(self, body: Any) -> Accepted:
+        event = parse_raw_event(body)
+        existing = self.raw.find(event.observatory, event.run_id, event.event_id)
+        if existing is not None:
+            return Accepted(False, existing, None, None)
+        sel = select_event(event, self._detector())
+        raw_pk: list[int | None] = []
+
+        def link(conn: Connection, stored: list[StoredRevision]) -> None:
+            raw_pk.append(IngestStorage.insert_in(
+                conn, body, event_pk=stored[0].event_pk, stream=sel.stream,
+                selection=sel.to_json()))
+            if raw_pk[0] is None:  # a concurrent request stored it first: undo ours
+                raise _Duplicate
+
+        try:
+            (stored,) = self.outbox.store([initial_record(event, sel)], also=link)
+        except (_Duplicate, IntegrityError):
+            again = self.raw.find(event.observatory, event.run_id, event.event_id)
+            if again is None:
+                raise
+            return Accepted(False, again, None, None)
+        if stored.notices:
+            self.on_queued()
+        row = self.raw.get(raw_pk[0])  # type: ignore[arg-type]
+        assert row is not None
+        if stored.stream != "none":
+            self.on_alert(row)
+        return Accepted(True, row, stored, sel)
+
+
+class _Duplicate(Exception):
+    """The raw event was stored by a concurrent request during ours."""

@@ -1,0 +1,1 @@
+"""Alembic migrations of the nufair catalog (run through ``nufair.migrate``)."""

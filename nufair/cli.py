@@ -1,0 +1,149 @@
+"""The ``nufair`` command line."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from nufair.commands.adql import adql
+from nufair.commands.ingest import ingest_command
+from nufair.commands.reco import scan, simulate
+from nufair.settings import Settings, hash_token
+
+
+@contextmanager
+def database(settings: Settings, *, migrate: bool = True) -> Iterator[tuple[str, Any]]:
+    """Resolve (and for the embedded server, start) the database; migrate it to head."""
+    from nufair.app import resolve_database_url
+    from nufair.migrate import upgrade
+
+    url, server = resolve_database_url(settings)
+    if migrate:
+        upgrade(url)
+    yield url, server
+
+
+@click.group()
+@click.version_option(package_name="nufair")
+def main() -> None:
+    """nufair: archive and realtime pipeline for high-energy neutrino alerts."""
+
+
+@main.command()
+def migrate() -> None:
+    """Bring the database schema to the latest Alembic revision."""
+    with database(Settings()) as (url, _):
+        click.echo(f"database at head ({url.split('@')[-1]})")
+
+
+def _import_paths(url: str, paths: list[Path], progress: bool = True) -> tuple[int, int]:
+    """Import every file under ``paths`` (each file all-or-nothing). Returns (ok, refused)."""
+    from tqdm import tqdm
+
+    from catalog.importers import iter_paths
+    from catalog.service import import_files
+    from catalog.storage import CatalogStorage
+    from nufair.app import make_engine
+
+    files = list(iter_paths(paths))
+    engine = make_engine(url)
+    try:
+        with tqdm(total=len(files), unit="file", disable=not progress, desc="import") as bar:
+            report = import_files(CatalogStorage(engine), files, progress=bar.update)
+    finally:
+        engine.dispose()
+    for path, code, reason in report.refused:
+        click.echo(f"refused {path}: [{code}] {reason}", err=True)
+    click.echo(f"{report.files_ok} file(s) imported, {len(report.refused)} refused: "
+               f"{report.records} record(s), {report.revisions_created} new revision(s), "
+               f"{report.events_created} new event(s)")
+    return report.files_ok, len(report.refused)
+
+
+@main.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def import_(paths: tuple[Path, ...], no_progress: bool) -> None:
+    """Import notice files or folders (VOEvent XML, GCN JSON, IceCat-1 CSV, AMON tables)."""
+    with database(Settings()) as (url, _):
+        _, failed = _import_paths(url, list(paths), progress=not no_progress)
+    if failed:
+        sys.exit(1)
+
+
+def _serve(settings: Settings, url: str) -> None:
+    import uvicorn
+    from pydantic import SecretStr
+
+    from nufair.app import create_app
+
+    app = create_app(settings.model_copy(update={"database_url": SecretStr(url)}))
+    click.echo(f"serving on http://{settings.host}:{settings.port}")
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+
+
+@main.command()
+def serve() -> None:
+    """Serve the API (the database must be migrated)."""
+    settings = Settings()
+    with database(settings, migrate=False) as (url, _server):
+        _serve(settings, url)
+
+
+@main.command()
+@click.option("--no-sample", is_flag=True, help="Do not load the bundled sample catalog.")
+def run(no_sample: bool) -> None:
+    """Start the database (embedded unless NUFAIR_DATABASE_URL), migrate, load the sample, serve."""
+    from catalog.importers import sample_paths
+
+    settings = Settings()
+    with database(settings) as (url, _server):
+        if settings.load_sample and not no_sample:
+            _import_paths(url, sample_paths(), progress=False)
+        _serve(settings, url)
+
+
+@main.group()
+def pids() -> None:
+    """Persistent identifiers (DOIs)."""
+
+
+@pids.command("sync")
+def pids_sync() -> None:
+    """Mint missing DOIs and register changed ones with the configured provider."""
+    from catalog.storage import CatalogStorage
+    from nufair.app import make_engine
+    from nufair.fair import sync_pids
+
+    settings = Settings()
+    with database(settings) as (url, _):
+        engine = make_engine(url)
+        try:
+            summary = sync_pids(CatalogStorage(engine), settings)
+        finally:
+            engine.dispose()
+    click.echo(f"{summary.sent} DOI(s) registered with {settings.pid_provider}, "
+               f"{summary.failed} failed (retried on the next pass)")
+    if summary.failed:
+        sys.exit(1)
+
+
+@main.command("token-hash")
+@click.argument("token")
+def token_hash(token: str) -> None:
+    """Print the SHA-256 digest to put in NUFAIR_TOKENS for TOKEN."""
+    click.echo(hash_token(token))
+
+
+main.add_command(adql)
+main.add_command(ingest_command)
+main.add_command(scan)
+main.add_command(simulate)
+
+if __name__ == "__main__":
+    main()

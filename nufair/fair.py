@@ -1,0 +1,77 @@
+"""Wiring of the FAIR layer: settings → FairConfig, the context on the app, DOI minting and
+registration with the configured PID provider."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from fastapi import FastAPI
+
+from catalog.fair_api import make_context
+from catalog.fair_config import FairConfig
+from catalog.fair_http import FAIR_STATE
+from catalog.fair_records import RecordService
+from catalog.fair_storage import FairStorage
+from catalog.pids import DataCiteProvider, LocalProvider, PidProvider, SyncSummary, sync_dois
+from catalog.storage import CatalogStorage
+from nufair.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def fair_config(settings: Settings) -> FairConfig:
+    return FairConfig(base_url=settings.public_base_url, doi_prefix=settings.doi_prefix,
+                      doi_resolver=settings.doi_resolver, provider=settings.pid_provider,
+                      oai_page_size=settings.oai_page_size)
+
+
+def make_provider(settings: Settings) -> PidProvider:
+    """The PID provider named by ``settings.pid_provider``."""
+    if settings.pid_provider == "local":
+        return LocalProvider()
+    from datacite import DataCiteRESTClient
+
+    client = DataCiteRESTClient(settings.datacite_user,
+                                settings.datacite_password.get_secret_value(),
+                                settings.doi_prefix, url=settings.datacite_url)
+    return DataCiteProvider(client)
+
+
+def sync_pids(storage: CatalogStorage, settings: Settings) -> SyncSummary:
+    """One registration pass: send every DOI whose metadata changed to the provider."""
+    fair = FairStorage(storage.engine)
+    cfg = fair_config(settings)
+    fair.mint_missing(cfg.doi_prefix, cfg.provider)
+    return sync_dois(RecordService(storage, fair), fair, make_provider(settings), cfg)
+
+
+class PidSyncLoop:
+    """Background registration passes every ``interval`` seconds, stopped cleanly."""
+
+    def __init__(self, storage: CatalogStorage, settings: Settings, interval: float) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(storage, settings, interval),
+                                        name="pid-sync", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self, storage: CatalogStorage, settings: Settings, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                summary = sync_pids(storage, settings)
+                if summary.sent or summary.failed:
+                    logger.info("PID sync: %d sent, %d failed", summary.sent, summary.failed)
+            except Exception:  # the loop must survive a database or provider outage
+                logger.warning("PID sync pass failed", exc_info=True)
+
+
+def install_fair(app: FastAPI, storage: CatalogStorage, settings: Settings) -> None:
+    """Mint missing DOIs, hook minting into imports, and put the context on the app."""
+    ctx, _ = make_context(storage, fair_config(settings), settings.data_dir / "artifacts")
+    setattr(app.state, FAIR_STATE, ctx)

@@ -1,0 +1,95 @@
+"""The one settings class. Every option is an environment variable with the ``NUFAIR_`` prefix."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The development token (all scopes). Refused outside ``environment=development``.
+DEV_TOKEN = "nufair-dev-token"
+
+#: Every write scope a token can carry.
+SCOPES = ("ingest", "scan", "admin")
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 hex digest of a bearer token: tokens are configured and compared hashed."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class Settings(BaseSettings):
+    """nufair configuration (environment variables ``NUFAIR_*``, or a ``.env`` file)."""
+
+    model_config = SettingsConfigDict(env_prefix="NUFAIR_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL URL. Unset: an embedded server (pgserver) in data_dir/pg.",
+    )
+    data_dir: Path = Field(default=Path("var"), description="Embedded database and artifacts.")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_base_url: str = "http://127.0.0.1:8000"
+    #: SHA-256 of each token → its scopes, as JSON:
+    #: ``NUFAIR_TOKENS='{"<sha256 hex>": ["ingest", "scan"]}'``.
+    tokens: dict[str, list[str]] = Field(default_factory=dict)
+    tokens_file: Path | None = Field(
+        default=None,
+        description="JSON file like NUFAIR_TOKENS, re-read when it changes (rotation).")
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, description="Larger bodies get 413.")
+    load_sample: bool = Field(default=True, description="make run loads the bundled sample.")
+    # --- persistent identifiers (catalog/pids.py)
+    pid_provider: Literal["local", "datacite"] = "local"
+    doi_prefix: str = Field(default="10.5072", description="10.5072 is DataCite's test prefix.")
+    doi_resolver: str | None = Field(
+        default=None, description="URL before prefix/suffix; unset: the service itself for "
+        "the local provider, https://doi.org/ for DataCite.")
+    oai_page_size: int = Field(default=100, ge=1, le=1000, description="OAI-PMH items per page")
+    pid_sync_interval_s: float = Field(
+        default=0, ge=0,
+        description="Seconds between PID registration passes in the server; 0 = none "
+        "(run `nufair pids sync` from cron instead).")
+    datacite_url: str = "https://api.test.datacite.org/"
+    datacite_user: str = ""
+    datacite_password: SecretStr = SecretStr("")
+    # --- realtime pipeline and publication (ingest/)
+    ivorn_base: str = Field(default="ivo://nufair.example/IceCube",
+                            description="Authority and path of the IVORNs of our notices.")
+    sinks: list[Literal["folder", "webhook"]] = Field(
+        default=["folder"], description="Where notices are delivered.")
+    notices_dir: Path | None = Field(default=None,
+                                     description="Folder sink root; unset: data_dir/notices.")
+    folder_formats: list[Literal["gcn-json", "voevent", "circular"]] = Field(
+        default=["gcn-json", "voevent", "circular"])
+    webhook_url: str | None = None
+    webhook_secret: SecretStr = SecretStr("")
+    webhook_formats: list[Literal["gcn-json", "voevent", "circular"]] = Field(
+        default=["gcn-json"])
+    webhook_timeout_s: float = 5.0
+    dispatcher_enabled: bool = Field(default=True, description="Deliver in the server process.")
+    dispatcher_poll_s: float = Field(default=0.5, gt=0)
+    dispatcher_lease_s: float = Field(default=60.0, gt=0)
+    dispatcher_backoff_base_s: float = Field(default=1.0, gt=0)
+    dispatcher_backoff_max_s: float = Field(default=300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check_tokens(self) -> Settings:
+        for digest, scopes in self.tokens.items():
+            bad = set(scopes) - set(SCOPES)
+            if bad:
+                raise ValueError(f"token {digest[:8]}…: unknown scopes {sorted(bad)}")
+        if self.environment != "development" and hash_token(DEV_TOKEN) in self.tokens:
+            raise ValueError("the development token is refused outside development")
+        return self
+
+    def token_scopes(self) -> dict[str, frozenset[str]]:
+        """Hashed token → scopes; in development the dev token has every scope."""
+        table = {digest: frozenset(scopes) for digest, scopes in self.tokens.items()}
+        if self.environment == "development" and not table:
+            table[hash_token(DEV_TOKEN)] = frozenset(SCOPES)
+        return table

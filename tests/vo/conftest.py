@@ -1,0 +1,73 @@
+"""Fixtures of the VO tests: a sample of alerts and the real app served over HTTP (pyvo
+needs a URL)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from pydantic import SecretStr
+
+from catalog.records import NoticeRecord
+from catalog.storage import CatalogStorage
+from nufair.app import create_app
+from nufair.settings import Settings
+from tests.catalog.records_factory import record
+
+#: (name, ra, dec, r90 or None, box90 or None): circles and one RA/Dec box.
+ALERTS = [
+    ("IceCube-170922A", 77.43, 5.72, 0.9, None),
+    ("IceCube-190730A", 225.79, 10.47, 1.3, None),
+    ("IceCube-191001A", 314.08, 12.94, None, (2.9, 2.0, 1.5, 1.8)),
+    ("IceCube-200615A", 142.95, 3.66, 3.1, None),
+    ("IceCube-211208A", 79.5, 6.0, 2.5, None),
+]
+
+
+def sample_records() -> list[NoticeRecord]:
+    out = []
+    for i, (name, ra, dec, r90, box) in enumerate(ALERTS):
+        out.append(record(run=1000 + i, event=i + 1, name=name, ra=ra, dec=dec, r90=r90,
+                          box90=box, r50=(r90 or 1.0) / 2, energy_tev=100.0 + i,
+                          signalness=0.5))
+    return out
+
+
+@pytest.fixture
+def alerts(storage: CatalogStorage) -> list[NoticeRecord]:
+    recs = sample_records()
+    storage.import_records(recs)
+    return recs
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def live_url(db_url: str, tmp_path: Path) -> Iterator[str]:
+    """Base URL of the real app served by uvicorn on a free loopback port."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    settings = Settings(database_url=SecretStr(db_url), data_dir=tmp_path,
+                        environment="development", public_base_url=url)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
+                                           log_level="warning", ws="none", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    yield url
+    server.should_exit = True
+    thread.join(timeout=10)

@@ -1,0 +1,157 @@
+"""pyvo (the astronomers' client) against the real app over HTTP."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import pyvo
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from astropy.table import Table
+from mocpy import MOC
+from sqlalchemy import insert
+
+from catalog.records import NoticeRecord
+from catalog.schema import artifacts, events, revisions
+from catalog.sky import region_geometry
+
+
+def _near(recs: list[NoticeRecord], ra: float, dec: float, radius: float) -> set[str]:
+    centre = SkyCoord(ra * u.deg, dec * u.deg)
+    return {r.name for r in recs if r.name and r.ra is not None and r.dec is not None
+            and centre.separation(SkyCoord(r.ra * u.deg, r.dec * u.deg)).deg <= radius}
+
+
+def test_sync_cone_query(live_url: str, alerts: list[NoticeRecord]) -> None:
+    tap = pyvo.dal.TAPService(live_url + "/tap")
+    res = tap.search("SELECT name, ra, dec, event_time, moc90 FROM nufair.alerts "
+                     "WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 78, 5.5, 3))")
+    assert set(res["name"]) == _near(alerts, 78, 5.5, 3) == {"IceCube-170922A",
+                                                             "IceCube-211208A"}
+    table = res.to_table()
+    assert table["ra"].unit == u.deg
+    moc = MOC.from_string(str(table["moc90"][0]), format="ascii")
+    assert moc.sky_fraction > 0
+
+
+def test_topcat_count_and_tables(live_url: str) -> None:
+    tap = pyvo.dal.TAPService(live_url + "/tap")
+    nrow = tap.search("SELECT COUNT(*) AS nrow FROM TAP_SCHEMA.columns")["nrow"][0]
+    assert nrow == sum(len(list(t.columns)) for t in tap.tables.values())
+    assert {"nufair.alerts", "nufair.revisions", "tap_schema.columns"} <= set(tap.tables.keys())
+
+
+def test_maxrec_overflow_only_when_cut(live_url: str, alerts: list[NoticeRecord]) -> None:
+    tap = pyvo.dal.TAPService(live_url + "/tap")
+    cut = tap.search("SELECT name FROM nufair.alerts", maxrec=2)
+    assert len(cut) == 2
+    assert cut.status[0] == "OVERFLOW"
+    whole = tap.search("SELECT name FROM nufair.alerts", maxrec=len(alerts))
+    assert len(whole) == len(alerts)
+    assert whole.status[0] == "OK"
+    top = tap.search("SELECT TOP 2 name FROM nufair.alerts", maxrec=2)
+    assert len(top) == 2 and top.status[0] == "OK"  # TOP cut it, not MAXREC
+
+
+def test_invalid_adql_is_a_votable_error(live_url: str) -> None:
+    tap = pyvo.dal.TAPService(live_url + "/tap")
+    query = "SELECT name FROM nufair.alerts WHERE ra::int = 3"
+    with pytest.raises(pyvo.dal.DALQueryError,
+                       match=f"line 1, column {query.index('::') + 1}"):
+        tap.search(query)
+    with pytest.raises(pyvo.dal.DALQueryError, match="unknown column 'nope'"):
+        tap.search("SELECT nope FROM nufair.alerts")
+
+
+def test_run_async(live_url: str, alerts: list[NoticeRecord]) -> None:
+    tap = pyvo.dal.TAPService(live_url + "/tap")
+    res = tap.run_async("SELECT name, revision FROM nufair.revisions ORDER BY name")
+    assert list(res["name"]) == sorted(r.name for r in alerts if r.name)
+
+
+def test_upload_crossmatch_against_moc90(live_url: str, alerts: list[NoticeRecord]) -> None:
+    rng = np.random.default_rng(7)
+    n = 200
+    ra = np.concatenate([rng.uniform(70, 85, n), [77.43, 314.5]])
+    dec = np.concatenate([rng.uniform(0, 12, n), [5.72, 13.0]])
+    src = Table({"id": np.arange(len(ra)), "ra": ra, "dec": dec})
+    tap = pyvo.dal.TAPService(live_url + "/tap")
+    res = tap.search("SELECT u.id, a.name FROM TAP_UPLOAD.src AS u JOIN nufair.alerts AS a "
+                     "ON 1 = CONTAINS(POINT('ICRS', u.ra, u.dec), a.moc90)",
+                     uploads={"src": src}, maxrec=100000)
+    got = {(int(i), str(nm)) for i, nm in zip(res["id"], res["name"], strict=True)}
+    expected = set()
+    for rec in alerts:
+        region = rec.region(0.9)
+        assert region is not None and rec.ra is not None and rec.dec is not None
+        geom = region_geometry(rec.ra, rec.dec, region)
+        moc = MOC.from_depth29_ranges(geom.order, geom.ranges)
+        inside = moc.contains_lonlat(ra * u.deg, dec * u.deg)
+        expected |= {(int(i), str(rec.name)) for i in np.nonzero(inside)[0]}
+    assert got == expected
+    assert (len(ra) - 2, "IceCube-170922A") in got
+
+
+def test_upload_error_names_the_table(live_url: str) -> None:
+    tap = pyvo.dal.TAPService(live_url + "/tap")
+    with pytest.raises(pyvo.dal.DALQueryError, match=r"no uploaded table TAP_UPLOAD\.other"):
+        tap.search("SELECT * FROM TAP_UPLOAD.other", uploads={"src": Table({"a": [1]})})
+
+
+def test_cone_search(live_url: str, alerts: list[NoticeRecord]) -> None:
+    scs = pyvo.dal.SCSService(live_url + "/scs")
+    res = scs.search(pos=(78.0, 5.5), radius=3.0)
+    ids = set(res.to_table()["obs_publisher_did"])
+    assert len(ids) == len(_near(alerts, 78, 5.5, 3)) == 2
+    assert len(scs.search(pos=(0.0, -89.0), radius=0.0)) == 0
+    # pyvo refuses a bad position itself; send one the way any HTTP client can.
+    bad = pyvo.dal.scs.SCSQuery(live_url + "/scs")
+    bad["RA"], bad["DEC"], bad["SR"] = 10.0, 95.0, 1.0
+    with pytest.raises(pyvo.dal.DALQueryError, match="DEC=95"):
+        bad.execute()
+
+
+def test_datalink_from_tap_results(live_url: str, alerts: list[NoticeRecord],
+                                   engine: object) -> None:
+    from sqlalchemy import select
+    from sqlalchemy.engine import Engine
+
+    assert isinstance(engine, Engine)
+    with engine.begin() as conn:
+        ev = conn.execute(select(events.c.id, events.c.current_revision_pk)
+                          .where(events.c.name == "IceCube-170922A")).one()
+        conn.execute(insert(artifacts).values(
+            event_pk=ev.id, revision_pk=ev.current_revision_pk, role="skymap-fits",
+            filename="skymap.fits.gz", media_type="application/fits", size_bytes=1234,
+            sha256="0" * 64, md5="0" * 32, storage_url="file:///var/skymap.fits.gz"))
+        number = conn.execute(select(revisions.c.number)
+                              .where(revisions.c.id == ev.current_revision_pk)).scalar_one()
+    tap = pyvo.dal.TAPService(live_url + "/tap")
+    res = tap.search("SELECT name, obs_publisher_did FROM nufair.alerts "
+                     "WHERE name = 'IceCube-170922A'")
+    links = next(res.iter_datalinks())
+    by_sem: dict[str, list[str]] = {}
+    for row in links:
+        by_sem.setdefault(row.semantics, []).append(row.access_url)
+    assert by_sem["#this"] == [f"{live_url}/files/{ev.id}/{number}/skymap.fits.gz"]
+    assert f"{live_url}/records/{ev.id}" in by_sem["#documentation"]
+    assert len(by_sem["#coverage"]) == 2
+    import httpx
+
+    text = httpx.get(by_sem["#coverage"][-1]).text
+    assert MOC.from_string(text, format="ascii").sky_fraction > 0
+
+
+def test_datalink_many_ids_and_unknown(live_url: str, alerts: list[NoticeRecord]) -> None:
+    import httpx
+
+    r = httpx.get(live_url + "/datalink", params=[("ID", "ivo://nufair/alerts?1"),
+                                                  ("ID", "ivo://nufair/alerts?999/0"),
+                                                  ("ID", "nonsense")])
+    assert r.status_code == 200
+    dl = pyvo.dal.adhoc.DatalinkResults.from_result_url(r.url)
+    errors = [row.error_message for row in dl if row.error_message]
+    assert any(e.startswith("NotFoundFault") for e in errors)
+    assert any(e.startswith("UsageFault") for e in errors)
+    assert {row["ID"] for row in dl} == {"ivo://nufair/alerts?1", "ivo://nufair/alerts?999/0",
+                                      "nonsense"}

@@ -1,0 +1,191 @@
+"""ADQL geometry in SQL: POINT, CIRCLE, POLYGON, BOX, CONTAINS, INTERSECTS, DISTANCE, ...
+
+Points carry their order-29 HEALPix index when one exists (an indexed column, a value
+computed at upload, or ``nufair.hpx29(ra, dec)``); constant shapes carry tile coverings.
+Predicates are an index pre-filter (a BitmapOr of ``hpx29`` ranges, or the SP-GiST tiles of
+a MOC column) AND the exact test (great-circle distance, polygon edge normals).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from catalog import sky
+from vo.adql import geometry as geo
+from vo.adql.scope import Expr
+from vo.errors import AdqlError
+from vo.tables import TILES_RELATION
+
+Bind = Callable[..., str]
+
+
+def _num(e: Expr) -> float:
+    if not isinstance(e.const, int | float):
+        raise AdqlError("this geometry needs constant numeric arguments")
+    return float(e.const)
+
+
+class GeometrySql:
+    """Builds geometry expressions and predicates; ``bind`` turns a value into a parameter."""
+
+    def __init__(self, bind: Bind, point_index: dict[tuple[str, str], tuple[str, bool]]) -> None:
+        self.bind = bind
+        self.point_index = point_index
+
+    # ------------------------------------------------------------ constructors
+    def point(self, ra: Expr, dec: Expr) -> Expr:
+        sql = f"ARRAY[CAST({ra.sql} AS double precision), CAST({dec.sql} AS double precision)]"
+        e = Expr(sql, kind="point", parts=(ra, dec), name="point")
+        known = self.point_index.get((ra.sql, dec.sql))
+        if known is not None:
+            e.hpx, e.indexed = known
+        elif ra.is_const and dec.is_const:
+            geo.check_position(_num(ra), _num(dec))
+            e.hpx = self.bind(int(sky.point_index(_num(ra), _num(dec))), "bigint")
+        else:
+            e.hpx = f"nufair.hpx29({ra.sql}, {dec.sql})"
+        return e
+
+    def circle(self, centre: Expr, radius: Expr) -> Expr:
+        ra, dec = centre.parts[:2]
+        sql = (f"ARRAY[CAST({ra.sql} AS double precision), CAST({dec.sql} AS double "
+               f"precision), CAST({radius.sql} AS double precision)]")
+        return Expr(sql, kind="circle", parts=(ra, dec, radius), name="circle")
+
+    def polygon(self, vertices: list[tuple[float, float]]) -> Expr:
+        poly = geo.ConvexPolygon.from_vertices(vertices)
+        return self._polygon_expr(poly)
+
+    def box(self, ra: Expr, dec: Expr, width: Expr, height: Expr) -> Expr:
+        poly = geo.box_polygon(_num(ra), _num(dec), _num(width), _num(height))
+        return self._polygon_expr(poly)
+
+    def _polygon_expr(self, poly: geo.ConvexPolygon) -> Expr:
+        flat = [x for v in poly.vertices for x in v]
+        sql = self.bind(flat, "double precision[]")
+        return Expr(sql, kind="polygon", polygon=poly, name="polygon")
+
+    # --------------------------------------------------------------- functions
+    def distance(self, a: Expr, b: Expr) -> Expr:
+        if a.kind != "point" or b.kind != "point":
+            raise AdqlError("DISTANCE takes two POINTs (or four numbers)")
+        return Expr(self._dist(a, b), name="distance")
+
+    @staticmethod
+    def _dist(a: Expr, b: Expr) -> str:
+        ra1, de1 = a.parts[0].sql, a.parts[1].sql
+        ra2, de2 = b.parts[0].sql, b.parts[1].sql
+        # Haversine: accurate at small separations, where cone searches live.
+        return (f"degrees(2 * asin(sqrt(least(1.0, power(sin((radians({de2}) - radians({de1}))"
+                f" / 2), 2) + cos(radians({de1})) * cos(radians({de2})) * power(sin((radians("
+                f"{ra2}) - radians({ra1})) / 2), 2)))))")
+
+    def coord(self, g: Expr, i: int) -> Expr:
+        if g.kind != "point":
+            raise AdqlError(f"COORD{i + 1} takes a POINT")
+        return Expr(f"CAST({g.parts[i].sql} AS double precision)", name=f"coord{i + 1}")
+
+    def area(self, g: Expr) -> Expr:
+        if g.kind == "circle":
+            r = g.parts[2].sql
+            k = (180 / math.pi) ** 2 * 2 * math.pi
+            return Expr(f"({k!r} * (1 - cos(radians({r}))))", name="area")
+        if g.kind == "polygon" and g.polygon is not None:
+            assert isinstance(g.polygon, geo.ConvexPolygon)
+            return Expr(self.bind(g.polygon.area_deg2()), const=g.polygon.area_deg2(),
+                        name="area")
+        if g.kind == "moc" and g.moc is not None:
+            rev, level = g.moc
+            return Expr(f"(SELECT sum(upper(m.hpx) - lower(m.hpx)) * {geo.PIXAREA29_DEG2!r}"
+                        f" FROM {TILES_RELATION} m WHERE m.revision_pk = {rev}"
+                        f" AND m.level = {int(level)})", name="area")
+        raise AdqlError("AREA takes a CIRCLE, POLYGON or MOC")
+
+    def centroid(self, g: Expr) -> Expr:
+        if g.kind == "circle":
+            return self.point(g.parts[0], g.parts[1])
+        if g.kind == "polygon" and isinstance(g.polygon, geo.ConvexPolygon):
+            ra, dec = g.polygon.centroid()
+            return self.point(Expr(self.bind(ra), const=ra), Expr(self.bind(dec), const=dec))
+        raise AdqlError("CENTROID takes a CIRCLE or POLYGON")
+
+    # -------------------------------------------------------------- predicates
+    def contains(self, a: Expr, b: Expr) -> str:
+        """SQL boolean: geometry ``a`` lies inside ``b``."""
+        if a.kind == "point" and b.kind == "circle":
+            exact = f"{self._dist(a, Expr('', parts=b.parts[:2]))} <= {b.parts[2].sql}"
+            if a.indexed and b.is_const:
+                ranges = geo.circle_ranges(_num(b.parts[0]), _num(b.parts[1]),
+                                           _num(b.parts[2]))
+                return f"({self._in_ranges(a, ranges)} AND {exact})"
+            return f"({exact})"
+        if a.kind == "point" and b.kind == "polygon":
+            poly = b.polygon
+            assert isinstance(poly, geo.ConvexPolygon)
+            exact = self._in_polygon(a, poly)
+            if a.indexed:
+                return f"({self._in_ranges(a, poly.ranges())} AND {exact})"
+            return f"({exact})"
+        if a.kind == "point" and b.kind == "moc" and b.moc is not None:
+            rev, level = b.moc
+            return (f"EXISTS (SELECT 1 FROM {TILES_RELATION} m WHERE m.revision_pk = {rev}"
+                    f" AND m.level = {int(level)} AND m.hpx @> CAST({a.hpx} AS bigint))")
+        if a.kind == "circle" and b.kind == "circle":
+            d = self._dist(Expr("", parts=a.parts[:2]), Expr("", parts=b.parts[:2]))
+            return f"({d} + {a.parts[2].sql} <= {b.parts[2].sql})"
+        if a.kind == "moc" and b.kind == "moc":
+            raise AdqlError("CONTAINS between two MOCs is not supported")
+        raise AdqlError(f"CONTAINS({a.kind.upper()}, {b.kind.upper()}) is not supported")
+
+    def intersects(self, a: Expr, b: Expr) -> str:
+        """SQL boolean: geometries ``a`` and ``b`` overlap."""
+        if b.kind == "point" and a.kind != "point":
+            a, b = b, a
+        if a.kind == "point":
+            return self.contains(a, b)
+        if a.kind == "moc" and b.kind != "moc":
+            a, b = b, a
+        if b.kind == "moc" and b.moc is not None:
+            ranges = self._covering(a)
+            rev, level = b.moc
+            lo = self.bind([int(x) for x in ranges[:, 0]], "bigint[]")
+            hi = self.bind([int(x) for x in ranges[:, 1]], "bigint[]")
+            return (f"EXISTS (SELECT 1 FROM {TILES_RELATION} m, unnest({lo}, {hi}) AS c(lo, hi)"
+                    f" WHERE m.revision_pk = {rev} AND m.level = {int(level)}"
+                    f" AND m.hpx && int8range(c.lo, c.hi))")
+        if a.kind == "circle" and b.kind == "circle":
+            d = self._dist(Expr("", parts=a.parts[:2]), Expr("", parts=b.parts[:2]))
+            return f"({d} <= {a.parts[2].sql} + {b.parts[2].sql})"
+        raise AdqlError(f"INTERSECTS({a.kind.upper()}, {b.kind.upper()}) is not supported")
+
+    # ----------------------------------------------------------------- helpers
+    def _covering(self, g: Expr) -> Any:
+        # Two orders finer than a pre-filter: the overlap with a MOC is decided on the tiles.
+        if g.kind == "circle" and g.is_const:
+            return geo.circle_ranges(_num(g.parts[0]), _num(g.parts[1]), _num(g.parts[2]),
+                                     finer=3)
+        if g.kind == "polygon" and isinstance(g.polygon, geo.ConvexPolygon):
+            return g.polygon.ranges(finer=3)
+        raise AdqlError("INTERSECTS with a MOC needs a constant CIRCLE or POLYGON")
+
+    def _in_ranges(self, p: Expr, ranges: np.ndarray) -> str:
+        terms = []
+        for lo, hi in ranges:
+            terms.append(f"({p.hpx} >= {self.bind(int(lo), 'bigint')} AND {p.hpx} < "
+                         f"{self.bind(int(hi), 'bigint')})")
+        return "(" + " OR ".join(terms) + ")" if terms else "FALSE"
+
+    def _in_polygon(self, p: Expr, poly: geo.ConvexPolygon) -> str:
+        ra, dec = p.parts[0].sql, p.parts[1].sql
+        x = f"(cos(radians({dec})) * cos(radians({ra})))"
+        y = f"(cos(radians({dec})) * sin(radians({ra})))"
+        z = f"sin(radians({dec}))"
+        tests = []
+        for nx, ny, nz in poly.normals:
+            tests.append(f"({self.bind(float(nx))} * {x} + {self.bind(float(ny))} * {y} + "
+                         f"{self.bind(float(nz))} * {z} >= 0)")
+        return "(" + " AND ".join(tests) + ")"

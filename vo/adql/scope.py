@@ -1,0 +1,170 @@
+"""Names in an ADQL query: FROM items, their columns, and expressions with their types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lark import Token
+
+from vo.errors import AdqlError
+from vo.tables import ColumnInfo, TableInfo
+
+#: A node of the lark syntax tree (a Tree or a Token). lark's own types do not narrow
+#: children, so the translator treats nodes dynamically and checks their shape at run time.
+Node = Any
+
+
+def quote(name: str) -> str:
+    """A PostgreSQL delimited identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True, slots=True)
+class Ident:
+    """An ADQL identifier: regular ones compare case-insensitively, delimited ones exactly."""
+
+    text: str
+    delimited: bool
+    line: int | None = None
+    column: int | None = None
+
+    @classmethod
+    def of(cls, tree: Node) -> Ident:
+        tok = tree.children[0]
+        assert isinstance(tok, Token)
+        if tok.type == "DELIMITED_ID":
+            return cls(tok[1:-1].replace('""', '"'), True, tok.line, tok.column)
+        return cls(str(tok), False, tok.line, tok.column)
+
+    def matches(self, name: str) -> bool:
+        return name == self.text if self.delimited else name.lower() == self.text.lower()
+
+    @property
+    def output_name(self) -> str:
+        return self.text if self.delimited else self.text.lower()
+
+
+@dataclass(slots=True)
+class Expr:
+    """A translated value expression.
+
+    ``kind`` is ``value`` or a geometry (``point``, ``circle``, ``polygon``) or ``moc``.
+    Geometries keep their parts (SQL of each coordinate) so that predicates can use them;
+    constants keep their Python value so that coverings can be computed.
+    """
+
+    sql: str
+    kind: str = "value"
+    meta: ColumnInfo | None = None
+    parts: tuple[Expr, ...] = ()
+    const: float | str | None = None
+    hpx: str | None = None  # SQL of the order-29 index of a point, when there is one
+    indexed: bool = False  # hpx is an indexed column (a pre-filter pays off)
+    polygon: object | None = None  # vo.adql.geometry.ConvexPolygon for constant polygons
+    moc: tuple[str, int] | None = None  # (revision id SQL, level) of a MOC column
+    name: str | None = None  # default output name
+
+    @property
+    def is_const(self) -> bool:
+        return isinstance(self.const, float | int) or (
+            bool(self.parts) and all(p.is_const for p in self.parts))
+
+
+@dataclass(slots=True)
+class RelColumn:
+    name: str
+    sql: str
+    meta: ColumnInfo | None = None
+    kind: str = "value"
+    hidden: bool = False
+
+
+@dataclass(slots=True)
+class Relation:
+    """A FROM item: what names qualify it, its SQL alias and its columns."""
+
+    alias: str  # SQL alias we generate
+    adql_alias: Ident | None
+    table: TableInfo | None
+    table_name: str | None  # unqualified published/upload name when not aliased
+    schema_name: str | None
+    columns: list[RelColumn] = field(default_factory=list)
+    point_hpx: dict[tuple[str, str], tuple[str, bool]] = field(default_factory=dict)
+
+    def qualified_by(self, parts: list[Ident]) -> bool:
+        if self.adql_alias is not None:
+            return len(parts) == 1 and parts[0].output_name == self.adql_alias.output_name
+        if self.table_name is None:
+            return False
+        if len(parts) == 1:
+            return parts[0].matches(self.table_name)
+        if len(parts) == 2 and self.schema_name is not None:
+            return parts[0].matches(self.schema_name) and parts[1].matches(self.table_name)
+        return False
+
+    def find(self, ident: Ident) -> RelColumn | None:
+        hits = [c for c in self.columns if ident.matches(c.name)]
+        return hits[0] if hits else None
+
+    def column_expr(self, col: RelColumn) -> Expr:
+        if col.meta is not None and col.meta.moc_level is not None:
+            assert self.table is not None and self.table.id_column
+            rev = f"{self.alias}.{quote(self.table.id_column)}"
+            return Expr(sql=rev, kind="moc", meta=col.meta, moc=(rev, col.meta.moc_level),
+                        name=col.name)
+        if col.kind in ("point", "circle", "polygon"):
+            parts = tuple(Expr(f"({col.sql})[{i}]") for i in (1, 2, 3)[:2 if col.kind ==
+                                                                       "point" else 3])
+            return Expr(sql=col.sql, kind=col.kind, meta=col.meta, parts=parts, name=col.name)
+        return Expr(sql=col.sql, meta=col.meta, name=col.name)
+
+
+class Scope:
+    """The FROM items visible at one query level, with the enclosing levels behind it."""
+
+    def __init__(self, parent: Scope | None = None) -> None:
+        self.parent = parent
+        self.relations: list[Relation] = []
+
+    def resolve(self, parts: list[Ident]) -> Expr:
+        """The column named by ``parts`` (``col``, ``t.col``, ``s.t.col`` ...)."""
+        *qual, col = parts
+        if len(qual) > 2:  # catalog.schema.table.column: ignore the catalog
+            qual = qual[-2:]
+        scope: Scope | None = self
+        while scope is not None:
+            hits = []
+            for rel in scope.relations:
+                if qual and not rel.qualified_by(qual):
+                    continue
+                c = rel.find(col)
+                if c is not None and not c.hidden:
+                    hits.append((rel, c))
+            if len(hits) > 1 and not qual:
+                raise AdqlError(f"column {col.text!r} is ambiguous; qualify it",
+                                col.line, col.column)
+            if hits:
+                rel, c = hits[0]
+                return rel.column_expr(c)
+            scope = scope.parent
+        name = ".".join(p.text for p in parts)
+        if qual and not any(r.qualified_by(qual) for r in self._all()):
+            raise AdqlError(f"unknown table or alias {'.'.join(p.text for p in qual)!r}",
+                            qual[0].line, qual[0].column)
+        raise AdqlError(f"unknown column {name!r}", col.line, col.column)
+
+    def _all(self) -> list[Relation]:
+        out: list[Relation] = []
+        scope: Scope | None = self
+        while scope is not None:
+            out += scope.relations
+            scope = scope.parent
+        return out
+
+    def star(self, qual: list[Ident] | None = None) -> list[tuple[Relation, RelColumn]]:
+        rels = [r for r in self.relations if qual is None or r.qualified_by(qual)]
+        if qual is not None and not rels:
+            raise AdqlError(f"unknown table or alias {'.'.join(p.text for p in qual)!r}",
+                            qual[0].line, qual[0].column)
+        return [(r, c) for r in rels for c in r.columns if not c.hidden]

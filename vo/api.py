@@ -1,0 +1,198 @@
+"""HTTP endpoints of the VO layer: /tap (sync, VOSI, examples), /scs, /datalink.
+
+Handlers only parse parameters and shape answers; TAP rules live in ``vo.service``, reads in
+``vo.storage``. Every refusal is a VOTable with QUERY_STATUS=ERROR.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from catalog.api import STORAGE_STATE as CATALOG_STATE
+from vo import scs, vosi
+from vo.config import VoConfig
+from vo.datalink import FIELDS, DatasetId, link_rows, parse_id
+from vo.errors import NotFoundError, VoError
+from vo.service import TapService, upper_params
+from vo.storage import VoStorage
+from vo.tables import all_tables
+from vo.votable import error_votable, votable
+
+router = APIRouter(tags=["vo"])
+
+XML = "text/xml; charset=utf-8"
+VOTABLE = "application/x-votable+xml"
+
+#: ``app.state`` attribute names the app factory fills.
+CONFIG_STATE = "vo_config"
+STORAGE_STATE = "vo_storage"
+
+
+def app_config(app: Any) -> VoConfig:
+    cfg = getattr(app.state, CONFIG_STATE, None)
+    return cfg if isinstance(cfg, VoConfig) else VoConfig()
+
+
+def app_storage(app: Any) -> VoStorage:
+    """The VO storage, built on the catalog's engine the first time it is needed."""
+    vo = getattr(app.state, STORAGE_STATE, None)
+    if vo is None:
+        catalog = getattr(app.state, CATALOG_STATE)
+        vo = VoStorage(catalog.engine, app_config(app).timeout_s)
+        setattr(app.state, STORAGE_STATE, vo)
+    return vo
+
+
+def app_service(app: Any) -> TapService:
+    return TapService(app_storage(app), app_config(app))
+
+
+def config(request: Request) -> VoConfig:
+    return app_config(request.app)
+
+
+def storage(request: Request) -> VoStorage:
+    return app_storage(request.app)
+
+
+def tap_service(request: Request) -> TapService:
+    return app_service(request.app)
+
+
+def error_response(exc: VoError) -> Response:
+    return Response(error_votable(exc.message), status_code=exc.status, media_type=VOTABLE)
+
+
+async def read_params(request: Request) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Query-string and body parameters (upper-cased names) and uploaded parts."""
+    items: list[tuple[str, Any]] = list(request.query_params.multi_items())
+    files: dict[str, bytes] = {}
+    if request.method == "POST":
+        form = await request.form(max_part_size=config(request).max_upload_bytes)
+        for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                files[key] = await value.read()
+            else:
+                items.append((key, value))
+    return upper_params(items), files
+
+
+# ------------------------------------------------------------------------ TAP
+@router.get("/tap/sync")
+@router.post("/tap/sync")
+async def tap_sync(request: Request) -> Response:
+    """TAP 1.1 synchronous query."""
+    try:
+        params, files = await read_params(request)
+        result = await run_in_threadpool(tap_service(request).execute, params, files)
+    except VoError as exc:
+        return error_response(exc)
+    return Response(result.body, media_type=result.media_type)
+
+
+@router.get("/tap/availability")
+def tap_availability(request: Request) -> Response:
+    up = storage(request).ping()
+    note = "service is accepting queries" if up else "the database does not answer"
+    return Response(vosi.availability(up, note), media_type=XML)
+
+
+@router.get("/tap/capabilities")
+def tap_capabilities(request: Request) -> Response:
+    return Response(vosi.capabilities(config(request)), media_type=XML)
+
+
+@router.get("/tap/tables")
+def tap_tables(request: Request) -> Response:
+    detail = upper_params(request.query_params.multi_items()).get("DETAIL", "max")
+    return Response(vosi.tableset(detail.lower() != "min"), media_type=XML)
+
+
+@router.get("/tap/tables/{name}")
+def tap_table(name: str) -> Response:
+    for t in all_tables():
+        if t.qualified == name.lower() or t.name == name.lower():
+            return Response(vosi.table_document(t), media_type=XML)
+    return Response(error_votable(f"no table {name}"), status_code=404, media_type=VOTABLE)
+
+
+@router.get("/tap/examples")
+def tap_examples(request: Request) -> Response:
+    return Response(vosi.examples(config(request)), media_type="application/xhtml+xml")
+
+
+@router.get("/tap")
+def tap_root(request: Request) -> Response:
+    base = config(request).base_url.rstrip("/")
+    links = "".join(f'<li><a href="{base}/tap/{p}">{p}</a></li>' for p in (
+        "capabilities", "availability", "tables", "examples", "sync", "async"))
+    return Response(f"<html><body><h1>nufair TAP service</h1><ul>{links}</ul></body></html>",
+                    media_type="text/html")
+
+
+# ------------------------------------------------------------------------ SCS
+@router.get("/scs")
+async def cone_search(request: Request) -> Response:
+    """Simple Cone Search 1.03 over the current alerts."""
+    params = upper_params(request.query_params.multi_items())
+    try:
+        body = await run_in_threadpool(scs.search, storage(request), config(request), params)
+    except VoError as exc:
+        return Response(scs.error_document(exc.message), media_type=VOTABLE)
+    return Response(body, media_type=VOTABLE)
+
+
+# ------------------------------------------------------------------- DataLink
+@router.get("/datalink")
+@router.post("/datalink")
+async def datalink(request: Request) -> Response:
+    """DataLink 1.1 {links}: one or more ID parameters."""
+    items = list(request.query_params.multi_items())
+    if request.method == "POST":
+        form = await request.form()
+        items += [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+    ids = [parse_id(str(v)) for k, v in items if k.upper() == "ID"]
+    fmt = next((str(v) for k, v in items if k.upper() == "RESPONSEFORMAT"), None)
+    if fmt and fmt.split(";")[0].strip().lower() not in (
+            "votable", "application/x-votable+xml", "text/xml"):
+        return error_response(VoError(f"RESPONSEFORMAT {fmt} is not supported"))
+    if not ids:
+        return error_response(VoError("UsageFault: ID is required"))
+    cfg = config(request)
+    body = await run_in_threadpool(_links, storage(request), cfg, ids)
+    return Response(body, media_type=VOTABLE + ";content=datalink")
+
+
+def _links(vo: VoStorage, cfg: VoConfig, ids: list[DatasetId]) -> bytes:
+    keys: list[tuple[int, int | None]] = [(i.alert_id, i.revision) for i in ids
+                                          if i.alert_id is not None]
+    found = vo.datasets(keys)
+    rows: list[list[Any]] = []
+    for i in ids:
+        rows += link_rows(i, found.get((i.alert_id, i.revision)) if i.alert_id is not None
+                          else None, cfg)
+    return votable(FIELDS, rows, serialization="tabledata")
+
+
+@router.get("/datalink/moc")
+def datalink_moc(request: Request) -> Response:
+    """A stored region as ASCII MOC 2.0 (the #coverage links of DataLink)."""
+    params = upper_params(request.query_params.multi_items())
+    ident = parse_id(str(params.get("ID", "")))
+    try:
+        level = int(str(params.get("LEVEL", "90")))
+        if ident.alert_id is None or level not in (50, 90):
+            raise VoError("ID must be an alert DID and LEVEL 50 or 90")
+        text = storage(request).moc(ident.alert_id, ident.revision, level)
+        if text is None:
+            raise NotFoundError(f"no {level} % region for {ident.raw}")
+    except ValueError:
+        return error_response(VoError("LEVEL must be 50 or 90"))
+    except VoError as exc:
+        return error_response(exc)
+    return Response(text + "\n", media_type="text/plain")

@@ -1,0 +1,22 @@
+"""Configuration of the VO services (built by the app factory from the settings)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class VoConfig:
+    """Limits and addresses of the VO services.
+
+    ``base_url`` is the public address of the app (service URLs in capabilities and
+    DataLink rows are built from it).
+    """
+
+    base_url: str = "http://127.0.0.1:8000"
+    timeout_s: float = 30.0
+    default_maxrec: int = 100_000
+    max_rows: int = 2_000_000
+    max_upload_bytes: int = 50 * 1024 * 1024
+    retention_s: int = 86_400
+    async_workers: int = 2

@@ -1,0 +1,124 @@
+"""DataLink 1.1: links of each alert revision, and the service descriptor in TAP results.
+
+An ID is a publisher DID ``ivo://nufair/alerts?<alert_id>/<revision>`` (as in the TAP column
+``obs_publisher_did``), or ``ivo://nufair/alerts?<alert_id>`` for the current revision.
+Rows come from what is stored: the artifacts table (skymaps, MOC files, VOEvent, GCN JSON),
+the region tiles (MOCs served by ``/datalink/moc``) and the landing page ``/records/{id}``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from astropy.io.votable.tree import Group, Param, Resource, VOTableFile
+
+from vo.config import VoConfig
+from vo.storage import DatasetRow
+from vo.votable import FieldSpec
+
+DID_PREFIX = "ivo://nufair/alerts?"
+_DID = re.compile(r"^ivo://nufair/alerts\?(\d+)(?:/(\d+))?$")
+
+#: Artifact role → (semantics, description). Roles the catalog does not know yet are
+#: listed as #auxiliary.
+ROLE_SEMANTICS = {
+    "skymap-fits": ("#this", "Likelihood skymap (HEALPix FITS)"),
+    "skymap-multiorder": ("#this", "Likelihood skymap (multi-order HEALPix FITS)"),
+    "skymap-png": ("#preview", "Sky plot of the localisation"),
+    "preview": ("#preview", "Sky plot of the localisation"),
+    "moc50": ("#coverage", "50 % region as a MOC (FITS)"),
+    "moc90": ("#coverage", "90 % region as a MOC (FITS)"),
+    "voevent": ("#auxiliary", "VOEvent 2.0 notice"),
+    "gcn-json": ("#auxiliary", "GCN JSON notice"),
+}
+
+FIELDS = [
+    FieldSpec("ID", "char", "*", ucd="meta.id;meta.main", description="Input identifier"),
+    FieldSpec("access_url", "char", "*", ucd="meta.ref.url", description="Link to the data"),
+    FieldSpec("service_def", "char", "*", ucd="meta.ref", description="Service descriptor"),
+    FieldSpec("error_message", "char", "*", ucd="meta.code.error",
+              description="Why the link could not be made"),
+    FieldSpec("semantics", "char", "*", ucd="meta.code",
+              description="What the link is, from http://www.ivoa.net/rdf/datalink/core"),
+    FieldSpec("description", "char", "*", ucd="meta.note", description="Human-readable text"),
+    FieldSpec("content_type", "char", "*", ucd="meta.code.mime", description="Media type"),
+    FieldSpec("content_length", "long", None, unit="byte", ucd="phys.size;meta.file",
+              description="Size of the linked resource"),
+    FieldSpec("content_qualifier", "char", "*", ucd="meta.code.class",
+              description="What the linked resource holds"),
+    FieldSpec("local_semantics", "char", "*", ucd="meta.code",
+              description="Local name of the link"),
+    FieldSpec("link_auth", "char", "*", ucd="meta.code", description="Authentication"),
+    FieldSpec("link_authorized", "boolean", None, ucd="meta.code",
+              description="Whether this request may follow the link"),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetId:
+    raw: str
+    alert_id: int | None
+    revision: int | None
+
+
+def parse_id(raw: str) -> DatasetId:
+    m = _DID.match(raw.strip())
+    if m is None:
+        return DatasetId(raw, None, None)
+    return DatasetId(raw, int(m.group(1)), int(m.group(2)) if m.group(2) else None)
+
+
+def _row(ident: str, url: str | None = None, semantics: str = "#this", description: str = "",
+         content_type: str | None = None, length: int | None = None, error: str | None = None,
+         local: str | None = None) -> list[object]:
+    return [ident, url, None, error, semantics, description or None, content_type, length,
+            None, local, "false", True if error is None else None]
+
+
+def link_rows(ident: DatasetId, ds: DatasetRow | None, cfg: VoConfig) -> list[list[object]]:
+    """The DataLink rows of one ID (an error row when it is unknown)."""
+    if ident.alert_id is None:
+        return [_row(ident.raw, semantics="#this",
+                     error=f"UsageFault: {ident.raw!r} is not an ID of this service "
+                           f"(expected {DID_PREFIX}<alert_id>[/<revision>])")]
+    if ds is None:
+        return [_row(ident.raw, semantics="#this",
+                     error=f"NotFoundFault: no alert revision {ident.raw}")]
+    base = cfg.base_url.rstrip("/")
+    rows: list[list[object]] = []
+    has_this = False
+    for a in ds.artifacts:
+        semantics, text = ROLE_SEMANTICS.get(a.role, ("#auxiliary", a.role))
+        has_this |= semantics == "#this"
+        url = a.storage_url if a.storage_url.startswith(("http://", "https://")) else (
+            f"{base}/files/{ds.alert_id}/{a.revision if a.revision is not None else 'event'}"
+            f"/{a.filename}")
+        rows.append(_row(ident.raw, url, semantics, text, a.media_type, a.size_bytes,
+                         local=a.role))
+    landing = f"{base}/records/{ds.alert_id}"
+    rows.append(_row(ident.raw, landing, "#documentation" if has_this else "#this",
+                     f"Landing page of {ds.name or ds.alert_id}", "text/html",
+                     local="landing-page"))
+    for level, present in sorted(ds.has_moc.items()):
+        if present:
+            rows.append(_row(ident.raw, f"{base}/datalink/moc?ID={DID_PREFIX}{ds.alert_id}/"
+                             f"{ds.revision}&LEVEL={level}", "#coverage",
+                             f"{level} % region as an ASCII MOC 2.0", "text/plain",
+                             local=f"moc{level}"))
+    return rows
+
+
+def service_descriptor(cfg: VoConfig, ref: str) -> Resource:
+    """RESOURCE type=meta utype=adhoc:service pointing a results column at /datalink."""
+    vot = VOTableFile(version="1.4")
+    res = Resource(type="meta", utype="adhoc:service", ID="datalink_service")
+    res.params.append(Param(vot, name="standardID", datatype="char", arraysize="*",
+                            value="ivo://ivoa.net/std/DataLink#links-1.1"))
+    res.params.append(Param(vot, name="accessURL", datatype="char", arraysize="*",
+                            value=cfg.base_url.rstrip("/") + "/datalink"))
+    group = Group(res, name="inputParams")
+    group.entries.append(Param(vot, name="ID", datatype="char", arraysize="*", value="",
+                               ref=ref, ucd="meta.id;meta.main"))
+    res.groups.append(group)
+    return res

@@ -1,0 +1,83 @@
+"""Simple Cone Search 1.03 over the current alerts (``nufair.alerts``).
+
+RA, DEC, SR in decimal degrees are required; VERB (1, 2, 3) picks the columns. SR=0 or an
+empty region gives an empty table, not an error; a bad or out-of-range value gives the
+error document of the standard (INFO name="Error"), never a database message.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from astropy.io.votable.tree import Info, Resource, VOTableFile
+
+from vo.config import VoConfig
+from vo.errors import VoError
+from vo.storage import VoStorage
+from vo.tables import ALERTS, ColumnInfo
+from vo.votable import FieldSpec, convert_rows, votable
+
+#: SCS 1.03 needs these UCD1 names on the id and position columns.
+_SCS_UCD = {"obs_publisher_did": "ID_MAIN", "ra": "POS_EQ_RA_MAIN", "dec": "POS_EQ_DEC_MAIN"}
+
+
+def _float(params: Mapping[str, Any], name: str) -> float:
+    raw = params.get(name)
+    if raw is None or str(raw).strip() == "":
+        raise VoError(f"{name} is required")
+    try:
+        value = float(str(raw))
+    except ValueError:
+        raise VoError(f"{name}={raw!r} is not a number") from None
+    if not math.isfinite(value):
+        raise VoError(f"{name}={raw!r} is not a finite number")
+    return value
+
+
+def columns_for(verb: int) -> list[ColumnInfo]:
+    cols = [c for c in ALERTS.columns if c.moc_level is None]
+    if verb == 1:
+        return [c for c in cols if c.name in ("obs_publisher_did", "ra", "dec")]
+    if verb == 2:
+        return [c for c in cols if c.principal or c.name in _SCS_UCD]
+    return cols
+
+
+def search(storage: VoStorage, cfg: VoConfig, params: Mapping[str, Any]) -> bytes:
+    ra, dec, sr = _float(params, "RA"), _float(params, "DEC"), _float(params, "SR")
+    if not 0 <= ra <= 360:
+        raise VoError(f"RA={ra} is outside [0, 360]")
+    if not -90 <= dec <= 90:
+        raise VoError(f"DEC={dec} is outside [-90, 90]")
+    if not 0 <= sr <= 180:
+        raise VoError(f"SR={sr} is outside [0, 180]")
+    verb_raw = params.get("VERB", "2")
+    try:
+        verb = int(str(verb_raw))
+    except ValueError:
+        raise VoError(f"VERB={verb_raw!r} must be 1, 2 or 3") from None
+    verb = min(max(verb, 1), 3)
+    cols = columns_for(verb)
+    rows, overflow = storage.cone(ra % 360.0, dec, sr, [c.name for c in cols], cfg.max_rows)
+    specs = [FieldSpec(c.name, c.datatype, c.arraysize, c.xtype, c.unit,
+                       _SCS_UCD.get(c.name, c.ucd), None, c.description) for c in cols]
+    out = convert_rows([r[:len(cols)] for r in rows], specs)
+    return votable(specs, out, serialization="tabledata", overflow=overflow)
+
+
+def error_document(message: str) -> bytes:
+    """The SCS 1.03 error answer: a VOTable whose INFO name="Error" says why."""
+    import io
+
+    vot = VOTableFile(version="1.4")
+    res = Resource(type="results")
+    res.infos.append(Info(ID="Error", name="Error", value=message))
+    status = Info(name="QUERY_STATUS", value="ERROR")
+    status.content = message
+    res.infos.append(status)
+    vot.resources.append(res)
+    out = io.BytesIO()
+    vot.to_xml(out)
+    return out.getvalue()

@@ -1,0 +1,286 @@
+"""The one description of what the VO layer publishes.
+
+Every published table and column is described once here; TAP_SCHEMA rows, the VOSI
+``/tables`` documents, the ADQL checks (which tables and columns exist) and the VOTable
+field metadata of query results all come from these objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: The relation that holds each level's region tiles (the MOC columns' storage).
+TILES_RELATION = "public.region_tiles"
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnInfo:
+    """One published column (TAP_SCHEMA.columns and VOTable FIELD metadata).
+
+    ``moc_level`` marks a virtual MOC column: it has no column in the relation; its value
+    is built from the region tiles of the row's revision (``revision_id``) at that level.
+    """
+
+    name: str
+    datatype: str  # VOTable datatype: char, short, int, long, double, boolean
+    description: str
+    unit: str | None = None
+    ucd: str | None = None
+    utype: str | None = None
+    xtype: str | None = None
+    arraysize: str | None = None
+    indexed: bool = False
+    principal: bool = False
+    std: bool = False
+    moc_level: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ForeignKey:
+    key_id: str
+    from_table: str
+    target_table: str
+    columns: tuple[tuple[str, str], ...]
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class TableInfo:
+    """One published table. ``relation`` is the SQL relation ADQL names translate to;
+    ``point`` names (ra, dec, order-29 index) columns when positions are indexed."""
+
+    schema: str
+    name: str  # unqualified, lower case
+    description: str
+    columns: tuple[ColumnInfo, ...]
+    relation: str | None = None
+    table_type: str = "view"
+    utype: str | None = None
+    point: tuple[str, str, str] | None = None
+    id_column: str | None = None
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    def column(self, name: str) -> ColumnInfo | None:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaInfo:
+    name: str
+    description: str
+    tables: tuple[TableInfo, ...] = field(default_factory=tuple)
+
+
+def _c(name: str, datatype: str, description: str, **kw: object) -> ColumnInfo:
+    if datatype == "char" and "arraysize" not in kw:
+        kw["arraysize"] = "*"
+    return ColumnInfo(name, datatype, description, **kw)  # type: ignore[arg-type]
+
+
+def _alert_columns(current: bool) -> tuple[ColumnInfo, ...]:
+    what = "the current revision" if current else "this revision"
+    cols = [
+        _c("alert_id", "long", "Archive key of the event (stable).", ucd="meta.id",
+           indexed=True, principal=True),
+        _c("name", "char", "Alert name, e.g. IceCube-200615A.", ucd="meta.id;meta.main",
+           indexed=True, principal=True),
+        _c("observatory", "char", "Observatory that detected the event.",
+           ucd="meta.id;instr.obsty"),
+        _c("run_id", "long", "Detector run number.", ucd="meta.id;obs"),
+        _c("event_id", "long", "Event number within the run.", ucd="meta.id"),
+        _c("stream", "char", f"Alert stream of {what} (gold, bronze, cascade, hese, ehe, none).",
+           ucd="meta.code.class", principal=True),
+        _c("event_time", "char", "Time of the event (UTC).", xtype="timestamp",
+           ucd="time.epoch", indexed=True, principal=True),
+        _c("event_mjd", "double", "Time of the event as MJD (UTC).", unit="d",
+           ucd="time.epoch"),
+        _c("revision_id", "long", f"Archive key of {what}.", ucd="meta.id"),
+        _c("revision", "int", "Revision number of the event: 0, 1, 2, ... in order of arrival.",
+           ucd="meta.version", principal=True),
+        _c("revision_kind", "char", "initial, update or retraction.", ucd="meta.code"),
+        _c("source", "char", "Where the revision came from (gcn-voevent, gcn-json, "
+           "icecat-1, amon-table, reco).", ucd="meta.ref"),
+        _c("issued_at", "char", "When the source issued the revision (UTC).",
+           xtype="timestamp", ucd="time.creation"),
+        _c("ra", "double", "Best-fit right ascension (ICRS).", unit="deg",
+           ucd="pos.eq.ra;meta.main", indexed=True, principal=True),
+        _c("dec", "double", "Best-fit declination (ICRS).", unit="deg",
+           ucd="pos.eq.dec;meta.main", indexed=True, principal=True),
+    ]
+    for level in (50, 90):
+        cols += [
+            _c(f"ra_err_plus_{level}", "double", f"{level} % region: RA extent above the "
+               "best fit (coordinate difference).", unit="deg", ucd="stat.error;pos.eq.ra"),
+            _c(f"ra_err_minus_{level}", "double", f"{level} % region: RA extent below the "
+               "best fit (coordinate difference).", unit="deg", ucd="stat.error;pos.eq.ra"),
+            _c(f"dec_err_plus_{level}", "double", f"{level} % region: Dec extent above the "
+               "best fit.", unit="deg", ucd="stat.error;pos.eq.dec"),
+            _c(f"dec_err_minus_{level}", "double", f"{level} % region: Dec extent below the "
+               "best fit.", unit="deg", ucd="stat.error;pos.eq.dec"),
+            _c(f"r{level}", "double", f"Radius of the cap with the {level} % region's area.",
+               unit="deg", ucd="pos.angDistance;stat.error", principal=level == 90),
+            _c(f"area{level}", "double", f"Area of the {level} % region.", unit="deg**2",
+               ucd="phys.angArea"),
+        ]
+    cols += [
+        _c("energy", "double", "Most probable neutrino energy.", unit="TeV",
+           ucd="phys.energy", principal=True),
+        _c("signalness", "double", "Probability that the event is astrophysical.",
+           ucd="stat.probability", principal=True),
+        _c("far", "double", "False-alarm rate.", unit="yr**-1", ucd="stat.falseAlarm"),
+        _c("ivorn", "char", "IVORN of the GCN notice.", ucd="meta.ref.ivoid"),
+        _c("retracted", "short", f"1 when {what} is a retraction, else 0.",
+           ucd="meta.code.status"),
+        _c("retraction_reason", "char", "Why the alert was retracted.", ucd="meta.note"),
+        _c("obs_publisher_did", "char", "Publisher dataset identifier; the ID parameter of "
+           "the DataLink service.", ucd="meta.ref.ivoid;meta.main"),
+        _c("moc50", "char", "50 % region as a MOC (HEALPix tiles, ASCII MOC 2.0).",
+           xtype="moc", ucd="pos.outline;obs.field", moc_level=50),
+        _c("moc90", "char", "90 % region as a MOC (HEALPix tiles, ASCII MOC 2.0).",
+           xtype="moc", ucd="pos.outline;obs.field", moc_level=90, principal=True),
+    ]
+    if not current:
+        cols.append(_c("is_current", "short", "1 when this revision currently describes the "
+                       "event, else 0.", ucd="meta.code"))
+    return tuple(cols)
+
+
+ALERTS = TableInfo(
+    "nufair", "alerts",
+    "Neutrino alerts: one row per event, described by its current revision.",
+    _alert_columns(current=True), relation="nufair.alerts",
+    point=("ra", "dec", "hpx29"), id_column="revision_id",
+)
+REVISIONS = TableInfo(
+    "nufair", "revisions",
+    "Every revision of every neutrino alert (initial notice, updates, retractions).",
+    _alert_columns(current=False), relation="nufair.revisions",
+    point=("ra", "dec", "hpx29"), id_column="revision_id",
+)
+
+
+def _ts_col(name: str, datatype: str, description: str, **kw: object) -> ColumnInfo:
+    return _c(name, datatype, description, std=True, principal=True, **kw)
+
+
+TS_SCHEMAS = TableInfo("tap_schema", "schemas", "Schemas published by this service.", (
+    _ts_col("schema_name", "char", "Schema name"),
+    _ts_col("utype", "char", "Schema utype"),
+    _ts_col("description", "char", "Describes the schema"),
+    _ts_col("schema_index", "int", "Recommended order of the schemas"),
+), table_type="table")
+TS_TABLES = TableInfo("tap_schema", "tables", "Tables published by this service.", (
+    _ts_col("schema_name", "char", "Schema the table belongs to"),
+    _ts_col("table_name", "char", "Fully qualified table name"),
+    _ts_col("table_type", "char", "table or view"),
+    _ts_col("utype", "char", "Table utype"),
+    _ts_col("description", "char", "Describes the table"),
+    _ts_col("table_index", "int", "Recommended order of the tables"),
+), table_type="table")
+TS_COLUMNS = TableInfo("tap_schema", "columns", "Columns of the published tables.", (
+    _ts_col("table_name", "char", "Fully qualified table name"),
+    _ts_col("column_name", "char", "Column name"),
+    _ts_col("datatype", "char", "VOTable datatype"),
+    _ts_col("arraysize", "char", "VOTable arraysize"),
+    _ts_col("xtype", "char", "VOTable xtype"),
+    _ts_col("size", "int", "Deprecated length of the column"),
+    _ts_col("description", "char", "Describes the column"),
+    _ts_col("utype", "char", "Column utype"),
+    _ts_col("unit", "char", "Unit in VO standard format"),
+    _ts_col("ucd", "char", "UCD of the column"),
+    _ts_col("indexed", "int", "1 when the column is indexed"),
+    _ts_col("principal", "int", "1 when the column is principal"),
+    _ts_col("std", "int", "1 when the column is defined by a standard"),
+    _ts_col("column_index", "int", "Recommended order of the columns"),
+), table_type="table")
+TS_KEYS = TableInfo("tap_schema", "keys", "Foreign keys between published tables.", (
+    _ts_col("key_id", "char", "Key identifier"),
+    _ts_col("from_table", "char", "Table with the foreign key"),
+    _ts_col("target_table", "char", "Table with the primary key"),
+    _ts_col("description", "char", "Describes the key"),
+    _ts_col("utype", "char", "Key utype"),
+), table_type="table")
+TS_KEY_COLUMNS = TableInfo("tap_schema", "key_columns", "Columns of the foreign keys.", (
+    _ts_col("key_id", "char", "Key identifier"),
+    _ts_col("from_column", "char", "Column in the from_table"),
+    _ts_col("target_column", "char", "Column in the target_table"),
+), table_type="table")
+
+SCHEMAS: tuple[SchemaInfo, ...] = (
+    SchemaInfo("nufair", "High-energy neutrino alerts: events, revisions and their "
+               "localisation regions.", (ALERTS, REVISIONS)),
+    SchemaInfo("tap_schema", "Metadata of the tables this TAP service publishes (TAP 1.1).",
+               (TS_SCHEMAS, TS_TABLES, TS_COLUMNS, TS_KEYS, TS_KEY_COLUMNS)),
+)
+
+KEYS: tuple[ForeignKey, ...] = (
+    ForeignKey("revisions_alert", "nufair.revisions", "nufair.alerts",
+               (("alert_id", "alert_id"),), "The event each revision belongs to."),
+    ForeignKey("ts_tables_schema", "tap_schema.tables", "tap_schema.schemas",
+               (("schema_name", "schema_name"),), "Schema of each table."),
+    ForeignKey("ts_columns_table", "tap_schema.columns", "tap_schema.tables",
+               (("table_name", "table_name"),), "Table of each column."),
+    ForeignKey("ts_keys_from", "tap_schema.keys", "tap_schema.tables",
+               (("from_table", "table_name"),), "Table holding the foreign key."),
+    ForeignKey("ts_keys_target", "tap_schema.keys", "tap_schema.tables",
+               (("target_table", "table_name"),), "Table the key points at."),
+    ForeignKey("ts_key_columns_key", "tap_schema.key_columns", "tap_schema.keys",
+               (("key_id", "key_id"),), "Key each column pair belongs to."),
+)
+
+#: Column names that are ADQL reserved words; TAP_SCHEMA and VOSI publish them delimited.
+DELIMITED = frozenset({"size"})
+
+
+def published_name(name: str) -> str:
+    """The column name as TAP_SCHEMA.columns and /tables give it (TAP 1.1 section 4.3)."""
+    return f'"{name}"' if name in DELIMITED else name
+
+
+def all_tables() -> list[TableInfo]:
+    return [t for s in SCHEMAS for t in s.tables]
+
+
+def find_table(schema: str | None, name: str) -> TableInfo | None:
+    """The published table ``schema.name`` (case-insensitive), or None."""
+    name = name.lower()
+    hits = [t for t in all_tables()
+            if t.name == name and (schema is None or t.schema == schema.lower())]
+    return hits[0] if len(hits) == 1 else None
+
+
+def tap_schema_rows(table: str) -> tuple[list[str], list[tuple[object, ...]]]:
+    """Column names and rows of one TAP_SCHEMA table, generated from the description."""
+    if table == "schemas":
+        return ["schema_name", "utype", "description", "schema_index"], [
+            (s.name, None, s.description, i) for i, s in enumerate(SCHEMAS)]
+    if table == "tables":
+        rows: list[tuple[object, ...]] = []
+        i = 0
+        for s in SCHEMAS:
+            for t in s.tables:
+                rows.append((s.name, t.qualified, t.table_type, t.utype, t.description, i))
+                i += 1
+        return ["schema_name", "table_name", "table_type", "utype", "description",
+                "table_index"], rows
+    if table == "columns":
+        rows = []
+        for t in all_tables():
+            for i, c in enumerate(t.columns):
+                rows.append((t.qualified, published_name(c.name), c.datatype, c.arraysize,
+                             c.xtype, None, c.description, c.utype, c.unit, c.ucd, int(c.indexed),
+                             int(c.principal), int(c.std), i))
+        return [c.name for c in TS_COLUMNS.columns], rows
+    if table == "keys":
+        return ["key_id", "from_table", "target_table", "description", "utype"], [
+            (k.key_id, k.from_table, k.target_table, k.description, None) for k in KEYS]
+    if table == "key_columns":
+        return ["key_id", "from_column", "target_column"], [
+            (k.key_id, f, t) for k in KEYS for f, t in k.columns]
+    raise KeyError(table)
