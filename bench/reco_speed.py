@@ -30,15 +30,18 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from reco import likelihood as lk
-from reco.detector import load_ic86
+from reco.detector import Detector, load_ic86
+from reco.event import Event
+from reco.result import ScanResult
 from reco.scan import CHUNK_ELEMENTS, ScanConfig, local_client, run_scan
-from reco.simulate import simulate_event
+from reco.simulate import SimulatedEvent, simulate_event
 
 
 def _peak_rss_mb() -> float:
@@ -46,7 +49,7 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def find_event(det, target: int = 1000):  # type: ignore[no-untyped-def]
+def find_event(det: Detector, target: int = 1000) -> tuple[int, SimulatedEvent]:
     """The first seeded 100 TeV through-going track with 950–1050 pulses."""
     for seed in range(1000):
         sim = simulate_event(np.random.default_rng(seed), det, "throughgoing", 100.0)
@@ -81,9 +84,12 @@ def floor_per_evaluation(prep: lk.PreparedEvent, n_seeds: int, repeats: int = 20
     return best / (n_pix * n_seeds)
 
 
-def timed_scans(event, det, config, client, repeats):  # type: ignore[no-untyped-def]
+def timed_scans(
+    event: Event, det: Detector, config: ScanConfig, client: Any, repeats: int
+) -> tuple[list[float], ScanResult]:
     run_scan(event, det, config, client=client)  # warm-up: imports and caches on the workers
-    walls, results = [], []
+    walls: list[float] = []
+    results: list[ScanResult] = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         res = run_scan(event, det, config, client=client)
@@ -103,7 +109,7 @@ def main() -> None:
     event = sim.event
     config = ScanConfig()
     prep = lk.prepare(event, det)
-    out: dict = {  # type: ignore[type-arg]
+    out: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.node()} {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}",
