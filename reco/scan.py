@@ -12,7 +12,11 @@ Algorithm
      (NaN) parents are never fitted;
    * after a level, if the best pixel's own neighbourhood (a disc of ``extension`` × this
      pixel size) is not all fitted yet — the best moved — those pixels are fitted too, up to
-     ``max_rerefine`` times.
+     ``max_rerefine`` times; if a coarser pixel still beats every child fitted inside it, the
+     children are refitted from its track;
+   * the finest level is "polished": a pixel standing more than ``polish_margin`` above the
+     median of its neighbours (a nuisance fit caught in a poorer local minimum) is refitted
+     from its best neighbour's track, for ``polish_rounds`` rounds.
 
 3. Per pixel the direction is fixed and :math:`-\\ln L` is minimised over the track's
    transverse position and time from several seeds (:func:`reco.likelihood.fit_nuisance`).
