@@ -5,10 +5,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: install sysdeps run test lint bench clean
+SHELL := /bin/bash
 
 # System programs the test suite drives for real: headless Chromium (landing-page
-# screenshots) and STILTS (taplint, the IVOA TAP validator). Debian packages.
-SYSDEPS := chromium:chromium stilts:stilts
+# screenshots), STILTS (taplint, the IVOA TAP validator) and a RabbitMQ broker (the AMQP
+# consumer's tests). Debian packages.
+SYSDEPS := chromium:chromium stilts:stilts rabbitmq-server:rabbitmq-server
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +29,10 @@ sysdeps:
 	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	  else echo "please install (Debian packages):$$missing" >&2; exit 1; fi; fi
+	@if ! (echo > /dev/tcp/127.0.0.1/5672) 2>/dev/null; then \
+	  echo "starting rabbitmq-server"; rabbitmq-server -detached; \
+	  for i in $$(seq 60); do (echo > /dev/tcp/127.0.0.1/5672) 2>/dev/null && break; sleep 1; done; \
+	fi
 
 ## Start the embedded PostgreSQL (unless NUFAIR_DATABASE_URL), migrate, load the sample, serve.
 run: install

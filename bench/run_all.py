@@ -11,6 +11,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("bench.import", []),
     ("bench.load", ["--clients", "50", "--seconds", "60"]),
     ("bench.latency", ["--n", "20"]),
+    ("bench.vo", []),
 ]
 
 

@@ -94,7 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     setattr(app.state, TOKENS_STATE, TokenTable(settings))
-    metrics = make_metrics()
+    metrics = make_metrics(lambda: getattr(app.state, "engine", None))
     app.state.metrics = metrics
     install_error_handlers(app)
     app.include_router(catalog_router)

@@ -11,7 +11,9 @@ from typing import Any
 import click
 
 from nufair.commands.adql import adql
+from nufair.commands.consume import consume_command
 from nufair.commands.ingest import ingest_command
+from nufair.commands.reco import scan, simulate
 from nufair.settings import Settings, hash_token
 
 
@@ -141,6 +143,9 @@ def token_hash(token: str) -> None:
 
 main.add_command(adql)
 main.add_command(ingest_command)
+main.add_command(consume_command)
+main.add_command(scan)
+main.add_command(simulate)
 
 if __name__ == "__main__":
     main()

@@ -15,6 +15,7 @@ from catalog.storage_ingest import IngestStorage
 from catalog.storage_outbox import OutboxStorage, PublishConfig, Route
 from catalog.storage_scans import ScanStorage
 from ingest.api import INGEST_STATE, IngestRuntime
+from ingest.consumer import ConsumerConfig, RawEventConsumer
 from ingest.dispatcher import Dispatcher, DispatcherConfig
 from ingest.pipeline import Pipeline
 from ingest.runner import DaskClients, RunnerConfig, ScanRunner
@@ -22,6 +23,8 @@ from ingest.scan_api import SCANS_STATE, ScanRuntime
 from ingest.scans import ScanService
 from ingest.sinks import Sink
 from ingest.sinks.folder import FolderSink
+from ingest.sinks.gcn_kafka import GcnKafkaSink, make_producer
+from ingest.sinks.vtp import VTPSink
 from ingest.sinks.webhook import WebhookSink
 from ingest.update import UpdatePublisher
 from nufair.settings import Settings
@@ -46,6 +49,17 @@ def make_sinks(settings: Settings) -> list[Sink]:
                                      settings.webhook_secret.get_secret_value().encode(),
                                      formats=tuple(settings.webhook_formats),
                                      timeout_s=settings.webhook_timeout_s))
+        elif name == "vtp":
+            sinks.append(VTPSink(settings.vtp_host, settings.vtp_port,
+                                 timeout_s=settings.vtp_timeout_s))
+        elif name == "gcn-kafka":
+            producer = make_producer(settings.gcn_kafka_client_id,
+                                     settings.gcn_kafka_client_secret.get_secret_value(),
+                                     settings.gcn_kafka_domain,
+                                     timeout_s=settings.gcn_kafka_timeout_s)
+            topics = {str(fmt): topic for fmt, topic in settings.gcn_kafka_topics.items()}
+            sinks.append(GcnKafkaSink(producer, topics,
+                                      timeout_s=settings.gcn_kafka_timeout_s))
     return sinks
 
 
@@ -101,6 +115,17 @@ def make_runtime(storage: CatalogStorage, settings: Settings,
                         on_alert=lambda _row: runner.wake(), enqueue_scan=service.enqueue_in)
     return (IngestRuntime(pipeline=pipeline, outbox=outbox, dispatcher=dispatcher),
             ScanRuntime(service, artifacts_dir(settings)), runner)
+
+
+def make_consumer(runtime: IngestRuntime, settings: Settings) -> RawEventConsumer:
+    """The AMQP consumer of raw events, feeding ``runtime``'s pipeline."""
+    import pika
+
+    return RawEventConsumer(
+        pika.URLParameters(settings.amqp_url.get_secret_value()), runtime.pipeline.accept,
+        ConsumerConfig(queue=settings.amqp_queue,
+                       dead_letter_queue=settings.amqp_dead_letter_queue,
+                       prefetch=settings.amqp_prefetch))
 
 
 @contextmanager

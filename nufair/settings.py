@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     # --- realtime pipeline and publication (ingest/)
     ivorn_base: str = Field(default="ivo://nufair.example/IceCube",
                             description="Authority and path of the IVORNs of our notices.")
-    sinks: list[Literal["folder", "webhook"]] = Field(
+    sinks: list[Literal["folder", "webhook", "vtp", "gcn-kafka"]] = Field(
         default=["folder"], description="Where notices are delivered.")
     notices_dir: Path | None = Field(default=None,
                                      description="Folder sink root; unset: data_dir/notices.")
@@ -71,6 +71,25 @@ class Settings(BaseSettings):
     webhook_formats: list[Literal["gcn-json", "voevent", "circular"]] = Field(
         default=["gcn-json"])
     webhook_timeout_s: float = 5.0
+    vtp_host: str = Field(default="127.0.0.1",
+                          description="VOEvent broker (e.g. Comet) receiving authors' events.")
+    vtp_port: int = Field(default=8098, description="The broker's VTP receiver port.")
+    vtp_timeout_s: float = Field(default=10.0, gt=0)
+    gcn_kafka_client_id: str = Field(default="", description="GCN Kafka producer credentials.")
+    gcn_kafka_client_secret: SecretStr = SecretStr("")
+    gcn_kafka_domain: Literal["gcn.nasa.gov", "test.gcn.nasa.gov", "dev.gcn.nasa.gov"] = Field(
+        default="test.gcn.nasa.gov", description="GCN deployment (test until approved).")
+    gcn_kafka_topics: dict[Literal["gcn-json", "voevent", "circular"], str] = Field(
+        default={"gcn-json": "gcn.notices.icecube.test.gold_bronze_track_alerts"},
+        description="Topic of each format sent to GCN Kafka, as JSON.")
+    gcn_kafka_timeout_s: float = Field(default=10.0, gt=0)
+    # --- broker input: raw events from an AMQP queue (`nufair consume`, ingest/consumer.py)
+    amqp_url: SecretStr = Field(default=SecretStr("amqp://guest:guest@127.0.0.1:5672/%2F"),
+                                description="RabbitMQ (AMQP 0-9-1) URL of the raw-event queue.")
+    amqp_queue: str = "nufair.raw-events"
+    amqp_dead_letter_queue: str | None = Field(
+        default=None, description="Refused messages (reason in headers); unset: <queue>.dead.")
+    amqp_prefetch: int = Field(default=10, ge=1)
     dispatcher_enabled: bool = Field(default=True, description="Deliver in the server process.")
     dispatcher_poll_s: float = Field(default=0.5, gt=0)
     dispatcher_lease_s: float = Field(default=60.0, gt=0)

@@ -330,7 +330,8 @@ class NuisanceFit:
     theta : ndarray (p, 3)
         Best ``(a, b, t0)`` per pixel.
     evaluations : int
-        Likelihood evaluations per seed (for the cost accounting in the benchmarks).
+        Likelihood evaluations (value, gradient and Hessian over all pulses) per pixel, summed
+        over its seeds — the cost accounting of the benchmarks.
     """
 
     nll: FloatArray
@@ -339,7 +340,12 @@ class NuisanceFit:
 
 
 def fit_nuisance(
-    prep: PreparedEvent, proj: Projection, seeds: FloatArray, n_iter: int = 12
+    prep: PreparedEvent,
+    proj: Projection,
+    seeds: FloatArray,
+    n_iter: int = 12,
+    prune_after: int = 4,
+    keep: int = 2,
 ) -> NuisanceFit:
     r"""Minimise :math:`-\ln L` over ``(a, b, t0)`` from several seeds per pixel.
 
@@ -351,6 +357,9 @@ def fit_nuisance(
         Starting ``(a, b, t0)``; a NaN ``t0`` is replaced by :func:`seed_time`.
     n_iter : int
         Damped-Newton iterations (fixed, for a predictable cost).
+    prune_after, keep : int
+        After ``prune_after`` iterations only the ``keep`` best seeds of each pixel continue
+        (seeds far from the minimum by then rarely overtake; this halves the cost at 7 seeds).
     """
     theta = np.array(seeds, dtype=float)
     missing = np.isnan(theta[..., 2])
@@ -360,7 +369,16 @@ def fit_nuisance(
     assert grad is not None and hess is not None
     damping = np.full(nll.shape, 1e-3)
     eye = np.eye(3)
-    for _ in range(n_iter):
+    evaluations = theta.shape[1]
+    for it in range(n_iter):
+        if it == prune_after and theta.shape[1] > keep:
+            order = np.argsort(np.where(np.isfinite(nll), nll, np.inf), axis=1)[:, :keep]
+            theta = np.take_along_axis(theta, order[..., None], axis=1)
+            nll = np.take_along_axis(nll, order, axis=1)
+            grad = np.take_along_axis(grad, order[..., None], axis=1)
+            hess = np.take_along_axis(hess, order[..., None, None], axis=1)
+            damping = np.take_along_axis(damping, order, axis=1)
+        evaluations += theta.shape[1]
         # Newton step on the damped Hessian; |diag| keeps the damping term positive where the
         # Hessian is not (far from the minimum).
         scale = np.abs(np.einsum("psii->psi", hess)) + 1e-6
@@ -386,7 +404,7 @@ def fit_nuisance(
     bad = ~np.isfinite(out_nll)
     out_nll[bad] = np.nan
     out_theta[bad] = np.nan
-    return NuisanceFit(out_nll, out_theta, evaluations=n_iter + 1)
+    return NuisanceFit(out_nll, out_theta, evaluations=evaluations)
 
 
 def track_point(

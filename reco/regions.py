@@ -120,13 +120,13 @@ class Region:
         }
 
 
-def _gnomonic_grid(
+def gnomonic_grid(
     ra0: float, dec0: float, half_width: float, n: int
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """A tangent-plane grid around (ra0, dec0) [rad]; returns x, y [rad] and ra, dec [rad]."""
     axis = np.linspace(-half_width, half_width, n)
     x, y = np.meshgrid(axis, axis)
-    return _gnomonic_grid_points(ra0, dec0, x, y)
+    return gnomonic_points(ra0, dec0, x, y)
 
 
 def _contours(
@@ -134,19 +134,19 @@ def _contours(
 ) -> list[NDArray[np.float64]]:
     half = max(3.0 * radius, 10 * hp.nside2resol(nside))
     half = min(half, np.radians(60.0))
-    x, y, ra, dec = _gnomonic_grid(ra0, dec0, half, 201)
+    x, y, ra, dec = gnomonic_grid(ra0, dec0, half, 201)
     values = fine[hp.ang2pix(nside, 0.5 * np.pi - dec, ra)]
     values = np.where(np.isfinite(values), values, 1e9)
     lines = contour_generator(x, y, values).lines(level)
     out = []
     for line in lines:
         xy = np.asarray(line)
-        _, _, lra, ldec = _gnomonic_grid_points(ra0, dec0, xy[:, 0], xy[:, 1])
+        _, _, lra, ldec = gnomonic_points(ra0, dec0, xy[:, 0], xy[:, 1])
         out.append(np.degrees(np.stack([lra, ldec], axis=-1)))
     return out
 
 
-def _gnomonic_grid_points(
+def gnomonic_points(
     ra0: float, dec0: float, x: NDArray[np.float64], y: NDArray[np.float64]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Inverse gnomonic projection of tangent-plane points (x, y) [rad] around (ra0, dec0)."""

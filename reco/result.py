@@ -167,7 +167,8 @@ class ScanResult:
         Each pixel takes the value of the finest scanned pixel that contains it:
         :math:`2\\,(\\mathrm{llh} - \\mathrm{llh}_\\mathrm{best})`. Failed (NaN) pixels and
         pixels finer than anything scanned inherit their coarser ancestor; a pixel with no
-        finite ancestor is NaN.
+        finite ancestor is NaN. A map pixel that contains the centre of a fitted coarser pixel
+        takes the lower of the two values (the centre is a direction whose llh is known).
         """
         nside = nside or self.finest_nside
         order = hp.nside2order(nside)
@@ -181,6 +182,16 @@ class ScanResult:
             span = 1 << shift
             idx = (nest[:, None] << shift) + np.arange(span)[None, :]
             out[idx.ravel()] = np.repeat(2.0 * (level.llh[ok] - self.best.llh), span)
+        # Every fitted direction is also a point sample: the map pixel containing a coarser
+        # pixel's centre keeps the lower of the two values, so the best fit always lies in the
+        # regions even when it was found at a coarser level than the map.
+        for level in self.levels:
+            if level.nside >= nside:
+                continue
+            ok = np.isfinite(level.llh)
+            theta, phi = hp.pix2ang(level.nside, level.pixel[ok])
+            at = hp.ang2pix(nside, theta, phi, nest=True)
+            np.fmin.at(out, at, 2.0 * (level.llh[ok] - self.best.llh))
         return np.asarray(out[hp.ring2nest(nside, np.arange(len(out)))])
 
     def multiorder(self) -> tuple[IntArray, FloatArray]:
@@ -205,6 +216,19 @@ class ScanResult:
             src[idx.ravel()] = np.repeat(ids, 1 << shift)
             values.extend(2.0 * (level.llh[ok] - self.best.llh))
         vals = np.append(np.asarray(values, dtype=float), np.nan)  # id -1 → NaN
+        # Point samples, as in delta_llh_map: the finest cell holding a coarser pixel's centre
+        # takes that pixel's value when lower.
+        first = 0
+        for level in sorted(self.levels, key=lambda lv: lv.nside):
+            ok = np.isfinite(level.llh)
+            n_ok = int(ok.sum())
+            if level.nside < self.finest_nside:
+                theta, phi = hp.pix2ang(level.nside, level.pixel[ok])
+                at = hp.ang2pix(self.finest_nside, theta, phi, nest=True)
+                ids = first + np.arange(n_ok)
+                lower = vals[ids] < np.where(src[at] >= 0, vals[src[at]], np.inf)
+                src[at[lower]] = ids[lower]
+            first += n_ok
         mixed = -2
         uniq: list[IntArray] = []
         out: list[FloatArray] = []

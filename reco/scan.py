@@ -116,6 +116,10 @@ class ScanConfig:
         pixel size (:math:`\\sqrt{4\\pi / N_\\mathrm{pix}}`).
     max_rerefine : int
         How many times a level may grow when its best pixel moves.
+    polish_rounds, polish_margin, polish_cap : int, float, float
+        Neighbour polishing of the finest level (see ``_Runner.polish``): rounds, the llh
+        margin above the neighbours' median that marks a spike, and the 2ΔLLH below which
+        pixels are polished.
     batch_size : int
         Pixels per Dask task.
     retries : int
@@ -127,11 +131,14 @@ class ScanConfig:
     n_seeds_refine: int = 3
     seed_radius_m: float = 40.0
     n_iter: int = 12
-    n_iter_refine: int = 8
+    n_iter_refine: int = 12
     extension: float = 1.5
     max_rerefine: int = 4
     batch_size: int = 48
     retries: int = 3
+    polish_rounds: int = 3
+    polish_margin: float = 2.0
+    polish_cap: float = 1000.0
 
     def to_json(self) -> dict[str, Any]:
         """Plain values."""
@@ -204,7 +211,7 @@ def fit_batch(prep: PreparedEvent, spec: BatchSpec) -> BatchResult:
         sl = slice(lo, lo + chunk)
         fr = frames(spec.zenith[sl], spec.azimuth[sl])
         fit = fit_nuisance(prep, project(prep, fr), spec.seeds[sl], n_iter=spec.n_iter)
-        evaluations += fit.evaluations * spec.seeds[sl].shape[0] * spec.seeds.shape[1]
+        evaluations += fit.evaluations * spec.seeds[sl].shape[0]
         llh[sl] = fit.nll
         pt, tt = track_point(prep, fr, fit.theta)
         point[sl] = pt
@@ -339,6 +346,11 @@ class _Runner:
             for fut in as_completed(futures):
                 res: BatchResult = fut.result()
                 for i, p in enumerate(res.pixel):
+                    previous = level.fits.get(int(p))
+                    # A refit only replaces an earlier fit of the same pixel if it is better,
+                    # so a re-run or duplicate batch can never make the map worse.
+                    if previous is not None and not res.llh[i] < previous[0]:
+                        continue
                     level.fits[int(p)] = (
                         float(res.llh[i]),
                         res.point[i],
@@ -417,6 +429,65 @@ class _Runner:
         seeds = self.seeds_from(level.nside, pixels, parents)
         self.fit(li, pixels, seeds, self.config.n_iter_refine)
 
+    def refit_children(self, li: int) -> None:
+        """Refit the level-``li`` pixels inside the (coarser) global best pixel, seeded from it.
+
+        A finer pixel's fit should never be worse than its parent's best, since the parent's
+        direction lies within a fraction of a fine pixel; when it is, the children's fits stopped
+        in poorer local minima. Keeps the better of the old and new fit of each child.
+        """
+        assert self.global_best is not None
+        bl, bpix, _ = self.global_best
+        coarse = self.levels[bl]
+        children = _children(coarse.nside, np.array([bpix]), self.levels[li].nside)
+        _, point, t, _ = coarse.fits[bpix]
+        seeds = self.seeds_from(self.levels[li].nside, children, [(point, t)] * len(children))
+        self.actual[li] = self.actual.get(li, 0) + len(children)
+        self.fit(li, children, seeds, self.config.n_iter_refine)
+
+    def polish(self, li: int) -> None:
+        """Refit "spikes" — pixels whose llh exceeds the median of their neighbours' by more than
+        ``polish_margin`` — seeded from their best neighbour's track.
+
+        The nuisance fit of a pixel can stop in a poorer local minimum than its neighbours';
+        the profile likelihood is continuous on the sky, so a pixel standing well above its
+        neighbours is a sign of that. Only the finest level is polished, and only pixels with
+        2ΔLLH below ``polish_cap`` (the part of the map that shapes the regions), for at most
+        ``polish_rounds`` rounds.
+        """
+        cfg = self.config
+        level = self.levels[li]
+        for _ in range(cfg.polish_rounds):
+            assert self.global_best is not None
+            best = self.global_best[2]
+            pix = np.sort(np.fromiter(level.fits, dtype=np.int64))
+            llh = np.array([level.fits[int(p)][0] for p in pix])
+            nbrs = hp.get_all_neighbours(level.nside, pix)  # (8, n), -1 where none
+            at = np.clip(np.searchsorted(pix, nbrs), 0, len(pix) - 1)
+            nb_llh = np.where(pix[at] == nbrs, llh[at], np.inf)
+            nb_llh = np.where(np.isfinite(nb_llh), nb_llh, np.inf)
+            j = np.argmin(nb_llh, axis=0)
+            # A spike: higher than the median of its fitted neighbours by more than the margin
+            # (a smooth surface differs from its neighbours' mean by ~δ²·curvature, well under
+            # one unit at nside 512).
+            masked = np.where(np.isfinite(nb_llh), nb_llh, np.nan)
+            with np.errstate(all="ignore"):
+                nb_median = np.nanmedian(masked, axis=0)
+            bad = (
+                np.isfinite(llh)
+                & np.isfinite(nb_median)
+                & (2.0 * (llh - best) < cfg.polish_cap)
+                & (llh > nb_median + cfg.polish_margin)
+            )
+            if not bad.any():
+                return
+            targets = pix[bad]
+            sources = nbrs[j[bad], np.flatnonzero(bad)]
+            parents = [(level.fits[int(q)][1], level.fits[int(q)][2]) for q in sources]
+            seeds = self.seeds_from(level.nside, targets, parents)
+            self.actual[li] = self.actual.get(li, 0) + len(targets)
+            self.fit(li, targets, seeds, self.config.n_iter_refine)
+
     def run(self, fg_point: FloatArray, fg_time: float) -> None:
         cfg = self.config
         for li, (nside, n_refine) in enumerate(cfg.nsides):
@@ -446,13 +517,17 @@ class _Runner:
                 self.refine(li, np.concatenate(cand))
             for _ in range(cfg.max_rerefine):
                 assert self.global_best is not None
-                if self.global_best[0] != li:
-                    break
+                if self.global_best[0] < li:
+                    # A coarser pixel beats all its fitted children: refit them from its track.
+                    self.refit_children(li)
+                    continue
                 disc = self._disc(nside, cfg.extension * _pixel_size(nside))
                 missing = np.setdiff1d(disc, np.fromiter(self.levels[li].fits, dtype=np.int64))
                 if len(missing) == 0:
                     break
                 self.refine(li, missing)
+            if li == len(cfg.nsides) - 1:
+                self.polish(li)
 
     def _estimates(self) -> dict[int, int]:
         """Expected pixel fits of the refinement levels (children of the refined pixels plus

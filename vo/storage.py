@@ -33,9 +33,13 @@ from catalog.schema import artifacts, events, region_tiles, revisions
 from vo.adql.geometry import ascii_moc
 from vo.adql.translate import Translation
 from vo.errors import QueryFailed
+from vo.tables import ALERTS
 
 #: The role TAP queries run as (created by migration 0002 where allowed).
 TAP_ROLE = "nufair_tap"
+
+#: Memory one sort or hash of a TAP query may use before spilling to disk.
+WORK_MEM = "32MB"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,12 +97,20 @@ class VoStorage:
                 " AND pg_has_role(current_user, :r, 'MEMBER')"), {"r": TAP_ROLE}).scalar())
         return self._role
 
-    def _read_only(self, conn: Connection) -> None:
-        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-        conn.execute(text("SELECT set_config('statement_timeout', :t, true),"
-                          " set_config('TimeZone', 'UTC', true)"), {"t": str(self.timeout_ms)})
-        if self._role_available(conn):
-            conn.exec_driver_sql(f"SET LOCAL ROLE {TAP_ROLE}")  # a constant, not user input
+    def _read_only(self, conn: Connection, role: bool = True) -> None:
+        """Make the open transaction read-only, time-limited, UTC (and the TAP role).
+
+        One round trip: every part is a constant of this module or an int of the config.
+        """
+        use_role = role and self._role_available(conn)
+        conn.exec_driver_sql(
+            "SET TRANSACTION READ ONLY; "
+            f"SET LOCAL statement_timeout = {int(self.timeout_ms)}; "
+            # work_mem caps each sort/hash of a user query: a hostile ORDER BY or join
+            # spills to disk instead of taking the server's memory.
+            f"SET LOCAL work_mem = '{WORK_MEM}'; "
+            "SET LOCAL TimeZone = 'UTC'"
+            + (f"; SET LOCAL ROLE {TAP_ROLE}" if use_role else ""))
 
     def run(self, tr: Translation, maxrec: int | None) -> QueryResult:
         """Run a translated query; ``maxrec`` rows at most (the SQL fetches one more)."""
@@ -119,10 +131,7 @@ class VoStorage:
     def cone(self, ra: float, dec: float, radius: float, columns: Sequence[str],
              maxrec: int) -> tuple[list[tuple[Any, ...]], bool]:
         """Current alerts within ``radius`` degrees of (ra, dec), nearest first."""
-        view = Table("alerts", MetaData(), Column("hpx29", BigInteger), Column("ra", Double),
-                     Column("dec", Double), *[Column(c) for c in columns
-                                              if c not in ("ra", "dec", "hpx29")],
-                     schema="nufair")
+        view = _ALERTS_VIEW
         ranges = sky.cone_ranges(ra, dec, radius) if radius > 0 else None
         dist = _distance(view.c.ra, view.c.dec, ra, dec).label("_dist")
         stmt = select(*[view.c[c] for c in columns], dist)
@@ -195,9 +204,7 @@ class VoStorage:
         return ascii_moc(ranges)
 
     def _read_only_plain(self, conn: Connection) -> None:
-        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-        conn.execute(text("SELECT set_config('statement_timeout', :t, true)"),
-                     {"t": str(self.timeout_ms)})
+        self._read_only(conn, role=False)
 
     def ping(self) -> bool:
         try:
@@ -206,6 +213,16 @@ class VoStorage:
             return True
         except DBAPIError:
             return False
+
+
+#: The ``nufair.alerts`` view as SQLAlchemy sees it (for the cone search; one object, so
+#: that SQLAlchemy's statement cache works).
+_ALERTS_VIEW = Table(
+    "alerts", MetaData(), Column("hpx29", BigInteger), Column("ra", Double),
+    Column("dec", Double),
+    *[Column(c.name) for c in ALERTS.columns if c.name not in ("ra", "dec")
+      and c.moc_level is None],
+    schema="nufair")
 
 
 def _distance(ra_col: Any, dec_col: Any, ra: float, dec: float) -> Any:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -41,7 +43,8 @@ def test_event_json_round_trip_and_schema(track: SimulatedEvent) -> None:
         lambda d: d.update(extra=1),
     ],
 )
-def test_schema_rejects_bad_events(track: SimulatedEvent, mutate) -> None:  # type: ignore[no-untyped-def]
+def test_schema_rejects_bad_events(track: SimulatedEvent,
+                                   mutate: Callable[[dict[str, Any]], None]) -> None:
     data = track.event.to_json()
     mutate(data)
     assert list(validator().iter_errors(data))
@@ -64,7 +67,7 @@ def test_simulation_is_deterministic_per_seed(detector: Detector) -> None:
 
 def test_light_yield_grows_with_energy(detector: Detector) -> None:
     rng = np.random.default_rng(11)
-    kw = {"zenith": 1.2, "azimuth": 0.3}
+    kw: dict[str, Any] = {"zenith": 1.2, "azimuth": 0.3}
     n = {
         e: np.mean(
             [

@@ -46,6 +46,9 @@ class FunctionsMixin:
     """Expression translation; mixed into :class:`vo.adql.translate.Translator`."""
 
     geo: GeometrySql
+    #: Per SELECT being translated: FROM items and WHERE terms that MOC predicates add
+    #: when they stand as top-level conjuncts (see :meth:`predicate_call`).
+    hoists: list[tuple[list[str], list[str]]]
 
     def bind(self, value: Any, cast: str | None = None) -> str:
         raise NotImplementedError
@@ -267,12 +270,27 @@ class FunctionsMixin:
         raise self.fail(f"unknown function {ident.text}() or wrong number of arguments", tree)
 
     # ------------------------------------------------------------ conditions
-    def predicate_call(self, tree: Node, scope: Scope) -> str:
+    def predicate_call(self, tree: Node, scope: Scope, hoist: bool = False) -> str:
         name_tree, *arg_trees = tree.children
         args = [self.value(a, scope) for a in arg_trees if a is not None]
         if len(args) != 2:
             raise self.fail("CONTAINS and INTERSECTS take two geometries", tree)
         name = Ident.of(name_tree).text.lower()
+        point, region = args if args[0].kind == "point" else args[::-1]
+        if (hoist and self.hoists and point.kind == "point" and region.kind == "moc"
+                and region.moc is not None and not point.is_const
+                and (name == "intersects" or args[0] is point)):
+            # A point that varies per row (an uploaded source list, a column) against MOC
+            # columns: join the tiles, so that each point probes the SP-GiST index once,
+            # instead of a correlated EXISTS per (point, region) pair. Tiles of one region
+            # are disjoint, so the join adds no rows.
+            froms, terms = self.hoists[-1]
+            alias = f"m{sum(len(f) for f, _ in self.hoists)}_{len(self.hoists)}"
+            rev, level = region.moc
+            froms.append(f"public.region_tiles AS {alias}")
+            terms.append(f"({alias}.revision_pk = {rev} AND {alias}.level = {int(level)} "
+                         f"AND {alias}.hpx @> CAST({point.hpx} AS bigint))")
+            return "TRUE"
         try:
             if name == "contains":
                 return self.geo.contains(*args)
@@ -282,19 +300,20 @@ class FunctionsMixin:
                 raise self.fail(exc.reason, tree) from None
             raise
 
-    def condition(self, tree: Node, scope: Scope) -> str:
+    def condition(self, tree: Node, scope: Scope, top: bool = False) -> str:
+        """SQL of a search condition; ``top``: it is a conjunct of a WHERE (or inner ON)."""
         assert isinstance(tree, Tree)
         d = tree.data
         if d == "or_":
             return f"({self.condition(tree.children[0], scope)} OR " \
                    f"{self.condition(tree.children[1], scope)})"
         if d == "and_":
-            return f"({self.condition(tree.children[0], scope)} AND " \
-                   f"{self.condition(tree.children[1], scope)})"
+            return f"({self.condition(tree.children[0], scope, top)} AND " \
+                   f"{self.condition(tree.children[1], scope, top)})"
         if d == "not_":
             return f"(NOT {self.condition(tree.children[0], scope)})"
         if d == "comparison":
-            return self.comparison(tree, scope)
+            return self.comparison(tree, scope, top)
         neg = any(isinstance(c, Token) and c.type == "NOT" for c in tree.children)
         kids = [c for c in tree.children if not (isinstance(c, Token) and c.type == "NOT")]
         not_ = "NOT " if neg else ""
@@ -324,7 +343,7 @@ class FunctionsMixin:
             return f"(EXISTS ({sql}))"
         raise self.fail(f"{d} is not a condition", tree)
 
-    def comparison(self, tree: Node, scope: Scope) -> str:
+    def comparison(self, tree: Node, scope: Scope, top: bool = False) -> str:
         a, op, b = tree.children
         sym = _COMP[_tok(op)]
         # 1 = CONTAINS(...) and friends: an indexable predicate, not an integer compare.
@@ -334,8 +353,8 @@ class FunctionsMixin:
                     and Ident.of(call.children[0]).text.lower()
                     in ("contains", "intersects")):
                 value = int(_tok(lit.children[0]))
-                pred = self.predicate_call(call, scope)
                 truth = (value == 1) == (sym == "=")
+                pred = self.predicate_call(call, scope, hoist=top and truth and value == 1)
                 if value not in (0, 1):
                     return "FALSE" if sym == "=" else f"({pred} IS NOT NULL)"
                 return pred if truth else f"(NOT {pred})"

@@ -70,6 +70,7 @@ class Translator(FunctionsMixin):
         self.ctes: list[dict[str, tuple[str, list[tuple[str, Expr]]]]] = []
         self.n_alias = 0
         self.tables: list[str] = []
+        self.hoists = []
 
     # ------------------------------------------------------------------ basics
     def bind(self, value: Any, cast: str | None = None) -> str:
@@ -184,13 +185,19 @@ class Translator(FunctionsMixin):
         return f"{self.value(expr_tree, self._order_scope).sql}{direction}"
 
     _order_scope: Scope | None = None
+    _inner_only = False
 
     def select(self, tree: Node, parent: Scope | None, inline_top: bool = False,
                ) -> tuple[str, list[tuple[str, Expr]], int | None]:
         kids = {c.data: c for c in tree.children if isinstance(c, Tree)}
         scope = Scope(parent)
+        self.hoists.append(([], []))
+        outer = any(isinstance(n, Tree) and n.data == "outer_join_type"
+                    for n in kids["from_clause"].iter_subtrees())
+        saved, self._inner_only = self._inner_only, not outer
         from_sql = ", ".join(self.table_reference(t, scope)
                              for t in kids["from_clause"].children)
+        self._inner_only = saved
         cols = self.select_list(kids.get("select_list") or next(
             c for c in tree.children if isinstance(c, Tree) and c.data in (
                 "select_all", "select_list")), scope)
@@ -198,9 +205,12 @@ class Translator(FunctionsMixin):
         if "set_quantifier" in kids:
             sql += str(kids["set_quantifier"].children[0]).upper() + " "
         sql += ", ".join(f"{self.output_sql(e)} AS {quote(n)}" for n, e in cols)
-        sql += f" FROM {from_sql}"
-        if "where" in kids:
-            sql += " WHERE " + self.condition(kids["where"].children[0], scope)
+        where = [self.condition(kids["where"].children[0], scope, top=True)] \
+            if "where" in kids else []
+        froms, terms = self.hoists.pop()
+        sql += " FROM " + ", ".join([from_sql, *froms])
+        if where or terms:
+            sql += " WHERE " + " AND ".join(where + terms)
         if "group_by" in kids:
             sql += " GROUP BY " + ", ".join(self.value(g, scope).sql
                                             for g in kids["group_by"].children)
@@ -279,7 +289,8 @@ class Translator(FunctionsMixin):
                 words = [str(t) for t in c.scan_values(lambda v: isinstance(v, Token))]
                 kind = " ".join(w.upper() for w in words)
             elif isinstance(c, Tree) and c.data == "join_on":
-                spec = " ON " + self.condition(c.children[0], scope)
+                inner = kind == "INNER" and not natural and self._inner_only
+                spec = " ON " + self.condition(c.children[0], scope, top=inner)
             elif isinstance(c, Tree) and c.data == "join_using":
                 names = [Ident.of(i).output_name for i in c.children]
                 spec = " USING (" + ", ".join(quote(n) for n in names) + ")"

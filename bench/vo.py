@@ -1,0 +1,160 @@
+"""VO latency: cone search, sync TAP, point-in-MOC, and an upload cross-match (issue 5).
+
+One fresh database with ``--alerts`` synthetic alerts (circular 50 %/90 % regions, random
+over the sky), the real app served by uvicorn on loopback, and pyvo-style HTTP requests:
+
+1. ``/scs`` cone search (SR = 1 deg), median of ``--repeat`` requests;
+2. ``/tap/sync`` ADQL cone (``CONTAINS(POINT, CIRCLE)``), median;
+3. ``/tap/sync`` point-in-MOC (``CONTAINS(POINT, moc90)``), median over HTTP, plus the
+   database execution time of the translated SQL (EXPLAIN ANALYZE);
+4. ``--sources`` uploaded sources cross-matched against every alert's 90 % MOC in one query.
+
+Goals (issue 5): SCS ≤ 0.3× DaCHS (DaCHS: 6.8 ms), TAP sync ≤ 0.2× DaCHS (42 ms), point-in-MOC
+≤ 1 ms in the database, 100 k-source cross-match against 10 k regions ≤ 2 s. The DaCHS side
+(``../shared/peers/dachs-setup.sh``) is not run by this script yet: the DaCHS figures above
+are the issue's.
+
+Run: ``.venv/bin/python -m bench.vo [--alerts 10000] [--sources 100000] [--repeat 30]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import socket
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import numpy as np
+import uvicorn
+from astropy.table import Table
+from pydantic import SecretStr
+from sqlalchemy import text
+
+from bench.common import fresh_database, median, write_result
+from catalog.records import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
+from catalog.storage import CatalogStorage
+from nufair.app import create_app, make_engine
+from nufair.settings import Settings
+from vo.adql.translate import translate
+
+DACHS_MS = {"scs": 6.8, "tap_sync": 42.0}
+
+
+def synthetic(n: int, seed: int = 1) -> list[NoticeRecord]:
+    rng = np.random.default_rng(seed)
+    ra = rng.uniform(0, 360, n)
+    dec = np.degrees(np.arcsin(rng.uniform(-1, 1, n)))
+    r90 = rng.uniform(0.3, 5.0, n)
+    t0 = datetime(2019, 1, 1, tzinfo=UTC)
+    return [NoticeRecord(
+        observatory="IceCube", run_id=900000 + i, event_id=i, name=f"IceCube-SYN{i:06d}",
+        stream=Stream.GOLD, event_time=t0 + timedelta(hours=i), kind=RevisionKind.INITIAL,
+        source=Source.GCN_JSON, source_rev=0, source_key=f"bench:{i}", ra=float(ra[i]),
+        dec=float(dec[i]), regions=(ErrorRegion(0.5, radius_deg=float(r90[i] / 2)),
+                                    ErrorRegion(0.9, radius_deg=float(r90[i]))),
+        energy_tev=100.0, signalness=0.5) for i in range(n)]
+
+
+def serve(url: str) -> tuple[str, uvicorn.Server, threading.Thread]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    app = create_app(Settings(database_url=SecretStr(url), public_base_url=base))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning", ws="none"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    return base, server, thread
+
+
+def latency_ms(client: httpx.Client, url: str, params: list[dict[str, str]]) -> float:
+    times = []
+    for p in params:
+        t0 = time.perf_counter()
+        r = client.get(url, params=p)
+        times.append((time.perf_counter() - t0) * 1000)
+        r.raise_for_status()
+    return median(times[1:] if len(times) > 1 else times)  # the first warms the pool
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--alerts", type=int, default=10_000)
+    ap.add_argument("--sources", type=int, default=100_000)
+    ap.add_argument("--repeat", type=int, default=30)
+    args = ap.parse_args()
+    rng = np.random.default_rng(2)
+    with fresh_database() as url:
+        engine = make_engine(url)
+        t0 = time.perf_counter()
+        storage = CatalogStorage(engine)
+        recs = synthetic(args.alerts)
+        for i in range(0, len(recs), 2000):
+            storage.import_records(recs[i:i + 2000])
+        print(f"imported {args.alerts} alerts in {time.perf_counter() - t0:.1f} s")
+        with engine.begin() as conn:  # what autovacuum does a little later on a live server
+            conn.execute(text("ANALYZE"))
+        base, server, thread = serve(url)
+        out: dict[str, float] = {}
+        try:
+            with httpx.Client(timeout=120) as client:
+                pts = [(float(rng.uniform(0, 360)), float(rng.uniform(-60, 60)))
+                       for _ in range(args.repeat)]
+                out["scs_ms"] = latency_ms(client, base + "/scs", [
+                    {"RA": str(a), "DEC": str(d), "SR": "1"} for a, d in pts])
+                cone = ("SELECT name, ra, dec, r90 FROM nufair.alerts WHERE 1 = CONTAINS("
+                        "POINT('ICRS', ra, dec), CIRCLE('ICRS', {a}, {d}, 1))")
+                out["tap_sync_ms"] = latency_ms(client, base + "/tap/sync", [
+                    {"LANG": "ADQL", "QUERY": cone.format(a=a, d=d)} for a, d in pts])
+                moc = ("SELECT name, ra, dec FROM nufair.alerts WHERE 1 = CONTAINS("
+                       "POINT('ICRS', {a}, {d}), moc90)")
+                out["tap_moc_ms"] = latency_ms(client, base + "/tap/sync", [
+                    {"LANG": "ADQL", "QUERY": moc.format(a=a, d=d)} for a, d in pts])
+                db_ms = []
+                with engine.connect() as conn:
+                    for a, d in pts:
+                        tr = translate(moc.format(a=a, d=d), maxrec=1000)
+                        plan = conn.execute(text("EXPLAIN (ANALYZE, FORMAT JSON) " + tr.sql),
+                                            tr.params).scalar_one()
+                        db_ms.append(plan[0]["Execution Time"])
+                out["moc_db_ms"] = median(db_ms)
+                n = args.sources
+                src = Table({"id": np.arange(n), "ra": rng.uniform(0, 360, n),
+                             "dec": np.degrees(np.arcsin(rng.uniform(-1, 1, n)))})
+                buf = io.BytesIO()
+                src.write(buf, format="votable", tabledata_format="binary2")
+                query = ("SELECT u.id, a.name FROM TAP_UPLOAD.src AS u JOIN nufair.alerts AS a "
+                         "ON 1 = CONTAINS(POINT('ICRS', u.ra, u.dec), a.moc90)")
+                walls = []
+                for _ in range(3):
+                    t0 = time.perf_counter()
+                    r = client.post(base + "/tap/sync", data={
+                        "LANG": "ADQL", "QUERY": query, "UPLOAD": "src,param:src",
+                        "MAXREC": "2000000", "RESPONSEFORMAT": "csv"},
+                        files={"src": ("src.xml", buf.getvalue(), "application/x-votable+xml")})
+                    walls.append(time.perf_counter() - t0)
+                    if r.status_code != 200:
+                        raise SystemExit(f"cross-match failed: {r.text[-600:]}")
+                out["xmatch_s"] = median(walls)
+                out["xmatch_rows"] = float(r.text.count("\n") - 1)
+        finally:
+            server.should_exit = True
+            thread.join(10)
+            engine.dispose()
+    ratios = {"scs_vs_dachs": out["scs_ms"] / DACHS_MS["scs"],
+              "tap_sync_vs_dachs": out["tap_sync_ms"] / DACHS_MS["tap_sync"]}
+    for k, v in {**out, **ratios}.items():
+        print(f"{k:>18}: {v:.3f}")
+    write_result("vo", {"alerts": args.alerts, "sources": args.sources,
+                        "repeat": args.repeat, **out, **ratios,
+                        "dachs_reference_ms": DACHS_MS, "dachs_measured": False})
+
+
+if __name__ == "__main__":
+    main()
