@@ -97,24 +97,34 @@ def artifacts_dir(settings: Settings) -> Path:
     return settings.data_dir / "artifacts"
 
 
-def make_runtime(storage: CatalogStorage, settings: Settings,
-                 ) -> tuple[IngestRuntime, ScanRuntime, ScanRunner]:
+def make_runtime(storage: CatalogStorage, settings: Settings) -> IngestRuntime:
+    """Outbox, dispatcher and pipeline; the pipeline queues a realtime scan per alert."""
     sinks = make_sinks(settings)
     outbox = OutboxStorage(storage, publish_config(settings, sinks))
     dispatcher = Dispatcher(outbox, sinks, dispatcher_config(settings))
     raw = IngestStorage(storage.engine)
+    queue = ScanService(ScanStorage(storage.engine), raw, storage, scan_defaults(settings),
+                        runner_config(settings).stale_after)
+    pipeline = Pipeline(outbox, raw, _detector, on_queued=dispatcher.wake,
+                        enqueue_scan=queue.enqueue_in)
+    return IngestRuntime(pipeline=pipeline, outbox=outbox, dispatcher=dispatcher)
+
+
+def make_scans(runtime: IngestRuntime, settings: Settings) -> tuple[ScanRuntime, ScanRunner]:
+    """The scan service and its runner; a new alert of ``runtime``'s pipeline wakes it."""
+    storage = runtime.outbox.catalog
     scans = ScanStorage(storage.engine)
+    raw = IngestStorage(storage.engine)
     rconf = runner_config(settings)
-    publisher = UpdatePublisher(outbox, scans, artifacts_dir(settings), on_queued=dispatcher.wake)
+    publisher = UpdatePublisher(runtime.outbox, scans, artifacts_dir(settings),
+                                on_queued=runtime.dispatcher.wake)
     runner = ScanRunner(scans, raw, _detector, publisher,
                         DaskClients(settings.dask_scheduler, settings.dask_workers,
                                     settings.dask_processes), rconf)
     service = ScanService(scans, raw, storage, scan_defaults(settings), rconf.stale_after,
                           on_queued=runner.wake)
-    pipeline = Pipeline(outbox, raw, _detector, on_queued=dispatcher.wake,
-                        on_alert=lambda _row: runner.wake(), enqueue_scan=service.enqueue_in)
-    return (IngestRuntime(pipeline=pipeline, outbox=outbox, dispatcher=dispatcher),
-            ScanRuntime(service, artifacts_dir(settings)), runner)
+    runtime.pipeline.on_alert = lambda _row: runner.wake()
+    return ScanRuntime(service, artifacts_dir(settings)), runner
 
 
 def make_consumer(runtime: IngestRuntime, settings: Settings) -> RawEventConsumer:
@@ -132,7 +142,8 @@ def make_consumer(runtime: IngestRuntime, settings: Settings) -> RawEventConsume
 def ingest_running(app: FastAPI, storage: CatalogStorage, settings: Settings) -> Iterator[None]:
     """Put the pipeline and scan service on ``app.state``; run the dispatcher and the scan
     runner for the app's lifetime."""
-    runtime, scan_runtime, runner = make_runtime(storage, settings)
+    runtime = make_runtime(storage, settings)
+    scan_runtime, runner = make_scans(runtime, settings)
     setattr(app.state, INGEST_STATE, runtime)
     setattr(app.state, SCANS_STATE, scan_runtime)
     if settings.dispatcher_enabled:
