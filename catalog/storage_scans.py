@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine, RowMapping
 from catalog.errors import Conflict, NotFound
 from catalog.schema import artifacts, events, region_tiles, revisions
 from catalog.schema_ingest import raw_events, scan_snapshots, scans
+from catalog.storage_ingest import IngestStorage
 
 State = Literal["pending", "running", "done", "aborted", "failed"]
 Priority = Literal["realtime", "reprocessing"]
@@ -157,6 +158,23 @@ class ScanStorage:
         with self.engine.begin() as conn:
             pk = self.create_in(conn, raw_event_pk, priority=priority, config=config,
                                 labels=labels, publish=publish, origin_scan_pk=origin_scan_pk)
+            return self._get(conn, pk)
+
+    def create_inline(self, body: dict[str, Any], *, priority: Priority,
+                      config: dict[str, Any], labels: Sequence[str] = (),
+                      publish: str = "none") -> ScanRow:
+        """Store an inline raw event (or find it, if already received) and queue its scan,
+        in one transaction."""
+        with self.engine.begin() as conn:
+            raw_pk = IngestStorage.insert_in(conn, body, event_pk=None, stream=None,
+                                             selection={})
+            if raw_pk is None:
+                raw_pk = int(conn.execute(select(raw_events.c.id).where(
+                    raw_events.c.observatory == body["observatory"],
+                    raw_events.c.run_id == body["run_id"],
+                    raw_events.c.event_id == body["event_id"])).scalar_one())
+            pk = self.create_in(conn, raw_pk, priority=priority, config=config, labels=labels,
+                                publish=publish)
             return self._get(conn, pk)
 
     @staticmethod

@@ -86,22 +86,25 @@ class ScanService:
             raise InvalidInput("give exactly one of event and inline_event",
                                details={"parameter": "event"})
         if inline is not None:
-            parse_raw_event(inline)
-            raw_pk = self.raw.insert(inline)
-            stored = self.raw.get(raw_pk)
-            if publish == "update" and (stored is None or stored.event_pk is None):
+            ev = parse_raw_event(inline)
+            known = self.raw.find(ev.observatory, ev.run_id, ev.event_id)
+            if publish == "update" and (known is None or known.event_pk is None):
                 raise InvalidInput("an inline event has no catalog event to update; "
                                    "use publish=none or post it to /events/raw first",
                                    details={"parameter": "publish"})
-        else:
-            assert event is not None
-            with self.catalog.engine.connect() as conn:
-                event_pk = int(self.catalog.resolve_event(conn, event)["id"])
-            found = self.scans.raw_event_of(event_pk)
-            if found is None:
-                raise Conflict(f"event {event!r} has no raw event to scan "
-                               "(it was imported from a notice)", details={"event": event})
-            raw_pk = found
+            row = self.scans.create_inline(inline, priority=priority,
+                                           config=config.to_json(), labels=labels,
+                                           publish=publish)
+            self.on_queued()
+            return row
+        assert event is not None
+        with self.catalog.engine.connect() as conn:
+            event_pk = int(self.catalog.resolve_event(conn, event)["id"])
+        found = self.scans.raw_event_of(event_pk)
+        if found is None:
+            raise Conflict(f"event {event!r} has no raw event to scan "
+                           "(it was imported from a notice)", details={"event": event})
+        raw_pk = found
         row = self.scans.create(raw_pk, priority=priority, config=config.to_json(),
                                 labels=labels, publish=publish)
         self.on_queued()
