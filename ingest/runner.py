@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import dask
+
 from catalog.storage_ingest import IngestStorage
 from catalog.storage_scans import LostClaim, Priority, ScanRow, ScanStorage, Snapshot
 from ingest.scans import config_to_reco
@@ -42,6 +44,9 @@ from reco.event import Event
 from reco.scan import ScanCancelled, ScanProgress, run_scan
 
 log = logging.getLogger(__name__)
+
+#: Dask task priority of each lane (higher runs first).
+DASK_PRIORITY = {"realtime": 100, "reprocessing": 0}
 
 REALTIME_ONLY: tuple[Priority, ...] = ("realtime",)
 ANY_LANE: tuple[Priority, ...] = ("realtime", "reprocessing")
@@ -171,9 +176,10 @@ class ScanRunner:
             if row.abort_requested_at is not None:
                 raise ScanCancelled("abort requested before the (re)start")
             event = Event.from_json(self.raw.body(row.raw_event_pk))
-            result = run_scan(event, self.detector(), config_to_reco(row.config),
-                              client=self.clients.get(), progress=self._progress(claim),
-                              cancel=claim.cancel)
+            with dask.annotate(priority=DASK_PRIORITY.get(row.priority, 0)):
+                result = run_scan(event, self.detector(), config_to_reco(row.config),
+                                  client=self.clients.get(), progress=self._progress(claim),
+                                  cancel=claim.cancel)
             p = result.best
             final = Snapshot(1.0, result.stats.pixel_fits, result.stats.pixel_fits,
                              result.stats.pixel_fits / max(result.stats.elapsed_s, 1e-9),
