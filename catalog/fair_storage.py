@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -109,6 +110,10 @@ def _doi(row: RowMapping) -> DoiRow:
 _R_ICECAT = revisions.alias("r_icecat")
 #: The event has a revision from IceCat-1 (aliased: the outer query may join revisions too).
 _ICECAT = exists().where(_R_ICECAT.c.event_pk == events.c.id, _R_ICECAT.c.source == "icecat-1")
+
+
+#: Rows per INSERT (7 parameters each; PostgreSQL allows 65535 per statement).
+_CHUNK = 5000
 
 
 class FairStorage:
@@ -265,8 +270,11 @@ def mint_in(conn: Connection, prefix: str, provider: str,
         for row in rows:
             suffix = new_suffix()
             row.update(suffix=suffix, doi=f"{prefix}/{suffix}", provider=provider, state=state)
-        done = conn.execute(insert(dois).values(rows).on_conflict_do_nothing()
-                            .returning(dois.c.kind, dois.c.event_pk)).all()
+        done: list[Any] = []
+        for i in range(0, len(rows), _CHUNK):  # PostgreSQL takes at most 65535 parameters
+            done += conn.execute(insert(dois).values(rows[i:i + _CHUNK])
+                                 .on_conflict_do_nothing()
+                                 .returning(dois.c.kind, dois.c.event_pk)).all()
         concepts += sum(1 for d in done if d.kind == "concept")
         versions += sum(1 for d in done if d.kind == "version")
         touched.update(d.event_pk for d in done)
@@ -280,7 +288,8 @@ def mint_in(conn: Connection, prefix: str, provider: str,
                            dois.c.withdrawn_at.is_(None), retraction.is_not(None))
         .values(withdrawn_at=retraction).returning(dois.c.event_pk)).scalars().all()
     touched.update(withdrawn)
-    if touched:
-        conn.execute(update(dois).where(dois.c.event_pk.in_(sorted(touched)))
+    ordered = sorted(touched)
+    for i in range(0, len(ordered), _CHUNK):
+        conn.execute(update(dois).where(dois.c.event_pk.in_(ordered[i:i + _CHUNK]))
                      .values(updated_at=func.clock_timestamp()))
     return MintSummary(concepts=concepts, versions=versions, withdrawn=len(withdrawn))

@@ -8,6 +8,7 @@ SQLAlchemy Core expressions. Nothing here writes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,10 +22,10 @@ from sqlalchemy import (
     and_,
     bindparam,
     func,
+    or_,
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, BIGINT
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -130,25 +131,21 @@ class VoStorage:
     # -------------------------------------------------------------- cone search
     def cone(self, ra: float, dec: float, radius: float, columns: Sequence[str],
              maxrec: int) -> tuple[list[tuple[Any, ...]], bool]:
-        """Current alerts within ``radius`` degrees of (ra, dec), nearest first."""
-        view = _ALERTS_VIEW
+        """Current alerts within ``radius`` degrees of (ra, dec), nearest first.
+
+        One statement in autocommit mode (one round trip): it is this module's own fixed
+        statement, limited to ``maxrec + 1`` rows, so it does not need the read-only,
+        time-limited transaction that user-written ADQL runs in.
+        """
         ranges = sky.cone_ranges(ra, dec, radius) if radius > 0 else None
-        dist = _distance(view.c.ra, view.c.dec, ra, dec).label("_dist")
-        stmt = select(*[view.c[c] for c in columns], dist)
+        params: dict[str, Any] = {"ra": ra, "dec": dec, "radius": radius, "limit": maxrec + 1}
         if ranges is not None:
-            bounds = func.unnest(
-                bindparam("lo", [int(x) for x in ranges[:, 0]], type_=ARRAY(BIGINT)),
-                bindparam("hi", [int(x) for x in ranges[:, 1]], type_=ARRAY(BIGINT)),
-            ).table_valued("lo", "hi").render_derived(name="cone")
-            stmt = stmt.select_from(bounds).join(
-                view, and_(view.c.hpx29 >= bounds.c.lo, view.c.hpx29 < bounds.c.hi))
-            stmt = stmt.where(dist <= radius)
-        else:
-            stmt = stmt.where(view.c.ra == ra, view.c.dec == dec)
-        stmt = stmt.order_by(dist).limit(maxrec + 1)
-        with self.engine.connect() as conn, conn.begin():
-            self._read_only(conn)
-            rows = [tuple(r) for r in conn.execute(stmt)]
+            for i, (lo, hi) in enumerate(ranges):
+                params[f"lo{i}"], params[f"hi{i}"] = int(lo), int(hi)
+        stmt = _cone_statement(tuple(columns), None if ranges is None else len(ranges))
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            rows = [tuple(r) for r in conn.execute(stmt, params)]
         return rows[:maxrec], len(rows) > maxrec
 
     # ----------------------------------------------------------------- datalink
@@ -225,10 +222,34 @@ _ALERTS_VIEW = Table(
     schema="nufair")
 
 
-def _distance(ra_col: Any, dec_col: Any, ra: float, dec: float) -> Any:
+def _distance(ra_col: Any, dec_col: Any, ra: Any, dec: Any) -> Any:
     """Great-circle distance in degrees (haversine) as a SQL expression."""
     rad = func.radians
     s1 = func.sin((rad(dec_col) - rad(dec)) / 2)
     s2 = func.sin((rad(ra_col) - rad(ra)) / 2)
     hav = s1 * s1 + func.cos(rad(dec_col)) * func.cos(rad(dec)) * s2 * s2
     return func.degrees(2 * func.asin(func.sqrt(func.least(hav, 1.0))))
+
+
+@functools.lru_cache(maxsize=256)
+def _cone_statement(columns: tuple[str, ...], n_ranges: int | None) -> Any:
+    """The cone search for ``n_ranges`` order-29 index ranges (None: SR = 0), built once.
+
+    The ranges are one OR (a BitmapOr over ``ix_revisions_hpx29``): joining an ``unnest``
+    of them instead was planned as a sequential scan of every revision with the distance
+    as a filter (~4 ms at 10 k alerts against 0.1 ms). Building the expression per request
+    cost ~1 ms of Python, hence the cache keyed by shape (SQLAlchemy then reuses the
+    compiled form too).
+    """
+    view = _ALERTS_VIEW
+    ra, dec = bindparam("ra", type_=Double), bindparam("dec", type_=Double)
+    dist = _distance(view.c.ra, view.c.dec, ra, dec).label("_dist")
+    stmt = select(*[view.c[c] for c in columns], dist)
+    if n_ranges is None:
+        stmt = stmt.where(view.c.ra == ra, view.c.dec == dec)
+    else:
+        stmt = stmt.where(or_(*[and_(view.c.hpx29 >= bindparam(f"lo{i}", type_=BigInteger),
+                                     view.c.hpx29 < bindparam(f"hi{i}", type_=BigInteger))
+                                for i in range(n_ranges)]),
+                          dist <= bindparam("radius", type_=Double))
+    return stmt.order_by(dist).limit(bindparam("limit", type_=BigInteger))
