@@ -1,13 +1,18 @@
-"""Realtime latency: raw-event POST → initial notice delivered to a sink (issue 4).
+"""Realtime latency: raw-event POST → initial notice, and → refined (update) notice (issue 4).
 
 A real server (uvicorn, the production app) runs against a fresh database with the webhook
 sink pointed at a receiver in this process; each simulated raw event is POSTed and the
-clock stops when the receiver gets its signed initial GCN JSON notice. Goal: p50 ≤ 1 s.
+clock stops when the receiver gets its signed initial GCN JSON notice (goal: p50 ≤ 1 s),
+and, with ``--refined``, when it gets the update notice that the server's realtime scan
+published (goal ≤ 30 s). Events are posted one after the other, each once its last
+awaited notice arrived, so each scan has the machine to itself.
 
-The refined (update) latency needs the scan service, which is not wired yet: it is not
-measured here (see RESULTS.md).
+The scan runs with the server's settings: the full ``8:0,64:12,512:24`` unless
+``--scan-nsides`` says otherwise; ``--dask-workers`` / ``--dask-processes`` shape its
+LocalCluster (``NUFAIR_DASK_*``).
 
-Usage: ``python -m bench.latency --n 20`` (``NUFAIR_BENCH_DATABASE_URL`` for a server).
+Usage: ``python -m bench.latency --n 20`` or ``python -m bench.latency --n 3 --refined``
+(``NUFAIR_BENCH_DATABASE_URL`` for a server).
 """
 
 from __future__ import annotations
@@ -60,6 +65,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=20)
     parser.add_argument("--energy-tev", type=float, default=300.0)
+    parser.add_argument("--refined", action="store_true",
+                        help="also wait for and time the update notice of each alert")
+    parser.add_argument("--refined-timeout", type=float, default=1800.0)
+    parser.add_argument("--scan-nsides", default=None, help="NUFAIR_SCAN_NSIDES")
+    parser.add_argument("--dask-workers", type=int, default=None)
+    parser.add_argument("--dask-processes", choices=("true", "false"), default=None)
     args = parser.parse_args()
 
     det = load_ic86()
@@ -77,8 +88,16 @@ def main() -> int:
     receiver = _receiver(arrivals)
     hook = f"http://127.0.0.1:{receiver.server_address[1]}/"
     env = {"NUFAIR_SINKS": '["webhook"]', "NUFAIR_WEBHOOK_URL": hook,
-           "NUFAIR_WEBHOOK_SECRET": SECRET, "NUFAIR_DISPATCHER_POLL_S": "0.5"}
+           "NUFAIR_WEBHOOK_SECRET": SECRET, "NUFAIR_DISPATCHER_POLL_S": "0.5",
+           "NUFAIR_SCAN_RUNNER_ENABLED": "true" if args.refined else "false"}
+    if args.scan_nsides:
+        env["NUFAIR_SCAN_NSIDES"] = args.scan_nsides
+    if args.dask_workers:
+        env["NUFAIR_DASK_WORKERS"] = str(args.dask_workers)
+    if args.dask_processes:
+        env["NUFAIR_DASK_PROCESSES"] = args.dask_processes
     latencies: list[float] = []
+    refined: list[float] = []
     stages: list[float] = []
     with fresh_database() as url, serve(url, load_sample=False, extra_env=env) as base, \
             httpx.Client(base_url=base, timeout=60) as client:
@@ -98,6 +117,16 @@ def main() -> int:
             latencies.append(arrivals.at[key] - t0)
             stages.append(r.json()["selection"]["first_guess_s"])
             _ = t_http
+            if args.refined:
+                upd = key.replace(":r0:", ":r1:")
+                with arrivals.cond:
+                    arrivals.cond.wait_for(lambda k=upd: k in arrivals.at,  # type: ignore[misc]
+                                           timeout=args.refined_timeout)
+                if upd not in arrivals.at:
+                    raise RuntimeError(f"update notice {upd} never arrived")
+                refined.append(arrivals.at[upd] - t0)
+                print(f"event {body['event_id']}: initial {latencies[-1]:.2f} s, "
+                      f"refined {refined[-1]:.1f} s", flush=True)
     receiver.shutdown()
     lat = np.array(latencies)
     result = {
@@ -107,7 +136,16 @@ def main() -> int:
         "first_guess_p50_s": float(np.percentile(stages, 50)),
         "goal_initial_p50_s": 1.0, "machine": machine(),
     }
-    path = write_result("latency", result)
+    if refined:
+        ref = np.array(refined)
+        result.update({"refined_p50_s": float(np.percentile(ref, 50)),
+                       "refined_p95_s": float(np.percentile(ref, 95)),
+                       "refined_n": len(ref), "goal_refined_s": 30.0,
+                       "scan_nsides": args.scan_nsides or "8:0,64:12,512:24 (default)",
+                       "dask_workers": args.dask_workers, "dask_processes": args.dask_processes})
+        print(f"refined notice latency over {len(ref)} alerts: p50 "
+              f"{result['refined_p50_s']:.1f} s, p95 {result['refined_p95_s']:.1f} s")
+    path = write_result("latency-refined" if refined else "latency", result)
     print(f"initial notice latency over {len(lat)} alerts: p50 {result['initial_p50_s']:.2f} s,"
           f" p95 {result['initial_p95_s']:.2f} s (first guess p50 "
           f"{result['first_guess_p50_s']:.2f} s); goal p50 ≤ 1 s → {path}")

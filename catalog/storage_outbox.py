@@ -126,17 +126,20 @@ class OutboxStorage:
 
     def store(self, records: Sequence[NoticeRecord],
               also: Callable[[Connection, list[StoredRevision]], object] | None = None,
+              prepare: Callable[[Connection, list[StoredRevision]], object] | None = None,
               ) -> list[StoredRevision]:
         """Store ``records`` and queue their notices in one transaction.
 
         ``also`` runs in the same transaction after the revisions exist (e.g. to link the
-        raw event or store artifacts). A collision of two new alert names (two events of
+        raw event); ``prepare`` runs after the revisions are written but before their
+        notices are rendered (e.g. to store the artifacts the notices link to; its
+        revisions have ``notices=0``). A collision of two new alert names (two events of
         the same day named at the same moment) is retried.
         """
         for attempt in range(5):
             try:
                 with self.engine.begin() as conn:
-                    stored = self.store_in(conn, records)
+                    stored = self.store_in(conn, records, prepare)
                     if also is not None:
                         also(conn, stored)
                     return stored
@@ -146,7 +149,9 @@ class OutboxStorage:
                 time.sleep(0.01 * (attempt + 1))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def store_in(self, conn: Connection, records: Sequence[NoticeRecord]) -> list[StoredRevision]:
+    def store_in(self, conn: Connection, records: Sequence[NoticeRecord],
+                 prepare: Callable[[Connection, list[StoredRevision]], object] | None = None,
+                 ) -> list[StoredRevision]:
         """:meth:`store` on an open transaction."""
         named = [self._named(conn, rec) for rec in records]
         self.catalog._import(conn, named)
@@ -160,6 +165,10 @@ class OutboxStorage:
             .where(revisions.c.source_key.in_(keys))
             .order_by(revisions.c.event_pk, revisions.c.number)
         ).mappings().all()
+        if prepare is not None:
+            prepare(conn, [StoredRevision(
+                event_pk=r["event_pk"], revision_pk=r["id"], number=r["number"], kind=r["kind"],
+                name=r["name"], stream=r["stream"], notices=0) for r in rows])
         stored = []
         for r in rows:
             queued = 0

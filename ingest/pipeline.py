@@ -1,9 +1,10 @@
-"""The realtime pipeline: raw event → selection → revision 0 with its notices.
+"""The realtime pipeline: raw event → selection → revision 0 with its notices → scan.
 
 :meth:`Pipeline.accept` validates a raw event against ``schemas/raw_event.schema.json``,
 de-duplicates it on (observatory, run, event), runs the selection (first guess, energy,
 signalness, stream) and stores, in ONE transaction, the raw event, the catalog event with
-its initial revision, and the notices of every configured sink. Non-alerts are archived
+its initial revision, the notices of every configured sink and, for an alert, a realtime
+scan that will publish the update revision (:mod:`ingest.runner`). Non-alerts are archived
 (stream ``none``) and not published. After the commit the dispatcher is woken so that the
 initial notice leaves at once.
 """
@@ -85,8 +86,10 @@ class Pipeline:
     def __init__(self, outbox: OutboxStorage, raw: IngestStorage,
                  detector: Callable[[], Detector],
                  on_queued: Callable[[], None] = lambda: None,
-                 on_alert: Callable[[RawEventRow], None] = lambda _row: None) -> None:
+                 on_alert: Callable[[RawEventRow], None] = lambda _row: None,
+                 enqueue_scan: Callable[[Connection, int], object] | None = None) -> None:
         self.outbox = outbox
+        self.enqueue_scan = enqueue_scan
         self.raw = raw
         self._detector = detector
         self.on_queued = on_queued
@@ -106,6 +109,9 @@ class Pipeline:
                 selection=sel.to_json()))
             if raw_pk[0] is None:  # a concurrent request stored it first: undo ours
                 raise _Duplicate
+            if stored[0].stream != "none" and self.enqueue_scan is not None:
+                # The refining scan is queued with the alert: both or neither are stored.
+                self.enqueue_scan(conn, raw_pk[0])
 
         try:
             (stored,) = self.outbox.store([initial_record(event, sel)], also=link)

@@ -19,6 +19,7 @@ from catalog.http import BodyLimitMiddleware, error_json, install_error_handlers
 from catalog.metrics import MetricsMiddleware, make_metrics
 from catalog.storage import CatalogStorage
 from ingest.api import router as ingest_router
+from ingest.scan_api import router as scan_router
 from nufair import __version__
 from nufair.database import start_embedded, to_sqlalchemy_url
 from nufair.fair import PidSyncLoop, install_fair
@@ -93,7 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     setattr(app.state, TOKENS_STATE, TokenTable(settings))
-    metrics = make_metrics()
+    metrics = make_metrics(lambda: getattr(app.state, "engine", None))
     app.state.metrics = metrics
     install_error_handlers(app)
     app.include_router(catalog_router)
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(vo_router)
     app.include_router(vo_async_router)
     app.include_router(ingest_router)
+    app.include_router(scan_router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
@@ -12,17 +13,23 @@ from fastapi import FastAPI
 from catalog.storage import CatalogStorage
 from catalog.storage_ingest import IngestStorage
 from catalog.storage_outbox import OutboxStorage, PublishConfig, Route
+from catalog.storage_scans import ScanStorage
 from ingest.api import INGEST_STATE, IngestRuntime
 from ingest.consumer import ConsumerConfig, RawEventConsumer
 from ingest.dispatcher import Dispatcher, DispatcherConfig
 from ingest.pipeline import Pipeline
+from ingest.runner import DaskClients, RunnerConfig, ScanRunner
+from ingest.scan_api import SCANS_STATE, ScanRuntime
+from ingest.scans import ScanService
 from ingest.sinks import Sink
 from ingest.sinks.folder import FolderSink
 from ingest.sinks.gcn_kafka import GcnKafkaSink, make_producer
 from ingest.sinks.vtp import VTPSink
 from ingest.sinks.webhook import WebhookSink
+from ingest.update import UpdatePublisher
 from nufair.settings import Settings
 from reco.detector import Detector, load_ic86
+from reco.scan import ScanConfig
 
 
 def notices_dir(settings: Settings) -> Path:
@@ -74,13 +81,50 @@ def _detector() -> Detector:
     return load_ic86()
 
 
+def scan_defaults(settings: Settings) -> ScanConfig:
+    """The scan config of realtime scans and of requests that do not say otherwise."""
+    return replace(ScanConfig(), nsides=ScanConfig.parse_nsides(settings.scan_nsides),
+                   n_seeds=settings.scan_seeds, n_iter=settings.scan_iterations)
+
+
+def runner_config(settings: Settings) -> RunnerConfig:
+    return RunnerConfig(general_slots=settings.scan_general_slots, poll_s=settings.scan_poll_s,
+                        heartbeat_s=settings.scan_heartbeat_s, stale_s=settings.scan_stale_s,
+                        snapshot_s=settings.scan_snapshot_s)
+
+
+def artifacts_dir(settings: Settings) -> Path:
+    return settings.data_dir / "artifacts"
+
+
 def make_runtime(storage: CatalogStorage, settings: Settings) -> IngestRuntime:
+    """Outbox, dispatcher and pipeline; the pipeline queues a realtime scan per alert."""
     sinks = make_sinks(settings)
     outbox = OutboxStorage(storage, publish_config(settings, sinks))
     dispatcher = Dispatcher(outbox, sinks, dispatcher_config(settings))
-    pipeline = Pipeline(outbox, IngestStorage(storage.engine), _detector,
-                        on_queued=dispatcher.wake)
+    raw = IngestStorage(storage.engine)
+    queue = ScanService(ScanStorage(storage.engine), raw, storage, scan_defaults(settings),
+                        runner_config(settings).stale_after)
+    pipeline = Pipeline(outbox, raw, _detector, on_queued=dispatcher.wake,
+                        enqueue_scan=queue.enqueue_in)
     return IngestRuntime(pipeline=pipeline, outbox=outbox, dispatcher=dispatcher)
+
+
+def make_scans(runtime: IngestRuntime, settings: Settings) -> tuple[ScanRuntime, ScanRunner]:
+    """The scan service and its runner; a new alert of ``runtime``'s pipeline wakes it."""
+    storage = runtime.outbox.catalog
+    scans = ScanStorage(storage.engine)
+    raw = IngestStorage(storage.engine)
+    rconf = runner_config(settings)
+    publisher = UpdatePublisher(runtime.outbox, scans, artifacts_dir(settings),
+                                on_queued=runtime.dispatcher.wake)
+    runner = ScanRunner(scans, raw, _detector, publisher,
+                        DaskClients(settings.dask_scheduler, settings.dask_workers,
+                                    settings.dask_processes), rconf)
+    service = ScanService(scans, raw, storage, scan_defaults(settings), rconf.stale_after,
+                          on_queued=runner.wake)
+    runtime.pipeline.on_alert = lambda _row: runner.wake()
+    return ScanRuntime(service, artifacts_dir(settings)), runner
 
 
 def make_consumer(runtime: IngestRuntime, settings: Settings) -> RawEventConsumer:
@@ -96,12 +140,18 @@ def make_consumer(runtime: IngestRuntime, settings: Settings) -> RawEventConsume
 
 @contextmanager
 def ingest_running(app: FastAPI, storage: CatalogStorage, settings: Settings) -> Iterator[None]:
-    """Put the pipeline on ``app.state`` and run the dispatcher for the app's lifetime."""
+    """Put the pipeline and scan service on ``app.state``; run the dispatcher and the scan
+    runner for the app's lifetime."""
     runtime = make_runtime(storage, settings)
+    scan_runtime, runner = make_scans(runtime, settings)
     setattr(app.state, INGEST_STATE, runtime)
+    setattr(app.state, SCANS_STATE, scan_runtime)
     if settings.dispatcher_enabled:
         runtime.dispatcher.start()
+    if settings.scan_runner_enabled:
+        runner.start()
     try:
         yield
     finally:
+        runner.stop()
         runtime.dispatcher.stop()

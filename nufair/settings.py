@@ -95,6 +95,26 @@ class Settings(BaseSettings):
     dispatcher_lease_s: float = Field(default=60.0, gt=0)
     dispatcher_backoff_base_s: float = Field(default=1.0, gt=0)
     dispatcher_backoff_max_s: float = Field(default=300.0, gt=0)
+    # --- scans (ingest/runner.py)
+    scan_nsides: str = Field(default="8:0,64:12,512:24", pattern=r"^\d+(:\d+)?(,\d+(:\d+)?)*$",
+                             description="Default scan resolutions, nside:n_refine,...")
+    scan_seeds: int = Field(default=7, ge=1, description="Vertex seeds per pixel (first level).")
+    scan_iterations: int = Field(default=12, ge=1,
+                                 description="Newton iterations per seed (first level).")
+    scan_runner_enabled: bool = Field(default=True, description="Run scans in the server.")
+    scan_general_slots: int = Field(
+        default=1, ge=1, description="Runner slots for any scan; one more is realtime-only.")
+    scan_poll_s: float = Field(default=0.5, gt=0)
+    scan_heartbeat_s: float = Field(default=2.0, gt=0)
+    scan_stale_s: float = Field(default=30.0, gt=0,
+                                description="Heartbeat age after which a scan is re-claimed.")
+    scan_snapshot_s: float = Field(default=1.0, ge=0,
+                                   description="Shortest interval between partial snapshots.")
+    dask_scheduler: str | None = Field(
+        default=None, description="tcp://host:8786; unset: a LocalCluster started lazily.")
+    dask_workers: int = Field(default=2, ge=1, description="Workers of the LocalCluster.")
+    dask_processes: bool = Field(default=False,
+                                 description="LocalCluster workers as processes (else threads).")
 
     @model_validator(mode="after")
     def _check_tokens(self) -> Settings:

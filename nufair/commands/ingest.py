@@ -33,6 +33,7 @@ def ingest_command(files: tuple[Path, ...], no_progress: bool, deliver_timeout: 
     with database(settings) as (url, _server):
         engine = make_engine(url)
         try:
+            # Scans of new alerts are queued; a server's runner (or `nufair serve`) runs them.
             runtime = make_runtime(CatalogStorage(engine), settings)
             for path in tqdm(files, unit="event", disable=no_progress, desc="ingest"):
                 try:

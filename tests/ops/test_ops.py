@@ -9,8 +9,21 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from catalog.records import Source
+from catalog.storage import CatalogStorage
 from nufair.app import create_app
 from nufair.settings import Settings, hash_token
+from tests.catalog.records_factory import record
+
+
+def test_metrics_count_stored_facts(client: TestClient, storage: CatalogStorage) -> None:
+    storage.import_records([record(rev=0), record(rev=1, ra=142.9499, dec=3.66),
+                            record(run=7, event=7, rev=None, source=Source.ICECAT1,
+                                   key="icecat-1:7:7")])
+    lines = client.get("/metrics").text.splitlines()
+    assert 'nufair_ingested_revisions_total{source="gcn-voevent"} 2.0' in lines
+    assert 'nufair_ingested_revisions_total{source="icecat-1"} 1.0' in lines
+    assert 'nufair_scan_queue_depth{lane="realtime"} 0.0' in lines
 
 
 def test_health_ready_and_metrics(client: TestClient) -> None:

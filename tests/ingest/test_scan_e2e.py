@@ -1,0 +1,141 @@
+"""End to end through the real app: raw event → initial notice → scan progress → update
+notice, with the update's positions, regions and artifacts checked against what is stored."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import astropy.units as u
+import healpy as hp
+import numpy as np
+import pytest
+import voeventparse as vp
+from astropy.io import fits
+from fastapi.testclient import TestClient
+from lxml import etree
+from mocpy import MOC
+from sqlalchemy import create_engine, select
+from sqlalchemy.engine import Engine
+
+from catalog.schema import region_tiles, revisions
+from nufair.app import create_app
+from nufair.settings import Settings
+from tests.ingest.events import raw_body
+from tests.ingest.scan_helpers import fast_settings, wait_for
+from tests.ingest.test_notice_formats import _xsd, official_gcn_validator
+
+
+def _voevent_position(payload: bytes) -> tuple[float, float, float]:
+    _xsd().assertValid(etree.fromstring(payload))
+    v = vp.loads(payload)
+    assert vp.valid_as_v2_0(v)
+    pos = vp.get_event_position(v)
+    return pos.ra, pos.dec, pos.err
+
+
+def test_raw_event_to_update_notice(settings: Settings, admin_headers: dict[str, str]) -> None:
+    cfg = fast_settings(settings)
+    body = raw_body()
+    stem = f"{body['observatory']}_{body['run_id']}_{body['event_id']:09d}"
+    gcn_dir = cfg.data_dir / "notices" / "gcn-json"
+    voe_dir = cfg.data_dir / "notices" / "voevent"
+    seen: dict[str, float] = {}
+    with TestClient(create_app(cfg)) as client:
+        r = client.post("/api/v1/events/raw", json=body, headers=admin_headers)
+        assert r.status_code == 201, r.text
+        name = r.json()["name"]
+        (scan,) = client.get("/api/v1/scans", params={"run_id": body["run_id"]}).json()
+        assert scan["priority"] == "realtime" and scan["publish"] == "update"
+        progress_seen: list[dict[str, object]] = []
+        deadline = time.monotonic() + 180
+        while "update" not in seen and time.monotonic() < deadline:
+            now = time.monotonic()
+            if "initial" not in seen and (gcn_dir / f"{stem}_0.json").exists():
+                seen["initial"] = now
+            p = client.get(f"/api/v1/scans/{scan['id']}/progress").json()
+            assert p["state"] not in ("failed", "aborted"), client.get(
+                f"/api/v1/scans/{scan['id']}").json()["error"]
+            if p["state"] == "running" and p["pixels_done"] > 0 and "progress" not in seen:
+                seen["progress"] = now
+                progress_seen.append(p)
+            if (gcn_dir / f"{stem}_1.json").exists() and (voe_dir / f"{stem}_1.xml").exists():
+                seen["update"] = now
+            time.sleep(0.03)
+        assert list(seen) == ["initial", "progress", "update"], seen
+        p = progress_seen[0]
+        assert 0 < p["fraction"] < 1 and p["rate_per_s"] > 0  # type: ignore[operator]
+        assert p["eta_s"] is not None and p["best_so_far"] is not None
+
+        done = wait_for(lambda: (s := client.get(f"/api/v1/scans/{scan['id']}").json())
+                        ["state"] == "done" and s, what="scan done")
+        assert done["revision"] == 1 and done["claims"] == 1
+        event = client.get(f"/api/v1/events/{name}").json()
+        revs = {rv["number"]: rv for rv in event["revisions"]}
+        assert revs[1]["kind"] == "update"
+
+        validator = official_gcn_validator()
+        for number in (0, 1):
+            gcn = json.loads((gcn_dir / f"{stem}_{number}.json").read_bytes())
+            validator.validate(gcn)
+            assert (gcn["ra"], gcn["dec"]) == (round(revs[number]["ra"], 4),
+                                               round(revs[number]["dec"], 4))
+            assert gcn["alert_type"] == ("initial", "update")[number]
+            ra, dec, _ = _voevent_position((voe_dir / f"{stem}_{number}.xml").read_bytes())
+            assert (ra, dec) == pytest.approx((revs[number]["ra"], revs[number]["dec"]),
+                                              abs=1e-4)
+
+        # The final snapshot is the scan's best fit, and the update revision says so.
+        result = client.get(f"/api/v1/scans/{scan['id']}/result").json()
+        kinds = [s["kind"] for s in result["snapshots"]]
+        assert kinds[-1] == "final" and kinds.count("final") == 1 and "partial" in kinds
+        assert [s["seq"] for s in result["snapshots"]] == list(range(1, len(kinds) + 1))
+        best = result["final"]["best_fit"]
+        assert (revs[1]["ra"], revs[1]["dec"]) == pytest.approx(
+            (best["ra_deg"] % 360, best["dec_deg"]), abs=1e-9)
+
+        # The skymap the update notice links to is served, intact, and peaks at the best fit.
+        gcn1 = json.loads((gcn_dir / f"{stem}_1.json").read_bytes())
+        url = gcn1["healpix_url"]
+        art = client.get(url.split("127.0.0.1:8000", 1)[1])
+        assert art.status_code == 200
+        path = next((cfg.data_dir / "artifacts").glob("*/1/*_skymap.fits.gz"))
+        assert hashlib.sha256(art.content).hexdigest() == hashlib.sha256(
+            path.read_bytes()).hexdigest()
+        assert art.headers["content-type"] == "application/gzip"
+        with fits.open(io.BytesIO(gzip.decompress(art.content))) as hdul:
+            hdr, values = hdul[1].header, np.asarray(hdul[1].data["2DLLH"], dtype=float)
+        assert hdr["ORDERING"] == "NESTED" and hdr["NSIDE"] == 8
+        assert (hdr["RUNID"], hdr["EVENTID"]) == (body["run_id"], body["event_id"])
+        peak = int(np.nanargmin(values))
+        theta, phi = hp.pix2ang(8, peak, nest=True)
+        assert (np.degrees(phi), 90 - np.degrees(theta)) == pytest.approx(
+            (revs[1]["ra"], revs[1]["dec"]), abs=1e-6)
+    engine = create_engine(settings.database_url.get_secret_value())  # type: ignore[union-attr]
+    try:
+        _check_mocs_and_tiles(engine, cfg.data_dir / "artifacts", revs[1])
+    finally:
+        engine.dispose()
+
+
+def _check_mocs_and_tiles(engine: Engine, root: Path, rev: dict[str, Any]) -> None:
+    """The MOC files hold the best fit; the stored region tiles are exactly the MOCs."""
+    for level in (50, 90):
+        moc = MOC.from_fits(str(next(root.glob(f"*/1/*_moc{level}.fits"))))
+        assert moc.contains_lonlat(rev["ra"] * u.deg, rev["dec"] * u.deg)[0]
+        with engine.connect() as conn:
+            ranges = conn.execute(
+                select(region_tiles.c.hpx).join(revisions,
+                                                revisions.c.id == region_tiles.c.revision_pk)
+                .where(revisions.c.number == 1, region_tiles.c.level == level)
+                .order_by(region_tiles.c.hpx)).scalars().all()
+        stored = MOC.from_depth29_ranges(29, np.array([[r.lower, r.upper] for r in ranges],
+                                                      dtype=np.uint64))
+        assert np.array_equal(stored.to_depth29_ranges, moc.to_depth29_ranges)
+        area = moc.sky_fraction * 4 * np.pi * (180 / np.pi) ** 2
+        assert rev[f"error{level}"]["area_deg2"] == pytest.approx(area, rel=1e-9)
