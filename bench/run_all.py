@@ -12,6 +12,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("bench.load", ["--clients", "50", "--seconds", "60"]),
     ("bench.latency", ["--n", "20"]),
     ("bench.vo", []),
+    ("bench.reco_speed", ["--repeats", "3"]),
 ]
 
 

@@ -12,7 +12,11 @@ Algorithm
      (NaN) parents are never fitted;
    * after a level, if the best pixel's own neighbourhood (a disc of ``extension`` × this
      pixel size) is not all fitted yet — the best moved — those pixels are fitted too, up to
-     ``max_rerefine`` times.
+     ``max_rerefine`` times; if a coarser pixel still beats every child fitted inside it, the
+     children are refitted from its track;
+   * the finest level is "polished": a pixel standing more than ``polish_margin`` above the
+     median of its neighbours (a nuisance fit caught in a poorer local minimum) is refitted
+     from its best neighbour's track, for ``polish_rounds`` rounds.
 
 3. Per pixel the direction is fixed and :math:`-\\ln L` is minimised over the track's
    transverse position and time from several seeds (:func:`reco.likelihood.fit_nuisance`).
@@ -72,8 +76,8 @@ class ScanProgress:
     Attributes
     ----------
     fraction : float
-        Estimated fraction of all pixel fits done, 0–1 (later levels' sizes are estimated
-        until they start).
+        Estimated fraction of all pixel fits done, 0–1, never decreasing (later levels' sizes
+        are estimated until they start; it reaches 1 with the last report).
     pixels_done : int
     pixels_total : int
         Current estimate of the total number of pixel fits.
@@ -268,6 +272,7 @@ class _Runner:
         self.stats = ScanStats(n_pulses=event.n_pulses)
         self.start = _time.perf_counter()
         self.done = 0
+        self.fraction = 0.0
         self.planned: dict[int, int] = {}  # estimated pixel fits of levels not started
         self.actual: dict[int, int] = {}  # pixel fits submitted per started level
         self.round = 0
@@ -307,9 +312,11 @@ class _Runner:
             theta, phi = hp.pix2ang(self.levels[li].nside, pix)
             best = (float(np.degrees(phi)), float(90.0 - np.degrees(theta)), float(llh))
         left = total - self.done
+        # The total is an estimate that can shrink or grow; never let the fraction go back.
+        self.fraction = max(self.fraction, self.done / total if total else 0.0)
         self.progress(
             ScanProgress(
-                fraction=self.done / total if total else 0.0,
+                fraction=self.fraction,
                 pixels_done=self.done,
                 pixels_total=total,
                 rate=rate,

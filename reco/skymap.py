@@ -67,12 +67,12 @@ def _header_cards(result: ScanResult) -> list[tuple[str, Any, str]]:
     reg = region_for_header(result)
     if reg is not None:
         cards += [
-            ("RA_ERR_PLUS", round(reg.ra_plus, 4), "90% region, RA above best fit [deg]"),
-            ("RA_ERR_MINUS", round(reg.ra_minus, 4), "90% region, RA below best fit [deg]"),
-            ("DEC_ERR_PLUS", round(reg.dec_plus, 4), "90% region, Dec above best fit [deg]"),
-            ("DEC_ERR_MINUS", round(reg.dec_minus, 4), "90% region, Dec below best fit [deg]"),
+            ("RA_ERR_PLUS", round(reg.ra_plus, 4), "90% region: RA above [deg]"),
+            ("RA_ERR_MINUS", round(reg.ra_minus, 4), "90% region: RA below [deg]"),
+            ("DEC_ERR_PLUS", round(reg.dec_plus, 4), "90% region: Dec above [deg]"),
+            ("DEC_ERR_MINUS", round(reg.dec_minus, 4), "90% region: Dec below [deg]"),
             ("AREA90", round(reg.area_deg2, 5), "90% region area [deg2]"),
-            ("THRESH90", reg.threshold, f"2DeltaLLH threshold of the 90% region ({reg.method})"),
+            ("THRESH90", reg.threshold, f"90% 2DeltaLLH threshold ({reg.method})"),
         ]
     return cards
 
@@ -103,9 +103,15 @@ def write_flat_fits(result: ScanResult, path: str | Path, nside: int = 512) -> N
         ("LASTPIX", len(dllh) - 1, ""),
     ):
         h[key] = (value, comment)
-    for key, value, comment in _header_cards(result):
-        h[key] = (value, comment)
+    _add_cards(h, result)
     fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path, overwrite=True)
+
+
+def _add_cards(header: fits.Header, result: ScanResult) -> None:
+    for key, value, comment in _header_cards(result):
+        # Keys longer than 8 characters (IceCube's RA_ERR_PLUS, ...) are written as explicit
+        # HIERARCH cards; readers still find them as header["RA_ERR_PLUS"].
+        header[key if len(key) <= 8 else f"HIERARCH {key}"] = (value, comment)
 
 
 def write_multiorder_fits(result: ScanResult, path: str | Path) -> None:
@@ -127,8 +133,7 @@ def write_multiorder_fits(result: ScanResult, path: str | Path) -> None:
     h["COORDSYS"] = ("C", "Equatorial (ICRS)")
     h["MOCORDER"] = (int(order.max()), "Finest order")
     h["INDXSCHM"] = ("EXPLICIT", "Indexing: explicit")
-    for key, value, comment in _header_cards(result):
-        h[key] = (value, comment)
+    _add_cards(h, result)
     fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path, overwrite=True)
 
 
