@@ -1,12 +1,9 @@
 """Files made from a finished scan: HEALPix FITS skymaps (flat and multi-order) and MOCs.
 
-reco's own skymap writers (``reco/skymap.py``) were not on main when this was written, so
-the files are made here from what :class:`reco.result.ScanResult` exposes: the flat 2ΔLLH
-map (:meth:`~reco.result.ScanResult.delta_llh_map`), the multi-order cells
-(:meth:`~reco.result.ScanResult.multiorder`) and each region's mocpy MOC. astropy writes
-the FITS tables with the HEALPix keywords (``PIXTYPE``, ``ORDERING``, ``NSIDE``,
-``INDXSCHM``) and IceCube's event keys (``RUNID``, ``EVENTID``, ``RA``, ``DEC``), so healpy,
-ligo.skymap and mocpy read them.
+The writers are reco's (:mod:`reco.skymap`: ``2DLLH`` and ``PROB`` / ``PROBDENSITY``
+columns, HEALPix keywords and IceCube's event keys) and mocpy's (each region's MOC as IVOA
+MOC 2.0 FITS); this module names the files, picks the flat map's resolution (the finest
+scanned) and computes the digests the artifact rows carry.
 """
 
 from __future__ import annotations
@@ -15,12 +12,9 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import healpy as hp
-import numpy as np
-from astropy.io import fits
-
 from reco.regions import Region
 from reco.result import ScanResult
+from reco.skymap import write_flat_fits, write_multiorder_fits
 
 FITS_MEDIA_TYPE = "application/fits"
 #: The flat map is gzip-compressed (``.fits.gz``, as IceCube publishes its skymaps): the
@@ -52,49 +46,6 @@ def digests(path: Path) -> tuple[int, str, str]:
     return size, sha.hexdigest(), md5.hexdigest()
 
 
-def _event_cards(result: ScanResult) -> list[tuple[str, object, str]]:
-    b = result.best
-    return [("RUNID", result.run_id, "run number"),
-            ("EVENTID", result.event_id, "event number"),
-            ("EVENTMJD", result.event_time_mjd, "event time (MJD, UTC)"),
-            ("SENDER", "nufair", "who made this map"),
-            ("RA", float(np.degrees(b.ra)), "best-fit right ascension (deg)"),
-            ("DEC", float(np.degrees(b.dec)), "best-fit declination (deg)"),
-            ("COORDSYS", "C", "equatorial (ICRS)"),
-            ("MAPVALUE", "2DLLH", "2 (llh - llh_best)")]
-
-
-def write_flat(result: ScanResult, path: Path) -> None:
-    """The 2ΔLLH map at the finest scanned nside, NESTED, as a HEALPix binary table."""
-    nside = result.finest_nside
-    ring = result.delta_llh_map(nside)
-    nest = ring[hp.nest2ring(nside, np.arange(len(ring)))].astype(np.float32)
-    hdu = fits.BinTableHDU.from_columns([fits.Column(name="2DLLH", format="E", array=nest)])
-    for key, value, comment in [("PIXTYPE", "HEALPIX", "HEALPix pixelisation"),
-                                ("ORDERING", "NESTED", "pixel ordering"),
-                                ("NSIDE", nside, "resolution"),
-                                ("INDXSCHM", "IMPLICIT", "all pixels, in order"),
-                                ("FIRSTPIX", 0, ""), ("LASTPIX", len(nest) - 1, ""),
-                                *_event_cards(result)]:
-        hdu.header[key] = (value, comment)
-    hdu.writeto(path, overwrite=True)
-
-
-def write_multiorder(result: ScanResult, path: Path) -> None:
-    """The 2ΔLLH map as multi-order cells (``UNIQ``, ``ORDERING = NUNIQ``)."""
-    uniq, value = result.multiorder()
-    hdu = fits.BinTableHDU.from_columns([
-        fits.Column(name="UNIQ", format="K", array=uniq),
-        fits.Column(name="2DLLH", format="E", array=value.astype(np.float32))])
-    for key, val, comment in [("PIXTYPE", "HEALPIX", "HEALPix pixelisation"),
-                              ("ORDERING", "NUNIQ", "uniq = 4 nside^2 + ipix"),
-                              ("INDXSCHM", "EXPLICIT", "pixel index in UNIQ"),
-                              ("MOCORDER", hp.nside2order(result.finest_nside), "finest order"),
-                              *_event_cards(result)]:
-        hdu.header[key] = (val, comment)
-    hdu.writeto(path, overwrite=True)
-
-
 def write_products(result: ScanResult, regions: dict[int, Region], folder: Path,
                    stem: str) -> list[WrittenFile]:
     """Write every product of ``result`` into ``folder``; returns them with digests.
@@ -104,10 +55,10 @@ def write_products(result: ScanResult, regions: dict[int, Region], folder: Path,
     folder.mkdir(parents=True, exist_ok=True)
     planned: list[tuple[str, Path]] = []
     flat = folder / f"{stem}_skymap.fits.gz"
-    write_flat(result, flat)
+    write_flat_fits(result, flat, nside=result.finest_nside)
     planned.append(("skymap-fits", flat))
     multi = folder / f"{stem}_skymap_multiorder.fits"
-    write_multiorder(result, multi)
+    write_multiorder_fits(result, multi)
     planned.append(("skymap-multiorder", multi))
     for level, region in sorted(regions.items()):
         moc = folder / f"{stem}_moc{level}.fits"

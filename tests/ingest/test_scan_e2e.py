@@ -110,10 +110,13 @@ def test_raw_event_to_update_notice(settings: Settings, admin_headers: dict[str,
         assert art.headers["content-type"] == "application/gzip"
         with fits.open(io.BytesIO(gzip.decompress(art.content))) as hdul:
             hdr, values = hdul[1].header, np.asarray(hdul[1].data["2DLLH"], dtype=float)
-        assert hdr["ORDERING"] == "NESTED" and hdr["NSIDE"] == 8
+            prob = np.asarray(hdul[1].data["PROB"], dtype=float)
+        assert prob.sum() == pytest.approx(1.0) and int(np.argmax(prob)) == int(
+            np.nanargmin(values))
+        assert hdr["ORDERING"] == "RING" and hdr["NSIDE"] == 8
         assert (hdr["RUNID"], hdr["EVENTID"]) == (body["run_id"], body["event_id"])
         peak = int(np.nanargmin(values))
-        theta, phi = hp.pix2ang(8, peak, nest=True)
+        theta, phi = hp.pix2ang(8, peak)
         assert (np.degrees(phi), 90 - np.degrees(theta)) == pytest.approx(
             (revs[1]["ra"], revs[1]["dec"]), abs=1e-6)
     engine = create_engine(settings.database_url.get_secret_value())  # type: ignore[union-attr]
