@@ -91,9 +91,9 @@ def link_rows(ident: DatasetId, ds: DatasetRow | None, cfg: VoConfig) -> list[li
     for a in ds.artifacts:
         semantics, text = ROLE_SEMANTICS.get(a.role, ("#auxiliary", a.role))
         has_this |= semantics == "#this"
+        # Files in the local artifact store are served by the artifact endpoint.
         url = a.storage_url if a.storage_url.startswith(("http://", "https://")) else (
-            f"{base}/files/{ds.alert_id}/{a.revision if a.revision is not None else 'event'}"
-            f"/{a.filename}")
+            f"{base}/api/v1/artifacts/{a.id}")
         rows.append(_row(ident.raw, url, semantics, text, a.media_type, a.size_bytes,
                          local=a.role))
     landing = f"{base}/records/{ds.alert_id}"

@@ -54,6 +54,7 @@ class QueryResult:
 
 @dataclass(frozen=True, slots=True)
 class ArtifactRow:
+    id: int
     role: str
     filename: str
     media_type: str
@@ -170,7 +171,8 @@ class VoStorage:
                     out[(alert_id, number)] = None
                     continue
                 arts = conn.execute(
-                    select(artifacts.c.role, artifacts.c.filename, artifacts.c.media_type,
+                    select(artifacts.c.id, artifacts.c.role, artifacts.c.filename,
+                           artifacts.c.media_type,
                            artifacts.c.size_bytes, artifacts.c.storage_url,
                            revisions.c.number)
                     .outerjoin(revisions, revisions.c.id == artifacts.c.revision_pk)
@@ -181,7 +183,7 @@ class VoStorage:
                 out[(alert_id, number)] = DatasetRow(
                     row.id, row.name, row.number, row.rpk, row.ivorn,
                     {50: row.r50_deg is not None, 90: row.r90_deg is not None},
-                    [ArtifactRow(a.role, a.filename, a.media_type, a.size_bytes,
+                    [ArtifactRow(a.id, a.role, a.filename, a.media_type, a.size_bytes,
                                  a.storage_url, a.number) for a in arts])
         return out
 

@@ -12,7 +12,7 @@ from mocpy import MOC
 from sqlalchemy import insert
 
 from catalog.records import NoticeRecord
-from catalog.schema import artifacts, events, revisions
+from catalog.schema import artifacts, events
 from catalog.sky import region_geometry
 
 
@@ -120,12 +120,11 @@ def test_datalink_from_tap_results(live_url: str, alerts: list[NoticeRecord],
     with engine.begin() as conn:
         ev = conn.execute(select(events.c.id, events.c.current_revision_pk)
                           .where(events.c.name == "IceCube-170922A")).one()
-        conn.execute(insert(artifacts).values(
+        art_id = conn.execute(insert(artifacts).values(
             event_pk=ev.id, revision_pk=ev.current_revision_pk, role="skymap-fits",
             filename="skymap.fits.gz", media_type="application/fits", size_bytes=1234,
-            sha256="0" * 64, md5="0" * 32, storage_url="file:///var/skymap.fits.gz"))
-        number = conn.execute(select(revisions.c.number)
-                              .where(revisions.c.id == ev.current_revision_pk)).scalar_one()
+            sha256="0" * 64, md5="0" * 32, storage_url="1/1/skymap.fits.gz"
+        ).returning(artifacts.c.id)).scalar_one()
     tap = pyvo.dal.TAPService(live_url + "/tap")
     res = tap.search("SELECT name, obs_publisher_did FROM nufair.alerts "
                      "WHERE name = 'IceCube-170922A'")
@@ -133,7 +132,7 @@ def test_datalink_from_tap_results(live_url: str, alerts: list[NoticeRecord],
     by_sem: dict[str, list[str]] = {}
     for row in links:
         by_sem.setdefault(row.semantics, []).append(row.access_url)
-    assert by_sem["#this"] == [f"{live_url}/files/{ev.id}/{number}/skymap.fits.gz"]
+    assert by_sem["#this"] == [f"{live_url}/api/v1/artifacts/{art_id}"]
     assert f"{live_url}/records/{ev.id}" in by_sem["#documentation"]
     assert len(by_sem["#coverage"]) == 2
     import httpx
