@@ -21,16 +21,12 @@ from __future__ import annotations
 
 import json
 import re
-from functools import cache
-from importlib.resources import files
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
 from catalog.errors import InvalidInput, NotANeutrinoAlert, UnsupportedFormat
+from catalog.gcn_schema import ICECUBE_SCHEMA, SCHEMA_BASE, validator
 from catalog.importers._common import (
     OBSERVATORY,
     SECONDS_PER_YEAR,
@@ -38,22 +34,6 @@ from catalog.importers._common import (
     parse_utc,
 )
 from catalog.records import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
-
-SCHEMA_BASE = "https://gcn.nasa.gov/schema/main/"
-"""Base URI under which GCN publishes its schemas (the ``$id`` prefix of each file)."""
-
-ICECUBE_SCHEMA = SCHEMA_BASE + "gcn/notices/icecube/single_neutrino_alerts.schema.json"
-
-_SCHEMA_FILES = (
-    "gcn/notices/icecube/single_neutrino_alerts.schema.json",
-    "gcn/notices/neutrino/Alert.schema.json",
-    "gcn/notices/core/Alert.schema.json",
-    "gcn/notices/core/DateTime.schema.json",
-    "gcn/notices/core/Event.schema.json",
-    "gcn/notices/core/Localization.schema.json",
-    "gcn/notices/core/Reporter.schema.json",
-    "gcn/notices/core/Statistics.schema.json",
-)
 
 PIPELINE_STREAMS = {
     "Gold Track Alert": Stream.GOLD,
@@ -70,19 +50,6 @@ ALERT_KINDS = {
 
 _NOT_REAL_TENSES = frozenset({"test", "injection", "planned", "commanded"})
 _ID_RE = re.compile(r"^(\d+)_(\d+)$")
-
-
-@cache
-def _validator() -> Draft202012Validator:
-    """The validator of the IceCube schema, built once per process (it is the costly part)."""
-    root = files("catalog.schemas_external")
-    resources = []
-    for path in _SCHEMA_FILES:
-        contents = json.loads(root.joinpath(path).read_text(encoding="utf-8"))
-        resources.append((SCHEMA_BASE + path, Resource.from_contents(contents, DRAFT202012)))
-    registry: Registry[Any] = Registry().with_resources(resources)
-    schema = registry.contents(ICECUBE_SCHEMA)
-    return Draft202012Validator(schema, registry=registry)
 
 
 def _reject_constant(name: str) -> Any:
@@ -155,7 +122,7 @@ def parse_gcn_json(data: bytes) -> list[NoticeRecord]:
     if not isinstance(doc, dict):
         raise UnsupportedFormat("JSON document is not an object, so not a GCN notice")
     _identify(doc)
-    error = best_match(_validator().iter_errors(doc))
+    error = best_match(validator().iter_errors(doc))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(root)"
         raise InvalidInput(

@@ -10,47 +10,15 @@ never reaches the outbox.
 from __future__ import annotations
 
 import json
-from functools import cache
-from importlib.resources import files
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
+from catalog.gcn_schema import ICECUBE_SCHEMA as SCHEMA_ID
+from catalog.gcn_schema import validator
 from catalog.notices.model import NoticeInput, RenderedNotice, file_stem, iso_z
 
-SCHEMA_BASE = "https://gcn.nasa.gov/schema/main/"
-"""Base URI under which GCN publishes its schemas (the ``$id`` prefix of each file)."""
-
-SCHEMA_PATH = "gcn/notices/icecube/single_neutrino_alerts.schema.json"
-SCHEMA_ID = SCHEMA_BASE + SCHEMA_PATH
-
-_REFERENCED = (
-    SCHEMA_PATH,
-    "gcn/notices/neutrino/Alert.schema.json",
-    "gcn/notices/core/Alert.schema.json",
-    "gcn/notices/core/DateTime.schema.json",
-    "gcn/notices/core/Event.schema.json",
-    "gcn/notices/core/Localization.schema.json",
-    "gcn/notices/core/Reporter.schema.json",
-    "gcn/notices/core/Statistics.schema.json",
-)
-
 MEDIA_TYPE = "application/json"
-
-
-@cache
-def validator() -> Draft202012Validator:
-    """A validator of the official IceCube single-neutrino-alert schema (built once)."""
-    root = files("catalog.schemas_external")
-    resources = []
-    for path in _REFERENCED:
-        contents = json.loads(root.joinpath(path).read_text(encoding="utf-8"))
-        resources.append((SCHEMA_BASE + path, Resource.from_contents(contents, DRAFT202012)))
-    registry: Registry[Any] = Registry().with_resources(resources)
-    return Draft202012Validator(registry.contents(SCHEMA_ID), registry=registry)
 
 
 def build(n: NoticeInput) -> dict[str, Any]:
