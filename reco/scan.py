@@ -125,7 +125,8 @@ class ScanConfig:
         margin above the neighbours' median that marks a spike, and the 2ΔLLH below which
         pixels are polished.
     batch_size : int
-        Pixels per Dask task.
+        Pixels per Dask task (at most; a round of few pixels is split into at least two tasks
+        per worker).
     retries : int
         Dask retries of a task whose worker died.
     """
@@ -284,6 +285,7 @@ class _Runner:
         # hash=False: a fresh key per scan, so a previous scan of the same event releasing its
         # copy can never take this one with it.
         self.prep_future = client.scatter(prep, broadcast=True, hash=False)
+        self.n_workers = max(1, len(client.scheduler_info().get("workers", {})))
         self.time = Time(event.time, scale="utc")
         self.global_best: tuple[int, int, float] | None = None  # (level, pixel, llh)
 
@@ -338,7 +340,8 @@ class _Runner:
         zen, azi = equatorial_to_local(phi, 0.5 * np.pi - theta, self.time)
         self.round += 1
         futures = []
-        bs = self.config.batch_size
+        # Small rounds (re-refinement, polishing) are cut finer so that every worker gets work.
+        bs = max(1, min(self.config.batch_size, -(-len(pixels) // (2 * self.n_workers))))
         for bi, lo in enumerate(range(0, len(pixels), bs)):
             sl = slice(lo, lo + bs)
             spec = BatchSpec(nside, pixels[sl], zen[sl], azi[sl], seeds[sl], n_iter)
