@@ -221,7 +221,10 @@ def summarise(path: Path, write_calibration: bool) -> dict:
             "n_events": len(rows),
             "sample": "through-going tracks, E log-uniform 10–200 TeV, isotropic",
             "scan_config": CONFIGS["quality"].to_json(),
-            "command": "python bench/reco_quality.py --n 500 --seed 1 --write-calibration",
+            "command": (
+                "python -m bench.reco_quality --n 500 --seed 1 --exhaustive 0 "
+                "--out bench/results/reco_quality.jsonl --write-calibration"
+            ),
             "date": datetime.now(UTC).date().isoformat(),
         }
         target = Path(__file__).resolve().parent.parent / "reco" / "data" / "calibration.json"
