@@ -11,6 +11,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -65,30 +66,35 @@ def template_db(pg_server_url: str) -> Iterator[str]:
     admin.dispose()
 
 
+@contextmanager
+def _scratch_database(server_url: str, prefix: str, template: str | None = None
+                      ) -> Iterator[str]:
+    """A new database (a copy of ``template`` when given), dropped on exit; yields its URL."""
+    name = f"{prefix}{uuid.uuid4().hex[:12]}"
+    admin = _admin(server_url)
+    copy = f' TEMPLATE "{template}"' if template else ""
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
+    try:
+        yield _with_db(server_url, name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture
 def db_url(pg_server_url: str, template_db: str) -> Iterator[str]:
     """A fresh database at the Alembic head, dropped after the test."""
-    name = f"nufair_t_{uuid.uuid4().hex[:12]}"
-    admin = _admin(pg_server_url)
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"'))
-    yield _with_db(pg_server_url, name)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with _scratch_database(pg_server_url, "nufair_t_", template_db) as url:
+        yield url
 
 
 @pytest.fixture
 def empty_db_url(pg_server_url: str) -> Iterator[str]:
     """A fresh database with no schema at all."""
-    name = f"nufair_e_{uuid.uuid4().hex[:12]}"
-    admin = _admin(pg_server_url)
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield _with_db(pg_server_url, name)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with _scratch_database(pg_server_url, "nufair_e_") as url:
+        yield url
 
 
 @pytest.fixture
