@@ -93,6 +93,9 @@ def _page(request: Request, rec: AlertRecord, cfg: FairConfig) -> Response:
         "jsonld": json.dumps(jsonld.to_jsonld(rec, cfg), ensure_ascii=False)
                   .replace("</", "<\\/"),
         "skyplot": skyplot.local_plot(rev, others),
+        # The reconstruction's own plot (likelihood map, contours), when a scan made one.
+        "scan_png": next((f"{cfg.base_url.rstrip('/')}/records/{rec.key}/files/{f.filename}"
+                          for f in rec.files if f.role == "skymap-png"), None),
         "stream": describe.stream_label(rec.event.stream),
         "event_time": rec.event.event_time.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
         "issued": describe.iso(rev.issued_at or rev.created_at),

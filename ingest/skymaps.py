@@ -14,12 +14,14 @@ from pathlib import Path
 
 from reco.regions import Region
 from reco.result import ScanResult
-from reco.skymap import write_flat_fits, write_multiorder_fits
+from reco.skymap import plot_skymap, write_flat_fits, write_multiorder_fits
 
 FITS_MEDIA_TYPE = "application/fits"
 #: The flat map is gzip-compressed (``.fits.gz``, as IceCube publishes its skymaps): the
 #: file's own media type is gzip; healpy, astropy and ligo.skymap open it directly.
 GZIP_MEDIA_TYPE = "application/gzip"
+
+PNG_MEDIA_TYPE = "image/png"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +66,13 @@ def write_products(result: ScanResult, regions: dict[int, Region], folder: Path,
         moc = folder / f"{stem}_moc{level}.fits"
         region.write_moc(moc, "fits")
         planned.append((f"moc{level}", moc))
+    png = folder / f"{stem}_skymap.png"
+    plot_skymap(result, png)  # reco's sky plot: shown on the landing page
+    planned.append(("skymap-png", png))
     out = []
     for role, path in planned:
         size, sha, md5 = digests(path)
-        media = GZIP_MEDIA_TYPE if path.name.endswith(".gz") else FITS_MEDIA_TYPE
+        media = (PNG_MEDIA_TYPE if path.suffix == ".png"
+                 else GZIP_MEDIA_TYPE if path.name.endswith(".gz") else FITS_MEDIA_TYPE)
         out.append(WrittenFile(role, path, media, size, sha, md5))
     return out

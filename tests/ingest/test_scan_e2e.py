@@ -119,6 +119,13 @@ def test_raw_event_to_update_notice(settings: Settings, admin_headers: dict[str,
         theta, phi = hp.pix2ang(8, peak)
         assert (np.degrees(phi), 90 - np.degrees(theta)) == pytest.approx(
             (revs[1]["ra"], revs[1]["dec"]), abs=1e-6)
+
+        # The landing page shows reco's sky plot, served as a PNG file of the record.
+        page = client.get(f"/records/{name}").text
+        png_url = page.split('<figure id="scanplot"><img src="', 1)[1].split('"', 1)[0]
+        png = client.get(png_url.split("127.0.0.1:8000", 1)[-1])
+        assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+        assert png.content[:8] == b"\x89PNG\r\n\x1a\n"
     engine = create_engine(settings.database_url.get_secret_value())  # type: ignore[union-attr]
     try:
         _check_mocs_and_tiles(engine, cfg.data_dir / "artifacts", revs[1])
