@@ -10,7 +10,9 @@ class VoConfig:
     """Limits and addresses of the VO services.
 
     ``base_url`` is the public address of the app (service URLs in capabilities and
-    DataLink rows are built from it).
+    DataLink rows are built from it). ``upload_url_hosts`` are the hosts UPLOAD may fetch
+    a table from by http(s) URL (lower case); none by default: fetching whatever URL a
+    client names is server-side request forgery.
     """
 
     base_url: str = "http://127.0.0.1:8000"
@@ -20,3 +22,4 @@ class VoConfig:
     max_upload_bytes: int = 50 * 1024 * 1024
     retention_s: int = 86_400
     async_workers: int = 2
+    upload_url_hosts: tuple[str, ...] = ()

@@ -17,6 +17,12 @@ from vo.storage import VoStorage
 from vo.upload import parse_upload_param
 from vo.votable import FORMATS, FieldSpec, convert_rows, delimited, votable
 
+#: An upload is matched against region tiles by scanning the tiles (``UploadTable.bulk``)
+#: once it has more rows than 1/20 of the tiles (both levels, so 1/10 of one level's):
+#: a tile scanned costs ~4.5 µs (a b-tree range lookup in the upload), a source looked up
+#: in the SP-GiST index ~45 µs (measured at 10 k alerts for issue 5).
+BULK_TILES_PER_SOURCE = 20
+
 LANGS = ("ADQL", "ADQL-2.0", "ADQL-2.1")
 
 
@@ -89,12 +95,18 @@ class TapService:
         serialization, media = response_format(params)
         limit = maxrec(params, self.cfg)
         uploads = self.uploads(params, files)
+        if any(u.point is not None for u in uploads):
+            tiles = self.storage.tile_rows()
+            for up in uploads:
+                up.bulk = up.rows * BULK_TILES_PER_SOURCE > tiles
         tr = translate(query, uploads, maxrec=limit)
-        result = self.storage.run(tr, limit)
+        result = self.storage.run(tr, limit, uploads, csv=serialization == "csv")
+        overflow = result.overflow and (tr.top is None or tr.top > limit)
+        if result.csv is not None:
+            return TapResult(result.csv, media, result.count, overflow)
         specs = [FieldSpec.of(c.name, c.kind, c.meta, oid)
                  for c, oid in zip(tr.columns, result.type_oids, strict=True)]
         rows = convert_rows(result.rows, specs)
-        overflow = result.overflow and (tr.top is None or tr.top > limit)
         if serialization in ("csv", "tsv"):
             body = delimited(specs, rows, "," if serialization == "csv" else "\t")
         else:
