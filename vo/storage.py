@@ -25,12 +25,14 @@ from sqlalchemy.exc import DBAPIError
 
 from catalog import sky
 from catalog.schema import artifacts, events, region_tiles, revisions
+from vo import sqlformat
 from vo.adql.geometry import ascii_moc
 from vo.adql.scope import quote
 from vo.adql.translate import PG_TYPE, UPLOAD_HPX, Translation, UploadTable
 from vo.errors import QueryFailed
 from vo.pgcopy import CopyColumn, copy_data
 from vo.tables import ALERTS
+from vo.votable import field_specs
 
 #: The role TAP queries run as (created by migration 0002 where allowed).
 TAP_ROLE = "nufair_tap"
@@ -48,15 +50,17 @@ T = TypeVar("T")
 class QueryResult:
     """Rows of a query, the PostgreSQL type OID of each column, and whether MAXREC cut it.
 
-    ``csv`` holds the whole CSV answer (header line first, ``count`` rows) when the caller
-    asked for CSV and PostgreSQL could write it (``COPY``); ``rows`` is then empty.
+    When PostgreSQL encoded the answer (``vo.sqlformat``), ``rows`` is empty and ``csv``
+    holds the whole CSV document (header line first) or ``binary2`` the BINARY2 stream
+    (before base64) of ``count`` rows.
     """
 
     rows: list[tuple[Any, ...]]
     type_oids: list[int]
     overflow: bool
-    csv: bytes | None = None
     count: int = 0
+    csv: bytes | None = None
+    binary2: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,38 +93,6 @@ def _readable(exc: BaseException) -> str:
     if code == "57014":
         return "query took longer than the time limit and was cancelled"
     return f"query failed in the database: {primary}"
-
-
-#: PostgreSQL type OIDs whose CSV text differs from the Python writer's, and the SQL that
-#: makes it the same (``{}`` is the column). Timestamps become ISO 8601 with milliseconds
-#: in UTC (the session time zone), as in VOTable.
-_CSV_SQL = {
-    1114: "to_char({}, 'YYYY-MM-DD\"T\"HH24:MI:SS.MS')",
-    1184: "to_char({}, 'YYYY-MM-DD\"T\"HH24:MI:SS.MS')",
-    16: "CASE WHEN {0} THEN 'True' WHEN NOT {0} THEN 'False' END",
-    1022: "array_to_string({}, ' ', 'NaN')", 1021: "array_to_string({}, ' ', 'NaN')",
-    1016: "array_to_string({}, ' ', '')", 1007: "array_to_string({}, ' ', '')",
-    1005: "array_to_string({}, ' ', '')",
-}
-
-
-def _crlf(data: bytes) -> bytes:
-    """CSV records of ``COPY`` end in LF; RFC 4180 wants CRLF (LF inside quoted values is
-    data and stays)."""
-    if b'"' not in data:
-        return data.replace(b"\n", b"\r\n")
-    parts = data.split(b'"')
-    # Outside quotes are the even-numbered parts (a doubled quote "" adds an empty part).
-    return b'"'.join(p.replace(b"\n", b"\r\n") if i % 2 == 0 else p
-                     for i, p in enumerate(parts))
-
-
-def _drop_last_record(data: bytes) -> bytes:
-    """CSV ``data`` (LF records, header first) without its last record."""
-    pos = data.rfind(b"\n", 0, len(data) - 1)
-    while pos > 0 and data.count(b'"', 0, pos) % 2:  # that LF is inside a quoted value
-        pos = data.rfind(b"\n", 0, pos)
-    return data[:pos + 1]
 
 
 class VoStorage:
@@ -200,7 +172,10 @@ class VoStorage:
                 copy.write(chunk)
         if up.bulk and up.point is not None:
             conn.execute(f"CREATE INDEX ON {up.relation} ({UPLOAD_HPX})")
-        conn.execute(f"ANALYZE {up.relation}")
+        # Statistics for the planner (its size above all); a small sample is enough, and
+        # the default one took ~40 ms for 100 k rows.
+        conn.execute(f"SET LOCAL default_statistics_target = 10; ANALYZE {up.relation}; "
+                     "RESET default_statistics_target")
         if grant:
             conn.execute(f"GRANT SELECT ON {up.relation} TO {TAP_ROLE}")
 
@@ -211,21 +186,25 @@ class VoStorage:
         return compiled.string, dict(tr.params)
 
     def run(self, tr: Translation, maxrec: int | None, uploads: Sequence[UploadTable] = (),
-            csv: bool = False) -> QueryResult:
+            encode: str | None = None) -> QueryResult:
         """Run a translated query; ``maxrec`` rows at most (the SQL fetches one more).
 
-        With ``csv``, PostgreSQL writes the answer as CSV (``COPY ... TO STDOUT``) unless a
-        column needs Python to be written (MOC columns); the result then has ``csv`` set.
+        ``encode`` ("csv" or "binary2") asks PostgreSQL to write the answer in that form
+        (``vo.sqlformat``); when it cannot (a MOC column, UCS-2 text, a value over 1 GB)
+        the rows come back instead.
         """
         sql, params = self._driver_sql(tr)
-        want_csv = csv and all(c.kind != "moc" for c in tr.columns)
+        if any(c.kind == "moc" for c in tr.columns):
+            encode = None
 
         def work(conn: psycopg.Connection[Any]) -> QueryResult:
             try:
                 self._begin_tap(conn, uploads)
                 cur = conn.cursor()
-                if want_csv:
-                    return self._copy_csv(cur, sql, params, tr, maxrec)
+                if encode is not None:
+                    done = self._encoded(cur, sql, params, tr, maxrec, encode)
+                    if done is not None:
+                        return done
                 cur.execute(sql, params)
                 oids = [d.type_code for d in (cur.description or [])]
                 rows = cur.fetchall()
@@ -234,7 +213,7 @@ class VoStorage:
             overflow = maxrec is not None and len(rows) > maxrec
             if overflow:
                 rows = rows[:maxrec]
-            return QueryResult(rows, oids, overflow, count=len(rows))
+            return QueryResult(rows, oids, overflow, len(rows))
 
         try:
             return self._call(work)
@@ -242,27 +221,39 @@ class VoStorage:
             raise QueryFailed(_readable(exc)) from None
 
     @staticmethod
-    def _copy_csv(cur: psycopg.Cursor[Any], sql: str, params: dict[str, Any],
-                  tr: Translation, maxrec: int | None) -> QueryResult:
-        # The column types decide how each is written; a LIMIT 0 run of the query gives
-        # them (COPY takes no parameters, so psycopg binds these on the client).
+    def _encoded(cur: psycopg.Cursor[Any], sql: str, params: dict[str, Any],
+                 tr: Translation, maxrec: int | None, encode: str) -> QueryResult | None:
+        # How each column is written depends on its type: a LIMIT 0 run gives them.
         cur.execute(f"SELECT * FROM ({sql}) AS q LIMIT 0", params)
         oids = [d.type_code for d in (cur.description or [])]
-        names = [f"c{i}" for i in range(len(oids))]
-        cols = ", ".join(_CSV_SQL.get(oid, "{}").format(f"q.{n}") + f" AS {quote(c.name)}"
-                         for n, oid, c in zip(names, oids, tr.columns, strict=True))
-        chunks = []
-        with cur.copy(f"COPY (SELECT {cols} FROM ({sql}) AS q({', '.join(names)})) "
-                      "TO STDOUT (FORMAT csv, HEADER)", params) as copy:
-            for chunk in copy:
-                chunks.append(bytes(chunk))
-        data = b"".join(chunks)
-        count = cur.rowcount
-        overflow = maxrec is not None and count > maxrec
-        if overflow:
-            data = _drop_last_record(data)
-            count -= 1
-        return QueryResult([], oids, overflow, _crlf(data), count)
+        def wrap(limit: int | None) -> str | None:
+            if encode == "csv":
+                return sqlformat.csv_query(sql, oids, limit)
+            return sqlformat.binary2_query(sql, field_specs(tr.columns, oids), oids, limit)
+
+        wrapped = wrap(None)
+        if wrapped is None:
+            return None
+        cur.execute("SAVEPOINT encoded")
+        try:
+            # Binary results: the aggregate comes back as raw bytes (not hex, not decoded).
+            row = cur.execute(wrapped, params, binary=True).fetchone()
+            assert row is not None
+            overflow = maxrec is not None and int(row[0]) > maxrec
+            if overflow:  # one row too many: the same cut at MAXREC
+                row = cur.execute(wrap(maxrec) or "", params, binary=True).fetchone()
+                assert row is not None
+        except psycopg.Error as exc:
+            if getattr(exc, "sqlstate", None) not in sqlformat.TOO_LARGE:
+                raise
+            cur.execute("ROLLBACK TO SAVEPOINT encoded")
+            return None
+        count, value = int(row[0]), row[1]
+        data = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+        if encode == "csv":
+            body = sqlformat.csv_header([c.name for c in tr.columns]) + data
+            return QueryResult([], oids, overflow, count, csv=body)
+        return QueryResult([], oids, overflow, count, binary2=data)
 
     def tile_rows(self) -> int:
         """Estimated rows of the region tiles (``pg_class.reltuples``, kept by ANALYZE and

@@ -138,19 +138,25 @@ def _datatype(kind: str, itemsize: int) -> str:
 #: VOTable datatype → numpy big-endian type of one value in BINARY/BINARY2.
 _BINARY = {"boolean": "S1", "unsignedByte": "u1", "short": ">i2", "int": ">i4",
            "long": ">i8", "float": ">f4", "double": ">f8"}
-_STREAM = re.compile(rb"<(BINARY2?)>\s*<STREAM([^>]*)>(.*?)</STREAM>\s*</\1>", re.S)
+_BINARY_START = re.compile(rb"<(BINARY2?)>\s*<STREAM([^>]*)>")
+_BINARY_END = re.compile(rb"</STREAM>\s*</BINARY2?>")
 
 
 def _fast_binary(data: bytes) -> tuple[TableElement, dict[str, np.ndarray]] | None:
     """Fields and column arrays of a BINARY/BINARY2 table whose cells all have a fixed
     size; None when it is not one (then astropy reads it)."""
-    m = _STREAM.search(data)
+    start = data.find(b"<BINARY")
+    m = _BINARY_START.match(data, start) if start >= 0 else None
     if m is None or b"base64" not in m.group(2) or b"href" in m.group(2):
+        return None
+    stop = data.find(b"</STREAM>", m.end())  # base64 has no '<': the first one ends it
+    end = _BINARY_END.match(data, stop) if stop >= 0 else None
+    if end is None:
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        head = parse_single_table(io.BytesIO(data[:m.start()] + b"<TABLEDATA/>"
-                                             + data[m.end():]), verify="ignore")
+        head = parse_single_table(io.BytesIO(data[:start] + b"<TABLEDATA/>"
+                                             + data[end.end():]), verify="ignore")
     binary2 = m.group(1) == b"BINARY2"
     fields = list(head.fields)
     dtype: list[Any] = []
@@ -169,7 +175,7 @@ def _fast_binary(data: bytes) -> tuple[TableElement, dict[str, np.ndarray]] | No
             dtype.append((f"c{i}", _BINARY[f.datatype]))
         else:
             return None
-    raw = binascii.a2b_base64(m.group(3))
+    raw = binascii.a2b_base64(data[m.end():stop])
     row = np.dtype(dtype)
     if len(raw) % row.itemsize:
         return None

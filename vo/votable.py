@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from vo.adql.geometry import ascii_moc
+from vo.adql.translate import OutputColumn
 from vo.tables import ColumnInfo
 
 #: PostgreSQL type OID → VOTable (datatype, arraysize, xtype) for columns without metadata.
@@ -100,6 +101,12 @@ class FieldSpec:
             dt, size, xt = PG_TYPES.get(oid or 25, ("char", "*", None))
         return cls(name, dt, size, xt, meta.unit if meta else None, meta.ucd if meta else None,
                    meta.utype if meta else None, meta.description if meta else None)
+
+
+def field_specs(columns: Sequence[OutputColumn], oids: Sequence[int | None]) -> list[FieldSpec]:
+    """The FIELD of each output column (its kind and metadata, else its PostgreSQL type)."""
+    return [FieldSpec.of(c.name, c.kind, c.meta, oid)
+            for c, oid in zip(columns, oids, strict=True)]
 
 
 def _cell(value: Any, spec: FieldSpec) -> Any:
@@ -200,8 +207,10 @@ def votable_with_data(specs: Sequence[FieldSpec], data: str | bytes, *, serializ
     head.append(_table_head(tuple(specs), serialization))
     if serialization == "binary2":
         assert isinstance(data, bytes)
-        body = (b'<BINARY2><STREAM encoding="base64">\n'
-                + base64.encodebytes(data) + b"</STREAM></BINARY2>")
+        # One base64 line: line breaks are optional in a STREAM, and inserting them
+        # (base64.encodebytes) took longer than the encoding itself for large answers.
+        body = (b'<BINARY2><STREAM encoding="base64">'
+                + base64.b64encode(data) + b"</STREAM></BINARY2>")
     else:
         assert isinstance(data, str)
         body = f"<TABLEDATA>\n{data}</TABLEDATA>".encode()

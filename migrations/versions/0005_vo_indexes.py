@@ -7,7 +7,8 @@ Create Date: 2026-11-24 14:00:00
 ``nufair.alerts`` joins events to revisions on ``events.current_revision_pk``. A query
 that finds revisions first (the point-in-MOC tiles, the cone search's order-29 ranges)
 then had to scan every event to keep the current ones: 47–74 ms for one point-in-MOC
-query at 100 k alerts, against ~1 ms with this index (issue 5).
+query at 100 k alerts, against ~1 ms with this index (issue 5). The alert name is included
+so that the usual "which alerts contain this point" reads no event rows (~10 % less).
 """
 
 from collections.abc import Sequence
@@ -22,7 +23,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_index('ix_events_current_revision_pk', 'events', ['current_revision_pk'],
-                    unique=False)
+                    unique=False, postgresql_include=['name'])
 
 
 def downgrade() -> None:
