@@ -40,6 +40,11 @@ TAP_ROLE = "nufair_tap"
 #: Memory one sort or hash of a TAP query may use before spilling to disk.
 WORK_MEM = "32MB"
 
+#: Answers up to this many rows are written by the Python writers; larger ones, in CSV or
+#: BINARY2, by PostgreSQL (``vo.sqlformat``): for a few rows the wrapped query costs more
+#: (~2 ms a query, measured for issue 5) than it saves.
+SMALL_ROWS = 2000
+
 #: Seconds the estimate of the region-tile count is reused (see :meth:`VoStorage.tile_rows`).
 TILE_ESTIMATE_TTL_S = 60.0
 
@@ -201,13 +206,20 @@ class VoStorage:
             try:
                 self._begin_tap(conn, uploads)
                 cur = conn.cursor()
-                if encode is not None:
-                    done = self._encoded(cur, sql, params, tr, maxrec, encode)
-                    if done is not None:
-                        return done
-                cur.execute(sql, params)
+                if encode is None:
+                    cur.execute(sql, params)
+                else:
+                    # Small answers are written in Python (no second query to plan); the
+                    # first rows tell which this is, and give the column types.
+                    cur.execute(f"SELECT * FROM ({sql}) AS q LIMIT {SMALL_ROWS + 1}", params)
                 oids = [d.type_code for d in (cur.description or [])]
                 rows = cur.fetchall()
+                if encode is not None and len(rows) > SMALL_ROWS:
+                    done = self._encoded(cur, sql, params, tr, oids, maxrec, encode)
+                    if done is not None:
+                        return done
+                    cur.execute(sql, params)
+                    rows = cur.fetchall()
             finally:
                 conn.rollback()
             overflow = maxrec is not None and len(rows) > maxrec
@@ -222,10 +234,8 @@ class VoStorage:
 
     @staticmethod
     def _encoded(cur: psycopg.Cursor[Any], sql: str, params: dict[str, Any],
-                 tr: Translation, maxrec: int | None, encode: str) -> QueryResult | None:
-        # How each column is written depends on its type: a LIMIT 0 run gives them.
-        cur.execute(f"SELECT * FROM ({sql}) AS q LIMIT 0", params)
-        oids = [d.type_code for d in (cur.description or [])]
+                 tr: Translation, oids: list[int], maxrec: int | None,
+                 encode: str) -> QueryResult | None:
         def wrap(limit: int | None) -> str | None:
             if encode == "csv":
                 return sqlformat.csv_query(sql, oids, limit)

@@ -24,6 +24,7 @@ from catalog.sky import region_geometry
 from catalog.storage import CatalogStorage
 from tests.catalog.records_factory import record
 from vo import service as tap
+from vo import storage as storage_module
 from vo.config import VoConfig
 from vo.errors import UploadError
 from vo.service import TapService
@@ -89,7 +90,12 @@ def test_variable_length_text_is_read_by_astropy() -> None:
     assert list(up.columns[1].nulls) == [False, False, True]
 
 
-def test_uploaded_values_come_back_from_the_temporary_table(engine: Engine) -> None:
+@pytest.mark.parametrize("small_rows", [10**6, 0])
+def test_uploaded_values_come_back_from_the_temporary_table(
+        engine: Engine, small_rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Uploaded values come back unchanged, whether the Python writers or PostgreSQL write
+    the answer (``SMALL_ROWS``)."""
+    monkeypatch.setattr(storage_module, "SMALL_ROWS", small_rows)
     t = _table(300, np.random.default_rng(RNG_SEED + 1))
     t["code"][3] = "ünïcode, \"quoted\"\nnext line"
     service = TapService(VoStorage(engine), VoConfig())
@@ -122,12 +128,14 @@ def regions(storage: CatalogStorage) -> list[NoticeRecord]:
     return recs
 
 
-@pytest.mark.parametrize("bulk", [False, True])
+@pytest.mark.parametrize(("bulk", "small_rows"), [(False, 10**6), (True, 0)])
 def test_crossmatch_equals_mocpy(engine: Engine, regions: list[NoticeRecord], bulk: bool,
-                                 monkeypatch: pytest.MonkeyPatch) -> None:
+                                 small_rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Both plans of a cross-match (each source probes the tiles' SP-GiST index; the tiles
-    are scanned and each probes the upload's b-tree) give mocpy's answer."""
+    are scanned and each probes the upload's b-tree), and both writers, give mocpy's
+    answer."""
     monkeypatch.setattr(tap, "BULK_TILES_PER_SOURCE", 10**9 if bulk else 0)
+    monkeypatch.setattr(storage_module, "SMALL_ROWS", small_rows)
     rng = np.random.default_rng(RNG_SEED + 3)
     n = 4000
     ra, dec = rng.uniform(95, 145, n), rng.uniform(-25, 25, n)

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from catalog.records import NoticeRecord
 from vo import scs
+from vo import storage as storage_module
 from vo.config import VoConfig
 from vo.datalink import service_descriptor
 from vo.service import TapService
@@ -129,9 +130,18 @@ DB_SQL = ("SELECT alert_id, name, stream, to_char(event_time AT TIME ZONE 'UTC',
           "retracted FROM nufair.alerts ORDER BY ra")
 
 
+@pytest.fixture(params=["python", "postgresql"])
+def writer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which writes the answer: the Python writers (small answers) or PostgreSQL."""
+    if request.param == "postgresql":
+        monkeypatch.setattr(storage_module, "SMALL_ROWS", 0)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("fmt", ["votable", "votable/td", "csv", "tsv"])
 def test_tap_output_equals_database_rows(engine: Engine, alerts: list[NoticeRecord],
-                                         schema: xmlschema.XMLSchema, fmt: str) -> None:
+                                         schema: xmlschema.XMLSchema, fmt: str,
+                                         writer: str) -> None:
     with engine.connect() as conn:
         expected = [tuple(r) for r in conn.execute(text(DB_SQL))]
     assert len(expected) == len(alerts)
@@ -163,9 +173,11 @@ def test_tap_output_equals_database_rows(engine: Engine, alerts: list[NoticeReco
     assert table.get_field_by_id_or_name("moc90").xtype == "moc"
 
 
-def test_csv_overflow_cuts_the_last_record_even_with_quoted_newlines(engine: Engine) -> None:
-    """CSV written by PostgreSQL (COPY) keeps MAXREC: the extra row is cut, records with
-    commas, quotes and line breaks stay whole."""
+@pytest.mark.parametrize("fmt", ["csv", "votable"])
+def test_maxrec_cuts_whole_records_with_quoted_newlines(engine: Engine, writer: str,
+                                                        fmt: str) -> None:
+    """MAXREC holds whoever writes the answer: the extra row is cut, values with commas,
+    quotes and line breaks stay whole."""
     from astropy.table import Table
 
     names = ['plain', 'with, comma', 'with "quotes"', 'two\nlines', 'last\none, "x"']
@@ -174,9 +186,15 @@ def test_csv_overflow_cuts_the_last_record_even_with_quoted_newlines(engine: Eng
     service = TapService(VoStorage(engine), VoConfig())
     for limit in range(len(names) + 1):
         out = service.execute({"LANG": "ADQL", "QUERY": "SELECT k, s FROM TAP_UPLOAD.t ORDER BY k",
-                               "UPLOAD": "t,param:t", "RESPONSEFORMAT": "csv",
+                               "UPLOAD": "t,param:t", "RESPONSEFORMAT": fmt,
                                "MAXREC": str(limit)}, {"t": buf.getvalue()})
-        records = list(csv.reader(io.StringIO(out.body.decode(), newline="")))
-        assert records[0] == ["k", "s"]
-        assert records[1:] == [[str(i), names[i]] for i in range(limit)]
+        if fmt == "csv":
+            records = list(csv.reader(io.StringIO(out.body.decode(), newline="")))
+            assert records[0] == ["k", "s"]
+            got = [(int(k), v) for k, v in records[1:]]
+        else:
+            arr = parse_single_table(io.BytesIO(out.body)).array
+            got = [(int(k), str(v)) for k, v in zip(arr["k"], arr["s"], strict=True)]
+            assert (b'value="OVERFLOW"' in out.body) == (limit < len(names))
+        assert got == [(i, names[i]) for i in range(limit)]
         assert out.overflow == (limit < len(names)) and out.rows == limit
