@@ -206,19 +206,22 @@ class VoStorage:
             try:
                 self._begin_tap(conn, uploads)
                 cur = conn.cursor()
+                # Never as prepared statements (psycopg prepares a text seen 5 times): a
+                # generic plan would ignore the values, and users' queries vary in them.
                 if encode is None:
-                    cur.execute(sql, params)
+                    cur.execute(sql, params, prepare=False)
                 else:
                     # Small answers are written in Python (no second query to plan); the
                     # first rows tell which this is, and give the column types.
-                    cur.execute(f"SELECT * FROM ({sql}) AS q LIMIT {SMALL_ROWS + 1}", params)
+                    cur.execute(f"SELECT * FROM ({sql}) AS q LIMIT {SMALL_ROWS + 1}", params,
+                                prepare=False)
                 oids = [d.type_code for d in (cur.description or [])]
                 rows = cur.fetchall()
                 if encode is not None and len(rows) > SMALL_ROWS:
                     done = self._encoded(cur, sql, params, tr, oids, maxrec, encode)
                     if done is not None:
                         return done
-                    cur.execute(sql, params)
+                    cur.execute(sql, params, prepare=False)
                     rows = cur.fetchall()
             finally:
                 conn.rollback()
@@ -247,11 +250,12 @@ class VoStorage:
         cur.execute("SAVEPOINT encoded")
         try:
             # Binary results: the aggregate comes back as raw bytes (not hex, not decoded).
-            row = cur.execute(wrapped, params, binary=True).fetchone()
+            row = cur.execute(wrapped, params, binary=True, prepare=False).fetchone()
             assert row is not None
             overflow = maxrec is not None and int(row[0]) > maxrec
             if overflow:  # one row too many: the same cut at MAXREC
-                row = cur.execute(wrap(maxrec) or "", params, binary=True).fetchone()
+                row = cur.execute(wrap(maxrec) or "", params, binary=True,
+                                  prepare=False).fetchone()
                 assert row is not None
         except psycopg.Error as exc:
             if getattr(exc, "sqlstate", None) not in sqlformat.TOO_LARGE:
