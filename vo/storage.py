@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import numpy as np
 import psycopg
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection, Engine
@@ -170,6 +171,11 @@ class VoStorage:
             names.append(UPLOAD_HPX)
             types.append("bigint")
             data.append(CopyColumn("long", up.hpx, up.hpx_nulls))
+        if up.bulk and up.hpx is not None:
+            # In sky order: the sources of one tile then sit on one or two pages, and the
+            # tile scan reads ~30 % less (measured for issue 5).
+            order = np.argsort(up.hpx, kind="stable")
+            data = [CopyColumn(c.datatype, c.values[order], c.nulls[order]) for c in data]
         columns = ", ".join(f"{n} {t}" for n, t in zip(names, types, strict=True))
         conn.execute(f"CREATE TEMPORARY TABLE {up.relation} ({columns}) ON COMMIT DROP")
         with conn.cursor().copy(f"COPY {up.relation} FROM STDIN (FORMAT binary)") as copy:
