@@ -57,13 +57,29 @@ def synthetic(n: int, seed: int = 1) -> list[NoticeRecord]:
     dec = np.degrees(np.arcsin(rng.uniform(-1, 1, n)))
     r90 = rng.uniform(0.3, 5.0, n)
     t0 = datetime(2019, 1, 1, tzinfo=UTC)
-    return [NoticeRecord(
-        observatory="IceCube", run_id=900000 + i, event_id=i, name=f"IceCube-SYN{i:06d}",
-        stream=Stream.GOLD, event_time=t0 + timedelta(hours=i), kind=RevisionKind.INITIAL,
-        source=Source.GCN_JSON, source_rev=0, source_key=f"bench:{i}", ra=float(ra[i]),
-        dec=float(dec[i]), regions=(ErrorRegion(0.5, radius_deg=float(r90[i] / 2)),
-                                    ErrorRegion(0.9, radius_deg=float(r90[i]))),
-        energy_tev=100.0, signalness=0.5) for i in range(n)]
+    return [
+        NoticeRecord(
+            observatory="IceCube",
+            run_id=900000 + i,
+            event_id=i,
+            name=f"IceCube-SYN{i:06d}",
+            stream=Stream.GOLD,
+            event_time=t0 + timedelta(hours=i),
+            kind=RevisionKind.INITIAL,
+            source=Source.GCN_JSON,
+            source_rev=0,
+            source_key=f"bench:{i}",
+            ra=float(ra[i]),
+            dec=float(dec[i]),
+            regions=(
+                ErrorRegion(0.5, radius_deg=float(r90[i] / 2)),
+                ErrorRegion(0.9, radius_deg=float(r90[i])),
+            ),
+            energy_tev=100.0,
+            signalness=0.5,
+        )
+        for i in range(n)
+    ]
 
 
 def serve(url: str) -> tuple[str, uvicorn.Server, threading.Thread]:
@@ -72,8 +88,9 @@ def serve(url: str) -> tuple[str, uvicorn.Server, threading.Thread]:
         port = s.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
     app = create_app(Settings(database_url=SecretStr(url), public_base_url=base))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", ws="none"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="none")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
@@ -97,8 +114,9 @@ def _rows(body: bytes) -> int:
         return len(parse_single_table(io.BytesIO(body)).array)
 
 
-def paired_ms(client: httpx.Client, a: tuple[str, list[dict[str, str]]],
-              b: tuple[str, list[dict[str, str]]]) -> tuple[float, float, int]:
+def paired_ms(
+    client: httpx.Client, a: tuple[str, list[dict[str, str]]], b: tuple[str, list[dict[str, str]]]
+) -> tuple[float, float, int]:
     """Medians of the same requests to two servers, alternating; and how many answers differ
     in row count (the first pair warms both and is not timed)."""
     ta, tb, differ = [], [], 0
@@ -131,7 +149,7 @@ def main() -> None:
         storage = CatalogStorage(engine)
         recs = synthetic(args.alerts)
         for i in range(0, len(recs), 2000):
-            storage.import_records(recs[i:i + 2000])
+            storage.import_records(recs[i : i + 2000])
         print(f"imported {args.alerts} alerts in {time.perf_counter() - t0:.1f} s")
         with engine.begin() as conn:  # what autovacuum does a little later on a live server
             conn.execute(text("ANALYZE"))
@@ -148,26 +166,41 @@ def main() -> None:
         out: dict[str, float] = {}
         try:
             with httpx.Client(timeout=120) as client:
-                pts = [(float(rng.uniform(0, 360)), float(rng.uniform(-60, 60)))
-                       for _ in range(args.repeat)]
+                pts = [
+                    (float(rng.uniform(0, 360)), float(rng.uniform(-60, 60)))
+                    for _ in range(args.repeat)
+                ]
                 scs = [{"RA": str(a), "DEC": str(d), "SR": "1"} for a, d in pts]
-                cone = ("SELECT name, ra, dec, r90 FROM {t} WHERE 1 = CONTAINS("
-                        "POINT('ICRS', ra, dec), CIRCLE('ICRS', {a}, {d}, 1))")
-                moc = ("SELECT name, ra, dec FROM {t} WHERE 1 = CONTAINS("
-                       "POINT('ICRS', {a}, {d}), moc90)")
+                cone = (
+                    "SELECT name, ra, dec, r90 FROM {t} WHERE 1 = CONTAINS("
+                    "POINT('ICRS', ra, dec), CIRCLE('ICRS', {a}, {d}, 1))"
+                )
+                moc = (
+                    "SELECT name, ra, dec FROM {t} WHERE 1 = CONTAINS("
+                    "POINT('ICRS', {a}, {d}), moc90)"
+                )
 
                 def tap(q: str, t: str) -> list[dict[str, str]]:
-                    return [{"REQUEST": "doQuery", "LANG": "ADQL",
-                             "QUERY": q.format(t=t, a=a, d=d)} for a, d in pts]
+                    return [
+                        {"REQUEST": "doQuery", "LANG": "ADQL", "QUERY": q.format(t=t, a=a, d=d)}
+                        for a, d in pts
+                    ]
 
                 mine = "nufair.alerts"
                 if ref is not None:
                     for key, ours, theirs in (
-                            ("scs", (base + "/scs", scs), (ref.scs_url, scs)),
-                            ("tap_sync", (base + "/tap/sync", tap(cone, mine)),
-                             (ref.tap_url, tap(cone, ref.table))),
-                            ("tap_moc", (base + "/tap/sync", tap(moc, mine)),
-                             (ref.tap_url, tap(moc, ref.table)))):
+                        ("scs", (base + "/scs", scs), (ref.scs_url, scs)),
+                        (
+                            "tap_sync",
+                            (base + "/tap/sync", tap(cone, mine)),
+                            (ref.tap_url, tap(cone, ref.table)),
+                        ),
+                        (
+                            "tap_moc",
+                            (base + "/tap/sync", tap(moc, mine)),
+                            (ref.tap_url, tap(moc, ref.table)),
+                        ),
+                    ):
                         n_ms, d_ms, differ = paired_ms(client, ours, theirs)
                         out[f"{key}_ms"], out[f"dachs_{key}_ms"] = n_ms, d_ms
                         out[f"{key}_row_count_differs"] = float(differ)
@@ -182,24 +215,39 @@ def main() -> None:
                 with engine.connect() as conn:
                     for a, d in pts:
                         tr = translate(moc.format(a=a, d=d), maxrec=1000)
-                        plan = conn.execute(text("EXPLAIN (ANALYZE, FORMAT JSON) " + tr.sql),
-                                            tr.params).scalar_one()
+                        plan = conn.execute(
+                            text("EXPLAIN (ANALYZE, FORMAT JSON) " + tr.sql), tr.params
+                        ).scalar_one()
                         db_ms.append(plan[0]["Execution Time"])
                 out["moc_db_ms"] = median(db_ms)
                 n = args.sources
-                src = Table({"id": np.arange(n), "ra": rng.uniform(0, 360, n),
-                             "dec": np.degrees(np.arcsin(rng.uniform(-1, 1, n)))})
+                src = Table(
+                    {
+                        "id": np.arange(n),
+                        "ra": rng.uniform(0, 360, n),
+                        "dec": np.degrees(np.arcsin(rng.uniform(-1, 1, n))),
+                    }
+                )
                 buf = io.BytesIO()
                 src.write(buf, format="votable", tabledata_format="binary2")
-                query = ("SELECT u.id, a.name FROM TAP_UPLOAD.src AS u JOIN nufair.alerts AS a "
-                         "ON 1 = CONTAINS(POINT('ICRS', u.ra, u.dec), a.moc90)")
+                query = (
+                    "SELECT u.id, a.name FROM TAP_UPLOAD.src AS u JOIN nufair.alerts AS a "
+                    "ON 1 = CONTAINS(POINT('ICRS', u.ra, u.dec), a.moc90)"
+                )
                 walls = []
                 for _ in range(3):
                     t0 = time.perf_counter()
-                    r = client.post(base + "/tap/sync", data={
-                        "LANG": "ADQL", "QUERY": query, "UPLOAD": "src,param:src",
-                        "MAXREC": "2000000", "RESPONSEFORMAT": "csv"},
-                        files={"src": ("src.xml", buf.getvalue(), "application/x-votable+xml")})
+                    r = client.post(
+                        base + "/tap/sync",
+                        data={
+                            "LANG": "ADQL",
+                            "QUERY": query,
+                            "UPLOAD": "src,param:src",
+                            "MAXREC": "2000000",
+                            "RESPONSEFORMAT": "csv",
+                        },
+                        files={"src": ("src.xml", buf.getvalue(), "application/x-votable+xml")},
+                    )
                     walls.append(time.perf_counter() - t0)
                     if r.status_code != 200:
                         raise SystemExit(f"cross-match failed: {r.text[-600:]}")
@@ -209,16 +257,27 @@ def main() -> None:
             server.should_exit = True
             thread.join(10)
             engine.dispose()
-    ratios = {"scs_vs_dachs": out["scs_ms"] / out["dachs_scs_ms"],
-              "tap_sync_vs_dachs": out["tap_sync_ms"] / out["dachs_tap_sync_ms"]}
+    ratios = {
+        "scs_vs_dachs": out["scs_ms"] / out["dachs_scs_ms"],
+        "tap_sync_vs_dachs": out["tap_sync_ms"] / out["dachs_tap_sync_ms"],
+    }
     if "dachs_tap_moc_ms" in out:
         ratios["tap_moc_vs_dachs"] = out["tap_moc_ms"] / out["dachs_tap_moc_ms"]
     for k, v in {**out, **ratios}.items():
         print(f"{k:>18}: {v:.3f}")
-    write_result("vo", {"alerts": args.alerts, "sources": args.sources,
-                        "repeat": args.repeat, **out, **ratios,
-                        "dachs_reference_ms": DACHS_MS, "dachs_measured": why_not is None,
-                        "dachs_skipped_because": why_not})
+    write_result(
+        "vo",
+        {
+            "alerts": args.alerts,
+            "sources": args.sources,
+            "repeat": args.repeat,
+            **out,
+            **ratios,
+            "dachs_reference_ms": DACHS_MS,
+            "dachs_measured": why_not is None,
+            "dachs_skipped_because": why_not,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -28,6 +29,7 @@ from ingest.sinks.vtp import VTPSink
 from ingest.sinks.webhook import WebhookSink
 from ingest.update import UpdatePublisher
 from nufair.settings import Settings
+from reco import kernel
 from reco.detector import Detector, load_ic86
 from reco.scan import ScanConfig
 
@@ -144,6 +146,8 @@ def ingest_running(app: FastAPI, storage: CatalogStorage, settings: Settings) ->
     runner for the app's lifetime."""
     runtime = make_runtime(storage, settings)
     scan_runtime, runner = make_scans(runtime, settings)
+    # Compile (or load from Numba's cache) the likelihood kernels now, not on the first alert.
+    threading.Thread(target=kernel.warm, name="reco-kernel-warm", daemon=True).start()
     setattr(app.state, INGEST_STATE, runtime)
     setattr(app.state, SCANS_STATE, scan_runtime)
     if settings.dispatcher_enabled:

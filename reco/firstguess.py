@@ -128,7 +128,7 @@ def likelihood_search(
     seeds = transfer_seeds(
         prep, point[None, :], np.array([np.nan]), fr, hexagon_offsets(n_seeds, 30.0)
     )
-    fit = fit_nuisance(prep, project(prep, fr), seeds, n_iter=15)
+    fit = fit_nuisance(prep, project(prep, fr), seeds, n_iter=15, tol=1e-3, margin=25.0)
     best_llh = float(fit.nll[0])
     best_theta = fit.theta[0]
     best_point, best_time = track_point(prep, fr, fit.theta)
@@ -148,7 +148,7 @@ def likelihood_search(
             frc,
             hexagon_offsets(3, 5.0),
         )
-        fit = fit_nuisance(prep, project(prep, frc), seeds, n_iter=8)
+        fit = fit_nuisance(prep, project(prep, frc), seeds, n_iter=8, tol=1e-3, margin=25.0)
         nll = np.where(np.isfinite(fit.nll), fit.nll, np.inf)
         i = int(np.argmin(nll))
         if nll[i] < best_llh - 1e-6:
