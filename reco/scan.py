@@ -249,10 +249,6 @@ class _Level:
     nside: int
     fits: dict[int, tuple[float, FloatArray, float, float]] = field(default_factory=dict)
 
-    def best(self) -> tuple[int, float] | None:
-        finite = [(p, v[0]) for p, v in self.fits.items() if np.isfinite(v[0])]
-        return min(finite, key=lambda pv: pv[1]) if finite else None
-
 
 def _pixel_size(nside: int) -> float:
     return float(np.sqrt(4 * np.pi / hp.nside2npix(nside)))
@@ -309,12 +305,6 @@ class _Runner:
         li, pix, _ = self.global_best
         _, point, t, _ = self.levels[li].fits[pix]
         return point, t
-
-    def _update_best(self) -> None:
-        for li, level in enumerate(self.levels):
-            b = level.best()
-            if b is not None and (self.global_best is None or b[1] < self.global_best[2]):
-                self.global_best = (li, b[0], b[1])
 
     def _report(self) -> None:
         if self.progress is None:
@@ -384,17 +374,21 @@ class _Runner:
                     # so a re-run or duplicate batch can never make the map worse.
                     if previous is not None and not res.llh[i] < previous[0]:
                         continue
+                    llh = float(res.llh[i])
                     level.fits[int(p)] = (
-                        float(res.llh[i]),
+                        llh,
                         res.point[i],
                         float(res.time[i]),
                         float(res.energy[i]),
                     )
+                    # Stored values only ever go down, so the global best is kept by offering
+                    # it every stored fit (no rescan of all levels per task).
+                    if np.isfinite(llh) and (self.global_best is None or llh < self.global_best[2]):
+                        self.global_best = (li, int(p), llh)
                 self.done += len(res.pixel)
                 self.stats.pixel_fits += len(res.pixel)
                 self.stats.seed_fits += len(res.pixel) * seeds.shape[1]
                 self.stats.likelihood_evaluations += res.evaluations
-                self._update_best()
                 self._report()
                 if self.cancel is not None and self.cancel.is_set():
                     raise ScanCancelled("scan cancelled")
