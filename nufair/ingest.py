@@ -16,6 +16,7 @@ from catalog.storage_ingest import IngestStorage
 from catalog.storage_outbox import OutboxStorage, PublishConfig, Route
 from catalog.storage_scans import ScanStorage
 from ingest.api import INGEST_STATE, IngestRuntime
+from ingest.artifacts import make_store
 from ingest.consumer import ConsumerConfig, RawEventConsumer
 from ingest.dispatcher import Dispatcher, DispatcherConfig
 from ingest.pipeline import Pipeline
@@ -96,6 +97,7 @@ def runner_config(settings: Settings) -> RunnerConfig:
 
 
 def artifacts_dir(settings: Settings) -> Path:
+    """The local artifact folder (where files go unless ``NUFAIR_ARTIFACTS_URL`` is set)."""
     return settings.data_dir / "artifacts"
 
 
@@ -118,7 +120,8 @@ def make_scans(runtime: IngestRuntime, settings: Settings) -> tuple[ScanRuntime,
     scans = ScanStorage(storage.engine)
     raw = IngestStorage(storage.engine)
     rconf = runner_config(settings)
-    publisher = UpdatePublisher(runtime.outbox, scans, artifacts_dir(settings),
+    publisher = UpdatePublisher(runtime.outbox, scans,
+                                make_store(artifacts_dir(settings), settings.artifacts_url),
                                 on_queued=runtime.dispatcher.wake)
     runner = ScanRunner(scans, raw, _detector, publisher,
                         DaskClients(settings.dask_scheduler, settings.dask_workers,
