@@ -29,6 +29,7 @@ from nufair.settings import Settings
 from nufair.tokens import TokenTable
 from vo.api import CONFIG_STATE as VO_CONFIG_STATE
 from vo.api import router as vo_router
+from vo.async_api import jobs_running
 from vo.async_api import router as vo_async_router
 from vo.config import VoConfig
 
@@ -78,7 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 pid_sync.start()
             app.state.embedded_server = server
             try:
-                with ingest_running(app, getattr(app.state, STORAGE_STATE), settings):
+                with ingest_running(app, getattr(app.state, STORAGE_STATE), settings), \
+                        jobs_running(app, engine):
                     yield
             finally:
                 if pid_sync is not None:

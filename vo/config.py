@@ -10,7 +10,10 @@ class VoConfig:
     """Limits and addresses of the VO services.
 
     ``base_url`` is the public address of the app (service URLs in capabilities and
-    DataLink rows are built from it).
+    DataLink rows are built from it). TAP async jobs are kept ``retention_s`` after their
+    creation; ``async_workers`` threads per process run them; ``uws_poll_s`` is how often
+    an idle runner looks for queued jobs when no notification woke it, ``uws_sweep_s`` how
+    often jobs past their destruction time and jobs of dead processes are dealt with.
     """
 
     base_url: str = "http://127.0.0.1:8000"
@@ -20,3 +23,5 @@ class VoConfig:
     max_upload_bytes: int = 50 * 1024 * 1024
     retention_s: int = 86_400
     async_workers: int = 2
+    uws_poll_s: float = 5.0
+    uws_sweep_s: float = 60.0
