@@ -191,6 +191,20 @@ def _open_remote(art: ArtifactRow) -> Any:
         raise NotFound(f"file {art.filename!r} is not available") from exc
 
 
+@router.api_route("/api/v1/artifacts/{artifact_id}", methods=["GET", "HEAD"])
+async def artifact_by_id(ctx: Ctx, artifact_id: int) -> Response:
+    """The former file URL (``healpix_url`` of notices already sent, DataLink rows already
+    harvested): a permanent redirect to the file's URL under its landing page."""
+    found = await run_in_threadpool(ctx.fair.artifact_location, artifact_id)
+    if found is None:
+        raise NotFound(f"no artifact {artifact_id}", details={"artifact": artifact_id})
+    key, filename = found
+    if key is None:
+        raise NotFound(f"artifact {artifact_id} is not published under a record yet",
+                       details={"artifact": artifact_id})
+    return RedirectResponse(ctx.cfg.file_url(key, filename), status_code=308)
+
+
 def resolve_local(art: ArtifactRow, root: Path, also: Sequence[Path] = ()) -> Path | None:
     """The local path of an artifact, refusing anything outside the artifact folders.
 

@@ -70,7 +70,7 @@ def publish_config(settings: Settings, sinks: list[Sink]) -> PublishConfig:
     return PublishConfig(
         ivorn_base=settings.ivorn_base,
         routes=tuple(Route(s.name, s.formats) for s in sinks),  # type: ignore[arg-type]
-        artifact_base_url=f"{settings.public_base_url.rstrip('/')}/api/v1/artifacts")
+        public_base_url=settings.public_base_url)
 
 
 def dispatcher_config(settings: Settings) -> DispatcherConfig:
@@ -129,7 +129,7 @@ def make_scans(runtime: IngestRuntime, settings: Settings) -> tuple[ScanRuntime,
     service = ScanService(scans, raw, storage, scan_defaults(settings), rconf.stale_after,
                           on_queued=runner.wake)
     runtime.pipeline.on_alert = lambda _row: runner.wake()
-    return ScanRuntime(service, artifacts_dir(settings)), runner
+    return ScanRuntime(service), runner
 
 
 def make_consumer(runtime: IngestRuntime, settings: Settings) -> RawEventConsumer:
