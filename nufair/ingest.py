@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -149,8 +148,11 @@ def ingest_running(app: FastAPI, storage: CatalogStorage, settings: Settings) ->
     runner for the app's lifetime."""
     runtime = make_runtime(storage, settings)
     scan_runtime, runner = make_scans(runtime, settings)
-    # Compile (or load from Numba's cache) the likelihood kernels now, not on the first alert.
-    threading.Thread(target=kernel.warm, name="reco-kernel-warm", daemon=True).start()
+    # Compile (or load from Numba's cache) the likelihood kernels now, not on the first alert:
+    # once per process, well under a second from the cache that `make install` fills. Done
+    # before serving, not in a thread: Numba's compiler swaps the process-wide warning
+    # filters (warnings.catch_warnings is not thread-safe), which raced with request handlers.
+    kernel.warm()
     setattr(app.state, INGEST_STATE, runtime)
     setattr(app.state, SCANS_STATE, scan_runtime)
     if settings.dispatcher_enabled:
