@@ -1,7 +1,8 @@
 """VO latency: cone search, sync TAP, point-in-MOC, and an upload cross-match (issue 5).
 
 One fresh database with ``--alerts`` synthetic alerts (circular 50 %/90 % regions, random
-over the sky), the real app served by uvicorn on loopback, and pyvo-style HTTP requests:
+over the sky), the real app served by uvicorn on loopback in its own process (as DaCHS runs
+in its own), and pyvo-style HTTP requests:
 
 1. ``/scs`` cone search (SR = 1 deg), median of ``--repeat`` requests;
 2. ``/tap/sync`` ADQL cone (``CONTAINS(POINT, CIRCLE)``), median;
@@ -19,33 +20,32 @@ Goals (issue 5): SCS ≤ 0.3× DaCHS, TAP sync ≤ 0.2× DaCHS, point-in-MOC ≤
 database, 100 k-source cross-match against 10 k regions ≤ 2 s.
 
 Run: ``.venv/bin/python -m bench.vo [--alerts 10000] [--sources 100000] [--repeat 30]
-[--no-dachs]`` (loading DaCHS needs root: ``dachs imp`` runs as ``dachsroot``).
+[--no-dachs] [--out vo]`` (loading DaCHS needs root: ``dachs imp`` runs as ``dachsroot``).
+``--sources 0`` skips the cross-match (e.g. for the point-in-MOC figure at 100 k alerts).
 """
 
 from __future__ import annotations
 
 import argparse
 import io
-import socket
-import threading
+import os
 import time
 import warnings
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import numpy as np
-import uvicorn
 from astropy.io.votable import parse_single_table
 from astropy.table import Table
-from pydantic import SecretStr
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
 from bench import dachs
 from bench.common import fresh_database, median, write_result
+from bench.server import serve
 from catalog.records import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
 from catalog.storage import CatalogStorage
-from nufair.app import create_app, make_engine
-from nufair.settings import Settings
+from nufair.app import make_engine
 from vo.adql.translate import translate
 
 DACHS_MS = {"scs": 6.8, "tap_sync": 42.0}
@@ -57,45 +57,13 @@ def synthetic(n: int, seed: int = 1) -> list[NoticeRecord]:
     dec = np.degrees(np.arcsin(rng.uniform(-1, 1, n)))
     r90 = rng.uniform(0.3, 5.0, n)
     t0 = datetime(2019, 1, 1, tzinfo=UTC)
-    return [
-        NoticeRecord(
-            observatory="IceCube",
-            run_id=900000 + i,
-            event_id=i,
-            name=f"IceCube-SYN{i:06d}",
-            stream=Stream.GOLD,
-            event_time=t0 + timedelta(hours=i),
-            kind=RevisionKind.INITIAL,
-            source=Source.GCN_JSON,
-            source_rev=0,
-            source_key=f"bench:{i}",
-            ra=float(ra[i]),
-            dec=float(dec[i]),
-            regions=(
-                ErrorRegion(0.5, radius_deg=float(r90[i] / 2)),
-                ErrorRegion(0.9, radius_deg=float(r90[i])),
-            ),
-            energy_tev=100.0,
-            signalness=0.5,
-        )
-        for i in range(n)
-    ]
-
-
-def serve(url: str) -> tuple[str, uvicorn.Server, threading.Thread]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
-    app = create_app(Settings(database_url=SecretStr(url), public_base_url=base))
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="none")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    return base, server, thread
+    return [NoticeRecord(
+        observatory="IceCube", run_id=900000 + i, event_id=i, name=f"IceCube-SYN{i:06d}",
+        stream=Stream.GOLD, event_time=t0 + timedelta(hours=i), kind=RevisionKind.INITIAL,
+        source=Source.GCN_JSON, source_rev=0, source_key=f"bench:{i}", ra=float(ra[i]),
+        dec=float(dec[i]), regions=(ErrorRegion(0.5, radius_deg=float(r90[i] / 2)),
+                                    ErrorRegion(0.9, radius_deg=float(r90[i]))),
+        energy_tev=100.0, signalness=0.5) for i in range(n)]
 
 
 def latency_ms(client: httpx.Client, url: str, params: list[dict[str, str]]) -> float:
@@ -114,9 +82,8 @@ def _rows(body: bytes) -> int:
         return len(parse_single_table(io.BytesIO(body)).array)
 
 
-def paired_ms(
-    client: httpx.Client, a: tuple[str, list[dict[str, str]]], b: tuple[str, list[dict[str, str]]]
-) -> tuple[float, float, int]:
+def paired_ms(client: httpx.Client, a: tuple[str, list[dict[str, str]]],
+              b: tuple[str, list[dict[str, str]]]) -> tuple[float, float, int]:
     """Medians of the same requests to two servers, alternating; and how many answers differ
     in row count (the first pair warms both and is not timed)."""
     ta, tb, differ = [], [], 0
@@ -134,13 +101,94 @@ def paired_ms(
     return median(ta[1:]), median(tb[1:]), differ
 
 
+CONE = ("SELECT name, ra, dec, r90 FROM {t} WHERE 1 = CONTAINS("
+        "POINT('ICRS', ra, dec), CIRCLE('ICRS', {a}, {d}, 1))")
+MOC = "SELECT name, ra, dec FROM {t} WHERE 1 = CONTAINS(POINT('ICRS', {a}, {d}), moc90)"
+XMATCH = ("SELECT u.id, a.name FROM TAP_UPLOAD.src AS u JOIN nufair.alerts AS a "
+          "ON 1 = CONTAINS(POINT('ICRS', u.ra, u.dec), a.moc90)")
+
+
+def latencies(client: httpx.Client, base: str, ref: dachs.Dachs | None,
+              pts: list[tuple[float, float]]) -> dict[str, float]:
+    """Medians of the cone search, the TAP cone and TAP point-in-MOC (and DaCHS's)."""
+    out: dict[str, float] = {}
+    scs = [{"RA": str(a), "DEC": str(d), "SR": "1"} for a, d in pts]
+
+    def tap(q: str, t: str) -> list[dict[str, str]]:
+        return [{"REQUEST": "doQuery", "LANG": "ADQL", "QUERY": q.format(t=t, a=a, d=d)}
+                for a, d in pts]
+
+    mine = "nufair.alerts"
+    if ref is not None:
+        for key, ours, theirs in (
+                ("scs", (base + "/scs", scs), (ref.scs_url, scs)),
+                ("tap_sync", (base + "/tap/sync", tap(CONE, mine)),
+                 (ref.tap_url, tap(CONE, ref.table))),
+                ("tap_moc", (base + "/tap/sync", tap(MOC, mine)),
+                 (ref.tap_url, tap(MOC, ref.table)))):
+            n_ms, d_ms, differ = paired_ms(client, ours, theirs)
+            out[f"{key}_ms"], out[f"dachs_{key}_ms"] = n_ms, d_ms
+            out[f"{key}_row_count_differs"] = float(differ)
+    else:
+        out["scs_ms"] = latency_ms(client, base + "/scs", scs)
+        out["tap_sync_ms"] = latency_ms(client, base + "/tap/sync", tap(CONE, mine))
+        out["tap_moc_ms"] = latency_ms(client, base + "/tap/sync", tap(MOC, mine))
+        out["dachs_scs_ms"] = DACHS_MS["scs"]
+        out["dachs_tap_sync_ms"] = DACHS_MS["tap_sync"]
+    return out
+
+
+def moc_db_ms(engine: Engine, pts: list[tuple[float, float]]) -> tuple[float, list[str]]:
+    """Median database execution time of the translated point-in-MOC query, and the index
+    scans of its plans (to check that the SP-GiST tile index is used)."""
+    times, scans = [], set()
+    with engine.connect() as conn:
+        for a, d in pts:
+            tr = translate(MOC.format(t="nufair.alerts", a=a, d=d), maxrec=1000)
+            plan = conn.execute(text("EXPLAIN (ANALYZE, FORMAT JSON) " + tr.sql),
+                                tr.params).scalar_one()
+            times.append(plan[0]["Execution Time"])
+            scans |= set(_index_scans(plan[0]["Plan"]))
+    return median(times[1:]), sorted(scans)
+
+
+def _index_scans(node: dict[str, object]) -> list[str]:
+    found = [f"{node['Node Type']} on {node['Index Name']}"] if "Index Name" in node else []
+    for child in node.get("Plans", []):  # type: ignore[attr-defined]
+        found += _index_scans(child)
+    return found
+
+
+def xmatch(client: httpx.Client, base: str, n: int, rng: np.random.Generator,
+           fmt: str = "csv") -> tuple[float, float]:
+    """Median wall time (s) of the upload cross-match of ``n`` sources, and its rows."""
+    src = Table({"id": np.arange(n), "ra": rng.uniform(0, 360, n),
+                 "dec": np.degrees(np.arcsin(rng.uniform(-1, 1, n)))})
+    buf = io.BytesIO()
+    src.write(buf, format="votable", tabledata_format="binary2")
+    walls = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        r = client.post(base + "/tap/sync", data={
+            "LANG": "ADQL", "QUERY": XMATCH, "UPLOAD": "src,param:src",
+            "MAXREC": "2000000", "RESPONSEFORMAT": fmt},
+            files={"src": ("src.xml", buf.getvalue(), "application/x-votable+xml")})
+        walls.append(time.perf_counter() - t0)
+        if r.status_code != 200:
+            raise SystemExit(f"cross-match failed: {r.text[-600:]}")
+    rows = r.text.count("\n") - 1 if fmt == "csv" else _rows(r.content)
+    return median(walls), float(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--alerts", type=int, default=10_000)
     ap.add_argument("--sources", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=30)
     ap.add_argument("--no-dachs", action="store_true", help="skip the DaCHS side")
+    ap.add_argument("--out", default="vo", help="result name: bench/results/<out>.json")
     args = ap.parse_args()
+    load_start = os.getloadavg()[0]
     why_not = "--no-dachs" if args.no_dachs else dachs.available()
     rng = np.random.default_rng(2)
     with fresh_database() as url:
@@ -149,7 +197,7 @@ def main() -> None:
         storage = CatalogStorage(engine)
         recs = synthetic(args.alerts)
         for i in range(0, len(recs), 2000):
-            storage.import_records(recs[i : i + 2000])
+            storage.import_records(recs[i:i + 2000])
         print(f"imported {args.alerts} alerts in {time.perf_counter() - t0:.1f} s")
         with engine.begin() as conn:  # what autovacuum does a little later on a live server
             conn.execute(text("ANALYZE"))
@@ -162,122 +210,36 @@ def main() -> None:
             print(f"loaded {len(rows)} alerts into DaCHS in {time.perf_counter() - t0:.1f} s")
         else:
             print(f"DaCHS side skipped: {why_not}")
-        base, server, thread = serve(url)
-        out: dict[str, float] = {}
+        pts = [(float(rng.uniform(0, 360)), float(rng.uniform(-60, 60)))
+               for _ in range(args.repeat)]
+        # The app in its own process, as DaCHS is (and as it is deployed); the notice
+        # dispatcher and scan runner are off: they are not part of what is measured.
+        extra = {"NUFAIR_DISPATCHER_ENABLED": "false", "NUFAIR_SCAN_RUNNER_ENABLED": "false"}
         try:
-            with httpx.Client(timeout=120) as client:
-                pts = [
-                    (float(rng.uniform(0, 360)), float(rng.uniform(-60, 60)))
-                    for _ in range(args.repeat)
-                ]
-                scs = [{"RA": str(a), "DEC": str(d), "SR": "1"} for a, d in pts]
-                cone = (
-                    "SELECT name, ra, dec, r90 FROM {t} WHERE 1 = CONTAINS("
-                    "POINT('ICRS', ra, dec), CIRCLE('ICRS', {a}, {d}, 1))"
-                )
-                moc = (
-                    "SELECT name, ra, dec FROM {t} WHERE 1 = CONTAINS("
-                    "POINT('ICRS', {a}, {d}), moc90)"
-                )
-
-                def tap(q: str, t: str) -> list[dict[str, str]]:
-                    return [
-                        {"REQUEST": "doQuery", "LANG": "ADQL", "QUERY": q.format(t=t, a=a, d=d)}
-                        for a, d in pts
-                    ]
-
-                mine = "nufair.alerts"
-                if ref is not None:
-                    for key, ours, theirs in (
-                        ("scs", (base + "/scs", scs), (ref.scs_url, scs)),
-                        (
-                            "tap_sync",
-                            (base + "/tap/sync", tap(cone, mine)),
-                            (ref.tap_url, tap(cone, ref.table)),
-                        ),
-                        (
-                            "tap_moc",
-                            (base + "/tap/sync", tap(moc, mine)),
-                            (ref.tap_url, tap(moc, ref.table)),
-                        ),
-                    ):
-                        n_ms, d_ms, differ = paired_ms(client, ours, theirs)
-                        out[f"{key}_ms"], out[f"dachs_{key}_ms"] = n_ms, d_ms
-                        out[f"{key}_row_count_differs"] = float(differ)
-                else:
-                    out["scs_ms"] = latency_ms(client, base + "/scs", scs)
-                    out["tap_sync_ms"] = latency_ms(client, base + "/tap/sync", tap(cone, mine))
-                    out["tap_moc_ms"] = latency_ms(client, base + "/tap/sync", tap(moc, mine))
-                    out["dachs_scs_ms"] = DACHS_MS["scs"]
-                    out["dachs_tap_sync_ms"] = DACHS_MS["tap_sync"]
-                moc = moc.replace("{t}", mine)
-                db_ms = []
-                with engine.connect() as conn:
-                    for a, d in pts:
-                        tr = translate(moc.format(a=a, d=d), maxrec=1000)
-                        plan = conn.execute(
-                            text("EXPLAIN (ANALYZE, FORMAT JSON) " + tr.sql), tr.params
-                        ).scalar_one()
-                        db_ms.append(plan[0]["Execution Time"])
-                out["moc_db_ms"] = median(db_ms)
-                n = args.sources
-                src = Table(
-                    {
-                        "id": np.arange(n),
-                        "ra": rng.uniform(0, 360, n),
-                        "dec": np.degrees(np.arcsin(rng.uniform(-1, 1, n))),
-                    }
-                )
-                buf = io.BytesIO()
-                src.write(buf, format="votable", tabledata_format="binary2")
-                query = (
-                    "SELECT u.id, a.name FROM TAP_UPLOAD.src AS u JOIN nufair.alerts AS a "
-                    "ON 1 = CONTAINS(POINT('ICRS', u.ra, u.dec), a.moc90)"
-                )
-                walls = []
-                for _ in range(3):
-                    t0 = time.perf_counter()
-                    r = client.post(
-                        base + "/tap/sync",
-                        data={
-                            "LANG": "ADQL",
-                            "QUERY": query,
-                            "UPLOAD": "src,param:src",
-                            "MAXREC": "2000000",
-                            "RESPONSEFORMAT": "csv",
-                        },
-                        files={"src": ("src.xml", buf.getvalue(), "application/x-votable+xml")},
-                    )
-                    walls.append(time.perf_counter() - t0)
-                    if r.status_code != 200:
-                        raise SystemExit(f"cross-match failed: {r.text[-600:]}")
-                out["xmatch_s"] = median(walls)
-                out["xmatch_rows"] = float(r.text.count("\n") - 1)
+            with serve(url, load_sample=False, extra_env=extra) as base, \
+                    httpx.Client(timeout=120) as client:
+                out = latencies(client, base, ref, pts)
+                out["moc_db_ms"], scans = moc_db_ms(engine, pts)
+                if args.sources:
+                    out["xmatch_s"], out["xmatch_rows"] = xmatch(client, base, args.sources,
+                                                                 rng)
+                    out["xmatch_votable_s"], out["xmatch_votable_rows"] = xmatch(
+                        client, base, args.sources, rng, "votable")
         finally:
-            server.should_exit = True
-            thread.join(10)
             engine.dispose()
-    ratios = {
-        "scs_vs_dachs": out["scs_ms"] / out["dachs_scs_ms"],
-        "tap_sync_vs_dachs": out["tap_sync_ms"] / out["dachs_tap_sync_ms"],
-    }
+    ratios = {"scs_vs_dachs": out["scs_ms"] / out["dachs_scs_ms"],
+              "tap_sync_vs_dachs": out["tap_sync_ms"] / out["dachs_tap_sync_ms"]}
     if "dachs_tap_moc_ms" in out:
         ratios["tap_moc_vs_dachs"] = out["tap_moc_ms"] / out["dachs_tap_moc_ms"]
     for k, v in {**out, **ratios}.items():
-        print(f"{k:>18}: {v:.3f}")
-    write_result(
-        "vo",
-        {
-            "alerts": args.alerts,
-            "sources": args.sources,
-            "repeat": args.repeat,
-            **out,
-            **ratios,
-            "dachs_reference_ms": DACHS_MS,
-            "dachs_measured": why_not is None,
-            "dachs_skipped_because": why_not,
-        },
-    )
+        print(f"{k:>22}: {v:.3f}")
+    print(f"{'moc index scans':>22}: {', '.join(scans)}")
+    write_result(args.out, {"alerts": args.alerts, "sources": args.sources,
+                            "repeat": args.repeat, **out, **ratios,
+                            "moc_index_scans": scans, "loadavg_1min_at_start": load_start,
+                            "dachs_reference_ms": DACHS_MS,
+                            "dachs_measured": why_not is None,
+                            "dachs_skipped_because": why_not})
 
 
 if __name__ == "__main__":

@@ -120,9 +120,23 @@ def angular_distance_deg(ra1: ArrayLike, dec1: ArrayLike, ra2: ArrayLike,
 
 
 def cone_ranges(ra: float, dec: float, radius_deg: float) -> NDArray[np.uint64]:
-    """Order-29 index ranges covering a cone (a pre-filter for point-in-cone queries)."""
-    order = tile_order(max(radius_deg, 1e-6))
-    moc = MOC.from_cone(Longitude(ra * u.deg), Latitude(dec * u.deg),
-                        radius=max(radius_deg, 1e-9) * u.deg, max_depth=order)
-    ranges: NDArray[np.uint64] = moc.to_depth29_ranges
-    return ranges
+    """Order-29 index ranges covering a cone (a pre-filter for point-in-cone queries).
+
+    The cells that overlap the cone (healpy's inclusive ``query_disc``), merged into
+    ranges: a few times faster than building a mocpy MOC, which the cone search paid on
+    every request. The cells are about the cone's radius across (two orders coarser than
+    the tiles of a region that size): each range is one more index scan for PostgreSQL to
+    plan and run (~0.02 ms each), while the few extra candidates cost nothing to refine.
+    """
+    order = max(tile_order(max(radius_deg, 1e-6)) - 2, 0)
+    a, d = math.radians(ra), math.radians(dec)
+    vec = np.array([math.cos(d) * math.cos(a), math.cos(d) * math.sin(a), math.sin(d)])
+    pix = np.sort(hp.query_disc(1 << order, vec, math.radians(max(radius_deg, 1e-9)),
+                                inclusive=True, nest=True)).astype(np.uint64)
+    if len(pix) == 0:
+        return np.zeros((0, 2), dtype=np.uint64)
+    breaks = np.flatnonzero(np.diff(pix) != 1)
+    lo = pix[np.concatenate(([0], breaks + 1))]
+    hi = pix[np.concatenate((breaks, [len(pix) - 1]))] + np.uint64(1)
+    shift = np.uint64(2 * (POINT_ORDER - order))
+    return np.stack([lo << shift, hi << shift], axis=1)

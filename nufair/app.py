@@ -28,19 +28,24 @@ from nufair.migrate import current_revision, head_revision
 from nufair.settings import Settings
 from nufair.tokens import TokenTable
 from vo.api import CONFIG_STATE as VO_CONFIG_STATE
+from vo.api import STORAGE_STATE as VO_STORAGE_STATE
+from vo.api import ConeSearchFastPath
 from vo.api import router as vo_router
 from vo.async_api import jobs_running
 from vo.async_api import router as vo_async_router
 from vo.config import VoConfig
+from vo.storage import VoStorage
 
 
 class DatabaseNotAtHead(RuntimeError):
     """The database schema is not at the Alembic head: run ``nufair migrate`` first."""
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pre_ping: bool = True) -> Engine:
     # JIT off: it was measured to misplan the range joins of region queries (DESIGN.md).
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
+    # ``pre_ping=False`` for the read-only VO engine: a ping is one more round trip per
+    # request, and VoStorage replaces a connection that turns out dead on first use.
+    return create_engine(url, pool_pre_ping=pre_ping, pool_size=10, max_overflow=10,
                          connect_args={"options": "-c jit=off"})
 
 
@@ -67,9 +72,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url, server = resolve_database_url(settings)
         engine = make_engine(url)
+        vo_engine = make_engine(url, pre_ping=False)
         try:
             check_at_head(engine)
             setattr(app.state, STORAGE_STATE, CatalogStorage(engine))
+            setattr(app.state, VO_STORAGE_STATE,
+                    VoStorage(vo_engine, getattr(app.state, VO_CONFIG_STATE).timeout_s))
             app.state.engine = engine
             install_fair(app, getattr(app.state, STORAGE_STATE), settings)
             pid_sync = None
@@ -86,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 if pid_sync is not None:
                     pid_sync.stop()
         finally:
+            vo_engine.dispose()
             engine.dispose()
 
     app = FastAPI(
@@ -101,11 +110,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(catalog_router)
     app.include_router(fair_router)
-    setattr(app.state, VO_CONFIG_STATE, VoConfig(base_url=settings.public_base_url))
+    setattr(app.state, VO_CONFIG_STATE, VoConfig(
+        base_url=settings.public_base_url,
+        upload_url_hosts=tuple(h.lower() for h in settings.tap_upload_url_hosts)))
     app.include_router(vo_router)
     app.include_router(vo_async_router)
     app.include_router(ingest_router)
     app.include_router(scan_router)
+    app.add_middleware(ConeSearchFastPath)  # innermost: after the limits and metrics
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 

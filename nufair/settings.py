@@ -47,6 +47,10 @@ class Settings(BaseSettings):
         description="JSON file like NUFAIR_TOKENS, re-read when it changes (rotation).")
     max_body_bytes: int = Field(default=10 * 1024 * 1024, description="Larger bodies get 413.")
     load_sample: bool = Field(default=True, description="make run loads the bundled sample.")
+    tap_upload_url_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts TAP UPLOAD may fetch tables from by http(s) URL, as JSON "
+        '(["vizier.cds.unistra.fr"]); empty: tables must come with the request.')
     # --- persistent identifiers (catalog/pids.py)
     pid_provider: Literal["local", "datacite"] = "local"
     doi_prefix: str = Field(default="10.5072", description="10.5072 is DataCite's test prefix.")

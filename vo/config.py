@@ -14,6 +14,9 @@ class VoConfig:
     creation; ``async_workers`` threads per process run them; ``uws_poll_s`` is how often
     an idle runner looks for queued jobs when no notification woke it, ``uws_sweep_s`` how
     often jobs past their destruction time and jobs of dead processes are dealt with.
+    ``upload_url_hosts`` are the hosts UPLOAD may fetch a table from by http(s) URL (lower
+    case); none by default: fetching whatever URL a client names is server-side request
+    forgery.
     """
 
     base_url: str = "http://127.0.0.1:8000"
@@ -25,3 +28,4 @@ class VoConfig:
     async_workers: int = 2
     uws_poll_s: float = 5.0
     uws_sweep_s: float = 60.0
+    upload_url_hosts: tuple[str, ...] = ()

@@ -9,15 +9,14 @@ the region tiles (MOCs served by ``/datalink/moc``) and the landing page ``/reco
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
-
-from astropy.io.votable.tree import Group, Param, Resource, VOTableFile
 
 from catalog.fair_config import file_url
 from vo.config import VoConfig
 from vo.storage import DatasetRow
-from vo.votable import FieldSpec
+from vo.votable import FieldSpec, xml_attr
 
 DID_PREFIX = "ivo://nufair/alerts?"
 _DID = re.compile(r"^ivo://nufair/alerts\?(\d+)(?:/(\d+))?$")
@@ -114,16 +113,16 @@ def link_rows(ident: DatasetId, ds: DatasetRow | None, cfg: VoConfig) -> list[li
     return rows
 
 
-def service_descriptor(cfg: VoConfig, ref: str) -> Resource:
-    """RESOURCE type=meta utype=adhoc:service pointing a results column at /datalink."""
-    vot = VOTableFile(version="1.4")
-    res = Resource(type="meta", utype="adhoc:service", ID="datalink_service")
-    res.params.append(Param(vot, name="standardID", datatype="char", arraysize="*",
-                            value="ivo://ivoa.net/std/DataLink#links-1.1"))
-    res.params.append(Param(vot, name="accessURL", datatype="char", arraysize="*",
-                            value=cfg.base_url.rstrip("/") + "/datalink"))
-    group = Group(res, name="inputParams")
-    group.entries.append(Param(vot, name="ID", datatype="char", arraysize="*", value="",
-                               ref=ref, ucd="meta.id;meta.main"))
-    res.groups.append(group)
-    return res
+@functools.lru_cache(maxsize=64)
+def service_descriptor(cfg: VoConfig, ref: str) -> str:
+    """RESOURCE type=meta utype=adhoc:service pointing a results column at /datalink (XML
+    text for :func:`vo.votable.votable`; the same for every result, hence cached)."""
+    url = xml_attr(cfg.base_url.rstrip("/") + "/datalink")
+    return ('<RESOURCE ID="datalink_service" type="meta" utype="adhoc:service">\n'
+            '<PARAM name="standardID" datatype="char" arraysize="*" '
+            'value="ivo://ivoa.net/std/DataLink#links-1.1"/>\n'
+            f'<PARAM name="accessURL" datatype="char" arraysize="*" value="{url}"/>\n'
+            '<GROUP name="inputParams">\n'
+            f'<PARAM name="ID" datatype="char" arraysize="*" value="" ref="{xml_attr(ref)}" '
+            'ucd="meta.id;meta.main"/>\n'
+            "</GROUP>\n</RESOURCE>\n")

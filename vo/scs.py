@@ -11,13 +11,11 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from astropy.io.votable.tree import Info, Resource, VOTableFile
-
 from vo.config import VoConfig
 from vo.errors import VoError
 from vo.storage import VoStorage
 from vo.tables import ALERTS, ColumnInfo
-from vo.votable import FieldSpec, convert_rows, votable
+from vo.votable import FieldSpec, convert_rows, document, votable, xml_attr, xml_text
 
 #: SCS 1.03 needs these UCD1 names on the id and position columns.
 _SCS_UCD = {"obs_publisher_did": "ID_MAIN", "ra": "POS_EQ_RA_MAIN", "dec": "POS_EQ_DEC_MAIN"}
@@ -69,15 +67,7 @@ def search(storage: VoStorage, cfg: VoConfig, params: Mapping[str, Any]) -> byte
 
 def error_document(message: str) -> bytes:
     """The SCS 1.03 error answer: a VOTable whose INFO name="Error" says why."""
-    import io
-
-    vot = VOTableFile(version="1.4")
-    res = Resource(type="results")
-    res.infos.append(Info(ID="Error", name="Error", value=message))
-    status = Info(name="QUERY_STATUS", value="ERROR")
-    status.content = message
-    res.infos.append(status)
-    vot.resources.append(res)
-    out = io.BytesIO()
-    vot.to_xml(out)
-    return out.getvalue()
+    return document('<RESOURCE type="results">\n'
+                    f'<INFO ID="Error" name="Error" value="{xml_attr(message)}"/>\n'
+                    f'<INFO name="QUERY_STATUS" value="ERROR">{xml_text(message)}</INFO>\n'
+                    "</RESOURCE>\n")

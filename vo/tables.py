@@ -124,7 +124,7 @@ def _alert_columns(current: bool) -> tuple[ColumnInfo, ...]:
             _c(f"dec_err_minus_{level}", "double", f"{level} % region: Dec extent below the "
                "best fit.", unit="deg", ucd="stat.error;pos.eq.dec"),
             _c(f"r{level}", "double", f"Radius of the cap with the {level} % region's area.",
-               unit="deg", ucd="pos.angDistance;stat.error", principal=level == 90),
+               unit="deg", ucd="stat.error;pos.angDistance", principal=level == 90),
             _c(f"area{level}", "double", f"Area of the {level} % region.", unit="deg**2",
                ucd="phys.angArea"),
         ]

@@ -49,6 +49,7 @@ class FunctionsMixin:
     #: Per SELECT being translated: FROM items and WHERE terms that MOC predicates add
     #: when they stand as top-level conjuncts (see :meth:`predicate_call`).
     hoists: list[tuple[list[str], list[str]]]
+    bulk_points: set[str]
 
     def bind(self, value: Any, cast: str | None = None) -> str:
         raise NotImplementedError
@@ -288,8 +289,18 @@ class FunctionsMixin:
             alias = f"m{sum(len(f) for f, _ in self.hoists)}_{len(self.hoists)}"
             rev, level = region.moc
             froms.append(f"public.region_tiles AS {alias}")
+            if point.hpx in self.bulk_points:
+                # A large upload: the same test written as bounds, which the SP-GiST index
+                # cannot serve, so PostgreSQL scans the tiles and finds the sources of each
+                # in the upload's b-tree. A 100 k-source upload against 10 k regions took
+                # ~4.6 s as 100 k index probes (~45 µs each) and ~1 s as 195 k b-tree range
+                # scans (~4 µs each), measured for issue 5.
+                inside = (f"CAST({point.hpx} AS bigint) >= lower({alias}.hpx) AND "
+                          f"CAST({point.hpx} AS bigint) < upper({alias}.hpx)")
+            else:
+                inside = f"{alias}.hpx @> CAST({point.hpx} AS bigint)"
             terms.append(f"({alias}.revision_pk = {rev} AND {alias}.level = {int(level)} "
-                         f"AND {alias}.hpx @> CAST({point.hpx} AS bigint))")
+                         f"AND {inside})")
             return "TRUE"
         try:
             if name == "contains":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from contextlib import suppress
 from functools import lru_cache
 from importlib import resources
 
@@ -55,27 +57,48 @@ def _describe(exc: UnexpectedInput) -> str:
     return "syntax error"
 
 
+def _reserved(tokens: Iterable[Token]) -> None:
+    """Raise at the first identifier that is LIMIT or a reserved word."""
+    for tok in tokens:
+        if tok.type == "REGULAR_ID" and tok.upper() == "LIMIT":
+            raise AdqlError("ADQL syntax error: LIMIT is not ADQL; write SELECT TOP n",
+                            tok.line, tok.column)
+        if tok.type == "REGULAR_ID" and tok.upper() in RESERVED:
+            raise AdqlError(f"ADQL syntax error: {str(tok)!r} is a reserved word; quote it"
+                            " as a delimited identifier", tok.line, tok.column)
+
+
 def parse(text: str) -> Tree[Token]:
-    """The syntax tree of ``text``; raises :class:`AdqlError` with line and column."""
+    """The syntax tree of ``text``; raises :class:`AdqlError` with line and column.
+
+    Trees are cached by text (the translator only reads them): clients repeat queries.
+    """
     if not text or not text.strip():
         raise AdqlError("empty query")
+    return _parse(text)
+
+
+@lru_cache(maxsize=512)
+def _parse(text: str) -> Tree[Token]:
     try:
-        # Reserved words first: "LIMIT 10" is best reported at LIMIT, not at 10.
-        for tok in _parser().lex(text):
-            if tok.type == "REGULAR_ID" and tok.upper() == "LIMIT":
-                raise AdqlError("ADQL syntax error: LIMIT is not ADQL; write SELECT TOP n",
-                                tok.line, tok.column)
-            if tok.type == "REGULAR_ID" and tok.upper() in RESERVED:
-                raise AdqlError(f"ADQL syntax error: {str(tok)!r} is a reserved word; quote it"
-                                " as a delimited identifier", tok.line, tok.column)
-        return _parser().parse(text)
+        tree = _parser().parse(text)
     except UnexpectedInput as exc:
+        # Reserved words first: "LIMIT 10" is best reported at LIMIT, not at 10.
+        with suppress(UnexpectedInput):
+            _reserved(_parser().lex(text))
         line, column = exc.line, exc.column
         if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken)
                                               and exc.token.type == "$END"):
             lines = text.rstrip().split("\n")  # point just after the last character
             line, column = len(lines), len(lines[-1]) + 1
         raise AdqlError(f"ADQL syntax error: {_describe(exc)}", line, column) from None
+    # A valid parse may still use a reserved word as an identifier. Checked on the tree
+    # (its identifier tokens, in source order) rather than by lexing the text a second
+    # time, which cost as much as the parse itself.
+    _reserved(sorted(tree.scan_values(lambda v: isinstance(v, Token)
+                                      and v.type == "REGULAR_ID"),
+                     key=lambda t: (t.line or 0, t.column or 0)))
+    return tree
 
 
 def syntax_check(text: str) -> None:

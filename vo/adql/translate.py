@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from lark import Token, Tree
+from numpy.typing import NDArray
 
 from vo.adql.functions import FunctionsMixin
 from vo.adql.geomsql import GeometrySql
@@ -25,22 +27,50 @@ _PG_ARRAY = {"char": "text[]", "short": "smallint[]", "int": "integer[]", "long"
              "unsignedByte": "smallint[]"}
 
 
+#: PostgreSQL column type of each VOTable datatype (the temporary tables of uploads).
+PG_TYPE = {"char": "text", "unicodeChar": "text", "short": "smallint", "int": "integer",
+           "long": "bigint", "float": "real", "double": "double precision", "boolean": "boolean",
+           "unsignedByte": "smallint"}
+
+#: Name of the order-29 HEALPix index column added to uploads that have positions.
+UPLOAD_HPX = "_hpx29"
+
+
 @dataclass(slots=True)
 class UploadColumn:
+    """One uploaded column: numpy values (objects for char) and where they are NULL."""
+
     name: str
     datatype: str  # VOTable datatype of the column
-    values: list[Any]
+    values: NDArray[Any]
+    nulls: NDArray[np.bool_]
     meta: ColumnInfo | None = None
 
 
 @dataclass(slots=True)
 class UploadTable:
-    """A table uploaded with the query (TAP_UPLOAD.name); ``point`` names its (ra, dec)."""
+    """A table uploaded with the query (TAP_UPLOAD.name); ``point`` names its (ra, dec).
+
+    ``bulk`` marks a table large enough that matching it against region tiles should scan
+    the tiles and look the sources up (a b-tree on the upload) rather than look each
+    source up in the tiles' SP-GiST index (see ``vo.service.bulk_upload``).
+    """
 
     name: str
     columns: list[UploadColumn]
     point: tuple[str, str] | None = None
-    hpx: list[int | None] | None = None  # order-29 index of ``point`` per row
+    hpx: NDArray[np.int64] | None = None  # order-29 index of ``point`` per row
+    hpx_nulls: NDArray[np.bool_] | None = None
+    bulk: bool = False
+
+    @property
+    def rows(self) -> int:
+        return len(self.columns[0].values) if self.columns else 0
+
+    @property
+    def relation(self) -> str:
+        """The temporary table that holds the upload during its query."""
+        return f'pg_temp."tap_upload_{self.name.lower()}"'
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +101,8 @@ class Translator(FunctionsMixin):
         self.n_alias = 0
         self.tables: list[str] = []
         self.hoists = []
+        #: Index columns of bulk uploads (matched against tiles by a scan of the tiles).
+        self.bulk_points: set[str] = set()
 
     # ------------------------------------------------------------------ basics
     def bind(self, value: Any, cast: str | None = None) -> str:
@@ -350,20 +382,17 @@ class Translator(FunctionsMixin):
         if up is None:
             raise self.fail(f"no uploaded table TAP_UPLOAD.{name}", tree)
         rel = Relation(alias, ident, None, name, "tap_upload")
-        arrays, names = [], []
         for c in up.columns:
-            arrays.append(self.bind(c.values, _PG_ARRAY.get(c.datatype, "text[]")))
-            names.append(c.name)
             rel.columns.append(RelColumn(c.name, f"{alias}.{quote(c.name)}", c.meta))
         if up.point is not None and up.hpx is not None:
-            arrays.append(self.bind(up.hpx, "bigint[]"))
-            names.append("_hpx29")
-            rel.columns.append(RelColumn("_hpx29", f"{alias}._hpx29", hidden=True))
+            hpx = f"{alias}.{UPLOAD_HPX}"
+            rel.columns.append(RelColumn(UPLOAD_HPX, hpx, hidden=True))
             ra, dec = up.point
-            self.point_index[(f"{alias}.{quote(ra)}", f"{alias}.{quote(dec)}")] = (
-                f"{alias}._hpx29", False)
+            self.point_index[(f"{alias}.{quote(ra)}", f"{alias}.{quote(dec)}")] = (hpx, False)
+            if up.bulk:
+                self.bulk_points.add(hpx)
         scope.relations.append(rel)
-        return f"unnest({', '.join(arrays)}) AS {alias}({', '.join(quote(n) for n in names)})"
+        return f"{up.relation} AS {alias}"
 
 
 def translate(text: str, uploads: Sequence[UploadTable] = (),
