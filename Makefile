@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -c 'import reco.kernel as k; k.warm()'  # compile the likelihood once, cached
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -60,9 +60,13 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 def machine() -> dict[str, Any]:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    return {"cpus": os.cpu_count(), "python": platform.python_version(),
-            "platform": platform.platform(), "loadavg_1min": load,
-            "date": datetime.now(UTC).isoformat(timespec="seconds")}
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "loadavg_1min": load,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
 def median(xs: list[float]) -> float:

@@ -82,8 +82,11 @@ _RD = """<resource schema="{schema}" resdir=".">
 """
 
 #: What ``bench.vo`` exports from nufair (same column order as ``COLUMNS``).
-EXPORT_SQL = ("SELECT " + ", ".join(c[0] for c in COLUMNS)
-              + " FROM nufair.alerts WHERE r90 IS NOT NULL ORDER BY alert_id")
+EXPORT_SQL = (
+    "SELECT "
+    + ", ".join(c[0] for c in COLUMNS)
+    + " FROM nufair.alerts WHERE r90 IS NOT NULL ORDER BY alert_id"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,15 +108,19 @@ def available(base: str = BASE) -> str | None:
     try:
         httpx.get(base + "/tap/availability", timeout=5).raise_for_status()
     except httpx.HTTPError as exc:
-        return f"DaCHS does not answer at {base} ({exc}); start it: su dachsroot -c " \
-               "'dachs serve start'"
+        return (
+            f"DaCHS does not answer at {base} ({exc}); start it: su dachsroot -c "
+            "'dachs serve start'"
+        )
     return None
 
 
 def _column_xml(name: str, typ: str, unit: str, ucd: str, verb: int) -> str:
     unit_attr = f' unit="{unit}"' if unit else ""
-    return (f'    <column name="{name}" type="{typ}"{unit_attr} ucd="{ucd}" '
-            f'verbLevel="{verb}" description="{name} (as in nufair.alerts)"/>')
+    return (
+        f'    <column name="{name}" type="{typ}"{unit_attr} ucd="{ucd}" '
+        f'verbLevel="{verb}" description="{name} (as in nufair.alerts)"/>'
+    )
 
 
 def _cell(v: Any) -> str:
@@ -131,13 +138,16 @@ def load(rows: Sequence[Sequence[Any]], base: str = BASE) -> Dachs:
         w = csv.writer(fh)
         for r in rows:
             w.writerow([_cell(v) for v in r])
-    (INPUTS / "q.rd").write_text(_RD.format(
-        schema=SCHEMA, names=",".join(c[0] for c in COLUMNS),  # comma separated (pitfall 5)
-        columns="\n".join(_column_xml(*c) for c in COLUMNS)))
+    (INPUTS / "q.rd").write_text(
+        _RD.format(
+            schema=SCHEMA,
+            names=",".join(c[0] for c in COLUMNS),  # comma separated (pitfall 5)
+            columns="\n".join(_column_xml(*c) for c in COLUMNS),
+        )
+    )
     subprocess.run(["chown", "-R", "dachsroot:gavo", str(INPUTS)], check=True)
-    subprocess.run(["su", "dachsroot", "-c", f"cd {INPUTS} && dachs imp q"], check=True,
-                   capture_output=True)
-    subprocess.run(["su", "dachsroot", "-c", "dachs serve reload"], check=True,
-                   capture_output=True)
-    return Dachs(base, f"{base}/{SCHEMA}/q/cone/scs.xml", f"{base}/tap/sync",
-                 f"{SCHEMA}.alerts")
+    subprocess.run(
+        ["su", "dachsroot", "-c", f"cd {INPUTS} && dachs imp q"], check=True, capture_output=True
+    )
+    subprocess.run(["su", "dachsroot", "-c", "dachs serve reload"], check=True, capture_output=True)
+    return Dachs(base, f"{base}/{SCHEMA}/q/cone/scs.xml", f"{base}/tap/sync", f"{SCHEMA}.alerts")

@@ -71,19 +71,31 @@ def main() -> None:
 
     result = {
         "goal_notices_per_s": 1000,
-        "sample": {"files": len(sample), "records": n_sample, "revisions_stored": stored,
-                   "median_s": sample_t, "notices_per_s": n_sample / sample_t,
-                   "parse_only_per_notice_ms": 1e3 * parse_s / n_sample},
-        "synthetic_voevents": {"files": args.n, "median_s": synth_t,
-                               "notices_per_s": args.n / synth_t,
-                               "runs_s": [s for s, _ in synth_runs]},
+        "sample": {
+            "files": len(sample),
+            "records": n_sample,
+            "revisions_stored": stored,
+            "median_s": sample_t,
+            "notices_per_s": n_sample / sample_t,
+            "parse_only_per_notice_ms": 1e3 * parse_s / n_sample,
+        },
+        "synthetic_voevents": {
+            "files": args.n,
+            "median_s": synth_t,
+            "notices_per_s": args.n / synth_t,
+            "runs_s": [s for s, _ in synth_runs],
+        },
     }
     rate = args.n / synth_t
     parse_ms = 1e3 * parse_s / n_sample
-    print(f"sample: {n_sample} notices from {len(sample)} files in {sample_t:.3f} s "
-          f"→ {n_sample / sample_t:.0f} notices/s (parse only {parse_ms:.3f} ms/notice)")
-    print(f"synthetic VOEvents: {args.n} files in {synth_t:.3f} s → {rate:.0f} notices/s "
-          f"(goal ≥ 1000/s: {'met' if rate >= 1000 else 'MISSED'})")
+    print(
+        f"sample: {n_sample} notices from {len(sample)} files in {sample_t:.3f} s "
+        f"→ {n_sample / sample_t:.0f} notices/s (parse only {parse_ms:.3f} ms/notice)"
+    )
+    print(
+        f"synthetic VOEvents: {args.n} files in {synth_t:.3f} s → {rate:.0f} notices/s "
+        f"(goal ≥ 1000/s: {'met' if rate >= 1000 else 'MISSED'})"
+    )
     print(f"written {write_result('import', result)}")
 
 

@@ -65,8 +65,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=20)
     parser.add_argument("--energy-tev", type=float, default=300.0)
-    parser.add_argument("--refined", action="store_true",
-                        help="also wait for and time the update notice of each alert")
+    parser.add_argument(
+        "--refined",
+        action="store_true",
+        help="also wait for and time the update notice of each alert",
+    )
     parser.add_argument("--refined-timeout", type=float, default=1800.0)
     parser.add_argument("--scan-nsides", default=None, help="NUFAIR_SCAN_NSIDES")
     parser.add_argument("--dask-workers", type=int, default=None)
@@ -77,8 +80,14 @@ def main() -> int:
     rng = np.random.default_rng(2025)
     bodies = []
     for i in range(args.n):
-        ev = simulate_event(rng, det, energy_tev=args.energy_tev, run_id=150000,
-                            event_id=i + 1, time=datetime(2025, 5, 1, 0, 0, i, tzinfo=UTC))
+        ev = simulate_event(
+            rng,
+            det,
+            energy_tev=args.energy_tev,
+            run_id=150000,
+            event_id=i + 1,
+            time=datetime(2025, 5, 1, 0, 0, i, tzinfo=UTC),
+        )
         body = ev.event.to_json()
         body.pop("truth", None)
         body["observatory"] = "IceCube"
@@ -87,9 +96,13 @@ def main() -> int:
     arrivals = _Arrivals()
     receiver = _receiver(arrivals)
     hook = f"http://127.0.0.1:{receiver.server_address[1]}/"
-    env = {"NUFAIR_SINKS": '["webhook"]', "NUFAIR_WEBHOOK_URL": hook,
-           "NUFAIR_WEBHOOK_SECRET": SECRET, "NUFAIR_DISPATCHER_POLL_S": "0.5",
-           "NUFAIR_SCAN_RUNNER_ENABLED": "true" if args.refined else "false"}
+    env = {
+        "NUFAIR_SINKS": '["webhook"]',
+        "NUFAIR_WEBHOOK_URL": hook,
+        "NUFAIR_WEBHOOK_SECRET": SECRET,
+        "NUFAIR_DISPATCHER_POLL_S": "0.5",
+        "NUFAIR_SCAN_RUNNER_ENABLED": "true" if args.refined else "false",
+    }
     if args.scan_nsides:
         env["NUFAIR_SCAN_NSIDES"] = args.scan_nsides
     if args.dask_workers:
@@ -99,11 +112,14 @@ def main() -> int:
     latencies: list[float] = []
     refined: list[float] = []
     stages: list[float] = []
-    with fresh_database() as url, serve(url, load_sample=False, extra_env=env) as base, \
-            httpx.Client(base_url=base, timeout=60) as client:
+    with (
+        fresh_database() as url,
+        serve(url, load_sample=False, extra_env=env) as base,
+        httpx.Client(base_url=base, timeout=60) as client,
+    ):
         headers = {"Authorization": "Bearer nufair-dev-token"}
         for body in bodies:
-            key = (f"nufair:IceCube:{body['run_id']}:{body['event_id']}:r0:webhook:gcn-json")
+            key = f"nufair:IceCube:{body['run_id']}:{body['event_id']}:r0:webhook:gcn-json"
             t0 = time.perf_counter()
             r = client.post("/api/v1/events/raw", json=body, headers=headers)
             t_http = time.perf_counter()
@@ -120,35 +136,52 @@ def main() -> int:
             if args.refined:
                 upd = key.replace(":r0:", ":r1:")
                 with arrivals.cond:
-                    arrivals.cond.wait_for(lambda k=upd: k in arrivals.at,  # type: ignore[misc]
-                                           timeout=args.refined_timeout)
+                    arrivals.cond.wait_for(
+                        lambda k=upd: k in arrivals.at,  # type: ignore[misc]
+                        timeout=args.refined_timeout,
+                    )
                 if upd not in arrivals.at:
                     raise RuntimeError(f"update notice {upd} never arrived")
                 refined.append(arrivals.at[upd] - t0)
-                print(f"event {body['event_id']}: initial {latencies[-1]:.2f} s, "
-                      f"refined {refined[-1]:.1f} s", flush=True)
+                print(
+                    f"event {body['event_id']}: initial {latencies[-1]:.2f} s, "
+                    f"refined {refined[-1]:.1f} s",
+                    flush=True,
+                )
     receiver.shutdown()
     lat = np.array(latencies)
     result = {
-        "n": len(lat), "energy_tev": args.energy_tev,
+        "n": len(lat),
+        "energy_tev": args.energy_tev,
         "initial_p50_s": float(np.percentile(lat, 50)),
         "initial_p95_s": float(np.percentile(lat, 95)),
         "first_guess_p50_s": float(np.percentile(stages, 50)),
-        "goal_initial_p50_s": 1.0, "machine": machine(),
+        "goal_initial_p50_s": 1.0,
+        "machine": machine(),
     }
     if refined:
         ref = np.array(refined)
-        result.update({"refined_p50_s": float(np.percentile(ref, 50)),
-                       "refined_p95_s": float(np.percentile(ref, 95)),
-                       "refined_n": len(ref), "goal_refined_s": 30.0,
-                       "scan_nsides": args.scan_nsides or "8:0,64:12,512:24 (default)",
-                       "dask_workers": args.dask_workers, "dask_processes": args.dask_processes})
-        print(f"refined notice latency over {len(ref)} alerts: p50 "
-              f"{result['refined_p50_s']:.1f} s, p95 {result['refined_p95_s']:.1f} s")
+        result.update(
+            {
+                "refined_p50_s": float(np.percentile(ref, 50)),
+                "refined_p95_s": float(np.percentile(ref, 95)),
+                "refined_n": len(ref),
+                "goal_refined_s": 30.0,
+                "scan_nsides": args.scan_nsides or "8:0,64:12,512:24 (default)",
+                "dask_workers": args.dask_workers,
+                "dask_processes": args.dask_processes,
+            }
+        )
+        print(
+            f"refined notice latency over {len(ref)} alerts: p50 "
+            f"{result['refined_p50_s']:.1f} s, p95 {result['refined_p95_s']:.1f} s"
+        )
     path = write_result("latency-refined" if refined else "latency", result)
-    print(f"initial notice latency over {len(lat)} alerts: p50 {result['initial_p50_s']:.2f} s,"
-          f" p95 {result['initial_p95_s']:.2f} s (first guess p50 "
-          f"{result['first_guess_p50_s']:.2f} s); goal p50 ≤ 1 s → {path}")
+    print(
+        f"initial notice latency over {len(lat)} alerts: p50 {result['initial_p50_s']:.2f} s,"
+        f" p95 {result['initial_p95_s']:.2f} s (first guess p50 "
+        f"{result['first_guess_p50_s']:.2f} s); goal p50 ≤ 1 s → {path}"
+    )
     return 0
 
 

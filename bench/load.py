@@ -40,8 +40,10 @@ def request_mix(rng: random.Random, available: set[str]) -> tuple[str, str]:
     if "scs" in available:
         choices.append(("scs", f"/scs?RA={ra:.3f}&DEC={dec:.3f}&SR=5", 3))
     if "tap" in available:
-        q = (f"SELECT TOP 20 * FROM nufair.alerts WHERE 1=CONTAINS(POINT('ICRS', ra, dec), "
-             f"CIRCLE('ICRS', {ra:.3f}, {dec:.3f}, 10))")
+        q = (
+            f"SELECT TOP 20 * FROM nufair.alerts WHERE 1=CONTAINS(POINT('ICRS', ra, dec), "
+            f"CIRCLE('ICRS', {ra:.3f}, {dec:.3f}, 10))"
+        )
         choices.append(("tap_sync", f"/tap/sync?REQUEST=doQuery&LANG=ADQL&QUERY={q}", 3))
     if "records" in available:
         choices.append(("landing", "/records/IceCube-200615A", 2))
@@ -50,8 +52,14 @@ def request_mix(rng: random.Random, available: set[str]) -> tuple[str, str]:
     return kinds[i], paths[i]
 
 
-async def client(base: str, seed: int, until: float, available: set[str],
-                 lat: dict[str, list[float]], errors: list[str]) -> None:
+async def client(
+    base: str,
+    seed: int,
+    until: float,
+    available: set[str],
+    lat: dict[str, list[float]],
+    errors: list[str],
+) -> None:
     rng = random.Random(seed)
     async with httpx.AsyncClient(base_url=base, timeout=30) as http:
         for _ in range(MAX_REQUESTS_PER_CLIENT):
@@ -73,8 +81,11 @@ async def client(base: str, seed: int, until: float, available: set[str],
 def probe(base: str) -> set[str]:
     """Which optional endpoints this build serves."""
     have = set()
-    for name, path in (("scs", "/scs?RA=0&DEC=0&SR=0"), ("tap", "/tap/availability"),
-                       ("records", "/records/IceCube-200615A")):
+    for name, path in (
+        ("scs", "/scs?RA=0&DEC=0&SR=0"),
+        ("tap", "/tap/availability"),
+        ("records", "/records/IceCube-200615A"),
+    ):
         try:
             if httpx.get(base + path, timeout=5).status_code < 400:
                 have.add(name)
@@ -100,22 +111,34 @@ def main() -> None:
         until = t0 + args.seconds
 
         async def run_all() -> None:
-            await asyncio.gather(*(client(base, i, until, available, lat, errors)
-                                   for i in range(args.clients)))
+            await asyncio.gather(
+                *(client(base, i, until, available, lat, errors) for i in range(args.clients))
+            )
 
         asyncio.run(run_all())
         elapsed = time.monotonic() - t0
     every = [x for xs in lat.values() for x in xs]
-    per_kind = {k: {"n": len(v), "p50_ms": 1e3 * pct(v, 50), "p99_ms": 1e3 * pct(v, 99)}
-                for k, v in sorted(lat.items())}
-    result = {"clients": args.clients, "seconds": elapsed, "requests": len(every),
-              "errors": len(errors), "error_examples": errors[:5],
-              "throughput_rps": len(every) / elapsed,
-              "p50_ms": 1e3 * pct(every, 50), "p99_ms": 1e3 * pct(every, 99),
-              "per_kind": per_kind, "endpoints": sorted(available)}
-    print(f"{args.clients} clients × {elapsed:.0f} s: {len(every)} requests, {len(errors)} "
-          f"errors, {result['throughput_rps']:.0f} req/s, p50 {result['p50_ms']:.1f} ms, "
-          f"p99 {result['p99_ms']:.1f} ms (goal: 0 errors)")
+    per_kind = {
+        k: {"n": len(v), "p50_ms": 1e3 * pct(v, 50), "p99_ms": 1e3 * pct(v, 99)}
+        for k, v in sorted(lat.items())
+    }
+    result = {
+        "clients": args.clients,
+        "seconds": elapsed,
+        "requests": len(every),
+        "errors": len(errors),
+        "error_examples": errors[:5],
+        "throughput_rps": len(every) / elapsed,
+        "p50_ms": 1e3 * pct(every, 50),
+        "p99_ms": 1e3 * pct(every, 99),
+        "per_kind": per_kind,
+        "endpoints": sorted(available),
+    }
+    print(
+        f"{args.clients} clients × {elapsed:.0f} s: {len(every)} requests, {len(errors)} "
+        f"errors, {result['throughput_rps']:.0f} req/s, p50 {result['p50_ms']:.1f} ms, "
+        f"p99 {result['p99_ms']:.1f} ms (goal: 0 errors)"
+    )
     for k, v in per_kind.items():
         print(f"  {k:11s} n={v['n']:6d}  p50 {v['p50_ms']:7.1f} ms  p99 {v['p99_ms']:7.1f} ms")
     print(f"written {write_result('load', result)}")

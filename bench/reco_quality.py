@@ -22,9 +22,10 @@ uses the thresholds derived from the other half (2-fold cross-validation). The r
 thresholds (``--write-calibration`` → ``reco/data/calibration.json``) use all events.
 
 Exhaustive check (first ``--exhaustive`` events): every nside-512 pixel within 1° of the
-scan's best fit or of the truth is fitted with 7 seeds around the scan's best track and 15
-iterations; the scan "lands on the optimum" when its best pixel is the exhaustive optimum or
-one of its 8 neighbours.
+scan's best fit or of the truth is fitted with 13 seeds around the scan's best track (its
+centre and hexagons of 10 m and 40 m; the best two after four iterations go on to 20); the
+scan "lands on the optimum" when its best pixel is the exhaustive optimum or one of its 8
+neighbours.
 """
 
 from __future__ import annotations
@@ -76,13 +77,13 @@ def exhaustive_best(client, event, det, res, truth, radius_deg=1.0):
         np.repeat(np.array(res.best.vertex)[None, :], len(pixels), axis=0),
         np.full(len(pixels), res.best.time),
         frames(zen, azi),
-        hexagon_offsets(7, 10.0),
+        np.concatenate([hexagon_offsets(7, 10.0), hexagon_offsets(7, 40.0)[1:]]),
     )
     fut = client.scatter(prep, broadcast=True, hash=False)
     futures = []
     for lo in range(0, len(pixels), 48):
         sl = slice(lo, lo + 48)
-        spec = BatchSpec(nside, pixels[sl], zen[sl], azi[sl], seeds[sl], 15)
+        spec = BatchSpec(nside, pixels[sl], zen[sl], azi[sl], seeds[sl], 20)
         futures.append(client.submit(fit_batch, fut, spec, pure=False))
     llh = np.concatenate([f.result().llh for f in futures])
     i = int(np.nanargmin(llh))

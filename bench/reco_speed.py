@@ -12,7 +12,8 @@ makes every figure noisy):
   ``run_scan(client=None)`` (start-up included);
 * pixel fits per second, and the per-fit cost in core-seconds (workers × wall / fits);
 * the *floor*: the same number of likelihood evaluations (value, gradient and Hessian over all
-  pulses) timed in one process in a tight loop, divided by the number of workers — what a scan
+  pulses) of the compiled kernel timed in one thread in a tight loop, divided by the number of
+  workers — what a scan
   with zero scheduling, Python and seeding overhead would take; the goal is scan ≤ 2 × floor;
 * 1 versus 2 workers (goal ≥ 1.7× speed-up);
 * peak resident memory of the driver and of each worker.
@@ -32,15 +33,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import healpy as hp
 import numpy as np
+from astropy.time import Time
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from reco import kernel
 from reco import likelihood as lk
+from reco.coords import equatorial_to_local
 from reco.detector import Detector, load_ic86
 from reco.event import Event
 from reco.result import ScanResult
-from reco.scan import CHUNK_ELEMENTS, ScanConfig, local_client, run_scan
+from reco.scan import ScanConfig, local_client, run_scan
 from reco.simulate import SimulatedEvent, simulate_event
 
 
@@ -58,30 +63,43 @@ def find_event(det: Detector, target: int = 1000) -> tuple[int, SimulatedEvent]:
     raise RuntimeError("no event of the requested size")
 
 
-def floor_per_evaluation(prep: lk.PreparedEvent, n_seeds: int, repeats: int = 20) -> float:
-    """Seconds per (pixel, seed) likelihood evaluation with derivatives, in one process."""
-    per_pixel = n_seeds * prep.n_pulses
-    n_pix = max(1, CHUNK_ELEMENTS // per_pixel)
+def floor_per_evaluation(
+    prep: lk.PreparedEvent, res: ScanResult, event: Event, n_sample: int = 300
+) -> float:
+    """Seconds per likelihood evaluation (value, gradient and Hessian over all pulses) of the
+    compiled kernel, called back to back in one thread, at the scan's own work: ``n_sample``
+    fitted pixels drawn from all levels of ``res``, each at its fitted track (the cost of an
+    evaluation depends a little on where it is made, through the branches of the model)."""
     rng = np.random.default_rng(0)
-    zen = np.arccos(rng.uniform(-1, 1, n_pix))
-    azi = rng.uniform(0, 2 * np.pi, n_pix)
-    fr = lk.frames(zen, azi)
-    proj = lk.project(prep, fr)
-    theta = lk.transfer_seeds(
-        prep,
-        np.repeat(prep.centre[None], n_pix, 0),
-        np.full(n_pix, 10_000.0),
-        fr,
-        lk.hexagon_offsets(n_seeds, 20.0),
+    rows = [(lv.nside, i, lv) for lv in res.levels for i in range(len(lv.pixel))]
+    rows = [rows[i] for i in rng.choice(len(rows), min(n_sample, len(rows)), replace=False)]
+    rows = [r for r in rows if np.isfinite(r[2].llh[r[1]])]
+    theta_pix = np.array([hp.pix2ang(n, lv.pixel[i]) for n, i, lv in rows])
+    zen, azi = equatorial_to_local(
+        theta_pix[:, 1], 0.5 * np.pi - theta_pix[:, 0], Time(event.time, scale="utc")
     )
-    lk._terms(prep, proj, theta, True)
+    fr = lk.frames(zen, azi)
+    point = np.array([[lv.x[i], lv.y[i], lv.z[i]] for _, i, lv in rows])
+    tpt = np.array([lv.t[i] for _, i, lv in rows])
+    theta = lk.transfer_seeds(prep, point, tpt, fr, np.zeros((1, 2)))[:, 0, :]
+    proj = lk.project(prep, fr)
+    par = lk.constants(prep)
+    grad = np.empty(3)
+    hess = np.empty((3, 3))
+    kernel.evaluate(
+        proj.tl[0], proj.u[0], proj.w[0], prep.time, 0.0, 0.0, 0.0, par, grad, hess, True
+    )
     best = np.inf
     for _ in range(3):
         t0 = time.perf_counter()
-        for _ in range(repeats):
-            lk._terms(prep, proj, theta, True)
-        best = min(best, (time.perf_counter() - t0) / repeats)
-    return best / (n_pix * n_seeds)
+        for j in range(len(rows)):
+            a, b, t = (float(x) for x in theta[j])
+            for _ in range(5):
+                kernel.evaluate(
+                    proj.tl[j], proj.u[j], proj.w[j], prep.time, a, b, t, par, grad, hess, True
+                )
+        best = min(best, (time.perf_counter() - t0) / (5 * len(rows)))
+    return best
 
 
 def timed_scans(
@@ -139,7 +157,7 @@ def main() -> None:
     run_scan(event, det, config)
     cold = time.perf_counter() - t0
     stats = res2.stats
-    per_eval = floor_per_evaluation(prep, config.n_seeds_refine)
+    per_eval = floor_per_evaluation(prep, res2, event)
     floor_core = stats.likelihood_evaluations * per_eval
     out.update(
         {

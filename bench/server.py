@@ -21,23 +21,58 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(database_url: str, *, load_sample: bool = True, workers: int = 1,
-          extra_env: dict[str, str] | None = None) -> Iterator[str]:
+def serve(
+    database_url: str,
+    *,
+    load_sample: bool = True,
+    workers: int = 1,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[str]:
     """Migrate and (optionally) load the sample into ``database_url``, serve it, yield the
     base URL; the server is stopped on exit."""
     port = free_port()
-    env = {**os.environ, "NUFAIR_DATABASE_URL": database_url, "NUFAIR_PORT": str(port),
-           "NUFAIR_HOST": "127.0.0.1", "NUFAIR_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-           **(extra_env or {})}
+    env = {
+        **os.environ,
+        "NUFAIR_DATABASE_URL": database_url,
+        "NUFAIR_PORT": str(port),
+        "NUFAIR_HOST": "127.0.0.1",
+        "NUFAIR_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        **(extra_env or {}),
+    }
     if load_sample:
-        subprocess.run([sys.executable, "-m", "nufair.cli", "import", "--no-progress",
-                        *[str(p) for p in _sample()]], env=env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "nufair.cli",
+                "import",
+                "--no-progress",
+                *[str(p) for p in _sample()],
+            ],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "nufair.app:create_app",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-         "--log-level", "warning", "--no-access-log"],
-        env=env)
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "nufair.app:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env=env,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

@@ -20,9 +20,11 @@ router.include_router(browse.router)
 router.include_router(oai.router)
 
 
-def make_context(storage: CatalogStorage, cfg: FairConfig, artifact_root: Path
-                 ) -> tuple[FairContext, MintSummary]:
+def make_context(storage: CatalogStorage, cfg: FairConfig, artifact_root: Path,
+                 extra_roots: tuple[Path, ...] = ()) -> tuple[FairContext, MintSummary]:
     """Build the FAIR context, mint every missing DOI, and mint with every later import.
+
+    Files are served from ``artifact_root`` and ``extra_roots`` (a ``file://`` artifacts URL).
 
     DOIs are minted in the import transaction (a hook on ``CatalogStorage``), and once at
     start-up for whatever was stored without the hook (an older database, the CLI).
@@ -32,5 +34,5 @@ def make_context(storage: CatalogStorage, cfg: FairConfig, artifact_root: Path
         mint_in, prefix=cfg.doi_prefix, provider=cfg.provider)(conn, event_pks=pks))
     summary = fair.mint_missing(cfg.doi_prefix, cfg.provider)
     ctx = FairContext(cfg=cfg, fair=fair, records=RecordService(storage, fair),
-                      artifact_root=artifact_root)
+                      artifact_root=artifact_root, extra_roots=extra_roots)
     return ctx, summary

@@ -17,6 +17,17 @@ ACCESS_RIGHT_URI = "http://purl.org/coar/access_right/c_abf2"
 ACCESS_RIGHT_LABEL = "open access"
 
 
+def file_url(base_url: str, key: str, filename: str) -> str:
+    """The one public URL of a stored file: under the landing page of its record.
+
+    ``key`` is the DOI suffix of the version the file belongs to (the concept DOI's for a
+    file of the whole event). The landing page, DataCite, signposting, DataLink and the
+    notices' ``healpix_url`` all give this URL.
+    """
+    return (f"{base_url.rstrip('/')}/records/{quote(key, safe='')}/files/"
+            f"{quote(filename, safe='')}")
+
+
 @dataclass(frozen=True, slots=True)
 class FairConfig:
     """Identity of the archive and how its identifiers are made.
@@ -73,7 +84,7 @@ class FairConfig:
         return f"{self.record_url(key)}/export/{fmt}"
 
     def file_url(self, key: str, filename: str) -> str:
-        return f"{self.record_url(key)}/files/{quote(filename, safe='')}"
+        return file_url(self.base, key, filename)
 
     def linkset_url(self, key: str) -> str:
         return f"{self.record_url(key)}/linkset"

@@ -30,12 +30,14 @@ class NotAcceptable(NufairError):
 
 @dataclass(frozen=True, slots=True)
 class FairContext:
-    """What the FAIR handlers need: configuration, storage, records, the artifact root."""
+    """What the FAIR handlers need: configuration, storage, records, the artifact root
+    (relative storage URLs) and other local folders whose files may be served."""
 
     cfg: FairConfig
     fair: FairStorage
     records: RecordService
     artifact_root: Path
+    extra_roots: tuple[Path, ...] = ()
 
 
 def get_fair(request: Request) -> FairContext:

@@ -112,6 +112,19 @@ _R_ICECAT = revisions.alias("r_icecat")
 _ICECAT = exists().where(_R_ICECAT.c.event_pk == events.c.id, _R_ICECAT.c.source == "icecat-1")
 
 
+#: The landing-page key under which an artifact is served (``/records/{key}/files/{name}``):
+#: the suffix of its revision's version DOI, or of the concept DOI for a file of the whole
+#: event. NULL while that DOI is not minted (a retraction's revision never has one). A
+#: correlated subquery: select it beside columns of ``artifacts``.
+ARTIFACT_LANDING_KEY = (
+    select(dois.c.suffix)
+    .where(or_(dois.c.revision_pk == artifacts.c.revision_pk,
+               and_(artifacts.c.revision_pk.is_(None), dois.c.event_pk == artifacts.c.event_pk,
+                    dois.c.kind == "concept")))
+    .correlate(artifacts)
+    .scalar_subquery())
+
+
 #: Rows per INSERT (7 parameters each; PostgreSQL allows 65535 per statement).
 _CHUNK = 5000
 
@@ -159,6 +172,13 @@ class FairStorage:
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).mappings().all()
         return [ArtifactRow(**{k: r[k] for k in ArtifactRow.__slots__}) for r in rows]
+
+    def artifact_location(self, artifact_id: int) -> tuple[str | None, str] | None:
+        """(landing key, filename) of an artifact; None when there is no such artifact."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(ARTIFACT_LANDING_KEY, artifacts.c.filename)
+                               .where(artifacts.c.id == artifact_id)).first()
+        return None if row is None else (row[0], row[1])
 
     def dois_needing_sync(self, provider: str, limit: int = 500) -> list[DoiRow]:
         """DOIs whose metadata changed since the provider last saw them."""

@@ -7,6 +7,7 @@ record). Every response carries FAIR Signposting ``Link`` headers and ``Vary: Ac
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import unquote, urlparse
@@ -163,33 +164,63 @@ async def download(ctx: Ctx, key: str, filename: str) -> Response:
     headers = _headers(signposts.file_links(rec, ctx.cfg), **{
         "Content-Digest": digest_from_hex(art.sha256),
         "Content-Disposition": f'attachment; filename="{art.filename}"'})
-    local = resolve_local(art, ctx.artifact_root)
+    local = resolve_local(art, ctx.artifact_root, ctx.extra_roots)
     if local is not None:
         return FileResponse(local, media_type=art.media_type, headers=headers)
-    import fsspec  # object stores: only when an artifact lives in one
+    # Object stores (NUFAIR_ARTIFACTS_URL): opened before the response starts, so that a
+    # missing object is a 404 rather than a body cut short.
+    fh = await run_in_threadpool(_open_remote, art)
 
     def chunks() -> Any:
-        with fsspec.open(art.storage_url, "rb") as fh:
+        try:
             while block := fh.read(1 << 16):
                 yield block
+        finally:
+            fh.close()
 
-    return StreamingResponse(chunks(), media_type=art.media_type, headers=headers)
+    return StreamingResponse(chunks(), media_type=art.media_type,
+                             headers={**headers, "Content-Length": str(art.size_bytes)})
 
 
-def resolve_local(art: ArtifactRow, root: Path) -> Path | None:
-    """The local path of an artifact, refusing anything outside the artifact folder.
+def _open_remote(art: ArtifactRow) -> Any:
+    import fsspec  # only when an artifact lives in an object store
+
+    try:
+        return fsspec.open(art.storage_url, "rb").open()
+    except FileNotFoundError as exc:
+        raise NotFound(f"file {art.filename!r} is not available") from exc
+
+
+@router.api_route("/api/v1/artifacts/{artifact_id}", methods=["GET", "HEAD"])
+async def artifact_by_id(ctx: Ctx, artifact_id: int) -> Response:
+    """The former file URL (``healpix_url`` of notices already sent, DataLink rows already
+    harvested): a permanent redirect to the file's URL under its landing page."""
+    found = await run_in_threadpool(ctx.fair.artifact_location, artifact_id)
+    if found is None:
+        raise NotFound(f"no artifact {artifact_id}", details={"artifact": artifact_id})
+    key, filename = found
+    if key is None:
+        raise NotFound(f"artifact {artifact_id} is not published under a record yet",
+                       details={"artifact": artifact_id})
+    return RedirectResponse(ctx.cfg.file_url(key, filename), status_code=308)
+
+
+def resolve_local(art: ArtifactRow, root: Path, also: Sequence[Path] = ()) -> Path | None:
+    """The local path of an artifact, refusing anything outside the artifact folders.
 
     ``file://`` URLs and bare relative paths are local; other schemes (``s3://``, ...) return
-    None and are read through fsspec. ``..``, symlinks out of the folder and absolute paths
-    elsewhere raise :class:`NotFound` (the file is not served, and nothing says why).
+    None and are read through fsspec. Relative paths are taken from ``root``; an absolute
+    one must lie in ``root`` or in one of ``also`` (a ``file://`` artifacts URL). ``..``,
+    symlinks out of those folders and absolute paths elsewhere raise :class:`NotFound` (the
+    file is not served, and nothing says why).
     """
     parsed = urlparse(art.storage_url)
     if parsed.scheme not in ("", "file"):
         return None
     raw = unquote(parsed.path) if parsed.scheme == "file" else art.storage_url
-    root = root.resolve()
-    path = (root / raw).resolve() if not Path(raw).is_absolute() else Path(raw).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
+    roots = [r.resolve() for r in (root, *also)]
+    path = (roots[0] / raw).resolve() if not Path(raw).is_absolute() else Path(raw).resolve()
+    if not any(path.is_relative_to(r) for r in roots) or not path.is_file():
         raise NotFound(f"file {art.filename!r} is not available")
     return path
 

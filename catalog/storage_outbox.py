@@ -21,6 +21,8 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from catalog.errors import Conflict
+from catalog.fair_config import file_url
+from catalog.fair_storage import ARTIFACT_LANDING_KEY
 from catalog.notices.model import (
     STREAM_CODES,
     Citation,
@@ -56,13 +58,15 @@ class PublishConfig:
         Authority and path of our IVORNs, e.g. ``ivo://nufair.example/IceCube``.
     routes
         Which sinks receive which formats.
-    artifact_base_url
-        Public URL prefix of artifacts (``{base}/{artifact id}``) for ``healpix_url``.
+    public_base_url
+        Public address of the app. With it, ``healpix_url`` gives the skymap's URL under
+        its version's landing page (:func:`catalog.fair_config.file_url`); without it, or
+        while that version has no DOI, notices carry no skymap URL.
     """
 
     ivorn_base: str
     routes: tuple[Route, ...]
-    artifact_base_url: str | None = None
+    public_base_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,12 +228,12 @@ class OutboxStorage:
         elif earlier and earlier[-1]["ivorn"]:
             citations = (Citation(earlier[-1]["ivorn"], "supersedes"),)
         skymap = None
-        if self.config.artifact_base_url:
-            art = conn.execute(select(artifacts.c.id).where(
+        if self.config.public_base_url:
+            art = conn.execute(select(ARTIFACT_LANDING_KEY, artifacts.c.filename).where(
                 artifacts.c.revision_pk == shown["id"], artifacts.c.role == "skymap-fits")
-            ).scalar()
-            if art is not None:
-                skymap = f"{self.config.artifact_base_url.rstrip('/')}/{art}"
+            ).first()
+            if art is not None and art[0] is not None:
+                skymap = file_url(self.config.public_base_url, art[0], art[1])
         return NoticeInput(
             observatory=ev["observatory"], run_id=ev["run_id"], event_id=ev["event_id"],
             name=ev["name"], stream=rev["stream"], event_time=ev["event_time"],

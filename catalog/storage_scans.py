@@ -372,13 +372,6 @@ class ScanStorage:
         return list(conn.execute(insert(artifacts).values(rows).returning(artifacts.c.id))
                     .scalars())
 
-    def artifact(self, pk: int) -> RowMapping:
-        with self.engine.connect() as conn:
-            r = conn.execute(select(artifacts).where(artifacts.c.id == pk)).mappings().first()
-        if r is None:
-            raise NotFound(f"no artifact {pk}", details={"artifact": pk})
-        return r
-
     def artifacts_of(self, revision_pk: int) -> list[RowMapping]:
         with self.engine.connect() as conn:
             return list(conn.execute(select(artifacts).where(

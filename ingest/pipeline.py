@@ -28,7 +28,7 @@ from catalog.errors import InvalidInput
 from catalog.records import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
 from catalog.storage_ingest import IngestStorage, RawEventRow
 from catalog.storage_outbox import OutboxStorage, StoredRevision
-from ingest.selection import FIRST_GUESS_R50_DEG, FIRST_GUESS_R90_DEG, Selection, select_event
+from ingest.selection import Selection, select_event
 from reco.detector import Detector
 from reco.event import Event
 
@@ -67,15 +67,16 @@ class Accepted:
 
 
 def initial_record(event: Event, sel: Selection) -> NoticeRecord:
-    """Revision 0 of ``event`` from its selection (the first guess, with a wide circle)."""
+    """Revision 0 of ``event`` from its selection (the first guess and its calibrated
+    circles)."""
     return NoticeRecord(
         observatory=event.observatory, run_id=event.run_id, event_id=event.event_id,
         name=None, stream=Stream(sel.stream), event_time=event.time,
         kind=RevisionKind.INITIAL, source=Source.RECO, source_rev=0,
         source_key=f"reco:{event.observatory}:{event.run_id}:{event.event_id}:0",
         issued_at=datetime.now(UTC), ra=sel.ra_deg, dec=sel.dec_deg,
-        regions=(ErrorRegion(0.5, radius_deg=FIRST_GUESS_R50_DEG),
-                 ErrorRegion(0.9, radius_deg=FIRST_GUESS_R90_DEG)),
+        regions=(ErrorRegion(0.5, radius_deg=sel.r50_deg),
+                 ErrorRegion(0.9, radius_deg=sel.r90_deg)),
         energy_tev=sel.energy_tev, signalness=sel.signalness, far_per_year=sel.far_per_year,
         extra={"estimator": "reco first guess", "selection": sel.to_json()})
 

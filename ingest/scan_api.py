@@ -1,4 +1,7 @@
-"""REST endpoints of the scan service (``/api/v1/scans``) and of stored artifacts.
+"""REST endpoints of the scan service (``/api/v1/scans``).
+
+Stored files (skymaps, MOCs) are served under their record's landing page
+(``/records/{key}/files/{name}``, ``catalog.landing``).
 
 Handlers parse and shape only: :class:`ingest.scans.ScanService` holds the rules.
 """
@@ -6,16 +9,13 @@ Handlers parse and shape only: :class:`ingest.scans.ScanService` holds the rules
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from catalog.auth import require_scope
-from catalog.errors import NotFound
 from catalog.models import ErrorResponse
 from catalog.storage_scans import ScanRow
 from ingest.scans import ScanService, config_from, config_to_reco
@@ -29,11 +29,10 @@ router = APIRouter(prefix="/api/v1", responses=ERRORS)  # type: ignore[arg-type]
 
 
 class ScanRuntime:
-    """The scan service and where artifacts live, as the handlers need them."""
+    """The scan service, as the handlers need it."""
 
-    def __init__(self, service: ScanService, artifact_root: Path) -> None:
+    def __init__(self, service: ScanService) -> None:
         self.service = service
-        self.artifact_root = artifact_root
 
 
 def get_runtime(request: Request) -> ScanRuntime:
@@ -229,14 +228,3 @@ def rescan(rt: RuntimeDep, scan_id: int, body: RescanRequest, _token: ScanToken)
     row = svc.rescan(scan_id, config=cfg, priority=body.priority, labels=body.labels,
                      publish=body.publish)
     return _public(svc, row)
-
-
-@router.get("/artifacts/{artifact_id}", summary="A stored artifact (skymap, MOC)",
-            response_class=FileResponse)
-def get_artifact(rt: RuntimeDep, artifact_id: int) -> FileResponse:
-    art = rt.service.scans.artifact(artifact_id)
-    root = rt.artifact_root.resolve()
-    path = (root / art["storage_url"]).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
-        raise NotFound(f"artifact {artifact_id} is not available here")
-    return FileResponse(path, media_type=art["media_type"], filename=art["filename"])

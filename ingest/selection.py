@@ -6,9 +6,9 @@ stream rule of :func:`reco.estimators.classify` (Gold / Bronze tracks by signaln
 by energy, otherwise not an alert). Two further numbers are this module's, documented here:
 
 * the false-alarm rate, :func:`far_per_year`;
-* the first-guess error circle (:data:`FIRST_GUESS_R50_DEG`, :data:`FIRST_GUESS_R90_DEG`),
-  a fixed conservative circle published with the initial notice until the scan's contours
-  replace it in the update.
+* nothing else: the first-guess error circle published with the initial notice (until the
+  scan's contours replace it in the update) is reco's calibrated paraboloid circle,
+  :func:`reco.firstguess.error_radii`.
 """
 
 from __future__ import annotations
@@ -20,14 +20,8 @@ import numpy as np
 from reco.detector import Detector
 from reco.estimators import classify, is_track_like, track_energy
 from reco.event import Event
-from reco.firstguess import FirstGuess, clean_hits, first_guess
+from reco.firstguess import FirstGuess, clean_hits, error_radii, first_guess
 from reco.likelihood import frames, prepare
-
-FIRST_GUESS_R50_DEG = 1.5
-"""50 % radius [deg] published with a first guess (no contour yet): deliberately wide."""
-
-FIRST_GUESS_R90_DEG = 3.0
-"""90 % radius [deg] published with a first guess."""
 
 FAR_AT_ZERO_SIGNALNESS = 100.0
 """False alarms per year of events at the bottom of the selection (signalness → 0)."""
@@ -64,12 +58,15 @@ class Selection:
     far_per_year: float
     track_like: bool
     first_guess_s: float
+    r50_deg: float
+    r90_deg: float
 
     def to_json(self) -> dict[str, float | str | bool]:
         return {"stream": self.stream, "ra_deg": self.ra_deg, "dec_deg": self.dec_deg,
                 "energy_tev": self.energy_tev, "signalness": self.signalness,
                 "far_per_year": self.far_per_year, "track_like": self.track_like,
-                "first_guess_s": self.first_guess_s}
+                "first_guess_s": self.first_guess_s, "r50_deg": self.r50_deg,
+                "r90_deg": self.r90_deg}
 
 
 def select_event(event: Event, detector: Detector) -> Selection:
@@ -84,7 +81,9 @@ def select_event(event: Event, detector: Detector) -> Selection:
     energy = float(track_energy(prep, fr, theta)[0])
     pos, _ = clean_hits(event, detector)
     c = classify(energy, is_track_like(pos))
+    r50, r90 = error_radii(fg.sigma_deg)
     return Selection(stream=c.stream, ra_deg=float(np.degrees(fg.ra)) % 360.0,
                      dec_deg=float(np.degrees(fg.dec)), energy_tev=c.energy_tev,
                      signalness=c.signalness, far_per_year=far_per_year(c.signalness),
-                     track_like=c.track_like, first_guess_s=fg.elapsed)
+                     track_like=c.track_like, first_guess_s=fg.elapsed,
+                     r50_deg=r50, r90_deg=r90)

@@ -4,24 +4,29 @@ The update revision carries the scan's best fit, its 50 % / 90 % regions (boundi
 on the revision row, the exact pixels as region tiles), the FITS skymaps and MOCs as
 artifacts (SHA-256, MD5, size, media type) and its notices. Order of work:
 
-1. the files are written into a private temporary folder under the artifact root;
-2. ONE transaction stores the revision, links the files into
-   ``<root>/<event pk>/<revision number>/`` and records them, replaces the region tiles,
-   renders the notices (which link the FITS skymap) and marks the scan done with its final
-   snapshot.
+1. the files are written into a private temporary folder (under the artifact root, or the
+   system's when artifacts go to an fsspec URL);
+2. ONE transaction stores the revision, puts the files under
+   ``<event pk>/<revision number>/`` of the artifact store (:mod:`ingest.artifacts`: a link
+   into the local folder, or an upload checked for size) and records them, replaces the
+   region tiles, renders the notices (which link the FITS skymap) and marks the scan done
+   with its final snapshot.
 
-A failed transaction leaves no rows; files it had moved stay as harmless orphans that a
-later successful attempt overwrites (same names), and the temporary folder is removed.
+A failed upload raises inside that transaction, so no revision, artifact row, tile or
+notice is stored, and the scan fails with the store's error (the runner's failure path).
+A failed transaction leaves no rows; files it had placed stay as harmless, unreferenced
+orphans (locally or in the object store) that a later successful attempt overwrites (same
+names). They are not deleted: a commit error can be ambiguous (the commit may have
+happened), and once rolled back, the revision number (so the same names) may already be
+another writer's. The temporary folder is always removed.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 from sqlalchemy.engine import Connection
@@ -29,6 +34,7 @@ from sqlalchemy.engine import Connection
 from catalog.records import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
 from catalog.storage_outbox import OutboxStorage, StoredRevision
 from catalog.storage_scans import ArtifactFile, ScanRow, ScanStorage, Snapshot
+from ingest.artifacts import ArtifactStore, LocalStore
 from ingest.skymaps import WrittenFile, write_products
 from reco.regions import Region
 from reco.result import ScanResult
@@ -75,11 +81,13 @@ def update_record(row: ScanRow, current: dict[str, object], result: ScanResult,
 class UpdatePublisher:
     """Store the outcome of a finished scan (see the module docstring)."""
 
-    def __init__(self, outbox: OutboxStorage, scans: ScanStorage, artifact_root: Path,
-                 on_queued: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, outbox: OutboxStorage, scans: ScanStorage,
+                 store: ArtifactStore | Path, on_queued: Callable[[], None] = lambda: None,
+                 ) -> None:
         self.outbox = outbox
         self.scans = scans
-        self.root = Path(artifact_root)
+        #: A bare path is the local artifact folder.
+        self.store: ArtifactStore = LocalStore(store) if isinstance(store, Path) else store
         self.on_queued = on_queued
 
     def finish(self, row: ScanRow, worker: str, result: ScanResult, snap: Snapshot,
@@ -99,8 +107,7 @@ class UpdatePublisher:
             return None
         regions = reported_regions(result)
         record = update_record(row, current, result, regions)
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".scan-", dir=self.root))
+        tmp = self.store.scratch()
         try:
             stem = f"{row.observatory}_{row.run_id}_{row.event_id:09d}"
             files = write_products(result, regions, tmp, stem)
@@ -125,20 +132,11 @@ class UpdatePublisher:
 
     def _store_files(self, conn: Connection, rev: StoredRevision,
                      files: list[WrittenFile]) -> None:
-        rel = Path(str(rev.event_pk)) / str(rev.number)
-        target = self.root / rel
-        target.mkdir(parents=True, exist_ok=True)
-        rows = []
-        for f in files:
-            # A link, not a move: the transaction may be run again (a retried name
-            # collision), and the temporary folder must still hold the files then.
-            dst = target / f.path.name
-            dst.unlink(missing_ok=True)
-            try:
-                os.link(f.path, dst)
-            except OSError:  # another file system: copy
-                shutil.copyfile(f.path, dst)
-            rows.append(ArtifactFile(role=f.role, filename=f.path.name, media_type=f.media_type,
-                                     size_bytes=f.size_bytes, sha256=f.sha256, md5=f.md5,
-                                     storage_url=(rel / f.path.name).as_posix()))
+        # Inside the revision's transaction: an upload that fails rolls it all back. It
+        # holds the event's row lock meanwhile (seconds at most for a few MB of files).
+        urls = self.store.place(PurePosixPath(str(rev.event_pk), str(rev.number)), files)
+        rows = [ArtifactFile(role=f.role, filename=f.path.name, media_type=f.media_type,
+                             size_bytes=f.size_bytes, sha256=f.sha256, md5=f.md5,
+                             storage_url=url)
+                for f, url in zip(files, urls, strict=True)]
         self.scans.add_artifacts_in(conn, rev.event_pk, rev.revision_pk, rows)

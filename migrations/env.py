@@ -9,6 +9,7 @@ import catalog.schema_ingest  # ingest tables (raw events, scans) on the shared 
 import catalog.schema_outbox  # noqa: F401  (the notice outbox on the shared metadata)
 from catalog import schema_fair  # noqa: F401  (FAIR tables on the shared metadata)
 from catalog.schema import metadata
+from vo import uws_schema  # noqa: F401  (TAP async jobs on the shared metadata)
 
 config = context.config
 

@@ -31,6 +31,7 @@ from vo.api import CONFIG_STATE as VO_CONFIG_STATE
 from vo.api import STORAGE_STATE as VO_STORAGE_STATE
 from vo.api import ConeSearchFastPath
 from vo.api import router as vo_router
+from vo.async_api import jobs_running
 from vo.async_api import router as vo_async_router
 from vo.config import VoConfig
 from vo.storage import VoStorage
@@ -86,7 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 pid_sync.start()
             app.state.embedded_server = server
             try:
-                with ingest_running(app, getattr(app.state, STORAGE_STATE), settings):
+                with ingest_running(app, getattr(app.state, STORAGE_STATE), settings), \
+                        jobs_running(app, engine):
                     yield
             finally:
                 if pid_sync is not None:

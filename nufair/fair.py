@@ -73,5 +73,7 @@ class PidSyncLoop:
 
 def install_fair(app: FastAPI, storage: CatalogStorage, settings: Settings) -> None:
     """Mint missing DOIs, hook minting into imports, and put the context on the app."""
-    ctx, _ = make_context(storage, fair_config(settings), settings.data_dir / "artifacts")
+    file_root = settings.artifacts_file_root()
+    ctx, _ = make_context(storage, fair_config(settings), settings.data_dir / "artifacts",
+                          () if file_root is None else (file_root,))
     setattr(app.state, FAIR_STATE, ctx)

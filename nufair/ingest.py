@@ -15,6 +15,7 @@ from catalog.storage_ingest import IngestStorage
 from catalog.storage_outbox import OutboxStorage, PublishConfig, Route
 from catalog.storage_scans import ScanStorage
 from ingest.api import INGEST_STATE, IngestRuntime
+from ingest.artifacts import make_store
 from ingest.consumer import ConsumerConfig, RawEventConsumer
 from ingest.dispatcher import Dispatcher, DispatcherConfig
 from ingest.pipeline import Pipeline
@@ -28,6 +29,7 @@ from ingest.sinks.vtp import VTPSink
 from ingest.sinks.webhook import WebhookSink
 from ingest.update import UpdatePublisher
 from nufair.settings import Settings
+from reco import kernel
 from reco.detector import Detector, load_ic86
 from reco.scan import ScanConfig
 
@@ -67,7 +69,7 @@ def publish_config(settings: Settings, sinks: list[Sink]) -> PublishConfig:
     return PublishConfig(
         ivorn_base=settings.ivorn_base,
         routes=tuple(Route(s.name, s.formats) for s in sinks),  # type: ignore[arg-type]
-        artifact_base_url=f"{settings.public_base_url.rstrip('/')}/api/v1/artifacts")
+        public_base_url=settings.public_base_url)
 
 
 def dispatcher_config(settings: Settings) -> DispatcherConfig:
@@ -94,6 +96,7 @@ def runner_config(settings: Settings) -> RunnerConfig:
 
 
 def artifacts_dir(settings: Settings) -> Path:
+    """The local artifact folder (where files go unless ``NUFAIR_ARTIFACTS_URL`` is set)."""
     return settings.data_dir / "artifacts"
 
 
@@ -116,7 +119,8 @@ def make_scans(runtime: IngestRuntime, settings: Settings) -> tuple[ScanRuntime,
     scans = ScanStorage(storage.engine)
     raw = IngestStorage(storage.engine)
     rconf = runner_config(settings)
-    publisher = UpdatePublisher(runtime.outbox, scans, artifacts_dir(settings),
+    publisher = UpdatePublisher(runtime.outbox, scans,
+                                make_store(artifacts_dir(settings), settings.artifacts_url),
                                 on_queued=runtime.dispatcher.wake)
     runner = ScanRunner(scans, raw, _detector, publisher,
                         DaskClients(settings.dask_scheduler, settings.dask_workers,
@@ -124,7 +128,7 @@ def make_scans(runtime: IngestRuntime, settings: Settings) -> tuple[ScanRuntime,
     service = ScanService(scans, raw, storage, scan_defaults(settings), rconf.stale_after,
                           on_queued=runner.wake)
     runtime.pipeline.on_alert = lambda _row: runner.wake()
-    return ScanRuntime(service, artifacts_dir(settings)), runner
+    return ScanRuntime(service), runner
 
 
 def make_consumer(runtime: IngestRuntime, settings: Settings) -> RawEventConsumer:
@@ -144,6 +148,11 @@ def ingest_running(app: FastAPI, storage: CatalogStorage, settings: Settings) ->
     runner for the app's lifetime."""
     runtime = make_runtime(storage, settings)
     scan_runtime, runner = make_scans(runtime, settings)
+    # Compile (or load from Numba's cache) the likelihood kernels now, not on the first alert:
+    # once per process, well under a second from the cache that `make install` fills. Done
+    # before serving, not in a thread: Numba's compiler swaps the process-wide warning
+    # filters (warnings.catch_warnings is not thread-safe), which raced with request handlers.
+    kernel.warm()
     setattr(app.state, INGEST_STATE, runtime)
     setattr(app.state, SCANS_STATE, scan_runtime)
     if settings.dispatcher_enabled:

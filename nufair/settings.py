@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The development token (all scopes). Refused outside ``environment=development``.
@@ -32,6 +32,10 @@ class Settings(BaseSettings):
         description="PostgreSQL URL. Unset: an embedded server (pgserver) in data_dir/pg.",
     )
     data_dir: Path = Field(default=Path("var"), description="Embedded database and artifacts.")
+    artifacts_url: str | None = Field(
+        default=None,
+        description="fsspec URL of the artifact files (s3://bucket/prefix, "
+        "file:///srv/nufair-artifacts, ...); unset: the folder data_dir/artifacts.")
     host: str = "127.0.0.1"
     port: int = 8000
     public_base_url: str = "http://127.0.0.1:8000"
@@ -120,6 +124,19 @@ class Settings(BaseSettings):
     dask_processes: bool = Field(default=False,
                                  description="LocalCluster workers as processes (else threads).")
 
+    @field_validator("artifacts_url")
+    @classmethod
+    def _check_artifacts_url(cls, url: str | None) -> str | None:
+        if not url:
+            return None
+        scheme, sep, rest = url.partition("://")
+        if not sep or not scheme or not rest.strip("/"):
+            raise ValueError(f"artifacts_url {url!r}: expected <protocol>://<location>")
+        if scheme == "file" and (not rest.startswith("/") or "%" in rest):
+            # fsspec reads file://host/... as a relative path and never percent-decodes.
+            raise ValueError(f"artifacts_url {url!r}: write file:///absolute/path, unescaped")
+        return url.rstrip("/")
+
     @model_validator(mode="after")
     def _check_tokens(self) -> Settings:
         for digest, scopes in self.tokens.items():
@@ -129,6 +146,21 @@ class Settings(BaseSettings):
         if self.environment != "development" and hash_token(DEV_TOKEN) in self.tokens:
             raise ValueError("the development token is refused outside development")
         return self
+
+    def artifacts_file_root(self) -> Path | None:
+        """The local folder of a ``file://`` artifacts URL; None for other URLs or none.
+
+        The path is taken as written, as fsspec does (the validator refuses ``%``).
+
+        >>> Settings(artifacts_url="file:///srv/nufair-artifacts/").artifacts_file_root()
+        PosixPath('/srv/nufair-artifacts')
+        >>> Settings(artifacts_url="s3://bucket/prefix").artifacts_file_root() is None
+        True
+        """
+        url = self.artifacts_url
+        if url is None or not url.startswith("file://"):
+            return None
+        return Path(url.removeprefix("file://"))
 
     def token_scopes(self) -> dict[str, frozenset[str]]:
         """Hashed token → scopes; in development the dev token has every scope."""

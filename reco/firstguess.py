@@ -14,8 +14,12 @@
 
 from __future__ import annotations
 
+import json
 import time as _time
 from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from typing import Any
 
 import numpy as np
 
@@ -59,6 +63,10 @@ class FirstGuess:
         :math:`-\\ln L` at the fit.
     linefit_zenith, linefit_azimuth : float
         The line-fit direction [rad] the search started from.
+    sigma_deg : float
+        Circularised paraboloid uncertainty [deg] (:func:`paraboloid_sigma`); NaN when the
+        likelihood is not convex around the fit. :func:`error_radii` turns it into calibrated
+        50 % / 90 % radii.
     elapsed : float
         Wall time [s].
     """
@@ -72,6 +80,7 @@ class FirstGuess:
     llh: float
     linefit_zenith: float
     linefit_azimuth: float
+    sigma_deg: float
     elapsed: float
 
 
@@ -128,7 +137,7 @@ def likelihood_search(
     seeds = transfer_seeds(
         prep, point[None, :], np.array([np.nan]), fr, hexagon_offsets(n_seeds, 30.0)
     )
-    fit = fit_nuisance(prep, project(prep, fr), seeds, n_iter=15)
+    fit = fit_nuisance(prep, project(prep, fr), seeds, n_iter=15, tol=1e-3, margin=25.0)
     best_llh = float(fit.nll[0])
     best_theta = fit.theta[0]
     best_point, best_time = track_point(prep, fr, fit.theta)
@@ -148,7 +157,7 @@ def likelihood_search(
             frc,
             hexagon_offsets(3, 5.0),
         )
-        fit = fit_nuisance(prep, project(prep, frc), seeds, n_iter=8)
+        fit = fit_nuisance(prep, project(prep, frc), seeds, n_iter=8, tol=1e-3, margin=25.0)
         nll = np.where(np.isfinite(fit.nll), fit.nll, np.inf)
         i = int(np.argmin(nll))
         if nll[i] < best_llh - 1e-6:
@@ -161,6 +170,73 @@ def likelihood_search(
         else:
             step /= 2.0
     return zenith, azimuth, np.asarray(best_theta), best_llh
+
+
+def paraboloid_sigma(
+    prep: PreparedEvent,
+    zenith: float,
+    azimuth: float,
+    point: FloatArray,
+    time: float,
+    llh: float,
+    delta_deg: float = 0.3,
+) -> float:
+    r"""Circularised uncertainty [deg] of a direction fit from the curvature of
+    :math:`-\ln L` around it (a "paraboloid" fit).
+
+    The profile :math:`-\ln L` is fitted at eight directions on a ring of ``delta_deg``
+    around the fit (tangent-plane coordinates :math:`x, y`), each with its own track position
+    and time, by :math:`\Delta(x, y) = g_x x + g_y y + \tfrac12 (A x^2 + 2 B x y + C y^2)`
+    (least squares, five parameters, eight points; the linear terms absorb a fit that is
+    not exactly at the minimum). The covariance is the inverse of
+    :math:`H = [[A, B], [B, C]]` and the circularised :math:`\sigma = (\det H)^{-1/4}`.
+    NaN when :math:`H` is not positive definite.
+    """
+    delta = np.radians(delta_deg)
+    angles = np.arange(8) * np.pi / 4
+    src, t1, t2 = _tangent_basis(zenith, azimuth)
+    x, y = delta * np.cos(angles), delta * np.sin(angles)
+    vec = src[None, :] + x[:, None] * t1[None, :] + y[:, None] * t2[None, :]
+    zen_c, azi_c = vector_to_angles(vec)
+    frc = frames(zen_c, azi_c)
+    seeds = transfer_seeds(
+        prep, np.repeat(point[None, :], 8, axis=0), np.full(8, time), frc, hexagon_offsets(3, 5.0)
+    )
+    fit = fit_nuisance(prep, project(prep, frc), seeds, n_iter=8, tol=1e-3, margin=25.0)
+    d = fit.nll - llh
+    design = np.column_stack([x, y, 0.5 * x * x, x * y, 0.5 * y * y])
+    if not np.all(np.isfinite(d)):
+        return float("nan")
+    coef = np.linalg.lstsq(design, d, rcond=None)[0]
+    a, b, c = coef[2], coef[3], coef[4]
+    det = a * c - b * b
+    if a <= 0 or det <= 0:
+        return float("nan")
+    return float(np.degrees(det**-0.25))
+
+
+def error_radii(sigma_deg: float) -> tuple[float, float]:
+    """Calibrated 50 % and 90 % error radii [deg] of a first guess with paraboloid
+    uncertainty ``sigma_deg``: ``sigma_deg`` times the factors measured on simulated tracks
+    (``reco/data/firstguess_calibration.json``, written by
+    ``bench/firstguess_calibration.py``), kept within the recorded bounds. A NaN sigma gives
+    the recorded fallback radii."""
+    cal = first_guess_calibration()
+    lo, hi = cal["radius_bounds_deg"]
+    if not np.isfinite(sigma_deg):
+        r50, r90 = cal["fallback_radii_deg"]
+        return float(r50), float(r90)
+    r50 = min(max(sigma_deg * cal["factor_50"], lo), hi)
+    r90 = min(max(sigma_deg * cal["factor_90"], lo), hi)
+    return float(r50), float(r90)
+
+
+@cache
+def first_guess_calibration() -> dict[str, Any]:
+    """The recorded first-guess calibration (``reco/data/firstguess_calibration.json``)."""
+    text = files("reco").joinpath("data/firstguess_calibration.json").read_text(encoding="utf-8")
+    block: dict[str, Any] = json.loads(text)
+    return block
 
 
 def first_guess(event: Event, detector: Detector, prep: PreparedEvent | None = None) -> FirstGuess:
@@ -187,6 +263,7 @@ def first_guess(event: Event, detector: Detector, prep: PreparedEvent | None = N
     zen, azi, theta, llh = likelihood_search(prep, float(lf_zen), float(lf_azi), point)
     fr = frames(np.array([zen]), np.array([azi]))
     vertex, vtime = track_point(prep, fr, theta[None, :])
+    sigma = paraboloid_sigma(prep, zen, azi, vertex[0], float(vtime[0]), llh)
     ra, dec = local_to_equatorial(zen, azi, event.time)
     return FirstGuess(
         zenith=zen,
@@ -198,5 +275,6 @@ def first_guess(event: Event, detector: Detector, prep: PreparedEvent | None = N
         llh=llh,
         linefit_zenith=float(lf_zen),
         linefit_azimuth=float(lf_azi),
+        sigma_deg=sigma,
         elapsed=_time.perf_counter() - start,
     )

@@ -34,13 +34,13 @@ lets a Newton-type minimiser converge in a few steps.
 
 Minimiser
 ---------
-Levenberg–Marquardt with the BHHH (outer-product-of-gradients) approximation of the Hessian,
-:math:`H \approx \sum_i g_i g_i^\top` where :math:`g_i = \partial \ln p_i / \partial\theta`: it
-needs first derivatives only, and is the Gauss–Newton analogue for maximum likelihood. Every
-seed of every pixel is iterated together for a fixed number of steps (no Python loop over
-pixels), accepting a step where it lowers :math:`-\ln L` and raising the damping where it does
-not. scipy.optimize minimises one problem at a time; at thousands of 3-parameter problems per
-scan its per-call overhead would dominate, which is why this small solver is written here.
+Levenberg–Marquardt on the analytic gradient and Hessian (:func:`_terms`), the damping
+scaled by :math:`|\mathrm{diag}\,H|` so that it stays positive where the Hessian is not. Each
+seed of each pixel is iterated on its own, accepting a step where it lowers :math:`-\ln L` and
+raising the damping where it does not; after a few iterations only the best seeds of a pixel
+continue. The loop is compiled (:mod:`reco.kernel`): scipy.optimize minimises one problem at a
+time through Python callbacks, and at thousands of 3-parameter problems per scan its per-call
+overhead would dominate, which is why this small solver is written here.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from reco import kernel
 from reco.coords import direction_vector
 from reco.detector import Detector
 from reco.event import Event
@@ -170,136 +171,77 @@ def project(prep: PreparedEvent, fr: Frames) -> Projection:
     )
 
 
-_HALF_LOG_2PI = 0.5 * np.log(2.0 * np.pi)
-
-
-def _lgamma_digamma(k: FloatArray) -> tuple[FloatArray, FloatArray]:
-    r""":math:`\ln\Gamma(k)` and :math:`\psi(k)` for :math:`k > 0`, to ~1e-7.
-
-    Shift by three with :math:`\Gamma(k+1) = k\Gamma(k)`, then the Stirling series at
-    :math:`x = k + 3 \ge 3`. It costs two logarithms; ``scipy.special.gammaln`` and ``digamma``
-    together cost ~10× more per element and sit in the innermost loop of the scan.
-    """
-    x = k + 3.0
-    inv = 1.0 / x
-    inv2 = inv * inv
-    log_x = np.log(x)
-    lg = (
-        (x - 0.5) * log_x
-        - x
-        + _HALF_LOG_2PI
-        + inv * (1.0 / 12.0 - inv2 * (1.0 / 360.0 - inv2 / 1260.0))
-        - np.log(k * (k + 1.0) * (k + 2.0))
+def constants(prep: PreparedEvent) -> FloatArray:
+    """The likelihood's constants in the order :mod:`reco.kernel` takes them."""
+    ice = prep.ice
+    return np.array(
+        [
+            ice.jitter_ns,
+            ice.beta,
+            ice.shape_per_rho,
+            RHO_DELAY,
+            RHO_MIN_M,
+            prep.log_signal,
+            prep.log_noise,
+        ]
     )
-    dg = (
-        log_x
-        - 0.5 * inv
-        - inv2 * (1.0 / 12.0 - inv2 * (1.0 / 120.0 - inv2 / 252.0))
-        - 1.0 / k
-        - 1.0 / (k + 1.0)
-        - 1.0 / (k + 2.0)
-    )
-    return lg, dg
 
 
 def _terms(
     prep: PreparedEvent, proj: Projection, theta: FloatArray, with_derivatives: bool
 ) -> tuple[FloatArray, FloatArray | None, FloatArray | None]:
-    """:math:`-\\ln L` and, optionally, its gradient and Hessian in :math:`\theta`.
+    r""":math:`-\ln L` and, optionally, its gradient and Hessian in :math:`\theta`.
 
     ``theta`` has shape ``(p, s, 3)``; returns ``(p, s)``, ``(p, s, 3)`` and ``(p, s, 3, 3)``.
 
-    Per pulse, :math:`\\ln p = G(r, \rho)` with :math:`r = t - t_0 - l/c - R\rho`
+    Per pulse, :math:`\ln p = G(r, \rho)` with :math:`r = t - t_0 - l/c - R\rho`
     (:math:`R` = :data:`~reco.physics.RHO_DELAY`). With unit vectors
     :math:`(c_u, c_w) = (u - a, w - b)/\rho`, the chain rule gives
 
     .. math::
 
-        \\partial_{a} \\ln p = -A c_u,\\quad \\partial_{b} \\ln p = -A c_w,\\quad
-        \\partial_{t_0} \\ln p = -G_r, \\qquad A = G_\rho - R G_r,
+        \partial_{a} \ln p = -A c_u,\quad \partial_{b} \ln p = -A c_w,\quad
+        \partial_{t_0} \ln p = -G_r, \qquad A = G_\rho - R G_r,
 
-        \\partial_{aa} = B c_u^2 + \tfrac{A}{\rho} c_w^2,\\quad
-        \\partial_{ab} = (B - \tfrac{A}{\rho}) c_u c_w,\\quad
-        \\partial_{bb} = B c_w^2 + \tfrac{A}{\rho} c_u^2,
+        \partial_{aa} = B c_u^2 + \tfrac{A}{\rho} c_w^2,\quad
+        \partial_{ab} = (B - \tfrac{A}{\rho}) c_u c_w,\quad
+        \partial_{bb} = B c_w^2 + \tfrac{A}{\rho} c_u^2,
 
-        \\partial_{a t_0} = -C c_u,\\quad \\partial_{b t_0} = -C c_w,\\quad
-        \\partial_{t_0 t_0} = G_{rr},
+        \partial_{a t_0} = -C c_u,\quad \partial_{b t_0} = -C c_w,\quad
+        \partial_{t_0 t_0} = G_{rr},
 
     with :math:`B = R^2 G_{rr} - 2R G_{r\rho} + G_{\rho\rho}` and
-    :math:`C = R G_{rr} - G_{r\rho}`. For the noise mixture :math:`G_x = w \\ell_x` and
-    :math:`G_{xy} = w \\ell_{xy} + w(1 - w)\\ell_x \\ell_y`, :math:`\\ell = \\ln f`, :math:`w` the
-    signal weight. The trigamma function in :math:`\\ell_{kk}` is replaced by its asymptotic
+    :math:`C = R G_{rr} - G_{r\rho}`. For the noise mixture :math:`G_x = w \ell_x` and
+    :math:`G_{xy} = w \ell_{xy} + w(1 - w)\ell_x \ell_y`, :math:`\ell = \ln f`, :math:`w` the
+    signal weight. The trigamma function in :math:`\ell_{kk}` is replaced by its asymptotic
     form :math:`1/k + 1/(2k^2)`: it only shapes the Newton step, never the value.
+    :math:`\ln\Gamma(k)` and :math:`\psi(k)` come from the Stirling series after a shift by
+    three (~1e-7; ``scipy.special`` would cost ~10× more in the innermost loop).
+
+    The arithmetic is :func:`reco.kernel.evaluate`, one compiled pass over the pulses.
     """
-    ice = prep.ice
-    sigma = ice.jitter_ns
-    beta = ice.beta
-    log_beta = np.log(beta)
-    kappa = ice.shape_per_rho
-    a = theta[..., 0:1]
-    b = theta[..., 1:2]
-    t0 = theta[..., 2:3]
-    du = proj.u[:, None, :] - a
-    dw = proj.w[:, None, :] - b
-    rho = np.sqrt(du * du + dw * dw)
-    rho_c = np.maximum(rho, RHO_MIN_M)
-    k = kappa * rho_c
-    r = prep.time - t0 - proj.tl[:, None, :] - RHO_DELAY * rho
-    z = r / sigma
-    # Below z = -30 the softplus underflows; s is then e^-30 σ, already deep in the penalty.
-    zc = np.maximum(z, -30.0)
-    e = np.exp(-np.abs(zc))
-    s = sigma * (np.maximum(zc, 0.0) + np.log1p(e))
-    log_s = np.log(s)
-    early = np.minimum(z, 0.0)
-    lgam, digam = _lgamma_digamma(k)
-    log_f = k * log_beta + (k - 1.0) * log_s - beta * s - lgam - 0.5 * early * early
-    # ln[(1-eta) f + eta/T] as a log-sum-exp of A = ln(1-eta) + ln f and B = ln(eta/T).
-    diff = prep.log_signal + log_f - prep.log_noise
-    ed = np.exp(-np.abs(diff))
-    log_p = np.maximum(diff, 0.0) + prep.log_noise + np.log1p(ed)
-    nll = -log_p.sum(axis=-1)
+    par = constants(prep)
+    shape = theta.shape[:-1]
+    nll = np.empty(shape)
+    grad = np.zeros((*shape, 3))
+    hess = np.zeros((*shape, 3, 3))
+    for p, s in np.ndindex(*shape):
+        a, b, t0 = (float(x) for x in theta[p, s])
+        nll[p, s] = kernel.evaluate(
+            proj.tl[p],
+            proj.u[p],
+            proj.w[p],
+            prep.time,
+            a,
+            b,
+            t0,
+            par,
+            grad[p, s],
+            hess[p, s],
+            with_derivatives,
+        )
     if not with_derivatives:
         return nll, None, None
-    w = np.where(diff >= 0.0, 1.0, ed) / (1.0 + ed)  # d ln p / d ln f
-    w1 = w * (1.0 - w)
-    lam = np.where(zc >= 0.0, 1.0, e) / (1.0 + e)  # ds/dr = logistic(z)
-    km1_s = (k - 1.0) / s
-    l_r = (km1_s - beta) * lam - early / sigma
-    l_rr = (
-        (km1_s - beta) * lam * (1.0 - lam) / sigma
-        - km1_s / s * lam * lam
-        - (z < 0.0) / (sigma * sigma)
-    )
-    kap = np.where(rho > RHO_MIN_M, kappa, 0.0)
-    l_rho = kap * (log_beta + log_s - digam)
-    l_rhorho = -kap * kap * (1.0 / k + 0.5 / (k * k))
-    l_rrho = kap * lam / s
-    g_r = w * l_r
-    g_rr = w * l_rr + w1 * l_r * l_r
-    g_rrho = w * l_rrho + w1 * l_r * l_rho
-    g_rhorho = w * l_rhorho + w1 * l_rho * l_rho
-    big_a = w * l_rho - RHO_DELAY * g_r
-    big_b = RHO_DELAY * (RHO_DELAY * g_rr - 2.0 * g_rrho) + g_rhorho
-    big_c = RHO_DELAY * g_rr - g_rrho
-    inv = 1.0 / np.maximum(rho, 1e-9)
-    cu = du * inv
-    cw = dw * inv
-    a_rho = big_a * inv
-    cu2 = cu * cu
-    cw2 = cw * cw
-    grad = np.empty((*nll.shape, 3))
-    hess = np.empty((*nll.shape, 3, 3))
-    # Signs: nll = -sum ln p.
-    grad[..., 0] = (big_a * cu).sum(axis=-1)
-    grad[..., 1] = (big_a * cw).sum(axis=-1)
-    grad[..., 2] = g_r.sum(axis=-1)
-    hess[..., 0, 0] = -(big_b * cu2 + a_rho * cw2).sum(axis=-1)
-    hess[..., 1, 1] = -(big_b * cw2 + a_rho * cu2).sum(axis=-1)
-    hess[..., 0, 1] = hess[..., 1, 0] = -((big_b - a_rho) * cu * cw).sum(axis=-1)
-    hess[..., 0, 2] = hess[..., 2, 0] = (big_c * cu).sum(axis=-1)
-    hess[..., 1, 2] = hess[..., 2, 1] = (big_c * cw).sum(axis=-1)
-    hess[..., 2, 2] = -g_rr.sum(axis=-1)
     return nll, grad, hess
 
 
@@ -330,8 +272,8 @@ class NuisanceFit:
     theta : ndarray (p, 3)
         Best ``(a, b, t0)`` per pixel.
     evaluations : int
-        Likelihood evaluations (value, gradient and Hessian over all pulses) per pixel, summed
-        over its seeds — the cost accounting of the benchmarks.
+        Likelihood evaluations (value, gradient and Hessian over all pulses), summed over all
+        seeds of all pixels — the cost accounting of the benchmarks.
     """
 
     nll: FloatArray
@@ -346,6 +288,8 @@ def fit_nuisance(
     n_iter: int = 12,
     prune_after: int = 4,
     keep: int = 2,
+    tol: float = 0.0,
+    margin: float = np.inf,
 ) -> NuisanceFit:
     r"""Minimise :math:`-\ln L` over ``(a, b, t0)`` from several seeds per pixel.
 
@@ -356,55 +300,39 @@ def fit_nuisance(
     seeds : ndarray (p, s, 3)
         Starting ``(a, b, t0)``; a NaN ``t0`` is replaced by :func:`seed_time`.
     n_iter : int
-        Damped-Newton iterations (fixed, for a predictable cost).
+        Damped-Newton iterations at most.
     prune_after, keep : int
         After ``prune_after`` iterations only the ``keep`` best seeds of each pixel continue
         (seeds far from the minimum by then rarely overtake; this halves the cost at 7 seeds).
+    margin : float
+        ... and of those only the seeds whose :math:`-\ln L` is within ``margin`` of the best.
+    tol : float
+        A seed stops once an accepted step moved it by less than ``tol`` (m, ns) and lowered
+        :math:`-\ln L` by less than ``tol``; 0 (the default) runs all ``n_iter`` iterations.
     """
     theta = np.array(seeds, dtype=float)
     missing = np.isnan(theta[..., 2])
     if missing.any():
         theta[..., 2] = np.where(missing, seed_time(prep, proj, theta[..., :2]), theta[..., 2])
-    nll, grad, hess = _terms(prep, proj, theta, with_derivatives=True)
-    assert grad is not None and hess is not None
-    damping = np.full(nll.shape, 1e-3)
-    eye = np.eye(3)
-    evaluations = theta.shape[1]
-    for it in range(n_iter):
-        if it == prune_after and theta.shape[1] > keep:
-            order = np.argsort(np.where(np.isfinite(nll), nll, np.inf), axis=1)[:, :keep]
-            theta = np.take_along_axis(theta, order[..., None], axis=1)
-            nll = np.take_along_axis(nll, order, axis=1)
-            grad = np.take_along_axis(grad, order[..., None], axis=1)
-            hess = np.take_along_axis(hess, order[..., None, None], axis=1)
-            damping = np.take_along_axis(damping, order, axis=1)
-        evaluations += theta.shape[1]
-        # Newton step on the damped Hessian; |diag| keeps the damping term positive where the
-        # Hessian is not (far from the minimum).
-        scale = np.abs(np.einsum("psii->psi", hess)) + 1e-6
-        lhs = hess + damping[..., None, None] * scale[..., None, :] * eye
-        step = -np.linalg.solve(lhs, grad[..., None])[..., 0]
-        # A step larger than 30 m or 100 ns is never a good local model; clip it.
-        step[..., :2] = np.clip(step[..., :2], -30.0, 30.0)
-        step[..., 2] = np.clip(step[..., 2], -100.0, 100.0)
-        cand = theta + step
-        nll_c, grad_c, hess_c = _terms(prep, proj, cand, with_derivatives=True)
-        assert grad_c is not None and hess_c is not None
-        better = nll_c < nll
-        theta = np.where(better[..., None], cand, theta)
-        nll = np.where(better, nll_c, nll)
-        grad = np.where(better[..., None], grad_c, grad)
-        hess = np.where(better[..., None, None], hess_c, hess)
-        damping = np.where(better, np.maximum(damping * 0.2, 1e-6), damping * 10.0)
-    nll = np.where(np.isfinite(nll), nll, np.inf)
-    best = np.argmin(nll, axis=1)
-    rows = np.arange(len(best))
-    out_nll = nll[rows, best]
-    out_theta = theta[rows, best]
-    bad = ~np.isfinite(out_nll)
-    out_nll[bad] = np.nan
-    out_theta[bad] = np.nan
-    return NuisanceFit(out_nll, out_theta, evaluations=evaluations)
+    n_pix = theta.shape[0]
+    out_nll = np.empty(n_pix)
+    out_theta = np.empty((n_pix, 3))
+    evaluations = kernel.fit_pixels(
+        np.ascontiguousarray(proj.tl),
+        np.ascontiguousarray(proj.u),
+        np.ascontiguousarray(proj.w),
+        prep.time,
+        theta,
+        constants(prep),
+        n_iter,
+        prune_after,
+        keep,
+        margin,
+        tol,
+        out_nll,
+        out_theta,
+    )
+    return NuisanceFit(out_nll, out_theta, evaluations=int(evaluations))
 
 
 def track_point(

@@ -114,7 +114,13 @@ class ScanConfig:
         ``n_seeds_refine - 2`` points around the parent's.
     seed_radius_m : float
     n_iter, n_iter_refine : int
-        Newton iterations per seed at the first and later levels.
+        Newton iterations per seed at the first and later levels, at most.
+    tolerance : float
+        A seed stops iterating once its next lightly damped Newton step is shorter than this
+        in every coordinate (m, ns); 0 runs every iteration.
+    prune_margin : float
+        After four iterations a pixel's seeds continue only when their :math:`-\\ln L` is
+        within this of the pixel's best seed (at most two of them).
     extension : float
         Radius of the refinement disc around the best fit, in units of the previous level's
         pixel size (:math:`\\sqrt{4\\pi / N_\\mathrm{pix}}`).
@@ -137,6 +143,8 @@ class ScanConfig:
     seed_radius_m: float = 40.0
     n_iter: int = 12
     n_iter_refine: int = 12
+    tolerance: float = 1e-3
+    prune_margin: float = 25.0
     extension: float = 1.5
     max_rerefine: int = 4
     batch_size: int = 48
@@ -180,6 +188,8 @@ class BatchSpec:
     azimuth: FloatArray
     seeds: FloatArray
     n_iter: int
+    tolerance: float = 0.0
+    prune_margin: float = float("inf")
 
 
 @dataclass(frozen=True)
@@ -195,12 +205,9 @@ class BatchResult:
     evaluations: int
 
 
-CHUNK_ELEMENTS = 12_000
-"""Pixel × seed × pulse elements vectorised together inside a task. The ~40 temporaries of the
-likelihood then stay below glibc's 128 kB mmap threshold: Dask's nanny sets
-``MALLOC_TRIM_THRESHOLD_``, which freezes that threshold, so larger temporaries would be
-mmap'd and page-faulted afresh on every operation (measured on a worker: 390 ns per pulse
-evaluation at 30k elements, 130 ns at 12k; 100 ns in a plain process)."""
+CHUNK_ELEMENTS = 250_000
+"""Pixel × pulse elements projected together inside a task: the three projection arrays of a
+chunk then take ~6 MB, whatever the batch size."""
 
 
 def fit_batch(prep: PreparedEvent, spec: BatchSpec) -> BatchResult:
@@ -211,12 +218,19 @@ def fit_batch(prep: PreparedEvent, spec: BatchSpec) -> BatchResult:
     tim = np.full(n, np.nan)
     energy = np.full(n, np.nan)
     evaluations = 0
-    chunk = max(1, CHUNK_ELEMENTS // max(spec.seeds.shape[1] * prep.n_pulses, 1))
+    chunk = max(1, CHUNK_ELEMENTS // max(prep.n_pulses, 1))
     for lo in range(0, n, chunk):
         sl = slice(lo, lo + chunk)
         fr = frames(spec.zenith[sl], spec.azimuth[sl])
-        fit = fit_nuisance(prep, project(prep, fr), spec.seeds[sl], n_iter=spec.n_iter)
-        evaluations += fit.evaluations * spec.seeds[sl].shape[0]
+        fit = fit_nuisance(
+            prep,
+            project(prep, fr),
+            spec.seeds[sl],
+            n_iter=spec.n_iter,
+            tol=spec.tolerance,
+            margin=spec.prune_margin,
+        )
+        evaluations += fit.evaluations
         llh[sl] = fit.nll
         pt, tt = track_point(prep, fr, fit.theta)
         point[sl] = pt
@@ -234,10 +248,6 @@ def fit_batch(prep: PreparedEvent, spec: BatchSpec) -> BatchResult:
 class _Level:
     nside: int
     fits: dict[int, tuple[float, FloatArray, float, float]] = field(default_factory=dict)
-
-    def best(self) -> tuple[int, float] | None:
-        finite = [(p, v[0]) for p, v in self.fits.items() if np.isfinite(v[0])]
-        return min(finite, key=lambda pv: pv[1]) if finite else None
 
 
 def _pixel_size(nside: int) -> float:
@@ -296,12 +306,6 @@ class _Runner:
         _, point, t, _ = self.levels[li].fits[pix]
         return point, t
 
-    def _update_best(self) -> None:
-        for li, level in enumerate(self.levels):
-            b = level.best()
-            if b is not None and (self.global_best is None or b[1] < self.global_best[2]):
-                self.global_best = (li, b[0], b[1])
-
     def _report(self) -> None:
         if self.progress is None:
             return
@@ -344,7 +348,16 @@ class _Runner:
         bs = max(1, min(self.config.batch_size, -(-len(pixels) // (2 * self.n_workers))))
         for bi, lo in enumerate(range(0, len(pixels), bs)):
             sl = slice(lo, lo + bs)
-            spec = BatchSpec(nside, pixels[sl], zen[sl], azi[sl], seeds[sl], n_iter)
+            spec = BatchSpec(
+                nside,
+                pixels[sl],
+                zen[sl],
+                azi[sl],
+                seeds[sl],
+                n_iter,
+                self.config.tolerance,
+                self.config.prune_margin,
+            )
             key = f"{self.token}-n{nside}-r{self.round}-b{bi}"
             futures.append(
                 self.client.submit(
@@ -361,17 +374,21 @@ class _Runner:
                     # so a re-run or duplicate batch can never make the map worse.
                     if previous is not None and not res.llh[i] < previous[0]:
                         continue
+                    llh = float(res.llh[i])
                     level.fits[int(p)] = (
-                        float(res.llh[i]),
+                        llh,
                         res.point[i],
                         float(res.time[i]),
                         float(res.energy[i]),
                     )
+                    # Stored values only ever go down, so the global best is kept by offering
+                    # it every stored fit (no rescan of all levels per task).
+                    if np.isfinite(llh) and (self.global_best is None or llh < self.global_best[2]):
+                        self.global_best = (li, int(p), llh)
                 self.done += len(res.pixel)
                 self.stats.pixel_fits += len(res.pixel)
                 self.stats.seed_fits += len(res.pixel) * seeds.shape[1]
                 self.stats.likelihood_evaluations += res.evaluations
-                self._update_best()
                 self._report()
                 if self.cancel is not None and self.cancel.is_set():
                     raise ScanCancelled("scan cancelled")
@@ -607,15 +624,17 @@ class _Runner:
         )
 
 
-def local_client(n_workers: int | None = None) -> Any:
-    """A ``dask.distributed.Client`` on a new ``LocalCluster``: one single-threaded worker
-    process per core (the likelihood is NumPy-bound; processes avoid the GIL)."""
+def local_client(n_workers: int | None = None, processes: bool = False) -> Any:
+    """A ``dask.distributed.Client`` on a new ``LocalCluster`` with one single-threaded worker
+    per core. Threads by default: the likelihood loop (:mod:`reco.kernel`) releases the GIL,
+    so threads run in parallel without a process's start-up, memory and scatter costs;
+    ``processes=True`` isolates the workers instead."""
     from distributed import Client, LocalCluster
 
     cluster = LocalCluster(
         n_workers=n_workers or os.cpu_count() or 1,
         threads_per_worker=1,
-        processes=True,
+        processes=processes,
         dashboard_address=None,
     )
     return Client(cluster)

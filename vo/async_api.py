@@ -1,15 +1,27 @@
-"""HTTP face of the UWS job list at /tap/async (TAP 1.1 asynchronous queries)."""
+"""HTTP face of the UWS job list at /tap/async (TAP 1.1 asynchronous queries).
+
+Handlers parse and shape; the rules and the runner threads are ``vo.uws_service``, the jobs
+are rows in the database (``vo.uws_storage``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from vo import uws
-from vo.api import VOTABLE, app_service, config, error_response, read_params
-from vo.errors import VoError
-from vo.service import upper_params
+from vo.api import VOTABLE, app_config, config, error_response, read_params
+from vo.errors import NotFoundError, VoError
+from vo.service import TapResult, TapService, upper_params
+from vo.storage import VoStorage
+from vo.uws_service import JobLimits, JobService
+from vo.uws_storage import Job, UwsStorage
 from vo.votable import error_votable
 
 router = APIRouter(tags=["vo"])
@@ -17,15 +29,29 @@ XML = "text/xml; charset=utf-8"
 JOBS_STATE = "vo_jobs"
 
 
-def jobs(request: Request) -> uws.JobStore:
-    store = getattr(request.app.state, JOBS_STATE, None)
-    if store is None:
-        cfg = config(request)
-        app = request.app
-        store = uws.JobStore(lambda: app_service(app), cfg.retention_s, int(cfg.timeout_s),
-                             cfg.async_workers)
-        setattr(request.app.state, JOBS_STATE, store)
-    return store
+@contextmanager
+def jobs_running(app: Any, engine: Engine) -> Iterator[JobService]:
+    """Put the job service on ``app.state`` and run its threads for the app's lifetime."""
+    cfg = app_config(app)
+
+    def execute(job: Job, uploads: Mapping[str, bytes]) -> TapResult:
+        # The job's execution duration is its database statement timeout.
+        return TapService(VoStorage(engine, job.duration), cfg).execute(job.params, uploads)
+
+    service = JobService(UwsStorage(engine), execute, JobLimits(
+        retention_s=cfg.retention_s, duration_s=int(cfg.timeout_s), workers=cfg.async_workers,
+        poll_s=cfg.uws_poll_s, sweep_s=cfg.uws_sweep_s))
+    service.start()
+    setattr(app.state, JOBS_STATE, service)
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+def jobs(request: Request) -> JobService:
+    service: JobService = getattr(request.app.state, JOBS_STATE)
+    return service
 
 
 def base(request: Request) -> str:
@@ -34,6 +60,18 @@ def base(request: Request) -> str:
 
 def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
+
+
+def _last(params: Mapping[str, Any]) -> int | None:
+    if not params.get("LAST"):
+        return None
+    try:
+        last = int(params["LAST"])
+    except ValueError:
+        raise VoError("LAST must be a positive integer") from None
+    if last <= 0:
+        raise VoError("LAST must be a positive integer")
+    return last
 
 
 @router.get("/tap/async")
@@ -45,14 +83,7 @@ def job_list(request: Request) -> Response:
             raise VoError(f"PHASE={bad[0]} is not a UWS phase")
         params = upper_params(request.query_params.multi_items())
         after = uws.parse_time(params["AFTER"]) if params.get("AFTER") else None
-        last = None
-        if params.get("LAST"):
-            try:
-                last = int(params["LAST"])
-            except ValueError:
-                raise VoError("LAST must be a positive integer") from None
-            if last <= 0:
-                raise VoError("LAST must be a positive integer")
+        last = _last(params)
     except VoError as exc:
         return error_response(exc)
     return Response(uws.job_list(jobs(request).listing(phases, after, last), base(request)),
@@ -65,12 +96,12 @@ async def create_job(request: Request) -> Response:
         params, files = await read_params(request)
     except VoError as exc:
         return error_response(exc)
-    job = jobs(request).create(params, files)
+    job = await run_in_threadpool(jobs(request).create, params, files)
     return see_other(f"{base(request)}/{job.id}")
 
 
 @router.get("/tap/async/{job_id}")
-async def get_job(job_id: str, request: Request) -> Response:
+def get_job(job_id: str, request: Request) -> Response:
     store = jobs(request)
     params = upper_params(request.query_params.multi_items())
     try:
@@ -83,7 +114,10 @@ async def get_job(job_id: str, request: Request) -> Response:
             if wait < 0:
                 wait = config(request).timeout_s
             phase = str(params["PHASE"]).upper() if params.get("PHASE") else None
-            await run_in_threadpool(store.wait, job, min(wait, 60.0), phase)
+            waited = store.wait(job, min(wait, 60.0), phase)
+            if waited is None:
+                raise NotFoundError(f"no job {job_id} (deleted while waiting)")
+            job = waited
     except VoError as exc:
         return error_response(exc)
     return Response(uws.job_document(job, base(request)), media_type=XML)
@@ -93,16 +127,16 @@ async def get_job(job_id: str, request: Request) -> Response:
 async def post_job(job_id: str, request: Request) -> Response:
     store = jobs(request)
     try:
-        job = store.get(job_id)
+        job = await run_in_threadpool(store.get, job_id)
         params, files = await read_params(request)
     except VoError as exc:
         return error_response(exc)
     if str(params.get("ACTION", "")).upper() == "DELETE":
-        store.delete(job)
+        await run_in_threadpool(store.delete, job)
         return see_other(base(request))
-    if job.phase == "PENDING":
-        job.params.update({k: v for k, v in params.items() if k not in ("ACTION", "PHASE")})
-        job.files.update(files)
+    changes = {k: v for k, v in params.items() if k not in ("ACTION", "PHASE")}
+    if changes or files:
+        await run_in_threadpool(store.update_params, job, changes, files)
     return see_other(f"{base(request)}/{job.id}")
 
 
@@ -128,13 +162,13 @@ def get_phase(job_id: str, request: Request) -> Response:
 async def post_phase(job_id: str, request: Request) -> Response:
     store = jobs(request)
     try:
-        job = store.get(job_id)
+        job = await run_in_threadpool(store.get, job_id)
         params, _ = await read_params(request)
         phase = str(params.get("PHASE", "")).upper()
         if phase == "RUN":
-            store.run(job)
+            await run_in_threadpool(store.run, job)
         elif phase == "ABORT":
-            store.abort(job)
+            await run_in_threadpool(store.abort, job)
         else:
             raise VoError("PHASE must be RUN or ABORT")
     except VoError as exc:
@@ -149,7 +183,7 @@ def get_item(job_id: str, item: str, request: Request) -> Response:
     except VoError as exc:
         return error_response(exc)
     plain = {"executionduration": str(job.duration), "destruction": uws._iso(job.destruction),
-             "quote": "", "owner": "", "runid": job.run_id or ""}
+             "quote": "", "owner": job.owner or "", "runid": job.run_id or ""}
     if item.lower() in plain:
         return Response(plain[item.lower()] or "", media_type="text/plain")
     if item == "parameters":
@@ -167,19 +201,21 @@ def get_item(job_id: str, item: str, request: Request) -> Response:
 async def post_item(job_id: str, item: str, request: Request) -> Response:
     store = jobs(request)
     try:
-        job = store.get(job_id)
-        params, _ = await read_params(request)
+        job = await run_in_threadpool(store.get, job_id)
+        params, files = await read_params(request)
         if item.lower() == "destruction" and params.get("DESTRUCTION"):
-            job.destruction = uws.parse_time(str(params["DESTRUCTION"]))
+            when = uws.parse_time(str(params["DESTRUCTION"]))
+            await run_in_threadpool(store.set_destruction, job, when)
         elif item.lower() == "executionduration" and params.get("EXECUTIONDURATION"):
             try:
                 value = int(str(params["EXECUTIONDURATION"]))
             except ValueError:
                 raise VoError("EXECUTIONDURATION must be an integer") from None
             # The database timeout is the hard limit; shorter requests are honoured.
-            job.duration = max(1, min(value, int(config(request).timeout_s)))
+            seconds = max(1, min(value, int(config(request).timeout_s)))
+            await run_in_threadpool(store.set_duration, job, seconds)
         elif item == "parameters" and job.phase == "PENDING":
-            job.params.update(params)
+            await run_in_threadpool(store.update_params, job, params, files)
         else:
             raise VoError(f"cannot change {item} of this job")
     except VoError as exc:
@@ -189,11 +225,14 @@ async def post_item(job_id: str, item: str, request: Request) -> Response:
 
 @router.get("/tap/async/{job_id}/results/result")
 def get_result(job_id: str, request: Request) -> Response:
+    store = jobs(request)
     try:
-        job = jobs(request).get(job_id)
+        job = store.get(job_id)
     except VoError as exc:
         return error_response(exc)
-    if job.phase != "COMPLETED" or job.result is None:
+    found = store.result(job)
+    if found is None:
         return Response(error_votable(f"job {job_id} has no result (phase {job.phase})"),
                         status_code=404, media_type=VOTABLE)
-    return Response(job.result, media_type=job.media_type)
+    body, media_type = found
+    return Response(body, media_type=media_type)

@@ -2,7 +2,8 @@
 
 An ID is a publisher DID ``ivo://nufair/alerts?<alert_id>/<revision>`` (as in the TAP column
 ``obs_publisher_did``), or ``ivo://nufair/alerts?<alert_id>`` for the current revision.
-Rows come from what is stored: the artifacts table (skymaps, MOC files, VOEvent, GCN JSON),
+Rows come from what is stored: the artifacts table (skymaps, MOC files, VOEvent, GCN JSON;
+each at its one URL under the landing page of its version, ``/records/{key}/files/{name}``),
 the region tiles (MOCs served by ``/datalink/moc``) and the landing page ``/records/{id}``.
 """
 
@@ -12,6 +13,7 @@ import functools
 import re
 from dataclasses import dataclass
 
+from catalog.fair_config import file_url
 from vo.config import VoConfig
 from vo.storage import DatasetRow
 from vo.votable import FieldSpec, xml_attr
@@ -90,11 +92,14 @@ def link_rows(ident: DatasetId, ds: DatasetRow | None, cfg: VoConfig) -> list[li
     for a in ds.artifacts:
         semantics, text = ROLE_SEMANTICS.get(a.role, ("#auxiliary", a.role))
         has_this |= semantics == "#this"
-        # Files in the local artifact store are served by the artifact endpoint.
-        url = a.storage_url if a.storage_url.startswith(("http://", "https://")) else (
-            f"{base}/api/v1/artifacts/{a.id}")
-        rows.append(_row(ident.raw, url, semantics, text, a.media_type, a.size_bytes,
-                         local=a.role))
+        if a.landing_key is None:  # its version has no DOI yet: nowhere to serve it from
+            rows.append(_row(ident.raw, semantics=semantics, description=text,
+                             error=f"NotFoundFault: {a.filename} is not published yet",
+                             local=a.role))
+            continue
+        # Every stored file has one URL: under the landing page of its version.
+        rows.append(_row(ident.raw, file_url(base, a.landing_key, a.filename), semantics,
+                         text, a.media_type, a.size_bytes, local=a.role))
     landing = f"{base}/records/{ds.alert_id}"
     rows.append(_row(ident.raw, landing, "#documentation" if has_this else "#this",
                      f"Landing page of {ds.name or ds.alert_id}", "text/html",

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from catalog import sky
+from catalog.fair_storage import ARTIFACT_LANDING_KEY
 from catalog.schema import artifacts, events, region_tiles, revisions
 from vo import sqlformat
 from vo.adql.geometry import ascii_moc
@@ -78,6 +79,7 @@ class ArtifactRow:
     size_bytes: int
     storage_url: str
     revision: int | None
+    landing_key: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,7 +346,7 @@ class VoStorage:
                     select(artifacts.c.id, artifacts.c.role, artifacts.c.filename,
                            artifacts.c.media_type,
                            artifacts.c.size_bytes, artifacts.c.storage_url,
-                           revisions.c.number)
+                           revisions.c.number, ARTIFACT_LANDING_KEY.label("landing_key"))
                     .outerjoin(revisions, revisions.c.id == artifacts.c.revision_pk)
                     .where(artifacts.c.event_pk == alert_id,
                            (artifacts.c.revision_pk == row.rpk)
@@ -354,7 +356,7 @@ class VoStorage:
                     row.id, row.name, row.number, row.rpk, row.ivorn,
                     {50: row.r50_deg is not None, 90: row.r90_deg is not None},
                     [ArtifactRow(a.id, a.role, a.filename, a.media_type, a.size_bytes,
-                                 a.storage_url, a.number) for a in arts])
+                                 a.storage_url, a.number, a.landing_key) for a in arts])
         return out
 
     def moc(self, alert_id: int, number: int | None, level: int) -> str | None:

@@ -176,3 +176,26 @@ def test_local_doi_resolver_redirects(client: TestClient, seeded: RecordService)
     r = client.get(f"/doi/{a.concept.doi}", follow_redirects=False)
     assert r.status_code == 302 and r.headers["location"].endswith(f"/records/{a.key}")
     assert client.get("/doi/10.5072/zzzzz-zzzzz", follow_redirects=False).status_code == 404
+
+
+def test_former_artifact_url_redirects_to_the_file_under_its_landing_page(
+        client: TestClient, seeded: RecordService, storage: CatalogStorage, settings) -> None:
+    content = b"SIMPLE" + bytes(64)
+    add_artifact(storage.engine, settings.data_dir / "artifacts", "IceCube-200615A", 1,
+                 "skymap.fits", content, "application/fits", "skymap-fits")
+    with storage.engine.connect() as conn:
+        from sqlalchemy import select
+
+        from catalog.schema import artifacts
+        art_id = conn.execute(select(artifacts.c.id)).scalar_one()
+    version = next(v for v in seeded.load("IceCube-200615A").versions
+                   if v.revision.number == 1)
+    canonical = (f"{settings.public_base_url.rstrip('/')}/records/{version.doi.suffix}"
+                 "/files/skymap.fits")
+    for method in ("GET", "HEAD"):
+        r = client.request(method, f"/api/v1/artifacts/{art_id}", follow_redirects=False)
+        assert (r.status_code, r.headers["location"]) == (308, canonical)
+    served = client.get(f"/records/{version.doi.suffix}/files/skymap.fits")
+    assert served.status_code == 200 and served.content == content
+    assert served.headers["content-digest"] == _digest(content)
+    assert client.get(f"/api/v1/artifacts/{art_id + 1}").status_code == 404

@@ -10,7 +10,8 @@ import numpy as np
 from fastapi.testclient import TestClient
 
 from nufair.settings import Settings
-from tests.ingest.events import raw_body, simulated
+from reco.firstguess import error_radii, first_guess
+from tests.ingest.events import detector, raw_body, simulated
 
 
 def _wait_for(path: Path, timeout_s: float = 10.0) -> bytes:
@@ -38,6 +39,12 @@ def test_alert_is_stored_published_and_deduplicated(client: TestClient, settings
     rev = client.get(f"/api/v1/events/{out['name']}/revisions/0").json()
     assert (gcn["ra"], gcn["dec"]) == (round(rev["ra"], 4), round(rev["dec"], 4))
     assert gcn["alert_type"] == "initial" and gcn["id"] == [f"{body['run_id']}_42"]
+    # The initial circle is the first guess's calibrated paraboloid circle, not a constant.
+    fg = first_guess(simulated().event, detector())
+    r50, r90 = error_radii(fg.sigma_deg)
+    assert np.isfinite(fg.sigma_deg) and r50 < r90
+    assert gcn["ra_dec_error"] == round(r90, 4)
+    assert out["selection"]["r90_deg"] == r90 and out["selection"]["r50_deg"] == r50
     assert (settings.data_dir / "notices" / "voevent" / f"{stem}.xml").exists() or _wait_for(
         settings.data_dir / "notices" / "voevent" / f"{stem}.xml")
 

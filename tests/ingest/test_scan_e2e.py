@@ -24,6 +24,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.engine import Engine
 
 from catalog.schema import region_tiles, revisions
+from catalog.schema_fair import dois
 from nufair.app import create_app
 from nufair.settings import Settings
 from tests.ingest.events import raw_body
@@ -105,6 +106,8 @@ def test_raw_event_to_update_notice(settings: Settings, admin_headers: dict[str,
         art = client.get(url.split("127.0.0.1:8000", 1)[1])
         assert art.status_code == 200
         path = next((cfg.data_dir / "artifacts").glob("*/1/*_skymap.fits.gz"))
+        # It is the file's one URL: under the landing page of the update's version DOI.
+        assert url == f"http://127.0.0.1:8000/records/{_version_suffix(cfg, 1)}/files/{path.name}"
         assert hashlib.sha256(art.content).hexdigest() == hashlib.sha256(
             path.read_bytes()).hexdigest()
         assert art.headers["content-type"] == "application/gzip"
@@ -129,6 +132,19 @@ def test_raw_event_to_update_notice(settings: Settings, admin_headers: dict[str,
     engine = create_engine(settings.database_url.get_secret_value())  # type: ignore[union-attr]
     try:
         _check_mocs_and_tiles(engine, cfg.data_dir / "artifacts", revs[1])
+    finally:
+        engine.dispose()
+
+
+def _version_suffix(settings: Settings, number: int) -> str:
+    """The DOI suffix of revision ``number`` (the only event of the test)."""
+    engine = create_engine(settings.database_url.get_secret_value())  # type: ignore[union-attr]
+    try:
+        with engine.connect() as conn:
+            suffix: str = conn.execute(select(dois.c.suffix).join(
+                revisions, revisions.c.id == dois.c.revision_pk).where(
+                revisions.c.number == number)).scalar_one()
+            return suffix
     finally:
         engine.dispose()
 

@@ -43,8 +43,9 @@ def test_event_json_round_trip_and_schema(track: SimulatedEvent) -> None:
         lambda d: d.update(extra=1),
     ],
 )
-def test_schema_rejects_bad_events(track: SimulatedEvent,
-                                   mutate: Callable[[dict[str, Any]], None]) -> None:
+def test_schema_rejects_bad_events(
+    track: SimulatedEvent, mutate: Callable[[dict[str, Any]], None]
+) -> None:
     data = track.event.to_json()
     mutate(data)
     assert list(validator().iter_errors(data))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import numpy as np
 import pytest
 import pyvo
@@ -9,10 +12,13 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from mocpy import MOC
-from sqlalchemy import insert
+from sqlalchemy import insert, select
+from sqlalchemy.engine import Engine
 
+from catalog.fair_storage import FairStorage
 from catalog.records import NoticeRecord
 from catalog.schema import artifacts, events
+from catalog.schema_fair import dois
 from catalog.sky import region_geometry
 
 
@@ -112,33 +118,49 @@ def test_cone_search(live_url: str, alerts: list[NoticeRecord]) -> None:
 
 
 def test_datalink_from_tap_results(live_url: str, alerts: list[NoticeRecord],
-                                   engine: object) -> None:
-    from sqlalchemy import select
-    from sqlalchemy.engine import Engine
-
-    assert isinstance(engine, Engine)
+                                   engine: Engine, tmp_path: Path) -> None:
+    content = b"SIMPLE  =                    T" + bytes(50)
+    (tmp_path / "artifacts" / "1" / "1").mkdir(parents=True)
+    (tmp_path / "artifacts" / "1" / "1" / "skymap.fits.gz").write_bytes(content)
     with engine.begin() as conn:
         ev = conn.execute(select(events.c.id, events.c.current_revision_pk)
                           .where(events.c.name == "IceCube-170922A")).one()
-        art_id = conn.execute(insert(artifacts).values(
+        conn.execute(insert(artifacts).values(
             event_pk=ev.id, revision_pk=ev.current_revision_pk, role="skymap-fits",
-            filename="skymap.fits.gz", media_type="application/fits", size_bytes=1234,
-            sha256="0" * 64, md5="0" * 32, storage_url="1/1/skymap.fits.gz"
-        ).returning(artifacts.c.id)).scalar_one()
+            filename="skymap.fits.gz", media_type="application/fits",
+            size_bytes=len(content), sha256=hashlib.sha256(content).hexdigest(),
+            md5=hashlib.md5(content).hexdigest(), storage_url="1/1/skymap.fits.gz"))
     tap = pyvo.dal.TAPService(live_url + "/tap")
     res = tap.search("SELECT name, obs_publisher_did FROM nufair.alerts "
                      "WHERE name = 'IceCube-170922A'")
-    links = next(res.iter_datalinks())
-    by_sem: dict[str, list[str]] = {}
-    for row in links:
-        by_sem.setdefault(row.semantics, []).append(row.access_url)
-    assert by_sem["#this"] == [f"{live_url}/api/v1/artifacts/{art_id}"]
-    assert f"{live_url}/records/{ev.id}" in by_sem["#documentation"]
-    assert len(by_sem["#coverage"]) == 2
+
+    def links() -> dict[str, list[tuple[str | None, str | None]]]:
+        by_sem: dict[str, list[tuple[str | None, str | None]]] = {}
+        for row in next(res.iter_datalinks()):
+            # Raw columns: pyvo's access_url looks for a service descriptor when it is empty.
+            url, error = row["access_url"], row["error_message"]
+            by_sem.setdefault(row.semantics, []).append(
+                (str(url) if url else None, str(error) if error else None))
+        return by_sem
+
+    # The alerts were stored after the app started, without DOIs: no landing page yet.
+    (this,) = links()["#this"]
+    assert this[0] is None and this[1] is not None and this[1].startswith("NotFoundFault")
+    FairStorage(engine).mint_missing("10.5072", "local")
+    with engine.connect() as conn:
+        suffix = conn.execute(select(dois.c.suffix).where(
+            dois.c.revision_pk == ev.current_revision_pk)).scalar_one()
+    by_sem = links()
+    # The file's one URL is under the landing page of its version, and it serves the file.
+    assert by_sem["#this"] == [(f"{live_url}/records/{suffix}/files/skymap.fits.gz", None)]
     import httpx
 
-    text = httpx.get(by_sem["#coverage"][-1]).text
-    assert MOC.from_string(text, format="ascii").sky_fraction > 0
+    assert httpx.get(f"{live_url}/records/{suffix}/files/skymap.fits.gz").content == content
+    assert (f"{live_url}/records/{ev.id}", None) in by_sem["#documentation"]
+    assert len(by_sem["#coverage"]) == 2
+    moc_url = by_sem["#coverage"][-1][0]
+    assert moc_url is not None
+    assert MOC.from_string(httpx.get(moc_url).text, format="ascii").sky_fraction > 0
 
 
 def test_datalink_many_ids_and_unknown(live_url: str, alerts: list[NoticeRecord]) -> None:
