@@ -71,9 +71,6 @@ def capabilities(cfg: VoConfig) -> str:
         attr = f" ivo-id={quoteattr(ivo)}" if ivo else ""
         outs += f"<outputFormat{attr}><mime>{escape(mime)}</mime><alias>{alias}</alias>" \
                 "</outputFormat>"
-    # Tables by URL only when the operator named hosts to fetch them from (vo.upload).
-    by_url = ('<uploadMethod ivo-id="ivo://ivoa.net/std/TAPRegExt#upload-http"/>'
-              if cfg.upload_url_hosts else "")
     tap = (
         '<capability standardID="ivo://ivoa.net/std/TAP" xsi:type="tr:TableAccess">'
         f'{_iface(base + "/tap", "base", "std", "1.1")}'
@@ -84,7 +81,10 @@ def capabilities(cfg: VoConfig) -> str:
         "indices, MOC columns on region tiles.</description>"
         f"{feats}</language>{outs}"
         '<uploadMethod ivo-id="ivo://ivoa.net/std/TAPRegExt#upload-inline"/>'
-        f"{by_url}"
+        # TAP makes upload-http mandatory with uploads (taplint E-CAP-MUPM): the method is
+        # there, and fetches from the hosts the operator allows (vo.upload); others are
+        # refused with an error that names the table.
+        '<uploadMethod ivo-id="ivo://ivoa.net/std/TAPRegExt#upload-http"/>'
         f"<retentionPeriod><default>{cfg.retention_s}</default>"
         f"<hard>{cfg.retention_s}</hard></retentionPeriod>"
         f"<executionDuration><default>{int(cfg.timeout_s)}</default>"

@@ -30,7 +30,6 @@ from vo.errors import UploadError
 from vo.service import TapService
 from vo.storage import VoStorage
 from vo.upload import _astropy, _fast_binary, read_votable
-from vo.vosi import capabilities
 from vo.votable import FieldSpec, votable
 
 RNG_SEED = 4242
@@ -237,9 +236,3 @@ def test_read_votable_marks_nulls_and_points() -> None:
     assert up.point == ("ra", "dec")
     assert up.hpx_nulls is not None and list(up.hpx_nulls) == [False, True, True]
 
-
-def test_capabilities_offer_upload_by_url_only_when_hosts_are_allowed() -> None:
-    http = "ivo://ivoa.net/std/TAPRegExt#upload-http"
-    assert http not in capabilities(VoConfig())
-    assert http in capabilities(VoConfig(upload_url_hosts=("data.example.org",)))
-    assert "TAPRegExt#upload-inline" in capabilities(VoConfig())
