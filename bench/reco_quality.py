@@ -215,6 +215,15 @@ def summarise(path: Path, write_calibration: bool) -> dict:
         summary["exhaustive_n"] = len(ex)
         summary["exhaustive_within_one_pixel"] = float(np.mean([e["within_one_pixel"] for e in ex]))
         summary["exhaustive_llh_excess_max"] = float(max(e["scan_llh"] - e["llh"] for e in ex))
+        # Where the best pixels differ, is the scan's best at least as good (lower -ln L) as
+        # everything the exhaustive fits found? Then the exhaustive minimiser stopped short.
+        misses = [e for e in ex if not e["within_one_pixel"]]
+        summary["exhaustive_misses"] = [
+            {"scan_minus_exhaustive_llh": e["scan_llh"] - e["llh"]} for e in misses
+        ]
+        summary["exhaustive_scan_at_least_as_good"] = float(
+            np.mean([e["within_one_pixel"] or e["scan_llh"] <= e["llh"] for e in ex])
+        )
     if write_calibration:
         calib = {
             "thresholds": {str(c): round(v, 3) for c, v in thr_all.items()},
