@@ -46,7 +46,7 @@ from ingest.scans import config_to_reco
 from ingest.update import UpdatePublisher
 from reco.detector import Detector
 from reco.event import Event
-from reco.scan import ScanCancelled, ScanProgress, run_scan
+from reco.scan import ScanCancelled, ScanProgress, run_scan, single_threaded_blas
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,8 @@ class DaskClients:
                 if self.address:
                     self._client = Client(self.address)
                 else:
+                    if not self.processes:
+                        single_threaded_blas()  # worker threads share this process's BLAS
                     self._cluster = LocalCluster(
                         n_workers=self.workers, threads_per_worker=1,
                         processes=self.processes,
