@@ -1,0 +1,29 @@
+"""The local Dask cluster a scan starts by default: thread workers in this process."""
+
+from __future__ import annotations
+
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from reco.scan import local_client
+
+
+def _blas_threads() -> list[int]:
+    return [int(lib["num_threads"]) for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+def test_thread_workers_leave_blas_single_threaded() -> None:
+    # NumPy always loads a BLAS; give it two threads first, so that the check below cannot
+    # pass merely because this machine has one core.
+    threadpool_limits(limits=2, user_api="blas")
+    assert _blas_threads() and all(n == 2 for n in _blas_threads())
+    client = local_client(1)
+    try:
+        workers = client.scheduler_info()["workers"]
+        assert len(workers) == 1
+        assert all(addr.startswith("inproc://") for addr in workers)  # threads, not processes
+        assert all(n == 1 for n in _blas_threads())
+        assert client.submit(lambda: _blas_threads(), pure=False).result() == _blas_threads()
+    finally:
+        cluster = client.cluster
+        client.close()
+        cluster.close()
