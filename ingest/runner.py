@@ -46,7 +46,7 @@ from ingest.scans import config_to_reco
 from ingest.update import UpdatePublisher
 from reco.detector import Detector
 from reco.event import Event
-from reco.scan import ScanCancelled, ScanProgress, run_scan, single_threaded_blas
+from reco.scan import ScanCancelled, ScanProgress, local_client, run_scan
 
 log = logging.getLogger(__name__)
 
@@ -99,22 +99,15 @@ class DaskClients:
         self._cluster: Any = None
 
     def get(self) -> Any:
-        from distributed import Client, LocalCluster
+        from distributed import Client
 
         with self._lock:
             if self._client is None:
                 if self.address:
                     self._client = Client(self.address)
                 else:
-                    if not self.processes:
-                        single_threaded_blas()  # worker threads share this process's BLAS
-                    self._cluster = LocalCluster(
-                        n_workers=self.workers, threads_per_worker=1,
-                        processes=self.processes,
-                        # dashboard_address=None still tries :8787 (and warns when it is
-                        # taken); a free loopback port is quiet.
-                        dashboard_address="127.0.0.1:0")
-                    self._client = Client(self._cluster)
+                    self._client = local_client(self.workers, processes=self.processes)
+                    self._cluster = self._client.cluster
             return self._client
 
     def close(self) -> None:

@@ -307,8 +307,8 @@ def fit_nuisance(
     margin : float
         ... and of those only the seeds whose :math:`-\ln L` is within ``margin`` of the best.
     tol : float
-        A seed stops once an accepted step moved it by less than ``tol`` (m, ns) and lowered
-        :math:`-\ln L` by less than ``tol``; 0 (the default) runs all ``n_iter`` iterations.
+        A seed stops once its next lightly damped Newton step is shorter than ``tol`` in every
+        coordinate (m, ns); 0 (the default) runs all ``n_iter`` iterations.
     """
     theta = np.array(seeds, dtype=float)
     missing = np.isnan(theta[..., 2])

@@ -655,7 +655,9 @@ def local_client(n_workers: int | None = None, processes: bool = False) -> Any:
         n_workers=n_workers or os.cpu_count() or 1,
         threads_per_worker=1,
         processes=processes,
-        dashboard_address=None,
+        # dashboard_address=None still tries :8787 (and warns when it is taken); a free
+        # loopback port is quiet.
+        dashboard_address="127.0.0.1:0",
     )
     return Client(cluster)
 
