@@ -6,6 +6,7 @@ are rows in the database (``vo.uws_storage``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -34,9 +35,14 @@ def jobs_running(app: Any, engine: Engine) -> Iterator[JobService]:
     """Put the job service on ``app.state`` and run its threads for the app's lifetime."""
     cfg = app_config(app)
 
+    @functools.lru_cache(maxsize=32)
+    def storage_for(duration: int) -> VoStorage:
+        # One storage per duration, so its caches (role check, tile statistics) outlive a job.
+        return VoStorage(engine, duration)
+
     def execute(job: Job, uploads: Mapping[str, bytes]) -> TapResult:
         # The job's execution duration is its database statement timeout.
-        return TapService(VoStorage(engine, job.duration), cfg).execute(job.params, uploads)
+        return TapService(storage_for(job.duration), cfg).execute(job.params, uploads)
 
     service = JobService(UwsStorage(engine), execute, JobLimits(
         retention_s=cfg.retention_s, duration_s=int(cfg.timeout_s), workers=cfg.async_workers,

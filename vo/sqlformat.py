@@ -60,15 +60,6 @@ def _csv_field(col: str, oid: int | None) -> str:
     return f"COALESCE('\"' || replace({v}, '\"', '\"\"') || '\"', '')"
 
 
-def csv_header(names: Sequence[str]) -> bytes:
-    fields = []
-    for n in names:
-        if any(ch in n for ch in ',"\r\n') or not n:
-            n = '"' + n.replace('"', '""') + '"'
-        fields.append(n)
-    return (",".join(fields) + "\r\n").encode("utf-8")
-
-
 def csv_query(inner: str, oids: Sequence[int | None], limit: int | None = None) -> str:
     """(rows, CSV lines) of the query ``inner`` (its first ``limit`` rows)."""
     cols = [f"q.c{i}" for i in range(len(oids))]

@@ -29,12 +29,13 @@ from catalog.fair_storage import ARTIFACT_LANDING_KEY
 from catalog.schema import artifacts, events, region_tiles, revisions
 from vo import sqlformat
 from vo.adql.geometry import ascii_moc
+from vo.adql.geomsql import haversine_sql
 from vo.adql.scope import quote
 from vo.adql.translate import PG_TYPE, UPLOAD_HPX, Translation, UploadTable
 from vo.errors import QueryFailed
 from vo.pgcopy import CopyColumn, copy_data
 from vo.tables import ALERTS
-from vo.votable import field_specs
+from vo.votable import delimited, field_specs
 
 #: The role TAP queries run as (created by migration 0002 where allowed).
 TAP_ROLE = "nufair_tap"
@@ -93,11 +94,9 @@ class DatasetRow:
     artifacts: list[ArtifactRow]
 
 
-def _readable(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", exc)
-    diag = getattr(orig, "diag", None)
-    primary = getattr(diag, "message_primary", None) or str(orig).splitlines()[0]
-    code = getattr(orig, "sqlstate", None) or ""
+def _readable(exc: psycopg.Error) -> str:
+    primary = exc.diag.message_primary or str(exc).splitlines()[0]
+    code = exc.sqlstate or ""
     if code == "57014":
         return "query took longer than the time limit and was cancelled"
     return f"query failed in the database: {primary}"
@@ -273,7 +272,7 @@ class VoStorage:
         count, value = int(row[0]), row[1]
         data = value.encode("utf-8") if isinstance(value, str) else bytes(value)
         if encode == "csv":
-            body = sqlformat.csv_header([c.name for c in tr.columns]) + data
+            body = delimited(field_specs(tr.columns, oids), [], ",") + data  # header line
             return QueryResult([], oids, overflow, count, csv=body)
         return QueryResult([], oids, overflow, count, binary2=data)
 
@@ -327,7 +326,7 @@ class VoStorage:
         """The revision (or current revision when None) and artifacts of each (event, rev)."""
         out: dict[tuple[int, int | None], DatasetRow | None] = {}
         with self.engine.connect() as conn, conn.begin():
-            self._read_only_plain(conn)
+            self._read_only(conn)
             for alert_id, number in keys:
                 stmt = (select(events.c.id, events.c.name, revisions.c.id.label("rpk"),
                                revisions.c.number, revisions.c.ivorn,
@@ -370,12 +369,9 @@ class VoStorage:
                        region_tiles.c.level == level)
                 .order_by(func.lower(region_tiles.c.hpx)))
         with self.engine.connect() as conn, conn.begin():
-            self._read_only_plain(conn)
+            self._read_only(conn)
             ranges = [[int(a), int(b)] for a, b in conn.execute(stmt)]
         return ascii_moc(ranges)
-
-    def _read_only_plain(self, conn: Connection) -> None:
-        self._read_only(conn)
 
     def ping(self) -> bool:
         try:
@@ -402,9 +398,7 @@ def _cone_sql(columns: tuple[str, ...], n_ranges: int | None) -> str:
     """
     assert all(c in _CONE_COLUMNS for c in columns)
     ra, dec = "CAST(%(ra)s AS double precision)", "CAST(%(dec)s AS double precision)"
-    dist = (f"degrees(2 * asin(sqrt(least(1.0, power(sin((radians(a.dec) - radians({dec}))"
-            f" / 2), 2) + cos(radians(a.dec)) * cos(radians({dec}))"
-            f" * power(sin((radians(a.ra) - radians({ra})) / 2), 2)))))")
+    dist = haversine_sql(ra, dec, "a.ra", "a.dec")
     cols = ", ".join(f"a.{quote(c)}" for c in columns)
     if n_ranges is None:  # SR = 0: the alerts at exactly this position
         where = f"a.hpx29 = CAST(%(lo0)s AS bigint) AND a.ra = {ra} AND a.dec = {dec}"

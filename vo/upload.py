@@ -221,8 +221,6 @@ def read_votable(name: str, data: bytes) -> UploadTable:
     """Parse one uploaded VOTable into numpy columns."""
     try:
         parsed = _fast_binary(data) or _astropy(data)
-    except UploadError:
-        raise
     except Exception as exc:  # astropy raises many types for a bad document
         raise UploadError(f"UPLOAD {name}: not a readable VOTable ({exc})") from None
     table, arrays = parsed

@@ -11,9 +11,9 @@ from xml.sax.saxutils import escape, quoteattr
 
 from vo.errors import VoError
 from vo.uws_schema import PHASES
-from vo.uws_storage import ACTIVE, Job
+from vo.uws_storage import Job
 
-__all__ = ["ACTIVE", "PHASES", "job_document", "job_list", "parameters_document",
+__all__ = ["PHASES", "job_document", "job_list", "parameters_document",
            "parse_time", "results_document"]
 
 _NS = ('xmlns:uws="http://www.ivoa.net/xml/UWS/v1.0" xmlns:xlink="http://www.w3.org/1999/xlink"'

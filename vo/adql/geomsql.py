@@ -29,6 +29,14 @@ def _num(e: Expr) -> float:
     return float(e.const)
 
 
+
+def haversine_sql(ra1: str, de1: str, ra2: str, de2: str) -> str:
+    """SQL for the angular distance [deg] between two positions given as SQL expressions in
+    degrees. Haversine: accurate at small separations, where cone searches live."""
+    return (f"degrees(2 * asin(sqrt(least(1.0, power(sin((radians({de2}) - radians({de1}))"
+            f" / 2), 2) + cos(radians({de1})) * cos(radians({de2})) * power(sin((radians("
+            f"{ra2}) - radians({ra1})) / 2), 2)))))")
+
 class GeometrySql:
     """Builds geometry expressions and predicates; ``bind`` turns a value into a parameter."""
 
@@ -77,12 +85,7 @@ class GeometrySql:
 
     @staticmethod
     def _dist(a: Expr, b: Expr) -> str:
-        ra1, de1 = a.parts[0].sql, a.parts[1].sql
-        ra2, de2 = b.parts[0].sql, b.parts[1].sql
-        # Haversine: accurate at small separations, where cone searches live.
-        return (f"degrees(2 * asin(sqrt(least(1.0, power(sin((radians({de2}) - radians({de1}))"
-                f" / 2), 2) + cos(radians({de1})) * cos(radians({de2})) * power(sin((radians("
-                f"{ra2}) - radians({ra1})) / 2), 2)))))")
+        return haversine_sql(a.parts[0].sql, a.parts[1].sql, b.parts[0].sql, b.parts[1].sql)
 
     def coord(self, g: Expr, i: int) -> Expr:
         if g.kind != "point":

@@ -22,15 +22,11 @@ from vo.adql.scope import Expr, Ident, Node, Relation, RelColumn, Scope, quote
 from vo.errors import AdqlError
 from vo.tables import ColumnInfo, find_table, tap_schema_rows
 
-_PG_ARRAY = {"char": "text[]", "short": "smallint[]", "int": "integer[]", "long": "bigint[]",
-             "float": "real[]", "double": "double precision[]", "boolean": "boolean[]",
-             "unsignedByte": "smallint[]"}
-
-
 #: PostgreSQL column type of each VOTable datatype (the temporary tables of uploads).
 PG_TYPE = {"char": "text", "unicodeChar": "text", "short": "smallint", "int": "integer",
            "long": "bigint", "float": "real", "double": "double precision", "boolean": "boolean",
            "unsignedByte": "smallint"}
+_PG_ARRAY = {k: f"{v}[]" for k, v in PG_TYPE.items()}
 
 #: Name of the order-29 HEALPix index column added to uploads that have positions.
 UPLOAD_HPX = "_hpx29"
