@@ -95,7 +95,7 @@ def _page(request: Request, rec: AlertRecord, cfg: FairConfig) -> Response:
                   .replace("</", "<\\/"),
         "skyplot": skyplot.local_plot(rev, others),
         # The reconstruction's own plot (likelihood map, contours), when a scan made one.
-        "scan_png": next((f"{cfg.base_url.rstrip('/')}/records/{rec.key}/files/{f.filename}"
+        "scan_png": next((cfg.file_url(rec.key, f.filename)
                           for f in rec.files if f.role == "skymap-png"), None),
         "stream": describe.stream_label(rec.event.stream),
         "event_time": rec.event.event_time.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],

@@ -96,7 +96,6 @@ class DaskClients:
         self.processes = processes
         self._lock = threading.Lock()
         self._client: Any = None
-        self._cluster: Any = None
 
     def get(self) -> Any:
         from distributed import Client
@@ -107,16 +106,16 @@ class DaskClients:
                     self._client = Client(self.address)
                 else:
                     self._client = local_client(self.workers, processes=self.processes)
-                    self._cluster = self._client.cluster
             return self._client
 
     def close(self) -> None:
         with self._lock:
             if self._client is not None:
+                cluster = self._client.cluster  # None for a scheduler address
                 self._client.close()
-            if self._cluster is not None:
-                self._cluster.close()
-            self._client = self._cluster = None
+                if cluster is not None:
+                    cluster.close()
+            self._client = None
 
 
 class _Claim:

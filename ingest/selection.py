@@ -3,12 +3,10 @@
 The estimators are reco's (:mod:`reco.estimators`): the energy proxy of the first-guess track
 (:func:`reco.estimators.track_energy`), the logistic signalness of that energy, and the
 stream rule of :func:`reco.estimators.classify` (Gold / Bronze tracks by signalness, Cascade
-by energy, otherwise not an alert). Two further numbers are this module's, documented here:
-
-* the false-alarm rate, :func:`far_per_year`;
-* nothing else: the first-guess error circle published with the initial notice (until the
-  scan's contours replace it in the update) is reco's calibrated paraboloid circle,
-  :func:`reco.firstguess.error_radii`.
+by energy, otherwise not an alert). One further number is this module's: the false-alarm
+rate, :func:`far_per_year`. The first-guess error circle published with the initial notice
+(until the scan's contours replace it in the update) is reco's calibrated paraboloid circle,
+:func:`reco.firstguess.error_radii`.
 """
 
 from __future__ import annotations

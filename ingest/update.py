@@ -26,7 +26,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 import numpy as np
 from sqlalchemy.engine import Connection
@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection
 from catalog.records import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
 from catalog.storage_outbox import OutboxStorage, StoredRevision
 from catalog.storage_scans import ArtifactFile, ScanRow, ScanStorage, Snapshot
-from ingest.artifacts import ArtifactStore, LocalStore
+from ingest.artifacts import ArtifactStore
 from ingest.skymaps import WrittenFile, write_products
 from reco.regions import Region
 from reco.result import ScanResult
@@ -82,12 +82,11 @@ class UpdatePublisher:
     """Store the outcome of a finished scan (see the module docstring)."""
 
     def __init__(self, outbox: OutboxStorage, scans: ScanStorage,
-                 store: ArtifactStore | Path, on_queued: Callable[[], None] = lambda: None,
+                 store: ArtifactStore, on_queued: Callable[[], None] = lambda: None,
                  ) -> None:
         self.outbox = outbox
         self.scans = scans
-        #: A bare path is the local artifact folder.
-        self.store: ArtifactStore = LocalStore(store) if isinstance(store, Path) else store
+        self.store = store
         self.on_queued = on_queued
 
     def finish(self, row: ScanRow, worker: str, result: ScanResult, snap: Snapshot,
