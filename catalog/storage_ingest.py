@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
@@ -41,6 +44,19 @@ def canonical_sha256(body: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+#: First key of the two-key advisory locks on a raw event's identity ("raw1" in ASCII):
+#: keeps them apart from other users of advisory locks (``vo.uws_storage`` uses "uws1").
+IDENTITY_LOCK_SPACE = 0x72617731
+
+
+def identity_key(observatory: str, run_id: int, event_id: int) -> int:
+    """Second key of the identity lock: 32 bits of SHA-256 of (observatory, run, event).
+
+    Two identities that share a key only wait for each other; they never merge."""
+    digest = hashlib.sha256(f"{observatory}\x00{run_id}\x00{event_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big", signed=True)
+
+
 def _row(r: RowMapping) -> RawEventRow:
     return RawEventRow(**{k: r[k] for k in RawEventRow.__dataclass_fields__})
 
@@ -65,6 +81,48 @@ class IngestStorage:
                                            raw_events.c.event_id == event_id)
                              ).mappings().first()
         return None if r is None else _row(r)
+
+    @contextmanager
+    def identity_lock(self, observatory: str, run_id: int, event_id: int, *,
+                      timeout_s: float = 120.0, poll_s: float = 0.05) -> Iterator[bool]:
+        """Hold the advisory lock of one raw-event identity while the block runs.
+
+        Concurrent requests for the same (observatory, run, event) take turns, so that only
+        the first runs the selection; the others find its row when their turn comes. The
+        waiters poll ``pg_try_advisory_lock`` and hold no connection between tries (a
+        blocking wait would pin one pooled connection per waiter, and the holder needs
+        another to store). Yields True when the lock is held; False after ``timeout_s``
+        without it (the block then runs unlocked: the unique constraint still keeps one
+        row).
+        """
+        key = identity_key(observatory, run_id, event_id)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            conn = self.engine.connect()
+            try:
+                got = bool(conn.execute(select(func.pg_try_advisory_lock(
+                    IDENTITY_LOCK_SPACE, key))).scalar())
+                conn.commit()
+            except BaseException:
+                conn.close()
+                raise
+            if got:
+                break
+            conn.close()
+            if time.monotonic() >= deadline:
+                yield False
+                return
+            time.sleep(poll_s)
+        try:
+            yield True
+        finally:
+            try:
+                conn.execute(select(func.pg_advisory_unlock(IDENTITY_LOCK_SPACE, key)))
+                conn.commit()
+            except Exception:
+                conn.invalidate()  # a session lock must not go back to the pool
+            finally:
+                conn.close()
 
     def get(self, pk: int) -> RawEventRow | None:
         with self.engine.connect() as conn:

@@ -5,7 +5,6 @@ Handlers parse and shape only; the pipeline and storage hold the rules.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -15,11 +14,11 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from catalog.auth import require_scope
-from catalog.errors import InvalidInput
 from catalog.models import ErrorResponse
 from catalog.storage_outbox import OutboxStorage
 from ingest.dispatcher import Dispatcher
 from ingest.pipeline import Pipeline
+from ingest.rawevent import loads_strict
 
 #: Where the wiring puts the :class:`IngestRuntime`.
 INGEST_STATE = "ingest"
@@ -44,6 +43,8 @@ def get_runtime(request: Request) -> IngestRuntime:
 
 
 RuntimeDep = Annotated[IngestRuntime, Depends(get_runtime)]
+#: An event key in a path: name, run_event or id, plain ASCII (no NUL, no '/').
+EventKey = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 
 
 class RawEventAccepted(BaseModel):
@@ -84,20 +85,13 @@ class NoticePublic(BaseModel):
 
 
 async def _json_body(request: Request) -> Any:
+    """The request's JSON body, decoded strictly (:func:`ingest.rawevent.loads_strict`)."""
     media = request.headers.get("content-type", "application/json").split(";")[0].strip()
     if media not in ("application/json", ""):
         from catalog.errors import UnsupportedFormat
 
         raise UnsupportedFormat(f"send the raw event as application/json, not {media}")
-    data = await request.body()
-    try:
-        return json.loads(data, parse_constant=_refuse_constant)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"malformed JSON: {exc}") from None
-
-
-def _refuse_constant(name: str) -> Any:
-    raise InvalidInput(f"JSON contains {name}, which strict JSON does not allow")
+    return loads_strict(await request.body())
 
 
 @router.post("/events/raw", response_model=RawEventAccepted, status_code=201,
@@ -121,7 +115,7 @@ async def post_raw_event(request: Request, response: Response, runtime: RuntimeD
 @router.post("/events/{key}/retract", response_model=RetractionPublic, status_code=201,
              summary="Retract an event: a retraction revision and its notices")
 def retract_event(runtime: RuntimeDep, body: RetractRequest,
-                  key: Annotated[str, Path(max_length=64)],
+                  key: EventKey,
                   _token: Annotated[str, Depends(require_scope("ingest"))],
                   ) -> RetractionPublic:
     stored = runtime.outbox.retract(key, body.reason)
@@ -133,7 +127,7 @@ def retract_event(runtime: RuntimeDep, body: RetractRequest,
 
 @router.get("/events/{key}/notices", response_model=list[NoticePublic],
             summary="Notices of an event and their delivery state")
-def event_notices(runtime: RuntimeDep, key: Annotated[str, Path(max_length=64)],
+def event_notices(runtime: RuntimeDep, key: EventKey,
                   ) -> list[NoticePublic]:
     with runtime.outbox.engine.connect() as conn:
         event_pk = runtime.outbox.catalog.resolve_event(conn, key)["id"]

@@ -15,6 +15,10 @@ temporary folder (:meth:`ArtifactStore.scratch`) and put them under
 
 ``place`` runs inside the transaction that stores the revision (the revision number names
 the folder), so a failed upload raises :class:`ArtifactStoreError` before anything commits.
+
+Every relative folder and file name must be plain path components, and a local target must
+resolve inside the root (:mod:`ingest.safepath`); otherwise ``place`` raises
+:class:`ArtifactStoreError` before it writes anything.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Protocol
+
+from ingest.safepath import UnsafePath, contained, posix_key
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -64,13 +70,22 @@ class LocalStore:
         return Path(tempfile.mkdtemp(prefix=".scan-", dir=self.root))
 
     def place(self, rel: PurePosixPath, files: list[WrittenFile]) -> list[str]:
-        target = self.root / rel
+        try:
+            target = contained(self.root, rel)
+            for f in files:
+                contained(self.root, rel, f.path.name)
+        except UnsafePath as exc:
+            raise ArtifactStoreError(f"refused to store outside {self.root}: {exc}") from exc
         target.mkdir(parents=True, exist_ok=True)
         urls = []
         for f in files:
             # A link, not a move: the transaction may be run again (a retried name
             # collision), and the temporary folder must still hold the files then.
-            dst = target / f.path.name
+            try:
+                dst = contained(self.root, rel, f.path.name)  # again: the folder now exists
+            except UnsafePath as exc:
+                raise ArtifactStoreError(f"refused to store outside {self.root}: {exc}"
+                                         ) from exc
             dst.unlink(missing_ok=True)
             try:
                 os.link(f.path, dst)
@@ -100,9 +115,12 @@ class FsspecStore:
     def place(self, rel: PurePosixPath, files: list[WrittenFile]) -> list[str]:
         from fsspec.implementations.local import LocalFileSystem
 
+        try:
+            keys = [posix_key(rel, f.path.name) for f in files]
+        except UnsafePath as exc:
+            raise ArtifactStoreError(f"refused to store outside {self.url}: {exc}") from exc
         urls = []
-        for f in files:
-            key = (rel / f.path.name).as_posix()
+        for f, key in zip(files, keys, strict=True):
             target = f"{self.base}/{key}"
             url = f"{self.url}/{key}"
             try:

@@ -23,7 +23,6 @@ reason, which is why the consumer publishes to the dead-letter queue itself.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -34,8 +33,9 @@ import pika
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.spec import Basic, BasicProperties
 
-from catalog.errors import InvalidInput, NufairError, UnsupportedFormat
+from catalog.errors import NufairError, UnsupportedFormat
 from ingest.pipeline import Accepted
+from ingest.rawevent import clip, loads_strict
 
 log = logging.getLogger(__name__)
 
@@ -91,18 +91,12 @@ class Handled:
 
 
 def decode_body(body: bytes, content_type: str | None) -> Any:
-    """The decoded JSON of a message; a 4xx :class:`NufairError` if it is not JSON."""
+    """The decoded JSON of a message; a 4xx :class:`NufairError` if it is not strict JSON
+    (:func:`ingest.rawevent.loads_strict`, as every input channel decodes)."""
     media = (content_type or "").split(";")[0].strip().lower()
     if media not in JSON_TYPES:
-        raise UnsupportedFormat(f"send raw events as application/json, not {media}")
-
-    def refuse(name: str) -> Any:
-        raise InvalidInput(f"JSON contains {name}, which strict JSON does not allow")
-
-    try:
-        return json.loads(body, parse_constant=refuse)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"malformed JSON: {exc}") from None
+        raise UnsupportedFormat(f"send raw events as application/json, not {clip(media, 80)}")
+    return loads_strict(body)
 
 
 def declare(channel: BlockingChannel, config: ConsumerConfig) -> None:
@@ -210,7 +204,7 @@ class RawEventConsumer:
     def _dead_letter(self, channel: BlockingChannel, props: BasicProperties, body: bytes,
                      code: str, reason: str) -> None:
         headers = dict(props.headers or {})
-        headers.update({ERROR_CODE_HEADER: code, ERROR_HEADER: reason[:2000],
+        headers.update({ERROR_CODE_HEADER: code, ERROR_HEADER: clip(reason, 2000),
                         SOURCE_QUEUE_HEADER: self.config.queue})
         out = BasicProperties(content_type=props.content_type, message_id=props.message_id,
                               correlation_id=props.correlation_id, timestamp=props.timestamp,

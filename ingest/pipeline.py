@@ -1,7 +1,9 @@
 """The realtime pipeline: raw event → selection → revision 0 with its notices → scan.
 
-:meth:`Pipeline.accept` validates a raw event against ``schemas/raw_event.schema.json``,
-de-duplicates it on (observatory, run, event), runs the selection (first guess, energy,
+:meth:`Pipeline.accept` validates a raw event (:mod:`ingest.rawevent`: strict JSON, the
+schema ``schemas/raw_event.schema.json``, plausibility), de-duplicates it on (observatory,
+run, event) BEFORE any fit (concurrent repeats take turns on an advisory lock of the
+identity, so only the first runs the selection), runs the selection (first guess, energy,
 signalness, stream) and stores, in ONE transaction, the raw event, the catalog event with
 its initial revision, the notices of every configured sink and, for an alert, a realtime
 scan that will publish the update revision (:mod:`ingest.runner`). Non-alerts are archived
@@ -11,16 +13,11 @@ initial notice leaves at once.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
-from importlib.resources import files
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -28,28 +25,23 @@ from catalog.errors import InvalidInput
 from catalog.records import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
 from catalog.storage_ingest import IngestStorage, RawEventRow
 from catalog.storage_outbox import OutboxStorage, StoredRevision
+from ingest.rawevent import validate_raw_event
 from ingest.selection import Selection, select_event
 from reco.detector import Detector
 from reco.event import Event
-
-
-@cache
-def raw_event_validator() -> Draft202012Validator:
-    schema = json.loads(files("schemas").joinpath("raw_event.schema.json").read_text())
-    return Draft202012Validator(schema)
+from reco.firstguess import BudgetExceeded, first_guess_budget
 
 
 def parse_raw_event(body: Any) -> Event:
-    """Validate ``body`` (decoded JSON) and build the reco event; ``InvalidInput`` if bad."""
-    error = best_match(raw_event_validator().iter_errors(body))
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-        raise InvalidInput(f"raw event invalid at {where}: {error.message}",
-                           details={"path": where, "schema": "raw_event.schema.json"})
-    try:
-        return Event.from_json(body)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InvalidInput(f"raw event refused: {exc}") from exc
+    """Validate ``body`` (decoded JSON) and build the reco event; ``InvalidInput`` if bad
+    (:func:`ingest.rawevent.validate_raw_event`: size, schema, plausibility)."""
+    return validate_raw_event(body)
+
+
+class WorkBudgetExceeded(InvalidInput):
+    """The first guess of an event took longer than its budget (the event is refused)."""
+
+    code = "work_budget_exceeded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +73,11 @@ def initial_record(event: Event, sel: Selection) -> NoticeRecord:
         extra={"estimator": "reco first guess", "selection": sel.to_json()})
 
 
+#: Wall-clock budget of one event's first guess [s]: ~100 × the 0.2-0.5 s of an alert
+#: event; the largest accepted event (10⁵ pulses) takes ~25 s on a busy 2-core machine.
+FIRST_GUESS_BUDGET_S = 60.0
+
+
 class Pipeline:
     """Accept raw events; publish their initial revisions."""
 
@@ -88,8 +85,12 @@ class Pipeline:
                  detector: Callable[[], Detector],
                  on_queued: Callable[[], None] = lambda: None,
                  on_alert: Callable[[RawEventRow], None] = lambda _row: None,
-                 enqueue_scan: Callable[[Connection, int], object] | None = None) -> None:
+                 enqueue_scan: Callable[[Connection, int], object] | None = None,
+                 first_guess_budget_s: float = FIRST_GUESS_BUDGET_S) -> None:
         self.outbox = outbox
+        self.first_guess_budget_s = first_guess_budget_s
+        #: Longest wait for a concurrent request of the same identity (its whole fit).
+        self.lock_timeout_s = 2 * first_guess_budget_s + 30.0
         self.enqueue_scan = enqueue_scan
         self.raw = raw
         self._detector = detector
@@ -97,11 +98,29 @@ class Pipeline:
         self.on_alert = on_alert
 
     def accept(self, body: Any) -> Accepted:
+        """Validate, de-duplicate, select and store one decoded raw event."""
         event = parse_raw_event(body)
-        existing = self.raw.find(event.observatory, event.run_id, event.event_id)
+        identity = (event.observatory, event.run_id, event.event_id)
+        existing = self.raw.find(*identity)
         if existing is not None:
             return Accepted(False, existing, None, None)
-        sel = select_event(event, self._detector())
+        with self.raw.identity_lock(*identity, timeout_s=self.lock_timeout_s):
+            # Whoever held the lock before us may have stored it meanwhile.
+            existing = self.raw.find(*identity)
+            if existing is not None:
+                return Accepted(False, existing, None, None)
+            return self._select_and_store(body, event)
+
+    def _select_and_store(self, body: Any, event: Event) -> Accepted:
+        try:
+            with first_guess_budget(self.first_guess_budget_s):
+                sel = select_event(event, self._detector())
+        except BudgetExceeded as exc:
+            raise WorkBudgetExceeded(
+                f"first guess of this event exceeded its budget of "
+                f"{self.first_guess_budget_s:g} s ({event.n_pulses} pulses); refused",
+                details={"budget_s": self.first_guess_budget_s,
+                         "n_pulses": event.n_pulses}) from exc
         raw_pk: list[int | None] = []
 
         def link(conn: Connection, stored: list[StoredRevision]) -> None:

@@ -11,13 +11,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from catalog.auth import require_scope
+from catalog.errors import UnsupportedFormat
 from catalog.models import ErrorResponse
 from catalog.storage_scans import ScanRow
+from ingest.rawevent import MAX_ID, loads_strict
 from ingest.scans import ScanService, config_from, config_to_reco
 
 #: Where the wiring puts the :class:`ScanRuntime`.
@@ -43,13 +46,19 @@ def get_runtime(request: Request) -> ScanRuntime:
 RuntimeDep = Annotated[ScanRuntime, Depends(get_runtime)]
 ScanToken = Annotated[str, Depends(require_scope("scan"))]
 
+#: A scan, run or event number: what PostgreSQL's ``bigint`` holds (larger ones are 422,
+#: not a database error).
+ScanId = Annotated[int, Path(ge=0, le=MAX_ID, description="scan id")]
+#: An event key: a name (IceCube-250304A), run_event (140001_42) or id; plain ASCII.
+EVENT_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
 NSIDES_PATTERN = r"^\d{1,4}(:\d{1,4})?(,\d{1,4}(:\d{1,4})?){0,5}$"
 
 
 class ScanRequest(BaseModel):
     """A scan of a stored event (``event``) or of an inline raw event."""
 
-    event: str | None = Field(default=None, max_length=64,
+    event: str | None = Field(default=None, max_length=64, pattern=EVENT_KEY_PATTERN,
                               description="event name, run_event or id")
     inline_event: dict[str, Any] | None = Field(
         default=None, description="a raw event (schemas/raw_event.schema.json)")
@@ -155,8 +164,26 @@ def _best(ra: float | None, dec: float | None, llh: float | None) -> BestPublic 
     return BestPublic(ra_deg=ra, dec_deg=dec, llh=llh)
 
 
-@router.post("/scans", response_model=ScanPublic, status_code=201, summary="Request a scan")
-async def request_scan(rt: RuntimeDep, body: ScanRequest, _token: ScanToken) -> ScanPublic:
+async def _scan_request(request: Request) -> ScanRequest:
+    """The body as a :class:`ScanRequest`, decoded strictly like a raw event (duplicate
+    keys, NaN, huge numbers, deep nesting, NUL: 422, never a 500)."""
+    media = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    if media not in ("application/json", ""):
+        raise UnsupportedFormat(f"send the scan request as application/json, not {media[:80]}")
+    data = loads_strict(await request.body())
+    try:
+        return ScanRequest.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{"loc": ("body", *e["loc"]), "msg": e["msg"], "type": e["type"]}
+             for e in exc.errors()]) from None
+
+
+@router.post("/scans", response_model=ScanPublic, status_code=201, summary="Request a scan",
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": ScanRequest.model_json_schema()}}}})
+async def request_scan(request: Request, rt: RuntimeDep, _token: ScanToken) -> ScanPublic:
+    body = await _scan_request(request)
     svc = rt.service
     cfg = config_from(svc.defaults, body.nsides, body.seeds)
     row = await run_in_threadpool(
@@ -166,8 +193,8 @@ async def request_scan(rt: RuntimeDep, body: ScanRequest, _token: ScanToken) -> 
 
 
 @router.get("/scans", response_model=list[ScanPublic], summary="List scans (newest first)")
-def list_scans(rt: RuntimeDep, run_id: Annotated[int | None, Query(ge=0)] = None,
-               event_id: Annotated[int | None, Query(ge=0)] = None,
+def list_scans(rt: RuntimeDep, run_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
+               event_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
                label: Annotated[str | None, Query(max_length=64)] = None,
                limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[ScanPublic]:
     rows = rt.service.scans.find(run_id=run_id, event_id=event_id, label=label, limit=limit)
@@ -175,13 +202,13 @@ def list_scans(rt: RuntimeDep, run_id: Annotated[int | None, Query(ge=0)] = None
 
 
 @router.get("/scans/{scan_id}", response_model=ScanPublic, summary="A scan")
-def get_scan(rt: RuntimeDep, scan_id: int) -> ScanPublic:
+def get_scan(rt: RuntimeDep, scan_id: ScanId) -> ScanPublic:
     return _public(rt.service, rt.service.scans.get(scan_id))
 
 
 @router.get("/scans/{scan_id}/status", response_model=StatusPublic,
             summary="State computed from the stored facts")
-def scan_status(rt: RuntimeDep, scan_id: int) -> StatusPublic:
+def scan_status(rt: RuntimeDep, scan_id: ScanId) -> StatusPublic:
     row, prog = rt.service.progress(scan_id)
     return StatusPublic(id=row.id, state=prog.state, claims=row.claims,
                         abort_requested=row.abort_requested_at is not None,
@@ -190,7 +217,7 @@ def scan_status(rt: RuntimeDep, scan_id: int) -> StatusPublic:
 
 @router.get("/scans/{scan_id}/progress", response_model=ProgressPublic,
             summary="Done fraction, rate and ETA from the newest snapshot")
-def scan_progress(rt: RuntimeDep, scan_id: int) -> ProgressPublic:
+def scan_progress(rt: RuntimeDep, scan_id: ScanId) -> ProgressPublic:
     row, p = rt.service.progress(scan_id)
     return ProgressPublic(id=row.id, state=p.state, fraction=p.fraction,
                           pixels_done=p.pixels_done, pixels_total=p.pixels_total,
@@ -200,7 +227,7 @@ def scan_progress(rt: RuntimeDep, scan_id: int) -> ProgressPublic:
 
 @router.get("/scans/{scan_id}/result", response_model=ResultPublic,
             summary="Every partial snapshot and the final result")
-def scan_result(rt: RuntimeDep, scan_id: int) -> ResultPublic:
+def scan_result(rt: RuntimeDep, scan_id: ScanId) -> ResultPublic:
     row = rt.service.scans.get(scan_id)
     snaps, final = rt.service.scans.snapshots(scan_id, with_final_result=True)
     return ResultPublic(id=row.id, state=rt.service.state(row), final=final, snapshots=[
@@ -214,13 +241,13 @@ def scan_result(rt: RuntimeDep, scan_id: int) -> ResultPublic:
 
 @router.delete("/scans/{scan_id}", response_model=ScanPublic, status_code=202,
                summary="Abort a scan (at once if queued, after the current task if running)")
-def abort_scan(rt: RuntimeDep, scan_id: int, _token: ScanToken) -> ScanPublic:
+def abort_scan(rt: RuntimeDep, scan_id: ScanId, _token: ScanToken) -> ScanPublic:
     return _public(rt.service, rt.service.abort(scan_id))
 
 
 @router.post("/scans/{scan_id}/rescan", response_model=ScanPublic, status_code=201,
              summary="A new scan of the same event, linked to this one")
-def rescan(rt: RuntimeDep, scan_id: int, body: RescanRequest, _token: ScanToken) -> ScanPublic:
+def rescan(rt: RuntimeDep, scan_id: ScanId, body: RescanRequest, _token: ScanToken) -> ScanPublic:
     svc = rt.service
     origin_cfg = config_to_reco(svc.scans.get(scan_id).config)
     cfg = (config_from(origin_cfg, body.nsides, body.seeds)

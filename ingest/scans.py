@@ -17,7 +17,7 @@ from catalog.errors import Conflict, InvalidInput
 from catalog.storage import CatalogStorage
 from catalog.storage_ingest import IngestStorage
 from catalog.storage_scans import Priority, ScanRow, ScanStorage, SnapshotRow, State, scan_state
-from ingest.pipeline import parse_raw_event
+from ingest.rawevent import validate_raw_event
 from reco.scan import ScanConfig
 
 #: Largest nside a request may ask for (order 10; the default scan stops at 512).
@@ -86,7 +86,7 @@ class ScanService:
             raise InvalidInput("give exactly one of event and inline_event",
                                details={"parameter": "event"})
         if inline is not None:
-            ev = parse_raw_event(inline)
+            ev = validate_raw_event(inline)  # as every channel validates a raw event
             known = self.raw.find(ev.observatory, ev.run_id, ev.event_id)
             if publish == "update" and (known is None or known.event_pk is None):
                 raise InvalidInput("an inline event has no catalog event to update; "

@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest.safepath import check_component, contained
 from reco.regions import Region
 from reco.result import ScanResult
 from reco.skymap import plot_skymap, write_flat_fits, write_multiorder_fits
@@ -52,21 +53,28 @@ def write_products(result: ScanResult, regions: dict[int, Region], folder: Path,
                    stem: str) -> list[WrittenFile]:
     """Write every product of ``result`` into ``folder``; returns them with digests.
 
-    ``regions`` maps 50 / 90 to the region reported at that level.
+    ``regions`` maps 50 / 90 to the region reported at that level. ``stem`` must be one
+    plain file-name component and every file must resolve inside ``folder``
+    (:class:`ingest.safepath.UnsafePath` before anything is written otherwise).
     """
+    check_component(stem)
     folder.mkdir(parents=True, exist_ok=True)
+    names = {"flat": f"{stem}_skymap.fits.gz", "multi": f"{stem}_skymap_multiorder.fits",
+             "png": f"{stem}_skymap.png",
+             **{f"moc{level}": f"{stem}_moc{level}.fits" for level in regions}}
+    paths = {key: contained(folder, name) for key, name in names.items()}
     planned: list[tuple[str, Path]] = []
-    flat = folder / f"{stem}_skymap.fits.gz"
+    flat = paths["flat"]
     write_flat_fits(result, flat, nside=result.finest_nside)
     planned.append(("skymap-fits", flat))
-    multi = folder / f"{stem}_skymap_multiorder.fits"
+    multi = paths["multi"]
     write_multiorder_fits(result, multi)
     planned.append(("skymap-multiorder", multi))
     for level, region in sorted(regions.items()):
-        moc = folder / f"{stem}_moc{level}.fits"
+        moc = paths[f"moc{level}"]
         region.write_moc(moc, "fits")
         planned.append((f"moc{level}", moc))
-    png = folder / f"{stem}_skymap.png"
+    png = paths["png"]
     plot_skymap(result, png)  # reco's sky plot: shown on the landing page
     planned.append(("skymap-png", png))
     out = []

@@ -31,6 +31,7 @@ from pathlib import PurePosixPath
 import numpy as np
 from sqlalchemy.engine import Connection
 
+from catalog.notices.model import is_safe_name
 from catalog.records import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
 from catalog.storage_outbox import OutboxStorage, StoredRevision
 from catalog.storage_scans import ArtifactFile, ScanRow, ScanStorage, Snapshot
@@ -38,6 +39,18 @@ from ingest.artifacts import ArtifactStore
 from ingest.skymaps import WrittenFile, write_products
 from reco.regions import Region
 from reco.result import ScanResult
+
+
+def product_stem(row: ScanRow) -> str:
+    """File-name stem of a scan's products, e.g. ``IceCube_140001_000000042``.
+
+    ``ValueError`` for an observatory that is not a safe name or a negative number (rows
+    written before names were validated must not put files elsewhere).
+    """
+    if not is_safe_name(row.observatory) or min(row.run_id, row.event_id) < 0:
+        raise ValueError(f"scan {row.id}: observatory {row.observatory[:80]!r} / numbers "
+                         "cannot name files")
+    return f"{row.observatory}_{row.run_id}_{row.event_id:09d}"
 
 
 def reported_regions(result: ScanResult) -> dict[int, Region]:
@@ -108,7 +121,7 @@ class UpdatePublisher:
         record = update_record(row, current, result, regions)
         tmp = self.store.scratch()
         try:
-            stem = f"{row.observatory}_{row.run_id}_{row.event_id:09d}"
+            stem = product_stem(row)
             files = write_products(result, regions, tmp, stem)
 
             def prepare(conn: Connection, stored: list[StoredRevision]) -> None:

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import json
 import time as _time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
@@ -42,6 +45,36 @@ CLEAN_RADIUS_M = 150.0
 """Neighbour distance for the noise cleaning [m]."""
 CLEAN_WINDOW_NS = 1000.0
 """Neighbour time window for the noise cleaning [ns]."""
+MAX_SEARCH_STEPS = 400
+"""Most steps of the compass search (moves plus halvings; an alert event needs a few
+dozen). The search stops there at its best direction so far: the work of one event is
+bounded whatever its pulses."""
+CLEAN_BLOCK = 512
+"""Sensors per block of the neighbour count (bounds its memory to a few MB)."""
+
+_deadline: ContextVar[float | None] = ContextVar("first_guess_deadline", default=None)
+
+
+class BudgetExceeded(RuntimeError):
+    """The first guess ran past the deadline set by :func:`first_guess_budget`."""
+
+
+@contextmanager
+def first_guess_budget(seconds: float) -> Iterator[None]:
+    """Within the block, a first guess that runs longer than ``seconds`` (wall clock,
+    counted from entering the block) raises :class:`BudgetExceeded` at its next step."""
+    token = _deadline.set(_time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def check_budget() -> None:
+    """Raise :class:`BudgetExceeded` if the current budget's deadline has passed."""
+    deadline = _deadline.get()
+    if deadline is not None and _time.monotonic() > deadline:
+        raise BudgetExceeded("first-guess budget exhausted")
 
 
 @dataclass(frozen=True)
@@ -90,9 +123,13 @@ def clean_hits(event: Event, detector: Detector) -> tuple[FloatArray, FloatArray
     sensors, first = np.unique(event.sensor[order], return_index=True)
     pos = detector.positions[sensors]
     t = event.pulse_time[order][first]
-    dist = np.linalg.norm(pos[:, None, :] - pos[None, :, :], axis=-1)
-    near = (dist < CLEAN_RADIUS_M) & (np.abs(t[:, None] - t[None, :]) < CLEAN_WINDOW_NS)
-    keep = near.sum(axis=1) > 1  # itself plus at least one neighbour
+    neighbours = np.zeros(len(t), dtype=np.int64)
+    for lo in range(0, len(t), CLEAN_BLOCK):  # blocks of rows: memory O(block × n)
+        hi = lo + CLEAN_BLOCK
+        dist = np.linalg.norm(pos[lo:hi, None, :] - pos[None, :, :], axis=-1)
+        near = (dist < CLEAN_RADIUS_M) & (np.abs(t[lo:hi, None] - t[None, :]) < CLEAN_WINDOW_NS)
+        neighbours[lo:hi] = near.sum(axis=1)
+    keep = neighbours > 1  # itself plus at least one neighbour
     if keep.sum() < 3:
         keep[:] = True
     return pos[keep], t[keep]
@@ -131,8 +168,12 @@ def likelihood_search(
     n_seeds: int = 7,
     start_step_deg: float = 3.0,
     min_step_deg: float = 0.05,
+    max_steps: int = MAX_SEARCH_STEPS,
 ) -> tuple[float, float, FloatArray, float]:
-    """Compass search of the direction; returns (zenith, azimuth, theta, llh)."""
+    """Compass search of the direction; returns (zenith, azimuth, theta, llh).
+
+    At most ``max_steps`` steps (then the best so far); :class:`BudgetExceeded` if the
+    budget of :func:`first_guess_budget` runs out."""
     fr = frames(np.array([zenith]), np.array([azimuth]))
     seeds = transfer_seeds(
         prep, point[None, :], np.array([np.nan]), fr, hexagon_offsets(n_seeds, 30.0)
@@ -143,7 +184,10 @@ def likelihood_search(
     best_point, best_time = track_point(prep, fr, fit.theta)
     angles = np.arange(8) * np.pi / 4
     step = np.radians(start_step_deg)
-    while step >= np.radians(min_step_deg):
+    steps = 0
+    while step >= np.radians(min_step_deg) and steps < max_steps:
+        steps += 1
+        check_budget()
         src, t1, t2 = _tangent_basis(zenith, azimuth)
         vec = src[None, :] + step * (
             np.cos(angles)[:, None] * t1[None, :] + np.sin(angles)[:, None] * t2
@@ -257,12 +301,15 @@ def first_guess(event: Event, detector: Detector, prep: PreparedEvent | None = N
     start = _time.perf_counter()
     if prep is None:
         prep = prepare(event, detector)
+    check_budget()
     pos, t = clean_hits(event, detector)
+    check_budget()
     velocity, point = line_fit(pos, t)
     lf_zen, lf_azi = vector_to_angles(-velocity)
     zen, azi, theta, llh = likelihood_search(prep, float(lf_zen), float(lf_azi), point)
     fr = frames(np.array([zen]), np.array([azi]))
     vertex, vtime = track_point(prep, fr, theta[None, :])
+    check_budget()
     sigma = paraboloid_sigma(prep, zen, azi, vertex[0], float(vtime[0]), llh)
     ra, dec = local_to_equatorial(zen, azi, event.time)
     return FirstGuess(

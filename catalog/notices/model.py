@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -14,6 +15,17 @@ SECONDS_PER_YEAR = 365.0 * 86400.0
 TJD_OFFSET = 40000
 
 Format = Literal["gcn-json", "voevent", "circular"]
+
+#: An identifier that may become part of a file name (observatory, sink and format names):
+#: a letter or digit first (so never ``.`` / ``..`` or a hidden file), then letters,
+#: digits, ``.``, ``_`` or ``-``; at most 64 characters; never a ``/`` or a NUL.
+#: ``schemas/raw_event.schema.json`` asks the same of ``observatory``.
+SAFE_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def is_safe_name(value: object) -> bool:
+    """True if ``value`` is a string matching :data:`SAFE_NAME_PATTERN` entirely."""
+    return isinstance(value, str) and SAFE_NAME_PATTERN.fullmatch(value) is not None
 
 _ONE_SECOND = timedelta(seconds=1)
 
@@ -128,7 +140,15 @@ def iso_z(t: datetime, digits: int = 6) -> str:
 
 
 def file_stem(n: NoticeInput) -> str:
-    """A file name stem unique per event revision, e.g. ``IceCube_134191_017593623_1``."""
+    """A file name stem unique per event revision, e.g. ``IceCube_134191_017593623_1``.
+
+    ``ValueError`` if the observatory is not a safe name or a number is negative: the stem
+    becomes a file name, and must never climb out of its folder.
+    """
+    if not is_safe_name(n.observatory):
+        raise ValueError(f"observatory {n.observatory[:80]!r} is not a safe file name part")
+    if min(n.run_id, n.event_id, n.revision) < 0:
+        raise ValueError("run, event and revision numbers of a file name must be ≥ 0")
     return f"{n.observatory}_{n.run_id}_{n.event_id:09d}_{n.revision}"
 
 

@@ -1,7 +1,10 @@
 """The folder sink (default): each notice becomes a file under a folder.
 
 Files are written to a temporary name and renamed into place, so a reader never sees half
-a notice; a repeated delivery rewrites the same name with the same bytes.
+a notice; a repeated delivery rewrites the same name with the same bytes. The format and
+file name must be plain names and the target must resolve inside the root
+(:func:`ingest.safepath.contained`); otherwise nothing is written and the delivery fails
+with :class:`ingest.safepath.UnsafePath`.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from catalog.storage_outbox import OutboxNotice
+from ingest.safepath import contained
 from ingest.sinks import DeliveryError, Receipt
 
 
@@ -24,12 +28,15 @@ class FolderSink:
         self.name = name
 
     def path_of(self, notice: OutboxNotice) -> Path:
-        return self.root / notice.format / notice.filename
+        """Where ``notice`` goes; :class:`ingest.safepath.UnsafePath` if that would not be
+        a file of ``root/<format>/``."""
+        return contained(self.root, notice.format, notice.filename)
 
     def deliver(self, notice: OutboxNotice) -> Receipt:
-        target = self.path_of(notice)
+        target = self.path_of(notice)  # UnsafePath before anything is created
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
+            contained(self.root, notice.format, notice.filename)  # no link swapped in meanwhile
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
             try:
                 with os.fdopen(fd, "wb") as fh:

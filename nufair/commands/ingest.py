@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -24,6 +23,7 @@ def ingest_command(files: tuple[Path, ...], no_progress: bool, deliver_timeout: 
 
     from catalog.errors import NufairError
     from catalog.storage import CatalogStorage
+    from ingest.rawevent import clip, loads_strict
     from nufair.app import make_engine
     from nufair.cli import database
     from nufair.ingest import make_runtime
@@ -37,12 +37,12 @@ def ingest_command(files: tuple[Path, ...], no_progress: bool, deliver_timeout: 
             runtime = make_runtime(CatalogStorage(engine), settings)
             for path in tqdm(files, unit="event", disable=no_progress, desc="ingest"):
                 try:
-                    body = json.loads(path.read_bytes())
+                    body = loads_strict(path.read_bytes())  # as HTTP and AMQP decode
                     out = runtime.pipeline.accept(body)
                 except (NufairError, ValueError) as exc:
                     refused += 1
                     code = getattr(exc, "code", "invalid_input")
-                    tqdm.write(f"refused {path}: [{code}] {exc}", file=sys.stderr)
+                    tqdm.write(f"refused {path}: [{code}] {clip(str(exc))}", file=sys.stderr)
                     continue
                 raw = out.raw
                 what = "new" if out.created else "already stored"
