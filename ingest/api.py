@@ -17,8 +17,8 @@ from catalog.auth import require_scope
 from catalog.models import ErrorResponse
 from catalog.storage_outbox import OutboxStorage
 from ingest.dispatcher import Dispatcher
+from ingest.httpbody import body_doc, json_body, strict_body
 from ingest.pipeline import Pipeline
-from ingest.rawevent import loads_strict
 
 #: Where the wiring puts the :class:`IngestRuntime`.
 INGEST_STATE = "ingest"
@@ -84,16 +84,6 @@ class NoticePublic(BaseModel):
     created_at: datetime
 
 
-async def _json_body(request: Request) -> Any:
-    """The request's JSON body, decoded strictly (:func:`ingest.rawevent.loads_strict`)."""
-    media = request.headers.get("content-type", "application/json").split(";")[0].strip()
-    if media not in ("application/json", ""):
-        from catalog.errors import UnsupportedFormat
-
-        raise UnsupportedFormat(f"send the raw event as application/json, not {media}")
-    return loads_strict(await request.body())
-
-
 @router.post("/events/raw", response_model=RawEventAccepted, status_code=201,
              summary="Post a raw event: selection, initial revision and notices",
              responses={200: {"model": RawEventAccepted,
@@ -101,7 +91,7 @@ async def _json_body(request: Request) -> Any:
 async def post_raw_event(request: Request, response: Response, runtime: RuntimeDep,
                          _token: Annotated[str, Depends(require_scope("ingest"))],
                          ) -> RawEventAccepted:
-    body = await _json_body(request)
+    body = await json_body(request)  # strict JSON (ingest.rawevent.loads_strict)
     out = await run_in_threadpool(runtime.pipeline.accept, body)
     if not out.created:
         response.status_code = 200
@@ -113,11 +103,16 @@ async def post_raw_event(request: Request, response: Response, runtime: RuntimeD
 
 
 @router.post("/events/{key}/retract", response_model=RetractionPublic, status_code=201,
-             summary="Retract an event: a retraction revision and its notices")
-def retract_event(runtime: RuntimeDep, body: RetractRequest,
-                  key: EventKey,
-                  _token: Annotated[str, Depends(require_scope("ingest"))],
-                  ) -> RetractionPublic:
+             summary="Retract an event: a retraction revision and its notices",
+             openapi_extra=body_doc(RetractRequest))
+async def retract_event(request: Request, runtime: RuntimeDep, key: EventKey,
+                        _token: Annotated[str, Depends(require_scope("ingest"))],
+                        ) -> RetractionPublic:
+    body = await strict_body(request, RetractRequest)
+    return await run_in_threadpool(_retract, runtime, key, body)
+
+
+def _retract(runtime: IngestRuntime, key: str, body: RetractRequest) -> RetractionPublic:
     stored = runtime.outbox.retract(key, body.reason)
     if stored.notices:
         runtime.dispatcher.wake()

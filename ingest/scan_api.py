@@ -12,15 +12,14 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from catalog.auth import require_scope
-from catalog.errors import UnsupportedFormat
 from catalog.models import ErrorResponse
 from catalog.storage_scans import ScanRow
-from ingest.rawevent import MAX_ID, loads_strict
+from ingest.httpbody import body_doc, strict_body
+from ingest.rawevent import MAX_ID
 from ingest.scans import ScanService, config_from, config_to_reco
 
 #: Where the wiring puts the :class:`ScanRuntime`.
@@ -164,26 +163,10 @@ def _best(ra: float | None, dec: float | None, llh: float | None) -> BestPublic 
     return BestPublic(ra_deg=ra, dec_deg=dec, llh=llh)
 
 
-async def _scan_request(request: Request) -> ScanRequest:
-    """The body as a :class:`ScanRequest`, decoded strictly like a raw event (duplicate
-    keys, NaN, huge numbers, deep nesting, NUL: 422, never a 500)."""
-    media = request.headers.get("content-type", "application/json").split(";")[0].strip()
-    if media not in ("application/json", ""):
-        raise UnsupportedFormat(f"send the scan request as application/json, not {media[:80]}")
-    data = loads_strict(await request.body())
-    try:
-        return ScanRequest.model_validate(data)
-    except ValidationError as exc:
-        raise RequestValidationError(
-            [{"loc": ("body", *e["loc"]), "msg": e["msg"], "type": e["type"]}
-             for e in exc.errors()]) from None
-
-
 @router.post("/scans", response_model=ScanPublic, status_code=201, summary="Request a scan",
-             openapi_extra={"requestBody": {"required": True, "content": {
-                 "application/json": {"schema": ScanRequest.model_json_schema()}}}})
+             openapi_extra=body_doc(ScanRequest))
 async def request_scan(request: Request, rt: RuntimeDep, _token: ScanToken) -> ScanPublic:
-    body = await _scan_request(request)
+    body = await strict_body(request, ScanRequest)  # strict JSON, like a raw event
     svc = rt.service
     cfg = config_from(svc.defaults, body.nsides, body.seeds)
     row = await run_in_threadpool(
@@ -246,8 +229,15 @@ def abort_scan(rt: RuntimeDep, scan_id: ScanId, _token: ScanToken) -> ScanPublic
 
 
 @router.post("/scans/{scan_id}/rescan", response_model=ScanPublic, status_code=201,
-             summary="A new scan of the same event, linked to this one")
-def rescan(rt: RuntimeDep, scan_id: ScanId, body: RescanRequest, _token: ScanToken) -> ScanPublic:
+             summary="A new scan of the same event, linked to this one",
+             openapi_extra=body_doc(RescanRequest))
+async def rescan(request: Request, rt: RuntimeDep, scan_id: ScanId, _token: ScanToken,
+                 ) -> ScanPublic:
+    body = await strict_body(request, RescanRequest)
+    return await run_in_threadpool(_rescan, rt, scan_id, body)
+
+
+def _rescan(rt: ScanRuntime, scan_id: int, body: RescanRequest) -> ScanPublic:
     svc = rt.service
     origin_cfg = config_to_reco(svc.scans.get(scan_id).config)
     cfg = (config_from(origin_cfg, body.nsides, body.seeds)

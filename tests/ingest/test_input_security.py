@@ -43,6 +43,7 @@ from ingest.rawevent import (
 from ingest.safepath import UnsafePath
 from ingest.sinks.folder import FolderSink
 from ingest.skymaps import WrittenFile, digests, write_products
+from nufair.app import create_app
 from nufair.cli import main
 from nufair.ingest import make_runtime
 from nufair.settings import Settings
@@ -147,6 +148,15 @@ def _error(r: Any) -> dict[str, Any]:
     return error
 
 
+@pytest.fixture
+def api(settings: Settings) -> Iterator[TestClient]:
+    """The app with its dispatcher (notices are written) but no scan runner (no background
+    scans on the shared cores)."""
+    with TestClient(create_app(settings.model_copy(update={"scan_runner_enabled": False}))
+                    ) as c:
+        yield c
+
+
 # ------------------------------------------------------------------------ strict decoding
 
 @pytest.mark.parametrize(("text", "reason"), [
@@ -192,11 +202,11 @@ def test_schema_and_code_agree() -> None:
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_hostile_raw_event_is_refused_and_leaves_nothing(
-        case: str, client: TestClient, settings: Settings, engine: Engine,
+        case: str, api: TestClient, settings: Settings, engine: Engine,
         admin_headers: dict[str, str], tmp_path: Path) -> None:
     before = _counts(engine)
     started = time.monotonic()
-    r = client.post("/api/v1/events/raw", content=HOSTILE[case],
+    r = api.post("/api/v1/events/raw", content=HOSTILE[case],
                     headers={**admin_headers, "Content-Type": "application/json"})
     assert r.status_code == 422, r.text
     error = _error(r)
@@ -208,11 +218,11 @@ def test_hostile_raw_event_is_refused_and_leaves_nothing(
     assert _escaped(tmp_path) == []
 
 
-def test_traversal_payloads_name_their_cause(client: TestClient, engine: Engine,
+def test_traversal_payloads_name_their_cause(api: TestClient, engine: Engine,
                                              admin_headers: dict[str, str],
                                              tmp_path: Path) -> None:
     for case in ("traversal-absolute", "traversal-relative"):
-        r = client.post("/api/v1/events/raw", content=HOSTILE[case],
+        r = api.post("/api/v1/events/raw", content=HOSTILE[case],
                         headers={**admin_headers, "Content-Type": "application/json"})
         assert r.status_code == 422
         assert _error(r) == {"code": "invalid_input", "message": r.json()["error"]["message"],
@@ -220,7 +230,7 @@ def test_traversal_payloads_name_their_cause(client: TestClient, engine: Engine,
                                          "schema": "raw_event.schema.json"}}
     assert _counts(engine)["raw_events"] == 0 and _escaped(tmp_path) == []
     # The same event under a plain name is accepted: the refusal was about the name.
-    ok = client.post("/api/v1/events/raw", json=raw_body(event_id=901), headers=admin_headers)
+    ok = api.post("/api/v1/events/raw", json=raw_body(event_id=901), headers=admin_headers)
     assert ok.status_code == 201, ok.text
 
 
@@ -232,9 +242,9 @@ def test_traversal_payloads_name_their_cause(client: TestClient, engine: Engine,
     ("too-many-pulses", "raw_event_too_large", "pulses/sensor"),
     ("duplicate-key", "invalid_input", None),
 ])
-def test_refusal_codes(case: str, code: str, path: str | None, client: TestClient,
+def test_refusal_codes(case: str, code: str, path: str | None, api: TestClient,
                        admin_headers: dict[str, str]) -> None:
-    r = client.post("/api/v1/events/raw", content=HOSTILE[case],
+    r = api.post("/api/v1/events/raw", content=HOSTILE[case],
                     headers={**admin_headers, "Content-Type": "application/json"})
     error = _error(r)
     assert (r.status_code, error["code"], error["details"].get("path")) == (422, code, path)
@@ -270,10 +280,10 @@ def test_concurrent_duplicates_run_one_first_guess(storage: CatalogStorage,
             raw_events.c.event_id == 950)).scalar_one() == 1
 
 
-def test_first_guess_over_budget_is_refused(client: TestClient, engine: Engine,
+def test_first_guess_over_budget_is_refused(api: TestClient, engine: Engine,
                                             admin_headers: dict[str, str]) -> None:
-    client.app.state.ingest.pipeline.first_guess_budget_s = 0.0  # type: ignore[attr-defined]
-    r = client.post("/api/v1/events/raw", json=raw_body(event_id=960), headers=admin_headers)
+    api.app.state.ingest.pipeline.first_guess_budget_s = 0.0  # type: ignore[attr-defined]
+    r = api.post("/api/v1/events/raw", json=raw_body(event_id=960), headers=admin_headers)
     assert r.status_code == 422 and _error(r)["code"] == "work_budget_exceeded", r.text
     assert _counts(engine)["raw_events"] == 0
 
@@ -289,14 +299,14 @@ def test_compass_search_is_bounded() -> None:
 # --------------------------------------------------------------------------- scans API
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))
-def test_hostile_inline_scan_is_refused(case: str, client: TestClient, engine: Engine,
+def test_hostile_inline_scan_is_refused(case: str, api: TestClient, engine: Engine,
                                         admin_headers: dict[str, str]) -> None:
     if case == "not-utf8":
         content = b'{"inline_event": ' + HOSTILE[case] + b"}"
     else:
         content = b'{"inline_event": ' + HOSTILE[case] + b', "publish": "none"}'
     before = _counts(engine)
-    r = client.post("/api/v1/scans", content=content,
+    r = api.post("/api/v1/scans", content=content,
                     headers={**admin_headers, "Content-Type": "application/json"})
     assert r.status_code == 422, r.text
     _error(r)
@@ -305,17 +315,17 @@ def test_hostile_inline_scan_is_refused(case: str, client: TestClient, engine: E
 
 @pytest.mark.parametrize("event", ["\x00" * 10, "IceCube-250304A\x00", "\ud800", "../x",
                                    "９９", "²"])
-def test_scan_of_hostile_event_key_is_refused(event: str, client: TestClient, engine: Engine,
+def test_scan_of_hostile_event_key_is_refused(event: str, api: TestClient, engine: Engine,
                                               admin_headers: dict[str, str]) -> None:
     content = json.dumps({"event": event}).encode()
-    r = client.post("/api/v1/scans", content=content,
+    r = api.post("/api/v1/scans", content=content,
                     headers={**admin_headers, "Content-Type": "application/json"})
     assert r.status_code == 422, r.text
     _error(r)
     assert _counts(engine)["scans"] == 0
 
 
-def test_scan_ids_out_of_range_are_4xx(client: TestClient,
+def test_scan_ids_out_of_range_are_4xx(api: TestClient,
                                        admin_headers: dict[str, str]) -> None:
     huge = str(2**64)
     for method, url in [("GET", f"/api/v1/scans/{huge}"),
@@ -327,18 +337,18 @@ def test_scan_ids_out_of_range_are_4xx(client: TestClient,
                         ("POST", f"/api/v1/scans/{huge}/rescan"),
                         ("GET", "/api/v1/scans?run_id=" + "1" * 36),
                         ("GET", "/api/v1/scans?event_id=" + "1" * 36)]:
-        r = client.request(method, url, headers=admin_headers,
+        r = api.request(method, url, headers=admin_headers,
                            json={} if method == "POST" else None)
         assert 400 <= r.status_code < 500, (url[:80], r.status_code, r.text[:200])
         _error(r)
-    assert client.get(f"/api/v1/scans/{2**63 - 1}").status_code == 404
+    assert api.get(f"/api/v1/scans/{2**63 - 1}").status_code == 404
 
 
-def test_event_key_with_nul_is_4xx(client: TestClient, admin_headers: dict[str, str]) -> None:
+def test_event_key_with_nul_is_4xx(api: TestClient, admin_headers: dict[str, str]) -> None:
     for key in ("a%00b", "%C2%B2"):
-        r = client.get(f"/api/v1/events/{key}/notices")
+        r = api.get(f"/api/v1/events/{key}/notices")
         assert r.status_code == 422, r.text
-        r = client.post(f"/api/v1/events/{key}/retract", json={"reason": "noise burst"},
+        r = api.post(f"/api/v1/events/{key}/retract", json={"reason": "noise burst"},
                         headers=admin_headers)
         assert r.status_code == 422, r.text
 
@@ -521,3 +531,26 @@ def test_plain_events_still_pass() -> None:
     small = {**body, "pulses": {k: v[:n] for k, v in body["pulses"].items()}}
     assert validate_raw_event(small).n_pulses == n
     assert np.isfinite(validate_raw_event(small).charge).all()
+
+
+@pytest.mark.parametrize("content", [
+    b"[" * 10_000 + b"]" * 10_000,
+    b'{"reason": "noise\\u0000burst"}',
+    b'{"reason": "\\ud800 burst"}',
+    b'{"reason": "noise burst", "reason": "other"}',
+    b'{"seeds": 1e400}',
+    b'{"seeds": ' + b"9" * 5000 + b"}",
+])
+def test_hostile_retract_and_rescan_bodies_are_4xx(content: bytes, api: TestClient,
+                                                   engine: Engine,
+                                                   admin_headers: dict[str, str]) -> None:
+    name = api.post("/api/v1/events/raw", json=raw_body(event_id=980),
+                       headers=admin_headers).json()["name"]
+    scan = api.post("/api/v1/scans", json={"event": name}, headers=admin_headers).json()
+    before = _counts(engine)
+    headers = {**admin_headers, "Content-Type": "application/json"}
+    for url in (f"/api/v1/events/{name}/retract", f"/api/v1/scans/{scan['id']}/rescan"):
+        r = api.post(url, content=content, headers=headers)
+        assert r.status_code == 422, (url, r.text)
+        _error(r)
+    assert _counts(engine) == before
