@@ -121,6 +121,8 @@ def refusal(exc: VoError) -> Response:
     response = error_response(exc)
     if isinstance(exc, TooManyJobs | ServiceBusy):
         response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    elif isinstance(exc, Unauthorized):
+        response.headers["WWW-Authenticate"] = "Bearer"
     return response
 
 

@@ -26,6 +26,8 @@ a result over ``result_bytes`` turns its job into ERROR, saying which MAXREC wou
 from __future__ import annotations
 
 import asyncio
+import functools
+import ipaddress
 import logging
 import math
 import os
@@ -113,8 +115,24 @@ class Caller:
 
     @classmethod
     def of(cls, owner: str | None, address: str | None) -> Caller:
-        """An owner is their own quota key; an anonymous caller's is their address."""
-        return cls(owner, owner if owner is not None else f"ip:{address or 'unknown'}")
+        """An owner is their own quota key; an anonymous caller's is their address.
+
+        An IPv6 address counts as its /64 network: one host gets a whole /64.
+        """
+        return cls(owner, owner if owner is not None else client_key(address))
+
+
+def client_key(address: str | None) -> str:
+    """``ip:<address>`` (IPv6: ``ip:<its /64>``) of an anonymous caller."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return f"ip:{address or 'unknown'}"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return f"ip:{ip.ipv4_mapped}"
+        return f"ip:{ipaddress.IPv6Network((ip, 64), strict=False)}"
+    return f"ip:{ip}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +141,9 @@ class JobPolicy:
 
     ``owner_active``: PENDING/QUEUED/EXECUTING jobs per quota key; ``owner_jobs``: jobs
     kept per quota key (any phase); ``all_active``: active jobs of everybody;
-    ``owner_running``: EXECUTING jobs per quota key (fair scheduling); ``max_destruction_s``:
+    ``owner_running``: EXECUTING jobs per quota key (fair scheduling); ``owner_bytes`` and
+    ``all_bytes``: bytes of results and uploads kept per quota key and in all (checked
+    before new uploads are stored; a result lands whole); ``max_destruction_s``:
     the latest destruction time, from now; ``result_bytes``: the largest result kept;
     ``wait_s``: the longest WAIT; ``waits_per_client`` and ``waits_total``: WAITs held at
     once per quota key and in all (per process); over them a WAIT answers at once.
@@ -133,6 +153,8 @@ class JobPolicy:
     owner_jobs: int = 100
     all_active: int = 1000
     owner_running: int = 1
+    owner_bytes: int = 256 * 1024 * 1024
+    all_bytes: int = 8 * 1024 * 1024 * 1024
     max_destruction_s: float = 7 * 86_400
     result_bytes: int = 16 * 1024 * 1024
     wait_s: float = 60.0
@@ -209,7 +231,7 @@ class JobService:
             secrets.token_urlsafe(24), query, uploads, owner=caller.owner,
             quota_key=caller.quota_key, run_id=params.get("RUNID"), duration_s=duration,
             retention_s=min(self.limits.retention_s, self.policy.max_destruction_s),
-            queued=run, admit=self._admit)
+            queued=run, admit=functools.partial(self._admit, adding=_size(uploads)))
         if params.get("DESTRUCTION"):
             self.set_destruction(job, parse_time(str(params["DESTRUCTION"])))
             job = self.get(job.id, caller)
@@ -217,9 +239,20 @@ class JobService:
             self._wake.set()
         return job
 
-    def _admit(self, counts: Counts) -> None:
-        """Refuse a creation over a cap (called under the quota key's creation lock)."""
+    def _admit(self, counts: Counts, adding: int, new_job: bool = True) -> None:
+        """Refuse a creation (or ``adding`` bytes of uploads) over a cap.
+
+        Called under the quota key's creation lock, in the transaction that writes.
+        """
         p = self.policy
+        if counts.key_bytes + adding > p.owner_bytes:
+            raise TooManyJobs(f"TooManyJobs: your jobs keep {counts.key_bytes} bytes of "
+                              f"results and uploads, {adding} more would pass the "
+                              f"{p.owner_bytes}-byte limit; delete some jobs")
+        if counts.all_bytes + adding > p.all_bytes:
+            raise ServiceBusy("ServiceBusy: the job store is full; try again later")
+        if not new_job:
+            return
         if counts.key_active >= p.owner_active:
             raise TooManyJobs(f"TooManyJobs: you have {counts.key_active} jobs pending, queued "
                               f"or executing, the most allowed is {p.owner_active}; wait for "
@@ -264,7 +297,9 @@ class JobService:
             self.set_duration(job, self.duration(params["EXECUTIONDURATION"]))
         query = {k: v for k, v in params.items() if k not in JOB_ATTRIBUTES}
         if query or uploads:
-            self.storage.update_params(job.id, query, uploads)
+            self.storage.update_params(job.id, query, uploads, quota_key=job.quota_key,
+                                       admit=functools.partial(self._admit, adding=_size(uploads),
+                                                               new_job=False))
 
     def set_destruction(self, job: Job, when: datetime) -> None:
         """Destroy the job at ``when``, clamped to ``max_destruction_s`` from now."""
@@ -475,6 +510,10 @@ def wait_seconds(raw: Any, longest: float) -> float:
     if math.isnan(wait):
         raise VoError("WAIT must be a number of seconds")
     return longest if wait < 0 else min(wait, longest)
+
+
+def _size(uploads: Mapping[str, bytes]) -> int:
+    return sum(len(v) for v in uploads.values())
 
 
 def check_text(params: Mapping[str, Any]) -> None:

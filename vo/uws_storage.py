@@ -80,6 +80,8 @@ class Counts:
     key_active: int  #: PENDING, QUEUED or EXECUTING jobs of the creator's quota key
     key_kept: int  #: every job of that key not yet destroyed
     all_active: int  #: active jobs of everybody
+    key_bytes: int  #: bytes of results and uploads the key's jobs keep
+    all_bytes: int  #: bytes of results and uploads of everybody
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,17 +175,32 @@ class UwsStorage:
         conn.execute(select(func.pg_advisory_xact_lock(QUOTA_SPACE, func.hashtext(quota_key))))
         active = uws_jobs.c.phase.in_(ACTIVE)
         mine = uws_jobs.c.quota_key == quota_key
+        # octet_length of a stored (TOASTed) value reads its header only, not the bytes.
+        uploaded = (select(func.coalesce(func.sum(func.octet_length(uws_job_uploads.c.content)),
+                                         0))
+                    .where(uws_job_uploads.c.job_id == uws_jobs.c.id).correlate(uws_jobs)
+                    .scalar_subquery())
+        size = func.coalesce(func.octet_length(uws_jobs.c.result), 0) + uploaded
         row = conn.execute(select(
             func.count().filter(mine, active).label("key_active"),
             func.count().filter(mine).label("key_kept"),
             func.count().filter(active).label("all_active"),
+            func.coalesce(func.sum(size).filter(mine), 0).label("key_bytes"),
+            func.coalesce(func.sum(size), 0).label("all_bytes"),
         ).where(_ALIVE)).one()
-        return Counts(int(row.key_active), int(row.key_kept), int(row.all_active))
+        return Counts(int(row.key_active), int(row.key_kept), int(row.all_active),
+                      int(row.key_bytes), int(row.all_bytes))
 
     def update_params(self, job_id: str, params: Mapping[str, Any],
-                      uploads: Mapping[str, bytes]) -> bool:
-        """Add or replace parameters and uploads of a PENDING job (False: not PENDING)."""
+                      uploads: Mapping[str, bytes], *, quota_key: str,
+                      admit: Callable[[Counts], None] = lambda counts: None) -> bool:
+        """Add or replace parameters and uploads of a PENDING job (False: not PENDING).
+
+        ``admit`` sees the counts of ``quota_key`` (the job's) and raises to refuse.
+        """
         with self.engine.begin() as conn:
+            if uploads:
+                admit(self._counts(conn, quota_key))
             changed = conn.execute(
                 update(uws_jobs).where(uws_jobs.c.id == job_id, uws_jobs.c.phase == "PENDING")
                 .values(params=uws_jobs.c.params.concat(dict(params)))).rowcount

@@ -247,6 +247,48 @@ def test_per_owner_and_global_caps(settings: Settings) -> None:
         assert busy.status_code == 503 and "ServiceBusy" in busy.text
 
 
+def test_stored_bytes_are_capped(settings: Settings) -> None:
+    """Uploads (and results) kept per quota key, and in all, are bounded."""
+    table = _upload(200)
+
+    def create(client: TestClient, name: str) -> AnyResponse:
+        return client.post("/tap/async", data={"LANG": "ADQL", "QUERY": QUERY,
+                                               "UPLOAD": f"t,param:{name}"},
+                           files={name: (f"{name}.xml", table, "text/xml")},
+                           follow_redirects=False)
+
+    with TestClient(make_app(settings, JobPolicy(owner_bytes=len(table) + 100,
+                                                 all_bytes=10**9))) as client:
+        jid = job_id(create(client, "a"))
+        over = create(client, "b")
+        assert over.status_code == 429 and "-byte limit" in over.text
+        more = client.post(f"/tap/async/{jid}", files={"c": ("c.xml", table, "text/xml")},
+                           follow_redirects=False)
+        assert more.status_code == 429 and is_votable_error(more)
+        client.delete(f"/tap/async/{jid}")
+        job_id(create(client, "b"))
+    with TestClient(make_app(settings, JobPolicy(all_bytes=len(table) // 2))) as client:
+        busy = create(client, "c")
+        assert busy.status_code == 503 and "ServiceBusy" in busy.text
+
+
+def _upload(rows: int) -> bytes:
+    body = "".join(f"<TR><TD>{i}</TD></TR>" for i in range(rows))
+    return (b'<?xml version="1.0"?><VOTABLE version="1.4" '
+            b'xmlns="http://www.ivoa.net/xml/VOTable/v1.3"><RESOURCE><TABLE>'
+            b'<FIELD name="id" datatype="int"/><DATA><TABLEDATA>' + body.encode()
+            + b"</TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>")
+
+
+def test_anonymous_quota_keys() -> None:
+    assert Caller.of(None, "192.0.2.7") == Caller(None, "ip:192.0.2.7")
+    assert Caller.of(None, "::ffff:192.0.2.7").quota_key == "ip:192.0.2.7"
+    assert Caller.of(None, "2001:db8:1:2:aaaa::1").quota_key == (
+        Caller.of(None, "2001:db8:1:2:bbbb::9").quota_key) == "ip:2001:db8:1:2::/64"
+    assert Caller.of(None, None).quota_key == "ip:unknown"
+    assert Caller.of("d" * 64, "192.0.2.7").quota_key == "d" * 64
+
+
 def test_destruction_and_duration_are_clamped(settings: Settings, engine: Engine) -> None:
     with TestClient(make_app(settings)) as client:
         jid = submit(client, DESTRUCTION="9999-12-31T23:59:59-14:00",
