@@ -223,17 +223,18 @@ class JobService:
     def create(self, caller: Caller, params: Mapping[str, Any],
                uploads: Mapping[str, bytes]) -> Job:
         """A new job of ``caller`` (QUEUED at once with PHASE=RUN), within the caps."""
-        check_text(params)
+        check_text(params, uploads)
         run = str(params.get("PHASE", "")).upper() == "RUN"
         query = {k: v for k, v in params.items() if k != "PHASE" and k not in JOB_ATTRIBUTES}
         duration = self.duration(params.get("EXECUTIONDURATION"))
+        when = parse_time(str(params["DESTRUCTION"])) if params.get("DESTRUCTION") else None
         job = self.storage.create(
             secrets.token_urlsafe(24), query, uploads, owner=caller.owner,
             quota_key=caller.quota_key, run_id=params.get("RUNID"), duration_s=duration,
             retention_s=min(self.limits.retention_s, self.policy.max_destruction_s),
             queued=run, admit=functools.partial(self._admit, adding=_size(uploads)))
-        if params.get("DESTRUCTION"):
-            self.set_destruction(job, parse_time(str(params["DESTRUCTION"])))
+        if when is not None:
+            self.set_destruction(job, when)
             job = self.get(job.id, caller)
         if run:
             self._wake.set()
@@ -290,11 +291,14 @@ class JobService:
 
         DESTRUCTION and EXECUTIONDURATION change the job's attributes, bounded.
         """
-        check_text(params)
-        if params.get("DESTRUCTION"):
-            self.set_destruction(job, parse_time(str(params["DESTRUCTION"])))
-        if params.get("EXECUTIONDURATION"):
-            self.set_duration(job, self.duration(params["EXECUTIONDURATION"]))
+        check_text(params, uploads)
+        when = parse_time(str(params["DESTRUCTION"])) if params.get("DESTRUCTION") else None
+        seconds = self.duration(params["EXECUTIONDURATION"]) if params.get(
+            "EXECUTIONDURATION") else None
+        if when is not None:
+            self.set_destruction(job, when)
+        if seconds is not None:
+            self.set_duration(job, seconds)
         query = {k: v for k, v in params.items() if k not in JOB_ATTRIBUTES}
         if query or uploads:
             self.storage.update_params(job.id, query, uploads, quota_key=job.quota_key,
@@ -516,9 +520,13 @@ def _size(uploads: Mapping[str, bytes]) -> int:
     return sum(len(v) for v in uploads.values())
 
 
-def check_text(params: Mapping[str, Any]) -> None:
-    """Refuse parameter names or values with a NUL byte (the database stores no NUL)."""
+def check_text(params: Mapping[str, Any], uploads: Mapping[str, bytes]) -> None:
+    """Refuse parameter or upload names, or values, with a NUL byte (the database stores
+    no NUL in text)."""
     for key, value in params.items():
         if "\x00" in key or (isinstance(value, str) and "\x00" in value):
             raise VoError(f"parameter {key!r} contains a NUL byte")
+    for name in uploads:
+        if "\x00" in name:
+            raise VoError(f"upload {name!r}: a NUL byte in its name")
 

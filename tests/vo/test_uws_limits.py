@@ -415,6 +415,17 @@ def test_hostile_requests_get_4xx(client: TestClient) -> None:
             assert r.status_code == 404, (method, path, r.text)
         else:
             assert r.status_code == 400 and is_votable_error(r), (method, path, r.text)
+    part = b'--b\r\nContent-Disposition: form-data; name="%s"%s\r\n\r\n%s\r\n'
+    body = (part % (b"LANG", b"", b"ADQL") + part % (b"QUERY", b"", QUERY.encode())
+            + part % (b"t\x00", b'; filename="t.xml"', b"<VOTABLE/>") + b"--b--\r\n")
+    r = client.post("/tap/async", content=body, follow_redirects=False,
+                    headers={"content-type": "multipart/form-data; boundary=b"})
+    assert r.status_code == 400 and "NUL" in r.text
+    r = client.post("/tap/async", data={"LANG": "ADQL", "QUERY": QUERY, "DESTRUCTION": "soon"},
+                    headers={"Authorization": "Bearer nufair-dev-token"}, follow_redirects=False)
+    assert r.status_code == 400
+    assert client.get("/tap/async", headers={"Authorization": "Bearer nufair-dev-token"}
+                      ).text.count("jobref") == 0  # a refused creation leaves no job
 
 
 def test_hostile_parameters_of_an_existing_job_get_4xx(client: TestClient) -> None:
