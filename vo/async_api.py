@@ -2,12 +2,25 @@
 
 Handlers parse and shape; the rules and the runner threads are ``vo.uws_service``, the jobs
 are rows in the database (``vo.uws_storage``).
+
+Who calls: a request with ``Authorization: Bearer <token>`` of a known token acts for that
+token (its SHA-256 owns the jobs it creates; an unknown token is refused, 401); any other
+request is anonymous. A token's jobs answer only to that token (403 to anyone else) and
+``GET /tap/async`` lists only the caller's own jobs. Anonymous jobs have no owner: whoever
+holds a job's URL (192 random bits) may use it, and no list shows them, so an anonymous
+caller's list is empty (UWS 1.1 lets a service filter the list by owner).
+
+A ``WAIT`` is awaited on the event loop and holds no worker thread; past
+``JobPolicy.waits_per_client`` WAITs held by one quota key, or ``waits_total`` in all, it
+answers at once with the current phase, as UWS allows.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Mapping
+import hashlib
+import hmac
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -16,12 +29,22 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
+from catalog.auth import TOKENS_STATE
 from vo import uws
 from vo.api import VOTABLE, app_config, config, error_response, read_params
 from vo.errors import NotFoundError, VoError
 from vo.service import TapResult, TapService, upper_params
 from vo.storage import VoStorage
-from vo.uws_service import JobLimits, JobService
+from vo.uws_service import (
+    Caller,
+    JobLimits,
+    JobPolicy,
+    JobService,
+    ServiceBusy,
+    TooManyJobs,
+    Unauthorized,
+    wait_seconds,
+)
 from vo.uws_storage import Job, UwsStorage
 from vo.votable import error_votable
 
@@ -29,11 +52,27 @@ router = APIRouter(tags=["vo"])
 XML = "text/xml; charset=utf-8"
 JOBS_STATE = "vo_jobs"
 
+#: ``app.state`` attribute of a :class:`JobPolicy` that replaces the defaults (tests; the
+#: app factory may pass one to :func:`jobs_running` instead).
+POLICY_STATE = "vo_job_policy"
+
+#: The most jobs one listing returns (LAST=9…9 is no bigint overflow).
+MAX_LAST = 10_000
+
+#: Retry-After (seconds) of a creation refused over a cap.
+RETRY_AFTER_S = 30
+
 
 @contextmanager
-def jobs_running(app: Any, engine: Engine) -> Iterator[JobService]:
-    """Put the job service on ``app.state`` and run its threads for the app's lifetime."""
+def jobs_running(app: Any, engine: Engine, policy: JobPolicy | None = None
+                 ) -> Iterator[JobService]:
+    """Put the job service on ``app.state`` and run its threads for the app's lifetime.
+
+    ``policy``: the caps and bounds (else ``app.state``'s :data:`POLICY_STATE`, else the
+    defaults).
+    """
     cfg = app_config(app)
+    policy = policy or getattr(app.state, POLICY_STATE, None) or JobPolicy()
 
     @functools.lru_cache(maxsize=32)
     def storage_for(duration: int) -> VoStorage:
@@ -46,7 +85,7 @@ def jobs_running(app: Any, engine: Engine) -> Iterator[JobService]:
 
     service = JobService(UwsStorage(engine), execute, JobLimits(
         retention_s=cfg.retention_s, duration_s=int(cfg.timeout_s), workers=cfg.async_workers,
-        poll_s=cfg.uws_poll_s, sweep_s=cfg.uws_sweep_s))
+        poll_s=cfg.uws_poll_s, sweep_s=cfg.uws_sweep_s), policy)
     service.start()
     setattr(app.state, JOBS_STATE, service)
     try:
@@ -60,6 +99,33 @@ def jobs(request: Request) -> JobService:
     return service
 
 
+def caller(request: Request) -> Caller:
+    """Who sends ``request``: a known bearer token's owner, or anonymous (401: unknown token).
+
+    Tokens are compared by SHA-256 digest, as ``catalog.auth`` does; no scope is needed.
+    """
+    address = request.client.host if request.client else None
+    kind, _, token = request.headers.get("authorization", "").partition(" ")
+    if kind.lower() != "bearer" or not token.strip():
+        return Caller.of(None, address)
+    digest = hashlib.sha256(token.strip().encode("utf-8")).hexdigest()
+    tokens: Callable[[], Mapping[str, frozenset[str]]] = getattr(
+        request.app.state, TOKENS_STATE, dict)
+    if not any(hmac.compare_digest(d, digest) for d in tokens()):
+        raise Unauthorized("unknown bearer token: send a token of this service, or none")
+    return Caller.of(digest, address)
+
+
+def refusal(exc: VoError) -> Response:
+    """The VOTable error of ``exc``; a cap's refusal says when to try again."""
+    response = error_response(exc)
+    if isinstance(exc, TooManyJobs | ServiceBusy):
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    elif isinstance(exc, Unauthorized):
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
 def base(request: Request) -> str:
     return config(request).base_url.rstrip("/") + "/tap/async"
 
@@ -69,80 +135,84 @@ def see_other(url: str) -> RedirectResponse:
 
 
 def _last(params: Mapping[str, Any]) -> int | None:
+    """LAST as a count, at most :data:`MAX_LAST` (400 if no positive integer)."""
     if not params.get("LAST"):
         return None
     try:
-        last = int(params["LAST"])
+        last = int(str(params["LAST"]))
     except ValueError:
         raise VoError("LAST must be a positive integer") from None
     if last <= 0:
         raise VoError("LAST must be a positive integer")
-    return last
+    return min(last, MAX_LAST)
 
 
 @router.get("/tap/async")
 def job_list(request: Request) -> Response:
+    """The caller's own jobs (none for anonymous callers), filtered as UWS 1.1 says."""
     try:
+        who = caller(request)
         phases = [v.upper() for k, v in request.query_params.multi_items() if k.upper() == "PHASE"]
         bad = [p for p in phases if p not in uws.PHASES]
         if bad:
-            raise VoError(f"PHASE={bad[0]} is not a UWS phase")
+            raise VoError(f"PHASE={bad[0]!r} is not a UWS phase")
         params = upper_params(request.query_params.multi_items())
         after = uws.parse_time(params["AFTER"]) if params.get("AFTER") else None
         last = _last(params)
     except VoError as exc:
-        return error_response(exc)
-    return Response(uws.job_list(jobs(request).listing(phases, after, last), base(request)),
-                    media_type=XML)
+        return refusal(exc)
+    listed = jobs(request).listing(who, phases, after, last)
+    return Response(uws.job_list(listed, base(request)), media_type=XML)
 
 
 @router.post("/tap/async")
 async def create_job(request: Request) -> Response:
+    """A new job of the caller (303 to it); 429/503 over a cap."""
     try:
+        who = caller(request)
         params, files = await read_params(request)
+        job = await run_in_threadpool(jobs(request).create, who, params, files)
     except VoError as exc:
-        return error_response(exc)
-    job = await run_in_threadpool(jobs(request).create, params, files)
+        return refusal(exc)
     return see_other(f"{base(request)}/{job.id}")
 
 
 @router.get("/tap/async/{job_id}")
-def get_job(job_id: str, request: Request) -> Response:
+async def get_job(job_id: str, request: Request) -> Response:
+    """The job document; with WAIT, once the phase changes (awaited, no thread held)."""
     store = jobs(request)
     params = upper_params(request.query_params.multi_items())
     try:
-        job = store.get(job_id)
+        who = caller(request)
+        job = await run_in_threadpool(store.get, job_id, who)
         if params.get("WAIT") is not None:
-            try:
-                wait = float(params["WAIT"])
-            except ValueError:
-                raise VoError("WAIT must be a number of seconds") from None
-            if wait < 0:
-                wait = config(request).timeout_s
+            seconds = wait_seconds(params["WAIT"], store.policy.wait_s)
             phase = str(params["PHASE"]).upper() if params.get("PHASE") else None
-            waited = store.wait(job, min(wait, 60.0), phase)
+            async with store.waits.slot(who.quota_key) as allowed:
+                waited = await store.wait(job, seconds, phase) if allowed else job
             if waited is None:
                 raise NotFoundError(f"no job {job_id} (deleted while waiting)")
             job = waited
     except VoError as exc:
-        return error_response(exc)
+        return refusal(exc)
     return Response(uws.job_document(job, base(request)), media_type=XML)
 
 
 @router.post("/tap/async/{job_id}")
 async def post_job(job_id: str, request: Request) -> Response:
+    """ACTION=DELETE, or new parameters of a PENDING job."""
     store = jobs(request)
     try:
-        job = await run_in_threadpool(store.get, job_id)
+        job = await run_in_threadpool(store.get, job_id, caller(request))
         params, files = await read_params(request)
+        if str(params.get("ACTION", "")).upper() == "DELETE":
+            await run_in_threadpool(store.delete, job)
+            return see_other(base(request))
+        changes = {k: v for k, v in params.items() if k not in ("ACTION", "PHASE")}
+        if changes or files:
+            await run_in_threadpool(store.update_params, job, changes, files)
     except VoError as exc:
-        return error_response(exc)
-    if str(params.get("ACTION", "")).upper() == "DELETE":
-        await run_in_threadpool(store.delete, job)
-        return see_other(base(request))
-    changes = {k: v for k, v in params.items() if k not in ("ACTION", "PHASE")}
-    if changes or files:
-        await run_in_threadpool(store.update_params, job, changes, files)
+        return refusal(exc)
     return see_other(f"{base(request)}/{job.id}")
 
 
@@ -150,25 +220,26 @@ async def post_job(job_id: str, request: Request) -> Response:
 def delete_job(job_id: str, request: Request) -> Response:
     store = jobs(request)
     try:
-        store.delete(store.get(job_id))
+        store.delete(store.get(job_id, caller(request)))
     except VoError as exc:
-        return error_response(exc)
+        return refusal(exc)
     return see_other(base(request))
 
 
 @router.get("/tap/async/{job_id}/phase")
 def get_phase(job_id: str, request: Request) -> Response:
     try:
-        return Response(jobs(request).get(job_id).phase, media_type="text/plain")
+        return Response(jobs(request).get(job_id, caller(request)).phase,
+                        media_type="text/plain")
     except VoError as exc:
-        return error_response(exc)
+        return refusal(exc)
 
 
 @router.post("/tap/async/{job_id}/phase")
 async def post_phase(job_id: str, request: Request) -> Response:
     store = jobs(request)
     try:
-        job = await run_in_threadpool(store.get, job_id)
+        job = await run_in_threadpool(store.get, job_id, caller(request))
         params, _ = await read_params(request)
         phase = str(params.get("PHASE", "")).upper()
         if phase == "RUN":
@@ -178,18 +249,18 @@ async def post_phase(job_id: str, request: Request) -> Response:
         else:
             raise VoError("PHASE must be RUN or ABORT")
     except VoError as exc:
-        return error_response(exc)
+        return refusal(exc)
     return see_other(f"{base(request)}/{job.id}")
 
 
 @router.get("/tap/async/{job_id}/{item}")
 def get_item(job_id: str, item: str, request: Request) -> Response:
     try:
-        job = jobs(request).get(job_id)
+        job = jobs(request).get(job_id, caller(request))
     except VoError as exc:
-        return error_response(exc)
+        return refusal(exc)
     plain = {"executionduration": str(job.duration), "destruction": uws._iso(job.destruction),
-             "quote": "", "owner": job.owner or "", "runid": job.run_id or ""}
+             "quote": "", "owner": uws.owner_label(job.owner) or "", "runid": job.run_id or ""}
     if item.lower() in plain:
         return Response(plain[item.lower()] or "", media_type="text/plain")
     if item == "parameters":
@@ -200,32 +271,28 @@ def get_item(job_id: str, item: str, request: Request) -> Response:
         if job.phase != "ERROR":
             return Response("no error", status_code=404, media_type="text/plain")
         return Response(error_votable(job.error or "error"), media_type=VOTABLE)
-    return Response(f"no job resource {item}", status_code=404, media_type="text/plain")
+    return Response("no such job resource", status_code=404, media_type="text/plain")
 
 
 @router.post("/tap/async/{job_id}/{item}")
 async def post_item(job_id: str, item: str, request: Request) -> Response:
+    """New destruction time or execution duration (bounded), or PENDING parameters."""
     store = jobs(request)
     try:
-        job = await run_in_threadpool(store.get, job_id)
+        job = await run_in_threadpool(store.get, job_id, caller(request))
         params, files = await read_params(request)
         if item.lower() == "destruction" and params.get("DESTRUCTION"):
             when = uws.parse_time(str(params["DESTRUCTION"]))
             await run_in_threadpool(store.set_destruction, job, when)
         elif item.lower() == "executionduration" and params.get("EXECUTIONDURATION"):
-            try:
-                value = int(str(params["EXECUTIONDURATION"]))
-            except ValueError:
-                raise VoError("EXECUTIONDURATION must be an integer") from None
-            # The database timeout is the hard limit; shorter requests are honoured.
-            seconds = max(1, min(value, int(config(request).timeout_s)))
+            seconds = store.duration(params["EXECUTIONDURATION"])
             await run_in_threadpool(store.set_duration, job, seconds)
         elif item == "parameters" and job.phase == "PENDING":
             await run_in_threadpool(store.update_params, job, params, files)
         else:
-            raise VoError(f"cannot change {item} of this job")
+            raise VoError("cannot change this resource of this job")
     except VoError as exc:
-        return error_response(exc)
+        return refusal(exc)
     return see_other(f"{base(request)}/{job.id}")
 
 
@@ -233,9 +300,9 @@ async def post_item(job_id: str, item: str, request: Request) -> Response:
 def get_result(job_id: str, request: Request) -> Response:
     store = jobs(request)
     try:
-        job = store.get(job_id)
+        job = store.get(job_id, caller(request))
     except VoError as exc:
-        return error_response(exc)
+        return refusal(exc)
     found = store.result(job)
     if found is None:
         return Response(error_votable(f"job {job_id} has no result (phase {job.phase})"),

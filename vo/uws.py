@@ -13,7 +13,7 @@ from vo.errors import VoError
 from vo.uws_schema import PHASES
 from vo.uws_storage import Job
 
-__all__ = ["PHASES", "job_document", "job_list", "parameters_document",
+__all__ = ["PHASES", "job_document", "job_list", "owner_label", "parameters_document",
            "parse_time", "results_document"]
 
 _NS = ('xmlns:uws="http://www.ivoa.net/xml/UWS/v1.0" xmlns:xlink="http://www.w3.org/1999/xlink"'
@@ -22,6 +22,14 @@ _NS = ('xmlns:uws="http://www.ivoa.net/xml/UWS/v1.0" xmlns:xlink="http://www.w3.
 
 def _iso(t: datetime | None) -> str | None:
     return None if t is None else t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def owner_label(owner: str | None) -> str | None:
+    """The ownerId shown: the first 12 hex digits of the token's SHA-256 (None: anonymous).
+
+    As ``catalog.auth`` logs a token; the whole digest would help an offline guess.
+    """
+    return None if owner is None else owner[:12]
 
 
 def parse_time(raw: str) -> datetime:
@@ -55,7 +63,8 @@ def job_document(job: Job, base: str) -> str:
                  f"{_el('message', job.error)}</uws:errorSummary>")
     return ('<?xml version="1.0" encoding="UTF-8"?>\n'
             f'<uws:job {_NS} version="1.1">{_el("jobId", job.id)}'
-            f'{_el("runId", job.run_id) if job.run_id else ""}{_el("ownerId", job.owner)}'
+            f'{_el("runId", job.run_id) if job.run_id else ""}'
+            f'{_el("ownerId", owner_label(job.owner))}'
             f'{_el("phase", job.phase)}{_el("quote", None)}'
             f'{_el("creationTime", _iso(job.created))}{_el("startTime", _iso(job.started))}'
             f'{_el("endTime", _iso(job.ended))}'

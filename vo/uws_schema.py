@@ -4,6 +4,9 @@ A job row holds everything ``/tap/async`` shows: its phase, parameters, times, e
 and, once COMPLETED, the result document itself (app processes share nothing but the
 database, so a result on one machine's disk would be invisible to the others). Uploaded
 tables of a job (inline ``UPLOAD`` parts) are kept beside it until the job is destroyed.
+A job belongs to the bearer token that created it (``owner``, its SHA-256) or to nobody
+(anonymous: reachable only through its unguessable id); ``quota_key`` is what the per-owner
+caps and the fair scheduler count it against (issue 12).
 The tables live on the catalog's metadata so that ``alembic check`` sees them; the TAP role
 ``nufair_tap`` has no grant on them, so ADQL can never read them.
 """
@@ -11,8 +14,6 @@ The tables live on the catalog's metadata so that ``alembic check`` sees them; t
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger,
-    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -41,7 +42,11 @@ uws_jobs = Table(
     Column("id", Text, primary_key=True, comment="opaque job id, the last segment of its URL"),
     Column("lock_key", Integer, Identity(), nullable=False,
            comment="advisory-lock key its runner holds while the job is EXECUTING"),
-    Column("owner", Text, nullable=True, comment="who created it (NULL: anonymous)"),
+    Column("owner", Text, nullable=True,
+           comment="SHA-256 hex of the creator's bearer token (NULL: anonymous)"),
+    Column("quota_key", Text, nullable=False,
+           comment="what caps and fair scheduling count it against: the owner, or "
+                   "ip:<address> of an anonymous creator"),
     Column("phase", Text, nullable=False),
     Column("run_id", Text, nullable=True, comment="the client's RUNID"),
     Column("params", JSONB, nullable=False, server_default=text("'{}'::jsonb"),
@@ -56,8 +61,6 @@ uws_jobs = Table(
     Column("error", Text, nullable=True, comment="error summary of an ERROR job"),
     Column("result", LargeBinary, nullable=True, comment="the result document"),
     Column("result_media_type", Text, nullable=True),
-    Column("result_rows", BigInteger, nullable=True),
-    Column("result_overflow", Boolean, nullable=True, comment="MAXREC cut the result"),
     UniqueConstraint("lock_key", name="uq_uws_jobs_lock_key"),
     CheckConstraint(f"phase IN ({', '.join(repr(p) for p in PHASES)})", name="phase"),
     CheckConstraint("(phase = 'COMPLETED') = (result IS NOT NULL)", name="result"),
@@ -65,6 +68,8 @@ uws_jobs = Table(
     Index("ix_uws_jobs_destruction_at", "destruction_at"),
     Index("ix_uws_jobs_created_at", "created_at"),
     Index("ix_uws_jobs_queued", "created_at", postgresql_where=text("phase = 'QUEUED'")),
+    Index("ix_uws_jobs_owner", "owner", "created_at"),
+    Index("ix_uws_jobs_quota_key", "quota_key"),
 )
 
 uws_job_uploads = Table(

@@ -31,7 +31,7 @@ from sqlalchemy.engine import Engine
 
 from catalog.records import NoticeRecord
 from nufair.app import create_app
-from nufair.settings import Settings
+from nufair.settings import DEV_TOKEN, Settings
 from tests.vo.conftest import _free_port
 from vo import uws_service
 from vo.api import CONFIG_STATE
@@ -88,7 +88,9 @@ def expected_names(alerts: list[NoticeRecord]) -> list[str]:
 
 
 def test_uws_job_life_cycle(settings: Settings, alerts: list[NoticeRecord]) -> None:
-    with TestClient(make_app(settings)) as client:
+    # The job list shows the caller's own jobs only: this client sends a token.
+    with TestClient(make_app(settings), headers={"Authorization": f"Bearer {DEV_TOKEN}"}
+                    ) as client:
         jid = submit(client, RUNID="r1")
         doc = client.get(f"/tap/async/{jid}").text
         assert phase_of(doc) == "PENDING" and "<uws:runId>r1</uws:runId>" in doc
