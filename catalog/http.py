@@ -16,7 +16,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
@@ -218,18 +218,36 @@ def input_problem(path: str, query_string: bytes) -> str | None:
 
 # --------------------------------------------------------------------- authentication
 
-def scoped_routes(routes: Iterable[Any]) -> list[tuple[APIRoute, str]]:
-    """The routes guarded by a :func:`catalog.auth.require_scope` dependency, with the scope."""
-    out: list[tuple[APIRoute, str]] = []
-    for route in routes:
-        if not isinstance(route, APIRoute):
-            continue
+def route_entries(routes: Iterable[Any]) -> Iterator[tuple[Any, APIRoute]]:
+    """(matcher, route) of every FastAPI route, through included routers.
+
+    The matcher has the route's full ``path``, its ``methods`` and ``matches(scope)``.
+    FastAPI ≥ 0.120 keeps included routers as branches (``iter_route_contexts`` walks
+    them); older versions flatten them into ``app.routes``.
+    """
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # older FastAPI: the routes are flat
+        for route in routes:
+            if isinstance(route, APIRoute):
+                yield route, route
+        return
+    for ctx in iter_route_contexts(list(routes)):
+        if isinstance(ctx.original_route, APIRoute):
+            yield ctx, ctx.original_route
+
+
+def scoped_routes(routes: Iterable[Any]) -> list[tuple[Any, str]]:
+    """The routes guarded by a :func:`catalog.auth.require_scope` dependency: (matcher,
+    scope), the matcher as :func:`route_entries` gives it."""
+    out: list[tuple[Any, str]] = []
+    for matcher, route in route_entries(routes):
         stack = list(route.dependant.dependencies)
         while stack:
             dep = stack.pop()
             scope = getattr(dep.call, SCOPE_ATTR, None)
             if scope is not None:
-                out.append((route, scope))
+                out.append((matcher, scope))
                 break
             stack.extend(dep.dependencies)
     return out
@@ -248,7 +266,7 @@ class AuthFirstMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._routes: list[tuple[APIRoute, str]] | None = None
+        self._routes: list[tuple[Any, str]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in WRITE_METHODS:
