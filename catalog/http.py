@@ -369,6 +369,40 @@ class SecurityHeadersMiddleware:
         return self.base + rest
 
 
+#: OpenAPI: the error answer of an IVOA operation, and of any other.
+_VO_ERROR_DOC = {"description": "Refused: a VOTable with INFO QUERY_STATUS=ERROR",
+                 "content": {VOTABLE: {"schema": {"type": "string"}}}}
+_JSON_ERROR_DOC = {"description": "Refused: the one error shape",
+                   "content": {"application/json": {
+                       "schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
+_HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+def document_error_responses(app: FastAPI) -> None:
+    """Make the OpenAPI document state the error contract: every operation that does not
+    list a ``4XX`` answer gets one, in the error shape of its path (so that schema checkers
+    can hold every answer to the document)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        cached = app.openapi_schema is not None
+        schema = build()
+        if cached:
+            return schema
+        json_error = dict(_JSON_ERROR_DOC)
+        if "ErrorResponse" not in schema.get("components", {}).get("schemas", {}):
+            json_error = {"description": _JSON_ERROR_DOC["description"]}
+        for path, item in schema.get("paths", {}).items():
+            for method, operation in item.items():
+                if method in _HTTP_METHODS:
+                    responses = operation.setdefault("responses", {})
+                    responses.setdefault(
+                        "4XX", _VO_ERROR_DOC if _under(path, VO_PREFIXES) else json_error)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_edge(app: FastAPI, *, public_base_url: str, cors_origins: Sequence[str],
                  max_body_bytes: int) -> None:
     """Add the edge middleware. Call after every other ``add_middleware`` that should sit

@@ -17,7 +17,12 @@ from catalog.api import router as catalog_router
 from catalog.auth import TOKENS_STATE
 from catalog.browse import CATALOG_GATE_STATE, BuildGate
 from catalog.fair_api import router as fair_router
-from catalog.http import error_json, install_edge, install_error_handlers
+from catalog.http import (
+    document_error_responses,
+    error_json,
+    install_edge,
+    install_error_handlers,
+)
 from catalog.metrics import MetricsMiddleware, make_metrics
 from catalog.storage import CatalogStorage
 from ingest.api import router as ingest_router
@@ -134,6 +139,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_edge(app, public_base_url=settings.public_base_url,
                  cors_origins=settings.cors_origins, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+
+    document_error_responses(app)
 
     @app.get("/healthz", include_in_schema=False, response_model=None)
     async def healthz() -> JSONResponse | dict[str, str]:

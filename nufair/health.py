@@ -41,14 +41,15 @@ def select_one_probe(url: str, timeout_s: float = 1.0) -> tuple[Probe, Engine]:
 class DatabaseHealth:
     """Runs ``probe`` every ``interval_s`` seconds in a daemon thread and keeps the answer.
 
-    :meth:`is_up` is true when the last probe succeeded and is recent (at most three
-    intervals old: a stuck probe counts as a failure).
+    :meth:`is_up` is true when a probe succeeded recently (at most three intervals ago:
+    a stuck probe counts as a failure) and at most one has failed since.
     """
 
     def __init__(self, probe: Probe, interval_s: float = 2.0) -> None:
         self._probe = probe
         self._interval = interval_s
         self._ok_at: float | None = None
+        self._failures = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
@@ -62,15 +63,17 @@ class DatabaseHealth:
             ok = False
             self.last_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if ok:
-            self._ok_at = time.monotonic()
+            self._ok_at, self._failures = time.monotonic(), 0
         else:
-            self._ok_at = None
+            self._failures += 1
         return ok
 
     def is_up(self) -> bool:
-        """The last probe succeeded, no longer than three intervals ago."""
+        """A probe succeeded no longer than three intervals ago, and fewer than two failed
+        since (one slow probe on a busy server is not an outage)."""
         ok_at = self._ok_at
-        return ok_at is not None and time.monotonic() - ok_at <= 3 * self._interval
+        return (ok_at is not None and time.monotonic() - ok_at <= 3 * self._interval
+                and self._failures < 2)
 
     def start(self) -> None:
         """Probe once (so the flag is right from the first request), then in the background."""

