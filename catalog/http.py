@@ -354,7 +354,7 @@ class SecurityHeadersMiddleware:
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-        if headers.get("content-type", "").startswith("text/html"):
+        if headers.get("content-type", "").startswith(("text/html", "application/xhtml+xml")):
             csp = DOCS_CSP if _under(path, DOCS_PATHS) else self.page_csp
             headers.setdefault("Content-Security-Policy", csp)
 

@@ -111,6 +111,23 @@ def test_hostile_input_gets_a_4xx_in_the_right_shape(client: TestClient,
     assert wrong == []
 
 
+def test_hostile_json_bodies_get_a_4xx(seeded_client: TestClient) -> None:
+    """NUL, a lone surrogate or nesting too deep in a JSON body, with a valid token."""
+    c = seeded_client
+    retract = "/api/v1/events/IceCube-200615A/retract"
+    headers = {**DEV, "Content-Type": "application/json"}
+    bodies = [(retract, b'{"reason": "bad\\u0000reason"}'),
+              (retract, b'{"reason": "bad\\ud800reason"}'),
+              ("/api/v1/scans", b'{"event": "IceCube-\\u0000"}'),
+              ("/api/v1/scans", b'{"event": "\\udfff"}'),
+              ("/api/v1/scans", b"[" * 100_000 + b"]" * 100_000)]
+    for url, body in bodies:
+        r = c.post(url, content=body, headers=headers)
+        assert 400 <= r.status_code < 500, (url, body[:40], r.status_code, r.text[:200])
+        assert r.json()["error"]["code"], r.text
+    assert c.get("/api/v1/events/IceCube-200615A").json()["retracted"] is False
+
+
 def test_oai_resumption_token_with_wrong_types_is_bad(client: TestClient,
                                                        oai_xsd: xmlschema.XMLSchema) -> None:
     """A well-formed token with a list where a string belongs: badResumptionToken, not 500."""
