@@ -3,8 +3,8 @@ authentication before the body is read, input hygiene at the edge and the securi
 
 Error contract: every refusal is ``{"error": {"code", "message", "details"}}`` (JSON), except
 under the IVOA prefixes (``/tap``, ``/scs``, ``/datalink``: a VOTable with
-``QUERY_STATUS=ERROR``) and ``/oai`` (an OAI-PMH ``error`` element; OAI-PMH reports errors
-with HTTP 200, as the rest of ``/oai`` does). Input the database or XML cannot hold (NUL,
+``QUERY_STATUS=ERROR``) and bad arguments to ``/oai`` (an OAI-PMH ``badArgument`` error;
+OAI-PMH reports errors with HTTP 200, as the rest of ``/oai`` does). Input the database or XML cannot hold (NUL,
 numbers out of range, broken encodings, nesting too deep) is a 4xx wherever it is found;
 anything else unexpected is a 500 in the same shape.
 """
@@ -73,7 +73,7 @@ def error_response(path: str, base_url: str, status: int, code: str, message: st
 
         return Response(error_votable(message), status_code=status, media_type=VOTABLE,
                         headers=dict(headers or {}))
-    if _under(path, OAI_PREFIXES) and status < 500:
+    if path in OAI_PREFIXES and status in (400, 422):  # a bad argument, in OAI-PMH terms
         from catalog.oai import error_document
 
         return Response(error_document(base_url, "badArgument", message), status_code=200,
@@ -197,7 +197,7 @@ class EdgeInputMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not _under(scope["path"], OAI_PREFIXES):
+        if scope["type"] == "http" and scope["path"] not in OAI_PREFIXES:
             problem = input_problem(scope["path"], scope.get("query_string", b""))
             if problem is not None:
                 response = error_response(scope["path"], _base_url(scope), 400,

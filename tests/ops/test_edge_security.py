@@ -159,8 +159,12 @@ def test_unexpected_errors_are_json_500s(settings: Settings) -> None:
         assert "a bug" not in r.text  # no internals in the answer
         r = c.get("/tap/boom")
         assert r.status_code == 500 and 'value="ERROR"' in r.text
-        r = c.get("/no/such/page")
-        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+        for url in ("/no/such/page", "/oai/nope"):
+            r = c.get(url)
+            assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+        r = c.put("/oai")
+        assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
+        assert "GET" in r.headers["allow"]
 
 
 # ----------------------------------------------------------------------------- tokens
