@@ -81,15 +81,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         url, server = resolve_database_url(settings)
         engine = make_engine(url)
         vo_engine = make_engine(url, pre_ping=False)
+        probe, probe_engine = select_one_probe(url)
+        # With the embedded-server supervisor: DatabaseHealth(pgsupervisor.is_up, ...).
+        health = DatabaseHealth(probe, settings.health_interval_s)
         try:
             check_at_head(engine)
             setattr(app.state, STORAGE_STATE, CatalogStorage(engine))
             setattr(app.state, VO_STORAGE_STATE,
                     VoStorage(vo_engine, getattr(app.state, VO_CONFIG_STATE).timeout_s))
             app.state.engine = engine
-            probe, probe_engine = select_one_probe(url)
-            # With the embedded-server supervisor: DatabaseHealth(pgsupervisor.is_up, ...).
-            health = DatabaseHealth(probe, settings.health_interval_s)
             health.start()
             app.state.db_health = health
             install_fair(app, getattr(app.state, STORAGE_STATE), settings)
@@ -107,9 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 if pid_sync is not None:
                     pid_sync.stop()
         finally:
-            if getattr(app.state, "db_health", None) is not None:
-                app.state.db_health.stop()
-                probe_engine.dispose()
+            health.stop()
+            probe_engine.dispose()
             vo_engine.dispose()
             engine.dispose()
 
