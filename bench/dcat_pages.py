@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -40,6 +41,34 @@ def sample_records(copies: int) -> list[NoticeRecord]:
                                     name=f"{r.name}-{k}" if r.name else None,
                                     source_key=f"{r.source_key}#copy{k}") for r in base]
     return out
+
+
+def healthz_during_builds(url: str, page_size: int, builds: int = 3) -> str:
+    """Worst ``/healthz`` latency while ``builds`` catalog pages are requested at once."""
+    from fastapi.testclient import TestClient
+    from pydantic import SecretStr
+
+    from nufair.app import create_app
+    from nufair.settings import Settings
+
+    settings = Settings(database_url=SecretStr(url), catalog_page_size=page_size,
+                        data_dir=Path(tempfile.mkdtemp()))
+    with TestClient(create_app(settings)) as client:
+        statuses: list[int] = []
+        workers = [threading.Thread(target=lambda: statuses.append(
+            client.get("/catalog").status_code)) for _ in range(builds)]
+        for w in workers:
+            w.start()
+        worst = 0.0
+        while any(w.is_alive() for w in workers):
+            t0 = time.perf_counter()
+            client.get("/healthz")
+            worst = max(worst, time.perf_counter() - t0)
+            time.sleep(0.05)
+        for w in workers:
+            w.join()
+    return (f"{builds} concurrent GET /catalog: statuses {sorted(statuses)}; "
+            f"worst /healthz latency meanwhile {worst * 1000:.0f} ms")
 
 
 def main() -> None:
@@ -74,6 +103,7 @@ def main() -> None:
               f"{len(whole)} triples); one page of {args.page_size}: {t_page:.2f} s "
               f"({len(page) / 1e6:.2f} MB)")
         engine.dispose()
+        print(healthz_during_builds(url, args.page_size))
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
