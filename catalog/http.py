@@ -4,9 +4,13 @@ authentication before the body is read, input hygiene at the edge and the securi
 Error contract: every refusal is ``{"error": {"code", "message", "details"}}`` (JSON), except
 under the IVOA prefixes (``/tap``, ``/scs``, ``/datalink``: a VOTable with
 ``QUERY_STATUS=ERROR``) and bad arguments to ``/oai`` (an OAI-PMH ``badArgument`` error;
-OAI-PMH reports errors with HTTP 200, as the rest of ``/oai`` does). Input the database or XML cannot hold (NUL,
-numbers out of range, broken encodings, nesting too deep) is a 4xx wherever it is found;
-anything else unexpected is a 500 in the same shape.
+OAI-PMH reports errors with HTTP 200, as the rest of ``/oai`` does). Input the database or
+XML cannot hold (NUL, numbers out of range, broken encodings, nesting too deep) is a 4xx
+wherever it is found; anything else unexpected is a 500 in the same shape.
+
+Authentication first: FastAPI parses a JSON body before it runs dependencies, so the token
+of every write route guarded by ``require_scope`` (catalog, ingest and scan routes alike) is
+checked by :class:`AuthFirstMiddleware` before any byte of the body is read.
 """
 
 from __future__ import annotations
