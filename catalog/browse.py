@@ -15,8 +15,9 @@ from starlette.concurrency import run_in_threadpool
 from catalog import dcat, skyplot
 from catalog.api import get_storage
 from catalog.describe import iso
-from catalog.errors import InvalidInput
+from catalog.errors import Busy, InvalidInput, NotFound
 from catalog.fair_http import TEMPLATES, FairContext, get_fair, negotiate
+from catalog.fair_records import AlertRecord
 from catalog.models import EventSummary
 from catalog.storage import CatalogStorage, EventQuery
 
@@ -28,6 +29,34 @@ Storage = Annotated[CatalogStorage, Depends(get_storage)]
 MAP_LIMIT = 5000
 API_CATALOG_TYPE = 'application/linkset+json; profile="https://www.rfc-editor.org/info/rfc9727"'
 VO_LINKS = (("TAP", "/tap"), ("Cone search", "/scs"))
+#: Printable text only (no NUL or other control characters) in the search form's fields.
+TEXT = r"^[^\x00-\x1f\x7f]*$"
+#: Where the app factory puts the :class:`BuildGate` of ``/catalog``.
+CATALOG_GATE_STATE = "catalog_gate"
+
+
+class BuildGate:
+    """Caps the DCAT catalog pages built at once; holds the default page size.
+
+    Entered and left on the event loop only, so a plain counter is safe. A request that
+    finds the gate full is refused (503 with ``Retry-After``) rather than queued: queued
+    builds would hold worker threads that every other endpoint needs.
+    """
+
+    def __init__(self, limit: int = 2, page_size: int = 100) -> None:
+        self.limit = limit
+        self.page_size = page_size
+        self.active = 0
+
+    def try_enter(self) -> bool:
+        """Take a slot; False when every slot is taken."""
+        if self.active >= self.limit:
+            return False
+        self.active += 1
+        return True
+
+    def leave(self) -> None:
+        self.active = max(0, self.active - 1)
 
 
 def _float(value: str | None, name: str, lo: float, hi: float) -> float | None:
@@ -91,14 +120,15 @@ def _map_points(storage: CatalogStorage) -> list[skyplot.MapPoint]:
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, storage: Storage,
-         name: Annotated[str | None, Query(max_length=64)] = None,
-         since: Annotated[str | None, Query(max_length=10)] = None,
-         until: Annotated[str | None, Query(max_length=10)] = None,
-         stream: Annotated[str | None, Query(max_length=16)] = None,
-         ra: Annotated[str | None, Query(max_length=20)] = None,
-         dec: Annotated[str | None, Query(max_length=20)] = None,
-         radius: Annotated[str | None, Query(max_length=20)] = None,
-         cursor: Annotated[str | None, Query(max_length=200)] = None) -> Response:
+         name: Annotated[str | None, Query(max_length=64, pattern=TEXT)] = None,
+         since: Annotated[str | None, Query(max_length=10, pattern=TEXT)] = None,
+         until: Annotated[str | None, Query(max_length=10, pattern=TEXT)] = None,
+         stream: Annotated[str | None, Query(max_length=16, pattern=TEXT)] = None,
+         ra: Annotated[str | None, Query(max_length=20, pattern=TEXT)] = None,
+         dec: Annotated[str | None, Query(max_length=20, pattern=TEXT)] = None,
+         radius: Annotated[str | None, Query(max_length=20, pattern=TEXT)] = None,
+         cursor: Annotated[str | None, Query(max_length=200, pattern=TEXT)] = None
+         ) -> Response:
     """Latest alerts, the all-sky map and a search form; no JavaScript."""
     q = {"name": name, "since": since, "until": until, "stream": stream or None, "ra": ra,
          "dec": dec, "radius": radius}
@@ -131,18 +161,68 @@ def home(request: Request, storage: Storage,
     return TEMPLATES.TemplateResponse(request, "home.html", context, status_code=status)
 
 
-def _all_records(ctx: FairContext) -> list:
-    return [ctx.records.for_event(pk) for pk in ctx.fair.all_event_pks()]
+def page_records(ctx: FairContext, page: int, size: int) -> tuple[list[AlertRecord], int]:
+    """The alerts of one catalog page (newest first) and the number of alerts in all."""
+    pks = ctx.fair.all_event_pks()
+    chosen = pks[(page - 1) * size:page * size]
+    return [ctx.records.for_event(pk) for pk in chosen], len(pks)
+
+
+def build_catalog_page(ctx: FairContext, page: int, size: int, rdf_format: str,
+                       page_url: str) -> tuple[str, int]:
+    """(serialised page, total alerts): the whole build, meant for a worker thread."""
+    records, total = page_records(ctx, page, size)
+    if page > 1 and not records:
+        raise NotFound(f"the catalog has no page {page}",
+                       details={"pages": max(1, -(-total // size))})
+    graph = dcat.catalog_page_graph(records, ctx.cfg, page=page, size=size, total=total,
+                                    page_url=page_url)
+    return graph.serialize(format=rdf_format), total
+
+
+def _gate(request: Request) -> BuildGate:
+    gate = getattr(request.app.state, CATALOG_GATE_STATE, None)
+    if gate is None:
+        gate = BuildGate()
+        setattr(request.app.state, CATALOG_GATE_STATE, gate)
+    return gate
+
+
+def _page_links(page_url: str, page: int, total: int, size: int) -> str:
+    """RFC 8288 ``Link`` header of a catalog page: first, prev, next and last."""
+    last = max(1, -(-total // size))
+    rels = [("first", 1), ("last", last)]
+    if page > 1:
+        rels.append(("prev", min(page, last + 1) - 1))
+    if page < last:
+        rels.append(("next", page + 1))
+    return " , ".join(f'<{page_url.format(page=n)}> ; rel="{rel}"' for rel, n in rels)
 
 
 @router.get("/catalog")
-async def catalog(request: Request, ctx: Ctx) -> Response:
-    """The DCAT 3 catalog with PROV-O, as Turtle, JSON-LD or RDF/XML."""
+async def catalog(request: Request, ctx: Ctx,
+                  page: Annotated[int, Query(ge=1, le=10**7)] = 1,
+                  limit: Annotated[int | None, Query(ge=1, le=1000)] = None) -> Response:
+    """One page of the DCAT 3 catalog with PROV-O, as Turtle, JSON-LD or RDF/XML.
+
+    Pages hold ``limit`` alerts (default ``NUFAIR_CATALOG_PAGE_SIZE``), newest first, and
+    link each other (``hydra:PagedCollection`` in the graph, ``Link`` headers). Pages are
+    built in a worker thread, at most ``NUFAIR_CATALOG_MAX_BUILDS`` at once (503 beyond).
+    """
     media = negotiate(request.headers.get("accept"), list(dcat.RDF_FORMATS))
-    records = await run_in_threadpool(_all_records, ctx)
-    graph = dcat.catalog_graph(records, ctx.cfg)
-    body = await run_in_threadpool(graph.serialize, format=dcat.RDF_FORMATS[media])
-    return Response(body, media_type=media, headers={"Vary": "Accept"})
+    gate = _gate(request)
+    size = limit or gate.page_size
+    page_url = ctx.cfg.catalog_url + "?page={page}" + (f"&limit={limit}" if limit else "")
+    if not gate.try_enter():
+        raise Busy("the catalog is being built for other requests; try again shortly",
+                   details={"retry_after_s": 5})
+    try:
+        body, total = await run_in_threadpool(build_catalog_page, ctx, page, size,
+                                              dcat.RDF_FORMATS[media], page_url)
+    finally:
+        gate.leave()
+    return Response(body, media_type=media, headers={
+        "Vary": "Accept", "Link": _page_links(page_url, page, total, size)})
 
 
 @router.get("/sitemap.xml")

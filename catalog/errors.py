@@ -14,10 +14,16 @@ class NufairError(Exception):
     code = "error"
     status = 400
 
-    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.details = details or {}
+        self.headers: dict[str, str] = {**self.default_headers(), **(headers or {})}
+
+    def default_headers(self) -> dict[str, str]:
+        """Response headers every error of this kind carries (none by default)."""
+        return {}
 
 
 class InvalidInput(NufairError):
@@ -55,13 +61,25 @@ class NotFound(NufairError):
 
 
 class Unauthorized(NufairError):
+    """No valid bearer token: the answer names the scheme (RFC 6750 ``WWW-Authenticate``)."""
+
     code = "unauthorized"
     status = 401
 
+    def default_headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="nufair"'}
+
 
 class Forbidden(NufairError):
+    """A valid token without the scope the endpoint needs (RFC 6750 ``insufficient_scope``)."""
+
     code = "forbidden"
     status = 403
+
+    def default_headers(self) -> dict[str, str]:
+        scope = self.details.get("required_scope")
+        extra = f', scope="{scope}"' if scope else ""
+        return {"WWW-Authenticate": f'Bearer realm="nufair", error="insufficient_scope"{extra}'}
 
 
 class Conflict(NufairError):
@@ -74,3 +92,13 @@ class ServiceUnavailable(NufairError):
 
     code = "database_unavailable"
     status = 503
+
+
+class Busy(NufairError):
+    """Too many expensive requests at once; the answer says when to try again."""
+
+    code = "busy"
+    status = 503
+
+    def default_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.details.get("retry_after_s", 5))}

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path as FsPath
 from typing import Annotated, Any
 from urllib.parse import unquote, urlparse
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -32,6 +32,13 @@ from catalog.fair_storage import ArtifactRow
 
 router = APIRouter(include_in_schema=False)
 Ctx = Annotated[FairContext, Depends(get_fair)]
+
+#: Printable text only: keys, formats, file names and DOIs never hold control characters.
+TEXT = r"^[^\x00-\x1f\x7f]*$"
+#: A record key (DOI suffix, event name or run_event).
+Key = Annotated[str, Path(max_length=128, pattern=TEXT)]
+#: Largest value a PostgreSQL bigint holds (artifact ids are bigints).
+BIGINT_MAX = 2**63 - 1
 
 #: Representations of ``/records/{id}`` by media type → export key (None: the HTML page).
 NEGOTIABLE: dict[str, str | None] = {
@@ -111,7 +118,7 @@ def _page(request: Request, rec: AlertRecord, cfg: FairConfig) -> Response:
 
 
 @router.api_route("/records/{key}", methods=["GET", "HEAD"])
-async def record(request: Request, ctx: Ctx, key: str) -> Response:
+async def record(request: Request, ctx: Ctx, key: Key) -> Response:
     """The landing page, or another representation chosen by ``Accept``."""
     media = negotiate(request.headers.get("accept"), list(NEGOTIABLE))
     rec = await run_in_threadpool(ctx.records.load, key)
@@ -127,7 +134,8 @@ async def record(request: Request, ctx: Ctx, key: str) -> Response:
 
 
 @router.api_route("/records/{key}/export/{fmt}", methods=["GET", "HEAD"])
-async def export(ctx: Ctx, key: str, fmt: str) -> Response:
+async def export(ctx: Ctx, key: Key,
+                 fmt: Annotated[str, Path(max_length=32, pattern=TEXT)]) -> Response:
     """A stable URL per metadata format."""
     rec = await run_in_threadpool(ctx.records.load, key)
     body, media_type = await run_in_threadpool(render_export, rec, ctx.cfg, fmt)
@@ -139,7 +147,7 @@ async def export(ctx: Ctx, key: str, fmt: str) -> Response:
 
 
 @router.api_route("/records/{key}/linkset", methods=["GET", "HEAD"])
-async def linkset(ctx: Ctx, key: str) -> Response:
+async def linkset(ctx: Ctx, key: Key) -> Response:
     """Signposting level 2: the record's links as an RFC 9264 JSON linkset."""
     rec = await run_in_threadpool(ctx.records.load, key)
     body = _json(signposts.linkset(rec, ctx.cfg))
@@ -148,13 +156,14 @@ async def linkset(ctx: Ctx, key: str) -> Response:
 
 
 @router.get("/records/{key}/skyplot.svg")
-async def skyplot_svg(ctx: Ctx, key: str) -> Response:
+async def skyplot_svg(ctx: Ctx, key: Key) -> Response:
     rec = await run_in_threadpool(ctx.records.load, key)
     return Response(skyplot.local_plot(rec.revision), media_type="image/svg+xml")
 
 
 @router.api_route("/records/{key}/files/{filename}", methods=["GET", "HEAD"])
-async def download(ctx: Ctx, key: str, filename: str) -> Response:
+async def download(ctx: Ctx, key: Key,
+                   filename: Annotated[str, Path(max_length=255, pattern=TEXT)]) -> Response:
     """A stored file, with its SHA-256 as ``Content-Digest`` and signposting links."""
     rec = await run_in_threadpool(ctx.records.load, key)
     art = next((f for f in rec.files if f.filename == filename), None)
@@ -192,7 +201,8 @@ def _open_remote(art: ArtifactRow) -> Any:
 
 
 @router.api_route("/api/v1/artifacts/{artifact_id}", methods=["GET", "HEAD"])
-async def artifact_by_id(ctx: Ctx, artifact_id: int) -> Response:
+async def artifact_by_id(ctx: Ctx,
+                         artifact_id: Annotated[int, Path(gt=0, le=BIGINT_MAX)]) -> Response:
     """The former file URL (``healpix_url`` of notices already sent, DataLink rows already
     harvested): a permanent redirect to the file's URL under its landing page."""
     found = await run_in_threadpool(ctx.fair.artifact_location, artifact_id)
@@ -205,7 +215,8 @@ async def artifact_by_id(ctx: Ctx, artifact_id: int) -> Response:
     return RedirectResponse(ctx.cfg.file_url(key, filename), status_code=308)
 
 
-def resolve_local(art: ArtifactRow, root: Path, also: Sequence[Path] = ()) -> Path | None:
+def resolve_local(art: ArtifactRow, root: FsPath, also: Sequence[FsPath] = ()
+                  ) -> FsPath | None:
     """The local path of an artifact, refusing anything outside the artifact folders.
 
     ``file://`` URLs and bare relative paths are local; other schemes (``s3://``, ...) return
@@ -219,14 +230,16 @@ def resolve_local(art: ArtifactRow, root: Path, also: Sequence[Path] = ()) -> Pa
         return None
     raw = unquote(parsed.path) if parsed.scheme == "file" else art.storage_url
     roots = [r.resolve() for r in (root, *also)]
-    path = (roots[0] / raw).resolve() if not Path(raw).is_absolute() else Path(raw).resolve()
+    path = ((roots[0] / raw).resolve() if not FsPath(raw).is_absolute()
+            else FsPath(raw).resolve())
     if not any(path.is_relative_to(r) for r in roots) or not path.is_file():
         raise NotFound(f"file {art.filename!r} is not available")
     return path
 
 
 @router.get("/doi/{prefix}/{suffix}")
-async def resolve_doi(ctx: Ctx, prefix: str, suffix: str) -> Response:
+async def resolve_doi(ctx: Ctx, prefix: Annotated[str, Path(max_length=64, pattern=TEXT)],
+                      suffix: Key) -> Response:
     """The local DOI resolver: ``/doi/<prefix>/<suffix>`` → the landing page."""
     row = await run_in_threadpool(ctx.fair.find_suffix, suffix)
     if row is None or row.doi != f"{prefix}/{suffix}".lower():

@@ -61,6 +61,9 @@ VERBS = {
     "ListRecords": ({"metadataPrefix"}, {"from", "until", "set"}),
 }
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+#: Characters no argument may hold: C0 controls, DEL, and what XML 1.0 cannot carry (lone
+#: surrogates, U+FFFE/U+FFFF). Such an argument is a ``badArgument``, never echoed.
+_UNSAFE = re.compile("[\x00-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 _SECOND = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
 
@@ -98,6 +101,26 @@ def _parse_time(value: str, name: str, end: bool) -> tuple[datetime, str]:
     return t, gran
 
 
+def _envelope(base: str) -> tuple[etree._Element, etree._Element]:
+    """The ``OAI-PMH`` root with its ``responseDate``, and its ``request`` element."""
+    root = etree.Element(f"{{{OAI_NS}}}OAI-PMH", nsmap={None: OAI_NS, "xsi": XSI})
+    root.set(f"{{{XSI}}}schemaLocation",
+             f"{OAI_NS} http://www.openarchives.org/OAI/2.0/OAI-PMH.xsd")
+    _el(root, "responseDate", _stamp(datetime.now(UTC)))
+    request = _el(root, "request", f"{base}/oai")
+    return root, request
+
+
+def error_document(base: str, code: str, message: str) -> bytes:
+    """A complete OAI-PMH error response (``badArgument``, ...) echoing only the base URL.
+
+    Used by the app's error contract for requests refused before the OAI handler runs.
+    """
+    root, _ = _envelope(base.rstrip("/"))
+    _el(root, "error", _UNSAFE.sub("?", message), code=code)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
 class Oai:
     """One OAI-PMH request against the FAIR context."""
 
@@ -109,11 +132,7 @@ class Oai:
     # ------------------------------------------------------------------ envelope
 
     def respond(self, args: list[tuple[str, str]]) -> bytes:
-        root = etree.Element(f"{{{OAI_NS}}}OAI-PMH", nsmap={None: OAI_NS, "xsi": XSI})
-        root.set(f"{{{XSI}}}schemaLocation",
-                 f"{OAI_NS} http://www.openarchives.org/OAI/2.0/OAI-PMH.xsd")
-        _el(root, "responseDate", _stamp(datetime.now(UTC)))
-        request = _el(root, "request", f"{self.cfg.base}/oai")
+        root, request = _envelope(self.cfg.base)
         try:
             params = self._check(args)
             for k, v in params.items():
@@ -126,6 +145,10 @@ class Oai:
         return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
     def _check(self, args: list[tuple[str, str]]) -> dict[str, str]:
+        for k, v in args:
+            if _UNSAFE.search(k) or _UNSAFE.search(v):
+                raise OaiError("badArgument",
+                               "arguments must not contain control characters or NUL")
         params: dict[str, str] = {}
         for k, v in args:
             if k in params:
@@ -337,11 +360,17 @@ def decode_token(token: str) -> dict[str, Any]:
         query = json.loads(raw)
         if not isinstance(query, dict) or set(query) != {"p", "f", "u", "s", "a", "n"}:
             raise ValueError("shape")
-        if query["p"] not in FORMATS or not isinstance(query["n"], int):
+        if not isinstance(query["p"], str) or query["p"] not in FORMATS \
+                or type(query["n"]) is not int or query["n"] < 0:
             raise ValueError("fields")
+        if any(query[k] is not None and (not isinstance(query[k], str)
+                                         or _UNSAFE.search(query[k])) for k in "fus"):
+            raise ValueError("from, until and set are strings")
         if query["a"] is not None:
-            datetime.fromisoformat(query["a"][0])
-            int(query["a"][1])
+            when, pk = query["a"]
+            datetime.fromisoformat(when)
+            if type(pk) is not int or not 0 < pk < 2**63:
+                raise ValueError("position")
         return query
     except (ValueError, TypeError, IndexError, KeyError, binascii.Error,
             UnicodeDecodeError) as exc:

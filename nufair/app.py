@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
@@ -14,8 +15,14 @@ from sqlalchemy.engine import Engine
 from catalog.api import STORAGE_STATE
 from catalog.api import router as catalog_router
 from catalog.auth import TOKENS_STATE
+from catalog.browse import CATALOG_GATE_STATE, BuildGate
 from catalog.fair_api import router as fair_router
-from catalog.http import BodyLimitMiddleware, error_json, install_error_handlers
+from catalog.http import (
+    document_error_responses,
+    error_json,
+    install_edge,
+    install_error_handlers,
+)
 from catalog.metrics import MetricsMiddleware, make_metrics
 from catalog.storage import CatalogStorage
 from ingest.api import router as ingest_router
@@ -23,6 +30,7 @@ from ingest.scan_api import router as scan_router
 from nufair import __version__
 from nufair.database import start_embedded, to_sqlalchemy_url
 from nufair.fair import PidSyncLoop, install_fair
+from nufair.health import DatabaseHealth, select_one_probe
 from nufair.ingest import ingest_running
 from nufair.migrate import current_revision, head_revision
 from nufair.settings import Settings
@@ -73,12 +81,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         url, server = resolve_database_url(settings)
         engine = make_engine(url)
         vo_engine = make_engine(url, pre_ping=False)
+        probe, probe_engine = select_one_probe(url)
+        # With the embedded-server supervisor: DatabaseHealth(pgsupervisor.is_up, ...).
+        health = DatabaseHealth(probe, settings.health_interval_s)
         try:
             check_at_head(engine)
             setattr(app.state, STORAGE_STATE, CatalogStorage(engine))
             setattr(app.state, VO_STORAGE_STATE,
                     VoStorage(vo_engine, getattr(app.state, VO_CONFIG_STATE).timeout_s))
             app.state.engine = engine
+            health.start()
+            app.state.db_health = health
             install_fair(app, getattr(app.state, STORAGE_STATE), settings)
             pid_sync = None
             if settings.pid_sync_interval_s > 0:
@@ -94,6 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 if pid_sync is not None:
                     pid_sync.stop()
         finally:
+            health.stop()
+            probe_engine.dispose()
             vo_engine.dispose()
             engine.dispose()
 
@@ -117,13 +132,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(vo_async_router)
     app.include_router(ingest_router)
     app.include_router(scan_router)
+    setattr(app.state, CATALOG_GATE_STATE,
+            BuildGate(settings.catalog_max_builds, settings.catalog_page_size))
     app.add_middleware(ConeSearchFastPath)  # innermost: after the limits and metrics
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    install_edge(app, public_base_url=settings.public_base_url,
+                 cors_origins=settings.cors_origins, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        """Liveness: the process answers."""
+    document_error_responses(app)
+
+    @app.get("/healthz", include_in_schema=False, response_model=None)
+    async def healthz() -> JSONResponse | dict[str, str]:
+        """Liveness: the process answers (on the event loop, so even with every worker
+        thread busy) and the database answered its last background check."""
+        health: DatabaseHealth | None = getattr(app.state, "db_health", None)
+        if health is not None and not health.is_up():
+            return error_json("database_unavailable",
+                              f"the database does not answer: {health.last_error}", 503,
+                              headers={"Retry-After": "5"})
         return {"status": "ok"}
 
     @app.get("/readyz", include_in_schema=False, response_model=None)

@@ -46,6 +46,15 @@ class Settings(BaseSettings):
         default=None,
         description="JSON file like NUFAIR_TOKENS, re-read when it changes (rotation).")
     max_body_bytes: int = Field(default=10 * 1024 * 1024, description="Larger bodies get 413.")
+    cors_origins: list[str] = Field(
+        default=["*"], description='Origins allowed by CORS, as JSON (["https://a.example"]); '
+        '["*"]: any (the read-only VO and REST endpoints are public); []: CORS off.')
+    catalog_page_size: int = Field(default=100, ge=1, le=1000,
+                                   description="Alerts per page of the DCAT catalog (/catalog).")
+    catalog_max_builds: int = Field(
+        default=2, ge=1, description="DCAT catalog pages built at once; more get 503.")
+    health_interval_s: float = Field(
+        default=2.0, gt=0, description="Seconds between the database checks of /healthz.")
     load_sample: bool = Field(default=True, description="make run loads the bundled sample.")
     tap_upload_url_hosts: list[str] = Field(
         default_factory=list,
@@ -147,6 +156,27 @@ class Settings(BaseSettings):
             raise ValueError("the development token is refused outside development")
         return self
 
+    @model_validator(mode="after")
+    def _check_production_secrets(self) -> Settings:
+        """In production, a configured feature must have its secret: no empty credentials."""
+        if self.environment != "production":
+            return self
+        missing = [name for name, needed, secret in (
+            ("NUFAIR_WEBHOOK_SECRET", "webhook" in self.sinks, self.webhook_secret),
+            ("NUFAIR_DATACITE_PASSWORD", self.pid_provider == "datacite",
+             self.datacite_password),
+            ("NUFAIR_GCN_KAFKA_CLIENT_SECRET", "gcn-kafka" in self.sinks,
+             self.gcn_kafka_client_secret),
+        ) if needed and not secret.get_secret_value().strip()]
+        if "webhook" in self.sinks and not self.webhook_url:
+            missing.append("NUFAIR_WEBHOOK_URL")
+        if self.pid_provider == "datacite" and not self.datacite_user.strip():
+            missing.append("NUFAIR_DATACITE_USER")
+        if missing:
+            raise ValueError(f"production needs {', '.join(missing)} for the configured "
+                             "features (empty values are refused)")
+        return self
+
     def artifacts_file_root(self) -> Path | None:
         """The local folder of a ``file://`` artifacts URL; None for other URLs or none.
 
@@ -163,8 +193,16 @@ class Settings(BaseSettings):
         return Path(url.removeprefix("file://"))
 
     def token_scopes(self) -> dict[str, frozenset[str]]:
-        """Hashed token → scopes; in development the dev token has every scope."""
-        table = {digest: frozenset(scopes) for digest, scopes in self.tokens.items()}
-        if self.environment == "development" and not table:
-            table[hash_token(DEV_TOKEN)] = frozenset(SCOPES)
+        """Hashed token → scopes.
+
+        In development with no token configured (neither ``NUFAIR_TOKENS`` nor a tokens
+        file) the development token has every scope; once any token is configured it is
+        ignored. Outside development it never counts (the validator refuses it here, and
+        the token table refuses a tokens file that holds it).
+        """
+        dev = hash_token(DEV_TOKEN)
+        table = {digest: frozenset(scopes) for digest, scopes in self.tokens.items()
+                 if digest != dev}
+        if self.environment == "development" and not self.tokens and self.tokens_file is None:
+            table[dev] = frozenset(SCOPES)
         return table

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import extruct
@@ -33,7 +34,7 @@ def test_page_shows_citation_parameters_versions_and_files(
                  "skymap.fits", b"SIMPLE" + bytes(100), "application/fits", "skymap-fits")
     r = client.get("/records/IceCube-200615A")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
-    assert r.headers["vary"] == "Accept"
+    assert "Accept" in _vary(r.headers)
     doc = html.fromstring(r.text)
     a = seeded.load("IceCube-200615A")
     cite = doc.get_element_by_id("citation").text_content()
@@ -72,7 +73,7 @@ def test_content_negotiation(client: TestClient, seeded: RecordService) -> None:
     url = f"/records/{a.key}"
     ld = client.get(url, headers={"Accept": "application/ld+json"})
     assert ld.headers["content-type"] == "application/ld+json"
-    assert ld.json()["@id"].endswith(a.concept.doi) and ld.headers["vary"] == "Accept"
+    assert ld.json()["@id"].endswith(a.concept.doi) and "Accept" in _vary(ld.headers)
     xml = client.get(url, headers={"Accept": "application/vnd.datacite.datacite+xml"})
     assert etree.fromstring(xml.content).tag.endswith("resource")
     ttl = client.get(url, headers={"Accept": "text/turtle;q=0.9, text/html;q=0.1"})
@@ -199,3 +200,8 @@ def test_former_artifact_url_redirects_to_the_file_under_its_landing_page(
     assert served.status_code == 200 and served.content == content
     assert served.headers["content-digest"] == _digest(content)
     assert client.get(f"/api/v1/artifacts/{art_id + 1}").status_code == 404
+
+
+def _vary(headers: Mapping[str, str]) -> list[str]:
+    """The ``Vary`` header's fields (CORS adds ``Origin`` to the page's ``Accept``)."""
+    return [f.strip() for f in headers.get("vary", "").split(",")]
