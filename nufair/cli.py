@@ -18,15 +18,22 @@ from nufair.settings import Settings, hash_token
 
 
 @contextmanager
-def database(settings: Settings, *, migrate: bool = True) -> Iterator[tuple[str, Any]]:
-    """Resolve (and for the embedded server, start) the database; migrate it to head."""
+def database(settings: Settings, *, migrate: bool = True,
+             supervise: bool = False) -> Iterator[tuple[str, Any]]:
+    """Resolve (and for the embedded server, start) the database; migrate it to head.
+
+    With ``supervise``, an embedded server is restarted whenever it dies, for as long as
+    the block runs (``nufair.pgsupervisor``; the app finds it with ``active()``).
+    """
     from nufair.app import resolve_database_url
+    from nufair.database import supervised
     from nufair.migrate import upgrade
 
     url, server = resolve_database_url(settings)
     if migrate:
         upgrade(url)
-    yield url, server
+    with supervised(server if supervise else None):
+        yield url, server
 
 
 @click.group()
@@ -92,7 +99,7 @@ def _serve(settings: Settings, url: str) -> None:
 def serve() -> None:
     """Serve the API (the database must be migrated)."""
     settings = Settings()
-    with database(settings, migrate=False) as (url, _server):
+    with database(settings, migrate=False, supervise=True) as (url, _server):
         _serve(settings, url)
 
 
@@ -103,7 +110,7 @@ def run(no_sample: bool) -> None:
     from catalog.importers import sample_paths
 
     settings = Settings()
-    with database(settings) as (url, _server):
+    with database(settings, supervise=True) as (url, _server):
         if settings.load_sample and not no_sample:
             _import_paths(url, sample_paths(), progress=False)
         _serve(settings, url)

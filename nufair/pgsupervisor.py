@@ -1,0 +1,303 @@
+"""Supervise the embedded PostgreSQL: notice when it is down and start it again.
+
+The embedded server (``pgserver``) is a plain postmaster started with ``pg_ctl``; nothing
+restarts it when it dies (OOM killer, ``kill -9``, a crash). ``PgSupervisor`` checks it
+about once a second from a background thread: the postmaster named in ``postmaster.pid``
+must be a live ``postgres`` process, and a fresh connection must answer ``SELECT 1``. When
+the postmaster is gone it is started again on the same data folder, with exponential
+backoff between failed attempts, and the ``on_restart`` callbacks run (the app disposes of
+its SQLAlchemy pools there: their connections died with the old server).
+
+Before a restart, backends orphaned by the dead postmaster are killed (they keep the old
+shared memory attached, and PostgreSQL refuses to start while they do), and a
+``postmaster.pid`` or socket lock whose pid now belongs to another program is removed
+(PostgreSQL would take it for a running server). A stale lock whose pid is free is left to
+PostgreSQL, which uses it to find the old shared memory segment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import psycopg
+
+_log = logging.getLogger("nufair.pgsupervisor")
+
+#: Connection errors that prove the server is running (it answered, it is only full).
+_BUSY_MARKERS = ("too many clients", "remaining connection slots are reserved")
+
+_active: PgSupervisor | None = None
+_active_lock = threading.Lock()
+
+
+def read_pid(lock_file: Path) -> int | None:
+    """The pid on the first line of a PostgreSQL lock file, or None (no file, no number)."""
+    try:
+        first = lock_file.read_text().splitlines()[0]
+        return int(first.strip())
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def postgres_process(pid: int | None) -> psutil.Process | None:
+    """The live (non-zombie) ``postgres`` process with ``pid``, or None."""
+    if pid is None or pid <= 0:
+        return None
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE or not proc.name().startswith("postgres"):
+            return None
+        return proc
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+
+
+def postmaster(pgdata: Path) -> psutil.Process | None:
+    """The running postmaster of ``pgdata`` (from its ``postmaster.pid``), or None."""
+    return postgres_process(read_pid(pgdata / "postmaster.pid"))
+
+
+def orphans(pgdata: Path) -> list[psutil.Process]:
+    """``postgres`` processes still working in ``pgdata`` (their postmaster is dead).
+
+    A postmaster and its children run with the data folder as working directory, so the
+    backends a killed postmaster leaves behind are found by their ``cwd``.
+    """
+    found = []
+    target = pgdata.resolve()
+    for proc in psutil.process_iter(["name"]):
+        try:
+            if (proc.info["name"] or "").startswith("postgres") and \
+                    Path(proc.cwd()).resolve() == target:
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
+            continue
+    return found
+
+
+def kill_orphans(pgdata: Path, wait_s: float = 5.0) -> int:
+    """SIGKILL the backends a dead postmaster left in ``pgdata``; return how many there were.
+
+    Only call this while ``pgdata`` has no live postmaster."""
+    procs = orphans(pgdata)
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    _, alive = psutil.wait_procs(procs, timeout=wait_s)
+    if alive:
+        raise RuntimeError(f"{len(alive)} old postgres process(es) survived SIGKILL: "
+                           f"{[p.pid for p in alive]}")
+    return len(procs)
+
+
+def socket_lock_files(pgdata: Path) -> list[Path]:
+    """The Unix-socket lock files (``.s.PGSQL.<port>.lock``) the server keeps in ``pgdata``."""
+    return sorted(pgdata.glob(".s.PGSQL.*.lock"))
+
+
+def drop_reused_locks(pgdata: Path) -> list[Path]:
+    """Remove lock files whose pid is alive but is not a postgres process; return them.
+
+    After ``kill -9`` the pid in ``postmaster.pid`` may be handed to another program;
+    PostgreSQL (and pgserver) would then believe a server is running and refuse to start."""
+    removed = []
+    for lock in [pgdata / "postmaster.pid", *socket_lock_files(pgdata)]:
+        pid = read_pid(lock)
+        if pid is not None and psutil.pid_exists(pid) and postgres_process(pid) is None:
+            lock.unlink(missing_ok=True)
+            removed.append(lock)
+    return removed
+
+
+def probe(conninfo: str, timeout_s: int = 2) -> str | None:
+    """Connect and run ``SELECT 1``; None when that worked, else the reason it did not."""
+    try:
+        with psycopg.connect(conninfo, connect_timeout=timeout_s, autocommit=True) as conn:
+            conn.execute("SELECT 1")
+        return None
+    except psycopg.Error as exc:
+        if any(marker in str(exc) for marker in _BUSY_MARKERS):
+            return None  # the server runs; it has no free slot for one more connection
+        text = str(exc).strip()
+        return text.splitlines()[0] if text else type(exc).__name__
+
+
+class PgSupervisor:
+    """Keep an embedded ``pgserver`` PostgreSQL running; see the module docstring.
+
+    ``server`` is the handle ``pgserver.get_server`` returned (``nufair.database
+    .start_embedded``'s second value). ``is_up()`` is False from the first failed check
+    until the server answers again; ``last_error`` says why it was last found down (or
+    why the last restart failed) and is None while it is up.
+    """
+
+    def __init__(self, server: Any, *, interval_s: float = 1.0, connect_timeout_s: int = 2,
+                 backoff_initial_s: float = 1.0, backoff_max_s: float = 30.0,
+                 on_restart: list[Callable[[], None]] | None = None) -> None:
+        self.server = server
+        self.pgdata = Path(server.pgdata)
+        self.conninfo: str = server.get_uri()
+        self.interval_s = interval_s
+        self.connect_timeout_s = connect_timeout_s
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self.on_restart: list[Callable[[], None]] = list(on_restart or [])
+        self.last_error: str | None = None
+        self.restarts = 0
+        self.last_restart_s: float | None = None  # seconds from "found dead" to "answers"
+        self._up = False
+        self._down_since: float | None = None
+        self._backoff_s = backoff_initial_s
+        self._next_attempt = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ---------------------------------------------------------------- public API
+    def is_up(self) -> bool:
+        """True while the last check found the server running and answering."""
+        return self._up
+
+    def start(self) -> PgSupervisor:
+        """Check once now (so ``is_up`` is right at once), then keep checking in a thread."""
+        global _active
+        if self._thread is not None:
+            return self
+        self.check()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="pg-supervisor", daemon=True)
+        self._thread.start()
+        with _active_lock:
+            _active = self
+        return self
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop checking (the server itself keeps running; pgserver stops it at exit)."""
+        global _active
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+        with _active_lock:
+            if _active is self:
+                _active = None
+
+    def __enter__(self) -> PgSupervisor:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---------------------------------------------------------------- one check
+    def check(self) -> bool:
+        """One round: look at the server, restart it when its postmaster is dead.
+
+        Returns ``is_up()`` afterwards. A live postmaster that does not answer (starting,
+        recovering, hung) is reported down but left alone."""
+        if postmaster(self.pgdata) is not None:
+            reason = probe(self.conninfo, self.connect_timeout_s)
+            self._set_up(reason)
+            return self._up
+        if self._up or self._down_since is None:
+            _log.error("embedded PostgreSQL in %s is down: its postmaster is gone", self.pgdata)
+        self._set_up("the PostgreSQL postmaster is not running")
+        if time.monotonic() >= self._next_attempt:
+            self._attempt_restart()
+        return self._up
+
+    def _set_up(self, reason: str | None) -> None:
+        """Record the outcome of a check: up when ``reason`` is None."""
+        if reason is None:
+            if not self._up and self._down_since is not None:
+                _log.warning("embedded PostgreSQL answers again after %.1f s",
+                             time.monotonic() - self._down_since)
+            self._up, self.last_error, self._down_since = True, None, None
+            return
+        if self._up or self._down_since is None:
+            self._down_since = time.monotonic()
+        self._up, self.last_error = False, reason
+
+    def _attempt_restart(self) -> None:
+        """Start the server again; on failure, wait longer before the next attempt."""
+        try:
+            self.restart()
+        except Exception as exc:  # every failure is retried; the reason is kept
+            self.last_error = f"restart failed: {type(exc).__name__}: {exc}"
+            _log.error("restarting embedded PostgreSQL failed (next try in %.0f s): %s",
+                       self._backoff_s, self.last_error)
+            self._next_attempt = time.monotonic() + self._backoff_s
+            self._backoff_s = min(self._backoff_s * 2, self.backoff_max_s)
+            return
+        self._backoff_s, self._next_attempt = self.backoff_initial_s, 0.0
+        down_since = self._down_since
+        reason = probe(self.conninfo, self.connect_timeout_s)
+        if reason is None:
+            # Pools are disposed of before anyone is told the server is up again.
+            self._run_callbacks()
+            self.restarts += 1
+            if down_since is not None:
+                self.last_restart_s = time.monotonic() - down_since
+        self._set_up(reason)
+
+    def restart(self) -> None:
+        """Start the postmaster of ``pgdata`` again (no-op when one is already running).
+
+        Runs under pgserver's inter-process lock, so two processes sharing the data folder
+        do not both start a server."""
+        with self._server_lock():
+            if postmaster(self.pgdata) is None:
+                killed = kill_orphans(self.pgdata)
+                if killed:
+                    _log.warning("killed %d orphaned postgres backend(s)", killed)
+                for lock in drop_reused_locks(self.pgdata):
+                    _log.warning("removed %s: its pid belongs to another program", lock)
+            self.server.ensure_postgres_running()  # pgserver: pg_ctl start, wait for ready
+        uri = self.server.get_uri()
+        if uri != self.conninfo:  # the socket folder moved: engines built on the old URL fail
+            _log.error("embedded PostgreSQL came back at %s, not %s", uri, self.conninfo)
+            self.conninfo = uri
+
+    def _run_callbacks(self) -> None:
+        """Run every ``on_restart`` callback; one that fails does not stop the others."""
+        for callback in list(self.on_restart):
+            try:
+                callback()
+            except Exception:
+                _log.exception("on_restart callback %r failed", callback)
+
+    @contextlib.contextmanager
+    def _server_lock(self) -> Iterator[None]:
+        """pgserver's inter-process lock on its servers (a no-op if it has none)."""
+        lock = getattr(type(self.server), "_lock", None)
+        if lock is None:
+            yield
+            return
+        with lock:
+            yield
+
+    def _run(self) -> None:
+        """The thread: one ``check`` every ``interval_s`` until ``stop``."""
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.check()
+            except Exception as exc:  # the thread must not die; the reason is kept
+                self._up = False
+                self.last_error = f"check failed: {type(exc).__name__}: {exc}"
+                _log.exception("PostgreSQL supervisor check failed")
+
+
+def active() -> PgSupervisor | None:
+    """The supervisor started in this process (by ``nufair run``/``serve``), or None."""
+    return _active
+
+
+def database_is_up() -> bool:
+    """For /healthz: False while the supervised embedded server is down; True without one."""
+    supervisor = _active
+    return True if supervisor is None else supervisor.is_up()
