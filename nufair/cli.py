@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import click
@@ -84,6 +86,20 @@ def import_(paths: tuple[Path, ...], no_progress: bool) -> None:
         sys.exit(1)
 
 
+def _exit_on_sigterm() -> None:
+    """Make SIGTERM end the process through ``SystemExit(0)`` instead of the signal's death.
+
+    uvicorn shuts down gracefully on SIGTERM, puts this handler back and raises the signal
+    again; leaving through ``SystemExit`` lets the ``with`` blocks and ``atexit`` run, so
+    the database supervisor stops and pgserver stops the embedded PostgreSQL (killed by
+    the signal, the process left it running). Main thread only (as ``signal`` requires).
+    """
+    def leave(_signum: int, _frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, leave)
+
+
 def _serve(settings: Settings, url: str) -> None:
     import uvicorn
     from pydantic import SecretStr
@@ -99,6 +115,7 @@ def _serve(settings: Settings, url: str) -> None:
 def serve() -> None:
     """Serve the API (the database must be migrated)."""
     settings = Settings()
+    _exit_on_sigterm()
     with database(settings, migrate=False, supervise=True) as (url, _server):
         _serve(settings, url)
 
@@ -110,6 +127,7 @@ def run(no_sample: bool) -> None:
     from catalog.importers import sample_paths
 
     settings = Settings()
+    _exit_on_sigterm()
     with database(settings, supervise=True) as (url, _server):
         if settings.load_sample and not no_sample:
             _import_paths(url, sample_paths(), progress=False)

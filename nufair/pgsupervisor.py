@@ -10,9 +10,10 @@ its SQLAlchemy pools there: their connections died with the old server).
 
 Before a restart, backends orphaned by the dead postmaster are killed (they keep the old
 shared memory attached, and PostgreSQL refuses to start while they do), and a
-``postmaster.pid`` or socket lock whose pid now belongs to another program is removed
-(PostgreSQL would take it for a running server). A stale lock whose pid is free is left to
-PostgreSQL, which uses it to find the old shared memory segment.
+``postmaster.pid`` or socket lock whose pid is a zombie (the killed postmaster, where
+nothing reaps it) or now belongs to another program is removed (PostgreSQL and pgserver
+would take it for a running server). A stale lock whose pid is free is left to PostgreSQL,
+which uses it to find the old shared memory segment.
 """
 
 from __future__ import annotations
@@ -46,22 +47,36 @@ def read_pid(lock_file: Path) -> int | None:
         return None
 
 
-def postgres_process(pid: int | None) -> psutil.Process | None:
-    """The live (non-zombie) ``postgres`` process with ``pid``, or None."""
+def postgres_process(pid: int | None, pgdata: Path | None = None) -> psutil.Process | None:
+    """The live (non-zombie) ``postgres`` process with ``pid``, or None.
+
+    With ``pgdata``, also None when the process works in another data folder (a pid
+    reused by some other PostgreSQL); a working directory that cannot be read is accepted.
+    """
     if pid is None or pid <= 0:
         return None
     try:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE or not proc.name().startswith("postgres"):
             return None
+        if pgdata is not None and not _works_in(proc, pgdata):
+            return None
         return proc
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return None
 
 
+def _works_in(proc: psutil.Process, pgdata: Path) -> bool:
+    """Whether ``proc``'s working directory is ``pgdata`` (True when it cannot be read)."""
+    try:
+        return Path(proc.cwd()).resolve() == pgdata.resolve()
+    except (psutil.AccessDenied, OSError):
+        return True
+
+
 def postmaster(pgdata: Path) -> psutil.Process | None:
     """The running postmaster of ``pgdata`` (from its ``postmaster.pid``), or None."""
-    return postgres_process(read_pid(pgdata / "postmaster.pid"))
+    return postgres_process(read_pid(pgdata / "postmaster.pid"), pgdata)
 
 
 def orphans(pgdata: Path) -> list[psutil.Process]:
@@ -102,15 +117,31 @@ def socket_lock_files(pgdata: Path) -> list[Path]:
     return sorted(pgdata.glob(".s.PGSQL.*.lock"))
 
 
-def drop_reused_locks(pgdata: Path) -> list[Path]:
-    """Remove lock files whose pid is alive but is not a postgres process; return them.
+def stale_lock(lock: Path, pgdata: Path) -> bool:
+    """Whether ``lock`` names a pid that PostgreSQL would take for a running server
+    although it is not one of ``pgdata``: a zombie (the killed postmaster, not yet reaped
+    where PID 1 does not reap) or a live process of another program (the pid reused)."""
+    pid = read_pid(lock)
+    if pid is None:
+        return False
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return True
+    except psutil.NoSuchProcess:
+        return False  # a free pid: PostgreSQL sees the lock is stale by itself
+    return postgres_process(pid, pgdata) is None
 
-    After ``kill -9`` the pid in ``postmaster.pid`` may be handed to another program;
-    PostgreSQL (and pgserver) would then believe a server is running and refuse to start."""
+
+def drop_stale_locks(pgdata: Path) -> list[Path]:
+    """Remove ``postmaster.pid`` and socket locks that ``stale_lock`` finds; return them.
+
+    Only call this with no postgres process left in ``pgdata`` (``kill_orphans``):
+    ``postmaster.pid`` also lets PostgreSQL find old backends still attached to its
+    shared memory, and that check is lost with the file."""
     removed = []
     for lock in [pgdata / "postmaster.pid", *socket_lock_files(pgdata)]:
-        pid = read_pid(lock)
-        if pid is not None and psutil.pid_exists(pid) and postgres_process(pid) is None:
+        if stale_lock(lock, pgdata):
             lock.unlink(missing_ok=True)
             removed.append(lock)
     return removed
@@ -255,8 +286,9 @@ class PgSupervisor:
                 killed = kill_orphans(self.pgdata)
                 if killed:
                     _log.warning("killed %d orphaned postgres backend(s)", killed)
-                for lock in drop_reused_locks(self.pgdata):
-                    _log.warning("removed %s: its pid belongs to another program", lock)
+                for lock in drop_stale_locks(self.pgdata):
+                    _log.warning("removed stale %s (its pid is a zombie or another program)",
+                                 lock)
             self.server.ensure_postgres_running()  # pgserver: pg_ctl start, wait for ready
         uri = self.server.get_uri()
         if uri != self.conninfo:  # the socket folder moved: engines built on the old URL fail
