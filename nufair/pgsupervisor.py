@@ -181,8 +181,9 @@ class PgSupervisor:
         self.backoff_max_s = backoff_max_s
         self.on_restart: list[Callable[[], None]] = list(on_restart or [])
         self.last_error: str | None = None
-        self.restarts = 0
-        self.last_restart_s: float | None = None  # seconds from "found dead" to "answers"
+        self.restarts = 0  # new postmasters seen (started here or elsewhere)
+        self.last_restart_s: float | None = None  # seconds from "found down" to "answers"
+        self._postmaster: tuple[int, float] | None = None  # (pid, start time) last seen up
         self._up = False
         self._down_since: float | None = None
         self._backoff_s = backoff_initial_s
@@ -230,31 +231,55 @@ class PgSupervisor:
         """One round: look at the server, restart it when its postmaster is dead.
 
         Returns ``is_up()`` afterwards. A live postmaster that does not answer (starting,
-        recovering, hung) is reported down but left alone."""
-        if postmaster(self.pgdata) is not None:
-            reason = probe(self.conninfo, self.connect_timeout_s)
-            self._set_up(reason)
-            return self._up
-        if self._up or self._down_since is None:
-            _log.error("embedded PostgreSQL in %s is down: its postmaster is gone", self.pgdata)
-        self._set_up("the PostgreSQL postmaster is not running")
-        if time.monotonic() >= self._next_attempt:
-            self._attempt_restart()
-        return self._up
+        recovering, hung) is reported down but left alone. A postmaster other than the one
+        last seen (restarted here, by another process or by hand) runs ``on_restart``
+        before the server is reported up again."""
+        proc = postmaster(self.pgdata)
+        if proc is None:
+            if self._up or self._down_since is None:
+                _log.error("embedded PostgreSQL in %s is down: its postmaster is gone",
+                           self.pgdata)
+            self._set_down("the PostgreSQL postmaster is not running")
+            if time.monotonic() >= self._next_attempt and self._attempt_restart():
+                proc = postmaster(self.pgdata)
+            if proc is None:
+                return False
+        reason = probe(self.conninfo, self.connect_timeout_s)
+        if reason is not None:
+            self._set_down(reason)
+            return False
+        self._note_postmaster(proc)
+        self._set_up()
+        return True
 
-    def _set_up(self, reason: str | None) -> None:
-        """Record the outcome of a check: up when ``reason`` is None."""
-        if reason is None:
-            if not self._up and self._down_since is not None:
-                _log.warning("embedded PostgreSQL answers again after %.1f s",
-                             time.monotonic() - self._down_since)
-            self._up, self.last_error, self._down_since = True, None, None
-            return
+    def _set_down(self, reason: str) -> None:
+        """Record a failed check."""
         if self._up or self._down_since is None:
             self._down_since = time.monotonic()
         self._up, self.last_error = False, reason
 
-    def _attempt_restart(self) -> None:
+    def _set_up(self) -> None:
+        """Record a successful check."""
+        if not self._up and self._down_since is not None:
+            _log.warning("embedded PostgreSQL answers again after %.1f s",
+                         time.monotonic() - self._down_since)
+        self._up, self.last_error, self._down_since = True, None, None
+
+    def _note_postmaster(self, proc: psutil.Process) -> None:
+        """Remember the answering postmaster; when it is a new one, count a restart and run
+        the callbacks (pools are disposed of before the server is reported up again)."""
+        try:
+            seen = (proc.pid, proc.create_time())
+        except psutil.NoSuchProcess:
+            return
+        if self._postmaster is not None and seen != self._postmaster:
+            self._run_callbacks()
+            self.restarts += 1
+            if self._down_since is not None:
+                self.last_restart_s = time.monotonic() - self._down_since
+        self._postmaster = seen
+
+    def _attempt_restart(self) -> bool:
         """Start the server again; on failure, wait longer before the next attempt."""
         try:
             self.restart()
@@ -264,25 +289,20 @@ class PgSupervisor:
                        self._backoff_s, self.last_error)
             self._next_attempt = time.monotonic() + self._backoff_s
             self._backoff_s = min(self._backoff_s * 2, self.backoff_max_s)
-            return
+            return False
         self._backoff_s, self._next_attempt = self.backoff_initial_s, 0.0
-        down_since = self._down_since
-        reason = probe(self.conninfo, self.connect_timeout_s)
-        if reason is None:
-            # Pools are disposed of before anyone is told the server is up again.
-            self._run_callbacks()
-            self.restarts += 1
-            if down_since is not None:
-                self.last_restart_s = time.monotonic() - down_since
-        self._set_up(reason)
+        return True
 
     def restart(self) -> None:
         """Start the postmaster of ``pgdata`` again (no-op when one is already running).
 
-        Runs under pgserver's inter-process lock, so two processes sharing the data folder
-        do not both start a server."""
+        After a crash (``postmaster.pid`` left behind), orphaned backends are killed and
+        stale locks removed first. Runs under pgserver's inter-process lock, so two
+        processes sharing the data folder do not both start a server."""
         with self._server_lock():
-            if postmaster(self.pgdata) is None:
+            # A crash leaves postmaster.pid behind; a clean stop removes it, and then no
+            # backend is left (and a postmaster starting by hand must not be taken for one).
+            if postmaster(self.pgdata) is None and (self.pgdata / "postmaster.pid").exists():
                 killed = kill_orphans(self.pgdata)
                 if killed:
                     _log.warning("killed %d orphaned postgres backend(s)", killed)

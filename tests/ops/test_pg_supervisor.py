@@ -25,11 +25,20 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import httpx
+import psutil
 import psycopg
 import pytest
 
 from nufair.database import start_embedded, supervised
-from nufair.pgsupervisor import PgSupervisor, active, database_is_up, orphans, read_pid
+from nufair.pgsupervisor import (
+    PgSupervisor,
+    active,
+    database_is_up,
+    orphans,
+    postmaster,
+    read_pid,
+    stale_lock,
+)
 
 #: Bound on "killed" -> "answers again" (measured: about 1-3 s on an idle machine).
 RECOVERY_S = 30.0
@@ -65,8 +74,18 @@ def embedded() -> Iterator[tuple[str, Any, Path]]:
     try:
         yield url, server, own / "pg"
     finally:
-        server.cleanup()  # stops whichever postmaster runs now (pgserver's handle follows)
+        server.cleanup()  # stops the postmaster pgserver's handle knows (the supervisor's)
+        if postmaster(own / "pg") is not None:  # one started by hand in a test
+            _pg_ctl(server, own / "pg", "-m", "immediate", "-w", "stop")
         shutil.rmtree(own, ignore_errors=True)
+
+
+def _pg_ctl(server: Any, pgdata: Path, *args: str) -> None:
+    """pgserver's own ``pg_ctl`` on ``pgdata``, as the user that runs the server."""
+    import pgserver._commands
+
+    command = vars(pgserver._commands)["pg_ctl"]  # generated at import: invisible to mypy
+    command([*args], pgdata=pgdata, user=getattr(server, "system_user", None), timeout=60)
 
 
 def _busy_backend(conninfo: str) -> threading.Thread:
@@ -138,6 +157,22 @@ def test_supervised_none_is_a_configured_database() -> None:
         assert database_is_up()
 
 
+def test_a_restart_by_another_hand_runs_the_callbacks(embedded: tuple[str, Any, Path]
+                                                      ) -> None:
+    """``pg_ctl restart`` by an operator (or another process) kills the pools' connections
+    too: a postmaster other than the last one seen runs ``on_restart``."""
+    _, server, pgdata = embedded
+    ran: list[int] = []
+    supervisor = PgSupervisor(server, on_restart=[lambda: ran.append(1)])  # no thread:
+    assert supervisor.check() and ran == []  # the checks are made here, one at a time
+    before = read_pid(pgdata / "postmaster.pid")
+    _pg_ctl(server, pgdata, "-m", "fast", "-w", "restart")
+    assert read_pid(pgdata / "postmaster.pid") != before
+    assert supervisor.check()
+    assert ran == [1] and supervisor.restarts == 1
+    assert supervisor.check() and ran == [1]  # once per new postmaster
+
+
 def test_supervisor_reports_down_while_restart_fails(embedded: tuple[str, Any, Path]) -> None:
     """A restart that cannot succeed (data folder made unusable) is retried with backoff;
     ``is_up`` stays False and ``last_error`` says why; fixing the folder lets it recover."""
@@ -159,6 +194,29 @@ def test_supervisor_reports_down_while_restart_fails(embedded: tuple[str, Any, P
         assert supervisor.restarts == 1
     with psycopg.connect(_libpq(url), autocommit=True) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_stale_lock_tells_zombies_and_other_programs_from_a_server(
+        embedded: tuple[str, Any, Path]) -> None:
+    """A killed postmaster may stay a zombie (where PID 1 does not reap): PostgreSQL and
+    pgserver both take its ``postmaster.pid`` for a running server, so it must go; so
+    must a lock whose pid another program got. A free pid is left to PostgreSQL."""
+    _, _, pgdata = embedded
+    assert not stale_lock(pgdata / "postmaster.pid", pgdata)  # the live postmaster
+    lock = pgdata.parent / "probe.lock"
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        child.kill()
+        _wait_for(lambda: psutil.Process(child.pid).status() == psutil.STATUS_ZOMBIE, 10)
+        lock.write_text(f"{child.pid}\n")
+        assert stale_lock(lock, pgdata)  # a zombie
+    finally:
+        child.wait(10)
+    assert not stale_lock(lock, pgdata)  # reaped: a free pid
+    lock.write_text(f"{os.getpid()}\n")
+    assert stale_lock(lock, pgdata)  # alive, but not a postgres of this data folder
+    lock.write_text("not a pid\n")
+    assert not stale_lock(lock, pgdata)
 
 
 # ----------------------------------------------------------------- end to end: nufair run
@@ -281,6 +339,7 @@ def test_nufair_run_recovers_without_a_manual_restart(outage: Outage) -> None:
           f"{len(failures)} failed answer(s): "
           f"{sorted({(a.probe, a.status, a.content_type) for a in failures})}; "
           f"exceptions in the server log: {errors}")
+    print(*[line for line in outage.log.splitlines() if "PostgreSQL" in line], sep="\n")
     assert failures, "the kill went unnoticed: nothing failed"
     assert outage.recovered_s < RECOVERY_S
     assert "answers again" in outage.log  # the supervisor, not a lucky reconnect
