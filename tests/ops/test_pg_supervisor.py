@@ -305,8 +305,7 @@ def outage() -> Iterator[Outage]:
             recovered_s = time.monotonic() - killed_at
         proc.send_signal(signal.SIGTERM)
         exit_code = proc.wait(60)
-        pid = read_pid(pgdata / "postmaster.pid")
-        left = pid is not None and _wait_gone(pid, 30)
+        left = _postmaster_after(pgdata, 30)
         yield Outage(answers, recovered_s, log_path.read_text(), exit_code, left)
     finally:
         if proc.poll() is None:
@@ -319,16 +318,14 @@ def outage() -> Iterator[Outage]:
         shutil.rmtree(own, ignore_errors=True)
 
 
-def _wait_gone(pid: int, timeout_s: float) -> bool:
-    """True when process ``pid`` still runs after ``timeout_s``."""
+def _postmaster_after(pgdata: Path, timeout_s: float) -> bool:
+    """True when ``pgdata`` still has a live postmaster after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
+    while postmaster(pgdata) is not None:
+        if time.monotonic() > deadline:
+            return True
         time.sleep(0.2)
-    return True
+    return False
 
 
 def test_nufair_run_recovers_without_a_manual_restart(outage: Outage) -> None:
