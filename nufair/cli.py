@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import click
@@ -18,15 +20,22 @@ from nufair.settings import Settings, hash_token
 
 
 @contextmanager
-def database(settings: Settings, *, migrate: bool = True) -> Iterator[tuple[str, Any]]:
-    """Resolve (and for the embedded server, start) the database; migrate it to head."""
+def database(settings: Settings, *, migrate: bool = True,
+             supervise: bool = False) -> Iterator[tuple[str, Any]]:
+    """Resolve (and for the embedded server, start) the database; migrate it to head.
+
+    With ``supervise``, an embedded server is restarted whenever it dies, for as long as
+    the block runs (``nufair.pgsupervisor``; the app finds it with ``active()``).
+    """
     from nufair.app import resolve_database_url
+    from nufair.database import supervised
     from nufair.migrate import upgrade
 
     url, server = resolve_database_url(settings)
     if migrate:
         upgrade(url)
-    yield url, server
+    with supervised(server if supervise else None):
+        yield url, server
 
 
 @click.group()
@@ -77,6 +86,20 @@ def import_(paths: tuple[Path, ...], no_progress: bool) -> None:
         sys.exit(1)
 
 
+def _exit_on_sigterm() -> None:
+    """Make SIGTERM end the process through ``SystemExit(0)`` instead of the signal's death.
+
+    uvicorn shuts down gracefully on SIGTERM, puts this handler back and raises the signal
+    again; leaving through ``SystemExit`` lets the ``with`` blocks and ``atexit`` run, so
+    the database supervisor stops and pgserver stops the embedded PostgreSQL (killed by
+    the signal, the process left it running). Main thread only (as ``signal`` requires).
+    """
+    def leave(_signum: int, _frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, leave)
+
+
 def _serve(settings: Settings, url: str) -> None:
     import uvicorn
     from pydantic import SecretStr
@@ -92,7 +115,8 @@ def _serve(settings: Settings, url: str) -> None:
 def serve() -> None:
     """Serve the API (the database must be migrated)."""
     settings = Settings()
-    with database(settings, migrate=False) as (url, _server):
+    _exit_on_sigterm()
+    with database(settings, migrate=False, supervise=True) as (url, _server):
         _serve(settings, url)
 
 
@@ -103,7 +127,8 @@ def run(no_sample: bool) -> None:
     from catalog.importers import sample_paths
 
     settings = Settings()
-    with database(settings) as (url, _server):
+    _exit_on_sigterm()
+    with database(settings, supervise=True) as (url, _server):
         if settings.load_sample and not no_sample:
             _import_paths(url, sample_paths(), progress=False)
         _serve(settings, url)

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:
+    from nufair.pgsupervisor import PgSupervisor
 
 
 def to_sqlalchemy_url(url: str) -> str:
@@ -35,3 +40,24 @@ def start_embedded(data_dir: Path, database: str = "nufair") -> tuple[str, Any]:
     if "(1 row)" not in exists:
         server.psql(f'CREATE DATABASE "{database}";')
     return to_sqlalchemy_url(server.get_uri(database)), server
+
+
+@contextmanager
+def supervised(server: Any, on_restart: list[Callable[[], None]] | None = None,
+               interval_s: float = 1.0) -> Iterator[PgSupervisor | None]:
+    """Supervise the embedded server ``server`` (restart it when it dies) while in the block.
+
+    ``server`` is ``start_embedded``'s handle; None (a configured database URL, which this
+    process does not own) yields None and supervises nothing. The supervisor is stopped on
+    exit; the server keeps running until pgserver stops it at process exit.
+    """
+    if server is None:
+        yield None
+        return
+    from nufair.pgsupervisor import PgSupervisor
+
+    supervisor = PgSupervisor(server, interval_s=interval_s, on_restart=on_restart).start()
+    try:
+        yield supervisor
+    finally:
+        supervisor.stop()
