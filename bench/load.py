@@ -32,7 +32,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, ExitStack, contextmanager, suppress
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
 from typing import Any, NamedTuple
@@ -156,6 +156,20 @@ class FloodPlan:
     min_cycle_s: float = 0.1
     max_requests_per_loop: int = 10_000
     timeout_s: float = 120.0
+
+    def only(self, kinds: set[str]) -> FloodPlan:
+        """This plan with the loops of every kind not in ``kinds`` (of :data:`FLOOD_KINDS`)
+        set to 0."""
+        unknown = kinds - set(FLOOD_KINDS)
+        if unknown:
+            raise ValueError(f"unknown flood kinds {sorted(unknown)}; known: {FLOOD_KINDS}")
+        return replace(self, **{name: 0 for kind, name in FLOOD_KINDS.items()
+                                if kind not in kinds})
+
+
+#: Flood kind → the :class:`FloodPlan` field holding its number of loops.
+FLOOD_KINDS = {"wait": "waiters", "catalog": "catalog", "cross_join": "cross_joins",
+               "long_adql": "long_queries", "pathological": "pathological"}
 
 
 class FloodRequest(NamedTuple):
@@ -349,7 +363,8 @@ def _monitor_main(base: str, targets: list[tuple[str, float]], seconds: float,
         clients = [stack.enter_context(httpx.Client(base_url=base, timeout=timeout_s))
                    for _ in targets]
         for http, (path, _) in zip(clients, targets, strict=True):
-            http.get(path)
+            with suppress(httpx.HTTPError):  # a failure here is the first probe's to report
+                http.get(path)
         ready.set()
         go.wait(120)
 
@@ -530,7 +545,7 @@ def run_load(base: str, pid: int, *, clients: int, seconds: float, plan: FloodPl
     killed and the run ends there (``report.rss.killed_at``).
     """
     available = probe(base) if available is None else available
-    job_ids = create_pending_jobs(base, plan.wait_jobs) if plan is not None else []
+    job_ids = create_pending_jobs(base, plan.wait_jobs) if plan and plan.waiters else []
     if plan is not None and plan.waiters and not job_ids:
         raise RuntimeError("no PENDING TAP job could be created for the WAIT flood")
     lat: dict[str, list[float]] = defaultdict(list)
@@ -634,11 +649,14 @@ def main() -> None:
                     help="run issue 12's floods beside the normal clients (default: on)")
     ap.add_argument("--cross-joins", type=int, default=FloodPlan.cross_joins,
                     help="concurrent cross-join loops of the floods")
+    ap.add_argument("--flood-kinds", default=",".join(FLOOD_KINDS),
+                    help=f"comma-separated flood kinds (default: all of {', '.join(FLOOD_KINDS)})")
     ap.add_argument("--kill-above-gb", type=float, default=None,
                     help="kill the server (and end the run) above this RSS; default: 4 GiB "
                          "or half the available memory")
     args = ap.parse_args()
-    plan = FloodPlan(cross_joins=args.cross_joins) if args.floods else None
+    kinds = {k.strip() for k in args.flood_kinds.split(",") if k.strip()}
+    plan = FloodPlan(cross_joins=args.cross_joins).only(kinds) if args.floods else None
     cap = None if args.kill_above_gb is None else int(args.kill_above_gb * 1024**3)
     with fresh_database() as url, serving(url) as server:
         available = probe(server.base)
