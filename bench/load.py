@@ -88,10 +88,12 @@ async def client(
     lat: dict[str, list[float]],
     errors: list[str],
     stop: threading.Event | None = None,
+    think_s: float = 0.0,
 ) -> None:
     """One normal client: the request mix until ``until`` (monotonic) or ``stop``, at most
-    :data:`MAX_REQUESTS_PER_CLIENT` requests; latencies per kind into ``lat``, errors
-    (status ≥ 500 or transport failure) into ``errors``."""
+    :data:`MAX_REQUESTS_PER_CLIENT` requests, ``think_s`` between an answer and the next
+    request; latencies per kind into ``lat``, errors (status ≥ 500 or transport failure)
+    into ``errors``."""
     rng = random.Random(seed)
     async with httpx.AsyncClient(base_url=base, timeout=30) as http:
         for _ in range(MAX_REQUESTS_PER_CLIENT):
@@ -108,6 +110,8 @@ async def client(
             lat[kind].append(time.perf_counter() - t0)
             if not ok and r is not None:
                 errors.append(f"{kind}: HTTP {r.status_code}")
+            if think_s > 0:
+                await asyncio.sleep(think_s)
 
 
 def probe(base: str) -> set[str]:
@@ -293,7 +297,8 @@ async def flood_loop(http: httpx.AsyncClient, make: Callable[[random.Random, int
             tally.statuses[r.status_code] += 1
         except httpx.HTTPError as exc:
             tally.transport_errors += 1
-            tally.examples.append(repr(exc)[:200])
+            if len(tally.examples) < 10:
+                tally.examples.append(repr(exc)[:200])
         tally.requests += 1
         tally.latencies.append(time.perf_counter() - t0)
         pause = plan.min_cycle_s - (time.monotonic() - start)
@@ -403,8 +408,11 @@ def monitoring(base: str, targets: list[tuple[str, float]], seconds: float,
                        args=(base, targets, seconds, timeout_s, ready, go, halt, results))
     proc.start()
     try:
-        if not ready.wait(120):
-            raise RuntimeError("the monitor process did not start within 120 s")
+        deadline = time.monotonic() + 120
+        while not ready.wait(0.2):
+            if not proc.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the monitor process did not start (a spawned process "
+                                   "imports the __main__ module by its path: run from a file)")
         go.set()
 
         def collect() -> dict[str, list[Probe]]:
@@ -518,12 +526,14 @@ class LoadReport:
 async def _normal_and_floods(base: str, clients: int, until: float, available: set[str],
                              plan: FloodPlan | None, job_ids: list[str],
                              lat: dict[str, list[float]], errors: list[str],
-                             tallies: dict[str, Tally], stop: threading.Event) -> None:
+                             tallies: dict[str, Tally], stop: threading.Event,
+                             think_s: float) -> None:
     """The normal clients until ``until`` or ``stop``, and the floods beside them until the
     last normal client is done."""
     flooding = (asyncio.create_task(run_floods(base, plan, job_ids, until, tallies, stop))
                 if plan is not None else None)
-    normal: list[Awaitable[None]] = [client(base, i, until, available, lat, errors, stop)
+    normal: list[Awaitable[None]] = [client(base, i, until, available, lat, errors, stop,
+                                            think_s)
                                      for i in range(clients)]
     try:
         await asyncio.gather(*normal)
@@ -535,11 +545,12 @@ async def _normal_and_floods(base: str, clients: int, until: float, available: s
 
 def run_load(base: str, pid: int, *, clients: int, seconds: float, plan: FloodPlan | None,
              probes: list[tuple[str, float]] | None = None,
-             available: set[str] | None = None, kill_above: int | None = None
-             ) -> LoadReport:
-    """Run ``clients`` normal clients (and the floods of ``plan``) for ``seconds`` against
-    the server at ``base`` (process ``pid``), probing ``probes`` (path, interval; default
-    ``/healthz`` every 50 ms) and sampling the server's RSS.
+             available: set[str] | None = None, kill_above: int | None = None,
+             think_s: float = 0.0) -> LoadReport:
+    """Run ``clients`` normal clients (``think_s`` between an answer and their next
+    request) and the floods of ``plan`` for ``seconds`` against the server at ``base``
+    (process ``pid``), probing ``probes`` (path, interval; default ``/healthz`` every
+    50 ms) and sampling the server's RSS.
 
     Should the server's RSS pass ``kill_above`` (default :func:`safety_cap`), the server is
     killed and the run ends there (``report.rss.killed_at``).
@@ -563,7 +574,7 @@ def run_load(base: str, pid: int, *, clients: int, seconds: float, plan: FloodPl
         with watching_rss(pid, cap, on_kill) as rss:
             t0 = time.monotonic()
             asyncio.run(_normal_and_floods(base, clients, t0 + seconds, available, plan,
-                                           job_ids, lat, errors, tallies, stop))
+                                           job_ids, lat, errors, tallies, stop, think_s))
             elapsed = time.monotonic() - t0
         found = monitor.collect()
     return LoadReport(elapsed, dict(lat), errors, tallies, len(job_ids), found, rss)
