@@ -41,10 +41,13 @@ def _worst(probes: list[Probe]) -> str:
 
 
 def _late_or_failed(probes: list[Probe], bound_s: float) -> list[Probe]:
+    """The probes not answered 200 within ``bound_s``."""
     return [p for p in probes if p.status != 200 or p.latency_s > bound_s]
 
 
 def _flood(db_url: str, tmp_path: Path) -> LoadReport:
+    """Serve ``db_url`` (the sample loaded) with uvicorn in its own process and run the
+    floods, the normal clients and the probes against it; the figures are printed."""
     env = {"NUFAIR_DATA_DIR": str(tmp_path / "server"), "NUFAIR_ENVIRONMENT": "development",
            "NUFAIR_SCAN_RUNNER_ENABLED": "false", "NUFAIR_DISPATCHER_ENABLED": "false",
            "NUFAIR_PID_SYNC_INTERVAL_S": "0"}
