@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import httpx
 
@@ -18,6 +19,14 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+class Served(NamedTuple):
+    """A running server: its base URL and the process id of uvicorn (the parent of its
+    workers when ``workers`` > 1)."""
+
+    base: str
+    pid: int
 
 
 @contextmanager
@@ -30,6 +39,20 @@ def serve(
 ) -> Iterator[str]:
     """Migrate and (optionally) load the sample into ``database_url``, serve it, yield the
     base URL; the server is stopped on exit."""
+    with serving(database_url, load_sample=load_sample, workers=workers,
+                 extra_env=extra_env) as served:
+        yield served.base
+
+
+@contextmanager
+def serving(
+    database_url: str,
+    *,
+    load_sample: bool = True,
+    workers: int = 1,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Served]:
+    """As :func:`serve`, but yield the server's base URL and process id."""
     port = free_port()
     env = {
         **os.environ,
@@ -77,6 +100,8 @@ def serve(
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with status {proc.returncode}")
             try:
                 if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
                     break
@@ -85,7 +110,7 @@ def serve(
             time.sleep(0.2)
         else:
             raise RuntimeError("server did not become ready within 60 s")
-        yield base
+        yield Served(base, proc.pid)
     finally:
         proc.terminate()
         try:
