@@ -91,6 +91,24 @@ def _base_url(scope: Scope) -> str:
     return str(getattr(settings, "public_base_url", "http://localhost"))
 
 
+#: SQLSTATEs of a lost or refused connection: class 08, admin/crash shutdown, starting up.
+_OUTAGE_STATES = ("57P01", "57P02", "57P03")
+
+
+def outage(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached (down, restarting, connection
+    lost), as opposed to refusing this request; a query timeout (57014) is not an outage."""
+    inner = exc.orig if isinstance(exc, StatementError) else exc
+    if isinstance(exc, StatementError) and inner is None:
+        return False
+    if isinstance(inner, psycopg.InterfaceError):
+        return True
+    if isinstance(inner, psycopg.OperationalError):
+        state = getattr(inner, "sqlstate", None)
+        return state is None or state.startswith("08") or state in _OUTAGE_STATES
+    return False
+
+
 def classify(exc: BaseException) -> tuple[int, str, str] | None:
     """(status, code, message) of an exception caused by the request's input; None if it is
     not one (a bug or an outage, answered 500 elsewhere).
@@ -99,6 +117,8 @@ def classify(exc: BaseException) -> tuple[int, str, str] | None:
     NUL in text, invalid byte sequences), text that cannot be encoded, and input nested
     too deeply to process.
     """
+    if outage(exc):
+        return 503, "database_unavailable", "the database is unavailable; try again shortly"
     if isinstance(exc, RecursionError):
         return 422, "invalid_input", "the input is nested too deeply"
     if isinstance(exc, UnicodeError):

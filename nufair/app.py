@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -27,7 +28,7 @@ from catalog.metrics import MetricsMiddleware, make_metrics
 from catalog.storage import CatalogStorage
 from ingest.api import router as ingest_router
 from ingest.scan_api import router as scan_router
-from nufair import __version__
+from nufair import __version__, pgsupervisor
 from nufair.database import start_embedded, to_sqlalchemy_url
 from nufair.fair import PidSyncLoop, install_fair
 from nufair.health import DatabaseHealth, select_one_probe
@@ -43,6 +44,9 @@ from vo.async_api import jobs_running
 from vo.async_api import router as vo_async_router
 from vo.config import VoConfig
 from vo.storage import VoStorage
+from vo.uws_service import JobPolicy
+
+logger = logging.getLogger(__name__)
 
 
 class DatabaseNotAtHead(RuntimeError):
@@ -64,6 +68,17 @@ def resolve_database_url(settings: Settings) -> tuple[str, Any]:
     return start_embedded(settings.data_dir)
 
 
+def job_policy(settings: Settings) -> JobPolicy:
+    """The caps and bounds of TAP async jobs from the settings."""
+    return JobPolicy(owner_active=settings.tap_jobs_per_owner,
+                     owner_jobs=settings.tap_jobs_kept_per_owner,
+                     all_active=settings.tap_jobs_active_max,
+                     owner_running=settings.tap_running_per_owner,
+                     result_bytes=settings.tap_result_max_bytes,
+                     max_destruction_s=settings.tap_destruction_max_s,
+                     waits_per_client=settings.tap_waits_per_client)
+
+
 def check_at_head(engine: Engine) -> None:
     url = engine.url.render_as_string(hide_password=False)
     have, want = current_revision(engine), head_revision(url)
@@ -82,8 +97,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(url)
         vo_engine = make_engine(url, pre_ping=False)
         probe, probe_engine = select_one_probe(url)
-        # With the embedded-server supervisor: DatabaseHealth(pgsupervisor.is_up, ...).
         health = DatabaseHealth(probe, settings.health_interval_s)
+        # After `nufair run` restarts the embedded server, the pools hold dead connections.
+        supervisor = pgsupervisor.active()
+        disposers = [engine.dispose, vo_engine.dispose, probe_engine.dispose]
+        if supervisor is not None:
+            supervisor.on_restart.extend(disposers)
         try:
             check_at_head(engine)
             setattr(app.state, STORAGE_STATE, CatalogStorage(engine))
@@ -101,12 +120,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.embedded_server = server
             try:
                 with ingest_running(app, getattr(app.state, STORAGE_STATE), settings), \
-                        jobs_running(app, engine):
+                        jobs_running(app, engine, job_policy(settings)):
                     yield
             finally:
                 if pid_sync is not None:
                     pid_sync.stop()
         finally:
+            if supervisor is not None:
+                for dispose in disposers:
+                    supervisor.on_restart.remove(dispose)
             health.stop()
             probe_engine.dispose()
             vo_engine.dispose()
@@ -146,9 +168,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Liveness: the process answers (on the event loop, so even with every worker
         thread busy) and the database answered its last background check."""
         health: DatabaseHealth | None = getattr(app.state, "db_health", None)
-        if health is not None and not health.is_up():
-            return error_json("database_unavailable",
-                              f"the database does not answer: {health.last_error}", 503,
+        # Two flags, both read without I/O: the background probe's, and (under `nufair
+        # run`) the embedded server's supervisor's, which sees a dead postmaster at once.
+        down = not pgsupervisor.database_is_up() or (health is not None and not health.is_up())
+        if down:
+            # The reason (which may name a socket path) is logged, not served.
+            return error_json("database_unavailable", "the database does not answer", 503,
                               headers={"Retry-After": "5"})
         return {"status": "ok"}
 
@@ -157,8 +182,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Readiness: the database answers and its schema is at the Alembic head."""
         try:
             check_at_head(app.state.engine)
-        except Exception as exc:  # any failure means "not ready"; the reason is reported
+        except DatabaseNotAtHead as exc:
             return error_json("not_ready", str(exc).splitlines()[0], 503)
+        except Exception as exc:  # any failure means "not ready"; the reason is logged
+            logger.warning("not ready: %s", exc)
+            return error_json("not_ready", "the database does not answer", 503)
         return {"status": "ready"}
 
     @app.get("/metrics", include_in_schema=False)

@@ -55,6 +55,20 @@ class Settings(BaseSettings):
         default=2, ge=1, description="DCAT catalog pages built at once; more get 503.")
     health_interval_s: float = Field(
         default=2.0, gt=0, description="Seconds between the database checks of /healthz.")
+    tap_jobs_per_owner: int = Field(
+        default=10, ge=1, description="Active TAP async jobs per owner (token, or client IP).")
+    tap_jobs_kept_per_owner: int = Field(
+        default=100, ge=1, description="TAP async jobs kept per owner, in any phase.")
+    tap_jobs_active_max: int = Field(
+        default=1000, ge=1, description="Active TAP async jobs of all owners together.")
+    tap_running_per_owner: int = Field(
+        default=1, ge=1, description="TAP async jobs of one owner executing at once.")
+    tap_result_max_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024, description="Largest TAP async result kept.")
+    tap_destruction_max_s: float = Field(
+        default=7 * 86_400, gt=0, description="Latest TAP async DESTRUCTION, from now.")
+    tap_waits_per_client: int = Field(
+        default=4, ge=0, description="UWS WAITs held at once per client; more answer at once.")
     load_sample: bool = Field(default=True, description="make run loads the bundled sample.")
     tap_upload_url_hosts: list[str] = Field(
         default_factory=list,

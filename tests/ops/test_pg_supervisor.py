@@ -344,9 +344,6 @@ def test_nufair_run_recovers_without_a_manual_restart(outage: Outage) -> None:
     assert not outage.postmaster_left  # `nufair run` stopped its server at exit
 
 
-@pytest.mark.xfail(strict=True, reason="needs the app wiring of issue #12 item 8: /healthz "
-                   "consults pgsupervisor.database_is_up(); OperationalError/InterfaceError "
-                   "(and TAP's connection failures) answer 503 database_unavailable")
 def test_nufair_run_answers_503_json_while_down(outage: Outage) -> None:
     failures = [a for a in outage.answers if a.status != 200]
     assert any(a.probe == "healthz" for a in failures), "/healthz stayed 200"
