@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import astropy.units as u
 import healpy as hp
@@ -42,7 +42,7 @@ _COMP = {"=": "=", "<>": "<>", "!=": "<>", "<": "<", ">": ">", "<=": "<=", ">=":
 MAX_HPX_ORDER = 29
 
 
-def _integer(value: object) -> bool:
+def _integer(value: object) -> TypeGuard[int]:
     """Whether a constant is an integer (not a bool, a float or a string)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
