@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import anyio
+import anyio.from_thread
 import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
@@ -27,7 +28,7 @@ from vo.config import VoConfig
 from vo.datalink import FIELDS, DatasetId, link_rows, parse_id
 from vo.errors import NotFoundError, ServiceBusy, VoError
 from vo.service import TapService, TapStream, check_params, upper_params
-from vo.storage import VoStorage
+from vo.storage import PlanEstimate, VoStorage
 from vo.tables import all_tables
 from vo.votable import error_votable, votable
 
@@ -128,29 +129,70 @@ def check_text_params(items: Any) -> dict[str, Any]:
 
 
 class SyncSlots:
-    """At most ``slots`` synchronous TAP queries at once (each holds a pooled connection
-    while its answer is written). A request waits up to ``wait_s`` for a slot, then is
-    refused with :class:`ServiceBusy`, so that a burst of heavy queries cannot starve the
-    VO engine's pool (issue 12: 25 cross joins made a small query wait 27.6 s)."""
+    """Slots of the synchronous TAP queries (each holds a pooled connection while its
+    answer is written): at most ``slots`` at once, and of them at most ``heavy`` that the
+    planner expects to cost over ``heavy_cost`` or to return over ``heavy_bytes``. A query
+    waits up to ``wait_s`` for each slot it needs, then is refused with
+    :class:`ServiceBusy`. A burst of heavy queries can then neither exhaust the VO engine's
+    pool (issue 12: 25 cross joins made a small query wait 27.6 s) nor take the slots of
+    small queries."""
 
-    def __init__(self, slots: int, wait_s: float) -> None:
+    def __init__(self, slots: int, heavy: int, heavy_cost: float, wait_s: float,
+                 heavy_bytes: float = float("inf")) -> None:
         self.slots = slots
+        self.heavy = heavy
+        self.heavy_cost = heavy_cost
+        self.heavy_bytes = heavy_bytes
         self.wait_s = wait_s
-        self._sem = asyncio.Semaphore(slots)
+        self._all = asyncio.Semaphore(slots)
+        self._heavy = asyncio.Semaphore(heavy)
 
     @property
-    def free(self) -> int:
-        return self._sem._value
+    def free(self) -> tuple[int, int]:
+        """(free slots, free heavy slots)."""
+        return self._all._value, self._heavy._value
 
-    async def acquire(self) -> None:
+    async def _take(self, sem: asyncio.Semaphore, what: str) -> None:
         try:
-            await asyncio.wait_for(self._sem.acquire(), self.wait_s)
+            await asyncio.wait_for(sem.acquire(), self.wait_s)
         except TimeoutError:
-            raise ServiceBusy(f"all {self.slots} synchronous query slots are busy; retry "
-                              "later, or submit the query to /tap/async") from None
+            raise ServiceBusy(f"all {what} are busy; retry later, or submit the query to "
+                              "/tap/async") from None
 
-    def release(self) -> None:
-        self._sem.release()
+    async def enter(self) -> SyncTicket:
+        """A ticket holding one slot (waits, or raises :class:`ServiceBusy`)."""
+        await self._take(self._all, f"{self.slots} synchronous query slots")
+        return SyncTicket(self)
+
+
+class SyncTicket:
+    """The slots one synchronous query holds; :meth:`leave` gives them back (once)."""
+
+    def __init__(self, slots: SyncSlots) -> None:
+        self.slots = slots
+        self.heavy = False
+        self.done = False
+
+    async def admit_heavy(self) -> None:
+        await self.slots._take(self.slots._heavy,
+                               f"{self.slots.heavy} slots for heavy queries (planned cost "
+                               f"over {self.slots.heavy_cost:g} or answer over "
+                               f"{self.slots.heavy_bytes:g} bytes)")
+        self.heavy = True
+
+    def admit(self, plan: PlanEstimate) -> None:
+        """Called from the worker thread that opens the query, with the planner's estimate:
+        a heavy query also takes a heavy slot (waits in the event loop, or raises)."""
+        if plan.cost > self.slots.heavy_cost or plan.bytes > self.slots.heavy_bytes:
+            anyio.from_thread.run(self.admit_heavy)
+
+    def leave(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        if self.heavy:
+            self.slots._heavy.release()
+        self.slots._all.release()
 
 
 def sync_slots(app: Any) -> SyncSlots:
@@ -158,7 +200,8 @@ def sync_slots(app: Any) -> SyncSlots:
     slots = getattr(app.state, SLOTS_STATE, None)
     if not isinstance(slots, SyncSlots):
         cfg = app_config(app)
-        slots = SyncSlots(cfg.sync_slots, cfg.sync_queue_s)
+        slots = SyncSlots(cfg.sync_slots, cfg.heavy_slots, cfg.heavy_cost, cfg.sync_queue_s,
+                          cfg.heavy_bytes)
         setattr(app.state, SLOTS_STATE, slots)
     return slots
 
@@ -182,26 +225,26 @@ async def read_params(request: Request) -> tuple[dict[str, Any], dict[str, bytes
 @router.post("/tap/sync", response_class=Response, responses=TAP_RESPONSES)
 async def tap_sync(request: Request) -> Response:
     """TAP 1.1 synchronous query. The answer is streamed: written as rows are fetched."""
-    slots = sync_slots(request.app)
     try:
         params, files = await read_params(request)
-        await slots.acquire()
+        ticket = await sync_slots(request.app).enter()
     except VoError as exc:
         return error_response(exc)
     try:
-        stream = await run_in_threadpool(tap_service(request).open, params, files)
+        stream = await run_in_threadpool(tap_service(request).open, params, files, False,
+                                         ticket.admit)
     except VoError as exc:
-        slots.release()
+        ticket.leave()
         return error_response(exc)
     except BaseException:
-        slots.release()
+        ticket.leave()
         raise
-    return StreamingResponse(_stream_body(stream, slots), media_type=stream.media_type)
+    return StreamingResponse(_stream_body(stream, ticket), media_type=stream.media_type)
 
 
-async def _stream_body(stream: TapStream, slots: SyncSlots) -> AsyncIterator[bytes]:
+async def _stream_body(stream: TapStream, ticket: SyncTicket) -> AsyncIterator[bytes]:
     """The chunks of ``stream``, each written in a worker thread; the connection and the
-    slot are given back however the answer ends (client gone included)."""
+    slots are given back however the answer ends (client gone included)."""
     chunks = stream.chunks()
     try:
         while True:
@@ -216,7 +259,7 @@ async def _stream_body(stream: TapStream, slots: SyncSlots) -> AsyncIterator[byt
     finally:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(_close, chunks, stream)
-        slots.release()
+        ticket.leave()
 
 
 def _close(chunks: Generator[bytes, None, None], stream: TapStream) -> None:

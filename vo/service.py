@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +15,7 @@ from vo.adql.translate import UploadTable, translate
 from vo.config import VoConfig
 from vo.datalink import service_descriptor
 from vo.errors import BadParameter, LimitExceeded, VoError
-from vo.storage import ResultStream, VoStorage
+from vo.storage import PlanEstimate, ResultStream, VoStorage
 from vo.upload import parse_upload_param
 from vo.votable import (
     FORMATS,
@@ -129,7 +129,8 @@ class TapService:
         return TapResult(body, stream.media_type, stream.rows, stream.overflow)
 
     def open(self, params: Mapping[str, Any], files: Mapping[str, bytes],
-             strict: bool = False) -> TapStream:
+             strict: bool = False, admit: Callable[[PlanEstimate], None] | None = None,
+             ) -> TapStream:
         """Check, translate and start a query; the answer is then written by
         :meth:`TapStream.chunks` as its rows are fetched. Raises :class:`VoError` for a
         request or query refused before any byte of the answer exists.
@@ -137,6 +138,8 @@ class TapService:
         The time budget (the storage's statement timeout, counted from now) covers the
         query, the fetches and the writing of the answer: past it the answer ends with
         QUERY_STATUS=ERROR (``strict``: :class:`LimitExceeded` is raised instead).
+        ``admit`` sees the planner's estimate of the query before it runs (see
+        :meth:`VoStorage.open_stream`).
         """
         deadline = time.monotonic() + self.storage.timeout_ms / 1000
         check_params(params)
@@ -150,7 +153,7 @@ class TapService:
                 up.bulk = up.rows * BULK_TILES_PER_SOURCE > tiles
         tr = translate(query, uploads, maxrec=limit)
         encode = serialization if serialization in ("csv", "binary2") else None
-        result = self.storage.open_stream(tr, limit, uploads, encode=encode)
+        result = self.storage.open_stream(tr, limit, uploads, encode=encode, admit=admit)
         try:
             specs = field_specs(tr.columns, result.type_oids)
             infos = [("QUERY", query)]

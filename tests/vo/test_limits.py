@@ -441,24 +441,59 @@ def test_slots_are_given_back_however_the_answer_ends(app_with: Any, engine: Eng
         r = client.post(f"{url}/tap/sync", data={"LANG": "ADQL", "QUERY": "SELECT name "
                                                  "FROM nufair.alerts"})
         assert r.status_code == 200
-    assert vo_api.sync_slots(app).free == 1
+    deadline = time.monotonic() + 10
+    while vo_api.sync_slots(app).free != (1, 4) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert vo_api.sync_slots(app).free == (1, 4)
 
 
 def test_slots_queue_then_refuse() -> None:
     async def scenario() -> list[str]:
-        slots = vo_api.SyncSlots(2, 0.1)
-        await slots.acquire()
-        await slots.acquire()
+        slots = vo_api.SyncSlots(2, 1, 1000.0, 0.1)
+        first, _ = await slots.enter(), await slots.enter()
         out = []
         try:
-            await slots.acquire()
+            await slots.enter()
         except ServiceBusy as exc:
             out.append(exc.code)
-        waiter = asyncio.create_task(slots.acquire())
+        waiter = asyncio.create_task(slots.enter())
         await asyncio.sleep(0.01)
-        slots.release()  # a slot freed while one waits: the waiter gets it
-        await waiter
+        first.leave()  # a slot freed while one waits: the waiter gets it
+        third = await waiter
         out.append("got")
+        await third.admit_heavy()
+        try:
+            await first.admit_heavy()
+        except ServiceBusy as exc:
+            out.append("heavy " + exc.code)
+        third.leave()
+        third.leave()  # once only
+        out.append(str(slots.free))
         return out
 
-    assert asyncio.run(scenario()) == ["service_busy", "got"]
+    assert asyncio.run(scenario()) == ["service_busy", "got", "heavy service_busy", "(1, 1)"]
+
+
+def test_heavy_queries_do_not_take_the_slots_of_small_ones(
+        app_with: Any, alerts: list[NoticeRecord]) -> None:
+    url, app = app_with(sync_slots=4, heavy_slots=1, heavy_bytes=4e6, sync_queue_s=0.5)
+    heavy = {"LANG": "ADQL", "QUERY": CROSS, "UPLOAD": "t,param:t", "MAXREC": "1000000",
+             "RESPONSEFORMAT": "votable/td"}
+    files = {"t": ("t.xml", _upload(1000))}  # 1 000 000 rows: the answer cannot be sent
+    small = {"LANG": "ADQL", "QUERY": "SELECT name FROM nufair.alerts"}
+    with httpx.Client(timeout=30) as client, httpx.Client(timeout=30) as other, \
+            client.stream("POST", f"{url}/tap/sync", data=heavy, files=files) as r:
+        assert r.status_code == 200
+        chunks = r.iter_bytes()  # kept: an iterator dropped closes the connection
+        next(chunks)  # the heavy query runs, holding the heavy slot
+        assert vo_api.sync_slots(app).free == (3, 0)
+        second = other.post(f"{url}/tap/sync", data=heavy, files=files)
+        _assert_refused(second, 503, "service_busy")
+        assert "heavy" in second.text
+        for _ in range(5):  # small queries still run at once
+            r2 = other.post(f"{url}/tap/sync", data=small)
+            assert r2.status_code == 200 and _status(r2.content)[0] == "OK"
+    deadline = time.monotonic() + 10
+    while vo_api.sync_slots(app).free != (4, 1) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert vo_api.sync_slots(app).free == (4, 1)
