@@ -132,18 +132,21 @@ class SyncSlots:
     """Slots of the synchronous TAP queries (each holds a pooled connection while its
     answer is written): at most ``slots`` at once, and of them at most ``heavy`` that the
     planner expects to cost over ``heavy_cost`` or to return over ``heavy_bytes``. A query
-    waits up to ``wait_s`` for each slot it needs, then is refused with
+    waits up to ``wait_s`` for a slot, a heavy query (which holds a slot while it waits)
+    up to ``heavy_wait_s`` more for a heavy slot, then is refused with
     :class:`ServiceBusy`. A burst of heavy queries can then neither exhaust the VO engine's
-    pool (issue 12: 25 cross joins made a small query wait 27.6 s) nor take the slots of
-    small queries."""
+    pool (issue 12: 25 cross joins made a small query wait 27.6 s) nor hold the slots of
+    small queries for long."""
 
     def __init__(self, slots: int, heavy: int, heavy_cost: float, wait_s: float,
-                 heavy_bytes: float = float("inf")) -> None:
+                 heavy_bytes: float = float("inf"), heavy_wait_s: float | None = None,
+                 ) -> None:
         self.slots = slots
         self.heavy = heavy
         self.heavy_cost = heavy_cost
         self.heavy_bytes = heavy_bytes
         self.wait_s = wait_s
+        self.heavy_wait_s = wait_s if heavy_wait_s is None else heavy_wait_s
         self._all = asyncio.Semaphore(slots)
         self._heavy = asyncio.Semaphore(heavy)
 
@@ -152,16 +155,18 @@ class SyncSlots:
         """(free slots, free heavy slots)."""
         return self._all._value, self._heavy._value
 
-    async def _take(self, sem: asyncio.Semaphore, what: str) -> None:
+    async def _take(self, sem: asyncio.Semaphore, what: str, wait_s: float) -> None:
         try:
-            await asyncio.wait_for(sem.acquire(), self.wait_s)
+            if wait_s <= 0 and sem.locked():
+                raise TimeoutError
+            await asyncio.wait_for(sem.acquire(), max(wait_s, 0.001))
         except TimeoutError:
             raise ServiceBusy(f"all {what} are busy; retry later, or submit the query to "
                               "/tap/async") from None
 
     async def enter(self) -> SyncTicket:
         """A ticket holding one slot (waits, or raises :class:`ServiceBusy`)."""
-        await self._take(self._all, f"{self.slots} synchronous query slots")
+        await self._take(self._all, f"{self.slots} synchronous query slots", self.wait_s)
         return SyncTicket(self)
 
 
@@ -177,7 +182,7 @@ class SyncTicket:
         await self.slots._take(self.slots._heavy,
                                f"{self.slots.heavy} slots for heavy queries (planned cost "
                                f"over {self.slots.heavy_cost:g} or answer over "
-                               f"{self.slots.heavy_bytes:g} bytes)")
+                               f"{self.slots.heavy_bytes:g} bytes)", self.slots.heavy_wait_s)
         self.heavy = True
 
     def admit(self, plan: PlanEstimate) -> None:
@@ -201,7 +206,7 @@ def sync_slots(app: Any) -> SyncSlots:
     if not isinstance(slots, SyncSlots):
         cfg = app_config(app)
         slots = SyncSlots(cfg.sync_slots, cfg.heavy_slots, cfg.heavy_cost, cfg.sync_queue_s,
-                          cfg.heavy_bytes)
+                          cfg.heavy_bytes, cfg.heavy_queue_s)
         setattr(app.state, SLOTS_STATE, slots)
     return slots
 

@@ -23,8 +23,10 @@ class VoConfig:
     synchronous TAP queries run at once (below the VO engine's pool of 20 connections, so
     that cone searches and DataLink still get one), and of them only ``heavy_slots`` that
     PostgreSQL's planner expects to cost over ``heavy_cost`` or to return over
-    ``heavy_bytes``, so that heavy queries cannot starve small ones; a query waits up to
-    ``sync_queue_s`` for its slot, then is answered 503.
+    ``heavy_bytes``, so that heavy queries cannot starve small ones. A query waits up to
+    ``sync_queue_s`` for a slot, a heavy one up to ``heavy_queue_s`` more for a heavy slot
+    (none by default: it would hold a slot meanwhile, and small queries queue behind it),
+    then is answered 503.
     """
 
     base_url: str = "http://127.0.0.1:8000"
@@ -35,6 +37,7 @@ class VoConfig:
     heavy_slots: int = 4
     heavy_cost: float = 100_000.0
     heavy_bytes: float = 16 * 1024 * 1024
+    heavy_queue_s: float = 0.0
     sync_queue_s: float = 5.0
     max_upload_bytes: int = 50 * 1024 * 1024
     retention_s: int = 86_400
