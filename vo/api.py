@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Generator
 from dataclasses import dataclass
 from typing import Any
@@ -244,7 +245,35 @@ async def tap_sync(request: Request) -> Response:
     except BaseException:
         ticket.leave()
         raise
-    return StreamingResponse(_stream_body(stream, ticket), media_type=stream.media_type)
+    return BudgetedStream(_stream_body(stream, ticket), stream.media_type, stream.deadline)
+
+
+#: Seconds past an answer's time budget that its client still has to take the rest (the
+#: trailing QUERY_STATUS=ERROR of an answer cut at the budget included).
+SEND_GRACE_S = 10.0
+
+
+class BudgetedStream(StreamingResponse):
+    """A streamed answer that stops waiting for a client too slow to take it:
+    ``SEND_GRACE_S`` after the answer's time budget (``deadline``, ``time.monotonic``) the
+    sending is given up and the connection closed. The budget is checked between batches,
+    which wait while the client does not read; without this a client that never reads
+    would keep its slot and database connection as long as it stays connected."""
+
+    def __init__(self, content: AsyncIterator[bytes], media_type: str,
+                 deadline: float) -> None:
+        super().__init__(content, media_type=media_type)
+        self.deadline = deadline
+        self.content = content
+
+    async def stream_response(self, send: Send) -> None:
+        with anyio.move_on_after(self.deadline + SEND_GRACE_S - time.monotonic()) as scope:
+            await super().stream_response(send)
+        if scope.cancelled_caught:
+            log.warning("TAP answer given up: the client did not take it in time")
+            aclose = getattr(self.content, "aclose", None)
+            if aclose is not None:
+                await aclose()  # gives the slot and the connection back now
 
 
 async def _stream_body(stream: TapStream, ticket: SyncTicket) -> AsyncIterator[bytes]:

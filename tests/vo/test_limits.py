@@ -497,3 +497,27 @@ def test_heavy_queries_do_not_take_the_slots_of_small_ones(
     while vo_api.sync_slots(app).free != (4, 1) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert vo_api.sync_slots(app).free == (4, 1)
+
+
+def test_a_client_that_does_not_read_loses_its_slot(app_with: Any, alerts: list[NoticeRecord],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vo_api, "SEND_GRACE_S", 0.5)
+    url, app = app_with(sync_slots=1, timeout_s=2.0)
+    params = {"LANG": "ADQL", "QUERY": CROSS, "UPLOAD": "t,param:t", "MAXREC": "1000000",
+              "RESPONSEFORMAT": "votable/td"}
+    with httpx.Client(timeout=30) as client, \
+            client.stream("POST", f"{url}/tap/sync", data=params,
+                          files={"t": ("t.xml", _upload(1000))}) as r:
+        chunks = r.iter_bytes()
+        next(chunks)  # then reads no more, and stays connected
+        assert vo_api.sync_slots(app).free[0] == 0
+        deadline = time.monotonic() + 15
+        while vo_api.sync_slots(app).free[0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert vo_api.sync_slots(app).free[0] == 1
+        small = httpx.post(f"{url}/tap/sync", data={"LANG": "ADQL",
+                                                    "QUERY": "SELECT name FROM nufair.alerts"})
+        assert small.status_code == 200
+        with pytest.raises(httpx.HTTPError):  # the answer was cut off, not completed
+            for _ in chunks:
+                pass
