@@ -96,10 +96,11 @@ MAX_TREE_DEPTH = 200
 _CLOCK_EVERY = 256
 
 #: Bounds of the cache of syntax trees: entries, and tree nodes and tokens in all (a node
-#: or token costs ~200 bytes, so ~20 MB). Texts longer than ``CACHE_MAX_CHARS`` are not
-#: cached: clients repeat short queries, and one long tree would push many out.
+#: or token costs ~530 bytes with its position, measured: so ~20 MB). Texts longer than
+#: ``CACHE_MAX_CHARS`` are not cached: clients repeat short queries, and one long tree
+#: would push many out.
 CACHE_ENTRIES = 512
-CACHE_NODES = 100_000
+CACHE_NODES = 40_000
 CACHE_MAX_CHARS = 8 * 1024
 
 
