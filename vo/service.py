@@ -153,7 +153,8 @@ class TapService:
                 up.bulk = up.rows * BULK_TILES_PER_SOURCE > tiles
         tr = translate(query, uploads, maxrec=limit)
         encode = serialization if serialization in ("csv", "binary2") else None
-        result = self.storage.open_stream(tr, limit, uploads, encode=encode, admit=admit)
+        result = self.storage.open_stream(tr, limit, uploads, encode=encode, admit=admit,
+                                          deadline=deadline)
         try:
             specs = field_specs(tr.columns, result.type_oids)
             infos = [("QUERY", query)]

@@ -284,12 +284,14 @@ class VoStorage:
     def open_stream(self, tr: Translation, maxrec: int | None,
                     uploads: Sequence[UploadTable] = (), encode: str | None = None,
                     admit: Callable[[PlanEstimate], None] | None = None,
-                    ) -> ResultStream:
+                    deadline: float | None = None) -> ResultStream:
         """Run a translated query for an answer written while it is read (see
         :class:`ResultStream`); ``maxrec`` rows at most (the SQL fetches one more).
 
         ``admit``, when given, is called with the planner's estimate of the query before
-        it runs (EXPLAIN, ~1 ms): it may wait, or raise to refuse the query.
+        it runs (EXPLAIN, ~1 ms): it may wait, or raise to refuse the query. ``deadline``
+        (``time.monotonic``) bounds the fetches too: each runs with what is left of it as
+        its statement timeout.
 
         The first rows are fetched here, so that a query the database refuses at once
         raises :class:`QueryFailed` before any byte of the answer is written. A connection
@@ -302,7 +304,7 @@ class VoStorage:
             fairy = self.engine.raw_connection()
             conn = fairy.driver_connection
             assert isinstance(conn, psycopg.Connection)
-            stream = ResultStream(fairy, conn, maxrec)
+            stream = ResultStream(fairy, conn, maxrec, self.timeout_ms, deadline)
             try:
                 stream.start(lambda c: self._begin_tap(c, uploads), sql, params, tr, encode,
                              admit)
@@ -465,7 +467,8 @@ class ResultStream:
     answer. ``count`` and ``overflow`` (MAXREC cut it) are final once the batches end.
     """
 
-    def __init__(self, fairy: Any, conn: psycopg.Connection[Any], maxrec: int | None) -> None:
+    def __init__(self, fairy: Any, conn: psycopg.Connection[Any], maxrec: int | None,
+                 timeout_ms: int = 0, deadline: float | None = None) -> None:
         self._fairy = fairy
         self._conn = conn
         self._cur: psycopg.ServerCursor[Any] | None = None
@@ -476,6 +479,8 @@ class ResultStream:
         self.count = 0
         self.overflow = False
         self._closed = False
+        self._timeout_ms = timeout_ms  # the statement timeout set in the transaction
+        self.deadline = deadline
 
     def _declare(self, sql: str, params: dict[str, Any], binary: bool = False) -> None:
         if self._cur is not None:
@@ -518,6 +523,8 @@ class ResultStream:
         pending, self._first = self._first, []
         try:
             while True:
+                if not pending:
+                    self._shorten_timeout()
                 batch = pending or self._cur.fetchmany(size)
                 pending = []
                 if not batch:
@@ -532,6 +539,16 @@ class ResultStream:
                     return
         except psycopg.Error as exc:
             raise QueryFailed(_readable(exc)) from None
+
+    def _shorten_timeout(self) -> None:
+        """Lower the statement timeout to what is left before the deadline, when that is
+        a second or more below the one set (so about one SET a second of streaming)."""
+        if self.deadline is None:
+            return
+        left = max(int((self.deadline - time.monotonic()) * 1000), 1)
+        if left < self._timeout_ms - 1000 or not self._timeout_ms:
+            self._conn.execute(f"SET LOCAL statement_timeout = {int(left)}")
+            self._timeout_ms = left
 
     def close(self) -> None:
         """End the transaction and give the connection back to the pool (idempotent)."""

@@ -521,3 +521,19 @@ def test_a_client_that_does_not_read_loses_its_slot(app_with: Any, alerts: list[
         with pytest.raises(httpx.HTTPError):  # the answer was cut off, not completed
             for _ in chunks:
                 pass
+
+
+def test_fetches_run_with_what_is_left_of_the_budget(engine: Engine) -> None:
+    service = TapService(VoStorage(engine, timeout_s=30.0), VoConfig())
+    stream = service.open({"LANG": "ADQL", "QUERY": CROSS, "UPLOAD": "t,param:t"},
+                          {"t": _upload(100)})
+    try:
+        stream.result.deadline = time.monotonic() + 5.0
+        stream.result._shorten_timeout()
+        row = stream.result._conn.execute(
+            "SELECT setting FROM pg_settings WHERE name = 'statement_timeout'").fetchone()
+        assert row is not None and 4000 <= int(row[0]) <= 5000
+        body = b"".join(stream.chunks())  # the answer still completes within its budget
+        assert stream.rows == 10_000 and _status(body)[0] == "OK"
+    finally:
+        stream.close()
