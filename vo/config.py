@@ -17,12 +17,28 @@ class VoConfig:
     ``upload_url_hosts`` are the hosts UPLOAD may fetch a table from by http(s) URL (lower
     case); none by default: fetching whatever URL a client names is server-side request
     forgery.
+
+    ``default_maxrec`` and ``max_rows`` are the row limits a TAP answer has when MAXREC is
+    not given, and at most (reported in the capabilities as outputLimit). ``sync_slots``
+    synchronous TAP queries run at once (below the VO engine's pool of 20 connections, so
+    that cone searches and DataLink still get one), and of them only ``heavy_slots`` that
+    PostgreSQL's planner expects to cost over ``heavy_cost`` or to return over
+    ``heavy_bytes``, so that heavy queries cannot starve small ones. A query waits up to
+    ``sync_queue_s`` for a slot, a heavy one up to ``heavy_queue_s`` more for a heavy slot
+    (none by default: it would hold a slot meanwhile, and small queries queue behind it),
+    then is answered 503.
     """
 
     base_url: str = "http://127.0.0.1:8000"
     timeout_s: float = 30.0
-    default_maxrec: int = 100_000
-    max_rows: int = 2_000_000
+    default_maxrec: int = 10_000
+    max_rows: int = 1_000_000
+    sync_slots: int = 12
+    heavy_slots: int = 4
+    heavy_cost: float = 100_000.0
+    heavy_bytes: float = 16 * 1024 * 1024
+    heavy_queue_s: float = 0.0
+    sync_queue_s: float = 5.0
     max_upload_bytes: int = 50 * 1024 * 1024
     retention_s: int = 86_400
     async_workers: int = 2

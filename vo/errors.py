@@ -1,4 +1,9 @@
-"""Errors of the VO layer. Every one is answered as a VOTable with QUERY_STATUS=ERROR."""
+"""Errors of the VO layer. Every one is answered as a VOTable with QUERY_STATUS=ERROR.
+
+Each class has a machine-readable ``code`` (written in the error document as
+``<INFO name="code" value="..."/>``, next to the QUERY_STATUS INFO) and the HTTP ``status``
+of the answer.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ class VoError(Exception):
     """A request the VO services refuse. ``status`` is the HTTP status of the answer."""
 
     status = 400
+    code = "bad_request"
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -19,6 +25,8 @@ class AdqlError(VoError):
     ``line`` and ``column`` (1-based) point at the offending text when known.
     """
 
+    code = "adql_syntax"
+
     def __init__(self, message: str, line: int | None = None, column: int | None = None) -> None:
         where = f" (line {line}, column {column})" if line is not None else ""
         super().__init__(f"{message}{where}")
@@ -30,10 +38,34 @@ class AdqlError(VoError):
 class QueryFailed(VoError):
     """The database refused or aborted a translated query (timeout, type mismatch...)."""
 
+    code = "query_failed"
+
 
 class UploadError(VoError):
     """An UPLOAD parameter or uploaded table that cannot be used."""
 
+    code = "upload_error"
+
+
+class BadParameter(VoError):
+    """A parameter value the service cannot read (a NUL byte, an unpaired surrogate...)."""
+
+    code = "bad_parameter"
+
+
+class LimitExceeded(VoError):
+    """A request over a limit of the service: query text length, parse time, nesting."""
+
+    code = "limit_exceeded"
+
+
+class ServiceBusy(VoError):
+    """Too many synchronous queries run at once; the client may retry later."""
+
+    status = 503
+    code = "service_busy"
+
 
 class NotFoundError(VoError):
     status = 404
+    code = "not_found"

@@ -5,24 +5,29 @@ Shared by ``/tap/sync`` and the UWS jobs of ``/tap/async``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+import time
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from vo.adql.translate import UploadTable, translate
 from vo.config import VoConfig
 from vo.datalink import service_descriptor
-from vo.errors import VoError
-from vo.storage import VoStorage
+from vo.errors import BadParameter, LimitExceeded, VoError
+from vo.storage import PlanEstimate, ResultStream, VoStorage
 from vo.upload import parse_upload_param
 from vo.votable import (
     FORMATS,
+    Base64Stream,
     FieldSpec,
     convert_rows,
-    delimited,
+    delimited_header,
+    delimited_rows,
     encode_rows,
     field_specs,
-    votable_with_data,
+    votable_head,
+    votable_tail,
 )
 
 #: An upload is matched against region tiles by scanning the tiles (``UploadTable.bulk``)
@@ -48,6 +53,21 @@ def upper_params(items: Any) -> dict[str, Any]:
     for k, v in items:
         out.setdefault(k.upper(), v)
     return out
+
+
+#: Characters no parameter may hold: NUL (PostgreSQL text cannot) and unpaired surrogates
+#: (no UTF-8 spelling).
+_UNREADABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def check_params(params: Mapping[str, Any]) -> None:
+    """Raise :class:`BadParameter` for a parameter name or text value the service cannot
+    use (NUL byte, unpaired surrogate), before it reaches the parser or the database."""
+    for key, value in params.items():
+        for text in (key, value):
+            if isinstance(text, str) and _UNREADABLE.search(text):
+                raise BadParameter(f"parameter {_UNREADABLE.sub('?', key)} holds a character "
+                                   "this service cannot read (NUL or an unpaired surrogate)")
 
 
 def response_format(params: Mapping[str, Any]) -> tuple[str, str]:
@@ -99,6 +119,30 @@ class TapService:
         return parse_upload_param(str(raw), files, self.cfg)
 
     def execute(self, params: Mapping[str, Any], files: Mapping[str, bytes]) -> TapResult:
+        """The whole answer in memory (async jobs store it). A failure part way through the
+        answer raises :class:`VoError`, as a failure before it does."""
+        stream = self.open(params, files, strict=True)
+        try:
+            body = b"".join(stream.chunks())
+        finally:
+            stream.close()
+        return TapResult(body, stream.media_type, stream.rows, stream.overflow)
+
+    def open(self, params: Mapping[str, Any], files: Mapping[str, bytes],
+             strict: bool = False, admit: Callable[[PlanEstimate], None] | None = None,
+             ) -> TapStream:
+        """Check, translate and start a query; the answer is then written by
+        :meth:`TapStream.chunks` as its rows are fetched. Raises :class:`VoError` for a
+        request or query refused before any byte of the answer exists.
+
+        The time budget (the storage's statement timeout, counted from now) covers the
+        query, the fetches and the writing of the answer: past it the answer ends with
+        QUERY_STATUS=ERROR (``strict``: :class:`LimitExceeded` is raised instead).
+        ``admit`` sees the planner's estimate of the query before it runs (see
+        :meth:`VoStorage.open_stream`).
+        """
+        deadline = time.monotonic() + self.storage.timeout_ms / 1000
+        check_params(params)
         query = check_query_params(params)
         serialization, media = response_format(params)
         limit = maxrec(params, self.cfg)
@@ -109,29 +153,103 @@ class TapService:
                 up.bulk = up.rows * BULK_TILES_PER_SOURCE > tiles
         tr = translate(query, uploads, maxrec=limit)
         encode = serialization if serialization in ("csv", "binary2") else None
-        result = self.storage.run(tr, limit, uploads, encode=encode)
-        overflow = result.overflow and (tr.top is None or tr.top > limit)
-        if result.csv is not None:
-            return TapResult(result.csv, media, result.count, overflow)
-        specs = field_specs(tr.columns, result.type_oids)
-        rows = convert_rows(result.rows, specs)
-        if serialization in ("csv", "tsv"):
-            body = delimited(specs, rows, "," if serialization == "csv" else "\t")
-            return TapResult(body, media, len(rows), overflow)
-        infos = [("QUERY", query)]
-        if params.get("RUNID"):
-            infos.append(("RUNID", str(params["RUNID"])))
-        extra = []
-        did = next((i for i, s in enumerate(specs) if s.name == "obs_publisher_did"
-                    and s.ucd and "meta.ref.ivoid" in s.ucd), None)
-        if did is not None:
-            specs[did] = FieldSpec(**{**_asdict(specs[did]), "id": "obs_publisher_did"})
-            extra.append(service_descriptor(self.cfg, "obs_publisher_did"))
-        data = result.binary2 if result.binary2 is not None else encode_rows(
-            specs, rows, serialization)
-        body = votable_with_data(specs, data, serialization=serialization, overflow=overflow,
-                                 infos=infos, extra_resources=extra)
-        return TapResult(body, media, result.count, overflow)
+        result = self.storage.open_stream(tr, limit, uploads, encode=encode, admit=admit,
+                                          deadline=deadline)
+        try:
+            specs = field_specs(tr.columns, result.type_oids)
+            infos = [("QUERY", query)]
+            if params.get("RUNID"):
+                infos.append(("RUNID", str(params["RUNID"])))
+            extra = []
+            did = next((i for i, s in enumerate(specs) if s.name == "obs_publisher_did"
+                        and s.ucd and "meta.ref.ivoid" in s.ucd), None)
+            if did is not None and serialization not in ("csv", "tsv"):
+                specs[did] = FieldSpec(**{**_asdict(specs[did]), "id": "obs_publisher_did"})
+                extra.append(service_descriptor(self.cfg, "obs_publisher_did"))
+        except BaseException:
+            result.close()
+            raise
+        return TapStream(result, specs, serialization, media, infos, extra, deadline,
+                         tr.top is None or tr.top > limit, strict)
+
+
+class TapStream:
+    """A TAP answer written while its rows are fetched (see :meth:`TapService.open`).
+
+    Holds a database connection until :meth:`close` (always call it). ``rows`` and
+    ``overflow`` are final once :meth:`chunks` is exhausted.
+    """
+
+    def __init__(self, result: ResultStream, specs: list[FieldSpec], serialization: str,
+                 media_type: str, infos: list[tuple[str, str]], extra: list[str],
+                 deadline: float, maxrec_cuts: bool, strict: bool) -> None:
+        self.result = result
+        self.specs = specs
+        self.serialization = serialization
+        self.media_type = media_type
+        self.infos = infos
+        self.extra = extra
+        self.deadline = deadline
+        self.maxrec_cuts = maxrec_cuts
+        self.strict = strict
+
+    @property
+    def rows(self) -> int:
+        return self.result.count
+
+    @property
+    def overflow(self) -> bool:
+        """MAXREC cut the answer (not TOP: a TOP at or under MAXREC is the query's own)."""
+        return self.result.overflow and self.maxrec_cuts
+
+    def close(self) -> None:
+        self.result.close()
+
+    def chunks(self) -> Generator[bytes, None, None]:
+        """The document, a piece per batch of rows.
+
+        A database error or the time budget running out part way: a VOTable ends with a
+        trailing QUERY_STATUS=ERROR INFO (DALI); CSV and TSV, which cannot say so, end
+        with :class:`VoError` raised (the HTTP answer is then cut off, not completed).
+        """
+        ser = self.serialization
+        votable = ser in ("binary2", "tabledata")
+        b64 = Base64Stream()
+        if votable:
+            yield votable_head(self.specs, ser, self.infos)
+        else:
+            yield delimited_header(self.specs, "," if ser == "csv" else "\t")
+        error: VoError | None = None
+        try:
+            for batch in self.result.batches():
+                piece = self._encode(batch)
+                yield b64.feed(piece) if ser == "binary2" else piece
+                if time.monotonic() > self.deadline:
+                    raise LimitExceeded(
+                        f"the answer took longer than the time limit "
+                        f"({self.result.count} rows written, then cut off)")
+        except VoError as exc:
+            if self.strict or not votable:
+                raise
+            error = exc
+        if ser == "binary2":
+            yield b64.end()
+        if votable:
+            yield votable_tail(ser, overflow=self.overflow,
+                               error=None if error is None else error.message,
+                               extra_resources=self.extra)
+
+    def _encode(self, batch: list[Any]) -> bytes:
+        """One batch of rows in the answer's serialization (BINARY2 before base64)."""
+        if self.result.encoded == "binary2":
+            return b"".join(r[0] for r in batch)
+        if self.result.encoded == "csv":
+            return "".join(r[0] for r in batch).encode("utf-8")
+        rows = convert_rows(batch, self.specs)
+        if self.serialization in ("csv", "tsv"):
+            return delimited_rows(rows, "," if self.serialization == "csv" else "\t")
+        data = encode_rows(self.specs, rows, self.serialization)
+        return data if isinstance(data, bytes) else data.encode("utf-8")
 
 
 def _asdict(spec: FieldSpec) -> dict[str, Any]:

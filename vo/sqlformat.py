@@ -60,11 +60,21 @@ def _csv_field(col: str, oid: int | None) -> str:
     return f"COALESCE('\"' || replace({v}, '\"', '\"\"') || '\"', '')"
 
 
-def csv_query(inner: str, oids: Sequence[int | None], limit: int | None = None) -> str:
-    """(rows, CSV lines) of the query ``inner`` (its first ``limit`` rows)."""
+def _csv_line(oids: Sequence[int | None]) -> str:
     cols = [f"q.c{i}" for i in range(len(oids))]
     line = " || ',' || ".join(_csv_field(c, oid) for c, oid in zip(cols, oids, strict=True))
-    return _aggregate(inner, len(oids), f"{line} || {_EOL}", "''", limit)
+    return f"{line} || {_EOL}"
+
+
+def csv_query(inner: str, oids: Sequence[int | None], limit: int | None = None) -> str:
+    """(rows, CSV lines) of the query ``inner`` (its first ``limit`` rows)."""
+    return _aggregate(inner, len(oids), _csv_line(oids), "''", limit)
+
+
+def csv_rows_query(inner: str, oids: Sequence[int | None]) -> str:
+    """One CSV line (text) a row of the query ``inner``, in its order (for a streamed
+    answer: a cursor fetches them a batch at a time)."""
+    return _per_row(inner, len(oids), _csv_line(oids))
 
 
 # ------------------------------------------------------------------------------ BINARY2
@@ -109,6 +119,20 @@ def binary2_query(inner: str, specs: Sequence[FieldSpec], oids: Sequence[int | N
                   limit: int | None = None) -> str | None:
     """(rows, BINARY2 stream) of the query ``inner`` (its first ``limit`` rows), or None
     when a column is not encoded in SQL."""
+    row = _binary2_row(specs, oids)
+    return None if row is None else _aggregate(inner, len(specs), row, "''::bytea", limit)
+
+
+def binary2_rows_query(inner: str, specs: Sequence[FieldSpec],
+                       oids: Sequence[int | None]) -> str | None:
+    """The BINARY2 bytes (bytea) of each row of the query ``inner``, in its order, or None
+    when a column is not encoded in SQL."""
+    row = _binary2_row(specs, oids)
+    return None if row is None else _per_row(inner, len(specs), row)
+
+
+def _binary2_row(specs: Sequence[FieldSpec], oids: Sequence[int | None]) -> str | None:
+    """SQL bytea of one row's BINARY2 record (null flags, then cells) over ``q.c<i>``."""
     cols = [f"q.c{i}" for i in range(len(specs))]
     cells = []
     for c, spec, oid in zip(cols, specs, oids, strict=True):
@@ -125,8 +149,12 @@ def binary2_query(inner: str, specs: Sequence[FieldSpec], oids: Sequence[int | N
         anynull = " OR ".join(f"{c} IS NULL" for c in part)
         flags.append(f"(CASE WHEN {anynull} THEN set_byte({_bytes('00')}, 0, {bits}) "
                      f"ELSE {_bytes('00')} END)")
-    row = " || ".join(flags + cells)
-    return _aggregate(inner, len(specs), row, "''::bytea", limit)
+    return " || ".join(flags + cells)
+
+
+def _per_row(inner: str, n: int, row: str) -> str:
+    names = ", ".join(f"c{i}" for i in range(n))
+    return f"SELECT {row} AS _row FROM (SELECT * FROM ({inner}) AS q0) AS q({names})"
 
 
 def _aggregate(inner: str, n: int, row: str, empty: str, limit: int | None) -> str:

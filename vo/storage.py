@@ -13,8 +13,9 @@ catalog.
 from __future__ import annotations
 
 import functools
+import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -47,6 +48,10 @@ WORK_MEM = "32MB"
 #: BINARY2, by PostgreSQL (``vo.sqlformat``): for a few rows the wrapped query costs more
 #: (~2 ms a query, measured for issue 5) than it saves.
 SMALL_ROWS = 2000
+
+#: Rows fetched from a server-side cursor at a time when an answer is streamed: ~2 MB of
+#: TABLEDATA for a wide row (both sides of a join of the alerts).
+STREAM_BATCH_ROWS = 1000
 
 #: Seconds the estimate of the region-tile count is reused (see :meth:`VoStorage.tile_rows`).
 TILE_ESTIMATE_TTL_S = 60.0
@@ -276,6 +281,47 @@ class VoStorage:
             return QueryResult([], oids, overflow, count, csv=body)
         return QueryResult([], oids, overflow, count, binary2=data)
 
+    def open_stream(self, tr: Translation, maxrec: int | None,
+                    uploads: Sequence[UploadTable] = (), encode: str | None = None,
+                    admit: Callable[[PlanEstimate], None] | None = None,
+                    deadline: float | None = None) -> ResultStream:
+        """Run a translated query for an answer written while it is read (see
+        :class:`ResultStream`); ``maxrec`` rows at most (the SQL fetches one more).
+
+        ``admit``, when given, is called with the planner's estimate of the query before
+        it runs (EXPLAIN, ~1 ms): it may wait, or raise to refuse the query. ``deadline``
+        (``time.monotonic``) bounds the fetches too: each runs with what is left of it as
+        its statement timeout.
+
+        The first rows are fetched here, so that a query the database refuses at once
+        raises :class:`QueryFailed` before any byte of the answer is written. A connection
+        the server dropped while it sat in the pool is replaced, once.
+        """
+        sql, params = self._driver_sql(tr)
+        if any(c.kind == "moc" for c in tr.columns):
+            encode = None
+        for attempt in range(2):
+            fairy = self.engine.raw_connection()
+            conn = fairy.driver_connection
+            assert isinstance(conn, psycopg.Connection)
+            stream = ResultStream(fairy, conn, maxrec, self.timeout_ms, deadline)
+            try:
+                stream.start(lambda c: self._begin_tap(c, uploads), sql, params, tr, encode,
+                             admit)
+                return stream
+            except psycopg.OperationalError as exc:
+                stream.close()
+                if not conn.broken or attempt:
+                    raise QueryFailed(_readable(exc)) from None
+                fairy.invalidate()
+            except psycopg.Error as exc:
+                stream.close()
+                raise QueryFailed(_readable(exc)) from None
+            except BaseException:
+                stream.close()
+                raise
+        raise AssertionError("unreachable")
+
     def tile_rows(self) -> int:
         """Estimated rows of the region tiles (``pg_class.reltuples``, kept by ANALYZE and
         autovacuum), reused for a minute."""
@@ -380,6 +426,144 @@ class VoStorage:
             return True
         except DBAPIError:
             return False
+
+
+@dataclass(frozen=True, slots=True)
+class PlanEstimate:
+    """What the planner expects of a query: total cost (its units), rows, bytes a row."""
+
+    cost: float
+    rows: float
+    width: int
+
+    @property
+    def bytes(self) -> float:
+        """Estimated size of the answer's rows as the database sends them."""
+        return self.rows * self.width
+
+
+def plan_estimate(conn: psycopg.Connection[Any], sql: str,
+                  params: dict[str, Any]) -> PlanEstimate:
+    """The planner's estimate of ``sql`` (its top plan node), without running it. A cross
+    join of 400 alerts at MAXREC 10 000: cost ~3e5, 10 000 rows of ~1 kB; ``SELECT name
+    FROM nufair.alerts``: cost ~40 (measured for issue 12)."""
+    row = conn.execute("EXPLAIN (FORMAT JSON) " + sql, params, prepare=False).fetchone()
+    assert row is not None
+    plan = row[0]
+    if isinstance(plan, str | bytes):
+        plan = json.loads(plan)
+    top = plan[0]["Plan"]
+    return PlanEstimate(float(top["Total Cost"]), float(top["Plan Rows"]),
+                        int(top["Plan Width"]))
+
+
+class ResultStream:
+    """The answer of a TAP query, read a batch at a time from a server-side cursor.
+
+    Holds a pooled connection (an open read-only transaction) until :meth:`close`. When
+    ``encoded`` is "csv" or "binary2", PostgreSQL formats each row (``vo.sqlformat``) and
+    :meth:`batches` yields 1-tuples of a CSV line (str) or BINARY2 record (bytes); otherwise
+    database rows (tuples). Memory stays that of one batch, whatever the size of the
+    answer. ``count`` and ``overflow`` (MAXREC cut it) are final once the batches end.
+    """
+
+    def __init__(self, fairy: Any, conn: psycopg.Connection[Any], maxrec: int | None,
+                 timeout_ms: int = 0, deadline: float | None = None) -> None:
+        self._fairy = fairy
+        self._conn = conn
+        self._cur: psycopg.ServerCursor[Any] | None = None
+        self._first: list[Any] = []
+        self.maxrec = maxrec
+        self.type_oids: list[int] = []
+        self.encoded: str | None = None
+        self.count = 0
+        self.overflow = False
+        self._closed = False
+        self._timeout_ms = timeout_ms  # the statement timeout set in the transaction
+        self.deadline = deadline
+
+    def _declare(self, sql: str, params: dict[str, Any], binary: bool = False) -> None:
+        if self._cur is not None:
+            self._cur.close()
+        self._cur = self._conn.cursor(name="tap_answer", binary=binary)
+        self._cur.execute(sql, params)
+
+    def start(self, begin: Callable[[psycopg.Connection[Any]], None], sql: str,
+              params: dict[str, Any], tr: Translation, encode: str | None,
+              admit: Callable[[PlanEstimate], None] | None = None) -> None:
+        """Open the transaction, (``admit`` the plan's estimate,) declare the cursor, fetch
+        the first rows (and, for a large answer PostgreSQL can encode, declare the
+        encoding cursor instead)."""
+        begin(self._conn)
+        if admit is not None:
+            admit(plan_estimate(self._conn, sql, params))
+        self._declare(sql, params)
+        assert self._cur is not None
+        self.type_oids = [d.type_code for d in (self._cur.description or [])]
+        self._first = self._cur.fetchmany(SMALL_ROWS + 1)
+        if encode is None or len(self._first) <= SMALL_ROWS:
+            return
+        if encode == "csv":
+            wrapped: str | None = sqlformat.csv_rows_query(sql, self.type_oids)
+        else:
+            wrapped = sqlformat.binary2_rows_query(
+                sql, field_specs(tr.columns, self.type_oids), self.type_oids)
+        if wrapped is None:
+            return
+        self._declare(wrapped, params, binary=True)
+        self._first = []
+        self.encoded = encode
+
+    def batches(self, size: int = STREAM_BATCH_ROWS) -> Iterator[list[Any]]:
+        """Rows (or encoded rows) a batch at a time, at most ``maxrec`` in all.
+
+        A database error while fetching raises :class:`QueryFailed`.
+        """
+        assert self._cur is not None
+        pending, self._first = self._first, []
+        try:
+            while True:
+                if not pending:
+                    self._shorten_timeout()
+                batch = pending or self._cur.fetchmany(size)
+                pending = []
+                if not batch:
+                    return
+                if self.maxrec is not None and self.count + len(batch) > self.maxrec:
+                    batch = batch[:self.maxrec - self.count]
+                    self.overflow = True
+                self.count += len(batch)
+                if batch:
+                    yield batch
+                if self.overflow:
+                    return
+        except psycopg.Error as exc:
+            raise QueryFailed(_readable(exc)) from None
+
+    def _shorten_timeout(self) -> None:
+        """Lower the statement timeout to what is left before the deadline, when that is
+        a second or more below the one set (so about one SET a second of streaming)."""
+        if self.deadline is None:
+            return
+        left = max(int((self.deadline - time.monotonic()) * 1000), 1)
+        if left < self._timeout_ms - 1000 or not self._timeout_ms:
+            self._conn.execute(f"SET LOCAL statement_timeout = {int(left)}")
+            self._timeout_ms = left
+
+    def close(self) -> None:
+        """End the transaction and give the connection back to the pool (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._cur is not None and not self._conn.broken:
+                self._cur.close()
+            if not self._conn.broken:
+                self._conn.rollback()
+        except psycopg.Error:
+            self._fairy.invalidate()
+        finally:
+            self._fairy.close()
 
 
 #: Columns of ``nufair.alerts`` the cone search may return (checked before they reach SQL).

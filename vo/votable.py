@@ -202,31 +202,71 @@ def votable_with_data(specs: Sequence[FieldSpec], data: str | bytes, *, serializ
                       extra_resources: Sequence[str] = ()) -> bytes:
     """A VOTable 1.4 whose data are given: TABLEDATA rows (``<TR>`` text) or the raw bytes
     of a BINARY2 stream (base64-encoded here)."""
-    head = [_PROLOGUE, '<RESOURCE type="results">\n', _info("QUERY_STATUS", "OK"), "\n"]
-    head += [_info(name, value) + "\n" for name, value in infos]
-    head.append(_table_head(tuple(specs), serialization))
     if serialization == "binary2":
         assert isinstance(data, bytes)
         # One base64 line: line breaks are optional in a STREAM, and inserting them
         # (base64.encodebytes) took longer than the encoding itself for large answers.
-        body = (b'<BINARY2><STREAM encoding="base64">'
-                + base64.b64encode(data) + b"</STREAM></BINARY2>")
+        body = base64.b64encode(data)
     else:
         assert isinstance(data, str)
-        body = f"<TABLEDATA>\n{data}</TABLEDATA>".encode()
-    tail = ["</DATA>\n</TABLE>\n"]
+        body = data.encode()
+    return (votable_head(specs, serialization, infos) + body
+            + votable_tail(serialization, overflow=overflow, extra_resources=extra_resources))
+
+
+def votable_head(specs: Sequence[FieldSpec], serialization: str,
+                 infos: Sequence[tuple[str, str]] = ()) -> bytes:
+    """A results document up to its first row: QUERY_STATUS OK, ``infos``, the FIELDs, and
+    the opening of TABLEDATA or of the base64 BINARY2 STREAM."""
+    head = [_PROLOGUE, '<RESOURCE type="results">\n', _info("QUERY_STATUS", "OK"), "\n"]
+    head += [_info(name, value) + "\n" for name, value in infos]
+    head.append(_table_head(tuple(specs), serialization))
+    head.append('<BINARY2><STREAM encoding="base64">' if serialization == "binary2"
+                else "<TABLEDATA>\n")
+    return "".join(head).encode()
+
+
+def votable_tail(serialization: str, *, overflow: bool = False, error: str | None = None,
+                 extra_resources: Sequence[str] = ()) -> bytes:
+    """The end of a results document after its last row: QUERY_STATUS OVERFLOW when MAXREC
+    cut the answer, QUERY_STATUS ERROR with ``error`` when writing it failed part way
+    (DALI 1.1, section 4.4.1: a trailing INFO; clients read the last QUERY_STATUS)."""
+    tail = ["</STREAM></BINARY2>" if serialization == "binary2" else "</TABLEDATA>",
+            "</DATA>\n</TABLE>\n"]
     if overflow:
         tail.append(_info("QUERY_STATUS", "OVERFLOW") + "\n")
+    if error is not None:
+        tail.append(_info("QUERY_STATUS", "ERROR", error) + "\n")
     tail.append("</RESOURCE>\n")
     tail += extra_resources
     tail.append("</VOTABLE>\n")
-    return "".join(head).encode() + body + "".join(tail).encode()
+    return "".join(tail).encode()
 
 
-def error_votable(message: str) -> bytes:
-    """DALI error document: a results RESOURCE with INFO QUERY_STATUS=ERROR."""
+class Base64Stream:
+    """Base64 of a byte stream given in pieces: each piece's complete 3-byte groups are
+    encoded at once, the rest waits for the next piece (one base64 line in all)."""
+
+    def __init__(self) -> None:
+        self._rest = b""
+
+    def feed(self, data: bytes) -> bytes:
+        data = self._rest + data
+        cut = len(data) - len(data) % 3
+        self._rest = data[cut:]
+        return base64.b64encode(data[:cut])
+
+    def end(self) -> bytes:
+        rest, self._rest = self._rest, b""
+        return base64.b64encode(rest)
+
+
+def error_votable(message: str, code: str | None = None) -> bytes:
+    """DALI error document: a results RESOURCE with INFO QUERY_STATUS=ERROR (the message as
+    its content), then the machine-readable ``code`` of the error as INFO name="code"."""
+    coded = _info("code", code) + "\n" if code else ""
     return document('<RESOURCE type="results">\n' + _info("QUERY_STATUS", "ERROR", message)
-                    + "\n</RESOURCE>\n")
+                    + "\n" + coded + "</RESOURCE>\n")
 
 
 # ----------------------------------------------------------------------------- TABLEDATA
@@ -353,14 +393,22 @@ def encode_rows(specs: Sequence[FieldSpec], rows: Sequence[Sequence[Any]],
 # --------------------------------------------------------------------------- CSV and TSV
 def delimited(specs: Sequence[FieldSpec], rows: Sequence[Sequence[Any]], sep: str) -> bytes:
     """CSV (RFC 4180, header line) or TSV."""
+    return delimited_header(specs, sep) + delimited_rows(rows, sep)
+
+
+def delimited_header(specs: Sequence[FieldSpec], sep: str) -> bytes:
+    """The header line of CSV (``sep`` ",") or TSV: the column names."""
+    return delimited_rows([[s.name for s in specs]], sep)
+
+
+def delimited_rows(rows: Sequence[Sequence[Any]], sep: str) -> bytes:
+    """Lines of CSV (RFC 4180; ``sep`` ",") or TSV, no header."""
     out = io.StringIO()
     if sep == ",":
         w = csv.writer(out, lineterminator="\r\n")
-        w.writerow([s.name for s in specs])
         for r in rows:
             w.writerow(["" if v is None else _flat(v) for v in r])
     else:
-        out.write("\t".join(s.name for s in specs) + "\n")
         for r in rows:
             out.write("\t".join("" if v is None else str(_flat(v)).replace("\t", " ")
                                 for v in r) + "\n")

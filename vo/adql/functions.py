@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import astropy.units as u
 import healpy as hp
@@ -36,6 +36,15 @@ _CASTS = {"SMALLINT": "smallint", "INTEGER": "integer", "BIGINT": "bigint", "REA
           "CHAR": "char", "VARCHAR": "varchar"}
 
 _COMP = {"=": "=", "<>": "<>", "!=": "<>", "<": "<", ">": ">", "<=": "<=", ">=": ">="}
+
+
+#: Deepest HEALPix order (the region tiles are NESTED indices at order 29).
+MAX_HPX_ORDER = 29
+
+
+def _integer(value: object) -> TypeGuard[int]:
+    """Whether a constant is an integer (not a bool, a float or a string)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _tok(node: object) -> str:
@@ -255,20 +264,37 @@ class FunctionsMixin:
         if name == "ivo_healpix_index":
             if len(args) == 3:
                 args = [args[0], self.geo.point(args[1], args[2])]
-            if len(args) != 2 or args[1].kind != "point":
+            if len(args) != 2 or args[1].kind != "point" or args[0].kind != "value":
                 raise self.fail("ivo_healpix_index takes an order and a POINT", tree)
-            shift = f"(2 * (29 - CAST({args[0].sql} AS integer)))"
+            shift = self.healpix_shift(args[0], tree)
             return Expr(f"(CAST({args[1].hpx} AS bigint) >> {shift})", name=name)
         if name == "ivo_healpix_center" and len(args) == 2:
             order, index = args
-            if not (isinstance(order.const, int) and isinstance(index.const, int)):
+            if not (_integer(order.const) and _integer(index.const)):
                 raise self.fail("ivo_healpix_center needs constant arguments", tree)
-            if not 0 <= order.const <= 29 or not 0 <= index.const < 12 * 4**order.const:
+            if (not 0 <= order.const <= MAX_HPX_ORDER
+                    or not 0 <= index.const < 12 * 4**order.const):
                 raise self.fail("ivo_healpix_center: no such HEALPix cell", tree)
             ra, dec = hp.pix2ang(2**order.const, index.const, nest=True, lonlat=True)
             pr, pd = float(ra), float(dec)
             return self.geo.point(Expr(self.bind(pr), const=pr), Expr(self.bind(pd), const=pd))
         raise self.fail(f"unknown function {ident.text}() or wrong number of arguments", tree)
+
+    def healpix_shift(self, order: Expr, tree: Node) -> str:
+        """SQL of the bit shift from order 29 to ``order`` (ivo_healpix_index).
+
+        A constant order must be an integer in 0..29 (an ADQL error otherwise: a shift by
+        a negative or too large count gave numbers that are no HEALPix index); an order
+        that varies per row gives NULL where it is out of range.
+        """
+        if order.const is not None or order.is_const:
+            if not _integer(order.const) or not 0 <= int(order.const) <= MAX_HPX_ORDER:
+                raise self.fail(f"ivo_healpix_index: the order must be an integer from 0 to "
+                                f"{MAX_HPX_ORDER}, not {order.const!r}", tree)
+            return f"{2 * (MAX_HPX_ORDER - int(order.const))}"
+        o = f"CAST({order.sql} AS integer)"
+        return (f"(CASE WHEN {o} BETWEEN 0 AND {MAX_HPX_ORDER} "
+                f"THEN 2 * ({MAX_HPX_ORDER} - {o}) END)")
 
     # ------------------------------------------------------------ conditions
     def predicate_call(self, tree: Node, scope: Scope, hoist: bool = False) -> str:

@@ -19,7 +19,7 @@ from vo.adql.functions import FunctionsMixin
 from vo.adql.geomsql import GeometrySql
 from vo.adql.parser import parse
 from vo.adql.scope import Expr, Ident, Node, Relation, RelColumn, Scope, quote
-from vo.errors import AdqlError
+from vo.errors import AdqlError, LimitExceeded
 from vo.tables import ColumnInfo, find_table, tap_schema_rows
 
 #: PostgreSQL column type of each VOTable datatype (the temporary tables of uploads).
@@ -396,13 +396,19 @@ def translate(text: str, uploads: Sequence[UploadTable] = (),
     """Parse, check and translate ADQL ``text``; ``maxrec`` caps rows at maxrec + 1."""
     tree = parse(text)
     t = Translator(uploads)
-    sql, cols, top = t.query(tree, None, maxrec=maxrec)
+    try:
+        sql, cols, top = t.query(tree, None, maxrec=maxrec)
+    except RecursionError:
+        # The parser bounds the tree's depth; this is the net under that bound.
+        raise LimitExceeded("the query is nested too deeply to translate") from None
     out, seen = [], set()
+    tried: dict[str, int] = {}  # suffix last tried per name: linear in the columns
     for name, e in cols:
-        base, n = name, 1
+        base, n = name, tried.get(name, 1)
         while name in seen:
             n += 1
             name = f"{base}_{n}"
+        tried[base] = n
         seen.add(name)
         out.append(OutputColumn(name, e.kind, e.meta))
     return Translation(sql, t.params, out, top, t.tables)
