@@ -39,6 +39,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from catalog.auth import SCOPE_ATTR, check_bearer, token_table
+from catalog.dberrors import outage
 from catalog.errors import NufairError, PayloadTooLarge
 
 logger = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def error_response(path: str, base_url: str, status: int, code: str, message: st
     if _under(path, VO_PREFIXES):
         from vo.votable import error_votable
 
-        return Response(error_votable(message), status_code=status, media_type=VOTABLE,
+        return Response(error_votable(message, code), status_code=status, media_type=VOTABLE,
                         headers=dict(headers or {}))
     if path in OAI_PREFIXES and status in (400, 422):  # a bad argument, in OAI-PMH terms
         from catalog.oai import error_document
@@ -89,24 +90,6 @@ def _base_url(scope: Scope) -> str:
     app = scope.get("app")
     settings = getattr(getattr(app, "state", None), "settings", None)
     return str(getattr(settings, "public_base_url", "http://localhost"))
-
-
-#: SQLSTATEs of a lost or refused connection: class 08, admin/crash shutdown, starting up.
-_OUTAGE_STATES = ("57P01", "57P02", "57P03")
-
-
-def outage(exc: BaseException) -> bool:
-    """Whether ``exc`` says the database cannot be reached (down, restarting, connection
-    lost), as opposed to refusing this request; a query timeout (57014) is not an outage."""
-    inner = exc.orig if isinstance(exc, StatementError) else exc
-    if isinstance(exc, StatementError) and inner is None:
-        return False
-    if isinstance(inner, psycopg.InterfaceError):
-        return True
-    if isinstance(inner, psycopg.OperationalError):
-        state = getattr(inner, "sqlstate", None)
-        return state is None or state.startswith("08") or state in _OUTAGE_STATES
-    return False
 
 
 def classify(exc: BaseException) -> tuple[int, str, str] | None:
@@ -214,29 +197,31 @@ class EdgeInputMiddleware:
     """Refuses, before routing, paths holding control characters and query strings holding
     NUL (``%00``): no handler, database or XML writer ever sees them.
 
-    ``/oai`` is left to its handler, which answers such arguments with ``badArgument``.
+    ``/oai`` and ``/scs`` are left to their handlers, which answer such arguments in their
+    protocols' own error shapes (OAI-PMH ``badArgument``; SCS 1.03's error VOTable).
     """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] not in OAI_PREFIXES:
+        if scope["type"] == "http" and scope["path"] not in (*OAI_PREFIXES, "/scs"):
             problem = input_problem(scope["path"], scope.get("query_string", b""))
             if problem is not None:
-                response = error_response(scope["path"], _base_url(scope), 400,
-                                          "invalid_character", problem)
+                code, message = problem
+                response = error_response(scope["path"], _base_url(scope), 400, code, message)
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
 
-def input_problem(path: str, query_string: bytes) -> str | None:
-    """Why a request's path or query string is refused at the edge, or None."""
+def input_problem(path: str, query_string: bytes) -> tuple[str, str] | None:
+    """(code, message) of why a request's path or query string is refused at the edge, or
+    None. The codes are those the VO layer uses for the same faults."""
     if _PATH_UNSAFE.search(path):
-        return "the path must not contain control characters"
+        return "invalid_character", "the path must not contain control characters"
     if b"\x00" in unquote_to_bytes(query_string.replace(b"+", b" ")):
-        return "query parameters must not contain NUL characters"
+        return "bad_parameter", "query parameters must not contain NUL characters"
     return None
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Response
-from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
@@ -31,7 +33,7 @@ from ingest.scan_api import router as scan_router
 from nufair import __version__, pgsupervisor
 from nufair.database import start_embedded, to_sqlalchemy_url
 from nufair.fair import PidSyncLoop, install_fair
-from nufair.health import DatabaseHealth, select_one_probe
+from nufair.health import DatabaseHealth, HealthzFastPath, select_one_probe
 from nufair.ingest import ingest_running
 from nufair.migrate import current_revision, head_revision
 from nufair.settings import Settings
@@ -40,6 +42,7 @@ from vo.api import CONFIG_STATE as VO_CONFIG_STATE
 from vo.api import STORAGE_STATE as VO_STORAGE_STATE
 from vo.api import ConeSearchFastPath
 from vo.api import router as vo_router
+from vo.async_api import POLICY_STATE as VO_POLICY_STATE
 from vo.async_api import jobs_running
 from vo.async_api import router as vo_async_router
 from vo.config import VoConfig
@@ -90,9 +93,14 @@ def check_at_head(engine: Engine) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the nufair ASGI app. The database must already be at the Alembic head."""
     settings = settings or Settings()
+    # The event loop (health checks, async WAITs, every middleware) competes for the GIL
+    # with the worker threads that parse ADQL and write answers; with the default 5 ms
+    # switch interval it waited several intervals per request under load (issue #12).
+    sys.setswitchinterval(settings.gil_switch_interval_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         url, server = resolve_database_url(settings)
         engine = make_engine(url)
         vo_engine = make_engine(url, pre_ping=False)
@@ -120,7 +128,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.embedded_server = server
             try:
                 with ingest_running(app, getattr(app.state, STORAGE_STATE), settings), \
-                        jobs_running(app, engine, job_policy(settings)):
+                        jobs_running(app, engine):
+                    # Start-up leaves ~10^6 long-lived objects (astropy, numba, the
+                    # grammar); every full collection traversed them all, 0.1-0.25 s
+                    # with the GIL held (measured: /healthz p99 211 -> 26 ms beside a
+                    # stream of refused ADQL once frozen). Frozen, they are never
+                    # traversed again; with the default thresholds full collections of
+                    # the rest still came every ~70 k allocations (50-107 ms each under
+                    # the floods), so young collections are batched and full ones rare.
+                    gc.collect()
+                    gc.freeze()
+                    gc.set_threshold(50_000, 20, 100)
                     yield
             finally:
                 if pid_sync is not None:
@@ -149,9 +167,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(fair_router)
     setattr(app.state, VO_CONFIG_STATE, VoConfig(
         base_url=settings.public_base_url,
-        upload_url_hosts=tuple(h.lower() for h in settings.tap_upload_url_hosts)))
+        upload_url_hosts=tuple(h.lower() for h in settings.tap_upload_url_hosts),
+        sync_slots=settings.tap_sync_slots,
+        heavy_slots=min(settings.tap_heavy_slots, settings.tap_sync_slots)))
     app.include_router(vo_router)
     app.include_router(vo_async_router)
+    setattr(app.state, VO_POLICY_STATE, job_policy(settings))
     app.include_router(ingest_router)
     app.include_router(scan_router)
     setattr(app.state, CATALOG_GATE_STATE,
@@ -161,21 +182,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                  cors_origins=settings.cors_origins, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 
-    document_error_responses(app)
-
-    @app.get("/healthz", include_in_schema=False, response_model=None)
-    async def healthz() -> JSONResponse | dict[str, str]:
-        """Liveness: the process answers (on the event loop, so even with every worker
-        thread busy) and the database answered its last background check."""
-        health: DatabaseHealth | None = getattr(app.state, "db_health", None)
+    def database_up() -> bool:
         # Two flags, both read without I/O: the background probe's, and (under `nufair
         # run`) the embedded server's supervisor's, which sees a dead postmaster at once.
-        down = not pgsupervisor.database_is_up() or (health is not None and not health.is_up())
-        if down:
-            # The reason (which may name a socket path) is logged, not served.
-            return error_json("database_unavailable", "the database does not answer", 503,
-                              headers={"Retry-After": "5"})
-        return {"status": "ok"}
+        health: DatabaseHealth | None = getattr(app.state, "db_health", None)
+        return pgsupervisor.database_is_up() and (health is None or health.is_up())
+
+    app.add_middleware(HealthzFastPath, is_up=database_up)  # outermost: /healthz only
+
+    document_error_responses(app)
 
     @app.get("/readyz", include_in_schema=False, response_model=None)
     def readyz() -> Response | dict[str, str]:

@@ -69,6 +69,20 @@ class Settings(BaseSettings):
         default=7 * 86_400, gt=0, description="Latest TAP async DESTRUCTION, from now.")
     tap_waits_per_client: int = Field(
         default=4, ge=0, description="UWS WAITs held at once per client; more answer at once.")
+    gil_switch_interval_s: float = Field(
+        default=0.001, gt=0, le=0.1,
+        description="Python's thread switch interval in the server (sys.setswitchinterval).")
+    tap_sync_slots: int = Field(
+        default=12, ge=1, le=18,
+        description="Synchronous TAP queries run at once (the VO pool has 20 connections).")
+    tap_heavy_slots: int = Field(
+        default=2, ge=1,
+        description="Of those, queries the planner expects to be heavy; each one's answer "
+                    "is written by a CPU-bound thread, so more than the cores only adds "
+                    "latency to everything else.")
+    worker_threads: int = Field(
+        default=40, ge=4, le=400,
+        description="Threads that run blocking request handlers (AnyIO's default limiter).")
     load_sample: bool = Field(default=True, description="make run loads the bundled sample.")
     tap_upload_url_hosts: list[str] = Field(
         default_factory=list,

@@ -66,6 +66,13 @@ class ServiceBusy(VoError):
     code = "service_busy"
 
 
+class DatabaseUnavailable(VoError):
+    """The database cannot be reached (down, restarting, connection lost); retry later."""
+
+    status = 503
+    code = "database_unavailable"
+
+
 class NotFoundError(VoError):
     status = 404
     code = "not_found"

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from catalog import sky
+from catalog.dberrors import outage
 from catalog.fair_storage import ARTIFACT_LANDING_KEY
 from catalog.schema import artifacts, events, region_tiles, revisions
 from vo import sqlformat
@@ -33,7 +34,7 @@ from vo.adql.geometry import ascii_moc
 from vo.adql.geomsql import haversine_sql
 from vo.adql.scope import quote
 from vo.adql.translate import PG_TYPE, UPLOAD_HPX, Translation, UploadTable
-from vo.errors import QueryFailed
+from vo.errors import DatabaseUnavailable, QueryFailed, VoError
 from vo.pgcopy import CopyColumn, copy_data
 from vo.tables import ALERTS
 from vo.votable import delimited, field_specs
@@ -97,6 +98,13 @@ class DatasetRow:
     ivorn: str | None
     has_moc: dict[int, bool]
     artifacts: list[ArtifactRow]
+
+
+def _refused(exc: psycopg.Error) -> VoError:
+    """The VO error for a database error: 503 for an outage, else the query failed."""
+    if outage(exc):
+        return DatabaseUnavailable("the database is unavailable; try again shortly")
+    return QueryFailed(_readable(exc))
 
 
 def _readable(exc: psycopg.Error) -> str:
@@ -245,7 +253,7 @@ class VoStorage:
         try:
             return self._call(work)
         except psycopg.Error as exc:
-            raise QueryFailed(_readable(exc)) from None
+            raise _refused(exc) from None
 
     @staticmethod
     def _encoded(cur: psycopg.Cursor[Any], sql: str, params: dict[str, Any],
@@ -312,11 +320,11 @@ class VoStorage:
             except psycopg.OperationalError as exc:
                 stream.close()
                 if not conn.broken or attempt:
-                    raise QueryFailed(_readable(exc)) from None
+                    raise _refused(exc) from None
                 fairy.invalidate()
             except psycopg.Error as exc:
                 stream.close()
-                raise QueryFailed(_readable(exc)) from None
+                raise _refused(exc) from None
             except BaseException:
                 stream.close()
                 raise
@@ -538,7 +546,7 @@ class ResultStream:
                 if self.overflow:
                     return
         except psycopg.Error as exc:
-            raise QueryFailed(_readable(exc)) from None
+            raise _refused(exc) from None
 
     def _shorten_timeout(self) -> None:
         """Lower the statement timeout to what is left before the deadline, when that is

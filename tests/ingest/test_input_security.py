@@ -345,12 +345,12 @@ def test_scan_ids_out_of_range_are_4xx(api: TestClient,
 
 
 def test_event_key_with_nul_is_4xx(api: TestClient, admin_headers: dict[str, str]) -> None:
-    for key in ("a%00b", "%C2%B2"):
+    for key in ("a%00b", "%C2%B2"):  # NUL is refused at the edge (400), "²" by the route
         r = api.get(f"/api/v1/events/{key}/notices")
-        assert r.status_code == 422, r.text
+        assert 400 <= r.status_code < 500 and r.json()["error"]["code"], r.text
         r = api.post(f"/api/v1/events/{key}/retract", json={"reason": "noise burst"},
                         headers=admin_headers)
-        assert r.status_code == 422, r.text
+        assert 400 <= r.status_code < 500 and r.json()["error"]["code"], r.text
 
 
 # ------------------------------------------------------------------------- AMQP and CLI

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.load import HEALTHZ, FloodPlan, LoadReport, Probe, probe_summary, run_load
+from bench.load import HEALTHZ, FloodPlan, LoadReport, Probe, probe_summary, run_load_yielding
 from bench.server import serving
 
 #: Seconds of flooding.
@@ -52,9 +52,10 @@ def _flood(db_url: str, tmp_path: Path) -> LoadReport:
            "NUFAIR_SCAN_RUNNER_ENABLED": "false", "NUFAIR_DISPATCHER_ENABLED": "false",
            "NUFAIR_PID_SYNC_INTERVAL_S": "0"}
     with serving(db_url, extra_env=env) as server:
-        report = run_load(server.base, server.pid, clients=NORMAL_CLIENTS, seconds=SECONDS,
-                          plan=PLAN, kill_above=KILL_ABOVE_BYTES, think_s=THINK_S,
-                          probes=[(HEALTHZ, HEALTHZ_EVERY_S), (REST, REST_EVERY_S)])
+        report = run_load_yielding(base=server.base, pid=server.pid, clients=NORMAL_CLIENTS,
+                                   seconds=SECONDS, plan=PLAN, kill_above=KILL_ABOVE_BYTES,
+                                   think_s=THINK_S,
+                                   probes=[(HEALTHZ, HEALTHZ_EVERY_S), (REST, REST_EVERY_S)])
     for path, probes in report.probes.items():  # shown by pytest when the test fails
         print(path, probe_summary(probes))
     for kind, tally in sorted(report.floods.items()):
