@@ -52,7 +52,7 @@ SMALL_ROWS = 2000
 
 #: Rows fetched from a server-side cursor at a time when an answer is streamed: ~2 MB of
 #: TABLEDATA for a wide row (both sides of a join of the alerts).
-STREAM_BATCH_ROWS = 1000
+STREAM_BATCH_ROWS = 200
 
 #: Seconds the estimate of the region-tile count is reused (see :meth:`VoStorage.tile_rows`).
 TILE_ESTIMATE_TTL_S = 60.0
