@@ -95,6 +95,26 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "Not found: a VOTable with QUERY_STATUS=ERROR",
           "content": _VOTABLE_DOC},
 }
+#: UWS (TAP async) answers: documents, redirects after a change, and refusals.
+UWS_REFUSALS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    403: {"description": "Another owner's job: a VOTable with QUERY_STATUS=ERROR",
+          "content": _VOTABLE_DOC},
+    429: {"description": "Over a per-owner cap: a VOTable with QUERY_STATUS=ERROR",
+          "content": _VOTABLE_DOC},
+    503: {"description": "Over a service-wide cap: a VOTable with QUERY_STATUS=ERROR and "
+                         "Retry-After", "content": _VOTABLE_DOC},
+}
+UWS_XML_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "A UWS document", "content": _XML_DOC}, **UWS_REFUSALS}
+UWS_REDIRECT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    303: {"description": "Done: See Other, to the job or the job list"}, **UWS_REFUSALS}
+UWS_ITEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "A job resource: its phase or another value (text), its "
+                         "parameters or results (UWS XML), or its error (VOTable)",
+          "content": {"text/plain": {"schema": {"type": "string"}}, **_XML_DOC,
+                      **_VOTABLE_DOC}},
+    **UWS_REFUSALS}
 TAP_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "The query result: VOTable (BINARY2 or TABLEDATA), CSV or TSV "
                          "(RESPONSEFORMAT)",

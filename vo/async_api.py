@@ -31,7 +31,17 @@ from starlette.concurrency import run_in_threadpool
 
 from catalog.auth import TOKENS_STATE
 from vo import uws
-from vo.api import VOTABLE, app_config, config, error_response, read_params
+from vo.api import (
+    TAP_RESPONSES,
+    UWS_ITEM_RESPONSES,
+    UWS_REDIRECT_RESPONSES,
+    UWS_XML_RESPONSES,
+    VOTABLE,
+    app_config,
+    config,
+    error_response,
+    read_params,
+)
 from vo.errors import NotFoundError, VoError
 from vo.service import TapResult, TapService, upper_params
 from vo.storage import VoStorage
@@ -147,7 +157,7 @@ def _last(params: Mapping[str, Any]) -> int | None:
     return min(last, MAX_LAST)
 
 
-@router.get("/tap/async")
+@router.get("/tap/async", response_class=Response, responses=UWS_XML_RESPONSES)
 def job_list(request: Request) -> Response:
     """The caller's own jobs (none for anonymous callers), filtered as UWS 1.1 says."""
     try:
@@ -165,7 +175,7 @@ def job_list(request: Request) -> Response:
     return Response(uws.job_list(listed, base(request)), media_type=XML)
 
 
-@router.post("/tap/async")
+@router.post("/tap/async", response_class=Response, responses=UWS_REDIRECT_RESPONSES)
 async def create_job(request: Request) -> Response:
     """A new job of the caller (303 to it); 429/503 over a cap."""
     try:
@@ -177,7 +187,7 @@ async def create_job(request: Request) -> Response:
     return see_other(f"{base(request)}/{job.id}")
 
 
-@router.get("/tap/async/{job_id}")
+@router.get("/tap/async/{job_id}", response_class=Response, responses=UWS_XML_RESPONSES)
 async def get_job(job_id: str, request: Request) -> Response:
     """The job document; with WAIT, once the phase changes (awaited, no thread held)."""
     store = jobs(request)
@@ -198,7 +208,7 @@ async def get_job(job_id: str, request: Request) -> Response:
     return Response(uws.job_document(job, base(request)), media_type=XML)
 
 
-@router.post("/tap/async/{job_id}")
+@router.post("/tap/async/{job_id}", response_class=Response, responses=UWS_REDIRECT_RESPONSES)
 async def post_job(job_id: str, request: Request) -> Response:
     """ACTION=DELETE, or new parameters of a PENDING job."""
     store = jobs(request)
@@ -216,7 +226,7 @@ async def post_job(job_id: str, request: Request) -> Response:
     return see_other(f"{base(request)}/{job.id}")
 
 
-@router.delete("/tap/async/{job_id}")
+@router.delete("/tap/async/{job_id}", response_class=Response, responses=UWS_REDIRECT_RESPONSES)
 def delete_job(job_id: str, request: Request) -> Response:
     store = jobs(request)
     try:
@@ -226,7 +236,7 @@ def delete_job(job_id: str, request: Request) -> Response:
     return see_other(base(request))
 
 
-@router.get("/tap/async/{job_id}/phase")
+@router.get("/tap/async/{job_id}/phase", response_class=Response, responses=UWS_ITEM_RESPONSES)
 def get_phase(job_id: str, request: Request) -> Response:
     try:
         return Response(jobs(request).get(job_id, caller(request)).phase,
@@ -235,7 +245,7 @@ def get_phase(job_id: str, request: Request) -> Response:
         return refusal(exc)
 
 
-@router.post("/tap/async/{job_id}/phase")
+@router.post("/tap/async/{job_id}/phase", response_class=Response, responses=UWS_REDIRECT_RESPONSES)
 async def post_phase(job_id: str, request: Request) -> Response:
     store = jobs(request)
     try:
@@ -253,7 +263,7 @@ async def post_phase(job_id: str, request: Request) -> Response:
     return see_other(f"{base(request)}/{job.id}")
 
 
-@router.get("/tap/async/{job_id}/{item}")
+@router.get("/tap/async/{job_id}/{item}", response_class=Response, responses=UWS_ITEM_RESPONSES)
 def get_item(job_id: str, item: str, request: Request) -> Response:
     try:
         job = jobs(request).get(job_id, caller(request))
@@ -269,12 +279,13 @@ def get_item(job_id: str, item: str, request: Request) -> Response:
         return Response(uws.results_document(job, base(request)), media_type=XML)
     if item == "error":
         if job.phase != "ERROR":
-            return Response("no error", status_code=404, media_type="text/plain")
+            return error_response(NotFoundError("this job has no error"))
         return Response(error_votable(job.error or "error"), media_type=VOTABLE)
-    return Response("no such job resource", status_code=404, media_type="text/plain")
+    return error_response(NotFoundError(f"no job resource {item!r}"))
 
 
-@router.post("/tap/async/{job_id}/{item}")
+@router.post("/tap/async/{job_id}/{item}", response_class=Response,
+             responses=UWS_REDIRECT_RESPONSES)
 async def post_item(job_id: str, item: str, request: Request) -> Response:
     """New destruction time or execution duration (bounded), or PENDING parameters."""
     store = jobs(request)
@@ -296,7 +307,7 @@ async def post_item(job_id: str, item: str, request: Request) -> Response:
     return see_other(f"{base(request)}/{job.id}")
 
 
-@router.get("/tap/async/{job_id}/results/result")
+@router.get("/tap/async/{job_id}/results/result", response_class=Response, responses=TAP_RESPONSES)
 def get_result(job_id: str, request: Request) -> Response:
     store = jobs(request)
     try:

@@ -38,7 +38,7 @@ class VoConfig:
     heavy_cost: float = 100_000.0
     heavy_bytes: float = 16 * 1024 * 1024
     heavy_queue_s: float = 0.0
-    sync_queue_s: float = 5.0
+    sync_queue_s: float = 15.0
     max_upload_bytes: int = 50 * 1024 * 1024
     retention_s: int = 86_400
     async_workers: int = 2
