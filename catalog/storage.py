@@ -57,6 +57,9 @@ BIGINT_MAX = 2**63 - 1
 #: about 30 s in all, long enough for a PostgreSQL restart or fail-over.
 RETRY_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
 
+#: An event's identity: (observatory, run_id, event_id).
+_EventKey = tuple[str, int, int]
+
 _RUN_EVENT = re.compile(r"^(\d+)[_:](\d+)$")
 _ICECAT_NAME = re.compile(r"^IC(\d{6}[A-Z])$")
 
@@ -126,6 +129,68 @@ def _region_columns(rec: NoticeRecord) -> dict[str, Any]:
     return out
 
 
+def _event_rows(records: Sequence[NoticeRecord]) -> list[dict[str, Any]]:
+    """One ``events`` row per event key, from its first record and its first alert name."""
+    first: dict[_EventKey, NoticeRecord] = {}
+    names: dict[_EventKey, str] = {}
+    for rec in records:
+        key = (rec.observatory, rec.run_id, rec.event_id)
+        first.setdefault(key, rec)
+        if rec.name and key not in names:
+            names[key] = rec.name
+    return [{"observatory": key[0], "run_id": key[1], "event_id": key[2],
+             "name": names.get(key), "stream": rec.stream.value,
+             "event_time": rec.event_time, "event_mjd": utc_mjd(rec.event_time)}
+            for key, rec in first.items()]
+
+
+def _point_indices(fresh: Sequence[NoticeRecord]) -> tuple[np.ndarray, np.ndarray]:
+    """Which records have a position, and the HEALPix (order 29) pixel of each (-1 if none)."""
+    ras = np.array([r.ra if r.ra is not None else np.nan for r in fresh])
+    decs = np.array([r.dec if r.dec is not None else np.nan for r in fresh])
+    has_pos = ~(np.isnan(ras) | np.isnan(decs))
+    hpx = np.full(len(fresh), -1, dtype=np.int64)
+    if has_pos.any():
+        hpx[has_pos] = sky.point_index(ras[has_pos], decs[has_pos])
+    return has_pos, hpx
+
+
+def _revision_rows(
+    fresh: Sequence[NoticeRecord], pk_of: dict[_EventKey, int], next_number: dict[int, int]
+) -> tuple[list[dict[str, Any]], dict[str, list[tuple[int, np.ndarray]]]]:
+    """The ``revisions`` rows of ``fresh``, numbered on from ``next_number`` (which advances),
+    and the region tiles of each by source key."""
+    has_pos, hpx = _point_indices(fresh)
+    rows = []
+    tiles_of: dict[str, list[tuple[int, np.ndarray]]] = {}
+    for i, rec in enumerate(fresh):
+        pk = pk_of[(rec.observatory, rec.run_id, rec.event_id)]
+        number = next_number[pk]
+        next_number[pk] += 1
+        cols = _region_columns(rec)
+        tiles_of[rec.source_key] = cols.pop("_tiles")
+        rows.append(_revision_row(rec, pk, number, int(hpx[i]) if has_pos[i] else None, cols))
+    return rows, tiles_of
+
+
+def _revision_row(rec: NoticeRecord, event_pk: int, number: int, hpx29: int | None,
+                  region_cols: dict[str, Any]) -> dict[str, Any]:
+    """The ``revisions`` row of one record; region columns stay null unless given."""
+    return {
+        "event_pk": event_pk, "number": number, "kind": rec.kind.value,
+        "source": rec.source.value, "source_rev": rec.source_rev,
+        "source_key": rec.source_key, "stream": rec.stream.value,
+        "issued_at": rec.issued_at,
+        "ra": None if rec.ra is None else rec.ra % 360.0, "dec": rec.dec,
+        "hpx29": hpx29,
+        "energy_tev": rec.energy_tev, "signalness": rec.signalness,
+        "far_per_year": rec.far_per_year, "ivorn": rec.ivorn,
+        "retraction_reason": rec.retraction_reason,
+        "provenance": {"source": rec.source.value, **rec.extra},
+        **{c: None for c in _REGION_COLS}, **region_cols,
+    }
+
+
 def _revision_order_key(rec: NoticeRecord) -> tuple[bool, float, int]:
     """Order of new revisions within a batch: notices by issue time (event time when the
     source gives none), then their GCN Rev; catalog compilations with no issue date (IceCat-1
@@ -179,22 +244,40 @@ class CatalogStorage:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _import(self, conn: Connection, records: Sequence[NoticeRecord]) -> ImportSummary:
+        """Store ``records`` in the transaction of ``conn`` (the body of ``import_records``)."""
         # 1. Upsert the events. DO UPDATE (not DO NOTHING) locks each event row until
         #    commit, which serialises concurrent imports of the same event's revisions.
-        first: dict[tuple[str, int, int], NoticeRecord] = {}
-        names: dict[tuple[str, int, int], str] = {}
-        for rec in records:
-            key = (rec.observatory, rec.run_id, rec.event_id)
-            first.setdefault(key, rec)
-            if rec.name and key not in names:
-                names[key] = rec.name
-        pk_of: dict[tuple[str, int, int], int] = {}
-        created = 0
-        rows = []
-        for key, rec in first.items():
-            rows.append({"observatory": key[0], "run_id": key[1], "event_id": key[2],
-                         "name": names.get(key), "stream": rec.stream.value,
-                         "event_time": rec.event_time, "event_mjd": utc_mjd(rec.event_time)})
+        pk_of, created = self._upsert_events(conn, records)
+        # 2. Drop records already stored (idempotent re-import) and in-batch duplicates.
+        fresh = self._fresh_records(conn, records)
+        if not fresh:
+            return ImportSummary(records=len(records), events_created=created,
+                                 revisions_created=0, unchanged=len(records))
+
+        # 3. Number the new revisions after what each event already has, and insert them.
+        pks = sorted({pk_of[(r.observatory, r.run_id, r.event_id)] for r in fresh})
+        next_number = self._next_numbers(conn, pks)
+        fresh.sort(key=_revision_order_key)
+        for rec in fresh:
+            _check_record(rec)
+        rows, tiles_of = _revision_rows(fresh, pk_of, next_number)
+        rev_pk = {row.source_key: row.id for row in conn.execute(
+            insert(revisions).returning(revisions.c.id, revisions.c.source_key), rows)}
+
+        # 4. Region tiles through COPY: the bulk of the rows, and the fastest path in.
+        self._copy_tiles(conn, tiles_of, rev_pk)
+
+        # 5. Point each touched event at the revision that now describes it.
+        self._refresh_current(conn, pks)
+        for hook in self.import_hooks:
+            hook(conn, pks)
+        return ImportSummary(records=len(records), events_created=created,
+                             revisions_created=len(rows), unchanged=len(records) - len(rows))
+
+    @staticmethod
+    def _upsert_events(conn: Connection,
+                       records: Sequence[NoticeRecord]) -> tuple[dict[_EventKey, int], int]:
+        """Insert new events and map keys to pks; returns (pk of each key, events created)."""
         # executemany of one compiled statement: SQLAlchemy batches it as multi-row
         # INSERT ... RETURNING ("insertmanyvalues") without recompiling per batch.
         ins = insert(events)
@@ -204,11 +287,17 @@ class CatalogStorage:
                   "updated_at": func.now()},
         ).returning(events.c.id, events.c.observatory, events.c.run_id, events.c.event_id,
                     (literal_column_xmax() == 0).label("inserted"))
-        for row in conn.execute(upsert, rows):
+        pk_of: dict[_EventKey, int] = {}
+        created = 0
+        for row in conn.execute(upsert, _event_rows(records)):
             pk_of[(row.observatory, row.run_id, row.event_id)] = row.id
             created += int(row.inserted)
+        return pk_of, created
 
-        # 2. Drop records already stored (idempotent re-import) and in-batch duplicates.
+    @staticmethod
+    def _fresh_records(conn: Connection,
+                       records: Sequence[NoticeRecord]) -> list[NoticeRecord]:
+        """The records not stored yet, each source key once, in input order."""
         keys = list({rec.source_key for rec in records})
         existing = set(conn.execute(
             select(revisions.c.source_key).where(revisions.c.source_key.in_(keys))
@@ -220,54 +309,23 @@ class CatalogStorage:
                 continue
             seen.add(rec.source_key)
             fresh.append(rec)
-        if not fresh:
-            return ImportSummary(records=len(records), events_created=created,
-                                 revisions_created=0, unchanged=len(records))
+        return fresh
 
-        # 3. Number the new revisions after what each event already has.
-        pks = sorted({pk_of[(r.observatory, r.run_id, r.event_id)] for r in fresh})
+    @staticmethod
+    def _next_numbers(conn: Connection, pks: list[int]) -> dict[int, int]:
+        """The number the next revision of each event gets (0 for an event without any)."""
         next_number = dict.fromkeys(pks, 0)
         for pk, top in conn.execute(
             select(revisions.c.event_pk, func.max(revisions.c.number))
             .where(revisions.c.event_pk.in_(pks)).group_by(revisions.c.event_pk)
         ):
             next_number[pk] = top + 1
-        fresh.sort(key=_revision_order_key)
-        for rec in fresh:
-            _check_record(rec)
+        return next_number
 
-        ras = np.array([r.ra if r.ra is not None else np.nan for r in fresh])
-        decs = np.array([r.dec if r.dec is not None else np.nan for r in fresh])
-        has_pos = ~(np.isnan(ras) | np.isnan(decs))
-        hpx = np.full(len(fresh), -1, dtype=np.int64)
-        if has_pos.any():
-            hpx[has_pos] = sky.point_index(ras[has_pos], decs[has_pos])
-
-        rows = []
-        tiles_of: dict[str, list[tuple[int, np.ndarray]]] = {}
-        for i, rec in enumerate(fresh):
-            pk = pk_of[(rec.observatory, rec.run_id, rec.event_id)]
-            number = next_number[pk]
-            next_number[pk] += 1
-            cols = _region_columns(rec)
-            tiles_of[rec.source_key] = cols.pop("_tiles")
-            rows.append({
-                "event_pk": pk, "number": number, "kind": rec.kind.value,
-                "source": rec.source.value, "source_rev": rec.source_rev,
-                "source_key": rec.source_key, "stream": rec.stream.value,
-                "issued_at": rec.issued_at,
-                "ra": None if rec.ra is None else rec.ra % 360.0, "dec": rec.dec,
-                "hpx29": int(hpx[i]) if has_pos[i] else None,
-                "energy_tev": rec.energy_tev, "signalness": rec.signalness,
-                "far_per_year": rec.far_per_year, "ivorn": rec.ivorn,
-                "retraction_reason": rec.retraction_reason,
-                "provenance": {"source": rec.source.value, **rec.extra},
-                **{c: None for c in _REGION_COLS}, **cols,
-            })
-        rev_pk = {row.source_key: row.id for row in conn.execute(
-            insert(revisions).returning(revisions.c.id, revisions.c.source_key), rows)}
-
-        # 4. Region tiles through COPY: the bulk of the rows, and the fastest path in.
+    @staticmethod
+    def _copy_tiles(conn: Connection, tiles_of: dict[str, list[tuple[int, np.ndarray]]],
+                    rev_pk: dict[str, int]) -> None:
+        """COPY the region tiles of each new revision (by source key) into ``region_tiles``."""
         raw = conn.connection.driver_connection
         assert raw is not None
         with raw.cursor() as cur, cur.copy(
@@ -278,13 +336,6 @@ class CatalogStorage:
                 for level, ranges in tiles:
                     for lo, hi in ranges:
                         copy.write_row((rpk, level, f"[{int(lo)},{int(hi)})"))
-
-        # 5. Point each touched event at the revision that now describes it.
-        self._refresh_current(conn, pks)
-        for hook in self.import_hooks:
-            hook(conn, pks)
-        return ImportSummary(records=len(records), events_created=created,
-                             revisions_created=len(rows), unchanged=len(records) - len(rows))
 
     @staticmethod
     def _refresh_current(conn: Connection, pks: Iterable[int]) -> None:

@@ -64,6 +64,154 @@ def _photon_times(
     return sensor, t_geo[sensor] + delay + jitter
 
 
+def _draw_direction_and_time(
+    rng: np.random.Generator, zenith: float | None, azimuth: float | None, time: datetime | None
+) -> tuple[float, float, datetime]:
+    """Fill in an isotropic direction and a time uniform in 2024 where not given."""
+    if zenith is None:
+        zenith = float(np.arccos(rng.uniform(-1.0, 1.0)))
+    if azimuth is None:
+        azimuth = float(rng.uniform(0.0, 2 * np.pi))
+    if time is None:
+        start = datetime(2024, 1, 1, tzinfo=UTC)
+        time = start + timedelta(seconds=float(rng.uniform(0.0, 366 * 86400.0)))
+    return zenith, azimuth, time
+
+
+def _transverse_basis(travel: NDArray[np.float64]) -> tuple[NDArray[np.float64], ...]:
+    """Two unit vectors orthogonal to ``travel`` (and to each other)."""
+    helper = np.array([0.0, 0.0, 1.0]) if abs(travel[2]) < 0.9 else np.array([1.0, 0.0, 0.0])
+    e1 = np.cross(travel, helper)
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(travel, e1)
+    return e1, e2
+
+
+def _draw_vertex(
+    rng: np.random.Generator,
+    kind: Kind,
+    centre: NDArray[np.float64],
+    travel: NDArray[np.float64],
+    impact_radius_m: float,
+) -> NDArray[np.float64]:
+    """Draw the track's reference point: closest approach (through-going) or vertex (starting)."""
+    e1, e2 = _transverse_basis(travel)
+    if kind == "throughgoing":
+        radius = impact_radius_m * np.sqrt(rng.uniform())
+        angle = rng.uniform(0.0, 2 * np.pi)
+        return centre + radius * (np.cos(angle) * e1 + np.sin(angle) * e2)
+    if kind == "starting":
+        radius = 400.0 * np.sqrt(rng.uniform())
+        angle = rng.uniform(0.0, 2 * np.pi)
+        return centre + np.array(
+            [radius * np.cos(angle), radius * np.sin(angle), rng.uniform(-400.0, 400.0)]
+        )
+    raise ValueError(f"unknown kind {kind!r}")
+
+
+def _track_photons(
+    rng: np.random.Generator,
+    kind: Kind,
+    rel: NDArray[np.float64],
+    travel: NDArray[np.float64],
+    t_vertex: float,
+    energy_tev: float,
+    ice: IceModel,
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Draw the track's Cherenkov photons; ``rel`` is sensor positions minus the vertex."""
+    along = rel @ travel
+    rho = np.linalg.norm(rel - np.outer(along, travel), axis=1)
+    t_geo = t_vertex + along / C_VACUUM + RHO_DELAY * rho
+    mean = ice.light_yield(rho, energy_tev)
+    if kind == "starting":
+        # No track light from emission points upstream of the vertex.
+        emission = along - rho * COS_CHERENKOV / SIN_CHERENKOV
+        mean = np.where(emission >= 0.0, mean, 0.0)
+    return _photon_times(rng, t_geo, rho / SIN_CHERENKOV, mean, ice)
+
+
+def _cascade_photons(
+    rng: np.random.Generator,
+    rel: NDArray[np.float64],
+    t_vertex: float,
+    energy_tev: float,
+    ice: IceModel,
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Draw the photons of a starting event's point-like hadronic cascade at the vertex."""
+    dist = np.linalg.norm(rel, axis=1)
+    r0 = ice.yield_radius_m
+    mean_c = (
+        CASCADE_BRIGHTNESS
+        * ice.yield_100tev
+        * (CASCADE_FRACTION * energy_tev / 100.0) ** ice.yield_index
+        * (r0 / (dist + r0)) ** 2
+        * np.exp(-dist / ice.attenuation_m)
+    )
+    return _photon_times(rng, t_vertex + dist / C_ICE, dist, mean_c, ice)
+
+
+def _add_dark_noise(
+    rng: np.random.Generator,
+    n_sensors: int,
+    sensor: NDArray[np.int64],
+    times: NDArray[np.float64],
+    noise: bool,
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Append uniform dark-noise pulses over the readout window (none when ``noise`` is off)."""
+    n_noise = rng.poisson(DARK_RATE_HZ * 1e-9 * READOUT_WINDOW_NS * n_sensors) if noise else 0
+    sensor = np.concatenate([sensor, rng.integers(0, n_sensors, n_noise)])
+    times = np.concatenate([times, rng.uniform(0.0, READOUT_WINDOW_NS, n_noise)])
+    return sensor, times
+
+
+def _truth(
+    kind: Kind,
+    zenith: float,
+    azimuth: float,
+    time: datetime,
+    energy_tev: float,
+    vertex: NDArray[np.float64],
+    t_vertex: float,
+) -> Truth:
+    """The simulated truth, with the source direction also in equatorial coordinates."""
+    ra, dec = local_to_equatorial(zenith, azimuth, time)
+    return Truth(
+        kind=kind,
+        zenith=float(zenith),
+        azimuth=float(np.mod(azimuth, 2 * np.pi)),
+        ra=float(ra),
+        dec=float(dec),
+        energy_tev=float(energy_tev),
+        vertex=(float(vertex[0]), float(vertex[1]), float(vertex[2])),
+        time_ns=float(t_vertex),
+    )
+
+
+def _assemble_event(
+    detector: Detector,
+    time: datetime,
+    sensor: NDArray[np.int64],
+    times: NDArray[np.float64],
+    charge: NDArray[np.float64],
+    truth: Truth,
+    run_id: int,
+    event_id: int,
+) -> Event:
+    """Build the ``Event`` with its pulses sorted by time and rounded to storage precision."""
+    order = np.argsort(times, kind="stable")
+    return Event(
+        observatory="nufair-sim",
+        run_id=run_id,
+        event_id=event_id,
+        time=time,
+        sensor=sensor[order].astype(np.int64),
+        pulse_time=np.round(times[order], 3),
+        charge=np.round(charge[order], 3).astype(np.float64),
+        detector=detector.name,
+        truth=truth,
+    )
+
+
 def simulate_event(
     rng: np.random.Generator,
     detector: Detector,
@@ -110,85 +258,20 @@ def simulate_event(
     -------
     SimulatedEvent
     """
-    if zenith is None:
-        zenith = float(np.arccos(rng.uniform(-1.0, 1.0)))
-    if azimuth is None:
-        azimuth = float(rng.uniform(0.0, 2 * np.pi))
-    if time is None:
-        start = datetime(2024, 1, 1, tzinfo=UTC)
-        time = start + timedelta(seconds=float(rng.uniform(0.0, 366 * 86400.0)))
+    zenith, azimuth, time = _draw_direction_and_time(rng, zenith, azimuth, time)
     travel = -direction_vector(zenith, azimuth)
-    helper = np.array([0.0, 0.0, 1.0]) if abs(travel[2]) < 0.9 else np.array([1.0, 0.0, 0.0])
-    e1 = np.cross(travel, helper)
-    e1 /= np.linalg.norm(e1)
-    e2 = np.cross(travel, e1)
-    centre = detector.centre
-    if kind == "throughgoing":
-        radius = impact_radius_m * np.sqrt(rng.uniform())
-        angle = rng.uniform(0.0, 2 * np.pi)
-        vertex = centre + radius * (np.cos(angle) * e1 + np.sin(angle) * e2)
-    elif kind == "starting":
-        radius = 400.0 * np.sqrt(rng.uniform())
-        angle = rng.uniform(0.0, 2 * np.pi)
-        vertex = centre + np.array(
-            [radius * np.cos(angle), radius * np.sin(angle), rng.uniform(-400.0, 400.0)]
-        )
-    else:
-        raise ValueError(f"unknown kind {kind!r}")
+    vertex = _draw_vertex(rng, kind, detector.centre, travel, impact_radius_m)
     t_vertex = READOUT_WINDOW_NS / 2
-
     rel = detector.positions - vertex
-    along = rel @ travel
-    rho = np.linalg.norm(rel - np.outer(along, travel), axis=1)
-    t_geo = t_vertex + along / C_VACUUM + RHO_DELAY * rho
-    mean = ice.light_yield(rho, energy_tev)
+    sensor, times = _track_photons(rng, kind, rel, travel, t_vertex, energy_tev, ice)
     if kind == "starting":
-        # No track light from emission points upstream of the vertex.
-        emission = along - rho * COS_CHERENKOV / SIN_CHERENKOV
-        mean = np.where(emission >= 0.0, mean, 0.0)
-    sensor, times = _photon_times(rng, t_geo, rho / SIN_CHERENKOV, mean, ice)
-    if kind == "starting":
-        dist = np.linalg.norm(rel, axis=1)
-        r0 = ice.yield_radius_m
-        mean_c = (
-            CASCADE_BRIGHTNESS
-            * ice.yield_100tev
-            * (CASCADE_FRACTION * energy_tev / 100.0) ** ice.yield_index
-            * (r0 / (dist + r0)) ** 2
-            * np.exp(-dist / ice.attenuation_m)
-        )
-        s_c, t_c = _photon_times(rng, t_vertex + dist / C_ICE, dist, mean_c, ice)
+        s_c, t_c = _cascade_photons(rng, rel, t_vertex, energy_tev, ice)
         sensor = np.concatenate([sensor, s_c])
         times = np.concatenate([times, t_c])
-    n_noise = (
-        rng.poisson(DARK_RATE_HZ * 1e-9 * READOUT_WINDOW_NS * detector.n_sensors) if noise else 0
-    )
-    sensor = np.concatenate([sensor, rng.integers(0, detector.n_sensors, n_noise)])
-    times = np.concatenate([times, rng.uniform(0.0, READOUT_WINDOW_NS, n_noise)])
+    sensor, times = _add_dark_noise(rng, detector.n_sensors, sensor, times, noise)
     keep = (times >= 0.0) & (times < READOUT_WINDOW_NS)
     sensor, times = sensor[keep], times[keep]
     charge = np.maximum(rng.normal(1.0, 0.3, size=len(sensor)), 0.1)
-    order = np.argsort(times, kind="stable")
-    ra, dec = local_to_equatorial(zenith, azimuth, time)
-    truth = Truth(
-        kind=kind,
-        zenith=float(zenith),
-        azimuth=float(np.mod(azimuth, 2 * np.pi)),
-        ra=float(ra),
-        dec=float(dec),
-        energy_tev=float(energy_tev),
-        vertex=(float(vertex[0]), float(vertex[1]), float(vertex[2])),
-        time_ns=float(t_vertex),
-    )
-    event = Event(
-        observatory="nufair-sim",
-        run_id=run_id,
-        event_id=event_id,
-        time=time,
-        sensor=sensor[order].astype(np.int64),
-        pulse_time=np.round(times[order], 3),
-        charge=np.round(charge[order], 3).astype(np.float64),
-        detector=detector.name,
-        truth=truth,
-    )
+    truth = _truth(kind, zenith, azimuth, time, energy_tev, vertex, t_vertex)
+    event = _assemble_event(detector, time, sensor, times, charge, truth, run_id, event_id)
     return SimulatedEvent(event, truth)

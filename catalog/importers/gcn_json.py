@@ -96,6 +96,73 @@ def _identify(doc: dict[str, Any]) -> None:
     raise UnsupportedFormat("JSON document is not a GCN Kafka notice (no GCN $schema)")
 
 
+def _validate(doc: dict[str, Any]) -> None:
+    """Raise ``InvalidInput`` on a schema violation, ``NotANeutrinoAlert`` on a test tense."""
+    error = best_match(validator().iter_errors(doc))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+        raise InvalidInput(
+            f"GCN IceCube notice does not match the official schema at {where}: {error.message}"
+        )
+    tense = doc.get("alert_tense", "current")
+    if tense in _NOT_REAL_TENSES:
+        raise NotANeutrinoAlert(f"GCN notice with alert_tense={tense!r}; not archived")
+
+
+def _run_event(doc: dict[str, Any]) -> tuple[int, int]:
+    """Run and event from the first ``id`` of the form ``"<run>_<event>"``."""
+    ids = doc.get("id")
+    match = next(
+        (m for m in (_ID_RE.match(str(v)) for v in (ids if isinstance(ids, list) else [ids])) if m),
+        None,
+    )
+    if match is None:
+        raise InvalidInput(f"GCN IceCube notice has no 'id' of the form '<run>_<event>': {ids!r}")
+    return int(match[1]), int(match[2])
+
+
+def _stream(doc: dict[str, Any]) -> Stream:
+    """The alert stream named by ``pipeline``."""
+    pipeline = doc.get("pipeline")
+    if pipeline not in PIPELINE_STREAMS:
+        raise InvalidInput("GCN IceCube notice has no 'pipeline', so its stream is unknown")
+    return PIPELINE_STREAMS[pipeline]
+
+
+def _regions_and_extra(doc: dict[str, Any]) -> tuple[list[ErrorRegion], dict[str, Any]]:
+    """The error circle of ``ra_dec_error``, and the fields kept verbatim as provenance."""
+    regions: list[ErrorRegion] = []
+    extra: dict[str, Any] = {}
+    error_value = doc.get("ra_dec_error")
+    containment = float(doc.get("containment_probability", 0.9))
+    if isinstance(error_value, list) and (
+        len(error_value) == 1 or (len(error_value) >= 2 and error_value[0] == error_value[1])
+    ):
+        error_value = error_value[0]
+    if isinstance(error_value, int | float):
+        regions.append(ErrorRegion(containment, radius_deg=float(error_value)))
+    elif error_value is not None:
+        # An ellipse has no ErrorRegion form; keep it verbatim rather than invent a circle.
+        extra["ra_dec_error_ellipse"] = error_value
+    for key in ("healpix_url", "systematic_included", "alert_tense", "instrument"):
+        if key in doc:
+            extra[key] = doc[key]
+    return regions, extra
+
+
+def _quantities(doc: dict[str, Any]) -> dict[str, Any]:
+    """NoticeRecord fields of the issue time and the measured energy, signalness and FAR."""
+    far_hz = doc.get("far")
+    issued = doc.get("alert_datetime")
+    return {
+        "issued_at": parse_utc(issued, "alert_datetime") if issued else None,
+        "energy_tev": float(doc["nu_energy"]) if doc.get("nu_energy") is not None else None,
+        "signalness": float(doc["p_astro"]) if doc.get("p_astro") is not None else None,
+        # far is in Hz (events per second); times seconds per (365-day) year.
+        "far_per_year": float(far_hz) * SECONDS_PER_YEAR if far_hz is not None else None,
+    }
+
+
 def parse_gcn_json(data: bytes) -> list[NoticeRecord]:
     """Parse one GCN Kafka JSON notice of an IceCube single-neutrino alert.
 
@@ -122,75 +189,36 @@ def parse_gcn_json(data: bytes) -> list[NoticeRecord]:
     if not isinstance(doc, dict):
         raise UnsupportedFormat("JSON document is not an object, so not a GCN notice")
     _identify(doc)
-    error = best_match(validator().iter_errors(doc))
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-        raise InvalidInput(
-            f"GCN IceCube notice does not match the official schema at {where}: {error.message}"
-        )
-    tense = doc.get("alert_tense", "current")
-    if tense in _NOT_REAL_TENSES:
-        raise NotANeutrinoAlert(f"GCN notice with alert_tense={tense!r}; not archived")
-
-    ids = doc.get("id")
-    match = next(
-        (m for m in (_ID_RE.match(str(v)) for v in (ids if isinstance(ids, list) else [ids])) if m),
-        None,
-    )
-    if match is None:
-        raise InvalidInput(f"GCN IceCube notice has no 'id' of the form '<run>_<event>': {ids!r}")
-    run, event = int(match[1]), int(match[2])
-    pipeline = doc.get("pipeline")
-    if pipeline not in PIPELINE_STREAMS:
-        raise InvalidInput("GCN IceCube notice has no 'pipeline', so its stream is unknown")
+    _validate(doc)
+    run, event = _run_event(doc)
+    stream = _stream(doc)
     kind = ALERT_KINDS.get(doc.get("alert_type", "initial"), RevisionKind.INITIAL)
     ra, dec = doc.get("ra"), doc.get("dec")
     if kind is not RevisionKind.RETRACTION and (ra is None or dec is None):
         raise InvalidInput("GCN IceCube notice has no 'ra'/'dec'")
-    regions: list[ErrorRegion] = []
-    extra: dict[str, Any] = {}
-    error_value = doc.get("ra_dec_error")
-    containment = float(doc.get("containment_probability", 0.9))
-    if isinstance(error_value, list) and (
-        len(error_value) == 1 or (len(error_value) >= 2 and error_value[0] == error_value[1])
-    ):
-        error_value = error_value[0]
-    if isinstance(error_value, int | float):
-        regions.append(ErrorRegion(containment, radius_deg=float(error_value)))
-    elif error_value is not None:
-        # An ellipse has no ErrorRegion form; keep it verbatim rather than invent a circle.
-        extra["ra_dec_error_ellipse"] = error_value
-    for key in ("healpix_url", "systematic_included", "alert_tense", "instrument"):
-        if key in doc:
-            extra[key] = doc[key]
-    far_hz = doc.get("far")
+    regions, extra = _regions_and_extra(doc)
     record_number = doc.get("record_number")
     source_rev = int(record_number) if record_number is not None else None
     trigger = parse_utc(doc.get("trigger_time"), "trigger_time")
-    issued = doc.get("alert_datetime")
     return [
         NoticeRecord(
             observatory=OBSERVATORY,
             run_id=run,
             event_id=event,
             name=_first(doc.get("event_name")),
-            stream=PIPELINE_STREAMS[pipeline],
+            stream=stream,
             event_time=trigger,
             kind=kind,
             source=Source.GCN_JSON,
             source_rev=source_rev,
             source_key=f"gcn-json:{run}:{event}:{source_rev if source_rev is not None else '-'}",
-            issued_at=parse_utc(issued, "alert_datetime") if issued else None,
             ra=float(ra) if ra is not None else None,
             dec=float(dec) if dec is not None else None,
             regions=tuple(regions),
-            energy_tev=float(doc["nu_energy"]) if doc.get("nu_energy") is not None else None,
-            signalness=float(doc["p_astro"]) if doc.get("p_astro") is not None else None,
-            # far is in Hz (events per second); times seconds per (365-day) year.
-            far_per_year=float(far_hz) * SECONDS_PER_YEAR if far_hz is not None else None,
             retraction_reason=doc.get("additional_info")
             if kind is RevisionKind.RETRACTION
             else None,
             extra=extra,
+            **_quantities(doc),
         )
     ]

@@ -220,6 +220,106 @@ def _check_consistency(
         )
 
 
+def _packet_type(params: dict[str, Element]) -> int | None:
+    """The ``Packet_Type`` Param as an int (``None`` when the notice has none)."""
+    node = params.get("Packet_Type")
+    return to_int(node.get("value"), "Packet_Type") if node is not None else None
+
+
+def _refuse_test(root: Element, ivorn: str, packet: int, trigger: dict[str, str]) -> None:
+    """Raise ``NotANeutrinoAlert`` for a test notice (role, test packet or test flags)."""
+    role = root.get("role", "observation")
+    if (
+        role != "observation"
+        or packet in TEST_PACKETS
+        or _flag(trigger, "Test")
+        or _flag(trigger, "InternalTest")
+    ):
+        raise NotANeutrinoAlert(f"{ivorn} is a test notice (role={role!r}); not archived")
+
+
+def _identifiers(ivorn: str, params: dict[str, Element]) -> tuple[int, int, int]:
+    """Run, event and revision; the revision from the IVORN when there is no ``Rev`` Param."""
+    run = to_int(params["run_id"].get("value") if "run_id" in params else None, "Param run_id")
+    event = to_int(
+        params["event_id"].get("value") if "event_id" in params else None, "Param event_id"
+    )
+    rev_node = params.get("Rev")
+    if rev_node is not None:
+        return run, event, to_int(rev_node.get("value"), "Param Rev")
+    match = _IVORN_RE.search(ivorn)
+    if match is None:
+        raise InvalidInput(f"{ivorn}: no Rev Param and no revision in the IVORN")
+    return run, event, int(match["rev"])
+
+
+def _direction(ivorn: str, position: Element | None) -> tuple[float | None, float | None]:
+    """RA and Dec in degrees from the WhereWhen ``Position2D`` (``None`` where absent)."""
+    unit = position.get("unit") if position is not None else None
+    ra_text = _text(position, "Value2", "C1")
+    dec_text = _text(position, "Value2", "C2")
+    ra = angle_to_deg(to_float(ra_text, "RA (C1)"), unit, "RA") if ra_text else None
+    dec = angle_to_deg(to_float(dec_text, "Dec (C2)"), unit, "Dec") if dec_text else None
+    if dec is not None and not -90.0 <= dec <= 90.0:
+        raise InvalidInput(f"{ivorn}: Dec {dec} is outside [-90, 90]")
+    return ra, dec
+
+
+def _error_regions(
+    params: dict[str, Element], position: Element | None, packet: int
+) -> list[ErrorRegion]:
+    """The error circles: ``src_error_50/90`` Params, else ``Error2Radius`` of the packet."""
+    regions: list[ErrorRegion] = []
+    for name, containment in (("src_error_50", 0.5), ("src_error_90", 0.9)):
+        value = _param_float(params, name)
+        if value is not None:
+            regions.append(ErrorRegion(containment, radius_deg=angle_to_deg(*value, name)))
+    radius_text = _text(position, "Error2Radius")
+    if not regions and radius_text is not None:
+        unit = position.get("unit") if position is not None else None
+        radius = angle_to_deg(to_float(radius_text, "Error2Radius"), unit, "Error2Radius")
+        regions.append(ErrorRegion(_ERROR2RADIUS_CONTAINMENT[packet], radius_deg=radius))
+    return regions
+
+
+def _revision_fields(
+    ivorn: str, params: dict[str, Element], trigger: dict[str, str], packet: int, rev: int
+) -> dict[str, Any]:
+    """NoticeRecord fields naming the revision: name, kind, source keys, retraction, extra."""
+    name_node = params.get("event_name")
+    retracted = _flag(trigger, "Retraction")
+    extra: dict[str, Any] = {"packet_type": packet}
+    for key in ("Stream", "AMON_ID", "skymap_fits", "skymap_png"):
+        if key in params:
+            extra[key] = params[key].get("value")
+    return {
+        "name": name_node.get("value") if name_node is not None else None,
+        "kind": RevisionKind.RETRACTION
+        if retracted
+        else (RevisionKind.INITIAL if rev == 0 else RevisionKind.UPDATE),
+        "source_rev": rev,
+        "source_key": ivorn,
+        "ivorn": ivorn,
+        "retraction_reason": "retracted by IceCube (Retraction flag in the GCN notice)"
+        if retracted
+        else None,
+        "extra": extra,
+    }
+
+
+def _quantities(params: dict[str, Element], issued: str | None) -> dict[str, Any]:
+    """NoticeRecord fields of the issue time and the measured energy, signalness and FAR."""
+    energy = _param_float(params, "energy")
+    far = _param_float(params, "FAR")
+    signal = _param_float(params, "signalness")
+    return {
+        "issued_at": parse_utc(issued, "Who/Date") if issued else None,
+        "energy_tev": energy_to_tev(*energy, "energy") if energy else None,
+        "signalness": signal[0] if signal else None,
+        "far_per_year": rate_to_per_year(*far, "FAR") if far else None,
+    }
+
+
 def parse_voevent(data: bytes) -> list[NoticeRecord]:
     """Parse one GCN VOEvent of an IceCube alert.
 
@@ -240,94 +340,32 @@ def parse_voevent(data: bytes) -> list[NoticeRecord]:
     """
     root = parse_xml(data)
     ivorn = root.get("ivorn", "")
-    what = _child(root, "What")
-    params, groups = _params(what)
-    packet_node = params.get("Packet_Type")
-    packet = to_int(packet_node.get("value"), "Packet_Type") if packet_node is not None else None
+    params, groups = _params(_child(root, "What"))
+    packet = _packet_type(params)
     _refuse_foreign(root, ivorn, packet)
     assert packet is not None  # _refuse_foreign lets only known packets through
-
     trigger = groups.get("Trigger_ID", {})
-    role = root.get("role", "observation")
-    if (
-        role != "observation"
-        or packet in TEST_PACKETS
-        or _flag(trigger, "Test")
-        or _flag(trigger, "InternalTest")
-    ):
-        raise NotANeutrinoAlert(f"{ivorn} is a test notice (role={role!r}); not archived")
-
-    run = to_int(params["run_id"].get("value") if "run_id" in params else None, "Param run_id")
-    event = to_int(
-        params["event_id"].get("value") if "event_id" in params else None, "Param event_id"
-    )
-    rev_node = params.get("Rev")
-    if rev_node is not None:
-        rev = to_int(rev_node.get("value"), "Param Rev")
-    else:
-        match = _IVORN_RE.search(ivorn)
-        if match is None:
-            raise InvalidInput(f"{ivorn}: no Rev Param and no revision in the IVORN")
-        rev = int(match["rev"])
+    _refuse_test(root, ivorn, packet, trigger)
+    run, event, rev = _identifiers(ivorn, params)
 
     coords = _child(root, "WhereWhen", "ObsDataLocation", "ObservationLocation", "AstroCoords")
     event_time = parse_utc(_text(coords, "Time", "TimeInstant", "ISOTime"), "ISOTime")
     _check_consistency(ivorn, params, packet, run, event, rev, event_time)
-
     position = _child(coords, "Position2D")
-    unit = position.get("unit") if position is not None else None
-    ra_text = _text(position, "Value2", "C1")
-    dec_text = _text(position, "Value2", "C2")
-    ra = angle_to_deg(to_float(ra_text, "RA (C1)"), unit, "RA") if ra_text else None
-    dec = angle_to_deg(to_float(dec_text, "Dec (C2)"), unit, "Dec") if dec_text else None
-    if dec is not None and not -90.0 <= dec <= 90.0:
-        raise InvalidInput(f"{ivorn}: Dec {dec} is outside [-90, 90]")
-
-    regions: list[ErrorRegion] = []
-    for name, containment in (("src_error_50", 0.5), ("src_error_90", 0.9)):
-        value = _param_float(params, name)
-        if value is not None:
-            regions.append(ErrorRegion(containment, radius_deg=angle_to_deg(*value, name)))
-    radius_text = _text(position, "Error2Radius")
-    if not regions and radius_text is not None:
-        radius = angle_to_deg(to_float(radius_text, "Error2Radius"), unit, "Error2Radius")
-        regions.append(ErrorRegion(_ERROR2RADIUS_CONTAINMENT[packet], radius_deg=radius))
-
-    energy = _param_float(params, "energy")
-    far = _param_float(params, "FAR")
-    signal = _param_float(params, "signalness")
-    name_node = params.get("event_name")
-    retracted = _flag(trigger, "Retraction")
-    issued = _text(root, "Who", "Date")
-    extra: dict[str, Any] = {"packet_type": packet}
-    for key in ("Stream", "AMON_ID", "skymap_fits", "skymap_png"):
-        if key in params:
-            extra[key] = params[key].get("value")
+    ra, dec = _direction(ivorn, position)
+    regions = _error_regions(params, position, packet)
     return [
         NoticeRecord(
             observatory=OBSERVATORY,
             run_id=run,
             event_id=event,
-            name=name_node.get("value") if name_node is not None else None,
             stream=PACKET_STREAMS[packet],
             event_time=event_time,
-            kind=RevisionKind.RETRACTION
-            if retracted
-            else (RevisionKind.INITIAL if rev == 0 else RevisionKind.UPDATE),
             source=Source.GCN_VOEVENT,
-            source_rev=rev,
-            source_key=ivorn,
-            issued_at=parse_utc(issued, "Who/Date") if issued else None,
             ra=ra,
             dec=dec,
             regions=tuple(regions),
-            energy_tev=energy_to_tev(*energy, "energy") if energy else None,
-            signalness=signal[0] if signal else None,
-            far_per_year=rate_to_per_year(*far, "FAR") if far else None,
-            ivorn=ivorn,
-            retraction_reason="retracted by IceCube (Retraction flag in the GCN notice)"
-            if retracted
-            else None,
-            extra=extra,
+            **_revision_fields(ivorn, params, trigger, packet, rev),
+            **_quantities(params, _text(root, "Who", "Date")),
         )
     ]

@@ -11,7 +11,7 @@ the notices a revision replaces.
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from functools import cache
 from importlib.resources import files
 
@@ -42,22 +42,28 @@ def _param(name: str, value: str, unit: str | None = None, ucd: str | None = Non
     return p
 
 
-def build(n: NoticeInput) -> etree._Element:
-    """The VOEvent of ``n`` as a voevent-parse element tree."""
-    packet, code, _, _, _ = n.codes
-    t = n.event_time.astimezone(UTC)
+def _tjd_sod(t: datetime) -> tuple[int, float]:
+    """Truncated Julian Day and seconds of day (UTC) of an aware datetime."""
     mjd = t.timestamp() / 86400.0 + 40587.0  # POSIX days since the MJD origin (UTC)
-    tjd = int(mjd) - TJD_OFFSET
-    sod = (mjd - int(mjd)) * 86400.0
+    return int(mjd) - TJD_OFFSET, (mjd - int(mjd)) * 86400.0
 
+
+def _skeleton(n: NoticeInput) -> vp.Voevent:
+    """An observation VOEvent with the notice's IVORN and its Who block."""
     v = vp.Voevent(stream="placeholder", stream_id="0", role=vp.definitions.roles.observation)
     v.attrib["ivorn"] = n.ivorn
     vp.set_who(v, date=n.issued_at.astimezone(UTC).replace(tzinfo=None),
                author_ivorn="nufair/IceCube")
     vp.set_author(v, contactName="nufair realtime pipeline")
     v.Who.Description = "VOEvent created by nufair with voevent-parse."
+    return v
 
-    what = [
+
+def _identity_params(n: NoticeInput, packet: int, code: int,
+                     t: datetime) -> list[etree._Element]:
+    """The Params every notice has: packet, identifiers, TJD/SOD, stream and revision."""
+    tjd, sod = _tjd_sod(t)
+    return [
         _param("Packet_Type", str(packet)),
         _param("Pkt_Ser_Num", str(n.revision + 1)),
         _param("AMON_ID", f"{n.run_id}{n.event_id:08d}", ucd="meta.id",
@@ -72,6 +78,11 @@ def build(n: NoticeInput) -> etree._Element:
         _param("Rev", str(n.revision), unit="dn", ucd="meta.id",
                description="Alert revision"),
     ]
+
+
+def _measurement_params(n: NoticeInput) -> list[etree._Element]:
+    """The optional Params: name, signalness, FAR, energy, error radii and sky map."""
+    what = []
     if n.name:
         what.append(_param("event_name", n.name, ucd="meta.id", description="Alert name."))
     if n.signalness is not None:
@@ -95,25 +106,35 @@ def build(n: NoticeInput) -> etree._Element:
     if n.skymap_url:
         what.append(_param("skymap_fits", n.skymap_url, ucd="meta.ref.url",
                            description="Skymap FITS file"))
-    retracted = n.kind == "retraction"
-    v.What.extend(what)
-    v.What.append(vp.Group([
+    return what
+
+
+def _trigger_group(n: NoticeInput) -> etree._Element:
+    """The ``Trigger_ID`` Group of flags, with ``Retraction`` set for a retraction."""
+    return vp.Group([
         _param("SubType", "indi"),
         _param("Test", "false"),
         _param("RADec_valid", "true" if n.ra is not None else "false"),
-        _param("Retraction", "true" if retracted else "false"),
+        _param("Retraction", "true" if n.kind == "retraction" else "false"),
         _param("InternalTest", "false"),
-    ], name="Trigger_ID"))
+    ], name="Trigger_ID")
 
-    if n.ra is not None and n.dec is not None:
-        err = n.r90_deg if n.r90_deg is not None else 0.0
-        vp.add_where_when(
-            v,
-            coords=vp.Position2D(ra=round(n.ra, 4), dec=round(n.dec, 4), err=round(err, 4),
-                                 units="deg", system=vp.definitions.sky_coord_system.utc_fk5_geo),
-            obs_time=t,
-            observatory_location="GEOLUN")
-        v.WhereWhen.Description = "The RA,Dec coordinates are of the type: source_object."
+
+def _add_where_when(v: vp.Voevent, ra: float, dec: float, r90_deg: float | None,
+                    t: datetime) -> None:
+    """Add the WhereWhen block: the direction with its 90 % radius, and the event time."""
+    err = r90_deg if r90_deg is not None else 0.0
+    vp.add_where_when(
+        v,
+        coords=vp.Position2D(ra=round(ra, 4), dec=round(dec, 4), err=round(err, 4),
+                             units="deg", system=vp.definitions.sky_coord_system.utc_fk5_geo),
+        obs_time=t,
+        observatory_location="GEOLUN")
+    v.WhereWhen.Description = "The RA,Dec coordinates are of the type: source_object."
+
+
+def _add_how_and_why(v: vp.Voevent) -> None:
+    """Add the How block (pipeline and references) and the Why block."""
     # voevent-parse 1.0.3's list helper uses ``collections.Iterable`` (gone since Python
     # 3.10), so every element list is appended here directly instead of through add_*.
     vp.add_how(v, descriptions="nufair realtime pipeline (IceCube-style alert)")
@@ -121,13 +142,32 @@ def build(n: NoticeInput) -> etree._Element:
         v.How.append(vp.Reference(uri))
     vp.add_why(v, importance=1.0)
     v.Why.append(vp.Inference(probability=1.0, concept="process.variation.burst;em"))
+
+
+def _add_citations(v: vp.Voevent, n: NoticeInput) -> None:
+    """Add the Citations block: the notices this revision supersedes or retracts."""
+    citations = etree.SubElement(v, "Citations")
+    for c in n.citations:
+        citations.append(vp.EventIvorn(c.ivorn, c.relation))
+    v.Citations.Description = (f"Retracted: {n.retraction_reason or 'no reason given'}"
+                               if n.kind == "retraction"
+                               else f"Revision {n.revision} of the alert.")
+
+
+def build(n: NoticeInput) -> etree._Element:
+    """The VOEvent of ``n`` as a voevent-parse element tree."""
+    packet, code, _, _, _ = n.codes
+    t = n.event_time.astimezone(UTC)
+    v = _skeleton(n)
+    v.What.extend(_identity_params(n, packet, code, t))
+    v.What.extend(_measurement_params(n))
+    v.What.append(_trigger_group(n))
+    if n.ra is not None and n.dec is not None:
+        _add_where_when(v, n.ra, n.dec, n.r90_deg, t)
+    _add_how_and_why(v)
     if n.citations:
-        citations = etree.SubElement(v, "Citations")
-        for c in n.citations:
-            citations.append(vp.EventIvorn(c.ivorn, c.relation))
-        v.Citations.Description = (f"Retracted: {n.retraction_reason or 'no reason given'}"
-                                   if retracted else f"Revision {n.revision} of the alert.")
-    if retracted:
+        _add_citations(v, n)
+    if n.kind == "retraction":
         v.Description = f"Retraction: {n.retraction_reason or 'no reason given'}"
     return v
 
