@@ -3,14 +3,10 @@ needs a URL)."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from pydantic import SecretStr
 
 from catalog.records import NoticeRecord
@@ -18,6 +14,7 @@ from catalog.storage import CatalogStorage
 from nufair.app import create_app
 from nufair.settings import Settings
 from tests.catalog.records_factory import record
+from tests.serving import free_port, serving
 
 #: (name, ra, dec, r90 or None, box90 or None): circles and one RA/Dec box.
 ALERTS = [
@@ -45,29 +42,12 @@ def alerts(storage: CatalogStorage) -> list[NoticeRecord]:
     return recs
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def live_url(db_url: str, tmp_path: Path) -> Iterator[str]:
     """Base URL of the real app served by uvicorn on a free loopback port."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     settings = Settings(database_url=SecretStr(db_url), data_dir=tmp_path,
                         environment="development", public_base_url=url)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                                           log_level="warning", ws="none", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(settings), port) as served:
+        yield served

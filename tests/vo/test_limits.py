@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import io
-import socket
-import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ import httpx
 import numpy as np
 import pytest
 import pyvo
-import uvicorn
 from astropy.io.votable import parse as parse_votable
 from astropy.io.votable import parse_single_table
 from astropy.table import Table
@@ -30,6 +28,7 @@ from catalog.api import STORAGE_STATE as CATALOG_STATE
 from catalog.records import NoticeRecord
 from nufair.app import create_app
 from nufair.settings import Settings
+from tests.serving import free_port, serving
 from vo import api as vo_api
 from vo.adql import parser
 from vo.adql.parser import MAX_QUERY_CHARS, MAX_TREE_DEPTH, _TreeCache, parse
@@ -253,46 +252,20 @@ def test_stream_gives_its_connection_back(engine: Engine) -> None:
 
 
 # ------------------------------------------------------------------------- live app
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _serve(app: FastAPI, port: int) -> Iterator[str]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", ws="none", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
 @pytest.fixture
 def app_with(db_url: str, tmp_path: Path) -> Iterator[Any]:
     """A factory: the real app served with the given VoConfig fields; yields (url, app)."""
-    running: list[Iterator[str]] = []
+    with ExitStack() as running:
 
-    def start(**cfg: Any) -> tuple[str, FastAPI]:
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        app = create_app(Settings(database_url=SecretStr(db_url), data_dir=tmp_path,
-                                  environment="development", public_base_url=url))
-        setattr(app.state, vo_api.CONFIG_STATE, VoConfig(base_url=url, **cfg))
-        gen = _serve(app, port)
-        running.append(gen)
-        return next(gen), app
+        def start(**cfg: Any) -> tuple[str, FastAPI]:
+            port = free_port()
+            url = f"http://127.0.0.1:{port}"
+            app = create_app(Settings(database_url=SecretStr(db_url), data_dir=tmp_path,
+                                      environment="development", public_base_url=url))
+            setattr(app.state, vo_api.CONFIG_STATE, VoConfig(base_url=url, **cfg))
+            return running.enter_context(serving(app, port)), app
 
-    yield start
-    for gen in running:
-        next(gen, None)
+        yield start
 
 
 @pytest.mark.parametrize("name", list(DEEP))

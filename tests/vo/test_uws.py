@@ -32,7 +32,7 @@ from sqlalchemy.engine import Engine
 from catalog.records import NoticeRecord
 from nufair.app import create_app
 from nufair.settings import DEV_TOKEN, Settings
-from tests.vo.conftest import _free_port
+from tests.serving import free_port as _free_port
 from vo import uws_service
 from vo.api import CONFIG_STATE
 from vo.async_api import JOBS_STATE

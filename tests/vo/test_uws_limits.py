@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +20,6 @@ from urllib.parse import urlparse
 
 import httpx
 import httpx2
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from lxml import etree
@@ -30,7 +29,7 @@ from sqlalchemy.engine import Engine
 from catalog.records import NoticeRecord
 from nufair.app import create_app
 from nufair.settings import Settings, hash_token
-from tests.vo.conftest import _free_port
+from tests.serving import serving
 from vo.api import CONFIG_STATE
 from vo.async_api import JOBS_STATE, POLICY_STATE
 from vo.service import TapResult
@@ -65,23 +64,9 @@ def make_app(settings: Settings, policy: JobPolicy | None = None, **vo: Any) -> 
     return app
 
 
-@contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
+def serve(app: FastAPI) -> AbstractContextManager[str]:
     """Serve ``app`` with uvicorn on a free loopback port (its default 40-thread pool)."""
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", ws="none", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    return serving(app)
 
 
 def job_id(response: AnyResponse) -> str:
