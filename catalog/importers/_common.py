@@ -53,6 +53,17 @@ _RATE_TO_PER_YEAR = {
 
 
 @dataclass(frozen=True, slots=True)
+class Measured:
+    """A notice's issue time and measured quantities, each None where the notice has none
+    (the :class:`NoticeRecord` fields of the same names)."""
+
+    issued_at: datetime | None
+    energy_tev: float | None
+    signalness: float | None
+    far_per_year: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class RejectedRow:
     """A row of a table that could not become a record, and why."""
 

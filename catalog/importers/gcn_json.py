@@ -30,6 +30,7 @@ from catalog.gcn_schema import ICECUBE_SCHEMA, SCHEMA_BASE, validator
 from catalog.importers._common import (
     OBSERVATORY,
     SECONDS_PER_YEAR,
+    Measured,
     decode_utf8,
     parse_utc,
 )
@@ -150,17 +151,17 @@ def _regions_and_extra(doc: dict[str, Any]) -> tuple[list[ErrorRegion], dict[str
     return regions, extra
 
 
-def _quantities(doc: dict[str, Any]) -> dict[str, Any]:
-    """NoticeRecord fields of the issue time and the measured energy, signalness and FAR."""
+def _quantities(doc: dict[str, Any]) -> Measured:
+    """The issue time and the measured energy, signalness and FAR."""
     far_hz = doc.get("far")
     issued = doc.get("alert_datetime")
-    return {
-        "issued_at": parse_utc(issued, "alert_datetime") if issued else None,
-        "energy_tev": float(doc["nu_energy"]) if doc.get("nu_energy") is not None else None,
-        "signalness": float(doc["p_astro"]) if doc.get("p_astro") is not None else None,
+    return Measured(
+        issued_at=parse_utc(issued, "alert_datetime") if issued else None,
+        energy_tev=float(doc["nu_energy"]) if doc.get("nu_energy") is not None else None,
+        signalness=float(doc["p_astro"]) if doc.get("p_astro") is not None else None,
         # far is in Hz (events per second); times seconds per (365-day) year.
-        "far_per_year": float(far_hz) * SECONDS_PER_YEAR if far_hz is not None else None,
-    }
+        far_per_year=float(far_hz) * SECONDS_PER_YEAR if far_hz is not None else None,
+    )
 
 
 def parse_gcn_json(data: bytes) -> list[NoticeRecord]:
@@ -200,6 +201,7 @@ def parse_gcn_json(data: bytes) -> list[NoticeRecord]:
     record_number = doc.get("record_number")
     source_rev = int(record_number) if record_number is not None else None
     trigger = parse_utc(doc.get("trigger_time"), "trigger_time")
+    measured = _quantities(doc)
     return [
         NoticeRecord(
             observatory=OBSERVATORY,
@@ -219,6 +221,9 @@ def parse_gcn_json(data: bytes) -> list[NoticeRecord]:
             if kind is RevisionKind.RETRACTION
             else None,
             extra=extra,
-            **_quantities(doc),
+            issued_at=measured.issued_at,
+            energy_tev=measured.energy_tev,
+            signalness=measured.signalness,
+            far_per_year=measured.far_per_year,
         )
     ]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree as safe_et
@@ -30,6 +30,7 @@ from defusedxml import DefusedXmlException
 from catalog.errors import InconsistentNotice, InvalidInput, NotANeutrinoAlert
 from catalog.importers._common import (
     OBSERVATORY,
+    Measured,
     angle_to_deg,
     energy_to_tev,
     parse_utc,
@@ -282,42 +283,47 @@ def _error_regions(
     return regions
 
 
-def _revision_fields(
-    ivorn: str, params: dict[str, Element], trigger: dict[str, str], packet: int, rev: int
-) -> dict[str, Any]:
-    """NoticeRecord fields naming the revision: name, kind, source keys, retraction, extra."""
+class _Naming(NamedTuple):
+    """The NoticeRecord fields naming the revision (the IVORN is its source key too)."""
+
+    name: str | None
+    kind: RevisionKind
+    retraction_reason: str | None
+    extra: dict[str, Any]
+
+
+def _revision_fields(params: dict[str, Element], trigger: dict[str, str], packet: int,
+                     rev: int) -> _Naming:
+    """Name, kind, retraction reason and the extra parameters kept of the revision."""
     name_node = params.get("event_name")
     retracted = _flag(trigger, "Retraction")
     extra: dict[str, Any] = {"packet_type": packet}
     for key in ("Stream", "AMON_ID", "skymap_fits", "skymap_png"):
         if key in params:
             extra[key] = params[key].get("value")
-    return {
-        "name": name_node.get("value") if name_node is not None else None,
-        "kind": RevisionKind.RETRACTION
+    return _Naming(
+        name=name_node.get("value") if name_node is not None else None,
+        kind=RevisionKind.RETRACTION
         if retracted
         else (RevisionKind.INITIAL if rev == 0 else RevisionKind.UPDATE),
-        "source_rev": rev,
-        "source_key": ivorn,
-        "ivorn": ivorn,
-        "retraction_reason": "retracted by IceCube (Retraction flag in the GCN notice)"
+        retraction_reason="retracted by IceCube (Retraction flag in the GCN notice)"
         if retracted
         else None,
-        "extra": extra,
-    }
+        extra=extra,
+    )
 
 
-def _quantities(params: dict[str, Element], issued: str | None) -> dict[str, Any]:
-    """NoticeRecord fields of the issue time and the measured energy, signalness and FAR."""
+def _quantities(params: dict[str, Element], issued: str | None) -> Measured:
+    """The issue time and the measured energy, signalness and FAR."""
     energy = _param_float(params, "energy")
     far = _param_float(params, "FAR")
     signal = _param_float(params, "signalness")
-    return {
-        "issued_at": parse_utc(issued, "Who/Date") if issued else None,
-        "energy_tev": energy_to_tev(*energy, "energy") if energy else None,
-        "signalness": signal[0] if signal else None,
-        "far_per_year": rate_to_per_year(*far, "FAR") if far else None,
-    }
+    return Measured(
+        issued_at=parse_utc(issued, "Who/Date") if issued else None,
+        energy_tev=energy_to_tev(*energy, "energy") if energy else None,
+        signalness=signal[0] if signal else None,
+        far_per_year=rate_to_per_year(*far, "FAR") if far else None,
+    )
 
 
 def parse_voevent(data: bytes) -> list[NoticeRecord]:
@@ -354,6 +360,8 @@ def parse_voevent(data: bytes) -> list[NoticeRecord]:
     position = _child(coords, "Position2D")
     ra, dec = _direction(ivorn, position)
     regions = _error_regions(params, position, packet)
+    naming = _revision_fields(params, trigger, packet, rev)
+    measured = _quantities(params, _text(root, "Who", "Date"))
     return [
         NoticeRecord(
             observatory=OBSERVATORY,
@@ -365,7 +373,16 @@ def parse_voevent(data: bytes) -> list[NoticeRecord]:
             ra=ra,
             dec=dec,
             regions=tuple(regions),
-            **_revision_fields(ivorn, params, trigger, packet, rev),
-            **_quantities(params, _text(root, "Who", "Date")),
+            name=naming.name,
+            kind=naming.kind,
+            source_rev=rev,
+            source_key=ivorn,
+            ivorn=ivorn,
+            retraction_reason=naming.retraction_reason,
+            extra=naming.extra,
+            issued_at=measured.issued_at,
+            energy_tev=measured.energy_tev,
+            signalness=measured.signalness,
+            far_per_year=measured.far_per_year,
         )
     ]
