@@ -1,4 +1,6 @@
-"""Serving the real app with uvicorn on a loopback port, in a thread of the test process."""
+"""Serving the real app with uvicorn on a loopback socket, in a thread of the test process,
+for clients that speak HTTP themselves (pyvo, httpx, sickle, requests, the datacite client,
+Chromium)."""
 
 from __future__ import annotations
 
@@ -7,27 +9,43 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
+
+
+def free_socket() -> socket.socket:
+    """A TCP socket bound to a free port of 127.0.0.1 (bound now, so no other process can
+    take the port before the server listens on it)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    """A TCP port of 127.0.0.1 that nothing listens on now, for a server in another
+    process (which cannot be handed a socket); in-process servers take :func:`free_socket`."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+        return int(s.getsockname()[1])
+
+
+def base_url(sock: socket.socket) -> str:
+    """The URL a server on ``sock`` answers at."""
+    host, port = sock.getsockname()
+    return f"http://{host}:{port}"
 
 
 @contextmanager
-def serving(app: FastAPI, port: int | None = None) -> Iterator[str]:
-    """Serve ``app`` (its lifespan run) on ``port`` (a free one by default) until the block
-    ends; yields the base URL. Uvicorn's default 40-thread pool, as in production."""
-    port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", ws="none", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
+def serving(app: Any, sock: socket.socket | None = None) -> Iterator[str]:
+    """Serve ``app`` (its lifespan run; uvicorn's default 40-thread pool, as in production)
+    on ``sock`` (a new free one by default) until the block ends; yields the base URL."""
+    sock = sock or free_socket()
+    config = uvicorn.Config(app, log_level="warning", ws="none", lifespan="on",
+                            access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
@@ -35,7 +53,8 @@ def serving(app: FastAPI, port: int | None = None) -> Iterator[str]:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield base_url(sock)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        sock.close()

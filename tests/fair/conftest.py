@@ -22,7 +22,7 @@ from catalog.storage import CatalogStorage
 from nufair.app import create_app, make_engine
 from nufair.settings import Settings
 from tests.catalog.records_factory import record
-from tests.fair.live import free_socket, serve
+from tests.serving import free_socket, serving
 
 SCHEMAS = Path(__file__).parent / "schemas"
 BASE = "http://testserver"
@@ -110,5 +110,5 @@ def live_url(settings: Settings, db_url: str, tmp_path: Path) -> Iterator[str]:
                      "skymap-fits")
     finally:
         eng.dispose()
-    with serve(create_app(cfg), sock) as base:
+    with serving(create_app(cfg), sock) as base:
         yield base

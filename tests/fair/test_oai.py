@@ -135,10 +135,10 @@ def test_resumption_token_survives_a_restart(live_url: str, settings, db_url: st
     token = etree.fromstring(r.content).findtext(f".//{OAI}resumptionToken")
     first = [e.text for e in etree.fromstring(r.content).iter(f"{OAI}identifier")]
     from nufair.app import create_app
-    from tests.fair.live import free_socket, serve
+    from tests.serving import free_socket, serving
 
     cfg = settings.model_copy(update={"public_base_url": live_url, "oai_page_size": 3})
-    with serve(create_app(cfg), free_socket()) as other:
+    with serving(create_app(cfg), free_socket()) as other:
         r2 = requests.get(f"{other}/oai", params={"verb": "ListIdentifiers",
                                                   "resumptionToken": token}, timeout=30)
     second = [e.text for e in etree.fromstring(r2.content).iter(f"{OAI}identifier")]

@@ -15,7 +15,7 @@ from nufair.cli import main
 from nufair.settings import Settings
 from tests.fair.conftest import seed_records
 from tests.fair.datacite_standin import StandIn, make_standin
-from tests.fair.live import free_socket, serve
+from tests.serving import free_socket, serving
 
 USER, PASSWORD, PREFIX = "ACME.NUFAIR", "s3cret", "10.80001"
 
@@ -30,7 +30,7 @@ def test_cli_sync_registers_every_doi_from_settings(storage: CatalogStorage,
                                                     db_url: str) -> None:
     storage.import_records(seed_records())
     standin = StandIn(user=USER, password=PASSWORD, prefix=PREFIX)
-    with serve(make_standin(standin), free_socket()) as url:
+    with serving(make_standin(standin), free_socket()) as url:
         result = CliRunner().invoke(main, ["pids", "sync"], env=_env(db_url, url))
         assert result.exit_code == 0, result.output
         again = CliRunner().invoke(main, ["pids", "sync"], env=_env(db_url, url))
@@ -42,7 +42,7 @@ def test_cli_sync_registers_every_doi_from_settings(storage: CatalogStorage,
 
 def test_server_loop_registers_new_imports(storage: CatalogStorage, db_url: str) -> None:
     standin = StandIn(user=USER, password=PASSWORD, prefix=PREFIX)
-    with serve(make_standin(standin), free_socket()) as url:
+    with serving(make_standin(standin), free_socket()) as url:
         settings = Settings(database_url=SecretStr(db_url), pid_provider="datacite",
                             doi_prefix=PREFIX, datacite_url=url + "/", datacite_user=USER,
                             datacite_password=SecretStr(PASSWORD), pid_sync_interval_s=0.2)

@@ -19,7 +19,7 @@ from catalog.storage import CatalogStorage
 from tests.catalog.records_factory import record
 from tests.fair.conftest import seed_records
 from tests.fair.datacite_standin import StandIn, make_standin
-from tests.fair.live import free_socket, serve
+from tests.serving import free_socket, serving
 
 
 def test_datacite_lifecycle_publish_then_hide_on_retraction(
@@ -29,7 +29,7 @@ def test_datacite_lifecycle_publish_then_hide_on_retraction(
     fair.mint_missing(cfg.doi_prefix, cfg.provider)
     records = RecordService(storage, fair)
     standin = StandIn(user="ACME.NUFAIR", password="s3cret", prefix="10.80001")
-    with serve(make_standin(standin), free_socket()) as url:
+    with serving(make_standin(standin), free_socket()) as url:
         client = DataCiteRESTClient("ACME.NUFAIR", "s3cret", "10.80001", url=url + "/")
         provider = DataCiteProvider(client)
         standin.fail_next = 1  # the first call fails: that DOI waits for the next pass
@@ -63,7 +63,7 @@ def test_datacite_lifecycle_publish_then_hide_on_retraction(
 def test_standin_refuses_bad_requests() -> None:
     """The stand-in has teeth: wrong credentials, wrong prefix, hiding a draft."""
     standin = StandIn(user="U", password="p", prefix="10.80001")
-    with serve(make_standin(standin), free_socket()) as url:
+    with serving(make_standin(standin), free_socket()) as url:
         bad = DataCiteRESTClient("U", "wrong", "10.80001", url=url + "/")
         with pytest.raises(DataCiteError):
             bad.draft_doi(doi="10.80001/abc")

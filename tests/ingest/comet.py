@@ -18,15 +18,10 @@ from pathlib import Path
 from lxml import etree
 
 from ingest.sinks.vtp import TRANSPORT_NS, frame, read_frame
+from tests.serving import free_port
 
 BROKER_IVORN = "ivo://nufair.test/broker"
 SUBSCRIBER_IVORN = "ivo://nufair.test/subscriber"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _twistd() -> str:

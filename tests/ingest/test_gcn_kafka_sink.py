@@ -31,8 +31,8 @@ from ingest.sinks.gcn_kafka import (
 )
 from nufair.ingest import make_sinks
 from nufair.settings import Settings
-from tests.ingest.comet import free_port
 from tests.ingest.helpers import publish_config, reco_record
+from tests.serving import free_port
 
 FAST = DispatcherConfig(poll_s=0.05, batch=10, lease_s=30.0, backoff_base_s=0.0,
                         backoff_max_s=0.0)

@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from nufair.pgsupervisor import (
     read_pid,
     stale_lock,
 )
+from tests.serving import free_port
 
 #: Bound on "killed" -> "answers again" (measured: about 1-3 s on an idle machine).
 RECOVERY_S = 30.0
@@ -250,13 +250,6 @@ class Outage(NamedTuple):
     postmaster_left: bool  # a postmaster still ran after ``nufair run`` exited
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _ask(client: httpx.Client, name: str) -> Answer:
     path, params = PROBES[name]
     try:
@@ -275,7 +268,7 @@ def outage() -> Iterator[Outage]:
     """``nufair run --no-sample`` in a child process; its postmaster killed once."""
     own = Path(tempfile.mkdtemp(prefix="nufair-pgsup-run-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("NUFAIR_")}
-    port = _free_port()
+    port = free_port()
     env.update(NUFAIR_DATA_DIR=str(own / "var"), NUFAIR_PORT=str(port),
                NUFAIR_PID_SYNC_INTERVAL_S="0",
                PYTHONPATH=str(Path(__file__).resolve().parents[2]))

@@ -4,7 +4,6 @@ scheduler whose workers are separate processes, agreeing with an in-process clus
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -18,21 +17,15 @@ from click.testing import CliRunner
 from nufair.cli import main
 from reco.detector import load_ic86
 from reco.simulate import simulate_event
+from tests.serving import free_port
 
 NSIDES = "8:0,32:6"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture
 def external_cluster(tmp_path: Path) -> Iterator[str]:
     """``dask scheduler`` and two ``dask worker`` processes on loopback."""
-    port = _free_port()
+    port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     bin_dir = Path(sys.executable).parent
     procs = [subprocess.Popen(

@@ -14,7 +14,7 @@ from catalog.storage import CatalogStorage
 from nufair.app import create_app
 from nufair.settings import Settings
 from tests.catalog.records_factory import record
-from tests.serving import free_port, serving
+from tests.serving import base_url, free_socket, serving
 
 #: (name, ra, dec, r90 or None, box90 or None): circles and one RA/Dec box.
 ALERTS = [
@@ -45,9 +45,9 @@ def alerts(storage: CatalogStorage) -> list[NoticeRecord]:
 @pytest.fixture
 def live_url(db_url: str, tmp_path: Path) -> Iterator[str]:
     """Base URL of the real app served by uvicorn on a free loopback port."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    sock = free_socket()
+    url = base_url(sock)
     settings = Settings(database_url=SecretStr(db_url), data_dir=tmp_path,
                         environment="development", public_base_url=url)
-    with serving(create_app(settings), port) as served:
+    with serving(create_app(settings), sock) as served:
         yield served

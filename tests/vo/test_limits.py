@@ -28,7 +28,7 @@ from catalog.api import STORAGE_STATE as CATALOG_STATE
 from catalog.records import NoticeRecord
 from nufair.app import create_app
 from nufair.settings import Settings
-from tests.serving import free_port, serving
+from tests.serving import base_url, free_socket, serving
 from vo import api as vo_api
 from vo.adql import parser
 from vo.adql.parser import MAX_QUERY_CHARS, MAX_TREE_DEPTH, _TreeCache, parse
@@ -258,12 +258,12 @@ def app_with(db_url: str, tmp_path: Path) -> Iterator[Any]:
     with ExitStack() as running:
 
         def start(**cfg: Any) -> tuple[str, FastAPI]:
-            port = free_port()
-            url = f"http://127.0.0.1:{port}"
+            sock = free_socket()
+            url = base_url(sock)
             app = create_app(Settings(database_url=SecretStr(db_url), data_dir=tmp_path,
                                       environment="development", public_base_url=url))
             setattr(app.state, vo_api.CONFIG_STATE, VoConfig(base_url=url, **cfg))
-            return running.enter_context(serving(app, port)), app
+            return running.enter_context(serving(app, sock)), app
 
         yield start
 

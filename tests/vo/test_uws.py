@@ -32,7 +32,7 @@ from sqlalchemy.engine import Engine
 from catalog.records import NoticeRecord
 from nufair.app import create_app
 from nufair.settings import DEV_TOKEN, Settings
-from tests.serving import free_port as _free_port
+from tests.serving import free_port
 from vo import uws_service
 from vo.api import CONFIG_STATE
 from vo.async_api import JOBS_STATE
@@ -218,7 +218,7 @@ def _wait_for_phase(base: str, jid: str, phase: str, within_s: float = 30.0) -> 
 def test_job_of_a_killed_server_comes_back_as_error(settings: Settings, engine: Engine,
                                                    alerts: list[NoticeRecord],
                                                    tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     assert settings.database_url is not None
     env = {**os.environ, "NUFAIR_DATABASE_URL": settings.database_url.get_secret_value(),
