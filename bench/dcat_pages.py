@@ -4,7 +4,7 @@ The bundled sample catalog is imported ``--copies`` times (run numbers shifted),
 minted, then: the whole catalog as one graph (the former ``GET /catalog``) and one page of
 ``--page-size`` alerts (the paged ``GET /catalog``), both serialised as Turtle.
 
-    PYTHONPATH=. python -m bench.dcat_pages --server postgresql://postgres@127.0.0.1:5432/postgres
+    PYTHONPATH=. python -m bench.dcat_pages   # NUFAIR_BENCH_DATABASE_URL, else embedded
 """
 
 from __future__ import annotations
@@ -14,12 +14,9 @@ import dataclasses
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-
+from bench.common import fresh_database
 from catalog import dcat
 from catalog.browse import build_catalog_page
 from catalog.fair_api import make_context
@@ -28,8 +25,6 @@ from catalog.importers import parse_document, sample_paths
 from catalog.records import NoticeRecord
 from catalog.storage import CatalogStorage
 from nufair.app import make_engine
-from nufair.database import to_sqlalchemy_url
-from nufair.migrate import upgrade
 
 
 def sample_records(copies: int) -> list[NoticeRecord]:
@@ -73,18 +68,10 @@ def healthz_during_builds(url: str, page_size: int, builds: int = 3) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--server", required=True, help="maintenance database URL")
     parser.add_argument("--copies", type=int, default=5)
     parser.add_argument("--page-size", type=int, default=100)
     args = parser.parse_args()
-    server = to_sqlalchemy_url(args.server)
-    name = f"nufair_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade(url)
+    with fresh_database() as url:
         engine = make_engine(url)
         storage = CatalogStorage(engine)
         storage.import_records(sample_records(args.copies))
@@ -104,10 +91,6 @@ def main() -> None:
               f"({len(page) / 1e6:.2f} MB)")
         engine.dispose()
         print(healthz_during_builds(url, args.page_size))
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 if __name__ == "__main__":
