@@ -17,13 +17,13 @@ import time
 from pathlib import Path
 
 from bench.common import fresh_database
-from catalog import dcat
-from catalog.browse import build_catalog_page
-from catalog.fair_api import make_context
-from catalog.fair_config import FairConfig
+from catalog.fair import dcat
+from catalog.fair.browse import build_catalog_page
+from catalog.fair.config import FairConfig
+from catalog.fair.router import make_context
 from catalog.importers import parse_document, sample_paths
-from catalog.records import NoticeRecord
-from catalog.storage import CatalogStorage
+from catalog.notices.parsed import NoticeRecord
+from catalog.storage.events import CatalogStorage
 from nufair.app import make_engine
 
 

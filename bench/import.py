@@ -22,7 +22,7 @@ from bench.common import fresh_database, median, timed, write_result
 from catalog.importers import iter_paths, parse_document, sample_paths
 from catalog.importers.variants import voevent_variants
 from catalog.service import import_files
-from catalog.storage import CatalogStorage
+from catalog.storage.events import CatalogStorage
 from nufair.app import make_engine
 
 

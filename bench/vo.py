@@ -44,9 +44,9 @@ from sqlalchemy.engine import Engine
 from bench import dachs
 from bench.common import fresh_database, median, write_result
 from bench.server import serve
-from catalog.fair_storage import FairStorage
-from catalog.records import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
-from catalog.storage import CatalogStorage
+from catalog.notices.parsed import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
+from catalog.storage.events import CatalogStorage
+from catalog.storage.fair import FairStorage
 from nufair.app import make_engine
 from nufair.fair import fair_config
 from nufair.settings import Settings

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from catalog.errors import NufairError
 from catalog.models import ImportSummary
-from catalog.records import NoticeRecord
-from catalog.storage import CatalogStorage
+from catalog.notices.parsed import NoticeRecord
+from catalog.storage.events import CatalogStorage
 
 
 def _parse(data: bytes, filename: str | None, media_type: str | None) -> list[NoticeRecord]:

@@ -18,7 +18,7 @@ from astropy.coordinates import Latitude, Longitude, SkyCoord
 from mocpy import MOC
 from numpy.typing import ArrayLike, NDArray
 
-from catalog.records import ErrorRegion
+from catalog.notices.parsed import ErrorRegion
 
 #: HEALPix order of point indices (``nside = 2**29``, cells of ~0.4 mas).
 POINT_ORDER = 29

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from catalog.storage_outbox import OutboxNotice, OutboxStorage
+from catalog.storage.outbox import OutboxNotice, OutboxStorage
 from ingest.sinks import DeliveryError, Receipt, Sink
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ run, event) BEFORE any fit (concurrent repeats take turns on an advisory lock of
 identity, so only the first runs the selection), runs the selection (first guess, energy,
 signalness, stream) and stores, in ONE transaction, the raw event, the catalog event with
 its initial revision, the notices of every configured sink and, for an alert, a realtime
-scan that will publish the update revision (:mod:`ingest.runner`). Non-alerts are archived
+scan that will publish the update revision (:mod:`ingest.scanning.runner`). Non-alerts are archived
 (stream ``none``) and not published. After the commit the dispatcher is woken so that the
 initial notice leaves at once.
 """
@@ -22,9 +22,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from catalog.errors import InvalidInput
-from catalog.records import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
-from catalog.storage_ingest import IngestStorage, RawEventRow
-from catalog.storage_outbox import OutboxStorage, StoredRevision
+from catalog.notices.parsed import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
+from catalog.storage.outbox import OutboxStorage, StoredRevision
+from catalog.storage.raw_events import IngestStorage, RawEventRow
 from ingest.rawevent import validate_raw_event
 from ingest.selection import Selection, select_event
 from reco.detector import Detector

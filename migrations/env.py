@@ -5,11 +5,11 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-import catalog.schema_ingest  # ingest tables (raw events, scans) on the shared metadata
-import catalog.schema_outbox  # noqa: F401  (the notice outbox on the shared metadata)
-from catalog import schema_fair  # noqa: F401  (FAIR tables on the shared metadata)
-from catalog.schema import metadata
-from vo import uws_schema  # noqa: F401  (TAP async jobs on the shared metadata)
+import catalog.schema.ingest  # ingest tables (raw events, scans) on the shared metadata
+import catalog.schema.outbox  # noqa: F401  (the notice outbox on the shared metadata)
+from catalog.schema import pids as schema_fair  # noqa: F401  (FAIR tables on the shared metadata)
+from catalog.schema.events import metadata
+from vo.uws import schema as uws_schema  # noqa: F401  (TAP async jobs on the shared metadata)
 
 config = context.config
 

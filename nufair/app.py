@@ -15,21 +15,21 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
-from catalog.api import STORAGE_STATE
-from catalog.api import router as catalog_router
-from catalog.auth import TOKENS_STATE
-from catalog.browse import CATALOG_GATE_STATE, BuildGate
-from catalog.fair_api import router as fair_router
-from catalog.http import (
+from catalog.fair.browse import CATALOG_GATE_STATE, BuildGate
+from catalog.fair.router import router as fair_router
+from catalog.handlers.auth import TOKENS_STATE
+from catalog.handlers.edge import (
     document_error_responses,
     error_json,
     install_edge,
     install_error_handlers,
 )
-from catalog.metrics import MetricsMiddleware, make_metrics
-from catalog.storage import CatalogStorage
-from ingest.api import router as ingest_router
-from ingest.scan_api import router as scan_router
+from catalog.handlers.events import STORAGE_STATE
+from catalog.handlers.events import router as catalog_router
+from catalog.handlers.metrics import MetricsMiddleware, make_metrics
+from catalog.storage.events import CatalogStorage
+from ingest.handlers.raw_events import router as ingest_router
+from ingest.handlers.scans import router as scan_router
 from nufair import __version__, pgsupervisor
 from nufair.database import start_embedded, to_sqlalchemy_url
 from nufair.fair import PidSyncLoop, install_fair
@@ -42,12 +42,12 @@ from vo.api import CONFIG_STATE as VO_CONFIG_STATE
 from vo.api import STORAGE_STATE as VO_STORAGE_STATE
 from vo.api import ConeSearchFastPath
 from vo.api import router as vo_router
-from vo.async_api import POLICY_STATE as VO_POLICY_STATE
-from vo.async_api import jobs_running
-from vo.async_api import router as vo_async_router
 from vo.config import VoConfig
 from vo.storage import VoStorage
-from vo.uws_service import JobPolicy
+from vo.uws.api import POLICY_STATE as VO_POLICY_STATE
+from vo.uws.api import jobs_running
+from vo.uws.api import router as vo_async_router
+from vo.uws.service import JobPolicy
 
 logger = logging.getLogger(__name__)
 

@@ -57,7 +57,7 @@ def _import_paths(url: str, paths: list[Path], progress: bool = True) -> tuple[i
 
     from catalog.importers import iter_paths
     from catalog.service import import_files
-    from catalog.storage import CatalogStorage
+    from catalog.storage.events import CatalogStorage
     from nufair.app import make_engine
 
     files = list(iter_paths(paths))
@@ -142,7 +142,7 @@ def pids() -> None:
 @pids.command("sync")
 def pids_sync() -> None:
     """Mint missing DOIs and register changed ones with the configured provider."""
-    from catalog.storage import CatalogStorage
+    from catalog.storage.events import CatalogStorage
     from nufair.app import make_engine
     from nufair.fair import sync_pids
 

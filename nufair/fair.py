@@ -8,13 +8,13 @@ import threading
 
 from fastapi import FastAPI
 
-from catalog.fair_api import make_context
-from catalog.fair_config import FairConfig
-from catalog.fair_http import FAIR_STATE
-from catalog.fair_records import RecordService
-from catalog.fair_storage import FairStorage
-from catalog.pids import DataCiteProvider, LocalProvider, PidProvider, SyncSummary, sync_dois
-from catalog.storage import CatalogStorage
+from catalog.fair.config import FairConfig
+from catalog.fair.http import FAIR_STATE
+from catalog.fair.pids import DataCiteProvider, LocalProvider, PidProvider, SyncSummary, sync_dois
+from catalog.fair.records import RecordService
+from catalog.fair.router import make_context
+from catalog.storage.events import CatalogStorage
+from catalog.storage.fair import FairStorage
 from nufair.settings import Settings
 
 logger = logging.getLogger(__name__)

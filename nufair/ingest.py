@@ -10,24 +10,24 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from catalog.storage import CatalogStorage
-from catalog.storage_ingest import IngestStorage
-from catalog.storage_outbox import OutboxStorage, PublishConfig, Route
-from catalog.storage_scans import ScanStorage
-from ingest.api import INGEST_STATE, IngestRuntime
-from ingest.artifacts import make_store
+from catalog.storage.events import CatalogStorage
+from catalog.storage.outbox import OutboxStorage, PublishConfig, Route
+from catalog.storage.raw_events import IngestStorage
+from catalog.storage.scans import ScanStorage
 from ingest.consumer import ConsumerConfig, RawEventConsumer
 from ingest.dispatcher import Dispatcher, DispatcherConfig
+from ingest.handlers.raw_events import INGEST_STATE, IngestRuntime
+from ingest.handlers.scans import SCANS_STATE, ScanRuntime
 from ingest.pipeline import Pipeline
-from ingest.runner import DaskClients, RunnerConfig, ScanRunner
-from ingest.scan_api import SCANS_STATE, ScanRuntime
-from ingest.scans import ScanService
+from ingest.scanning.artifacts import make_store
+from ingest.scanning.runner import DaskClients, RunnerConfig, ScanRunner
+from ingest.scanning.service import ScanService
+from ingest.scanning.update import UpdatePublisher
 from ingest.sinks import Sink
 from ingest.sinks.folder import FolderSink
 from ingest.sinks.gcn_kafka import GcnKafkaSink, make_producer
 from ingest.sinks.vtp import VTPSink
 from ingest.sinks.webhook import WebhookSink
-from ingest.update import UpdatePublisher
 from nufair.settings import Settings
 from reco import kernel
 from reco.detector import Detector, load_ic86

@@ -88,7 +88,7 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Hosts TAP UPLOAD may fetch tables from by http(s) URL, as JSON "
         '(["vizier.cds.unistra.fr"]); empty: tables must come with the request.')
-    # --- persistent identifiers (catalog/pids.py)
+    # --- persistent identifiers (catalog/fair/pids.py)
     pid_provider: Literal["local", "datacite"] = "local"
     doi_prefix: str = Field(default="10.5072", description="10.5072 is DataCite's test prefix.")
     doi_resolver: str | None = Field(
@@ -140,7 +140,7 @@ class Settings(BaseSettings):
     dispatcher_lease_s: float = Field(default=60.0, gt=0)
     dispatcher_backoff_base_s: float = Field(default=1.0, gt=0)
     dispatcher_backoff_max_s: float = Field(default=300.0, gt=0)
-    # --- scans (ingest/runner.py)
+    # --- scans (ingest/scanning/runner.py)
     scan_nsides: str = Field(default="8:0,64:12,512:24", pattern=r"^\d+(:\d+)?(,\d+(:\d+)?)*$",
                              description="Default scan resolutions, nside:n_refine,...")
     scan_seeds: int = Field(default=7, ge=1, description="Vertex seeds per pixel (first level).")

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
-from catalog.storage import CatalogStorage
+from catalog.storage.events import CatalogStorage
 from nufair.app import create_app, make_engine
 from nufair.database import start_embedded, to_sqlalchemy_url
 from nufair.migrate import upgrade

@@ -23,15 +23,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from catalog.api import STORAGE_STATE as CATALOG_STATE
+from catalog.handlers.events import STORAGE_STATE as CATALOG_STATE
 from vo import scs, vosi
 from vo.config import VoConfig
 from vo.datalink import FIELDS, DatasetId, link_rows, parse_id
 from vo.errors import NotFoundError, ServiceBusy, VoError
+from vo.formats.votable import error_votable, votable
 from vo.service import TapService, TapStream, check_params, upper_params
 from vo.storage import PlanEstimate, VoStorage
 from vo.tables import all_tables
-from vo.votable import error_votable, votable
 
 router = APIRouter(tags=["vo"])
 log = logging.getLogger(__name__)

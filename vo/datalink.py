@@ -13,10 +13,10 @@ import functools
 import re
 from dataclasses import dataclass
 
-from catalog.fair_config import file_url
+from catalog.fair.config import file_url
 from vo.config import VoConfig
+from vo.formats.votable import FieldSpec, xml_attr
 from vo.storage import DatasetRow
-from vo.votable import FieldSpec, xml_attr
 
 DID_PREFIX = "ivo://nufair/alerts?"
 _DID = re.compile(r"^ivo://nufair/alerts\?(\d+)(?:/(\d+))?$")
@@ -116,7 +116,7 @@ def link_rows(ident: DatasetId, ds: DatasetRow | None, cfg: VoConfig) -> list[li
 @functools.lru_cache(maxsize=64)
 def service_descriptor(cfg: VoConfig, ref: str) -> str:
     """RESOURCE type=meta utype=adhoc:service pointing a results column at /datalink (XML
-    text for :func:`vo.votable.votable`; the same for every result, hence cached)."""
+    text for :func:`vo.formats.votable.votable`; the same for every result, hence cached)."""
     url = xml_attr(cfg.base_url.rstrip("/") + "/datalink")
     return ('<RESOURCE ID="datalink_service" type="meta" utype="adhoc:service">\n'
             '<PARAM name="standardID" datatype="char" arraysize="*" '

@@ -13,9 +13,9 @@ from typing import Any
 
 from vo.config import VoConfig
 from vo.errors import VoError
+from vo.formats.votable import FieldSpec, convert_rows, document, votable, xml_attr, xml_text
 from vo.storage import VoStorage
 from vo.tables import ALERTS, ColumnInfo
-from vo.votable import FieldSpec, convert_rows, document, votable, xml_attr, xml_text
 
 #: SCS 1.03 needs these UCD1 names on the id and position columns.
 _SCS_UCD = {"obs_publisher_did": "ID_MAIN", "ra": "POS_EQ_RA_MAIN", "dec": "POS_EQ_DEC_MAIN"}

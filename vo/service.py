@@ -15,9 +15,7 @@ from vo.adql.translate import UploadTable, translate
 from vo.config import VoConfig
 from vo.datalink import service_descriptor
 from vo.errors import BadParameter, LimitExceeded, VoError
-from vo.storage import PlanEstimate, ResultStream, VoStorage
-from vo.upload import parse_upload_param
-from vo.votable import (
+from vo.formats.votable import (
     FORMATS,
     Base64Stream,
     FieldSpec,
@@ -29,6 +27,8 @@ from vo.votable import (
     votable_head,
     votable_tail,
 )
+from vo.storage import PlanEstimate, ResultStream, VoStorage
+from vo.upload import parse_upload_param
 
 #: An upload is matched against region tiles by scanning the tiles (``UploadTable.bulk``)
 #: once it has more rows than 1/20 of the tiles (both levels, so 1/10 of one level's):

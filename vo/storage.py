@@ -26,18 +26,18 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from catalog import sky
-from catalog.dberrors import outage
-from catalog.fair_storage import ARTIFACT_LANDING_KEY
-from catalog.schema import artifacts, events, region_tiles, revisions
-from vo import sqlformat
+from catalog.schema.events import artifacts, events, region_tiles, revisions
+from catalog.storage.dberrors import outage
+from catalog.storage.fair import ARTIFACT_LANDING_KEY
 from vo.adql.geometry import ascii_moc
 from vo.adql.geomsql import haversine_sql
 from vo.adql.scope import quote
 from vo.adql.translate import PG_TYPE, UPLOAD_HPX, Translation, UploadTable
 from vo.errors import DatabaseUnavailable, QueryFailed, VoError
-from vo.pgcopy import CopyColumn, copy_data
+from vo.formats import sqlformat
+from vo.formats.pgcopy import CopyColumn, copy_data
+from vo.formats.votable import delimited, field_specs
 from vo.tables import ALERTS
-from vo.votable import delimited, field_specs
 
 #: The role TAP queries run as (created by migration 0002 where allowed).
 TAP_ROLE = "nufair_tap"
@@ -46,7 +46,7 @@ TAP_ROLE = "nufair_tap"
 WORK_MEM = "32MB"
 
 #: Answers up to this many rows are written by the Python writers; larger ones, in CSV or
-#: BINARY2, by PostgreSQL (``vo.sqlformat``): for a few rows the wrapped query costs more
+#: BINARY2, by PostgreSQL (``vo.formats.sqlformat``): for a few rows the wrapped query costs more
 #: (~2 ms a query, measured for issue 5) than it saves.
 SMALL_ROWS = 2000
 
@@ -64,7 +64,7 @@ T = TypeVar("T")
 class QueryResult:
     """Rows of a query, the PostgreSQL type OID of each column, and whether MAXREC cut it.
 
-    When PostgreSQL encoded the answer (``vo.sqlformat``), ``rows`` is empty and ``csv``
+    When PostgreSQL encoded the answer (``vo.formats.sqlformat``), ``rows`` is empty and ``csv``
     holds the whole CSV document (header line first) or ``binary2`` the BINARY2 stream
     (before base64) of ``count`` rows.
     """
@@ -215,7 +215,7 @@ class VoStorage:
         """Run a translated query; ``maxrec`` rows at most (the SQL fetches one more).
 
         ``encode`` ("csv" or "binary2") asks PostgreSQL to write the answer in that form
-        (``vo.sqlformat``); when it cannot (a MOC column, UCS-2 text, a value over 1 GB)
+        (``vo.formats.sqlformat``); when it cannot (a MOC column, UCS-2 text, a value over 1 GB)
         the rows come back instead.
         """
         sql, params = self._driver_sql(tr)
@@ -469,7 +469,7 @@ class ResultStream:
     """The answer of a TAP query, read a batch at a time from a server-side cursor.
 
     Holds a pooled connection (an open read-only transaction) until :meth:`close`. When
-    ``encoded`` is "csv" or "binary2", PostgreSQL formats each row (``vo.sqlformat``) and
+    ``encoded`` is "csv" or "binary2", PostgreSQL formats each row (``vo.formats.sqlformat``) and
     :meth:`batches` yields 1-tuples of a CSV line (str) or BINARY2 record (bytes); otherwise
     database rows (tuples). Memory stays that of one batch, whatever the size of the
     answer. ``count`` and ``overflow`` (MAXREC cut it) are final once the batches end.

@@ -1,7 +1,7 @@
 """TAP UPLOAD: VOTables sent with the query become ``TAP_UPLOAD.<name>``.
 
 An uploaded table is read into numpy columns and, for the query, copied into a temporary
-table of the query's own transaction (``vo.storage``; binary COPY built by ``vo.pgcopy``),
+table of the query's own transaction (``vo.storage``; binary COPY built by ``vo.formats.pgcopy``),
 so the planner sees its size and can index it. When the table has an (ra, dec) pair — by
 UCD, else by name — their order-29 HEALPix indices are computed here with healpy and loaded
 along, so a cross-match against MOC columns runs on indices.

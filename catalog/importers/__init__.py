@@ -1,6 +1,6 @@
-"""Notice importers: source documents in, :class:`~catalog.records.NoticeRecord` lists out.
+"""Notice importers: source documents in, :class:`~catalog.notices.parsed.NoticeRecord` lists out.
 
-Pure functions, no database: ``catalog/storage.py`` stores what they return.
+Pure functions, no database: ``catalog/storage/events.py`` stores what they return.
 
 =====================  ==========================  ===========================================
 format                 module                      detected by
@@ -33,7 +33,7 @@ from catalog.importers.amon import looks_like_amon, read_amon_table
 from catalog.importers.gcn_json import parse_gcn_json
 from catalog.importers.icecat import HEADER_START, read_icecat_csv
 from catalog.importers.voevent import parse_voevent
-from catalog.records import NoticeRecord
+from catalog.notices.parsed import NoticeRecord
 
 __all__ = [
     "KNOWN_SUFFIXES",

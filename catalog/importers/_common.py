@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from catalog.errors import InvalidInput
-from catalog.records import NoticeRecord
+from catalog.notices.parsed import NoticeRecord
 
 OBSERVATORY = "IceCube"
 """Observatory name stored on every record (the only one we archive)."""

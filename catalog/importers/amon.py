@@ -37,7 +37,7 @@ from catalog.importers._common import (
     to_float,
     to_int,
 )
-from catalog.records import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
+from catalog.notices.parsed import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
 
 NOTICE_STREAMS = {
     "GOLD": Stream.GOLD,

@@ -3,7 +3,7 @@
 Each notice is validated against the official GCN schema (package data in
 ``catalog/schemas_external``, registered under ``https://gcn.nasa.gov/schema/main/`` so its
 relative ``$ref``s resolve offline) and mapped to one
-:class:`~catalog.records.NoticeRecord`. Notices of other missions (KM3NeT, Super-K, IceCube's
+:class:`~catalog.notices.parsed.NoticeRecord`. Notices of other missions (KM3NeT, Super-K, IceCube's
 LVK follow-up searches) are refused with :class:`~catalog.errors.NotANeutrinoAlert`.
 
 Mapping:
@@ -26,7 +26,6 @@ from typing import Any
 from jsonschema.exceptions import best_match
 
 from catalog.errors import InvalidInput, NotANeutrinoAlert, UnsupportedFormat
-from catalog.gcn_schema import ICECUBE_SCHEMA, SCHEMA_BASE, validator
 from catalog.importers._common import (
     OBSERVATORY,
     SECONDS_PER_YEAR,
@@ -34,7 +33,8 @@ from catalog.importers._common import (
     decode_utf8,
     parse_utc,
 )
-from catalog.records import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
+from catalog.notices.gcn_schema import ICECUBE_SCHEMA, SCHEMA_BASE, validator
+from catalog.notices.parsed import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
 
 PIPELINE_STREAMS = {
     "Gold Track Alert": Stream.GOLD,

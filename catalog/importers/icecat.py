@@ -41,7 +41,7 @@ from catalog.importers._common import (
     to_float,
     to_int,
 )
-from catalog.records import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
+from catalog.notices.parsed import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
 
 HEADER_START = "NAME,RUNID,EVENTID,START"
 """How an IceCat-1-layout CSV begins (used to detect the format)."""

@@ -1,6 +1,6 @@
 """GCN VOEvent 2.0 notices of IceCube (AMON packets 173, 174, 176 and legacy 158, 169).
 
-A notice becomes one :class:`~catalog.records.NoticeRecord`. The XML is parsed with
+A notice becomes one :class:`~catalog.notices.parsed.NoticeRecord`. The XML is parsed with
 ``defusedxml`` (no DTDs, no entities, no external references), so an XML bomb or an
 external-entity attack is refused before any expansion. We read the few elements we need
 with ElementTree rather than through voevent-parse: voevent-parse parses with lxml without
@@ -39,7 +39,7 @@ from catalog.importers._common import (
     to_float,
     to_int,
 )
-from catalog.records import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
+from catalog.notices.parsed import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
 
 VOEVENT_V2_NS = "http://www.ivoa.net/xml/VOEvent/v2.0"
 

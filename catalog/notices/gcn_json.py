@@ -14,8 +14,8 @@ from typing import Any
 
 from jsonschema.exceptions import best_match
 
-from catalog.gcn_schema import ICECUBE_SCHEMA as SCHEMA_ID
-from catalog.gcn_schema import validator
+from catalog.notices.gcn_schema import ICECUBE_SCHEMA as SCHEMA_ID
+from catalog.notices.gcn_schema import validator
 from catalog.notices.model import NoticeInput, RenderedNotice, file_stem, iso_z
 
 MEDIA_TYPE = "application/json"

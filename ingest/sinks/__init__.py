@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from catalog.storage_outbox import OutboxNotice
+from catalog.storage.outbox import OutboxNotice
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from catalog.storage_outbox import OutboxNotice
+from catalog.storage.outbox import OutboxNotice
 from ingest.safepath import contained
 from ingest.sinks import DeliveryError, Receipt
 

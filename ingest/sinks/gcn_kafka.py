@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from catalog.storage_outbox import OutboxNotice
+from catalog.storage.outbox import OutboxNotice
 from ingest.sinks import DeliveryError, Receipt
 
 #: GCN's Kafka topics for IceCube's JSON notices (production, and the producer test topics).

@@ -26,7 +26,7 @@ import struct
 
 from defusedxml import ElementTree as SafeET
 
-from catalog.storage_outbox import OutboxNotice
+from catalog.storage.outbox import OutboxNotice
 from ingest.sinks import DeliveryError, Receipt
 
 #: The 4-byte, network-order length prefix of every VTP message.

@@ -20,7 +20,7 @@ import time
 
 import httpx
 
-from catalog.storage_outbox import OutboxNotice
+from catalog.storage.outbox import OutboxNotice
 from ingest.sinks import DeliveryError, Receipt
 
 SIGNATURE_HEADER = "X-Nufair-Signature"

@@ -5,7 +5,7 @@ Revises: 0004
 Create Date: 2026-11-24 13:21:05.166644
 
 Jobs of ``/tap/async`` were kept in each app process's memory; they now live here so that a
-restart keeps them and every app process sees every job (``vo/uws_storage.py``). The TAP
+restart keeps them and every app process sees every job (``vo/uws/storage.py``). The TAP
 role gets no grant on these tables.
 """
 

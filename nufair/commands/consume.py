@@ -20,7 +20,7 @@ from nufair.settings import Settings
               help="Run the notice dispatcher in this process too.")
 def consume_command(max_messages: int | None, idle_exit: float | None, deliver: bool) -> None:
     """Consume raw events from NUFAIR_AMQP_QUEUE (bad ones go to the dead-letter queue)."""
-    from catalog.storage import CatalogStorage
+    from catalog.storage.events import CatalogStorage
     from ingest.consumer import Handled
     from nufair.app import make_engine
     from nufair.cli import database

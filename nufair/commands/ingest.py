@@ -22,7 +22,7 @@ def ingest_command(files: tuple[Path, ...], no_progress: bool, deliver_timeout: 
     from tqdm import tqdm
 
     from catalog.errors import NufairError
-    from catalog.storage import CatalogStorage
+    from catalog.storage.events import CatalogStorage
     from ingest.rawevent import clip, loads_strict
     from nufair.app import make_engine
     from nufair.cli import database

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from catalog.records import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
+from catalog.notices.parsed import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
 
 
 def record(run: int = 134191, event: int = 17593623, *, rev: int | None = 0,

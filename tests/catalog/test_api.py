@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx2 as httpx
 from fastapi.testclient import TestClient
 
-from catalog.storage import CatalogStorage
+from catalog.storage.events import CatalogStorage
 from tests.catalog.records_factory import record
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from catalog.importers import sample_paths
-from catalog.schema import events, region_tiles, revisions
+from catalog.schema.events import events, region_tiles, revisions
 
 VOEVENT = next(p for p in sample_paths() if p.name == "IceCube_134191_017593623_1.xml")
 

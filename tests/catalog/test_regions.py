@@ -11,9 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from catalog import sky
-from catalog.records import Source
-from catalog.schema import region_tiles
-from catalog.storage import CatalogStorage
+from catalog.notices.parsed import Source
+from catalog.schema.events import region_tiles
+from catalog.storage.events import CatalogStorage
 from tests.catalog.records_factory import record
 
 RA, DEC, R90 = 142.9499, 3.66, 1.2199
@@ -76,7 +76,7 @@ def test_box_across_ra_zero(storage: CatalogStorage) -> None:
 
 
 def test_box_area_matches_spherical_formula() -> None:
-    from catalog.records import ErrorRegion
+    from catalog.notices.parsed import ErrorRegion
 
     g = sky.region_geometry(142.95, 3.66, ErrorRegion(0.9, ra_plus=1.14, ra_minus=1.41,
                                                       dec_plus=1.16, dec_minus=1.01))

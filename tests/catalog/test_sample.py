@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from catalog.importers import iter_paths, sample_paths
-from catalog.schema import events, revisions
+from catalog.schema.events import events, revisions
 from catalog.service import import_files
-from catalog.storage import CatalogStorage
+from catalog.storage.events import CatalogStorage
 
 SAMPLE = {p.name: p for p in sample_paths()}
 

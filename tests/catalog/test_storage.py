@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from catalog.errors import Conflict, InvalidInput
-from catalog.records import RevisionKind, Source
-from catalog.schema import events, region_tiles, revisions
-from catalog.storage import CatalogStorage, EventQuery
+from catalog.notices.parsed import RevisionKind, Source
+from catalog.schema.events import events, region_tiles, revisions
+from catalog.storage.events import CatalogStorage, EventQuery
 from tests.catalog.records_factory import record
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from catalog.storage import CatalogStorage
+from catalog.storage.events import CatalogStorage
 from ingest.consumer import ConsumerConfig, RawEventConsumer
 from ingest.pipeline import Accepted
 from nufair.app import make_engine

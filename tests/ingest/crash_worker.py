@@ -11,8 +11,8 @@ import os
 import signal
 import sys
 
-from catalog.storage import CatalogStorage
-from catalog.storage_outbox import OutboxStorage
+from catalog.storage.events import CatalogStorage
+from catalog.storage.outbox import OutboxStorage
 from nufair.app import make_engine
 from tests.ingest.helpers import publish_config, reco_record
 

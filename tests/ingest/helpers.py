@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from catalog.records import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
-from catalog.storage_outbox import PublishConfig, Route
+from catalog.notices.parsed import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
+from catalog.storage.outbox import PublishConfig, Route
 from ingest.sinks.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 
 IVORN_BASE = "ivo://nufair.test/IceCube"

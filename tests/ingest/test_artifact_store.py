@@ -24,7 +24,7 @@ from mocpy import MOC
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from catalog.schema import artifacts, events, region_tiles, revisions
+from catalog.schema.events import artifacts, events, region_tiles, revisions
 from nufair.app import create_app
 from nufair.settings import Settings
 from tests.ingest.events import raw_body

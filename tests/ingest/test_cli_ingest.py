@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from catalog.storage import CatalogStorage, EventQuery
+from catalog.storage.events import CatalogStorage, EventQuery
 from nufair.cli import main
 from tests.ingest.events import raw_body
 

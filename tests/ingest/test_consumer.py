@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from catalog.storage import CatalogStorage, EventQuery
-from ingest.api import IngestRuntime
+from catalog.storage.events import CatalogStorage, EventQuery
 from ingest.consumer import (
     ERROR_CODE_HEADER,
     ERROR_HEADER,
@@ -23,6 +22,7 @@ from ingest.consumer import (
     Handled,
     RawEventConsumer,
 )
+from ingest.handlers.raw_events import IngestRuntime
 from ingest.pipeline import Accepted
 from nufair.cli import main
 from nufair.ingest import make_runtime

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from catalog.schema_outbox import notice_attempts
-from catalog.storage import CatalogStorage
-from catalog.storage_outbox import OutboxStorage
+from catalog.schema.outbox import notice_attempts
+from catalog.storage.events import CatalogStorage
+from catalog.storage.outbox import OutboxStorage
 from ingest.dispatcher import Dispatcher, DispatcherConfig
 from ingest.sinks.folder import FolderSink
 from ingest.sinks.webhook import WebhookSink

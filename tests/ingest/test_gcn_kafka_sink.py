@@ -18,8 +18,8 @@ from confluent_kafka import KafkaError, Producer
 from gcn_kafka.core import get_config
 from pydantic import SecretStr
 
-from catalog.storage import CatalogStorage
-from catalog.storage_outbox import OutboxStorage
+from catalog.storage.events import CatalogStorage
+from catalog.storage.outbox import OutboxStorage
 from ingest.dispatcher import Dispatcher, DispatcherConfig
 from ingest.sinks import DeliveryError
 from ingest.sinks.gcn_kafka import (

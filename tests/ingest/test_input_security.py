@@ -26,12 +26,11 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from catalog.notices.model import NoticeInput, file_stem
-from catalog.schema import events, revisions
-from catalog.schema_ingest import raw_events, scans
-from catalog.schema_outbox import notices
-from catalog.storage import CatalogStorage
-from catalog.storage_outbox import OutboxNotice
-from ingest.artifacts import ArtifactStoreError, FsspecStore, LocalStore
+from catalog.schema.events import events, revisions
+from catalog.schema.ingest import raw_events, scans
+from catalog.schema.outbox import notices
+from catalog.storage.events import CatalogStorage
+from catalog.storage.outbox import OutboxNotice
 from ingest.consumer import ERROR_CODE_HEADER, RawEventConsumer
 from ingest.rawevent import (
     DETECTORS,
@@ -41,8 +40,9 @@ from ingest.rawevent import (
     raw_event_validator,
 )
 from ingest.safepath import UnsafePath
+from ingest.scanning.artifacts import ArtifactStoreError, FsspecStore, LocalStore
+from ingest.scanning.skymaps import WrittenFile, digests, write_products
 from ingest.sinks.folder import FolderSink
-from ingest.skymaps import WrittenFile, digests, write_products
 from nufair.app import create_app
 from nufair.cli import main
 from nufair.ingest import make_runtime

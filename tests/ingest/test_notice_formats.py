@@ -17,7 +17,7 @@ from referencing.jsonschema import DRAFT202012
 from catalog.importers import parse_document
 from catalog.notices import render
 from catalog.notices.model import SECONDS_PER_YEAR, Citation, NoticeInput, make_ivorn
-from catalog.records import RevisionKind
+from catalog.notices.parsed import RevisionKind
 
 BASE = "ivo://nufair.test/IceCube"
 T = datetime(2020, 6, 15, 14, 49, 17, 370000, tzinfo=UTC)

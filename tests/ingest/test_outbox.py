@@ -9,11 +9,11 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from catalog.errors import Conflict, NotFound
-from catalog.records import Stream
-from catalog.schema import events, revisions
-from catalog.schema_outbox import notices
-from catalog.storage import CatalogStorage
-from catalog.storage_outbox import OutboxStorage
+from catalog.notices.parsed import Stream
+from catalog.schema.events import events, revisions
+from catalog.schema.outbox import notices
+from catalog.storage.events import CatalogStorage
+from catalog.storage.outbox import OutboxStorage
 from tests.ingest.helpers import IVORN_BASE, publish_config, reco_record
 
 

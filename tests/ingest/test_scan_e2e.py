@@ -23,8 +23,8 @@ from mocpy import MOC
 from sqlalchemy import create_engine, select
 from sqlalchemy.engine import Engine
 
-from catalog.schema import region_tiles, revisions
-from catalog.schema_fair import dois
+from catalog.schema.events import region_tiles, revisions
+from catalog.schema.pids import dois
 from nufair.app import create_app
 from nufair.settings import Settings
 from tests.ingest.events import raw_body

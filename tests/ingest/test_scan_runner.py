@@ -9,8 +9,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from catalog.storage import CatalogStorage
-from catalog.storage_scans import ScanStorage
+from catalog.storage.events import CatalogStorage
+from catalog.storage.scans import ScanStorage
 from nufair.app import create_app
 from nufair.settings import Settings
 from tests.ingest.events import raw_body
@@ -96,7 +96,7 @@ def test_stale_claim_of_a_dead_runner_is_reclaimed(settings: Settings, storage: 
                         what="re-claimed scan done")
         assert done["claims"] == 2
     # The dead runner's claim is gone: nothing it might still say is stored.
-    from catalog.storage_scans import LostClaim, Snapshot
+    from catalog.storage.scans import LostClaim, Snapshot
 
     try:
         scans.add_snapshot(pk, "ghost/0", Snapshot(0.5, 1, 2, 1.0, 1.0, None))

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import voeventparse
 
-from catalog.storage import CatalogStorage
-from catalog.storage_outbox import OutboxNotice, OutboxStorage
+from catalog.storage.events import CatalogStorage
+from catalog.storage.outbox import OutboxNotice, OutboxStorage
 from ingest.dispatcher import Dispatcher, DispatcherConfig
 from ingest.sinks import DeliveryError
 from ingest.sinks.vtp import VTPSink, frame, voevent_ivorn

@@ -14,8 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, select, text
 
-from catalog.schema import events, revisions
-from catalog.storage import CatalogStorage
+from catalog.schema.events import events, revisions
+from catalog.storage.events import CatalogStorage
 from tests.catalog.records_factory import record
 
 ENORMOUS_IN = "SELECT name FROM nufair.alerts WHERE run_id IN (" + ", ".join(

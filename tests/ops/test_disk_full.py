@@ -15,8 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, select
 
-from catalog.schema import artifacts, revisions
-from catalog.schema_outbox import notices
+from catalog.schema.events import artifacts, revisions
+from catalog.schema.outbox import notices
 from nufair.app import create_app
 from nufair.settings import Settings
 from tests.ingest.events import raw_body

@@ -24,13 +24,13 @@ from pydantic import SecretStr, ValidationError
 from rdflib import Graph, Literal, Namespace, URIRef
 from rdflib.namespace import RDF, XSD
 
-from catalog.browse import CATALOG_GATE_STATE
-from catalog.dcat import DCAT3
+from catalog.fair.browse import CATALOG_GATE_STATE
+from catalog.fair.dcat import DCAT3
 from nufair.app import create_app
 from nufair.health import DatabaseHealth
 from nufair.settings import DEV_TOKEN, Settings, hash_token
 from nufair.tokens import DevTokenRefused, TokenTable
-from tests.fair.conftest import SCHEMAS, seed_records
+from tests.catalog.fair.conftest import SCHEMAS, seed_records
 
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
 HYDRA = Namespace("http://www.w3.org/ns/hydra/core#")
@@ -296,7 +296,7 @@ def test_authentication_before_the_body_is_parsed(client: TestClient) -> None:
 
 def test_every_scoped_write_route_is_guarded_before_the_body(client: TestClient) -> None:
     """The middleware knows every route with a scope dependency (none is missed)."""
-    from catalog.http import route_entries, scoped_routes
+    from catalog.handlers.edge import route_entries, scoped_routes
 
     app: FastAPI = client.app  # type: ignore[assignment]
     guarded = {(m.path, verb) for m, _ in scoped_routes(app.routes) for verb in m.methods}
@@ -405,7 +405,7 @@ def test_catalog_builds_are_capped(seeded_client: TestClient) -> None:
 
 def test_catalog_page_is_built_off_the_event_loop(seeded_client: TestClient,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    from catalog import browse
+    from catalog.fair import browse
 
     threads: list[str] = []
     build = browse.build_catalog_page

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from sqlalchemy import create_engine, func, select, text
 
 from catalog.importers.variants import voevent_variants
-from catalog.schema import revisions
+from catalog.schema.events import revisions
 from nufair.app import create_app
 from nufair.database import start_embedded
 from nufair.migrate import upgrade

@@ -9,8 +9,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from catalog.records import Source
-from catalog.storage import CatalogStorage
+from catalog.notices.parsed import Source
+from catalog.storage.events import CatalogStorage
 from nufair.app import create_app
 from nufair.settings import Settings, hash_token
 from tests.catalog.records_factory import record

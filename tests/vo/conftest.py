@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from catalog.records import NoticeRecord
-from catalog.storage import CatalogStorage
+from catalog.notices.parsed import NoticeRecord
+from catalog.storage.events import CatalogStorage
 from nufair.app import create_app
 from nufair.settings import Settings
 from tests.catalog.records_factory import record

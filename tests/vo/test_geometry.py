@@ -11,9 +11,9 @@ from mocpy import MOC
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from catalog.records import NoticeRecord
+from catalog.notices.parsed import NoticeRecord
 from catalog.sky import region_geometry
-from catalog.storage import CatalogStorage
+from catalog.storage.events import CatalogStorage
 from tests.catalog.records_factory import record
 from vo.adql.translate import translate
 from vo.storage import VoStorage

@@ -24,8 +24,8 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
-from catalog.api import STORAGE_STATE as CATALOG_STATE
-from catalog.records import NoticeRecord
+from catalog.handlers.events import STORAGE_STATE as CATALOG_STATE
+from catalog.notices.parsed import NoticeRecord
 from nufair.app import create_app
 from nufair.settings import Settings
 from tests.serving import base_url, free_socket, serving
@@ -44,9 +44,9 @@ from vo.errors import (
     UploadError,
     VoError,
 )
+from vo.formats.votable import error_votable
 from vo.service import TapService
 from vo.storage import VoStorage
-from vo.votable import error_votable
 
 ALERTS = "SELECT name FROM nufair.alerts WHERE "
 

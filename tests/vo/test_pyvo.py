@@ -15,11 +15,11 @@ from mocpy import MOC
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 
-from catalog.fair_storage import FairStorage
-from catalog.records import NoticeRecord
-from catalog.schema import artifacts, events
-from catalog.schema_fair import dois
+from catalog.notices.parsed import NoticeRecord
+from catalog.schema.events import artifacts, events
+from catalog.schema.pids import dois
 from catalog.sky import region_geometry
+from catalog.storage.fair import FairStorage
 
 
 def _near(recs: list[NoticeRecord], ra: float, dec: float, radius: float) -> set[str]:

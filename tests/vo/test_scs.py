@@ -13,7 +13,7 @@ from astropy.io.votable import parse_single_table
 from sqlalchemy import create_engine, text
 
 from catalog import sky
-from catalog.records import NoticeRecord
+from catalog.notices.parsed import NoticeRecord
 from nufair.app import make_engine
 from vo.config import VoConfig
 from vo.scs import search

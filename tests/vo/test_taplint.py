@@ -10,7 +10,7 @@ import re
 import shutil
 import subprocess
 
-from catalog.records import NoticeRecord
+from catalog.notices.parsed import NoticeRecord
 
 #: taplint stages that test data models this service does not publish.
 NOT_APPLICABLE = ("LOC", "OBS")

@@ -19,18 +19,18 @@ from astropy.table import MaskedColumn, Table
 from mocpy import MOC
 from sqlalchemy.engine import Engine
 
-from catalog.records import NoticeRecord
+from catalog.notices.parsed import NoticeRecord
 from catalog.sky import region_geometry
-from catalog.storage import CatalogStorage
+from catalog.storage.events import CatalogStorage
 from tests.catalog.records_factory import record
 from vo import service as tap
 from vo import storage as storage_module
 from vo.config import VoConfig
 from vo.errors import UploadError
+from vo.formats.votable import FieldSpec, votable
 from vo.service import TapService
 from vo.storage import VoStorage
 from vo.upload import _astropy, _fast_binary, read_votable
-from vo.votable import FieldSpec, votable
 
 RNG_SEED = 4242
 

@@ -29,14 +29,14 @@ from lxml import etree
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 
-from catalog.records import NoticeRecord
+from catalog.notices.parsed import NoticeRecord
 from nufair.app import create_app
 from nufair.settings import DEV_TOKEN, Settings
 from tests.serving import free_port
-from vo import uws_service
 from vo.api import CONFIG_STATE
-from vo.async_api import JOBS_STATE
-from vo.uws_schema import uws_job_uploads, uws_jobs
+from vo.uws import service as uws_service
+from vo.uws.api import JOBS_STATE
+from vo.uws.schema import uws_job_uploads, uws_jobs
 
 NS = {"uws": "http://www.ivoa.net/xml/UWS/v1.0"}
 QUERY = "SELECT name FROM nufair.revisions ORDER BY name"

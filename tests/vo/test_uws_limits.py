@@ -26,16 +26,16 @@ from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from catalog.records import NoticeRecord
+from catalog.notices.parsed import NoticeRecord
 from nufair.app import create_app
 from nufair.settings import Settings, hash_token
 from tests.serving import serving
 from vo.api import CONFIG_STATE
-from vo.async_api import JOBS_STATE, POLICY_STATE
 from vo.service import TapResult
-from vo.uws_schema import uws_jobs
-from vo.uws_service import Caller, JobLimits, JobPolicy, JobService
-from vo.uws_storage import Job, UwsStorage
+from vo.uws.api import JOBS_STATE, POLICY_STATE
+from vo.uws.schema import uws_jobs
+from vo.uws.service import Caller, JobLimits, JobPolicy, JobService
+from vo.uws.storage import Job, UwsStorage
 
 NS = {"uws": "http://www.ivoa.net/xml/UWS/v1.0"}
 QUERY = "SELECT name FROM nufair.revisions ORDER BY name"

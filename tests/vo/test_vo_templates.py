@@ -13,10 +13,11 @@ from datetime import UTC, datetime
 import pytest
 from lxml import etree
 
-from vo import uws, vosi
+from vo import vosi
 from vo.config import VoConfig
 from vo.tables import ColumnInfo, SchemaInfo, TableInfo
-from vo.uws_storage import Job
+from vo.uws import documents as uws
+from vo.uws.storage import Job
 
 NS = {"uws": "http://www.ivoa.net/xml/UWS/v1.0", "xlink": "http://www.w3.org/1999/xlink",
       "xsi": "http://www.w3.org/2001/XMLSchema-instance"}

@@ -16,14 +16,14 @@ from mocpy import MOC
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from catalog.records import NoticeRecord
+from catalog.notices.parsed import NoticeRecord
 from vo import scs
 from vo import storage as storage_module
 from vo.config import VoConfig
 from vo.datalink import service_descriptor
+from vo.formats.votable import FieldSpec, error_votable, votable
 from vo.service import TapService
 from vo.storage import VoStorage
-from vo.votable import FieldSpec, error_votable, votable
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,1 @@
+"""The FAIR layer: landing pages, DOIs, DataCite, OAI-PMH, DCAT, JSON-LD, signposting."""

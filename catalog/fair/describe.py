@@ -1,0 +1,83 @@
+"""Human-readable words about a record, shared by every format (titles, abstracts, units)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from catalog.fair.records import AlertRecord
+
+#: Stream labels as IceCube writes them.
+STREAM_LABELS = {"gold": "Gold", "bronze": "Bronze", "cascade": "Cascade", "hese": "HESE",
+                 "ehe": "EHE", "none": "archival"}
+
+#: Unified Astronomy Thesaurus terms of every alert: (label, UAT concept number).
+UAT_SUBJECTS = (("Neutrino astronomy", 1100), ("High energy astrophysics", 739),
+                ("Transient sources", 1851))
+
+
+def uat_uri(number: int) -> str:
+    return f"http://astrothesaurus.org/uat/{number}"
+
+
+def iso(t: datetime) -> str:
+    """ISO 8601 in UTC with a Z, seconds precision."""
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def stream_label(stream: str) -> str:
+    return STREAM_LABELS.get(stream, stream)
+
+
+def title(rec: AlertRecord) -> str:
+    base = f"{rec.name}: {rec.event.observatory} {stream_label(rec.event.stream)} neutrino alert"
+    if rec.is_concept:
+        return base
+    return f"{base} (version {rec.revision.number})"
+
+
+def version_label(rec: AlertRecord) -> str | None:
+    return None if rec.shown is None else str(rec.revision.number)
+
+
+def published(rec: AlertRecord) -> datetime:
+    """When the record was first published: its first version (or its revision) was issued."""
+    rev = rec.versions[0].revision if rec.is_concept and rec.versions else rec.revision
+    return rev.issued_at or rev.created_at
+
+
+def position_text(rec: AlertRecord) -> str:
+    rev = rec.revision
+    if rev.ra is None or rev.dec is None:
+        return "no direction given"
+    text = f"RA {rev.ra:.2f}°, Dec {rev.dec:+.2f}° (ICRS)"
+    box = rev.error90
+    if box.ra_plus is not None and box.dec_plus is not None:
+        text += (f", 90 % region RA +{box.ra_plus:.2f}/−{box.ra_minus:.2f}°, "
+                 f"Dec +{box.dec_plus:.2f}/−{box.dec_minus:.2f}°")
+    return text
+
+
+def abstract(rec: AlertRecord) -> str:
+    e, rev = rec.event, rec.revision
+    parts = [f"{stream_label(e.stream)} high-energy neutrino alert {rec.name} from the "
+             f"{e.observatory} run {e.run_id}, event {e.event_id}, detected at "
+             f"{iso(e.event_time)}. Best-fit direction: {position_text(rec)}."]
+    if rev.energy_tev is not None:
+        parts.append(f"Most probable neutrino energy {rev.energy_tev:.0f} TeV.")
+    if rev.signalness is not None:
+        parts.append(f"Signalness {rev.signalness:.3f}.")
+    if rev.far_per_year is not None:
+        parts.append(f"False-alarm rate {rev.far_per_year:.3g} per year.")
+    if rec.is_concept:
+        parts.append(f"This record always shows the latest of {len(rec.versions)} version(s).")
+    else:
+        parts.append(f"Version {rev.number} ({rev.kind}, from {rev.source}).")
+    if rec.retraction is not None:
+        parts.append(f"RETRACTED on {iso(withdrawn_at(rec))}: "
+                     f"{rec.retraction.retraction_reason or 'no reason given'}.")
+    return " ".join(parts)
+
+
+def withdrawn_at(rec: AlertRecord) -> datetime:
+    assert rec.retraction is not None
+    return (rec.focus.withdrawn_at or rec.retraction.issued_at or rec.retraction.created_at)

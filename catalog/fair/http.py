@@ -1,0 +1,103 @@
+"""HTTP helpers of the FAIR endpoints: the shared context, content negotiation, digests."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+
+from catalog.errors import NufairError
+from catalog.fair.config import FairConfig
+from catalog.fair.records import RecordService
+from catalog.storage.fair import FairStorage
+
+#: Where the app factory puts the :class:`FairContext`.
+FAIR_STATE = "fair"
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+class NotAcceptable(NufairError):
+    """No representation matches the request's ``Accept`` header."""
+
+    code = "not_acceptable"
+    status = 406
+
+
+@dataclass(frozen=True, slots=True)
+class FairContext:
+    """What the FAIR handlers need: configuration, storage, records, the artifact root
+    (relative storage URLs) and other local folders whose files may be served."""
+
+    cfg: FairConfig
+    fair: FairStorage
+    records: RecordService
+    artifact_root: Path
+    extra_roots: tuple[Path, ...] = ()
+
+
+def get_fair(request: Request) -> FairContext:
+    ctx: FairContext = getattr(request.app.state, FAIR_STATE)
+    return ctx
+
+
+def _parse_accept(accept: str) -> list[tuple[str, float, int]]:
+    out = []
+    for i, item in enumerate(accept.split(",")):
+        fields = [f.strip() for f in item.split(";")]
+        if not fields[0]:
+            continue
+        q = 1.0
+        for f in fields[1:]:
+            if f.startswith("q="):
+                try:
+                    q = float(f[2:])
+                except ValueError:
+                    q = 0.0
+        out.append((fields[0].lower(), q, i))
+    return out
+
+
+def negotiate(accept: str | None, offers: list[str]) -> str:
+    """The offer the ``Accept`` header prefers (the first offer when there is no header).
+
+    Exact types beat ``type/*`` beat ``*/*``; ties go to the order of ``offers``. Raises
+    :class:`NotAcceptable` when nothing matches.
+    """
+    if not accept:
+        return offers[0]
+    best: tuple[float, int, int, int] | None = None
+    choice = None
+    for rank, offer in enumerate(offers):
+        main = offer.split("/")[0]
+        for media, q, _ in _parse_accept(accept):
+            if media == offer:
+                spec = 3
+            elif media == f"{main}/*":
+                spec = 2
+            elif media == "*/*":
+                spec = 1
+            else:
+                continue
+            if q <= 0:
+                continue
+            key = (q, spec, -rank, 0)
+            if best is None or key > best:
+                best, choice = key, offer
+    if choice is None:
+        raise NotAcceptable(f"none of {', '.join(offers)} is acceptable",
+                            details={"available": offers})
+    return choice
+
+
+def content_digest(body: bytes) -> str:
+    """RFC 9530 ``Content-Digest`` value (SHA-256) of a body."""
+    return "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode() + ":"
+
+
+def digest_from_hex(sha256_hex: str) -> str:
+    return "sha-256=:" + base64.b64encode(bytes.fromhex(sha256_hex)).decode() + ":"

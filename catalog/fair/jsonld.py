@@ -1,0 +1,85 @@
+"""schema.org ``Dataset`` JSON-LD of a record (Google Dataset Search, science-on-schema.org)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from catalog.fair import describe
+from catalog.fair.citation import citation_text
+from catalog.fair.config import LICENSE_URL, FairConfig
+from catalog.fair.records import AlertRecord
+
+#: What each measured variable is, with its unit (UCUM code and QUDT unit where one exists).
+VARIABLES = (
+    ("ra", "Right ascension (ICRS) of the best-fit direction", "deg", "DEG"),
+    ("dec", "Declination (ICRS) of the best-fit direction", "deg", "DEG"),
+    ("energy_tev", "Most probable neutrino energy", "TeV", "TeraEV"),
+    ("signalness", "Probability that the event is of astrophysical origin", "1", "UNITLESS"),
+    ("far_per_year", "False-alarm rate", "/a", "PER-YR"),
+)
+
+
+def to_jsonld(rec: AlertRecord, cfg: FairConfig) -> dict[str, Any]:
+    """The record as a schema.org ``Dataset``; ``@id`` is the DOI URL."""
+    e, rev = rec.event, rec.revision
+    doi_url = cfg.doi_url(rec.focus.doi)
+    variables = [{"@type": "PropertyValue", "name": name, "description": text,
+                  "unitCode": ucum, "unitText": ucum,
+                  "value": getattr(rev, name)}
+                 for name, text, ucum, _qudt in VARIABLES if getattr(rev, name) is not None]
+    files = [{"@type": "DataDownload", "name": f.filename,
+              "contentUrl": cfg.file_url(rec.key, f.filename), "encodingFormat": f.media_type,
+              "contentSize": f"{f.size_bytes} B", "sha256": f.sha256}
+             for f in rec.files]
+    files += [{"@type": "DataDownload", "name": f"{fmt} metadata",
+               "contentUrl": cfg.export_url(rec.key, fmt), "encodingFormat": media}
+              for fmt, media in (("datacite-xml", "application/vnd.datacite.datacite+xml"),
+                                 ("dcat-ttl", "text/turtle"))]
+    doc: dict[str, Any] = {
+        "@context": "https://schema.org/",
+        "@type": "Dataset",
+        "@id": doi_url,
+        "url": cfg.record_url(rec.key),
+        "sameAs": cfg.record_url(rec.key),
+        "identifier": {"@type": "PropertyValue", "propertyID": "https://registry.identifiers.org/registry/doi",
+                       "value": f"doi:{rec.focus.doi}", "url": doi_url},
+        "name": describe.title(rec),
+        "citation": citation_text(rec, cfg),
+        "description": describe.abstract(rec),
+        "license": LICENSE_URL,
+        "isAccessibleForFree": True,
+        "creator": {"@type": "Organization", "name": cfg.creator,
+                    "affiliation": {"@type": "Organization", "name": cfg.creator_affiliation,
+                                    "identifier": cfg.creator_affiliation_ror}},
+        "publisher": {"@type": "Organization", "name": cfg.publisher},
+        "datePublished": describe.iso(describe.published(rec)),
+        "dateModified": describe.iso(rec.focus.updated_at),
+        "temporalCoverage": describe.iso(e.event_time),
+        "keywords": [label for label, _ in describe.UAT_SUBJECTS] + ["neutrino alert",
+                                                                     e.stream],
+        "variableMeasured": variables,
+        "distribution": files,
+        "includedInDataCatalog": {"@type": "DataCatalog", "@id": cfg.catalog_url,
+                                  "name": cfg.catalog_title, "url": cfg.catalog_url},
+        "isBasedOn": [cfg.software_url] + ([rev.ivorn] if rev.ivorn else []),
+        "alternateName": [x for x in (e.name, f"{e.run_id}:{e.event_id}") if x],
+    }
+    version = describe.version_label(rec)
+    if version is not None:  # the concept record shows (and so is at) its latest version
+        doc["version"] = version
+    if not rec.is_concept:
+        doc["isPartOf"] = cfg.doi_url(rec.concept.doi)
+    if rec.is_concept:
+        doc["hasPart"] = [cfg.doi_url(v.doi.doi) for v in rec.versions]
+    if rev.ra is not None and rev.dec is not None:
+        doc["spatialCoverage"] = {
+            "@type": "Place", "name": f"Sky position RA {rev.ra:.3f}, Dec {rev.dec:+.3f} deg "
+                                      "(ICRS, celestial, not terrestrial)"}
+    if rec.withdrawn:
+        doc["creativeWorkStatus"] = "Retracted"
+        doc["expires"] = describe.iso(describe.withdrawn_at(rec))
+    elif rec.superseded_by is not None:
+        doc["creativeWorkStatus"] = "Superseded"
+    else:
+        doc["creativeWorkStatus"] = "Published"
+    return doc

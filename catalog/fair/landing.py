@@ -1,0 +1,247 @@
+"""Landing pages (``/records/{id}``): HTML for people, the same URL for machines.
+
+``id`` is a DOI suffix (concept or version) or an event key (name, run_event: its concept
+record). Every response carries FAIR Signposting ``Link`` headers and ``Vary: Accept``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path as FsPath
+from typing import Annotated, Any
+from urllib.parse import unquote, urlparse
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from catalog.errors import NotFound
+from catalog.fair import citation, datacite, dcat, describe, jsonld, signposts, skyplot
+from catalog.fair.config import LICENSE_URL, FairConfig
+from catalog.fair.http import (
+    TEMPLATES,
+    FairContext,
+    content_digest,
+    digest_from_hex,
+    get_fair,
+    negotiate,
+)
+from catalog.fair.records import AlertRecord
+from catalog.storage.fair import ArtifactRow
+
+router = APIRouter(include_in_schema=False)
+Ctx = Annotated[FairContext, Depends(get_fair)]
+
+#: Printable text only: keys, formats, file names and DOIs never hold control characters.
+TEXT = r"^[^\x00-\x1f\x7f]*$"
+#: A record key (DOI suffix, event name or run_event).
+Key = Annotated[str, Path(max_length=128, pattern=TEXT)]
+#: Largest value a PostgreSQL bigint holds (artifact ids are bigints).
+BIGINT_MAX = 2**63 - 1
+
+#: Representations of ``/records/{id}`` by media type → export key (None: the HTML page).
+NEGOTIABLE: dict[str, str | None] = {
+    "text/html": None,
+    "application/ld+json": "json-ld",
+    "application/vnd.datacite.datacite+xml": "datacite-xml",
+    "application/vnd.datacite.datacite+json": "datacite-json",
+    "text/turtle": "dcat-ttl",
+    "application/x-bibtex": "bibtex",
+    "application/vnd.citationstyles.csl+json": "csl-json",
+    "application/x-research-info-systems": "ris",
+    "application/linkset+json": "linkset",
+    "application/xhtml+xml": None,
+}
+
+
+def render_export(rec: AlertRecord, cfg: FairConfig, fmt: str) -> tuple[bytes, str]:
+    """(body, media type) of one export of a record."""
+    if fmt == "datacite-xml":
+        body = datacite.to_xml(rec, cfg)
+    elif fmt == "datacite-json":
+        body = _json(datacite.to_json(rec, cfg))
+    elif fmt == "json-ld":
+        body = _json(jsonld.to_jsonld(rec, cfg))
+    elif fmt == "dcat-ttl":
+        body = dcat.record_graph(rec, cfg).serialize(format="turtle").encode()
+    elif fmt == "dcat-jsonld":
+        body = dcat.record_graph(rec, cfg).serialize(format="json-ld").encode()
+    elif fmt == "bibtex":
+        body = citation.to_bibtex(rec, cfg).encode()
+    elif fmt == "csl-json":
+        body = _json(citation.to_csl(rec, cfg))
+    elif fmt == "ris":
+        body = citation.to_ris(rec, cfg).encode()
+    elif fmt == "linkset":
+        return _json(signposts.linkset(rec, cfg)), "application/linkset+json"
+    else:
+        raise NotFound(f"no export format {fmt!r}",
+                       details={"available": sorted(signposts.EXPORT_TYPES)})
+    return body, signposts.EXPORT_TYPES[fmt][0]
+
+
+def _json(data: Any) -> bytes:
+    return json.dumps(data, indent=2, ensure_ascii=False).encode()
+
+
+def _headers(links: list[signposts.Link], **extra: str) -> dict[str, str]:
+    return {"Link": signposts.header(links), **extra}
+
+
+def _page(request: Request, rec: AlertRecord, cfg: FairConfig) -> Response:
+    rev = rec.revision
+    others = [v.revision for v in rec.versions if v.revision.number != rev.number]
+    view = {
+        "title": describe.title(rec),
+        "doi_url": cfg.doi_url(rec.focus.doi),
+        "citation": citation.citation_text(rec, cfg),
+        "published": describe.published(rec).strftime("%Y/%m/%d"),
+        # JSON inside <script>: "</" would end the element early.
+        "jsonld": json.dumps(jsonld.to_jsonld(rec, cfg), ensure_ascii=False)
+                  .replace("</", "<\\/"),
+        "skyplot": skyplot.local_plot(rev, others),
+        # The reconstruction's own plot (likelihood map, contours), when a scan made one.
+        "scan_png": next((cfg.file_url(rec.key, f.filename)
+                          for f in rec.files if f.role == "skymap-png"), None),
+        "stream": describe.stream_label(rec.event.stream),
+        "event_time": rec.event.event_time.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
+        "issued": describe.iso(rev.issued_at or rev.created_at),
+        "withdrawn_at": describe.iso(describe.withdrawn_at(rec)) if rec.withdrawn else None,
+        "exports": {fmt: cfg.export_url(rec.key, fmt) for fmt in signposts.EXPORT_TYPES},
+        "license_url": LICENSE_URL,
+    }
+    response = TEMPLATES.TemplateResponse(request, "record.html",
+                                          {"rec": rec, "r": rev, "cfg": cfg, "v": view})
+    response.headers.update(_headers(signposts.landing_links(rec, cfg), Vary="Accept"))
+    return response
+
+
+@router.api_route("/records/{key}", methods=["GET", "HEAD"])
+async def record(request: Request, ctx: Ctx, key: Key) -> Response:
+    """The landing page, or another representation chosen by ``Accept``."""
+    media = negotiate(request.headers.get("accept"), list(NEGOTIABLE))
+    rec = await run_in_threadpool(ctx.records.load, key)
+    fmt = NEGOTIABLE[media]
+    if fmt is None:
+        return _page(request, rec, ctx.cfg)
+    body, media_type = await run_in_threadpool(render_export, rec, ctx.cfg, fmt)
+    links = signposts.landing_links(rec, ctx.cfg)
+    return Response(body, media_type=media_type,
+                    headers=_headers(links, Vary="Accept", **{
+                        "Content-Location": ctx.cfg.export_url(rec.key, fmt)
+                        if fmt != "linkset" else ctx.cfg.linkset_url(rec.key)}))
+
+
+@router.api_route("/records/{key}/export/{fmt}", methods=["GET", "HEAD"])
+async def export(ctx: Ctx, key: Key,
+                 fmt: Annotated[str, Path(max_length=32, pattern=TEXT)]) -> Response:
+    """A stable URL per metadata format."""
+    rec = await run_in_threadpool(ctx.records.load, key)
+    body, media_type = await run_in_threadpool(render_export, rec, ctx.cfg, fmt)
+    ext = signposts.EXPORT_TYPES[fmt][1]
+    return Response(body, media_type=media_type, headers=_headers(
+        signposts.export_links(rec, ctx.cfg),
+        **{"Content-Digest": content_digest(body),
+           "Content-Disposition": f'inline; filename="{rec.key}.{ext}"'}))
+
+
+@router.api_route("/records/{key}/linkset", methods=["GET", "HEAD"])
+async def linkset(ctx: Ctx, key: Key) -> Response:
+    """Signposting level 2: the record's links as an RFC 9264 JSON linkset."""
+    rec = await run_in_threadpool(ctx.records.load, key)
+    body = _json(signposts.linkset(rec, ctx.cfg))
+    return Response(body, media_type="application/linkset+json",
+                    headers={"Content-Digest": content_digest(body)})
+
+
+@router.get("/records/{key}/skyplot.svg")
+async def skyplot_svg(ctx: Ctx, key: Key) -> Response:
+    rec = await run_in_threadpool(ctx.records.load, key)
+    return Response(skyplot.local_plot(rec.revision), media_type="image/svg+xml")
+
+
+@router.api_route("/records/{key}/files/{filename}", methods=["GET", "HEAD"])
+async def download(ctx: Ctx, key: Key,
+                   filename: Annotated[str, Path(max_length=255, pattern=TEXT)]) -> Response:
+    """A stored file, with its SHA-256 as ``Content-Digest`` and signposting links."""
+    rec = await run_in_threadpool(ctx.records.load, key)
+    art = next((f for f in rec.files if f.filename == filename), None)
+    if art is None:
+        raise NotFound(f"record {key} has no file {filename!r}",
+                       details={"files": [f.filename for f in rec.files]})
+    headers = _headers(signposts.file_links(rec, ctx.cfg), **{
+        "Content-Digest": digest_from_hex(art.sha256),
+        "Content-Disposition": f'attachment; filename="{art.filename}"'})
+    local = resolve_local(art, ctx.artifact_root, ctx.extra_roots)
+    if local is not None:
+        return FileResponse(local, media_type=art.media_type, headers=headers)
+    # Object stores (NUFAIR_ARTIFACTS_URL): opened before the response starts, so that a
+    # missing object is a 404 rather than a body cut short.
+    fh = await run_in_threadpool(_open_remote, art)
+
+    def chunks() -> Any:
+        try:
+            while block := fh.read(1 << 16):
+                yield block
+        finally:
+            fh.close()
+
+    return StreamingResponse(chunks(), media_type=art.media_type,
+                             headers={**headers, "Content-Length": str(art.size_bytes)})
+
+
+def _open_remote(art: ArtifactRow) -> Any:
+    import fsspec  # only when an artifact lives in an object store
+
+    try:
+        return fsspec.open(art.storage_url, "rb").open()
+    except FileNotFoundError as exc:
+        raise NotFound(f"file {art.filename!r} is not available") from exc
+
+
+@router.api_route("/api/v1/artifacts/{artifact_id}", methods=["GET", "HEAD"])
+async def artifact_by_id(ctx: Ctx,
+                         artifact_id: Annotated[int, Path(gt=0, le=BIGINT_MAX)]) -> Response:
+    """The former file URL (``healpix_url`` of notices already sent, DataLink rows already
+    harvested): a permanent redirect to the file's URL under its landing page."""
+    found = await run_in_threadpool(ctx.fair.artifact_location, artifact_id)
+    if found is None:
+        raise NotFound(f"no artifact {artifact_id}", details={"artifact": artifact_id})
+    key, filename = found
+    if key is None:
+        raise NotFound(f"artifact {artifact_id} is not published under a record yet",
+                       details={"artifact": artifact_id})
+    return RedirectResponse(ctx.cfg.file_url(key, filename), status_code=308)
+
+
+def resolve_local(art: ArtifactRow, root: FsPath, also: Sequence[FsPath] = ()
+                  ) -> FsPath | None:
+    """The local path of an artifact, refusing anything outside the artifact folders.
+
+    ``file://`` URLs and bare relative paths are local; other schemes (``s3://``, ...) return
+    None and are read through fsspec. Relative paths are taken from ``root``; an absolute
+    one must lie in ``root`` or in one of ``also`` (a ``file://`` artifacts URL). ``..``,
+    symlinks out of those folders and absolute paths elsewhere raise :class:`NotFound` (the
+    file is not served, and nothing says why).
+    """
+    parsed = urlparse(art.storage_url)
+    if parsed.scheme not in ("", "file"):
+        return None
+    raw = unquote(parsed.path) if parsed.scheme == "file" else art.storage_url
+    roots = [r.resolve() for r in (root, *also)]
+    path = ((roots[0] / raw).resolve() if not FsPath(raw).is_absolute()
+            else FsPath(raw).resolve())
+    if not any(path.is_relative_to(r) for r in roots) or not path.is_file():
+        raise NotFound(f"file {art.filename!r} is not available")
+    return path
+
+
+@router.get("/doi/{prefix}/{suffix}")
+async def resolve_doi(ctx: Ctx, prefix: Annotated[str, Path(max_length=64, pattern=TEXT)],
+                      suffix: Key) -> Response:
+    """The local DOI resolver: ``/doi/<prefix>/<suffix>`` → the landing page."""
+    row = await run_in_threadpool(ctx.fair.find_suffix, suffix)
+    if row is None or row.doi != f"{prefix}/{suffix}".lower():
+        raise NotFound(f"no DOI {prefix}/{suffix}")
+    return RedirectResponse(ctx.cfg.record_url(row.suffix), status_code=302)

@@ -1,0 +1,102 @@
+"""Persistent-identifier providers and the service that keeps them in step with the catalog.
+
+Minting (choosing a DOI and storing it) happens in the database, in the transaction that
+stores the revision (``fair_storage.mint_in`` as an import hook), so a revision never exists
+without its DOI. Registration with an outside provider happens after commit, in
+:func:`sync_dois`, because a remote call must never hold a database transaction open; a DOI
+whose metadata changed since its last registration (``registered_at < updated_at``) is
+re-sent, so a failed call is retried on the next pass.
+
+Providers: ``local`` (the service is its own resolver: ``/doi/<prefix>/<suffix>``, every DOI
+findable at once) and ``datacite`` (the DataCite REST API: draft → findable, hidden
+("registered") once withdrawn).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from catalog.fair import datacite
+from catalog.fair.config import FairConfig
+from catalog.fair.records import AlertRecord, RecordService
+from catalog.storage.fair import FairStorage
+
+logger = logging.getLogger(__name__)
+
+
+class PidProvider(Protocol):
+    """Registers DOIs somewhere; returns the DataCite state the DOI is now in."""
+
+    name: str
+
+    def register(self, rec: AlertRecord, metadata: dict[str, Any], url: str) -> str: ...
+
+
+class LocalProvider:
+    """DOIs resolved by this service itself: nothing to call, every DOI is findable.
+
+    A withdrawn record stays findable: its landing page is the tombstone.
+    """
+
+    name = "local"
+
+    def register(self, rec: AlertRecord, metadata: dict[str, Any], url: str) -> str:
+        return "findable"
+
+
+class DataCiteProvider:
+    """The DataCite REST API through the ``datacite`` package's client.
+
+    A new DOI is created as a draft with its metadata, then published (``event=publish``,
+    findable). After a retraction the DOI is hidden (``event=hide``: state registered), so it
+    still resolves to the tombstone but leaves DataCite search.
+    """
+
+    name = "datacite"
+
+    def __init__(self, client: Any) -> None:
+        self.client = client  # datacite.DataCiteRESTClient
+
+    def register(self, rec: AlertRecord, metadata: dict[str, Any], url: str) -> str:
+        doi = rec.focus.doi
+        attributes = {k: v for k, v in metadata.items() if k not in ("doi", "prefix", "suffix")}
+        if rec.focus.registered_at is None:
+            self.client.draft_doi(metadata=dict(attributes), doi=doi)
+        if rec.withdrawn:
+            if rec.focus.registered_at is not None and rec.focus.state == "findable":
+                self.client.update_doi(doi, metadata=dict(attributes), url=url)
+                self.client.hide_doi(doi)
+            else:  # never published: register it hidden straight away
+                self.client.update_doi(doi, metadata=dict(attributes, event="register"),
+                                       url=url)
+            return "registered"
+        self.client.update_doi(doi, metadata=dict(attributes, event="publish"), url=url)
+        return "findable"
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSummary:
+    """Outcome of one synchronisation pass."""
+
+    sent: int
+    failed: int
+
+
+def sync_dois(records: RecordService, fair: FairStorage, provider: PidProvider,
+              cfg: FairConfig, limit: int = 500) -> SyncSummary:
+    """Send every DOI whose metadata changed to ``provider``; failures are retried later."""
+    sent = failed = 0
+    for row in fair.dois_needing_sync(provider.name, limit=limit):
+        rec = records.for_event(row.event_pk, focus=row)
+        try:
+            state = provider.register(rec, datacite.to_json(rec, cfg), cfg.record_url(row.suffix))
+        except Exception:  # any provider failure leaves the DOI for the next pass
+            logger.warning("registering %s with %s failed", row.doi, provider.name,
+                           exc_info=True)
+            failed += 1
+            continue
+        fair.mark_registered([row.id], state)
+        sent += 1
+    return SyncSummary(sent=sent, failed=failed)

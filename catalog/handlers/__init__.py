@@ -1,0 +1,1 @@
+"""HTTP handlers of the catalog and the edge every request passes through."""

@@ -1,0 +1,1 @@
+"""Catalog tables (SQLAlchemy Core on one shared metadata): events, PIDs, ingest, outbox."""

@@ -1,0 +1,1 @@
+"""Every SQL statement of the catalog, one module per kind of stored fact."""

@@ -1,0 +1,45 @@
+"""Counts for the Prometheus endpoint, read from stored facts.
+
+Revisions, notice attempts and scans are immutable or append-only rows, so counting them
+gives counters that are exact across processes and restarts (an in-process counter would
+reset with each worker and miss other workers' work).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from catalog.schema.events import revisions
+from catalog.schema.ingest import scans
+from catalog.schema.outbox import notice_attempts, notices
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSnapshot:
+    """revisions by source; delivery attempts by (sink, ok); pending notices by sink;
+    unfinished scans by priority lane."""
+
+    revisions: dict[str, int]
+    attempts: dict[tuple[str, bool], int]
+    pending_notices: dict[str, int]
+    scan_queue: dict[str, int]
+
+
+def snapshot(engine: Engine) -> MetricsSnapshot:
+    with engine.connect() as conn:
+        revs: dict[str, int] = {s: n for s, n in conn.execute(
+            select(revisions.c.source, func.count()).group_by(revisions.c.source))}
+        attempts = {(sink, ok): n for sink, ok, n in conn.execute(
+            select(notices.c.sink, notice_attempts.c.ok, func.count())
+            .join(notices, notices.c.id == notice_attempts.c.notice_pk)
+            .group_by(notices.c.sink, notice_attempts.c.ok))}
+        pending: dict[str, int] = {s: n for s, n in conn.execute(
+            select(notices.c.sink, func.count()).where(notices.c.status == "pending")
+            .group_by(notices.c.sink))}
+        queue: dict[str, int] = {p: n for p, n in conn.execute(
+            select(scans.c.priority, func.count()).where(scans.c.finished_at.is_(None))
+            .group_by(scans.c.priority))}
+    return MetricsSnapshot(revs, attempts, pending, queue)

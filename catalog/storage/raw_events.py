@@ -1,0 +1,158 @@
+"""Storage of the realtime pipeline's own rows: raw events as received.
+
+(Scans and their snapshots are in :mod:`catalog.storage.scans`.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Connection, Engine, RowMapping
+
+from catalog.schema.events import events
+from catalog.schema.ingest import raw_events
+
+
+@dataclass(frozen=True, slots=True)
+class RawEventRow:
+    """A stored raw event and what became of it."""
+
+    id: int
+    observatory: str
+    run_id: int
+    event_id: int
+    event_pk: int | None
+    name: str | None
+    stream: str | None
+    selection: dict[str, Any]
+    sha256: str
+    received_at: datetime
+
+
+def canonical_sha256(body: dict[str, Any]) -> str:
+    """SHA-256 of the body as canonical JSON (sorted keys, no spaces)."""
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+#: First key of the two-key advisory locks on a raw event's identity ("raw1" in ASCII):
+#: keeps them apart from other users of advisory locks (``vo.uws.storage`` uses "uws1").
+IDENTITY_LOCK_SPACE = 0x72617731
+
+
+def identity_key(observatory: str, run_id: int, event_id: int) -> int:
+    """Second key of the identity lock: 32 bits of SHA-256 of (observatory, run, event).
+
+    Two identities that share a key only wait for each other; they never merge."""
+    digest = hashlib.sha256(f"{observatory}\x00{run_id}\x00{event_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big", signed=True)
+
+
+def _row(r: RowMapping) -> RawEventRow:
+    return RawEventRow(**{k: r[k] for k in RawEventRow.__dataclass_fields__})
+
+
+_SELECT = (select(raw_events.c.id, raw_events.c.observatory, raw_events.c.run_id,
+                  raw_events.c.event_id, raw_events.c.event_pk, events.c.name,
+                  raw_events.c.stream, raw_events.c.selection, raw_events.c.sha256,
+                  raw_events.c.received_at)
+           .select_from(raw_events.outerjoin(events, events.c.id == raw_events.c.event_pk)))
+
+
+class IngestStorage:
+    """Reads and writes of ``raw_events``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def find(self, observatory: str, run_id: int, event_id: int) -> RawEventRow | None:
+        with self.engine.connect() as conn:
+            r = conn.execute(_SELECT.where(raw_events.c.observatory == observatory,
+                                           raw_events.c.run_id == run_id,
+                                           raw_events.c.event_id == event_id)
+                             ).mappings().first()
+        return None if r is None else _row(r)
+
+    @contextmanager
+    def identity_lock(self, observatory: str, run_id: int, event_id: int, *,
+                      timeout_s: float = 120.0, poll_s: float = 0.05) -> Iterator[bool]:
+        """Hold the advisory lock of one raw-event identity while the block runs.
+
+        Concurrent requests for the same (observatory, run, event) take turns, so that only
+        the first runs the selection; the others find its row when their turn comes. The
+        waiters poll ``pg_try_advisory_lock`` and hold no connection between tries (a
+        blocking wait would pin one pooled connection per waiter, and the holder needs
+        another to store). Yields True when the lock is held; False after ``timeout_s``
+        without it (the block then runs unlocked: the unique constraint still keeps one
+        row).
+        """
+        key = identity_key(observatory, run_id, event_id)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            conn = self.engine.connect()
+            try:
+                got = bool(conn.execute(select(func.pg_try_advisory_lock(
+                    IDENTITY_LOCK_SPACE, key))).scalar())
+                conn.commit()
+            except BaseException:
+                conn.close()
+                raise
+            if got:
+                break
+            conn.close()
+            if time.monotonic() >= deadline:
+                yield False
+                return
+            time.sleep(poll_s)
+        try:
+            yield True
+        finally:
+            try:
+                conn.execute(select(func.pg_advisory_unlock(IDENTITY_LOCK_SPACE, key)))
+                conn.commit()
+            except Exception:
+                conn.invalidate()  # a session lock must not go back to the pool
+            finally:
+                conn.close()
+
+    def get(self, pk: int) -> RawEventRow | None:
+        with self.engine.connect() as conn:
+            r = conn.execute(_SELECT.where(raw_events.c.id == pk)).mappings().first()
+        return None if r is None else _row(r)
+
+    def body(self, pk: int) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            value: dict[str, Any] = conn.execute(
+                select(raw_events.c.body).where(raw_events.c.id == pk)).scalar_one()
+        return value
+
+    @staticmethod
+    def insert_in(conn: Connection, body: dict[str, Any], *, event_pk: int | None,
+                  stream: str | None, selection: dict[str, Any]) -> int | None:
+        """Insert a raw event on an open transaction; ``None`` when it already exists."""
+        stmt = insert(raw_events).values(
+            observatory=body["observatory"], run_id=body["run_id"], event_id=body["event_id"],
+            event_pk=event_pk, body=body, sha256=canonical_sha256(body), stream=stream,
+            selection=selection,
+        ).on_conflict_do_nothing(constraint="uq_raw_events_identity").returning(raw_events.c.id)
+        return conn.execute(stmt).scalar()
+
+    def insert(self, body: dict[str, Any]) -> int:
+        """Store a raw event that makes no catalog event (an inline scan); or find it."""
+        with self.engine.begin() as conn:
+            pk = self.insert_in(conn, body, event_pk=None, stream=None, selection={})
+            if pk is None:
+                pk = conn.execute(select(raw_events.c.id).where(
+                    raw_events.c.observatory == body["observatory"],
+                    raw_events.c.run_id == body["run_id"],
+                    raw_events.c.event_id == body["event_id"])).scalar_one()
+        return pk

@@ -1,0 +1,390 @@
+"""Storage of scans: requests, the claims and heartbeats of runners, snapshots, outcomes.
+
+A scan's state is never stored: it follows from the facts kept on the row
+(:func:`scan_state`). A runner claims a scan with ``SELECT ... FOR UPDATE SKIP LOCKED``
+(realtime first), proves it is alive with heartbeats, and every write it makes afterwards
+is guarded by its claim (``claimed_by``), so a runner that lost its claim to another (its
+heartbeat went stale and the scan was re-claimed) can no longer write anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import numpy as np
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Connection, Engine, RowMapping
+
+from catalog.errors import Conflict, NotFound
+from catalog.schema.events import artifacts, events, region_tiles, revisions
+from catalog.schema.ingest import raw_events, scan_snapshots, scans
+from catalog.storage.raw_events import IngestStorage
+
+State = Literal["pending", "running", "done", "aborted", "failed"]
+Priority = Literal["realtime", "reprocessing"]
+
+
+@dataclass(frozen=True, slots=True)
+class ScanRow:
+    """A scan as stored, with its event and the facts its state follows from."""
+
+    id: int
+    raw_event_pk: int
+    event_pk: int | None
+    event_name: str | None
+    observatory: str
+    run_id: int
+    event_id: int
+    priority: str
+    config: dict[str, Any]
+    labels: list[str]
+    origin_scan_pk: int | None
+    publish: str
+    created_at: datetime
+    claimed_by: str | None
+    claims: int
+    started_at: datetime | None
+    heartbeat_at: datetime | None
+    abort_requested_at: datetime | None
+    finished_at: datetime | None
+    outcome: str | None
+    error: str | None
+    revision_pk: int | None
+    revision_number: int | None
+    now: datetime
+
+
+def scan_state(row: ScanRow, stale_after: timedelta) -> State:
+    """The state that the stored facts of ``row`` imply.
+
+    * finished → its outcome (``done``, ``aborted``, ``failed``);
+    * claimed with a heartbeat younger than ``stale_after`` → ``running``;
+    * otherwise → ``pending`` (never claimed, released at shutdown, or its runner stopped
+      beating and the next runner will re-claim it).
+    """
+    if row.outcome is not None:
+        return row.outcome  # type: ignore[return-value]  # CHECK constraint: one of three
+    if (row.claimed_by is not None and row.heartbeat_at is not None
+            and row.now - row.heartbeat_at < stale_after):
+        return "running"
+    return "pending"
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotRow:
+    """A stored progress report (``partial``) or the final result (``final``)."""
+
+    id: int
+    scan_pk: int
+    seq: int
+    kind: str
+    fraction: float
+    pixels_done: int
+    pixels_total: int
+    rate: float
+    eta_s: float | None
+    best_ra: float | None
+    best_dec: float | None
+    best_llh: float | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What a runner reports (angles in degrees)."""
+
+    fraction: float
+    pixels_done: int
+    pixels_total: int
+    rate: float
+    eta_s: float | None
+    best: tuple[float, float, float] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactFile:
+    """A file to be recorded as an artifact of a revision."""
+
+    role: str
+    filename: str
+    media_type: str
+    size_bytes: int
+    sha256: str
+    md5: str
+    storage_url: str
+
+
+class LostClaim(RuntimeError):
+    """The runner no longer holds the scan (another runner re-claimed it)."""
+
+
+_cur = revisions.alias("scan_rev")
+_SELECT = (
+    select(scans.c.id, scans.c.raw_event_pk, raw_events.c.event_pk, events.c.name.label(
+        "event_name"), raw_events.c.observatory, raw_events.c.run_id, raw_events.c.event_id,
+           scans.c.priority, scans.c.config, scans.c.labels, scans.c.origin_scan_pk,
+           scans.c.publish, scans.c.created_at, scans.c.claimed_by, scans.c.claims,
+           scans.c.started_at, scans.c.heartbeat_at, scans.c.abort_requested_at,
+           scans.c.finished_at, scans.c.outcome, scans.c.error, scans.c.revision_pk,
+           _cur.c.number.label("revision_number"), func.now().label("now"))
+    .select_from(scans.join(raw_events, raw_events.c.id == scans.c.raw_event_pk)
+                 .outerjoin(events, events.c.id == raw_events.c.event_pk)
+                 .outerjoin(_cur, _cur.c.id == scans.c.revision_pk)))
+
+
+def _scan(r: RowMapping) -> ScanRow:
+    return ScanRow(**{k: r[k] for k in ScanRow.__dataclass_fields__})
+
+
+def _finite(x: float | None) -> float | None:
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
+class ScanStorage:
+    """Reads and writes of ``scans`` and ``scan_snapshots``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # ------------------------------------------------------------------ requests
+
+    def create(self, raw_event_pk: int, *, priority: Priority, config: dict[str, Any],
+               labels: Sequence[str] = (), publish: str = "none",
+               origin_scan_pk: int | None = None) -> ScanRow:
+        with self.engine.begin() as conn:
+            pk = self.create_in(conn, raw_event_pk, priority=priority, config=config,
+                                labels=labels, publish=publish, origin_scan_pk=origin_scan_pk)
+            return self._get(conn, pk)
+
+    def create_inline(self, body: dict[str, Any], *, priority: Priority,
+                      config: dict[str, Any], labels: Sequence[str] = (),
+                      publish: str = "none") -> ScanRow:
+        """Store an inline raw event (or find it, if already received) and queue its scan,
+        in one transaction."""
+        with self.engine.begin() as conn:
+            raw_pk = IngestStorage.insert_in(conn, body, event_pk=None, stream=None,
+                                             selection={})
+            if raw_pk is None:
+                raw_pk = int(conn.execute(select(raw_events.c.id).where(
+                    raw_events.c.observatory == body["observatory"],
+                    raw_events.c.run_id == body["run_id"],
+                    raw_events.c.event_id == body["event_id"])).scalar_one())
+            pk = self.create_in(conn, raw_pk, priority=priority, config=config, labels=labels,
+                                publish=publish)
+            return self._get(conn, pk)
+
+    @staticmethod
+    def create_in(conn: Connection, raw_event_pk: int, *, priority: Priority,
+                  config: dict[str, Any], labels: Sequence[str] = (), publish: str = "none",
+                  origin_scan_pk: int | None = None) -> int:
+        """Queue a scan on an open transaction; returns its id."""
+        return int(conn.execute(insert(scans).values(
+            raw_event_pk=raw_event_pk, priority=priority, config=config, labels=list(labels),
+            publish=publish, origin_scan_pk=origin_scan_pk).returning(scans.c.id)).scalar_one())
+
+    def get(self, pk: int) -> ScanRow:
+        with self.engine.connect() as conn:
+            return self._get(conn, pk)
+
+    @staticmethod
+    def _get(conn: Connection, pk: int) -> ScanRow:
+        r = conn.execute(_SELECT.where(scans.c.id == pk)).mappings().first()
+        if r is None:
+            raise NotFound(f"no scan {pk}", details={"scan": pk})
+        return _scan(r)
+
+    def find(self, *, run_id: int | None = None, event_id: int | None = None,
+             label: str | None = None, limit: int = 100) -> list[ScanRow]:
+        stmt = _SELECT.order_by(scans.c.id.desc()).limit(limit)
+        if run_id is not None:
+            stmt = stmt.where(raw_events.c.run_id == run_id)
+        if event_id is not None:
+            stmt = stmt.where(raw_events.c.event_id == event_id)
+        if label is not None:
+            stmt = stmt.where(scans.c.labels.any_() == label)
+        with self.engine.connect() as conn:
+            return [_scan(r) for r in conn.execute(stmt).mappings()]
+
+    def request_abort(self, pk: int) -> ScanRow:
+        """Ask for an abort. A scan nobody runs ends at once; a running one ends when its
+        runner sees the request. ``Conflict`` for a scan already finished."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(scans.c.finished_at, scans.c.claimed_by)
+                               .where(scans.c.id == pk).with_for_update()).first()
+            if row is None:
+                raise NotFound(f"no scan {pk}", details={"scan": pk})
+            if row.finished_at is not None:
+                raise Conflict(f"scan {pk} has already finished", details={"scan": pk})
+            values: dict[str, Any] = {"abort_requested_at": func.coalesce(
+                scans.c.abort_requested_at, func.now())}
+            if row.claimed_by is None:
+                values.update(finished_at=func.now(), outcome="aborted")
+            conn.execute(update(scans).where(scans.c.id == pk).values(values))
+            return self._get(conn, pk)
+
+    # ------------------------------------------------------------------ runners
+
+    def claim_next(self, worker: str, lanes: Sequence[Priority], stale_after: timedelta,
+                   ) -> ScanRow | None:
+        """Claim the next scan for ``worker``: realtime first, then oldest.
+
+        Open scans that nobody holds, or whose holder's heartbeat is older than
+        ``stale_after`` (its runner died), can be claimed; ``claims`` counts the starts.
+        """
+        stale = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, stale_after.total_seconds())
+        nxt = (select(scans.c.id)
+               .where(scans.c.finished_at.is_(None), scans.c.priority.in_(list(lanes)),
+                      or_(scans.c.claimed_by.is_(None), scans.c.heartbeat_at < stale))
+               .order_by((scans.c.priority == "realtime").desc(), scans.c.id)
+               .limit(1).with_for_update(skip_locked=True))
+        with self.engine.begin() as conn:
+            pk = conn.execute(update(scans).where(scans.c.id == nxt.scalar_subquery())
+                              .values(claimed_by=worker, claims=scans.c.claims + 1,
+                                      started_at=func.coalesce(scans.c.started_at, func.now()),
+                                      heartbeat_at=func.now())
+                              .returning(scans.c.id)).scalar()
+            return None if pk is None else self._get(conn, pk)
+
+    def heartbeat(self, pk: int, worker: str) -> bool:
+        """Renew the claim; returns whether an abort was requested. ``LostClaim`` if the
+        scan is no longer ours."""
+        with self.engine.begin() as conn:
+            row = conn.execute(update(scans).where(*self._ours(pk, worker))
+                               .values(heartbeat_at=func.now())
+                               .returning(scans.c.abort_requested_at)).first()
+        if row is None:
+            raise LostClaim(f"scan {pk} is no longer held by {worker}")
+        return row.abort_requested_at is not None
+
+    def release(self, pk: int, worker: str) -> None:
+        """Give the scan back unfinished (runner shutting down): next runner restarts it."""
+        with self.engine.begin() as conn:
+            conn.execute(update(scans).where(*self._ours(pk, worker))
+                         .values(claimed_by=None, heartbeat_at=None))
+
+    @staticmethod
+    def _ours(pk: int, worker: str) -> tuple[Any, ...]:
+        return (scans.c.id == pk, scans.c.claimed_by == worker, scans.c.finished_at.is_(None))
+
+    def add_snapshot(self, pk: int, worker: str, snap: Snapshot) -> int:
+        """Store a partial snapshot (a new row); ``LostClaim`` if the scan is not ours."""
+        with self.engine.begin() as conn:
+            self._lock_ours(conn, pk, worker)
+            return self._insert_snapshot(conn, pk, "partial", snap, None)
+
+    def finish(self, pk: int, worker: str, outcome: Literal["aborted", "failed"],
+               error: str | None = None) -> None:
+        with self.engine.begin() as conn:
+            self._lock_ours(conn, pk, worker)
+            conn.execute(update(scans).where(scans.c.id == pk).values(
+                finished_at=func.now(), outcome=outcome, error=(error or "")[:4000] or None))
+
+    def finish_done_in(self, conn: Connection, pk: int, worker: str, snap: Snapshot,
+                       result: dict[str, Any], revision_pk: int | None) -> int:
+        """On an open transaction: the final snapshot, the outcome ``done`` and the update
+        revision made from it (if any). Returns the snapshot's sequence number."""
+        self._lock_ours(conn, pk, worker)
+        seq = self._insert_snapshot(conn, pk, "final", snap, result)
+        conn.execute(update(scans).where(scans.c.id == pk).values(
+            finished_at=func.now(), outcome="done", revision_pk=revision_pk))
+        return seq
+
+    def _lock_ours(self, conn: Connection, pk: int, worker: str) -> None:
+        held = conn.execute(select(scans.c.id).where(*self._ours(pk, worker))
+                            .with_for_update()).first()
+        if held is None:
+            raise LostClaim(f"scan {pk} is no longer held by {worker}")
+
+    @staticmethod
+    def _insert_snapshot(conn: Connection, pk: int, kind: str, snap: Snapshot,
+                         result: dict[str, Any] | None) -> int:
+        seq = int(conn.execute(select(func.coalesce(func.max(scan_snapshots.c.seq), 0) + 1)
+                               .where(scan_snapshots.c.scan_pk == pk)).scalar_one())
+        best = snap.best or (None, None, None)
+        conn.execute(insert(scan_snapshots).values(
+            scan_pk=pk, seq=seq, kind=kind, fraction=snap.fraction,
+            pixels_done=snap.pixels_done, pixels_total=snap.pixels_total,
+            rate=_finite(snap.rate) or 0.0, eta_s=_finite(snap.eta_s),
+            best_ra=_finite(best[0]), best_dec=_finite(best[1]), best_llh=_finite(best[2]),
+            result=result))
+        return seq
+
+    # ------------------------------------------------------------------ snapshots
+
+    def snapshots(self, pk: int, *, with_final_result: bool = False,
+                  ) -> tuple[list[SnapshotRow], dict[str, Any] | None]:
+        """Every snapshot of a scan in order, and the final result JSON when asked."""
+        cols = [scan_snapshots.c[k] for k in SnapshotRow.__dataclass_fields__]
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(*cols).where(scan_snapshots.c.scan_pk == pk)
+                                .order_by(scan_snapshots.c.seq)).mappings().all()
+            final = None
+            if with_final_result:
+                final = conn.execute(select(scan_snapshots.c.result).where(
+                    scan_snapshots.c.scan_pk == pk, scan_snapshots.c.kind == "final")).scalar()
+        return [SnapshotRow(**dict(r)) for r in rows], final
+
+    def latest_snapshot(self, pk: int) -> SnapshotRow | None:
+        cols = [scan_snapshots.c[k] for k in SnapshotRow.__dataclass_fields__]
+        with self.engine.connect() as conn:
+            r = conn.execute(select(*cols).where(scan_snapshots.c.scan_pk == pk)
+                             .order_by(scan_snapshots.c.seq.desc()).limit(1)).mappings().first()
+        return None if r is None else SnapshotRow(**dict(r))
+
+    # ------------------------------------------------------------------ update revisions
+
+    @staticmethod
+    def attach_region_in(conn: Connection, revision_pk: int,
+                         levels: dict[int, tuple[np.ndarray, float, float]]) -> None:
+        """Replace the revision's region tiles by the scan's own regions.
+
+        ``levels`` maps 50/90 to (order-29 ranges ``[lo, hi)`` as an (n, 2) array, area in
+        deg², circularised radius in deg). The catalog import tiled the bounding boxes; the
+        scan knows the exact pixels, so the tiles (and area, radius) follow them instead.
+        The shape stays ``box``: the box bounds the pixels, so the exact test of
+        :meth:`CatalogStorage.regions_containing` (tiles, then box) still answers the region.
+        """
+        for level, (ranges, area, radius) in levels.items():
+            conn.execute(delete(region_tiles).where(region_tiles.c.revision_pk == revision_pk,
+                                                    region_tiles.c.level == level))
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            with raw.cursor() as cur, cur.copy(
+                    "COPY region_tiles (revision_pk, level, hpx) FROM STDIN") as copy:
+                for lo, hi in ranges:
+                    copy.write_row((revision_pk, level, f"[{int(lo)},{int(hi)})"))
+            conn.execute(update(revisions).where(revisions.c.id == revision_pk).values(
+                {f"area{level}_deg2": area, f"r{level}_deg": radius}))
+
+    @staticmethod
+    def add_artifacts_in(conn: Connection, event_pk: int, revision_pk: int,
+                         files: Sequence[ArtifactFile]) -> list[int]:
+        if not files:
+            return []
+        rows = [{"event_pk": event_pk, "revision_pk": revision_pk, "role": f.role,
+                 "filename": f.filename, "media_type": f.media_type,
+                 "size_bytes": f.size_bytes, "sha256": f.sha256, "md5": f.md5,
+                 "storage_url": f.storage_url} for f in files]
+        return list(conn.execute(insert(artifacts).values(rows).returning(artifacts.c.id))
+                    .scalars())
+
+    def artifacts_of(self, revision_pk: int) -> list[RowMapping]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(artifacts).where(
+                artifacts.c.revision_pk == revision_pk).order_by(artifacts.c.role)).mappings())
+
+    def raw_event_of(self, event_pk: int) -> int | None:
+        """The raw event a catalog event was made from (None: imported from a notice)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(raw_events.c.id).where(
+                raw_events.c.event_pk == event_pk)).scalar()
+
+    def next_update_number(self, event_pk: int) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.coalesce(func.max(revisions.c.number), -1) + 1)
+                                    .where(revisions.c.event_pk == event_pk)).scalar_one())
+

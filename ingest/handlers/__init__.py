@@ -1,0 +1,1 @@
+"""HTTP handlers of the realtime pipeline: raw events, retractions, notices, scans."""

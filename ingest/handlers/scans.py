@@ -1,0 +1,247 @@
+"""REST endpoints of the scan service (``/api/v1/scans``).
+
+Stored files (skymaps, MOCs) are served under their record's landing page
+(``/records/{key}/files/{name}``, ``catalog.fair.landing``).
+
+Handlers parse and shape only: :class:`ingest.scanning.service.ScanService` holds the rules.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from catalog.handlers.auth import require_scope
+from catalog.models import ErrorResponse
+from catalog.storage.scans import ScanRow
+from ingest.handlers.body import body_doc, strict_body
+from ingest.rawevent import MAX_ID
+from ingest.scanning.service import ScanService, config_from, config_to_reco
+
+#: Where the wiring puts the :class:`ScanRuntime`.
+SCANS_STATE = "scans"
+
+ERRORS = {code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 413, 422)}
+
+router = APIRouter(prefix="/api/v1", responses=ERRORS)  # type: ignore[arg-type]
+
+
+class ScanRuntime:
+    """The scan service, as the handlers need it."""
+
+    def __init__(self, service: ScanService) -> None:
+        self.service = service
+
+
+def get_runtime(request: Request) -> ScanRuntime:
+    runtime: ScanRuntime = getattr(request.app.state, SCANS_STATE)
+    return runtime
+
+
+RuntimeDep = Annotated[ScanRuntime, Depends(get_runtime)]
+ScanToken = Annotated[str, Depends(require_scope("scan"))]
+
+#: A scan, run or event number: what PostgreSQL's ``bigint`` holds (larger ones are 422,
+#: not a database error).
+ScanId = Annotated[int, Path(ge=0, le=MAX_ID, description="scan id")]
+#: An event key: a name (IceCube-250304A), run_event (140001_42) or id; plain ASCII.
+EVENT_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+NSIDES_PATTERN = r"^\d{1,4}(:\d{1,4})?(,\d{1,4}(:\d{1,4})?){0,5}$"
+
+
+class ScanRequest(BaseModel):
+    """A scan of a stored event (``event``) or of an inline raw event."""
+
+    event: str | None = Field(default=None, max_length=64, pattern=EVENT_KEY_PATTERN,
+                              description="event name, run_event or id")
+    inline_event: dict[str, Any] | None = Field(
+        default=None, description="a raw event (schemas/raw_event.schema.json)")
+    nsides: str | None = Field(default=None, pattern=NSIDES_PATTERN,
+                               description='e.g. "8:0,64:12,512:24" (nside:n_refine)')
+    seeds: int | None = Field(default=None, ge=1, le=19, description="vertex seeds per pixel")
+    priority: Literal["realtime", "reprocessing"] = "reprocessing"
+    labels: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=16)
+    publish: Literal["none", "update"] = Field(
+        default="none", description="update: the result becomes an update revision + notices")
+
+
+class RescanRequest(BaseModel):
+    nsides: str | None = Field(default=None, pattern=NSIDES_PATTERN)
+    seeds: int | None = Field(default=None, ge=1, le=19)
+    priority: Literal["realtime", "reprocessing"] | None = None
+    labels: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None, max_length=16)
+    publish: Literal["none", "update"] | None = None
+
+
+class ScanPublic(BaseModel):
+    id: int
+    state: Literal["pending", "running", "done", "aborted", "failed"]
+    event: str | None = Field(description="catalog event name (None: inline event)")
+    observatory: str
+    run_id: int
+    event_id: int
+    priority: str
+    labels: list[str]
+    publish: str
+    config: dict[str, Any]
+    origin_scan: int | None
+    created_at: datetime
+    started_at: datetime | None
+    heartbeat_at: datetime | None
+    claims: int
+    abort_requested_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    revision: int | None = Field(description="number of the update revision it made")
+
+
+class StatusPublic(BaseModel):
+    id: int
+    state: Literal["pending", "running", "done", "aborted", "failed"]
+    claims: int
+    abort_requested: bool
+    snapshots: int
+    has_partial_result: bool
+
+
+class BestPublic(BaseModel):
+    ra_deg: float
+    dec_deg: float
+    llh: float
+
+
+class ProgressPublic(BaseModel):
+    id: int
+    state: str
+    fraction: float
+    pixels_done: int
+    pixels_total: int
+    rate_per_s: float
+    eta_s: float | None
+    best_so_far: BestPublic | None
+
+
+class SnapshotPublic(BaseModel):
+    seq: int
+    kind: Literal["partial", "final"]
+    fraction: float
+    pixels_done: int
+    pixels_total: int
+    rate_per_s: float
+    eta_s: float | None
+    best: BestPublic | None
+    created_at: datetime
+
+
+class ResultPublic(BaseModel):
+    id: int
+    state: str
+    snapshots: list[SnapshotPublic]
+    final: dict[str, Any] | None = Field(description="the reco ScanResult JSON, when done")
+
+
+def _public(svc: ScanService, row: ScanRow) -> ScanPublic:
+    return ScanPublic(
+        id=row.id, state=svc.state(row), event=row.event_name, observatory=row.observatory,
+        run_id=row.run_id, event_id=row.event_id, priority=row.priority, labels=row.labels,
+        publish=row.publish, config=row.config, origin_scan=row.origin_scan_pk,
+        created_at=row.created_at, started_at=row.started_at, heartbeat_at=row.heartbeat_at,
+        claims=row.claims, abort_requested_at=row.abort_requested_at,
+        finished_at=row.finished_at, error=row.error, revision=row.revision_number)
+
+
+def _best(ra: float | None, dec: float | None, llh: float | None) -> BestPublic | None:
+    if ra is None or dec is None or llh is None:
+        return None
+    return BestPublic(ra_deg=ra, dec_deg=dec, llh=llh)
+
+
+@router.post("/scans", response_model=ScanPublic, status_code=201, summary="Request a scan",
+             openapi_extra=body_doc(ScanRequest))
+async def request_scan(request: Request, rt: RuntimeDep, _token: ScanToken) -> ScanPublic:
+    body = await strict_body(request, ScanRequest)  # strict JSON, like a raw event
+    svc = rt.service
+    cfg = config_from(svc.defaults, body.nsides, body.seeds)
+    row = await run_in_threadpool(
+        lambda: svc.request(event=body.event, inline=body.inline_event, config=cfg,
+                            priority=body.priority, labels=body.labels, publish=body.publish))
+    return _public(svc, row)
+
+
+@router.get("/scans", response_model=list[ScanPublic], summary="List scans (newest first)")
+def list_scans(rt: RuntimeDep, run_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
+               event_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
+               label: Annotated[str | None, Query(max_length=64)] = None,
+               limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[ScanPublic]:
+    rows = rt.service.scans.find(run_id=run_id, event_id=event_id, label=label, limit=limit)
+    return [_public(rt.service, r) for r in rows]
+
+
+@router.get("/scans/{scan_id}", response_model=ScanPublic, summary="A scan")
+def get_scan(rt: RuntimeDep, scan_id: ScanId) -> ScanPublic:
+    return _public(rt.service, rt.service.scans.get(scan_id))
+
+
+@router.get("/scans/{scan_id}/status", response_model=StatusPublic,
+            summary="State computed from the stored facts")
+def scan_status(rt: RuntimeDep, scan_id: ScanId) -> StatusPublic:
+    row, prog = rt.service.progress(scan_id)
+    return StatusPublic(id=row.id, state=prog.state, claims=row.claims,
+                        abort_requested=row.abort_requested_at is not None,
+                        snapshots=prog.snapshots, has_partial_result=prog.snapshots > 0)
+
+
+@router.get("/scans/{scan_id}/progress", response_model=ProgressPublic,
+            summary="Done fraction, rate and ETA from the newest snapshot")
+def scan_progress(rt: RuntimeDep, scan_id: ScanId) -> ProgressPublic:
+    row, p = rt.service.progress(scan_id)
+    return ProgressPublic(id=row.id, state=p.state, fraction=p.fraction,
+                          pixels_done=p.pixels_done, pixels_total=p.pixels_total,
+                          rate_per_s=p.rate, eta_s=p.eta_s,
+                          best_so_far=_best(*p.best) if p.best else None)
+
+
+@router.get("/scans/{scan_id}/result", response_model=ResultPublic,
+            summary="Every partial snapshot and the final result")
+def scan_result(rt: RuntimeDep, scan_id: ScanId) -> ResultPublic:
+    row = rt.service.scans.get(scan_id)
+    snaps, final = rt.service.scans.snapshots(scan_id, with_final_result=True)
+    return ResultPublic(id=row.id, state=rt.service.state(row), final=final, snapshots=[
+        SnapshotPublic(seq=s.seq, kind=s.kind,  # type: ignore[arg-type]  # CHECK constraint
+                       fraction=s.fraction,
+                       pixels_done=s.pixels_done, pixels_total=s.pixels_total,
+                       rate_per_s=s.rate, eta_s=s.eta_s,
+                       best=_best(s.best_ra, s.best_dec, s.best_llh), created_at=s.created_at)
+        for s in snaps])
+
+
+@router.delete("/scans/{scan_id}", response_model=ScanPublic, status_code=202,
+               summary="Abort a scan (at once if queued, after the current task if running)")
+def abort_scan(rt: RuntimeDep, scan_id: ScanId, _token: ScanToken) -> ScanPublic:
+    return _public(rt.service, rt.service.abort(scan_id))
+
+
+@router.post("/scans/{scan_id}/rescan", response_model=ScanPublic, status_code=201,
+             summary="A new scan of the same event, linked to this one",
+             openapi_extra=body_doc(RescanRequest))
+async def rescan(request: Request, rt: RuntimeDep, scan_id: ScanId, _token: ScanToken,
+                 ) -> ScanPublic:
+    body = await strict_body(request, RescanRequest)
+    return await run_in_threadpool(_rescan, rt, scan_id, body)
+
+
+def _rescan(rt: ScanRuntime, scan_id: int, body: RescanRequest) -> ScanPublic:
+    svc = rt.service
+    origin_cfg = config_to_reco(svc.scans.get(scan_id).config)
+    cfg = (config_from(origin_cfg, body.nsides, body.seeds)
+           if body.nsides is not None or body.seeds is not None else None)
+    row = svc.rescan(scan_id, config=cfg, priority=body.priority, labels=body.labels,
+                     publish=body.publish)
+    return _public(svc, row)

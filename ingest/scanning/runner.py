@@ -1,0 +1,296 @@
+"""The scan runner: claims queued scans, runs them on Dask, reports, finishes them.
+
+Lanes
+-----
+The runner has several *slots*, each a thread that runs one scan at a time. Slot 0 takes
+only realtime scans; the others take realtime first, then reprocessing. A realtime scan
+therefore never waits behind a reprocessing scan: if every general slot is busy with
+reprocessing, the realtime slot is free (it can only be busy with an earlier realtime
+scan). The scans share one Dask client and its workers; a realtime scan's tasks carry a
+higher Dask priority (``dask.annotate(priority=...)``, which ``Client.submit`` merges into
+each task), so the scheduler hands them out before any queued reprocessing task: a
+realtime scan waits at most for the reprocessing tasks already running on the workers
+(one per worker). Without that, the slots alone did not help: the realtime scan's tasks
+queued behind the reprocessing scan's on the workers (measured in the lane test).
+
+Life of a claim
+---------------
+A claimed scan gets a heartbeat every ``heartbeat_s`` (a thread of its own, so a long task
+does not starve it). The heartbeat reads ``abort_requested_at``: an abort sets the scan's
+cancel flag and reco stops after its current task. Partial snapshots are written from
+reco's progress callback at most every ``snapshot_s``. On shutdown a running scan is
+cancelled and *released* (claim cleared), so the next runner restarts it at once; if the
+process dies instead, its heartbeat goes stale and after ``stale_s`` another runner
+re-claims it (``claims`` + 1). A runner that lost its claim can no longer write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import dask
+
+from catalog.storage.raw_events import IngestStorage
+from catalog.storage.scans import LostClaim, Priority, ScanRow, ScanStorage, Snapshot
+from ingest.scanning.service import config_to_reco
+from ingest.scanning.update import UpdatePublisher
+from reco.detector import Detector
+from reco.event import Event
+from reco.scan import ScanCancelled, ScanProgress, local_client, run_scan
+
+log = logging.getLogger(__name__)
+
+#: Dask task priority of each lane (higher runs first).
+DASK_PRIORITY = {"realtime": 100, "reprocessing": 0}
+
+REALTIME_ONLY: tuple[Priority, ...] = ("realtime",)
+ANY_LANE: tuple[Priority, ...] = ("realtime", "reprocessing")
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerConfig:
+    """Timing and slots of the runner (seconds).
+
+    Attributes
+    ----------
+    general_slots
+        Slots that take any scan (realtime first); one more slot takes realtime only.
+    poll_s
+        Longest wait between looks at the queue (:meth:`ScanRunner.wake` cuts it).
+    heartbeat_s
+        Interval of heartbeats of a running scan.
+    stale_s
+        Age of a heartbeat after which its scan is re-claimed.
+    snapshot_s
+        Shortest interval between two partial snapshots of a scan.
+    """
+
+    general_slots: int = 1
+    poll_s: float = 0.5
+    heartbeat_s: float = 2.0
+    stale_s: float = 30.0
+    snapshot_s: float = 1.0
+
+    @property
+    def stale_after(self) -> timedelta:
+        return timedelta(seconds=self.stale_s)
+
+
+class DaskClients:
+    """One Dask client for the runner, made on first use: a scheduler address, or a
+    ``LocalCluster`` of ``workers`` single-threaded workers (processes or threads)."""
+
+    def __init__(self, address: str | None, workers: int, processes: bool) -> None:
+        self.address = address
+        self.workers = workers
+        self.processes = processes
+        self._lock = threading.Lock()
+        self._client: Any = None
+
+    def get(self) -> Any:
+        from distributed import Client
+
+        with self._lock:
+            if self._client is None:
+                if self.address:
+                    self._client = Client(self.address)
+                else:
+                    self._client = local_client(self.workers, processes=self.processes)
+            return self._client
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                cluster = self._client.cluster  # None for a scheduler address
+                self._client.close()
+                if cluster is not None:
+                    cluster.close()
+            self._client = None
+
+
+class _Claim:
+    """A claimed scan's flags, shared by its slot, heartbeat and progress callback."""
+
+    def __init__(self, row: ScanRow, worker: str) -> None:
+        self.row = row
+        self.worker = worker
+        self.cancel = threading.Event()
+        self.aborted = False
+        self.lost = False
+        self.done = threading.Event()
+        self.last_snapshot = 0.0
+
+
+class ScanRunner:
+    """Run queued scans in background slots (see the module docstring)."""
+
+    def __init__(self, scans: ScanStorage, raw: IngestStorage, detector: Callable[[], Detector],
+                 publisher: UpdatePublisher, clients: DaskClients,
+                 config: RunnerConfig | None = None, name: str | None = None) -> None:
+        self.scans = scans
+        self.raw = raw
+        self.detector = detector
+        self.publisher = publisher
+        self.clients = clients
+        self.config = config or RunnerConfig()
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._stop = threading.Event()
+        self._wake = threading.Condition()
+        self._threads: list[threading.Thread] = []
+        self._active: dict[int, _Claim] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------ one scan
+
+    def lanes(self) -> list[tuple[Priority, ...]]:
+        return [REALTIME_ONLY] + [ANY_LANE] * self.config.general_slots
+
+    def run_one(self, lanes: Sequence[Priority] = ANY_LANE, slot: int = 0) -> ScanRow | None:
+        """Claim the next scan of ``lanes`` and run it to its end; None if none is due."""
+        worker = f"{self.name}/{slot}"
+        row = self.scans.claim_next(worker, lanes, self.config.stale_after)
+        if row is None:
+            return None
+        self._execute(_Claim(row, worker))
+        return self.scans.get(row.id)
+
+    def _execute(self, claim: _Claim) -> None:
+        row = claim.row
+        with self._lock:
+            self._active[row.id] = claim
+        beat = threading.Thread(target=self._heartbeat, args=(claim,), daemon=True,
+                                name=f"nufair-scan-{row.id}-heartbeat")
+        beat.start()
+        try:
+            if row.abort_requested_at is not None:
+                raise ScanCancelled("abort requested before the (re)start")
+            event = Event.from_json(self.raw.body(row.raw_event_pk))
+            with dask.annotate(priority=DASK_PRIORITY.get(row.priority, 0)):
+                result = run_scan(event, self.detector(), config_to_reco(row.config),
+                                  client=self.clients.get(), progress=self._progress(claim),
+                                  cancel=claim.cancel)
+            p = result.best
+            final = Snapshot(1.0, result.stats.pixel_fits, result.stats.pixel_fits,
+                             result.stats.pixel_fits / max(result.stats.elapsed_s, 1e-9),
+                             0.0, (_deg(p.ra), _deg(p.dec), p.llh))
+            claim.done.set()
+            self.publisher.finish(row, claim.worker, result, final)
+        except ScanCancelled:
+            self._settle_cancelled(claim)
+        except LostClaim:
+            log.warning("scan %s: claim lost to another runner", row.id)
+        except Exception as exc:
+            if self._stop.is_set():  # the cluster went away because we are stopping
+                self._release(claim)
+            else:
+                log.exception("scan %s failed", row.id)
+                with contextlib.suppress(LostClaim):
+                    self.scans.finish(row.id, claim.worker, "failed",
+                                      f"{type(exc).__name__}: {exc}")
+        finally:
+            claim.done.set()
+            beat.join(self.config.heartbeat_s + 5)
+            with self._lock:
+                self._active.pop(row.id, None)
+
+    def _settle_cancelled(self, claim: _Claim) -> None:
+        if claim.lost:
+            return
+        if claim.aborted or claim.row.abort_requested_at is not None:
+            with contextlib.suppress(LostClaim):
+                self.scans.finish(claim.row.id, claim.worker, "aborted")
+        else:  # stopped by our shutdown: give it back for the next runner
+            self._release(claim)
+
+    def _release(self, claim: _Claim) -> None:
+        try:
+            self.scans.release(claim.row.id, claim.worker)
+        except Exception:  # the database is away too: the heartbeat will go stale
+            log.exception("scan %s: release failed", claim.row.id)
+
+    def _progress(self, claim: _Claim) -> Callable[[ScanProgress], None]:
+        def report(p: ScanProgress) -> None:
+            now = time.monotonic()
+            if now - claim.last_snapshot < self.config.snapshot_s or claim.cancel.is_set():
+                return
+            claim.last_snapshot = now
+            try:
+                self.scans.add_snapshot(claim.row.id, claim.worker, Snapshot(
+                    p.fraction, p.pixels_done, p.pixels_total, p.rate, p.eta_s,
+                    p.best_so_far))
+            except LostClaim:
+                claim.lost = True
+                claim.cancel.set()
+
+        return report
+
+    def _heartbeat(self, claim: _Claim) -> None:
+        while not claim.done.wait(self.config.heartbeat_s):
+            try:
+                if self.scans.heartbeat(claim.row.id, claim.worker):
+                    claim.aborted = True
+                    claim.cancel.set()
+            except LostClaim:
+                claim.lost = True
+                claim.cancel.set()
+                return
+            except Exception:  # database away: keep trying; staleness decides
+                log.exception("scan %s: heartbeat failed", claim.row.id)
+
+    # ------------------------------------------------------------ background
+
+    def wake(self) -> None:
+        """Look at the queue now (after a scan was queued)."""
+        with self._wake:
+            self._wake.notify_all()
+
+    def start(self) -> None:
+        if self._threads:
+            return
+        self._stop.clear()
+        for slot, lanes in enumerate(self.lanes()):
+            t = threading.Thread(target=self._loop, args=(slot, lanes), daemon=True,
+                                 name=f"nufair-scan-slot-{slot}")
+            t.start()
+            self._threads.append(t)
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop: running scans are cancelled and released (re-queued), then the Dask client
+        is closed."""
+        self._stop.set()
+        with self._lock:
+            for claim in self._active.values():
+                claim.cancel.set()
+        self.wake()
+        for t in self._threads:
+            t.join(timeout_s)
+        self._threads = []
+        self.clients.close()
+
+    def _loop(self, slot: int, lanes: tuple[Priority, ...]) -> None:
+        while not self._stop.is_set():
+            try:
+                ran = self.run_one(lanes, slot) is not None
+            except Exception:  # database away: log, wait, try again
+                log.exception("scan slot %d: pass failed", slot)
+                ran = False
+            if ran or self._stop.is_set():
+                continue
+            with self._wake:
+                self._wake.wait(self.config.poll_s)
+
+
+def _deg(rad: float) -> float:
+    import math
+
+    return math.degrees(rad)

@@ -1,0 +1,145 @@
+"""The scan service's rules: what a scan request means, rescans, aborts, progress.
+
+Handlers (:mod:`ingest.handlers.scans`) parse and shape; this module decides; SQL lives in
+:mod:`catalog.storage.scans`; the work is done by :mod:`ingest.scanning.runner`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from catalog.errors import Conflict, InvalidInput
+from catalog.storage.events import CatalogStorage
+from catalog.storage.raw_events import IngestStorage
+from catalog.storage.scans import Priority, ScanRow, ScanStorage, SnapshotRow, State, scan_state
+from ingest.rawevent import validate_raw_event
+from reco.scan import ScanConfig
+
+#: Largest nside a request may ask for (order 10; the default scan stops at 512).
+MAX_NSIDE = 1024
+
+
+def config_from(defaults: ScanConfig, nsides: str | None = None,
+                seeds: int | None = None) -> ScanConfig:
+    """``defaults`` with a request's ``nsides`` (``"8:0,64:12"``) and ``seeds``."""
+    cfg = defaults
+    if nsides is not None:
+        try:
+            parsed = ScanConfig.parse_nsides(nsides)
+        except ValueError as exc:
+            raise InvalidInput(f"nsides: {exc}", details={"parameter": "nsides"}) from None
+        if any(n > MAX_NSIDE for n, _ in parsed) or list(parsed) != sorted(parsed):
+            raise InvalidInput(f"nsides must increase and stay ≤ {MAX_NSIDE}",
+                               details={"parameter": "nsides"})
+        cfg = replace(cfg, nsides=parsed)
+    if seeds is not None:
+        cfg = replace(cfg, n_seeds=seeds)
+    return cfg
+
+
+def config_to_reco(stored: dict[str, Any]) -> ScanConfig:
+    """The reco config of a stored scan (``nsides`` back to tuples)."""
+    values = dict(stored)
+    values["nsides"] = tuple((int(a), int(b)) for a, b in values["nsides"])
+    known = ScanConfig.__dataclass_fields__
+    return ScanConfig(**{k: v for k, v in values.items() if k in known})
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """How far a scan is, from its newest snapshot."""
+
+    state: State
+    fraction: float
+    pixels_done: int
+    pixels_total: int
+    rate: float
+    eta_s: float | None
+    best: tuple[float, float, float] | None
+    snapshots: int
+
+
+class ScanService:
+    """Requests, rescans, aborts and reads of scans."""
+
+    def __init__(self, scans: ScanStorage, raw: IngestStorage, catalog: CatalogStorage,
+                 defaults: ScanConfig, stale_after: timedelta,
+                 on_queued: Callable[[], None] = lambda: None) -> None:
+        self.scans = scans
+        self.raw = raw
+        self.catalog = catalog
+        self.defaults = defaults
+        self.stale_after = stale_after
+        self.on_queued = on_queued
+
+    def request(self, *, event: str | None, inline: dict[str, Any] | None,
+                config: ScanConfig, priority: Priority, labels: Sequence[str],
+                publish: str) -> ScanRow:
+        """Queue a scan of a stored event (``event``: name, ``run_event`` or id) or of an
+        inline raw event (validated like a posted one, stored without a catalog event)."""
+        if (event is None) == (inline is None):
+            raise InvalidInput("give exactly one of event and inline_event",
+                               details={"parameter": "event"})
+        if inline is not None:
+            ev = validate_raw_event(inline)  # as every channel validates a raw event
+            known = self.raw.find(ev.observatory, ev.run_id, ev.event_id)
+            if publish == "update" and (known is None or known.event_pk is None):
+                raise InvalidInput("an inline event has no catalog event to update; "
+                                   "use publish=none or post it to /events/raw first",
+                                   details={"parameter": "publish"})
+            row = self.scans.create_inline(inline, priority=priority,
+                                           config=config.to_json(), labels=labels,
+                                           publish=publish)
+            self.on_queued()
+            return row
+        assert event is not None
+        with self.catalog.engine.connect() as conn:
+            event_pk = int(self.catalog.resolve_event(conn, event)["id"])
+        found = self.scans.raw_event_of(event_pk)
+        if found is None:
+            raise Conflict(f"event {event!r} has no raw event to scan "
+                           "(it was imported from a notice)", details={"event": event})
+        raw_pk = found
+        row = self.scans.create(raw_pk, priority=priority, config=config.to_json(),
+                                labels=labels, publish=publish)
+        self.on_queued()
+        return row
+
+    def enqueue_in(self, conn: Connection, raw_event_pk: int) -> int:
+        """The pipeline's realtime scan of a new alert, in the alert's own transaction."""
+        return self.scans.create_in(conn, raw_event_pk, priority="realtime",
+                                    config=self.defaults.to_json(), publish="update")
+
+    def rescan(self, pk: int, *, config: ScanConfig | None, priority: Priority | None,
+               labels: Sequence[str] | None, publish: str | None) -> ScanRow:
+        """A new scan of the same raw event, linked to ``pk`` as its origin."""
+        origin = self.scans.get(pk)
+        row = self.scans.create(
+            origin.raw_event_pk, priority=priority or origin.priority,  # type: ignore[arg-type]
+            config=(config or config_to_reco(origin.config)).to_json(),
+            labels=origin.labels if labels is None else labels,
+            publish=publish or origin.publish, origin_scan_pk=origin.id)
+        self.on_queued()
+        return row
+
+    def abort(self, pk: int) -> ScanRow:
+        return self.scans.request_abort(pk)
+
+    def state(self, row: ScanRow) -> State:
+        return scan_state(row, self.stale_after)
+
+    def progress(self, pk: int) -> tuple[ScanRow, Progress]:
+        row = self.scans.get(pk)
+        snap: SnapshotRow | None = self.scans.latest_snapshot(pk)
+        state = self.state(row)
+        if snap is None:
+            return row, Progress(state, 0.0, 0, 0, 0.0, None, None, 0)
+        best = (None if snap.best_ra is None or snap.best_dec is None or snap.best_llh is None
+                else (snap.best_ra, snap.best_dec, snap.best_llh))
+        return row, Progress(state, snap.fraction, snap.pixels_done, snap.pixels_total,
+                             snap.rate, snap.eta_s, best, snap.seq)

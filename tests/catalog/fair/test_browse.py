@@ -1,0 +1,96 @@
+"""Home page, sitemap and API catalog; the pages rendered in headless Chromium."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import requests
+from fastapi.testclient import TestClient
+from lxml import etree, html
+from PIL import Image
+
+from catalog.fair.records import RecordService
+
+
+def test_home_lists_latest_alerts_and_maps_them(client: TestClient,
+                                                seeded: RecordService) -> None:
+    r = client.get("/")
+    assert r.status_code == 200
+    doc = html.fromstring(r.text)
+    rows = doc.get_element_by_id("latest").findall(".//tr")[1:]
+    names = [row.findall("td")[0].text_content() for row in rows]
+    assert names == ["IceCube-210302A", "IceCube-200615A", "IceCube-190108A"]  # newest first
+    states = [row.findall("td")[4].text_content() for row in rows]
+    assert states == ["retracted", "rev. 1 of 2", "rev. 0"]
+    dots = doc.get_element_by_id("allsky").findall(".//{*}circle")
+    # A retraction has no position: the map shows what each alert's current revision says.
+    assert len(dots) == 2
+    assert not doc.xpath("//script")  # readable without JavaScript
+
+
+def test_home_search(client: TestClient, seeded: RecordService) -> None:
+    def names(**params: str) -> list[str]:
+        doc = html.fromstring(client.get("/", params=params).text)
+        return [row.findall("td")[0].text_content()
+                for row in doc.get_element_by_id("latest").findall(".//tr")[1:]
+                if len(row.findall("td")) == 5]
+
+    assert names(name="200615") == ["IceCube-200615A"]
+    assert names(stream="bronze") == ["IceCube-210302A"]
+    assert names(since="2020-01-01", until="2020-12-31") == ["IceCube-200615A"]
+    assert names(ra="300", dec="45", radius="1") == ["IceCube-190108A"]
+    bad = client.get("/", params={"ra": "abc", "dec": "1", "radius": "1"})
+    assert bad.status_code == 422 and "ra must be a number" in bad.text
+
+
+def test_sitemap_and_api_catalog(client: TestClient, seeded: RecordService) -> None:
+    root = etree.fromstring(client.get("/sitemap.xml").content)
+    locs = [e.text for e in root.iter("{http://www.sitemaps.org/schemas/sitemap/0.9}loc")]
+    assert len(locs) == 1 + 7  # home and every DOI
+    r = client.get("/.well-known/api-catalog")
+    assert r.headers["content-type"].startswith("application/linkset+json")
+    items = {i["href"].rsplit("/", 1)[-1] for i in r.json()["linkset"][0]["item"]}
+    assert items == {"v1", "tap", "oai", "catalog"}
+    assert 'rel="api-catalog"' in client.head("/.well-known/api-catalog").headers["link"]
+
+
+def _chromium(url: str, out: Path) -> str:
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert exe, "Debian package chromium is required (apt-get install -y chromium)"
+    common = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+              f"--user-data-dir={out.parent / 'chromium-profile'}"]
+    subprocess.run([*common, f"--screenshot={out}", "--window-size=900,2200", url],
+                   check=True, capture_output=True, timeout=120)
+    dom = subprocess.run([*common, "--dump-dom", url], check=True, capture_output=True,
+                         timeout=120)
+    return dom.stdout.decode()
+
+
+def _has_colour(img: Image.Image, rgb: tuple[int, int, int], tol: int = 40,
+                min_pixels: int = 30) -> bool:
+    """Does the screenshot hold at least ``min_pixels`` pixels near colour ``rgb``?"""
+    pixels = np.asarray(img.convert("RGB"), dtype=np.int16)
+    near = (np.abs(pixels - np.array(rgb, dtype=np.int16)) <= tol).all(axis=-1)
+    return int(near.sum()) >= min_pixels
+
+
+def test_pages_render_in_chromium(live_url: str, tmp_path: Path) -> None:
+    page = tmp_path / "record.png"
+    dom = html.fromstring(_chromium(f"{live_url}/records/IceCube-200615A", page))
+    assert "IceCube Collaboration (2020)" in dom.get_element_by_id("citation").text_content()
+    img = Image.open(page)
+    assert img.size == (900, 2200)
+    assert _has_colour(img, (0x1f, 0x6f, 0xb2))  # 90 % region outline (blue)
+    # (the latest version has a 90 % rectangle only: no red 50 % region on this page)
+    home = tmp_path / "home.png"
+    dom = html.fromstring(_chromium(f"{live_url}/", home))
+    assert len(dom.get_element_by_id("allsky").findall(".//circle")) == 2
+    assert _has_colour(Image.open(home), (0xc7, 0x91, 0x00), min_pixels=10)  # gold dots
+    tomb = tmp_path / "tomb.png"
+    dom = html.fromstring(_chromium(f"{live_url}/records/IceCube-210302A", tomb))
+    assert "Retracted" in dom.get_element_by_id("tombstone").text_content()
+    assert _has_colour(Image.open(tomb), (0xb4, 0x23, 0x18))  # the red tombstone border
+    requests.get(live_url, timeout=10).raise_for_status()

@@ -1,0 +1,59 @@
+"""Format detection, folder expansion and the bundled sample."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from catalog.errors import InvalidInput, UnsupportedFormat
+from catalog.importers import iter_paths, parse_document, parse_document_report, sample_paths
+from catalog.notices.parsed import Source
+from tests.catalog.importers.conftest import notice_bytes
+
+
+def test_sample_paths_and_dispatch() -> None:
+    paths = sample_paths()
+    assert len(paths) == 12
+    sources: dict[Source, int] = {}
+    for path in paths:
+        for record in parse_document(path.read_bytes(), filename=path.name):
+            sources[record.source] = sources.get(record.source, 0) + 1
+    assert sources == {Source.GCN_VOEVENT: 8, Source.ICECAT1: 348, Source.AMON_TABLE: 287 + 22 + 11}
+
+
+def test_json_dispatch() -> None:
+    data = notice_bytes("single_neutrino_alerts.gold_bronze_track_alerts.example.json")
+    (record,) = parse_document(data)
+    assert record.source is Source.GCN_JSON
+
+
+def test_bad_utf8() -> None:
+    with pytest.raises(InvalidInput, match="not valid UTF-8: byte 0xff at offset 3"):
+        parse_document(b"abc\xff")
+
+
+def test_unsupported() -> None:
+    with pytest.raises(UnsupportedFormat, match=r"notes\.txt"):
+        parse_document(b"hello, world\n", filename="notes.txt")
+
+
+def test_rejected_rows_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+    data = notice_bytes("IceCube_Gold_Bronze_Tracks_2023-2024_additions.csv")
+    with caplog.at_level(logging.WARNING, logger="catalog.importers"):
+        records = parse_document(data, filename="additions.csv")
+    assert len(records) == 13
+    assert "additions.csv line 2 left out" in caplog.text
+    assert len(parse_document_report(data).rejected) == 3
+
+
+def test_iter_paths(tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    for name in ("b/z.xml", "a.json", "b/c.csv", "notes.md", "x.TXT"):
+        (tmp_path / name).write_text("")
+    found = [p.relative_to(tmp_path).as_posix() for p in iter_paths([tmp_path])]
+    assert found == ["a.json", "b/c.csv", "b/z.xml", "x.TXT"]
+    assert list(iter_paths([tmp_path / "notes.md"])) == [tmp_path / "notes.md"]
+    with pytest.raises(InvalidInput, match="no such file"):
+        list(iter_paths([tmp_path / "missing"]))
