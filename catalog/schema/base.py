@@ -5,7 +5,7 @@ holds the fields that the table and the REST API share, the ``table=True`` model
 columns only the database has, and ``*Public`` models (``catalog.models``) add what only the
 API shows. The table models produce exactly the tables the Alembic migrations create
 (``alembic check`` finds no drift); storage keeps writing SQLAlchemy Core against their
-``__table__`` (``events = Event.__table__``), never ORM sessions.
+tables (``events = table_of(Event)``, the model's ``__table__``), never ORM sessions.
 
 Field order is column order. Pydantic lists a model's fields base class first, walking the
 bases from the last listed to the first, so a table model names :class:`Keyed` as its last
@@ -35,6 +35,7 @@ metadata = MetaData(naming_convention=NAMING)
 
 #: Every timestamp is timezone-aware (``timestamptz``).
 TIMESTAMPTZ = DateTime(timezone=True)
+
 
 class Entity(SQLModel, registry=registry(metadata=metadata)):
     """Base of every entity model: its tables go on :data:`metadata`, not SQLModel's own."""

@@ -37,14 +37,14 @@ from catalog.schema.base import (
     Keyed,
     column,
     metadata,
+    one_of,
     set_now,
     table_of,
 )
-from catalog.schema.base import one_of as _in
 
 __all__ = ["KINDS", "NAMING", "STREAMS", "Artifact", "ArtifactBase", "Event", "EventBase",
-           "RegionTile", "RegionTileBase", "Revision", "RevisionBase", "artifacts", "events",
-           "metadata", "region_tiles", "revisions"]
+           "RegionTile", "RegionTileBase", "Revision", "RevisionBase", "RevisionKey",
+           "artifacts", "events", "metadata", "region_tiles", "revisions"]
 
 #: Alert streams (selection outcomes) an event or revision can be in.
 STREAMS = ("gold", "bronze", "cascade", "hese", "ehe", "none")
@@ -72,7 +72,7 @@ class Event(EventBase, Keyed, table=True):
     __table_args__ = (
         UniqueConstraint("observatory", "run_id", "event_id", name="uq_events_identity"),
         UniqueConstraint("name", name="uq_events_name"),
-        CheckConstraint(_in("stream", STREAMS), name="stream"),
+        CheckConstraint(one_of("stream", STREAMS), name="stream"),
         Index("ix_events_event_time_id", "event_time", "id"),
         Index("ix_events_stream", "stream"),
         # The current-alert views join on it: without it every region or cone look-up that
@@ -128,8 +128,8 @@ class Revision(RevisionBase, RevisionKey, table=True):
     __table_args__ = (
         UniqueConstraint("event_pk", "number", name="uq_revisions_event_number"),
         UniqueConstraint("source_key", name="uq_revisions_source_key"),
-        CheckConstraint(_in("kind", KINDS), name="kind"),
-        CheckConstraint(_in("stream", STREAMS), name="stream"),
+        CheckConstraint(one_of("kind", KINDS), name="kind"),
+        CheckConstraint(one_of("stream", STREAMS), name="stream"),
         CheckConstraint("ra IS NULL OR (ra >= 0 AND ra < 360)", name="ra_range"),
         CheckConstraint("dec IS NULL OR (dec >= -90 AND dec <= 90)", name="dec_range"),
         Index("ix_revisions_hpx29", "hpx29"),
