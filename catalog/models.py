@@ -1,11 +1,19 @@
-"""Wire models of the REST API (pydantic). Storage returns these, never database rows."""
+"""Wire models of the REST API (pydantic). Storage returns these, never database rows.
+
+The models of an entity derive from its ``*Base`` model in ``catalog.schema`` (SQLModel's
+Base / table / Public split): a field the table and the API share is declared once, there.
+What the API shows differently (the error region as two boxes, ``is_current``) is declared
+here. Field order is the order of the JSON keys, so the bases are arranged to keep it.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from catalog.schema.base import Entity
+from catalog.schema.events import EventBase, RevisionBase
 
 
 class ErrorBox(BaseModel):
@@ -20,22 +28,12 @@ class ErrorBox(BaseModel):
     shape: str | None = Field(None, description="circle or box")
 
 
-class RevisionPublic(BaseModel):
+# ``number`` to ``hpx29`` come from RevisionBase; the table's flat error columns are shown as
+# the two boxes ``error50`` and ``error90``. (Comments, not docstrings: a docstring is the
+# model's description in /openapi.json.)
+class RevisionPublic(RevisionBase):
     """One immutable revision of an event."""
 
-    model_config = ConfigDict(from_attributes=True)
-
-    number: int
-    kind: str
-    source: str
-    source_rev: int | None
-    source_key: str
-    stream: str
-    issued_at: datetime | None
-    created_at: datetime
-    ra: float | None
-    dec: float | None
-    hpx29: int | None = Field(description="HEALPix NESTED order-29 index of (ra, dec)")
     error50: ErrorBox
     error90: ErrorBox
     region_order: int | None
@@ -48,27 +46,31 @@ class RevisionPublic(BaseModel):
     provenance: dict[str, Any]
 
 
-class EventSummary(BaseModel):
-    """An event with the revision that currently describes it."""
+class EventHandle(Entity):
+    """How the API names an event: its key and its alert name, the first keys of its JSON."""
 
     id: int
     name: str | None
-    observatory: str
-    run_id: int
-    event_id: int
-    stream: str
-    event_time: datetime
-    event_mjd: float
+
+
+# EventHandle is the last base, so ``id`` and ``name`` lead and EventBase's fields follow.
+class EventSummary(EventBase, EventHandle):
+    """An event with the revision that currently describes it."""
+
     revision_count: int
     retracted: bool
     current: RevisionPublic | None
 
 
 class EventDetail(EventSummary):
+    """An event with all its revisions, oldest first."""
+
     revisions: list[RevisionPublic]
 
 
 class EventPage(BaseModel):
+    """One page of events, newest first, and the cursor of the next page."""
+
     items: list[EventSummary]
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
 
@@ -95,6 +97,8 @@ class ImportSummary(BaseModel):
 
 
 class ErrorBody(BaseModel):
+    """A machine-readable error code, a message for people, and details."""
+
     code: str
     message: str
     details: dict[str, Any] = Field(default_factory=dict)

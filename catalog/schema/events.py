@@ -1,158 +1,212 @@
-"""Catalog tables (SQLAlchemy Core). Alembic migrations must match these exactly.
+"""The catalog's entities: events, their revisions, region tiles and artifacts (SQLModel).
 
-Sky geometry follows the healpix-alchemy model (Singer et al. 2022, AJ 163, 209): a direction
-is its HEALPix NESTED index at order 29 (``bigint``, b-tree); a region is one row per HEALPix
-tile, each an ``int8range`` of order-29 indices, with an SP-GiST index, so "which regions
-contain this point" is an indexed ``@>`` lookup.
+Alembic migrations must match these tables exactly. Sky geometry follows the
+healpix-alchemy model (Singer et al. 2022, AJ 163, 209): a direction is its HEALPix NESTED
+index at order 29 (``bigint``, b-tree); a region is one row per HEALPix tile, each an
+``int8range`` of order-29 indices, with an SP-GiST index, so "which regions contain this
+point" is an indexed ``@>`` lookup.
+
+Storage writes SQLAlchemy Core against the module-level tables (``events``, ``revisions``,
+``region_tiles``, ``artifacts``); the models are where each column is defined.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any, ClassVar
+
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
-    Column,
-    DateTime,
     Double,
-    ForeignKey,
-    Identity,
     Index,
     Integer,
-    MetaData,
     SmallInteger,
     String,
-    Table,
     Text,
     UniqueConstraint,
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import INT8RANGE, JSONB
+from sqlalchemy.dialects.postgresql import INT8RANGE, JSONB, Range
 
-#: Naming convention so that Alembic autogenerate and ``alembic check`` see stable names.
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+from catalog.schema.base import (
+    NAMING,
+    TIMESTAMPTZ,
+    Entity,
+    Keyed,
+    column,
+    metadata,
+    one_of,
+    set_now,
+    table_of,
+)
 
-metadata = MetaData(naming_convention=NAMING)
+__all__ = ["KINDS", "NAMING", "STREAMS", "Artifact", "ArtifactBase", "Event", "EventBase",
+           "RegionTile", "RegionTileBase", "Revision", "RevisionBase", "RevisionKey",
+           "artifacts", "events", "metadata", "region_tiles", "revisions"]
 
+#: Alert streams (selection outcomes) an event or revision can be in.
 STREAMS = ("gold", "bronze", "cascade", "hese", "ehe", "none")
+
+#: Kinds of revision: the first notice, a later one, or a retraction.
 KINDS = ("initial", "update", "retraction")
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+class EventBase(Entity):
+    """What identifies and dates a neutrino event; shared by the table and the API."""
+
+    observatory: str = column(Text)
+    run_id: int = column(BigInteger)
+    event_id: int = column(BigInteger)
+    name: str | None = column(Text, comment="Alert name, e.g. IceCube-200615A")
+    stream: str = column(Text)
+    event_time: datetime = column(TIMESTAMPTZ)
+    event_mjd: float = column(Double)
 
 
+class Event(EventBase, Keyed, table=True):
+    """The ``events`` table: one row per (observatory, run, event)."""
 
-events = Table(
-    "events",
-    metadata,
-    Column("id", BigInteger, Identity(), primary_key=True),
-    Column("observatory", Text, nullable=False),
-    Column("run_id", BigInteger, nullable=False),
-    Column("event_id", BigInteger, nullable=False),
-    Column("name", Text, nullable=True, comment="Alert name, e.g. IceCube-200615A"),
-    Column("stream", Text, nullable=False),
-    Column("event_time", DateTime(timezone=True), nullable=False),
-    Column("event_mjd", Double, nullable=False),
-    Column(
-        "current_revision_pk",
-        BigInteger,
-        nullable=True,
+    __tablename__: ClassVar[str] = "events"
+    __table_args__ = (
+        UniqueConstraint("observatory", "run_id", "event_id", name="uq_events_identity"),
+        UniqueConstraint("name", name="uq_events_name"),
+        CheckConstraint(one_of("stream", STREAMS), name="stream"),
+        Index("ix_events_event_time_id", "event_time", "id"),
+        Index("ix_events_stream", "stream"),
+        # The current-alert views join on it: without it every region or cone look-up that
+        # finds revisions first scanned all events (70 ms at 100 k alerts; issue 5). With the
+        # name included, "which alerts contain this point" reads no event rows.
+        Index("ix_events_current_revision_pk", "current_revision_pk",
+              postgresql_include=["name"]),
+    )
+
+    current_revision_pk: int | None = column(
+        BigInteger, default=None,
         comment="Cached pointer to the revision that currently describes the event; "
-        "maintained by storage in the transaction that adds a revision.",
-    ),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    UniqueConstraint("observatory", "run_id", "event_id", name="uq_events_identity"),
-    UniqueConstraint("name", name="uq_events_name"),
-    CheckConstraint(_in("stream", STREAMS), name="stream"),
-    Index("ix_events_event_time_id", "event_time", "id"),
-    Index("ix_events_stream", "stream"),
-    # The current-alert views join on it: without it every region or cone look-up that
-    # finds revisions first scanned all events (70 ms at 100 k alerts; issue 5). With the
-    # name included, "which alerts contain this point" reads no event rows.
-    Index("ix_events_current_revision_pk", "current_revision_pk", postgresql_include=["name"]),
-)
+        "maintained by storage in the transaction that adds a revision.")
+    created_at: datetime | None = set_now()
+    updated_at: datetime | None = set_now()
 
-revisions = Table(
-    "revisions",
-    metadata,
-    Column("id", BigInteger, Identity(), primary_key=True),
-    Column("event_pk", BigInteger, ForeignKey("events.id"), nullable=False),
-    Column("number", Integer, nullable=False, comment="0, 1, 2, ... in order of arrival"),
-    Column("kind", Text, nullable=False),
-    Column("source", Text, nullable=False),
-    Column("source_rev", Integer, nullable=True, comment="The source's own revision (GCN Rev)"),
-    Column("source_key", Text, nullable=False, comment="Identity in the source (IVORN, row key)"),
-    Column("stream", Text, nullable=False),
-    Column("issued_at", DateTime(timezone=True), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("ra", Double, nullable=True, comment="deg, ICRS"),
-    Column("dec", Double, nullable=True, comment="deg, ICRS"),
-    Column("hpx29", BigInteger, nullable=True, comment="HEALPix NESTED order-29 index"),
-    Column("ra_err_plus_50", Double),
-    Column("ra_err_minus_50", Double),
-    Column("dec_err_plus_50", Double),
-    Column("dec_err_minus_50", Double),
-    Column("ra_err_plus_90", Double),
-    Column("ra_err_minus_90", Double),
-    Column("dec_err_plus_90", Double),
-    Column("dec_err_minus_90", Double),
-    Column("r50_deg", Double, comment="circularised 50 % radius"),
-    Column("r90_deg", Double, comment="circularised 90 % radius"),
-    Column("area50_deg2", Double),
-    Column("area90_deg2", Double),
-    Column("region50_shape", Text, comment="circle or box"),
-    Column("region90_shape", Text, comment="circle or box"),
-    Column("region_order", SmallInteger, comment="HEALPix order of the region tiles"),
-    Column("energy_tev", Double),
-    Column("signalness", Double),
-    Column("far_per_year", Double),
-    Column("ivorn", Text),
-    Column("retraction_reason", Text),
-    Column("provenance", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
-    UniqueConstraint("event_pk", "number", name="uq_revisions_event_number"),
-    UniqueConstraint("source_key", name="uq_revisions_source_key"),
-    CheckConstraint(_in("kind", KINDS), name="kind"),
-    CheckConstraint(_in("stream", STREAMS), name="stream"),
-    CheckConstraint("ra IS NULL OR (ra >= 0 AND ra < 360)", name="ra_range"),
-    CheckConstraint("dec IS NULL OR (dec >= -90 AND dec <= 90)", name="dec_range"),
-    Index("ix_revisions_hpx29", "hpx29"),
-    Index("ix_revisions_event_pk", "event_pk"),
-)
 
-region_tiles = Table(
-    "region_tiles",
-    metadata,
-    Column("id", BigInteger, Identity(), primary_key=True),
-    Column("revision_pk", BigInteger, ForeignKey("revisions.id"), nullable=False),
-    Column("level", SmallInteger, nullable=False, comment="containment, percent (50 or 90)"),
-    Column("hpx", INT8RANGE, nullable=False, comment="order-29 NESTED index range [lo, hi)"),
-    CheckConstraint("level IN (50, 90)", name="level"),
-    Index("ix_region_tiles_hpx", "hpx", postgresql_using="spgist"),
-    Index("ix_region_tiles_revision_pk", "revision_pk", "level"),
-)
+class RevisionBase(Entity):
+    """What a revision says first: its place, source, stream, times and best position.
 
-artifacts = Table(
-    "artifacts",
-    metadata,
-    Column("id", BigInteger, Identity(), primary_key=True),
-    Column("event_pk", BigInteger, ForeignKey("events.id"), nullable=False),
-    Column("revision_pk", BigInteger, ForeignKey("revisions.id"), nullable=True),
-    Column("role", Text, nullable=False, comment="e.g. skymap-fits, moc90, voevent"),
-    Column("filename", Text, nullable=False),
-    Column("media_type", Text, nullable=False),
-    Column("size_bytes", BigInteger, nullable=False),
-    Column("sha256", String(64), nullable=False),
-    Column("md5", String(32), nullable=False),
-    Column("storage_url", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    UniqueConstraint("revision_pk", "role", name="uq_artifacts_revision_role"),
-    Index("ix_artifacts_event_pk", "event_pk"),
-)
+    The table and the API both start with these fields, in this order; the error region
+    follows as flat columns in the table and as two ``ErrorBox`` objects in the API.
+    """
+
+    number: int = column(Integer, comment="0, 1, 2, ... in order of arrival")
+    kind: str = column(Text)
+    source: str = column(Text)
+    source_rev: int | None = column(Integer, comment="The source's own revision (GCN Rev)")
+    source_key: str = column(Text, comment="Identity in the source (IVORN, row key)")
+    stream: str = column(Text)
+    issued_at: datetime | None = column(TIMESTAMPTZ)
+    created_at: datetime = column(TIMESTAMPTZ, server_default=func.now())
+    ra: float | None = column(Double, comment="deg, ICRS")
+    dec: float | None = column(Double, comment="deg, ICRS")
+    hpx29: int | None = column(BigInteger, comment="HEALPix NESTED order-29 index",
+                               description="HEALPix NESTED order-29 index of (ra, dec)")
+
+
+class RevisionKey(Keyed):
+    """A revision's key and the event it belongs to (the first two columns)."""
+
+    event_pk: int = column(BigInteger, foreign_key="events.id")
+
+
+def _err(comment: str | None = None) -> Any:
+    return column(Double, default=None, comment=comment)
+
+
+class Revision(RevisionBase, RevisionKey, table=True):
+    """The ``revisions`` table: one immutable row per notice about an event."""
+
+    __tablename__: ClassVar[str] = "revisions"
+    __table_args__ = (
+        UniqueConstraint("event_pk", "number", name="uq_revisions_event_number"),
+        UniqueConstraint("source_key", name="uq_revisions_source_key"),
+        CheckConstraint(one_of("kind", KINDS), name="kind"),
+        CheckConstraint(one_of("stream", STREAMS), name="stream"),
+        CheckConstraint("ra IS NULL OR (ra >= 0 AND ra < 360)", name="ra_range"),
+        CheckConstraint("dec IS NULL OR (dec >= -90 AND dec <= 90)", name="dec_range"),
+        Index("ix_revisions_hpx29", "hpx29"),
+        Index("ix_revisions_event_pk", "event_pk"),
+    )
+
+    ra_err_plus_50: float | None = _err()
+    ra_err_minus_50: float | None = _err()
+    dec_err_plus_50: float | None = _err()
+    dec_err_minus_50: float | None = _err()
+    ra_err_plus_90: float | None = _err()
+    ra_err_minus_90: float | None = _err()
+    dec_err_plus_90: float | None = _err()
+    dec_err_minus_90: float | None = _err()
+    r50_deg: float | None = _err("circularised 50 % radius")
+    r90_deg: float | None = _err("circularised 90 % radius")
+    area50_deg2: float | None = _err()
+    area90_deg2: float | None = _err()
+    region50_shape: str | None = column(Text, default=None, comment="circle or box")
+    region90_shape: str | None = column(Text, default=None, comment="circle or box")
+    region_order: int | None = column(SmallInteger, default=None,
+                                      comment="HEALPix order of the region tiles")
+    energy_tev: float | None = _err()
+    signalness: float | None = _err()
+    far_per_year: float | None = _err()
+    ivorn: str | None = column(Text, default=None)
+    retraction_reason: str | None = column(Text, default=None)
+    provenance: dict[str, Any] = column(JSONB, server_default=text("'{}'::jsonb"))
+
+
+class RegionTileBase(Entity):
+    """One HEALPix tile of a revision's error region at one containment level."""
+
+    revision_pk: int = column(BigInteger, foreign_key="revisions.id")
+    level: int = column(SmallInteger, comment="containment, percent (50 or 90)")
+    hpx: Range[int] = column(INT8RANGE, comment="order-29 NESTED index range [lo, hi)")
+
+
+class RegionTile(RegionTileBase, Keyed, table=True):
+    """The ``region_tiles`` table, searched with ``@>`` through its SP-GiST index."""
+
+    __tablename__: ClassVar[str] = "region_tiles"
+    __table_args__ = (
+        CheckConstraint("level IN (50, 90)", name="level"),
+        Index("ix_region_tiles_hpx", "hpx", postgresql_using="spgist"),
+        Index("ix_region_tiles_revision_pk", "revision_pk", "level"),
+    )
+
+
+class ArtifactBase(Entity):
+    """A stored file of an event, or of one of its revisions, and where it lives."""
+
+    event_pk: int = column(BigInteger, foreign_key="events.id")
+    revision_pk: int | None = column(BigInteger, default=None, foreign_key="revisions.id")
+    role: str = column(Text, comment="e.g. skymap-fits, moc90, voevent")
+    filename: str = column(Text)
+    media_type: str = column(Text)
+    size_bytes: int = column(BigInteger)
+    sha256: str = column(String(64))
+    md5: str = column(String(32))
+    storage_url: str = column(Text)
+
+
+class Artifact(ArtifactBase, Keyed, table=True):
+    """The ``artifacts`` table: at most one file per (revision, role)."""
+
+    __tablename__: ClassVar[str] = "artifacts"
+    __table_args__ = (
+        UniqueConstraint("revision_pk", "role", name="uq_artifacts_revision_role"),
+        Index("ix_artifacts_event_pk", "event_pk"),
+    )
+
+    created_at: datetime | None = set_now()
+
+
+# The Core tables storage writes against: the same objects the models map.
+events = table_of(Event)
+revisions = table_of(Revision)
+region_tiles = table_of(RegionTile)
+artifacts = table_of(Artifact)

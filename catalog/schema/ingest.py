@@ -1,4 +1,4 @@
-"""Tables of the realtime pipeline: raw events as received, scans and their snapshots.
+"""Entities of the realtime pipeline: raw events as received, scans and their snapshots.
 
 * ``raw_events`` keeps every accepted raw event once, keyed on (observatory, run, event):
   a repeat finds the stored row instead of making a second one.
@@ -11,26 +11,26 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any, ClassVar
+
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
-    Column,
-    DateTime,
     Double,
-    ForeignKey,
-    Identity,
     Index,
     Integer,
     String,
-    Table,
     Text,
     UniqueConstraint,
-    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-from catalog.schema.events import metadata
+from catalog.schema.base import TIMESTAMPTZ, Entity, Keyed, column, set_now, table_of
+
+__all__ = ["OUTCOMES", "PRIORITIES", "RawEvent", "RawEventBase", "Scan", "ScanBase",
+           "ScanSnapshot", "ScanSnapshotBase", "raw_events", "scan_snapshots", "scans"]
 
 #: Scan priority lanes: a realtime scan is always claimed before any reprocessing scan.
 PRIORITIES = ("realtime", "reprocessing")
@@ -38,76 +38,112 @@ PRIORITIES = ("realtime", "reprocessing")
 #: How a finished scan ended.
 OUTCOMES = ("done", "aborted", "failed")
 
-raw_events = Table(
-    "raw_events",
-    metadata,
-    Column("id", BigInteger, Identity(), primary_key=True),
-    Column("observatory", Text, nullable=False),
-    Column("run_id", BigInteger, nullable=False),
-    Column("event_id", BigInteger, nullable=False),
-    Column("event_pk", BigInteger, ForeignKey("events.id"), nullable=True,
-           comment="the catalog event made from it (NULL for a scan-only inline event)"),
-    Column("body", JSONB, nullable=False, comment="the raw event as received (schema-valid)"),
-    Column("sha256", String(64), nullable=False, comment="of the canonical JSON body"),
-    Column("stream", Text, nullable=True, comment="selection outcome (gold ... none)"),
-    Column("selection", JSONB, nullable=False, server_default=text("'{}'::jsonb"),
-           comment="estimator values the selection used"),
-    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    UniqueConstraint("observatory", "run_id", "event_id", name="uq_raw_events_identity"),
-    Index("ix_raw_events_event_pk", "event_pk"),
-)
 
-scans = Table(
-    "scans",
-    metadata,
-    Column("id", BigInteger, Identity(), primary_key=True),
-    Column("raw_event_pk", BigInteger, ForeignKey("raw_events.id"), nullable=False),
-    Column("priority", Text, nullable=False),
-    Column("config", JSONB, nullable=False, comment="reco ScanConfig as plain values"),
-    Column("labels", ARRAY(Text), nullable=False, server_default=text("'{}'::text[]")),
-    Column("origin_scan_pk", BigInteger, ForeignKey("scans.id"), nullable=True,
-           comment="the scan this one re-runs (POST /scans/{id}/rescan)"),
-    Column("publish", Text, nullable=False, server_default=text("'none'"),
-           comment="'update': the final result becomes an update revision and notices"),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("claimed_by", Text, nullable=True, comment="worker that runs it now"),
-    Column("claims", Integer, nullable=False, server_default=text("0"),
-           comment="times a worker started it (>1: resumed after a restart)"),
-    Column("started_at", DateTime(timezone=True), nullable=True),
-    Column("heartbeat_at", DateTime(timezone=True), nullable=True),
-    Column("abort_requested_at", DateTime(timezone=True), nullable=True),
-    Column("finished_at", DateTime(timezone=True), nullable=True),
-    Column("outcome", Text, nullable=True),
-    Column("error", Text, nullable=True),
-    Column("revision_pk", BigInteger, ForeignKey("revisions.id"), nullable=True,
-           comment="update revision made from the final result"),
-    CheckConstraint("priority IN ('realtime', 'reprocessing')", name="priority"),
-    CheckConstraint("outcome IS NULL OR outcome IN ('done', 'aborted', 'failed')",
-                    name="outcome"),
-    CheckConstraint("(finished_at IS NULL) = (outcome IS NULL)", name="finished"),
-    Index("ix_scans_queue", "priority", "id", postgresql_where=text("finished_at IS NULL")),
-    Index("ix_scans_raw_event_pk", "raw_event_pk"),
-)
+class RawEventBase(Entity):
+    """A raw event as received, and the selection's verdict on it."""
 
-scan_snapshots = Table(
-    "scan_snapshots",
-    metadata,
-    Column("id", BigInteger, Identity(), primary_key=True),
-    Column("scan_pk", BigInteger, ForeignKey("scans.id"), nullable=False),
-    Column("seq", Integer, nullable=False, comment="1, 2, ... per scan"),
-    Column("kind", Text, nullable=False, comment="partial or final"),
-    Column("fraction", Double, nullable=False),
-    Column("pixels_done", BigInteger, nullable=False),
-    Column("pixels_total", BigInteger, nullable=False),
-    Column("rate", Double, nullable=False, comment="pixel fits per second"),
-    Column("eta_s", Double, nullable=True),
-    Column("best_ra", Double, nullable=True, comment="deg"),
-    Column("best_dec", Double, nullable=True, comment="deg"),
-    Column("best_llh", Double, nullable=True),
-    Column("result", JSONB, nullable=True, comment="final: the reco ScanResult as JSON"),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    UniqueConstraint("scan_pk", "seq", name="uq_scan_snapshots_scan_seq"),
-    CheckConstraint("kind IN ('partial', 'final')", name="kind"),
-    Index("uq_scan_snapshots_final", "scan_pk", unique=True,
-          postgresql_where=text("kind = 'final'")),
-)
+    observatory: str = column(Text)
+    run_id: int = column(BigInteger)
+    event_id: int = column(BigInteger)
+    event_pk: int | None = column(
+        BigInteger, default=None, foreign_key="events.id",
+        comment="the catalog event made from it (NULL for a scan-only inline event)")
+    body: dict[str, Any] = column(JSONB, comment="the raw event as received (schema-valid)")
+    sha256: str = column(String(64), comment="of the canonical JSON body")
+    stream: str | None = column(Text, default=None, comment="selection outcome (gold ... none)")
+    selection: dict[str, Any] = column(JSONB, server_default=text("'{}'::jsonb"),
+                                       comment="estimator values the selection used")
+
+
+class RawEvent(RawEventBase, Keyed, table=True):
+    """The ``raw_events`` table: each accepted raw event once."""
+
+    __tablename__: ClassVar[str] = "raw_events"
+    __table_args__ = (
+        UniqueConstraint("observatory", "run_id", "event_id", name="uq_raw_events_identity"),
+        Index("ix_raw_events_event_pk", "event_pk"),
+    )
+
+    received_at: datetime | None = set_now()
+
+
+class ScanBase(Entity):
+    """A scan request: which raw event, in which lane, with which configuration."""
+
+    raw_event_pk: int = column(BigInteger, foreign_key="raw_events.id")
+    priority: str = column(Text)
+    config: dict[str, Any] = column(JSONB, comment="reco ScanConfig as plain values")
+    labels: list[str] = column(ARRAY(Text), server_default=text("'{}'::text[]"))
+    origin_scan_pk: int | None = column(
+        BigInteger, default=None, foreign_key="scans.id",
+        comment="the scan this one re-runs (POST /scans/{id}/rescan)")
+    publish: str = column(Text, server_default=text("'none'"),
+                          comment="'update': the final result becomes an update revision "
+                          "and notices")
+
+
+class Scan(ScanBase, Keyed, table=True):
+    """The ``scans`` table: a request and the facts of its life, from which its state follows."""
+
+    __tablename__: ClassVar[str] = "scans"
+    __table_args__ = (
+        CheckConstraint("priority IN ('realtime', 'reprocessing')", name="priority"),
+        CheckConstraint("outcome IS NULL OR outcome IN ('done', 'aborted', 'failed')",
+                        name="outcome"),
+        CheckConstraint("(finished_at IS NULL) = (outcome IS NULL)", name="finished"),
+        Index("ix_scans_queue", "priority", "id", postgresql_where=text("finished_at IS NULL")),
+        Index("ix_scans_raw_event_pk", "raw_event_pk"),
+    )
+
+    created_at: datetime | None = set_now()
+    claimed_by: str | None = column(Text, default=None, comment="worker that runs it now")
+    claims: int | None = column(Integer, default=None, nullable=False,
+                                server_default=text("0"),
+                                comment="times a worker started it (>1: resumed after a "
+                                "restart)")
+    started_at: datetime | None = column(TIMESTAMPTZ, default=None)
+    heartbeat_at: datetime | None = column(TIMESTAMPTZ, default=None)
+    abort_requested_at: datetime | None = column(TIMESTAMPTZ, default=None)
+    finished_at: datetime | None = column(TIMESTAMPTZ, default=None)
+    outcome: str | None = column(Text, default=None)
+    error: str | None = column(Text, default=None)
+    revision_pk: int | None = column(BigInteger, default=None, foreign_key="revisions.id",
+                                     comment="update revision made from the final result")
+
+
+class ScanSnapshotBase(Entity):
+    """One progress report of a scan (``partial``) or its result (``final``)."""
+
+    scan_pk: int = column(BigInteger, foreign_key="scans.id")
+    seq: int = column(Integer, comment="1, 2, ... per scan")
+    kind: str = column(Text, comment="partial or final")
+    fraction: float = column(Double)
+    pixels_done: int = column(BigInteger)
+    pixels_total: int = column(BigInteger)
+    rate: float = column(Double, comment="pixel fits per second")
+    eta_s: float | None = column(Double, default=None)
+    best_ra: float | None = column(Double, default=None, comment="deg")
+    best_dec: float | None = column(Double, default=None, comment="deg")
+    best_llh: float | None = column(Double, default=None)
+    result: dict[str, Any] | None = column(JSONB, default=None,
+                                           comment="final: the reco ScanResult as JSON")
+
+
+class ScanSnapshot(ScanSnapshotBase, Keyed, table=True):
+    """The ``scan_snapshots`` table: immutable rows numbered per scan, at most one final."""
+
+    __tablename__: ClassVar[str] = "scan_snapshots"
+    __table_args__ = (
+        UniqueConstraint("scan_pk", "seq", name="uq_scan_snapshots_scan_seq"),
+        CheckConstraint("kind IN ('partial', 'final')", name="kind"),
+        Index("uq_scan_snapshots_final", "scan_pk", unique=True,
+              postgresql_where=text("kind = 'final'")),
+    )
+
+    created_at: datetime | None = set_now()
+
+
+# The Core tables storage writes against: the same objects the models map.
+raw_events = table_of(RawEvent)
+scans = table_of(Scan)
+scan_snapshots = table_of(ScanSnapshot)

@@ -1,4 +1,4 @@
-"""Tables of publication: the notice outbox and the record of every delivery attempt.
+"""Entities of publication: the notice outbox and the record of every delivery attempt.
 
 A notice row is written in the same transaction as the revision it announces (the
 transactional-outbox pattern), so a committed revision always has its notices queued and a
@@ -9,66 +9,91 @@ is its own row in ``notice_attempts`` and is never updated.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import ClassVar
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
-    Column,
-    DateTime,
     Double,
-    ForeignKey,
-    Identity,
     Index,
     Integer,
     LargeBinary,
-    Table,
     Text,
     UniqueConstraint,
     func,
     text,
 )
 
-from catalog.schema.events import metadata
+from catalog.schema.base import TIMESTAMPTZ, Entity, Keyed, column, set_now, table_of
+
+__all__ = ["NOTICE_STATES", "Notice", "NoticeAttempt", "NoticeAttemptBase", "NoticeBase",
+           "notice_attempts", "notices"]
 
 #: Dispatch states of a notice: waiting for (another) attempt, or delivered.
 NOTICE_STATES = ("pending", "delivered")
 
-notices = Table(
-    "notices",
-    metadata,
-    Column("id", BigInteger, Identity(), primary_key=True),
-    Column("revision_pk", BigInteger, ForeignKey("revisions.id"), nullable=False),
-    Column("sink", Text, nullable=False, comment="configured sink name, e.g. folder, webhook"),
-    Column("format", Text, nullable=False, comment="gcn-json, voevent or circular"),
-    Column("idempotency_key", Text, nullable=False,
-           comment="stable per (revision, sink, format); sent with every attempt"),
-    Column("media_type", Text, nullable=False),
-    Column("filename", Text, nullable=False),
-    Column("payload", LargeBinary, nullable=False, comment="the exact bytes delivered"),
-    Column("status", Text, nullable=False, server_default=text("'pending'")),
-    Column("attempt_count", Integer, nullable=False, server_default=text("0")),
-    Column("next_attempt_at", DateTime(timezone=True), nullable=False,
-           server_default=func.now(), comment="not claimed before; also the claim lease"),
-    Column("delivered_at", DateTime(timezone=True), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    UniqueConstraint("idempotency_key", name="uq_notices_idempotency_key"),
-    UniqueConstraint("revision_pk", "sink", "format", name="uq_notices_revision_sink_format"),
-    CheckConstraint("status IN ('pending', 'delivered')", name="status"),
-    CheckConstraint("(status = 'delivered') = (delivered_at IS NOT NULL)", name="delivered"),
-    Index("ix_notices_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
-)
 
-notice_attempts = Table(
-    "notice_attempts",
-    metadata,
-    Column("id", BigInteger, Identity(), primary_key=True),
-    Column("notice_pk", BigInteger, ForeignKey("notices.id"), nullable=False),
-    Column("number", Integer, nullable=False, comment="1, 2, ... per notice"),
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("finished_at", DateTime(timezone=True), nullable=False),
-    Column("ok", Boolean, nullable=False),
-    Column("status_code", Integer, nullable=True, comment="HTTP status, when there is one"),
-    Column("detail", Text, nullable=True, comment="error message or receipt"),
-    Column("duration_s", Double, nullable=False),
-    UniqueConstraint("notice_pk", "number", name="uq_notice_attempts_notice_number"),
-)
+class NoticeBase(Entity):
+    """A notice as queued: which revision, for which sink, in which format, and its bytes."""
+
+    revision_pk: int = column(BigInteger, foreign_key="revisions.id")
+    sink: str = column(Text, comment="configured sink name, e.g. folder, webhook")
+    format: str = column(Text, comment="gcn-json, voevent or circular")
+    idempotency_key: str = column(
+        Text, comment="stable per (revision, sink, format); sent with every attempt")
+    media_type: str = column(Text)
+    filename: str = column(Text)
+    payload: bytes = column(LargeBinary, comment="the exact bytes delivered")
+
+
+class Notice(NoticeBase, Keyed, table=True):
+    """The ``notices`` table: the payload and its dispatch state."""
+
+    __tablename__: ClassVar[str] = "notices"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key", name="uq_notices_idempotency_key"),
+        UniqueConstraint("revision_pk", "sink", "format", name="uq_notices_revision_sink_format"),
+        CheckConstraint("status IN ('pending', 'delivered')", name="status"),
+        CheckConstraint("(status = 'delivered') = (delivered_at IS NOT NULL)", name="delivered"),
+        Index("ix_notices_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+    )
+
+    status: str | None = column(Text, default=None, nullable=False,
+                                server_default=text("'pending'"))
+    attempt_count: int | None = column(Integer, default=None, nullable=False,
+                                       server_default=text("0"))
+    next_attempt_at: datetime | None = column(
+        TIMESTAMPTZ, default=None, nullable=False, server_default=func.now(),
+        comment="not claimed before; also the claim lease")
+    delivered_at: datetime | None = column(TIMESTAMPTZ, default=None)
+    created_at: datetime | None = set_now()
+
+
+class NoticeAttemptBase(Entity):
+    """One delivery attempt of a notice, as recorded (never updated)."""
+
+    notice_pk: int = column(BigInteger, foreign_key="notices.id")
+    number: int = column(Integer, comment="1, 2, ... per notice")
+    started_at: datetime = column(TIMESTAMPTZ)
+    finished_at: datetime = column(TIMESTAMPTZ)
+    ok: bool = column(Boolean)
+    status_code: int | None = column(Integer, default=None,
+                                     comment="HTTP status, when there is one")
+    detail: str | None = column(Text, default=None, comment="error message or receipt")
+    duration_s: float = column(Double)
+
+
+class NoticeAttempt(NoticeAttemptBase, Keyed, table=True):
+    """The ``notice_attempts`` table."""
+
+    __tablename__: ClassVar[str] = "notice_attempts"
+    __table_args__ = (
+        UniqueConstraint("notice_pk", "number", name="uq_notice_attempts_notice_number"),
+    )
+
+
+# The Core tables storage writes against: the same objects the models map.
+notices = table_of(Notice)
+notice_attempts = table_of(NoticeAttempt)

@@ -1,4 +1,4 @@
-"""Tables of the FAIR layer: persistent identifiers (DOIs) of events and revisions.
+"""Entities of the FAIR layer: persistent identifiers (DOIs) of events and revisions.
 
 One row per DOI. An event has one *concept* DOI (``revision_pk`` NULL) that always resolves
 to its latest version; each published revision (not a retraction) has one *version* DOI.
@@ -8,50 +8,56 @@ retraction): it is the OAI-PMH datestamp, so incremental harvesters see the chan
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    BigInteger,
-    CheckConstraint,
-    Column,
-    DateTime,
-    ForeignKey,
-    Identity,
-    Index,
-    Table,
-    Text,
-    UniqueConstraint,
-    func,
-    text,
-)
+from datetime import datetime
+from typing import ClassVar
 
-from catalog.schema.events import metadata
+from sqlalchemy import BigInteger, CheckConstraint, Index, Text, UniqueConstraint, text
+
+from catalog.schema.base import TIMESTAMPTZ, Entity, Keyed, column, set_now, table_of
+
+__all__ = ["DOI_STATES", "Doi", "DoiBase", "dois"]
 
 #: DataCite DOI states (REST API): draft → registered → findable; registered = hidden.
 DOI_STATES = ("draft", "registered", "findable")
 
-dois = Table(
-    "dois",
-    metadata,
-    Column("id", BigInteger, Identity(), primary_key=True),
-    Column("doi", Text, nullable=False, comment="prefix/suffix, lower case"),
-    Column("suffix", Text, nullable=False, comment="opaque suffix; the landing-page id"),
-    Column("kind", Text, nullable=False, comment="concept (the event) or version (a revision)"),
-    Column("event_pk", BigInteger, ForeignKey("events.id"), nullable=False),
-    Column("revision_pk", BigInteger, ForeignKey("revisions.id"), nullable=True),
-    Column("provider", Text, nullable=False, comment="local or datacite"),
-    Column("state", Text, nullable=False, comment="draft, registered (hidden) or findable"),
-    Column("withdrawn_at", DateTime(timezone=True), nullable=True,
-           comment="set when the event is retracted: the record becomes a tombstone"),
-    Column("registered_at", DateTime(timezone=True), nullable=True,
-           comment="last successful synchronisation with the provider"),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    UniqueConstraint("doi", name="uq_dois_doi"),
-    UniqueConstraint("suffix", name="uq_dois_suffix"),
-    UniqueConstraint("revision_pk", name="uq_dois_revision_pk"),
-    CheckConstraint("kind IN ('concept', 'version')", name="kind"),
-    CheckConstraint("(kind = 'concept') = (revision_pk IS NULL)", name="kind_revision"),
-    CheckConstraint("state IN ('draft', 'registered', 'findable')", name="state"),
-    Index("uq_dois_concept", "event_pk", unique=True, postgresql_where=text("kind = 'concept'")),
-    Index("ix_dois_updated_at_id", "updated_at", "id"),
-    Index("ix_dois_event_pk", "event_pk"),
-)
+
+class DoiBase(Entity):
+    """A DOI, the event or revision it names, and its state at the provider."""
+
+    doi: str = column(Text, comment="prefix/suffix, lower case")
+    suffix: str = column(Text, comment="opaque suffix; the landing-page id")
+    kind: str = column(Text, comment="concept (the event) or version (a revision)")
+    event_pk: int = column(BigInteger, foreign_key="events.id")
+    revision_pk: int | None = column(BigInteger, default=None, foreign_key="revisions.id")
+    provider: str = column(Text, comment="local or datacite")
+    state: str = column(Text, comment="draft, registered (hidden) or findable")
+    withdrawn_at: datetime | None = column(
+        TIMESTAMPTZ, default=None,
+        comment="set when the event is retracted: the record becomes a tombstone")
+    registered_at: datetime | None = column(
+        TIMESTAMPTZ, default=None, comment="last successful synchronisation with the provider")
+
+
+class Doi(DoiBase, Keyed, table=True):
+    """The ``dois`` table: at most one concept DOI per event, one version DOI per revision."""
+
+    __tablename__: ClassVar[str] = "dois"
+    __table_args__ = (
+        UniqueConstraint("doi", name="uq_dois_doi"),
+        UniqueConstraint("suffix", name="uq_dois_suffix"),
+        UniqueConstraint("revision_pk", name="uq_dois_revision_pk"),
+        CheckConstraint("kind IN ('concept', 'version')", name="kind"),
+        CheckConstraint("(kind = 'concept') = (revision_pk IS NULL)", name="kind_revision"),
+        CheckConstraint("state IN ('draft', 'registered', 'findable')", name="state"),
+        Index("uq_dois_concept", "event_pk", unique=True,
+              postgresql_where=text("kind = 'concept'")),
+        Index("ix_dois_updated_at_id", "updated_at", "id"),
+        Index("ix_dois_event_pk", "event_pk"),
+    )
+
+    created_at: datetime | None = set_now()
+    updated_at: datetime | None = set_now()
+
+
+# The Core table storage writes against: the same object the model maps.
+dois = table_of(Doi)

@@ -14,6 +14,7 @@ from nufair.settings import Settings
 
 
 def test_upgrade_head_then_check_finds_no_drift(empty_db_url: str) -> None:
+    """Alembic builds the schema; ``alembic check`` finds nothing to add or change."""
     upgrade(empty_db_url)
     command.check(alembic_config(empty_db_url))  # raises if metadata and database differ
     eng = create_engine(empty_db_url)
@@ -27,6 +28,7 @@ def test_upgrade_head_then_check_finds_no_drift(empty_db_url: str) -> None:
 
 
 def test_app_refuses_a_database_not_at_head(empty_db_url: str) -> None:
+    """An empty database is not at head: the app does not start on it."""
     app = create_app(Settings(database_url=SecretStr(empty_db_url)))
     with pytest.raises(DatabaseNotAtHead, match="nufair migrate"), TestClient(app):
         pass

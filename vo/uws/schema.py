@@ -1,4 +1,4 @@
-"""Tables of the TAP async job list (UWS 1.1): the only tables the VO layer writes.
+"""Entities of the TAP async job list (UWS 1.1): the only tables the VO layer writes.
 
 A job row holds everything ``/tap/async`` shows: its phase, parameters, times, error summary
 and, once COMPLETED, the result document itself (app processes share nothing but the
@@ -13,69 +13,92 @@ The tables live on the catalog's metadata so that ``alembic check`` sees them; t
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any, ClassVar
+
 from sqlalchemy import (
     CheckConstraint,
-    Column,
-    DateTime,
-    ForeignKey,
     Identity,
     Index,
     Integer,
     LargeBinary,
-    Table,
     Text,
     UniqueConstraint,
-    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from catalog.schema.events import metadata
+from catalog.schema.base import TIMESTAMPTZ, Entity, column, set_now, table_of
+
+__all__ = ["PHASES", "UwsJob", "UwsJobBase", "UwsJobUpload", "uws_job_uploads", "uws_jobs"]
 
 #: UWS 1.1 execution phases (the ``phase`` column takes only these).
 PHASES = ("PENDING", "QUEUED", "EXECUTING", "COMPLETED", "ERROR", "ABORTED", "UNKNOWN",
           "HELD", "SUSPENDED", "ARCHIVED")
 
-uws_jobs = Table(
-    "uws_jobs",
-    metadata,
-    Column("id", Text, primary_key=True, comment="opaque job id, the last segment of its URL"),
-    Column("lock_key", Integer, Identity(), nullable=False,
-           comment="advisory-lock key its runner holds while the job is EXECUTING"),
-    Column("owner", Text, nullable=True,
-           comment="SHA-256 hex of the creator's bearer token (NULL: anonymous)"),
-    Column("quota_key", Text, nullable=False,
-           comment="what caps and fair scheduling count it against: the owner, or "
-                   "ip:<address> of an anonymous creator"),
-    Column("phase", Text, nullable=False),
-    Column("run_id", Text, nullable=True, comment="the client's RUNID"),
-    Column("params", JSONB, nullable=False, server_default=text("'{}'::jsonb"),
-           comment="TAP parameters, names upper-cased"),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("started_at", DateTime(timezone=True), nullable=True),
-    Column("ended_at", DateTime(timezone=True), nullable=True),
-    Column("execution_duration_s", Integer, nullable=False),
-    Column("destruction_at", DateTime(timezone=True), nullable=False,
-           comment="removed by the sweep after this time"),
-    Column("runner", Text, nullable=True, comment="host:pid:nonce of the process that ran it"),
-    Column("error", Text, nullable=True, comment="error summary of an ERROR job"),
-    Column("result", LargeBinary, nullable=True, comment="the result document"),
-    Column("result_media_type", Text, nullable=True),
-    UniqueConstraint("lock_key", name="uq_uws_jobs_lock_key"),
-    CheckConstraint(f"phase IN ({', '.join(repr(p) for p in PHASES)})", name="phase"),
-    CheckConstraint("(phase = 'COMPLETED') = (result IS NOT NULL)", name="result"),
-    CheckConstraint("phase <> 'ERROR' OR error IS NOT NULL", name="error"),
-    Index("ix_uws_jobs_destruction_at", "destruction_at"),
-    Index("ix_uws_jobs_created_at", "created_at"),
-    Index("ix_uws_jobs_queued", "created_at", postgresql_where=text("phase = 'QUEUED'")),
-    Index("ix_uws_jobs_owner", "owner", "created_at"),
-    Index("ix_uws_jobs_quota_key", "quota_key"),
-)
 
-uws_job_uploads = Table(
-    "uws_job_uploads",
-    metadata,
-    Column("job_id", Text, ForeignKey("uws_jobs.id", ondelete="CASCADE"), primary_key=True),
-    Column("name", Text, primary_key=True, comment="the form part's name"),
-    Column("content", LargeBinary, nullable=False),
-)
+class UwsJobKey(Entity):
+    """A job's id (the last segment of its URL) and its advisory-lock key."""
+
+    id: str = column(Text, primary_key=True,
+                     comment="opaque job id, the last segment of its URL")
+    lock_key: int | None = column(
+        Integer, default=None, nullable=False, sa_column_args=[Identity()],
+        comment="advisory-lock key its runner holds while the job is EXECUTING")
+
+
+class UwsJobBase(Entity):
+    """What a job is: whose, in which phase, with which parameters, and what became of it."""
+
+    owner: str | None = column(
+        Text, comment="SHA-256 hex of the creator's bearer token (NULL: anonymous)")
+    quota_key: str = column(Text, comment="what caps and fair scheduling count it against: "
+                            "the owner, or ip:<address> of an anonymous creator")
+    phase: str = column(Text)
+    run_id: str | None = column(Text, default=None, comment="the client's RUNID")
+    params: dict[str, Any] = column(JSONB, server_default=text("'{}'::jsonb"),
+                                    comment="TAP parameters, names upper-cased")
+    created_at: datetime | None = set_now()
+    started_at: datetime | None = column(TIMESTAMPTZ, default=None)
+    ended_at: datetime | None = column(TIMESTAMPTZ, default=None)
+    execution_duration_s: int = column(Integer)
+    destruction_at: datetime = column(TIMESTAMPTZ,
+                                      comment="removed by the sweep after this time")
+    runner: str | None = column(Text, default=None,
+                                comment="host:pid:nonce of the process that ran it")
+    error: str | None = column(Text, default=None, comment="error summary of an ERROR job")
+    result: bytes | None = column(LargeBinary, default=None, comment="the result document")
+    result_media_type: str | None = column(Text, default=None)
+
+
+class UwsJob(UwsJobBase, UwsJobKey, table=True):
+    """The ``uws_jobs`` table."""
+
+    __tablename__: ClassVar[str] = "uws_jobs"
+    __table_args__ = (
+        UniqueConstraint("lock_key", name="uq_uws_jobs_lock_key"),
+        CheckConstraint(f"phase IN ({', '.join(repr(p) for p in PHASES)})", name="phase"),
+        CheckConstraint("(phase = 'COMPLETED') = (result IS NOT NULL)", name="result"),
+        CheckConstraint("phase <> 'ERROR' OR error IS NOT NULL", name="error"),
+        Index("ix_uws_jobs_destruction_at", "destruction_at"),
+        Index("ix_uws_jobs_created_at", "created_at"),
+        Index("ix_uws_jobs_queued", "created_at", postgresql_where=text("phase = 'QUEUED'")),
+        Index("ix_uws_jobs_owner", "owner", "created_at"),
+        Index("ix_uws_jobs_quota_key", "quota_key"),
+    )
+
+
+class UwsJobUpload(Entity, table=True):
+    """The ``uws_job_uploads`` table: one uploaded table of a job, gone with the job."""
+
+    __tablename__: ClassVar[str] = "uws_job_uploads"
+
+    job_id: str = column(Text, primary_key=True, foreign_key="uws_jobs.id",
+                         ondelete="CASCADE")
+    name: str = column(Text, primary_key=True, comment="the form part's name")
+    content: bytes = column(LargeBinary)
+
+
+# The Core tables storage writes against: the same objects the models map.
+uws_jobs = table_of(UwsJob)
+uws_job_uploads = table_of(UwsJobUpload)
