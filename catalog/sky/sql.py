@@ -27,6 +27,7 @@ from sqlalchemy import (
     ColumnElement,
     Double,
     Float,
+    Integer,
     and_,
     cast,
     false,
@@ -83,7 +84,8 @@ class Point(TypeDecorator[int]):
             """The NESTED index of the enclosing cell at ``order`` (0 .. 29)."""
             if not 0 <= order <= POINT_ORDER:
                 raise ValueError(f"HEALPix order {order} is outside 0..{POINT_ORDER}")
-            return self.expr.op(">>", return_type=BigInteger)(2 * (POINT_ORDER - order))
+            shift = literal(2 * (POINT_ORDER - order), Integer)  # bigint >> integer only
+            return self.expr.op(">>", return_type=BigInteger)(shift)
 
 
 class Tile(TypeDecorator[Any]):
