@@ -180,7 +180,7 @@ def _lalr(text: str) -> Tree[Token]:
         last = tok
         if n % _CLOCK_EVERY == 0 and time.thread_time() > deadline:
             raise LimitExceeded(f"the query took more than {MAX_PARSE_S:g} s to parse")
-    tree = ip.feed_eof(last)
+    tree = ip.feed_eof(last)  # type: ignore[no-untyped-call]  # lark leaves it unannotated
     assert isinstance(tree, Tree)
     return tree
 
