@@ -17,7 +17,7 @@ exact distance or point-in-ranges pre-filter, which are most of what we need her
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -49,7 +49,8 @@ SqlNumber = ColumnElement[Any] | float | int
 
 #: PostgreSQL rendering for SQL *text* (the ADQL translator); named binds so that ``%`` in
 #: the caller's fragments (psycopg's ``%(name)s``) is left as it is, never doubled.
-_TEXT_DIALECT = postgresql.dialect(paramstyle="named")  # type: ignore[no-untyped-call]
+_new_dialect: Callable[..., Dialect] = postgresql.dialect  # unannotated in SQLAlchemy
+_TEXT_DIALECT = _new_dialect(paramstyle="named")
 
 
 class Point(TypeDecorator[int]):
