@@ -155,9 +155,9 @@ def great_circle_deg(ra1: SqlNumber, dec1: SqlNumber, ra2: SqlNumber,
     1e-13 degrees on every pair tried, antipodes included, where the plain haversine was
     off by 1.7e-6 degrees (``tests/catalog/test_sky.py``). Degree functions (``sind``,
     ``cosd``, ``atan2d``) are exact at multiples of 30 and 45 degrees and spare the radian
-    conversions. It costs ~0.9 µs per row in
-    PostgreSQL against ~0.4 µs for the plain haversine (1 M random pairs, best of 8,
-    measured): the distance only refines an index pre-filter, over a few candidate rows.
+    conversions. It costs ~0.9 µs per row in PostgreSQL against ~0.4 µs for the plain
+    haversine (1 M random pairs, best of 8, measured): the distance only refines an index
+    pre-filter, over a few candidate rows.
     """
     r1, d1, r2, d2 = (_double(x) for x in (ra1, dec1, ra2, dec2))
     half_dra, half_ddec, half_sdec = (r2 - r1) * _HALF, (d2 - d1) * _HALF, (d1 + d2) * _HALF
