@@ -3,6 +3,7 @@
 A constant CIRCLE or POLYGON in a query becomes (a) order-29 index ranges that cover it —
 an index pre-filter on ``hpx29`` or an overlap test against region tiles — and (b) the
 constants of the exact test done in SQL (centre and radius; edge normals of a polygon).
+The sphere itself (indices, tile orders, unit vectors, areas) is :mod:`catalog.sky`.
 """
 
 from __future__ import annotations
@@ -23,11 +24,15 @@ from vo.errors import AdqlError
 #: is one index range scan in a BitmapOr, so a few dozen keep planning and execution cheap.
 MAX_RANGES = 48
 
-#: Area of one order-29 HEALPix cell in square degrees.
-PIXAREA29_DEG2 = sky.FULL_SKY_DEG2 / (12 * 4**29)
+#: Area of one order-29 HEALPix cell in square degrees (kept here for its callers).
+PIXAREA29_DEG2 = sky.PIXAREA29_DEG2
+
+#: Cartesian unit vector of a direction in degrees (kept here for its callers).
+unit_vector = sky.unit_vector
 
 
 def _fit(moc: MOC, order: int) -> NDArray[np.uint64]:
+    """Order-29 ranges of ``moc``, degraded order by order until at most MAX_RANGES."""
     ranges: NDArray[np.uint64] = moc.to_depth29_ranges
     while len(ranges) > MAX_RANGES and order > 0:
         order -= 1
@@ -53,13 +58,9 @@ def circle_ranges(ra: float, dec: float, radius: float, finer: int = 0) -> NDArr
 
 
 def check_position(ra: float, dec: float) -> None:
+    """Refuse a position that is not finite or has |dec| > 90 (an ADQL error)."""
     if not (math.isfinite(ra) and math.isfinite(dec)) or not (-90 <= dec <= 90):
         raise AdqlError(f"position ({ra}, {dec}) is not a valid sky position")
-
-
-def unit_vector(ra: float, dec: float) -> NDArray[np.float64]:
-    a, d = math.radians(ra), math.radians(dec)
-    return np.array([math.cos(d) * math.cos(a), math.cos(d) * math.sin(a), math.sin(d)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,7 @@ class ConvexPolygon:
 
     @classmethod
     def from_vertices(cls, vertices: list[tuple[float, float]]) -> ConvexPolygon:
+        """The polygon of these (ra, dec) vertices, in either winding; refuses a concave one."""
         if len(vertices) < 3:
             raise AdqlError("a POLYGON needs at least three vertices")
         for ra, dec in vertices:
@@ -94,22 +96,26 @@ class ConvexPolygon:
         return cls(tuple(vertices), normals)
 
     def contains(self, ra: NDArray[np.float64], dec: NDArray[np.float64]) -> NDArray[np.bool_]:
+        """Which of the (ra, dec) positions lie inside (edges included)."""
         a, d = np.radians(ra), np.radians(dec)
         p = np.stack([np.cos(d) * np.cos(a), np.cos(d) * np.sin(a), np.sin(d)])
         return np.asarray(np.all(self.normals @ p >= 0, axis=0))
 
     def moc(self, order: int) -> MOC:
+        """The polygon as a mocpy MOC of depth ``order``."""
         ras = Longitude([v[0] for v in self.vertices] * u.deg)
         decs = Latitude([v[1] for v in self.vertices] * u.deg)
         return MOC.from_polygon(ras, decs, max_depth=order)
 
     def size_deg(self) -> float:
+        """Largest angle from the vertices' mean direction to a vertex (degrees)."""
         centre = np.sum([unit_vector(*v) for v in self.vertices], axis=0)
         centre /= np.linalg.norm(centre)
         cosines = [float(unit_vector(*v) @ centre) for v in self.vertices]
         return math.degrees(math.acos(min(1.0, min(cosines))))
 
     def ranges(self, finer: int = 0) -> NDArray[np.uint64]:
+        """Order-29 ranges covering the polygon; ``finer`` orders finer and not degraded."""
         order = min(sky.tile_order(max(self.size_deg(), 1e-6)) + finer, 29)
         moc = self.moc(order)
         if finer:
@@ -132,6 +138,7 @@ class ConvexPolygon:
         return (total - (n - 2) * math.pi) * (180 / math.pi) ** 2
 
     def centroid(self) -> tuple[float, float]:
+        """(ra, dec) of the vertices' mean direction, in degrees."""
         c = np.sum([unit_vector(*v) for v in self.vertices], axis=0)
         ra = math.degrees(math.atan2(c[1], c[0])) % 360.0
         dec = math.degrees(math.atan2(c[2], math.hypot(c[0], c[1])))

@@ -3,7 +3,8 @@
 Points carry their order-29 HEALPix index when one exists (an indexed column, a value
 computed at upload, or ``nufair.hpx29(ra, dec)``); constant shapes carry tile coverings.
 Predicates are an index pre-filter (a BitmapOr of ``hpx29`` ranges, or the SP-GiST tiles of
-a MOC column) AND the exact test (great-circle distance, polygon edge normals).
+a MOC column) AND the exact test (great-circle distance, polygon edge normals). The distance
+is the one of :func:`catalog.sky.great_circle_sql`, the catalog's own.
 """
 
 from __future__ import annotations
@@ -24,18 +25,14 @@ Bind = Callable[..., str]
 
 
 def _num(e: Expr) -> float:
+    """The constant number of ``e`` (an ADQL error when it is not one)."""
     if not isinstance(e.const, int | float):
         raise AdqlError("this geometry needs constant numeric arguments")
     return float(e.const)
 
+#: The old name of :func:`catalog.sky.great_circle_sql`, still imported by ``vo.storage``.
+haversine_sql = sky.great_circle_sql
 
-
-def haversine_sql(ra1: str, de1: str, ra2: str, de2: str) -> str:
-    """SQL for the angular distance [deg] between two positions given as SQL expressions in
-    degrees. Haversine: accurate at small separations, where cone searches live."""
-    return (f"degrees(2 * asin(sqrt(least(1.0, power(sin((radians({de2}) - radians({de1}))"
-            f" / 2), 2) + cos(radians({de1})) * cos(radians({de2})) * power(sin((radians("
-            f"{ra2}) - radians({ra1})) / 2), 2)))))")
 
 class GeometrySql:
     """Builds geometry expressions and predicates; ``bind`` turns a value into a parameter."""
@@ -46,6 +43,7 @@ class GeometrySql:
 
     # ------------------------------------------------------------ constructors
     def point(self, ra: Expr, dec: Expr) -> Expr:
+        """POINT(ra, dec), with the SQL of its order-29 index (column, bind or hpx29())."""
         sql = f"ARRAY[CAST({ra.sql} AS double precision), CAST({dec.sql} AS double precision)]"
         e = Expr(sql, kind="point", parts=(ra, dec), name="point")
         known = self.point_index.get((ra.sql, dec.sql))
@@ -59,16 +57,19 @@ class GeometrySql:
         return e
 
     def circle(self, centre: Expr, radius: Expr) -> Expr:
+        """CIRCLE(centre, radius) as an ARRAY[ra, dec, radius] with its parts kept."""
         ra, dec = centre.parts[:2]
         sql = (f"ARRAY[CAST({ra.sql} AS double precision), CAST({dec.sql} AS double "
                f"precision), CAST({radius.sql} AS double precision)]")
         return Expr(sql, kind="circle", parts=(ra, dec, radius), name="circle")
 
     def polygon(self, vertices: list[tuple[float, float]]) -> Expr:
+        """POLYGON of constant vertices (convex; checked)."""
         poly = geo.ConvexPolygon.from_vertices(vertices)
         return self._polygon_expr(poly)
 
     def box(self, ra: Expr, dec: Expr, width: Expr, height: Expr) -> Expr:
+        """BOX of constant centre and size, as the polygon of its corners."""
         poly = geo.box_polygon(_num(ra), _num(dec), _num(width), _num(height))
         return self._polygon_expr(poly)
 
@@ -79,20 +80,24 @@ class GeometrySql:
 
     # --------------------------------------------------------------- functions
     def distance(self, a: Expr, b: Expr) -> Expr:
+        """DISTANCE(a, b) in degrees, between two POINTs."""
         if a.kind != "point" or b.kind != "point":
             raise AdqlError("DISTANCE takes two POINTs (or four numbers)")
         return Expr(self._dist(a, b), name="distance")
 
     @staticmethod
     def _dist(a: Expr, b: Expr) -> str:
-        return haversine_sql(a.parts[0].sql, a.parts[1].sql, b.parts[0].sql, b.parts[1].sql)
+        return sky.great_circle_sql(a.parts[0].sql, a.parts[1].sql, b.parts[0].sql,
+                                    b.parts[1].sql)
 
     def coord(self, g: Expr, i: int) -> Expr:
+        """COORD1 (``i`` = 0) or COORD2 (``i`` = 1) of a POINT."""
         if g.kind != "point":
             raise AdqlError(f"COORD{i + 1} takes a POINT")
         return Expr(f"CAST({g.parts[i].sql} AS double precision)", name=f"coord{i + 1}")
 
     def area(self, g: Expr) -> Expr:
+        """AREA of a CIRCLE, POLYGON or MOC, in square degrees."""
         if g.kind == "circle":
             r = g.parts[2].sql
             k = (180 / math.pi) ** 2 * 2 * math.pi
@@ -103,12 +108,13 @@ class GeometrySql:
                         name="area")
         if g.kind == "moc" and g.moc is not None:
             rev, level = g.moc
-            return Expr(f"(SELECT sum(upper(m.hpx) - lower(m.hpx)) * {geo.PIXAREA29_DEG2!r}"
+            return Expr(f"(SELECT sum(upper(m.hpx) - lower(m.hpx)) * {sky.PIXAREA29_DEG2!r}"
                         f" FROM {TILES_RELATION} m WHERE m.revision_pk = {rev}"
                         f" AND m.level = {int(level)})", name="area")
         raise AdqlError("AREA takes a CIRCLE, POLYGON or MOC")
 
     def centroid(self, g: Expr) -> Expr:
+        """CENTROID of a CIRCLE or POLYGON, as a POINT."""
         if g.kind == "circle":
             return self.point(g.parts[0], g.parts[1])
         if g.kind == "polygon" and isinstance(g.polygon, geo.ConvexPolygon):
@@ -183,10 +189,7 @@ class GeometrySql:
         return "(" + " OR ".join(terms) + ")" if terms else "FALSE"
 
     def _in_polygon(self, p: Expr, poly: geo.ConvexPolygon) -> str:
-        ra, dec = p.parts[0].sql, p.parts[1].sql
-        x = f"(cos(radians({dec})) * cos(radians({ra})))"
-        y = f"(cos(radians({dec})) * sin(radians({ra})))"
-        z = f"sin(radians({dec}))"
+        x, y, z = sky.unit_vector_sql(p.parts[0].sql, p.parts[1].sql)
         tests = []
         for nx, ny, nz in poly.normals:
             tests.append(f"({self.bind(float(nx))} * {x} + {self.bind(float(ny))} * {y} + "

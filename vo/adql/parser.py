@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 from functools import lru_cache
 from importlib import resources
@@ -180,7 +180,8 @@ def _lalr(text: str) -> Tree[Token]:
         last = tok
         if n % _CLOCK_EVERY == 0 and time.thread_time() > deadline:
             raise LimitExceeded(f"the query took more than {MAX_PARSE_S:g} s to parse")
-    tree = ip.feed_eof(last)
+    feed_eof: Callable[[Token | None], object] = ip.feed_eof  # lark leaves it unannotated
+    tree = feed_eof(last)
     assert isinstance(tree, Tree)
     return tree
 

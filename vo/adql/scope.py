@@ -31,6 +31,7 @@ class Ident:
 
     @classmethod
     def of(cls, tree: Node) -> Ident:
+        """The identifier of an ``identifier`` syntax node, with its position."""
         tok = tree.children[0]
         assert isinstance(tok, Token)
         if tok.type == "DELIMITED_ID":
@@ -38,10 +39,12 @@ class Ident:
         return cls(str(tok), False, tok.line, tok.column)
 
     def matches(self, name: str) -> bool:
+        """Whether ``name`` is this identifier (exactly when delimited, else in any case)."""
         return name == self.text if self.delimited else name.lower() == self.text.lower()
 
     @property
     def output_name(self) -> str:
+        """The name as a result column gets it (regular identifiers in lower case)."""
         return self.text if self.delimited else self.text.lower()
 
 
@@ -67,12 +70,15 @@ class Expr:
 
     @property
     def is_const(self) -> bool:
+        """Whether the value (or every part of a geometry) is a constant number."""
         return isinstance(self.const, float | int) or (
             bool(self.parts) and all(p.is_const for p in self.parts))
 
 
 @dataclass(slots=True)
 class RelColumn:
+    """A column of a FROM item: its name, its SQL, metadata, kind; hidden ones are internal."""
+
     name: str
     sql: str
     meta: ColumnInfo | None = None
@@ -93,6 +99,7 @@ class Relation:
     point_hpx: dict[tuple[str, str], tuple[str, bool]] = field(default_factory=dict)
 
     def qualified_by(self, parts: list[Ident]) -> bool:
+        """Whether ``parts`` (``alias``, ``table`` or ``schema.table``) names this item."""
         if self.adql_alias is not None:
             return len(parts) == 1 and parts[0].output_name == self.adql_alias.output_name
         if self.table_name is None:
@@ -104,10 +111,12 @@ class Relation:
         return False
 
     def find(self, ident: Ident) -> RelColumn | None:
+        """The column named ``ident``, or None."""
         hits = [c for c in self.columns if ident.matches(c.name)]
         return hits[0] if hits else None
 
     def column_expr(self, col: RelColumn) -> Expr:
+        """The expression of a column: a MOC, a geometry with its parts, or a value."""
         if col.meta is not None and col.meta.moc_level is not None:
             assert self.table is not None and self.table.id_column
             rev = f"{self.alias}.{quote(self.table.id_column)}"
@@ -163,6 +172,7 @@ class Scope:
         return out
 
     def star(self, qual: list[Ident] | None = None) -> list[tuple[Relation, RelColumn]]:
+        """The visible columns of ``*`` (or of ``qual.*``), in FROM order."""
         rels = [r for r in self.relations if qual is None or r.qualified_by(qual)]
         if qual is not None and not rels:
             raise AdqlError(f"unknown table or alias {'.'.join(p.text for p in qual)!r}",

@@ -1,4 +1,4 @@
-"""Sky geometry for storage: order-29 point indices, region tiles, areas.
+"""Sky geometry in Python: order-29 point indices, region tiles, areas, exact tests.
 
 Points are HEALPix NESTED indices at order 29 (healpy); regions are mocpy MOCs flattened to
 order-29 index ranges, one ``int8range`` row per range. Tiles *cover* a region (cells that
@@ -26,6 +26,9 @@ POINT_NSIDE = 2**POINT_ORDER
 
 #: Square degrees on the whole sphere (4π sr).
 FULL_SKY_DEG2 = 4 * math.pi * (180 / math.pi) ** 2
+
+#: Area of one order-29 HEALPix cell in square degrees.
+PIXAREA29_DEG2 = FULL_SKY_DEG2 / (12 * 4**POINT_ORDER)
 
 #: Finest and coarsest tile orders used for stored regions.
 MIN_TILE_ORDER, MAX_TILE_ORDER = 3, 14
@@ -72,7 +75,7 @@ def box_bounds(ra: float, dec: float, r: ErrorRegion) -> tuple[float, float, flo
 
 
 def cap_area_deg2(radius_deg: float) -> float:
-    """Area of a spherical cap: 2π(1 − cos r)."""
+    """Area of a spherical cap: 2 pi (1 - cos r)."""
     return 2 * math.pi * (1 - math.cos(math.radians(radius_deg))) * (180 / math.pi) ** 2
 
 
@@ -95,7 +98,7 @@ def region_geometry(ra: float, dec: float, region: ErrorRegion) -> RegionGeometr
     ra_lo, ra_hi, dec_lo, dec_hi = box_bounds(ra, dec, region)
     assert region.ra_plus is not None and region.ra_minus is not None
     width = min(region.ra_plus + region.ra_minus, 360.0)
-    # Box on the sphere: RA width (rad) × (sin dec_hi − sin dec_lo) sr.
+    # Box on the sphere: RA width (rad) * (sin dec_hi - sin dec_lo) sr.
     area_sr = math.radians(width) * (math.sin(math.radians(dec_hi))
                                      - math.sin(math.radians(dec_lo)))
     area = area_sr * (180 / math.pi) ** 2
@@ -119,6 +122,27 @@ def angular_distance_deg(ra1: ArrayLike, dec1: ArrayLike, ra2: ArrayLike,
     return np.asarray(np.degrees(np.arctan2(num, den)), dtype=np.float64)
 
 
+def in_box(ra: float, dec: float, ra0: float, dec0: float, ra_plus: float, ra_minus: float,
+           dec_plus: float, dec_minus: float) -> bool:
+    """Whether (ra, dec) lies in the RA/Dec box centred on (ra0, dec0), all in degrees.
+
+    The box spans ``ra0 - ra_minus .. ra0 + ra_plus`` (across RA 0 when it must) and
+    ``dec0 - dec_minus .. dec0 + dec_plus``; a box 360 degrees wide holds every RA.
+    """
+    if not (dec0 - dec_minus <= dec <= dec0 + dec_plus):
+        return False
+    if ra_plus + ra_minus >= 360.0:
+        return True
+    offset = (ra - ra0 + 180.0) % 360.0 - 180.0  # signed RA difference in (-180, 180]
+    return -ra_minus <= offset <= ra_plus
+
+
+def unit_vector(ra: float, dec: float) -> NDArray[np.float64]:
+    """Cartesian unit vector (x, y, z) of a direction given in degrees."""
+    a, d = math.radians(ra), math.radians(dec)
+    return np.array([math.cos(d) * math.cos(a), math.cos(d) * math.sin(a), math.sin(d)])
+
+
 def cone_ranges(ra: float, dec: float, radius_deg: float) -> NDArray[np.uint64]:
     """Order-29 index ranges covering a cone (a pre-filter for point-in-cone queries).
 
@@ -129,9 +153,8 @@ def cone_ranges(ra: float, dec: float, radius_deg: float) -> NDArray[np.uint64]:
     plan and run (~0.02 ms each), while the few extra candidates cost nothing to refine.
     """
     order = max(tile_order(max(radius_deg, 1e-6)) - 2, 0)
-    a, d = math.radians(ra), math.radians(dec)
-    vec = np.array([math.cos(d) * math.cos(a), math.cos(d) * math.sin(a), math.sin(d)])
-    pix = np.sort(hp.query_disc(1 << order, vec, math.radians(max(radius_deg, 1e-9)),
+    radius = math.radians(max(radius_deg, 1e-9))
+    pix = np.sort(hp.query_disc(1 << order, unit_vector(ra, dec), radius,
                                 inclusive=True, nest=True)).astype(np.uint64)
     if len(pix) == 0:
         return np.zeros((0, 2), dtype=np.uint64)
