@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from reco.scan import local_client
+from reco.cluster import local_client
 
 
 def _blas_threads() -> list[int]:

@@ -10,11 +10,13 @@ import healpy as hp
 import numpy as np
 import pytest
 
-import reco.scan as scan_module
+import reco.skyfits
+from reco.batchfit import BatchResult, BatchSpec
 from reco.coords import angular_distance
 from reco.detector import Detector
 from reco.likelihood import PreparedEvent
-from reco.scan import BatchResult, BatchSpec, ScanConfig, run_scan
+from reco.scan import run_scan
+from reco.scan_config import ScanConfig
 from reco.simulate import SimulatedEvent
 
 TARGET_RA, TARGET_DEC = np.radians(40.0), np.radians(-30.0)
@@ -44,7 +46,8 @@ def fake_fit_batch(prep: PreparedEvent, spec: BatchSpec) -> BatchResult:
 def inprocess_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     from distributed import Client, LocalCluster
 
-    monkeypatch.setattr(scan_module, "fit_batch", fake_fit_batch)
+    # SkyFits submits the fit_batch of its own module: patch it there.
+    monkeypatch.setattr(reco.skyfits, "fit_batch", fake_fit_batch)
     cluster = LocalCluster(
         n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
     )

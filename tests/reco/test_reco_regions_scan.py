@@ -136,8 +136,8 @@ def test_scan_can_be_cancelled(
 def test_duplicate_task_key_is_harmless(
     small_track: SimulatedEvent, detector: Detector, dask_client: Any
 ) -> None:
+    from reco.batchfit import BatchSpec, fit_batch
     from reco.likelihood import frames, hexagon_offsets, prepare, transfer_seeds
-    from reco.scan import BatchSpec, fit_batch
 
     prep = prepare(small_track.event, detector)
     zen, azi = np.array([1.0, 2.0]), np.array([0.5, 4.0])
