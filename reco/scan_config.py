@@ -81,9 +81,9 @@ class ScanConfig:
     max_rerefine : int
         How many times a level may grow when its best pixel moves.
     polish_rounds, polish_margin, polish_cap : int, float, float
-        Neighbour polishing of the finest level (see :meth:`reco.refinement.Refinement.polish`): rounds, the llh
-        margin above the neighbours' median that marks a spike, and the 2ΔLLH below which
-        pixels are polished.
+        Neighbour polishing of the finest level (see
+        :meth:`reco.refinement.Refinement.polish`): rounds, the llh margin above the
+        neighbours' median that marks a spike, and the 2ΔLLH below which pixels are polished.
     batch_size : int
         Pixels per Dask task (at most; a round of few pixels is split into at least two tasks
         per worker).
