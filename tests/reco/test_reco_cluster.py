@@ -12,6 +12,8 @@ def _blas_threads() -> list[int]:
 
 
 def test_thread_workers_leave_blas_single_threaded() -> None:
+    """A local cluster of thread workers limits this process's BLAS to one thread, and
+    the workers see the same limit."""
     # NumPy always loads a BLAS; give it two threads first, so that the check below cannot
     # pass merely because this machine has one core.
     threadpool_limits(limits=2, user_api="blas")
