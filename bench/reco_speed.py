@@ -41,11 +41,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from reco import kernel
 from reco import likelihood as lk
+from reco.cluster import local_client
 from reco.coords import equatorial_to_local
 from reco.detector import Detector, load_ic86
 from reco.event import Event
 from reco.result import ScanResult
-from reco.scan import ScanConfig, local_client, run_scan
+from reco.scan import run_scan
+from reco.scan_config import ScanConfig
 from reco.simulate import SimulatedEvent, simulate_event
 
 

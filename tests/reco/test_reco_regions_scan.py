@@ -14,7 +14,8 @@ from reco.coords import angular_distance
 from reco.detector import Detector
 from reco.regions import WILKS_THRESHOLDS, compute_regions, moc_area_deg2
 from reco.result import BestFit, LevelResult, ScanResult, ScanStats
-from reco.scan import ScanCancelled, ScanConfig, ScanProgress, run_scan
+from reco.scan import run_scan
+from reco.scan_config import ScanCancelled, ScanConfig, ScanProgress
 from reco.simulate import SimulatedEvent
 
 RA0, DEC0 = np.radians(150.0), np.radians(20.0)
