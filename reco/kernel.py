@@ -394,31 +394,7 @@ def warm() -> None:
     pulses = np.zeros((1, 2))
     t = np.array([0.0, 10.0])
     par = np.array([3.0, 0.01, 0.04, 4.0, 1.0, -0.01, -20.0])
-    evaluate(
-        pulses[0],
-        pulses[0] + 5.0,
-        pulses[0],
-        t,
-        0.0,
-        0.0,
-        0.0,
-        par,
-        np.empty(3),
-        np.empty((3, 3)),
-        True,
-    )
-    fit_pixels(
-        pulses,
-        pulses + 5.0,
-        pulses,
-        t,
-        np.zeros((1, 2, 3)),
-        par,
-        2,
-        1,
-        1,
-        1.0,
-        1e-3,
-        np.empty(1),
-        np.empty((1, 3)),
-    )
+    grad, hess = np.empty(3), np.empty((3, 3))
+    evaluate(pulses[0], pulses[0] + 5.0, pulses[0], t, 0.0, 0.0, 0.0, par, grad, hess, True)
+    seeds, out_nll, out_theta = np.zeros((1, 2, 3)), np.empty(1), np.empty((1, 3))
+    fit_pixels(pulses, pulses + 5.0, pulses, t, seeds, par, 2, 1, 1, 1.0, 1e-3, out_nll, out_theta)
