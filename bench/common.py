@@ -53,12 +53,14 @@ def fresh_database() -> Iterator[str]:
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """Seconds ``fn()`` took, and what it returned."""
     t0 = time.perf_counter()
     out = fn()
     return time.perf_counter() - t0, out
 
 
 def machine() -> dict[str, Any]:
+    """Where and when a result was measured: cores, Python, platform, load, date."""
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     return {
         "cpus": os.cpu_count(),
@@ -70,10 +72,13 @@ def machine() -> dict[str, Any]:
 
 
 def median(xs: list[float]) -> float:
+    """The median of ``xs``."""
     return statistics.median(xs)
 
 
 def write_result(name: str, result: dict[str, Any]) -> Path:
+    """Write ``result`` with the machine's description to
+    ``bench/results/<name>.json``; returns the path."""
     RESULTS_DIR.mkdir(exist_ok=True)
     path = RESULTS_DIR / f"{name}.json"
     path.write_text(json.dumps({"machine": machine(), **result}, indent=2) + "\n")

@@ -67,6 +67,8 @@ def healthz_during_builds(url: str, page_size: int, builds: int = 3) -> str:
 
 
 def main() -> None:
+    """Command line: time the whole DCAT catalog against one page of it (Turtle), then
+    ``/healthz`` while pages are built at once."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--copies", type=int, default=5)
     parser.add_argument("--page-size", type=int, default=100)

@@ -51,6 +51,8 @@ def _covered(err: np.ndarray, sig: np.ndarray, factor: float) -> np.ndarray:
 
 
 def main() -> None:
+    """Command line: simulate ``--n`` tracks, fit the first guess of each, print and write
+    the figures (and the calibration with ``--write-calibration``)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=400)
     p.add_argument("--seed", type=int, default=5)

@@ -61,7 +61,8 @@ def _receiver(arrivals: _Arrivals) -> ThreadingHTTPServer:
     return server
 
 
-def main() -> int:
+def _arguments() -> argparse.Namespace:
+    """The command line's options."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=20)
     parser.add_argument("--energy-tev", type=float, default=300.0)
@@ -74,16 +75,19 @@ def main() -> int:
     parser.add_argument("--scan-nsides", default=None, help="NUFAIR_SCAN_NSIDES")
     parser.add_argument("--dask-workers", type=int, default=None)
     parser.add_argument("--dask-processes", choices=("true", "false"), default=None)
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def _raw_events(n: int, energy_tev: float) -> list[dict[str, Any]]:
+    """``n`` seeded simulated tracks as raw-event bodies (without their truth)."""
     det = load_ic86()
     rng = np.random.default_rng(2025)
     bodies = []
-    for i in range(args.n):
+    for i in range(n):
         ev = simulate_event(
             rng,
             det,
-            energy_tev=args.energy_tev,
+            energy_tev=energy_tev,
             run_id=150000,
             event_id=i + 1,
             time=datetime(2025, 5, 1, 0, 0, i, tzinfo=UTC),
@@ -92,10 +96,11 @@ def main() -> int:
         body.pop("truth", None)
         body["observatory"] = "IceCube"
         bodies.append(body)
+    return bodies
 
-    arrivals = _Arrivals()
-    receiver = _receiver(arrivals)
-    hook = f"http://127.0.0.1:{receiver.server_address[1]}/"
+
+def _server_env(args: argparse.Namespace, hook: str) -> dict[str, str]:
+    """The server's settings: the webhook sink to ``hook``, the scan runner and its shape."""
     env = {
         "NUFAIR_SINKS": '["webhook"]',
         "NUFAIR_WEBHOOK_URL": hook,
@@ -109,48 +114,24 @@ def main() -> int:
         env["NUFAIR_DASK_WORKERS"] = str(args.dask_workers)
     if args.dask_processes:
         env["NUFAIR_DASK_PROCESSES"] = args.dask_processes
-    latencies: list[float] = []
-    refined: list[float] = []
-    stages: list[float] = []
-    with (
-        fresh_database() as url,
-        serve(url, load_sample=False, extra_env=env) as base,
-        httpx.Client(base_url=base, timeout=60) as client,
-    ):
-        headers = {"Authorization": "Bearer nufair-dev-token"}
-        for body in bodies:
-            key = f"nufair:IceCube:{body['run_id']}:{body['event_id']}:r0:webhook:gcn-json"
-            t0 = time.perf_counter()
-            r = client.post("/api/v1/events/raw", json=body, headers=headers)
-            t_http = time.perf_counter()
-            if r.status_code != 201 or r.json()["stream"] == "none":
-                print("skipped (not an alert):", r.status_code, r.json().get("stream"))
-                continue
-            with arrivals.cond:
-                arrivals.cond.wait_for(lambda k=key: k in arrivals.at, timeout=30)  # type: ignore[misc]
-            if key not in arrivals.at:
-                raise RuntimeError(f"notice {key} never arrived")
-            latencies.append(arrivals.at[key] - t0)
-            stages.append(r.json()["selection"]["first_guess_s"])
-            _ = t_http
-            if args.refined:
-                upd = key.replace(":r0:", ":r1:")
-                with arrivals.cond:
-                    arrivals.cond.wait_for(
-                        lambda k=upd: k in arrivals.at,  # type: ignore[misc]
-                        timeout=args.refined_timeout,
-                    )
-                if upd not in arrivals.at:
-                    raise RuntimeError(f"update notice {upd} never arrived")
-                refined.append(arrivals.at[upd] - t0)
-                print(
-                    f"event {body['event_id']}: initial {latencies[-1]:.2f} s, "
-                    f"refined {refined[-1]:.1f} s",
-                    flush=True,
-                )
-    receiver.shutdown()
+    return env
+
+
+def _arrival(arrivals: _Arrivals, key: str, timeout: float, what: str) -> float:
+    """When the notice with idempotency key ``key`` arrived (waiting up to ``timeout``)."""
+    with arrivals.cond:
+        arrivals.cond.wait_for(lambda: key in arrivals.at, timeout=timeout)
+    if key not in arrivals.at:
+        raise RuntimeError(f"{what} {key} never arrived")
+    return arrivals.at[key]
+
+
+def _summary(
+    args: argparse.Namespace, latencies: list[float], stages: list[float], refined: list[float]
+) -> dict[str, Any]:
+    """The figures: initial (and refined) notice latency percentiles, with the goals."""
     lat = np.array(latencies)
-    result = {
+    result: dict[str, Any] = {
         "n": len(lat),
         "energy_tev": args.energy_tev,
         "initial_p50_s": float(np.percentile(lat, 50)),
@@ -176,10 +157,48 @@ def main() -> int:
             f"refined notice latency over {len(ref)} alerts: p50 "
             f"{result['refined_p50_s']:.1f} s, p95 {result['refined_p95_s']:.1f} s"
         )
+    return result
+
+
+def main() -> int:
+    """Command line: post the events one by one to a real server and time their notices."""
+    args = _arguments()
+    bodies = _raw_events(args.n, args.energy_tev)
+    arrivals = _Arrivals()
+    receiver = _receiver(arrivals)
+    env = _server_env(args, f"http://127.0.0.1:{receiver.server_address[1]}/")
+    latencies: list[float] = []
+    refined: list[float] = []
+    stages: list[float] = []
+    with (
+        fresh_database() as url,
+        serve(url, load_sample=False, extra_env=env) as base,
+        httpx.Client(base_url=base, timeout=60) as client,
+    ):
+        headers = {"Authorization": "Bearer nufair-dev-token"}
+        for body in bodies:
+            key = f"nufair:IceCube:{body['run_id']}:{body['event_id']}:r0:webhook:gcn-json"
+            t0 = time.perf_counter()
+            r = client.post("/api/v1/events/raw", json=body, headers=headers)
+            if r.status_code != 201 or r.json()["stream"] == "none":
+                print("skipped (not an alert):", r.status_code, r.json().get("stream"))
+                continue
+            latencies.append(_arrival(arrivals, key, 30, "notice") - t0)
+            stages.append(r.json()["selection"]["first_guess_s"])
+            if args.refined:
+                upd = key.replace(":r0:", ":r1:")
+                refined.append(_arrival(arrivals, upd, args.refined_timeout, "update notice") - t0)
+                print(
+                    f"event {body['event_id']}: initial {latencies[-1]:.2f} s, "
+                    f"refined {refined[-1]:.1f} s",
+                    flush=True,
+                )
+    receiver.shutdown()
+    result = _summary(args, latencies, stages, refined)
     path = write_result("latency-refined" if refined else "latency", result)
     print(
-        f"initial notice latency over {len(lat)} alerts: p50 {result['initial_p50_s']:.2f} s,"
-        f" p95 {result['initial_p95_s']:.2f} s (first guess p50 "
+        f"initial notice latency over {len(latencies)} alerts: p50 "
+        f"{result['initial_p50_s']:.2f} s, p95 {result['initial_p95_s']:.2f} s (first guess p50 "
         f"{result['first_guess_p50_s']:.2f} s); goal p50 ≤ 1 s → {path}"
     )
     return 0

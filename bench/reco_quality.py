@@ -39,17 +39,23 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import healpy as hp
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from reco.batchfit import BatchSpec, fit_batch
+from reco.cluster import local_client
 from reco.coords import angular_distance, equatorial_to_local
-from reco.detector import load_ic86
-from reco.likelihood import frames, hexagon_offsets, prepare, transfer_seeds
+from reco.detector import Detector, load_ic86
+from reco.event import Event, Truth
+from reco.likelihood import FloatArray, frames, hexagon_offsets, prepare, transfer_seeds
 from reco.regions import WILKS_THRESHOLDS
-from reco.scan import BatchSpec, ScanConfig, fit_batch, local_client, run_scan
+from reco.result import ScanResult
+from reco.scan import run_scan
+from reco.scan_config import ScanConfig
 from reco.simulate import simulate_event
 
 ENERGY_BINS = (10.0, 30.0, 100.0, 300.0, 1000.0)
@@ -63,7 +69,18 @@ CONFIGS = {
 }
 
 
-def _fit(client, fut, nside, pixels, zen, azi, seeds, n_iter=20):
+def _fit(
+    client: Any,
+    fut: Any,
+    nside: int,
+    pixels: np.ndarray,
+    zen: FloatArray,
+    azi: FloatArray,
+    seeds: FloatArray,
+    n_iter: int = 20,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Fit ``pixels`` from ``seeds`` in tasks of 48 pixels on ``client`` (the prepared event
+    scattered as ``fut``); ``-ln L``, track points and times, aligned with ``pixels``."""
     futures = []
     for lo in range(0, len(pixels), 48):
         sl = slice(lo, lo + 48)
@@ -77,7 +94,15 @@ def _fit(client, fut, nside, pixels, zen, azi, seeds, n_iter=20):
     )
 
 
-def exhaustive_best(client, event, det, res, truth, radius_deg=1.0, sweeps=6):
+def exhaustive_best(
+    client: Any,
+    event: Event,
+    det: Detector,
+    res: ScanResult,
+    truth: Truth,
+    radius_deg: float = 1.0,
+    sweeps: int = 6,
+) -> tuple[int, float, int]:
     """The nside-512 optimum over every pixel within ``radius_deg`` of the scan's best fit or
     of the truth, each minimised as hard as we can afford: 13 seeds around the scan's best
     track, plus the scan's own fit where the scan fitted that pixel, then sweeps that refit
@@ -85,7 +110,7 @@ def exhaustive_best(client, event, det, res, truth, radius_deg=1.0, sweeps=6):
     1e-4 (a pixel's value only ever goes down). Returns (pixel, -ln L, pixels fitted)."""
     prep = prepare(event, det)
     nside = 512
-    pix = set()
+    pix: set[int] = set()
     for ra, dec in ((res.best.ra, res.best.dec), (truth.ra, truth.dec)):
         vec = hp.ang2vec(0.5 * np.pi - dec, ra)
         pix |= set(hp.query_disc(nside, vec, np.radians(radius_deg)).tolist())
@@ -155,6 +180,8 @@ def lands_on(best_nside: int, best_pixel: int, optimum: int, nside: int = 512) -
 
 
 def run(args: argparse.Namespace) -> None:
+    """Simulate and scan ``args.n`` events, appending one JSON line per event to ``args.out``
+    (events already there are skipped, so an interrupted run resumes)."""
     det = load_ic86()
     client = local_client(args.workers)
     out = Path(args.out)
@@ -224,7 +251,10 @@ def run(args: argparse.Namespace) -> None:
     client.close()
 
 
-def summarise(path: Path, write_calibration: bool) -> dict:
+def summarise(path: Path, write_calibration: bool) -> dict[str, Any]:
+    """The figures of the rows in ``path``: coverage (cross-validated calibrated thresholds
+    and Wilks), median errors and areas, the exhaustive check; with ``write_calibration``
+    also ``reco/data/calibration.json``."""
     rows = [json.loads(line) for line in path.read_text().splitlines() if line]
     ts = np.array([r["ts_truth_pixel"] for r in rows])
     energy = np.array([r["energy_tev"] for r in rows])
@@ -236,7 +266,7 @@ def summarise(path: Path, write_calibration: bool) -> dict:
     thr_all = {c: float(np.quantile(ts, c)) for c in (0.5, 0.9)}
     # out-of-sample thresholds per event: from the other half
     thr_event = {c: np.where(halves[0], thr_half[1][c], thr_half[0][c]) for c in (0.5, 0.9)}
-    summary: dict = {
+    summary: dict[str, Any] = {
         "n_events": len(rows),
         "thresholds_all": thr_all,
         "thresholds_halves": thr_half,
@@ -320,6 +350,7 @@ def summarise(path: Path, write_calibration: bool) -> dict:
 
 
 def main() -> None:
+    """Command line: run (unless ``--summarise``), then print and write the summary."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=500)
     p.add_argument("--seed", type=int, default=1)

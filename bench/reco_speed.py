@@ -41,11 +41,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from reco import kernel
 from reco import likelihood as lk
+from reco.cluster import local_client
 from reco.coords import equatorial_to_local
 from reco.detector import Detector, load_ic86
 from reco.event import Event
 from reco.result import ScanResult
-from reco.scan import ScanConfig, local_client, run_scan
+from reco.scan import run_scan
+from reco.scan_config import ScanConfig
 from reco.simulate import SimulatedEvent, simulate_event
 
 
@@ -105,6 +107,8 @@ def floor_per_evaluation(
 def timed_scans(
     event: Event, det: Detector, config: ScanConfig, client: Any, repeats: int
 ) -> tuple[list[float], ScanResult]:
+    """Wall times of ``repeats`` scans of ``event`` after one warm-up scan, and the last
+    result."""
     run_scan(event, det, config, client=client)  # warm-up: imports and caches on the workers
     walls: list[float] = []
     results: list[ScanResult] = []
@@ -117,6 +121,8 @@ def timed_scans(
 
 
 def main() -> None:
+    """Command line: scans of one event on 2 and on 1 worker, one cold scan, and the
+    kernel's floor; print and write the figures."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", default="bench/results/reco_speed.json")

@@ -17,6 +17,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
 
 
 def main() -> int:
+    """Run every benchmark of ``BENCHMARKS`` in turn; exit status 1 if any failed."""
     failed = []
     for module, args in BENCHMARKS:
         print(f"\n=== {module} {' '.join(args)}", flush=True)

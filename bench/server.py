@@ -15,6 +15,7 @@ import httpx
 
 
 def free_port() -> int:
+    """A TCP port on the loopback interface that is free now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]

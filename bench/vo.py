@@ -56,6 +56,8 @@ DACHS_MS = {"scs": 6.8, "tap_sync": 42.0}
 
 
 def synthetic(n: int, seed: int = 1) -> list[NoticeRecord]:
+    """``n`` synthetic Gold alerts, seeded, spread uniformly on the sky, with 50 % / 90 %
+    circles of random radius."""
     rng = np.random.default_rng(seed)
     ra = rng.uniform(0, 360, n)
     dec = np.degrees(np.arcsin(rng.uniform(-1, 1, n)))
@@ -71,6 +73,8 @@ def synthetic(n: int, seed: int = 1) -> list[NoticeRecord]:
 
 
 def latency_ms(client: httpx.Client, url: str, params: list[dict[str, str]]) -> float:
+    """Median milliseconds of GET ``url`` with each of ``params`` (the first request,
+    which warms the pool, left out)."""
     times = []
     for p in params:
         t0 = time.perf_counter()
@@ -192,6 +196,8 @@ def xmatch(client: httpx.Client, base: str, n: int, rng: np.random.Generator,
 
 
 def main() -> None:
+    """Command line: import ``--alerts`` synthetic alerts, time the VO endpoints (and
+    DaCHS's where available), print and write the figures."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--alerts", type=int, default=10_000)
     ap.add_argument("--sources", type=int, default=100_000)

@@ -152,6 +152,36 @@ def evaluate(
     return nll
 
 
+@njit(nogil=True, cache=True, fastmath=_FASTMATH, inline="always")
+def _pivot(m: np.ndarray, col: int) -> None:
+    """Swap into row ``col`` of ``m`` the row (from ``col`` down) with the largest
+    ``|m[row, col]|`` (partial pivoting)."""
+    piv = col
+    for row in range(col + 1, 3):
+        if abs(m[row, col]) > abs(m[piv, col]):
+            piv = row
+    if piv != col:
+        for j in range(4):
+            m[col, j], m[piv, j] = m[piv, j], m[col, j]
+
+
+@njit(nogil=True, cache=True, fastmath=_FASTMATH, inline="always")
+def _solve_augmented(m: np.ndarray, step: np.ndarray) -> None:
+    """Solve the 3 × 3 system of the augmented matrix ``m`` (3, 4) into ``step`` (Gaussian
+    elimination with partial pivoting, then back substitution); ``m`` is overwritten."""
+    for col in range(3):
+        _pivot(m, col)
+        for row in range(col + 1, 3):
+            f = m[row, col] / m[col, col]
+            for j in range(col, 4):
+                m[row, j] -= f * m[col, j]
+    for row in range(2, -1, -1):
+        acc = m[row, 3]
+        for j in range(row + 1, 3):
+            acc -= m[row, j] * step[j]
+        step[row] = acc / m[row, row]
+
+
 @njit(nogil=True, cache=True, fastmath=_FASTMATH)
 def _newton_step(grad: np.ndarray, hess: np.ndarray, damping: float, step: np.ndarray) -> None:
     """Solve ``(H + damping · |diag H|) step = -grad`` (3 × 3, Gaussian elimination with
@@ -162,26 +192,119 @@ def _newton_step(grad: np.ndarray, hess: np.ndarray, damping: float, step: np.nd
             m[i, j] = hess[i, j]
         m[i, i] += damping * (abs(hess[i, i]) + 1e-6)
         m[i, 3] = -grad[i]
-    for col in range(3):
-        piv = col
-        for row in range(col + 1, 3):
-            if abs(m[row, col]) > abs(m[piv, col]):
-                piv = row
-        if piv != col:
-            for j in range(4):
-                m[col, j], m[piv, j] = m[piv, j], m[col, j]
-        for row in range(col + 1, 3):
-            f = m[row, col] / m[col, col]
-            for j in range(col, 4):
-                m[row, j] -= f * m[col, j]
-    for row in range(2, -1, -1):
-        acc = m[row, 3]
-        for j in range(row + 1, 3):
-            acc -= m[row, j] * step[j]
-        step[row] = acc / m[row, row]
+    _solve_augmented(m, step)
     step[0] = min(max(step[0], -30.0), 30.0)
     step[1] = min(max(step[1], -30.0), 30.0)
     step[2] = min(max(step[2], -100.0), 100.0)
+
+
+@njit(nogil=True, cache=True, fastmath=_FASTMATH, inline="always")
+def _start_seeds(
+    tlp: np.ndarray,
+    up: np.ndarray,
+    wp: np.ndarray,
+    t: np.ndarray,
+    seeds_p: np.ndarray,
+    par: np.ndarray,
+    theta: np.ndarray,
+    nll: np.ndarray,
+    grad: np.ndarray,
+    hess: np.ndarray,
+    damping: np.ndarray,
+    alive: np.ndarray,
+    active: np.ndarray,
+) -> int:
+    """Evaluate every seed ``seeds_p`` (s, 3) of one pixel and reset its fit state; returns
+    the number of evaluations."""
+    n_seed = seeds_p.shape[0]
+    for s in range(n_seed):
+        theta[s, 0] = seeds_p[s, 0]
+        theta[s, 1] = seeds_p[s, 1]
+        theta[s, 2] = seeds_p[s, 2]
+        nll[s] = evaluate(
+            tlp, up, wp, t, theta[s, 0], theta[s, 1], theta[s, 2], par, grad[s], hess[s], True
+        )
+        damping[s] = 1e-3
+        alive[s] = True
+        active[s] = True
+    return int(n_seed)
+
+
+@njit(nogil=True, cache=True, fastmath=_FASTMATH, inline="always")
+def _prune(nll: np.ndarray, alive: np.ndarray, keep: int, margin: float) -> None:
+    """Only the ``keep`` best seeds within ``margin`` of the best stay alive."""
+    order = np.argsort(np.where(np.isfinite(nll), nll, np.inf))
+    for j in range(1, nll.shape[0]):
+        if j >= keep or not nll[order[j]] <= nll[order[0]] + margin:
+            alive[order[j]] = False
+
+
+@njit(nogil=True, cache=True, fastmath=_FASTMATH, inline="always")
+def _iterate(
+    tlp: np.ndarray,
+    up: np.ndarray,
+    wp: np.ndarray,
+    t: np.ndarray,
+    par: np.ndarray,
+    tol: float,
+    theta: np.ndarray,
+    nll: np.ndarray,
+    grad: np.ndarray,
+    hess: np.ndarray,
+    damping: np.ndarray,
+    alive: np.ndarray,
+    active: np.ndarray,
+    cand: np.ndarray,
+    step: np.ndarray,
+    g_c: np.ndarray,
+    h_c: np.ndarray,
+) -> tuple[bool, int]:
+    """One Levenberg–Marquardt iteration of every live, unconverged seed of one pixel: a
+    damped Newton step, kept (damping down) if it lowers ``-ln L``, else refused (damping
+    up). Returns whether any seed was still active, and the number of evaluations.
+
+    ``cand``, ``step``, ``g_c`` (3) and ``h_c`` (3, 3) are scratch space: the candidate, the
+    step, and the candidate's gradient and Hessian.
+    """
+    any_active = False
+    evaluations = 0
+    for s in range(theta.shape[0]):
+        if not (alive[s] and active[s]):
+            continue
+        any_active = True
+        _newton_step(grad[s], hess[s], damping[s], step)
+        moved = max(abs(step[0]), abs(step[1]), abs(step[2]))
+        if moved < tol and damping[s] <= 1e-2:
+            # Converged: the (lightly damped) Newton step is below the tolerance.
+            active[s] = False
+            continue
+        for j in range(3):
+            cand[j] = theta[s, j] + step[j]
+        nll_c = evaluate(tlp, up, wp, t, cand[0], cand[1], cand[2], par, g_c, h_c, True)
+        evaluations += 1
+        if nll_c < nll[s]:
+            theta[s, 0] = cand[0]
+            theta[s, 1] = cand[1]
+            theta[s, 2] = cand[2]
+            nll[s] = nll_c
+            grad[s, :] = g_c
+            hess[s, :, :] = h_c
+            damping[s] = max(damping[s] * 0.2, 1e-6)
+        else:
+            damping[s] *= 10.0
+    return any_active, evaluations
+
+
+@njit(nogil=True, cache=True, fastmath=_FASTMATH, inline="always")
+def _best_seed(nll: np.ndarray) -> int:
+    """Index of the seed with the lowest finite ``-ln L``; -1 if none is finite."""
+    best = -1
+    best_nll = np.inf
+    for s in range(nll.shape[0]):
+        if math.isfinite(nll[s]) and nll[s] < best_nll:
+            best = s
+            best_nll = nll[s]
+    return best
 
 
 @njit(nogil=True, cache=True, fastmath=_FASTMATH)
@@ -225,63 +348,42 @@ def fit_pixels(
     h_c = np.empty((3, 3))
     for p in range(n_pix):
         tlp, up, wp = tl[p], u[p], w[p]
-        for s in range(n_seed):
-            theta[s, 0] = seeds[p, s, 0]
-            theta[s, 1] = seeds[p, s, 1]
-            theta[s, 2] = seeds[p, s, 2]
-            nll[s] = evaluate(
-                tlp, up, wp, t, theta[s, 0], theta[s, 1], theta[s, 2], par, grad[s], hess[s], True
-            )
-            damping[s] = 1e-3
-            alive[s] = True
-            active[s] = True
-            evaluations += 1
+        evaluations += _start_seeds(
+            tlp, up, wp, t, seeds[p], par, theta, nll, grad, hess, damping, alive, active
+        )
         for it in range(n_iter):
             if it == prune_after:
                 # Only the `keep` best seeds within `margin` of the best continue (seeds far
                 # from the minimum by now rarely overtake).
-                order = np.argsort(np.where(np.isfinite(nll), nll, np.inf))
-                for j in range(1, n_seed):
-                    if j >= keep or not nll[order[j]] <= nll[order[0]] + margin:
-                        alive[order[j]] = False
-            any_active = False
-            for s in range(n_seed):
-                if not (alive[s] and active[s]):
-                    continue
-                any_active = True
-                _newton_step(grad[s], hess[s], damping[s], step)
-                moved = max(abs(step[0]), abs(step[1]), abs(step[2]))
-                if moved < tol and damping[s] <= 1e-2:
-                    # Converged: the (lightly damped) Newton step is below the tolerance.
-                    active[s] = False
-                    continue
-                for j in range(3):
-                    cand[j] = theta[s, j] + step[j]
-                nll_c = evaluate(tlp, up, wp, t, cand[0], cand[1], cand[2], par, g_c, h_c, True)
-                evaluations += 1
-                if nll_c < nll[s]:
-                    theta[s, 0] = cand[0]
-                    theta[s, 1] = cand[1]
-                    theta[s, 2] = cand[2]
-                    nll[s] = nll_c
-                    grad[s, :] = g_c
-                    hess[s, :, :] = h_c
-                    damping[s] = max(damping[s] * 0.2, 1e-6)
-                else:
-                    damping[s] *= 10.0
+                _prune(nll, alive, keep, margin)
+            any_active, n_eval = _iterate(
+                tlp,
+                up,
+                wp,
+                t,
+                par,
+                tol,
+                theta,
+                nll,
+                grad,
+                hess,
+                damping,
+                alive,
+                active,
+                cand,
+                step,
+                g_c,
+                h_c,
+            )
+            evaluations += n_eval
             if not any_active:
                 break
-        best = -1
-        best_nll = np.inf
-        for s in range(n_seed):
-            if math.isfinite(nll[s]) and nll[s] < best_nll:
-                best = s
-                best_nll = nll[s]
+        best = _best_seed(nll)
         if best < 0:
             out_nll[p] = np.nan
             out_theta[p, :] = np.nan
         else:
-            out_nll[p] = best_nll
+            out_nll[p] = nll[best]
             out_theta[p, :] = theta[best]
     return evaluations
 
@@ -292,31 +394,7 @@ def warm() -> None:
     pulses = np.zeros((1, 2))
     t = np.array([0.0, 10.0])
     par = np.array([3.0, 0.01, 0.04, 4.0, 1.0, -0.01, -20.0])
-    evaluate(
-        pulses[0],
-        pulses[0] + 5.0,
-        pulses[0],
-        t,
-        0.0,
-        0.0,
-        0.0,
-        par,
-        np.empty(3),
-        np.empty((3, 3)),
-        True,
-    )
-    fit_pixels(
-        pulses,
-        pulses + 5.0,
-        pulses,
-        t,
-        np.zeros((1, 2, 3)),
-        par,
-        2,
-        1,
-        1,
-        1.0,
-        1e-3,
-        np.empty(1),
-        np.empty((1, 3)),
-    )
+    grad, hess = np.empty(3), np.empty((3, 3))
+    evaluate(pulses[0], pulses[0] + 5.0, pulses[0], t, 0.0, 0.0, 0.0, par, grad, hess, True)
+    seeds, out_nll, out_theta = np.zeros((1, 2, 3)), np.empty(1), np.empty((1, 3))
+    fit_pixels(pulses, pulses + 5.0, pulses, t, seeds, par, 2, 1, 1, 1.0, 1e-3, out_nll, out_theta)

@@ -139,7 +139,7 @@ class ScanResult:
         The first-guess direction (degrees) and time it took.
     stats : ScanStats
     config : dict
-        The :class:`~reco.scan.ScanConfig` used, as plain values.
+        The :class:`~reco.scan_config.ScanConfig` used, as plain values.
     regions : list of Region
         Filled by :func:`reco.regions.compute_regions` (``run_scan`` does it).
     truth : Truth or None

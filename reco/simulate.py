@@ -99,13 +99,12 @@ def _draw_vertex(
     if kind == "throughgoing":
         radius = impact_radius_m * np.sqrt(rng.uniform())
         angle = rng.uniform(0.0, 2 * np.pi)
-        return centre + radius * (np.cos(angle) * e1 + np.sin(angle) * e2)
+        return np.asarray(centre + radius * (np.cos(angle) * e1 + np.sin(angle) * e2))
     if kind == "starting":
         radius = 400.0 * np.sqrt(rng.uniform())
         angle = rng.uniform(0.0, 2 * np.pi)
-        return centre + np.array(
-            [radius * np.cos(angle), radius * np.sin(angle), rng.uniform(-400.0, 400.0)]
-        )
+        offset = [radius * np.cos(angle), radius * np.sin(angle), rng.uniform(-400.0, 400.0)]
+        return np.asarray(centre + np.array(offset))
     raise ValueError(f"unknown kind {kind!r}")
 
 

@@ -144,7 +144,7 @@ def _offsets(
     cos_c = np.sin(dec0) * np.sin(dec) + np.cos(dec0) * np.cos(dec) * np.cos(ra - ra0)
     x = np.cos(dec) * np.sin(ra - ra0) / cos_c
     y = (np.cos(dec0) * np.sin(dec) - np.sin(dec0) * np.cos(dec) * np.cos(ra - ra0)) / cos_c
-    return np.degrees(np.stack([x, y], axis=-1))
+    return np.asarray(np.degrees(np.stack([x, y], axis=-1)))
 
 
 def plot_skymap(result: ScanResult, path: str | Path, half_width_deg: float | None = None) -> None:

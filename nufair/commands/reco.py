@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from reco.event import Event
+    from reco.result import ScanResult
 
 
 @click.command()
@@ -29,33 +34,19 @@ def scan(
     event_file: Path, out_dir: Path, scheduler: str | None, nsides: str, workers: int | None
 ) -> None:
     """Scan the sky for the direction of the event in EVENT_FILE (raw-event JSON)."""
-    from jsonschema import Draft202012Validator
     from tqdm import tqdm
 
-    import schemas
+    from reco.cluster import local_client, remote_client
     from reco.detector import load_ic86
-    from reco.event import Event
-    from reco.scan import ScanConfig, ScanProgress, local_client, run_scan
-    from reco.skymap import plot_skymap, write_flat_fits, write_multiorder_fits
+    from reco.scan import run_scan
+    from reco.scan_config import ScanConfig, ScanProgress
 
-    data = json.loads(event_file.read_text("utf-8"))
-    errors = sorted(
-        Draft202012Validator(schemas.load("raw_event")).iter_errors(data), key=lambda e: e.path
-    )
-    if errors:
-        lines = [f"  {'/'.join(map(str, e.path)) or '(root)'}: {e.message}" for e in errors[:10]]
-        raise click.ClickException("invalid event:\n" + "\n".join(lines))
-    event = Event.from_json(data)
+    event = _read_event(event_file)
     try:
         config = ScanConfig(nsides=ScanConfig.parse_nsides(nsides))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--nsides") from exc
-    if scheduler:
-        from distributed import Client
-
-        client = Client(scheduler)
-    else:
-        client = local_client(workers)
+    client = remote_client(scheduler) if scheduler else local_client(workers)
     bar = tqdm(total=1000, unit="‰", desc="scan", bar_format="{l_bar}{bar}| {postfix}")
 
     def progress(p: ScanProgress) -> None:
@@ -71,8 +62,40 @@ def scan(
         client.close()
         if cluster is not None and not scheduler:
             cluster.close()
+    _write_products(result, out_dir, f"run{event.run_id:08d}.evt{event.event_id:012d}")
+    b = result.best
+    click.echo(
+        f"best fit RA {b.ra * 57.29577951308232:.3f}° Dec {b.dec * 57.29577951308232:+.3f}° "
+        f"(nside {b.nside}), {result.stats.pixel_fits} pixel fits in "
+        f"{result.stats.elapsed_s:.1f} s → {out_dir}"
+    )
+    for region in result.regions:
+        click.echo(f"  {region.name}: {region.area_deg2:.3f} deg², r = {region.radius_deg:.3f}°")
+
+
+def _read_event(event_file: Path) -> Event:
+    """The event in ``event_file``, checked against the raw-event schema first (a refusal
+    lists the first ten errors)."""
+    from jsonschema import Draft202012Validator
+
+    import schemas
+    from reco.event import Event
+
+    data = json.loads(event_file.read_text("utf-8"))
+    errors = sorted(
+        Draft202012Validator(schemas.load("raw_event")).iter_errors(data), key=lambda e: e.path
+    )
+    if errors:
+        lines = [f"  {'/'.join(map(str, e.path)) or '(root)'}: {e.message}" for e in errors[:10]]
+        raise click.ClickException("invalid event:\n" + "\n".join(lines))
+    return Event.from_json(data)
+
+
+def _write_products(result: ScanResult, out_dir: Path, stem: str) -> None:
+    """The result JSON, the FITS skymaps, each region's MOC (FITS, JSON, ASCII) and the PNG."""
+    from reco.skymap import plot_skymap, write_flat_fits, write_multiorder_fits
+
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"run{event.run_id:08d}.evt{event.event_id:012d}"
     (out_dir / f"{stem}.result.json").write_text(
         json.dumps(result.to_json(), indent=1) + "\n", encoding="utf-8"
     )
@@ -83,14 +106,6 @@ def scan(
         region.write_moc(out_dir / f"{stem}.moc_{region.name}.json", "json")
         region.write_moc(out_dir / f"{stem}.moc_{region.name}.txt", "ascii")
     plot_skymap(result, out_dir / f"{stem}.skymap.png")
-    b = result.best
-    click.echo(
-        f"best fit RA {b.ra * 57.29577951308232:.3f}° Dec {b.dec * 57.29577951308232:+.3f}° "
-        f"(nside {b.nside}), {result.stats.pixel_fits} pixel fits in "
-        f"{result.stats.elapsed_s:.1f} s → {out_dir}"
-    )
-    for region in result.regions:
-        click.echo(f"  {region.name}: {region.area_deg2:.3f} deg², r = {region.radius_deg:.3f}°")
 
 
 @click.command()

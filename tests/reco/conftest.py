@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ DATA = Path(__file__).resolve().parent.parent / "data" / "reco"
 
 @pytest.fixture(scope="session")
 def detector() -> Detector:
+    """The IceCube-86 geometry."""
     return load_ic86()
 
 
@@ -37,10 +38,12 @@ def dask_client() -> Iterator[Any]:
     """A real LocalCluster with two single-threaded worker processes."""
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    )
-    client = Client(cluster)
+    # distributed has no annotations: typed here as callables returning Any.
+    new_cluster: Callable[..., Any] = LocalCluster
+    new_client: Callable[..., Any] = Client
+
+    cluster = new_cluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    client = new_client(cluster)
     yield client
     client.close()
     cluster.close()

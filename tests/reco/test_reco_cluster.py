@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from reco.scan import local_client
+from reco.cluster import local_client
 
 
 def _blas_threads() -> list[int]:
@@ -12,6 +12,8 @@ def _blas_threads() -> list[int]:
 
 
 def test_thread_workers_leave_blas_single_threaded() -> None:
+    """A local cluster of thread workers limits this process's BLAS to one thread, and
+    the workers see the same limit."""
     # NumPy always loads a BLAS; give it two threads first, so that the check below cannot
     # pass merely because this machine has one core.
     threadpool_limits(limits=2, user_api="blas")

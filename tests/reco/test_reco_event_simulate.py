@@ -19,12 +19,14 @@ from reco.simulate import SimulatedEvent, simulate_event
 
 
 def validator() -> Draft202012Validator:
+    """A validator of the raw-event JSON Schema (itself checked first)."""
     schema = schemas.load("raw_event")
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
 
 
 def test_event_json_round_trip_and_schema(track: SimulatedEvent) -> None:
+    """A simulated event's JSON is valid and reads back to the same event."""
     data = json.loads(json.dumps(track.event.to_json()))
     assert not list(validator().iter_errors(data))
     back = Event.from_json(data)
@@ -46,12 +48,15 @@ def test_event_json_round_trip_and_schema(track: SimulatedEvent) -> None:
 def test_schema_rejects_bad_events(
     track: SimulatedEvent, mutate: Callable[[dict[str, Any]], None]
 ) -> None:
+    """The schema refuses an event without pulses, with a naive time, negative charges
+    or an unknown field."""
     data = track.event.to_json()
     mutate(data)
     assert list(validator().iter_errors(data))
 
 
 def test_unequal_pulse_arrays_are_refused(track: SimulatedEvent) -> None:
+    """Pulse arrays of different lengths are refused when the event is read."""
     data = track.event.to_json()
     data["pulses"]["time"] = data["pulses"]["time"][:-1]
     with pytest.raises(ValueError, match="same length"):
@@ -59,6 +64,7 @@ def test_unequal_pulse_arrays_are_refused(track: SimulatedEvent) -> None:
 
 
 def test_simulation_is_deterministic_per_seed(detector: Detector) -> None:
+    """The same seed gives the same event; another seed another one."""
     a = simulate_event(np.random.default_rng(3), detector, "starting", 50.0)
     b = simulate_event(np.random.default_rng(3), detector, "starting", 50.0)
     c = simulate_event(np.random.default_rng(4), detector, "starting", 50.0)
@@ -67,6 +73,7 @@ def test_simulation_is_deterministic_per_seed(detector: Detector) -> None:
 
 
 def test_light_yield_grows_with_energy(detector: Detector) -> None:
+    """A hundred times the energy gives about ten times the light (yield ∝ E^0.5)."""
     rng = np.random.default_rng(11)
     kw: dict[str, Any] = {"zenith": 1.2, "azimuth": 0.3}
     n = {
@@ -122,6 +129,7 @@ def test_time_residuals_follow_the_pandel_mean(detector: Detector) -> None:
 
 
 def test_truth_equatorial_matches_coords(track: SimulatedEvent) -> None:
+    """The truth's RA/Dec is its zenith/azimuth through reco.coords at the event time."""
     tr = track.truth
     ra, dec = local_to_equatorial(tr.zenith, tr.azimuth, track.event.time)
     assert np.isclose(ra, tr.ra) and np.isclose(dec, tr.dec)

@@ -21,6 +21,8 @@ from .test_reco_regions_scan import _analytic_result
 
 
 def test_flat_fits_round_trip_and_header(tmp_path: Path) -> None:
+    """The flat nside-512 FITS skymap is valid, carries the event and region cards, and
+    healpy reads it as an ordinary map."""
     from reco.regions import compute_regions
 
     result = _analytic_result()
@@ -43,6 +45,7 @@ def test_flat_fits_round_trip_and_header(tmp_path: Path) -> None:
 
 
 def test_multiorder_fits_probability_is_normalised(tmp_path: Path) -> None:
+    """The multi-order FITS skymap's probability sums to one."""
     result = _analytic_result()
     path = tmp_path / "map.multiorder.fits"
     write_multiorder_fits(result, path)
@@ -61,6 +64,7 @@ def test_multiorder_fits_probability_is_normalised(tmp_path: Path) -> None:
 
 
 def test_png_is_written(tmp_path: Path) -> None:
+    """The skymap PNG is written."""
     result = _analytic_result()
     path = tmp_path / "map.png"
     plot_skymap(result, path)
@@ -68,6 +72,8 @@ def test_png_is_written(tmp_path: Path) -> None:
 
 
 def test_simulate_and_scan_commands(tmp_path: Path, dask_client: Any) -> None:
+    """``nufair simulate`` is deterministic per seed, and ``nufair scan`` on a scheduler
+    writes every product, with MOC areas equal to the region areas."""
     runner = CliRunner()
     out = runner.invoke(
         simulate,
@@ -117,6 +123,7 @@ def test_simulate_and_scan_commands(tmp_path: Path, dask_client: Any) -> None:
 
 
 def test_scan_command_rejects_an_invalid_event(tmp_path: Path) -> None:
+    """``nufair scan`` refuses an event that fails the schema, saying why."""
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"observatory": "IceCube", "run_id": 1}))
     res = CliRunner().invoke(scan, [str(bad), "--out", str(tmp_path / "o")])

@@ -3,18 +3,20 @@ client runs a stand-in for ``fit_batch`` whose llh is a known bowl around a chos
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import healpy as hp
 import numpy as np
 import pytest
 
-import reco.scan as scan_module
+import reco.skyfits
+from reco.batchfit import BatchResult, BatchSpec
 from reco.coords import angular_distance
 from reco.detector import Detector
 from reco.likelihood import PreparedEvent
-from reco.scan import BatchResult, BatchSpec, ScanConfig, run_scan
+from reco.scan import run_scan
+from reco.scan_config import ScanConfig
 from reco.simulate import SimulatedEvent
 
 TARGET_RA, TARGET_DEC = np.radians(40.0), np.radians(-30.0)
@@ -33,6 +35,7 @@ def _bowl(spec_nside: int, pixel: np.ndarray) -> np.ndarray:
 
 
 def fake_fit_batch(prep: PreparedEvent, spec: BatchSpec) -> BatchResult:
+    """A stand-in for fit_batch: the bowl's value at each pixel, nothing fitted."""
     n = len(spec.pixel)
     llh = _bowl(spec.nside, spec.pixel)
     return BatchResult(
@@ -42,13 +45,19 @@ def fake_fit_batch(prep: PreparedEvent, spec: BatchSpec) -> BatchResult:
 
 @pytest.fixture()
 def inprocess_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A one-worker, two-thread cluster in this process, running fake_fit_batch."""
     from distributed import Client, LocalCluster
 
-    monkeypatch.setattr(scan_module, "fit_batch", fake_fit_batch)
-    cluster = LocalCluster(
+    # distributed has no annotations: typed here as callables returning Any.
+    new_cluster: Callable[..., Any] = LocalCluster
+    new_client: Callable[..., Any] = Client
+
+    # SkyFits submits the fit_batch of its own module: patch it there.
+    monkeypatch.setattr(reco.skyfits, "fit_batch", fake_fit_batch)
+    cluster = new_cluster(
         n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
     )
-    client = Client(cluster)
+    client = new_client(cluster)
     yield client
     client.close()
     cluster.close()
@@ -57,6 +66,8 @@ def inprocess_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 def test_refinement_follows_the_minimum_and_skips_failed_pixels(
     small_track: SimulatedEvent, detector: Detector, inprocess_client: Any
 ) -> None:
+    """On the bowl, the refinement ends at the minimum's nside-512 pixel, covers the
+    disc around it, never refines a failed pixel, and gives the analytic 90 % area."""
     config = ScanConfig(nsides=((8, 0), (64, 4), (512, 4)), polish_rounds=0)
     res = run_scan(small_track.event, detector, config, client=inprocess_client)
     lv8, lv64, lv512 = res.levels

@@ -14,7 +14,8 @@ from reco.coords import angular_distance
 from reco.detector import Detector
 from reco.regions import WILKS_THRESHOLDS, compute_regions, moc_area_deg2
 from reco.result import BestFit, LevelResult, ScanResult, ScanStats
-from reco.scan import ScanCancelled, ScanConfig, ScanProgress, run_scan
+from reco.scan import run_scan
+from reco.scan_config import ScanCancelled, ScanConfig, ScanProgress
 from reco.simulate import SimulatedEvent
 
 RA0, DEC0 = np.radians(150.0), np.radians(20.0)
@@ -44,6 +45,8 @@ def _analytic_result() -> ScanResult:
 
 
 def test_regions_of_a_gaussian_map_match_the_analytic_areas() -> None:
+    """The regions of an analytic Gaussian map (2ΔLLH = (angle/σ)²) have the areas of their
+    thresholds, and their MOCs, contours and extents agree."""
     result = _analytic_result()
     regions = {
         r.name: r
@@ -70,6 +73,7 @@ def test_regions_of_a_gaussian_map_match_the_analytic_areas() -> None:
 
 
 def test_multiorder_cells_tile_the_sphere_and_match_the_flat_map() -> None:
+    """The multi-order cells cover the sphere once and carry the flat map's values."""
     result = _analytic_result()
     uniq, values = result.multiorder()
     order = np.log2(uniq // 4).astype(int) // 2
@@ -90,6 +94,8 @@ SMALL = ScanConfig(nsides=((8, 0), (32, 6), (128, 8)), batch_size=64)
 def test_scan_on_a_two_worker_local_cluster(
     small_track: SimulatedEvent, detector: Detector, dask_client: Any
 ) -> None:
+    """A small scan on two worker processes lands within 1° of the truth, reports
+    monotone progress ending at 1, and gives regions, MOCs and strict JSON."""
     reports: list[ScanProgress] = []
     res = run_scan(small_track.event, detector, SMALL, client=dask_client, progress=reports.append)
     tr = small_track.truth
@@ -121,6 +127,7 @@ def test_scan_on_a_two_worker_local_cluster(
 def test_scan_can_be_cancelled(
     small_track: SimulatedEvent, detector: Detector, dask_client: Any
 ) -> None:
+    """Setting the cancel flag during a scan raises ScanCancelled."""
     stop = threading.Event()
 
     def progress(p: ScanProgress) -> None:
@@ -136,8 +143,10 @@ def test_scan_can_be_cancelled(
 def test_duplicate_task_key_is_harmless(
     small_track: SimulatedEvent, detector: Detector, dask_client: Any
 ) -> None:
+    """Submitting the same batch twice under one key runs one task with the same answer
+    as a direct call."""
+    from reco.batchfit import BatchSpec, fit_batch
     from reco.likelihood import frames, hexagon_offsets, prepare, transfer_seeds
-    from reco.scan import BatchSpec, fit_batch
 
     prep = prepare(small_track.event, detector)
     zen, azi = np.array([1.0, 2.0]), np.array([0.5, 4.0])
@@ -158,6 +167,7 @@ def test_duplicate_task_key_is_harmless(
 
 
 def test_wilks_thresholds_are_chi2_two_dof_quantiles() -> None:
+    """The Wilks thresholds are the χ² (2 degrees of freedom) quantiles."""
     from scipy.stats import chi2
 
     for c, thr in WILKS_THRESHOLDS.items():
