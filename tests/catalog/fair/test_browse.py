@@ -6,8 +6,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import httpx
 import numpy as np
-import requests
 from fastapi.testclient import TestClient
 from lxml import etree, html
 from PIL import Image
@@ -93,4 +93,4 @@ def test_pages_render_in_chromium(live_url: str, tmp_path: Path) -> None:
     dom = html.fromstring(_chromium(f"{live_url}/records/IceCube-210302A", tomb))
     assert "Retracted" in dom.get_element_by_id("tombstone").text_content()
     assert _has_colour(Image.open(tomb), (0xb4, 0x23, 0x18))  # the red tombstone border
-    requests.get(live_url, timeout=10).raise_for_status()
+    httpx.get(live_url, timeout=10).raise_for_status()

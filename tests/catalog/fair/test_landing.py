@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import extruct
+import httpx
 import pytest
-import requests
 import signposting
 import xmlschema
 from fastapi.testclient import TestClient
@@ -129,8 +129,8 @@ def test_jsonld_in_html_equals_negotiated_jsonld(client: TestClient,
 def test_signposting_parsed_by_the_signposting_package(live_url: str) -> None:
     page = f"{live_url}/records/IceCube-200615A"
     sp = signposting.find_signposting_http(page)
-    doi_url = requests.get(page, headers={"Accept": "application/ld+json"},
-                           timeout=30).json()["@id"]
+    doi_url = httpx.get(page, headers={"Accept": "application/ld+json"},
+                        timeout=30).json()["@id"]
     assert str(sp.citeAs.target) == doi_url
     assert {str(t.target) for t in sp.types} == {"https://schema.org/Dataset",
                                                  "https://schema.org/AboutPage"}
@@ -148,7 +148,7 @@ def test_signposting_parsed_by_the_signposting_package(live_url: str) -> None:
     assert str(linkset.citeAs.target) == doi_url
     assert {str(i.target) for i in linkset.items} == {item}
     # Level 1 on the file too, and its digest matches its bytes.
-    r = requests.get(item, timeout=30)
+    r = httpx.get(item, timeout=30)
     assert r.headers["content-digest"] == _digest(r.content)
     file_sp = signposting.find_signposting_http(item)
     assert str(file_sp.citeAs.target) == doi_url and file_sp.collection is not None

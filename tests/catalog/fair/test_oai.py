@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
-import requests
 import xmlschema
 from lxml import etree
 from sickle import Sickle
@@ -31,7 +31,7 @@ def oai_xsd() -> xmlschema.XMLSchema:
 def get(live_url: str, oai_xsd: xmlschema.XMLSchema) -> Iterator:
     """GET /oai with parameters; the body is validated and returned as an element."""
     def _get(**params: str) -> etree._Element:
-        r = requests.get(f"{live_url}/oai", params=params, timeout=30)
+        r = httpx.get(f"{live_url}/oai", params=params, timeout=30)
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/xml")
         oai_xsd.validate(r.content)
         return etree.fromstring(r.content)
@@ -64,7 +64,7 @@ def test_every_verb_and_format_validates(get, live_url: str) -> None:
     ids = get(verb="ListIdentifiers", metadataPrefix="oai_dc")
     assert ids.find(f"{OAI}ListIdentifiers/{OAI}resumptionToken").text  # page size 3
     # POST works like GET.
-    r = requests.post(f"{live_url}/oai", data={"verb": "Identify"}, timeout=30)
+    r = httpx.post(f"{live_url}/oai", data={"verb": "Identify"}, timeout=30)
     assert etree.fromstring(r.content).find(f"{OAI}Identify") is not None
 
 
@@ -97,7 +97,7 @@ def test_error_codes(get, params: dict[str, str], code: str) -> None:
 
 
 def test_repeated_argument_is_bad(live_url: str) -> None:
-    r = requests.get(f"{live_url}/oai?verb=Identify&verb=Identify", timeout=30)
+    r = httpx.get(f"{live_url}/oai?verb=Identify&verb=Identify", timeout=30)
     assert _error(etree.fromstring(r.content)) == "badVerb"
 
 
@@ -130,8 +130,8 @@ def test_sickle_harvests_everything_with_tokens_sets_dates_and_deletions(live_ur
 
 def test_resumption_token_survives_a_restart(live_url: str, settings, db_url: str) -> None:
     """A token from one server process works on a fresh one: it holds no server state."""
-    r = requests.get(f"{live_url}/oai", params={"verb": "ListIdentifiers",
-                                                "metadataPrefix": "oai_dc"}, timeout=30)
+    r = httpx.get(f"{live_url}/oai", params={"verb": "ListIdentifiers",
+                                             "metadataPrefix": "oai_dc"}, timeout=30)
     token = etree.fromstring(r.content).findtext(f".//{OAI}resumptionToken")
     first = [e.text for e in etree.fromstring(r.content).iter(f"{OAI}identifier")]
     from nufair.app import create_app
@@ -139,7 +139,7 @@ def test_resumption_token_survives_a_restart(live_url: str, settings, db_url: st
 
     cfg = settings.model_copy(update={"public_base_url": live_url, "oai_page_size": 3})
     with serving(create_app(cfg), free_socket()) as other:
-        r2 = requests.get(f"{other}/oai", params={"verb": "ListIdentifiers",
-                                                  "resumptionToken": token}, timeout=30)
+        r2 = httpx.get(f"{other}/oai", params={"verb": "ListIdentifiers",
+                                               "resumptionToken": token}, timeout=30)
     second = [e.text for e in etree.fromstring(r2.content).iter(f"{OAI}identifier")]
     assert len(second) == 3 and not set(first) & set(second)
