@@ -20,6 +20,7 @@ from lxml import etree, html
 from catalog.fair.records import RecordService
 from catalog.fair.signposts import EXPORT_TYPES
 from catalog.storage.events import CatalogStorage
+from nufair.settings import Settings
 from tests.catalog.fair.conftest import add_artifact
 
 
@@ -29,7 +30,7 @@ def _digest(body: bytes) -> str:
 
 def test_page_shows_citation_parameters_versions_and_files(
         client: TestClient, seeded: RecordService, storage: CatalogStorage,
-        settings) -> None:
+        settings: Settings) -> None:
     add_artifact(storage.engine, settings.data_dir / "artifacts", "IceCube-200615A", 1,
                  "skymap.fits", b"SIMPLE" + bytes(100), "application/fits", "skymap-fits")
     r = client.get("/records/IceCube-200615A")
@@ -155,7 +156,7 @@ def test_signposting_parsed_by_the_signposting_package(live_url: str) -> None:
 
 
 def test_downloads_refuse_path_tricks(client: TestClient, seeded: RecordService,
-                                      storage: CatalogStorage, settings,
+                                      storage: CatalogStorage, settings: Settings,
                                       tmp_path: Path) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text("not for you")
@@ -180,7 +181,8 @@ def test_local_doi_resolver_redirects(client: TestClient, seeded: RecordService)
 
 
 def test_former_artifact_url_redirects_to_the_file_under_its_landing_page(
-        client: TestClient, seeded: RecordService, storage: CatalogStorage, settings) -> None:
+        client: TestClient, seeded: RecordService, storage: CatalogStorage,
+        settings: Settings) -> None:
     content = b"SIMPLE" + bytes(64)
     add_artifact(storage.engine, settings.data_dir / "artifacts", "IceCube-200615A", 1,
                  "skymap.fits", content, "application/fits", "skymap-fits")

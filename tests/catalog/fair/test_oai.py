@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -12,6 +12,7 @@ from sickle import Sickle
 from sickle.oaiexceptions import NoRecordsMatch
 
 from catalog.fair import datacite
+from nufair.settings import Settings
 from tests.catalog.fair.conftest import SCHEMAS
 
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
@@ -28,7 +29,7 @@ def oai_xsd() -> xmlschema.XMLSchema:
 
 
 @pytest.fixture
-def get(live_url: str, oai_xsd: xmlschema.XMLSchema) -> Iterator:
+def get(live_url: str, oai_xsd: xmlschema.XMLSchema) -> Iterator[Callable[..., etree._Element]]:
     """GET /oai with parameters; the body is validated and returned as an element."""
     def _get(**params: str) -> etree._Element:
         r = httpx.get(f"{live_url}/oai", params=params, timeout=30)
@@ -43,7 +44,8 @@ def _error(root: etree._Element) -> str | None:
     return None if e is None else e.get("code")
 
 
-def test_every_verb_and_format_validates(get, live_url: str) -> None:
+def test_every_verb_and_format_validates(get: Callable[..., etree._Element],
+                                        live_url: str) -> None:
     ident = get(verb="Identify")
     assert ident.findtext(f"{OAI}Identify/{OAI}deletedRecord") == "persistent"
     assert ident.findtext(f"{OAI}Identify/{OAI}granularity") == "YYYY-MM-DDThh:mm:ssZ"
@@ -89,7 +91,8 @@ def test_every_verb_and_format_validates(get, live_url: str) -> None:
      "noRecordsMatch"),
     ({"verb": "ListSets", "resumptionToken": "x"}, "badResumptionToken"),
 ])
-def test_error_codes(get, params: dict[str, str], code: str) -> None:
+def test_error_codes(get: Callable[..., etree._Element], params: dict[str, str],
+                     code: str) -> None:
     root = get(**params)
     assert _error(root) == code
     if code in ("badVerb", "badArgument"):
@@ -128,7 +131,8 @@ def test_sickle_harvests_everything_with_tokens_sets_dates_and_deletions(live_ur
         list(sickle.ListIdentifiers(metadataPrefix="oai_dc", until="2000-01-01T00:00:00Z"))
 
 
-def test_resumption_token_survives_a_restart(live_url: str, settings, db_url: str) -> None:
+def test_resumption_token_survives_a_restart(live_url: str, settings: Settings,
+                                             db_url: str) -> None:
     """A token from one server process works on a fresh one: it holds no server state."""
     r = httpx.get(f"{live_url}/oai", params={"verb": "ListIdentifiers",
                                              "metadataPrefix": "oai_dc"}, timeout=30)

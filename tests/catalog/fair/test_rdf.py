@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import warnings
+from typing import Any
 
 import pyshacl
 import pytest
@@ -17,6 +18,7 @@ from catalog.fair import jsonld
 from catalog.fair.config import FairConfig
 from catalog.fair.dcat import ADMS, ADMS_STATUS, DCAT3
 from catalog.fair.records import RecordService
+from catalog.storage.events import CatalogStorage
 from nufair.fair import fair_config
 from nufair.settings import Settings
 from tests.catalog.fair.conftest import SCHEMAS
@@ -106,7 +108,7 @@ def test_versions_provenance_and_retraction_in_rdf(client: TestClient, seeded: R
 
 
 def test_distributions_carry_checksums(client: TestClient, seeded: RecordService,
-                                       storage, settings) -> None:
+                                       storage: CatalogStorage, settings: Settings) -> None:
     from tests.catalog.fair.conftest import add_artifact
 
     add_artifact(storage.engine, settings.data_dir / "artifacts", "IceCube-200615A", 1,
@@ -120,7 +122,7 @@ def test_distributions_carry_checksums(client: TestClient, seeded: RecordService
     assert values == {hashlib.sha256(b"SIMPLE" + bytes(10)).hexdigest()}
 
 
-def _jsonld_graph(doc: dict) -> Graph:
+def _jsonld_graph(doc: dict[str, Any]) -> Graph:
     doc = dict(doc, **{"@context": SCHEMA_ORG_CONTEXT})
     return parse_jsonld(json.dumps(doc))
 
