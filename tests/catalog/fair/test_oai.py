@@ -46,6 +46,8 @@ def _error(root: etree._Element) -> str | None:
 
 def test_every_verb_and_format_validates(get: Callable[..., etree._Element],
                                         live_url: str) -> None:
+    """All six verbs in every metadata format validate against OAI-PMH.xsd and the DataCite
+    kernel; lists are paged; POST answers like GET."""
     ident = get(verb="Identify")
     assert ident.findtext(f"{OAI}Identify/{OAI}deletedRecord") == "persistent"
     assert ident.findtext(f"{OAI}Identify/{OAI}granularity") == "YYYY-MM-DDThh:mm:ssZ"
@@ -93,6 +95,8 @@ def test_every_verb_and_format_validates(get: Callable[..., etree._Element],
 ])
 def test_error_codes(get: Callable[..., etree._Element], params: dict[str, str],
                      code: str) -> None:
+    """Each OAI-PMH error code where the spec asks for it, with no arguments echoed for
+    badVerb and badArgument."""
     root = get(**params)
     assert _error(root) == code
     if code in ("badVerb", "badArgument"):
@@ -100,11 +104,14 @@ def test_error_codes(get: Callable[..., etree._Element], params: dict[str, str],
 
 
 def test_repeated_argument_is_bad(live_url: str) -> None:
+    """A repeated argument is an error (badVerb for a repeated verb), not a silent choice."""
     r = httpx.get(f"{live_url}/oai?verb=Identify&verb=Identify", timeout=30)
     assert _error(etree.fromstring(r.content)) == "badVerb"
 
 
 def test_sickle_harvests_everything_with_tokens_sets_dates_and_deletions(live_url: str) -> None:
+    """A real harvester (sickle) follows our resumption tokens through every item, deleted ones
+    included, and selects by set and date."""
     sickle = Sickle(f"{live_url}/oai", max_retries=0)
     headers = list(sickle.ListIdentifiers(metadataPrefix="oai_datacite", ignore_deleted=False))
     # 3 alerts: A has a concept and 2 versions, B and C a concept and 1 version each.
