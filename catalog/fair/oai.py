@@ -13,7 +13,7 @@ import binascii
 import json
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlparse
 
 from fastapi import APIRouter, Depends, Request
@@ -27,6 +27,7 @@ from catalog.fair.oai_metadata import FORMATS, XSI, render_metadata
 from catalog.storage.fair import DoiRow, HarvestItem
 
 router = APIRouter(include_in_schema=False)
+Ctx = Annotated[FairContext, Depends(get_fair)]
 
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 #: setSpec → setName.
@@ -350,13 +351,13 @@ async def _respond(ctx: FairContext, args: list[tuple[str, str]]) -> Response:
 
 
 @router.get("/oai")
-async def oai_get(request: Request, ctx: FairContext = Depends(get_fair)) -> Response:
+async def oai_get(request: Request, ctx: Ctx) -> Response:
     """OAI-PMH over GET: the arguments are the query string."""
     return await _respond(ctx, list(request.query_params.multi_items()))
 
 
 @router.post("/oai")
-async def oai_post(request: Request, ctx: FairContext = Depends(get_fair)) -> Response:
+async def oai_post(request: Request, ctx: Ctx) -> Response:
     """OAI-PMH over POST: the arguments are the form-encoded body (any other body: badVerb)."""
     ctype = request.headers.get("content-type", "")
     body = (await request.body()).decode("utf-8", errors="replace")
