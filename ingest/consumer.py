@@ -73,6 +73,7 @@ class ConsumerConfig:
 
     @property
     def dead_letters(self) -> str:
+        """The queue refused messages go to."""
         return self.dead_letter_queue or f"{self.queue}.dead"
 
 

@@ -60,6 +60,7 @@ class Selection:
     r90_deg: float
 
     def to_json(self) -> dict[str, float | str | bool]:
+        """The selection as a JSON object, stored with the raw event and the first revision."""
         return {"stream": self.stream, "ra_deg": self.ra_deg, "dec_deg": self.dec_deg,
                 "energy_tev": self.energy_tev, "signalness": self.signalness,
                 "far_per_year": self.far_per_year, "track_like": self.track_like,

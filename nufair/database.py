@@ -31,11 +31,12 @@ def start_embedded(data_dir: Path, database: str = "nufair") -> tuple[str, Any]:
     run_dir = (data_dir / "run").resolve()
     run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.environ.setdefault("XDG_RUNTIME_DIR", str(run_dir))  # platformdirs warns without one
-    import pgserver  # imported lazily: only the embedded mode needs it
+    # imported lazily: only the embedded mode needs it
+    from pgserver.postgres_server import get_server
 
     pgdir = (data_dir / "pg").resolve()
     pgdir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(str(pgdir), cleanup_mode="stop")
+    server = get_server(str(pgdir), cleanup_mode="stop")
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
     if "(1 row)" not in exists:
         server.psql(f'CREATE DATABASE "{database}";')

@@ -25,14 +25,17 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 
 def head_revision(url: str) -> str | None:
+    """The newest revision of the installed migrations (``None`` when there are none)."""
     return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at (``None`` for a database never migrated)."""
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def is_at_head(engine: Engine) -> bool:
+    """Whether the database is at the migrations' head (the app refuses to start otherwise)."""
     url = engine.url.render_as_string(hide_password=False)
     return current_revision(engine) == head_revision(url)

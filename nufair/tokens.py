@@ -42,6 +42,7 @@ class TokenTable:
                 raise DevTokenRefused(self.last_error)
 
     def __call__(self) -> dict[str, frozenset[str]]:
+        """The table now: {sha256 hex: scopes}, re-reading the tokens file if it changed."""
         if self._file is None:
             return self._static
         try:

@@ -24,6 +24,8 @@ def _bib_escape(text: str) -> str:
 
 
 def to_bibtex(rec: AlertRecord, cfg: FairConfig) -> str:
+    """A BibTeX ``@misc`` entry, keyed by the record name and DOI suffix, with BibTeX's special
+    characters escaped; versions carry ``version``, retracted records ``note = Retracted``."""
     key = re.sub(r"[^A-Za-z0-9]+", "_", f"{rec.name}_{rec.focus.suffix}")
     fields = {
         "author": "{" + _bib_escape(cfg.creator) + "}",
@@ -42,6 +44,8 @@ def to_bibtex(rec: AlertRecord, cfg: FairConfig) -> str:
 
 
 def to_csl(rec: AlertRecord, cfg: FairConfig) -> dict[str, Any]:
+    """The CSL-JSON item (type ``dataset``) that citation managers import; ``status`` is
+    ``retracted`` for a withdrawn record."""
     issued = describe.published(rec)
     item: dict[str, Any] = {
         "id": rec.focus.doi, "type": "dataset", "title": describe.title(rec),
@@ -58,6 +62,7 @@ def to_csl(rec: AlertRecord, cfg: FairConfig) -> dict[str, Any]:
 
 
 def to_ris(rec: AlertRecord, cfg: FairConfig) -> str:
+    """The RIS record (type ``DATA``) with CRLF line ends, as the RIS format requires."""
     issued = describe.published(rec)
     lines = [("TY", "DATA"), ("AU", cfg.creator), ("TI", describe.title(rec)),
              ("PY", str(issued.year)), ("DA", issued.strftime("%Y/%m/%d")),

@@ -68,6 +68,7 @@ class FairConfig:
 
     @property
     def base(self) -> str:
+        """The public base URL without a trailing slash, to which every path is appended."""
         return self.base_url.rstrip("/")
 
     def doi_url(self, doi: str) -> str:
@@ -78,21 +79,27 @@ class FairConfig:
         return resolver + doi
 
     def record_url(self, key: str) -> str:
+        """The landing page of the record ``key`` (a DOI suffix or event key), URL-quoted."""
         return f"{self.base}/records/{quote(key, safe='')}"
 
     def export_url(self, key: str, fmt: str) -> str:
+        """Where the record ``key`` is offered in the metadata or citation format ``fmt``."""
         return f"{self.record_url(key)}/export/{fmt}"
 
     def file_url(self, key: str, filename: str) -> str:
+        """The public URL of a stored file of record ``key`` (the module's :func:`file_url`)."""
         return file_url(self.base, key, filename)
 
     def linkset_url(self, key: str) -> str:
+        """The RFC 9264 linkset of record ``key`` (FAIR Signposting level 2)."""
         return f"{self.record_url(key)}/linkset"
 
     @property
     def catalog_url(self) -> str:
+        """The IRI of the DCAT catalog (also its human page)."""
         return f"{self.base}/catalog"
 
     @property
     def series_url(self) -> str:
+        """The IRI of the dataset series that holds every alert (a fragment of the catalog)."""
         return f"{self.base}/catalog#alerts"

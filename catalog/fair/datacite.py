@@ -126,8 +126,9 @@ def to_json(rec: AlertRecord, cfg: FairConfig) -> dict[str, Any]:
 
 def to_xml(rec: AlertRecord, cfg: FairConfig) -> bytes:
     """DataCite kernel-4.6 XML of a record."""
-    return etree.tostring(to_element(rec, cfg), xml_declaration=True, encoding="UTF-8",
-                          pretty_print=True)
+    document: bytes = etree.tostring(to_element(rec, cfg), xml_declaration=True,
+                                     encoding="UTF-8", pretty_print=True)
+    return document
 
 
 def to_element(rec: AlertRecord, cfg: FairConfig) -> etree._Element:

@@ -30,6 +30,7 @@ EXPORTS = (("datacite-xml", "application/vnd.datacite.datacite+xml"),
 
 
 def new_graph() -> Graph:
+    """An empty rdflib graph with the prefixes our documents use (dcat, dct, prov, ...)."""
     g = Graph()
     for prefix, ns in (("dcat", DCAT3), ("dct", DCTERMS), ("prov", PROV), ("foaf", FOAF),
                        ("spdx", SPDX), ("adms", ADMS), ("skos", SKOS)):
@@ -211,6 +212,7 @@ def _period(g: Graph, rec: AlertRecord) -> BNode:
 
 
 def record_graph(rec: AlertRecord, cfg: FairConfig) -> Graph:
+    """One record as DCAT: the record, its versions and the catalog and series it belongs to."""
     g = new_graph()
     _, series = _catalog_nodes(g, cfg)
     add_record(g, rec, cfg, series)

@@ -16,6 +16,7 @@ UAT_SUBJECTS = (("Neutrino astronomy", 1100), ("High energy astrophysics", 739),
 
 
 def uat_uri(number: int) -> str:
+    """The IRI of Unified Astronomy Thesaurus concept ``number``."""
     return f"http://astrothesaurus.org/uat/{number}"
 
 
@@ -25,10 +26,13 @@ def iso(t: datetime) -> str:
 
 
 def stream_label(stream: str) -> str:
+    """The stream as IceCube spells it (``gold`` → ``Gold``); unknown streams unchanged."""
     return STREAM_LABELS.get(stream, stream)
 
 
 def title(rec: AlertRecord) -> str:
+    """The dataset title: alert name, observatory and stream, and the version number unless
+    this is the concept record."""
     base = f"{rec.name}: {rec.event.observatory} {stream_label(rec.event.stream)} neutrino alert"
     if rec.is_concept:
         return base
@@ -36,6 +40,7 @@ def title(rec: AlertRecord) -> str:
 
 
 def version_label(rec: AlertRecord) -> str | None:
+    """The version number the record shows, as text; ``None`` when no version is published."""
     return None if rec.shown is None else str(rec.revision.number)
 
 
@@ -46,6 +51,7 @@ def published(rec: AlertRecord) -> datetime:
 
 
 def position_text(rec: AlertRecord) -> str:
+    """The direction in words: RA/Dec in degrees and, when given, the 90 % error rectangle."""
     rev = rec.revision
     if rev.ra is None or rev.dec is None:
         return "no direction given"
@@ -58,6 +64,8 @@ def position_text(rec: AlertRecord) -> str:
 
 
 def abstract(rec: AlertRecord) -> str:
+    """The dataset description: who saw what and when, the direction and the estimates the
+    revision has, which version this is, and the retraction if there is one."""
     e, rev = rec.event, rec.revision
     parts = [f"{stream_label(e.stream)} high-energy neutrino alert {rec.name} from the "
              f"{e.observatory} run {e.run_id}, event {e.event_id}, detected at "
@@ -79,5 +87,7 @@ def abstract(rec: AlertRecord) -> str:
 
 
 def withdrawn_at(rec: AlertRecord) -> datetime:
+    """When a retracted record was withdrawn (the DOI's own time, else the retraction's);
+    only for a record that has a retraction."""
     assert rec.retraction is not None
     return (rec.focus.withdrawn_at or rec.retraction.issued_at or rec.retraction.created_at)

@@ -157,6 +157,7 @@ async def linkset(ctx: Ctx, key: Key) -> Response:
 
 @router.get("/records/{key}/skyplot.svg")
 async def skyplot_svg(ctx: Ctx, key: Key) -> Response:
+    """The SVG map of the shown revision's direction and error regions (see :mod:`skyplot`)."""
     rec = await run_in_threadpool(ctx.records.load, key)
     return Response(skyplot.local_plot(rec.revision), media_type="image/svg+xml")
 

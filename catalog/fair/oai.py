@@ -13,7 +13,7 @@ import binascii
 import json
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlparse
 
 from fastapi import APIRouter, Depends, Request
@@ -21,27 +21,15 @@ from fastapi.responses import Response
 from lxml import etree
 from starlette.concurrency import run_in_threadpool
 
-from catalog.fair import datacite, describe
-from catalog.fair.config import ACCESS_RIGHT_URI, LICENSE_URL, FairConfig
+from catalog.fair.config import FairConfig
 from catalog.fair.http import FairContext, get_fair
-from catalog.fair.records import AlertRecord
+from catalog.fair.oai_metadata import FORMATS, XSI, render_metadata
 from catalog.storage.fair import DoiRow, HarvestItem
 
 router = APIRouter(include_in_schema=False)
+Ctx = Annotated[FairContext, Depends(get_fair)]
 
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
-OAI_DC_NS = "http://www.openarchives.org/OAI/2.0/oai_dc/"
-DC_NS = "http://purl.org/dc/elements/1.1/"
-OAI_DATACITE_NS = "http://schema.datacite.org/oai/oai-1.1/"
-XSI = "http://www.w3.org/2001/XMLSchema-instance"
-
-#: metadataPrefix → (schema, namespace).
-FORMATS = {
-    "oai_dc": ("http://www.openarchives.org/OAI/2.0/oai_dc.xsd", OAI_DC_NS),
-    "oai_datacite": ("http://schema.datacite.org/oai/oai-1.1/oai.xsd", OAI_DATACITE_NS),
-    "datacite": ("http://schema.datacite.org/meta/kernel-4.6/metadata.xsd",
-                 datacite.KERNEL_NS),
-}
 #: setSpec → setName.
 SETS = {
     "stream:gold": "Gold-stream track alerts",
@@ -68,6 +56,9 @@ _SECOND = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
 
 class OaiError(Exception):
+    """An OAI-PMH error: ``code`` is the protocol's (``badArgument``, ``noRecordsMatch``...),
+    answered as an ``<error>`` element of a 200 response."""
+
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code, self.message = code, message
@@ -118,7 +109,8 @@ def error_document(base: str, code: str, message: str) -> bytes:
     """
     root, _ = _envelope(base.rstrip("/"))
     _el(root, "error", _UNSAFE.sub("?", message), code=code)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    document: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    return document
 
 
 class Oai:
@@ -132,6 +124,8 @@ class Oai:
     # ------------------------------------------------------------------ envelope
 
     def respond(self, args: list[tuple[str, str]]) -> bytes:
+        """The response document to the arguments ``args`` (in order, repeats kept): the
+        verb's answer, or an ``<error>`` with the request echoed as the spec says."""
         root, request = _envelope(self.cfg.base)
         try:
             params = self._check(args)
@@ -142,7 +136,8 @@ class Oai:
             if exc.code in ("badVerb", "badArgument"):
                 request.attrib.clear()  # the spec: echo only the base URL then
             _el(root, "error", exc.message, code=exc.code)
-        return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+        document: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+        return document
 
     def _check(self, args: list[tuple[str, str]]) -> dict[str, str]:
         for k, v in args:
@@ -175,6 +170,7 @@ class Oai:
     # --------------------------------------------------------------------- verbs
 
     def Identify(self, root: etree._Element, params: dict[str, str]) -> None:
+        """The repository's name, base URL, earliest datestamp, deletion policy and granularity."""
         ident = _el(root, "Identify")
         _el(ident, "repositoryName", self.cfg.catalog_title)
         _el(ident, "baseURL", f"{self.cfg.base}/oai")
@@ -187,6 +183,7 @@ class Oai:
 
     def ListMetadataFormats(self, root: etree._Element,
                             params: dict[str, str]) -> None:
+        """The offered formats; every item has all of them, so ``identifier`` is only checked."""
         if "identifier" in params:
             self._find(params["identifier"])
         formats = _el(root, "ListMetadataFormats")
@@ -197,6 +194,7 @@ class Oai:
             _el(fmt, "metadataNamespace", ns)
 
     def ListSets(self, root: etree._Element, params: dict[str, str]) -> None:
+        """The fixed sets by stream, catalogue and retraction; never paged."""
         if "resumptionToken" in params:
             raise OaiError("badResumptionToken", "ListSets is never split into pages")
         sets = _el(root, "ListSets")
@@ -206,20 +204,24 @@ class Oai:
             _el(s, "setName", name)
 
     def GetRecord(self, root: etree._Element, params: dict[str, str]) -> None:
+        """One item, with its sets, in the asked format."""
         row = self._find(params["identifier"])
         stream, icecat = self.ctx.fair.item_memberships(row.event_pk)
         item = HarvestItem(doi=row, stream=stream, in_icecat1=icecat)
         self._record(_el(root, "GetRecord"), item, params["metadataPrefix"])
 
     def ListIdentifiers(self, root: etree._Element, params: dict[str, str]) -> None:
+        """A page of headers of the selected items."""
         self._list(root, params, "ListIdentifiers")
 
     def ListRecords(self, root: etree._Element, params: dict[str, str]) -> None:
+        """A page of records (header and metadata) of the selected items."""
         self._list(root, params, "ListRecords")
 
     # ------------------------------------------------------------------- helpers
 
     def identifier(self, row: DoiRow) -> str:
+        """The OAI identifier of a DOI: ``oai:<host of the base URL>:<DOI suffix>``."""
         return f"oai:{self.repo_id}:{row.suffix}"
 
     def _find(self, identifier: str) -> DoiRow:
@@ -232,26 +234,8 @@ class Oai:
         return row
 
     def _list(self, root: etree._Element, params: dict[str, str], verb: str) -> None:
-        if "resumptionToken" in params:
-            query = decode_token(params["resumptionToken"])
-        else:
-            query = {"p": params["metadataPrefix"], "f": params.get("from"),
-                     "u": params.get("until"), "s": params.get("set"), "a": None, "n": 0}
-        since = until = None
-        grans = set()
-        if query["f"]:
-            since, g = _parse_time(query["f"], "from", end=False)
-            grans.add(g)
-        if query["u"]:
-            until, g = _parse_time(query["u"], "until", end=True)
-            grans.add(g)
-        if len(grans) > 1:
-            raise OaiError("badArgument", "from and until have different granularities")
-        if since and until and since >= until:
-            raise OaiError("badArgument", "from is after until")
-        if query["s"] is not None and query["s"] not in SETS:
-            # An unknown set is an empty selection (the spec lists no error of its own).
-            raise OaiError("noRecordsMatch", f"set {query['s']!r} does not exist")
+        query = _query(params)
+        since, until = _window(query)
         after = None
         if query["a"]:
             after = (datetime.fromisoformat(query["a"][0]), int(query["a"][1]))
@@ -300,61 +284,45 @@ class Oai:
         metadata.append(render_metadata(rec, self.cfg, prefix))
 
 
-def render_metadata(rec: AlertRecord, cfg: FairConfig, prefix: str) -> etree._Element:
-    """The ``<metadata>`` content of a record in one of the offered formats."""
-    resource = datacite.to_element(rec, cfg)
-    if prefix == "datacite":
-        return resource
-    if prefix == "oai_datacite":
-        env = etree.Element(f"{{{OAI_DATACITE_NS}}}oai_datacite",
-                            nsmap={None: OAI_DATACITE_NS, "xsi": XSI})
-        env.set(f"{{{XSI}}}schemaLocation", f"{OAI_DATACITE_NS} {FORMATS['oai_datacite'][0]}")
-        _el(env, "schemaVersion", "4.6", ns=OAI_DATACITE_NS)
-        _el(env, "datacentreSymbol", cfg.publisher, ns=OAI_DATACITE_NS)
-        _el(env, "payload", ns=OAI_DATACITE_NS).append(resource)
-        return env
-    return oai_dc(rec, cfg)
+def _query(params: dict[str, str]) -> dict[str, Any]:
+    """The list request as a token's query: the token's own, or a first page's from the
+    arguments (``p`` prefix, ``f`` from, ``u`` until, ``s`` set, ``a`` after, ``n`` cursor)."""
+    if "resumptionToken" in params:
+        return decode_token(params["resumptionToken"])
+    return {"p": params["metadataPrefix"], "f": params.get("from"),
+            "u": params.get("until"), "s": params.get("set"), "a": None, "n": 0}
 
 
-def oai_dc(rec: AlertRecord, cfg: FairConfig) -> etree._Element:
-    """Simple Dublin Core, the crosswalk DataCite recommends for ``oai_dc``."""
-    dc = etree.Element(f"{{{OAI_DC_NS}}}dc", nsmap={"oai_dc": OAI_DC_NS, "dc": DC_NS,
-                                                     "xsi": XSI})
-    dc.set(f"{{{XSI}}}schemaLocation", f"{OAI_DC_NS} {FORMATS['oai_dc'][0]}")
-    data = datacite.to_json(rec, cfg)
-
-    def add(tag: str, text: str) -> None:
-        _el(dc, tag, text, ns=DC_NS)
-
-    add("title", describe.title(rec))
-    add("creator", cfg.creator)
-    for s in data["subjects"]:
-        add("subject", s["subject"])
-    add("description", describe.abstract(rec))
-    add("publisher", cfg.publisher)
-    add("date", data["publicationYear"])
-    add("type", "Dataset")
-    add("type", "info:eu-repo/semantics/other")
-    for f in data["formats"]:
-        add("format", f)
-    add("identifier", cfg.doi_url(rec.focus.doi))
-    add("identifier", f"doi:{rec.focus.doi}")
-    for r in data["relatedIdentifiers"]:
-        rid = r["relatedIdentifier"]
-        add("relation", f"doi:{rid}" if r["relatedIdentifierType"] == "DOI" else rid)
-    add("rights", LICENSE_URL)
-    add("rights", ACCESS_RIGHT_URI)
-    add("language", "en")
-    add("coverage", describe.iso(rec.event.event_time))
-    return dc
+def _window(query: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
+    """The query's ``from`` (inclusive) and ``until`` (exclusive) times, with its set
+    checked; ``badArgument`` or ``noRecordsMatch`` where the spec asks for them."""
+    since = until = None
+    grans = set()
+    if query["f"]:
+        since, g = _parse_time(query["f"], "from", end=False)
+        grans.add(g)
+    if query["u"]:
+        until, g = _parse_time(query["u"], "until", end=True)
+        grans.add(g)
+    if len(grans) > 1:
+        raise OaiError("badArgument", "from and until have different granularities")
+    if since and until and since >= until:
+        raise OaiError("badArgument", "from is after until")
+    if query["s"] is not None and query["s"] not in SETS:
+        # An unknown set is an empty selection (the spec lists no error of its own).
+        raise OaiError("noRecordsMatch", f"set {query['s']!r} does not exist")
+    return since, until
 
 
 def encode_token(query: dict[str, Any]) -> str:
+    """The resumption token of ``query``: its compact JSON, URL-safe base64 without padding."""
     raw = json.dumps(query, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def decode_token(token: str) -> dict[str, Any]:
+    """The query inside a token, checked field by field (a token is client input);
+    ``badResumptionToken`` for anything else."""
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         query = json.loads(raw)
@@ -383,12 +351,14 @@ async def _respond(ctx: FairContext, args: list[tuple[str, str]]) -> Response:
 
 
 @router.get("/oai")
-async def oai_get(request: Request, ctx: FairContext = Depends(get_fair)) -> Response:
+async def oai_get(request: Request, ctx: Ctx) -> Response:
+    """OAI-PMH over GET: the arguments are the query string."""
     return await _respond(ctx, list(request.query_params.multi_items()))
 
 
 @router.post("/oai")
-async def oai_post(request: Request, ctx: FairContext = Depends(get_fair)) -> Response:
+async def oai_post(request: Request, ctx: Ctx) -> Response:
+    """OAI-PMH over POST: the arguments are the form-encoded body (any other body: badVerb)."""
     ctype = request.headers.get("content-type", "")
     body = (await request.body()).decode("utf-8", errors="replace")
     if not ctype.startswith("application/x-www-form-urlencoded"):

@@ -31,7 +31,9 @@ class PidProvider(Protocol):
 
     name: str
 
-    def register(self, rec: AlertRecord, metadata: dict[str, Any], url: str) -> str: ...
+    def register(self, rec: AlertRecord, metadata: dict[str, Any], url: str) -> str:
+        """Register or update the DOI of ``rec`` with its DataCite ``metadata`` and landing
+        ``url``; returns the DOI's DataCite state (``findable`` or ``registered``)."""
 
 
 class LocalProvider:
@@ -43,6 +45,7 @@ class LocalProvider:
     name = "local"
 
     def register(self, rec: AlertRecord, metadata: dict[str, Any], url: str) -> str:
+        """Nothing to call: a local DOI is findable once it exists (a withdrawn one too)."""
         return "findable"
 
 
@@ -60,6 +63,8 @@ class DataCiteProvider:
         self.client = client  # datacite.DataCiteRESTClient
 
     def register(self, rec: AlertRecord, metadata: dict[str, Any], url: str) -> str:
+        """Draft the DOI if DataCite does not hold it yet, then publish it; a retracted record's
+        DOI is hidden instead (state ``registered``), so it still resolves to the tombstone."""
         doi = rec.focus.doi
         attributes = {k: v for k, v in metadata.items() if k not in ("doi", "prefix", "suffix")}
         if rec.focus.registered_at is None:

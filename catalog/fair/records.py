@@ -52,6 +52,7 @@ class AlertRecord:
 
     @property
     def is_concept(self) -> bool:
+        """Whether this is the concept record (all versions) rather than one version."""
         return self.focus.kind == "concept"
 
     @property
@@ -61,6 +62,7 @@ class AlertRecord:
 
     @property
     def latest(self) -> Version | None:
+        """The newest published version; ``None`` when none is published."""
         return self.versions[-1] if self.versions else None
 
     @property
@@ -81,20 +83,24 @@ class AlertRecord:
 
     @property
     def withdrawn(self) -> bool:
+        """Whether the event was retracted (its records are then tombstones)."""
         return self.retraction is not None
 
     @property
     def index(self) -> int | None:
+        """The position of the shown version in ``versions``; ``None`` when none is shown."""
         shown = self.shown
         return None if shown is None else self.versions.index(shown)
 
     @property
     def previous(self) -> Version | None:
+        """The version before this one (version records only)."""
         i = self.index
         return self.versions[i - 1] if i is not None and i > 0 and not self.is_concept else None
 
     @property
     def next(self) -> Version | None:
+        """The version after this one (version records only)."""
         i = self.index
         if i is None or self.is_concept or i + 1 >= len(self.versions):
             return None
@@ -109,6 +115,7 @@ class AlertRecord:
 
     @property
     def name(self) -> str:
+        """The alert name, or a description of the event when it has no name."""
         e = self.event
         return e.name or f"{e.observatory} run {e.run_id} event {e.event_id}"
 
@@ -138,6 +145,11 @@ class RecordService:
         return self.for_event(event_pk)
 
     def for_event(self, event_pk: int, focus: DoiRow | None = None) -> AlertRecord:
+        """The record of event ``event_pk``: its concept record, or the DOI ``focus``'s.
+
+        Files are those of the shown revision and of the event as a whole. Raises
+        :class:`NotFound` when the event has no concept DOI yet.
+        """
         event = self.catalog.get_event(str(event_pk))
         rows = self.fair.dois_of_event(event_pk)
         concept = next((r for r in rows if r.kind == "concept"), None)

@@ -29,6 +29,7 @@ CREATOR_URI = "https://icecube.wisc.edu/"
 
 @dataclass(frozen=True, slots=True)
 class Link:
+    """One typed link: target ``href``, relation ``rel`` and, when known, media ``type``."""
     href: str
     rel: str
     type: str | None = None

@@ -7,7 +7,7 @@ costs microseconds, where a matplotlib figure would cost ~100 ms per request.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -56,29 +56,72 @@ def local_plot(rev: RevisionPublic, others: Sequence[RevisionPublic] = (),
                 'role="img"><text x="10" y="35">No direction (retracted or unknown)</text></svg>')
     ra0, dec0 = rev.ra, rev.dec
     outlines = {lvl: region_outline(ra0, dec0, getattr(rev, f"error{lvl}")) for lvl in (50, 90)}
-    extent = 1.0
     cosd = max(math.cos(math.radians(dec0)), 1e-3)
-    for pts in outlines.values():
-        for ra, dec in pts or ():
-            dra = ((ra - ra0 + 180) % 360 - 180) * cosd
-            extent = max(extent, abs(dra), abs(dec - dec0))
-    half = extent * 1.3
-    scale = (size / 2 - 30) / half
-
-    def xy(ra: float, dec: float) -> tuple[float, float]:
-        dra = ((ra - ra0 + 180) % 360 - 180) * cosd
-        return size / 2 - dra * scale, size / 2 - (dec - dec0) * scale
-
+    half = _extent(outlines.values(), ra0, dec0, cosd) * 1.3
+    view = _View(ra0, dec0, cosd, (size / 2 - 30) / half, size)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {size}" '
              f'width="{size}" height="{size}" role="img" class="skyplot" '
              f'aria-label="Localisation around RA {ra0:.2f}, Dec {dec0:+.2f}">',
              f'<rect width="{size}" height="{size}" fill="#fbfbf8" stroke="#999"/>']
+    parts += _grid(view, half)
+    for lvl, colour, opacity in ((90, "#1f6fb2", 0.15), (50, "#d62728", 0.25)):
+        pts = outlines[lvl]
+        if pts:
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in (view.xy(*p) for p in pts))
+            parts.append(f'<polygon class="region{lvl}" points="{path}" fill="{colour}" '
+                         f'fill-opacity="{opacity}" stroke="{colour}" stroke-width="1.5">'
+                         f'<title>{lvl} % region</title></polygon>')
+    for other in others:
+        if other.ra is not None and other.dec is not None:
+            x, y = view.xy(other.ra, other.dec)
+            parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="none" stroke="#555">'
+                         f'<title>version {other.number}</title></circle>')
+    x, y = view.xy(ra0, dec0)
+    parts.append(f'<path class="bestfit" d="M{x - 7:.1f},{y:.1f}h14M{x:.1f},{y - 7:.1f}v14" '
+                 'stroke="#000" stroke-width="2"><title>best fit</title></path>')
+    parts.append(f'<text x="{size - 4}" y="14" font-size="11" text-anchor="end">'
+                 f'RA {ra0:.2f}° Dec {dec0:+.2f}° — red 50 %, blue 90 %</text></svg>')
+    return "".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class _View:
+    """The tangent plane of :func:`local_plot`: its centre, the RA compression ``cosd`` at
+    the centre's declination, pixels per degree and the square's side in pixels."""
+
+    ra0: float
+    dec0: float
+    cosd: float
+    scale: float
+    size: int
+
+    def xy(self, ra: float, dec: float) -> tuple[float, float]:
+        """Pixel position of (ra, dec), RA growing to the left."""
+        dra = ((ra - self.ra0 + 180) % 360 - 180) * self.cosd
+        return self.size / 2 - dra * self.scale, self.size / 2 - (dec - self.dec0) * self.scale
+
+
+def _extent(outlines: Iterable[list[tuple[float, float]] | None], ra0: float, dec0: float,
+            cosd: float) -> float:
+    """The largest offset of any outline point from the centre, in degrees (at least 1)."""
+    extent = 1.0
+    for pts in outlines:
+        for ra, dec in pts or ():
+            dra = ((ra - ra0 + 180) % 360 - 180) * cosd
+            extent = max(extent, abs(dra), abs(dec - dec0))
+    return extent
+
+
+def _grid(view: _View, half: float) -> list[str]:
+    """Dec and RA grid lines with their labels, at a round step, inside the square."""
+    size, ra0, dec0, cosd = view.size, view.ra0, view.dec0, view.cosd
+    parts = []
     step = _nice_step(half)
     k0 = math.floor((dec0 - half) / step)
     for k in range(k0, k0 + int(2 * half / step) + 2):
         d = k * step
         if -90 <= d <= 90:
-            _, y = xy(ra0, d)
+            _, y = view.xy(ra0, d)
             if 0 <= y <= size:
                 parts.append(f'<line x1="0" x2="{size}" y1="{y:.1f}" y2="{y:.1f}" '
                              'stroke="#ddd"/>')
@@ -88,29 +131,12 @@ def local_plot(rev: RevisionPublic, others: Sequence[RevisionPublic] = (),
     k0 = math.floor((ra0 - half / cosd) / rstep)
     for k in range(k0, k0 + int(2 * half / cosd / rstep) + 2):
         a = k * rstep
-        x, _ = xy(a, dec0)
+        x, _ = view.xy(a, dec0)
         if 0 <= x <= size:
             parts.append(f'<line y1="0" y2="{size}" x1="{x:.1f}" x2="{x:.1f}" stroke="#ddd"/>')
             parts.append(f'<text x="{x + 2:.1f}" y="{size - 4}" font-size="10" fill="#666">'
                          f'{a % 360:g}°</text>')
-    for lvl, colour, opacity in ((90, "#1f6fb2", 0.15), (50, "#d62728", 0.25)):
-        pts = outlines[lvl]
-        if pts:
-            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(*p) for p in pts))
-            parts.append(f'<polygon class="region{lvl}" points="{path}" fill="{colour}" '
-                         f'fill-opacity="{opacity}" stroke="{colour}" stroke-width="1.5">'
-                         f'<title>{lvl} % region</title></polygon>')
-    for other in others:
-        if other.ra is not None and other.dec is not None:
-            x, y = xy(other.ra, other.dec)
-            parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="none" stroke="#555">'
-                         f'<title>version {other.number}</title></circle>')
-    x, y = xy(ra0, dec0)
-    parts.append(f'<path class="bestfit" d="M{x - 7:.1f},{y:.1f}h14M{x:.1f},{y - 7:.1f}v14" '
-                 'stroke="#000" stroke-width="2"><title>best fit</title></path>')
-    parts.append(f'<text x="{size - 4}" y="14" font-size="11" text-anchor="end">'
-                 f'RA {ra0:.2f}° Dec {dec0:+.2f}° — red 50 %, blue 90 %</text></svg>')
-    return "".join(parts)
+    return parts
 
 
 def _nice_step(half: float) -> float:

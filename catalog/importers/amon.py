@@ -73,13 +73,19 @@ def _header(comments: list[str]) -> tuple[list[str], dict[str, tuple[float, str]
     missing = [c for c in _REQUIRED if c not in names]
     if missing:
         raise InvalidInput(f"AMON table header lacks columns {missing}")
+    return names, _error_columns(comments, names)
+
+
+def _error_columns(comments: list[str], names: list[str]) -> dict[str, tuple[float, str]]:
+    """Each error column's (containment, unit), from the comment lines that name a unit;
+    ``InvalidInput`` for an error column they leave unexplained."""
+    columns = [n for n in names if n.startswith("Err")]
     errors: dict[str, tuple[float, str]] = {}
     for line in comments:
         unit = _UNIT_RE.search(line)
         if unit is None:
             continue
         levels = [float(p) / 100.0 for p in _CONTAINMENT_RE.findall(line)]
-        columns = [n for n in names if n.startswith("Err")]
         if unit.group(1) == "Error" and "Error" in columns and len(levels) == 1:
             errors["Error"] = (levels[0], unit.group(2))
         else:
@@ -88,10 +94,10 @@ def _header(comments: list[str]) -> tuple[list[str], dict[str, tuple[float, str]
                 digits = re.sub(r"\D", "", column)
                 if digits:
                     errors[column] = (float(digits) / 100.0, unit.group(2))
-    for column in (n for n in names if n.startswith("Err")):
+    for column in columns:
         if column not in errors:
             raise InvalidInput(f"AMON table header does not say the unit/containment of {column}")
-    return names, errors
+    return errors
 
 
 def _time(date: str, time: str) -> datetime:

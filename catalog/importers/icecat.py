@@ -139,6 +139,10 @@ def _row_record(row: dict[str, str | None]) -> NoticeRecord:
     )
 
 
+#: A parsed row: its line number, its raw fields and its record.
+_Parsed = tuple[int, dict[str, str | None], NoticeRecord]
+
+
 def read_icecat_csv(text: str) -> ParseReport:
     """Read an IceCat-1-layout CSV into records and rejected rows.
 
@@ -162,7 +166,28 @@ def read_icecat_csv(text: str) -> ParseReport:
     if missing:
         raise InvalidInput(f"IceCat CSV header lacks columns {missing}")
     report = ParseReport()
-    parsed: list[tuple[int, dict[str, str | None], NoticeRecord]] = []
+    parsed = _parse_rows(reader, report)
+    by_key: dict[str, list[_Parsed]] = defaultdict(list)
+    for item in parsed:
+        by_key[item[2].source_key].append(item)
+    names: dict[str, set[tuple[int, int]]] = defaultdict(set)
+    for _line, _row, record in parsed:
+        names[record.name or ""].add((record.run_id, record.event_id))
+    for line, row, record in parsed:
+        problem = _twin_problem(line, row, record, by_key[record.source_key])
+        if problem is not None:
+            report.rejected.append(RejectedRow(line, problem))
+            continue
+        if len(names[record.name or ""]) > 1:
+            record = _without_name(record)
+        report.records.append(record)
+    report.rejected.sort(key=lambda r: r.line)
+    return report
+
+
+def _parse_rows(reader: csv.DictReader[str], report: ParseReport) -> list[_Parsed]:
+    """Every row that parses, in file order; the others go to ``report.rejected``."""
+    parsed: list[_Parsed] = []
     for line, row in enumerate(reader, start=2):
         if None in row:
             report.rejected.append(RejectedRow(line, "more fields than the header has"))
@@ -171,33 +196,22 @@ def read_icecat_csv(text: str) -> ParseReport:
             parsed.append((line, row, _row_record(row)))
         except InvalidInput as exc:
             report.rejected.append(RejectedRow(line, exc.message))
-    by_key: dict[str, list[tuple[int, dict[str, str | None], NoticeRecord]]] = defaultdict(list)
-    for item in parsed:
-        by_key[item[2].source_key].append(item)
-    names: dict[str, set[tuple[int, int]]] = defaultdict(set)
-    for _line, _row, record in parsed:
-        names[record.name or ""].add((record.run_id, record.event_id))
-    for line, row, record in parsed:
-        twins = by_key[record.source_key]
-        if len(twins) > 1:
-            if any(other_row != row for _, other_row, _ in twins):
-                lines = ", ".join(str(n) for n, _, _ in twins)
-                report.rejected.append(
-                    RejectedRow(
-                        line,
-                        f"run {record.run_id} event {record.event_id} appears on lines "
-                        f"{lines} with different values; none is taken",
-                    )
-                )
-                continue
-            if twins[0][0] != line:
-                report.rejected.append(RejectedRow(line, f"repeats line {twins[0][0]}"))
-                continue
-        if len(names[record.name or ""]) > 1:
-            record = _without_name(record)
-        report.records.append(record)
-    report.rejected.sort(key=lambda r: r.line)
-    return report
+    return parsed
+
+
+def _twin_problem(line: int, row: dict[str, str | None], record: NoticeRecord,
+                  twins: list[_Parsed]) -> str | None:
+    """Why a row is not taken when its run and event appear on other lines too (``twins``,
+    itself included): all of them differ in values, or it repeats an earlier line."""
+    if len(twins) <= 1:
+        return None
+    if any(other_row != row for _, other_row, _ in twins):
+        lines = ", ".join(str(n) for n, _, _ in twins)
+        return (f"run {record.run_id} event {record.event_id} appears on lines "
+                f"{lines} with different values; none is taken")
+    if twins[0][0] != line:
+        return f"repeats line {twins[0][0]}"
+    return None
 
 
 def _without_name(record: NoticeRecord) -> NoticeRecord:

@@ -19,15 +19,13 @@ Refused, with the reason in the error:
 
 from __future__ import annotations
 
-import re
-from datetime import datetime
 from typing import Any, NamedTuple
 from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree as safe_et
 from defusedxml import DefusedXmlException
 
-from catalog.errors import InconsistentNotice, InvalidInput, NotANeutrinoAlert
+from catalog.errors import InvalidInput, NotANeutrinoAlert
 from catalog.importers._common import (
     OBSERVATORY,
     Measured,
@@ -35,10 +33,10 @@ from catalog.importers._common import (
     energy_to_tev,
     parse_utc,
     rate_to_per_year,
-    tjd_sod_to_utc,
     to_float,
     to_int,
 )
+from catalog.importers.voevent_checks import IVORN_RE, check_consistency
 from catalog.notices.parsed import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
 
 VOEVENT_V2_NS = "http://www.ivoa.net/xml/VOEvent/v2.0"
@@ -58,9 +56,6 @@ TEST_PACKETS = frozenset({159})
 OTHER_ICECUBE_PACKETS = frozenset({157, 166, 172})
 """AMON coincidence / cluster packets: IceCube-related but not single-neutrino alerts."""
 
-STREAM_CODES = {24: 173, 25: 174, 26: 176}
-"""The ``Stream`` Param of the current alerts and the packet type it goes with."""
-
 _ERROR2RADIUS_CONTAINMENT = {173: 0.9, 174: 0.9, 176: 0.9, 158: 0.5, 169: 0.5}
 """Containment of ``Error2Radius`` when no ``src_error_*`` Param says it.
 
@@ -68,14 +63,6 @@ The current alerts repeat ``src_error_90`` there; the legacy HESE/EHE notices ga
 radius (as the GCN AMON HESE/EHE tables state in their headers).
 """
 
-_IVORN_RE = re.compile(
-    r"#ICECUBE_(?P<label>[A-Za-z]+)_Event(?P<time>[0-9T:.\-]+)_(?P<stream>\d+)_(?P<run>\d+)"
-    r"_(?P<event>\d+)_(?P<rev>\d+)$"
-)
-_IVORN_LABEL_PACKETS = {"GOLD": 173, "BRONZE": 174, "CASCADE": 176, "HESE": 158, "EHE": 169}
-
-_TIME_TOLERANCE_S = 0.02
-"""ISOTime, SOD and the IVORN time are all rounded to 0.01 s."""
 
 
 def _local(tag: str) -> str:
@@ -101,7 +88,7 @@ def _text(parent: Element | None, *path: str) -> str | None:
 def parse_xml(data: bytes) -> Element:
     """Parse ``data`` safely; XML bombs, DTDs and external entities raise ``InvalidInput``."""
     try:
-        return safe_et.fromstring(data, forbid_dtd=True)
+        root: Element = safe_et.fromstring(data, forbid_dtd=True)
     except DefusedXmlException as exc:
         raise InvalidInput(
             f"refused XML: {type(exc).__name__} (DTDs, entity declarations and external "
@@ -109,6 +96,7 @@ def parse_xml(data: bytes) -> Element:
         ) from None
     except ParseError as exc:
         raise InvalidInput(f"malformed XML: {exc}") from None
+    return root
 
 
 def _params(what: Element | None) -> tuple[dict[str, Element], dict[str, dict[str, str]]]:
@@ -164,63 +152,6 @@ def _param_float(params: dict[str, Element], name: str) -> tuple[float, str | No
     return to_float(node.get("value"), f"Param {name}"), node.get("unit")
 
 
-def _check_consistency(
-    ivorn: str,
-    params: dict[str, Element],
-    packet: int,
-    run: int,
-    event: int,
-    rev: int,
-    event_time: datetime,
-) -> None:
-    """Raise ``InconsistentNotice`` listing every part of the notice that contradicts another."""
-    problems: list[str] = []
-    match = _IVORN_RE.search(ivorn)
-    if match:
-        for what, ivorn_value, value in (
-            ("run", int(match["run"]), run),
-            ("event", int(match["event"]), event),
-            ("rev", int(match["rev"]), rev),
-        ):
-            if ivorn_value != value:
-                problems.append(f"IVORN {what} {ivorn_value} != Param {value}")
-        label_packet = _IVORN_LABEL_PACKETS.get(match["label"].upper())
-        if label_packet is not None and label_packet != packet:
-            problems.append(f"IVORN type {match['label']} != Packet_Type {packet}")
-        stream_param = params.get("Stream")
-        if stream_param is not None and stream_param.get("value") != match["stream"]:
-            problems.append(
-                f"IVORN stream {match['stream']} != Param Stream {stream_param.get('value')}"
-            )
-        ivorn_time = parse_utc(match["time"], "IVORN time")
-        if abs((ivorn_time - event_time).total_seconds()) > _TIME_TOLERANCE_S:
-            problems.append(f"IVORN time {match['time']} != ISOTime {event_time.isoformat()}")
-    stream_param = params.get("Stream")
-    if stream_param is not None:
-        code = to_int(stream_param.get("value"), "Param Stream")
-        if code in STREAM_CODES and STREAM_CODES[code] != packet:
-            problems.append(f"Param Stream {code} does not go with Packet_Type {packet}")
-    amon_id = params.get("AMON_ID")
-    if amon_id is not None and amon_id.get("value") != f"{run}{event:08d}":
-        # AMON_ID is the run number followed by the event number padded to 8 digits.
-        problems.append(f"AMON_ID {amon_id.get('value')} != run {run} + event {event:08d}")
-    tjd = params.get("Event_TJD")
-    sod = params.get("Event_SOD")
-    if tjd is not None and sod is not None:
-        tjd_time = tjd_sod_to_utc(
-            to_int(tjd.get("value"), "Event_TJD"), to_float(sod.get("value"), "Event_SOD")
-        )
-        if abs((tjd_time - event_time).total_seconds()) > _TIME_TOLERANCE_S:
-            problems.append(
-                f"Event_TJD/SOD ({tjd_time.isoformat()}) != ISOTime ({event_time.isoformat()})"
-            )
-    if problems:
-        raise InconsistentNotice(
-            f"{ivorn}: the notice contradicts itself: " + "; ".join(problems),
-            details={"problems": problems},
-        )
-
-
 def _packet_type(params: dict[str, Element]) -> int | None:
     """The ``Packet_Type`` Param as an int (``None`` when the notice has none)."""
     node = params.get("Packet_Type")
@@ -248,7 +179,7 @@ def _identifiers(ivorn: str, params: dict[str, Element]) -> tuple[int, int, int]
     rev_node = params.get("Rev")
     if rev_node is not None:
         return run, event, to_int(rev_node.get("value"), "Param Rev")
-    match = _IVORN_RE.search(ivorn)
+    match = IVORN_RE.search(ivorn)
     if match is None:
         raise InvalidInput(f"{ivorn}: no Rev Param and no revision in the IVORN")
     return run, event, int(match["rev"])
@@ -356,7 +287,7 @@ def parse_voevent(data: bytes) -> list[NoticeRecord]:
 
     coords = _child(root, "WhereWhen", "ObsDataLocation", "ObservationLocation", "AstroCoords")
     event_time = parse_utc(_text(coords, "Time", "TimeInstant", "ISOTime"), "ISOTime")
-    _check_consistency(ivorn, params, packet, run, event, rev, event_time)
+    check_consistency(ivorn, params, packet, run, event, rev, event_time)
     position = _child(coords, "Position2D")
     ra, dec = _direction(ivorn, position)
     regions = _error_regions(params, position, packet)

@@ -66,5 +66,6 @@ def build(n: NoticeInput) -> str:
 
 
 def render(n: NoticeInput) -> RenderedNotice:
+    """The circular draft of ``n`` as a stored notice (UTF-8 ``.txt``)."""
     return RenderedNotice("circular", MEDIA_TYPE, f"{file_stem(n)}.txt",
                           build(n).encode("utf-8"))

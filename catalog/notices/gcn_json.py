@@ -80,5 +80,6 @@ def check(doc: dict[str, Any]) -> None:
 
 
 def render(n: NoticeInput) -> RenderedNotice:
+    """The GCN JSON notice of ``n`` as a stored notice (indented ``.json``)."""
     payload = json.dumps(build(n), indent=2, allow_nan=False).encode("utf-8")
     return RenderedNotice("gcn-json", MEDIA_TYPE, f"{file_stem(n)}.json", payload)

@@ -106,6 +106,7 @@ class NoticeInput:
 
     @property
     def far_hz(self) -> float | None:
+        """The false-alarm rate in Hz, as GCN notices give it."""
         return None if self.far_per_year is None else self.far_per_year / SECONDS_PER_YEAR
 
     @property

@@ -62,6 +62,7 @@ class ErrorRegion:
 
     @property
     def is_circle(self) -> bool:
+        """Whether the region is a circle (``radius_deg``) rather than a rectangle."""
         return self.radius_deg is not None
 
 

@@ -36,6 +36,8 @@ class Sink(Protocol):
     name: str
     formats: tuple[str, ...]
 
-    def deliver(self, notice: OutboxNotice) -> Receipt: ...
+    def deliver(self, notice: OutboxNotice) -> Receipt:
+        """Deliver ``notice``: a :class:`Receipt`, or :class:`DeliveryError` raised."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the sink's connections; it is not used after."""

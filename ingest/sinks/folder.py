@@ -33,6 +33,7 @@ class FolderSink:
         return contained(self.root, notice.format, notice.filename)
 
     def deliver(self, notice: OutboxNotice) -> Receipt:
+        """Write the payload atomically to :meth:`path_of` (temporary file, fsync, rename)."""
         target = self.path_of(notice)  # UnsafePath before anything is created
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -52,4 +53,5 @@ class FolderSink:
         return Receipt(detail=str(target))
 
     def close(self) -> None:
+        """Nothing to release: every delivery opens and closes its own file."""
         return None

@@ -40,11 +40,14 @@ class KafkaProducer(Protocol):
     """The part of ``confluent_kafka.Producer`` the sink uses."""
 
     def produce(self, topic: str, *, value: bytes, key: bytes,
-                on_delivery: Callable[[Any, Any], None]) -> None: ...
+                on_delivery: Callable[[Any, Any], None]) -> None:
+        """Queue one message; ``on_delivery`` gets (error, message) once it is settled."""
 
-    def poll(self, timeout: float = ...) -> int: ...
+    def poll(self, timeout: float = ...) -> int:
+        """Serve delivery reports for up to ``timeout`` seconds; returns how many were served."""
 
-    def flush(self, timeout: float = ...) -> int: ...
+    def flush(self, timeout: float = ...) -> int:
+        """Wait up to ``timeout`` seconds for queued messages; returns how many are left."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +114,8 @@ class GcnKafkaSink:
         self.formats: tuple[str, ...] = tuple(self.topics)
 
     def deliver(self, notice: OutboxNotice) -> Receipt:
+        """Produce the notice and wait for the broker's delivery report; no report, or an error
+        report, is a :class:`DeliveryError`."""
         message = build_message(notice, self.topics)
         reports: list[tuple[Any, Any]] = []
         try:
@@ -133,4 +138,5 @@ class GcnKafkaSink:
         return Receipt(detail=f"GCN Kafka {where}")
 
     def close(self) -> None:
+        """Flush the messages still queued (up to ``timeout_s``)."""
         self.producer.flush(self.timeout_s)

@@ -91,6 +91,8 @@ class VTPSink:
         self.formats: tuple[str, ...] = ("voevent",)
 
     def deliver(self, notice: OutboxNotice) -> Receipt:
+        """Send the VOEvent and wait for the broker's ack; a nak for an event it already holds
+        counts as delivered, any other nak or reply is a :class:`DeliveryError`."""
         if notice.format != "voevent":
             raise DeliveryError(f"the VTP sink sends VOEvents, not {notice.format}")
         try:
@@ -129,4 +131,5 @@ class VTPSink:
         raise DeliveryError(f"VTP reply with role {role!r}")
 
     def close(self) -> None:
+        """Nothing to release: every delivery opens and closes its own connection."""
         return None

@@ -58,6 +58,8 @@ class WebhookSink:
         self._client = httpx.Client(timeout=timeout_s, follow_redirects=False)
 
     def deliver(self, notice: OutboxNotice) -> Receipt:
+        """POST the payload with its idempotency key, timestamp and HMAC signature headers;
+        a transport error or a non-2xx answer is a :class:`DeliveryError`."""
         ts = str(int(time.time()))
         headers = {
             "Content-Type": notice.media_type,
@@ -77,4 +79,5 @@ class WebhookSink:
         return Receipt(detail=f"HTTP {response.status_code}", status_code=response.status_code)
 
     def close(self) -> None:
+        """Close the HTTP client's pooled connections."""
         self._client.close()

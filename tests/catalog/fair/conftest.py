@@ -57,11 +57,13 @@ def seed_records() -> list[NoticeRecord]:
 
 @pytest.fixture
 def fair_cfg() -> FairConfig:
+    """The FAIR settings of the tests: the defaults (local DOIs, test prefix) under ``BASE``."""
     return FairConfig(base_url=BASE)
 
 
 @pytest.fixture
 def fair(storage: CatalogStorage) -> FairStorage:
+    """The DOI and harvest storage on the test database."""
     return FairStorage(storage.engine)
 
 
@@ -75,6 +77,7 @@ def seeded(storage: CatalogStorage, fair: FairStorage, fair_cfg: FairConfig) -> 
 
 @pytest.fixture(scope="session")
 def datacite_xsd() -> xmlschema.XMLSchema:
+    """The official DataCite kernel-4.6 schema (offline copy), loaded once per session."""
     return xmlschema.XMLSchema(str(SCHEMAS / "kernel-4.6" / "metadata.xsd"))
 
 

@@ -6,8 +6,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import httpx
 import numpy as np
-import requests
 from fastapi.testclient import TestClient
 from lxml import etree, html
 from PIL import Image
@@ -17,6 +17,8 @@ from catalog.fair.records import RecordService
 
 def test_home_lists_latest_alerts_and_maps_them(client: TestClient,
                                                 seeded: RecordService) -> None:
+    """The home page lists the alerts newest first with their state and maps those that have a
+    direction, without JavaScript."""
     r = client.get("/")
     assert r.status_code == 200
     doc = html.fromstring(r.text)
@@ -32,6 +34,7 @@ def test_home_lists_latest_alerts_and_maps_them(client: TestClient,
 
 
 def test_home_search(client: TestClient, seeded: RecordService) -> None:
+    """Search the home page by name, stream, dates and cone; a bad number is a 422 saying so."""
     def names(**params: str) -> list[str]:
         doc = html.fromstring(client.get("/", params=params).text)
         return [row.findall("td")[0].text_content()
@@ -47,6 +50,8 @@ def test_home_search(client: TestClient, seeded: RecordService) -> None:
 
 
 def test_sitemap_and_api_catalog(client: TestClient, seeded: RecordService) -> None:
+    """The sitemap lists the home page and every DOI; the RFC 9727 API catalog lists our APIs
+    and is announced by a ``Link`` header."""
     root = etree.fromstring(client.get("/sitemap.xml").content)
     locs = [e.text for e in root.iter("{http://www.sitemaps.org/schemas/sitemap/0.9}loc")]
     assert len(locs) == 1 + 7  # home and every DOI
@@ -78,6 +83,8 @@ def _has_colour(img: Image.Image, rgb: tuple[int, int, int], tol: int = 40,
 
 
 def test_pages_render_in_chromium(live_url: str, tmp_path: Path) -> None:
+    """What a reader sees, rendered by headless Chromium: citation, region outline, sky map dots
+    and the tombstone's red border, checked on the screenshots' pixels."""
     page = tmp_path / "record.png"
     dom = html.fromstring(_chromium(f"{live_url}/records/IceCube-200615A", page))
     assert "IceCube Collaboration (2020)" in dom.get_element_by_id("citation").text_content()
@@ -93,4 +100,4 @@ def test_pages_render_in_chromium(live_url: str, tmp_path: Path) -> None:
     dom = html.fromstring(_chromium(f"{live_url}/records/IceCube-210302A", tomb))
     assert "Retracted" in dom.get_element_by_id("tombstone").text_content()
     assert _has_colour(Image.open(tomb), (0xb4, 0x23, 0x18))  # the red tombstone border
-    requests.get(live_url, timeout=10).raise_for_status()
+    httpx.get(live_url, timeout=10).raise_for_status()

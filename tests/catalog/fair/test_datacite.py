@@ -24,6 +24,8 @@ def _relations(root: etree._Element) -> set[tuple[str, str]]:
 
 def test_minting_is_per_event_and_revision_and_idempotent(
         seeded: RecordService, fair: FairStorage, fair_cfg: FairConfig) -> None:
+    """One concept DOI per event and one per published revision (none for a retraction),
+    opaque suffixes, and a second minting pass mints nothing."""
     a = seeded.load("IceCube-200615A")
     assert a.is_concept and [v.revision.number for v in a.versions] == [0, 1]
     dois = {a.concept.doi, *(v.doi.doi for v in a.versions)}
@@ -40,6 +42,8 @@ def test_minting_is_per_event_and_revision_and_idempotent(
 def test_new_revision_gets_a_doi_and_moves_datestamps(
         seeded: RecordService, storage: CatalogStorage, fair: FairStorage,
         fair_cfg: FairConfig) -> None:
+    """A new revision gets its DOI, and the older DOIs' datestamps move (their relations
+    changed), so harvesters fetch them again."""
     a = seeded.load("IceCube-200615A")
     before = {r.doi: r.updated_at for r in fair.dois_of_event(a.event.id)}
     storage.import_records([record(rev=2, ra=142.9, dec=3.6)])
@@ -54,6 +58,8 @@ def test_new_revision_gets_a_doi_and_moves_datestamps(
 def test_every_record_validates_against_kernel_46(
         seeded: RecordService, fair_cfg: FairConfig, datacite_xsd: xmlschema.XMLSchema,
         key: str) -> None:
+    """Every concept and version record validates against DataCite's JSON schema and the
+    kernel-4.6 XSD."""
     concept = seeded.load(key)
     for rec in [concept, *(seeded.load(v.doi.suffix) for v in concept.versions)]:
         data = datacite.to_json(rec, fair_cfg)
@@ -66,6 +72,8 @@ def test_every_record_validates_against_kernel_46(
 
 
 def test_version_relations_and_dates(seeded: RecordService, fair_cfg: FairConfig) -> None:
+    """The version chain (HasVersion, IsPreviousVersionOf, IsObsoletedBy...), the source
+    notice, dates, alternate identifiers and the creator's ROR affiliation."""
     a = seeded.load("IceCube-200615A")
     v0, v1 = a.versions
     concept = etree.fromstring(datacite.to_xml(a, fair_cfg))
@@ -98,6 +106,7 @@ def test_version_relations_and_dates(seeded: RecordService, fair_cfg: FairConfig
 
 
 def test_retracted_record_says_withdrawn(seeded: RecordService, fair_cfg: FairConfig) -> None:
+    """A retracted record carries a Withdrawn date with the reason, and says so in its abstract."""
     b = seeded.load("IceCube-210302A")
     root = etree.fromstring(datacite.to_xml(b, fair_cfg))
     dates = {e.get("dateType"): e for e in root.iterfind(".//d:date", NS)}

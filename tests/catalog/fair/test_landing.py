@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import extruct
+import httpx
 import pytest
-import requests
 import signposting
 import xmlschema
 from fastapi.testclient import TestClient
@@ -20,6 +20,7 @@ from lxml import etree, html
 from catalog.fair.records import RecordService
 from catalog.fair.signposts import EXPORT_TYPES
 from catalog.storage.events import CatalogStorage
+from nufair.settings import Settings
 from tests.catalog.fair.conftest import add_artifact
 
 
@@ -29,7 +30,9 @@ def _digest(body: bytes) -> str:
 
 def test_page_shows_citation_parameters_versions_and_files(
         client: TestClient, seeded: RecordService, storage: CatalogStorage,
-        settings) -> None:
+        settings: Settings) -> None:
+    """The landing page shows the citation, the latest parameters, the sky plot, the versions
+    and the files with their checksums; an older version says it is superseded."""
     add_artifact(storage.engine, settings.data_dir / "artifacts", "IceCube-200615A", 1,
                  "skymap.fits", b"SIMPLE" + bytes(100), "application/fits", "skymap-fits")
     r = client.get("/records/IceCube-200615A")
@@ -57,6 +60,7 @@ def test_page_shows_citation_parameters_versions_and_files(
 
 
 def test_retracted_record_is_a_tombstone(client: TestClient, seeded: RecordService) -> None:
+    """Every record of a retracted alert is a tombstone with date and reason, still citable."""
     b = seeded.load("IceCube-210302A")
     for key in (b.key, b.versions[0].doi.suffix):
         doc = html.fromstring(client.get(f"/records/{key}").text)
@@ -69,6 +73,8 @@ def test_retracted_record_is_a_tombstone(client: TestClient, seeded: RecordServi
 
 
 def test_content_negotiation(client: TestClient, seeded: RecordService) -> None:
+    """One URL for people and machines: HTML, JSON-LD, DataCite XML or Turtle by ``Accept``,
+    ``Vary: Accept``, 406 for a type we do not offer."""
     a = seeded.load("IceCube-200615A")
     url = f"/records/{a.key}"
     ld = client.get(url, headers={"Accept": "application/ld+json"})
@@ -89,6 +95,8 @@ def test_content_negotiation(client: TestClient, seeded: RecordService) -> None:
 def test_exports_have_stable_urls_and_digests(client: TestClient, seeded: RecordService,
                                               datacite_xsd: xmlschema.XMLSchema,
                                               fmt: str) -> None:
+    """Each export at its own URL with its media type, a ``Content-Digest`` and a link back to
+    the record, and its content naming the DOI."""
     a = seeded.load("IceCube-200615A")
     r = client.get(f"/records/{a.versions[1].doi.suffix}/export/{fmt}")
     assert r.status_code == 200
@@ -127,10 +135,12 @@ def test_jsonld_in_html_equals_negotiated_jsonld(client: TestClient,
 
 
 def test_signposting_parsed_by_the_signposting_package(live_url: str) -> None:
+    """FAIR Signposting levels 1 and 2 as a third-party client reads them, on the page and on
+    its file."""
     page = f"{live_url}/records/IceCube-200615A"
     sp = signposting.find_signposting_http(page)
-    doi_url = requests.get(page, headers={"Accept": "application/ld+json"},
-                           timeout=30).json()["@id"]
+    doi_url = httpx.get(page, headers={"Accept": "application/ld+json"},
+                        timeout=30).json()["@id"]
     assert str(sp.citeAs.target) == doi_url
     assert {str(t.target) for t in sp.types} == {"https://schema.org/Dataset",
                                                  "https://schema.org/AboutPage"}
@@ -148,15 +158,16 @@ def test_signposting_parsed_by_the_signposting_package(live_url: str) -> None:
     assert str(linkset.citeAs.target) == doi_url
     assert {str(i.target) for i in linkset.items} == {item}
     # Level 1 on the file too, and its digest matches its bytes.
-    r = requests.get(item, timeout=30)
+    r = httpx.get(item, timeout=30)
     assert r.headers["content-digest"] == _digest(r.content)
     file_sp = signposting.find_signposting_http(item)
     assert str(file_sp.citeAs.target) == doi_url and file_sp.collection is not None
 
 
 def test_downloads_refuse_path_tricks(client: TestClient, seeded: RecordService,
-                                      storage: CatalogStorage, settings,
+                                      storage: CatalogStorage, settings: Settings,
                                       tmp_path: Path) -> None:
+    """A file row pointing outside the artifact store, or a ``..`` in the name, serves nothing."""
     secret = tmp_path / "secret.txt"
     secret.write_text("not for you")
     with storage.engine.begin() as conn:
@@ -173,6 +184,7 @@ def test_downloads_refuse_path_tricks(client: TestClient, seeded: RecordService,
 
 
 def test_local_doi_resolver_redirects(client: TestClient, seeded: RecordService) -> None:
+    """With local DOIs, ``/doi/<doi>`` redirects to the landing page; an unknown DOI is a 404."""
     a = seeded.load("IceCube-200615A")
     r = client.get(f"/doi/{a.concept.doi}", follow_redirects=False)
     assert r.status_code == 302 and r.headers["location"].endswith(f"/records/{a.key}")
@@ -180,7 +192,10 @@ def test_local_doi_resolver_redirects(client: TestClient, seeded: RecordService)
 
 
 def test_former_artifact_url_redirects_to_the_file_under_its_landing_page(
-        client: TestClient, seeded: RecordService, storage: CatalogStorage, settings) -> None:
+        client: TestClient, seeded: RecordService, storage: CatalogStorage,
+        settings: Settings) -> None:
+    """The old ``/api/v1/artifacts/<id>`` URLs keep working: a permanent redirect to the file's
+    one public URL, which serves the bytes with their digest."""
     content = b"SIMPLE" + bytes(64)
     add_artifact(storage.engine, settings.data_dir / "artifacts", "IceCube-200615A", 1,
                  "skymap.fits", content, "application/fits", "skymap-fits")

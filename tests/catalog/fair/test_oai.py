@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
-import requests
 import xmlschema
 from lxml import etree
 from sickle import Sickle
 from sickle.oaiexceptions import NoRecordsMatch
 
 from catalog.fair import datacite
+from nufair.settings import Settings
 from tests.catalog.fair.conftest import SCHEMAS
 
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
@@ -28,10 +29,10 @@ def oai_xsd() -> xmlschema.XMLSchema:
 
 
 @pytest.fixture
-def get(live_url: str, oai_xsd: xmlschema.XMLSchema) -> Iterator:
+def get(live_url: str, oai_xsd: xmlschema.XMLSchema) -> Iterator[Callable[..., etree._Element]]:
     """GET /oai with parameters; the body is validated and returned as an element."""
     def _get(**params: str) -> etree._Element:
-        r = requests.get(f"{live_url}/oai", params=params, timeout=30)
+        r = httpx.get(f"{live_url}/oai", params=params, timeout=30)
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/xml")
         oai_xsd.validate(r.content)
         return etree.fromstring(r.content)
@@ -43,7 +44,10 @@ def _error(root: etree._Element) -> str | None:
     return None if e is None else e.get("code")
 
 
-def test_every_verb_and_format_validates(get, live_url: str) -> None:
+def test_every_verb_and_format_validates(get: Callable[..., etree._Element],
+                                        live_url: str) -> None:
+    """All six verbs in every metadata format validate against OAI-PMH.xsd and the DataCite
+    kernel; lists are paged; POST answers like GET."""
     ident = get(verb="Identify")
     assert ident.findtext(f"{OAI}Identify/{OAI}deletedRecord") == "persistent"
     assert ident.findtext(f"{OAI}Identify/{OAI}granularity") == "YYYY-MM-DDThh:mm:ssZ"
@@ -64,7 +68,7 @@ def test_every_verb_and_format_validates(get, live_url: str) -> None:
     ids = get(verb="ListIdentifiers", metadataPrefix="oai_dc")
     assert ids.find(f"{OAI}ListIdentifiers/{OAI}resumptionToken").text  # page size 3
     # POST works like GET.
-    r = requests.post(f"{live_url}/oai", data={"verb": "Identify"}, timeout=30)
+    r = httpx.post(f"{live_url}/oai", data={"verb": "Identify"}, timeout=30)
     assert etree.fromstring(r.content).find(f"{OAI}Identify") is not None
 
 
@@ -89,7 +93,10 @@ def test_every_verb_and_format_validates(get, live_url: str) -> None:
      "noRecordsMatch"),
     ({"verb": "ListSets", "resumptionToken": "x"}, "badResumptionToken"),
 ])
-def test_error_codes(get, params: dict[str, str], code: str) -> None:
+def test_error_codes(get: Callable[..., etree._Element], params: dict[str, str],
+                     code: str) -> None:
+    """Each OAI-PMH error code where the spec asks for it, with no arguments echoed for
+    badVerb and badArgument."""
     root = get(**params)
     assert _error(root) == code
     if code in ("badVerb", "badArgument"):
@@ -97,11 +104,14 @@ def test_error_codes(get, params: dict[str, str], code: str) -> None:
 
 
 def test_repeated_argument_is_bad(live_url: str) -> None:
-    r = requests.get(f"{live_url}/oai?verb=Identify&verb=Identify", timeout=30)
+    """A repeated argument is an error (badVerb for a repeated verb), not a silent choice."""
+    r = httpx.get(f"{live_url}/oai?verb=Identify&verb=Identify", timeout=30)
     assert _error(etree.fromstring(r.content)) == "badVerb"
 
 
 def test_sickle_harvests_everything_with_tokens_sets_dates_and_deletions(live_url: str) -> None:
+    """A real harvester (sickle) follows our resumption tokens through every item, deleted ones
+    included, and selects by set and date."""
     sickle = Sickle(f"{live_url}/oai", max_retries=0)
     headers = list(sickle.ListIdentifiers(metadataPrefix="oai_datacite", ignore_deleted=False))
     # 3 alerts: A has a concept and 2 versions, B and C a concept and 1 version each.
@@ -128,10 +138,11 @@ def test_sickle_harvests_everything_with_tokens_sets_dates_and_deletions(live_ur
         list(sickle.ListIdentifiers(metadataPrefix="oai_dc", until="2000-01-01T00:00:00Z"))
 
 
-def test_resumption_token_survives_a_restart(live_url: str, settings, db_url: str) -> None:
+def test_resumption_token_survives_a_restart(live_url: str, settings: Settings,
+                                             db_url: str) -> None:
     """A token from one server process works on a fresh one: it holds no server state."""
-    r = requests.get(f"{live_url}/oai", params={"verb": "ListIdentifiers",
-                                                "metadataPrefix": "oai_dc"}, timeout=30)
+    r = httpx.get(f"{live_url}/oai", params={"verb": "ListIdentifiers",
+                                             "metadataPrefix": "oai_dc"}, timeout=30)
     token = etree.fromstring(r.content).findtext(f".//{OAI}resumptionToken")
     first = [e.text for e in etree.fromstring(r.content).iter(f"{OAI}identifier")]
     from nufair.app import create_app
@@ -139,7 +150,7 @@ def test_resumption_token_survives_a_restart(live_url: str, settings, db_url: st
 
     cfg = settings.model_copy(update={"public_base_url": live_url, "oai_page_size": 3})
     with serving(create_app(cfg), free_socket()) as other:
-        r2 = requests.get(f"{other}/oai", params={"verb": "ListIdentifiers",
-                                                  "resumptionToken": token}, timeout=30)
+        r2 = httpx.get(f"{other}/oai", params={"verb": "ListIdentifiers",
+                                               "resumptionToken": token}, timeout=30)
     second = [e.text for e in etree.fromstring(r2.content).iter(f"{OAI}identifier")]
     assert len(second) == 3 and not set(first) & set(second)

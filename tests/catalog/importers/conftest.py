@@ -19,9 +19,11 @@ def notice_bytes(name: str) -> bytes:
 
 @pytest.fixture
 def sample() -> object:
+    """:func:`sample_bytes`, for tests that read the bundled sample by name."""
     return sample_bytes
 
 
 @pytest.fixture
 def notice() -> object:
+    """:func:`notice_bytes`, for tests that read a test-only notice by name."""
     return notice_bytes

@@ -19,6 +19,8 @@ def _data_lines(name: str) -> list[str]:
 
 
 def test_gold_bronze_rows_against_the_text() -> None:
+    """Every row of the Gold/Bronze table, re-read here with ``str.split``: ids, revision,
+    stream, position, and both radii converted from arcmin."""
     report = read_amon_table(sample_bytes("amon_table_gold_bronze.txt").decode())
     lines = _data_lines("amon_table_gold_bronze.txt")
     assert len(report.records) == len(lines) == 287 and not report.rejected
@@ -41,6 +43,7 @@ def test_gold_bronze_rows_against_the_text() -> None:
 
 
 def test_first_row_in_degrees() -> None:
+    """One row checked by hand: the YY/MM/DD date, the 90 % radius in degrees, the estimates."""
     record = read_amon_table(sample_bytes("amon_table_gold_bronze.txt").decode()).records[0]
     # "140314 61338661 1 25/01/02 13:48:01.92 BRONZE 262.7900 +6.6900 63.29 34.49 ..."
     assert record.event_time == datetime(2025, 1, 2, 13, 48, 1, 920000, tzinfo=UTC)
@@ -51,6 +54,7 @@ def test_first_row_in_degrees() -> None:
 
 
 def test_retraction_row() -> None:
+    """The one retraction of the table has no estimates; its FAR placeholder is kept aside."""
     records = read_amon_table(sample_bytes("amon_table_gold_bronze.txt").decode()).records
     (retraction,) = [r for r in records if r.kind is RevisionKind.RETRACTION]
     assert (retraction.run_id, retraction.event_id, retraction.source_rev) == (139977, 2910365, 1)
@@ -59,6 +63,8 @@ def test_retraction_row() -> None:
 
 
 def test_hese_table() -> None:
+    """The legacy HESE table: no revision column (revisions inferred, newest row first), a
+    50 % radius only, and an exact duplicate row left out."""
     report = read_amon_table(sample_bytes("amon_table_HESE_events.txt").decode())
     assert len(_data_lines("amon_table_HESE_events.txt")) == 23
     # The last two rows (run 127853 event 67093193) are identical: one is imported.
@@ -74,6 +80,7 @@ def test_hese_table() -> None:
 
 
 def test_ehe_table() -> None:
+    """The legacy EHE table: 50 % radii and signalness read from their own columns."""
     report = read_amon_table(sample_bytes("amon_table_EHE_events.txt").decode())
     assert len(report.records) == 11 and not report.rejected
     first = report.records[0]
@@ -84,12 +91,14 @@ def test_ehe_table() -> None:
 
 
 def test_header_without_error_units_is_refused() -> None:
+    """Radii whose unit the header does not state are not guessed: the whole table is refused."""
     text = sample_bytes("amon_table_gold_bronze.txt").decode().replace("in units of arcmin", "")
     with pytest.raises(InvalidInput, match="unit/containment of Err90"):
         read_amon_table(text)
 
 
 def test_bad_row_is_rejected_alone() -> None:
+    """A typo in one row (letter O for a zero) costs that row only, with the reason."""
     text = sample_bytes("amon_table_EHE_events.txt").decode()
     text = text.replace("120.3040", "12O.3040")
     report = read_amon_table(text)

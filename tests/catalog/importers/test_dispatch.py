@@ -14,6 +14,7 @@ from tests.catalog.importers.conftest import notice_bytes
 
 
 def test_sample_paths_and_dispatch() -> None:
+    """Every bundled sample file reaches its importer by content, and all their records come out."""
     paths = sample_paths()
     assert len(paths) == 12
     sources: dict[Source, int] = {}
@@ -24,22 +25,26 @@ def test_sample_paths_and_dispatch() -> None:
 
 
 def test_json_dispatch() -> None:
+    """A GCN JSON notice without a file name is recognised by its content."""
     data = notice_bytes("single_neutrino_alerts.gold_bronze_track_alerts.example.json")
     (record,) = parse_document(data)
     assert record.source is Source.GCN_JSON
 
 
 def test_bad_utf8() -> None:
+    """Undecodable bytes are refused with the offending byte and its offset."""
     with pytest.raises(InvalidInput, match="not valid UTF-8: byte 0xff at offset 3"):
         parse_document(b"abc\xff")
 
 
 def test_unsupported() -> None:
+    """A document no importer recognises is refused, naming the file."""
     with pytest.raises(UnsupportedFormat, match=r"notes\.txt"):
         parse_document(b"hello, world\n", filename="notes.txt")
 
 
 def test_rejected_rows_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """Rows a CSV importer leaves out are logged with file and line, and reported in full."""
     data = notice_bytes("IceCube_Gold_Bronze_Tracks_2023-2024_additions.csv")
     with caplog.at_level(logging.WARNING, logger="catalog.importers"):
         records = parse_document(data, filename="additions.csv")
@@ -49,6 +54,8 @@ def test_rejected_rows_are_logged(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_iter_paths(tmp_path: Path) -> None:
+    """Folders are walked recursively in name order, keeping known suffixes in any case; a file
+    named explicitly is always taken; a missing path is an error."""
     (tmp_path / "b").mkdir()
     for name in ("b/z.xml", "a.json", "b/c.csv", "notes.md", "x.TXT"):
         (tmp_path / name).write_text("")

@@ -25,6 +25,7 @@ def _encode(doc: dict[str, object]) -> bytes:
 
 
 def test_official_example() -> None:
+    """GCN's own example notice, field by field; its FAR agrees with the AMON table's."""
     doc = _example()
     (record,) = parse_gcn_json(notice_bytes(EXAMPLE))
     assert (record.run_id, record.event_id) == (137840, 57034692)  # id "137840_57034692"
@@ -43,6 +44,8 @@ def test_official_example() -> None:
 
 
 def test_update_and_retraction_and_containment() -> None:
+    """``alert_type`` and ``record_number`` give the revision; ``containment_probability`` says
+    which region ``ra_dec_error`` is; a retraction keeps its ``additional_info`` as reason."""
     doc = _example() | {
         "alert_type": "update",
         "record_number": 2,
@@ -65,6 +68,8 @@ def test_update_and_retraction_and_containment() -> None:
 
 
 def test_schema_violation_is_refused() -> None:
+    """A notice against GCN's official schema is refused, naming where (wrong type, unknown
+    pipeline)."""
     doc = _example() | {"ra": "345.82"}
     with pytest.raises(InvalidInput, match="official schema at ra"):
         parse_gcn_json(_encode(doc))
@@ -74,6 +79,7 @@ def test_schema_violation_is_refused() -> None:
 
 
 def test_missing_id_is_refused() -> None:
+    """Without ``id`` there is no run and event to file the notice under."""
     doc = _example()
     del doc["id"]
     with pytest.raises(InvalidInput, match="'<run>_<event>'"):
@@ -81,6 +87,7 @@ def test_missing_id_is_refused() -> None:
 
 
 def test_test_tense_is_refused() -> None:
+    """Test notices never enter the archive."""
     with pytest.raises(NotANeutrinoAlert, match="alert_tense='test'"):
         parse_gcn_json(_encode(_example() | {"alert_tense": "test"}))
 
@@ -94,11 +101,13 @@ def test_test_tense_is_refused() -> None:
     ],
 )
 def test_other_missions_are_refused(name: str, reason: str) -> None:
+    """Real GCN JSON notices of other neutrino missions are refused as not ours, by name."""
     with pytest.raises(NotANeutrinoAlert, match=reason):
         parse_gcn_json(notice_bytes(name))
 
 
 def test_not_a_notice() -> None:
+    """JSON that is no GCN notice is unsupported; NaN and truncated JSON are invalid input."""
     with pytest.raises(UnsupportedFormat):
         parse_gcn_json(b'{"hello": "world"}')
     with pytest.raises(InvalidInput, match="NaN"):

@@ -14,6 +14,8 @@ THIRD_PARTY = "IceCube_Gold_Bronze_Tracks_2023-2024_additions.csv"
 
 
 def test_icecat1_all_rows() -> None:
+    """Every IceCat-1 row against the CSV read with the ``csv`` module: names, ids, position,
+    the asymmetric 90 % rectangle, estimates, CR veto, stream and source key."""
     text = sample_bytes(ICECAT).decode()
     report = read_icecat_csv(text)
     rows = list(csv.reader(io.StringIO(text)))
@@ -46,6 +48,7 @@ def test_icecat1_all_rows() -> None:
 
 
 def test_icecat1_known_event() -> None:
+    """IceCube-200615A has the run and event ids GCN gave it; eight events carry the CR veto."""
     report = read_icecat_csv(sample_bytes(ICECAT).decode())
     (rec,) = [r for r in report.records if r.name == "IceCube-200615A"]
     assert (rec.run_id, rec.event_id) == (134191, 17593623)
@@ -53,6 +56,8 @@ def test_icecat1_known_event() -> None:
 
 
 def test_third_party_rows_are_checked_one_by_one() -> None:
+    """A third-party CSV in the IceCat layout: rows whose times disagree or whose event repeats
+    with other values are left out; a name given to two events is dropped from both."""
     report = read_icecat_csv(notice_bytes(THIRD_PARTY).decode())
     reasons = {row.line: row.reason for row in report.rejected}
     # Line 2: START 04:16:10.44 but EVENTMJD is 16:16:10 the same day (12 h apart).
@@ -69,6 +74,7 @@ def test_third_party_rows_are_checked_one_by_one() -> None:
 
 
 def test_identical_duplicate_is_imported_once() -> None:
+    """An exact repeat of a row is imported once; the repeat is reported against the first line."""
     text = sample_bytes(ICECAT).decode()
     lines = text.splitlines()
     report = read_icecat_csv("\n".join([*lines[:3], lines[2]]) + "\n")
@@ -77,6 +83,7 @@ def test_identical_duplicate_is_imported_once() -> None:
 
 
 def test_none_in_required_column_rejects_the_row() -> None:
+    """The literal ``None`` in a required column is a missing value: that row is rejected."""
     lines = sample_bytes(ICECAT).decode().splitlines()
     bad = lines[1].split(",")
     bad[6] = "None"  # RA
@@ -86,6 +93,7 @@ def test_none_in_required_column_rejects_the_row() -> None:
 
 
 def test_third_party_cascades_become_circles() -> None:
+    """Cascades in the IceCat layout have a radius and no signalness: circles, not rectangles."""
     report = read_icecat_csv(notice_bytes("IceCube_cascade.csv").decode())
     assert len(report.records) == 26 and not report.rejected
     first = report.records[0]

@@ -26,6 +26,7 @@ REAL = [
 
 
 def test_icecube_200615a_rev0_and_rev1() -> None:
+    """IceCube-200615A's two GCN notices, value by value as GCN published them."""
     (rev0,) = parse_voevent(sample_bytes("IceCube_134191_017593623_0.xml"))
     (rev1,) = parse_voevent(sample_bytes("IceCube_134191_017593623_1.xml"))
     assert (rev0.run_id, rev0.event_id) == (rev1.run_id, rev1.event_id) == (134191, 17593623)
@@ -47,6 +48,8 @@ def test_icecube_200615a_rev0_and_rev1() -> None:
 
 @pytest.mark.parametrize("name", REAL)
 def test_real_notices_match_voevent_parse(name: str) -> None:
+    """Each real notice against voevent-parse's reading, and its TJD/SOD time against astropy's
+    conversion."""
     data = sample_bytes(name)
     (record,) = parse_voevent(data)
     v = voeventparse.loads(data)
@@ -70,6 +73,7 @@ def test_real_notices_match_voevent_parse(name: str) -> None:
 
 
 def test_cascade_name_and_skymap() -> None:
+    """A cascade notice gives its own name, the skymap URL and a 50 % radius."""
     (record,) = parse_voevent(
         sample_bytes("ICECUBE_CASCADE_IceCubeCascade-220801a_136889_25590129_rev0.xml")
     )
@@ -81,11 +85,13 @@ def test_cascade_name_and_skymap() -> None:
 
 
 def test_energy_in_gev_becomes_tev() -> None:
+    """Energies are stored in TeV whatever unit the notice uses."""
     (record,) = parse_voevent(notice_bytes("sample_astrotrack_alert.xml"))
     assert record.energy_tev == pytest.approx(23.8726e-3)  # unit="GeV" in the notice
 
 
 def test_units_are_read_from_each_param() -> None:
+    """Every Param is converted by its own ``unit`` (arcmin, PeV, Hz), never assumed."""
     data = sample_bytes("IceCube_134191_017593623_1.xml")
     data = data.replace(b'value="1.2199" unit="deg"', b'value="73.194" unit="arcmin"')
     data = data.replace(b'value="496.3637" unit="TeV"', b'value="0.4963637" unit="PeV"')
@@ -98,12 +104,14 @@ def test_units_are_read_from_each_param() -> None:
 
 
 def test_unknown_unit_is_refused() -> None:
+    """A unit we cannot convert is refused rather than stored as if it were TeV."""
     data = sample_bytes("IceCube_134191_017593623_1.xml").replace(b'unit="TeV"', b'unit="erg"')
     with pytest.raises(InvalidInput, match="unknown energy unit"):
         parse_voevent(data)
 
 
 def test_retraction_flag() -> None:
+    """``Retraction=true`` makes the notice a retraction, with a reason."""
     data = sample_bytes("IceCube_134191_017593623_1.xml").replace(
         b'name="Retraction" value="false"', b'name="Retraction" value="true"'
     )
@@ -121,11 +129,14 @@ def test_retraction_flag() -> None:
     ],
 )
 def test_other_observatories_are_refused(name: str, reason: str) -> None:
+    """LVK and ANTARES VOEvents are refused as not ours, saying whose they are."""
     with pytest.raises(NotANeutrinoAlert, match=reason):
         parse_voevent(notice_bytes(name))
 
 
 def test_edited_fra_sample_is_inconsistent() -> None:
+    """A notice whose IVORN and TJD/SOD contradict its other Params is refused, every
+    contradiction listed."""
     with pytest.raises(InconsistentNotice) as info:
         parse_voevent(notice_bytes("sample_astrotrack_alert_2021_edited.xml"))
     problems = info.value.details["problems"]
@@ -135,6 +146,7 @@ def test_edited_fra_sample_is_inconsistent() -> None:
 
 
 def test_ivorn_rev_must_match_param() -> None:
+    """The revision in the IVORN must be the ``Rev`` Param."""
     data = sample_bytes("IceCube_134191_017593623_0.xml").replace(
         b'name="Rev" value="0"', b'name="Rev" value="1"'
     )
@@ -150,6 +162,7 @@ def test_ivorn_rev_must_match_param() -> None:
     ],
 )
 def test_test_notices_are_refused(old: bytes, new: bytes) -> None:
+    """Test notices (``role="test"`` or the ``Test`` flag) never enter the archive."""
     data = sample_bytes("IceCube_134207_033533447_0.xml").replace(old, new)
     with pytest.raises(NotANeutrinoAlert, match="test notice"):
         parse_voevent(data)
@@ -167,17 +180,20 @@ EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
 
 @pytest.mark.parametrize("data", [BILLION_LAUGHS, EXTERNAL_ENTITY])
 def test_xml_attacks_are_refused(data: bytes) -> None:
+    """Entity expansion and external entities are refused before any expansion."""
     with pytest.raises(InvalidInput, match="refused XML"):
         parse_voevent(data)
 
 
 def test_malformed_xml() -> None:
+    """Truncated XML is invalid input, not a crash."""
     data = sample_bytes("IceCube_134207_033533447_0.xml")[:-40]
     with pytest.raises(InvalidInput, match="malformed XML"):
         parse_voevent(data)
 
 
 def test_legacy_hese_packet_uses_error2radius_as_50_percent() -> None:
+    """A legacy HESE notice has only ``Error2Radius``, which was a 50 % radius then."""
     # A legacy-style notice: packet 158, no src_error_* Params, no IVORN structure to check.
     data = sample_bytes("IceCube_134207_033533447_0.xml")
     data = data.replace(b'name="Packet_Type" value="174"', b'name="Packet_Type" value="158"')
