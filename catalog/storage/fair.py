@@ -1,8 +1,10 @@
 """Every SQL statement of the FAIR layer: DOI minting, record look-ups, harvesting pages.
 
-Minting is idempotent and can run inside another transaction (``mint_in``): the import
-transaction calls it so that a revision and its DOI land together, and ``mint_missing``
-catches up on anything stored before (start-up, the CLI importer).
+Minting is idempotent and can run inside another transaction (``mint_in``, bound to a
+:func:`catalog.storage.unit.catalog_tx` as :class:`DoiStore`): each flow that stores
+revisions mints their DOIs as an explicit step of its transaction, so that a revision and
+its DOI land together, and ``mint_missing`` catches up on anything stored before (start-up,
+the CLI importer).
 """
 
 from __future__ import annotations
@@ -253,6 +255,25 @@ def set_condition(set_spec: str) -> ColumnElement[bool]:
     if set_spec == "status:retracted":
         return dois.c.withdrawn_at.is_not(None)
     raise ValueError(set_spec)
+
+
+@dataclass(frozen=True, slots=True)
+class PidMinting:
+    """Which DOIs the flows mint with the revisions they store: prefix and provider."""
+
+    prefix: str
+    provider: str
+
+
+class DoiStore:
+    """DOI minting on one open transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def mint(self, pids: PidMinting, event_pks: Iterable[int]) -> MintSummary:
+        """Mint the missing DOIs of ``event_pks`` and record their retractions."""
+        return mint_in(self.conn, pids.prefix, pids.provider, event_pks=event_pks)
 
 
 def mint_in(conn: Connection, prefix: str, provider: str,

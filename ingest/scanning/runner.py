@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import dask
+from dask.base import annotate
 
 from catalog.storage.raw_events import IngestStorage
 from catalog.storage.scans import LostClaim, Priority, ScanRow, ScanStorage, Snapshot
@@ -103,7 +103,7 @@ class DaskClients:
         with self._lock:
             if self._client is None:
                 if self.address:
-                    self._client = Client(self.address)
+                    self._client = Client(self.address)  # type: ignore[no-untyped-call]
                 else:
                     self._client = local_client(self.workers, processes=self.processes)
             return self._client
@@ -175,7 +175,7 @@ class ScanRunner:
             if row.abort_requested_at is not None:
                 raise ScanCancelled("abort requested before the (re)start")
             event = Event.from_json(self.raw.body(row.raw_event_pk))
-            with dask.annotate(priority=DASK_PRIORITY.get(row.priority, 0)):
+            with annotate(priority=DASK_PRIORITY.get(row.priority, 0)):
                 result = run_scan(event, self.detector(), config_to_reco(row.config),
                                   client=self.clients.get(), progress=self._progress(claim),
                                   cancel=claim.cancel)
