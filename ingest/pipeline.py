@@ -82,7 +82,7 @@ def initial_record(event: Event, sel: Selection) -> NoticeRecord:
         extra={"estimator": "reco first guess", "selection": sel.to_json()})
 
 
-#: Wall-clock budget of one event's first guess [s]: ~100 × the 0.2-0.5 s of an alert
+#: Wall-clock budget of one event's first guess [s]: ~100 times the 0.2-0.5 s of an alert
 #: event; the largest accepted event (10⁵ pulses) takes ~25 s on a busy 2-core machine.
 FIRST_GUESS_BUDGET_S = 60.0
 

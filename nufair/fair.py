@@ -55,9 +55,11 @@ class PidSyncLoop:
                                         name="pid-sync", daemon=True)
 
     def start(self) -> None:
+        """Start the loop's thread."""
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop the loop and wait for its current pass."""
         self._stop.set()
         self._thread.join(timeout=30)
 

@@ -153,6 +153,7 @@ class FairStorage:
     # -------------------------------------------------------------------- reads
 
     def find_suffix(self, suffix: str) -> DoiRow | None:
+        """The DOI with this suffix (any case), if any."""
         with self.engine.connect() as conn:
             row = conn.execute(_doi_select().where(dois.c.suffix == suffix.lower())
                                ).mappings().first()
@@ -167,6 +168,7 @@ class FairStorage:
         return [_doi(r) for r in rows]
 
     def artifacts_of_event(self, event_pk: int) -> list[ArtifactRow]:
+        """The artifacts of an event with their revision numbers."""
         stmt = (select(artifacts, revisions.c.number.label("revision_number"))
                 .select_from(artifacts.outerjoin(revisions,
                                                  revisions.c.id == artifacts.c.revision_pk))
@@ -192,6 +194,7 @@ class FairStorage:
             return [_doi(r) for r in conn.execute(stmt).mappings()]
 
     def earliest_datestamp(self) -> datetime | None:
+        """The oldest ``updated_at`` of any DOI (OAI-PMH ``earliestDatestamp``)."""
         with self.engine.connect() as conn:
             value: datetime | None = conn.execute(select(func.min(dois.c.updated_at))).scalar()
         return value
@@ -223,6 +226,7 @@ class FairStorage:
                 for r in rows]
 
     def all_dois(self) -> list[DoiRow]:
+        """Every DOI, in order of minting."""
         with self.engine.connect() as conn:
             rows = conn.execute(_doi_select().order_by(dois.c.id)).mappings().all()
         return [_doi(r) for r in rows]

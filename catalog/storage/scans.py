@@ -298,6 +298,7 @@ class ScanStorage:
         return [SnapshotRow(**dict(r)) for r in rows], final
 
     def latest_snapshot(self, pk: int) -> SnapshotRow | None:
+        """The newest snapshot of a scan, if any."""
         cols = [scan_snapshots.c[k] for k in SnapshotRow.__dataclass_fields__]
         with self.engine.connect() as conn:
             r = conn.execute(select(*cols).where(scan_snapshots.c.scan_pk == pk)

@@ -40,10 +40,12 @@ class RawEventAccepted(BaseModel):
 
 
 class RetractRequest(BaseModel):
+    """Why an event is retracted."""
     reason: str = Field(min_length=3, max_length=2000)
 
 
 class RetractionPublic(BaseModel):
+    """The retraction revision made and the notices queued for it."""
     name: str | None
     revision: int
     kind: str
@@ -51,6 +53,7 @@ class RetractionPublic(BaseModel):
 
 
 class NoticePublic(BaseModel):
+    """A queued notice and its delivery state."""
     id: int
     revision_pk: int
     sink: str
@@ -70,6 +73,7 @@ class NoticePublic(BaseModel):
 async def post_raw_event(request: Request, response: Response, ctx: ContextDep,
                          _token: Annotated[str, Depends(require_scope("ingest"))],
                          ) -> RawEventAccepted:
+    """Accept a raw event: 201 with what was made, 200 for one already received."""
     body = await json_body(request)  # strict JSON (ingest.rawevent.loads_strict)
     out = await run_in_threadpool(ctx.pipeline.accept, body)
     if not out.created:
@@ -87,6 +91,7 @@ async def post_raw_event(request: Request, response: Response, ctx: ContextDep,
 async def retract_event(request: Request, ctx: ContextDep, key: EventKey,
                         _token: Annotated[str, Depends(require_scope("ingest"))],
                         ) -> RetractionPublic:
+    """Retract an event: a retraction revision and its notices."""
     body = await strict_body(request, RetractRequest)
     return await run_in_threadpool(_retract, ctx, key, body)
 

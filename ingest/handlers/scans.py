@@ -57,6 +57,7 @@ class ScanRequest(BaseModel):
 
 
 class RescanRequest(BaseModel):
+    """What a rescan changes from its origin (unset: the same)."""
     nsides: str | None = Field(default=None, pattern=NSIDES_PATTERN)
     seeds: int | None = Field(default=None, ge=1, le=19)
     priority: Literal["realtime", "reprocessing"] | None = None
@@ -66,6 +67,7 @@ class RescanRequest(BaseModel):
 
 
 class ScanPublic(BaseModel):
+    """A scan as the API shows it."""
     id: int
     state: Literal["pending", "running", "done", "aborted", "failed"]
     event: str | None = Field(description="catalog event name (None: inline event)")
@@ -88,6 +90,7 @@ class ScanPublic(BaseModel):
 
 
 class StatusPublic(BaseModel):
+    """A scan's state and claim."""
     id: int
     state: Literal["pending", "running", "done", "aborted", "failed"]
     claims: int
@@ -97,12 +100,14 @@ class StatusPublic(BaseModel):
 
 
 class BestPublic(BaseModel):
+    """The best fit so far (degrees)."""
     ra_deg: float
     dec_deg: float
     llh: float
 
 
 class ProgressPublic(BaseModel):
+    """How far a scan is."""
     id: int
     state: str
     fraction: float
@@ -114,6 +119,7 @@ class ProgressPublic(BaseModel):
 
 
 class SnapshotPublic(BaseModel):
+    """One stored snapshot of a scan."""
     seq: int
     kind: Literal["partial", "final"]
     fraction: float
@@ -126,6 +132,7 @@ class SnapshotPublic(BaseModel):
 
 
 class ResultPublic(BaseModel):
+    """Every snapshot of a scan and its final result."""
     id: int
     state: str
     snapshots: list[SnapshotPublic]
@@ -151,6 +158,7 @@ def _best(ra: float | None, dec: float | None, llh: float | None) -> BestPublic 
 @router.post("/scans", response_model=ScanPublic, status_code=201, summary="Request a scan",
              openapi_extra=body_doc(ScanRequest))
 async def request_scan(request: Request, ctx: ContextDep, _token: ScanToken) -> ScanPublic:
+    """Queue a scan of a stored event or of an inline raw event."""
     body = await strict_body(request, ScanRequest)  # strict JSON, like a raw event
     svc = ctx.scans
     cfg = config_from(svc.defaults, body.nsides, body.seeds)
@@ -165,18 +173,21 @@ def list_scans(ctx: ContextDep, run_id: Annotated[int | None, Query(ge=0, le=MAX
                event_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
                label: Annotated[str | None, Query(max_length=64)] = None,
                limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[ScanPublic]:
+    """Scans, newest first, of a run, an event or a label."""
     rows = ctx.scans.scans.find(run_id=run_id, event_id=event_id, label=label, limit=limit)
     return [_public(ctx.scans, r) for r in rows]
 
 
 @router.get("/scans/{scan_id}", response_model=ScanPublic, summary="A scan")
 def get_scan(ctx: ContextDep, scan_id: ScanId) -> ScanPublic:
+    """One scan."""
     return _public(ctx.scans, ctx.scans.scans.get(scan_id))
 
 
 @router.get("/scans/{scan_id}/status", response_model=StatusPublic,
             summary="State computed from the stored facts")
 def scan_status(ctx: ContextDep, scan_id: ScanId) -> StatusPublic:
+    """A scan's state, computed from its stored facts."""
     row, prog = ctx.scans.progress(scan_id)
     return StatusPublic(id=row.id, state=prog.state, claims=row.claims,
                         abort_requested=row.abort_requested_at is not None,
@@ -186,6 +197,7 @@ def scan_status(ctx: ContextDep, scan_id: ScanId) -> StatusPublic:
 @router.get("/scans/{scan_id}/progress", response_model=ProgressPublic,
             summary="Done fraction, rate and ETA from the newest snapshot")
 def scan_progress(ctx: ContextDep, scan_id: ScanId) -> ProgressPublic:
+    """A scan's progress, from its newest snapshot."""
     row, p = ctx.scans.progress(scan_id)
     return ProgressPublic(id=row.id, state=p.state, fraction=p.fraction,
                           pixels_done=p.pixels_done, pixels_total=p.pixels_total,
@@ -196,6 +208,7 @@ def scan_progress(ctx: ContextDep, scan_id: ScanId) -> ProgressPublic:
 @router.get("/scans/{scan_id}/result", response_model=ResultPublic,
             summary="Every partial snapshot and the final result")
 def scan_result(ctx: ContextDep, scan_id: ScanId) -> ResultPublic:
+    """Every snapshot of a scan and its final result."""
     row = ctx.scans.scans.get(scan_id)
     snaps, final = ctx.scans.scans.snapshots(scan_id, with_final_result=True)
     return ResultPublic(id=row.id, state=ctx.scans.state(row), final=final, snapshots=[
@@ -210,6 +223,7 @@ def scan_result(ctx: ContextDep, scan_id: ScanId) -> ResultPublic:
 @router.delete("/scans/{scan_id}", response_model=ScanPublic, status_code=202,
                summary="Abort a scan (at once if queued, after the current task if running)")
 def abort_scan(ctx: ContextDep, scan_id: ScanId, _token: ScanToken) -> ScanPublic:
+    """Ask for an abort of a scan."""
     return _public(ctx.scans, ctx.scans.abort(scan_id))
 
 
@@ -218,6 +232,7 @@ def abort_scan(ctx: ContextDep, scan_id: ScanId, _token: ScanToken) -> ScanPubli
              openapi_extra=body_doc(RescanRequest))
 async def rescan(request: Request, ctx: ContextDep, scan_id: ScanId, _token: ScanToken,
                  ) -> ScanPublic:
+    """Queue a new scan of the same raw event."""
     body = await strict_body(request, RescanRequest)
     return await run_in_threadpool(_rescan, ctx, scan_id, body)
 

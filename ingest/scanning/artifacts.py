@@ -65,11 +65,13 @@ class LocalStore:
         self.root = Path(root)
 
     def scratch(self) -> Path:
+        """A new private temporary folder inside the root."""
         # Inside the root: same file system, so place() can hard-link.
         self.root.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=".scan-", dir=self.root))
 
     def place(self, rel: PurePosixPath, files: list[WrittenFile]) -> list[str]:
+        """Hard-link the files under ``root/rel``; their paths relative to the root."""
         try:
             target = contained(self.root, rel)
             for f in files:
@@ -110,9 +112,11 @@ class FsspecStore:
         self.base = base.rstrip("/")
 
     def scratch(self) -> Path:
+        """A new private temporary folder in the system's temporary folder."""
         return Path(tempfile.mkdtemp(prefix="nufair-scan-"))
 
     def place(self, rel: PurePosixPath, files: list[WrittenFile]) -> list[str]:
+        """Upload the files to ``base/rel``, checking each stored size; their URLs."""
         from fsspec.implementations.local import LocalFileSystem
 
         try:
