@@ -13,8 +13,10 @@ temporary folder (:meth:`ArtifactStore.scratch`) and put them under
   URL. Credentials and endpoints are fsspec's own configuration (``FSSPEC_S3_ENDPOINT_URL``,
   ``AWS_ACCESS_KEY_ID``, ...), which the landing pages use too when they read the files back.
 
-``place`` runs inside the transaction that stores the revision (the revision number names
-the folder), so a failed upload raises :class:`ArtifactStoreError` before anything commits.
+``place`` runs BEFORE the transaction that stores the revision (the revision number it
+will get names the folder; :mod:`ingest.scanning.update`), so no upload runs while a row
+lock is held, and a failed upload raises :class:`ArtifactStoreError` before anything is
+stored.
 
 Every relative folder and file name must be plain path components, and a local target must
 resolve inside the root (:mod:`ingest.safepath`); otherwise ``place`` raises

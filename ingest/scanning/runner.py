@@ -179,6 +179,8 @@ class ScanRunner:
         try:
             if row.abort_requested_at is not None:
                 raise ScanCancelled("abort requested before the (re)start")
+            # Validated once, when it was received (ingest.pipeline, or the scan service for
+            # an inline event): the stored body is only rebuilt into reco's Event here.
             event = Event.from_json(self.raw.body(row.raw_event_pk))
             with annotate(priority=DASK_PRIORITY.get(row.priority, 0)):
                 result = run_scan(event, self.detector(), config_to_reco(row.config),
