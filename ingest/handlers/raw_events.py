@@ -1,6 +1,6 @@
 """REST endpoints of the realtime pipeline: raw events, retractions and notices.
 
-Handlers parse and shape only; the pipeline and storage hold the rules.
+Handlers parse and shape only; the pipeline and :mod:`catalog.publish` hold the rules.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""A revision and its notices are stored in one transaction; retractions add a revision."""
+"""A revision and its notices are stored in one transaction (with the raw event, the scan and
+the DOIs of a flow); retractions add a revision."""
 
 from __future__ import annotations
 
@@ -10,9 +11,15 @@ from sqlalchemy.engine import Engine
 
 from catalog.errors import Conflict, NotFound
 from catalog.notices.parsed import Stream
+from catalog.publish import Publisher
 from catalog.schema.events import events, revisions
+from catalog.schema.ingest import raw_events, scans
 from catalog.schema.outbox import notices
+from catalog.schema.pids import dois
 from catalog.storage.events import CatalogStorage
+from catalog.storage.fair import PidMinting
+from catalog.storage.unit import catalog_tx
+from tests.ingest.events import raw_body
 from tests.ingest.helpers import IVORN_BASE, publish_config, publishing, reco_record
 
 
@@ -96,3 +103,31 @@ def test_retraction_adds_a_revision_and_notices_and_keeps_the_earlier_ones(
         publisher.retract("IceCube-200615A", "again")
     with pytest.raises(NotFound):
         publisher.retract("IceCube-990101A", "no such event")
+
+
+def test_every_store_of_a_flow_commits_or_rolls_back_together(
+        storage: CatalogStorage, engine: Engine) -> None:
+    publisher, _ = publishing(storage, publish_config())
+    with pytest.raises(RuntimeError, match="a later step"), catalog_tx(engine) as tx:
+        (rev,) = publisher.store_revisions(tx, [reco_record()])
+        raw_pk = tx.raw_events.insert(raw_body(), event_pk=rev.event_pk, stream="gold",
+                                      selection={})
+        assert raw_pk is not None
+        tx.scans.create(raw_pk, priority="realtime", config={}, publish="update")
+        assert publisher.queue_notices(tx, [rev])[0].notices == 3
+        raise RuntimeError("a later step of the flow failed")
+    assert [_count(engine, t) for t in (events, revisions, notices, raw_events, scans)] == [
+        0, 0, 0, 0, 0]
+
+
+def test_dois_are_minted_with_the_revision_when_pids_are_configured(
+        storage: CatalogStorage, engine: Engine) -> None:
+    plain = Publisher(engine, publish_config())
+    plain.publish([reco_record(event=1)])
+    assert _count(engine, dois) == 0
+    minting = Publisher(engine, publish_config(), pids=PidMinting("10.5072", "local"))
+    (stored,) = minting.publish([reco_record(event=2)])
+    with engine.connect() as conn:
+        kinds = sorted(conn.execute(select(dois.c.kind).where(
+            dois.c.event_pk == stored.event_pk)).scalars())
+    assert kinds == ["concept", "version"]
