@@ -140,11 +140,6 @@ class IngestStorage:
                 select(raw_events.c.body).where(raw_events.c.id == pk)).scalar_one()
         return value
 
-    def insert(self, body: dict[str, Any]) -> int:
-        """Store a raw event that makes no catalog event (an inline scan); or find it."""
-        with self.engine.begin() as conn:
-            return RawEventStore(conn).insert_or_find(body)
-
 
 class RawEventStore:
     """Writes of ``raw_events`` on one open transaction."""

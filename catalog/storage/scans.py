@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from catalog.errors import Conflict, NotFound
-from catalog.schema.events import artifacts, events, revisions
+from catalog.schema.events import events, revisions
 from catalog.schema.ingest import raw_events, scan_snapshots, scans
 from catalog.storage.raw_events import RawEventStore
 
@@ -306,12 +306,6 @@ class ScanStorage:
         return None if r is None else SnapshotRow(**dict(r))
 
     # ------------------------------------------------------------------ update revisions
-
-    def artifacts_of(self, revision_pk: int) -> list[RowMapping]:
-        """The artifact rows of a revision, by role."""
-        with self.engine.connect() as conn:
-            return list(conn.execute(select(artifacts).where(
-                artifacts.c.revision_pk == revision_pk).order_by(artifacts.c.role)).mappings())
 
     def raw_event_of(self, event_pk: int) -> int | None:
         """The raw event a catalog event was made from (None: imported from a notice)."""
