@@ -38,6 +38,7 @@ class ImportReport:
     refused: list[tuple[Path, str, str]] = field(default_factory=list)  # (path, code, reason)
 
     def add(self, summary: ImportSummary, files: int) -> None:
+        """Count one stored batch of ``files`` files."""
         self.files_ok += files
         self.records += summary.records
         self.revisions_created += summary.revisions_created

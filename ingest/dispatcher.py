@@ -45,6 +45,7 @@ class DispatcherConfig:
     backoff_max_s: float = 300.0
 
     def backoff(self, failures: int) -> float:
+        """Seconds to wait after ``failures`` failed attempts (exponential, capped)."""
         return min(self.backoff_max_s, self.backoff_base_s * 2.0 ** max(0, failures - 1))
 
 
@@ -122,6 +123,7 @@ class Dispatcher:
         self._wake.set()
 
     def start(self) -> None:
+        """Dispatch in a background thread until :meth:`stop`."""
         if self._thread is not None:
             return
         self._stop.clear()

@@ -1,14 +1,20 @@
 """The realtime pipeline: raw event → selection → revision 0 with its notices → scan.
 
-:meth:`Pipeline.accept` validates a raw event (:mod:`ingest.rawevent`: strict JSON, the
-schema ``schemas/raw_event.schema.json``, plausibility), de-duplicates it on (observatory,
-run, event) BEFORE any fit (concurrent repeats take turns on an advisory lock of the
-identity, so only the first runs the selection), runs the selection (first guess, energy,
-signalness, stream) and stores, in ONE transaction, the raw event, the catalog event with
-its initial revision, the notices of every configured sink and, for an alert, a realtime
-scan that will publish the update revision (:mod:`ingest.scanning.runner`). Non-alerts are archived
-(stream ``none``) and not published. After the commit the dispatcher is woken so that the
-initial notice leaves at once.
+:meth:`Pipeline.accept` reads top to bottom:
+
+1. validate the raw event, once (:mod:`ingest.rawevent`: strict JSON, the schema
+   ``schemas/raw_event.schema.json``, plausibility);
+2. de-duplicate it on (observatory, run, event) BEFORE any fit (concurrent repeats take
+   turns on an advisory lock of the identity, so only the first runs the selection);
+3. select it (first guess, energy, signalness, stream);
+4. in ONE transaction (:func:`catalog.storage.unit.catalog_tx`): the catalog event with
+   its revision 0 (named by :mod:`catalog.publish`), its DOIs when PIDs are configured,
+   the raw event, the notices of every configured sink and, for an alert, the realtime
+   scan that will publish the update revision (:mod:`ingest.scanning.runner`);
+5. after the commit, wake the dispatcher (the initial notice leaves at once) and, for an
+   alert, the scan runner.
+
+Non-alerts are archived (stream ``none``) and not published.
 """
 
 from __future__ import annotations
@@ -18,18 +24,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from catalog.errors import InvalidInput
 from catalog.notices.parsed import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
-from catalog.storage.outbox import OutboxStorage, StoredRevision
+from catalog.publish import Publisher
 from catalog.storage.raw_events import IngestStorage, RawEventRow
+from catalog.storage.revisions import StoredRevision
+from catalog.storage.unit import catalog_tx, retry_name_race
 from ingest.rawevent import validate_raw_event
 from ingest.selection import Selection, select_event
 from reco.detector import Detector
 from reco.event import Event
 from reco.firstguess import BudgetExceeded, first_guess_budget
+from reco.scan import ScanConfig
 
 
 def parse_raw_event(body: Any) -> Event:
@@ -73,29 +82,31 @@ def initial_record(event: Event, sel: Selection) -> NoticeRecord:
         extra={"estimator": "reco first guess", "selection": sel.to_json()})
 
 
-#: Wall-clock budget of one event's first guess [s]: ~100 × the 0.2-0.5 s of an alert
+#: Wall-clock budget of one event's first guess [s]: ~100 times the 0.2-0.5 s of an alert
 #: event; the largest accepted event (10⁵ pulses) takes ~25 s on a busy 2-core machine.
 FIRST_GUESS_BUDGET_S = 60.0
 
 
 class Pipeline:
-    """Accept raw events; publish their initial revisions."""
+    """Accept raw events; publish their initial revisions (see the module docstring)."""
 
-    def __init__(self, outbox: OutboxStorage, raw: IngestStorage,
-                 detector: Callable[[], Detector],
+    def __init__(self, engine: Engine, publisher: Publisher, raw: IngestStorage,
+                 detector: Callable[[], Detector], *,
+                 realtime_scan: ScanConfig | None = None,
                  on_queued: Callable[[], None] = lambda: None,
-                 on_alert: Callable[[RawEventRow], None] = lambda _row: None,
-                 enqueue_scan: Callable[[Connection, int], object] | None = None,
+                 on_alert: Callable[[], None] = lambda: None,
                  first_guess_budget_s: float = FIRST_GUESS_BUDGET_S) -> None:
-        self.outbox = outbox
+        self.engine = engine
+        self.publisher = publisher
+        self.raw = raw
+        self._detector = detector
+        #: The config of the realtime scan queued with each alert (None: no scan).
+        self.realtime_scan = realtime_scan
+        self.on_queued = on_queued
+        self.on_alert = on_alert
         self.first_guess_budget_s = first_guess_budget_s
         #: Longest wait for a concurrent request of the same identity (its whole fit).
         self.lock_timeout_s = 2 * first_guess_budget_s + 30.0
-        self.enqueue_scan = enqueue_scan
-        self.raw = raw
-        self._detector = detector
-        self.on_queued = on_queued
-        self.on_alert = on_alert
 
     def accept(self, body: Any) -> Accepted:
         """Validate, de-duplicate, select and store one decoded raw event."""
@@ -109,44 +120,50 @@ class Pipeline:
             existing = self.raw.find(*identity)
             if existing is not None:
                 return Accepted(False, existing, None, None)
-            return self._select_and_store(body, event)
+            sel = self._select(event)
+            try:
+                raw_pk, stored = retry_name_race(lambda: self._store(body, event, sel))
+            except (_Duplicate, IntegrityError):
+                again = self.raw.find(*identity)
+                if again is None:
+                    raise
+                return Accepted(False, again, None, None)
+        row = self.raw.get(raw_pk)
+        assert row is not None
+        if stored.notices:
+            self.on_queued()
+        if stored.stream != "none":
+            self.on_alert()
+        return Accepted(True, row, stored, sel)
 
-    def _select_and_store(self, body: Any, event: Event) -> Accepted:
+    def _select(self, event: Event) -> Selection:
+        """The selection of ``event``, its first guess within the budget."""
         try:
             with first_guess_budget(self.first_guess_budget_s):
-                sel = select_event(event, self._detector())
+                return select_event(event, self._detector())
         except BudgetExceeded as exc:
             raise WorkBudgetExceeded(
                 f"first guess of this event exceeded its budget of "
                 f"{self.first_guess_budget_s:g} s ({event.n_pulses} pulses); refused",
                 details={"budget_s": self.first_guess_budget_s,
                          "n_pulses": event.n_pulses}) from exc
-        raw_pk: list[int | None] = []
 
-        def link(conn: Connection, stored: list[StoredRevision]) -> None:
-            raw_pk.append(IngestStorage.insert_in(
-                conn, body, event_pk=stored[0].event_pk, stream=sel.stream,
-                selection=sel.to_json()))
-            if raw_pk[0] is None:  # a concurrent request stored it first: undo ours
+    def _store(self, body: dict[str, Any], event: Event, sel: Selection,
+               ) -> tuple[int, StoredRevision]:
+        """The one transaction of a new raw event; (raw event pk, its revision 0)."""
+        with catalog_tx(self.engine) as tx:
+            (rev,) = self.publisher.store_revisions(tx, [initial_record(event, sel)])
+            self.publisher.mint_dois(tx, [rev])
+            raw_pk = tx.raw_events.insert(body, event_pk=rev.event_pk, stream=sel.stream,
+                                          selection=sel.to_json())
+            if raw_pk is None:  # a concurrent request stored it first: undo ours
                 raise _Duplicate
-            if stored[0].stream != "none" and self.enqueue_scan is not None:
+            (rev,) = self.publisher.queue_notices(tx, [rev])
+            if rev.stream != "none" and self.realtime_scan is not None:
                 # The refining scan is queued with the alert: both or neither are stored.
-                self.enqueue_scan(conn, raw_pk[0])
-
-        try:
-            (stored,) = self.outbox.store([initial_record(event, sel)], also=link)
-        except (_Duplicate, IntegrityError):
-            again = self.raw.find(event.observatory, event.run_id, event.event_id)
-            if again is None:
-                raise
-            return Accepted(False, again, None, None)
-        if stored.notices:
-            self.on_queued()
-        row = self.raw.get(raw_pk[0])  # type: ignore[arg-type]
-        assert row is not None
-        if stored.stream != "none":
-            self.on_alert(row)
-        return Accepted(True, row, stored, sel)
+                tx.scans.create(raw_pk, priority="realtime",
+                                config=self.realtime_scan.to_json(), publish="update")
+        return raw_pk, rev
 
 
 class _Duplicate(Exception):

@@ -1,5 +1,5 @@
-"""Wiring of the FAIR layer: settings → FairConfig, the context on the app, DOI minting and
-registration with the configured PID provider."""
+"""Wiring of the FAIR layer: settings → FairConfig, the context on the app, the DOI minting
+step of every flow, and registration with the configured PID provider."""
 
 from __future__ import annotations
 
@@ -9,18 +9,18 @@ import threading
 from fastapi import FastAPI
 
 from catalog.fair.config import FairConfig
-from catalog.fair.http import FAIR_STATE
+from catalog.fair.http import FAIR_STATE, FairContext
 from catalog.fair.pids import DataCiteProvider, LocalProvider, PidProvider, SyncSummary, sync_dois
 from catalog.fair.records import RecordService
-from catalog.fair.router import make_context
 from catalog.storage.events import CatalogStorage
-from catalog.storage.fair import FairStorage
+from catalog.storage.fair import FairStorage, PidMinting
 from nufair.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 
 def fair_config(settings: Settings) -> FairConfig:
+    """The FAIR layer's configuration, from the settings."""
     return FairConfig(base_url=settings.public_base_url, doi_prefix=settings.doi_prefix,
                       doi_resolver=settings.doi_resolver, provider=settings.pid_provider,
                       oai_page_size=settings.oai_page_size)
@@ -55,9 +55,11 @@ class PidSyncLoop:
                                         name="pid-sync", daemon=True)
 
     def start(self) -> None:
+        """Start the loop's thread."""
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop the loop and wait for its current pass."""
         self._stop.set()
         self._thread.join(timeout=30)
 
@@ -71,9 +73,23 @@ class PidSyncLoop:
                 logger.warning("PID sync pass failed", exc_info=True)
 
 
+def pid_minting(settings: Settings) -> PidMinting:
+    """The DOIs every flow mints with the revisions it stores."""
+    cfg = fair_config(settings)
+    return PidMinting(prefix=cfg.doi_prefix, provider=cfg.provider)
+
+
 def install_fair(app: FastAPI, storage: CatalogStorage, settings: Settings) -> None:
-    """Mint missing DOIs, hook minting into imports, and put the context on the app."""
+    """Mint missing DOIs, configure the minting step of every later flow, and put the FAIR
+    context on the app."""
+    cfg = fair_config(settings)
+    # The explicit minting step of imports and of the alert flow (nufair.ingest reads it
+    # from the storage). Set here until nufair/app.py builds the storage with it.
+    storage.pids = pid_minting(settings)
+    fair = FairStorage(storage.engine)
+    fair.mint_missing(cfg.doi_prefix, cfg.provider)
     file_root = settings.artifacts_file_root()
-    ctx, _ = make_context(storage, fair_config(settings), settings.data_dir / "artifacts",
-                          () if file_root is None else (file_root,))
+    ctx = FairContext(cfg=cfg, fair=fair, records=RecordService(storage, fair),
+                      artifact_root=settings.data_dir / "artifacts",
+                      extra_roots=() if file_root is None else (file_root,))
     setattr(app.state, FAIR_STATE, ctx)

@@ -1,4 +1,5 @@
-"""Wiring of the realtime pipeline: settings → sinks, outbox, dispatcher and pipeline."""
+"""Wiring of the realtime pipeline: settings → one :class:`IngestContext` (sinks, publisher,
+outbox, dispatcher, pipeline, scan service and runner), started with the app."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from catalog.publish import PublishConfig, Publisher, Route
 from catalog.storage.events import CatalogStorage
-from catalog.storage.outbox import OutboxStorage, PublishConfig, Route
+from catalog.storage.outbox import OutboxStorage
 from catalog.storage.raw_events import IngestStorage
 from catalog.storage.scans import ScanStorage
 from ingest.consumer import ConsumerConfig, RawEventConsumer
 from ingest.dispatcher import Dispatcher, DispatcherConfig
-from ingest.handlers.raw_events import INGEST_STATE, IngestRuntime
-from ingest.handlers.scans import SCANS_STATE, ScanRuntime
+from ingest.handlers.context import IngestContext
 from ingest.pipeline import Pipeline
 from ingest.scanning.artifacts import make_store
 from ingest.scanning.runner import DaskClients, RunnerConfig, ScanRunner
@@ -35,6 +36,7 @@ from reco.scan import ScanConfig
 
 
 def notices_dir(settings: Settings) -> Path:
+    """Where the folder sink writes notices."""
     return settings.notices_dir or settings.data_dir / "notices"
 
 
@@ -66,6 +68,7 @@ def make_sinks(settings: Settings) -> list[Sink]:
 
 
 def publish_config(settings: Settings, sinks: list[Sink]) -> PublishConfig:
+    """How revisions are announced: our IVORNs, and the formats each sink receives."""
     return PublishConfig(
         ivorn_base=settings.ivorn_base,
         routes=tuple(Route(s.name, s.formats) for s in sinks),  # type: ignore[arg-type]
@@ -73,6 +76,7 @@ def publish_config(settings: Settings, sinks: list[Sink]) -> PublishConfig:
 
 
 def dispatcher_config(settings: Settings) -> DispatcherConfig:
+    """The dispatcher's timing, from the settings."""
     return DispatcherConfig(poll_s=settings.dispatcher_poll_s, lease_s=settings.dispatcher_lease_s,
                             backoff_base_s=settings.dispatcher_backoff_base_s,
                             backoff_max_s=settings.dispatcher_backoff_max_s)
@@ -90,6 +94,7 @@ def scan_defaults(settings: Settings) -> ScanConfig:
 
 
 def runner_config(settings: Settings) -> RunnerConfig:
+    """The scan runner's slots and timing, from the settings."""
     return RunnerConfig(general_slots=settings.scan_general_slots, poll_s=settings.scan_poll_s,
                         heartbeat_s=settings.scan_heartbeat_s, stale_s=settings.scan_stale_s,
                         snapshot_s=settings.scan_snapshot_s)
@@ -100,43 +105,42 @@ def artifacts_dir(settings: Settings) -> Path:
     return settings.data_dir / "artifacts"
 
 
-def make_runtime(storage: CatalogStorage, settings: Settings) -> IngestRuntime:
-    """Outbox, dispatcher and pipeline; the pipeline queues a realtime scan per alert."""
+def make_context(storage: CatalogStorage, settings: Settings) -> IngestContext:
+    """Every live part of the realtime pipeline, each built once, in dependency order.
+
+    Nothing is started here (:func:`ingest_running` starts the dispatcher and the runner
+    where the settings say so). A new alert's transaction queues its realtime scan and, once
+    committed, wakes the runner; queued notices wake the dispatcher.
+    """
+    engine = storage.engine
     sinks = make_sinks(settings)
-    outbox = OutboxStorage(storage, publish_config(settings, sinks))
+    publisher = Publisher(engine, publish_config(settings, sinks), pids=storage.pids)
+    outbox = OutboxStorage(engine)
     dispatcher = Dispatcher(outbox, sinks, dispatcher_config(settings))
-    raw = IngestStorage(storage.engine)
-    queue = ScanService(ScanStorage(storage.engine), raw, storage, scan_defaults(settings),
-                        runner_config(settings).stale_after)
-    pipeline = Pipeline(outbox, raw, _detector, on_queued=dispatcher.wake,
-                        enqueue_scan=queue.enqueue_in)
-    return IngestRuntime(pipeline=pipeline, outbox=outbox, dispatcher=dispatcher)
-
-
-def make_scans(runtime: IngestRuntime, settings: Settings) -> tuple[ScanRuntime, ScanRunner]:
-    """The scan service and its runner; a new alert of ``runtime``'s pipeline wakes it."""
-    storage = runtime.outbox.catalog
-    scans = ScanStorage(storage.engine)
-    raw = IngestStorage(storage.engine)
+    raw = IngestStorage(engine)
+    scans = ScanStorage(engine)
     rconf = runner_config(settings)
-    publisher = UpdatePublisher(runtime.outbox, scans,
-                                make_store(artifacts_dir(settings), settings.artifacts_url),
-                                on_queued=runtime.dispatcher.wake)
-    runner = ScanRunner(scans, raw, _detector, publisher,
+    updates = UpdatePublisher(engine, publisher, storage, scans,
+                              make_store(artifacts_dir(settings), settings.artifacts_url),
+                              on_queued=dispatcher.wake)
+    runner = ScanRunner(scans, raw, _detector, updates,
                         DaskClients(settings.dask_scheduler, settings.dask_workers,
                                     settings.dask_processes), rconf)
     service = ScanService(scans, raw, storage, scan_defaults(settings), rconf.stale_after,
                           on_queued=runner.wake)
-    runtime.pipeline.on_alert = lambda _row: runner.wake()
-    return ScanRuntime(service), runner
+    pipeline = Pipeline(engine, publisher, raw, _detector,
+                        realtime_scan=scan_defaults(settings), on_queued=dispatcher.wake,
+                        on_alert=runner.wake)
+    return IngestContext(pipeline=pipeline, publisher=publisher, outbox=outbox,
+                         dispatcher=dispatcher, scans=service, runner=runner)
 
 
-def make_consumer(runtime: IngestRuntime, settings: Settings) -> RawEventConsumer:
-    """The AMQP consumer of raw events, feeding ``runtime``'s pipeline."""
+def make_consumer(ctx: IngestContext, settings: Settings) -> RawEventConsumer:
+    """The AMQP consumer of raw events, feeding ``ctx``'s pipeline."""
     import pika
 
     return RawEventConsumer(
-        pika.URLParameters(settings.amqp_url.get_secret_value()), runtime.pipeline.accept,
+        pika.URLParameters(settings.amqp_url.get_secret_value()), ctx.pipeline.accept,
         ConsumerConfig(queue=settings.amqp_queue,
                        dead_letter_queue=settings.amqp_dead_letter_queue,
                        prefetch=settings.amqp_prefetch))
@@ -144,23 +148,22 @@ def make_consumer(runtime: IngestRuntime, settings: Settings) -> RawEventConsume
 
 @contextmanager
 def ingest_running(app: FastAPI, storage: CatalogStorage, settings: Settings) -> Iterator[None]:
-    """Put the pipeline and scan service on ``app.state``; run the dispatcher and the scan
-    runner for the app's lifetime."""
-    runtime = make_runtime(storage, settings)
-    scan_runtime, runner = make_scans(runtime, settings)
+    """Put the :class:`IngestContext` on ``app`` (read by the handlers through
+    :data:`ingest.handlers.context.ContextDep`); run the dispatcher and the scan runner for
+    the app's lifetime."""
+    ctx = make_context(storage, settings)
     # Compile (or load from Numba's cache) the likelihood kernels now, not on the first alert:
     # once per process, well under a second from the cache that `make install` fills. Done
     # before serving, not in a thread: Numba's compiler swaps the process-wide warning
     # filters (warnings.catch_warnings is not thread-safe), which raced with request handlers.
     kernel.warm()
-    setattr(app.state, INGEST_STATE, runtime)
-    setattr(app.state, SCANS_STATE, scan_runtime)
+    app.state.ingest = ctx
     if settings.dispatcher_enabled:
-        runtime.dispatcher.start()
+        ctx.dispatcher.start()
     if settings.scan_runner_enabled:
-        runner.start()
+        ctx.runner.start()
     try:
         yield
     finally:
-        runner.stop()
-        runtime.dispatcher.stop()
+        ctx.runner.stop()
+        ctx.dispatcher.stop()

@@ -1,34 +1,26 @@
-"""Catalog storage: every SQL statement of the catalog, and its transactions.
+"""Catalog storage: the reads of the catalog, and its import transaction.
 
 ``CatalogStorage`` takes an engine and returns wire models (``catalog.models``). A batch of
-notice records is stored in one transaction: either all of it lands or none of it does.
+notice records is stored in one transaction (:func:`catalog.storage.unit.catalog_tx`, the
+import path itself is :mod:`catalog.storage.revisions`): either all of it lands or none of
+it does. With PIDs configured, the DOIs of the touched events are minted in that same
+transaction, as an explicit step of the import.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 from psycopg.errors import QueryCanceled
-from sqlalchemy import (
-    Select,
-    and_,
-    bindparam,
-    func,
-    literal,
-    literal_column,
-    select,
-    tuple_,
-    update,
-)
-from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, insert
+from sqlalchemy import Select, and_, bindparam, func, literal, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY, BIGINT
 from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
@@ -43,30 +35,15 @@ from catalog.models import (
     RegionHit,
     RevisionPublic,
 )
-from catalog.notices.parsed import NoticeRecord, RevisionKind, Source
+from catalog.notices.parsed import NoticeRecord
 from catalog.schema.events import events, region_tiles, revisions
-
-#: MJD of the Unix epoch. MJD(UTC) counts 86400-s days and ignores leap seconds, exactly
-#: like POSIX time, so the conversion is a plain affine map.
-MJD_UNIX_EPOCH = 40587.0
-
-#: Largest PostgreSQL bigint.
-BIGINT_MAX = 2**63 - 1
+from catalog.storage.fair import PidMinting
+from catalog.storage.lookup import event_select, resolve_event
+from catalog.storage.unit import catalog_tx
 
 #: Back-off (seconds) between attempts of an idempotent write whose connection was lost;
 #: about 30 s in all, long enough for a PostgreSQL restart or fail-over.
 RETRY_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
-
-#: An event's identity: (observatory, run_id, event_id).
-_EventKey = tuple[str, int, int]
-
-_RUN_EVENT = re.compile(r"^(\d+)[_:](\d+)$")
-_ICECAT_NAME = re.compile(r"^IC(\d{6}[A-Z])$")
-
-
-def utc_mjd(t: datetime) -> float:
-    """MJD (UTC) of an aware datetime."""
-    return t.timestamp() / 86400.0 + MJD_UNIX_EPOCH
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,11 +62,13 @@ class EventQuery:
 
 
 def encode_cursor(event_time: datetime, pk: int) -> str:
+    """The opaque page cursor after (event_time, pk)."""
     raw = f"{event_time.isoformat()}|{pk}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """(event_time, pk) of a cursor; ``InvalidInput`` for one this service did not issue."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         when, pk = raw.split("|")
@@ -102,115 +81,21 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
                            details={"parameter": "cursor"}) from exc
 
 
-def _region_columns(rec: NoticeRecord) -> dict[str, Any]:
-    """Revision columns describing the 50 % / 90 % regions, and their covering tiles."""
-    out: dict[str, Any] = {"_tiles": []}
-    orders = []
-    for level in (50, 90):
-        region = rec.region(level / 100)
-        if region is None or rec.ra is None or rec.dec is None:
-            continue
-        geom = sky.region_geometry(rec.ra, rec.dec, region)
-        if region.is_circle:
-            r = region.radius_deg
-            out.update({f"ra_err_plus_{level}": r, f"ra_err_minus_{level}": r,
-                        f"dec_err_plus_{level}": r, f"dec_err_minus_{level}": r})
-        else:
-            out.update({f"ra_err_plus_{level}": region.ra_plus,
-                        f"ra_err_minus_{level}": region.ra_minus,
-                        f"dec_err_plus_{level}": region.dec_plus,
-                        f"dec_err_minus_{level}": region.dec_minus})
-        out[f"r{level}_deg"] = geom.radius_deg
-        out[f"area{level}_deg2"] = geom.area_deg2
-        out[f"region{level}_shape"] = geom.shape
-        out["_tiles"].append((level, geom.ranges))
-        orders.append(geom.order)
-    out["region_order"] = max(orders) if orders else None
-    return out
-
-
-def _event_rows(records: Sequence[NoticeRecord]) -> list[dict[str, Any]]:
-    """One ``events`` row per event key, from its first record and its first alert name."""
-    first: dict[_EventKey, NoticeRecord] = {}
-    names: dict[_EventKey, str] = {}
-    for rec in records:
-        key = (rec.observatory, rec.run_id, rec.event_id)
-        first.setdefault(key, rec)
-        if rec.name and key not in names:
-            names[key] = rec.name
-    return [{"observatory": key[0], "run_id": key[1], "event_id": key[2],
-             "name": names.get(key), "stream": rec.stream.value,
-             "event_time": rec.event_time, "event_mjd": utc_mjd(rec.event_time)}
-            for key, rec in first.items()]
-
-
-def _point_indices(fresh: Sequence[NoticeRecord]) -> tuple[np.ndarray, np.ndarray]:
-    """Which records have a position, and the HEALPix (order 29) pixel of each (-1 if none)."""
-    ras = np.array([r.ra if r.ra is not None else np.nan for r in fresh])
-    decs = np.array([r.dec if r.dec is not None else np.nan for r in fresh])
-    has_pos = ~(np.isnan(ras) | np.isnan(decs))
-    hpx = np.full(len(fresh), -1, dtype=np.int64)
-    if has_pos.any():
-        hpx[has_pos] = sky.point_index(ras[has_pos], decs[has_pos])
-    return has_pos, hpx
-
-
-def _revision_rows(
-    fresh: Sequence[NoticeRecord], pk_of: dict[_EventKey, int], next_number: dict[int, int]
-) -> tuple[list[dict[str, Any]], dict[str, list[tuple[int, np.ndarray]]]]:
-    """The ``revisions`` rows of ``fresh``, numbered on from ``next_number`` (which advances),
-    and the region tiles of each by source key."""
-    has_pos, hpx = _point_indices(fresh)
-    rows = []
-    tiles_of: dict[str, list[tuple[int, np.ndarray]]] = {}
-    for i, rec in enumerate(fresh):
-        pk = pk_of[(rec.observatory, rec.run_id, rec.event_id)]
-        number = next_number[pk]
-        next_number[pk] += 1
-        cols = _region_columns(rec)
-        tiles_of[rec.source_key] = cols.pop("_tiles")
-        rows.append(_revision_row(rec, pk, number, int(hpx[i]) if has_pos[i] else None, cols))
-    return rows, tiles_of
-
-
-def _revision_row(rec: NoticeRecord, event_pk: int, number: int, hpx29: int | None,
-                  region_cols: dict[str, Any]) -> dict[str, Any]:
-    """The ``revisions`` row of one record; region columns stay null unless given."""
-    return {
-        "event_pk": event_pk, "number": number, "kind": rec.kind.value,
-        "source": rec.source.value, "source_rev": rec.source_rev,
-        "source_key": rec.source_key, "stream": rec.stream.value,
-        "issued_at": rec.issued_at,
-        "ra": None if rec.ra is None else rec.ra % 360.0, "dec": rec.dec,
-        "hpx29": hpx29,
-        "energy_tev": rec.energy_tev, "signalness": rec.signalness,
-        "far_per_year": rec.far_per_year, "ivorn": rec.ivorn,
-        "retraction_reason": rec.retraction_reason,
-        "provenance": {"source": rec.source.value, **rec.extra},
-        **{c: None for c in _REGION_COLS}, **region_cols,
-    }
-
-
-def _revision_order_key(rec: NoticeRecord) -> tuple[bool, float, int]:
-    """Order of new revisions within a batch: notices by issue time (event time when the
-    source gives none), then their GCN Rev; catalog compilations with no issue date (IceCat-1
-    re-reconstructed every alert years later) after every notice."""
-    compiled_later = rec.source == Source.ICECAT1 and rec.issued_at is None
-    when = (rec.issued_at or rec.event_time).timestamp()
-    return compiled_later, when, rec.source_rev if rec.source_rev is not None else -1
-
-
 class CatalogStorage:
-    """All reads and writes of the catalog tables."""
+    """All reads of the catalog tables, and the import of notice records."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, pids: PidMinting | None = None) -> None:
         self.engine = engine
-        #: Called with (connection, touched event pks) inside every import transaction.
-        self.import_hooks: list[Callable[[Connection, list[int]], object]] = []
+        #: The DOIs an import mints with its revisions (None: no PIDs configured; they are
+        #: minted later by ``FairStorage.mint_missing``).
+        self.pids = pids
 
-    def add_import_hook(self, hook: Callable[[Connection, list[int]], object]) -> None:
-        """Run ``hook`` in each import's transaction (e.g. to mint DOIs with the revisions)."""
-        self.import_hooks.append(hook)
+    def add_import_hook(self, hook: object) -> None:
+        """Ignored; kept only until ``catalog.fair.router.make_context`` stops calling it.
+
+        DOI minting is no longer a hook run inside the import: it is the explicit step
+        ``pids`` of :meth:`import_records` and of each publication flow.
+        """
 
     # ------------------------------------------------------------------ writes
 
@@ -225,8 +110,7 @@ class CatalogStorage:
             return ImportSummary(records=0, events_created=0, revisions_created=0, unchanged=0)
         for delay in (*RETRY_DELAYS, None):
             try:
-                with self.engine.begin() as conn:
-                    return self._import(conn, records)
+                return self._import_once(records)
             except IntegrityError as exc:
                 if "uq_events_name" in str(exc.orig):
                     raise Conflict("an alert name in this input belongs to another event "
@@ -243,117 +127,18 @@ class CatalogStorage:
                 time.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _import(self, conn: Connection, records: Sequence[NoticeRecord]) -> ImportSummary:
-        """Store ``records`` in the transaction of ``conn`` (the body of ``import_records``)."""
-        # 1. Upsert the events. DO UPDATE (not DO NOTHING) locks each event row until
-        #    commit, which serialises concurrent imports of the same event's revisions.
-        pk_of, created = self._upsert_events(conn, records)
-        # 2. Drop records already stored (idempotent re-import) and in-batch duplicates.
-        fresh = self._fresh_records(conn, records)
-        if not fresh:
-            return ImportSummary(records=len(records), events_created=created,
-                                 revisions_created=0, unchanged=len(records))
-
-        # 3. Number the new revisions after what each event already has, and insert them.
-        pks = sorted({pk_of[(r.observatory, r.run_id, r.event_id)] for r in fresh})
-        next_number = self._next_numbers(conn, pks)
-        fresh.sort(key=_revision_order_key)
-        for rec in fresh:
-            _check_record(rec)
-        rows, tiles_of = _revision_rows(fresh, pk_of, next_number)
-        rev_pk = {row.source_key: row.id for row in conn.execute(
-            insert(revisions).returning(revisions.c.id, revisions.c.source_key), rows)}
-
-        # 4. Region tiles through COPY: the bulk of the rows, and the fastest path in.
-        self._copy_tiles(conn, tiles_of, rev_pk)
-
-        # 5. Point each touched event at the revision that now describes it.
-        self._refresh_current(conn, pks)
-        for hook in self.import_hooks:
-            hook(conn, pks)
-        return ImportSummary(records=len(records), events_created=created,
-                             revisions_created=len(rows), unchanged=len(records) - len(rows))
-
-    @staticmethod
-    def _upsert_events(conn: Connection,
-                       records: Sequence[NoticeRecord]) -> tuple[dict[_EventKey, int], int]:
-        """Insert new events and map keys to pks; returns (pk of each key, events created)."""
-        # executemany of one compiled statement: SQLAlchemy batches it as multi-row
-        # INSERT ... RETURNING ("insertmanyvalues") without recompiling per batch.
-        ins = insert(events)
-        upsert = ins.on_conflict_do_update(
-            constraint="uq_events_identity",
-            set_={"name": func.coalesce(events.c.name, ins.excluded.name),
-                  "updated_at": func.now()},
-        ).returning(events.c.id, events.c.observatory, events.c.run_id, events.c.event_id,
-                    (literal_column_xmax() == 0).label("inserted"))
-        pk_of: dict[_EventKey, int] = {}
-        created = 0
-        for row in conn.execute(upsert, _event_rows(records)):
-            pk_of[(row.observatory, row.run_id, row.event_id)] = row.id
-            created += int(row.inserted)
-        return pk_of, created
-
-    @staticmethod
-    def _fresh_records(conn: Connection,
-                       records: Sequence[NoticeRecord]) -> list[NoticeRecord]:
-        """The records not stored yet, each source key once, in input order."""
-        keys = list({rec.source_key for rec in records})
-        existing = set(conn.execute(
-            select(revisions.c.source_key).where(revisions.c.source_key.in_(keys))
-        ).scalars())
-        fresh: list[NoticeRecord] = []
-        seen: set[str] = set()
-        for rec in records:
-            if rec.source_key in existing or rec.source_key in seen:
-                continue
-            seen.add(rec.source_key)
-            fresh.append(rec)
-        return fresh
-
-    @staticmethod
-    def _next_numbers(conn: Connection, pks: list[int]) -> dict[int, int]:
-        """The number the next revision of each event gets (0 for an event without any)."""
-        next_number = dict.fromkeys(pks, 0)
-        for pk, top in conn.execute(
-            select(revisions.c.event_pk, func.max(revisions.c.number))
-            .where(revisions.c.event_pk.in_(pks)).group_by(revisions.c.event_pk)
-        ):
-            next_number[pk] = top + 1
-        return next_number
-
-    @staticmethod
-    def _copy_tiles(conn: Connection, tiles_of: dict[str, list[tuple[int, np.ndarray]]],
-                    rev_pk: dict[str, int]) -> None:
-        """COPY the region tiles of each new revision (by source key) into ``region_tiles``."""
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        with raw.cursor() as cur, cur.copy(
-            "COPY region_tiles (revision_pk, level, hpx) FROM STDIN"
-        ) as copy:
-            for source_key, tiles in tiles_of.items():
-                rpk = rev_pk[source_key]
-                for level, ranges in tiles:
-                    for lo, hi in ranges:
-                        copy.write_row((rpk, level, f"[{int(lo)},{int(hi)})"))
-
-    @staticmethod
-    def _refresh_current(conn: Connection, pks: Iterable[int]) -> None:
-        latest = (
-            select(revisions.c.id)
-            .where(revisions.c.event_pk == events.c.id)
-            # A retraction stays current whatever arrives after it; otherwise the newest.
-            .order_by((revisions.c.kind == RevisionKind.RETRACTION.value).desc(),
-                      revisions.c.number.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-        conn.execute(update(events).where(events.c.id.in_(list(pks)))
-                     .values(current_revision_pk=latest, updated_at=func.now()))
+    def _import_once(self, records: Sequence[NoticeRecord]) -> ImportSummary:
+        """One transaction: the revisions, then (with PIDs configured) their DOIs."""
+        with catalog_tx(self.engine) as tx:
+            imported = tx.revisions.import_records(records)
+            if self.pids is not None and imported.event_pks:
+                tx.dois.mint(self.pids, imported.event_pks)
+        return imported.summary
 
     # ------------------------------------------------------------------- reads
 
     def count_events(self) -> int:
+        """How many events the catalog holds."""
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(events)).scalar_one())
 
@@ -361,7 +146,7 @@ class CatalogStorage:
         """Events, newest first, with keyset pagination on (event_time, id)."""
         limit = max(1, min(q.limit, 1000))
         cur = revisions.alias("cur")
-        stmt = _event_select(cur)
+        stmt = event_select(cur)
         if q.stream:
             stmt = stmt.where(events.c.stream == q.stream)
         if q.since:
@@ -390,28 +175,14 @@ class CatalogStorage:
         nxt = encode_cursor(rows[-1]["event_time"], rows[-1]["id"]) if more else None
         return EventPage(items=items, next_cursor=nxt)
 
-    def resolve_event(self, conn: Connection, key: str) -> RowMapping:
+
+    @staticmethod
+    def resolve_event(conn: Connection, key: str) -> RowMapping:
         """The event row for ``key``: a name (IceCube-200615A or IC200615A), run_event, or id."""
-        cur = revisions.alias("cur")
-        stmt = _event_select(cur)
-        m = _RUN_EVENT.match(key)
-        if any(int(n) > BIGINT_MAX for n in re.findall(r"\d+", key) if n.isdigit()):
-            raise NotFound(f"no event {key!r}", details={"event": key})  # no bigint is that big
-        if m:
-            stmt = stmt.where(events.c.run_id == int(m.group(1)),
-                              events.c.event_id == int(m.group(2)))
-        elif key.isdigit():
-            stmt = stmt.where(events.c.id == int(key))
-        else:
-            ic = _ICECAT_NAME.match(key)
-            name = f"IceCube-{ic.group(1)}" if ic else key
-            stmt = stmt.where(func.lower(events.c.name) == name.lower())
-        row = conn.execute(stmt).mappings().first()
-        if row is None:
-            raise NotFound(f"no event {key!r}", details={"event": key})
-        return row
+        return resolve_event(conn, key)
 
     def get_event(self, key: str) -> EventDetail:
+        """One event with all its revisions; ``NotFound`` if none."""
         with self.engine.connect() as conn:
             row = self.resolve_event(conn, key)
             revs = conn.execute(
@@ -423,6 +194,7 @@ class CatalogStorage:
                            revisions=[_revision(r, row["current_revision_pk"]) for r in revs])
 
     def get_revision(self, key: str, number: int) -> RevisionPublic:
+        """Revision ``number`` of event ``key``; ``NotFound`` if none."""
         with self.engine.connect() as conn:
             row = self.resolve_event(conn, key)
             rev = conn.execute(
@@ -475,13 +247,6 @@ class CatalogStorage:
         return hits
 
 
-_REGION_COLS = (
-    *(f"{a}_{lvl}" for lvl in (50, 90)
-      for a in ("ra_err_plus", "ra_err_minus", "dec_err_plus", "dec_err_minus")),
-    "r50_deg", "r90_deg", "area50_deg2", "area90_deg2", "region50_shape", "region90_shape",
-    "region_order",
-)
-
 
 def _connection_lost(exc: DBAPIError) -> bool:
     """True for errors of the connection itself, not of the statement (timeouts excluded)."""
@@ -490,18 +255,6 @@ def _connection_lost(exc: DBAPIError) -> bool:
     return isinstance(exc, OperationalError) and not isinstance(exc.orig, QueryCanceled)
 
 
-def literal_column_xmax() -> Any:
-    """``xmax`` of the upserted row: 0 when the row was inserted, not updated (PostgreSQL)."""
-    return literal_column("xmax::text::bigint")
-
-
-def _check_record(rec: NoticeRecord) -> None:
-    if rec.ra is not None and not (-360.0 <= rec.ra <= 720.0):
-        raise InvalidInput(f"{rec.source_key}: RA {rec.ra} out of range")
-    if rec.dec is not None and not (-90.0 <= rec.dec <= 90.0):
-        raise InvalidInput(f"{rec.source_key}: Dec {rec.dec} out of range")
-    if rec.event_time.tzinfo is None:
-        raise InvalidInput(f"{rec.source_key}: event time has no time zone")
 
 
 def _escape_like(text: str) -> str:
@@ -545,13 +298,6 @@ def sql_distance_deg(ra_col: Any, dec_col: Any, ra: float, dec: float) -> Any:
     return func.degrees(2.0 * func.asin(func.sqrt(func.least(hav, 1.0))))
 
 
-def _event_select(cur: Any) -> Select[Any]:
-    count = (select(func.count()).where(revisions.c.event_pk == events.c.id)
-             .scalar_subquery().label("revision_count"))
-    return (
-        select(events, count, *[c.label(f"cur_{c.key}") for c in cur.c])
-        .select_from(events.outerjoin(cur, cur.c.id == events.c.current_revision_pk))
-    )
 
 
 def _box(r: RowMapping | dict[str, Any], level: int) -> ErrorBox:

@@ -1,8 +1,10 @@
 """Every SQL statement of the FAIR layer: DOI minting, record look-ups, harvesting pages.
 
-Minting is idempotent and can run inside another transaction (``mint_in``): the import
-transaction calls it so that a revision and its DOI land together, and ``mint_missing``
-catches up on anything stored before (start-up, the CLI importer).
+Minting is idempotent and can run inside another transaction (``mint_in``, bound to a
+:func:`catalog.storage.unit.catalog_tx` as :class:`DoiStore`): each flow that stores
+revisions mints their DOIs as an explicit step of its transaction, so that a revision and
+its DOI land together, and ``mint_missing`` catches up on anything stored before (start-up,
+the CLI importer).
 """
 
 from __future__ import annotations
@@ -151,6 +153,7 @@ class FairStorage:
     # -------------------------------------------------------------------- reads
 
     def find_suffix(self, suffix: str) -> DoiRow | None:
+        """The DOI with this suffix (any case), if any."""
         with self.engine.connect() as conn:
             row = conn.execute(_doi_select().where(dois.c.suffix == suffix.lower())
                                ).mappings().first()
@@ -165,6 +168,7 @@ class FairStorage:
         return [_doi(r) for r in rows]
 
     def artifacts_of_event(self, event_pk: int) -> list[ArtifactRow]:
+        """The artifacts of an event with their revision numbers."""
         stmt = (select(artifacts, revisions.c.number.label("revision_number"))
                 .select_from(artifacts.outerjoin(revisions,
                                                  revisions.c.id == artifacts.c.revision_pk))
@@ -190,6 +194,7 @@ class FairStorage:
             return [_doi(r) for r in conn.execute(stmt).mappings()]
 
     def earliest_datestamp(self) -> datetime | None:
+        """The oldest ``updated_at`` of any DOI (OAI-PMH ``earliestDatestamp``)."""
         with self.engine.connect() as conn:
             value: datetime | None = conn.execute(select(func.min(dois.c.updated_at))).scalar()
         return value
@@ -221,6 +226,7 @@ class FairStorage:
                 for r in rows]
 
     def all_dois(self) -> list[DoiRow]:
+        """Every DOI, in order of minting."""
         with self.engine.connect() as conn:
             rows = conn.execute(_doi_select().order_by(dois.c.id)).mappings().all()
         return [_doi(r) for r in rows]
@@ -253,6 +259,25 @@ def set_condition(set_spec: str) -> ColumnElement[bool]:
     if set_spec == "status:retracted":
         return dois.c.withdrawn_at.is_not(None)
     raise ValueError(set_spec)
+
+
+@dataclass(frozen=True, slots=True)
+class PidMinting:
+    """Which DOIs the flows mint with the revisions they store: prefix and provider."""
+
+    prefix: str
+    provider: str
+
+
+class DoiStore:
+    """DOI minting on one open transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def mint(self, pids: PidMinting, event_pks: Iterable[int]) -> MintSummary:
+        """Mint the missing DOIs of ``event_pks`` and record their retractions."""
+        return mint_in(self.conn, pids.prefix, pids.provider, event_pks=event_pks)
 
 
 def mint_in(conn: Connection, prefix: str, provider: str,

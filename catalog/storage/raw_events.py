@@ -1,5 +1,7 @@
 """Storage of the realtime pipeline's own rows: raw events as received.
 
+:class:`IngestStorage` reads them and holds the identity lock; :class:`RawEventStore`
+writes them on the open transaction of a flow (:func:`catalog.storage.unit.catalog_tx`).
 (Scans and their snapshots are in :mod:`catalog.storage.scans`.)
 """
 
@@ -75,6 +77,7 @@ class IngestStorage:
         self.engine = engine
 
     def find(self, observatory: str, run_id: int, event_id: int) -> RawEventRow | None:
+        """The raw event of this identity, if received."""
         with self.engine.connect() as conn:
             r = conn.execute(_SELECT.where(raw_events.c.observatory == observatory,
                                            raw_events.c.run_id == run_id,
@@ -125,34 +128,41 @@ class IngestStorage:
                 conn.close()
 
     def get(self, pk: int) -> RawEventRow | None:
+        """The raw event ``pk``, if any."""
         with self.engine.connect() as conn:
             r = conn.execute(_SELECT.where(raw_events.c.id == pk)).mappings().first()
         return None if r is None else _row(r)
 
     def body(self, pk: int) -> dict[str, Any]:
+        """The body of raw event ``pk``, as received."""
         with self.engine.connect() as conn:
             value: dict[str, Any] = conn.execute(
                 select(raw_events.c.body).where(raw_events.c.id == pk)).scalar_one()
         return value
 
-    @staticmethod
-    def insert_in(conn: Connection, body: dict[str, Any], *, event_pk: int | None,
-                  stream: str | None, selection: dict[str, Any]) -> int | None:
-        """Insert a raw event on an open transaction; ``None`` when it already exists."""
+
+class RawEventStore:
+    """Writes of ``raw_events`` on one open transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def insert(self, body: dict[str, Any], *, event_pk: int | None, stream: str | None,
+               selection: dict[str, Any]) -> int | None:
+        """Insert a raw event; ``None`` when one of its identity already exists."""
         stmt = insert(raw_events).values(
             observatory=body["observatory"], run_id=body["run_id"], event_id=body["event_id"],
             event_pk=event_pk, body=body, sha256=canonical_sha256(body), stream=stream,
             selection=selection,
         ).on_conflict_do_nothing(constraint="uq_raw_events_identity").returning(raw_events.c.id)
-        return conn.execute(stmt).scalar()
+        return self.conn.execute(stmt).scalar()
 
-    def insert(self, body: dict[str, Any]) -> int:
-        """Store a raw event that makes no catalog event (an inline scan); or find it."""
-        with self.engine.begin() as conn:
-            pk = self.insert_in(conn, body, event_pk=None, stream=None, selection={})
-            if pk is None:
-                pk = conn.execute(select(raw_events.c.id).where(
-                    raw_events.c.observatory == body["observatory"],
-                    raw_events.c.run_id == body["run_id"],
-                    raw_events.c.event_id == body["event_id"])).scalar_one()
+    def insert_or_find(self, body: dict[str, Any]) -> int:
+        """A raw event with no catalog event (an inline scan): stored, or the one stored."""
+        pk = self.insert(body, event_pk=None, stream=None, selection={})
+        if pk is None:
+            pk = int(self.conn.execute(select(raw_events.c.id).where(
+                raw_events.c.observatory == body["observatory"],
+                raw_events.c.run_id == body["run_id"],
+                raw_events.c.event_id == body["event_id"])).scalar_one())
         return pk

@@ -15,14 +15,14 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import numpy as np
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from catalog.errors import Conflict, NotFound
-from catalog.schema.events import artifacts, events, region_tiles, revisions
+from catalog.schema.events import events, revisions
 from catalog.schema.ingest import raw_events, scan_snapshots, scans
-from catalog.storage.raw_events import IngestStorage
+from catalog.storage.raw_events import RawEventStore
 
 State = Literal["pending", "running", "done", "aborted", "failed"]
 Priority = Literal["realtime", "reprocessing"]
@@ -105,19 +105,6 @@ class Snapshot:
     best: tuple[float, float, float] | None
 
 
-@dataclass(frozen=True, slots=True)
-class ArtifactFile:
-    """A file to be recorded as an artifact of a revision."""
-
-    role: str
-    filename: str
-    media_type: str
-    size_bytes: int
-    sha256: str
-    md5: str
-    storage_url: str
-
-
 class LostClaim(RuntimeError):
     """The runner no longer holds the scan (another runner re-claimed it)."""
 
@@ -144,6 +131,39 @@ def _finite(x: float | None) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
 
 
+def _get(conn: Connection, pk: int) -> ScanRow:
+    r = conn.execute(_SELECT.where(scans.c.id == pk)).mappings().first()
+    if r is None:
+        raise NotFound(f"no scan {pk}", details={"scan": pk})
+    return _scan(r)
+
+
+def _ours(pk: int, worker: str) -> tuple[Any, ...]:
+    """The claim guard: scan ``pk``, held by ``worker``, not finished."""
+    return (scans.c.id == pk, scans.c.claimed_by == worker, scans.c.finished_at.is_(None))
+
+
+def _lock_ours(conn: Connection, pk: int, worker: str) -> None:
+    held = conn.execute(select(scans.c.id).where(*_ours(pk, worker))
+                        .with_for_update()).first()
+    if held is None:
+        raise LostClaim(f"scan {pk} is no longer held by {worker}")
+
+def _insert_snapshot(conn: Connection, pk: int, kind: str, snap: Snapshot,
+                     result: dict[str, Any] | None) -> int:
+    seq = int(conn.execute(select(func.coalesce(func.max(scan_snapshots.c.seq), 0) + 1)
+                           .where(scan_snapshots.c.scan_pk == pk)).scalar_one())
+    best = snap.best or (None, None, None)
+    conn.execute(insert(scan_snapshots).values(
+        scan_pk=pk, seq=seq, kind=kind, fraction=snap.fraction,
+        pixels_done=snap.pixels_done, pixels_total=snap.pixels_total,
+        rate=_finite(snap.rate) or 0.0, eta_s=_finite(snap.eta_s),
+        best_ra=_finite(best[0]), best_dec=_finite(best[1]), best_llh=_finite(best[2]),
+        result=result))
+    return seq
+
+
+
 class ScanStorage:
     """Reads and writes of ``scans`` and ``scan_snapshots``."""
 
@@ -155,10 +175,12 @@ class ScanStorage:
     def create(self, raw_event_pk: int, *, priority: Priority, config: dict[str, Any],
                labels: Sequence[str] = (), publish: str = "none",
                origin_scan_pk: int | None = None) -> ScanRow:
+        """Queue a scan of a stored raw event."""
         with self.engine.begin() as conn:
-            pk = self.create_in(conn, raw_event_pk, priority=priority, config=config,
-                                labels=labels, publish=publish, origin_scan_pk=origin_scan_pk)
-            return self._get(conn, pk)
+            pk = ScanStore(conn).create(raw_event_pk, priority=priority, config=config,
+                                        labels=labels, publish=publish,
+                                        origin_scan_pk=origin_scan_pk)
+            return _get(conn, pk)
 
     def create_inline(self, body: dict[str, Any], *, priority: Priority,
                       config: dict[str, Any], labels: Sequence[str] = (),
@@ -166,39 +188,19 @@ class ScanStorage:
         """Store an inline raw event (or find it, if already received) and queue its scan,
         in one transaction."""
         with self.engine.begin() as conn:
-            raw_pk = IngestStorage.insert_in(conn, body, event_pk=None, stream=None,
-                                             selection={})
-            if raw_pk is None:
-                raw_pk = int(conn.execute(select(raw_events.c.id).where(
-                    raw_events.c.observatory == body["observatory"],
-                    raw_events.c.run_id == body["run_id"],
-                    raw_events.c.event_id == body["event_id"])).scalar_one())
-            pk = self.create_in(conn, raw_pk, priority=priority, config=config, labels=labels,
-                                publish=publish)
-            return self._get(conn, pk)
-
-    @staticmethod
-    def create_in(conn: Connection, raw_event_pk: int, *, priority: Priority,
-                  config: dict[str, Any], labels: Sequence[str] = (), publish: str = "none",
-                  origin_scan_pk: int | None = None) -> int:
-        """Queue a scan on an open transaction; returns its id."""
-        return int(conn.execute(insert(scans).values(
-            raw_event_pk=raw_event_pk, priority=priority, config=config, labels=list(labels),
-            publish=publish, origin_scan_pk=origin_scan_pk).returning(scans.c.id)).scalar_one())
+            raw_pk = RawEventStore(conn).insert_or_find(body)
+            pk = ScanStore(conn).create(raw_pk, priority=priority, config=config,
+                                        labels=labels, publish=publish)
+            return _get(conn, pk)
 
     def get(self, pk: int) -> ScanRow:
+        """Scan ``pk``; ``NotFound`` if none."""
         with self.engine.connect() as conn:
-            return self._get(conn, pk)
-
-    @staticmethod
-    def _get(conn: Connection, pk: int) -> ScanRow:
-        r = conn.execute(_SELECT.where(scans.c.id == pk)).mappings().first()
-        if r is None:
-            raise NotFound(f"no scan {pk}", details={"scan": pk})
-        return _scan(r)
+            return _get(conn, pk)
 
     def find(self, *, run_id: int | None = None, event_id: int | None = None,
              label: str | None = None, limit: int = 100) -> list[ScanRow]:
+        """Scans, newest first, of a run, an event or a label."""
         stmt = _SELECT.order_by(scans.c.id.desc()).limit(limit)
         if run_id is not None:
             stmt = stmt.where(raw_events.c.run_id == run_id)
@@ -224,7 +226,7 @@ class ScanStorage:
             if row.claimed_by is None:
                 values.update(finished_at=func.now(), outcome="aborted")
             conn.execute(update(scans).where(scans.c.id == pk).values(values))
-            return self._get(conn, pk)
+            return _get(conn, pk)
 
     # ------------------------------------------------------------------ runners
 
@@ -247,13 +249,13 @@ class ScanStorage:
                                       started_at=func.coalesce(scans.c.started_at, func.now()),
                                       heartbeat_at=func.now())
                               .returning(scans.c.id)).scalar()
-            return None if pk is None else self._get(conn, pk)
+            return None if pk is None else _get(conn, pk)
 
     def heartbeat(self, pk: int, worker: str) -> bool:
         """Renew the claim; returns whether an abort was requested. ``LostClaim`` if the
         scan is no longer ours."""
         with self.engine.begin() as conn:
-            row = conn.execute(update(scans).where(*self._ours(pk, worker))
+            row = conn.execute(update(scans).where(*_ours(pk, worker))
                                .values(heartbeat_at=func.now())
                                .returning(scans.c.abort_requested_at)).first()
         if row is None:
@@ -263,55 +265,22 @@ class ScanStorage:
     def release(self, pk: int, worker: str) -> None:
         """Give the scan back unfinished (runner shutting down): next runner restarts it."""
         with self.engine.begin() as conn:
-            conn.execute(update(scans).where(*self._ours(pk, worker))
+            conn.execute(update(scans).where(*_ours(pk, worker))
                          .values(claimed_by=None, heartbeat_at=None))
-
-    @staticmethod
-    def _ours(pk: int, worker: str) -> tuple[Any, ...]:
-        return (scans.c.id == pk, scans.c.claimed_by == worker, scans.c.finished_at.is_(None))
 
     def add_snapshot(self, pk: int, worker: str, snap: Snapshot) -> int:
         """Store a partial snapshot (a new row); ``LostClaim`` if the scan is not ours."""
         with self.engine.begin() as conn:
-            self._lock_ours(conn, pk, worker)
-            return self._insert_snapshot(conn, pk, "partial", snap, None)
+            _lock_ours(conn, pk, worker)
+            return _insert_snapshot(conn, pk, "partial", snap, None)
 
     def finish(self, pk: int, worker: str, outcome: Literal["aborted", "failed"],
                error: str | None = None) -> None:
+        """End a scan we hold without a result; ``LostClaim`` if it is not ours."""
         with self.engine.begin() as conn:
-            self._lock_ours(conn, pk, worker)
+            _lock_ours(conn, pk, worker)
             conn.execute(update(scans).where(scans.c.id == pk).values(
                 finished_at=func.now(), outcome=outcome, error=(error or "")[:4000] or None))
-
-    def finish_done_in(self, conn: Connection, pk: int, worker: str, snap: Snapshot,
-                       result: dict[str, Any], revision_pk: int | None) -> int:
-        """On an open transaction: the final snapshot, the outcome ``done`` and the update
-        revision made from it (if any). Returns the snapshot's sequence number."""
-        self._lock_ours(conn, pk, worker)
-        seq = self._insert_snapshot(conn, pk, "final", snap, result)
-        conn.execute(update(scans).where(scans.c.id == pk).values(
-            finished_at=func.now(), outcome="done", revision_pk=revision_pk))
-        return seq
-
-    def _lock_ours(self, conn: Connection, pk: int, worker: str) -> None:
-        held = conn.execute(select(scans.c.id).where(*self._ours(pk, worker))
-                            .with_for_update()).first()
-        if held is None:
-            raise LostClaim(f"scan {pk} is no longer held by {worker}")
-
-    @staticmethod
-    def _insert_snapshot(conn: Connection, pk: int, kind: str, snap: Snapshot,
-                         result: dict[str, Any] | None) -> int:
-        seq = int(conn.execute(select(func.coalesce(func.max(scan_snapshots.c.seq), 0) + 1)
-                               .where(scan_snapshots.c.scan_pk == pk)).scalar_one())
-        best = snap.best or (None, None, None)
-        conn.execute(insert(scan_snapshots).values(
-            scan_pk=pk, seq=seq, kind=kind, fraction=snap.fraction,
-            pixels_done=snap.pixels_done, pixels_total=snap.pixels_total,
-            rate=_finite(snap.rate) or 0.0, eta_s=_finite(snap.eta_s),
-            best_ra=_finite(best[0]), best_dec=_finite(best[1]), best_llh=_finite(best[2]),
-            result=result))
-        return seq
 
     # ------------------------------------------------------------------ snapshots
 
@@ -329,6 +298,7 @@ class ScanStorage:
         return [SnapshotRow(**dict(r)) for r in rows], final
 
     def latest_snapshot(self, pk: int) -> SnapshotRow | None:
+        """The newest snapshot of a scan, if any."""
         cols = [scan_snapshots.c[k] for k in SnapshotRow.__dataclass_fields__]
         with self.engine.connect() as conn:
             r = conn.execute(select(*cols).where(scan_snapshots.c.scan_pk == pk)
@@ -337,46 +307,6 @@ class ScanStorage:
 
     # ------------------------------------------------------------------ update revisions
 
-    @staticmethod
-    def attach_region_in(conn: Connection, revision_pk: int,
-                         levels: dict[int, tuple[np.ndarray, float, float]]) -> None:
-        """Replace the revision's region tiles by the scan's own regions.
-
-        ``levels`` maps 50/90 to (order-29 ranges ``[lo, hi)`` as an (n, 2) array, area in
-        deg², circularised radius in deg). The catalog import tiled the bounding boxes; the
-        scan knows the exact pixels, so the tiles (and area, radius) follow them instead.
-        The shape stays ``box``: the box bounds the pixels, so the exact test of
-        :meth:`CatalogStorage.regions_containing` (tiles, then box) still answers the region.
-        """
-        for level, (ranges, area, radius) in levels.items():
-            conn.execute(delete(region_tiles).where(region_tiles.c.revision_pk == revision_pk,
-                                                    region_tiles.c.level == level))
-            raw = conn.connection.driver_connection
-            assert raw is not None
-            with raw.cursor() as cur, cur.copy(
-                    "COPY region_tiles (revision_pk, level, hpx) FROM STDIN") as copy:
-                for lo, hi in ranges:
-                    copy.write_row((revision_pk, level, f"[{int(lo)},{int(hi)})"))
-            conn.execute(update(revisions).where(revisions.c.id == revision_pk).values(
-                {f"area{level}_deg2": area, f"r{level}_deg": radius}))
-
-    @staticmethod
-    def add_artifacts_in(conn: Connection, event_pk: int, revision_pk: int,
-                         files: Sequence[ArtifactFile]) -> list[int]:
-        if not files:
-            return []
-        rows = [{"event_pk": event_pk, "revision_pk": revision_pk, "role": f.role,
-                 "filename": f.filename, "media_type": f.media_type,
-                 "size_bytes": f.size_bytes, "sha256": f.sha256, "md5": f.md5,
-                 "storage_url": f.storage_url} for f in files]
-        return list(conn.execute(insert(artifacts).values(rows).returning(artifacts.c.id))
-                    .scalars())
-
-    def artifacts_of(self, revision_pk: int) -> list[RowMapping]:
-        with self.engine.connect() as conn:
-            return list(conn.execute(select(artifacts).where(
-                artifacts.c.revision_pk == revision_pk).order_by(artifacts.c.role)).mappings())
-
     def raw_event_of(self, event_pk: int) -> int | None:
         """The raw event a catalog event was made from (None: imported from a notice)."""
         with self.engine.connect() as conn:
@@ -384,7 +314,37 @@ class ScanStorage:
                 raw_events.c.event_pk == event_pk)).scalar()
 
     def next_update_number(self, event_pk: int) -> int:
+        """The number the next revision of an event will get (unless another comes first)."""
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.coalesce(func.max(revisions.c.number), -1) + 1)
                                     .where(revisions.c.event_pk == event_pk)).scalar_one())
 
+
+
+class ScanStore:
+    """Writes of ``scans`` on one open transaction (:func:`catalog.storage.unit.catalog_tx`)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def create(self, raw_event_pk: int, *, priority: Priority, config: dict[str, Any],
+               labels: Sequence[str] = (), publish: str = "none",
+               origin_scan_pk: int | None = None) -> int:
+        """Queue a scan; returns its id."""
+        return int(self.conn.execute(insert(scans).values(
+            raw_event_pk=raw_event_pk, priority=priority, config=config, labels=list(labels),
+            publish=publish, origin_scan_pk=origin_scan_pk).returning(scans.c.id)).scalar_one())
+
+    def hold(self, pk: int, worker: str) -> None:
+        """Lock the scan until commit; ``LostClaim`` if it is no longer ours."""
+        _lock_ours(self.conn, pk, worker)
+
+    def finish_done(self, pk: int, worker: str, snap: Snapshot, result: dict[str, Any],
+                    revision_pk: int | None) -> int:
+        """The final snapshot, the outcome ``done`` and the update revision made from it (if
+        any). ``LostClaim`` if the scan is no longer ours. Returns the snapshot's number."""
+        _lock_ours(self.conn, pk, worker)
+        seq = _insert_snapshot(self.conn, pk, "final", snap, result)
+        self.conn.execute(update(scans).where(scans.c.id == pk).values(
+            finished_at=func.now(), outcome="done", revision_pk=revision_pk))
+        return seq

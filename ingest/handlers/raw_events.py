@@ -1,11 +1,10 @@
 """REST endpoints of the realtime pipeline: raw events, retractions and notices.
 
-Handlers parse and shape only; the pipeline and storage hold the rules.
+Handlers parse and shape only; the pipeline and :mod:`catalog.publish` hold the rules.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -15,34 +14,14 @@ from starlette.concurrency import run_in_threadpool
 
 from catalog.handlers.auth import require_scope
 from catalog.models import ErrorResponse
-from catalog.storage.outbox import OutboxStorage
-from ingest.dispatcher import Dispatcher
+from catalog.storage.lookup import resolve_event
 from ingest.handlers.body import body_doc, json_body, strict_body
-from ingest.pipeline import Pipeline
-
-#: Where the wiring puts the :class:`IngestRuntime`.
-INGEST_STATE = "ingest"
+from ingest.handlers.context import ContextDep, IngestContext
 
 ERRORS = {code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 413, 415, 422)}
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)  # type: ignore[arg-type]
 
-
-@dataclass
-class IngestRuntime:
-    """The pipeline's live parts, as the handlers need them."""
-
-    pipeline: Pipeline
-    outbox: OutboxStorage
-    dispatcher: Dispatcher
-
-
-def get_runtime(request: Request) -> IngestRuntime:
-    runtime: IngestRuntime = getattr(request.app.state, INGEST_STATE)
-    return runtime
-
-
-RuntimeDep = Annotated[IngestRuntime, Depends(get_runtime)]
 #: An event key in a path: name, run_event or id, plain ASCII (no NUL, no '/').
 EventKey = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 
@@ -61,10 +40,12 @@ class RawEventAccepted(BaseModel):
 
 
 class RetractRequest(BaseModel):
+    """Why an event is retracted."""
     reason: str = Field(min_length=3, max_length=2000)
 
 
 class RetractionPublic(BaseModel):
+    """The retraction revision made and the notices queued for it."""
     name: str | None
     revision: int
     kind: str
@@ -72,6 +53,7 @@ class RetractionPublic(BaseModel):
 
 
 class NoticePublic(BaseModel):
+    """A queued notice and its delivery state."""
     id: int
     revision_pk: int
     sink: str
@@ -88,11 +70,12 @@ class NoticePublic(BaseModel):
              summary="Post a raw event: selection, initial revision and notices",
              responses={200: {"model": RawEventAccepted,
                               "description": "already received: the stored event"}})
-async def post_raw_event(request: Request, response: Response, runtime: RuntimeDep,
+async def post_raw_event(request: Request, response: Response, ctx: ContextDep,
                          _token: Annotated[str, Depends(require_scope("ingest"))],
                          ) -> RawEventAccepted:
+    """Accept a raw event: 201 with what was made, 200 for one already received."""
     body = await json_body(request)  # strict JSON (ingest.rawevent.loads_strict)
-    out = await run_in_threadpool(runtime.pipeline.accept, body)
+    out = await run_in_threadpool(ctx.pipeline.accept, body)
     if not out.created:
         response.status_code = 200
     raw = out.raw
@@ -105,26 +88,28 @@ async def post_raw_event(request: Request, response: Response, runtime: RuntimeD
 @router.post("/events/{key}/retract", response_model=RetractionPublic, status_code=201,
              summary="Retract an event: a retraction revision and its notices",
              openapi_extra=body_doc(RetractRequest))
-async def retract_event(request: Request, runtime: RuntimeDep, key: EventKey,
+async def retract_event(request: Request, ctx: ContextDep, key: EventKey,
                         _token: Annotated[str, Depends(require_scope("ingest"))],
                         ) -> RetractionPublic:
+    """Retract an event: a retraction revision and its notices."""
     body = await strict_body(request, RetractRequest)
-    return await run_in_threadpool(_retract, runtime, key, body)
+    return await run_in_threadpool(_retract, ctx, key, body)
 
 
-def _retract(runtime: IngestRuntime, key: str, body: RetractRequest) -> RetractionPublic:
-    stored = runtime.outbox.retract(key, body.reason)
+def _retract(ctx: IngestContext, key: str, body: RetractRequest) -> RetractionPublic:
+    stored = ctx.publisher.retract(key, body.reason)
     if stored.notices:
-        runtime.dispatcher.wake()
+        ctx.dispatcher.wake()
     return RetractionPublic(name=stored.name, revision=stored.number, kind=stored.kind,
                             notices_queued=stored.notices)
 
 
 @router.get("/events/{key}/notices", response_model=list[NoticePublic],
             summary="Notices of an event and their delivery state")
-def event_notices(runtime: RuntimeDep, key: EventKey,
+def event_notices(ctx: ContextDep, key: EventKey,
                   ) -> list[NoticePublic]:
-    with runtime.outbox.engine.connect() as conn:
-        event_pk = runtime.outbox.catalog.resolve_event(conn, key)["id"]
+    """The notices of event ``key`` and their delivery state."""
+    with ctx.outbox.engine.connect() as conn:
+        event_pk = resolve_event(conn, key)["id"]
     return [NoticePublic(**{k: getattr(n, k) for k in NoticePublic.model_fields})
-            for n in runtime.outbox.notices_of(event_pk=event_pk)]
+            for n in ctx.outbox.notices_of(event_pk=event_pk)]

@@ -19,30 +19,15 @@ from catalog.handlers.auth import require_scope
 from catalog.models import ErrorResponse
 from catalog.storage.scans import ScanRow
 from ingest.handlers.body import body_doc, strict_body
+from ingest.handlers.context import ContextDep, IngestContext
 from ingest.rawevent import MAX_ID
 from ingest.scanning.service import ScanService, config_from, config_to_reco
-
-#: Where the wiring puts the :class:`ScanRuntime`.
-SCANS_STATE = "scans"
 
 ERRORS = {code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 413, 422)}
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)  # type: ignore[arg-type]
 
 
-class ScanRuntime:
-    """The scan service, as the handlers need it."""
-
-    def __init__(self, service: ScanService) -> None:
-        self.service = service
-
-
-def get_runtime(request: Request) -> ScanRuntime:
-    runtime: ScanRuntime = getattr(request.app.state, SCANS_STATE)
-    return runtime
-
-
-RuntimeDep = Annotated[ScanRuntime, Depends(get_runtime)]
 ScanToken = Annotated[str, Depends(require_scope("scan"))]
 
 #: A scan, run or event number: what PostgreSQL's ``bigint`` holds (larger ones are 422,
@@ -72,6 +57,7 @@ class ScanRequest(BaseModel):
 
 
 class RescanRequest(BaseModel):
+    """What a rescan changes from its origin (unset: the same)."""
     nsides: str | None = Field(default=None, pattern=NSIDES_PATTERN)
     seeds: int | None = Field(default=None, ge=1, le=19)
     priority: Literal["realtime", "reprocessing"] | None = None
@@ -81,6 +67,7 @@ class RescanRequest(BaseModel):
 
 
 class ScanPublic(BaseModel):
+    """A scan as the API shows it."""
     id: int
     state: Literal["pending", "running", "done", "aborted", "failed"]
     event: str | None = Field(description="catalog event name (None: inline event)")
@@ -103,6 +90,7 @@ class ScanPublic(BaseModel):
 
 
 class StatusPublic(BaseModel):
+    """A scan's state and claim."""
     id: int
     state: Literal["pending", "running", "done", "aborted", "failed"]
     claims: int
@@ -112,12 +100,14 @@ class StatusPublic(BaseModel):
 
 
 class BestPublic(BaseModel):
+    """The best fit so far (degrees)."""
     ra_deg: float
     dec_deg: float
     llh: float
 
 
 class ProgressPublic(BaseModel):
+    """How far a scan is."""
     id: int
     state: str
     fraction: float
@@ -129,6 +119,7 @@ class ProgressPublic(BaseModel):
 
 
 class SnapshotPublic(BaseModel):
+    """One stored snapshot of a scan."""
     seq: int
     kind: Literal["partial", "final"]
     fraction: float
@@ -141,6 +132,7 @@ class SnapshotPublic(BaseModel):
 
 
 class ResultPublic(BaseModel):
+    """Every snapshot of a scan and its final result."""
     id: int
     state: str
     snapshots: list[SnapshotPublic]
@@ -165,9 +157,10 @@ def _best(ra: float | None, dec: float | None, llh: float | None) -> BestPublic 
 
 @router.post("/scans", response_model=ScanPublic, status_code=201, summary="Request a scan",
              openapi_extra=body_doc(ScanRequest))
-async def request_scan(request: Request, rt: RuntimeDep, _token: ScanToken) -> ScanPublic:
+async def request_scan(request: Request, ctx: ContextDep, _token: ScanToken) -> ScanPublic:
+    """Queue a scan of a stored event or of an inline raw event."""
     body = await strict_body(request, ScanRequest)  # strict JSON, like a raw event
-    svc = rt.service
+    svc = ctx.scans
     cfg = config_from(svc.defaults, body.nsides, body.seeds)
     row = await run_in_threadpool(
         lambda: svc.request(event=body.event, inline=body.inline_event, config=cfg,
@@ -176,23 +169,26 @@ async def request_scan(request: Request, rt: RuntimeDep, _token: ScanToken) -> S
 
 
 @router.get("/scans", response_model=list[ScanPublic], summary="List scans (newest first)")
-def list_scans(rt: RuntimeDep, run_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
+def list_scans(ctx: ContextDep, run_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
                event_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
                label: Annotated[str | None, Query(max_length=64)] = None,
                limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[ScanPublic]:
-    rows = rt.service.scans.find(run_id=run_id, event_id=event_id, label=label, limit=limit)
-    return [_public(rt.service, r) for r in rows]
+    """Scans, newest first, of a run, an event or a label."""
+    rows = ctx.scans.scans.find(run_id=run_id, event_id=event_id, label=label, limit=limit)
+    return [_public(ctx.scans, r) for r in rows]
 
 
 @router.get("/scans/{scan_id}", response_model=ScanPublic, summary="A scan")
-def get_scan(rt: RuntimeDep, scan_id: ScanId) -> ScanPublic:
-    return _public(rt.service, rt.service.scans.get(scan_id))
+def get_scan(ctx: ContextDep, scan_id: ScanId) -> ScanPublic:
+    """One scan."""
+    return _public(ctx.scans, ctx.scans.scans.get(scan_id))
 
 
 @router.get("/scans/{scan_id}/status", response_model=StatusPublic,
             summary="State computed from the stored facts")
-def scan_status(rt: RuntimeDep, scan_id: ScanId) -> StatusPublic:
-    row, prog = rt.service.progress(scan_id)
+def scan_status(ctx: ContextDep, scan_id: ScanId) -> StatusPublic:
+    """A scan's state, computed from its stored facts."""
+    row, prog = ctx.scans.progress(scan_id)
     return StatusPublic(id=row.id, state=prog.state, claims=row.claims,
                         abort_requested=row.abort_requested_at is not None,
                         snapshots=prog.snapshots, has_partial_result=prog.snapshots > 0)
@@ -200,8 +196,9 @@ def scan_status(rt: RuntimeDep, scan_id: ScanId) -> StatusPublic:
 
 @router.get("/scans/{scan_id}/progress", response_model=ProgressPublic,
             summary="Done fraction, rate and ETA from the newest snapshot")
-def scan_progress(rt: RuntimeDep, scan_id: ScanId) -> ProgressPublic:
-    row, p = rt.service.progress(scan_id)
+def scan_progress(ctx: ContextDep, scan_id: ScanId) -> ProgressPublic:
+    """A scan's progress, from its newest snapshot."""
+    row, p = ctx.scans.progress(scan_id)
     return ProgressPublic(id=row.id, state=p.state, fraction=p.fraction,
                           pixels_done=p.pixels_done, pixels_total=p.pixels_total,
                           rate_per_s=p.rate, eta_s=p.eta_s,
@@ -210,10 +207,11 @@ def scan_progress(rt: RuntimeDep, scan_id: ScanId) -> ProgressPublic:
 
 @router.get("/scans/{scan_id}/result", response_model=ResultPublic,
             summary="Every partial snapshot and the final result")
-def scan_result(rt: RuntimeDep, scan_id: ScanId) -> ResultPublic:
-    row = rt.service.scans.get(scan_id)
-    snaps, final = rt.service.scans.snapshots(scan_id, with_final_result=True)
-    return ResultPublic(id=row.id, state=rt.service.state(row), final=final, snapshots=[
+def scan_result(ctx: ContextDep, scan_id: ScanId) -> ResultPublic:
+    """Every snapshot of a scan and its final result."""
+    row = ctx.scans.scans.get(scan_id)
+    snaps, final = ctx.scans.scans.snapshots(scan_id, with_final_result=True)
+    return ResultPublic(id=row.id, state=ctx.scans.state(row), final=final, snapshots=[
         SnapshotPublic(seq=s.seq, kind=s.kind,  # type: ignore[arg-type]  # CHECK constraint
                        fraction=s.fraction,
                        pixels_done=s.pixels_done, pixels_total=s.pixels_total,
@@ -224,21 +222,23 @@ def scan_result(rt: RuntimeDep, scan_id: ScanId) -> ResultPublic:
 
 @router.delete("/scans/{scan_id}", response_model=ScanPublic, status_code=202,
                summary="Abort a scan (at once if queued, after the current task if running)")
-def abort_scan(rt: RuntimeDep, scan_id: ScanId, _token: ScanToken) -> ScanPublic:
-    return _public(rt.service, rt.service.abort(scan_id))
+def abort_scan(ctx: ContextDep, scan_id: ScanId, _token: ScanToken) -> ScanPublic:
+    """Ask for an abort of a scan."""
+    return _public(ctx.scans, ctx.scans.abort(scan_id))
 
 
 @router.post("/scans/{scan_id}/rescan", response_model=ScanPublic, status_code=201,
              summary="A new scan of the same event, linked to this one",
              openapi_extra=body_doc(RescanRequest))
-async def rescan(request: Request, rt: RuntimeDep, scan_id: ScanId, _token: ScanToken,
+async def rescan(request: Request, ctx: ContextDep, scan_id: ScanId, _token: ScanToken,
                  ) -> ScanPublic:
+    """Queue a new scan of the same raw event."""
     body = await strict_body(request, RescanRequest)
-    return await run_in_threadpool(_rescan, rt, scan_id, body)
+    return await run_in_threadpool(_rescan, ctx, scan_id, body)
 
 
-def _rescan(rt: ScanRuntime, scan_id: int, body: RescanRequest) -> ScanPublic:
-    svc = rt.service
+def _rescan(ctx: IngestContext, scan_id: int, body: RescanRequest) -> ScanPublic:
+    svc = ctx.scans
     origin_cfg = config_to_reco(svc.scans.get(scan_id).config)
     cfg = (config_from(origin_cfg, body.nsides, body.seeds)
            if body.nsides is not None or body.seeds is not None else None)

@@ -13,8 +13,10 @@ temporary folder (:meth:`ArtifactStore.scratch`) and put them under
   URL. Credentials and endpoints are fsspec's own configuration (``FSSPEC_S3_ENDPOINT_URL``,
   ``AWS_ACCESS_KEY_ID``, ...), which the landing pages use too when they read the files back.
 
-``place`` runs inside the transaction that stores the revision (the revision number names
-the folder), so a failed upload raises :class:`ArtifactStoreError` before anything commits.
+``place`` runs BEFORE the transaction that stores the revision (the revision number it
+will get names the folder; :mod:`ingest.scanning.update`), so no upload runs while a row
+lock is held, and a failed upload raises :class:`ArtifactStoreError` before anything is
+stored.
 
 Every relative folder and file name must be plain path components, and a local target must
 resolve inside the root (:mod:`ingest.safepath`); otherwise ``place`` raises
@@ -65,11 +67,13 @@ class LocalStore:
         self.root = Path(root)
 
     def scratch(self) -> Path:
+        """A new private temporary folder inside the root."""
         # Inside the root: same file system, so place() can hard-link.
         self.root.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=".scan-", dir=self.root))
 
     def place(self, rel: PurePosixPath, files: list[WrittenFile]) -> list[str]:
+        """Hard-link the files under ``root/rel``; their paths relative to the root."""
         try:
             target = contained(self.root, rel)
             for f in files:
@@ -110,9 +114,11 @@ class FsspecStore:
         self.base = base.rstrip("/")
 
     def scratch(self) -> Path:
+        """A new private temporary folder in the system's temporary folder."""
         return Path(tempfile.mkdtemp(prefix="nufair-scan-"))
 
     def place(self, rel: PurePosixPath, files: list[WrittenFile]) -> list[str]:
+        """Upload the files to ``base/rel``, checking each stored size; their URLs."""
         from fsspec.implementations.local import LocalFileSystem
 
         try:

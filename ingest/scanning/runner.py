@@ -36,9 +36,9 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-import dask
+from dask.base import annotate
 
 from catalog.storage.raw_events import IngestStorage
 from catalog.storage.scans import LostClaim, Priority, ScanRow, ScanStorage, Snapshot
@@ -83,6 +83,7 @@ class RunnerConfig:
 
     @property
     def stale_after(self) -> timedelta:
+        """``stale_s`` as a timedelta."""
         return timedelta(seconds=self.stale_s)
 
 
@@ -98,17 +99,20 @@ class DaskClients:
         self._client: Any = None
 
     def get(self) -> Any:
+        """The runner's Dask client, made on first use."""
         from distributed import Client
 
         with self._lock:
             if self._client is None:
                 if self.address:
-                    self._client = Client(self.address)
+                    # distributed's Client is untyped: called as Any (mypy --strict).
+                    self._client = cast(Any, Client)(self.address)
                 else:
                     self._client = local_client(self.workers, processes=self.processes)
             return self._client
 
     def close(self) -> None:
+        """Close the client (and its local cluster, if we made one)."""
         with self._lock:
             if self._client is not None:
                 cluster = self._client.cluster  # None for a scheduler address
@@ -153,6 +157,7 @@ class ScanRunner:
     # ------------------------------------------------------------ one scan
 
     def lanes(self) -> list[tuple[Priority, ...]]:
+        """The lanes of each slot: slot 0 realtime only, the others any."""
         return [REALTIME_ONLY] + [ANY_LANE] * self.config.general_slots
 
     def run_one(self, lanes: Sequence[Priority] = ANY_LANE, slot: int = 0) -> ScanRow | None:
@@ -174,8 +179,10 @@ class ScanRunner:
         try:
             if row.abort_requested_at is not None:
                 raise ScanCancelled("abort requested before the (re)start")
+            # Validated once, when it was received (ingest.pipeline, or the scan service for
+            # an inline event): the stored body is only rebuilt into reco's Event here.
             event = Event.from_json(self.raw.body(row.raw_event_pk))
-            with dask.annotate(priority=DASK_PRIORITY.get(row.priority, 0)):
+            with annotate(priority=DASK_PRIORITY.get(row.priority, 0)):
                 result = run_scan(event, self.detector(), config_to_reco(row.config),
                                   client=self.clients.get(), progress=self._progress(claim),
                                   cancel=claim.cancel)
@@ -255,6 +262,7 @@ class ScanRunner:
             self._wake.notify_all()
 
     def start(self) -> None:
+        """Start the slots' threads (once)."""
         if self._threads:
             return
         self._stop.clear()

@@ -11,8 +11,6 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.engine import Connection
-
 from catalog.errors import Conflict, InvalidInput
 from catalog.storage.events import CatalogStorage
 from catalog.storage.raw_events import IngestStorage
@@ -110,11 +108,6 @@ class ScanService:
         self.on_queued()
         return row
 
-    def enqueue_in(self, conn: Connection, raw_event_pk: int) -> int:
-        """The pipeline's realtime scan of a new alert, in the alert's own transaction."""
-        return self.scans.create_in(conn, raw_event_pk, priority="realtime",
-                                    config=self.defaults.to_json(), publish="update")
-
     def rescan(self, pk: int, *, config: ScanConfig | None, priority: Priority | None,
                labels: Sequence[str] | None, publish: str | None) -> ScanRow:
         """A new scan of the same raw event, linked to ``pk`` as its origin."""
@@ -128,12 +121,15 @@ class ScanService:
         return row
 
     def abort(self, pk: int) -> ScanRow:
+        """Ask for an abort of scan ``pk`` (see :meth:`ScanStorage.request_abort`)."""
         return self.scans.request_abort(pk)
 
     def state(self, row: ScanRow) -> State:
+        """The state a scan's stored facts imply now."""
         return scan_state(row, self.stale_after)
 
     def progress(self, pk: int) -> tuple[ScanRow, Progress]:
+        """Scan ``pk`` and how far it is, from its newest snapshot."""
         row = self.scans.get(pk)
         snap: SnapshotRow | None = self.scans.latest_snapshot(pk)
         state = self.state(row)

@@ -2,23 +2,27 @@
 
 The update revision carries the scan's best fit, its 50 % / 90 % regions (bounding boxes
 on the revision row, the exact pixels as region tiles), the FITS skymaps and MOCs as
-artifacts (SHA-256, MD5, size, media type) and its notices. Order of work:
+artifacts (SHA-256, MD5, size, media type) and its notices. :meth:`UpdatePublisher.finish`
+reads top to bottom:
 
 1. the files are written into a private temporary folder (under the artifact root, or the
    system's when artifacts go to an fsspec URL);
-2. ONE transaction stores the revision, puts the files under
-   ``<event pk>/<revision number>/`` of the artifact store (:mod:`ingest.scanning.artifacts`: a link
-   into the local folder, or an upload checked for size) and records them, replaces the
-   region tiles, renders the notices (which link the FITS skymap) and marks the scan done
-   with its final snapshot.
+2. they are put under ``<event pk>/<next revision number>/`` of the artifact store
+   (:mod:`ingest.scanning.artifacts`: a link into the local folder, or an upload checked
+   for size) BEFORE any transaction, so no I/O runs while a row lock is held;
+3. ONE transaction (:func:`catalog.storage.unit.catalog_tx`) stores the revision, its DOIs
+   (when PIDs are configured), the artifact rows, the region tiles, the notices (which
+   link the FITS skymap) and marks the scan done with its final snapshot.
 
-A failed upload raises inside that transaction, so no revision, artifact row, tile or
+A failed upload raises before the transaction, so no revision, artifact row, tile or
 notice is stored, and the scan fails with the store's error (the runner's failure path).
-A failed transaction leaves no rows; files it had placed stay as harmless, unreferenced
-orphans (locally or in the object store) that a later successful attempt overwrites (same
-names). They are not deleted: a commit error can be ambiguous (the commit may have
-happened), and once rolled back, the revision number (so the same names) may already be
-another writer's. The temporary folder is always removed.
+If a concurrent writer took the revision number meanwhile, the transaction stores nothing
+and the files are placed again under the next number. Files placed for a transaction that
+did not commit stay as harmless, unreferenced orphans (locally or in the object store)
+that a later successful attempt overwrites (same names). They are not deleted: a commit
+error can be ambiguous (the commit may have happened), and once rolled back, the revision
+number (so the same names) may already be another writer's. The temporary folder is always
+removed.
 """
 
 from __future__ import annotations
@@ -27,14 +31,18 @@ import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
+from typing import Any
 
 import numpy as np
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Engine
 
 from catalog.notices.model import is_safe_name
 from catalog.notices.parsed import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
-from catalog.storage.outbox import OutboxStorage, StoredRevision
-from catalog.storage.scans import ArtifactFile, ScanRow, ScanStorage, Snapshot
+from catalog.publish import Publisher
+from catalog.storage.events import CatalogStorage
+from catalog.storage.revisions import ArtifactFile, StoredRevision
+from catalog.storage.scans import ScanRow, ScanStorage, Snapshot
+from catalog.storage.unit import catalog_tx
 from ingest.scanning.artifacts import ArtifactStore
 from ingest.scanning.skymaps import WrittenFile, write_products
 from reco.regions import Region
@@ -94,10 +102,12 @@ def update_record(row: ScanRow, current: dict[str, object], result: ScanResult,
 class UpdatePublisher:
     """Store the outcome of a finished scan (see the module docstring)."""
 
-    def __init__(self, outbox: OutboxStorage, scans: ScanStorage,
-                 store: ArtifactStore, on_queued: Callable[[], None] = lambda: None,
-                 ) -> None:
-        self.outbox = outbox
+    def __init__(self, engine: Engine, publisher: Publisher, catalog: CatalogStorage,
+                 scans: ScanStorage, store: ArtifactStore,
+                 on_queued: Callable[[], None] = lambda: None) -> None:
+        self.engine = engine
+        self.publisher = publisher
+        self.catalog = catalog
         self.scans = scans
         self.store = store
         self.on_queued = on_queued
@@ -106,49 +116,85 @@ class UpdatePublisher:
                ) -> StoredRevision | None:
         """Final snapshot, outcome ``done`` and (if asked for) the update revision."""
         payload = result.to_json()
-        if row.publish != "update" or row.event_pk is None:
-            with self.scans.engine.begin() as conn:
-                self.scans.finish_done_in(conn, row.id, worker, snap, payload, None)
-            return None
-        with self.outbox.engine.connect() as conn:
-            current = dict(self.outbox.catalog.resolve_event(conn, str(row.event_pk)))
-        if current["cur_kind"] == RevisionKind.RETRACTION.value:
-            # A retracted event gets no update: the result is kept on the scan only.
-            with self.scans.engine.begin() as conn:
-                self.scans.finish_done_in(conn, row.id, worker, snap, payload, None)
+        current = self._current(row)
+        if current is None:
+            with catalog_tx(self.engine) as tx:
+                tx.scans.finish_done(row.id, worker, snap, payload, None)
             return None
         regions = reported_regions(result)
         record = update_record(row, current, result, regions)
+        event_pk = int(current["id"])
         tmp = self.store.scratch()
         try:
-            stem = product_stem(row)
-            files = write_products(result, regions, tmp, stem)
-
-            def prepare(conn: Connection, stored: list[StoredRevision]) -> None:
-                rev = stored[0]
-                self._store_files(conn, rev, files)
-                self.scans.attach_region_in(conn, rev.revision_pk, {
-                    level: (r.moc.to_depth29_ranges, r.area_deg2, r.radius_deg)
-                    for level, r in regions.items()})
-
-            def also(conn: Connection, stored: list[StoredRevision]) -> None:
-                self.scans.finish_done_in(conn, row.id, worker, snap, payload,
-                                          stored[0].revision_pk)
-
-            (stored,) = self.outbox.store([record], also=also, prepare=prepare)
+            files = write_products(result, regions, tmp, product_stem(row))
+            for _attempt in range(NUMBER_ATTEMPTS):
+                # 1. The files go where the revision's number says, before the transaction:
+                #    no upload runs while the event's row is locked.
+                number = self.scans.next_update_number(event_pk)
+                placed = self._place(event_pk, number, files)
+                # 2. One transaction: revision, DOIs, files, tiles, notices, scan done.
+                stored = self._store(row, worker, snap, payload, record, regions, number,
+                                     placed)
+                if stored is not None:
+                    break
+            else:
+                raise RuntimeError(f"scan {row.id}: the revision number of event "
+                                   f"{event_pk} kept moving; nothing stored")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         if stored.notices:
             self.on_queued()
         return stored
 
-    def _store_files(self, conn: Connection, rev: StoredRevision,
-                     files: list[WrittenFile]) -> None:
-        # Inside the revision's transaction: an upload that fails rolls it all back. It
-        # holds the event's row lock meanwhile (seconds at most for a few MB of files).
-        urls = self.store.place(PurePosixPath(str(rev.event_pk), str(rev.number)), files)
-        rows = [ArtifactFile(role=f.role, filename=f.path.name, media_type=f.media_type,
+    def _current(self, row: ScanRow) -> dict[str, Any] | None:
+        """The event a scan updates, as it stands now; None when it publishes nothing (not
+        asked to, no catalog event, or the event is retracted: the result stays on the scan
+        only)."""
+        if row.publish != "update" or row.event_pk is None:
+            return None
+        with self.engine.connect() as conn:
+            current = dict(self.catalog.resolve_event(conn, str(row.event_pk)))
+        if current["cur_kind"] == RevisionKind.RETRACTION.value:
+            return None
+        return current
+
+    def _place(self, event_pk: int, number: int, files: list[WrittenFile]) -> list[ArtifactFile]:
+        """Put the files under ``<event pk>/<number>/`` of the store; their artifact rows.
+
+        A failed upload raises here, before any transaction: nothing is stored and the scan
+        fails with the store's error (the runner's failure path)."""
+        urls = self.store.place(PurePosixPath(str(event_pk), str(number)), files)
+        return [ArtifactFile(role=f.role, filename=f.path.name, media_type=f.media_type,
                              size_bytes=f.size_bytes, sha256=f.sha256, md5=f.md5,
                              storage_url=url)
                 for f, url in zip(files, urls, strict=True)]
-        self.scans.add_artifacts_in(conn, rev.event_pk, rev.revision_pk, rows)
+
+    def _store(self, row: ScanRow, worker: str, snap: Snapshot, payload: dict[str, Any],
+               record: NoticeRecord, regions: dict[int, Region], number: int,
+               placed: list[ArtifactFile]) -> StoredRevision | None:
+        """The one transaction of an update; None (and nothing stored) when a concurrent
+        writer took revision ``number`` first, so the files are placed again."""
+        try:
+            with catalog_tx(self.engine) as tx:
+                tx.scans.hold(row.id, worker)  # LostClaim (nothing stored) if not ours
+                (rev,) = self.publisher.store_revisions(tx, [record])
+                if rev.number != number:
+                    raise _NumberTaken
+                self.publisher.mint_dois(tx, [rev])
+                tx.revisions.add_artifacts(rev.event_pk, rev.revision_pk, placed)
+                tx.revisions.replace_region_tiles(rev.revision_pk, {
+                    level: (r.moc.to_depth29_ranges, r.area_deg2, r.radius_deg)
+                    for level, r in regions.items()})
+                (rev,) = self.publisher.queue_notices(tx, [rev])
+                tx.scans.finish_done(row.id, worker, snap, payload, rev.revision_pk)
+        except _NumberTaken:
+            return None
+        return rev
+
+
+#: Attempts of an update whose revision number a concurrent writer took meanwhile.
+NUMBER_ATTEMPTS = 3
+
+
+class _NumberTaken(Exception):
+    """Another revision of the event took the number the files were placed under."""

@@ -24,20 +24,20 @@ def consume_command(max_messages: int | None, idle_exit: float | None, deliver: 
     from ingest.consumer import Handled
     from nufair.app import make_engine
     from nufair.cli import database
-    from nufair.ingest import make_consumer, make_runtime
+    from nufair.ingest import make_consumer, make_context
 
     settings = Settings()
     with database(settings) as (url, _server):
         engine = make_engine(url)
-        runtime = make_runtime(CatalogStorage(engine), settings)
-        consumer = make_consumer(runtime, settings)
+        ctx = make_context(CatalogStorage(engine), settings)
+        consumer = make_consumer(ctx, settings)
 
         def stop(_signum: int, _frame: FrameType | None) -> None:
             consumer.stop()
 
         previous = signal.signal(signal.SIGTERM, stop)
         if deliver:
-            runtime.dispatcher.start()
+            ctx.dispatcher.start()
 
         def report(h: Handled) -> None:
             click.echo(f"{h.outcome}: {h.detail}")
@@ -52,13 +52,13 @@ def consume_command(max_messages: int | None, idle_exit: float | None, deliver: 
         try:
             if deliver:  # give the dispatcher a moment to send what this run queued
                 deadline = time.monotonic() + 10.0
-                while runtime.outbox.pending_count() and time.monotonic() < deadline:
-                    runtime.dispatcher.wake()
+                while ctx.outbox.pending_count() and time.monotonic() < deadline:
+                    ctx.dispatcher.wake()
                     time.sleep(0.05)
-                click.echo(f"{runtime.outbox.pending_count()} notice(s) pending")
+                click.echo(f"{ctx.outbox.pending_count()} notice(s) pending")
         finally:
             signal.signal(signal.SIGTERM, previous)
-            runtime.dispatcher.stop()
+            ctx.dispatcher.stop()
             engine.dispose()
     if count >= 0:
         click.echo(f"{count} message(s) handled")

@@ -26,7 +26,7 @@ def ingest_command(files: tuple[Path, ...], no_progress: bool, deliver_timeout: 
     from ingest.rawevent import clip, loads_strict
     from nufair.app import make_engine
     from nufair.cli import database
-    from nufair.ingest import make_runtime
+    from nufair.ingest import make_context
 
     settings = Settings()
     refused = 0
@@ -34,11 +34,11 @@ def ingest_command(files: tuple[Path, ...], no_progress: bool, deliver_timeout: 
         engine = make_engine(url)
         try:
             # Scans of new alerts are queued; a server's runner (or `nufair serve`) runs them.
-            runtime = make_runtime(CatalogStorage(engine), settings)
+            ctx = make_context(CatalogStorage(engine), settings)
             for path in tqdm(files, unit="event", disable=no_progress, desc="ingest"):
                 try:
                     body = loads_strict(path.read_bytes())  # as HTTP and AMQP decode
-                    out = runtime.pipeline.accept(body)
+                    out = ctx.pipeline.accept(body)
                 except (NufairError, ValueError) as exc:
                     refused += 1
                     code = getattr(exc, "code", "invalid_input")
@@ -49,10 +49,10 @@ def ingest_command(files: tuple[Path, ...], no_progress: bool, deliver_timeout: 
                 tqdm.write(f"{path}: {what}: run {raw.run_id} event {raw.event_id} → "
                            f"{raw.name or '(no name)'} stream {raw.stream}")
             if deliver_timeout > 0:
-                sent = runtime.dispatcher.drain(deliver_timeout)
+                sent = ctx.dispatcher.drain(deliver_timeout)
                 click.echo(f"{sum(o.ok for o in sent)} notice(s) delivered, "
-                           f"{runtime.outbox.pending_count()} pending")
-            runtime.dispatcher.stop()
+                           f"{ctx.outbox.pending_count()} pending")
+            ctx.dispatcher.stop()
         finally:
             engine.dispose()
     if refused:

@@ -18,7 +18,7 @@ from catalog.storage.events import CatalogStorage
 from ingest.consumer import ConsumerConfig, RawEventConsumer
 from ingest.pipeline import Accepted
 from nufair.app import make_engine
-from nufair.ingest import make_runtime
+from nufair.ingest import make_context
 from nufair.settings import Settings
 from tests.ingest.amqp import params
 
@@ -26,7 +26,7 @@ from tests.ingest.amqp import params
 def main() -> None:
     url, data_dir, queue = sys.argv[1:4]
     settings = Settings(database_url=SecretStr(url), data_dir=Path(data_dir))
-    runtime = make_runtime(CatalogStorage(make_engine(url)), settings)
+    runtime = make_context(CatalogStorage(make_engine(url)), settings)
 
     def accept_then_die(body: Any) -> Accepted:
         runtime.pipeline.accept(body)  # committed here

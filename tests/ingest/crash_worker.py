@@ -12,18 +12,17 @@ import signal
 import sys
 
 from catalog.storage.events import CatalogStorage
-from catalog.storage.outbox import OutboxStorage
 from nufair.app import make_engine
-from tests.ingest.helpers import publish_config, reco_record
+from tests.ingest.helpers import publish_config, publishing, reco_record
 
 
 def main() -> None:
     url, mode = sys.argv[1], sys.argv[2]
     engine = make_engine(url)
-    outbox = OutboxStorage(CatalogStorage(engine),
+    publisher, outbox = publishing(CatalogStorage(engine),
                            publish_config(("folder", ("gcn-json", "voevent")),
                                           ("webhook", ("gcn-json",))))
-    outbox.store([reco_record()])
+    publisher.publish([reco_record()])
     if mode == "mid-send":
         claimed = outbox.claim_due(["folder", "webhook"], limit=10, lease_s=1.0)
         print(len(claimed), flush=True)

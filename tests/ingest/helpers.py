@@ -11,7 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from catalog.notices.parsed import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
-from catalog.storage.outbox import PublishConfig, Route
+from catalog.publish import PublishConfig, Publisher, Route
+from catalog.storage.events import CatalogStorage
+from catalog.storage.outbox import OutboxStorage
 from ingest.sinks.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 
 IVORN_BASE = "ivo://nufair.test/IceCube"
@@ -39,6 +41,12 @@ def publish_config(*routes: tuple[str, tuple[str, ...]]) -> PublishConfig:
     chosen = routes or (("folder", ("gcn-json", "voevent", "circular")),)
     return PublishConfig(ivorn_base=IVORN_BASE,
                          routes=tuple(Route(s, f) for s, f in chosen))  # type: ignore[arg-type]
+
+
+def publishing(storage: CatalogStorage, config: PublishConfig,
+               ) -> tuple[Publisher, OutboxStorage]:
+    """A publisher with ``config`` and the outbox it fills (tests publish, then dispatch)."""
+    return Publisher(storage.engine, config, pids=storage.pids), OutboxStorage(storage.engine)
 
 
 @dataclass

@@ -22,10 +22,10 @@ from ingest.consumer import (
     Handled,
     RawEventConsumer,
 )
-from ingest.handlers.raw_events import IngestRuntime
+from ingest.handlers.context import IngestContext
 from ingest.pipeline import Accepted
 from nufair.cli import main
-from nufair.ingest import make_runtime
+from nufair.ingest import make_context
 from nufair.settings import Settings
 from tests.ingest.amqp import AMQP_URL, depth, params, publish, queues, take_all
 from tests.ingest.events import raw_body
@@ -38,8 +38,8 @@ def amqp() -> Iterator[ConsumerConfig]:
 
 
 @pytest.fixture
-def runtime(storage: CatalogStorage, settings: Settings) -> IngestRuntime:
-    return make_runtime(storage, settings)
+def runtime(storage: CatalogStorage, settings: Settings) -> IngestContext:
+    return make_context(storage, settings)
 
 
 def _consume(config: ConsumerConfig, accept: Any, n: int) -> list[Handled]:
@@ -49,7 +49,7 @@ def _consume(config: ConsumerConfig, accept: Any, n: int) -> list[Handled]:
     return seen
 
 
-def test_good_duplicate_and_bad_messages(amqp: ConsumerConfig, runtime: IngestRuntime,
+def test_good_duplicate_and_bad_messages(amqp: ConsumerConfig, runtime: IngestContext,
                                          storage: CatalogStorage) -> None:
     good = json.dumps(raw_body()).encode()
     invalid = json.dumps({**raw_body(event_id=77), "run_id": "not a number"}).encode()
@@ -94,7 +94,7 @@ def test_transient_failure_is_requeued_once_then_dead_lettered(amqp: ConsumerCon
 
 
 def test_consumer_killed_before_ack_is_redelivered_and_stored_once(
-        amqp: ConsumerConfig, db_url: str, tmp_path: Path, runtime: IngestRuntime,
+        amqp: ConsumerConfig, db_url: str, tmp_path: Path, runtime: IngestContext,
         storage: CatalogStorage) -> None:
     publish(amqp.queue, json.dumps(raw_body()).encode())
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}

@@ -13,13 +13,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
+from catalog.publish import Publisher
 from catalog.schema.outbox import notice_attempts
 from catalog.storage.events import CatalogStorage
 from catalog.storage.outbox import OutboxStorage
 from ingest.dispatcher import Dispatcher, DispatcherConfig
 from ingest.sinks.folder import FolderSink
 from ingest.sinks.webhook import WebhookSink
-from tests.ingest.helpers import SECRET, Receiver, publish_config, reco_record
+from tests.ingest.helpers import SECRET, Receiver, publish_config, publishing, reco_record
 
 FAST = DispatcherConfig(poll_s=0.05, batch=50, lease_s=30.0, backoff_base_s=0.05,
                         backoff_max_s=0.2)
@@ -33,8 +34,8 @@ def receiver() -> Iterator[Receiver]:
     r.stop()
 
 
-def _outbox(storage: CatalogStorage) -> OutboxStorage:
-    return OutboxStorage(storage, publish_config(("folder", ("gcn-json", "voevent")),
+def _outbox(storage: CatalogStorage) -> tuple[Publisher, OutboxStorage]:
+    return publishing(storage, publish_config(("folder", ("gcn-json", "voevent")),
                                                  ("webhook", ("gcn-json",))))
 
 
@@ -54,8 +55,8 @@ def _until(predicate: object, timeout_s: float = 10.0) -> None:
 
 def test_folder_and_webhook_receive_each_notice_once(storage: CatalogStorage, tmp_path: Path,
                                                      receiver: Receiver) -> None:
-    outbox = _outbox(storage)
-    stored = outbox.store([reco_record()])[0]
+    publisher, outbox = _outbox(storage)
+    stored = publisher.publish([reco_record()])[0]
     d = Dispatcher(outbox, _sinks(tmp_path, receiver), FAST)
     outcomes = d.drain(10)
     assert sorted((o.sink, o.ok, o.attempt) for o in outcomes) == [
@@ -73,8 +74,8 @@ def test_folder_and_webhook_receive_each_notice_once(storage: CatalogStorage, tm
 
 def test_wrong_secret_is_refused_and_retried(storage: CatalogStorage, tmp_path: Path,
                                              receiver: Receiver) -> None:
-    outbox = _outbox(storage)
-    outbox.store([reco_record()])
+    publisher, outbox = _outbox(storage)
+    publisher.publish([reco_record()])
     d = Dispatcher(outbox, [WebhookSink(receiver.url, b"not-the-secret")], FAST)
     (outcome,) = d.run_once()
     assert not outcome.ok and "401" in outcome.detail
@@ -83,9 +84,9 @@ def test_wrong_secret_is_refused_and_retried(storage: CatalogStorage, tmp_path: 
 
 def test_receiver_down_then_back_gets_every_notice_exactly_once(
         storage: CatalogStorage, engine: Engine, tmp_path: Path, receiver: Receiver) -> None:
-    outbox = OutboxStorage(storage, publish_config(("webhook", ("gcn-json", "voevent"))))
+    publisher, outbox = publishing(storage, publish_config(("webhook", ("gcn-json", "voevent"))))
     for event in range(5):
-        outbox.store([reco_record(event=1000 + event)])
+        publisher.publish([reco_record(event=1000 + event)])
     receiver.stop()  # down: connections refused
     d = Dispatcher(outbox, [WebhookSink(receiver.url, SECRET, timeout_s=1.0)], FAST)
     d.start()
@@ -126,7 +127,7 @@ def test_killed_after_commit_notices_are_delivered_after_restart(
         db_url: str, storage: CatalogStorage, tmp_path: Path, receiver: Receiver) -> None:
     proc = _child(db_url, "after-commit")
     assert proc.returncode == -9, proc.stderr
-    outbox = _outbox(storage)  # the "restarted" service: a new engine, a new dispatcher
+    _publisher, outbox = _outbox(storage)  # the "restarted" service: a new engine, a new dispatcher
     assert outbox.pending_count() == 3
     Dispatcher(outbox, _sinks(tmp_path, receiver), FAST).drain(10)
     assert outbox.pending_count() == 0
@@ -138,7 +139,7 @@ def test_killed_mid_send_notices_are_sent_once_the_claim_lapses(
         db_url: str, storage: CatalogStorage, tmp_path: Path, receiver: Receiver) -> None:
     proc = _child(db_url, "mid-send")
     assert proc.returncode == -9 and proc.stdout.strip() == "3", proc.stderr
-    outbox = _outbox(storage)
+    _publisher, outbox = _outbox(storage)
     d = Dispatcher(outbox, _sinks(tmp_path, receiver), FAST)
     assert d.run_once() == []  # still claimed by the dead process
     d.start()

@@ -18,6 +18,7 @@ from confluent_kafka import KafkaError, Producer
 from gcn_kafka.core import get_config
 from pydantic import SecretStr
 
+from catalog.publish import Publisher
 from catalog.storage.events import CatalogStorage
 from catalog.storage.outbox import OutboxStorage
 from ingest.dispatcher import Dispatcher, DispatcherConfig
@@ -31,7 +32,7 @@ from ingest.sinks.gcn_kafka import (
 )
 from nufair.ingest import make_sinks
 from nufair.settings import Settings
-from tests.ingest.helpers import publish_config, reco_record
+from tests.ingest.helpers import publish_config, publishing, reco_record
 from tests.serving import free_port
 
 FAST = DispatcherConfig(poll_s=0.05, batch=10, lease_s=30.0, backoff_base_s=0.0,
@@ -81,8 +82,8 @@ class StandInProducer:
         return 0
 
 
-def _outbox(storage: CatalogStorage) -> OutboxStorage:
-    return OutboxStorage(storage, publish_config(("gcn-kafka", ("gcn-json",))))
+def _outbox(storage: CatalogStorage) -> tuple[Publisher, OutboxStorage]:
+    return publishing(storage, publish_config(("gcn-kafka", ("gcn-json",))))
 
 
 def test_topic_names_follow_gcn() -> None:
@@ -122,8 +123,8 @@ def test_settings_make_a_gcn_kafka_sink_with_secret_credentials(tmp_path: Any) -
 
 
 def test_message_is_the_stored_payload_on_its_topic(storage: CatalogStorage) -> None:
-    outbox = _outbox(storage)
-    outbox.store([reco_record()])
+    publisher, outbox = _outbox(storage)
+    publisher.publish([reco_record()])
     (notice,) = outbox.notices_of()
     message = build_message(notice, {"gcn-json": TOPIC})
     assert message.topic == TOPIC
@@ -135,8 +136,8 @@ def test_message_is_the_stored_payload_on_its_topic(storage: CatalogStorage) -> 
 
 
 def test_error_report_is_retried_until_acknowledged(storage: CatalogStorage) -> None:
-    outbox = _outbox(storage)
-    outbox.store([reco_record()])
+    publisher, outbox = _outbox(storage)
+    publisher.publish([reco_record()])
     producer = StandInProducer(errors=[KafkaError(KafkaError._MSG_TIMED_OUT)])
     dispatcher = Dispatcher(outbox, [GcnKafkaSink(producer, {"gcn-json": TOPIC})], FAST)
     (failed,) = dispatcher.run_once()
@@ -152,8 +153,8 @@ def test_error_report_is_retried_until_acknowledged(storage: CatalogStorage) -> 
 
 
 def test_real_producer_without_a_broker_fails_the_attempt(storage: CatalogStorage) -> None:
-    outbox = _outbox(storage)
-    outbox.store([reco_record()])
+    publisher, outbox = _outbox(storage)
+    publisher.publish([reco_record()])
     producer = Producer({"bootstrap.servers": f"127.0.0.1:{free_port()}",
                          "log_level": 0, **producer_config(timeout_s=1.0)})
     sink = GcnKafkaSink(producer, {"gcn-json": TOPIC}, timeout_s=1.0)

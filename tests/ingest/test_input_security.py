@@ -45,7 +45,7 @@ from ingest.scanning.skymaps import WrittenFile, digests, write_products
 from ingest.sinks.folder import FolderSink
 from nufair.app import create_app
 from nufair.cli import main
-from nufair.ingest import make_runtime
+from nufair.ingest import make_context
 from nufair.settings import Settings
 from reco.detector import load_ic86
 from reco.firstguess import likelihood_search
@@ -252,7 +252,7 @@ def test_refusal_codes(case: str, code: str, path: str | None, api: TestClient,
 
 def test_concurrent_duplicates_run_one_first_guess(storage: CatalogStorage,
                                                    settings: Settings, engine: Engine) -> None:
-    runtime = make_runtime(storage, settings)
+    runtime = make_context(storage, settings)
     fits: list[int] = []
     real = runtime.pipeline._detector
 
@@ -357,7 +357,7 @@ def test_event_key_with_nul_is_4xx(api: TestClient, admin_headers: dict[str, str
 
 def test_hostile_messages_are_dead_lettered_with_their_code(
         storage: CatalogStorage, settings: Settings, engine: Engine, tmp_path: Path) -> None:
-    runtime = make_runtime(storage, settings)
+    runtime = make_context(storage, settings)
     cases = sorted(HOSTILE)
     with queues() as config:
         publish(config.queue, *(HOSTILE[c] for c in cases))

@@ -8,7 +8,7 @@ import hashlib
 import io
 import json
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import astropy.units as u
@@ -23,8 +23,11 @@ from mocpy import MOC
 from sqlalchemy import create_engine, select
 from sqlalchemy.engine import Engine
 
-from catalog.schema.events import region_tiles, revisions
+import nufair.ingest
+from catalog.schema.events import events, region_tiles, revisions
 from catalog.schema.pids import dois
+from ingest.scanning.artifacts import ArtifactStore, make_store
+from ingest.scanning.skymaps import WrittenFile
 from nufair.app import create_app
 from nufair.settings import Settings
 from tests.ingest.events import raw_body
@@ -165,3 +168,67 @@ def _check_mocs_and_tiles(engine: Engine, root: Path, rev: dict[str, Any]) -> No
         assert np.array_equal(stored.to_depth29_ranges, moc.to_depth29_ranges)
         area = moc.sky_fraction * 4 * np.pi * (180 / np.pi) ** 2
         assert rev[f"error{level}"]["area_deg2"] == pytest.approx(area, rel=1e-9)
+
+
+def test_failed_upload_stores_no_update_and_fails_the_scan(
+        settings: Settings, admin_headers: dict[str, str], tmp_path: Path) -> None:
+    """The files are placed before the update's transaction: an upload that fails leaves the
+    event at revision 0 with no update notice, and the scan fails with the store's error."""
+    blocker = tmp_path / "blocker"
+    blocker.write_bytes(b"a file where the artifact folder should be")
+    cfg = fast_settings(settings, artifacts_url=f"file://{blocker}/artifacts")
+    body = raw_body(event_id=77)
+    with TestClient(create_app(cfg)) as client:
+        r = client.post("/api/v1/events/raw", json=body, headers=admin_headers)
+        assert r.status_code == 201, r.text
+        (scan,) = client.get("/api/v1/scans", params={"event_id": 77}).json()
+        failed = wait_for(lambda: (s := client.get(f"/api/v1/scans/{scan['id']}").json())
+                          ["state"] == "failed" and s, timeout_s=180, what="scan failed")
+        assert "ArtifactStoreError" in failed["error"] and failed["revision"] is None
+        event = client.get(f"/api/v1/events/{r.json()['name']}").json()
+        assert [v["number"] for v in event["revisions"]] == [0]
+        notices = client.get(f"/api/v1/events/{r.json()['name']}/notices").json()
+        assert notices and len({n["revision_pk"] for n in notices}) == 1  # revision 0's
+
+
+class _ProbingStore:
+    """An artifact store that checks, as each upload starts, that nobody holds the row lock
+    of the event the files belong to (``FOR UPDATE NOWAIT`` fails at once if anyone does)."""
+
+    def __init__(self, inner: ArtifactStore, engine: Engine) -> None:
+        self.inner = inner
+        self.engine = engine
+        self.placed: list[PurePosixPath] = []
+
+    def scratch(self) -> Path:
+        return self.inner.scratch()
+
+    def place(self, rel: PurePosixPath, files: list[WrittenFile]) -> list[str]:
+        with self.engine.begin() as conn:
+            conn.execute(select(events.c.id).where(events.c.id == int(rel.parts[0]))
+                         .with_for_update(nowait=True))
+        self.placed.append(rel)
+        return self.inner.place(rel, files)
+
+
+def test_files_are_placed_while_no_row_lock_is_held(
+        settings: Settings, admin_headers: dict[str, str], engine: Engine,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """No upload runs inside the update's transaction: the event's row is free meanwhile."""
+    stores: list[_ProbingStore] = []
+
+    def probing(root: Path, url: str | None) -> ArtifactStore:
+        stores.append(_ProbingStore(make_store(root, url), engine))
+        return stores[-1]
+
+    monkeypatch.setattr(nufair.ingest, "make_store", probing)
+    with TestClient(create_app(fast_settings(settings))) as client:
+        r = client.post("/api/v1/events/raw", json=raw_body(event_id=78), headers=admin_headers)
+        assert r.status_code == 201, r.text
+        (scan,) = client.get("/api/v1/scans", params={"event_id": 78}).json()
+        done = wait_for(lambda: (s := client.get(f"/api/v1/scans/{scan['id']}").json())
+                        ["state"] in ("done", "failed") and s, timeout_s=180, what="scan end")
+        assert done["state"] == "done", done["error"]
+        assert done["revision"] == 1
+    (store,) = stores
+    assert [p.parts[1] for p in store.placed] == ["1"]

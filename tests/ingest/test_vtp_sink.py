@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 import voeventparse
 
+from catalog.publish import Publisher
 from catalog.storage.events import CatalogStorage
 from catalog.storage.outbox import OutboxNotice, OutboxStorage
 from ingest.dispatcher import Dispatcher, DispatcherConfig
 from ingest.sinks import DeliveryError
 from ingest.sinks.vtp import VTPSink, frame, voevent_ivorn
 from tests.ingest.comet import CometBroker, Subscriber
-from tests.ingest.helpers import IVORN_BASE, publish_config, reco_record
+from tests.ingest.helpers import IVORN_BASE, publish_config, publishing, reco_record
 
 FAST = DispatcherConfig(poll_s=0.05, batch=10, lease_s=30.0, backoff_base_s=0.0,
                         backoff_max_s=0.0)
@@ -39,8 +40,8 @@ def subscriber(broker: CometBroker) -> Iterator[Subscriber]:
     s.close()
 
 
-def _vtp_outbox(storage: CatalogStorage) -> OutboxStorage:
-    return OutboxStorage(storage, publish_config(("vtp", ("voevent",))))
+def _vtp_outbox(storage: CatalogStorage) -> tuple[Publisher, OutboxStorage]:
+    return publishing(storage, publish_config(("vtp", ("voevent",))))
 
 
 def test_frame_is_big_endian_length_then_payload() -> None:
@@ -50,8 +51,8 @@ def test_frame_is_big_endian_length_then_payload() -> None:
 
 def test_notice_goes_through_comet_to_a_subscriber_intact(
         storage: CatalogStorage, broker: CometBroker, subscriber: Subscriber) -> None:
-    outbox = _vtp_outbox(storage)
-    stored = outbox.store([reco_record()])[0]
+    publisher, outbox = _vtp_outbox(storage)
+    stored = publisher.publish([reco_record()])[0]
     sink = VTPSink("127.0.0.1", broker.receive_port, timeout_s=5.0)
     (outcome,) = Dispatcher(outbox, [sink], FAST).run_once()
     assert outcome.ok, outcome.detail
@@ -70,8 +71,8 @@ def test_notice_goes_through_comet_to_a_subscriber_intact(
 
 def test_repeat_of_an_acknowledged_notice_counts_as_delivered(
         storage: CatalogStorage, broker: CometBroker) -> None:
-    outbox = _vtp_outbox(storage)
-    outbox.store([reco_record()])
+    publisher, outbox = _vtp_outbox(storage)
+    publisher.publish([reco_record()])
     (notice,) = outbox.notices_of()
     sink = VTPSink("127.0.0.1", broker.receive_port, timeout_s=5.0)
     first = sink.deliver(notice)
@@ -97,8 +98,8 @@ def test_nak_is_a_failed_delivery(broker: CometBroker) -> None:
 
 def test_broker_down_then_back_is_retried_until_delivered(
         storage: CatalogStorage, broker: CometBroker, subscriber: Subscriber) -> None:
-    outbox = _vtp_outbox(storage)
-    stored = outbox.store([reco_record()])[0]
+    publisher, outbox = _vtp_outbox(storage)
+    stored = publisher.publish([reco_record()])[0]
     dispatcher = Dispatcher(outbox, [VTPSink("127.0.0.1", broker.receive_port,
                                              timeout_s=2.0)], FAST)
     subscriber.close()
