@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from catalog.fair.config import file_url
 from vo.config import VoConfig
-from vo.formats.votable import FieldSpec, xml_attr
-from vo.storage import DatasetRow
+from vo.formats.fields import FieldSpec, xml_attr
+from vo.datasets import DatasetRow
 
 DID_PREFIX = "ivo://nufair/alerts?"
 _DID = re.compile(r"^ivo://nufair/alerts\?(\d+)(?:/(\d+))?$")

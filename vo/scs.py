@@ -13,7 +13,8 @@ from typing import Any
 
 from vo.config import VoConfig
 from vo.errors import VoError
-from vo.formats.votable import FieldSpec, convert_rows, document, votable, xml_attr, xml_text
+from vo.formats.fields import FieldSpec, convert_rows, xml_attr, xml_text
+from vo.formats.votable import document, votable
 from vo.storage import VoStorage
 from vo.tables import ALERTS, ColumnInfo
 

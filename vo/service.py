@@ -5,7 +5,6 @@ Shared by ``/tap/sync`` and the UWS jobs of ``/tap/async``.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
@@ -14,20 +13,14 @@ from typing import Any
 from vo.adql.translate import UploadTable, translate
 from vo.config import VoConfig
 from vo.datalink import service_descriptor
-from vo.errors import BadParameter, LimitExceeded, VoError
-from vo.formats.votable import (
-    FORMATS,
-    Base64Stream,
-    FieldSpec,
-    convert_rows,
-    delimited_header,
-    delimited_rows,
-    encode_rows,
-    field_specs,
-    votable_head,
-    votable_tail,
-)
-from vo.storage import PlanEstimate, ResultStream, VoStorage
+from vo.errors import LimitExceeded, VoError
+from vo.formats.delimited import delimited_header, delimited_rows
+from vo.formats.fields import FieldSpec, convert_rows, field_specs
+from vo.formats.rows import encode_rows
+from vo.formats.votable import FORMATS, Base64Stream, votable_head, votable_tail
+from vo.params import check_params
+from vo.resultstream import PlanEstimate, ResultStream
+from vo.storage import VoStorage
 from vo.upload import parse_upload_param
 
 #: An upload is matched against region tiles by scanning the tiles (``UploadTable.bulk``)
@@ -41,33 +34,13 @@ LANGS = ("ADQL", "ADQL-2.0", "ADQL-2.1")
 
 @dataclass(frozen=True, slots=True)
 class TapResult:
+    """A whole TAP answer in memory (what an async job stores): the document, its media
+    type, its row count and whether MAXREC cut it."""
+
     body: bytes
     media_type: str
     rows: int
     overflow: bool
-
-
-def upper_params(items: Any) -> dict[str, Any]:
-    """Parameter names are case-insensitive (DALI): key them in upper case. First one wins."""
-    out: dict[str, Any] = {}
-    for k, v in items:
-        out.setdefault(k.upper(), v)
-    return out
-
-
-#: Characters no parameter may hold: NUL (PostgreSQL text cannot) and unpaired surrogates
-#: (no UTF-8 spelling).
-_UNREADABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def check_params(params: Mapping[str, Any]) -> None:
-    """Raise :class:`BadParameter` for a parameter name or text value the service cannot
-    use (NUL byte, unpaired surrogate), before it reaches the parser or the database."""
-    for key, value in params.items():
-        for text in (key, value):
-            if isinstance(text, str) and _UNREADABLE.search(text):
-                raise BadParameter(f"parameter {_UNREADABLE.sub('?', key)} holds a character "
-                                   "this service cannot read (NUL or an unpaired surrogate)")
 
 
 def response_format(params: Mapping[str, Any]) -> tuple[str, str]:

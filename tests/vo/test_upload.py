@@ -23,11 +23,12 @@ from catalog.notices.parsed import NoticeRecord
 from catalog.sky import region_geometry
 from catalog.storage.events import CatalogStorage
 from tests.catalog.records_factory import record
+from vo import resultstream
 from vo import service as tap
-from vo import storage as storage_module
 from vo.config import VoConfig
 from vo.errors import UploadError
-from vo.formats.votable import FieldSpec, votable
+from vo.formats.fields import FieldSpec
+from vo.formats.votable import votable
 from vo.service import TapService
 from vo.storage import VoStorage
 from vo.upload import _astropy, _fast_binary, read_votable
@@ -95,7 +96,7 @@ def test_uploaded_values_come_back_from_the_temporary_table(
         engine: Engine, small_rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Uploaded values come back unchanged, whether the Python writers or PostgreSQL write
     the answer (``SMALL_ROWS``)."""
-    monkeypatch.setattr(storage_module, "SMALL_ROWS", small_rows)
+    monkeypatch.setattr(resultstream, "SMALL_ROWS", small_rows)
     t = _table(300, np.random.default_rng(RNG_SEED + 1))
     t["code"][3] = "ünïcode, \"quoted\"\nnext line"
     service = TapService(VoStorage(engine), VoConfig())
@@ -135,7 +136,7 @@ def test_crossmatch_equals_mocpy(engine: Engine, regions: list[NoticeRecord], bu
     are scanned and each probes the upload's b-tree), and both writers, give mocpy's
     answer."""
     monkeypatch.setattr(tap, "BULK_TILES_PER_SOURCE", 10**9 if bulk else 0)
-    monkeypatch.setattr(storage_module, "SMALL_ROWS", small_rows)
+    monkeypatch.setattr(resultstream, "SMALL_ROWS", small_rows)
     rng = np.random.default_rng(RNG_SEED + 3)
     n = 4000
     ra, dec = rng.uniform(95, 145, n), rng.uniform(-25, 25, n)

@@ -12,54 +12,31 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import httpx
-import httpx2
 import pytest
 from astropy.io.votable import parse_single_table
 from astropy.table import Table
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from lxml import etree
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 
 from catalog.notices.parsed import NoticeRecord
-from nufair.app import create_app
 from nufair.settings import DEV_TOKEN, Settings
 from tests.serving import free_port
-from vo.api import CONFIG_STATE
+from tests.vo.jobs import NS, QUERY, job_id, jobs_of, make_app, phase_of
 from vo.uws import service as uws_service
-from vo.uws.api import JOBS_STATE
 from vo.uws.schema import uws_job_uploads, uws_jobs
 
-NS = {"uws": "http://www.ivoa.net/xml/UWS/v1.0"}
-QUERY = "SELECT name FROM nufair.revisions ORDER BY name"
 TERMINAL = ("COMPLETED", "ERROR", "ABORTED")
 
 
-def make_app(settings: Settings, **vo: Any) -> FastAPI:
-    """The real app; ``vo`` overrides fields of its VO configuration (timings, workers)."""
-    app = create_app(settings)
-    setattr(app.state, CONFIG_STATE, replace(getattr(app.state, CONFIG_STATE), **vo))
-    return app
 
-
-def job_id(response: httpx.Response | httpx2.Response) -> str:
-    """The id of a job from the 303 of its creation (TestClient or a real HTTP client)."""
-    assert response.status_code == 303, response.text
-    return urlparse(response.headers["location"]).path.rsplit("/", 1)[1]
-
-
-def phase_of(doc: str) -> str:
-    found = etree.fromstring(doc.encode()).findtext("uws:phase", namespaces=NS)
-    assert found is not None
-    return found
 
 
 def submit(client: TestClient, query: str = QUERY, **extra: str) -> str:
@@ -193,7 +170,7 @@ def test_two_app_instances_share_jobs(settings: Settings, alerts: list[NoticeRec
         with engine.connect() as conn:
             ran_by = conn.execute(select(uws_jobs.c.runner).where(uws_jobs.c.id == jid)
                                   ).scalar_one()
-        assert ran_by == getattr(runner_app.state, JOBS_STATE).runner
+        assert ran_by == jobs_of(runner_app).runner
         assert names_in(front.get(f"/tap/async/{jid}/results/result").content) == (
             expected_names(alerts))
         front.delete(f"/tap/async/{jid}")

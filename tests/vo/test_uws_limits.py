@@ -13,13 +13,9 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
-from urllib.parse import urlparse
 
 import httpx
-import httpx2
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from lxml import etree
@@ -27,22 +23,17 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from catalog.notices.parsed import NoticeRecord
-from nufair.app import create_app
 from nufair.settings import Settings, hash_token
 from tests.serving import serving
-from vo.api import CONFIG_STATE
+from tests.vo.jobs import NS, QUERY, Answer, job_id, jobs_of, make_app, phase_of
 from vo.service import TapResult
-from vo.uws.api import JOBS_STATE, POLICY_STATE
+from vo.uws.policy import Caller, JobLimits, JobPolicy
 from vo.uws.schema import uws_jobs
-from vo.uws.service import Caller, JobLimits, JobPolicy, JobService
+from vo.uws.service import JobService
 from vo.uws.storage import Job, UwsStorage
 
-NS = {"uws": "http://www.ivoa.net/xml/UWS/v1.0"}
-QUERY = "SELECT name FROM nufair.revisions ORDER BY name"
 ALICE, BOB = "alice-token", "bob-token"
 
-#: What TestClient (httpx2) and a real HTTP client (httpx) answer.
-AnyResponse = httpx.Response | httpx2.Response
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -55,23 +46,11 @@ def with_tokens(settings: Settings) -> Settings:
                                                   hash_token(BOB): ["ingest"]}})
 
 
-def make_app(settings: Settings, policy: JobPolicy | None = None, **vo: Any) -> FastAPI:
-    """The real app with a job policy and VO configuration fields of the test's choosing."""
-    app = create_app(settings)
-    setattr(app.state, CONFIG_STATE, replace(getattr(app.state, CONFIG_STATE), **vo))
-    if policy is not None:
-        setattr(app.state, POLICY_STATE, policy)
-    return app
-
 
 def serve(app: FastAPI) -> AbstractContextManager[str]:
     """Serve ``app`` with uvicorn on a free loopback port (its default 40-thread pool)."""
     return serving(app)
 
-
-def job_id(response: AnyResponse) -> str:
-    assert response.status_code == 303, response.text
-    return urlparse(response.headers["location"]).path.rsplit("/", 1)[1]
 
 
 def submit(client: TestClient | httpx.Client, query: str = QUERY, **extra: str) -> str:
@@ -79,18 +58,13 @@ def submit(client: TestClient | httpx.Client, query: str = QUERY, **extra: str) 
                               follow_redirects=False))
 
 
-def phase_of(doc: str) -> str:
-    found = etree.fromstring(doc.encode()).findtext("uws:phase", namespaces=NS)
-    assert found is not None
-    return found
-
 
 def listed(client: TestClient, headers: Mapping[str, str] | None = None) -> list[str]:
     root = etree.fromstring(client.get("/tap/async", headers=headers).content)
     return [str(e.get("id")) for e in root.findall("uws:jobref", NS)]
 
 
-def is_votable_error(r: AnyResponse) -> bool:
+def is_votable_error(r: Answer) -> bool:
     return r.headers["content-type"].startswith("application/x-votable+xml") and (
         'name="QUERY_STATUS" value="ERROR"' in r.text)
 
@@ -105,7 +79,7 @@ def test_45_waits_on_pending_jobs_freeze_nothing(settings: Settings,
     app = make_app(settings, policy)
     with serve(app) as url, httpx.Client(base_url=url, timeout=90) as http:
         ids = [submit(http) for _ in range(n)]
-        service: JobService = getattr(app.state, JOBS_STATE)
+        service: JobService = jobs_of(app)
         with ThreadPoolExecutor(n) as pool:
             waits = [pool.submit(httpx.get, f"{url}/tap/async/{j}", params={"WAIT": "60"},
                                  timeout=90) for j in ids]
@@ -135,7 +109,7 @@ def test_waits_over_the_cap_answer_at_once(settings: Settings) -> None:
     app = make_app(settings, JobPolicy(waits_per_client=2, waits_total=10))
     with serve(app) as url, httpx.Client(base_url=url, timeout=30) as http:
         ids = [submit(http) for _ in range(3)]
-        service: JobService = getattr(app.state, JOBS_STATE)
+        service: JobService = jobs_of(app)
         with ThreadPoolExecutor(2) as pool:
             held = [pool.submit(httpx.get, f"{url}/tap/async/{j}", params={"WAIT": "20"},
                                 timeout=30) for j in ids[:2]]
@@ -203,7 +177,7 @@ def test_per_owner_and_global_caps(settings: Settings) -> None:
     with TestClient(make_app(with_tokens(settings), policy)) as client:
         alice, bob = bearer(ALICE), bearer(BOB)
 
-        def create(headers: Mapping[str, str]) -> AnyResponse:
+        def create(headers: Mapping[str, str]) -> Answer:
             return client.post("/tap/async", data={"LANG": "ADQL", "QUERY": QUERY},
                                headers=headers, follow_redirects=False)
 
@@ -236,7 +210,7 @@ def test_stored_bytes_are_capped(settings: Settings) -> None:
     """Uploads (and results) kept per quota key, and in all, are bounded."""
     table = _upload(200)
 
-    def create(client: TestClient, name: str) -> AnyResponse:
+    def create(client: TestClient, name: str) -> Answer:
         return client.post("/tap/async", data={"LANG": "ADQL", "QUERY": QUERY,
                                                "UPLOAD": f"t,param:{name}"},
                            files={name: (f"{name}.xml", table, "text/xml")},

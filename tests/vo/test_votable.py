@@ -17,11 +17,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from catalog.notices.parsed import NoticeRecord
-from vo import scs
-from vo import storage as storage_module
+from vo import resultstream, scs
 from vo.config import VoConfig
 from vo.datalink import service_descriptor
-from vo.formats.votable import FieldSpec, error_votable, votable
+from vo.formats.fields import FieldSpec
+from vo.formats.votable import error_votable, votable
 from vo.service import TapService
 from vo.storage import VoStorage
 
@@ -134,7 +134,7 @@ DB_SQL = ("SELECT alert_id, name, stream, to_char(event_time AT TIME ZONE 'UTC',
 def writer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Which writes the answer: the Python writers (small answers) or PostgreSQL."""
     if request.param == "postgresql":
-        monkeypatch.setattr(storage_module, "SMALL_ROWS", 0)
+        monkeypatch.setattr(resultstream, "SMALL_ROWS", 0)
     return str(request.param)
 
 
