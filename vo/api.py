@@ -83,6 +83,7 @@ class BudgetedStream(StreamingResponse):
         self.content = content
 
     async def stream_response(self, send: Send) -> None:
+        """Send the answer, giving up ``SEND_GRACE_S`` past its time budget."""
         with anyio.move_on_after(self.deadline + SEND_GRACE_S - time.monotonic()) as scope:
             await super().stream_response(send)
         if scope.cancelled_caught:
@@ -196,6 +197,7 @@ class ConeSearchFastPath:
         self.route = _RouteLabel(path)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer ``GET /scs`` here; pass everything else on."""
         if scope["type"] != "http" or scope["path"] != self.path or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return

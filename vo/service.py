@@ -44,6 +44,8 @@ class TapResult:
 
 
 def response_format(params: Mapping[str, Any]) -> tuple[str, str]:
+    """(serialization, media type) RESPONSEFORMAT (or FORMAT) asks for; 400 when
+    the service does not write it."""
     fmt = params.get("RESPONSEFORMAT") or params.get("FORMAT") or "votable"
     key = str(fmt).strip().lower().replace(" ", "")
     if key not in FORMATS:
@@ -53,6 +55,7 @@ def response_format(params: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def maxrec(params: Mapping[str, Any], cfg: VoConfig) -> int:
+    """MAXREC (the default when absent), at most the hard row limit."""
     raw = params.get("MAXREC")
     if raw is None or str(raw).strip() == "":
         return cfg.default_maxrec
@@ -66,6 +69,7 @@ def maxrec(params: Mapping[str, Any], cfg: VoConfig) -> int:
 
 
 def check_query_params(params: Mapping[str, Any]) -> str:
+    """The QUERY text, once REQUEST and LANG are ones this service runs."""
     request = params.get("REQUEST")
     if request is not None and str(request).lower() != "doquery":
         raise VoError(f"REQUEST={request} is not supported (only doQuery)")
@@ -81,11 +85,15 @@ def check_query_params(params: Mapping[str, Any]) -> str:
 
 
 class TapService:
+    """TAP queries: checked, translated, run and written (for /tap/sync and the
+    jobs of /tap/async alike)."""
+
     def __init__(self, storage: VoStorage, cfg: VoConfig) -> None:
         self.storage = storage
         self.cfg = cfg
 
     def uploads(self, params: Mapping[str, Any], files: Mapping[str, bytes]) -> list[UploadTable]:
+        """The tables UPLOAD names, read from the request parts (or allowed URLs)."""
         raw = params.get("UPLOAD")
         if not raw:
             return []
@@ -168,6 +176,7 @@ class TapStream:
 
     @property
     def rows(self) -> int:
+        """Rows written so far (all of them once the chunks are exhausted)."""
         return self.result.count
 
     @property
@@ -176,6 +185,7 @@ class TapStream:
         return self.result.overflow and self.maxrec_cuts
 
     def close(self) -> None:
+        """Give the database connection back (always call it)."""
         self.result.close()
 
     def chunks(self) -> Generator[bytes, None, None]:

@@ -127,7 +127,8 @@ class VoStorage:
                 else:
                     # Small answers are written in Python (no second query to plan); the
                     # first rows tell which this is, and give the column types.
-                    cur.execute(f"SELECT * FROM ({sql}) AS q LIMIT {resultstream.SMALL_ROWS + 1}", params,
+                    first = resultstream.SMALL_ROWS + 1
+                    cur.execute(f"SELECT * FROM ({sql}) AS q LIMIT {first}", params,
                                 prepare=False)
                 oids = [d.type_code for d in (cur.description or [])]
                 rows = cur.fetchall()

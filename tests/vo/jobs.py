@@ -8,7 +8,9 @@ from dataclasses import replace
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
+import httpx
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from lxml import etree
 
 from nufair.app import create_app
@@ -68,3 +70,16 @@ def phase_of(doc: str) -> str:
     found = etree.fromstring(doc.encode()).findtext("uws:phase", namespaces=NS)
     assert found is not None
     return str(found)
+
+
+def submit(client: TestClient | httpx.Client, query: str = QUERY, **extra: str) -> str:
+    """Create a job of ``query`` (and ``extra`` parameters) without following the 303; its
+    id."""
+    return job_id(client.post("/tap/async", data={"LANG": "ADQL", "QUERY": query, **extra},
+                              follow_redirects=False))
+
+
+def is_votable_error(r: Answer) -> bool:
+    """Whether ``r`` is a VOTable with QUERY_STATUS=ERROR."""
+    return r.headers["content-type"].startswith("application/x-votable+xml") and (
+        'name="QUERY_STATUS" value="ERROR"' in r.text)

@@ -41,22 +41,26 @@ from vo.storage import VoStorage
 # --------------------------------------------------------------------- parser limits
 @pytest.mark.parametrize("name", list(DEEP))
 def test_deep_query_is_an_adql_limit_not_a_recursion_error(name: str) -> None:
+    """A query nested past the limit is refused as such, not by a RecursionError."""
     with pytest.raises(LimitExceeded, match="nested too deeply"):
         translate(DEEP[name])
 
 
 def test_nesting_under_the_limit_still_translates() -> None:
+    """Queries nested within the limit translate."""
     translate(ALERTS + " AND ".join(f"ra > {i}" for i in range(150)))
     translate(ALERTS + "ra > " + "(SELECT " * 20 + "1" + " FROM nufair.alerts)" * 20)
     assert MAX_TREE_DEPTH >= 100
 
 
 def test_query_text_length_is_limited() -> None:
+    """A query text over MAX_QUERY_CHARS is refused before parsing."""
     with pytest.raises(LimitExceeded, match=str(MAX_QUERY_CHARS)):
         parse(ALERTS + "ra > 1" + " " * MAX_QUERY_CHARS)
 
 
 def test_parse_time_is_limited(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A parse over its time limit is refused."""
     monkeypatch.setattr(parser, "MAX_PARSE_S", -1.0)
     text = ALERTS + " OR ".join(f"ra = {i}" for i in range(200))  # > 256 tokens
     with pytest.raises(LimitExceeded, match="to parse"):
@@ -64,6 +68,7 @@ def test_parse_time_is_limited(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_tree_cache_is_bounded_in_entries_and_size() -> None:
+    """The parse cache keeps at most its entries and its nodes, newest first."""
     cache = _TreeCache(entries=3, nodes=100)
     trees = {f"q{i}": parse(f"SELECT TOP {i} name FROM nufair.alerts") for i in range(6)}
     for text, tree in trees.items():
@@ -76,6 +81,7 @@ def test_tree_cache_is_bounded_in_entries_and_size() -> None:
 
 
 def test_long_queries_are_not_cached() -> None:
+    """Query texts over CACHE_MAX_CHARS are parsed but never cached."""
     parser.CACHE.clear()
     long_text = ALERTS + "ra IN (" + ", ".join(str(i) for i in range(2000)) + ")"
     assert len(long_text) > parser.CACHE_MAX_CHARS
@@ -87,6 +93,7 @@ def test_long_queries_are_not_cached() -> None:
 
 @pytest.mark.parametrize("order", ["99", "30", "-1", "2.5", "'x'"])
 def test_healpix_index_order_must_be_0_to_29(order: str) -> None:
+    """A constant HEALPix order outside 0-29 is an ADQL error."""
     with pytest.raises(AdqlError, match="order must be an integer from 0 to 29"):
         translate(f"SELECT ivo_healpix_index({order}, POINT('ICRS', ra, dec)) AS h "
                   "FROM nufair.alerts")
@@ -94,12 +101,14 @@ def test_healpix_index_order_must_be_0_to_29(order: str) -> None:
 
 @pytest.mark.parametrize("args", ["30, 0", "-1, 0", "3, 768", "3, -1"])
 def test_healpix_center_cell_must_exist(args: str) -> None:
+    """ivo_healpix_center of a cell that does not exist is an ADQL error."""
     with pytest.raises(AdqlError, match="no such HEALPix cell"):
         translate(f"SELECT ivo_healpix_center({args}) AS c FROM nufair.alerts")
 
 
 def test_healpix_index_with_a_column_order_is_null_out_of_range(
         engine: Engine, alerts: list[NoticeRecord]) -> None:
+    """A HEALPix order read from a column gives NULL where it is out of range."""
     vo = VoStorage(engine)
     tr = translate("SELECT ivo_healpix_index(CAST(ra AS INTEGER) - 70, POINT('ICRS', ra, dec))"
                    " AS h, ivo_healpix_index(0, POINT('ICRS', ra, dec)) AS h0, ra "
@@ -112,6 +121,7 @@ def test_healpix_index_with_a_column_order_is_null_out_of_range(
 
 # ----------------------------------------------------------------------- error codes
 def test_every_error_class_has_its_own_code() -> None:
+    """Each VO error class has a code of its own, and the statuses it promises."""
     classes = [VoError, AdqlError, QueryFailed, UploadError, BadParameter, LimitExceeded,
                ServiceBusy, NotFound, Unauthorized, Forbidden, TooManyJobs, DatabaseUnavailable]
     codes = [c.code for c in classes]
@@ -121,6 +131,7 @@ def test_every_error_class_has_its_own_code() -> None:
 
 
 def test_error_document_keeps_query_status_for_pyvo() -> None:
+    """The error document has QUERY_STATUS=ERROR (its escaped message) then the code."""
     body = error_votable("no <such> table", "not_found")
     assert status_of(body) == ("ERROR", "not_found")
     assert b'<INFO name="QUERY_STATUS" value="ERROR">no &lt;such&gt; table</INFO>' in body
@@ -129,7 +140,7 @@ def test_error_document_keeps_query_status_for_pyvo() -> None:
 
 @pytest.mark.parametrize("fmt", ["votable/td", "votable", "csv"])
 def test_streamed_answer_memory_stays_flat(engine: Engine, fmt: str) -> None:
-    """90 000 rows (~4–6 MB of document) are written holding about one batch of rows."""
+    """90 000 rows (~4-6 MB of document) are written holding about one batch of rows."""
     service = TapService(VoStorage(engine), VoConfig())
     stream = service.open({"LANG": "ADQL", "QUERY": CROSS, "UPLOAD": "t,param:t",
                            "RESPONSEFORMAT": fmt, "MAXREC": "1000000"}, {"t": upload_table(300)})
@@ -149,6 +160,7 @@ def test_streamed_answer_memory_stays_flat(engine: Engine, fmt: str) -> None:
 
 
 def test_streamed_votable_reads_back_whole(engine: Engine) -> None:
+    """A streamed VOTable cut at MAXREC reads back whole, ending with OVERFLOW."""
     service = TapService(VoStorage(engine), VoConfig())
     for fmt in ("votable", "votable/td"):
         out = service.execute({"LANG": "ADQL", "QUERY": CROSS + " ORDER BY a.k, b.k",
@@ -162,6 +174,7 @@ def test_streamed_votable_reads_back_whole(engine: Engine) -> None:
 
 @pytest.mark.parametrize("fmt", ["votable", "votable/td"])
 def test_time_budget_ends_a_votable_with_an_error_info(engine: Engine, fmt: str) -> None:
+    """A VOTable whose time budget runs out ends with a trailing QUERY_STATUS=ERROR."""
     service = TapService(VoStorage(engine), VoConfig())
     params = {"LANG": "ADQL", "QUERY": CROSS, "UPLOAD": "t,param:t", "RESPONSEFORMAT": fmt}
     stream = service.open(params, {"t": upload_table(100)})
@@ -178,6 +191,7 @@ def test_time_budget_ends_a_votable_with_an_error_info(engine: Engine, fmt: str)
 
 
 def test_time_budget_cuts_csv_off_and_fails_async_jobs(engine: Engine) -> None:
+    """Past its budget a CSV answer is cut off, and a strict (async) answer raises."""
     service = TapService(VoStorage(engine), VoConfig())
     for fmt, strict in (("csv", False), ("votable", True)):
         stream = service.open({"LANG": "ADQL", "QUERY": CROSS, "UPLOAD": "t,param:t",
@@ -191,6 +205,7 @@ def test_time_budget_cuts_csv_off_and_fails_async_jobs(engine: Engine) -> None:
 
 
 def test_stream_gives_its_connection_back(engine: Engine) -> None:
+    """However a stream ends, its pooled connection is given back."""
     vo = VoStorage(engine)
     service = TapService(vo, VoConfig())
     before = engine.pool.checkedout()  # type: ignore[attr-defined]
@@ -204,6 +219,7 @@ def test_stream_gives_its_connection_back(engine: Engine) -> None:
 
 
 def test_fetches_run_with_what_is_left_of_the_budget(engine: Engine) -> None:
+    """Fetches run with the statement timeout left of the budget, not the whole one."""
     service = TapService(VoStorage(engine, timeout_s=30.0), VoConfig())
     stream = service.open({"LANG": "ADQL", "QUERY": CROSS, "UPLOAD": "t,param:t"},
                           {"t": upload_table(100)})

@@ -56,17 +56,20 @@ def app_with(db_url: str, tmp_path: Path) -> Iterator[Any]:
 
 @pytest.mark.parametrize("name", list(DEEP))
 def test_deep_query_over_http_is_a_400_votable(live_url: str, name: str) -> None:
+    """A too deeply nested query is a 400 VOTable with code limit_exceeded."""
     r = httpx.post(f"{live_url}/tap/sync", data={"LANG": "ADQL", "QUERY": DEEP[name]})
     assert_refused(r, 400, "limit_exceeded")
 
 
 def test_long_query_over_http_is_a_400_votable(live_url: str) -> None:
+    """A too long query is a 400 VOTable with code limit_exceeded."""
     r = httpx.post(f"{live_url}/tap/sync",
                    data={"LANG": "ADQL", "QUERY": ALERTS + "ra > 1" + " " * 70_000})
     assert_refused(r, 400, "limit_exceeded")
 
 
 def test_pyvo_sees_limit_errors(live_url: str) -> None:
+    """pyvo raises DALQueryError with the reason of a refused query."""
     tap = pyvo.dal.TAPService(f"{live_url}/tap")
     with pytest.raises(pyvo.DALQueryError, match="nested too deeply"):
         tap.search(DEEP["1000 AND"])
@@ -78,6 +81,7 @@ def test_pyvo_sees_limit_errors(live_url: str) -> None:
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_nul_bytes_are_a_400_votable(live_url: str, alerts: list[NoticeRecord], where: str,
                                      method: str) -> None:
+    """A NUL byte in any TAP parameter is a 400 VOTable with code bad_parameter."""
     params = {"LANG": "ADQL", "QUERY": "SELECT name FROM nufair.alerts"}
     if where == "query":
         params["QUERY"] += "\x00"
@@ -96,6 +100,7 @@ def test_nul_bytes_are_a_400_votable(live_url: str, alerts: list[NoticeRecord], 
 
 def test_invalid_utf8_and_surrogates_are_4xx_votables(live_url: str,
                                                        alerts: list[NoticeRecord]) -> None:
+    """Invalid UTF-8 and surrogates in a query give a VOTable answer, never a 500."""
     base = f"{live_url}/tap/sync?LANG=ADQL&QUERY=SELECT%20name%20FROM%20nufair.alerts"
     for suffix in ("%ED%A0%80", "%FF%FE", "%C0%80"):
         r = httpx.get(base + "%20WHERE%20name%20%3D%20%27" + suffix + "%27")
@@ -111,6 +116,7 @@ def test_invalid_utf8_and_surrogates_are_4xx_votables(live_url: str,
 
 
 def test_nul_bytes_elsewhere_in_vo(live_url: str, alerts: list[NoticeRecord]) -> None:
+    """NUL bytes in SCS and DataLink parameters are refused in each one's shape."""
     r = httpx.get(f"{live_url}/scs", params={"RA": "77.4\x00", "DEC": "5", "SR": "1"})
     assert r.status_code == 200 and b'value="ERROR"' in r.content  # SCS 1.03 errors
     r = httpx.get(f"{live_url}/datalink", params={"ID": "ivo://nufair/alerts?1\x00"})
@@ -122,6 +128,7 @@ def test_nul_bytes_elsewhere_in_vo(live_url: str, alerts: list[NoticeRecord]) ->
 
 
 def test_healpix_over_http(live_url: str, alerts: list[NoticeRecord]) -> None:
+    """HEALPix functions over HTTP: a bad order is refused, a good one answers."""
     q = "SELECT ivo_healpix_index({}, POINT('ICRS', ra, dec)) AS h FROM nufair.alerts"
     r = httpx.post(f"{live_url}/tap/sync", data={"LANG": "ADQL", "QUERY": q.format(99)})
     assert_refused(r, 400, "adql_syntax")
@@ -132,6 +139,7 @@ def test_healpix_over_http(live_url: str, alerts: list[NoticeRecord]) -> None:
 
 
 def test_openapi_declares_votable_not_json(live_url: str) -> None:
+    """The OpenAPI document declares VOTable and XML answers on the VO routes."""
     doc = httpx.get(f"{live_url}/openapi.json").json()
     for path, method in (("/tap/sync", "get"), ("/tap/sync", "post"), ("/scs", "get"),
                          ("/tap/capabilities", "get"), ("/tap/tables", "get"),
@@ -150,6 +158,7 @@ def test_openapi_declares_votable_not_json(live_url: str) -> None:
 
 def test_capabilities_report_the_row_limits_used(app_with: Any,
                                                  alerts: list[NoticeRecord]) -> None:
+    """The capabilities state the row limits the service applies, and pyvo sees them."""
     url, _ = app_with(default_maxrec=3, max_rows=4)
     caps = httpx.get(f"{url}/tap/capabilities").text
     assert '<default unit="row">3</default>' in caps and '<hard unit="row">4</hard>' in caps
@@ -166,6 +175,7 @@ def test_capabilities_report_the_row_limits_used(app_with: Any,
 
 def test_sync_queries_over_the_slots_answer_503(app_with: Any,
                                                alerts: list[NoticeRecord]) -> None:
+    """With every slot taken a sync query is a 503 service_busy with Retry-After."""
     url, app = app_with(sync_slots=0, sync_queue_s=0.2)
     r = httpx.post(f"{url}/tap/sync", data={"LANG": "ADQL",
                                             "QUERY": "SELECT name FROM nufair.alerts"})
@@ -183,6 +193,7 @@ def test_sync_queries_over_the_slots_answer_503(app_with: Any,
 
 def test_slots_are_given_back_however_the_answer_ends(app_with: Any, engine: Engine,
                                                       alerts: list[NoticeRecord]) -> None:
+    """Slots come back after a client leaves mid-answer, a refusal and a success."""
     url, app = app_with(sync_slots=1, sync_queue_s=2.0)
     params = {"LANG": "ADQL", "QUERY": CROSS, "UPLOAD": "t,param:t", "MAXREC": "1000000"}
     files = {"t": ("t.xml", upload_table(300))}
@@ -207,6 +218,7 @@ def test_slots_are_given_back_however_the_answer_ends(app_with: Any, engine: Eng
 
 
 def test_slots_queue_then_refuse() -> None:
+    """A query waits for a slot, then is refused; a heavy slot is taken once."""
     async def scenario() -> list[str]:
         slots = SyncSlots(2, 1, 1000.0, 0.1)
         first, _ = await slots.enter(), await slots.enter()
@@ -235,6 +247,7 @@ def test_slots_queue_then_refuse() -> None:
 
 def test_heavy_queries_do_not_take_the_slots_of_small_ones(
         app_with: Any, alerts: list[NoticeRecord]) -> None:
+    """A second heavy query is refused while small queries still run at once."""
     url, app = app_with(sync_slots=4, heavy_slots=1, heavy_bytes=4e6, sync_queue_s=0.5)
     heavy = {"LANG": "ADQL", "QUERY": CROSS, "UPLOAD": "t,param:t", "MAXREC": "1000000",
              "RESPONSEFORMAT": "votable/td"}
@@ -260,6 +273,7 @@ def test_heavy_queries_do_not_take_the_slots_of_small_ones(
 
 def test_a_client_that_does_not_read_loses_its_slot(app_with: Any, alerts: list[NoticeRecord],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client that stops reading loses its slot after the grace period."""
     monkeypatch.setattr(vo_api, "SEND_GRACE_S", 0.5)
     url, app = app_with(sync_slots=1, timeout_s=2.0)
     params = {"LANG": "ADQL", "QUERY": CROSS, "UPLOAD": "t,param:t", "MAXREC": "1000000",

@@ -56,6 +56,8 @@ class FieldSpec:
 
     @classmethod
     def of(cls, name: str, kind: str, meta: ColumnInfo | None, oid: int | None) -> FieldSpec:
+        """The FIELD of one column: geometry kinds first, then the column's metadata,
+        else its PostgreSQL type (``oid``)."""
         size: str | None
         xt: str | None
         if kind in _GEOMETRY:

@@ -144,12 +144,14 @@ class Base64Stream:
         self._rest = b""
 
     def feed(self, data: bytes) -> bytes:
+        """Base64 of the complete 3-byte groups so far; the rest is kept for later."""
         data = self._rest + data
         cut = len(data) - len(data) % 3
         self._rest = data[cut:]
         return base64.b64encode(data[:cut])
 
     def end(self) -> bytes:
+        """Base64 of what is left (with padding); the stream is then empty."""
         rest, self._rest = self._rest, b""
         return base64.b64encode(rest)
 

@@ -178,7 +178,7 @@ def get_item(job_id: str, item: str, vo: VoCtx, who: Who) -> Response:
     """One resource of the job: a value (text), its parameters or results (UWS XML), or
     its error (the job's own VOTable error document, 200)."""
     job = vo.jobs.get(job_id, who)
-    plain = {"executionduration": str(job.duration), "destruction": uws._iso(job.destruction),
+    plain = {"executionduration": str(job.duration), "destruction": uws.iso_time(job.destruction),
              "quote": "", "owner": uws.owner_label(job.owner) or "", "runid": job.run_id or ""}
     if item.lower() in plain:
         return Response(plain[item.lower()] or "", media_type="text/plain")

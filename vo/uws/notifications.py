@@ -44,6 +44,7 @@ class PhaseListener:
         self._conn.execute(f"LISTEN {CHANNEL}")
 
     def fileno(self) -> int:
+        """The connection's socket, for ``select``."""
         return int(self._conn.fileno())
 
     def drain(self) -> list[tuple[str, str]]:
@@ -59,6 +60,7 @@ class PhaseListener:
         self._conn.execute("SELECT 1")
 
     def close(self) -> None:
+        """Close the connection (it does not go back to the pool)."""
         # Closing a broken connection may fail; it is gone either way.
         with suppress(Exception):
             self._raw.close()

@@ -163,7 +163,8 @@ class JobService:
                               "them to end or delete some", RETRY_AFTER_S)
         if counts.key_kept >= p.owner_jobs:
             raise TooManyJobs(f"TooManyJobs: you keep {counts.key_kept} jobs, the most allowed "
-                              f"is {p.owner_jobs}; delete some (DELETE /tap/async/<id>)", RETRY_AFTER_S)
+                              f"is {p.owner_jobs}; delete some (DELETE /tap/async/<id>)",
+                              RETRY_AFTER_S)
         if counts.all_active >= p.all_active:
             raise ServiceBusy(f"ServiceBusy: the service has {counts.all_active} active jobs, "
                               "its limit; try again later", RETRY_AFTER_S)
@@ -179,13 +180,16 @@ class JobService:
         return job
 
     def run(self, job: Job) -> None:
+        """Queue a PENDING job (PHASE=RUN) and wake a runner."""
         if self.storage.queue(job.id):
             self._wake.set()
 
     def abort(self, job: Job) -> None:
+        """Abort the job if it may still change (PENDING, QUEUED, EXECUTING)."""
         self.storage.abort(job.id)
 
     def delete(self, job: Job) -> None:
+        """Destroy the job now, with its uploads and result."""
         self.storage.delete(job.id)
 
     def update_params(self, job: Job, params: Mapping[str, Any],
@@ -227,9 +231,11 @@ class JobService:
         return limit if value <= 0 else min(value, limit)
 
     def set_duration(self, job: Job, seconds: int) -> None:
+        """Set the execution duration (already bounded by :meth:`duration`)."""
         self.storage.set_duration(job.id, seconds)
 
     def result(self, job: Job) -> tuple[bytes, str] | None:
+        """The result document and its media type (None unless COMPLETED)."""
         return self.storage.result(job.id)
 
     def listing(self, caller: Caller, phases: list[str], after: datetime | None,
