@@ -6,7 +6,8 @@ then runs :func:`vo_running` with the two engines, which builds the :class:`VoCo
 read-only storage, the synchronous query slots, the job service and its threads) and stops
 the jobs at the end. Handlers read the context through the typed dependency
 :data:`VoCtx`; nothing falls back to defaults: a route called outside a running app is a
-bug, and says so.
+bug, and says so. ``app.state.vo_setup`` and ``app.state.vo`` are the only attributes of
+the app the VO layer uses, each written and read here only.
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ def _no_tokens() -> Mapping[str, frozenset[str]]:
 
 @dataclass(frozen=True, slots=True)
 class VoSetup:
-    """What the app factory decides for the VO layer, before any database is known."""
+    """What the app factory decides for the VO layer, before any database is known: the
+    limits and addresses (``config``), the caps of TAP jobs (``policy``) and the bearer
+    tokens callers may send (``tokens``; none by default: every caller is anonymous)."""
 
     config: VoConfig
     policy: JobPolicy = field(default_factory=JobPolicy)
