@@ -5,7 +5,8 @@ The rooms, handler to storage:
 * handlers: ``api`` (/tap sync, VOSI, /scs, /datalink), ``uws.api`` (/tap/async);
   ``openapi`` (what they answer), ``params`` (reading DALI parameters);
 * wiring: ``context`` (the typed :class:`~vo.context.VoContext` the app factory builds),
-  ``config``, ``errors`` (the VO error vocabulary, rendered as VOTable errors);
+  ``config``, ``errors`` (the VO error vocabulary), ``error_shape`` (errors on the VO
+  paths as VOTable documents);
 * rules: ``service`` (TAP queries), ``slots`` (admission of sync queries), ``scs``,
   ``datalink``, ``vosi``, ``upload`` (TAP_UPLOAD tables), ``tables`` (what is published),
   ``uws.service``/``uws.policy``/``uws.waits`` (jobs, their caps, blocking polls);

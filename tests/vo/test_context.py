@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from catalog.errors import NufairError
 from vo.config import VoConfig
 from vo.context import VoSetup, context_of, install_vo, setup_of
+from vo.error_shape import is_vo_path, votable_error
 from vo.errors import (
     RETRY_AFTER_S,
     AdqlError,
@@ -48,3 +49,14 @@ def test_vo_errors_are_the_house_errors_with_their_headers() -> None:
     assert (TooManyJobs("cap", 30).status, TooManyJobs("cap", 30).headers) == (
         429, {"Retry-After": "30"})
     assert Unauthorized("who?").headers == {"WWW-Authenticate": "Bearer"}
+
+
+def test_error_shape_of_the_vo_paths() -> None:
+    """Errors under /tap, /scs and /datalink are VOTables with the status, code and headers."""
+    assert is_vo_path("/tap") and is_vo_path("/tap/async/x") and is_vo_path("/datalink/moc")
+    assert not is_vo_path("/tapestry") and not is_vo_path("/api/v1/events")
+    r = votable_error(503, "service_busy", "all <slots> busy", {"Retry-After": "5"})
+    assert r.status_code == 503 and r.headers["retry-after"] == "5"
+    assert r.headers["content-type"].startswith("application/x-votable+xml")
+    assert b'<INFO name="QUERY_STATUS" value="ERROR">all &lt;slots&gt; busy</INFO>' in r.body
+    assert b'<INFO name="code" value="service_busy"/>' in r.body
