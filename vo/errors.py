@@ -3,9 +3,9 @@
 Every class is a :class:`catalog.errors.NufairError`: it has a machine-readable ``code`` and
 the HTTP ``status`` of the answer, and the house's one registered error handler renders it.
 On the VO paths (``/tap``, ``/scs``, ``/datalink``; :mod:`vo.error_shape`) that answer is a
-VOTable with
-``QUERY_STATUS=ERROR`` (the message as its content) and ``<INFO name="code" value="..."/>``
-after it; the headers an error carries (``Retry-After``, ``WWW-Authenticate``) go with it.
+VOTable with ``QUERY_STATUS=ERROR`` (the message as its content) and
+``<INFO name="code" value="..."/>`` after it; the headers an error carries
+(``Retry-After``, ``WWW-Authenticate``) go with it.
 Handlers therefore raise and never catch; only the cone search, whose standard (SCS 1.03)
 has an error document of its own, turns them into its answer itself.
 
