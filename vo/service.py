@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from vo.adql.translate import UploadTable, translate
@@ -145,7 +145,7 @@ class TapService:
             did = next((i for i, s in enumerate(specs) if s.name == "obs_publisher_did"
                         and s.ucd and "meta.ref.ivoid" in s.ucd), None)
             if did is not None and serialization not in ("csv", "tsv"):
-                specs[did] = FieldSpec(**{**_asdict(specs[did]), "id": "obs_publisher_did"})
+                specs[did] = replace(specs[did], id="obs_publisher_did")
                 extra.append(service_descriptor(self.cfg, "obs_publisher_did"))
         except BaseException:
             result.close()
@@ -233,7 +233,3 @@ class TapStream:
             return delimited_rows(rows, "," if self.serialization == "csv" else "\t")
         data = encode_rows(self.specs, rows, self.serialization)
         return data if isinstance(data, bytes) else data.encode("utf-8")
-
-
-def _asdict(spec: FieldSpec) -> dict[str, Any]:
-    return {k: getattr(spec, k) for k in spec.__slots__}
