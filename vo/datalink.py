@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from catalog.fair.config import file_url
 from vo.config import VoConfig
-from vo.formats.votable import FieldSpec, xml_attr
-from vo.storage import DatasetRow
+from vo.datasets import DatasetRow
+from vo.formats.fields import FieldSpec, xml_attr
 
 DID_PREFIX = "ivo://nufair/alerts?"
 _DID = re.compile(r"^ivo://nufair/alerts\?(\d+)(?:/(\d+))?$")
@@ -58,12 +58,16 @@ FIELDS = [
 
 @dataclass(frozen=True, slots=True)
 class DatasetId:
+    """An ID parameter as given (``raw``) and the alert revision it names, if any
+    (``alert_id`` None: not an ID of this service; ``revision`` None: the current one)."""
+
     raw: str
     alert_id: int | None
     revision: int | None
 
 
 def parse_id(raw: str) -> DatasetId:
+    """The :class:`DatasetId` of an ID parameter (never raises)."""
     m = _DID.match(raw.strip())
     if m is None:
         return DatasetId(raw, None, None)

@@ -13,7 +13,8 @@ from typing import Any
 
 from vo.config import VoConfig
 from vo.errors import VoError
-from vo.formats.votable import FieldSpec, convert_rows, document, votable, xml_attr, xml_text
+from vo.formats.fields import FieldSpec, convert_rows, xml_attr, xml_text
+from vo.formats.votable import document, votable
 from vo.storage import VoStorage
 from vo.tables import ALERTS, ColumnInfo
 
@@ -35,6 +36,7 @@ def _float(params: Mapping[str, Any], name: str) -> float:
 
 
 def columns_for(verb: int) -> list[ColumnInfo]:
+    """The columns of VERB=1 (id and position), 2 (the principal ones) or 3 (all)."""
     cols = [c for c in ALERTS.columns if c.moc_level is None]
     if verb == 1:
         return [c for c in cols if c.name in ("obs_publisher_did", "ra", "dec")]
@@ -44,6 +46,8 @@ def columns_for(verb: int) -> list[ColumnInfo]:
 
 
 def search(storage: VoStorage, cfg: VoConfig, params: Mapping[str, Any]) -> bytes:
+    """The SCS 1.03 answer (TABLEDATA) for RA, DEC, SR and VERB in ``params``;
+    :class:`VoError` for a missing, unreadable or out-of-range value."""
     ra, dec, sr = _float(params, "RA"), _float(params, "DEC"), _float(params, "SR")
     if not 0 <= ra <= 360:
         raise VoError(f"RA={ra} is outside [0, 360]")

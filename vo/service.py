@@ -5,29 +5,22 @@ Shared by ``/tap/sync`` and the UWS jobs of ``/tap/async``.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from vo.adql.translate import UploadTable, translate
 from vo.config import VoConfig
 from vo.datalink import service_descriptor
-from vo.errors import BadParameter, LimitExceeded, VoError
-from vo.formats.votable import (
-    FORMATS,
-    Base64Stream,
-    FieldSpec,
-    convert_rows,
-    delimited_header,
-    delimited_rows,
-    encode_rows,
-    field_specs,
-    votable_head,
-    votable_tail,
-)
-from vo.storage import PlanEstimate, ResultStream, VoStorage
+from vo.errors import LimitExceeded, VoError
+from vo.formats.delimited import delimited_header, delimited_rows
+from vo.formats.fields import FieldSpec, convert_rows, field_specs
+from vo.formats.rows import encode_rows
+from vo.formats.votable import FORMATS, Base64Stream, votable_head, votable_tail
+from vo.params import check_params
+from vo.resultstream import PlanEstimate, ResultStream
+from vo.storage import VoStorage
 from vo.upload import parse_upload_param
 
 #: An upload is matched against region tiles by scanning the tiles (``UploadTable.bulk``)
@@ -41,36 +34,18 @@ LANGS = ("ADQL", "ADQL-2.0", "ADQL-2.1")
 
 @dataclass(frozen=True, slots=True)
 class TapResult:
+    """A whole TAP answer in memory (what an async job stores): the document, its media
+    type, its row count and whether MAXREC cut it."""
+
     body: bytes
     media_type: str
     rows: int
     overflow: bool
 
 
-def upper_params(items: Any) -> dict[str, Any]:
-    """Parameter names are case-insensitive (DALI): key them in upper case. First one wins."""
-    out: dict[str, Any] = {}
-    for k, v in items:
-        out.setdefault(k.upper(), v)
-    return out
-
-
-#: Characters no parameter may hold: NUL (PostgreSQL text cannot) and unpaired surrogates
-#: (no UTF-8 spelling).
-_UNREADABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def check_params(params: Mapping[str, Any]) -> None:
-    """Raise :class:`BadParameter` for a parameter name or text value the service cannot
-    use (NUL byte, unpaired surrogate), before it reaches the parser or the database."""
-    for key, value in params.items():
-        for text in (key, value):
-            if isinstance(text, str) and _UNREADABLE.search(text):
-                raise BadParameter(f"parameter {_UNREADABLE.sub('?', key)} holds a character "
-                                   "this service cannot read (NUL or an unpaired surrogate)")
-
-
 def response_format(params: Mapping[str, Any]) -> tuple[str, str]:
+    """(serialization, media type) RESPONSEFORMAT (or FORMAT) asks for; 400 when
+    the service does not write it."""
     fmt = params.get("RESPONSEFORMAT") or params.get("FORMAT") or "votable"
     key = str(fmt).strip().lower().replace(" ", "")
     if key not in FORMATS:
@@ -80,6 +55,7 @@ def response_format(params: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def maxrec(params: Mapping[str, Any], cfg: VoConfig) -> int:
+    """MAXREC (the default when absent), at most the hard row limit."""
     raw = params.get("MAXREC")
     if raw is None or str(raw).strip() == "":
         return cfg.default_maxrec
@@ -93,6 +69,7 @@ def maxrec(params: Mapping[str, Any], cfg: VoConfig) -> int:
 
 
 def check_query_params(params: Mapping[str, Any]) -> str:
+    """The QUERY text, once REQUEST and LANG are ones this service runs."""
     request = params.get("REQUEST")
     if request is not None and str(request).lower() != "doquery":
         raise VoError(f"REQUEST={request} is not supported (only doQuery)")
@@ -108,11 +85,15 @@ def check_query_params(params: Mapping[str, Any]) -> str:
 
 
 class TapService:
+    """TAP queries: checked, translated, run and written (for /tap/sync and the
+    jobs of /tap/async alike)."""
+
     def __init__(self, storage: VoStorage, cfg: VoConfig) -> None:
         self.storage = storage
         self.cfg = cfg
 
     def uploads(self, params: Mapping[str, Any], files: Mapping[str, bytes]) -> list[UploadTable]:
+        """The tables UPLOAD names, read from the request parts (or allowed URLs)."""
         raw = params.get("UPLOAD")
         if not raw:
             return []
@@ -164,7 +145,7 @@ class TapService:
             did = next((i for i, s in enumerate(specs) if s.name == "obs_publisher_did"
                         and s.ucd and "meta.ref.ivoid" in s.ucd), None)
             if did is not None and serialization not in ("csv", "tsv"):
-                specs[did] = FieldSpec(**{**_asdict(specs[did]), "id": "obs_publisher_did"})
+                specs[did] = replace(specs[did], id="obs_publisher_did")
                 extra.append(service_descriptor(self.cfg, "obs_publisher_did"))
         except BaseException:
             result.close()
@@ -195,6 +176,7 @@ class TapStream:
 
     @property
     def rows(self) -> int:
+        """Rows written so far (all of them once the chunks are exhausted)."""
         return self.result.count
 
     @property
@@ -203,6 +185,7 @@ class TapStream:
         return self.result.overflow and self.maxrec_cuts
 
     def close(self) -> None:
+        """Give the database connection back (always call it)."""
         self.result.close()
 
     def chunks(self) -> Generator[bytes, None, None]:
@@ -250,7 +233,3 @@ class TapStream:
             return delimited_rows(rows, "," if self.serialization == "csv" else "\t")
         data = encode_rows(self.specs, rows, self.serialization)
         return data if isinstance(data, bytes) else data.encode("utf-8")
-
-
-def _asdict(spec: FieldSpec) -> dict[str, Any]:
-    return {k: getattr(spec, k) for k in spec.__slots__}

@@ -1,58 +1,38 @@
-"""Read-only database access of the VO layer.
+"""Read-only database access of the VO layer: TAP queries, the cone search, DataLink.
 
-Translated ADQL runs in a READ ONLY transaction with a statement timeout, as the role
-``nufair_tap`` when the migration could create it and the connecting user may assume it
-(otherwise in the read-only transaction alone). Uploaded tables are copied into temporary
-tables of that transaction first (the transaction becomes read-only right after). The cone
-search and TAP run on the driver's connection (psycopg) from the engine's pool: one round
-trip for a cone search (a prepared statement in autocommit mode), COPY for uploads and for
-CSV results. DataLink reads are SQLAlchemy Core expressions. Nothing here writes the
-catalog.
+TAP queries run in the read-only, time-limited transaction of :mod:`vo.tapsession`, their
+answers streamed by :class:`vo.resultstream.ResultStream`. The cone search and TAP run on the
+driver's connection (psycopg) from the engine's pool: one round trip for a cone search (a
+prepared statement in autocommit mode), COPY for uploads and for CSV results. DataLink reads
+are SQLAlchemy Core expressions (:mod:`vo.datasets`). Nothing here writes the catalog.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import numpy as np
 import psycopg
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from catalog import sky
-from catalog.schema.events import artifacts, events, region_tiles, revisions
-from catalog.storage.dberrors import outage
-from catalog.storage.fair import ARTIFACT_LANDING_KEY
+from vo import resultstream
 from vo.adql.geometry import ascii_moc
 from vo.adql.geomsql import haversine_sql
 from vo.adql.scope import quote
-from vo.adql.translate import PG_TYPE, UPLOAD_HPX, Translation, UploadTable
-from vo.errors import DatabaseUnavailable, QueryFailed, VoError
+from vo.adql.translate import Translation, UploadTable
+from vo.datasets import DatasetKey, DatasetRow, read_datasets, read_moc_ranges
 from vo.formats import sqlformat
-from vo.formats.pgcopy import CopyColumn, copy_data
-from vo.formats.votable import delimited, field_specs
+from vo.formats.delimited import delimited
+from vo.formats.fields import field_specs
+from vo.resultstream import PlanEstimate, ResultStream
 from vo.tables import ALERTS
-
-#: The role TAP queries run as (created by migration 0002 where allowed).
-TAP_ROLE = "nufair_tap"
-
-#: Memory one sort or hash of a TAP query may use before spilling to disk.
-WORK_MEM = "32MB"
-
-#: Answers up to this many rows are written by the Python writers; larger ones, in CSV or
-#: BINARY2, by PostgreSQL (``vo.formats.sqlformat``): for a few rows the wrapped query costs more
-#: (~2 ms a query, measured for issue 5) than it saves.
-SMALL_ROWS = 2000
-
-#: Rows fetched from a server-side cursor at a time when an answer is streamed: ~2 MB of
-#: TABLEDATA for a wide row (both sides of a join of the alerts).
-STREAM_BATCH_ROWS = 200
+from vo.tapsession import begin_tap, limits, refused, role_available
 
 #: Seconds the estimate of the region-tile count is reused (see :meth:`VoStorage.tile_rows`).
 TILE_ESTIMATE_TTL_S = 60.0
@@ -75,44 +55,6 @@ class QueryResult:
     count: int = 0
     csv: bytes | None = None
     binary2: bytes | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ArtifactRow:
-    id: int
-    role: str
-    filename: str
-    media_type: str
-    size_bytes: int
-    storage_url: str
-    revision: int | None
-    landing_key: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class DatasetRow:
-    alert_id: int
-    name: str | None
-    revision: int
-    revision_pk: int
-    ivorn: str | None
-    has_moc: dict[int, bool]
-    artifacts: list[ArtifactRow]
-
-
-def _refused(exc: psycopg.Error) -> VoError:
-    """The VO error for a database error: 503 for an outage, else the query failed."""
-    if outage(exc):
-        return DatabaseUnavailable("the database is unavailable; try again shortly")
-    return QueryFailed(_readable(exc))
-
-
-def _readable(exc: psycopg.Error) -> str:
-    primary = exc.diag.message_primary or str(exc).splitlines()[0]
-    code = exc.sqlstate or ""
-    if code == "57014":
-        return "query took longer than the time limit and was cancelled"
-    return f"query failed in the database: {primary}"
 
 
 class VoStorage:
@@ -145,64 +87,16 @@ class VoStorage:
 
     def _role_available(self, conn: psycopg.Connection[Any]) -> bool:
         if self._role is None:
-            self._role = bool(conn.execute(
-                "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %(r)s)"
-                " AND pg_has_role(current_user, %(r)s, 'MEMBER')", {"r": TAP_ROLE}
-            ).fetchone()[0])  # type: ignore[index]
+            self._role = role_available(conn)
         return self._role
-
-    def _limits(self) -> str:
-        # One round trip: every part is a constant of this module or an int of the config.
-        return (f"SET LOCAL statement_timeout = {int(self.timeout_ms)}; "
-                # work_mem caps each sort/hash of a user query: a hostile ORDER BY or join
-                # spills to disk instead of taking the server's memory.
-                f"SET LOCAL work_mem = '{WORK_MEM}'; "
-                "SET LOCAL TimeZone = 'UTC'")
 
     def _read_only(self, conn: Connection) -> None:
         """Make the open SQLAlchemy transaction read-only, time-limited, UTC (DataLink)."""
-        conn.exec_driver_sql("SET TRANSACTION READ ONLY; " + self._limits())
+        conn.exec_driver_sql("SET TRANSACTION READ ONLY; " + limits(self.timeout_ms))
 
     def _begin_tap(self, conn: psycopg.Connection[Any], uploads: Sequence[UploadTable]) -> None:
-        """Open the transaction of a TAP query: limits, uploads, then read-only (as the TAP
-        role where it exists)."""
-        role = f"; SET LOCAL ROLE {TAP_ROLE}" if self._role_available(conn) else ""
-        if not uploads:
-            conn.execute("SET TRANSACTION READ ONLY; " + self._limits() + role)
-            return
-        conn.execute(self._limits())
-        for up in uploads:
-            self._load_upload(conn, up, bool(role))
-        # Allowed at any point of a transaction (only read-write after read-only is not).
-        conn.execute("SET LOCAL transaction_read_only = on" + role)
-
-    def _load_upload(self, conn: psycopg.Connection[Any], up: UploadTable, grant: bool) -> None:
-        """``up`` as a temporary table of the open transaction (dropped at its end)."""
-        names = [quote(c.name) for c in up.columns]
-        types = [PG_TYPE.get(c.datatype, "text") for c in up.columns]
-        data = [CopyColumn(c.datatype, c.values, c.nulls) for c in up.columns]
-        if up.point is not None and up.hpx is not None and up.hpx_nulls is not None:
-            names.append(UPLOAD_HPX)
-            types.append("bigint")
-            data.append(CopyColumn("long", up.hpx, up.hpx_nulls))
-        if up.bulk and up.hpx is not None:
-            # In sky order: the sources of one tile then sit on one or two pages, and the
-            # tile scan reads ~30 % less (measured for issue 5).
-            order = np.argsort(up.hpx, kind="stable")
-            data = [CopyColumn(c.datatype, c.values[order], c.nulls[order]) for c in data]
-        columns = ", ".join(f"{n} {t}" for n, t in zip(names, types, strict=True))
-        conn.execute(f"CREATE TEMPORARY TABLE {up.relation} ({columns}) ON COMMIT DROP")
-        with conn.cursor().copy(f"COPY {up.relation} FROM STDIN (FORMAT binary)") as copy:
-            for chunk in copy_data(data):
-                copy.write(chunk)
-        if up.bulk and up.point is not None:
-            conn.execute(f"CREATE INDEX ON {up.relation} ({UPLOAD_HPX})")
-        # Statistics for the planner (its size above all); a small sample is enough, and
-        # the default one took ~40 ms for 100 k rows.
-        conn.execute(f"SET LOCAL default_statistics_target = 10; ANALYZE {up.relation}; "
-                     "RESET default_statistics_target")
-        if grant:
-            conn.execute(f"GRANT SELECT ON {up.relation} TO {TAP_ROLE}")
+        """Open the transaction of a TAP query (see :func:`vo.tapsession.begin_tap`)."""
+        begin_tap(conn, self.timeout_ms, self._role_available(conn), uploads)
 
     # --------------------------------------------------------------------- TAP
     def _driver_sql(self, tr: Translation) -> tuple[str, dict[str, Any]]:
@@ -233,11 +127,12 @@ class VoStorage:
                 else:
                     # Small answers are written in Python (no second query to plan); the
                     # first rows tell which this is, and give the column types.
-                    cur.execute(f"SELECT * FROM ({sql}) AS q LIMIT {SMALL_ROWS + 1}", params,
+                    first = resultstream.SMALL_ROWS + 1
+                    cur.execute(f"SELECT * FROM ({sql}) AS q LIMIT {first}", params,
                                 prepare=False)
                 oids = [d.type_code for d in (cur.description or [])]
                 rows = cur.fetchall()
-                if encode is not None and len(rows) > SMALL_ROWS:
+                if encode is not None and len(rows) > resultstream.SMALL_ROWS:
                     done = self._encoded(cur, sql, params, tr, oids, maxrec, encode)
                     if done is not None:
                         return done
@@ -253,7 +148,7 @@ class VoStorage:
         try:
             return self._call(work)
         except psycopg.Error as exc:
-            raise _refused(exc) from None
+            raise refused(exc) from None
 
     @staticmethod
     def _encoded(cur: psycopg.Cursor[Any], sql: str, params: dict[str, Any],
@@ -320,11 +215,11 @@ class VoStorage:
             except psycopg.OperationalError as exc:
                 stream.close()
                 if not conn.broken or attempt:
-                    raise _refused(exc) from None
+                    raise refused(exc) from None
                 fairy.invalidate()
             except psycopg.Error as exc:
                 stream.close()
-                raise _refused(exc) from None
+                raise refused(exc) from None
             except BaseException:
                 stream.close()
                 raise
@@ -375,203 +270,27 @@ class VoStorage:
         return rows[:maxrec], len(rows) > maxrec
 
     # ----------------------------------------------------------------- datalink
-    def datasets(self, keys: Sequence[tuple[int, int | None]]) -> dict[tuple[int, int | None],
-                                                                      DatasetRow | None]:
+    def datasets(self, keys: Sequence[DatasetKey]) -> dict[DatasetKey, DatasetRow | None]:
         """The revision (or current revision when None) and artifacts of each (event, rev)."""
-        out: dict[tuple[int, int | None], DatasetRow | None] = {}
         with self.engine.connect() as conn, conn.begin():
             self._read_only(conn)
-            for alert_id, number in keys:
-                stmt = (select(events.c.id, events.c.name, revisions.c.id.label("rpk"),
-                               revisions.c.number, revisions.c.ivorn,
-                               revisions.c.r50_deg, revisions.c.r90_deg)
-                        .join(revisions, revisions.c.event_pk == events.c.id)
-                        .where(events.c.id == alert_id))
-                if number is None:
-                    stmt = stmt.where(revisions.c.id == events.c.current_revision_pk)
-                else:
-                    stmt = stmt.where(revisions.c.number == number)
-                row = conn.execute(stmt).first()
-                if row is None:
-                    out[(alert_id, number)] = None
-                    continue
-                arts = conn.execute(
-                    select(artifacts.c.id, artifacts.c.role, artifacts.c.filename,
-                           artifacts.c.media_type,
-                           artifacts.c.size_bytes, artifacts.c.storage_url,
-                           revisions.c.number, ARTIFACT_LANDING_KEY.label("landing_key"))
-                    .outerjoin(revisions, revisions.c.id == artifacts.c.revision_pk)
-                    .where(artifacts.c.event_pk == alert_id,
-                           (artifacts.c.revision_pk == row.rpk)
-                           | artifacts.c.revision_pk.is_(None))
-                    .order_by(artifacts.c.role)).all()
-                out[(alert_id, number)] = DatasetRow(
-                    row.id, row.name, row.number, row.rpk, row.ivorn,
-                    {50: row.r50_deg is not None, 90: row.r90_deg is not None},
-                    [ArtifactRow(a.id, a.role, a.filename, a.media_type, a.size_bytes,
-                                 a.storage_url, a.number, a.landing_key) for a in arts])
-        return out
+            return read_datasets(conn, keys)
 
     def moc(self, alert_id: int, number: int | None, level: int) -> str | None:
         """ASCII MOC 2.0 of the ``level`` % region of a revision (current when None)."""
-        rev = select(revisions.c.id).join(events, events.c.id == revisions.c.event_pk).where(
-            events.c.id == alert_id)
-        rev = rev.where(revisions.c.id == events.c.current_revision_pk) if number is None \
-            else rev.where(revisions.c.number == number)
-        stmt = (select(func.lower(region_tiles.c.hpx), func.upper(region_tiles.c.hpx))
-                .where(region_tiles.c.revision_pk == rev.scalar_subquery(),
-                       region_tiles.c.level == level)
-                .order_by(func.lower(region_tiles.c.hpx)))
         with self.engine.connect() as conn, conn.begin():
             self._read_only(conn)
-            ranges = [[int(a), int(b)] for a, b in conn.execute(stmt)]
+            ranges = read_moc_ranges(conn, alert_id, number, level)
         return ascii_moc(ranges)
 
     def ping(self) -> bool:
+        """Whether the database answers (VOSI availability)."""
         try:
             with self.engine.connect() as conn:
                 conn.execute(select(1))
             return True
         except DBAPIError:
             return False
-
-
-@dataclass(frozen=True, slots=True)
-class PlanEstimate:
-    """What the planner expects of a query: total cost (its units), rows, bytes a row."""
-
-    cost: float
-    rows: float
-    width: int
-
-    @property
-    def bytes(self) -> float:
-        """Estimated size of the answer's rows as the database sends them."""
-        return self.rows * self.width
-
-
-def plan_estimate(conn: psycopg.Connection[Any], sql: str,
-                  params: dict[str, Any]) -> PlanEstimate:
-    """The planner's estimate of ``sql`` (its top plan node), without running it. A cross
-    join of 400 alerts at MAXREC 10 000: cost ~3e5, 10 000 rows of ~1 kB; ``SELECT name
-    FROM nufair.alerts``: cost ~40 (measured for issue 12)."""
-    row = conn.execute("EXPLAIN (FORMAT JSON) " + sql, params, prepare=False).fetchone()
-    assert row is not None
-    plan = row[0]
-    if isinstance(plan, str | bytes):
-        plan = json.loads(plan)
-    top = plan[0]["Plan"]
-    return PlanEstimate(float(top["Total Cost"]), float(top["Plan Rows"]),
-                        int(top["Plan Width"]))
-
-
-class ResultStream:
-    """The answer of a TAP query, read a batch at a time from a server-side cursor.
-
-    Holds a pooled connection (an open read-only transaction) until :meth:`close`. When
-    ``encoded`` is "csv" or "binary2", PostgreSQL formats each row (``vo.formats.sqlformat``) and
-    :meth:`batches` yields 1-tuples of a CSV line (str) or BINARY2 record (bytes); otherwise
-    database rows (tuples). Memory stays that of one batch, whatever the size of the
-    answer. ``count`` and ``overflow`` (MAXREC cut it) are final once the batches end.
-    """
-
-    def __init__(self, fairy: Any, conn: psycopg.Connection[Any], maxrec: int | None,
-                 timeout_ms: int = 0, deadline: float | None = None) -> None:
-        self._fairy = fairy
-        self._conn = conn
-        self._cur: psycopg.ServerCursor[Any] | None = None
-        self._first: list[Any] = []
-        self.maxrec = maxrec
-        self.type_oids: list[int] = []
-        self.encoded: str | None = None
-        self.count = 0
-        self.overflow = False
-        self._closed = False
-        self._timeout_ms = timeout_ms  # the statement timeout set in the transaction
-        self.deadline = deadline
-
-    def _declare(self, sql: str, params: dict[str, Any], binary: bool = False) -> None:
-        if self._cur is not None:
-            self._cur.close()
-        self._cur = self._conn.cursor(name="tap_answer", binary=binary)
-        self._cur.execute(sql, params)
-
-    def start(self, begin: Callable[[psycopg.Connection[Any]], None], sql: str,
-              params: dict[str, Any], tr: Translation, encode: str | None,
-              admit: Callable[[PlanEstimate], None] | None = None) -> None:
-        """Open the transaction, (``admit`` the plan's estimate,) declare the cursor, fetch
-        the first rows (and, for a large answer PostgreSQL can encode, declare the
-        encoding cursor instead)."""
-        begin(self._conn)
-        if admit is not None:
-            admit(plan_estimate(self._conn, sql, params))
-        self._declare(sql, params)
-        assert self._cur is not None
-        self.type_oids = [d.type_code for d in (self._cur.description or [])]
-        self._first = self._cur.fetchmany(SMALL_ROWS + 1)
-        if encode is None or len(self._first) <= SMALL_ROWS:
-            return
-        if encode == "csv":
-            wrapped: str | None = sqlformat.csv_rows_query(sql, self.type_oids)
-        else:
-            wrapped = sqlformat.binary2_rows_query(
-                sql, field_specs(tr.columns, self.type_oids), self.type_oids)
-        if wrapped is None:
-            return
-        self._declare(wrapped, params, binary=True)
-        self._first = []
-        self.encoded = encode
-
-    def batches(self, size: int = STREAM_BATCH_ROWS) -> Iterator[list[Any]]:
-        """Rows (or encoded rows) a batch at a time, at most ``maxrec`` in all.
-
-        A database error while fetching raises :class:`QueryFailed`.
-        """
-        assert self._cur is not None
-        pending, self._first = self._first, []
-        try:
-            while True:
-                if not pending:
-                    self._shorten_timeout()
-                batch = pending or self._cur.fetchmany(size)
-                pending = []
-                if not batch:
-                    return
-                if self.maxrec is not None and self.count + len(batch) > self.maxrec:
-                    batch = batch[:self.maxrec - self.count]
-                    self.overflow = True
-                self.count += len(batch)
-                if batch:
-                    yield batch
-                if self.overflow:
-                    return
-        except psycopg.Error as exc:
-            raise _refused(exc) from None
-
-    def _shorten_timeout(self) -> None:
-        """Lower the statement timeout to what is left before the deadline, when that is
-        a second or more below the one set (so about one SET a second of streaming)."""
-        if self.deadline is None:
-            return
-        left = max(int((self.deadline - time.monotonic()) * 1000), 1)
-        if left < self._timeout_ms - 1000 or not self._timeout_ms:
-            self._conn.execute(f"SET LOCAL statement_timeout = {int(left)}")
-            self._timeout_ms = left
-
-    def close(self) -> None:
-        """End the transaction and give the connection back to the pool (idempotent)."""
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            if self._cur is not None and not self._conn.broken:
-                self._cur.close()
-            if not self._conn.broken:
-                self._conn.rollback()
-        except psycopg.Error:
-            self._fairy.invalidate()
-        finally:
-            self._fairy.close()
 
 
 #: Columns of ``nufair.alerts`` the cone search may return (checked before they reach SQL).

@@ -37,6 +37,8 @@ class ColumnInfo:
 
 @dataclass(frozen=True, slots=True)
 class ForeignKey:
+    """A foreign key of TAP_SCHEMA.keys: ``columns`` are (from, target) pairs."""
+
     key_id: str
     from_table: str
     target_table: str
@@ -61,9 +63,11 @@ class TableInfo:
 
     @property
     def qualified(self) -> str:
+        """``schema.name``, as ADQL and VOSI write it."""
         return f"{self.schema}.{self.name}"
 
     def column(self, name: str) -> ColumnInfo | None:
+        """The column called ``name`` (lower case), or None."""
         for c in self.columns:
             if c.name == name:
                 return c
@@ -72,6 +76,8 @@ class TableInfo:
 
 @dataclass(frozen=True, slots=True)
 class SchemaInfo:
+    """One published schema and its tables."""
+
     name: str
     description: str
     tables: tuple[TableInfo, ...] = field(default_factory=tuple)
@@ -244,6 +250,7 @@ def published_name(name: str) -> str:
 
 
 def all_tables() -> list[TableInfo]:
+    """Every published table, schema by schema."""
     return [t for s in SCHEMAS for t in s.tables]
 
 

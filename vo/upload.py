@@ -145,6 +145,21 @@ _BINARY_END = re.compile(rb"</STREAM>\s*</BINARY2?>")
 def _fast_binary(data: bytes) -> tuple[TableElement, dict[str, np.ndarray]] | None:
     """Fields and column arrays of a BINARY/BINARY2 table whose cells all have a fixed
     size; None when it is not one (then astropy reads it)."""
+    found = _binary_stream(data)
+    if found is None:
+        return None
+    head, binary2, raw = found
+    fields = list(head.fields)
+    row = _row_dtype(fields, binary2)
+    if row is None or len(raw) % row.itemsize:
+        return None
+    arr = np.frombuffer(raw, dtype=row)
+    return head, {f.name: _column(arr, i, f, binary2) for i, f in enumerate(fields)}
+
+
+def _binary_stream(data: bytes) -> tuple[TableElement, bool, bytes] | None:
+    """(the table without its data, BINARY2 or BINARY, the decoded stream) of a document
+    whose data is one inline base64 BINARY/BINARY2 stream; None for any other."""
     start = data.find(b"<BINARY")
     m = _BINARY_START.match(data, start) if start >= 0 else None
     if m is None or b"base64" not in m.group(2) or b"href" in m.group(2):
@@ -157,8 +172,12 @@ def _fast_binary(data: bytes) -> tuple[TableElement, dict[str, np.ndarray]] | No
         warnings.simplefilter("ignore")
         head = parse_single_table(io.BytesIO(data[:start] + b"<TABLEDATA/>"
                                              + data[end.end():]), verify="ignore")
-    binary2 = m.group(1) == b"BINARY2"
-    fields = list(head.fields)
+    return head, m.group(1) == b"BINARY2", binascii.a2b_base64(data[m.end():stop])
+
+
+def _row_dtype(fields: list[Any], binary2: bool) -> np.dtype[Any] | None:
+    """The numpy record of one row (the null bitmap of BINARY2 first); None when a cell
+    has no fixed size."""
     dtype: list[Any] = []
     if binary2:
         dtype.append(("__nulls", "u1", ((len(fields) + 7) // 8,)))
@@ -175,34 +194,32 @@ def _fast_binary(data: bytes) -> tuple[TableElement, dict[str, np.ndarray]] | No
             dtype.append((f"c{i}", _BINARY[f.datatype]))
         else:
             return None
-    raw = binascii.a2b_base64(data[m.end():stop])
-    row = np.dtype(dtype)
-    if len(raw) % row.itemsize:
-        return None
-    arr = np.frombuffer(raw, dtype=row)
-    out: dict[str, np.ndarray] = {}
-    for i, f in enumerate(fields):
-        col = arr[f"c{i}"]
-        nulls = np.zeros(len(arr), dtype=bool)
-        if binary2:
-            nulls |= (arr["__nulls"][:, i // 8] & (0x80 >> (i % 8))) != 0
-        if f.datatype == "boolean":
-            nulls |= ~np.isin(col, [b"T", b"t", b"1", b"F", b"f", b"0"])
-            col = np.isin(col, [b"T", b"t", b"1"])
-        elif f.datatype == "bit":
-            col = col != 0  # the bit belongs in 0x80; astropy 8 writes it as 0x08
-        elif f.datatype == "char":
-            col = np.char.rstrip(col, b"\0").astype(object)
-        elif f.datatype == "unicodeChar":  # UCS-2, big-endian
-            col = np.array([v.decode("utf-16-be", "replace").rstrip("\0") for v in col.tolist()],
-                           dtype=object)
-        elif col.dtype.kind == "f":
-            nulls |= np.isnan(col)  # NaN is the null of floating point
-        elif f.values is not None and f.values.null is not None:
-            nulls |= col == f.values.null
-        out[f.name] = np.ma.MaskedArray(col.astype(col.dtype.newbyteorder("="))
-                                        if col.dtype.kind in "iuf" else col, mask=nulls)
-    return head, out
+    return np.dtype(dtype)
+
+
+def _column(arr: np.ndarray, i: int, f: Any, binary2: bool) -> np.ndarray:
+    """Column ``i`` (field ``f``) of the rows ``arr`` as a masked array of Python-ready
+    values, its nulls masked."""
+    col = arr[f"c{i}"]
+    nulls = np.zeros(len(arr), dtype=bool)
+    if binary2:
+        nulls |= (arr["__nulls"][:, i // 8] & (0x80 >> (i % 8))) != 0
+    if f.datatype == "boolean":
+        nulls |= ~np.isin(col, [b"T", b"t", b"1", b"F", b"f", b"0"])
+        col = np.isin(col, [b"T", b"t", b"1"])
+    elif f.datatype == "bit":
+        col = col != 0  # the bit belongs in 0x80; astropy 8 writes it as 0x08
+    elif f.datatype == "char":
+        col = np.char.rstrip(col, b"\0").astype(object)
+    elif f.datatype == "unicodeChar":  # UCS-2, big-endian
+        col = np.array([v.decode("utf-16-be", "replace").rstrip("\0") for v in col.tolist()],
+                       dtype=object)
+    elif col.dtype.kind == "f":
+        nulls |= np.isnan(col)  # NaN is the null of floating point
+    elif f.values is not None and f.values.null is not None:
+        nulls |= col == f.values.null
+    return np.ma.MaskedArray(col.astype(col.dtype.newbyteorder("="))
+                             if col.dtype.kind in "iuf" else col, mask=nulls)
 
 
 def _astropy(data: bytes) -> tuple[TableElement, dict[str, np.ndarray]]:

@@ -39,10 +39,12 @@ OUTPUT_FORMATS = [
 
 
 def availability(up: bool, note: str) -> str:
+    """VOSI availability: whether the service is up, and why (``note``)."""
     return render("vosi_availability.xml", up=up, note=note)
 
 
 def capabilities(cfg: VoConfig) -> str:
+    """VOSI capabilities with TAPRegExt: languages, formats, limits, endpoints."""
     others = [
         ("ivo://ivoa.net/std/VOSI#capabilities", "/tap/capabilities"),
         ("ivo://ivoa.net/std/VOSI#availability", "/tap/availability"),
@@ -54,11 +56,13 @@ def capabilities(cfg: VoConfig) -> str:
 
 
 def tableset(detail: bool) -> str:
+    """VOSI tableset of every published schema (columns only when ``detail``)."""
     return render("vosi_tableset.xml", schemas=SCHEMAS, detail=detail, keys=KEYS,
                   published_name=published_name)
 
 
 def table_document(t: TableInfo) -> str:
+    """VOSI table document of one published table, with its columns."""
     return render("vosi_table.xml", t=t, keys=KEYS, published_name=published_name)
 
 
@@ -79,4 +83,5 @@ EXAMPLES = [
 
 
 def examples(cfg: VoConfig) -> str:
+    """DALI examples (XHTML with RDFa) of ADQL queries on the alerts."""
     return render("vosi_examples.xml", examples=EXAMPLES)

@@ -27,6 +27,7 @@ ALERTS = [
 
 
 def sample_records() -> list[NoticeRecord]:
+    """The notices of :data:`ALERTS` (circles, one box), as the importers give them."""
     out = []
     for i, (name, ra, dec, r90, box) in enumerate(ALERTS):
         out.append(record(run=1000 + i, event=i + 1, name=name, ra=ra, dec=dec, r90=r90,
@@ -37,6 +38,7 @@ def sample_records() -> list[NoticeRecord]:
 
 @pytest.fixture
 def alerts(storage: CatalogStorage) -> list[NoticeRecord]:
+    """The sample alerts, imported into the test database."""
     recs = sample_records()
     storage.import_records(recs)
     return recs

@@ -36,6 +36,7 @@ VALID = [
 
 @pytest.mark.parametrize("query", VALID)
 def test_valid_queries_translate(query: str) -> None:
+    """Valid ADQL translates to SQL holding no user value (all bound)."""
     syntax_check(query)
     tr = translate(query, maxrec=10)
     assert tr.sql.startswith(("SELECT", "WITH", "("))
@@ -55,6 +56,7 @@ def test_valid_queries_translate(query: str) -> None:
 ])
 def test_syntax_errors_have_line_and_column(query: str, line: int, column: int,
                                             reason: str) -> None:
+    """A syntax error says where it is and why."""
     with pytest.raises(AdqlError) as info:
         syntax_check(query)
     assert (info.value.line, info.value.column) == (line, column)
@@ -75,12 +77,14 @@ def test_syntax_errors_have_line_and_column(query: str, line: int, column: int,
     ("SELECT IN_UNIT(name, 'm') FROM nufair.alerts", "unit is known"),
 ])
 def test_semantic_errors(query: str, message: str) -> None:
+    """Unknown names and unsupported constructs are ADQL errors that say so."""
     with pytest.raises(AdqlError, match=None) as info:
         translate(query)
     assert message in info.value.message
 
 
 def test_cli_check_valid_and_invalid() -> None:
+    """`nufair adql check` exits 0 on valid ADQL, 2 with the place of an error."""
     runner = CliRunner()
     ok = runner.invoke(main, ["adql", "check", "SELECT TOP 1 a FROM nowhere.table_we_never_check"])
     assert ok.exit_code == 0, ok.output

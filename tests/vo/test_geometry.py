@@ -45,6 +45,7 @@ def _names(vo: VoStorage, query: str) -> set[str]:
 
 
 def test_hpx29_sql_function_matches_healpy(engine: Engine) -> None:
+    """The SQL order-29 index of a position is healpy's."""
     ra, dec = _points(5000, np.random.default_rng(RNG_SEED))
     with engine.connect() as conn:
         got = conn.execute(text("SELECT nufair.hpx29(a, d) FROM unnest(CAST(:ra AS float8[]), "
@@ -54,6 +55,7 @@ def test_hpx29_sql_function_matches_healpy(engine: Engine) -> None:
 
 
 def test_cone_contains_matches_astropy(engine: Engine, scattered: list[NoticeRecord]) -> None:
+    """CONTAINS(POINT, CIRCLE) finds what astropy's separations find."""
     vo = VoStorage(engine)
     rng = np.random.default_rng(RNG_SEED + 1)
     coords = SkyCoord([r.ra for r in scattered] * u.deg, [r.dec for r in scattered] * u.deg)
@@ -71,6 +73,7 @@ def test_cone_contains_matches_astropy(engine: Engine, scattered: list[NoticeRec
 
 
 def test_polygon_contains_matches_mocpy(engine: Engine, scattered: list[NoticeRecord]) -> None:
+    """CONTAINS(POINT, POLYGON) finds what mocpy's polygon contains."""
     vo = VoStorage(engine)
     ra = np.array([r.ra for r in scattered])
     dec = np.array([r.dec for r in scattered])
@@ -88,6 +91,7 @@ def test_polygon_contains_matches_mocpy(engine: Engine, scattered: list[NoticeRe
 
 @pytest.fixture
 def regions(storage: CatalogStorage) -> list[NoticeRecord]:
+    """Alerts with 90 % regions, circles and boxes, scattered on a patch of sky."""
     rng = np.random.default_rng(RNG_SEED + 2)
     recs = []
     for i in range(30):
@@ -120,6 +124,7 @@ def _region_moc(rec: NoticeRecord) -> MOC:
 
 
 def test_point_in_moc_matches_mocpy(engine: Engine, regions: list[NoticeRecord]) -> None:
+    """CONTAINS(POINT, moc90) finds the regions mocpy says hold the point."""
     vo = VoStorage(engine)
     mocs = {r.name: _region_moc(r) for r in regions}
     rng = np.random.default_rng(RNG_SEED + 3)
@@ -134,6 +139,7 @@ def test_point_in_moc_matches_mocpy(engine: Engine, regions: list[NoticeRecord])
 
 def test_circle_intersects_moc_matches_mocpy(engine: Engine,
                                              regions: list[NoticeRecord]) -> None:
+    """INTERSECTS(CIRCLE, moc90) finds the regions mocpy says the circle meets."""
     vo = VoStorage(engine)
     mocs = {r.name: _region_moc(r) for r in regions}
     rng = np.random.default_rng(RNG_SEED + 4)

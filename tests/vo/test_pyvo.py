@@ -29,6 +29,7 @@ def _near(recs: list[NoticeRecord], ra: float, dec: float, radius: float) -> set
 
 
 def test_sync_cone_query(live_url: str, alerts: list[NoticeRecord]) -> None:
+    """A TAP cone query through pyvo finds the alerts astropy finds."""
     tap = pyvo.dal.TAPService(live_url + "/tap")
     res = tap.search("SELECT name, ra, dec, event_time, moc90 FROM nufair.alerts "
                      "WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 78, 5.5, 3))")
@@ -41,6 +42,7 @@ def test_sync_cone_query(live_url: str, alerts: list[NoticeRecord]) -> None:
 
 
 def test_topcat_count_and_tables(live_url: str) -> None:
+    """TOPCAT's first queries: the column count matches the tables pyvo lists."""
     tap = pyvo.dal.TAPService(live_url + "/tap")
     nrow = tap.search("SELECT COUNT(*) AS nrow FROM TAP_SCHEMA.columns")["nrow"][0]
     assert nrow == sum(len(list(t.columns)) for t in tap.tables.values())
@@ -48,6 +50,7 @@ def test_topcat_count_and_tables(live_url: str) -> None:
 
 
 def test_maxrec_overflow_only_when_cut(live_url: str, alerts: list[NoticeRecord]) -> None:
+    """OVERFLOW is reported when MAXREC cuts the answer, and only then."""
     tap = pyvo.dal.TAPService(live_url + "/tap")
     cut = tap.search("SELECT name FROM nufair.alerts", maxrec=2)
     assert len(cut) == 2
@@ -60,6 +63,7 @@ def test_maxrec_overflow_only_when_cut(live_url: str, alerts: list[NoticeRecord]
 
 
 def test_invalid_adql_is_a_votable_error(live_url: str) -> None:
+    """Invalid ADQL reaches pyvo as DALQueryError naming line and column."""
     tap = pyvo.dal.TAPService(live_url + "/tap")
     query = "SELECT name FROM nufair.alerts WHERE ra::int = 3"
     with pytest.raises(pyvo.dal.DALQueryError,
@@ -70,12 +74,14 @@ def test_invalid_adql_is_a_votable_error(live_url: str) -> None:
 
 
 def test_run_async(live_url: str, alerts: list[NoticeRecord]) -> None:
+    """pyvo runs an async job to completion and reads its result."""
     tap = pyvo.dal.TAPService(live_url + "/tap")
     res = tap.run_async("SELECT name, revision FROM nufair.revisions ORDER BY name")
     assert list(res["name"]) == sorted(r.name for r in alerts if r.name)
 
 
 def test_upload_crossmatch_against_moc90(live_url: str, alerts: list[NoticeRecord]) -> None:
+    """An uploaded source list crossmatched with moc90 finds what mocpy finds."""
     rng = np.random.default_rng(7)
     n = 200
     ra = np.concatenate([rng.uniform(70, 85, n), [77.43, 314.5]])
@@ -99,12 +105,14 @@ def test_upload_crossmatch_against_moc90(live_url: str, alerts: list[NoticeRecor
 
 
 def test_upload_error_names_the_table(live_url: str) -> None:
+    """A query on an unknown uploaded table names it in the error."""
     tap = pyvo.dal.TAPService(live_url + "/tap")
     with pytest.raises(pyvo.dal.DALQueryError, match=r"no uploaded table TAP_UPLOAD\.other"):
         tap.search("SELECT * FROM TAP_UPLOAD.other", uploads={"src": Table({"a": [1]})})
 
 
 def test_cone_search(live_url: str, alerts: list[NoticeRecord]) -> None:
+    """pyvo's SCS client finds the alerts near a position (none at SR=0 elsewhere)."""
     scs = pyvo.dal.SCSService(live_url + "/scs")
     res = scs.search(pos=(78.0, 5.5), radius=3.0)
     ids = set(res.to_table()["obs_publisher_did"])
@@ -119,6 +127,7 @@ def test_cone_search(live_url: str, alerts: list[NoticeRecord]) -> None:
 
 def test_datalink_from_tap_results(live_url: str, alerts: list[NoticeRecord],
                                    engine: Engine, tmp_path: Path) -> None:
+    """DataLink links from a TAP result reach the stored files and the MOC."""
     content = b"SIMPLE  =                    T" + bytes(50)
     (tmp_path / "artifacts" / "1" / "1").mkdir(parents=True)
     (tmp_path / "artifacts" / "1" / "1" / "skymap.fits.gz").write_bytes(content)
@@ -164,6 +173,7 @@ def test_datalink_from_tap_results(live_url: str, alerts: list[NoticeRecord],
 
 
 def test_datalink_many_ids_and_unknown(live_url: str, alerts: list[NoticeRecord]) -> None:
+    """Several IDs at once: links for the known one, error rows for the others."""
     import httpx
 
     r = httpx.get(live_url + "/datalink", params=[("ID", "ivo://nufair/alerts?1"),

@@ -39,6 +39,7 @@ def test_cone_ranges_cover_the_cone(ra: float, dec: float, radius: float) -> Non
 
 
 def test_sr_zero_finds_the_exact_position(engine: object, alerts: list[NoticeRecord]) -> None:
+    """SR=0 finds the alert at exactly that position, and no other."""
     from sqlalchemy.engine import Engine
 
     assert isinstance(engine, Engine)
@@ -77,6 +78,7 @@ def test_pool_replaces_a_connection_the_server_dropped(db_url: str,
 
 def test_cone_search_over_http_is_counted_by_the_metrics(live_url: str,
                                                          alerts: list[NoticeRecord]) -> None:
+    """The fast path answers /scs (errors in SCS shape) and the metrics count it."""
     first = alerts[0]
     r = httpx.get(live_url + "/scs", params={"RA": first.ra, "DEC": first.dec, "SR": 0.5,
                                              "VERB": 3})

@@ -18,6 +18,7 @@ NOT_APPLICABLE = ("LOC", "OBS")
 
 def test_taplint_reports_no_errors_or_failures(live_url: str,
                                                alerts: list[NoticeRecord]) -> None:
+    """STILTS taplint finds no error or failure in the TAP service."""
     stilts = shutil.which("stilts")
     assert stilts is not None, "stilts is not installed (apt-get install -y stilts)"
     out = subprocess.run([stilts, "taplint", f"tapurl={live_url}/tap", "report=EF"],

@@ -23,11 +23,12 @@ from catalog.notices.parsed import NoticeRecord
 from catalog.sky import region_geometry
 from catalog.storage.events import CatalogStorage
 from tests.catalog.records_factory import record
+from vo import resultstream
 from vo import service as tap
-from vo import storage as storage_module
 from vo.config import VoConfig
 from vo.errors import UploadError
-from vo.formats.votable import FieldSpec, votable
+from vo.formats.fields import FieldSpec
+from vo.formats.votable import votable
 from vo.service import TapService
 from vo.storage import VoStorage
 from vo.upload import _astropy, _fast_binary, read_votable
@@ -59,6 +60,7 @@ def _votable(t: Table, fmt: str) -> bytes:
 
 @pytest.mark.parametrize("fmt", ["binary2", "binary"])
 def test_fast_binary_reader_equals_astropy(fmt: str) -> None:
+    """The fixed-size BINARY/BINARY2 reader gives the values and nulls astropy gives."""
     t = _table(500, np.random.default_rng(RNG_SEED))
     if fmt == "binary":  # BINARY has no null flags: astropy refuses masked integers there
         for name in ("flag", "cnt"):
@@ -81,6 +83,7 @@ def test_fast_binary_reader_equals_astropy(fmt: str) -> None:
 
 
 def test_variable_length_text_is_read_by_astropy() -> None:
+    """Variable-length text is left to astropy, which reads it."""
     specs = [FieldSpec("s", "char", "*"), FieldSpec("x", "double")]
     body = votable(specs, [["a", 1.0], [None, 2.0], ["bcd", None]], serialization="binary2")
     assert _fast_binary(body) is None
@@ -95,7 +98,7 @@ def test_uploaded_values_come_back_from_the_temporary_table(
         engine: Engine, small_rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Uploaded values come back unchanged, whether the Python writers or PostgreSQL write
     the answer (``SMALL_ROWS``)."""
-    monkeypatch.setattr(storage_module, "SMALL_ROWS", small_rows)
+    monkeypatch.setattr(resultstream, "SMALL_ROWS", small_rows)
     t = _table(300, np.random.default_rng(RNG_SEED + 1))
     t["code"][3] = "ünïcode, \"quoted\"\nnext line"
     service = TapService(VoStorage(engine), VoConfig())
@@ -118,6 +121,7 @@ def test_uploaded_values_come_back_from_the_temporary_table(
 
 @pytest.fixture
 def regions(storage: CatalogStorage) -> list[NoticeRecord]:
+    """Alerts with circular 90 % regions, and one without a region."""
     rng = np.random.default_rng(RNG_SEED + 2)
     recs = [record(run=8000 + i, event=i, ra=float(rng.uniform(100, 140)),
                    dec=float(rng.uniform(-20, 20)), r90=float(rng.uniform(0.3, 5)),
@@ -135,7 +139,7 @@ def test_crossmatch_equals_mocpy(engine: Engine, regions: list[NoticeRecord], bu
     are scanned and each probes the upload's b-tree), and both writers, give mocpy's
     answer."""
     monkeypatch.setattr(tap, "BULK_TILES_PER_SOURCE", 10**9 if bulk else 0)
-    monkeypatch.setattr(storage_module, "SMALL_ROWS", small_rows)
+    monkeypatch.setattr(resultstream, "SMALL_ROWS", small_rows)
     rng = np.random.default_rng(RNG_SEED + 3)
     n = 4000
     ra, dec = rng.uniform(95, 145, n), rng.uniform(-25, 25, n)
@@ -180,6 +184,7 @@ class _Files(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def file_server() -> Iterator[str]:
+    """A local HTTP server of the routes in ``_Files.routes``; its base URL."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Files)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -190,6 +195,7 @@ def file_server() -> Iterator[str]:
 
 def test_upload_by_url_is_refused_unless_the_host_is_allowed(engine: Engine,
                                                              file_server: str) -> None:
+    """UPLOAD by URL: refused unless its host (and any redirect's) is allowed."""
     body = _votable(Table({"a": [1, 2, 3]}), "tabledata")
     _Files.routes = {"/t.xml": (200, {}, body),
                      "/away": (302, {"Location": "http://localhost:9/t.xml"}, b""),
@@ -213,6 +219,7 @@ def test_upload_by_url_is_refused_unless_the_host_is_allowed(engine: Engine,
 
 def test_upload_by_url_over_http_answers_a_votable_error(live_url: str, file_server: str
                                                          ) -> None:
+    """A refused UPLOAD URL over HTTP is a 400 VOTable naming the upload."""
     _Files.routes = {"/t.xml": (200, {}, _votable(Table({"a": [1]}), "tabledata"))}
     r = httpx.post(live_url + "/tap/sync", data={
         "LANG": "ADQL", "QUERY": "SELECT a FROM TAP_UPLOAD.remote",
@@ -230,6 +237,7 @@ def test_upload_by_url_over_http_answers_a_votable_error(live_url: str, file_ser
 
 
 def test_read_votable_marks_nulls_and_points() -> None:
+    """Positions are found, and a null or impossible one has no HEALPix index."""
     t = Table({"ra": MaskedColumn([10.0, 20.0, 30.0], mask=[False, True, False]),
                "dec": [0.0, 1.0, 95.0]})
     up = read_votable("p", _votable(t, "binary2"))

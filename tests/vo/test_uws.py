@@ -12,59 +12,32 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import httpx
-import httpx2
 import pytest
 from astropy.io.votable import parse_single_table
 from astropy.table import Table
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from lxml import etree
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 
 from catalog.notices.parsed import NoticeRecord
-from nufair.app import create_app
 from nufair.settings import DEV_TOKEN, Settings
 from tests.serving import free_port
-from vo.api import CONFIG_STATE
+from tests.vo.jobs import NS, QUERY, job_id, jobs_of, make_app, phase_of, submit
 from vo.uws import service as uws_service
-from vo.uws.api import JOBS_STATE
 from vo.uws.schema import uws_job_uploads, uws_jobs
 
-NS = {"uws": "http://www.ivoa.net/xml/UWS/v1.0"}
-QUERY = "SELECT name FROM nufair.revisions ORDER BY name"
 TERMINAL = ("COMPLETED", "ERROR", "ABORTED")
 
 
-def make_app(settings: Settings, **vo: Any) -> FastAPI:
-    """The real app; ``vo`` overrides fields of its VO configuration (timings, workers)."""
-    app = create_app(settings)
-    setattr(app.state, CONFIG_STATE, replace(getattr(app.state, CONFIG_STATE), **vo))
-    return app
 
 
-def job_id(response: httpx.Response | httpx2.Response) -> str:
-    """The id of a job from the 303 of its creation (TestClient or a real HTTP client)."""
-    assert response.status_code == 303, response.text
-    return urlparse(response.headers["location"]).path.rsplit("/", 1)[1]
-
-
-def phase_of(doc: str) -> str:
-    found = etree.fromstring(doc.encode()).findtext("uws:phase", namespaces=NS)
-    assert found is not None
-    return found
-
-
-def submit(client: TestClient, query: str = QUERY, **extra: str) -> str:
-    return job_id(client.post("/tap/async", data={"LANG": "ADQL", "QUERY": query, **extra},
-                              follow_redirects=False))
 
 
 def wait_done(client: TestClient, jid: str, within_s: float = 30.0) -> str:
@@ -79,15 +52,18 @@ def wait_done(client: TestClient, jid: str, within_s: float = 30.0) -> str:
 
 
 def names_in(votable: bytes) -> list[str]:
+    """The ``name`` column of a VOTable result."""
     table = parse_single_table(io.BytesIO(votable)).to_table(use_names_over_ids=True)
     return [str(n) for n in table["name"]]
 
 
 def expected_names(alerts: list[NoticeRecord]) -> list[str]:
+    """The names of the sample alerts, sorted."""
     return sorted(r.name for r in alerts if r.name)
 
 
 def test_uws_job_life_cycle(settings: Settings, alerts: list[NoticeRecord]) -> None:
+    """A job from creation to its result, with each resource UWS 1.1 names."""
     # The job list shows the caller's own jobs only: this client sends a token.
     with TestClient(make_app(settings), headers={"Authorization": f"Bearer {DEV_TOKEN}"}
                     ) as client:
@@ -144,6 +120,7 @@ def _upload() -> bytes:
 
 def test_jobs_and_uploads_survive_a_restart(settings: Settings,
                                             alerts: list[NoticeRecord]) -> None:
+    """Jobs and their uploads outlive the app: a new one sees and runs them."""
     with TestClient(make_app(settings)) as first:
         done = submit(first, PHASE="RUN")
         assert wait_done(first, done) == "COMPLETED"
@@ -170,6 +147,7 @@ def test_jobs_and_uploads_survive_a_restart(settings: Settings,
 
 def test_two_app_instances_share_jobs(settings: Settings, alerts: list[NoticeRecord],
                                       engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One app runs the job another queued; notifications wake both at once."""
     # Only notifications can wake anyone within this test: no fallback poll fires.
     monkeypatch.setattr(uws_service, "WAIT_RECHECK_S", 120.0)
     runner_app = make_app(settings, async_workers=2, uws_poll_s=120.0)
@@ -193,7 +171,7 @@ def test_two_app_instances_share_jobs(settings: Settings, alerts: list[NoticeRec
         with engine.connect() as conn:
             ran_by = conn.execute(select(uws_jobs.c.runner).where(uws_jobs.c.id == jid)
                                   ).scalar_one()
-        assert ran_by == getattr(runner_app.state, JOBS_STATE).runner
+        assert ran_by == jobs_of(runner_app).runner
         assert names_in(front.get(f"/tap/async/{jid}/results/result").content) == (
             expected_names(alerts))
         front.delete(f"/tap/async/{jid}")
@@ -218,6 +196,7 @@ def _wait_for_phase(base: str, jid: str, phase: str, within_s: float = 30.0) -> 
 def test_job_of_a_killed_server_comes_back_as_error(settings: Settings, engine: Engine,
                                                    alerts: list[NoticeRecord],
                                                    tmp_path: Path) -> None:
+    """A job whose server is killed mid-run becomes ERROR once a server returns."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     assert settings.database_url is not None
@@ -261,6 +240,7 @@ def test_job_of_a_killed_server_comes_back_as_error(settings: Settings, engine: 
 
 def test_clean_shutdown_fails_the_jobs_it_was_running(settings: Settings, engine: Engine,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A clean shutdown turns the jobs it was running into ERROR (SHUT_DOWN)."""
     monkeypatch.setattr(uws_service, "STOP_GRACE_S", 0.5)
     with ExitStack() as app_running:
         client = app_running.enter_context(TestClient(make_app(settings)))
@@ -278,6 +258,7 @@ def test_clean_shutdown_fails_the_jobs_it_was_running(settings: Settings, engine
 
 
 def test_jobs_past_destruction_are_swept(settings: Settings, engine: Engine) -> None:
+    """Jobs past their destruction time are removed with their uploads."""
     with TestClient(make_app(settings, uws_sweep_s=0.3)) as client:
         doomed = job_id(client.post(
             "/tap/async", data={"LANG": "ADQL", "QUERY": "SELECT * FROM TAP_UPLOAD.src",

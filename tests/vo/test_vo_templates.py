@@ -51,6 +51,7 @@ def _parse(doc: str) -> etree._Element:
 
 @pytest.mark.parametrize("value", HOSTILE)
 def test_job_document_round_trips_hostile_values(value: str) -> None:
+    """Hostile text in a job document parses back unchanged."""
     job = _job(run_id=value, params={"QUERY": value, "Odd" + value: "v"})
     root = _parse(uws.job_document(job, BASE))
     assert root.findtext("uws:runId", namespaces=NS) == value
@@ -64,6 +65,7 @@ def test_job_document_round_trips_hostile_values(value: str) -> None:
 
 @pytest.mark.parametrize("value", HOSTILE)
 def test_error_message_and_media_type_round_trip(value: str) -> None:
+    """Hostile error messages and media types parse back unchanged."""
     root = _parse(uws.job_document(_job(phase="ERROR", error=value), BASE))
     assert root.findtext("uws:errorSummary/uws:message", namespaces=NS) == value
     assert root.find("uws:results", namespaces=NS) is not None
@@ -76,6 +78,7 @@ def test_error_message_and_media_type_round_trip(value: str) -> None:
 
 
 def test_attribute_whitespace_is_kept() -> None:
+    """Tabs and line breaks in attribute values survive the XML parser."""
     name = "tab\there\nnew\rline"
     root = _parse(uws.parameters_document(_job(params={name: "v"})))
     param = root.find("uws:parameter", namespaces=NS)
@@ -83,6 +86,7 @@ def test_attribute_whitespace_is_kept() -> None:
 
 
 def test_nil_fields() -> None:
+    """Absent owner, quote and times are written xsi:nil."""
     root = _parse(uws.job_document(_job(owner=None, phase="PENDING", started=None,
                                         ended=None), BASE))
     nil = f"{{{NS['xsi']}}}nil"
@@ -95,6 +99,7 @@ def test_nil_fields() -> None:
 
 @pytest.mark.parametrize("value", HOSTILE)
 def test_job_list_and_results(value: str) -> None:
+    """Job lists and result lists carry hostile text unchanged."""
     jobs = _parse(uws.job_list([_job(run_id=value), _job(id="job2")], BASE))
     refs = jobs.findall("uws:jobref", namespaces=NS)
     assert [r.get("id") for r in refs] == ["job1", "job2"]
@@ -107,6 +112,7 @@ def test_job_list_and_results(value: str) -> None:
 
 @pytest.mark.parametrize("value", HOSTILE)
 def test_vosi_documents_round_trip(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """VOSI documents carry hostile text and URLs unchanged."""
     avail = _parse(vosi.availability(False, value))
     assert avail[1].text == value
     caps = _parse(vosi.capabilities(VoConfig(base_url="http://h/?q=" + value)))

@@ -17,11 +17,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from catalog.notices.parsed import NoticeRecord
-from vo import scs
-from vo import storage as storage_module
+from vo import resultstream, scs
 from vo.config import VoConfig
 from vo.datalink import service_descriptor
-from vo.formats.votable import FieldSpec, error_votable, votable
+from vo.formats.fields import FieldSpec
+from vo.formats.votable import error_votable, votable
 from vo.service import TapService
 from vo.storage import VoStorage
 
@@ -75,6 +75,7 @@ def _same(got: Any, want: Any, spec: FieldSpec) -> bool:
 
 @pytest.mark.parametrize("serialization", ["tabledata", "binary2"])
 def test_rows_read_back_by_astropy(serialization: str, schema: xmlschema.XMLSchema) -> None:
+    """Every datatype written reads back equal in astropy; the document is valid."""
     body = votable(SPECS, ROWS, serialization=serialization, overflow=True,
                    infos=[("QUERY", 'SELECT "x" < 3 & 4')],
                    extra_resources=[service_descriptor(VoConfig(), "obs_publisher_did")])
@@ -100,6 +101,7 @@ def test_rows_read_back_by_astropy(serialization: str, schema: xmlschema.XMLSche
 @pytest.mark.parametrize("serialization", ["tabledata", "binary2"])
 def test_empty_result_and_many_columns(serialization: str, schema: xmlschema.XMLSchema
                                        ) -> None:
+    """No rows, and rows whose null mask spans three bytes, are valid and read back."""
     specs = [FieldSpec(f"c{i}", "double") for i in range(17)]  # a 3-byte null mask
     rows = [[None if (i + r) % 3 == 0 else float(i * r) for i in range(17)] for r in range(5)]
     for data in ([], rows):
@@ -113,6 +115,7 @@ def test_empty_result_and_many_columns(serialization: str, schema: xmlschema.XML
 
 
 def test_error_documents_validate(schema: xmlschema.XMLSchema) -> None:
+    """TAP and SCS error documents are valid and say QUERY_STATUS=ERROR."""
     for body in (error_votable("bad <query> & \"more\"\nline two"),
                  scs.error_document("DEC=95 is outside [-90, 90]")):
         schema.validate(io.BytesIO(body))
@@ -134,7 +137,7 @@ DB_SQL = ("SELECT alert_id, name, stream, to_char(event_time AT TIME ZONE 'UTC',
 def writer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Which writes the answer: the Python writers (small answers) or PostgreSQL."""
     if request.param == "postgresql":
-        monkeypatch.setattr(storage_module, "SMALL_ROWS", 0)
+        monkeypatch.setattr(resultstream, "SMALL_ROWS", 0)
     return str(request.param)
 
 
@@ -142,6 +145,7 @@ def writer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
 def test_tap_output_equals_database_rows(engine: Engine, alerts: list[NoticeRecord],
                                          schema: xmlschema.XMLSchema, fmt: str,
                                          writer: str) -> None:
+    """A TAP answer, from either writer, holds exactly the database's rows."""
     with engine.connect() as conn:
         expected = [tuple(r) for r in conn.execute(text(DB_SQL))]
     assert len(expected) == len(alerts)

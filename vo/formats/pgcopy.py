@@ -7,7 +7,7 @@ length (-1 for NULL) followed by the value in network byte order; an int16 -1 at
 Rows are assembled column-wise with numpy, a chunk at a time: every cell is a piece (its
 length word, its value bytes), and one gather puts the pieces in row order. 100 k rows of
 three numbers take a few milliseconds, where adapting the values row by row (or binding
-them as array parameters) took ~0.5–3 s for issue 5's benchmark upload.
+them as array parameters) took ~0.5-3 s for issue 5's benchmark upload.
 """
 
 from __future__ import annotations

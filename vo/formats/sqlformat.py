@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from vo.formats.votable import FieldSpec
+from vo.formats.fields import FieldSpec
 
 #: PostgreSQL type OIDs of timestamps (written as ISO 8601 with milliseconds, UTC).
 TIMESTAMPS = (1114, 1184)

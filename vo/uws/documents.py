@@ -16,11 +16,12 @@ from vo.uws.schema import PHASES
 from vo.uws.storage import Job
 from vo.xmltemplates import render
 
-__all__ = ["PHASES", "job_document", "job_list", "owner_label", "parameters_document",
-           "parse_time", "results_document"]
+__all__ = ["PHASES", "iso_time", "job_document", "job_list", "owner_label",
+           "parameters_document", "parse_time", "results_document"]
 
 
-def _iso(t: datetime | None) -> str | None:
+def iso_time(t: datetime | None) -> str | None:
+    """``t`` as UWS writes times: ISO 8601 in UTC, to the millisecond (None stays None)."""
     return None if t is None else t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
@@ -33,6 +34,7 @@ def owner_label(owner: str | None) -> str | None:
 
 
 def parse_time(raw: str) -> datetime:
+    """An ISO 8601 time (UTC when it names no zone); 400 when it is none."""
     try:
         t = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
     except ValueError:
@@ -46,17 +48,21 @@ def _params(job: Job) -> list[tuple[str, str]]:
 
 
 def job_document(job: Job, base: str) -> str:
+    """The UWS job document, its resources under ``base``."""
     return render("uws_job.xml", job=job, base=base, owner=owner_label(job.owner),
-                  params=_params(job), iso=_iso)
+                  params=_params(job), iso=iso_time)
 
 
 def job_list(jobs: list[Job], base: str) -> str:
-    return render("uws_jobs.xml", jobs=jobs, base=base, iso=_iso)
+    """The UWS job list of ``jobs``."""
+    return render("uws_jobs.xml", jobs=jobs, base=base, iso=iso_time)
 
 
 def results_document(job: Job, base: str) -> str:
+    """The UWS results list (the job's one result, once COMPLETED)."""
     return render("uws_results.xml", job=job, base=base)
 
 
 def parameters_document(job: Job) -> str:
+    """The UWS parameters list of the job."""
     return render("uws_parameters.xml", params=_params(job))

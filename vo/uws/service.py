@@ -14,22 +14,14 @@ runs:
   ERROR and removes jobs past their destruction time. It also runs once at start-up, so a
   restarted server reports the jobs it lost instead of showing them EXECUTING forever.
 
-Bounds (issue 12, :class:`JobPolicy`): a job belongs to its creator's bearer token (its
-SHA-256) or, without a token, to nobody; anonymous jobs are reachable by their id only,
-192 random bits. Caps count jobs per *quota key*: the owner, or ``ip:<client address>``
-for anonymous jobs (so behind a proxy, uvicorn must be told to trust its forwarded
-headers). Over a cap a creation is refused with 429 (that key) or 503 (everybody);
-DESTRUCTION and EXECUTIONDURATION are clamped to their maxima, as UWS lets a service do;
-a result over ``result_bytes`` turns its job into ERROR, saying which MAXREC would fit.
+The caps and bounds are :mod:`vo.uws.policy`'s, the WAIT gate :mod:`vo.uws.waits`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import ipaddress
 import logging
-import math
 import os
 import re
 import secrets
@@ -37,19 +29,21 @@ import select
 import socket
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from contextlib import suppress
 from datetime import datetime
 from time import monotonic
 from typing import Any
 
 from anyio import to_thread
 
-from vo.errors import NotFoundError, VoError
+from vo.errors import Forbidden, NotFound, ServiceBusy, TooManyJobs, VoError
 from vo.service import TapResult
 from vo.uws.documents import parse_time
-from vo.uws.storage import ACTIVE, Claim, Counts, Job, PhaseListener, UwsStorage
+from vo.uws.notifications import PhaseListener
+from vo.uws.policy import RETRY_AFTER_S, Caller, JobLimits, JobPolicy
+from vo.uws.storage import ACTIVE, Claim, Counts, Job, UwsStorage
+from vo.uws.waits import Waiter, WaitGate
 
 logger = logging.getLogger(__name__)
 
@@ -82,97 +76,6 @@ JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 JOB_ATTRIBUTES = ("DESTRUCTION", "EXECUTIONDURATION")
 
 
-class Unauthorized(VoError):
-    """A bearer token the service does not know."""
-
-    status = 401
-
-
-class Forbidden(VoError):
-    """A job of another owner."""
-
-    status = 403
-
-
-class TooManyJobs(VoError):
-    """The caller's quota key is at one of its caps."""
-
-    status = 429
-
-
-class ServiceBusy(VoError):
-    """The whole service is at its cap of active jobs."""
-
-    status = 503
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who sends a request: the token owner (SHA-256 hex; None: anonymous) and quota key."""
-
-    owner: str | None
-    quota_key: str
-
-    @classmethod
-    def of(cls, owner: str | None, address: str | None) -> Caller:
-        """An owner is their own quota key; an anonymous caller's is their address.
-
-        An IPv6 address counts as its /64 network: one host gets a whole /64.
-        """
-        return cls(owner, owner if owner is not None else client_key(address))
-
-
-def client_key(address: str | None) -> str:
-    """``ip:<address>`` (IPv6: ``ip:<its /64>``) of an anonymous caller."""
-    try:
-        ip = ipaddress.ip_address(address or "")
-    except ValueError:
-        return f"ip:{address or 'unknown'}"
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return f"ip:{ip.ipv4_mapped}"
-        return f"ip:{ipaddress.IPv6Network((ip, 64), strict=False)}"
-    return f"ip:{ip}"
-
-
-@dataclass(frozen=True, slots=True)
-class JobPolicy:
-    """Caps and bounds of the job list (issue 12); the defaults are the service's.
-
-    ``owner_active``: PENDING/QUEUED/EXECUTING jobs per quota key; ``owner_jobs``: jobs
-    kept per quota key (any phase); ``all_active``: active jobs of everybody;
-    ``owner_running``: EXECUTING jobs per quota key (fair scheduling); ``owner_bytes`` and
-    ``all_bytes``: bytes of results and uploads kept per quota key and in all (checked
-    before new uploads are stored; a result lands whole); ``max_destruction_s``:
-    the latest destruction time, from now; ``result_bytes``: the largest result kept;
-    ``wait_s``: the longest WAIT; ``waits_per_client`` and ``waits_total``: WAITs held at
-    once per quota key and in all (per process); over them a WAIT answers at once.
-    """
-
-    owner_active: int = 10
-    owner_jobs: int = 100
-    all_active: int = 1000
-    owner_running: int = 1
-    owner_bytes: int = 256 * 1024 * 1024
-    all_bytes: int = 8 * 1024 * 1024 * 1024
-    max_destruction_s: float = 7 * 86_400
-    result_bytes: int = 16 * 1024 * 1024
-    wait_s: float = 60.0
-    waits_per_client: int = 4
-    waits_total: int = 200
-
-
-@dataclass(frozen=True, slots=True)
-class JobLimits:
-    """Defaults and timings of the job list (built from :class:`vo.config.VoConfig`)."""
-
-    retention_s: float
-    duration_s: int
-    workers: int
-    poll_s: float
-    sweep_s: float
-
-
 class JobService:
     """Create, run, abort, wait for, list and destroy TAP jobs."""
 
@@ -187,7 +90,7 @@ class JobService:
         self.runner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._waiters: dict[str, set[_Waiter]] = {}
+        self._waiters: dict[str, set[Waiter]] = {}
         self._waiters_lock = threading.Lock()
         self._pipe_r, self._pipe_w = os.pipe()
         self._threads: list[threading.Thread] = []
@@ -249,40 +152,44 @@ class JobService:
         if counts.key_bytes + adding > p.owner_bytes:
             raise TooManyJobs(f"TooManyJobs: your jobs keep {counts.key_bytes} bytes of "
                               f"results and uploads, {adding} more would pass the "
-                              f"{p.owner_bytes}-byte limit; delete some jobs")
+                              f"{p.owner_bytes}-byte limit; delete some jobs", RETRY_AFTER_S)
         if counts.all_bytes + adding > p.all_bytes:
-            raise ServiceBusy("ServiceBusy: the job store is full; try again later")
+            raise ServiceBusy("ServiceBusy: the job store is full; try again later", RETRY_AFTER_S)
         if not new_job:
             return
         if counts.key_active >= p.owner_active:
             raise TooManyJobs(f"TooManyJobs: you have {counts.key_active} jobs pending, queued "
                               f"or executing, the most allowed is {p.owner_active}; wait for "
-                              "them to end or delete some")
+                              "them to end or delete some", RETRY_AFTER_S)
         if counts.key_kept >= p.owner_jobs:
             raise TooManyJobs(f"TooManyJobs: you keep {counts.key_kept} jobs, the most allowed "
-                              f"is {p.owner_jobs}; delete some (DELETE /tap/async/<id>)")
+                              f"is {p.owner_jobs}; delete some (DELETE /tap/async/<id>)",
+                              RETRY_AFTER_S)
         if counts.all_active >= p.all_active:
             raise ServiceBusy(f"ServiceBusy: the service has {counts.all_active} active jobs, "
-                              "its limit; try again later")
+                              "its limit; try again later", RETRY_AFTER_S)
 
     def get(self, job_id: str, caller: Caller) -> Job:
         """The job, if ``caller`` may see it: its owner's, or anonymous (known by its id)."""
         job = self.storage.get(job_id) if JOB_ID.fullmatch(job_id) else None
         if job is None:
-            raise NotFoundError(f"no job {job_id!r}")
+            raise NotFound(f"no job {job_id!r}")
         if job.owner is not None and job.owner != caller.owner:
             raise Forbidden(f"job {job_id} belongs to another owner: send the bearer token "
                             "that created it")
         return job
 
     def run(self, job: Job) -> None:
+        """Queue a PENDING job (PHASE=RUN) and wake a runner."""
         if self.storage.queue(job.id):
             self._wake.set()
 
     def abort(self, job: Job) -> None:
+        """Abort the job if it may still change (PENDING, QUEUED, EXECUTING)."""
         self.storage.abort(job.id)
 
     def delete(self, job: Job) -> None:
+        """Destroy the job now, with its uploads and result."""
         self.storage.delete(job.id)
 
     def update_params(self, job: Job, params: Mapping[str, Any],
@@ -324,9 +231,11 @@ class JobService:
         return limit if value <= 0 else min(value, limit)
 
     def set_duration(self, job: Job, seconds: int) -> None:
+        """Set the execution duration (already bounded by :meth:`duration`)."""
         self.storage.set_duration(job.id, seconds)
 
     def result(self, job: Job) -> tuple[bytes, str] | None:
+        """The result document and its media type (None unless COMPLETED)."""
         return self.storage.result(job.id)
 
     def listing(self, caller: Caller, phases: list[str], after: datetime | None,
@@ -348,7 +257,7 @@ class JobService:
         if start_phase not in ACTIVE or job.phase != start_phase:
             return job
         deadline = monotonic() + max(seconds, 0.0)
-        waiter = _Waiter(asyncio.get_running_loop(), asyncio.Event())
+        waiter = Waiter(asyncio.get_running_loop(), asyncio.Event())
         with self._waiters_lock:
             self._waiters.setdefault(job.id, set()).add(waiter)
         try:
@@ -456,64 +365,6 @@ class JobService:
             self.storage.sweep_destroyed()
         except Exception:  # the next pass retries
             logger.warning("TAP job sweep failed", exc_info=True)
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class _Waiter:
-    """A WAIT coroutine: its event, set from the listener thread through its loop."""
-
-    loop: asyncio.AbstractEventLoop
-    event: asyncio.Event
-
-    def wake(self) -> None:
-        """Set the event (thread-safe); a loop already closed has nobody left to wake."""
-        with suppress(RuntimeError):
-            self.loop.call_soon_threadsafe(self.event.set)
-
-
-class WaitGate:
-    """Caps of the WAITs held at once: per quota key and in all (this process)."""
-
-    def __init__(self, per_client: int, total: int) -> None:
-        self.per_client = per_client
-        self.total = total
-        self._held: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def held(self) -> int:
-        """WAITs held now."""
-        with self._lock:
-            return sum(self._held.values())
-
-    @asynccontextmanager
-    async def slot(self, key: str) -> AsyncIterator[bool]:
-        """Yields True if ``key`` may wait now (and holds a slot until the block ends)."""
-        with self._lock:
-            mine = self._held.get(key, 0)
-            allowed = mine < self.per_client and sum(self._held.values()) < self.total
-            if allowed:
-                self._held[key] = mine + 1
-        try:
-            yield allowed
-        finally:
-            if allowed:
-                with self._lock:
-                    left = self._held[key] - 1
-                    if left:
-                        self._held[key] = left
-                    else:
-                        del self._held[key]
-
-
-def wait_seconds(raw: Any, longest: float) -> float:
-    """Seconds a WAIT asks for: negative or infinite is the longest, as is more than that."""
-    try:
-        wait = float(str(raw))
-    except ValueError:
-        raise VoError("WAIT must be a number of seconds") from None
-    if math.isnan(wait):
-        raise VoError("WAIT must be a number of seconds")
-    return longest if wait < 0 else min(wait, longest)
 
 
 def _size(uploads: Mapping[str, bytes]) -> int:

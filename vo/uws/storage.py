@@ -15,7 +15,8 @@ crashes:
   an EXECUTING job whose lock can be taken has lost its runner and is turned into ERROR
   (:meth:`UwsStorage.recover_orphans`).
 * **Notifications.** Every phase change sends ``NOTIFY nufair_uws, '<job id> <phase>'`` in
-  its own transaction (delivered at commit); :class:`PhaseListener` receives them, so a
+  its own transaction (delivered at commit); :class:`vo.uws.notifications.PhaseListener`
+  receives them, so a
   ``WAIT`` poll in one process returns as soon as another process finishes the job.
 
 All times are the database's (``now()``): processes on several machines agree on them.
@@ -24,7 +25,7 @@ All times are the database's (``now()``): processes on several machines agree on
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,10 +34,8 @@ from sqlalchemy import DateTime, and_, cast, delete, func, literal_column, selec
 from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.engine import Connection, Engine
 
+from vo.uws.notifications import GONE, notify
 from vo.uws.schema import uws_job_uploads, uws_jobs
-
-#: Channel of phase-change notifications; the payload is ``"<job id> <phase>"``.
-CHANNEL = "nufair_uws"
 
 #: First key of the two-key advisory locks of running jobs ("uws1" in ASCII): keeps them
 #: apart from any other user of advisory locks on the same server.
@@ -48,9 +47,6 @@ QUOTA_SPACE = LOCK_SPACE + 2
 
 #: Phases in which a job may still change by itself.
 ACTIVE = ("PENDING", "QUEUED", "EXECUTING")
-
-#: Phase payload sent when a job is removed (not a UWS phase).
-GONE = "DELETED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +127,6 @@ def _next_job(per_key: int) -> Any:
             .with_for_update(of=uws_jobs, skip_locked=True).scalar_subquery())
 
 
-def _notify(conn: Connection, job_id: str, phase: str) -> None:
-    conn.execute(select(func.pg_notify(CHANNEL, f"{job_id} {phase}")))
-
-
 class UwsStorage:
     """Create, change, claim, finish, list and sweep TAP jobs."""
 
@@ -166,7 +158,7 @@ class UwsStorage:
                 conn.execute(uws_job_uploads.insert(), [
                     {"job_id": job_id, "name": k, "content": v} for k, v in uploads.items()])
             if queued:
-                _notify(conn, job_id, phase)
+                notify(conn, job_id, phase)
             return _job(conn.execute(_JOB.where(uws_jobs.c.id == job_id)).one())
 
     @staticmethod
@@ -220,7 +212,7 @@ class UwsStorage:
                                        _ALIVE)
                 .values(phase=phase, **values)).rowcount
             if changed:
-                _notify(conn, job_id, phase)
+                notify(conn, job_id, phase)
         return bool(changed)
 
     def queue(self, job_id: str) -> bool:
@@ -253,7 +245,7 @@ class UwsStorage:
         with self.engine.begin() as conn:
             gone = conn.execute(delete(uws_jobs).where(uws_jobs.c.id == job_id)).rowcount
             if gone:
-                _notify(conn, job_id, GONE)
+                notify(conn, job_id, GONE)
         return bool(gone)
 
     # ----------------------------------------------------------------- runners
@@ -281,7 +273,7 @@ class UwsStorage:
                     key = int(row.lock_key)
                     # Session-level: it outlives this transaction and dies with the process.
                     conn.execute(select(func.pg_advisory_lock(LOCK_SPACE, key)))
-                    _notify(conn, row.id, "EXECUTING")
+                    notify(conn, row.id, "EXECUTING")
             if row is not None:
                 with conn.begin():  # out of the claim lock: uploads may be large
                     job = _job(conn.execute(_JOB.where(uws_jobs.c.id == row.id)).one())
@@ -319,7 +311,7 @@ class UwsStorage:
                                        uws_jobs.c.phase == "EXECUTING",
                                        uws_jobs.c.runner == runner).values(**values)).rowcount
             if changed:
-                _notify(conn, job_id, values["phase"])
+                notify(conn, job_id, values["phase"])
         return bool(changed)
 
     def recover_orphans(self, message: str) -> list[str]:
@@ -350,7 +342,7 @@ class UwsStorage:
                                .values(phase="ERROR", error=message, ended_at=func.now())
                                ).rowcount
         if changed:
-            _notify(conn, job_id, "ERROR")
+            notify(conn, job_id, "ERROR")
         return bool(changed)
 
     def sweep_destroyed(self) -> list[str]:
@@ -359,7 +351,7 @@ class UwsStorage:
             ids = list(conn.execute(delete(uws_jobs).where(~_ALIVE)
                                     .returning(uws_jobs.c.id)).scalars())
             for job_id in ids:
-                _notify(conn, job_id, GONE)
+                notify(conn, job_id, GONE)
         return ids
 
     # ------------------------------------------------------------------- reads
@@ -393,41 +385,3 @@ class UwsStorage:
             stmt = stmt.order_by(uws_jobs.c.created_at.desc(), uws_jobs.c.id).limit(last)
         with self.engine.connect() as conn:
             return [_job(r) for r in conn.execute(stmt)]
-
-
-class PhaseListener:
-    """A connection of its own that LISTENs on :data:`CHANNEL`.
-
-    Use :meth:`fileno` with ``select`` to sleep until something arrives, then
-    :meth:`drain`. The connection is taken out of the engine's pool for good.
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        raw = engine.raw_connection()
-        conn: Any = raw.driver_connection  # before detach() forgets it
-        self._conn = conn
-        raw.detach()
-        self._raw = raw  # closing it closes the connection (it no longer goes back)
-        self._conn.rollback()  # the pool's ping may have opened a transaction
-        self._conn.autocommit = True
-        self._conn.execute(f"LISTEN {CHANNEL}")
-
-    def fileno(self) -> int:
-        return int(self._conn.fileno())
-
-    def drain(self) -> list[tuple[str, str]]:
-        """(job id, phase) of every notification received so far; never blocks."""
-        out = []
-        for n in self._conn.notifies(timeout=0):
-            job_id, _, phase = n.payload.partition(" ")
-            out.append((job_id, phase))
-        return out
-
-    def ping(self) -> None:
-        """Raise if the connection is gone (a silent network failure)."""
-        self._conn.execute("SELECT 1")
-
-    def close(self) -> None:
-        # Closing a broken connection may fail; it is gone either way.
-        with suppress(Exception):
-            self._raw.close()

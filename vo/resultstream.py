@@ -1,0 +1,169 @@
+"""The answer of a TAP query read a batch at a time, and the planner's estimate of it.
+
+A :class:`ResultStream` holds a pooled connection (an open read-only transaction, see
+:mod:`vo.tapsession`) and a server-side cursor, so memory stays that of one batch whatever
+the size of the answer. :func:`plan_estimate` asks the planner what a query will cost
+before it runs, for the admission of heavy queries (:mod:`vo.slots`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from vo.adql.translate import Translation
+from vo.formats import sqlformat
+from vo.formats.fields import field_specs
+from vo.tapsession import refused
+
+#: Answers up to this many rows are written by the Python writers; larger ones, in CSV or
+#: BINARY2, by PostgreSQL (``vo.formats.sqlformat``): for a few rows the wrapped query costs
+#: more (~2 ms a query, measured for issue 5) than it saves.
+SMALL_ROWS = 2000
+
+#: Rows fetched from a server-side cursor at a time when an answer is streamed: ~2 MB of
+#: TABLEDATA for a wide row (both sides of a join of the alerts).
+STREAM_BATCH_ROWS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class PlanEstimate:
+    """What the planner expects of a query: total cost (its units), rows, bytes a row."""
+
+    cost: float
+    rows: float
+    width: int
+
+    @property
+    def bytes(self) -> float:
+        """Estimated size of the answer's rows as the database sends them."""
+        return self.rows * self.width
+
+
+def plan_estimate(conn: psycopg.Connection[Any], sql: str,
+                  params: dict[str, Any]) -> PlanEstimate:
+    """The planner's estimate of ``sql`` (its top plan node), without running it. A cross
+    join of 400 alerts at MAXREC 10 000: cost ~3e5, 10 000 rows of ~1 kB; ``SELECT name
+    FROM nufair.alerts``: cost ~40 (measured for issue 12)."""
+    row = conn.execute("EXPLAIN (FORMAT JSON) " + sql, params, prepare=False).fetchone()
+    assert row is not None
+    plan = row[0]
+    if isinstance(plan, str | bytes):
+        plan = json.loads(plan)
+    top = plan[0]["Plan"]
+    return PlanEstimate(float(top["Total Cost"]), float(top["Plan Rows"]),
+                        int(top["Plan Width"]))
+
+
+class ResultStream:
+    """The answer of a TAP query, read a batch at a time from a server-side cursor.
+
+    Holds a pooled connection (an open read-only transaction) until :meth:`close`. When
+    ``encoded`` is "csv" or "binary2", PostgreSQL formats each row (``vo.formats.sqlformat``) and
+    :meth:`batches` yields 1-tuples of a CSV line (str) or BINARY2 record (bytes); otherwise
+    database rows (tuples). Memory stays that of one batch, whatever the size of the
+    answer. ``count`` and ``overflow`` (MAXREC cut it) are final once the batches end.
+    """
+
+    def __init__(self, fairy: Any, conn: psycopg.Connection[Any], maxrec: int | None,
+                 timeout_ms: int = 0, deadline: float | None = None) -> None:
+        self._fairy = fairy
+        self._conn = conn
+        self._cur: psycopg.ServerCursor[Any] | None = None
+        self._first: list[Any] = []
+        self.maxrec = maxrec
+        self.type_oids: list[int] = []
+        self.encoded: str | None = None
+        self.count = 0
+        self.overflow = False
+        self._closed = False
+        self._timeout_ms = timeout_ms  # the statement timeout set in the transaction
+        self.deadline = deadline
+
+    def _declare(self, sql: str, params: dict[str, Any], binary: bool = False) -> None:
+        if self._cur is not None:
+            self._cur.close()
+        self._cur = self._conn.cursor(name="tap_answer", binary=binary)
+        self._cur.execute(sql, params)
+
+    def start(self, begin: Callable[[psycopg.Connection[Any]], None], sql: str,
+              params: dict[str, Any], tr: Translation, encode: str | None,
+              admit: Callable[[PlanEstimate], None] | None = None) -> None:
+        """Open the transaction, (``admit`` the plan's estimate,) declare the cursor, fetch
+        the first rows (and, for a large answer PostgreSQL can encode, declare the
+        encoding cursor instead)."""
+        begin(self._conn)
+        if admit is not None:
+            admit(plan_estimate(self._conn, sql, params))
+        self._declare(sql, params)
+        assert self._cur is not None
+        self.type_oids = [d.type_code for d in (self._cur.description or [])]
+        self._first = self._cur.fetchmany(SMALL_ROWS + 1)
+        if encode is None or len(self._first) <= SMALL_ROWS:
+            return
+        if encode == "csv":
+            wrapped: str | None = sqlformat.csv_rows_query(sql, self.type_oids)
+        else:
+            wrapped = sqlformat.binary2_rows_query(
+                sql, field_specs(tr.columns, self.type_oids), self.type_oids)
+        if wrapped is None:
+            return
+        self._declare(wrapped, params, binary=True)
+        self._first = []
+        self.encoded = encode
+
+    def batches(self, size: int = STREAM_BATCH_ROWS) -> Iterator[list[Any]]:
+        """Rows (or encoded rows) a batch at a time, at most ``maxrec`` in all.
+
+        A database error while fetching raises :class:`QueryFailed`.
+        """
+        assert self._cur is not None
+        pending, self._first = self._first, []
+        try:
+            while True:
+                if not pending:
+                    self._shorten_timeout()
+                batch = pending or self._cur.fetchmany(size)
+                pending = []
+                if not batch:
+                    return
+                if self.maxrec is not None and self.count + len(batch) > self.maxrec:
+                    batch = batch[:self.maxrec - self.count]
+                    self.overflow = True
+                self.count += len(batch)
+                if batch:
+                    yield batch
+                if self.overflow:
+                    return
+        except psycopg.Error as exc:
+            raise refused(exc) from None
+
+    def _shorten_timeout(self) -> None:
+        """Lower the statement timeout to what is left before the deadline, when that is
+        a second or more below the one set (so about one SET a second of streaming)."""
+        if self.deadline is None:
+            return
+        left = max(int((self.deadline - time.monotonic()) * 1000), 1)
+        if left < self._timeout_ms - 1000 or not self._timeout_ms:
+            self._conn.execute(f"SET LOCAL statement_timeout = {int(left)}")
+            self._timeout_ms = left
+
+    def close(self) -> None:
+        """End the transaction and give the connection back to the pool (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._cur is not None and not self._conn.broken:
+                self._cur.close()
+            if not self._conn.broken:
+                self._conn.rollback()
+        except psycopg.Error:
+            self._fairy.invalidate()
+        finally:
+            self._fairy.close()
