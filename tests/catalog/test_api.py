@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any, Protocol
 
-import httpx2 as httpx
 from fastapi.testclient import TestClient
 
 from catalog.storage.events import CatalogStorage
@@ -42,7 +42,22 @@ def test_list_filters(client: TestClient, storage: CatalogStorage) -> None:
     assert client.get("/api/v1/events", params={"stream": "bronze"}).json()["items"] == []
 
 
-def _assert_error(r: httpx.Response, status: int, code: str) -> None:
+class _Answer(Protocol):
+    """What the assertions read of an answer (TestClient's responses have it)."""
+
+    @property
+    def status_code(self) -> int:
+        """The HTTP status."""
+
+    @property
+    def text(self) -> str:
+        """The body as text."""
+
+    def json(self) -> Any:
+        """The body, decoded."""
+
+
+def _assert_error(r: _Answer, status: int, code: str) -> None:
     assert r.status_code == status, r.text
     err = r.json()["error"]
     assert err["code"] == code and err["message"]

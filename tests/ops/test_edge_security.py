@@ -24,9 +24,9 @@ from pydantic import SecretStr, ValidationError
 from rdflib import Graph, Literal, Namespace, URIRef
 from rdflib.namespace import RDF, XSD
 
-from catalog.fair.browse import CATALOG_GATE_STATE
 from catalog.fair.dcat import DCAT3
 from nufair.app import create_app
+from nufair.context import NufairApp
 from nufair.health import DatabaseHealth
 from nufair.settings import DEV_TOKEN, Settings, hash_token
 from nufair.tokens import DevTokenRefused, TokenTable
@@ -296,7 +296,7 @@ def test_authentication_before_the_body_is_parsed(client: TestClient) -> None:
 
 def test_every_scoped_write_route_is_guarded_before_the_body(client: TestClient) -> None:
     """The middleware knows every route with a scope dependency (none is missed)."""
-    from catalog.handlers.edge import route_entries, scoped_routes
+    from nufair.edge.routes import route_entries, scoped_routes
 
     app: FastAPI = client.app  # type: ignore[assignment]
     guarded = {(m.path, verb) for m, _ in scoped_routes(app.routes) for verb in m.methods}
@@ -317,20 +317,21 @@ def test_redirects_ignore_the_host_header(client: TestClient, settings: Settings
 # -------------------------------------------------------------------------- healthz
 
 def test_healthz_reports_the_database(client: TestClient) -> None:
-    app: FastAPI = client.app  # type: ignore[assignment]
+    app: NufairApp = client.app  # type: ignore[assignment]
     assert client.get("/healthz").json() == {"status": "ok"}
 
     def down() -> bool:
         raise OSError("connection refused")
 
-    app.state.db_health = DatabaseHealth(down, interval_s=60)
-    app.state.db_health.check()  # never succeeded: down at once
+    dead = DatabaseHealth(down, interval_s=60)
+    app.db_health = dead
+    dead.check()  # never succeeded: down at once
     r = client.get("/healthz")
     assert r.status_code == 503 and r.json()["error"]["code"] == "database_unavailable"
     assert "connection refused" not in r.text  # the reason is logged, not served
     flaky = iter([True, False, False])
     health = DatabaseHealth(lambda: next(flaky), interval_s=60)
-    app.state.db_health = health
+    app.db_health = health
     assert health.check() and not health.check()
     assert client.get("/healthz").status_code == 200  # one slow probe is not an outage
     health.check()
@@ -392,7 +393,8 @@ def test_catalog_is_paged_with_hydra_links(seeded_client: TestClient,
 
 
 def test_catalog_builds_are_capped(seeded_client: TestClient) -> None:
-    gate = getattr(seeded_client.app.state, CATALOG_GATE_STATE)  # type: ignore[attr-defined]
+    app: NufairApp = seeded_client.app  # type: ignore[assignment]
+    gate = app.catalog_context.gate
     gate.active = gate.limit  # every slot taken by builds in flight
     try:
         r = seeded_client.get("/catalog")
