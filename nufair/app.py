@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
@@ -178,16 +178,6 @@ def _include_routers(app: NufairApp, settings: Settings) -> None:
     app.include_router(scan_router)
 
 
-def _database_up(app: NufairApp) -> Callable[[], bool]:
-    def database_up() -> bool:
-        # Two flags, both read without I/O: the background probe's, and (under `nufair
-        # run`) the embedded server's supervisor's, which sees a dead postmaster at once.
-        health = app.db_health
-        return pgsupervisor.database_is_up() and (health is None or health.is_up())
-
-    return database_up
-
-
 def _add_probes(app: NufairApp) -> None:
     @app.get("/readyz", include_in_schema=False, response_model=None)
     def readyz() -> Response | dict[str, str]:
@@ -228,6 +218,6 @@ def create_app(settings: Settings | None = None) -> NufairApp:
     app.add_middleware(ConeSearchFastPath)  # innermost: below the edge
     install_edge(app, public_base_url=settings.public_base_url,
                  cors_origins=settings.cors_origins, max_body_bytes=settings.max_body_bytes,
-                 tokens=app.tokens, metrics=app.metrics, is_up=_database_up(app))
+                 tokens=app.tokens, metrics=app.metrics)
     _add_probes(app)
     return app

@@ -10,14 +10,16 @@ from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
+from starlette.types import Receive, Scope, Send
 
 from catalog.fair.browse import BuildGate
 from catalog.fair.router import make_context
 from catalog.handlers.context import CatalogContext
 from catalog.handlers.metrics import Metrics, make_metrics
 from catalog.storage.events import CatalogStorage
+from nufair import pgsupervisor
 from nufair.fair import fair_config
-from nufair.health import DatabaseHealth
+from nufair.health import DatabaseHealth, answer_healthz, is_healthz
 from nufair.settings import Settings
 from nufair.tokens import TokenTable
 
@@ -31,6 +33,10 @@ class NufairApp(FastAPI):
 
     ``settings``, ``tokens`` and ``metrics`` exist from construction; ``engine``,
     ``db_health`` and the catalog's context once the app has started (its lifespan).
+
+    ``GET /healthz`` is answered here, before any middleware (FastAPI's own included):
+    under floods the event loop is shared with every other request, and the probe should
+    cost it a few microseconds (issue #12).
     """
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
@@ -42,6 +48,20 @@ class NufairApp(FastAPI):
         self.embedded_server: Any = None
         self.metrics: Metrics = make_metrics(lambda: self.engine)
         self._catalog: CatalogContext | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer ``/healthz`` at once; pass every other request to FastAPI."""
+        if scope["type"] == "http" and is_healthz(scope):
+            await answer_healthz(self.database_up(), scope, send)
+            return
+        await super().__call__(scope, receive, send)
+
+    def database_up(self) -> bool:
+        """Whether the database is up, from two flags read without I/O: the background
+        probe's, and (under ``nufair run``) the embedded server's supervisor's, which sees a
+        dead postmaster at once."""
+        health = self.db_health
+        return pgsupervisor.database_is_up() and (health is None or health.is_up())
 
     @property
     def catalog_context(self) -> CatalogContext:

@@ -94,7 +94,7 @@ class DatabaseHealth:
                 logger.warning("database health check failed: %s", self.last_error)
 
 
-#: The liveness path, answered by the outermost layer of the edge (:mod:`nufair.edge`).
+#: The liveness path, answered before any middleware (:class:`nufair.context.NufairApp`).
 HEALTHZ_PATH = "/healthz"
 
 _UP = b'{"status":"ok"}'

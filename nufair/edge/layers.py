@@ -1,7 +1,7 @@
 """The two ASGI layers of the edge, pure ASGI (no ``BaseHTTPMiddleware``).
 
-:class:`FrontLayer` (outermost): ``/healthz`` from two flags, then request metrics and the
-security headers of every answer. :class:`GuardLayer` (below CORS): authentication before
+:class:`FrontLayer` (outermost): request metrics and the security headers of every
+answer. :class:`GuardLayer` (below CORS): authentication before
 the body is read, the request-body limit, input hygiene and the error contract.
 
 They were six layers; each cost a coroutine frame and a ``send`` closure per request on the
@@ -14,29 +14,24 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from catalog.errors import NufairError, PayloadTooLarge
 from catalog.handlers.auth import check_bearer
+from catalog.handlers.context import TokenSource
 from catalog.handlers.metrics import Metrics
 from nufair.edge.classify import classify
 from nufair.edge.headers import SecurityHeaders
 from nufair.edge.inputs import input_problem, skips_input_check
 from nufair.edge.routes import ScopedRoutes
 from nufair.edge.shapes import ErrorShapes, Refusal, error_json
-from nufair.health import answer_healthz, is_healthz
 
 logger = logging.getLogger(__name__)
 
 #: Methods that may change state: these are authenticated before the body is read.
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-#: A callable returning the current token table ({sha256 hex: scopes}).
-TokenSource = Callable[[], Mapping[str, frozenset[str]]]
-
 
 class AnswerTracker:
     """A ``send`` that remembers whether the answer has started (after that, an error can
@@ -56,24 +51,19 @@ class AnswerTracker:
 
 
 class FrontLayer:
-    """Outermost: answers ``GET /healthz`` from ``is_up`` (no routing, no metrics), counts
-    and times every other request by route template (bounded labels, not raw paths), and
-    secures the headers of its answer (:class:`SecurityHeaders`)."""
+    """Outermost: counts and times every request by route template (bounded labels, not
+    raw paths), and secures the headers of its answer (:class:`SecurityHeaders`).
+    ``/healthz`` never reaches it (the app answers it first)."""
 
-    def __init__(self, app: ASGIApp, *, is_up: Callable[[], bool], metrics: Metrics,
-                 headers: SecurityHeaders) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, headers: SecurityHeaders) -> None:
         self.app = app
-        self.is_up = is_up
         self.metrics = metrics
         self.headers = headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer ``/healthz``, or pass the request on, timed, with secured headers."""
+        """Pass the request on, timed, with secured headers."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
-            return
-        if is_healthz(scope):
-            await answer_healthz(self.is_up(), scope, send)
             return
         status = 500
         t0 = time.perf_counter()
