@@ -46,16 +46,22 @@ class InconsistentNotice(InvalidInput):
 
 
 class UnsupportedFormat(NufairError):
+    """A document or media type nufair does not read."""
+
     code = "unsupported_format"
     status = 415
 
 
 class PayloadTooLarge(NufairError):
+    """A request body over the configured limit."""
+
     code = "payload_too_large"
     status = 413
 
 
 class NotFound(NufairError):
+    """No such resource."""
+
     code = "not_found"
     status = 404
 
@@ -67,6 +73,7 @@ class Unauthorized(NufairError):
     status = 401
 
     def default_headers(self) -> dict[str, str]:
+        """The RFC 6750 challenge naming the scheme."""
         return {"WWW-Authenticate": 'Bearer realm="nufair"'}
 
 
@@ -77,12 +84,15 @@ class Forbidden(NufairError):
     status = 403
 
     def default_headers(self) -> dict[str, str]:
+        """The RFC 6750 challenge naming the missing scope."""
         scope = self.details.get("required_scope")
         extra = f', scope="{scope}"' if scope else ""
         return {"WWW-Authenticate": f'Bearer realm="nufair", error="insufficient_scope"{extra}'}
 
 
 class Conflict(NufairError):
+    """The request contradicts what is stored."""
+
     code = "conflict"
     status = 409
 
@@ -101,4 +111,5 @@ class Busy(NufairError):
     status = 503
 
     def default_headers(self) -> dict[str, str]:
+        """When to try again (``retry_after_s`` of the details, 5 s by default)."""
         return {"Retry-After": str(self.details.get("retry_after_s", 5))}

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope, Send
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +83,7 @@ class DatabaseHealth:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop the background probes (waits up to 5 s for the one running)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -93,34 +94,33 @@ class DatabaseHealth:
                 logger.warning("database health check failed: %s", self.last_error)
 
 
-class HealthzFastPath:
-    """Answers ``GET /healthz`` as the outermost layer: no routing, no middleware chain,
-    no worker thread, no I/O — two flags are read (``is_up``). Under floods the event loop
-    is shared with every other request; the full middleware stack cost a few milliseconds
-    of loop time per probe, this path a few microseconds."""
+#: The liveness path, answered before any middleware (:class:`nufair.context.NufairApp`).
+HEALTHZ_PATH = "/healthz"
 
-    PATH = "/healthz"
+_UP = b'{"status":"ok"}'
+# The reason of a failure (which may name a socket path) is logged, not served.
+_DOWN = (b'{"error":{"code":"database_unavailable",'
+         b'"message":"the database does not answer","details":{}}}')
 
-    def __init__(self, app: ASGIApp, is_up: Callable[[], bool]) -> None:
-        self.app = app
-        self.is_up = is_up
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != self.PATH or \
-                scope["method"] not in ("GET", "HEAD"):
-            await self.app(scope, receive, send)
-            return
-        if self.is_up():
-            status, body = 200, b'{"status":"ok"}'
-        else:  # the reason (which may name a socket path) is logged, not served
-            status, body = 503, (b'{"error":{"code":"database_unavailable",'
-                                 b'"message":"the database does not answer","details":{}}}')
-        headers = [(b"content-type", b"application/json"),
-                   (b"content-length", str(len(body)).encode()),
-                   (b"cache-control", b"no-store"),
-                   (b"x-content-type-options", b"nosniff")]
-        if status == 503:
-            headers.append((b"retry-after", b"5"))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body",
-                    "body": b"" if scope["method"] == "HEAD" else body})
+def is_healthz(scope: Scope) -> bool:
+    """Whether the request ``scope`` is a ``GET`` or ``HEAD`` of ``/healthz``."""
+    return scope["path"] == HEALTHZ_PATH and scope["method"] in ("GET", "HEAD")
+
+
+async def answer_healthz(up: bool, scope: Scope, send: Send) -> None:
+    """Answer ``/healthz`` from the flag ``up``: no routing, no worker thread, no I/O.
+
+    Under floods the event loop is shared with every other request; the full middleware
+    stack cost a few milliseconds of loop time per probe, this answer a few microseconds.
+    """
+    status, body = (200, _UP) if up else (503, _DOWN)
+    headers = [(b"content-type", b"application/json"),
+               (b"content-length", str(len(body)).encode()),
+               (b"cache-control", b"no-store"),
+               (b"x-content-type-options", b"nosniff")]
+    if status == 503:
+        headers.append((b"retry-after", b"5"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body",
+                "body": b"" if scope["method"] == "HEAD" else body})

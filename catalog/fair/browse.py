@@ -17,6 +17,7 @@ from catalog.fair import dcat, skyplot
 from catalog.fair.describe import iso
 from catalog.fair.http import TEMPLATES, FairContext, get_fair, negotiate
 from catalog.fair.records import AlertRecord
+from catalog.handlers.context import catalog_context
 from catalog.handlers.events import get_storage
 from catalog.models import EventSummary
 from catalog.storage.events import CatalogStorage, EventQuery
@@ -31,8 +32,6 @@ API_CATALOG_TYPE = 'application/linkset+json; profile="https://www.rfc-editor.or
 VO_LINKS = (("TAP", "/tap"), ("Cone search", "/scs"))
 #: Printable text only (no NUL or other control characters) in the search form's fields.
 TEXT = r"^[^\x00-\x1f\x7f]*$"
-#: Where the app factory puts the :class:`BuildGate` of ``/catalog``.
-CATALOG_GATE_STATE = "catalog_gate"
 
 
 class BuildGate:
@@ -56,6 +55,7 @@ class BuildGate:
         return True
 
     def leave(self) -> None:
+        """Give a slot back."""
         self.active = max(0, self.active - 1)
 
 
@@ -181,11 +181,7 @@ def build_catalog_page(ctx: FairContext, page: int, size: int, rdf_format: str,
 
 
 def _gate(request: Request) -> BuildGate:
-    gate = getattr(request.app.state, CATALOG_GATE_STATE, None)
-    if gate is None:
-        gate = BuildGate()
-        setattr(request.app.state, CATALOG_GATE_STATE, gate)
-    return gate
+    return catalog_context(request).gate
 
 
 def _page_links(page_url: str, page: int, total: int, size: int) -> str:
@@ -227,6 +223,7 @@ async def catalog(request: Request, ctx: Ctx,
 
 @router.get("/sitemap.xml")
 async def sitemap(ctx: Ctx) -> Response:
+    """The sitemap: the home page and every landing page, with its last change."""
     rows = await run_in_threadpool(ctx.fair.all_dois)
     urls = [f"<url><loc>{escape(ctx.cfg.base)}/</loc></url>"]
     urls += [f"<url><loc>{escape(ctx.cfg.record_url(r.suffix))}</loc>"

@@ -13,12 +13,16 @@ from fastapi.templating import Jinja2Templates
 from catalog.errors import NufairError
 from catalog.fair.config import FairConfig
 from catalog.fair.records import RecordService
+from catalog.handlers.context import catalog_context
 from catalog.storage.fair import FairStorage
 
-#: Where the app factory puts the :class:`FairContext`.
+#: Where ``nufair.fair.install_fair`` puts the :class:`FairContext`; nothing reads it there
+#: any more (the handlers read :func:`get_fair`): it goes with ``install_fair``.
 FAIR_STATE = "fair"
 
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+#: The page templates (their inline styles are hashed into the pages' CSP).
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+TEMPLATES = Jinja2Templates(directory=str(TEMPLATES_DIR))
 
 
 class NotAcceptable(NufairError):
@@ -41,8 +45,8 @@ class FairContext:
 
 
 def get_fair(request: Request) -> FairContext:
-    ctx: FairContext = getattr(request.app.state, FAIR_STATE)
-    return ctx
+    """A FastAPI dependency: the FAIR context, from the catalog's context."""
+    return catalog_context(request).fair
 
 
 def _parse_accept(accept: str) -> list[tuple[str, float, int]]:
@@ -100,4 +104,5 @@ def content_digest(body: bytes) -> str:
 
 
 def digest_from_hex(sha256_hex: str) -> str:
+    """RFC 9530 ``Content-Digest`` value of a stored SHA-256 (hex)."""
     return "sha-256=:" + base64.b64encode(bytes.fromhex(sha256_hex)).decode() + ":"

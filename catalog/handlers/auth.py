@@ -5,18 +5,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from fastapi import Request
 
 from catalog.errors import Forbidden, Unauthorized
+from catalog.handlers.context import catalog_context
 
-#: Where the app factory puts a callable returning {sha256 hex: scopes}; a callable, so that
-#: tokens can be rotated without a restart.
+#: Where the app factory also puts the token table (a callable returning {sha256 hex:
+#: scopes}) for the VO job service, which reads it there; the catalog's handlers read it
+#: from their context (:class:`~catalog.handlers.context.CatalogContext`).
 TOKENS_STATE = "token_scopes"
 
 #: Attribute of a :func:`require_scope` dependency naming its scope (read by the
-#: authentication-first middleware in ``catalog.handlers.edge``).
+#: authentication-first step of the edge, ``nufair.edge``).
 SCOPE_ATTR = "nufair_required_scope"
 
 
@@ -41,12 +42,6 @@ def check_bearer(authorization: str, table: Mapping[str, frozenset[str]], scope:
     return digest[:12]
 
 
-def token_table(app: Any) -> Mapping[str, frozenset[str]]:
-    """The app's current token table ({sha256 hex: scopes})."""
-    table: Mapping[str, frozenset[str]] = getattr(app.state, TOKENS_STATE)()
-    return table
-
-
 def require_scope(scope: str) -> Callable[[Request], str]:
     """A FastAPI dependency: the request must carry a bearer token with ``scope``.
 
@@ -57,7 +52,7 @@ def require_scope(scope: str) -> Callable[[Request], str]:
 
     def dependency(request: Request) -> str:
         return check_bearer(request.headers.get("authorization", ""),
-                            token_table(request.app), scope)
+                            catalog_context(request).tokens(), scope)
 
     setattr(dependency, SCOPE_ATTR, scope)
     return dependency

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from catalog.errors import InvalidInput
 from catalog.handlers.auth import require_scope
+from catalog.handlers.context import catalog_context
 from catalog.models import (
     ErrorResponse,
     EventDetail,
@@ -22,7 +23,8 @@ from catalog.notices.parsed import Stream
 from catalog.service import import_document
 from catalog.storage.events import CatalogStorage, EventQuery
 
-#: Where the app factory puts the CatalogStorage.
+#: Where the app factory also puts the CatalogStorage for the VO layer, which reads it there;
+#: the catalog's handlers read it from their context (:func:`get_storage`).
 STORAGE_STATE = "catalog"
 
 #: Largest value a PostgreSQL bigint holds (run and event numbers are bigints).
@@ -37,8 +39,8 @@ router = APIRouter(prefix="/api/v1", responses=ERRORS)  # type: ignore[arg-type]
 
 
 def get_storage(request: Request) -> CatalogStorage:
-    storage: CatalogStorage = getattr(request.app.state, STORAGE_STATE)
-    return storage
+    """A FastAPI dependency: the catalog's storage, from its context."""
+    return catalog_context(request).storage
 
 
 StorageDep = Annotated[CatalogStorage, Depends(get_storage)]
@@ -67,6 +69,7 @@ def list_events(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=200, pattern=TEXT)] = None,
 ) -> EventPage:
+    """Events, newest first, filtered and paged by cursor."""
     cone_args = (ra, dec, radius)
     if any(a is not None for a in cone_args) and not all(a is not None for a in cone_args):
         raise InvalidInput("a cone needs ra, dec and radius together",
@@ -84,6 +87,7 @@ def get_event(storage: StorageDep,
               key: Annotated[str, Path(max_length=64, pattern=TEXT,
                                        description="name, run_event or numeric id")]
               ) -> EventDetail:
+    """One event by name, ``run_event`` or numeric id, with all its revisions."""
     return storage.get_event(key)
 
 
@@ -92,6 +96,7 @@ def get_event(storage: StorageDep,
 def get_revision(storage: StorageDep,
                  key: Annotated[str, Path(max_length=64, pattern=TEXT)],
                  number: Annotated[int, Path(ge=0, le=2**31 - 1)]) -> RevisionPublic:
+    """One revision of an event."""
     return storage.get_revision(key, number)
 
 
@@ -104,6 +109,7 @@ def regions_containing(
     level: Annotated[int, Query(description="50 or 90")] = 90,
     all_revisions: bool = False,
 ) -> list[RegionHit]:
+    """Events whose 50 % or 90 % region (current revisions by default) contains a position."""
     return storage.regions_containing(ra, dec, level, current_only=not all_revisions)
 
 
@@ -115,6 +121,7 @@ async def admin_import(
     _token: Annotated[str, Depends(require_scope("admin"))],
     filename: Annotated[str | None, Query(max_length=255, pattern=TEXT)] = None,
 ) -> ImportSummary:
+    """Import one notice document sent as the request body (``admin`` scope)."""
     body = await request.body()
     if not body:
         raise InvalidInput("empty body: send the document as the request body")

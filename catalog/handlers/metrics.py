@@ -6,7 +6,6 @@ collide); the instruments are created per registry by :func:`make_metrics`.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -14,7 +13,6 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.engine import Engine
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from catalog.storage.metrics import snapshot
 
@@ -37,6 +35,7 @@ class StoredFactsCollector(Collector):
         self._engine = engine
 
     def collect(self) -> Iterator[Metric]:
+        """The families, computed now (nothing without an engine)."""
         engine = self._engine()
         if engine is None:
             return
@@ -62,6 +61,9 @@ class StoredFactsCollector(Collector):
 
 
 def make_metrics(engine: Callable[[], Engine | None] = lambda: None) -> Metrics:
+    """The instruments of one app in a registry of its own; ``engine`` gives the engine of
+    the stored-facts counts (None: not counted). The edge (``nufair.edge``) feeds the
+    request counts and latencies."""
     reg = CollectorRegistry()
     reg.register(StoredFactsCollector(engine))
     return Metrics(
@@ -73,33 +75,3 @@ def make_metrics(engine: Callable[[], Engine | None] = lambda: None) -> Metrics:
                           buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                    1, 2.5, 5, 10)),
     )
-
-
-class MetricsMiddleware:
-    """Count requests and time them, labelled by route template (not raw path: bounded)."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500
-        t0 = time.perf_counter()
-
-        async def recording_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, recording_send)
-        finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            method = scope.get("method", "GET")
-            self.metrics.requests.labels(method, template, str(status)).inc()
-            self.metrics.latency.labels(method, template).observe(time.perf_counter() - t0)

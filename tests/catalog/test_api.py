@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any, Protocol
 
-import httpx2 as httpx
 from fastapi.testclient import TestClient
 
 from catalog.storage.events import CatalogStorage
@@ -20,6 +20,7 @@ def _seed(storage: CatalogStorage) -> None:
 
 
 def test_event_detail_shows_each_revision(client: TestClient, storage: CatalogStorage) -> None:
+    """Event detail shows each revision."""
     _seed(storage)
     r = client.get("/api/v1/events/IceCube-200615A")
     assert r.status_code == 200
@@ -32,6 +33,7 @@ def test_event_detail_shows_each_revision(client: TestClient, storage: CatalogSt
 
 
 def test_list_filters(client: TestClient, storage: CatalogStorage) -> None:
+    """The event list filters by cone, run and stream."""
     _seed(storage)
     names = {e["name"] for e in client.get("/api/v1/events").json()["items"]}
     assert names == {"IceCube-200615A", "IceCube-200620A"}
@@ -42,13 +44,29 @@ def test_list_filters(client: TestClient, storage: CatalogStorage) -> None:
     assert client.get("/api/v1/events", params={"stream": "bronze"}).json()["items"] == []
 
 
-def _assert_error(r: httpx.Response, status: int, code: str) -> None:
+class _Answer(Protocol):
+    """What the assertions read of an answer (TestClient's responses have it)."""
+
+    @property
+    def status_code(self) -> int:
+        """The HTTP status."""
+
+    @property
+    def text(self) -> str:
+        """The body as text."""
+
+    def json(self) -> Any:
+        """The body, decoded."""
+
+
+def _assert_error(r: _Answer, status: int, code: str) -> None:
     assert r.status_code == status, r.text
     err = r.json()["error"]
     assert err["code"] == code and err["message"]
 
 
 def test_errors_have_one_shape(client: TestClient) -> None:
+    """Errors have one shape."""
     _assert_error(client.get("/api/v1/events/IceCube-999999Z"), 404, "not_found")
     _assert_error(client.get("/api/v1/events", params={"stream": "platinum"}), 422,
                   "invalid_request")
@@ -62,6 +80,7 @@ def test_errors_have_one_shape(client: TestClient) -> None:
 
 
 def test_writes_need_a_token(client: TestClient) -> None:
+    """Writes need a token."""
     _assert_error(client.post("/api/v1/admin/import", content=b"<x/>"), 401, "unauthorized")
     _assert_error(client.post("/api/v1/admin/import", content=b"<x/>",
                               headers={"Authorization": "Bearer nope"}), 401, "unauthorized")
@@ -70,6 +89,7 @@ def test_writes_need_a_token(client: TestClient) -> None:
 def test_body_over_the_limit_is_refused_declared_or_streamed(client: TestClient,
                                                              admin_headers: dict[str, str]
                                                              ) -> None:
+    """Body over the limit is refused declared or streamed."""
     big = b"x" * (1024 * 1024 + 1)
     _assert_error(client.post("/api/v1/admin/import", content=big, headers=admin_headers),
                   413, "payload_too_large")
@@ -83,6 +103,7 @@ def test_body_over_the_limit_is_refused_declared_or_streamed(client: TestClient,
 
 
 def test_openapi_is_served(client: TestClient) -> None:
+    """The OpenAPI document and its docs page are served."""
     spec = client.get("/openapi.json").json()
     assert "/api/v1/events/{key}" in spec["paths"]
     assert client.get("/docs").status_code == 200

@@ -69,6 +69,7 @@ def _stored(engine: Engine) -> tuple[int, int, int]:
 def test_bad_documents_are_refused_and_nothing_is_stored(
         client: TestClient, engine: Engine, admin_headers: dict[str, str], body: bytes,
         content_type: str, status: int, code: str) -> None:
+    """Bad documents are refused and nothing is stored."""
     r = client.post("/api/v1/admin/import", content=body,
                     headers={**admin_headers, "Content-Type": content_type})
     assert r.status_code == status, r.text
@@ -78,6 +79,7 @@ def test_bad_documents_are_refused_and_nothing_is_stored(
 
 def test_a_50_mb_body_is_refused_before_parsing(client: TestClient, engine: Engine,
                                                 admin_headers: dict[str, str]) -> None:
+    """A 50 MB body is refused before it is parsed."""
     r = client.post("/api/v1/admin/import", content=b"<" + b"a" * (50 * 1024 * 1024),
                     headers=admin_headers)
     assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
@@ -86,6 +88,7 @@ def test_a_50_mb_body_is_refused_before_parsing(client: TestClient, engine: Engi
 
 def test_a_good_document_is_stored_once(client: TestClient, engine: Engine,
                                         admin_headers: dict[str, str]) -> None:
+    """A good document is stored once."""
     for _ in range(2):
         r = client.post("/api/v1/admin/import", content=VOEVENT.read_bytes(),
                         headers={**admin_headers, "Content-Type": "application/xml"})

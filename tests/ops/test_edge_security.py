@@ -12,7 +12,6 @@ import json
 import os
 import re
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -24,10 +23,9 @@ from pydantic import SecretStr, ValidationError
 from rdflib import Graph, Literal, Namespace, URIRef
 from rdflib.namespace import RDF, XSD
 
-from catalog.fair.browse import CATALOG_GATE_STATE
 from catalog.fair.dcat import DCAT3
 from nufair.app import create_app
-from nufair.health import DatabaseHealth
+from nufair.context import NufairApp
 from nufair.settings import DEV_TOKEN, Settings, hash_token
 from nufair.tokens import DevTokenRefused, TokenTable
 from tests.catalog.fair.conftest import SCHEMAS, seed_records
@@ -75,6 +73,7 @@ HOSTILE = [
 
 @pytest.fixture(scope="module")
 def oai_xsd() -> xmlschema.XMLSchema:
+    """The OAI-PMH 2.0 XML schema."""
     return xmlschema.XMLSchema(str(SCHEMAS / "oai-pmh" / "OAI-PMH.xsd"))
 
 
@@ -143,6 +142,7 @@ def test_oai_resumption_token_with_wrong_types_is_bad(client: TestClient,
 
 
 def test_unexpected_errors_are_json_500s(settings: Settings) -> None:
+    """Unexpected errors are JSON 500s."""
     app = create_app(settings)
 
     @app.get("/api/v1/boom")
@@ -177,6 +177,7 @@ def _db_settings(settings: Settings, **kw: object) -> Settings:
 
 def test_production_refuses_a_tokens_file_with_the_dev_token(settings: Settings,
                                                             tmp_path: Path) -> None:
+    """Production refuses a tokens file with the dev token."""
     f = tmp_path / "tokens.json"
     f.write_text(json.dumps({hash_token(DEV_TOKEN): ["admin"]}))
     prod = _db_settings(settings, environment="production", tokens_file=f)
@@ -194,6 +195,7 @@ def test_production_refuses_a_tokens_file_with_the_dev_token(settings: Settings,
 
 def test_dev_token_is_ignored_once_tokens_are_configured(settings: Settings,
                                                          tmp_path: Path) -> None:
+    """Dev token is ignored once tokens are configured."""
     f = tmp_path / "tokens.json"
     f.write_text(json.dumps({hash_token("ops"): ["admin"], hash_token(DEV_TOKEN): ["admin"]}))
     dev_file = _db_settings(settings, environment="development", tokens_file=f)
@@ -209,6 +211,7 @@ def test_dev_token_is_ignored_once_tokens_are_configured(settings: Settings,
 
 
 def test_production_refuses_empty_secrets() -> None:
+    """Production refuses empty secrets."""
     with pytest.raises(ValidationError, match="NUFAIR_WEBHOOK_SECRET"):
         Settings(environment="production", sinks=["webhook"],
                  webhook_url="https://hooks.example/x")
@@ -225,6 +228,7 @@ def test_production_refuses_empty_secrets() -> None:
 # ------------------------------------------------------------------- HTTP hygiene
 
 def test_security_headers_and_csp(seeded_client: TestClient) -> None:
+    """Every answer carries the security headers, and pages a CSP."""
     for url in ("/", "/records/IceCube-200615A", "/api/v1/events", "/tap/capabilities"):
         r = seeded_client.get(url)
         assert r.status_code == 200, url
@@ -243,6 +247,7 @@ def test_security_headers_and_csp(seeded_client: TestClient) -> None:
 
 
 def test_cors_preflight_is_answered(client: TestClient) -> None:
+    """CORS preflights are answered."""
     for url, method in (("/api/v1/events", "GET"), ("/tap/sync", "POST"),
                         ("/api/v1/admin/import", "POST")):
         r = client.options(url, headers={"Origin": "https://viewer.example",
@@ -256,6 +261,7 @@ def test_cors_preflight_is_answered(client: TestClient) -> None:
 
 
 def test_cors_origins_setting(settings: Settings) -> None:
+    """``cors_origins`` limits the origins CORS allows."""
     app = create_app(_db_settings(settings, cors_origins=["https://ok.example"]))
     with TestClient(app) as c:
         def preflight(origin: str) -> int:
@@ -267,6 +273,7 @@ def test_cors_origins_setting(settings: Settings) -> None:
 
 
 def test_401_carries_www_authenticate(settings: Settings) -> None:
+    """401 and 403 carry ``WWW-Authenticate``."""
     tokens = {hash_token("reader"): ["ingest"]}
     with TestClient(create_app(_db_settings(settings, tokens=tokens))) as c:
         r = c.post("/api/v1/admin/import", content=b"x")
@@ -296,7 +303,7 @@ def test_authentication_before_the_body_is_parsed(client: TestClient) -> None:
 
 def test_every_scoped_write_route_is_guarded_before_the_body(client: TestClient) -> None:
     """The middleware knows every route with a scope dependency (none is missed)."""
-    from catalog.handlers.edge import route_entries, scoped_routes
+    from nufair.edge.routes import route_entries, scoped_routes
 
     app: FastAPI = client.app  # type: ignore[assignment]
     guarded = {(m.path, verb) for m, _ in scoped_routes(app.routes) for verb in m.methods}
@@ -306,6 +313,7 @@ def test_every_scoped_write_route_is_guarded_before_the_body(client: TestClient)
 
 
 def test_redirects_ignore_the_host_header(client: TestClient, settings: Settings) -> None:
+    """Redirects ignore the host header."""
     for url in ("/tap/", "/api/v1/events/"):
         r = client.get(url, headers={"Host": "evil.example"}, follow_redirects=False)
         assert 300 <= r.status_code < 400, (url, r.status_code)
@@ -314,64 +322,11 @@ def test_redirects_ignore_the_host_header(client: TestClient, settings: Settings
         assert "evil.example" not in location
 
 
-# -------------------------------------------------------------------------- healthz
-
-def test_healthz_reports_the_database(client: TestClient) -> None:
-    app: FastAPI = client.app  # type: ignore[assignment]
-    assert client.get("/healthz").json() == {"status": "ok"}
-
-    def down() -> bool:
-        raise OSError("connection refused")
-
-    app.state.db_health = DatabaseHealth(down, interval_s=60)
-    app.state.db_health.check()  # never succeeded: down at once
-    r = client.get("/healthz")
-    assert r.status_code == 503 and r.json()["error"]["code"] == "database_unavailable"
-    assert "connection refused" not in r.text  # the reason is logged, not served
-    flaky = iter([True, False, False])
-    health = DatabaseHealth(lambda: next(flaky), interval_s=60)
-    app.state.db_health = health
-    assert health.check() and not health.check()
-    assert client.get("/healthz").status_code == 200  # one slow probe is not an outage
-    health.check()
-    assert client.get("/healthz").status_code == 503
-
-
-def test_healthz_answers_with_every_worker_thread_busy(settings: Settings) -> None:
-    import anyio.to_thread
-
-    app = create_app(settings)
-    release = threading.Event()
-
-    @app.get("/api/v1/slow")
-    def slow() -> dict[str, str]:
-        release.wait(20)
-        return {"status": "done"}
-
-    with TestClient(app) as c:
-        assert c.portal is not None
-
-        async def one_thread() -> None:
-            anyio.to_thread.current_default_thread_limiter().total_tokens = 1
-
-        c.portal.call(one_thread)
-        busy = threading.Thread(target=c.get, args=("/api/v1/slow",))
-        busy.start()
-        time.sleep(0.3)
-        try:
-            t0 = time.perf_counter()
-            r = c.get("/healthz")
-            elapsed = time.perf_counter() - t0
-        finally:
-            release.set()
-            busy.join()
-        assert r.status_code == 200 and elapsed < 1.0, elapsed
-
-
 # ------------------------------------------------------------------ paged DCAT catalog
 
 def test_catalog_is_paged_with_hydra_links(seeded_client: TestClient,
                                            settings: Settings) -> None:
+    """The DCAT catalog is paged, with Hydra links."""
     base = settings.public_base_url.rstrip("/") + "/catalog"
     first = seeded_client.get("/catalog", params={"limit": 2})
     assert first.status_code == 200
@@ -392,7 +347,9 @@ def test_catalog_is_paged_with_hydra_links(seeded_client: TestClient,
 
 
 def test_catalog_builds_are_capped(seeded_client: TestClient) -> None:
-    gate = getattr(seeded_client.app.state, CATALOG_GATE_STATE)  # type: ignore[attr-defined]
+    """Catalog builds beyond the gate's limit are refused."""
+    app: NufairApp = seeded_client.app  # type: ignore[assignment]
+    gate = app.catalog_context.gate
     gate.active = gate.limit  # every slot taken by builds in flight
     try:
         r = seeded_client.get("/catalog")
@@ -405,6 +362,7 @@ def test_catalog_builds_are_capped(seeded_client: TestClient) -> None:
 
 def test_catalog_page_is_built_off_the_event_loop(seeded_client: TestClient,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Catalog page is built off the event loop."""
     from catalog.fair import browse
 
     threads: list[str] = []

@@ -2,7 +2,7 @@
 process, the sample loaded) leave its liveness probe and its normal answers alone.
 
 The floods are a short version of ``bench.load --floods`` (issue 12, items 2 and 3): 45
-blocking ``WAIT=60`` polls of PENDING UWS jobs, the DCAT ``/catalog`` ×3, TAP sync cross
+blocking ``WAIT=60`` polls of PENDING UWS jobs, the DCAT ``/catalog`` x3, TAP sync cross
 joins of ``nufair.alerts`` with itself, distinct ~300 KB ADQL queries and pathological ADQL.
 Flood requests may be refused (that is how a fixed server answers them); the probes come
 from a separate process on connections of their own, timed from the request's send.
@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.load import HEALTHZ, FloodPlan, LoadReport, Probe, probe_summary, run_load_yielding
+from bench.floods import FloodPlan
+from bench.load import LoadReport, run_load_yielding
+from bench.monitor import HEALTHZ, Probe, probe_summary
 from bench.server import serving
 
 #: Seconds of flooding.
@@ -78,6 +80,7 @@ def _flood(db_url: str, tmp_path: Path) -> LoadReport:
 
 def test_floods_leave_healthz_and_normal_requests_answering(db_url: str,
                                                            tmp_path: Path) -> None:
+    """Beside the floods, ``/healthz`` and normal requests keep answering."""
     report = _flood(db_url, tmp_path)
 
     assert report.rss.killed_at is None, (

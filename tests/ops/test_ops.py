@@ -17,6 +17,7 @@ from tests.catalog.records_factory import record
 
 
 def test_metrics_count_stored_facts(client: TestClient, storage: CatalogStorage) -> None:
+    """Metrics count stored facts."""
     storage.import_records([record(rev=0), record(rev=1, ra=142.9499, dec=3.66),
                             record(run=7, event=7, rev=None, source=Source.ICECAT1,
                                    key="icecat-1:7:7")])
@@ -27,6 +28,7 @@ def test_metrics_count_stored_facts(client: TestClient, storage: CatalogStorage)
 
 
 def test_health_ready_and_metrics(client: TestClient) -> None:
+    """``/healthz``, ``/readyz`` and ``/metrics`` answer."""
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json() == {"status": "ready"}
     client.get("/api/v1/events/nope")
@@ -41,6 +43,7 @@ def _settings(db_url: str, **kw: object) -> Settings:
 
 
 def test_scopes_401_and_403(db_url: str) -> None:
+    """Writes without a token get 401, with a token lacking the scope 403."""
     tokens = {hash_token("reader-ingest"): ["ingest"], hash_token("boss"): ["admin"]}
     with TestClient(create_app(_settings(db_url, tokens=tokens))) as c:
         url = "/api/v1/admin/import"
@@ -54,6 +57,7 @@ def test_scopes_401_and_403(db_url: str) -> None:
 
 
 def test_tokens_rotate_without_restart(db_url: str, tmp_path: Path) -> None:
+    """Tokens rotate without restart."""
     f = tmp_path / "tokens.json"
     f.write_text(json.dumps({hash_token("old"): ["admin"]}))
     with TestClient(create_app(_settings(db_url, tokens_file=f, tokens={
@@ -72,6 +76,7 @@ def test_tokens_rotate_without_restart(db_url: str, tmp_path: Path) -> None:
 
 
 def test_production_refuses_the_dev_token() -> None:
+    """Production refuses the dev token."""
     import pytest
     from pydantic import ValidationError
 
