@@ -16,8 +16,6 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
 from catalog.fair.router import router as fair_router
-from catalog.handlers.auth import TOKENS_STATE
-from catalog.handlers.events import STORAGE_STATE
 from catalog.handlers.events import router as catalog_router
 from catalog.storage.events import CatalogStorage
 from ingest.handlers.raw_events import router as ingest_router
@@ -26,21 +24,17 @@ from nufair import __version__, pgsupervisor
 from nufair.context import NufairApp, build_catalog_context
 from nufair.database import start_embedded, to_sqlalchemy_url
 from nufair.edge import error_json, install_edge
-from nufair.fair import PidSyncLoop
+from nufair.fair import PidSyncLoop, pid_minting
 from nufair.health import DatabaseHealth, select_one_probe
 from nufair.ingest import ingest_running
 from nufair.migrate import current_revision, head_revision
 from nufair.settings import Settings
-from vo.api import CONFIG_STATE as VO_CONFIG_STATE
-from vo.api import STORAGE_STATE as VO_STORAGE_STATE
 from vo.api import ConeSearchFastPath
 from vo.api import router as vo_router
 from vo.config import VoConfig
-from vo.storage import VoStorage
-from vo.uws.api import POLICY_STATE as VO_POLICY_STATE
-from vo.uws.api import jobs_running
+from vo.context import VoSetup, install_vo, vo_running
 from vo.uws.api import router as vo_async_router
-from vo.uws.service import JobPolicy
+from vo.uws.policy import JobPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +70,14 @@ def job_policy(settings: Settings) -> JobPolicy:
                      waits_per_client=settings.tap_waits_per_client)
 
 
+def vo_config(settings: Settings) -> VoConfig:
+    """The limits and addresses of the VO services from the settings."""
+    return VoConfig(base_url=settings.public_base_url,
+                    upload_url_hosts=tuple(h.lower() for h in settings.tap_upload_url_hosts),
+                    sync_slots=settings.tap_sync_slots,
+                    heavy_slots=min(settings.tap_heavy_slots, settings.tap_sync_slots))
+
+
 def check_at_head(engine: Engine) -> None:
     """Raise :class:`DatabaseNotAtHead` unless the schema is at the Alembic head."""
     url = engine.url.render_as_string(hide_password=False)
@@ -97,11 +99,6 @@ def _freeze_startup_objects() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-def _vo_storage(app: NufairApp, engine: Engine) -> VoStorage:
-    # The VO layer reads its configuration and storage from app.state (its own constants).
-    return VoStorage(engine, getattr(app.state, VO_CONFIG_STATE).timeout_s)
-
-
 @asynccontextmanager
 async def _running(app: NufairApp) -> AsyncIterator[None]:
     """The app's lifetime: engines, health probe, storages and contexts, background work."""
@@ -119,16 +116,14 @@ async def _running(app: NufairApp) -> AsyncIterator[None]:
         supervisor.on_restart.extend(disposers)
     try:
         check_at_head(engine)
-        storage = CatalogStorage(engine)
-        setattr(app.state, STORAGE_STATE, storage)  # read by vo.api
-        setattr(app.state, VO_STORAGE_STATE, _vo_storage(app, vo_engine))
+        storage = CatalogStorage(engine, pids=pid_minting(settings))
         app.engine = engine
         health.start()
         app.db_health = health
         app.start_catalog(build_catalog_context(storage, settings, app.tokens))
         app.embedded_server = server
         with _pid_sync(storage, settings), ingest_running(app, storage, settings), \
-                jobs_running(app, engine):
+                vo_running(app, engine, vo_engine):
             _freeze_startup_objects()
             yield
     finally:
@@ -166,14 +161,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 def _include_routers(app: NufairApp, settings: Settings) -> None:
     app.include_router(catalog_router)
     app.include_router(fair_router)
-    setattr(app.state, VO_CONFIG_STATE, VoConfig(
-        base_url=settings.public_base_url,
-        upload_url_hosts=tuple(h.lower() for h in settings.tap_upload_url_hosts),
-        sync_slots=settings.tap_sync_slots,
-        heavy_slots=min(settings.tap_heavy_slots, settings.tap_sync_slots)))
     app.include_router(vo_router)
     app.include_router(vo_async_router)
-    setattr(app.state, VO_POLICY_STATE, job_policy(settings))
+    install_vo(app, VoSetup(vo_config(settings), job_policy(settings), app.tokens))
     app.include_router(ingest_router)
     app.include_router(scan_router)
 
@@ -213,7 +203,6 @@ def create_app(settings: Settings | None = None) -> NufairApp:
         summary="Archive and realtime pipeline for high-energy neutrino alerts",
         lifespan=_lifespan,
     )
-    setattr(app.state, TOKENS_STATE, app.tokens)  # read by vo.uws.api
     _include_routers(app, settings)
     app.add_middleware(ConeSearchFastPath)  # innermost: below the edge
     install_edge(app, public_base_url=settings.public_base_url,

@@ -1,15 +1,12 @@
-"""Wiring of the FAIR layer: settings → FairConfig, the context on the app, the DOI minting
-step of every flow, and registration with the configured PID provider."""
+"""Wiring of the FAIR layer: settings → FairConfig, the DOI minting step of every flow, and
+registration with the configured PID provider."""
 
 from __future__ import annotations
 
 import logging
 import threading
 
-from fastapi import FastAPI
-
 from catalog.fair.config import FairConfig
-from catalog.fair.http import FAIR_STATE, FairContext
 from catalog.fair.pids import DataCiteProvider, LocalProvider, PidProvider, SyncSummary, sync_dois
 from catalog.fair.records import RecordService
 from catalog.storage.events import CatalogStorage
@@ -77,19 +74,3 @@ def pid_minting(settings: Settings) -> PidMinting:
     """The DOIs every flow mints with the revisions it stores."""
     cfg = fair_config(settings)
     return PidMinting(prefix=cfg.doi_prefix, provider=cfg.provider)
-
-
-def install_fair(app: FastAPI, storage: CatalogStorage, settings: Settings) -> None:
-    """Mint missing DOIs, configure the minting step of every later flow, and put the FAIR
-    context on the app."""
-    cfg = fair_config(settings)
-    # The explicit minting step of imports and of the alert flow (nufair.ingest reads it
-    # from the storage). Set here until nufair/app.py builds the storage with it.
-    storage.pids = pid_minting(settings)
-    fair = FairStorage(storage.engine)
-    fair.mint_missing(cfg.doi_prefix, cfg.provider)
-    file_root = settings.artifacts_file_root()
-    ctx = FairContext(cfg=cfg, fair=fair, records=RecordService(storage, fair),
-                      artifact_root=settings.data_dir / "artifacts",
-                      extra_roots=() if file_root is None else (file_root,))
-    setattr(app.state, FAIR_STATE, ctx)

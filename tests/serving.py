@@ -1,5 +1,5 @@
 """Serving the real app with uvicorn on a loopback socket, in a thread of the test process,
-for clients that speak HTTP themselves (pyvo, httpx, sickle, requests, the datacite client,
+for clients that speak HTTP themselves (pyvo, httpx, sickle, the datacite client,
 Chromium)."""
 
 from __future__ import annotations

@@ -31,6 +31,9 @@ ENV = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
     keep_trailing_newline=True,
+    # The templates ship with the package: no stat of each file on every render (that ran
+    # on the event loop for every UWS document: ~3.5 % of its samples under load).
+    auto_reload=False,
 )
 ENV.filters["xattr"] = xattr
 

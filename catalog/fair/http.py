@@ -16,10 +16,6 @@ from catalog.fair.records import RecordService
 from catalog.handlers.context import catalog_context
 from catalog.storage.fair import FairStorage
 
-#: Where ``nufair.fair.install_fair`` puts the :class:`FairContext`; nothing reads it there
-#: any more (the handlers read :func:`get_fair`): it goes with ``install_fair``.
-FAIR_STATE = "fair"
-
 #: The page templates (their inline styles are hashed into the pages' CSP).
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 TEMPLATES = Jinja2Templates(directory=str(TEMPLATES_DIR))

@@ -1,8 +1,8 @@
 """Persistent-identifier providers and the service that keeps them in step with the catalog.
 
 Minting (choosing a DOI and storing it) happens in the database, in the transaction that
-stores the revision (``fair_storage.mint_in`` as an import hook), so a revision never exists
-without its DOI. Registration with an outside provider happens after commit, in
+stores the revision (``DoiStore.mint``, an explicit step of each flow), so a revision never
+exists without its DOI. Registration with an outside provider happens after commit, in
 :func:`sync_dois`, because a remote call must never hold a database transaction open; a DOI
 whose metadata changed since its last registration (``registered_at < updated_at``) is
 re-sent, so a failed call is retried on the next pass.

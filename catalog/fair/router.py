@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 from fastapi import APIRouter
@@ -12,7 +11,7 @@ from catalog.fair.config import FairConfig
 from catalog.fair.http import FairContext
 from catalog.fair.records import RecordService
 from catalog.storage.events import CatalogStorage
-from catalog.storage.fair import FairStorage, MintSummary, mint_in
+from catalog.storage.fair import FairStorage, MintSummary
 
 router = APIRouter()
 router.include_router(landing.router)
@@ -22,16 +21,15 @@ router.include_router(oai.router)
 
 def make_context(storage: CatalogStorage, cfg: FairConfig, artifact_root: Path,
                  extra_roots: tuple[Path, ...] = ()) -> tuple[FairContext, MintSummary]:
-    """Build the FAIR context, mint every missing DOI, and mint with every later import.
+    """Build the FAIR context and mint every missing DOI.
 
     Files are served from ``artifact_root`` and ``extra_roots`` (a ``file://`` artifacts URL).
 
-    DOIs are minted in the import transaction (a hook on ``CatalogStorage``), and once at
-    start-up for whatever was stored without the hook (an older database, the CLI).
+    Later revisions get their DOIs in their own transaction: minting is an explicit step of
+    each flow (``CatalogStorage.pids``, ``catalog.publish.Publisher.mint_dois``); this mints
+    once at start-up whatever was stored without it (an older database, the CLI).
     """
     fair = FairStorage(storage.engine)
-    storage.add_import_hook(lambda conn, pks: partial(
-        mint_in, prefix=cfg.doi_prefix, provider=cfg.provider)(conn, event_pks=pks))
     summary = fair.mint_missing(cfg.doi_prefix, cfg.provider)
     ctx = FairContext(cfg=cfg, fair=fair, records=RecordService(storage, fair),
                       artifact_root=artifact_root, extra_roots=extra_roots)

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 from psycopg.errors import QueryCanceled
 from sqlalchemy import Select, and_, bindparam, func, literal, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY, BIGINT
@@ -89,13 +88,6 @@ class CatalogStorage:
         #: The DOIs an import mints with its revisions (None: no PIDs configured; they are
         #: minted later by ``FairStorage.mint_missing``).
         self.pids = pids
-
-    def add_import_hook(self, hook: object) -> None:
-        """Ignored; kept only until ``catalog.fair.router.make_context`` stops calling it.
-
-        DOI minting is no longer a hook run inside the import: it is the explicit step
-        ``pids`` of :meth:`import_records` and of each publication flow.
-        """
 
     # ------------------------------------------------------------------ writes
 
@@ -237,8 +229,8 @@ class CatalogStorage:
             if shape == "circle":
                 inside = sep <= r[f"r{level}_deg"]
             else:
-                inside = _in_box(ra, dec, r["ra"], r["dec"], r[plus.key], r[minus.key],
-                                 r[dplus.key], r[dminus.key])
+                inside = sky.in_box(ra, dec, r["ra"], r["dec"], r[plus.key], r[minus.key],
+                                    r[dplus.key], r[dminus.key])
             if inside:
                 hits.append(RegionHit(name=r["name"], event_pk=r["event_pk"],
                                       revision=r["number"], level=level, ra=r["ra"],
@@ -261,16 +253,6 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _in_box(ra: float, dec: float, ra0: float, dec0: float, rp: float, rm: float,
-            dp: float, dm: float) -> bool:
-    if not (dec0 - dm <= dec <= dec0 + dp):
-        return False
-    if rp + rm >= 360.0:
-        return True
-    offset = (ra - ra0 + 180.0) % 360.0 - 180.0  # signed RA difference in (-180, 180]
-    return -rm <= offset <= rp
-
-
 def _revisions_in_cone(ra: float, dec: float, radius: float) -> Select[Any]:
     """Revision ids whose position is within ``radius`` deg of (ra, dec): tile pre-filter on
     the order-29 b-tree index, then the exact great-circle distance."""
@@ -289,15 +271,8 @@ def _revisions_in_cone(ra: float, dec: float, radius: float) -> Select[Any]:
 
 
 def sql_distance_deg(ra_col: Any, dec_col: Any, ra: float, dec: float) -> Any:
-    """Great-circle distance in degrees as a SQL expression (haversine)."""
-    half = float(np.pi / 360)  # degrees → radians, halved for the haversine
-    sin_ddec = func.sin((dec_col - dec) * half)
-    sin_dra = func.sin((ra_col - ra) * half)
-    cos_dec = float(np.cos(np.radians(dec)))
-    hav = sin_ddec * sin_ddec + func.cos(dec_col * (2 * half)) * cos_dec * sin_dra * sin_dra
-    return func.degrees(2.0 * func.asin(func.sqrt(func.least(hav, 1.0))))
-
-
+    """Great-circle distance in degrees as a SQL expression (the one of catalog.sky)."""
+    return sky.great_circle_deg(ra_col, dec_col, ra, dec)
 
 
 def _box(r: RowMapping | dict[str, Any], level: int) -> ErrorBox:

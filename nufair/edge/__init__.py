@@ -28,7 +28,8 @@ from catalog.handlers.metrics import Metrics
 from nufair.edge.handlers import document_error_responses, install_error_handlers
 from nufair.edge.headers import SecurityHeaders
 from nufair.edge.layers import FrontLayer, GuardLayer
-from nufair.edge.shapes import VO_PREFIXES, error_json, house_shapes
+from nufair.edge.shapes import error_json, house_shapes
+from vo.error_shape import VO_PATHS
 
 __all__ = ["error_json", "install_edge"]
 
@@ -56,4 +57,4 @@ def install_edge(app: FastAPI, *, public_base_url: str, cors_origins: Sequence[s
         _add_cors(app, cors_origins)
     app.add_middleware(FrontLayer, metrics=metrics,
                        headers=SecurityHeaders(public_base_url))
-    document_error_responses(app, VO_PREFIXES)
+    document_error_responses(app, VO_PATHS)

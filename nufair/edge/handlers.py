@@ -16,7 +16,8 @@ from starlette.responses import Response
 
 from catalog.errors import NufairError
 from nufair.edge.classify import classify
-from nufair.edge.shapes import VOTABLE, ErrorShapes, Refusal, under
+from nufair.edge.shapes import ErrorShapes, Refusal, under
+from vo.openapi import VOTABLE
 
 _ROUTING_CODES = {404: "not_found", 405: "method_not_allowed"}
 

@@ -15,11 +15,10 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
-#: Paths answered in the IVOA error shape (a VOTable with QUERY_STATUS=ERROR).
-VO_PREFIXES = ("/tap", "/scs", "/datalink")
+from vo.error_shape import VO_PATHS, votable_error
+
 #: Paths answered in the OAI-PMH error shape.
 OAI_PREFIXES = ("/oai",)
-VOTABLE = "application/x-votable+xml"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,15 +87,13 @@ class ErrorShapes:
 
 
 def votable_shape() -> ErrorShape:
-    """The IVOA error shape of ``vo``: a VOTable with ``QUERY_STATUS=ERROR``."""
-    from vo.formats.votable import error_votable
+    """The IVOA error shape of ``vo`` (:mod:`vo.error_shape`): a VOTable with
+    ``QUERY_STATUS=ERROR`` on its paths."""
 
     def render(refusal: Refusal) -> Response:
-        return Response(error_votable(refusal.message, refusal.code),
-                        status_code=refusal.status, media_type=VOTABLE,
-                        headers=dict(refusal.headers or {}))
+        return votable_error(refusal.status, refusal.code, refusal.message, refusal.headers)
 
-    return ErrorShape(VO_PREFIXES, render)
+    return ErrorShape(VO_PATHS, render)
 
 
 def oai_shape(base_url: str) -> ErrorShape:

@@ -175,7 +175,7 @@ def test_s3_store_holds_the_files_and_serves_them(
         assert client.get(f"/records/{name}/files/{gone['filename']}").status_code == 404
 
 
-class FlakyStore(MemoryFileSystem):
+class FlakyStore(MemoryFileSystem):  # type: ignore[misc]  # fsspec is untyped
     """An in-memory store that fills up: after ``budget`` files every write fails with
     ENOSPC; with ``short`` it silently keeps one byte less of each file."""
 

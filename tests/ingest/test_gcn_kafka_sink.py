@@ -94,7 +94,7 @@ def test_topic_names_follow_gcn() -> None:
 
 def test_producer_configuration_through_gcn_kafka() -> None:
     # gcn_kafka.Producer passes these through get_config; check what librdkafka receives.
-    config = get_config("producer", **producer_arguments(
+    config = get_config("producer", **producer_arguments(  # type: ignore[no-untyped-call]
         "my-id", "my-secret", "test.gcn.nasa.gov", timeout_s=7.5))
     assert config["bootstrap.servers"] == "kafka.test.gcn.nasa.gov"
     assert config["security.protocol"] == "sasl_ssl"

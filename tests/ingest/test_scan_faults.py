@@ -23,8 +23,10 @@ def cluster() -> Iterator[Any]:
     killed one)."""
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address="127.0.0.1:0") as lc, Client(lc) as client:
+    # distributed has no type annotations
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,  # type: ignore[no-untyped-call]
+                      dashboard_address="127.0.0.1:0") as lc, \
+            Client(lc) as client:  # type: ignore[no-untyped-call]
         yield client
 
 

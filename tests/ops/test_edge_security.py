@@ -80,7 +80,9 @@ def oai_xsd() -> xmlschema.XMLSchema:
 @pytest.fixture
 def seeded_client(client: TestClient) -> TestClient:
     """The app with three alerts (one revised, one retracted), DOIs minted on import."""
-    client.app.state.catalog.import_records(seed_records())  # type: ignore[attr-defined]
+    app = client.app
+    assert isinstance(app, NufairApp)
+    app.catalog_context.storage.import_records(seed_records())
     return client
 
 

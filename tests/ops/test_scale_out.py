@@ -43,7 +43,7 @@ def external_cluster(tmp_path: Path) -> Iterator[str]:
         deadline = time.monotonic() + 60
         while True:
             try:
-                with Client(address, timeout=5) as c:
+                with Client(address, timeout=5) as c:  # type: ignore[no-untyped-call]
                     if len(c.scheduler_info()["workers"]) == 2:
                         break
             except OSError:

@@ -40,7 +40,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 def live_app(settings: Settings) -> Iterator[FastAPI]:
     app = create_app(settings)
     with TestClient(app):  # runs the lifespan: engine, storage
-        app.state.catalog.import_records([record(rev=0, name="IceCube-200615A")])
+        app.catalog_context.storage.import_records([record(rev=0, name="IceCube-200615A")])
         yield app
 
 
@@ -51,7 +51,7 @@ def _checker(operation: Any, headers: dict[str, str]) -> Callable[[], None]:
     @given(case=operation.as_strategy())
     @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
-    def check(case: schemathesis.Case) -> None:
+    def check(case: schemathesis.Case[Any]) -> None:
         response = case.call(headers=headers)
         assert response.status_code < 500, (case.path, response.text)
         case.validate_response(response, checks=checks, headers=headers)

@@ -30,9 +30,6 @@ def _num(e: Expr) -> float:
         raise AdqlError("this geometry needs constant numeric arguments")
     return float(e.const)
 
-#: The old name of :func:`catalog.sky.great_circle_sql`, still imported by ``vo.storage``.
-haversine_sql = sky.great_circle_sql
-
 
 class GeometrySql:
     """Builds geometry expressions and predicates; ``bind`` turns a value into a parameter."""

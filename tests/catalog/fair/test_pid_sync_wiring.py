@@ -46,8 +46,9 @@ def test_server_loop_registers_new_imports(storage: CatalogStorage, db_url: str)
         settings = Settings(database_url=SecretStr(db_url), pid_provider="datacite",
                             doi_prefix=PREFIX, datacite_url=url + "/", datacite_user=USER,
                             datacite_password=SecretStr(PASSWORD), pid_sync_interval_s=0.2)
-        with TestClient(create_app(settings)) as client:
-            client.app.state.catalog.import_records(seed_records())  # type: ignore[attr-defined]
+        app = create_app(settings)
+        with TestClient(app):
+            app.catalog_context.storage.import_records(seed_records())
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline and len(standin.dois) < 3:
                 time.sleep(0.1)
