@@ -120,12 +120,16 @@ async def _running(app: NufairApp) -> AsyncIterator[None]:
         app.engine = engine
         health.start()
         app.db_health = health
-        app.start_catalog(build_catalog_context(storage, settings, app.tokens))
+        catalog = build_catalog_context(storage, settings, app.tokens)
+        app.start_catalog(catalog)
         app.embedded_server = server
-        with _pid_sync(storage, settings), ingest_running(app, storage, settings), \
-                vo_running(app, engine, vo_engine):
-            _freeze_startup_objects()
-            yield
+        try:
+            with _pid_sync(storage, settings), ingest_running(app, storage, settings), \
+                    vo_running(app, engine, vo_engine):
+                _freeze_startup_objects()
+                yield
+        finally:
+            catalog.gate.close()  # the DCAT page builders
     finally:
         if supervisor is not None:
             for dispose in disposers:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 from urllib.parse import urlencode
@@ -14,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from catalog.errors import Busy, InvalidInput, NotFound
 from catalog.fair import dcat, skyplot
+from catalog.fair.config import FairConfig
 from catalog.fair.describe import iso
 from catalog.fair.http import TEMPLATES, FairContext, get_fair, negotiate
 from catalog.fair.records import AlertRecord
@@ -40,12 +45,39 @@ class BuildGate:
     Entered and left on the event loop only, so a plain counter is safe. A request that
     finds the gate full is refused (503 with ``Retry-After``) rather than queued: queued
     builds would hold worker threads that every other endpoint needs.
+
+    The graph of a page is built and serialised in a process of the gate's own (``limit``
+    of them, started on the first build): rdflib is pure Python, ~1 s of CPU per page, and
+    in a worker thread it held the GIL that the event loop needs — a third of the worker
+    threads' samples under the floods of issue #12.
     """
 
     def __init__(self, limit: int = 2, page_size: int = 100) -> None:
         self.limit = limit
         self.page_size = page_size
         self.active = 0
+        self._pool: ProcessPoolExecutor | None = None
+        #: The process that built the last page (the app's own never does).
+        self.last_builder_pid: int | None = None
+
+    async def serialise(self, records: list[AlertRecord], ctx: FairContext, page: int,
+                        size: int, total: int, page_url: str, rdf_format: str) -> str:
+        """The page's graph, serialised in one of the gate's processes."""
+        if self._pool is None:
+            # spawn, not fork: the server has threads (and their locks) a fork would copy.
+            self._pool = ProcessPoolExecutor(max_workers=max(1, self.limit),
+                                             mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_lower_priority)
+        body, self.last_builder_pid = await asyncio.get_running_loop().run_in_executor(
+            self._pool, _serialise_in_builder, records, ctx.cfg, page, size, total,
+            page_url, rdf_format)
+        return body
+
+    def close(self) -> None:
+        """Stop the gate's processes (at the app's end)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
     def try_enter(self) -> bool:
         """Take a slot; False when every slot is taken."""
@@ -168,16 +200,41 @@ def page_records(ctx: FairContext, page: int, size: int) -> tuple[list[AlertReco
     return [ctx.records.for_event(pk) for pk in chosen], len(pks)
 
 
-def build_catalog_page(ctx: FairContext, page: int, size: int, rdf_format: str,
-                       page_url: str) -> tuple[str, int]:
-    """(serialised page, total alerts): the whole build, meant for a worker thread."""
+def read_catalog_page(ctx: FairContext, page: int, size: int) -> tuple[list[AlertRecord], int]:
+    """The records of a page and the number of alerts (a worker thread's part: reads)."""
     records, total = page_records(ctx, page, size)
     if page > 1 and not records:
         raise NotFound(f"the catalog has no page {page}",
                        details={"pages": max(1, -(-total // size))})
-    graph = dcat.catalog_page_graph(records, ctx.cfg, page=page, size=size, total=total,
+    return records, total
+
+
+def serialise_catalog_page(records: list[AlertRecord], cfg: FairConfig, page: int, size: int,
+                           total: int, page_url: str, rdf_format: str) -> str:
+    """The page's DCAT graph, serialised (a builder process's part: pure CPU)."""
+    graph = dcat.catalog_page_graph(records, cfg, page=page, size=size, total=total,
                                     page_url=page_url)
-    return graph.serialize(format=rdf_format), total
+    return str(graph.serialize(format=rdf_format))
+
+
+def _lower_priority() -> None:
+    # A builder shares the cores with the app's event loop and with PostgreSQL: it yields
+    # to them (it holds no lock they wait for, so nothing is inverted).
+    os.nice(10)
+
+
+def _serialise_in_builder(records: list[AlertRecord], cfg: FairConfig, page: int, size: int,
+                          total: int, page_url: str, rdf_format: str) -> tuple[str, int]:
+    return (serialise_catalog_page(records, cfg, page, size, total, page_url, rdf_format),
+            os.getpid())
+
+
+def build_catalog_page(ctx: FairContext, page: int, size: int, rdf_format: str,
+                       page_url: str) -> tuple[str, int]:
+    """(serialised page, total alerts) in the calling thread (benchmarks, tools)."""
+    records, total = read_catalog_page(ctx, page, size)
+    return serialise_catalog_page(records, ctx.cfg, page, size, total, page_url,
+                                  rdf_format), total
 
 
 def _gate(request: Request) -> BuildGate:
@@ -202,8 +259,9 @@ async def catalog(request: Request, ctx: Ctx,
     """One page of the DCAT 3 catalog with PROV-O, as Turtle, JSON-LD or RDF/XML.
 
     Pages hold ``limit`` alerts (default ``NUFAIR_CATALOG_PAGE_SIZE``), newest first, and
-    link each other (``hydra:PagedCollection`` in the graph, ``Link`` headers). Pages are
-    built in a worker thread, at most ``NUFAIR_CATALOG_MAX_BUILDS`` at once (503 beyond).
+    link each other (``hydra:PagedCollection`` in the graph, ``Link`` headers). A page's
+    records are read in a worker thread and its graph built in a process of the gate's,
+    at most ``NUFAIR_CATALOG_MAX_BUILDS`` at once (503 beyond).
     """
     media = negotiate(request.headers.get("accept"), list(dcat.RDF_FORMATS))
     gate = _gate(request)
@@ -213,8 +271,9 @@ async def catalog(request: Request, ctx: Ctx,
         raise Busy("the catalog is being built for other requests; try again shortly",
                    details={"retry_after_s": 5})
     try:
-        body, total = await run_in_threadpool(build_catalog_page, ctx, page, size,
-                                              dcat.RDF_FORMATS[media], page_url)
+        records, total = await run_in_threadpool(read_catalog_page, ctx, page, size)
+        body = await gate.serialise(records, ctx, page, size, total, page_url,
+                                    dcat.RDF_FORMATS[media])
     finally:
         gate.leave()
     return Response(body, media_type=media, headers={

@@ -155,3 +155,28 @@ def test_circle_intersects_moc_matches_mocpy(engine: Engine,
                              radius=radius * u.deg, max_depth=min(tile_order(radius) + 3, 29))
         expected = {n for n, m in mocs.items() if not m.intersection(cone).empty()}
         assert got == expected
+
+
+def test_moc_depth_is_the_coarsest_order_mocpy_keeps() -> None:
+    """The order ``ascii_moc`` writes a stored MOC at is the deepest cell order mocpy itself
+    finds in it: built from cells of known orders, written, re-read, the same cells."""
+    from vo.adql.geometry import ascii_moc, moc_max_depth
+
+    rng = np.random.default_rng(12)
+    for _ in range(200):
+        orders = rng.integers(0, 12, size=rng.integers(1, 6))
+        cells = [(int(o), int(rng.integers(0, 12 * 4 ** int(o)))) for o in orders]
+        moc = MOC.from_healpix_cells(np.array([c for _, c in cells], dtype=np.uint64),
+                                     np.array([o for o, _ in cells], dtype=np.uint8),
+                                     max_depth=29)
+        ranges = moc.to_depth29_ranges.tolist()
+        # mocpy's own serialisation lists its cells by order ("3/145 11/9024032 ... 29/"):
+        # the deepest order that has cells is the depth.
+        listed = moc.to_string(format="ascii", fold=0).split()
+        deepest = max(int(tok.split("/")[0]) for tok in listed
+                      if "/" in tok and tok.split("/")[1] != "")
+        assert moc_max_depth(ranges) == deepest
+        text = ascii_moc(ranges)
+        assert text is not None
+        again = MOC.from_string(text, format="ascii")
+        assert np.array_equal(again.to_depth29_ranges, moc.to_depth29_ranges)

@@ -158,14 +158,15 @@ def box_polygon(ra: float, dec: float, width: float, height: float) -> ConvexPol
 
 def moc_max_depth(ranges: NDArray[np.uint64] | list[list[int]]) -> int:
     """The coarsest order at which every bound of these order-29 ranges is a cell edge."""
-    depth = 0
-    for bound in np.asarray(ranges, dtype=np.uint64).ravel().tolist():
-        b = int(bound)
-        if b == 0:
-            continue
-        tz = (b & -b).bit_length() - 1
-        depth = max(depth, 29 - min(tz // 2, 29))
-    return depth
+    # Vectorised: a per-bound Python loop here held the GIL for ~1/6 of a flooded server's
+    # samples (every MOC cell of every TAP row passes through it).
+    bounds = np.asarray(ranges, dtype=np.uint64).ravel()
+    bounds = bounds[bounds != 0]
+    if bounds.size == 0:
+        return 0
+    lowest = bounds & (~bounds + np.uint64(1))  # the lowest set bit of each bound
+    trailing = np.log2(lowest.astype(np.float64)).astype(np.int64)  # exact: powers of 2
+    return int(29 - np.minimum(trailing // 2, 29).min())
 
 
 def ascii_moc(ranges: list[list[int]] | None) -> str | None:
