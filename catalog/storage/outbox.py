@@ -16,9 +16,11 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection, Engine, RowMapping
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import FromClause
 
 from catalog.schema.events import artifacts, events, revisions
 from catalog.schema.outbox import notice_attempts, notices
@@ -89,6 +91,28 @@ def _notice(row: RowMapping) -> OutboxNotice:
     return OutboxNotice(**{k: row[k] for k in OutboxNotice.__dataclass_fields__})
 
 
+def _waits_its_turn(rev: FromClause) -> ColumnElement[bool]:
+    """True while a notice of an earlier revision of the event, to the same sink, is pending.
+
+    ``rev`` is the revision of the notice being claimed (joined to ``notices``).
+
+    "Earlier" is by revision number: a sink gets revision 0 of an event before revision 1,
+    and so on. The notices of one revision to one sink (its formats) are separate streams
+    and go independently. A pending notice blocks the later revisions while it is claimed
+    or waits out its backoff; delivered (or, once that state exists, given up) it no longer
+    does. The waiting notices keep their own ``next_attempt_at`` (long past) and are never
+    tried while they wait, so they go right after it, with no attempts counted. Only a
+    commit can lift the block, never set it again, so dispatchers that claim at the same
+    time cannot take two revisions of one event for one sink out of turn.
+    """
+    earlier = notices.alias("earlier")
+    earlier_rev = revisions.alias("earlier_rev")
+    return exists().where(
+        earlier.c.sink == notices.c.sink, earlier.c.status == "pending",
+        earlier_rev.c.id == earlier.c.revision_pk, earlier_rev.c.event_pk == rev.c.event_pk,
+        earlier_rev.c.number < rev.c.number)
+
+
 class OutboxStore:
     """Reads and writes of publication on one open transaction."""
 
@@ -137,19 +161,25 @@ class OutboxStorage:
     # ------------------------------------------------------------- dispatch
 
     def claim_due(self, sinks: Collection[str], limit: int, lease_s: float) -> list[OutboxNotice]:
-        """Claim up to ``limit`` due notices for ``sinks``, oldest first.
+        """Claim up to ``limit`` due notices for ``sinks``, oldest first, each in its turn.
 
         ``FOR UPDATE SKIP LOCKED`` lets several dispatchers share the outbox; the claim
         pushes ``next_attempt_at`` out by ``lease_s`` so that a dispatcher that dies
-        mid-send leaves the notice to be claimed again once the lease has run out.
+        mid-send leaves the notice to be claimed again once the lease has run out. A notice
+        waits its turn (:func:`_waits_its_turn`): it is not claimed while a notice of an
+        earlier revision of the same event to the same sink is pending, so a sink gets an
+        event's revisions in order whatever the backoff of each, across any number of
+        dispatchers.
         """
         if not sinks:
             return []
+        rev = revisions.alias("rev")
         due = (select(notices.c.id)
+               .join(rev, rev.c.id == notices.c.revision_pk)
                .where(notices.c.status == "pending", notices.c.next_attempt_at <= func.now(),
-                      notices.c.sink.in_(list(sinks)))
+                      notices.c.sink.in_(list(sinks)), ~_waits_its_turn(rev))
                .order_by(notices.c.next_attempt_at, notices.c.id)
-               .limit(limit).with_for_update(skip_locked=True))
+               .limit(limit).with_for_update(of=notices, skip_locked=True))
         stmt = (update(notices).where(notices.c.id.in_(due.scalar_subquery()))
                 .values(next_attempt_at=func.now() + func.make_interval(0, 0, 0, 0, 0, 0,
                                                                         lease_s))
