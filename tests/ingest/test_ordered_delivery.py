@@ -1,0 +1,165 @@
+"""Ordered delivery: a sink gets the revisions of an alert in order, after an outage too,
+and with several dispatchers claiming at once (issue 16, item 1)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from catalog.schema.events import revisions
+from catalog.schema.outbox import notice_attempts, notices
+from catalog.storage.events import CatalogStorage
+from catalog.storage.outbox import OutboxNotice, OutboxStorage
+from ingest.dispatcher import Dispatcher, DispatcherConfig, Outcome
+from ingest.sinks import Receipt
+from ingest.sinks.webhook import WebhookSink
+from nufair.app import make_engine
+from tests.ingest.helpers import SECRET, Receiver, publish_config, publishing, reco_record
+
+ALERTS = 6
+# Backoff long enough for the initials to sit in it while the updates are fresh.
+SLOW_BACKOFF = DispatcherConfig(poll_s=0.05, batch=50, lease_s=30.0, backoff_base_s=0.05,
+                                backoff_max_s=3.0)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    r.start()
+    yield r
+    r.stop()
+
+
+def _until(predicate: Callable[[], bool], timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not reached in time")
+
+
+def _turns(engine: Engine) -> dict[str, tuple[int, int]]:
+    """(event, revision number) of every queued notice, by idempotency key."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(notices.c.idempotency_key, revisions.c.event_pk,
+                                   revisions.c.number)
+                            .join(revisions, revisions.c.id == notices.c.revision_pk))
+        return {key: (event, number) for key, event, number in rows}
+
+
+def _assert_in_order(engine: Engine, arrivals: list[str], revisions_per_alert: int) -> None:
+    """Each alert's revisions arrived 0, 1, ... (one notice per revision: gcn-json only)."""
+    turns = _turns(engine)
+    assert sorted(arrivals) == sorted(turns)  # every notice arrived, none twice
+    by_event: dict[int, list[int]] = {}
+    for key in arrivals:
+        event, number = turns[key]
+        by_event.setdefault(event, []).append(number)
+    assert len(by_event) == ALERTS
+    assert all(seen == list(range(revisions_per_alert)) for seen in by_event.values()), by_event
+
+
+def _failed_attempts(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(notice_attempts)
+                                .where(~notice_attempts.c.ok)).scalar_one())
+
+
+def test_after_an_outage_each_alert_arrives_initial_first(
+        storage: CatalogStorage, engine: Engine, receiver: Receiver) -> None:
+    publisher, outbox = publishing(storage, publish_config(("webhook", ("gcn-json",))))
+    receiver.stop()  # the sink is down while the alerts come in
+    d = Dispatcher(outbox, [WebhookSink(receiver.url, SECRET, timeout_s=1.0)], SLOW_BACKOFF)
+    d.start()
+    try:
+        for event in range(ALERTS):
+            publisher.publish([reco_record(event=1000 + event)])
+        # The initials go deep into backoff (>= 5 refused attempts each) ...
+        _until(lambda: _failed_attempts(engine) >= 5 * ALERTS)
+        # ... then the updates come, fresh, and the sink comes back at once.
+        for event in range(ALERTS):
+            publisher.publish([reco_record(event=1000 + event, number=1, ra=143.0)])
+        receiver.start()
+        _until(lambda: outbox.pending_count() == 0)
+    finally:
+        d.stop()
+    assert all(count == 1 for count in receiver.received.requests.values())
+    _assert_in_order(engine, list(receiver.received.first_bodies), revisions_per_alert=2)
+    turns = _turns(engine)
+    rows = outbox.notices_of()
+    initials = {turns[n.idempotency_key][0]: n for n in rows
+                if turns[n.idempotency_key][1] == 0}
+    for update in (n for n in rows if turns[n.idempotency_key][1] == 1):
+        # The update waited its turn without being tried, then went right after.
+        assert update.attempt_count == 1, update
+        initial = initials[turns[update.idempotency_key][0]]
+        assert initial.attempt_count >= 5
+        assert update.delivered_at is not None and initial.delivered_at is not None
+        assert (update.delivered_at - initial.delivered_at).total_seconds() < 1.0
+
+
+class _SlowSink:
+    """A webhook sink slow on some notices (the initials), so that two dispatchers overlap
+    and a dispatcher free to take an update would send it while the initial is in flight."""
+
+    def __init__(self, inner: WebhookSink, slow: set[int]) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.slow = slow
+
+    def deliver(self, notice: OutboxNotice) -> Receipt:
+        time.sleep(0.15 if notice.id in self.slow else 0.005)
+        return self.inner.deliver(notice)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _work(d: Dispatcher, done: threading.Event, out: list[Outcome]) -> None:
+    while not done.is_set():
+        batch = d.run_once()
+        out.extend(batch)
+        if not batch:
+            time.sleep(0.01)
+
+
+def test_two_dispatchers_claiming_at_once_keep_each_alert_in_order(
+        storage: CatalogStorage, db_url: str, engine: Engine, receiver: Receiver) -> None:
+    publisher, outbox = publishing(storage, publish_config(("webhook", ("gcn-json",))))
+    for number in range(3):
+        for event in range(ALERTS):
+            publisher.publish([reco_record(event=1000 + event, number=number,
+                                           ra=142.0 + number)])
+    turns = _turns(engine)
+    initials = {n.id for n in outbox.notices_of() if turns[n.idempotency_key][1] == 0}
+    engines = [make_engine(db_url) for _ in range(2)]  # each its own, as two processes
+    config = DispatcherConfig(poll_s=0.01, batch=4, lease_s=30.0)
+    dispatchers = [Dispatcher(OutboxStorage(e), [_SlowSink(
+        WebhookSink(receiver.url, SECRET, timeout_s=2.0), initials)], config) for e in engines]
+    outcomes: list[list[Outcome]] = [[], []]
+    done = threading.Event()
+    threads = [threading.Thread(target=_work, args=(d, done, out))
+               for d, out in zip(dispatchers, outcomes, strict=True)]
+    for t in threads:
+        t.start()
+    try:
+        _until(lambda: outbox.pending_count() == 0)
+    finally:
+        done.set()
+        for t in threads:
+            t.join(10)
+        for d in dispatchers:
+            d.stop()
+        for e in engines:
+            e.dispose()
+    assert all(outs for outs in outcomes)  # both took part
+    assert all(o.ok and o.attempt == 1 for outs in outcomes for o in outs)
+    assert sum(len(outs) for outs in outcomes) == 3 * ALERTS
+    assert all(count == 1 for count in receiver.received.requests.values())
+    _assert_in_order(engine, list(receiver.received.first_bodies), revisions_per_alert=3)
