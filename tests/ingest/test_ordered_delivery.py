@@ -111,6 +111,7 @@ class _SlowSink:
     def __init__(self, inner: WebhookSink, slow: set[int]) -> None:
         self.inner = inner
         self.name = inner.name
+        self.formats = inner.formats
         self.slow = slow
 
     def deliver(self, notice: OutboxNotice) -> Receipt:
