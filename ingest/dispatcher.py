@@ -6,6 +6,11 @@ attempt. A failed notice is due again after an exponential backoff
 (``base * 2**(attempts-1)``, capped); a dispatcher that dies mid-send leaves its claim to
 expire (the lease), after which the notice is sent again. Nothing is lost across a crash
 between the commit of a revision and the send of its notices: the notices are rows.
+
+Each sink gets the revisions of an alert in order: the claim takes no notice while a notice
+of an earlier revision of the same alert to the same sink is pending
+(:meth:`~catalog.storage.outbox.OutboxStorage.claim_due`). A notice that waits its turn is
+not tried, so it gathers no attempts and no backoff, and goes right after the one before it.
 """
 
 from __future__ import annotations
