@@ -6,9 +6,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 
 from catalog.schema.events import revisions
@@ -95,13 +96,13 @@ def test_after_an_outage_each_alert_arrives_initial_first(
     rows = outbox.notices_of()
     initials = {turns[n.idempotency_key][0]: n for n in rows
                 if turns[n.idempotency_key][1] == 0}
-    for update in (n for n in rows if turns[n.idempotency_key][1] == 1):
-        # The update waited its turn without being tried, then went right after.
-        assert update.attempt_count == 1, update
-        initial = initials[turns[update.idempotency_key][0]]
+    for later in (n for n in rows if turns[n.idempotency_key][1] == 1):
+        # The later waited its turn without being tried, then went right after.
+        assert later.attempt_count == 1, later
+        initial = initials[turns[later.idempotency_key][0]]
         assert initial.attempt_count >= 5
-        assert update.delivered_at is not None and initial.delivered_at is not None
-        assert (update.delivered_at - initial.delivered_at).total_seconds() < 1.0
+        assert later.delivered_at is not None and initial.delivered_at is not None
+        assert (later.delivered_at - initial.delivered_at).total_seconds() < 1.0
 
 
 class _SlowSink:
@@ -164,3 +165,40 @@ def test_two_dispatchers_claiming_at_once_keep_each_alert_in_order(
     assert sum(len(outs) for outs in outcomes) == 3 * ALERTS
     assert all(count == 1 for count in receiver.received.requests.values())
     _assert_in_order(engine, list(receiver.received.first_bodies), revisions_per_alert=3)
+
+
+def test_a_claim_takes_a_later_revision_only_once_the_earlier_is_delivered(
+        storage: CatalogStorage, engine: Engine) -> None:
+    publisher, outbox = publishing(storage, publish_config(("folder", ("gcn-json", "voevent")),
+                                                           ("webhook", ("gcn-json",))))
+    publisher.publish([reco_record()])
+    publisher.publish([reco_record(number=1, ra=143.0)])
+    turns = _turns(engine)
+
+    def claim() -> list[tuple[str, int, str]]:
+        return sorted((n.sink, turns[n.idempotency_key][1], n.format)
+                      for n in outbox.claim_due(["folder", "webhook"], 50, 30.0))
+
+    # Revision 0 only, to each sink, every format of it at once.
+    assert claim() == [("folder", 0, "gcn-json"), ("folder", 0, "voevent"),
+                       ("webhook", 0, "gcn-json")]
+    assert claim() == []  # claimed (leased) notices of revision 0 still hold revision 1 back
+    now = outbox.database_now()
+    initial = {(n.sink, n.format): n for n in outbox.notices_of() if
+               turns[n.idempotency_key][1] == 0}
+    # The webhook's notice fails (back in 1 h); the folder's deliver, one format first.
+    outbox.record_attempt(initial["webhook", "gcn-json"].id, started_at=now, finished_at=now,
+                          ok=False, status_code=503, detail="down",
+                          retry_at=now + timedelta(hours=1))
+    outbox.record_attempt(initial["folder", "gcn-json"].id, started_at=now, finished_at=now,
+                          ok=True, status_code=None, detail=None, retry_at=None)
+    with engine.begin() as conn:  # the folder's voevent: its lease runs out, still pending
+        conn.execute(update(notices).where(notices.c.id == initial["folder", "voevent"].id)
+                     .values(next_attempt_at=func.now()))
+    assert claim() == [("folder", 0, "voevent")]  # revision 1 waits for every format of 0
+    outbox.record_attempt(initial["folder", "voevent"].id, started_at=now, finished_at=now,
+                          ok=True, status_code=None, detail=None, retry_at=None)
+    # The folder's revision 1 goes; the webhook's waits for its revision 0, untried.
+    assert claim() == [("folder", 1, "gcn-json"), ("folder", 1, "voevent")]
+    waiting = [n for n in outbox.notices_of() if n.sink == "webhook" and n.status == "pending"]
+    assert sorted(n.attempt_count for n in waiting) == [0, 1]
