@@ -97,7 +97,7 @@ def test_after_an_outage_each_alert_arrives_initial_first(
     initials = {turns[n.idempotency_key][0]: n for n in rows
                 if turns[n.idempotency_key][1] == 0}
     for later in (n for n in rows if turns[n.idempotency_key][1] == 1):
-        # The later waited its turn without being tried, then went right after.
+        # The update waited its turn without being tried, then went right after.
         assert later.attempt_count == 1, later
         initial = initials[turns[later.idempotency_key][0]]
         assert initial.attempt_count >= 5
