@@ -212,9 +212,7 @@ class ScanRunner:
         except ScanCancelled:
             self._settle_cancelled(claim)
         except LostClaim:
-            log.warning("scan %s: %s lost its claim (claim %d, token %s) to another runner; "
-                        "stopped, nothing more written", row.id, claim.worker, row.claims,
-                        claim.token[:8])
+            _log_lost(claim)
         except Exception as exc:
             if self._stop.is_set():  # the cluster went away because we are stopping
                 self._release(claim)
@@ -230,7 +228,8 @@ class ScanRunner:
                 self._active.pop(row.id, None)
 
     def _settle_cancelled(self, claim: _Claim) -> None:
-        if claim.lost:
+        if claim.lost:  # a heartbeat or snapshot found the claim taken: reco was stopped
+            _log_lost(claim)
             return
         if claim.aborted or claim.row.abort_requested_at is not None:
             with contextlib.suppress(LostClaim):
@@ -315,6 +314,12 @@ class ScanRunner:
                 continue
             with self._wake:
                 self._wake.wait(self.config.poll_s)
+
+
+def _log_lost(claim: _Claim) -> None:
+    log.warning("scan %s: %s lost its claim (claim %d, token %s) to another runner; "
+                "stopped, nothing more written", claim.row.id, claim.worker, claim.row.claims,
+                claim.token[:8])
 
 
 def _deg(rad: float) -> float:
