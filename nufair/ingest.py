@@ -97,7 +97,8 @@ def runner_config(settings: Settings) -> RunnerConfig:
     """The scan runner's slots and timing, from the settings."""
     return RunnerConfig(general_slots=settings.scan_general_slots, poll_s=settings.scan_poll_s,
                         heartbeat_s=settings.scan_heartbeat_s, stale_s=settings.scan_stale_s,
-                        snapshot_s=settings.scan_snapshot_s)
+                        snapshot_s=settings.scan_snapshot_s,
+                        max_claims=settings.scan_max_claims)
 
 
 def artifacts_dir(settings: Settings) -> Path:

@@ -155,6 +155,10 @@ class Settings(BaseSettings):
                                 description="Heartbeat age after which a scan is re-claimed.")
     scan_snapshot_s: float = Field(default=1.0, ge=0,
                                    description="Shortest interval between partial snapshots.")
+    scan_max_claims: int = Field(
+        default=5, ge=1,
+        description="Claims a scan may have (restarts, re-claims of a stalled runner's scan); "
+                    "then it fails with the reason.")
     dask_scheduler: str | None = Field(
         default=None, description="tcp://host:8786; unset: a LocalCluster started lazily.")
     dask_workers: int = Field(default=2, ge=1, description="Workers of the LocalCluster.")

@@ -97,6 +97,9 @@ class Scan(ScanBase, Keyed, table=True):
 
     created_at: datetime | None = set_now()
     claimed_by: str | None = column(Text, default=None, comment="worker that runs it now")
+    claim_token: str | None = column(
+        Text, default=None,
+        comment="fencing token of the current claim: every write of its runner checks it")
     claims: int | None = column(Integer, default=None, nullable=False,
                                 server_default=text("0"),
                                 comment="times a worker started it (>1: resumed after a "

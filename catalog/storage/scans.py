@@ -3,8 +3,12 @@
 A scan's state is never stored: it follows from the facts kept on the row
 (:func:`scan_state`). A runner claims a scan with ``SELECT ... FOR UPDATE SKIP LOCKED``
 (realtime first), proves it is alive with heartbeats, and every write it makes afterwards
-is guarded by its claim (``claimed_by``), so a runner that lost its claim to another (its
-heartbeat went stale and the scan was re-claimed) can no longer write anything.
+is fenced by its claim: each claim gets a fresh random ``claim_token`` and every write of the
+runner (heartbeat, snapshot, release, finish, the update's transaction) checks it, so a
+runner that lost its claim to another (its heartbeat went stale and the scan was
+re-claimed, possibly under the same worker name) can no longer write anything. A scan is
+claimed at most ``max_claims`` times; one that would need more is failed with the reason
+(:meth:`ScanStorage.fail_exhausted`) instead of being passed around forever.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
+from uuid import uuid4
 
 import numpy as np
 from sqlalchemy import func, or_, select, update
@@ -46,6 +51,7 @@ class ScanRow:
     publish: str
     created_at: datetime
     claimed_by: str | None
+    claim_token: str | None
     claims: int
     started_at: datetime | None
     heartbeat_at: datetime | None
@@ -114,7 +120,8 @@ _SELECT = (
     select(scans.c.id, scans.c.raw_event_pk, raw_events.c.event_pk, events.c.name.label(
         "event_name"), raw_events.c.observatory, raw_events.c.run_id, raw_events.c.event_id,
            scans.c.priority, scans.c.config, scans.c.labels, scans.c.origin_scan_pk,
-           scans.c.publish, scans.c.created_at, scans.c.claimed_by, scans.c.claims,
+           scans.c.publish, scans.c.created_at, scans.c.claimed_by, scans.c.claim_token,
+           scans.c.claims,
            scans.c.started_at, scans.c.heartbeat_at, scans.c.abort_requested_at,
            scans.c.finished_at, scans.c.outcome, scans.c.error, scans.c.revision_pk,
            _cur.c.number.label("revision_number"), func.now().label("now"))
@@ -138,16 +145,32 @@ def _get(conn: Connection, pk: int) -> ScanRow:
     return _scan(r)
 
 
-def _ours(pk: int, worker: str) -> tuple[Any, ...]:
-    """The claim guard: scan ``pk``, held by ``worker``, not finished."""
-    return (scans.c.id == pk, scans.c.claimed_by == worker, scans.c.finished_at.is_(None))
+def _ours(pk: int, token: str) -> tuple[Any, ...]:
+    """The fence: scan ``pk``, still under the claim ``token`` was issued for, not finished.
+
+    The token, not the worker's name, is compared: a runner restarted under the same name
+    (or a slot that re-claimed its own stale scan) holds a new claim, and the old one's
+    late writes must fail all the same."""
+    return (scans.c.id == pk, scans.c.claim_token == token, scans.c.finished_at.is_(None))
 
 
-def _lock_ours(conn: Connection, pk: int, worker: str) -> None:
-    held = conn.execute(select(scans.c.id).where(*_ours(pk, worker))
+def _lost(pk: int, token: str) -> LostClaim:
+    return LostClaim(f"scan {pk}: claim {token[:8]} is no longer held (re-claimed by another "
+                     "runner, released or finished)")
+
+
+def _lock_ours(conn: Connection, pk: int, token: str) -> None:
+    held = conn.execute(select(scans.c.id).where(*_ours(pk, token))
                         .with_for_update()).first()
     if held is None:
-        raise LostClaim(f"scan {pk} is no longer held by {worker}")
+        raise _lost(pk, token)
+
+
+def _claimable(lanes: Sequence[Priority], stale_after: timedelta) -> tuple[Any, ...]:
+    """Open scans of ``lanes`` that nobody holds, or whose holder's heartbeat is stale."""
+    stale = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, stale_after.total_seconds())
+    return (scans.c.finished_at.is_(None), scans.c.priority.in_(list(lanes)),
+            or_(scans.c.claimed_by.is_(None), scans.c.heartbeat_at < stale))
 
 def _insert_snapshot(conn: Connection, pk: int, kind: str, snap: Snapshot,
                      result: dict[str, Any] | None) -> int:
@@ -230,55 +253,82 @@ class ScanStorage:
 
     # ------------------------------------------------------------------ runners
 
+    def fail_exhausted(self, lanes: Sequence[Priority], stale_after: timedelta,
+                       max_claims: int) -> list[int]:
+        """Fail the claimable scans of ``lanes`` already claimed ``max_claims`` times; their
+        ids. Such a scan lost every runner that took it (or every runner died on it):
+        another claim would most likely go the same way, and it must end visibly."""
+        due = (select(scans.c.id)
+               .where(*_claimable(lanes, stale_after), scans.c.claims >= max_claims)
+               .with_for_update(skip_locked=True))
+        reason = (f"given up: claimed {max_claims} times without finishing (every runner "
+                  "that took it stopped or lost its claim; NUFAIR_SCAN_MAX_CLAIMS)")
+        with self.engine.begin() as conn:
+            return list(conn.execute(
+                update(scans).where(scans.c.id.in_(due.scalar_subquery()))
+                .values(finished_at=func.now(), outcome="failed", error=reason,
+                        claimed_by=None, claim_token=None, heartbeat_at=None)
+                .returning(scans.c.id)).scalars())
+
     def claim_next(self, worker: str, lanes: Sequence[Priority], stale_after: timedelta,
-                   ) -> ScanRow | None:
+                   max_claims: int | None = None) -> ScanRow | None:
         """Claim the next scan for ``worker``: realtime first, then oldest.
 
         Open scans that nobody holds, or whose holder's heartbeat is older than
-        ``stale_after`` (its runner died), can be claimed; ``claims`` counts the starts.
+        ``stale_after`` (its runner died), can be claimed, unless already claimed
+        ``max_claims`` times; ``claims`` counts the starts. The row returned carries the new
+        ``claim_token`` that every later write of this claim must present.
         """
-        stale = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, stale_after.total_seconds())
-        nxt = (select(scans.c.id)
-               .where(scans.c.finished_at.is_(None), scans.c.priority.in_(list(lanes)),
-                      or_(scans.c.claimed_by.is_(None), scans.c.heartbeat_at < stale))
+        cond = _claimable(lanes, stale_after)
+        if max_claims is not None:
+            cond = (*cond, scans.c.claims < max_claims)
+        nxt = (select(scans.c.id).where(*cond)
                .order_by((scans.c.priority == "realtime").desc(), scans.c.id)
                .limit(1).with_for_update(skip_locked=True))
         with self.engine.begin() as conn:
             pk = conn.execute(update(scans).where(scans.c.id == nxt.scalar_subquery())
-                              .values(claimed_by=worker, claims=scans.c.claims + 1,
+                              .values(claimed_by=worker, claim_token=uuid4().hex,
+                                      claims=scans.c.claims + 1,
                                       started_at=func.coalesce(scans.c.started_at, func.now()),
                                       heartbeat_at=func.now())
                               .returning(scans.c.id)).scalar()
             return None if pk is None else _get(conn, pk)
 
-    def heartbeat(self, pk: int, worker: str) -> bool:
+    def heartbeat(self, pk: int, token: str) -> bool:
         """Renew the claim; returns whether an abort was requested. ``LostClaim`` if the
-        scan is no longer ours."""
+        claim ``token`` is no longer the scan's."""
         with self.engine.begin() as conn:
-            row = conn.execute(update(scans).where(*_ours(pk, worker))
+            row = conn.execute(update(scans).where(*_ours(pk, token))
                                .values(heartbeat_at=func.now())
                                .returning(scans.c.abort_requested_at)).first()
         if row is None:
-            raise LostClaim(f"scan {pk} is no longer held by {worker}")
+            raise _lost(pk, token)
         return row.abort_requested_at is not None
 
-    def release(self, pk: int, worker: str) -> None:
+    def check(self, pk: int, token: str) -> None:
+        """``LostClaim`` unless the claim ``token`` still holds the scan (a cheap look
+        before a long upload: a runner that lost its claim does not place files)."""
+        with self.engine.connect() as conn:
+            if conn.execute(select(scans.c.id).where(*_ours(pk, token))).first() is None:
+                raise _lost(pk, token)
+
+    def release(self, pk: int, token: str) -> None:
         """Give the scan back unfinished (runner shutting down): next runner restarts it."""
         with self.engine.begin() as conn:
-            conn.execute(update(scans).where(*_ours(pk, worker))
-                         .values(claimed_by=None, heartbeat_at=None))
+            conn.execute(update(scans).where(*_ours(pk, token))
+                         .values(claimed_by=None, claim_token=None, heartbeat_at=None))
 
-    def add_snapshot(self, pk: int, worker: str, snap: Snapshot) -> int:
-        """Store a partial snapshot (a new row); ``LostClaim`` if the scan is not ours."""
+    def add_snapshot(self, pk: int, token: str, snap: Snapshot) -> int:
+        """Store a partial snapshot (a new row); ``LostClaim`` if the claim is lost."""
         with self.engine.begin() as conn:
-            _lock_ours(conn, pk, worker)
+            _lock_ours(conn, pk, token)
             return _insert_snapshot(conn, pk, "partial", snap, None)
 
-    def finish(self, pk: int, worker: str, outcome: Literal["aborted", "failed"],
+    def finish(self, pk: int, token: str, outcome: Literal["aborted", "failed"],
                error: str | None = None) -> None:
-        """End a scan we hold without a result; ``LostClaim`` if it is not ours."""
+        """End a scan we hold without a result; ``LostClaim`` if the claim is lost."""
         with self.engine.begin() as conn:
-            _lock_ours(conn, pk, worker)
+            _lock_ours(conn, pk, token)
             conn.execute(update(scans).where(scans.c.id == pk).values(
                 finished_at=func.now(), outcome=outcome, error=(error or "")[:4000] or None))
 
@@ -335,15 +385,15 @@ class ScanStore:
             raw_event_pk=raw_event_pk, priority=priority, config=config, labels=list(labels),
             publish=publish, origin_scan_pk=origin_scan_pk).returning(scans.c.id)).scalar_one())
 
-    def hold(self, pk: int, worker: str) -> None:
-        """Lock the scan until commit; ``LostClaim`` if it is no longer ours."""
-        _lock_ours(self.conn, pk, worker)
+    def hold(self, pk: int, token: str) -> None:
+        """Lock the scan until commit; ``LostClaim`` if the claim ``token`` is lost."""
+        _lock_ours(self.conn, pk, token)
 
-    def finish_done(self, pk: int, worker: str, snap: Snapshot, result: dict[str, Any],
+    def finish_done(self, pk: int, token: str, snap: Snapshot, result: dict[str, Any],
                     revision_pk: int | None) -> int:
         """The final snapshot, the outcome ``done`` and the update revision made from it (if
-        any). ``LostClaim`` if the scan is no longer ours. Returns the snapshot's number."""
-        _lock_ours(self.conn, pk, worker)
+        any). ``LostClaim`` if the claim ``token`` is lost. Returns the snapshot's number."""
+        _lock_ours(self.conn, pk, token)
         seq = _insert_snapshot(self.conn, pk, "final", snap, result)
         self.conn.execute(update(scans).where(scans.c.id == pk).values(
             finished_at=func.now(), outcome="done", revision_pk=revision_pk))

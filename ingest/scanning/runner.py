@@ -16,12 +16,19 @@ queued behind the reprocessing scan's on the workers (measured in the lane test)
 Life of a claim
 ---------------
 A claimed scan gets a heartbeat every ``heartbeat_s`` (a thread of its own, so a long task
-does not starve it). The heartbeat reads ``abort_requested_at``: an abort sets the scan's
-cancel flag and reco stops after its current task. Partial snapshots are written from
-reco's progress callback at most every ``snapshot_s``. On shutdown a running scan is
-cancelled and *released* (claim cleared), so the next runner restarts it at once; if the
-process dies instead, its heartbeat goes stale and after ``stale_s`` another runner
-re-claims it (``claims`` + 1). A runner that lost its claim can no longer write.
+does not starve it) until its last write: through the update publication too (uploads of
+the skymaps can take longer than ``stale_s``; without heartbeats then, the scan was
+re-claimed while it was being published, again and again). The heartbeat reads
+``abort_requested_at``: an abort sets the scan's cancel flag and reco stops after its
+current task. Partial snapshots are written from reco's progress callback at most every
+``snapshot_s``. On shutdown a running scan is cancelled and *released* (claim cleared), so
+the next runner restarts it at once; if the process dies instead, its heartbeat goes stale
+and after ``stale_s`` another runner re-claims it (``claims`` + 1).
+
+Every claim carries a fencing token (:mod:`catalog.storage.scans`) that each write
+presents: a runner that lost its claim can no longer write, and stops with a log line
+saying so. A scan already claimed ``max_claims`` times is failed with the reason instead of
+being claimed again.
 """
 
 from __future__ import annotations
@@ -73,6 +80,8 @@ class RunnerConfig:
         Age of a heartbeat after which its scan is re-claimed.
     snapshot_s
         Shortest interval between two partial snapshots of a scan.
+    max_claims
+        Claims a scan may have; one that would need another is failed with the reason.
     """
 
     general_slots: int = 1
@@ -80,6 +89,7 @@ class RunnerConfig:
     heartbeat_s: float = 2.0
     stale_s: float = 30.0
     snapshot_s: float = 1.0
+    max_claims: int = 5
 
     @property
     def stale_after(self) -> timedelta:
@@ -128,6 +138,8 @@ class _Claim:
     def __init__(self, row: ScanRow, worker: str) -> None:
         self.row = row
         self.worker = worker
+        # claim_next always sets it; an empty token matches no row (every write refused).
+        self.token = row.claim_token or ""
         self.cancel = threading.Event()
         self.aborted = False
         self.lost = False
@@ -163,7 +175,12 @@ class ScanRunner:
     def run_one(self, lanes: Sequence[Priority] = ANY_LANE, slot: int = 0) -> ScanRow | None:
         """Claim the next scan of ``lanes`` and run it to its end; None if none is due."""
         worker = f"{self.name}/{slot}"
-        row = self.scans.claim_next(worker, lanes, self.config.stale_after)
+        for pk in self.scans.fail_exhausted(lanes, self.config.stale_after,
+                                            self.config.max_claims):
+            log.error("scan %s failed: claimed %d times without finishing", pk,
+                      self.config.max_claims)
+        row = self.scans.claim_next(worker, lanes, self.config.stale_after,
+                                    self.config.max_claims)
         if row is None:
             return None
         self._execute(_Claim(row, worker))
@@ -190,19 +207,19 @@ class ScanRunner:
             final = Snapshot(1.0, result.stats.pixel_fits, result.stats.pixel_fits,
                              result.stats.pixel_fits / max(result.stats.elapsed_s, 1e-9),
                              0.0, (_deg(p.ra), _deg(p.dec), p.llh))
-            claim.done.set()
-            self.publisher.finish(row, claim.worker, result, final)
+            # The heartbeat goes on while publishing (claim.done is set only in finally).
+            self.publisher.finish(row, claim.token, result, final)
         except ScanCancelled:
             self._settle_cancelled(claim)
         except LostClaim:
-            log.warning("scan %s: claim lost to another runner", row.id)
+            _log_lost(claim)
         except Exception as exc:
             if self._stop.is_set():  # the cluster went away because we are stopping
                 self._release(claim)
             else:
                 log.exception("scan %s failed", row.id)
                 with contextlib.suppress(LostClaim):
-                    self.scans.finish(row.id, claim.worker, "failed",
+                    self.scans.finish(row.id, claim.token, "failed",
                                       f"{type(exc).__name__}: {exc}")
         finally:
             claim.done.set()
@@ -211,17 +228,18 @@ class ScanRunner:
                 self._active.pop(row.id, None)
 
     def _settle_cancelled(self, claim: _Claim) -> None:
-        if claim.lost:
+        if claim.lost:  # a heartbeat or snapshot found the claim taken: reco was stopped
+            _log_lost(claim)
             return
         if claim.aborted or claim.row.abort_requested_at is not None:
             with contextlib.suppress(LostClaim):
-                self.scans.finish(claim.row.id, claim.worker, "aborted")
+                self.scans.finish(claim.row.id, claim.token, "aborted")
         else:  # stopped by our shutdown: give it back for the next runner
             self._release(claim)
 
     def _release(self, claim: _Claim) -> None:
         try:
-            self.scans.release(claim.row.id, claim.worker)
+            self.scans.release(claim.row.id, claim.token)
         except Exception:  # the database is away too: the heartbeat will go stale
             log.exception("scan %s: release failed", claim.row.id)
 
@@ -232,7 +250,7 @@ class ScanRunner:
                 return
             claim.last_snapshot = now
             try:
-                self.scans.add_snapshot(claim.row.id, claim.worker, Snapshot(
+                self.scans.add_snapshot(claim.row.id, claim.token, Snapshot(
                     p.fraction, p.pixels_done, p.pixels_total, p.rate, p.eta_s,
                     p.best_so_far))
             except LostClaim:
@@ -244,7 +262,7 @@ class ScanRunner:
     def _heartbeat(self, claim: _Claim) -> None:
         while not claim.done.wait(self.config.heartbeat_s):
             try:
-                if self.scans.heartbeat(claim.row.id, claim.worker):
+                if self.scans.heartbeat(claim.row.id, claim.token):
                     claim.aborted = True
                     claim.cancel.set()
             except LostClaim:
@@ -296,6 +314,12 @@ class ScanRunner:
                 continue
             with self._wake:
                 self._wake.wait(self.config.poll_s)
+
+
+def _log_lost(claim: _Claim) -> None:
+    log.warning("scan %s: %s lost its claim (claim %d, token %s) to another runner; "
+                "stopped, nothing more written", claim.row.id, claim.worker, claim.row.claims,
+                claim.token[:8])
 
 
 def _deg(rad: float) -> float:

@@ -9,13 +9,17 @@ reads top to bottom:
    system's when artifacts go to an fsspec URL);
 2. they are put under ``<event pk>/<next revision number>/`` of the artifact store
    (:mod:`ingest.scanning.artifacts`: a link into the local folder, or an upload checked
-   for size) BEFORE any transaction, so no I/O runs while a row lock is held;
+   for size) BEFORE any transaction, so no I/O runs while a row lock is held; the claim is
+   checked first, so a runner that already lost it uploads nothing;
 3. ONE transaction (:func:`catalog.storage.unit.catalog_tx`) stores the revision, its DOIs
    (when PIDs are configured), the artifact rows, the region tiles, the notices (which
    link the FITS skymap) and marks the scan done with its final snapshot.
 
 A failed upload raises before the transaction, so no revision, artifact row, tile or
 notice is stored, and the scan fails with the store's error (the runner's failure path).
+Every write presents the runner's claim token (``token``): a runner whose claim was taken
+meanwhile gets ``LostClaim`` and stores nothing (the runner keeps the claim alive with
+heartbeats all along, so that only happens to a runner that really stalled).
 If a concurrent writer took the revision number meanwhile, the transaction stores nothing
 and the files are placed again under the next number. Files placed for a transaction that
 did not commit stay as harmless, unreferenced orphans (locally or in the object store)
@@ -112,14 +116,15 @@ class UpdatePublisher:
         self.store = store
         self.on_queued = on_queued
 
-    def finish(self, row: ScanRow, worker: str, result: ScanResult, snap: Snapshot,
+    def finish(self, row: ScanRow, token: str, result: ScanResult, snap: Snapshot,
                ) -> StoredRevision | None:
-        """Final snapshot, outcome ``done`` and (if asked for) the update revision."""
+        """Final snapshot, outcome ``done`` and (if asked for) the update revision, under
+        the claim ``token`` (``LostClaim``, nothing stored, if it is no longer held)."""
         payload = result.to_json()
         current = self._current(row)
         if current is None:
             with catalog_tx(self.engine) as tx:
-                tx.scans.finish_done(row.id, worker, snap, payload, None)
+                tx.scans.finish_done(row.id, token, snap, payload, None)
             return None
         regions = reported_regions(result)
         record = update_record(row, current, result, regions)
@@ -131,9 +136,10 @@ class UpdatePublisher:
                 # 1. The files go where the revision's number says, before the transaction:
                 #    no upload runs while the event's row is locked.
                 number = self.scans.next_update_number(event_pk)
+                self.scans.check(row.id, token)  # LostClaim: no upload for a lost claim
                 placed = self._place(event_pk, number, files)
                 # 2. One transaction: revision, DOIs, files, tiles, notices, scan done.
-                stored = self._store(row, worker, snap, payload, record, regions, number,
+                stored = self._store(row, token, snap, payload, record, regions, number,
                                      placed)
                 if stored is not None:
                     break
@@ -169,14 +175,14 @@ class UpdatePublisher:
                              storage_url=url)
                 for f, url in zip(files, urls, strict=True)]
 
-    def _store(self, row: ScanRow, worker: str, snap: Snapshot, payload: dict[str, Any],
+    def _store(self, row: ScanRow, token: str, snap: Snapshot, payload: dict[str, Any],
                record: NoticeRecord, regions: dict[int, Region], number: int,
                placed: list[ArtifactFile]) -> StoredRevision | None:
         """The one transaction of an update; None (and nothing stored) when a concurrent
         writer took revision ``number`` first, so the files are placed again."""
         try:
             with catalog_tx(self.engine) as tx:
-                tx.scans.hold(row.id, worker)  # LostClaim (nothing stored) if not ours
+                tx.scans.hold(row.id, token)  # LostClaim (nothing stored) if not ours
                 (rev,) = self.publisher.store_revisions(tx, [record])
                 if rev.number != number:
                     raise _NumberTaken
@@ -186,7 +192,7 @@ class UpdatePublisher:
                     level: (r.moc.to_depth29_ranges, r.area_deg2, r.radius_deg)
                     for level, r in regions.items()})
                 (rev,) = self.publisher.queue_notices(tx, [rev])
-                tx.scans.finish_done(row.id, worker, snap, payload, rev.revision_pk)
+                tx.scans.finish_done(row.id, token, snap, payload, rev.revision_pk)
         except _NumberTaken:
             return None
         return rev

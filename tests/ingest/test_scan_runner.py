@@ -99,7 +99,7 @@ def test_stale_claim_of_a_dead_runner_is_reclaimed(settings: Settings, storage: 
     from catalog.storage.scans import LostClaim, Snapshot
 
     try:
-        scans.add_snapshot(pk, "ghost/0", Snapshot(0.5, 1, 2, 1.0, 1.0, None))
+        scans.add_snapshot(pk, ghost.claim_token or "", Snapshot(0.5, 1, 2, 1.0, 1.0, None))
     except LostClaim:
         pass
     else:
