@@ -15,6 +15,8 @@ LICENSE_URL = "https://creativecommons.org/licenses/by/4.0/legalcode"
 #: COAR access-right vocabulary: open access.
 ACCESS_RIGHT_URI = "http://purl.org/coar/access_right/c_abf2"
 ACCESS_RIGHT_LABEL = "open access"
+#: The OAI-PMH ``adminEmail`` when no contact is configured.
+DEFAULT_ADMIN_EMAIL = "nufair@example.org"
 
 
 def file_url(base_url: str, key: str, filename: str) -> str:
@@ -82,7 +84,7 @@ class FairConfig:
     software_name: str = "IceCube realtime pipeline"
     catalog_title: str = "nufair catalog of high-energy neutrino alerts"
     oai_page_size: int = 100
-    admin_email: str = "nufair@example.org"
+    admin_email: str = DEFAULT_ADMIN_EMAIL
     simulated_observatories: tuple[str, ...] = ("nufair-sim",)
     simulation_creator: str = "nufair event simulator"
 
