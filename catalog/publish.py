@@ -22,7 +22,15 @@ from sqlalchemy.engine import Engine, RowMapping
 
 from catalog.errors import Conflict
 from catalog.fair.config import file_url
-from catalog.notices.model import STREAM_CODES, Citation, Format, NoticeInput, make_ivorn, render
+from catalog.notices.model import (
+    STREAM_CODES,
+    Citation,
+    Format,
+    NoticeAuthor,
+    NoticeInput,
+    make_ivorn,
+    render,
+)
 from catalog.notices.parsed import NoticeRecord, RevisionKind, Source, Stream
 from catalog.storage.fair import PidMinting
 from catalog.storage.outbox import NoticeFacts, QueuedNotice
@@ -31,6 +39,10 @@ from catalog.storage.unit import CatalogTransaction, catalog_tx, retry_name_race
 
 #: Streams whose revisions are published; other events are archived silently.
 ALERT_STREAMS = frozenset(STREAM_CODES)
+
+#: Observatories whose events are simulated unless the wiring says otherwise
+#: (``reco.simulate`` writes ``nufair-sim``).
+SIMULATED_OBSERVATORIES: tuple[str, ...] = ("nufair-sim",)
 
 #: Letters of the day's alerts, in order: ``IceCube-YYMMDD`` + the first one not taken.
 NAME_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -58,11 +70,27 @@ class PublishConfig:
         Public address of the app. With it, ``healpix_url`` gives the skymap's URL under
         its version's landing page (:func:`catalog.fair.config.file_url`); without it, or
         while that version has no DOI, notices carry no skymap URL.
+    test_observatories
+        Observatories whose events are test or simulation traffic: their notices are
+        marked as tests in every format.
+    author
+        Who signs the notices; ``None``: ``ivorn_base`` with the default contact.
     """
 
     ivorn_base: str
     routes: tuple[Route, ...]
     public_base_url: str | None = None
+    test_observatories: tuple[str, ...] = SIMULATED_OBSERVATORIES
+    author: NoticeAuthor | None = None
+
+    @property
+    def notice_author(self) -> NoticeAuthor:
+        """The author of every notice: the configured one, else ``ivorn_base``'s."""
+        return self.author or NoticeAuthor(ivorn=self.ivorn_base)
+
+    def is_test(self, observatory: str) -> bool:
+        """Whether events of ``observatory`` are test or simulation traffic."""
+        return observatory in self.test_observatories
 
 
 def name_prefix(event_time: datetime) -> str:
@@ -109,8 +137,8 @@ def skymap_url(facts: NoticeFacts, shown: RowMapping, public_base_url: str | Non
     return file_url(public_base_url, found[0], found[1])
 
 
-def notice_input(facts: NoticeFacts, ivorn: str, public_base_url: str | None) -> NoticeInput:
-    """What the notices of a stored revision say."""
+def notice_input(facts: NoticeFacts, ivorn: str, config: PublishConfig) -> NoticeInput:
+    """What the notices of a stored revision say (marked as a test for a test observatory)."""
     rev, ev = facts.revision, facts.event
     shown = shown_revision(facts)
     return NoticeInput(
@@ -123,7 +151,8 @@ def notice_input(facts: NoticeFacts, ivorn: str, public_base_url: str | None) ->
         signalness=shown["signalness"], far_per_year=shown["far_per_year"],
         ivorn=ivorn, citations=citations(facts),
         retraction_reason=rev["retraction_reason"],
-        skymap_url=skymap_url(facts, shown, public_base_url))
+        skymap_url=skymap_url(facts, shown, config.public_base_url),
+        test=config.is_test(ev["observatory"]), author=config.notice_author)
 
 
 def rendered_notices(n: NoticeInput, revision_pk: int,
@@ -191,7 +220,7 @@ class Publisher:
                 if ivorn is None:
                     ivorn = self._ivorn(facts)
                     tx.outbox.set_ivorn(rev.revision_pk, ivorn)
-                n = notice_input(facts, ivorn, self.config.public_base_url)
+                n = notice_input(facts, ivorn, self.config)
                 queued = tx.outbox.insert(rendered_notices(n, rev.revision_pk,
                                                            self.config.routes))
             out.append(replace(rev, notices=queued))

@@ -16,6 +16,15 @@ from nufair.settings import Settings
 logger = logging.getLogger(__name__)
 
 
+def observatory_list(value: str) -> tuple[str, ...]:
+    """The observatories named in a comma-separated setting (``NUFAIR_TEST_OBSERVATORIES``).
+
+    >>> observatory_list(" nufair-sim, toy-mc ,")
+    ('nufair-sim', 'toy-mc')
+    """
+    return tuple(name for name in (part.strip() for part in value.split(",")) if name)
+
+
 def fair_config(settings: Settings) -> FairConfig:
     """The FAIR layer's configuration, from the settings."""
     return FairConfig(base_url=settings.public_base_url, doi_prefix=settings.doi_prefix,

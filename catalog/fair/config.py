@@ -15,6 +15,8 @@ LICENSE_URL = "https://creativecommons.org/licenses/by/4.0/legalcode"
 #: COAR access-right vocabulary: open access.
 ACCESS_RIGHT_URI = "http://purl.org/coar/access_right/c_abf2"
 ACCESS_RIGHT_LABEL = "open access"
+#: The OAI-PMH ``adminEmail`` when no contact is configured.
+DEFAULT_ADMIN_EMAIL = "nufair@example.org"
 
 
 def file_url(base_url: str, key: str, filename: str) -> str:
@@ -26,6 +28,18 @@ def file_url(base_url: str, key: str, filename: str) -> str:
     """
     return (f"{base_url.rstrip('/')}/records/{quote(key, safe='')}/files/"
             f"{quote(filename, safe='')}")
+
+
+@dataclass(frozen=True, slots=True)
+class Creator:
+    """Who a record credits as its creator (citations, DataCite, JSON-LD, DCAT).
+
+    ``affiliation`` and ``affiliation_ror`` are ``None`` for a creator without one.
+    """
+
+    name: str
+    affiliation: str | None = None
+    affiliation_ror: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +63,12 @@ class FairConfig:
         The organisational creator of every alert, and its affiliation with its ROR ID.
     software_url, software_name
         The pipeline that compiles the records (``IsCompiledBy``).
+    simulated_observatories
+        Observatories whose events are simulated: their records credit
+        ``simulation_creator`` (never the collaboration of a real detector) and say on
+        every page and in every description that they are not real observations.
+    simulation_creator
+        The creator of a simulated record.
     """
 
     base_url: str
@@ -64,7 +84,20 @@ class FairConfig:
     software_name: str = "IceCube realtime pipeline"
     catalog_title: str = "nufair catalog of high-energy neutrino alerts"
     oai_page_size: int = 100
-    admin_email: str = "nufair@example.org"
+    admin_email: str = DEFAULT_ADMIN_EMAIL
+    simulated_observatories: tuple[str, ...] = ("nufair-sim",)
+    simulation_creator: str = "nufair event simulator"
+
+    def is_simulated(self, observatory: str) -> bool:
+        """Whether events of ``observatory`` are simulated, not observed."""
+        return observatory in self.simulated_observatories
+
+    def creator_of(self, observatory: str) -> Creator:
+        """The creator a record of ``observatory`` credits: the detector's collaboration for
+        a real event, the simulator for a simulated one."""
+        if self.is_simulated(observatory):
+            return Creator(self.simulation_creator)
+        return Creator(self.creator, self.creator_affiliation, self.creator_affiliation_ror)
 
     @property
     def base(self) -> str:

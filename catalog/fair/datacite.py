@@ -18,6 +18,7 @@ from catalog.fair.config import (
     ACCESS_RIGHT_URI,
     LICENSE_SPDX,
     LICENSE_URL,
+    Creator,
     FairConfig,
 )
 from catalog.fair.records import AlertRecord
@@ -34,6 +35,18 @@ def _rel(identifier: str, relation: str, kind: str = "DOI",
            "relatedIdentifierType": kind}
     if general:
         out["resourceTypeGeneral"] = general
+    return out
+
+
+def creator(who: Creator) -> dict[str, Any]:
+    """The DataCite creator of a record: an organisation, with its ROR affiliation if any."""
+    out: dict[str, Any] = {"name": who.name, "nameType": "Organizational"}
+    if who.affiliation:
+        affiliation = {"name": who.affiliation}
+        if who.affiliation_ror:
+            affiliation.update(affiliationIdentifier=who.affiliation_ror,
+                               affiliationIdentifierScheme="ROR", schemeUri="https://ror.org/")
+        out["affiliation"] = [affiliation]
     return out
 
 
@@ -88,13 +101,7 @@ def to_json(rec: AlertRecord, cfg: FairConfig) -> dict[str, Any]:
         "doi": rec.focus.doi, "prefix": prefix, "suffix": suffix,
         "url": cfg.record_url(rec.key),
         "types": {"resourceTypeGeneral": "Dataset", "resourceType": RESOURCE_TYPE},
-        "creators": [{
-            "name": cfg.creator, "nameType": "Organizational",
-            "affiliation": [{"name": cfg.creator_affiliation,
-                             "affiliationIdentifier": cfg.creator_affiliation_ror,
-                             "affiliationIdentifierScheme": "ROR",
-                             "schemeUri": "https://ror.org/"}],
-        }],
+        "creators": [creator(describe.creator(rec, cfg))],
         "titles": [{"title": describe.title(rec), "lang": "en"}],
         "publisher": publisher,
         "publicationYear": str(describe.published(rec).year),
@@ -114,8 +121,8 @@ def to_json(rec: AlertRecord, cfg: FairConfig) -> dict[str, Any]:
              "schemeUri": "https://spdx.org/licenses/", "lang": "en"},
             {"rights": ACCESS_RIGHT_LABEL, "rightsUri": ACCESS_RIGHT_URI, "lang": "en"},
         ],
-        "descriptions": [{"description": describe.abstract(rec), "descriptionType": "Abstract",
-                          "lang": "en"}],
+        "descriptions": [{"description": describe.description(rec, cfg),
+                          "descriptionType": "Abstract", "lang": "en"}],
         "schemaVersion": "http://datacite.org/schema/kernel-4",
     }
     version = describe.version_label(rec)

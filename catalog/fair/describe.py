@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from catalog.fair.config import Creator, FairConfig
 from catalog.fair.records import AlertRecord
 
 #: Stream labels as IceCube writes them.
@@ -13,6 +14,19 @@ STREAM_LABELS = {"gold": "Gold", "bronze": "Bronze", "cascade": "Cascade", "hese
 #: Unified Astronomy Thesaurus terms of every alert: (label, UAT concept number).
 UAT_SUBJECTS = (("Neutrino astronomy", 1100), ("High energy astrophysics", 739),
                 ("Transient sources", 1851))
+
+
+#: The headline of a simulated record: its page's banner and its descriptions open with it.
+SIMULATED_HEADLINE = "Simulated — not a real observation."
+
+#: What a simulated record says after the headline.
+SIMULATED_NOTE = ("This alert was made from a simulated detector event ({observatory}) to "
+                  "test the pipeline: do not follow it up or cite it as a detection.")
+
+
+def simulated_note(rec: AlertRecord) -> str:
+    """The explanation after :data:`SIMULATED_HEADLINE` (descriptions and the banner)."""
+    return SIMULATED_NOTE.format(observatory=rec.event.observatory)
 
 
 def uat_uri(number: int) -> str:
@@ -63,11 +77,13 @@ def position_text(rec: AlertRecord) -> str:
     return text
 
 
-def abstract(rec: AlertRecord) -> str:
+def abstract(rec: AlertRecord, simulated: bool = False) -> str:
     """The dataset description: who saw what and when, the direction and the estimates the
-    revision has, which version this is, and the retraction if there is one."""
+    revision has, which version this is, and the retraction if there is one; a simulated
+    record's opens with :func:`simulated_note`."""
     e, rev = rec.event, rec.revision
-    parts = [f"{stream_label(e.stream)} high-energy neutrino alert {rec.name} from the "
+    parts = [SIMULATED_HEADLINE.upper(), simulated_note(rec)] if simulated else []
+    parts += [f"{stream_label(e.stream)} high-energy neutrino alert {rec.name} from the "
              f"{e.observatory} run {e.run_id}, event {e.event_id}, detected at "
              f"{iso(e.event_time)}. Best-fit direction: {position_text(rec)}."]
     if rev.energy_tev is not None:
@@ -84,6 +100,21 @@ def abstract(rec: AlertRecord) -> str:
         parts.append(f"RETRACTED on {iso(withdrawn_at(rec))}: "
                      f"{rec.retraction.retraction_reason or 'no reason given'}.")
     return " ".join(parts)
+
+
+def is_simulated(rec: AlertRecord, cfg: FairConfig) -> bool:
+    """Whether the record's event is simulated (its observatory is a simulated one)."""
+    return cfg.is_simulated(rec.event.observatory)
+
+
+def description(rec: AlertRecord, cfg: FairConfig) -> str:
+    """The abstract every format gives, with the simulation warning where it applies."""
+    return abstract(rec, simulated=is_simulated(rec, cfg))
+
+
+def creator(rec: AlertRecord, cfg: FairConfig) -> Creator:
+    """Who the record credits (:meth:`FairConfig.creator_of` its observatory)."""
+    return cfg.creator_of(rec.event.observatory)
 
 
 def withdrawn_at(rec: AlertRecord) -> datetime:

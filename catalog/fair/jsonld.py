@@ -6,7 +6,7 @@ from typing import Any
 
 from catalog.fair import describe
 from catalog.fair.citation import citation_text
-from catalog.fair.config import LICENSE_URL, FairConfig
+from catalog.fair.config import LICENSE_URL, Creator, FairConfig
 from catalog.fair.records import AlertRecord
 
 #: What each measured variable is, with its unit (UCUM code and QUDT unit where one exists).
@@ -17,6 +17,15 @@ VARIABLES = (
     ("signalness", "Probability that the event is of astrophysical origin", "1", "UNITLESS"),
     ("far_per_year", "False-alarm rate", "/a", "PER-YR"),
 )
+
+
+def _creator(who: Creator) -> dict[str, Any]:
+    """The schema.org ``Organization`` credited, with its affiliation when it has one."""
+    out: dict[str, Any] = {"@type": "Organization", "name": who.name}
+    if who.affiliation:
+        out["affiliation"] = {"@type": "Organization", "name": who.affiliation,
+                              "identifier": who.affiliation_ror}
+    return out
 
 
 def to_jsonld(rec: AlertRecord, cfg: FairConfig) -> dict[str, Any]:
@@ -45,12 +54,10 @@ def to_jsonld(rec: AlertRecord, cfg: FairConfig) -> dict[str, Any]:
                        "value": f"doi:{rec.focus.doi}", "url": doi_url},
         "name": describe.title(rec),
         "citation": citation_text(rec, cfg),
-        "description": describe.abstract(rec),
+        "description": describe.description(rec, cfg),
         "license": LICENSE_URL,
         "isAccessibleForFree": True,
-        "creator": {"@type": "Organization", "name": cfg.creator,
-                    "affiliation": {"@type": "Organization", "name": cfg.creator_affiliation,
-                                    "identifier": cfg.creator_affiliation_ror}},
+        "creator": _creator(describe.creator(rec, cfg)),
         "publisher": {"@type": "Organization", "name": cfg.publisher},
         "datePublished": describe.iso(describe.published(rec)),
         "dateModified": describe.iso(rec.focus.updated_at),

@@ -2,6 +2,7 @@
 
 ``id`` is a DOI suffix (concept or version) or an event key (name, run_event: its concept
 record). Every response carries FAIR Signposting ``Link`` headers and ``Vary: Accept``.
+The page of a simulated event opens with a banner saying it is not a real observation.
 """
 
 from __future__ import annotations
@@ -110,6 +111,10 @@ def _page(request: Request, rec: AlertRecord, cfg: FairConfig) -> Response:
         "withdrawn_at": describe.iso(describe.withdrawn_at(rec)) if rec.withdrawn else None,
         "exports": {fmt: cfg.export_url(rec.key, fmt) for fmt in signposts.EXPORT_TYPES},
         "license_url": LICENSE_URL,
+        "creator": describe.creator(rec, cfg).name,
+        # A simulated event says so before anything else on its page.
+        "simulated": describe.simulated_note(rec) if describe.is_simulated(rec, cfg) else None,
+        "simulated_headline": describe.SIMULATED_HEADLINE,
     }
     response = TEMPLATES.TemplateResponse(request, "record.html",
                                           {"rec": rec, "r": rev, "cfg": cfg, "v": view})

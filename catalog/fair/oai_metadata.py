@@ -58,10 +58,10 @@ def oai_dc(rec: AlertRecord, cfg: FairConfig) -> etree._Element:
         _add(dc, DC_NS, tag, text)
 
     add("title", describe.title(rec))
-    add("creator", cfg.creator)
+    add("creator", describe.creator(rec, cfg).name)
     for s in data["subjects"]:
         add("subject", s["subject"])
-    add("description", describe.abstract(rec))
+    add("description", describe.description(rec, cfg))
     add("publisher", cfg.publisher)
     add("date", data["publicationYear"])
     add("type", "Dataset")

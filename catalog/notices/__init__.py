@@ -10,6 +10,10 @@ name), so the outbox stores exactly the bytes that are sent.
   built with voevent-parse and validated against the VOEvent 2.0 XSD
   (:mod:`catalog.notices.voevent`);
 * ``circular`` — a plain-text GCN circular draft (:mod:`catalog.notices.circular`).
+
+Test and simulation traffic (``NoticeInput.test``, set by :mod:`catalog.publish` for the
+configured test observatories) is marked in every format: VOEvent ``role="test"`` with the
+``Test``/``InternalTest`` flags, GCN JSON ``alert_tense: "test"``, a circular headed TEST.
 """
 
 from __future__ import annotations

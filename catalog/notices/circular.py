@@ -2,7 +2,9 @@
 
 The wording is nufair's own. It states the facts of the revision (time, direction with
 its 90 % and 50 % radii, energy, signalness, false-alarm rate) and, for an update or a
-retraction, which notice it replaces.
+retraction, which notice it replaces. A draft for test or simulation traffic
+(:attr:`NoticeInput.test`) is headed as a TEST, says so in its subject and first lines, and
+credits no one with an observation.
 """
 
 from __future__ import annotations
@@ -18,6 +20,17 @@ _STREAM_LABEL = {"gold": "Gold", "bronze": "Bronze", "cascade": "Cascade"}
 
 def _fmt(value: float | None, spec: str, unit: str = "") -> str:
     return "not available" if value is None else f"{value:{spec}}{unit}"
+
+
+#: The lines that open a test draft, before anything else is read.
+TEST_WARNING = ("THIS IS A TEST. The event below is simulated ({observatory}): it is not a",
+                "real observation and must not be submitted or followed up.")
+
+
+def _test_header(n: NoticeInput, subject: str, body: list[str]) -> tuple[str, list[str]]:
+    """The subject and body of a test draft: marked TEST at the top of both."""
+    warning = [line.format(observatory=n.observatory) for line in TEST_WARNING]
+    return f"TEST: {subject}", [*warning, "", *body]
 
 
 def build(n: NoticeInput) -> str:
@@ -37,10 +50,12 @@ def build(n: NoticeInput) -> str:
         ]
     else:
         what = "initial" if n.kind == "initial" else f"updated (revision {n.revision})"
-        subject = f"{name}: IceCube observation of a high-energy neutrino candidate " \
+        who = "simulated" if n.test else "IceCube observation of a"
+        subject = f"{name}: {who} high-energy neutrino candidate " \
                   f"{'track-like' if n.stream != 'cascade' else 'cascade'} event"
         body = [
-            f"This is the {what} localisation of an IceCube {label} alert event",
+            f"This is the {what} localisation of {'a simulated' if n.test else 'an IceCube'}"
+            f" {label} alert event",
             f"recorded on {when} (run {n.run_id}, event {n.event_id}).",
             "",
             f"Date:            {n.event_time.astimezone(UTC):%Y-%m-%d}",
@@ -61,7 +76,11 @@ def build(n: NoticeInput) -> str:
         ]
     for c in n.citations:
         body += ["", f"This notice {c.relation}:", f"  {c.ivorn}"]
-    text = "\n".join(["TITLE:   GCN CIRCULAR", f"SUBJECT: {subject}", "", *body, ""])
+    title = "GCN CIRCULAR"
+    if n.test:
+        title = "GCN CIRCULAR -- TEST"
+        subject, body = _test_header(n, subject, body)
+    text = "\n".join([f"TITLE:   {title}", f"SUBJECT: {subject}", "", *body, ""])
     return text
 
 

@@ -5,6 +5,9 @@ The schema files ship in ``catalog.schemas_external`` (see its SOURCES.md) and a
 registered under their official ``$id`` URIs, so the relative ``$ref``s resolve offline.
 Every notice built here is validated before it is returned: an invalid notice is a bug and
 never reaches the outbox.
+
+Test and simulation traffic is marked with ``alert_tense: "test"``, the schema's own value
+for "a test trigger" (``core/Alert.schema.json``); the schema has no other test field.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ def build(n: NoticeInput) -> dict[str, Any]:
 
     ``record_number`` counts notices of the event from 1 (revision 0 → 1); ``far`` is in Hz;
     a retraction keeps the position of the revision it retracts and says why in
-    ``additional_info``.
+    ``additional_info``; a test notice (:attr:`NoticeInput.test`) has ``alert_tense`` ``test``.
     """
     _, _, _, pipeline, topology = n.codes
     doc: dict[str, Any] = {
@@ -39,7 +42,7 @@ def build(n: NoticeInput) -> dict[str, Any]:
         "id": [f"{n.run_id}_{n.event_id}"],
         "alert_datetime": iso_z(n.issued_at, 3),
         "alert_type": n.kind,
-        "alert_tense": "current",
+        "alert_tense": "test" if n.test else "current",
         "alert_topology": topology,
         "number_of_events": 1,
         "trigger_time": iso_z(n.event_time, 6),
@@ -61,14 +64,22 @@ def build(n: NoticeInput) -> dict[str, Any]:
         doc["p_astro"] = round(n.signalness, 5)
     if n.far_hz is not None:
         doc["far"] = float(f"{n.far_hz:.4e}")
+    notes = _notes(n)
+    if notes:
+        doc["additional_info"] = notes
+    check(doc)
+    return doc
+
+
+def _notes(n: NoticeInput) -> str:
+    """``additional_info``: a test warning, the retraction's reason, the cited notices."""
     notes = []
+    if n.test:
+        notes.append(f"TEST: simulated event from {n.observatory}, not a real observation")
     if n.kind == "retraction":
         notes.append(f"Retraction: {n.retraction_reason or 'no reason given'}")
     notes.extend(f"{c.relation} {c.ivorn}" for c in n.citations)
-    if notes:
-        doc["additional_info"] = "; ".join(notes)
-    check(doc)
-    return doc
+    return "; ".join(notes)
 
 
 def check(doc: dict[str, Any]) -> None:

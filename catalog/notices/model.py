@@ -41,6 +41,23 @@ STREAM_CODES = {
 
 
 @dataclass(frozen=True, slots=True)
+class NoticeAuthor:
+    """Who signs the notices: VOEvent ``AuthorIVORN`` and the ``Author`` contact.
+
+    The wiring builds it from ``NUFAIR_IVORN_BASE`` and the contact settings; the default
+    is only what a test or a bare library call gets.
+    """
+
+    ivorn: str = "ivo://nufair.example/IceCube"
+    contact_name: str = "nufair realtime pipeline"
+    contact_email: str | None = None
+
+
+#: The author of notices built without one (tests, library use).
+DEFAULT_AUTHOR = NoticeAuthor()
+
+
+@dataclass(frozen=True, slots=True)
 class Citation:
     """An earlier notice this one refers to (``supersedes`` or ``retraction``)."""
 
@@ -81,6 +98,11 @@ class NoticeInput:
         Why the event is retracted (retraction notices only).
     skymap_url
         Public URL of the FITS skymap, when there is one.
+    test
+        True for test or simulation traffic (a simulated observatory): every format
+        marks the notice as a test, so no one follows it up as a real observation.
+    author
+        Who signs the notice (VOEvent ``Who``).
     """
 
     observatory: str
@@ -103,6 +125,8 @@ class NoticeInput:
     citations: tuple[Citation, ...] = ()
     retraction_reason: str | None = None
     skymap_url: str | None = None
+    test: bool = False
+    author: NoticeAuthor = DEFAULT_AUTHOR
 
     @property
     def far_hz(self) -> float | None:

@@ -7,6 +7,11 @@ the real notices in GCN's AMON stream: ``Packet_Type``, ``AMON_ID``, ``run_id``,
 (per year), ``energy`` (TeV), ``src_error_90``/``src_error_50`` (deg), the ``Trigger_ID``
 group with the ``Retraction`` flag, and ``Citations`` (``supersedes`` / ``retraction``) to
 the notices a revision replaces.
+
+Test and simulation traffic (:attr:`NoticeInput.test`) goes out as ``role="test"`` with the
+``Test`` and ``InternalTest`` flags true, as GCN marks its own test notices, so that brokers
+and subscribers that filter tests drop it. ``AuthorIVORN`` and the contact come from
+:attr:`NoticeInput.author` (the settings).
 """
 
 from __future__ import annotations
@@ -49,12 +54,18 @@ def _tjd_sod(t: datetime) -> tuple[int, float]:
 
 
 def _skeleton(n: NoticeInput) -> vp.Voevent:
-    """An observation VOEvent with the notice's IVORN and its Who block."""
-    v = vp.Voevent(stream="placeholder", stream_id="0", role=vp.definitions.roles.observation)
+    """An observation (or test) VOEvent with the notice's IVORN and its Who block."""
+    roles = vp.definitions.roles
+    v = vp.Voevent(stream="placeholder", stream_id="0",
+                   role=roles.test if n.test else roles.observation)
     v.attrib["ivorn"] = n.ivorn
+    # set_who prefixes "ivo://" itself: give it the IVORN without its scheme.
     vp.set_who(v, date=n.issued_at.astimezone(UTC).replace(tzinfo=None),
-               author_ivorn="nufair/IceCube")
-    vp.set_author(v, contactName="nufair realtime pipeline")
+               author_ivorn=n.author.ivorn.removeprefix("ivo://"))
+    contact = {"contactName": n.author.contact_name}
+    if n.author.contact_email:
+        contact["contactEmail"] = n.author.contact_email
+    vp.set_author(v, **contact)
     v.Who.Description = "VOEvent created by nufair with voevent-parse."
     return v
 
@@ -113,11 +124,25 @@ def _trigger_group(n: NoticeInput) -> etree._Element:
     """The ``Trigger_ID`` Group of flags, with ``Retraction`` set for a retraction."""
     return vp.Group([
         _param("SubType", "indi"),
-        _param("Test", "false"),
+        _param("Test", _bool(n.test)),
         _param("RADec_valid", "true" if n.ra is not None else "false"),
         _param("Retraction", "true" if n.kind == "retraction" else "false"),
-        _param("InternalTest", "false"),
+        _param("InternalTest", _bool(n.test)),
     ], name="Trigger_ID")
+
+
+def _bool(flag: bool) -> str:
+    return "true" if flag else "false"
+
+
+def _description(n: NoticeInput) -> str | None:
+    """The event's top-level Description: a test warning and/or the retraction's reason."""
+    parts = []
+    if n.test:
+        parts.append(f"TEST: simulated event from {n.observatory}, not a real observation.")
+    if n.kind == "retraction":
+        parts.append(f"Retraction: {n.retraction_reason or 'no reason given'}")
+    return " ".join(parts) or None
 
 
 def _add_where_when(v: vp.Voevent, ra: float, dec: float, r90_deg: float | None,
@@ -167,8 +192,9 @@ def build(n: NoticeInput) -> etree._Element:
     _add_how_and_why(v)
     if n.citations:
         _add_citations(v, n)
-    if n.kind == "retraction":
-        v.Description = f"Retraction: {n.retraction_reason or 'no reason given'}"
+    description = _description(n)
+    if description:
+        v.Description = description
     return v
 
 

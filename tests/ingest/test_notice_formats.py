@@ -14,9 +14,10 @@ from lxml import etree
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from catalog.errors import NotANeutrinoAlert
 from catalog.importers import parse_document
 from catalog.notices import render
-from catalog.notices.model import SECONDS_PER_YEAR, Citation, NoticeInput, make_ivorn
+from catalog.notices.model import SECONDS_PER_YEAR, Citation, NoticeAuthor, NoticeInput, make_ivorn
 from catalog.notices.parsed import RevisionKind
 
 BASE = "ivo://nufair.test/IceCube"
@@ -144,3 +145,53 @@ def test_circular_draft_states_the_facts() -> None:
     retraction = render("circular", notice("retraction", revision=2)).payload.decode()
     assert "retracted" in retraction and "detector calibration problem" in retraction
     assert all(len(line) <= 100 for line in text.splitlines())
+
+
+AUTHOR = NoticeAuthor(ivorn="ivo://nufair.test/IceCube", contact_name="nufair shifter",
+                      contact_email="shifter@nufair.test")
+
+
+@pytest.mark.parametrize("kind", ["initial", "update", "retraction"])
+def test_test_notices_are_marked_in_every_format(kind: str) -> None:
+    """A simulated event's notices say "test" where each format can: VOEvent role and flags
+    (XSD-valid), GCN JSON ``alert_tense`` (schema-valid), the circular's title and subject;
+    the archive's own importers refuse them as tests."""
+    n = notice(kind, revision={"initial": 0, "update": 1, "retraction": 2}[kind],
+               observatory="nufair-sim", test=True, author=AUTHOR)
+    xml = render("voevent", n).payload
+    _xsd().assertValid(etree.fromstring(xml))
+    v = vp.loads(xml)
+    assert v.attrib["role"] == "test" and vp.valid_as_v2_0(v)
+    params = _params(v)
+    assert params["Test"]["value"] == "true" and params["InternalTest"]["value"] == "true"
+    assert "not a real observation" in str(v.Description)
+    gcn = json.loads(render("gcn-json", n).payload)
+    assert list(official_gcn_validator().iter_errors(gcn)) == []
+    assert gcn["alert_tense"] == "test" and "TEST" in gcn["additional_info"]
+    circular = render("circular", n).payload.decode()
+    title, subject = circular.splitlines()[:2]
+    assert title == "TITLE:   GCN CIRCULAR -- TEST" and subject.startswith("SUBJECT: TEST: ")
+    assert "THIS IS A TEST" in circular and "IceCube observation" not in circular
+    for fmt in ("voevent", "gcn-json"):
+        r = render(fmt, n)
+        with pytest.raises(NotANeutrinoAlert):
+            parse_document(r.payload, filename=r.filename)
+
+
+def test_real_notices_are_observations() -> None:
+    """A real event's notices: role ``observation``, flags false, tense ``current``."""
+    n = notice(author=AUTHOR)
+    v = vp.loads(render("voevent", n).payload)
+    params = _params(v)
+    assert v.attrib["role"] == "observation"
+    assert params["Test"]["value"] == "false" and params["InternalTest"]["value"] == "false"
+    assert json.loads(render("gcn-json", n).payload)["alert_tense"] == "current"
+    assert "TEST" not in render("circular", n).payload.decode()
+
+
+def test_author_ivorn_and_contact_come_from_the_notice_author() -> None:
+    """``AuthorIVORN`` and the contact are the configured author's, not a constant."""
+    v = vp.loads(render("voevent", notice(author=AUTHOR)).payload)
+    assert v.Who.AuthorIVORN == "ivo://nufair.test/IceCube"
+    assert v.Who.Author.contactName == "nufair shifter"
+    assert v.Who.Author.contactEmail == "shifter@nufair.test"

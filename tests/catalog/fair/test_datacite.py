@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import UTC, datetime
+
 import pytest
 import xmlschema
 from datacite import schema45
@@ -123,3 +126,35 @@ def test_invalid_record_fails_the_xsd(seeded: RecordService, fair_cfg: FairConfi
     root.remove(root.find("d:resourceType", NS))
     with pytest.raises(xmlschema.XMLSchemaValidationError):
         datacite_xsd.validate(etree.tostring(root))
+
+
+def test_simulated_record_credits_the_simulator(
+        seeded: RecordService, storage: CatalogStorage, fair: FairStorage,
+        fair_cfg: FairConfig, datacite_xsd: xmlschema.XMLSchema) -> None:
+    """A simulated event's DataCite record (valid kernel-4.6) credits the simulator, with no
+    affiliation, never the collaboration, and its abstract opens with the warning; a real
+    event's still credits the collaboration with its ROR affiliation."""
+    t = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
+    storage.import_records([dataclasses.replace(
+        record(run=140001, event=42, name="IceCube-250304A", time=t, issued=t),
+        observatory="nufair-sim")])
+    fair.mint_missing(fair_cfg.doi_prefix, fair_cfg.provider)
+    sim = seeded.load("IceCube-250304A")
+    data = datacite.to_json(sim, fair_cfg)
+    assert data["creators"] == [{"name": fair_cfg.simulation_creator,
+                                 "nameType": "Organizational"}]
+    assert data["publisher"]["name"] == fair_cfg.publisher
+    xml = datacite.to_xml(sim, fair_cfg)
+    datacite_xsd.validate(xml)
+    root = etree.fromstring(xml)
+    assert [c.text for c in root.iterfind(".//d:creatorName", NS)] == [
+        fair_cfg.simulation_creator]
+    assert root.find(".//d:affiliation", NS) is None
+    assert fair_cfg.creator.encode() not in xml
+    abstract = root.findtext(".//d:description", namespaces=NS)
+    assert abstract.startswith("SIMULATED — NOT A REAL OBSERVATION.") and "nufair-sim" in abstract
+    real = datacite.to_json(seeded.load("IceCube-200615A"), fair_cfg)
+    assert [c["name"] for c in real["creators"]] == [fair_cfg.creator]
+    assert real["creators"][0]["affiliation"][0]["affiliationIdentifier"] == (
+        fair_cfg.creator_affiliation_ror)
+    assert "SIMULATED" not in real["descriptions"][0]["description"]

@@ -4,9 +4,11 @@ with signposting parsed by the ``signposting`` package and JSON-LD extracted by 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 import extruct
@@ -17,11 +19,14 @@ import xmlschema
 from fastapi.testclient import TestClient
 from lxml import etree, html
 
+from catalog.fair.config import FairConfig
 from catalog.fair.records import RecordService
 from catalog.fair.signposts import EXPORT_TYPES
 from catalog.storage.events import CatalogStorage
+from catalog.storage.fair import FairStorage
 from nufair.settings import Settings
-from tests.catalog.fair.conftest import add_artifact
+from tests.catalog.fair.conftest import BASE, add_artifact
+from tests.catalog.records_factory import record
 
 
 def _digest(body: bytes) -> str:
@@ -220,3 +225,40 @@ def test_former_artifact_url_redirects_to_the_file_under_its_landing_page(
 def _vary(headers: Mapping[str, str]) -> list[str]:
     """The ``Vary`` header's fields (CORS adds ``Origin`` to the page's ``Accept``)."""
     return [f.strip() for f in headers.get("vary", "").split(",")]
+
+
+def _simulated(storage: CatalogStorage, fair: FairStorage, cfg: FairConfig) -> str:
+    """Store a simulated alert (observatory ``nufair-sim``) with its DOIs; its name."""
+    t = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
+    rec = dataclasses.replace(record(run=140001, event=42, name="IceCube-250304A", time=t,
+                                     issued=t, energy_tev=300.0), observatory="nufair-sim")
+    storage.import_records([rec])
+    fair.mint_missing(cfg.doi_prefix, cfg.provider)
+    return "IceCube-250304A"
+
+
+def test_simulated_record_has_a_banner_and_no_collaboration_credit(
+        client: TestClient, seeded: RecordService, storage: CatalogStorage,
+        fair: FairStorage, fair_cfg: FairConfig) -> None:
+    """A simulated event's page opens with a "simulated" banner, credits the simulator, and
+    its JSON-LD (in the page and negotiated) says so first; a real event's page has none."""
+    name = _simulated(storage, fair, fair_cfg)
+    doc = html.fromstring(client.get(f"/records/{name}").text)
+    banner = doc.get_element_by_id("simulated")
+    assert banner.get("role") == "alert"
+    assert "Simulated — not a real observation" in banner.text_content()
+    cite = doc.get_element_by_id("citation").text_content()
+    assert cite.startswith(f"{fair_cfg.simulation_creator} (2025)")
+    assert fair_cfg.creator not in cite  # the collaboration is not credited
+    author = doc.find(".//meta[@name='citation_author']")
+    assert author is not None and author.get("content") == fair_cfg.simulation_creator
+    [ld] = extruct.extract(client.get(f"/records/{name}").text, base_url=BASE,
+                           syntaxes=["json-ld"])["json-ld"]
+    assert ld["description"].startswith("SIMULATED — NOT A REAL OBSERVATION.")
+    assert ld["creator"] == {"@type": "Organization", "name": fair_cfg.simulation_creator}
+    bib = client.get(f"/records/{name}/export/bibtex").text
+    assert fair_cfg.creator not in bib
+    real = html.fromstring(client.get("/records/IceCube-200615A").text)
+    assert real.get_element_by_id("simulated", None) is None
+    assert "SIMULATED" not in client.get("/records/IceCube-200615A",
+                                         headers={"Accept": "application/ld+json"}).text
