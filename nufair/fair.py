@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from catalog.fair.config import FairConfig
+from catalog.fair.config import DEFAULT_ADMIN_EMAIL, FairConfig
 from catalog.fair.pids import DataCiteProvider, LocalProvider, PidProvider, SyncSummary, sync_dois
 from catalog.fair.records import RecordService
 from catalog.storage.events import CatalogStorage
@@ -29,7 +29,9 @@ def fair_config(settings: Settings) -> FairConfig:
     """The FAIR layer's configuration, from the settings."""
     return FairConfig(base_url=settings.public_base_url, doi_prefix=settings.doi_prefix,
                       doi_resolver=settings.doi_resolver, provider=settings.pid_provider,
-                      oai_page_size=settings.oai_page_size)
+                      oai_page_size=settings.oai_page_size,
+                      simulated_observatories=observatory_list(settings.test_observatories),
+                      admin_email=settings.contact_email or DEFAULT_ADMIN_EMAIL)
 
 
 def make_provider(settings: Settings) -> PidProvider:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from catalog.notices.model import NoticeAuthor
 from catalog.publish import PublishConfig, Publisher, Route
 from catalog.storage.events import CatalogStorage
 from catalog.storage.outbox import OutboxStorage
@@ -29,6 +30,7 @@ from ingest.sinks.folder import FolderSink
 from ingest.sinks.gcn_kafka import GcnKafkaSink, make_producer
 from ingest.sinks.vtp import VTPSink
 from ingest.sinks.webhook import WebhookSink
+from nufair.fair import observatory_list
 from nufair.settings import Settings
 from reco import kernel
 from reco.detector import Detector, load_ic86
@@ -72,7 +74,10 @@ def publish_config(settings: Settings, sinks: list[Sink]) -> PublishConfig:
     return PublishConfig(
         ivorn_base=settings.ivorn_base,
         routes=tuple(Route(s.name, s.formats) for s in sinks),  # type: ignore[arg-type]
-        public_base_url=settings.public_base_url)
+        public_base_url=settings.public_base_url,
+        test_observatories=observatory_list(settings.test_observatories),
+        author=NoticeAuthor(ivorn=settings.ivorn_base, contact_name=settings.contact_name,
+                            contact_email=settings.contact_email))
 
 
 def dispatcher_config(settings: Settings) -> DispatcherConfig:

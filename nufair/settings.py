@@ -105,6 +105,14 @@ class Settings(BaseSettings):
     # --- realtime pipeline and publication (ingest/)
     ivorn_base: str = Field(default="ivo://nufair.example/IceCube",
                             description="Authority and path of the IVORNs of our notices.")
+    test_observatories: str = Field(default="nufair-sim", description=(
+        "Comma-separated observatories whose events are test/simulation traffic: notices "
+        "marked as tests (VOEvent role=test, GCN alert_tense=test), pages bannered, no "
+        "collaboration credit"))
+    contact_name: str = Field(default="nufair realtime pipeline",
+                              description="VOEvent Author contactName")
+    contact_email: str | None = Field(default=None, description=(
+        "VOEvent Author contactEmail and the OAI-PMH adminEmail"))
     sinks: list[Literal["folder", "webhook", "vtp", "gcn-kafka"]] = Field(
         default=["folder"], description="Where notices are delivered.")
     notices_dir: Path | None = Field(default=None,

@@ -1,6 +1,6 @@
 """ingest: fenced scan claims
 
-Revision ID: 0008_scan_fencing
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-03 03:45:00
 
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0008_scan_fencing'
+revision: str = '0008'
 down_revision: str | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
