@@ -2,21 +2,19 @@
 
 Each hostile body must get a 4xx in the one error shape (HTTP) or a dead letter with its
 code (AMQP) or a refusal (CLI), and leave nothing behind: no database row, no file inside
-or outside the data directory. The writers of files (folder sink, artifact stores, skymap
-writer) are also called directly with hostile names.
+or outside the data directory. The writers of files, called directly with hostile names,
+are in test_writer_confinement.py.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
-from typing import Any, cast
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -25,12 +23,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from catalog.notices.model import NoticeInput, file_stem
 from catalog.schema.events import events, revisions
 from catalog.schema.ingest import raw_events, scans
 from catalog.schema.outbox import notices
 from catalog.storage.events import CatalogStorage
-from catalog.storage.outbox import OutboxNotice
 from ingest.consumer import ERROR_CODE_HEADER, RawEventConsumer
 from ingest.rawevent import (
     DETECTORS,
@@ -39,10 +35,6 @@ from ingest.rawevent import (
     loads_strict,
     raw_event_validator,
 )
-from ingest.safepath import UnsafePath
-from ingest.scanning.artifacts import ArtifactStoreError, FsspecStore, LocalStore
-from ingest.scanning.skymaps import WrittenFile, digests, write_products
-from ingest.sinks.folder import FolderSink
 from nufair.app import create_app
 from nufair.cli import main
 from nufair.ingest import make_context
@@ -50,12 +42,9 @@ from nufair.settings import Settings
 from reco.detector import load_ic86
 from reco.firstguess import likelihood_search
 from reco.likelihood import prepare
-from reco.result import ScanResult
 from tests.ingest.amqp import params, publish, queues, take_all
+from tests.ingest.confinement import MARK, escaped_files, files_under
 from tests.ingest.events import detector, raw_body, simulated
-
-MARK = "TRAVERSAL"
-
 
 # ------------------------------------------------------------------------------ payloads
 
@@ -126,18 +115,6 @@ def _counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
         return {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
                 for t in (raw_events, events, revisions, notices, scans)}
-
-
-def _files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file())
-
-
-def _escaped(tmp_path: Path) -> list[Path]:
-    """Files of the hostile names anywhere in this session's test folders, next to them,
-    and at the issue's absolute target."""
-    found = list(tmp_path.parent.rglob(f"*{MARK}*"))
-    found += tmp_path.parent.parent.glob(f"*{MARK}*")
-    return found + [p for p in (Path("/srv/elsewhere"),) if p.exists()]
 
 
 def _error(r: Any) -> dict[str, Any]:
@@ -213,9 +190,9 @@ def test_hostile_raw_event_is_refused_and_leaves_nothing(
     assert error["code"] in {"invalid_input", "raw_event_too_large", "implausible_event"}
     assert time.monotonic() - started < 30  # refused before any fit
     assert _counts(engine) == before
-    assert _files(settings.data_dir / "notices") == [] if (
+    assert files_under(settings.data_dir / "notices") == [] if (
         settings.data_dir / "notices").exists() else True
-    assert _escaped(tmp_path) == []
+    assert escaped_files(tmp_path) == []
 
 
 def test_traversal_payloads_name_their_cause(api: TestClient, engine: Engine,
@@ -228,7 +205,7 @@ def test_traversal_payloads_name_their_cause(api: TestClient, engine: Engine,
         assert _error(r) == {"code": "invalid_input", "message": r.json()["error"]["message"],
                              "details": {"path": "observatory",
                                          "schema": "raw_event.schema.json"}}
-    assert _counts(engine)["raw_events"] == 0 and _escaped(tmp_path) == []
+    assert _counts(engine)["raw_events"] == 0 and escaped_files(tmp_path) == []
     # The same event under a plain name is accepted: the refusal was about the name.
     ok = api.post("/api/v1/events/raw", json=raw_body(event_id=901), headers=admin_headers)
     assert ok.status_code == 201, ok.text
@@ -372,7 +349,7 @@ def test_hostile_messages_are_dead_lettered_with_their_code(
     assert set(codes.values()) <= {"invalid_input", "raw_event_too_large",
                                    "implausible_event"}, codes
     assert codes["time-year-1"] == "implausible_event"
-    assert _counts(engine)["raw_events"] == 0 and _escaped(tmp_path) == []
+    assert _counts(engine)["raw_events"] == 0 and escaped_files(tmp_path) == []
 
 
 def test_cli_refuses_hostile_files(db_url: str, tmp_path: Path, engine: Engine,
@@ -391,134 +368,7 @@ def test_cli_refuses_hostile_files(db_url: str, tmp_path: Path, engine: Engine,
     assert result.exit_code == 1, result.output
     assert result.output.count("refused") == len(chosen), result.output
     assert "[implausible_event]" in result.output and "[invalid_input]" in result.output
-    assert _counts(engine)["raw_events"] == 0 and _escaped(tmp_path) == []
-
-
-# ------------------------------------------------------------ writers, called directly
-
-@pytest.fixture
-def outside(tmp_path: Path) -> Iterator[Path]:
-    """A folder next to the writer's root that must stay empty."""
-    folder = tmp_path / "outside"
-    folder.mkdir()
-    yield folder
-    assert _files(folder) == []
-
-
-def _notice(fmt: str, filename: str) -> OutboxNotice:
-    now = datetime.now(UTC)
-    return OutboxNotice(id=1, revision_pk=1, sink="folder", format=fmt, idempotency_key="k",
-                        media_type="application/json", filename=filename, payload=b"{}",
-                        status="pending", attempt_count=0, next_attempt_at=now,
-                        delivered_at=None, created_at=now)
-
-
-@pytest.mark.parametrize(("fmt", "filename"), [
-    ("gcn-json", f"../../outside/{MARK}.json"),
-    ("gcn-json", f"{MARK}/../../../outside/x.json"),
-    ("../outside", f"{MARK}.json"),
-    ("gcn-json", "/ABSOLUTE"),
-    ("gcn-json", ".."),
-    ("gcn-json", "a\x00b"),
-])
-def test_folder_sink_refuses_names_that_leave_its_root(fmt: str, filename: str,
-                                                      tmp_path: Path, outside: Path) -> None:
-    root = tmp_path / "notices"
-    with pytest.raises(UnsafePath):
-        FolderSink(root).deliver(_notice(fmt, filename))
-    assert _files(tmp_path) == [] and not Path("/ABSOLUTE").exists()
-
-
-def test_folder_sink_refuses_a_linked_folder(tmp_path: Path, outside: Path) -> None:
-    root = tmp_path / "notices"
-    root.mkdir()
-    (root / "gcn-json").symlink_to(outside)
-    with pytest.raises(UnsafePath):
-        FolderSink(root).deliver(_notice("gcn-json", "x.json"))
-    ok = FolderSink(root).deliver(_notice("voevent", "IceCube_1_000000002_0.xml"))
-    assert Path(ok.detail) == (root / "voevent" / "IceCube_1_000000002_0.xml").resolve()
-
-
-def _written(folder: Path, name: str) -> WrittenFile:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    if name not in ("..", "."):
-        path.write_bytes(b"SIMPLE")
-    size, sha, md5 = (6, "x", "y") if name in ("..", ".") else digests(path)
-    return WrittenFile("skymap-fits", path, "application/fits", size, sha, md5)
-
-
-@pytest.mark.parametrize(("rel", "name"), [
-    (f"../outside/{MARK}", "a.fits"),
-    ("../../..", f"{MARK}.fits"),
-    ("/tmp", f"{MARK}.fits"),
-    ("1/0", ".."),
-])
-def test_local_store_refuses_paths_that_leave_its_root(rel: str, name: str, tmp_path: Path,
-                                                       outside: Path) -> None:
-    store = LocalStore(tmp_path / "artifacts")
-    scratch = store.scratch()
-    files = [_written(scratch, name)]
-    try:
-        with pytest.raises(ArtifactStoreError, match="refused"):
-            store.place(PurePosixPath(rel), files)
-    finally:
-        shutil.rmtree(scratch)
-    assert _files(tmp_path / "artifacts") == [] and _escaped(tmp_path) == []
-    assert not Path(f"/tmp/{MARK}.fits").exists()
-
-
-def test_local_store_refuses_a_linked_folder(tmp_path: Path, outside: Path) -> None:
-    store = LocalStore(tmp_path / "artifacts")
-    scratch = store.scratch()
-    (tmp_path / "artifacts" / "7").symlink_to(outside)
-    with pytest.raises(ArtifactStoreError):
-        store.place(PurePosixPath("7/0"), [_written(scratch, "a.fits")])
-    assert store.place(PurePosixPath("8/0"), [_written(scratch, "b.fits")]) == ["8/0/b.fits"]
-
-
-@pytest.mark.parametrize("rel", [f"../outside/{MARK}", "../..", "/x", "1/a\x00b"])
-def test_fsspec_store_refuses_paths_that_leave_its_root(rel: str, tmp_path: Path,
-                                                        outside: Path) -> None:
-    root = tmp_path / "bucket"
-    root.mkdir()
-    store = FsspecStore(f"file://{root}")
-    scratch = store.scratch()
-    try:
-        with pytest.raises(ArtifactStoreError, match="refused"):
-            store.place(PurePosixPath(rel), [_written(scratch, f"{MARK}.fits")])
-    finally:
-        shutil.rmtree(scratch)
-    assert _files(root) == [] and _escaped(tmp_path) == []
-
-
-@pytest.mark.parametrize("stem", [f"../outside/{MARK}", "..", "", f"/tmp/{MARK}"])
-def test_skymap_writer_refuses_stems_that_leave_its_folder(stem: str, tmp_path: Path,
-                                                           outside: Path) -> None:
-    folder = tmp_path / "scratch"
-    with pytest.raises(UnsafePath):
-        write_products(cast(ScanResult, None), {}, folder, stem)  # refused before any use
-    assert not folder.exists() and _escaped(tmp_path) == []
-
-
-def test_skymap_writer_refuses_a_linked_file(tmp_path: Path, outside: Path) -> None:
-    folder = tmp_path / "scratch"
-    folder.mkdir()
-    (folder / "x_skymap.fits.gz").symlink_to(outside / "planted.fits.gz")
-    with pytest.raises(UnsafePath):
-        write_products(cast(ScanResult, None), {}, folder, "x")
-    assert not (outside / "planted.fits.gz").exists()
-
-
-@pytest.mark.parametrize("observatory", ["../../x", "/abs", "..", "a/b", "", "é"])
-def test_file_stem_refuses_unsafe_observatory(observatory: str) -> None:
-    n = NoticeInput(observatory=observatory, run_id=1, event_id=2, name=None, stream="gold",
-                    event_time=datetime.now(UTC), revision=0, kind="initial",
-                    issued_at=datetime.now(UTC), ra=None, dec=None, r50_deg=None,
-                    r90_deg=None, energy_tev=None, signalness=None, far_per_year=None,
-                    ivorn="ivo://x")
-    with pytest.raises(ValueError, match="safe"):
-        file_stem(n)
+    assert _counts(engine)["raw_events"] == 0 and escaped_files(tmp_path) == []
 
 
 def test_plain_events_still_pass() -> None:
