@@ -45,7 +45,7 @@ def sample(storage: CatalogStorage) -> list[NoticeRecord]:
     return boxes + circles
 
 
-def _inside(recs: list[NoticeRecord], ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
+def inside_regions(recs: list[NoticeRecord], ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
     """(n_records, n_points) truth table of the 90 % regions, computed independently."""
     out = np.zeros((len(recs), len(ra)), dtype=bool)
     points = SkyCoord(ra, dec, unit="deg")
@@ -152,7 +152,7 @@ def test_single_points_equal_astropy_and_rest(client: TestClient,
               and r.dec is not None and e.dec_plus is not None and not e.is_circle]
     ra = np.concatenate([ra[pick], [a for a, _ in edges]])
     dec = np.concatenate([dec[pick], [d for _, d in edges]])
-    truth = _inside(sample, ra, dec)
+    truth = inside_regions(sample, ra, dec)
     names = np.array([r.name for r in sample])
     for j, (a, d) in enumerate(zip(ra.tolist(), dec.tolist(), strict=True)):
         expected = set(names[truth[:, j]].tolist())
@@ -179,7 +179,7 @@ def test_uploaded_crossmatch_gives_the_exact_pairs(client: TestClient,
                             "nufair.alerts AS a ON 1 = CONTAINS(POINT('ICRS', u.ra, u.dec), "
                             "a.moc90)", upload=buf.getvalue())
     got = {(int(s), n) for s, n in rows}
-    truth = _inside(sample, ra, dec)
+    truth = inside_regions(sample, ra, dec)
     expected = {(int(j), str(sample[i].name)) for i, j in zip(*np.nonzero(truth), strict=True)}
     assert len(ra) >= 10_000 and len(expected) > 1000
     assert got == expected
