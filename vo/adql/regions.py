@@ -9,7 +9,11 @@ columns, so that TAP answers what ``GET /api/v1/regions/containing`` answers
 * a circle: the great-circle distance (:func:`catalog.sky.great_circle_sql`) <= the radius;
 * an RA/Dec box: :func:`catalog.sky.in_box`, operation by operation (the same RA wrap, the
   same floating-point steps, so boundary points fall on the same side);
-* a region without extents (a contour, a scan): its tiles are the region.
+* a region without extents: its tiles are the region.
+
+A scan's revision keeps its box and gets the scan's own pixels as tiles (and its radius as
+``r{level}``, :meth:`catalog.storage.revisions.RevisionStore.replace_region_tiles`): tiles
+AND box is then the contour, as REST answers it.
 
 The views do not publish the catalog's ``region{level}_shape`` column, and the TAP role may
 read only the views and the tiles. A circle is stored with all four extents equal to its
