@@ -54,7 +54,8 @@ def _box(ra: str, dec: str, cols: dict[str, str]) -> str:
     in_dec = (f"({dec0} - {cols['dec_minus']} <= {dec} AND "
               f"{dec} <= {dec0} + {cols['dec_plus']})")
     offset = _ra_offset(ra, ra0)
-    in_ra = f"({plus} + {minus} >= 360.0 OR (-{minus} <= {offset} AND {offset} <= {plus}))"
+    # BETWEEN is -minus <= offset AND offset <= plus, with the offset written once
+    in_ra = f"({plus} + {minus} >= 360.0 OR {offset} BETWEEN -{minus} AND {plus})"
     return f"({in_dec} AND {in_ra})"
 
 
