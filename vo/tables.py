@@ -89,6 +89,16 @@ def _c(name: str, datatype: str, description: str, **kw: object) -> ColumnInfo:
     return ColumnInfo(name, datatype, description, **kw)  # type: ignore[arg-type]
 
 
+def _moc_description(level: int) -> str:
+    """What a MOC column is, and what a region predicate on it answers (issue 15)."""
+    return (f"Covering of the {level} % region by HEALPix tiles at the region's tile order "
+            "(ASCII MOC 2.0): an approximation, larger than the region. The region predicate "
+            f"1 = CONTAINS(POINT(...), moc{level}) (or INTERSECTS with a POINT) is exact: it "
+            "uses the tiles as an index and answers for the published region itself (the "
+            f"circle of radius r{level}, or the RA/Dec box ra/dec_err_plus/minus_{level}), as "
+            "/api/v1/regions/containing does.")
+
+
 def _alert_columns(current: bool) -> tuple[ColumnInfo, ...]:
     what = "the current revision" if current else "this revision"
     cols = [
@@ -122,14 +132,17 @@ def _alert_columns(current: bool) -> tuple[ColumnInfo, ...]:
     for level in (50, 90):
         cols += [
             _c(f"ra_err_plus_{level}", "double", f"{level} % region: RA extent above the "
-               "best fit (coordinate difference).", unit="deg", ucd="stat.error;pos.eq.ra"),
+               "best fit (coordinate difference; a circle's radius for a circle).", unit="deg",
+               ucd="stat.error;pos.eq.ra"),
             _c(f"ra_err_minus_{level}", "double", f"{level} % region: RA extent below the "
                "best fit (coordinate difference).", unit="deg", ucd="stat.error;pos.eq.ra"),
             _c(f"dec_err_plus_{level}", "double", f"{level} % region: Dec extent above the "
                "best fit.", unit="deg", ucd="stat.error;pos.eq.dec"),
             _c(f"dec_err_minus_{level}", "double", f"{level} % region: Dec extent below the "
                "best fit.", unit="deg", ucd="stat.error;pos.eq.dec"),
-            _c(f"r{level}", "double", f"Radius of the cap with the {level} % region's area.",
+            _c(f"r{level}", "double", f"Radius of the {level} % region when it is a circle "
+               "(then all four extents equal it); for a box, the radius of the cap with the "
+               "box's area.",
                unit="deg", ucd="stat.error;pos.angDistance", principal=level == 90),
             _c(f"area{level}", "double", f"Area of the {level} % region.", unit="deg**2",
                ucd="phys.angArea"),
@@ -146,10 +159,10 @@ def _alert_columns(current: bool) -> tuple[ColumnInfo, ...]:
         _c("retraction_reason", "char", "Why the alert was retracted.", ucd="meta.note"),
         _c("obs_publisher_did", "char", "Publisher dataset identifier; the ID parameter of "
            "the DataLink service.", ucd="meta.ref.ivoid;meta.main"),
-        _c("moc50", "char", "50 % region as a MOC (HEALPix tiles, ASCII MOC 2.0).",
-           xtype="moc", ucd="pos.outline;obs.field", moc_level=50),
-        _c("moc90", "char", "90 % region as a MOC (HEALPix tiles, ASCII MOC 2.0).",
-           xtype="moc", ucd="pos.outline;obs.field", moc_level=90, principal=True),
+        _c("moc50", "char", _moc_description(50), xtype="moc", ucd="pos.outline;obs.field",
+           moc_level=50),
+        _c("moc90", "char", _moc_description(90), xtype="moc", ucd="pos.outline;obs.field",
+           moc_level=90, principal=True),
     ]
     if not current:
         cols.append(_c("is_current", "short", "1 when this revision currently describes the "

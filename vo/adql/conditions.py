@@ -63,7 +63,8 @@ class ConditionsMixin(TranslatorBase):
             inside = f"{alias}.hpx @> CAST({point.hpx} AS bigint)"
         terms.append(f"({alias}.revision_pk = {rev} AND {alias}.level = {int(level)} "
                      f"AND {inside})")
-        return "TRUE"
+        # The tiles only cover the region: the exact shape refines the joined candidates.
+        return self.geo.in_region(point, region)
 
     def condition(self, tree: Node, scope: Scope, top: bool = False) -> str:
         """SQL of a search condition; ``top``: it is a conjunct of a WHERE (or inner ON)."""

@@ -3,7 +3,8 @@
 Points carry their order-29 HEALPix index when one exists (an indexed column, a value
 computed at upload, or ``nufair.hpx29(ra, dec)``); constant shapes carry tile coverings.
 Predicates are an index pre-filter (a BitmapOr of ``hpx29`` ranges, or the SP-GiST tiles of
-a MOC column) AND the exact test (great-circle distance, polygon edge normals). The distance
+a MOC column) AND the exact test (great-circle distance, polygon edge normals, and for a
+point in a MOC column the alert's published circle or box, :mod:`vo.adql.regions`). The distance
 is the one of :func:`catalog.sky.great_circle_sql`, the catalog's own.
 """
 
@@ -17,6 +18,7 @@ import numpy as np
 
 from catalog import sky
 from vo.adql import geometry as geo
+from vo.adql.regions import exact_region_sql
 from vo.adql.scope import Expr
 from vo.errors import AdqlError
 from vo.tables import TILES_RELATION
@@ -138,8 +140,9 @@ class GeometrySql:
             return f"({exact})"
         if a.kind == "point" and b.kind == "moc" and b.moc is not None:
             rev, level = b.moc
-            return (f"EXISTS (SELECT 1 FROM {TILES_RELATION} m WHERE m.revision_pk = {rev}"
-                    f" AND m.level = {int(level)} AND m.hpx @> CAST({a.hpx} AS bigint))")
+            tiles = (f"EXISTS (SELECT 1 FROM {TILES_RELATION} m WHERE m.revision_pk = {rev}"
+                     f" AND m.level = {int(level)} AND m.hpx @> CAST({a.hpx} AS bigint))")
+            return f"({tiles} AND {self.in_region(a, b)})"
         if a.kind == "circle" and b.kind == "circle":
             d = self._dist(Expr("", parts=a.parts[:2]), Expr("", parts=b.parts[:2]))
             return f"({d} + {a.parts[2].sql} <= {b.parts[2].sql})"
@@ -169,6 +172,18 @@ class GeometrySql:
         raise AdqlError(f"INTERSECTS({a.kind.upper()}, {b.kind.upper()}) is not supported")
 
     # ----------------------------------------------------------------- helpers
+    @staticmethod
+    def in_region(p: Expr, moc: Expr) -> str:
+        """SQL boolean: POINT ``p`` lies in the exact region that MOC column ``moc`` covers.
+
+        The tiles are only a covering (the pre-filter); the region itself is the circle or
+        box of the row's columns (:mod:`vo.adql.regions`).
+        """
+        assert moc.moc is not None
+        if moc.region is None:
+            return "TRUE"  # a MOC of no alert row: the tiles are all there is
+        return exact_region_sql(moc.region, moc.moc[1], p.parts[0].sql, p.parts[1].sql)
+
     def _covering(self, g: Expr) -> Any:
         # Two orders finer than a pre-filter: the overlap with a MOC is decided on the tiles.
         if g.kind == "circle" and g.is_const:

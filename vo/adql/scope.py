@@ -66,6 +66,7 @@ class Expr:
     indexed: bool = False  # hpx is an indexed column (a pre-filter pays off)
     polygon: object | None = None  # vo.adql.geometry.ConvexPolygon for constant polygons
     moc: tuple[str, int] | None = None  # (revision id SQL, level) of a MOC column
+    region: str | None = None  # SQL alias of the alert row whose columns give a MOC's shape
     name: str | None = None  # default output name
 
     @property
@@ -121,7 +122,7 @@ class Relation:
             assert self.table is not None and self.table.id_column
             rev = f"{self.alias}.{quote(self.table.id_column)}"
             return Expr(sql=rev, kind="moc", meta=col.meta, moc=(rev, col.meta.moc_level),
-                        name=col.name)
+                        region=self.alias, name=col.name)
         if col.kind in ("point", "circle", "polygon"):
             parts = tuple(Expr(f"({col.sql})[{i}]") for i in (1, 2, 3)[:2 if col.kind ==
                                                                        "point" else 3])
