@@ -23,6 +23,7 @@ from catalog.notices.parsed import NoticeRecord
 from catalog.sky import region_geometry
 from catalog.storage.events import CatalogStorage
 from tests.catalog.records_factory import record
+from tests.vo.test_exact_regions import inside_regions
 from vo import resultstream
 from vo import service as tap
 from vo.config import VoConfig
@@ -136,8 +137,8 @@ def regions(storage: CatalogStorage) -> list[NoticeRecord]:
 def test_crossmatch_equals_mocpy(engine: Engine, regions: list[NoticeRecord], bulk: bool,
                                  small_rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Both plans of a cross-match (each source probes the tiles' SP-GiST index; the tiles
-    are scanned and each probes the upload's b-tree), and both writers, give mocpy's
-    answer."""
+    are scanned and each probes the upload's b-tree), and both writers, give the pairs
+    that mocpy's tiles and the exact published shape both hold (issue 15)."""
     monkeypatch.setattr(tap, "BULK_TILES_PER_SOURCE", 10**9 if bulk else 0)
     monkeypatch.setattr(resultstream, "SMALL_ROWS", small_rows)
     rng = np.random.default_rng(RNG_SEED + 3)
@@ -159,7 +160,7 @@ def test_crossmatch_equals_mocpy(engine: Engine, regions: list[NoticeRecord], bu
         assert region is not None and rec.ra is not None and rec.dec is not None
         geom = region_geometry(rec.ra, rec.dec, region)
         inside = MOC.from_depth29_ranges(geom.order, geom.ranges).contains_lonlat(
-            ra * u.deg, dec * u.deg)
+            ra * u.deg, dec * u.deg) & inside_regions([rec], ra, dec)[0]
         expected |= {(int(i), str(rec.name)) for i in np.nonzero(inside)[0]}
     assert len(expected) > 500
     assert got == expected and out.rows == len(expected)
