@@ -6,10 +6,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
@@ -24,14 +22,6 @@ from tests.ingest.helpers import SECRET, Receiver, publish_config, publishing, r
 
 FAST = DispatcherConfig(poll_s=0.05, batch=50, lease_s=30.0, backoff_base_s=0.05,
                         backoff_max_s=0.2)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    r.start()
-    yield r
-    r.stop()
 
 
 def _outbox(storage: CatalogStorage) -> tuple[Publisher, OutboxStorage]:

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 
@@ -26,14 +25,6 @@ ALERTS = 6
 # Backoff long enough for the initials to sit in it while the updates are fresh.
 SLOW_BACKOFF = DispatcherConfig(poll_s=0.05, batch=50, lease_s=30.0, backoff_base_s=0.05,
                                 backoff_max_s=3.0)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    r.start()
-    yield r
-    r.stop()
 
 
 def _until(predicate: Callable[[], bool], timeout_s: float = 20.0) -> None:
