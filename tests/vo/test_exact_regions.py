@@ -26,6 +26,7 @@ from catalog.importers.icecat import read_icecat_csv
 from catalog.notices.parsed import NoticeRecord
 from catalog.storage.events import CatalogStorage
 from tests.catalog.records_factory import record
+from tests.vo.truth import inside_regions
 
 RNG_SEED = 15
 
@@ -43,26 +44,6 @@ def sample(storage: CatalogStorage) -> list[NoticeRecord]:
                for i, (name, ra, dec, r90) in enumerate(CIRCLES)]
     storage.import_records(boxes + circles)
     return boxes + circles
-
-
-def inside_regions(recs: list[NoticeRecord], ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
-    """(n_records, n_points) truth table of the 90 % regions, computed independently."""
-    out = np.zeros((len(recs), len(ra)), dtype=bool)
-    points = SkyCoord(ra, dec, unit="deg")
-    for i, rec in enumerate(recs):
-        region = rec.region(0.9)
-        assert region is not None and rec.ra is not None and rec.dec is not None
-        if region.is_circle:
-            sep = SkyCoord(rec.ra, rec.dec, unit="deg").separation(points).deg
-            out[i] = sep <= region.radius_deg
-            continue
-        plus, minus = region.ra_plus, region.ra_minus
-        assert plus is not None and minus is not None
-        assert region.dec_plus is not None and region.dec_minus is not None
-        in_dec = (dec >= rec.dec - region.dec_minus) & (dec <= rec.dec + region.dec_plus)
-        offset = np.mod(ra - rec.ra + 180.0, 360.0) - 180.0  # signed RA difference
-        out[i] = in_dec & ((plus + minus >= 360.0) | ((offset >= -minus) & (offset <= plus)))
-    return out
 
 
 def _near_boundaries(recs: list[NoticeRecord], per_region: int,

@@ -20,7 +20,7 @@ from catalog.schema.events import artifacts, events
 from catalog.schema.pids import dois
 from catalog.sky import region_geometry
 from catalog.storage.fair import FairStorage
-from tests.vo.test_exact_regions import inside_regions
+from tests.vo.truth import inside_regions
 
 
 def _near(recs: list[NoticeRecord], ra: float, dec: float, radius: float) -> set[str]:

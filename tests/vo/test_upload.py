@@ -23,7 +23,7 @@ from catalog.notices.parsed import NoticeRecord
 from catalog.sky import region_geometry
 from catalog.storage.events import CatalogStorage
 from tests.catalog.records_factory import record
-from tests.vo.test_exact_regions import inside_regions
+from tests.vo.truth import inside_regions
 from vo import resultstream
 from vo import service as tap
 from vo.config import VoConfig
