@@ -51,6 +51,17 @@ def in_shape(ra: str, dec: str, g: str, ra0: str, dec0: str) -> str:
             f" WHEN {g}.shape = 'box' THEN {in_dec} AND {in_ra} ELSE TRUE END)")
 
 
+def may_reach(ra0: str, dec0: str, a: str, g: str, ra: str, dec: str) -> str:
+    """SQL: a cheap necessary condition for the ellipse (semi-major ``a``) around
+    (ra0, dec0) to meet region ``g`` centred on (ra, dec): every point of the ellipse is
+    within ``a`` of its centre, so a circle must come within radius + a, and a box's Dec
+    range within ``a`` of the centre's Dec."""
+    distance = sky.great_circle_sql(ra, dec, ra0, dec0)
+    return (f"(CASE WHEN {g}.shape = 'circle' THEN {distance} <= {g}.radius + {a}"
+            f" WHEN {g}.shape = 'box' THEN {dec0} - {a} <= {dec} + {g}.dec_plus"
+            f" AND {dec0} + {a} >= {dec} - {g}.dec_minus ELSE TRUE END)")
+
+
 def in_tiles(hpx29: str, revision: str, level: str) -> str:
     """SQL: the order-29 index ``hpx29`` lies in a tile of the revision's region."""
     return (f"EXISTS (SELECT 1 FROM public.region_tiles t2 WHERE t2.revision_pk = {revision}"
@@ -75,14 +86,20 @@ def outline_from(ra0: str, dec0: str, a: str, b: str, pa: str) -> str:
     pa + atan2(b sin t, a cos t); it is placed on the sphere by the direct problem of a
     great circle (what astropy's ``directional_offset_by`` computes).
     """
-    t = f"(360.0 * o.k / {OUTLINE_POINTS})"
+    # float8 throughout (a bare 360.0 is numeric); OFFSET 0 keeps each step a subquery of
+    # its own, so PostgreSQL computes each value once instead of pasting its expression
+    # into every later use (4x faster measured).
+    t = f"(CAST(o.k AS double precision) * {360.0 / OUTLINE_POINTS!r}::float8)"
     return (
         f"generate_series(0, {OUTLINE_POINTS - 1}) AS o(k)"
-        f" CROSS JOIN LATERAL (SELECT {a} * cosd({t}) AS x, {b} * sind({t}) AS y) o1"
+        f" CROSS JOIN LATERAL (SELECT {a} * cosd({t}) AS x, {b} * sind({t}) AS y"
+        " OFFSET 0) o1"
         " CROSS JOIN LATERAL (SELECT sqrt(o1.x * o1.x + o1.y * o1.y) AS rho,"
-        f" {pa} + atan2d(o1.y, o1.x) AS theta) o2"
-        f" CROSS JOIN LATERAL (SELECT asind(least(1.0, greatest(-1.0, sind({dec0})"
-        f" * cosd(o2.rho) + cosd({dec0}) * sind(o2.rho) * cosd(o2.theta)))) AS dec) o3"
+        f" {pa} + atan2d(o1.y, o1.x) AS theta OFFSET 0) o2"
+        f" CROSS JOIN LATERAL (SELECT asind(least(1.0::float8, greatest(-1.0::float8,"
+        f" sind({dec0}) * cosd(o2.rho) + cosd({dec0}) * sind(o2.rho) * cosd(o2.theta))))"
+        " AS dec OFFSET 0) o3"
         f" CROSS JOIN LATERAL (SELECT {ra0} + atan2d(sind(o2.theta) * sind(o2.rho)"
-        f" * cosd({dec0}), cosd(o2.rho) - sind({dec0}) * sind(o3.dec)) AS ra) o4"
-        " CROSS JOIN LATERAL (SELECT o4.ra - 360.0 * floor(o4.ra / 360.0) AS ra) o5")
+        f" * cosd({dec0}), cosd(o2.rho) - sind({dec0}) * sind(o3.dec)) AS ra OFFSET 0) o4"
+        " CROSS JOIN LATERAL (SELECT o4.ra - 360.0::float8 * floor(o4.ra / 360.0::float8)"
+        " AS ra OFFSET 0) o5")

@@ -19,7 +19,13 @@ from sqlalchemy.dialects.postgresql import ARRAY, BIGINT
 from sqlalchemy.engine import Connection
 
 from catalog import sky
-from catalog.counterparts.geometry import in_ellipse, in_shape, in_tiles, outline_from
+from catalog.counterparts.geometry import (
+    in_ellipse,
+    in_shape,
+    in_tiles,
+    may_reach,
+    outline_from,
+)
 from catalog.counterparts.models import CounterpartPublic
 from catalog.counterparts.registry import Catalogue, catalogue, catalogues
 from catalog.schema.counterparts import counterparts
@@ -46,7 +52,8 @@ def _ellipse_test(cat: Catalogue) -> str:
     outline = (f"EXISTS (SELECT 1 FROM {outline_from(ra0, dec0, a, b, pa)}"
                f" WHERE {in_shape('o5.ra', 'o3.dec', 'g', 'r.ra', 'r.dec')}"
                f" AND {in_tiles('nufair.hpx29(o5.ra, o3.dec)', 'r.id', 'g.level')})")
-    return (f"({a} > 0 AND {b} > 0 AND {pa} IS NOT NULL AND"
+    reach = may_reach(ra0, dec0, a, "g", "r.ra", "r.dec")
+    return (f"({a} > 0 AND {b} > 0 AND {pa} IS NOT NULL AND {reach} AND"
             f" (({best_in_region} AND {in_ellipse('r.ra', 'r.dec', ra0, dec0, a, b, pa)})"
             f" OR {outline}))")
 
