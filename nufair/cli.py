@@ -14,6 +14,7 @@ import click
 
 from nufair.commands.adql import adql
 from nufair.commands.consume import consume_command
+from nufair.commands.counterparts import counterparts
 from nufair.commands.ingest import ingest_command
 from nufair.commands.reco import scan, simulate
 from nufair.settings import Settings, hash_token
@@ -171,6 +172,7 @@ main.add_command(ingest_command)
 main.add_command(consume_command)
 main.add_command(scan)
 main.add_command(simulate)
+main.add_command(counterparts)
 
 if __name__ == "__main__":
     main()

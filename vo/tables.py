@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from catalog.counterparts.registry import Catalogue, catalogues
+
 #: The relation that holds each level's region tiles (the MOC columns' storage).
 TILES_RELATION = "public.region_tiles"
 
@@ -231,11 +233,73 @@ TS_KEY_COLUMNS = TableInfo("tap_schema", "key_columns", "Columns of the foreign 
     _ts_col("target_column", "char", "Column in the target_table"),
 ), table_type="table")
 
+
+# -- Counterpart candidates (issue 19): the registered catalogues (catalog.counterparts,
+# one schema each, e.g. fermi.fgl4) and nufair.counterparts, joinable with the alerts on
+# revision_id and with a catalogue on source_name.
+
+#: VOTable datatype of each catalogue column type of the registry.
+_CATALOGUE_DATATYPES = {"text": "char", "int": "int", "double": "double"}
+
+
+def _catalogue_table(cat: Catalogue) -> TableInfo:
+    """A registered catalogue as a published table (positions indexed by ``hpx29``)."""
+    keys = {cat.name, cat.ra, cat.dec}
+    main = keys | {cat.source_class, cat.association, cat.semi_major}
+    cols = tuple(_c(c.name, _CATALOGUE_DATATYPES[c.type], c.description, unit=c.unit,
+                    ucd=c.ucd, indexed=c.name in keys, principal=c.name in main)
+                 for c in cat.columns)
+    return TableInfo(cat.schema, cat.table, cat.description, cols, relation=cat.qualified,
+                     table_type="table", point=(cat.ra, cat.dec, "hpx29"))
+
+
+def _catalogue_schemas() -> tuple[SchemaInfo, ...]:
+    """One published schema per catalogue schema of the registry, in its order."""
+    by_schema: dict[str, list[Catalogue]] = {}
+    for cat in catalogues():
+        by_schema.setdefault(cat.schema, []).append(cat)
+    return tuple(SchemaInfo(name, cats[0].schema_description,
+                            tuple(_catalogue_table(c) for c in cats))
+                 for name, cats in by_schema.items())
+
+
+COUNTERPARTS = TableInfo(
+    "nufair", "counterparts",
+    "Counterpart candidates: catalogued sources whose position lies in a revision's 50 % or "
+    "90 % region, or whose 95 % error ellipse overlaps it (exact region, as CONTAINS "
+    "answers). Join with nufair.alerts or nufair.revisions on revision_id.", (
+        _c("revision_id", "long", "Archive key of the revision (nufair.revisions).",
+           ucd="meta.id", indexed=True, principal=True),
+        _c("alert_id", "long", "Archive key of the event (nufair.alerts).", ucd="meta.id",
+           principal=True),
+        _c("catalogue", "char", "Catalogue key, e.g. 4fgl-dr4.", ucd="meta.id;meta.dataset",
+           principal=True),
+        _c("source_name", "char", "Source name in its catalogue (e.g. fermi.fgl4).",
+           ucd="meta.id", principal=True),
+        _c("source_class", "char", "Class of the source in its catalogue.", ucd="src.class",
+           principal=True),
+        _c("association", "char", "Associated counterpart named by the catalogue.",
+           ucd="meta.id.assoc"),
+        _c("ra", "double", "Right ascension of the source (ICRS).", unit="deg",
+           ucd="pos.eq.ra"),
+        _c("dec", "double", "Declination of the source (ICRS).", unit="deg",
+           ucd="pos.eq.dec"),
+        _c("region_level", "short", "Containment of the region, percent (50 or 90).",
+           ucd="stat.confidenceLevel", principal=True),
+        _c("match_type", "char", "position: the source's position lies in the region; ellipse: "
+           "only its 95 % error ellipse overlaps it.", ucd="meta.code", principal=True),
+        _c("separation", "double", "Angular distance from the revision's best fit.",
+           unit="deg", ucd="pos.angDistance", principal=True),
+    ), relation="nufair.counterparts")
+
+CATALOGUE_SCHEMAS = _catalogue_schemas()
+
 SCHEMAS: tuple[SchemaInfo, ...] = (
     SchemaInfo("nufair", "High-energy neutrino alerts: events, revisions and their "
-               "localisation regions.", (ALERTS, REVISIONS)),
+               "localisation regions.", (ALERTS, REVISIONS, COUNTERPARTS)),
     SchemaInfo("tap_schema", "Metadata of the tables this TAP service publishes (TAP 1.1).",
                (TS_SCHEMAS, TS_TABLES, TS_COLUMNS, TS_KEYS, TS_KEY_COLUMNS)),
+    *CATALOGUE_SCHEMAS,
 )
 
 KEYS: tuple[ForeignKey, ...] = (

@@ -23,6 +23,7 @@ import io
 import math
 from collections.abc import Iterator
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy import BigInteger, Column, Double, Integer, MetaData, Table, Text, text
@@ -40,15 +41,19 @@ TAP_ROLE = "nufair_tap"
 
 def catalogue_table(cat: Catalogue) -> Table:
     """The Core table of ``cat`` (on a metadata of its own, not the catalog's)."""
-    cols = [Column(c.name, _TYPES[c.type], nullable=c.name != cat.name,
+    cols: list[Column[object]] = [Column(c.name, _TYPES[c.type], nullable=c.name != cat.name,
                    primary_key=c.name == cat.name) for c in cat.columns]
     return Table(cat.table, MetaData(), *cols, Column("hpx29", BigInteger, nullable=False),
                  schema=cat.schema)
 
 
 def read_rows(cat: Catalogue) -> list[dict[str, object]]:
-    """The rows of the catalogue's bundled file, typed; empty and ``nan`` cells are None."""
-    data = resources.files("catalog.counterparts").joinpath("data", cat.file).read_bytes()
+    """The rows of the catalogue's file (absolute, or in this package's ``data``), typed;
+    empty and ``nan`` cells are None."""
+    if Path(cat.file).is_absolute():
+        data = Path(cat.file).read_bytes()
+    else:
+        data = resources.files("catalog.counterparts").joinpath("data", cat.file).read_bytes()
     if cat.file.endswith(".gz"):
         data = gzip.decompress(data)
     reader = csv.DictReader(io.StringIO(data.decode("utf-8")))

@@ -1,9 +1,10 @@
 """The registry of counterpart catalogues: one JSON entry per catalogue, no code per one.
 
 ``data/catalogues.json`` lists each catalogue: its key, label (the circular's wording), the
-published schema and table (``fermi.fgl4``), the bundled file (CSV, gzipped or not, in
-``data/``), every column with its CSV header, SQL type, unit and UCD (TAP_SCHEMA publishes
-them), and which columns hold the name, position, 95 % error ellipse, class and association.
+published schema and table (``fermi.fgl4``), the file (CSV, gzipped or not, in ``data/``,
+or an absolute path), every column with its CSV header, SQL type, unit and UCD (TAP_SCHEMA
+publishes them), and which columns hold the name, position, 95 % error ellipse, class and
+association.
 Identifiers are checked here, once: they become SQL identifiers.
 """
 
@@ -126,7 +127,7 @@ def _catalogue(entry: dict[str, Any]) -> Catalogue:
         schema=_identifier(entry["schema"], "schema"),
         schema_description=entry["schema_description"],
         table=_identifier(entry["table"], "table"), file=entry["file"], columns=columns,
-        name=roles["name"], ra=roles["ra"], dec=roles["dec"],
+        name=str(roles["name"]), ra=str(roles["ra"]), dec=str(roles["dec"]),
         semi_major=roles["semi_major"], semi_minor=roles["semi_minor"],
         pos_angle=roles["pos_angle"], source_class=roles["class"],
         association=roles["association"],

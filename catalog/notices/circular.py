@@ -2,15 +2,20 @@
 
 The wording is nufair's own. It states the facts of the revision (time, direction with
 its 90 % and 50 % radii, energy, signalness, false-alarm rate) and, for an update or a
-retraction, which notice it replaces. A draft for test or simulation traffic
-(:attr:`NoticeInput.test`) is headed as a TEST, says so in its subject and first lines, and
-credits no one with an observation.
+retraction, which notice it replaces. Given the revision's counterpart candidates
+(:mod:`catalog.storage.counterparts`), it lists, per catalogue, the sources in the 90 %
+region ("Fermi-LAT 4FGL sources in the 90 % region: ..."), blazar classes first. A draft
+for test or simulation traffic (:attr:`NoticeInput.test`) is headed as a TEST, says so in
+its subject and first lines, and credits no one with an observation.
 """
 
 from __future__ import annotations
 
+import textwrap
+from collections.abc import Sequence
 from datetime import UTC
 
+from catalog.counterparts.models import CounterpartPublic
 from catalog.notices.model import NoticeInput, RenderedNotice, file_stem
 
 MEDIA_TYPE = "text/plain; charset=utf-8"
@@ -33,8 +38,37 @@ def _test_header(n: NoticeInput, subject: str, body: list[str]) -> tuple[str, li
     return f"TEST: {subject}", [*warning, "", *body]
 
 
-def build(n: NoticeInput) -> str:
-    """The circular draft of ``n`` (ASCII-safe plain text, lines under 80 characters)."""
+def _counterpart(c: CounterpartPublic) -> str:
+    """``4FGL J0509.4+0542 (bll, TXS 0506+056, 0.11 deg)``: one source of the list."""
+    what = ", ".join(x for x in (c.source_class, c.association) if x) or "unassociated"
+    how = "" if c.match == "position" else ", error ellipse overlaps"
+    return f"{c.source_name} ({what}, {c.separation_deg:.2f} deg{how})"
+
+
+def counterpart_lines(counterparts: Sequence[CounterpartPublic],
+                      labels: Sequence[str]) -> list[str]:
+    """The paragraphs naming the sources in the 90 % region, one per catalogue ``labels``
+    (each source: name, class, association, distance from the best fit), wrapped."""
+    lines: list[str] = []
+    for label in labels:
+        found = [c for c in counterparts if c.level == 90 and c.catalogue_label == label]
+        found.sort(key=lambda c: (not c.blazar, c.match != "position", c.separation_deg))
+        if not found:
+            text = f"No {label} source lies in the 90 % region."
+        else:
+            parts = [_counterpart(c) for c in found]
+            text = f"{label} sources in the 90 % region: {'; '.join(parts)}."
+        lines += ["", *textwrap.wrap(text, 78, break_on_hyphens=False)]
+    return lines
+
+
+def build(n: NoticeInput, counterparts: Sequence[CounterpartPublic] | None = None,
+          catalogue_labels: Sequence[str] = ("Fermi-LAT 4FGL",)) -> str:
+    """The circular draft of ``n`` (ASCII-safe plain text, lines under 80 characters).
+
+    ``counterparts`` (None: not searched, nothing is said) are the revision's stored
+    candidates; ``catalogue_labels`` the catalogues searched.
+    """
     name = n.name or f"IceCube event {n.run_id}:{n.event_id}"
     label = _STREAM_LABEL.get(n.stream, n.stream)
     when = n.event_time.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-4] + " UTC"
@@ -74,6 +108,8 @@ def build(n: NoticeInput) -> str:
             "The uncertainties are statistical only. Follow-up observations are",
             "encouraged.",
         ]
+        if counterparts is not None:
+            body += counterpart_lines(counterparts, catalogue_labels)
     for c in n.citations:
         body += ["", f"This notice {c.relation}:", f"  {c.ivorn}"]
     title = "GCN CIRCULAR"
@@ -84,7 +120,8 @@ def build(n: NoticeInput) -> str:
     return text
 
 
-def render(n: NoticeInput) -> RenderedNotice:
+def render(n: NoticeInput, counterparts: Sequence[CounterpartPublic] | None = None
+           ) -> RenderedNotice:
     """The circular draft of ``n`` as a stored notice (UTF-8 ``.txt``)."""
     return RenderedNotice("circular", MEDIA_TYPE, f"{file_stem(n)}.txt",
-                          build(n).encode("utf-8"))
+                          build(n, counterparts).encode("utf-8"))

@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from urllib.parse import quote_plus
 
 from sqlalchemy import bindparam, delete, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, BIGINT
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, RowMapping
 
 from catalog import sky
 from catalog.counterparts.geometry import (
@@ -26,10 +27,12 @@ from catalog.counterparts.geometry import (
     may_reach,
     outline_from,
 )
-from catalog.counterparts.models import CounterpartPublic
-from catalog.counterparts.registry import Catalogue, catalogue, catalogues
+from catalog.counterparts.models import CounterpartList, CounterpartPublic
+from catalog.counterparts.registry import Catalogue, catalogues
+from catalog.errors import NotFound
 from catalog.schema.counterparts import counterparts
 from catalog.schema.events import region_tiles, revisions
+from catalog.storage.lookup import resolve_event
 
 
 def _levels() -> str:
@@ -59,9 +62,8 @@ def _ellipse_test(cat: Catalogue) -> str:
 
 
 @lru_cache(maxsize=16)
-def compute_sql(key: str) -> str:
-    """The INSERT ... SELECT of the candidates of ``:ids`` (revision pks) in catalogue ``key``."""
-    cat = catalogue(key)
+def compute_sql(cat: Catalogue) -> str:
+    """The INSERT ... SELECT of the candidates of ``:ids`` (revision pks) in ``cat``."""
     f_ra, f_dec = f"f.{cat.ra}", f"f.{cat.dec}"
     cls = f"f.{cat.source_class}" if cat.source_class else "NULL"
     assoc = f"f.{cat.association}" if cat.association else "NULL"
@@ -96,10 +98,12 @@ class ComputeSummary:
 
 
 class CounterpartStore:
-    """Counterpart candidates on one open transaction."""
+    """Counterpart candidates on one open transaction, for the registered catalogues (or
+    the ``cats`` given: a catalogue is a registry entry, never code of its own)."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, cats: Sequence[Catalogue] | None = None) -> None:
         self.conn = conn
+        self.cats = tuple(catalogues() if cats is None else cats)
 
     def compute_for(self, revision_ids: Sequence[int]) -> ComputeSummary:
         """Replace the candidates of ``revision_ids`` in every registered catalogue.
@@ -111,8 +115,8 @@ class CounterpartStore:
         if not ids:
             return ComputeSummary(0, rows)
         self.conn.execute(delete(counterparts).where(counterparts.c.revision_pk.in_(ids)))
-        for cat in catalogues():
-            stmt = text(compute_sql(cat.key)).bindparams(
+        for cat in self.cats:
+            stmt = text(compute_sql(cat)).bindparams(
                 bindparam("ids", type_=ARRAY(BIGINT)))
             result = self.conn.execute(stmt, {"ids": ids, "catalogue": cat.key})
             rows[cat.key] = result.rowcount
@@ -130,35 +134,38 @@ class CounterpartStore:
         stmt = select(counterparts).where(counterparts.c.revision_pk == revision_pk)
         if level is not None:
             stmt = stmt.where(counterparts.c.level == level)
-        found = [_public(r) for r in self.conn.execute(stmt).mappings()]
+        by_key = {c.key: c for c in self.cats}
+        found = [_public(r, by_key[r["catalogue"]])
+                 for r in self.conn.execute(stmt).mappings() if r["catalogue"] in by_key]
         return reading_order(found)
 
-    def revision_pk(self, event_pk: int, number: int | None) -> int | None:
-        """The pk of revision ``number`` of an event (its current one when None)."""
+    def for_event(self, key: str, number: int | None = None, level: int | None = None
+                  ) -> CounterpartList:
+        """The candidates of revision ``number`` (the current one when None) of event
+        ``key``; ``NotFound`` for an unknown event or revision."""
+        ev = resolve_event(self.conn, key)
+        stmt = select(revisions.c.id, revisions.c.number).where(
+            revisions.c.event_pk == ev["id"])
         if number is None:
-            from catalog.schema.events import events
-            return self.conn.execute(select(events.c.current_revision_pk)
-                                     .where(events.c.id == event_pk)).scalar_one_or_none()
-        return self.conn.execute(select(revisions.c.id).where(
-            revisions.c.event_pk == event_pk, revisions.c.number == number)
-        ).scalar_one_or_none()
+            stmt = stmt.where(revisions.c.id == ev["current_revision_pk"])
+        else:
+            stmt = stmt.where(revisions.c.number == number)
+        rev = self.conn.execute(stmt).first()
+        if rev is None:
+            raise NotFound(f"event {key!r} has no revision {number}",
+                           details={"event": key, "revision": number})
+        return CounterpartList(event=ev["name"] or str(ev["id"]), revision=rev.number,
+                               items=self.for_revision(rev.id, level))
 
 
-def _public(r: object) -> CounterpartPublic:
-    row = dict(r)  # type: ignore[call-overload]
-    cat = catalogue(row["catalogue"])
-    link = cat.link.format(name=_quote(row["source_name"])) if cat.link else None
+def _public(row: RowMapping, cat: Catalogue) -> CounterpartPublic:
+    link = cat.link.format(name=quote_plus(row["source_name"])) if cat.link else None
     return CounterpartPublic(
         catalogue=row["catalogue"], catalogue_label=cat.label,
         source_name=row["source_name"], level=row["level"], match=row["match"],
         separation_deg=row["separation_deg"], ra=row["source_ra"], dec=row["source_dec"],
         source_class=row["source_class"], association=row["association"],
         blazar=cat.is_priority(row["source_class"]), url=link)
-
-
-def _quote(name: str) -> str:
-    from urllib.parse import quote_plus
-    return quote_plus(name)
 
 
 def reading_order(items: Sequence[CounterpartPublic]) -> list[CounterpartPublic]:

@@ -29,8 +29,8 @@ depends_on: str | Sequence[str] | None = None
 _VIEW = """
 CREATE VIEW nufair.counterparts AS
 SELECT c.revision_pk AS revision_id, r.event_pk AS alert_id, c.catalogue, c.source_name,
-       c.source_class, c.association, c.source_ra AS ra, c.source_dec AS dec, c.level,
-       c.match, c.separation_deg AS separation
+       c.source_class, c.association, c.source_ra AS ra, c.source_dec AS dec,
+       c.level AS region_level, c.match AS match_type, c.separation_deg AS separation
 FROM public.counterparts c JOIN public.revisions r ON r.id = c.revision_pk
 """
 

@@ -7,7 +7,9 @@ contour (a MOC AND its bounding box) is checked against mocpy.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
+from typing import Any
 
 import astropy.units as u
 import numpy as np
@@ -15,7 +17,7 @@ import pytest
 from astropy.coordinates import Latitude, Longitude, SkyCoord
 from mocpy import MOC
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, Row
 
 from catalog.importers import iter_paths, sample_paths
 from catalog.schema.counterparts import counterparts
@@ -47,13 +49,17 @@ def sample(storage: CatalogStorage, engine: Engine) -> Engine:
     return engine
 
 
-def _region(r: object, level: int) -> truth.Region:
-    row = dict(r._mapping)  # type: ignore[attr-defined]
+def _region(r: Row[Any], level: int) -> truth.Region:
+    row = r._mapping
+
+    def num(col: str) -> float:
+        return float("nan") if row[col] is None else float(row[col])
+
     return truth.Region(
         ra=row["ra"], dec=row["dec"], shape=row[f"region{level}_shape"],
-        radius=row[f"r{level}_deg"], ra_plus=row[f"ra_err_plus_{level}"],
-        ra_minus=row[f"ra_err_minus_{level}"], dec_plus=row[f"dec_err_plus_{level}"],
-        dec_minus=row[f"dec_err_minus_{level}"])
+        radius=num(f"r{level}_deg"), ra_plus=num(f"ra_err_plus_{level}"),
+        ra_minus=num(f"ra_err_minus_{level}"), dec_plus=num(f"dec_err_plus_{level}"),
+        dec_minus=num(f"dec_err_minus_{level}"))
 
 
 def _stored(engine: Engine) -> dict[tuple[int, int], dict[str, tuple[str, float]]]:
@@ -131,7 +137,7 @@ def test_a_contour_agrees_with_mocpy(storage: CatalogStorage, engine: Engine,
         CounterpartStore(conn).compute_for([rev.id])
         rev = conn.execute(select(revisions).where(revisions.c.id == rev.id)).one()
     region = _region(rev, 90)
-    region = truth.Region(**{**region.__dict__, "moc": moc})
+    region = dataclasses.replace(region, moc=moc)
     want = truth.expected(sources, region)
     have = _stored(engine)[(rev.id, 90)]
     assert {k: m for k, (m, _) in have.items()} == want

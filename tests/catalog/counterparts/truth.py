@@ -62,11 +62,11 @@ class Region:
     ra: float
     dec: float
     shape: str | None
-    radius: float | None = None
-    ra_plus: float | None = None
-    ra_minus: float | None = None
-    dec_plus: float | None = None
-    dec_minus: float | None = None
+    radius: float = np.nan
+    ra_plus: float = np.nan
+    ra_minus: float = np.nan
+    dec_plus: float = np.nan
+    dec_minus: float = np.nan
     moc: MOC | None = None
 
     def contains(self, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
@@ -124,7 +124,8 @@ def in_ellipse(s: Sources, idx: np.ndarray, ra: float, dec: float) -> np.ndarray
     point = SkyCoord(ra * u.deg, dec * u.deg)
     sep = centre.separation(point).deg
     theta = centre.position_angle(point).deg
-    du, dv = sep * np.cos(np.radians(theta - s.pa[idx])), sep * np.sin(np.radians(theta - s.pa[idx]))
+    off = np.radians(theta - s.pa[idx])
+    du, dv = sep * np.cos(off), sep * np.sin(off)
     return np.asarray((du / s.a[idx]) ** 2 + (dv / s.b[idx]) ** 2 <= 1.0)
 
 
