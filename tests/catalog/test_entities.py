@@ -99,7 +99,8 @@ def test_core_tables_are_the_models_tables() -> None:
     assert Entity.metadata is metadata
     assert set(metadata.tables) == {
         "events", "revisions", "region_tiles", "artifacts", "raw_events", "scans",
-        "scan_snapshots", "notices", "notice_attempts", "dois", "uws_jobs", "uws_job_uploads"}
+        "scan_snapshots", "notices", "notice_attempts", "dois", "uws_jobs", "uws_job_uploads",
+        "counterparts"}
 
 
 def test_table_models_list_columns_in_migration_order() -> None:
