@@ -75,7 +75,9 @@ def in_ellipse(ra: str, dec: str, ra0: str, dec0: str, a: str, b: str, pa: str) 
     theta = (f"atan2d(sind({dra}) * cosd({dec}), cosd({dec0}) * sind({dec})"
              f" - sind({dec0}) * cosd({dec}) * cosd({dra}))")
     u, v = f"(({s}) * cosd({theta} - {pa}))", f"(({s}) * sind({theta} - {pa}))"
-    return f"(power({u} / {a}, 2) + power({v} / {b}, 2) <= 1.0)"
+    # NULLIF: a degenerate axis gives NULL (not inside), never a division error, whatever
+    # order PostgreSQL evaluates the conditions around this one in.
+    return f"(power({u} / NULLIF({a}, 0), 2) + power({v} / NULLIF({b}, 0), 2) <= 1.0)"
 
 
 def outline_from(ra0: str, dec0: str, a: str, b: str, pa: str) -> str:

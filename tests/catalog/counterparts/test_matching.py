@@ -97,19 +97,37 @@ def test_every_sample_region_agrees_with_astropy(sample: Engine,
     assert ellipse_only > 10  # the second tier is exercised, not only the first
 
 
-def test_txs_0506_056_is_listed_for_icecube_170922a(sample: Engine) -> None:
-    with sample.connect() as conn:
-        rows = conn.execute(
-            select(revisions.c.id, revisions.c.source, counterparts.c.level,
+#: What Fermi-LAT follow-up circulars reported: (alert, 4FGL source, association, level,
+#: the revision (GCN Rev) the circular answered, distance from its best fit, deg).
+CIRCULARS = [
+    ("IceCube-170922A", TXS, "TXS 0506+056", 50, 0, 0.09),
+    ("IceCube-190730A", "4FGL J1504.4+1029", "PKS 1502+106", 50, 1, 0.31),
+    ("IceCube-201114A", "4FGL J0658.6+0636", "NVSS J065844+063711", 90, 1, 0.81),
+]
+
+
+def _found(engine: Engine, name: str) -> list[Any]:
+    with engine.connect() as conn:
+        return list(conn.execute(
+            select(revisions.c.number, revisions.c.source, counterparts.c.level,
                    counterparts.c.source_name, counterparts.c.match,
-                   counterparts.c.association)
+                   counterparts.c.association, counterparts.c.separation_deg)
             .join(events, events.c.id == revisions.c.event_pk)
             .join(counterparts, counterparts.c.revision_pk == revisions.c.id)
-            .where(events.c.name == "IceCube-170922A")).all()
-    txs = [r for r in rows if r.source_name == TXS]
-    assert {r.source for r in txs} >= {"icecat-1"}
-    assert {r.level for r in txs} == {50, 90}
+            .where(events.c.name == name)).all())
+
+
+def test_txs_0506_056_is_listed_for_icecube_170922a(sample: Engine) -> None:
+    txs = [r for r in _found(sample, "IceCube-170922A") if r.source_name == TXS]
+    # the GCN notice (a 50 % circle) and IceCat-1 (a 90 % box) both hold it
+    assert {(r.source, r.level) for r in txs} == {("amon-table", 50), ("icecat-1", 90)}
     assert all(r.match == "position" and r.association == "TXS 0506+056" for r in txs)
+    for name, source, assoc, level, number, sep in CIRCULARS:
+        rows = [r for r in _found(sample, name) if r.source_name == source
+                and r.number == number and r.level == level and r.source == "amon-table"]
+        assert len(rows) == 1, name
+        assert rows[0].association == assoc and rows[0].match == "position"
+        assert rows[0].separation_deg == pytest.approx(sep, abs=0.005)
 
 
 def _contour_moc() -> MOC:
