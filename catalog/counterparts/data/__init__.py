@@ -1,0 +1,1 @@
+"""Package data: the counterpart catalogue registry and its bundled files (see SOURCES.md)."""
