@@ -75,13 +75,19 @@ def scan(
 
 def _read_event(event_file: Path) -> Event:
     """The event in ``event_file``, checked against the raw-event schema first (a refusal
-    lists the first ten errors)."""
+    lists the first ten errors); an I3Live message is decoded (:mod:`reco.i3live`)."""
     from jsonschema import Draft202012Validator
 
     import schemas
     from reco.event import Event
+    from reco.i3live import I3DecodeError, decode_message, is_i3live_message
 
     data = json.loads(event_file.read_text("utf-8"))
+    if is_i3live_message(data):
+        try:
+            return decode_message(data).to_event()
+        except I3DecodeError as exc:
+            raise click.ClickException(f"I3Live message refused: {exc}") from None
     errors = sorted(
         Draft202012Validator(schemas.load("raw_event")).iter_errors(data), key=lambda e: e.path
     )
