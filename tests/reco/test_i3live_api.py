@@ -11,7 +11,6 @@ from importlib import resources
 import numpy as np
 from fastapi.testclient import TestClient
 
-
 MESSAGE = resources.files("tests.data.reco").joinpath(
     "i3live/run00138632.evt000031747601_realtimeEventData.json").read_bytes()
 
