@@ -40,17 +40,17 @@ def rt_keep(sensor: NDArray[np.int64], time: NDArray[np.float64],
     keys = dom * span + t  # sorted by sensor, then time
     order = np.argsort(keys, kind="stable")
     sorted_keys = keys[order]
+    sorted_dom = dom[order]
     pulse, other = np.nonzero(near[dom])  # (pulse, neighbouring hit sensor) pairs
     probe = other * span + t[pulse]
     j = np.searchsorted(sorted_keys, probe)
-    best = np.full(len(probe), np.inf)
-    for k in (j - 1, j):
-        ok = (k >= 0) & (k < len(sorted_keys))
-        kk = np.clip(k, 0, len(sorted_keys) - 1)
-        same = ok & (dom[order][kk] == other)
-        best = np.where(same, np.minimum(best, np.abs(sorted_keys[kk] - probe)), best)
+    after = np.minimum(j, len(t) - 1)
+    before = np.maximum(j - 1, 0)
+    # the pulses just after and just before the probe, if they are on the neighbour
+    close = ((sorted_dom[after] == other) & (sorted_keys[after] - probe <= RT_TIME_NS)) | (
+        (sorted_dom[before] == other) & (probe - sorted_keys[before] <= RT_TIME_NS))
     keep = np.zeros(len(time), dtype=bool)
-    keep[pulse[best <= RT_TIME_NS]] = True
+    keep[pulse[close]] = True
     return keep
 
 
