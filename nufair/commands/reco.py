@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 def scan(
     event_file: Path, out_dir: Path, scheduler: str | None, nsides: str, workers: int | None
 ) -> None:
-    """Scan the sky for the direction of the event in EVENT_FILE (raw-event JSON)."""
+    """Scan the sky for the direction of the event in EVENT_FILE (raw-event JSON or an I3Live
+    message)."""
     from tqdm import tqdm
 
     from reco.cluster import local_client, remote_client
@@ -98,8 +99,10 @@ def _read_event(event_file: Path) -> Event:
 
 
 def _write_products(result: ScanResult, out_dir: Path, stem: str) -> None:
-    """The result JSON, the FITS skymaps, each region's MOC (FITS, JSON, ASCII) and the PNG."""
+    """The result JSON, the FITS skymaps, each region's MOC (FITS, JSON, ASCII), the PNG and
+    the result in skymap_scanner's JSON (``icecube-skyreader`` reads it)."""
     from reco.skymap import plot_skymap, write_flat_fits, write_multiorder_fits
+    from reco.skyreader import export_result
 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{stem}.result.json").write_text(
@@ -112,6 +115,10 @@ def _write_products(result: ScanResult, out_dir: Path, stem: str) -> None:
         region.write_moc(out_dir / f"{stem}.moc_{region.name}.json", "json")
         region.write_moc(out_dir / f"{stem}.moc_{region.name}.txt", "ascii")
     plot_skymap(result, out_dir / f"{stem}.skymap.png")
+    real = result.truth is None and 100_000 <= result.run_id < 1_000_000
+    (out_dir / f"{stem}.skyreader.json").write_text(
+        json.dumps(export_result(result, is_real_event=real), allow_nan=False) + "\n",
+        encoding="utf-8")
 
 
 @click.command()
