@@ -6,6 +6,7 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+from click import ClickException
 from click.testing import CliRunner
 
 from catalog.storage.events import CatalogStorage, EventQuery
@@ -30,3 +31,16 @@ def test_nufair_ingest_an_i3live_message(db_url: str, tmp_path: Path, storage: C
     assert "[invalid_i3live_message]" in result.output and "frame 3 (Q)" in result.output
     (event,) = storage.list_events(EventQuery()).items
     assert (event.run_id, event.event_id) == (138632, 31747601)
+
+
+def test_nufair_scan_reads_an_i3live_message(tmp_path: Path) -> None:
+    from nufair.commands.reco import _read_event
+
+    path = tmp_path / "message.json"
+    path.write_bytes(MESSAGE)
+    event = _read_event(path)
+    assert (event.run_id, event.event_id, event.n_pulses) == (138632, 31747601, 888)
+    broken = tmp_path / "broken.json"
+    broken.write_bytes(MESSAGE.replace(b'"Q", "eNq', b'"Q", "eNx', 1))
+    with pytest.raises(ClickException, match=r"frame 3 \(Q\)"):
+        _read_event(broken)
