@@ -16,7 +16,7 @@ import time
 from importlib import resources
 
 from bench.common import machine, median, write_result
-from reco.i3live import decode_message
+from reco.i3live import decode_message, is_i3live_message
 
 GOAL_MS = 50.0
 
@@ -32,6 +32,8 @@ def main() -> None:
         if not entry.name.endswith(".json"):
             continue
         text = entry.read_bytes()
+        if not is_i3live_message(json.loads(text)):
+            continue  # e.g. skymap_scanner's result beside the messages
         decode_message(json.loads(text)).to_event()  # warm-up: imports, geometry table
         parse_ms, decode_ms = [], []
         for _ in range(args.repeat):

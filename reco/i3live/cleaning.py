@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.spatial import cKDTree
 
 from reco.detector import Detector
 
@@ -22,35 +23,50 @@ RT_TIME_NS = 1000.0
 TIME_WINDOW_NS = 6000.0
 
 
+def _neighbours(positions: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Each sensor's neighbours within RT_RADIUS_M, nearest first, as CSR ``(start, other)``:
+    sensor ``u``'s are ``other[start[u]:start[u + 1]]``."""
+    pairs = cKDTree(positions).query_pairs(RT_RADIUS_M, output_type="ndarray")
+    rows = np.concatenate([pairs[:, 0], pairs[:, 1]]).astype(np.int64)
+    cols = np.concatenate([pairs[:, 1], pairs[:, 0]]).astype(np.int64)
+    dist2 = ((positions[rows] - positions[cols]) ** 2).sum(axis=1)
+    order = np.lexsort((dist2, rows))
+    start = np.searchsorted(rows[order], np.arange(len(positions) + 1)).astype(np.int64)
+    return start, cols[order]
+
+
 def rt_keep(sensor: NDArray[np.int64], time: NDArray[np.float64],
             detector: Detector) -> NDArray[np.bool_]:
     """Pulses with a pulse on another sensor within RT_RADIUS_M and RT_TIME_NS.
 
-    For each pulse and each hit sensor near its own, the closest-in-time pulse there is found
-    by one ``searchsorted`` on (sensor, time) keys, so the cost grows as pulses × neighbours.
+    Neighbouring hit sensors are tried nearest first, the k-th neighbour of every pulse still
+    unconfirmed at once; the closest-in-time pulse on it comes from one ``searchsorted`` on
+    (sensor, time) keys. Most pulses are confirmed by their first neighbours.
     """
     if len(time) == 0:
         return np.zeros(0, dtype=bool)
     doms, dom = np.unique(sensor, return_inverse=True)
-    pos = detector.positions[doms]
-    near = ((pos[:, None, :] - pos[None, :, :]) ** 2).sum(axis=-1) <= RT_RADIUS_M**2
-    np.fill_diagonal(near, False)
+    start, other = _neighbours(detector.positions[doms])
+    degree = np.diff(start)
     span = float(time.max() - time.min()) + 4 * RT_TIME_NS
     t = time - time.min() + RT_TIME_NS
-    keys = dom * span + t  # sorted by sensor, then time
+    keys = dom * span + t  # sorted below by sensor, then time
     order = np.argsort(keys, kind="stable")
-    sorted_keys = keys[order]
-    sorted_dom = dom[order]
-    pulse, other = np.nonzero(near[dom])  # (pulse, neighbouring hit sensor) pairs
-    probe = other * span + t[pulse]
-    j = np.searchsorted(sorted_keys, probe)
-    after = np.minimum(j, len(t) - 1)
-    before = np.maximum(j - 1, 0)
-    # the pulses just after and just before the probe, if they are on the neighbour
-    close = ((sorted_dom[after] == other) & (sorted_keys[after] - probe <= RT_TIME_NS)) | (
-        (sorted_dom[before] == other) & (probe - sorted_keys[before] <= RT_TIME_NS))
+    sorted_keys, sorted_dom = keys[order], dom[order]
     keep = np.zeros(len(time), dtype=bool)
-    keep[pulse[close]] = True
+    active = np.arange(len(time))
+    for k in range(int(degree.max(initial=0))):
+        active = active[degree[dom[active]] > k]
+        if active.size == 0:
+            break
+        nb = other[start[dom[active]] + k]
+        probe = nb * span + t[active]
+        j = np.searchsorted(sorted_keys, probe)
+        after, before = np.minimum(j, len(t) - 1), np.maximum(j - 1, 0)
+        close = ((sorted_dom[after] == nb) & (sorted_keys[after] - probe <= RT_TIME_NS)) | (
+            (sorted_dom[before] == nb) & (probe - sorted_keys[before] <= RT_TIME_NS))
+        keep[active[close]] = True
+        active = active[~close]
     return keep
 
 

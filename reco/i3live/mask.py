@@ -43,14 +43,19 @@ class Mask:
         return source.select(keep)
 
 
-def _bitmask(r: Reader) -> NDArray[np.bool_]:
+def _bitmask_raw(r: Reader) -> tuple[bytes, int]:
+    """One serialised bit mask: its bytes and its number of bits."""
     size = r.u16()
     padding = r.u8()
     if padding >= 8 * max(size, 1) or size == 0:
         raise r.fail(f"bit mask of {size} byte(s) with {padding} padding bit(s)")
-    raw = np.frombuffer(r.take(size), dtype=np.uint8)
-    bits = np.unpackbits(raw, bitorder="little").astype(bool)
-    return bits[:8 * size - padding]
+    return r.take(size), 8 * size - padding
+
+
+def _bits(raw: bytes, n: int) -> NDArray[np.bool_]:
+    bits: NDArray[np.bool_] = np.unpackbits(np.frombuffer(raw, dtype=np.uint8),
+                                            bitorder="little").astype(bool)[:n]
+    return bits
 
 
 def decode_mask(r: Reader, version: int) -> Mask:
@@ -61,11 +66,15 @@ def decode_mask(r: Reader, version: int) -> Mask:
     if version == 1:
         r.take(4)  # the time reference, unused
     r.take(2)  # class information of the bit mask
-    key_bits = _bitmask(r)
+    key_bits = _bits(*_bitmask_raw(r))
     r.take(2)  # class information of the vector
     n = r.u32()
     if n != int(key_bits.sum()):
         raise r.fail(f"{n} pulse masks for {int(key_bits.sum())} selected keys")
-    elements = [_bitmask(r) for _ in range(n)]
+    raws = [_bitmask_raw(r) for _ in range(n)]
     r.end()
+    # one unpacking for all pulse masks, then split (each starts on a byte boundary)
+    flat = _bits(b"".join(raw for raw, _ in raws), 8 * sum(len(raw) for raw, _ in raws))
+    offsets = np.cumsum([0] + [8 * len(raw) for raw, _ in raws])
+    elements = [flat[o:o + nbits] for o, (_, nbits) in zip(offsets, raws, strict=False)]
     return Mask(source, key_bits, elements, r.where)

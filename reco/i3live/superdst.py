@@ -79,14 +79,14 @@ def _run_decode(codes: bytes) -> list[int]:
     return out
 
 
-def _overflow(stamps: NDArray[np.uint16], k: int, r: Reader) -> tuple[int, int]:
+def _overflow(stamps: list[int], k: int, r: Reader) -> tuple[int, int]:
     """Sum 16-bit overflow words after stamp ``k`` (continuing while a word is saturated)."""
     total = 0
     while True:
         k += 1
         if k >= len(stamps):
             raise r.fail("charge-stamp stream ends inside an overflow")
-        total += int(stamps[k])
+        total += stamps[k]
         if stamps[k] != 0xFFFF:
             return total, k
 
@@ -108,22 +108,24 @@ def _read_streams(r: Reader) -> tuple[NDArray[np.uint16], NDArray[np.uint16],
 
 def decode_superdst(r: Reader) -> PulseMap:  # noqa: C901 - one loop over a bit-packed stream
     """Decode an I3SuperDST (class version 1) from ``r``, positioned after the preamble."""
-    stamps, headers, widths, extra = _read_streams(r)
+    stamp_array, header_array, widths, extra = _read_streams(r)
+    stamps: list[int] = stamp_array.tolist()  # Python ints: this loop is scalar work
+    headers: list[int] = header_array.tolist()
     width_pos = [0, 0, 0, 0]
     extra_pos = 0
     rows: list[tuple[int, int, float, float, float, bool]] = []
     t_ref = T_MIN
     k = 0
     for header in headers:
-        string, om = (int(header) & 0x1FFF) >> 6, (int(header) & 0x3F) + 1
+        string, om = (header & 0x1FFF) >> 6, (header & 0x3F) + 1
         if k >= len(stamps):
             raise r.fail(f"charge stamps end before DOM ({string}, {om})'s readout")
-        word = int(stamps[k])
+        word = stamps[k]
         hlc = bool(word >> 14 & 1)
         stop = bool(word >> 15)
         icetop = om > 60
         stream = 2 * icetop + hlc
-        timecode = (word & 0xFF) | ((int(header) >> 13) << 8)
+        timecode = (word & 0xFF) | ((header >> 13) << 8)
         chargecode = word >> 8 & 0x3F
         if timecode == _MAX_T_HEADER:
             extra_t, k = _overflow(stamps, k, r)
@@ -141,7 +143,7 @@ def decode_superdst(r: Reader) -> PulseMap:  # noqa: C901 - one loop over a bit-
             k += 1
             if k >= len(stamps):
                 raise r.fail(f"DOM ({string}, {om})'s readout has no stop bit")
-            word = int(stamps[k])
+            word = stamps[k]
             stop = bool(word >> 15)
             timecode, chargecode = word & 0xFF, word >> 8 & 0x3F
             if timecode == _MAX_T:
@@ -168,14 +170,14 @@ def decode_superdst(r: Reader) -> PulseMap:  # noqa: C901 - one loop over a bit-
     return _to_map(rows)
 
 
-def _unoverlap(time: NDArray[np.float64], width: NDArray[np.float64]) -> None:
+def _unoverlap(time: list[float], width: list[float]) -> None:
     """``I3SuperDST::Unpack``'s last pass on one DOM's time-ordered pulses, in place: a
     width never reaches past the next pulse; a pulse of zero width shares its neighbour's."""
     prev = -1
     merge = False
     n = len(time)
     for cur in range(n - 1):
-        width[cur] = min(width[cur], np.float32(time[cur + 1] - time[cur]))
+        width[cur] = min(width[cur], float(np.float32(time[cur + 1] - time[cur])))
         if width[cur] == 0 or merge:
             if prev >= 0:
                 if width[prev] == 0 and width[cur] > 0:
@@ -214,8 +216,10 @@ def _to_map(rows: list[tuple[int, int, float, float, float, bool]]) -> PulseMap:
     lc = np.asarray(cols[5], dtype=bool)[order]
     key_code = string * 100 + om
     starts = np.concatenate([[0], np.flatnonzero(np.diff(key_code)) + 1, [len(time)]])
-    for a, b in itertools.pairwise(starts):
+    for a, b in itertools.pairwise(starts.tolist()):
         if b - a > 1:
-            _unoverlap(time[a:b], width[a:b])
+            t, w = time[a:b].tolist(), width[a:b].tolist()
+            _unoverlap(t, w)
+            time[a:b], width[a:b] = t, w
     keys = [(int(string[a]), int(om[a])) for a in starts[:-1]]
     return PulseMap(string, om, time, charge, width, lc, keys, starts.astype(np.int64))
