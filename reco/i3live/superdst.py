@@ -177,7 +177,9 @@ def _unoverlap(time: list[float], width: list[float]) -> None:
     merge = False
     n = len(time)
     for cur in range(n - 1):
-        width[cur] = min(width[cur], float(np.float32(time[cur + 1] - time[cur])))
+        # IceTray keeps widths as float32; times here are whole or half nanoseconds below
+        # 2^24, exact in float32, so the difference needs no rounding.
+        width[cur] = min(width[cur], time[cur + 1] - time[cur])
         if width[cur] == 0 or merge:
             if prev >= 0:
                 if width[prev] == 0 and width[cur] > 0:
