@@ -11,6 +11,10 @@ from importlib import resources
 import numpy as np
 from fastapi.testclient import TestClient
 
+from nufair.app import create_app
+from nufair.settings import Settings
+from tests.ingest.scan_helpers import fast_settings, wait_for
+
 MESSAGE = resources.files("tests.data.reco").joinpath(
     "i3live/run00138632.evt000031747601_realtimeEventData.json").read_bytes()
 
@@ -54,3 +58,26 @@ def test_broken_i3live_message_is_refused_and_nothing_stored(
     assert error["details"]["frame"].startswith("frame 3 (Q)")
     assert isinstance(error["details"]["offset"], int)
     assert client.get("/api/v1/events").json()["items"] == []
+
+
+def test_i3live_message_to_update_notice(settings: Settings,
+                                         admin_headers: dict[str, str]) -> None:
+    """IceCube-231202A posted as its I3Live message: the initial notice, the realtime scan,
+    then the update notice, whose position lies near IceCube's published one."""
+    cfg = fast_settings(settings, scan_nsides="8:0,64:8,256:8")  # 0.23° pixels at the end
+    stem = "IceCube_138632_031747601"
+    gcn_dir = cfg.data_dir / "notices" / "gcn-json"
+    with TestClient(create_app(cfg)) as client:
+        r = client.post("/api/v1/events/raw", content=MESSAGE,
+                        headers={**admin_headers, "Content-Type": "application/json"})
+        assert r.status_code == 201, r.text
+        initial = wait_for(lambda: (gcn_dir / f"{stem}_0.json").exists(), what="initial")
+        update = wait_for(lambda: (gcn_dir / f"{stem}_1.json").exists(), timeout_s=600,
+                          every_s=0.5, what="update notice")
+        assert initial and update
+    notice = json.loads((gcn_dir / f"{stem}_1.json").read_text())
+    assert notice["alert_type"] == "update"
+    ra, dec = np.radians(139.04), np.radians(0.37)
+    cos = (np.sin(np.radians(notice["dec"])) * np.sin(dec) + np.cos(np.radians(notice["dec"]))
+           * np.cos(dec) * np.cos(np.radians(notice["ra"]) - ra))
+    assert np.degrees(np.arccos(min(1.0, cos))) < 1.0
