@@ -68,6 +68,8 @@ class DecodedMessage:
         The ``I3Double`` values of the physics frame.
     summary : dict
         The message's own summary (``npulses``, ``nch``, ``qtot``, ``reco``...), when present.
+    unread : tuple of str
+        Optional objects (reconstructions, values) of a layout not read here, with why.
     approximations : tuple of str
         What could not be decoded exactly.
     """
@@ -79,6 +81,7 @@ class DecodedMessage:
     recos: dict[str, Particle]
     values: dict[str, float]
     summary: dict[str, Any] = field(default_factory=dict)
+    unread: tuple[str, ...] = ()
     approximations: tuple[str, ...] = APPROXIMATIONS
 
     def to_event(self, cleaned: bool = True, detector: Detector | None = None) -> Event:
@@ -131,8 +134,20 @@ class _Found:
     recos: dict[str, Particle] = field(default_factory=dict)
     values: dict[str, float] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
+    unread: list[str] = field(default_factory=list)
 
     def add(self, frame: Frame, blob: Blob) -> None:
+        """Decode ``blob`` if it is of a kind used here. Pulses, masks and the header must
+        decode; a reconstruction or value of another layout is listed in ``unread``."""
+        try:
+            self._add(frame, blob)
+        except I3DecodeError as exc:
+            if blob.type_name not in ("I3Particle", "I3PODHolder<double>", "I3String",
+                                      "I3PODHolder<__cxx11::string >"):
+                raise
+            self.unread.append(f"{blob.key}: {exc.reason}")
+
+    def _add(self, frame: Frame, blob: Blob) -> None:
         key, kind = blob.key, blob.type_name
         if kind == "I3SuperDST":
             r, _, version = open_object(frame, blob)
@@ -191,7 +206,7 @@ def decode_message(message: dict[str, Any] | bytes | str) -> DecodedMessage:
     if not summary:
         summary = _summary_from(message)
     return DecodedMessage(header, series, name, _clean(series[name]), found.recos, found.values,
-                          summary)
+                          summary, tuple(found.unread))
 
 
 @cache

@@ -145,3 +145,16 @@ def test_not_a_message() -> None:
     assert not is_i3live_message({"observatory": "IceCube"})
     with pytest.raises(I3DecodeError, match="no frames"):
         decode_message({"value": {"data": {}}})
+
+
+def test_unknown_reco_layout_is_listed_not_fatal() -> None:
+    message = load(ALERT)
+    p = bytearray(unwrap(4, "P", frames_of(message)[4][1]))
+    at = p.index(b"I3Particle\x01\x05\x00\x00\x00", p.index(b"l2_online_SplineMPE\n"))
+    p[at + 11] = 9  # class version 9 of I3Particle: not a layout we read
+    changed = copy.deepcopy(message)
+    frames_of(changed)[4][1] = repack("P", bytes(p))
+    decoded = decode_message(changed)
+    assert "l2_online_SplineMPE" not in decoded.recos and "l2_online_BestFit" in decoded.recos
+    assert any(u.startswith("l2_online_SplineMPE: I3Particle version 9") for u in decoded.unread)
+    assert decoded.to_event().n_pulses == 888
