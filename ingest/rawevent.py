@@ -18,6 +18,11 @@ Steps:
    ``schemas/raw_event.schema.json``, then :func:`check_plausible`: the detector is one that
    reco can reconstruct, every sensor index exists on it, and the event time lies within the
    detector's life (:data:`DETECTORS`).
+
+An I3Live message (IceCube's own realtime format, as SkyDriver hands it to skymap_scanner) is
+accepted wherever a raw event is: :func:`normalize_raw_body` decodes it with
+:mod:`reco.i3live` into the raw-event JSON (its ``source`` says what was decoded and what was
+approximated), and that body is what is validated and stored.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ from jsonschema.exceptions import best_match
 from catalog.errors import InvalidInput
 from catalog.notices.model import SAFE_NAME_PATTERN
 from reco.event import Event
+from reco.i3live import I3DecodeError, decode_message, is_i3live_message
+from reco.i3live.cleaning import RT_RADIUS_M, RT_TIME_NS, TIME_WINDOW_NS
 
 #: Largest number of pulses a raw event may carry. IceCube's realtime alerts have ~10³
 #: pulses (the I3Live message of IceCube-231202A: 888 pulses on 175 DOMs); the brightest
@@ -78,6 +85,17 @@ class ImplausibleEvent(InvalidInput):
     exist, time outside the detector's life)."""
 
     code = "implausible_event"
+
+
+class I3LiveInvalid(InvalidInput):
+    """An I3Live message whose frames cannot be decoded (``details`` name the frame and the
+    byte offset)."""
+
+    code = "invalid_i3live_message"
+
+
+#: The media type of an I3Live message posted as such (the JSON of the message).
+I3LIVE_MEDIA_TYPE = "application/vnd.icecube.i3live+json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,7 +310,7 @@ def validate_raw_event(body: Any, now: datetime | None = None) -> Event:
 
 def parse_raw_event_bytes(data: bytes | str) -> tuple[dict[str, Any], Event]:
     """Strictly decode and validate one raw event; the decoded body and its reco event."""
-    body = loads_strict(data)
+    body = normalize_raw_body(loads_strict(data))
     return body, validate_raw_event(body)
 
 
@@ -304,3 +322,42 @@ def check_safe_name(value: str, what: str) -> str:
                            details={"parameter": what})
     return value
 
+
+
+# ---------------------------------------------------------------------------- I3Live
+
+def i3live_to_raw_body(message: Any) -> dict[str, Any]:
+    """The raw-event JSON of an I3Live message; :class:`I3LiveInvalid` (422) if its frames
+    cannot be decoded. Nothing is stored on the way."""
+    try:
+        decoded = decode_message(message)
+    except I3DecodeError as exc:
+        raise I3LiveInvalid(f"I3Live message refused: {clip(str(exc))}",
+                            details={"frame": clip(exc.frame, 120), "offset": exc.offset,
+                                     "reason": clip(exc.reason, 200)}) from None
+    body = decoded.to_event().to_json()
+    varname = message.get("varname") if isinstance(message, dict) else None
+    body["source"] = {
+        "format": "i3live",
+        **({"varname": clip(varname, 200)} if isinstance(varname, str) else {}),
+        "series": decoded.series_name,
+        "cleaning": f"RT {RT_RADIUS_M:g} m / {RT_TIME_NS:g} ns and a {TIME_WINDOW_NS:g} ns "
+                    "time window (IceCube's online cleaning)",
+        "approximations": list(decoded.approximations),
+        "online_recos": {k: {"zenith_deg": math.degrees(p.zenith),
+                             "azimuth_deg": math.degrees(p.azimuth)}
+                         for k, p in decoded.recos.items()
+                         if math.isfinite(p.zenith) and math.isfinite(p.azimuth)},
+    }
+    return body
+
+
+def normalize_raw_body(body: Any, *, i3live: bool = False) -> Any:
+    """``body`` as raw-event JSON: an I3Live message (recognised by its frames, by
+    ``i3live=True``, or wrapped as ``{"format": "i3live", "message": {...}}``) is decoded;
+    anything else is returned unchanged for :func:`validate_raw_event` to judge."""
+    if isinstance(body, dict) and body.get("format") == "i3live" and "message" in body:
+        return i3live_to_raw_body(body["message"])
+    if i3live or is_i3live_message(body):
+        return i3live_to_raw_body(body)
+    return body

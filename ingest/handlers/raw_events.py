@@ -17,6 +17,7 @@ from catalog.models import ErrorResponse
 from catalog.storage.lookup import resolve_event
 from ingest.handlers.body import body_doc, json_body, strict_body
 from ingest.handlers.context import ContextDep, IngestContext
+from ingest.rawevent import I3LIVE_MEDIA_TYPE, loads_strict, normalize_raw_body
 
 ERRORS = {code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 413, 415, 422)}
 
@@ -74,7 +75,12 @@ async def post_raw_event(request: Request, response: Response, ctx: ContextDep,
                          _token: Annotated[str, Depends(require_scope("ingest"))],
                          ) -> RawEventAccepted:
     """Accept a raw event: 201 with what was made, 200 for one already received."""
-    body = await json_body(request)  # strict JSON (ingest.rawevent.loads_strict)
+    media = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    if media == I3LIVE_MEDIA_TYPE:  # an I3Live message, said so by its media type
+        body = await run_in_threadpool(normalize_raw_body, loads_strict(await request.body()),
+                                       i3live=True)
+    else:  # strict JSON (ingest.rawevent.loads_strict): a raw event or an I3Live message
+        body = await run_in_threadpool(normalize_raw_body, await json_body(request))
     out = await run_in_threadpool(ctx.pipeline.accept, body)
     if not out.created:
         response.status_code = 200

@@ -18,12 +18,13 @@ from nufair.settings import Settings
               help="Seconds to spend delivering the queued notices before exiting "
                    "(0: leave them to the server's dispatcher).")
 def ingest_command(files: tuple[Path, ...], no_progress: bool, deliver_timeout: float) -> None:
-    """Post raw-event JSON FILES to the pipeline (selection, initial revision, notices)."""
+    """Post raw-event JSON FILES (or I3Live messages) to the pipeline (selection, initial
+    revision, notices)."""
     from tqdm import tqdm
 
     from catalog.errors import NufairError
     from catalog.storage.events import CatalogStorage
-    from ingest.rawevent import clip, loads_strict
+    from ingest.rawevent import clip, loads_strict, normalize_raw_body
     from nufair.app import make_engine
     from nufair.cli import database
     from nufair.ingest import make_context
@@ -37,7 +38,8 @@ def ingest_command(files: tuple[Path, ...], no_progress: bool, deliver_timeout: 
             ctx = make_context(CatalogStorage(engine), settings)
             for path in tqdm(files, unit="event", disable=no_progress, desc="ingest"):
                 try:
-                    body = loads_strict(path.read_bytes())  # as HTTP and AMQP decode
+                    # as HTTP and AMQP decode; an I3Live message is decoded to a raw event
+                    body = normalize_raw_body(loads_strict(path.read_bytes()))
                     out = ctx.pipeline.accept(body)
                 except (NufairError, ValueError) as exc:
                     refused += 1

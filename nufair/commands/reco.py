@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 def scan(
     event_file: Path, out_dir: Path, scheduler: str | None, nsides: str, workers: int | None
 ) -> None:
-    """Scan the sky for the direction of the event in EVENT_FILE (raw-event JSON)."""
+    """Scan the sky for the direction of the event in EVENT_FILE (raw-event JSON or an I3Live
+    message)."""
     from tqdm import tqdm
 
     from reco.cluster import local_client, remote_client
@@ -75,13 +76,19 @@ def scan(
 
 def _read_event(event_file: Path) -> Event:
     """The event in ``event_file``, checked against the raw-event schema first (a refusal
-    lists the first ten errors)."""
+    lists the first ten errors); an I3Live message is decoded (:mod:`reco.i3live`)."""
     from jsonschema import Draft202012Validator
 
     import schemas
     from reco.event import Event
+    from reco.i3live import I3DecodeError, decode_message, is_i3live_message
 
     data = json.loads(event_file.read_text("utf-8"))
+    if is_i3live_message(data):
+        try:
+            return decode_message(data).to_event()
+        except I3DecodeError as exc:
+            raise click.ClickException(f"I3Live message refused: {exc}") from None
     errors = sorted(
         Draft202012Validator(schemas.load("raw_event")).iter_errors(data), key=lambda e: e.path
     )
@@ -92,8 +99,10 @@ def _read_event(event_file: Path) -> Event:
 
 
 def _write_products(result: ScanResult, out_dir: Path, stem: str) -> None:
-    """The result JSON, the FITS skymaps, each region's MOC (FITS, JSON, ASCII) and the PNG."""
+    """The result JSON, the FITS skymaps, each region's MOC (FITS, JSON, ASCII), the PNG and
+    the result in skymap_scanner's JSON (``icecube-skyreader`` reads it)."""
     from reco.skymap import plot_skymap, write_flat_fits, write_multiorder_fits
+    from reco.skyreader import export_result
 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{stem}.result.json").write_text(
@@ -106,6 +115,10 @@ def _write_products(result: ScanResult, out_dir: Path, stem: str) -> None:
         region.write_moc(out_dir / f"{stem}.moc_{region.name}.json", "json")
         region.write_moc(out_dir / f"{stem}.moc_{region.name}.txt", "ascii")
     plot_skymap(result, out_dir / f"{stem}.skymap.png")
+    real = result.truth is None and 100_000 <= result.run_id < 1_000_000
+    (out_dir / f"{stem}.skyreader.json").write_text(
+        json.dumps(export_result(result, is_real_event=real), allow_nan=False) + "\n",
+        encoding="utf-8")
 
 
 @click.command()
