@@ -35,7 +35,7 @@ from pika.spec import Basic, BasicProperties
 
 from catalog.errors import NufairError, UnsupportedFormat
 from ingest.pipeline import Accepted
-from ingest.rawevent import clip, loads_strict
+from ingest.rawevent import clip, loads_strict, normalize_raw_body
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +93,12 @@ class Handled:
 
 def decode_body(body: bytes, content_type: str | None) -> Any:
     """The decoded JSON of a message; a 4xx :class:`NufairError` if it is not strict JSON
-    (:func:`ingest.rawevent.loads_strict`, as every input channel decodes)."""
+    (:func:`ingest.rawevent.loads_strict`, as every input channel decodes); an I3Live
+    message becomes a raw event as on the HTTP and CLI paths."""
     media = (content_type or "").split(";")[0].strip().lower()
     if media not in JSON_TYPES:
         raise UnsupportedFormat(f"send raw events as application/json, not {clip(media, 80)}")
-    return loads_strict(body)
+    return normalize_raw_body(loads_strict(body))
 
 
 def declare(channel: BlockingChannel, config: ConsumerConfig) -> None:
