@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from catalog.fair.router import router as fair_router
 from catalog.handlers.events import router as catalog_router
 from catalog.storage.events import CatalogStorage
+from ingest.handlers.notices import router as notices_router
 from ingest.handlers.raw_events import router as ingest_router
 from ingest.handlers.scans import router as scan_router
 from nufair import __version__, pgsupervisor
@@ -170,6 +171,7 @@ def _include_routers(app: NufairApp, settings: Settings) -> None:
     install_vo(app, VoSetup(vo_config(settings), job_policy(settings), app.tokens))
     app.include_router(ingest_router)
     app.include_router(scan_router)
+    app.include_router(notices_router)
 
 
 def _add_probes(app: NufairApp) -> None:

@@ -15,6 +15,7 @@ import click
 from nufair.commands.adql import adql
 from nufair.commands.consume import consume_command
 from nufair.commands.ingest import ingest_command
+from nufair.commands.notices import notices_command
 from nufair.commands.reco import scan, simulate
 from nufair.settings import Settings, hash_token
 
@@ -169,6 +170,7 @@ def token_hash(token: str) -> None:
 main.add_command(adql)
 main.add_command(ingest_command)
 main.add_command(consume_command)
+main.add_command(notices_command)
 main.add_command(scan)
 main.add_command(simulate)
 

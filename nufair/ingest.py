@@ -84,7 +84,8 @@ def dispatcher_config(settings: Settings) -> DispatcherConfig:
     """The dispatcher's timing, from the settings."""
     return DispatcherConfig(poll_s=settings.dispatcher_poll_s, lease_s=settings.dispatcher_lease_s,
                             backoff_base_s=settings.dispatcher_backoff_base_s,
-                            backoff_max_s=settings.dispatcher_backoff_max_s)
+                            backoff_max_s=settings.dispatcher_backoff_max_s,
+                            max_attempts=settings.dispatcher_max_attempts or None)
 
 
 @cache

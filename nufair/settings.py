@@ -148,6 +148,11 @@ class Settings(BaseSettings):
     dispatcher_lease_s: float = Field(default=60.0, gt=0)
     dispatcher_backoff_base_s: float = Field(default=1.0, gt=0)
     dispatcher_backoff_max_s: float = Field(default=300.0, gt=0)
+    dispatcher_max_attempts: int = Field(
+        default=30, ge=0,
+        description="Failed attempts after which a notice is given up (state failed; "
+                    "retry or replay it); 0: never. With the default backoff, 30 attempts "
+                    "span about two hours.")
     # --- scans (ingest/scanning/runner.py)
     scan_nsides: str = Field(default="8:0,64:12,512:24", pattern=r"^\d+(:\d+)?(,\d+(:\d+)?)*$",
                              description="Default scan resolutions, nside:n_refine,...")
