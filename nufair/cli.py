@@ -43,6 +43,10 @@ def database(settings: Settings, *, migrate: bool = True,
 @click.version_option(package_name="nufair")
 def main() -> None:
     """nufair: archive and realtime pipeline for high-energy neutrino alerts."""
+    from nufair import logs
+
+    settings = Settings()
+    logs.configure(settings.log_format, settings.log_level)
 
 
 @main.command()
@@ -109,7 +113,8 @@ def _serve(settings: Settings, url: str) -> None:
 
     app = create_app(settings.model_copy(update={"database_url": SecretStr(url)}))
     click.echo(f"serving on http://{settings.host}:{settings.port}")
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    # log_config=None: uvicorn's loggers go through nufair.logs like every other line.
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
 
 
 @main.command()

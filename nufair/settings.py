@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     worker_threads: int = Field(
         default=40, ge=4, le=400,
         description="Threads that run blocking request handlers (AnyIO's default limiter).")
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines as text or one JSON object per line "
+        "(timestamp, level, logger, message, alert/scan/notice ids).")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     load_sample: bool = Field(default=True, description="make run loads the bundled sample.")
     tap_upload_url_hosts: list[str] = Field(
         default_factory=list,
@@ -148,6 +152,9 @@ class Settings(BaseSettings):
     dispatcher_lease_s: float = Field(default=60.0, gt=0)
     dispatcher_backoff_base_s: float = Field(default=1.0, gt=0)
     dispatcher_backoff_max_s: float = Field(default=300.0, gt=0)
+    ready_notice_age_s: float = Field(
+        default=300.0, gt=0, description="/readyz answers 503 when a notice has been due "
+        "for longer (the dispatcher does not keep up, or is stuck).")
     dispatcher_max_attempts: int = Field(
         default=30, ge=0,
         description="Failed attempts after which a notice is given up (state failed; "
@@ -172,6 +179,13 @@ class Settings(BaseSettings):
         default=5, ge=1,
         description="Claims a scan may have (restarts, re-claims of a stalled runner's scan); "
                     "then it fails with the reason.")
+    scan_infra_retries: int = Field(
+        default=3, ge=0, description="New tries of a realtime scan that failed on the "
+        "infrastructure (Dask unreachable, connection lost, timeout) before it is failed.")
+    scan_infra_backoff_s: float = Field(
+        default=5.0, gt=0, description="Delay before the first new try; doubled each time.")
+    scan_infra_backoff_max_s: float = Field(default=60.0, gt=0,
+                                            description="Longest delay between two tries.")
     dask_scheduler: str | None = Field(
         default=None, description="tcp://host:8786; unset: a LocalCluster started lazily.")
     dask_workers: int = Field(default=2, ge=1, description="Workers of the LocalCluster.")
