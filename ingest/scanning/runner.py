@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import socket
 import threading
@@ -54,6 +55,7 @@ from dask.base import annotate
 
 from catalog.storage.raw_events import IngestStorage
 from catalog.storage.scans import LostClaim, Priority, ScanRow, ScanStorage, Snapshot
+from ingest.scanning.progress import partial_snapshot
 from ingest.scanning.service import config_to_reco
 from ingest.scanning.update import UpdatePublisher
 from reco.detector import Detector
@@ -176,6 +178,7 @@ class _Claim:
         self.lost = False
         self.done = threading.Event()
         self.last_snapshot = 0.0
+        self.fraction = 0.0  # the last fraction reported, this claim or an earlier one
 
 
 class ScanRunner:
@@ -222,8 +225,8 @@ class ScanRunner:
     def _execute(self, claim: _Claim) -> None:
         row = claim.row
         fields = _fields(claim)
-        log.info("scan %s claimed by %s (claim %d, %s)", row.id, claim.worker, row.claims,
-                 row.priority, extra=fields)
+        log.info("scan %s claimed by %s (claim %d)", row.id, claim.worker, row.claims,
+                 extra=fields)
         with self._lock:
             self._active[row.id] = claim
         beat = threading.Thread(target=self._heartbeat, args=(claim,), daemon=True,
@@ -235,11 +238,11 @@ class ScanRunner:
             # Validated once, when it was received (ingest.pipeline, or the scan service for
             # an inline event): the stored body is only rebuilt into reco's Event here.
             event = Event.from_json(self.raw.body(row.raw_event_pk))
+            claim.fraction = getattr(self.scans.latest_snapshot(row.id), "fraction", 0.0)
             result = self._scan(claim, event)
-            p = result.best
-            final = Snapshot(1.0, result.stats.pixel_fits, result.stats.pixel_fits,
-                             result.stats.pixel_fits / max(result.stats.elapsed_s, 1e-9),
-                             0.0, (_deg(p.ra), _deg(p.dec), p.llh))
+            p, n = result.best, result.stats.pixel_fits
+            final = Snapshot(1.0, n, n, n / max(result.stats.elapsed_s, 1e-9), 0.0,
+                             (math.degrees(p.ra), math.degrees(p.dec), p.llh))
             # The heartbeat goes on while publishing (claim.done is set only in finally).
             self.publisher.finish(row, claim.token, result, final)
             log.info("scan %s done in %.1f s", row.id, result.stats.elapsed_s,
@@ -314,10 +317,10 @@ class ScanRunner:
             if now - claim.last_snapshot < self.config.snapshot_s or claim.cancel.is_set():
                 return
             claim.last_snapshot = now
+            snap = partial_snapshot(p, claim.fraction)  # only forward, never 1 (progress.py)
+            claim.fraction = snap.fraction
             try:
-                self.scans.add_snapshot(claim.row.id, claim.token, Snapshot(
-                    p.fraction, p.pixels_done, p.pixels_total, p.rate, p.eta_s,
-                    p.best_so_far))
+                self.scans.add_snapshot(claim.row.id, claim.token, snap)
             except LostClaim:
                 claim.lost = True
                 claim.cancel.set()
@@ -392,8 +395,3 @@ def _log_lost(claim: _Claim) -> None:
                 "stopped, nothing more written", claim.row.id, claim.worker, claim.row.claims,
                 claim.token[:8], extra={**_fields(claim), "outcome": "lost"})
 
-
-def _deg(rad: float) -> float:
-    import math
-
-    return math.degrees(rad)
