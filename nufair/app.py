@@ -29,7 +29,7 @@ from nufair.fair import PidSyncLoop, pid_minting
 from nufair.health import DatabaseHealth, readiness, select_one_probe
 from nufair.ingest import ingest_running
 from nufair.migrate import current_revision, head_revision
-from nufair.settings import Settings
+from nufair.settings import Settings, load_settings
 from vo.api import ConeSearchFastPath
 from vo.api import router as vo_router
 from vo.config import VoConfig
@@ -204,7 +204,7 @@ def _add_probes(app: NufairApp) -> None:
 
 def create_app(settings: Settings | None = None) -> NufairApp:
     """Build the nufair ASGI app. The database must already be at the Alembic head."""
-    settings = settings or Settings()
+    settings = settings or load_settings()
     logs.configure(settings.log_format, settings.log_level)
     # The event loop (health checks, async WAITs, every middleware) competes for the GIL
     # with the worker threads that parse ADQL and write answers; with the default 5 ms

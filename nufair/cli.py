@@ -17,7 +17,7 @@ from nufair.commands.consume import consume_command
 from nufair.commands.ingest import ingest_command
 from nufair.commands.notices import notices_command
 from nufair.commands.reco import scan, simulate
-from nufair.settings import Settings, hash_token
+from nufair.settings import Settings, hash_token, load_settings
 
 
 @contextmanager
@@ -45,7 +45,7 @@ def main() -> None:
     """nufair: archive and realtime pipeline for high-energy neutrino alerts."""
     from nufair import logs
 
-    settings = Settings()
+    settings = load_settings()  # one clear line per bad NUFAIR_* variable, exit 2
     logs.configure(settings.log_format, settings.log_level)
 
 

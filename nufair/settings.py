@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The development token (all scopes). Refused outside ``environment=development``.
@@ -14,6 +14,25 @@ DEV_TOKEN = "nufair-dev-token"
 
 #: Every write scope a token can carry.
 SCOPES = ("ingest", "scan", "admin")
+
+
+class BadSettings(SystemExit):
+    """Settings that cannot be used: its message (one line per bad variable) is what the
+    process prints as it exits (status 1)."""
+
+
+def load_settings() -> Settings:
+    """The settings from the environment; :class:`BadSettings` (one clear line per bad
+    ``NUFAIR_*`` variable, no traceback) when any is refused."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"])
+            name = f"NUFAIR_{field.upper()}" if field else "settings"
+            lines.append(f"bad setting {name}: {err['msg'].removeprefix('Value error, ')}")
+        raise BadSettings("\n".join(lines)) from None
 
 
 def hash_token(token: str) -> str:
@@ -191,6 +210,21 @@ class Settings(BaseSettings):
     dask_workers: int = Field(default=2, ge=1, description="Workers of the LocalCluster.")
     dask_processes: bool = Field(default=False,
                                  description="LocalCluster workers as processes (else threads).")
+
+    @field_validator("scan_nsides")
+    @classmethod
+    def _check_nsides(cls, text: str) -> str:
+        """The scan's own rules (powers of two, increasing, bounded), checked at start-up
+        rather than at the first alert."""
+        from catalog.errors import InvalidInput
+        from ingest.scanning.service import config_from
+        from reco.scan import ScanConfig
+
+        try:
+            config_from(ScanConfig(), text)
+        except InvalidInput as exc:
+            raise ValueError(str(exc).removeprefix("nsides: ")) from None
+        return text
 
     @field_validator("artifacts_url")
     @classmethod
