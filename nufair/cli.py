@@ -126,6 +126,21 @@ def serve() -> None:
         _serve(settings, url)
 
 
+def _catalog_empty(url: str) -> bool:
+    """Whether the catalog holds no event yet."""
+    from sqlalchemy import exists, select
+
+    from catalog.schema.events import events
+    from nufair.app import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return not conn.execute(select(exists().select_from(events))).scalar_one()
+    finally:
+        engine.dispose()
+
+
 @main.command()
 @click.option("--no-sample", is_flag=True, help="Do not load the bundled sample catalog.")
 def run(no_sample: bool) -> None:
@@ -136,7 +151,11 @@ def run(no_sample: bool) -> None:
     _exit_on_sigterm()
     with database(settings, supervise=True) as (url, _server):
         if settings.load_sample and not no_sample:
-            _import_paths(url, sample_paths(), progress=False)
+            if _catalog_empty(url):  # once: the import is idempotent, but not free
+                _import_paths(url, sample_paths(), progress=False)
+            else:
+                click.echo("sample not loaded: the catalog already holds events "
+                           "(`nufair import` adds files)")
         _serve(settings, url)
 
 

@@ -244,8 +244,10 @@ class ScanRunner:
             final = Snapshot(1.0, n, n, n / max(result.stats.elapsed_s, 1e-9), 0.0,
                              (math.degrees(p.ra), math.degrees(p.dec), p.llh))
             # The heartbeat goes on while publishing (claim.done is set only in finally).
-            self.publisher.finish(row, claim.token, result, final)
-            log.info("scan %s done in %.1f s", row.id, result.stats.elapsed_s,
+            stored = self.publisher.finish(row, claim.token, result, final)
+            why = ("" if stored is not None or row.publish != "update" else
+                   "; no update published: the event is retracted or not in the catalog")
+            log.info("scan %s done in %.1f s%s", row.id, result.stats.elapsed_s, why,
                      extra={**fields, "outcome": "done"})
         except ScanCancelled:
             self._settle_cancelled(claim)

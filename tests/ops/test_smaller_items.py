@@ -1,5 +1,6 @@
 """Issue 16 item 10, the smaller items: bad settings stop start-up with one clear line each
-(scan nsides included), an empty rescan body means "the same", a 401 names its scheme."""
+(scan nsides included), an empty rescan body means "the same", a 401 names its scheme,
+``nufair run`` loads the sample only into an empty catalog."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from catalog.storage.events import CatalogStorage
 from nufair.app import create_app
+from nufair.cli import _catalog_empty
 from nufair.settings import Settings
 from tests.ingest.events import raw_body
+from tests.ingest.helpers import reco_record
 
 REPO = Path(__file__).parents[2]
 
@@ -61,3 +65,10 @@ def test_an_empty_rescan_body_means_the_same_scan(settings: Settings,
         anonymous = client.post(f"/api/v1/scans/{first['id']}/rescan")
         assert anonymous.status_code == 401
         assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_nufair_run_loads_the_sample_only_into_an_empty_catalog(
+        db_url: str, storage: CatalogStorage) -> None:
+    assert _catalog_empty(db_url)
+    storage.import_records([reco_record()])
+    assert not _catalog_empty(db_url)
