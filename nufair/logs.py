@@ -62,6 +62,23 @@ class TextFormatter(logging.Formatter):
         return line
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at each record (as :data:`logging.lastResort`
+    does), so a replaced stderr (a test's capture, a daemon's redirect) is followed."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        """The current ``sys.stderr``."""
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        return None
+
+
 def configure(fmt: Literal["text", "json"] = "text", level: str = "INFO",
               stream: TextIO | None = None) -> logging.Handler:
     """Send every log record at ``level`` or above to ``stream`` (stderr) in ``fmt``.
@@ -71,7 +88,8 @@ def configure(fmt: Literal["text", "json"] = "text", level: str = "INFO",
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, _MARK, False)]:
         root.removeHandler(old)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler: logging.Handler = (logging.StreamHandler(stream) if stream is not None
+                                else _StderrHandler())
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     setattr(handler, _MARK, True)
     root.addHandler(handler)
