@@ -92,11 +92,19 @@ def test_a_permanent_refusal_is_given_up_at_once_a_503_is_not(
 
 
 def test_list_filters_pages_and_needs_a_token(
-        storage: CatalogStorage, client: TestClient, admin_headers: dict[str, str]) -> None:
+        storage: CatalogStorage, settings: Settings, admin_headers: dict[str, str]) -> None:
     publisher, _outbox = publishing(storage, routes_config(("webhook", ("gcn-json",)),
                                                          ("folder", ("gcn-json", "voevent"))))
     _two_revisions(publisher, 1000)
     _two_revisions(publisher, 1001)
+    quiet = settings.model_copy(update={"dispatcher_enabled": False,
+                                        "scan_runner_enabled": False})
+    with TestClient(create_app(quiet)) as client:
+        _list_filters_and_pages(client, storage, admin_headers)
+
+
+def _list_filters_and_pages(client: TestClient, storage: CatalogStorage,
+                            admin_headers: dict[str, str]) -> None:
     assert client.get("/api/v1/notices").status_code == 401
     name = storage.get_event("134191_1001").name
     got = client.get("/api/v1/notices", headers=admin_headers,
@@ -206,13 +214,15 @@ def test_cli_lists_retries_and_replays(
     run = CliRunner().invoke
     listed = run(main, ["notices", "list", "--json"])
     assert listed.exit_code == 0, listed.output
-    rows = [json.loads(line) for line in listed.output.splitlines()]
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]  # logs: stderr
     assert [(r["id"], r["revision"], r["state"]) for r in rows] == [
         (r0.id, 0, "pending"), (r1.id, 1, "pending")]
     sent = run(main, ["notices", "replay", "--sink", "folder", "--deliver-timeout", "10"])
     assert sent.exit_code == 0, sent.output
     assert "2 revision(s) replayed" in sent.output and "2 notice(s) delivered" in sent.output
     assert len(list((tmp_path / "var" / "notices").rglob("*.json"))) == 2
+    future = run(main, ["notices", "replay", "--sink", "folder", "--since", "2999-01-01"])
+    assert future.exit_code == 0 and "0 revision(s) replayed" in future.output
     refused = run(main, ["notices", "retry", str(r0.id)])
     assert refused.exit_code == 1 and "[conflict]" in refused.output
-    assert run(main, ["notices", "list", "--state", "delivered"]).output.count("\n") == 2
+    assert run(main, ["notices", "list", "--state", "delivered"]).stdout.count("\n") == 2

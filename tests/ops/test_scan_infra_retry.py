@@ -57,8 +57,8 @@ def test_unreachable_scheduler_is_retried_then_the_scan_finishes(
         settings: Settings, admin_headers: dict[str, str]) -> None:
     port = _free_port()
     cfg = fast_settings(settings, dask_scheduler=f"tcp://127.0.0.1:{port}",
-                        scan_infra_retries=6, scan_infra_backoff_s=0.5,
-                        scan_infra_backoff_max_s=2.0, log_format="json")
+                        scan_infra_retries=30, scan_infra_backoff_s=0.5,
+                        scan_infra_backoff_max_s=1.0, log_format="json")
     buf = io.StringIO()
     app = create_app(cfg)
     logs.configure("json", "INFO", stream=buf)
@@ -83,7 +83,7 @@ def test_unreachable_scheduler_is_retried_then_the_scan_finishes(
             assert done["revision"] == 1
             assert client.get("/readyz").json()["checks"]["dask"] == "ok"
             retries = _sample(client, "nufair_scan_infra_retries_total", lane="realtime")
-            assert 2 <= retries <= 6
+            assert 2 <= retries <= 30
             assert _sample(client, "nufair_scans_finished_total", lane="realtime",
                            outcome="done") == 1
             wait_for(lambda: _sample(client, "nufair_notices", sink="folder",
