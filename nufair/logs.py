@@ -23,6 +23,9 @@ FIELDS = ("alert", "event_pk", "revision_pk", "revision", "scan_id", "notice_id"
           "format", "attempt", "status_code", "claim", "worker", "outcome", "delay_s",
           "priority")
 
+#: Libraries whose INFO lines are noise in an operator's log (shown from WARNING on).
+QUIET = ("httpx", "httpcore")
+
 #: Marks the handler :func:`configure` installs, so that a second call replaces it.
 _MARK = "_nufair_handler"
 
@@ -94,6 +97,8 @@ def configure(fmt: Literal["text", "json"] = "text", level: str = "INFO",
     setattr(handler, _MARK, True)
     root.addHandler(handler)
     root.setLevel(level)
+    for name in QUIET:  # a line per HTTP request of a sink, at INFO: not ours to log
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         # uvicorn's default config gives these handlers of their own; ours is the root's.
         logging.getLogger(name).handlers.clear()
