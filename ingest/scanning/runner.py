@@ -144,8 +144,7 @@ class DaskClients:
             return self._client
 
     def reset(self) -> None:
-        """Drop a scheduler's client after a failure (the next :meth:`get` connects anew);
-        a local cluster is kept."""
+        """Drop a scheduler's client after a failure (:meth:`get` connects anew)."""
         if not self.address:
             return
         with self._lock:
@@ -238,7 +237,8 @@ class ScanRunner:
             # Validated once, when it was received (ingest.pipeline, or the scan service for
             # an inline event): the stored body is only rebuilt into reco's Event here.
             event = Event.from_json(self.raw.body(row.raw_event_pk))
-            claim.fraction = getattr(self.scans.latest_snapshot(row.id), "fraction", 0.0)
+            before = self.scans.latest_snapshot(row.id)  # an earlier claim's progress
+            claim.fraction = before.fraction if before is not None else 0.0
             result = self._scan(claim, event)
             p, n = result.best, result.stats.pixel_fits
             final = Snapshot(1.0, n, n, n / max(result.stats.elapsed_s, 1e-9), 0.0,
