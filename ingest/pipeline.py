@@ -19,6 +19,7 @@ Non-alerts are archived (stream ``none``) and not published.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,6 +40,8 @@ from reco.detector import Detector
 from reco.event import Event
 from reco.firstguess import BudgetExceeded, first_guess_budget
 from reco.scan import ScanConfig
+
+log = logging.getLogger(__name__)
 
 
 def parse_raw_event(body: Any) -> Event:
@@ -130,6 +133,10 @@ class Pipeline:
                 return Accepted(False, again, None, None)
         row = self.raw.get(raw_pk)
         assert row is not None
+        log.info("alert %s created: run %d event %d, stream %s, %d notice(s) queued",
+                 stored.name or "(unnamed)", event.run_id, event.event_id, stored.stream,
+                 stored.notices, extra={"alert": stored.name, "event_pk": stored.event_pk,
+                                        "revision_pk": stored.revision_pk, "revision": 0})
         if stored.notices:
             self.on_queued()
         if stored.stream != "none":

@@ -19,17 +19,18 @@ from catalog.fair.router import router as fair_router
 from catalog.handlers.counterparts import router as counterparts_router
 from catalog.handlers.events import router as catalog_router
 from catalog.storage.events import CatalogStorage
+from ingest.handlers.notices import router as notices_router
 from ingest.handlers.raw_events import router as ingest_router
 from ingest.handlers.scans import router as scan_router
-from nufair import __version__, pgsupervisor
+from nufair import __version__, logs, pgsupervisor
 from nufair.context import NufairApp, build_catalog_context
 from nufair.database import start_embedded, to_sqlalchemy_url
 from nufair.edge import error_json, install_edge
 from nufair.fair import PidSyncLoop, pid_minting
-from nufair.health import DatabaseHealth, select_one_probe
+from nufair.health import DatabaseHealth, readiness, select_one_probe
 from nufair.ingest import ingest_running
 from nufair.migrate import current_revision, head_revision
-from nufair.settings import Settings
+from nufair.settings import Settings, load_settings
 from vo.api import ConeSearchFastPath
 from vo.api import router as vo_router
 from vo.config import VoConfig
@@ -172,22 +173,30 @@ def _include_routers(app: NufairApp, settings: Settings) -> None:
     install_vo(app, VoSetup(vo_config(settings), job_policy(settings), app.tokens))
     app.include_router(ingest_router)
     app.include_router(scan_router)
+    app.include_router(notices_router)
 
 
 def _add_probes(app: NufairApp) -> None:
     @app.get("/readyz", include_in_schema=False, response_model=None)
-    def readyz() -> Response | dict[str, str]:
-        """Readiness: the database answers and its schema is at the Alembic head."""
-        try:
-            if app.engine is None:  # not started: no database yet
-                raise RuntimeError("the app has not started")
-            check_at_head(app.engine)
-        except DatabaseNotAtHead as exc:
-            return error_json("not_ready", str(exc).splitlines()[0], 503)
-        except Exception as exc:  # any failure means "not ready"; the reason is logged
-            logger.warning("not ready: %s", exc)
-            return error_json("not_ready", "the database does not answer", 503)
-        return {"status": "ready"}
+    def readyz() -> Response | dict[str, Any]:
+        """Readiness: the database answers at the Alembic head, the Dask scheduler answers,
+        the dispatcher runs and keeps up (:func:`nufair.health.readiness`)."""
+        def database() -> str | None:
+            try:
+                if app.engine is None:  # not started: no database yet
+                    raise RuntimeError("the app has not started")
+                check_at_head(app.engine)
+            except DatabaseNotAtHead as exc:
+                return str(exc).splitlines()[0]
+            except Exception as exc:  # any failure means "not ready"; the reason is logged
+                logger.warning("not ready: %s", exc)
+                return "the database does not answer"
+            return None
+
+        r = readiness(database, getattr(app.state, "ingest", None), app.settings)
+        if not r.ready:
+            return error_json("not_ready", r.problem or "not ready", 503, details=r.checks)
+        return {"status": "ready", "checks": r.checks}
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus() -> Response:
@@ -197,7 +206,8 @@ def _add_probes(app: NufairApp) -> None:
 
 def create_app(settings: Settings | None = None) -> NufairApp:
     """Build the nufair ASGI app. The database must already be at the Alembic head."""
-    settings = settings or Settings()
+    settings = settings or load_settings()
+    logs.configure(settings.log_format, settings.log_level)
     # The event loop (health checks, async WAITs, every middleware) competes for the GIL
     # with the worker threads that parse ADQL and write answers; with the default 5 ms
     # switch interval it waited several intervals per request under load (issue #12).

@@ -16,8 +16,9 @@ from nufair.commands.adql import adql
 from nufair.commands.consume import consume_command
 from nufair.commands.counterparts import counterparts
 from nufair.commands.ingest import ingest_command
+from nufair.commands.notices import notices_command
 from nufair.commands.reco import scan, simulate
-from nufair.settings import Settings, hash_token
+from nufair.settings import Settings, hash_token, load_settings
 
 
 @contextmanager
@@ -43,6 +44,10 @@ def database(settings: Settings, *, migrate: bool = True,
 @click.version_option(package_name="nufair")
 def main() -> None:
     """nufair: archive and realtime pipeline for high-energy neutrino alerts."""
+    from nufair import logs
+
+    settings = load_settings()  # one clear line per bad NUFAIR_* variable, exit 2
+    logs.configure(settings.log_format, settings.log_level)
 
 
 @main.command()
@@ -109,7 +114,8 @@ def _serve(settings: Settings, url: str) -> None:
 
     app = create_app(settings.model_copy(update={"database_url": SecretStr(url)}))
     click.echo(f"serving on http://{settings.host}:{settings.port}")
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    # log_config=None: uvicorn's loggers go through nufair.logs like every other line.
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
 
 
 @main.command()
@@ -119,6 +125,21 @@ def serve() -> None:
     _exit_on_sigterm()
     with database(settings, migrate=False, supervise=True) as (url, _server):
         _serve(settings, url)
+
+
+def _catalog_empty(url: str) -> bool:
+    """Whether the catalog holds no event yet."""
+    from sqlalchemy import exists, select
+
+    from catalog.schema.events import events
+    from nufair.app import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return not conn.execute(select(exists().select_from(events))).scalar_one()
+    finally:
+        engine.dispose()
 
 
 @main.command()
@@ -131,7 +152,11 @@ def run(no_sample: bool) -> None:
     _exit_on_sigterm()
     with database(settings, supervise=True) as (url, _server):
         if settings.load_sample and not no_sample:
-            _import_paths(url, sample_paths(), progress=False)
+            if _catalog_empty(url):  # once: the import is idempotent, but not free
+                _import_paths(url, sample_paths(), progress=False)
+            else:
+                click.echo("sample not loaded: the catalog already holds events "
+                           "(`nufair import` adds files)")
         _serve(settings, url)
 
 
@@ -170,6 +195,7 @@ def token_hash(token: str) -> None:
 main.add_command(adql)
 main.add_command(ingest_command)
 main.add_command(consume_command)
+main.add_command(notices_command)
 main.add_command(scan)
 main.add_command(simulate)
 main.add_command(counterparts)

@@ -1,4 +1,5 @@
-"""Liveness of the database for ``/healthz``: a flag kept by a background thread.
+"""Liveness of the database for ``/healthz`` (a flag kept by a background thread), and the
+checks of ``/readyz`` (:func:`readiness`).
 
 ``/healthz`` runs on the event loop and only reads the flag, so it answers at once even when
 every worker thread is busy. The flag comes from a *probe*, a callable returning whether the
@@ -9,13 +10,21 @@ engine. To use the embedded-server supervisor instead, pass its ``is_up`` as the
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 from starlette.types import Scope, Send
+
+from catalog.storage.steering import SteeringStorage
+from ingest.handlers.context import IngestContext
+from nufair.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -124,3 +133,58 @@ async def answer_healthz(up: bool, scope: Scope, send: Send) -> None:
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body",
                 "body": b"" if scope["method"] == "HEAD" else body})
+
+
+# ---------------------------------------------------------------- readiness (/readyz)
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """The answer of ``/readyz``: every check by name (``ok``, ``local``, ``off`` or what is
+    wrong), and the first problem (None: ready)."""
+
+    checks: dict[str, Any]
+    problem: str | None
+
+    @property
+    def ready(self) -> bool:
+        """No check found a problem."""
+        return self.problem is None
+
+
+def dask_reachable(address: str | None, timeout_s: float = 1.0) -> str | None:
+    """None when the Dask scheduler at ``address`` accepts a TCP connection (or there is
+    none to reach: the local cluster); else what went wrong."""
+    if not address:
+        return None
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        with socket.create_connection((parts.hostname or "", parts.port or 8786), timeout_s):
+            return None
+    except OSError as exc:
+        return f"the Dask scheduler {address} does not answer: {type(exc).__name__}"
+
+
+def readiness(db_problem: Callable[[], str | None], ingest: IngestContext | None,
+              settings: Settings) -> Readiness:
+    """Run the checks of ``/readyz``: the database (``db_problem``: None when it answers at
+    the Alembic head, else what is wrong), the Dask scheduler of the scan runner, and the
+    dispatcher (its thread alive, no notice due for over ``NUFAIR_READY_NOTICE_AGE_S``)."""
+    db = db_problem()
+    checks: dict[str, Any] = {"database": db or "ok"}
+    if db is not None:
+        return Readiness(checks, db)
+    problems: list[str] = []
+    if ingest is not None and settings.scan_runner_enabled:
+        dask = dask_reachable(settings.dask_scheduler)
+        checks["dask"] = dask or ("ok" if settings.dask_scheduler else "local")
+        problems += [dask] if dask else []
+    if ingest is not None and settings.dispatcher_enabled:
+        d = ingest.dispatcher
+        age = SteeringStorage(ingest.outbox.engine).oldest_due_age_s(list(d.sinks))
+        checks["dispatcher"] = {"alive": d.alive(), "oldest_due_s": age}
+        if not d.alive():
+            problems.append("the notice dispatcher is not running")
+        elif age is not None and age > settings.ready_notice_age_s:
+            problems.append(f"a notice has been due for {age:.0f} s "
+                            f"(over {settings.ready_notice_age_s:g} s)")
+    return Readiness(checks, problems[0] if problems else None)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from catalog.handlers.metrics import Metrics
 from catalog.notices.model import NoticeAuthor
 from catalog.publish import PublishConfig, Publisher, Route
 from catalog.storage.events import CatalogStorage
@@ -84,7 +85,8 @@ def dispatcher_config(settings: Settings) -> DispatcherConfig:
     """The dispatcher's timing, from the settings."""
     return DispatcherConfig(poll_s=settings.dispatcher_poll_s, lease_s=settings.dispatcher_lease_s,
                             backoff_base_s=settings.dispatcher_backoff_base_s,
-                            backoff_max_s=settings.dispatcher_backoff_max_s)
+                            backoff_max_s=settings.dispatcher_backoff_max_s,
+                            max_attempts=settings.dispatcher_max_attempts or None)
 
 
 @cache
@@ -103,7 +105,10 @@ def runner_config(settings: Settings) -> RunnerConfig:
     return RunnerConfig(general_slots=settings.scan_general_slots, poll_s=settings.scan_poll_s,
                         heartbeat_s=settings.scan_heartbeat_s, stale_s=settings.scan_stale_s,
                         snapshot_s=settings.scan_snapshot_s,
-                        max_claims=settings.scan_max_claims)
+                        max_claims=settings.scan_max_claims,
+                        infra_retries=settings.scan_infra_retries,
+                        infra_backoff_s=settings.scan_infra_backoff_s,
+                        infra_backoff_max_s=settings.scan_infra_backoff_max_s)
 
 
 def artifacts_dir(settings: Settings) -> Path:
@@ -164,6 +169,9 @@ def ingest_running(app: FastAPI, storage: CatalogStorage, settings: Settings) ->
     # filters (warnings.catch_warnings is not thread-safe), which raced with request handlers.
     kernel.warm()
     app.state.ingest = ctx
+    metrics = getattr(app, "metrics", None)
+    if isinstance(metrics, Metrics):
+        ctx.runner.on_retry = lambda row: metrics.scan_retries.labels(row.priority).inc()
     if settings.dispatcher_enabled:
         ctx.dispatcher.start()
     if settings.scan_runner_enabled:

@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The development token (all scopes). Refused outside ``environment=development``.
@@ -14,6 +14,25 @@ DEV_TOKEN = "nufair-dev-token"
 
 #: Every write scope a token can carry.
 SCOPES = ("ingest", "scan", "admin")
+
+
+class BadSettings(SystemExit):
+    """Settings that cannot be used: its message (one line per bad variable) is what the
+    process prints as it exits (status 1)."""
+
+
+def load_settings() -> Settings:
+    """The settings from the environment; :class:`BadSettings` (one clear line per bad
+    ``NUFAIR_*`` variable, no traceback) when any is refused."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"])
+            name = f"NUFAIR_{field.upper()}" if field else "settings"
+            lines.append(f"bad setting {name}: {err['msg'].removeprefix('Value error, ')}")
+        raise BadSettings("\n".join(lines)) from None
 
 
 def hash_token(token: str) -> str:
@@ -83,6 +102,10 @@ class Settings(BaseSettings):
     worker_threads: int = Field(
         default=40, ge=4, le=400,
         description="Threads that run blocking request handlers (AnyIO's default limiter).")
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines as text or one JSON object per line "
+        "(timestamp, level, logger, message, alert/scan/notice ids).")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     load_sample: bool = Field(default=True, description="make run loads the bundled sample.")
     tap_upload_url_hosts: list[str] = Field(
         default_factory=list,
@@ -148,6 +171,14 @@ class Settings(BaseSettings):
     dispatcher_lease_s: float = Field(default=60.0, gt=0)
     dispatcher_backoff_base_s: float = Field(default=1.0, gt=0)
     dispatcher_backoff_max_s: float = Field(default=300.0, gt=0)
+    ready_notice_age_s: float = Field(
+        default=300.0, gt=0, description="/readyz answers 503 when a notice has been due "
+        "for longer (the dispatcher does not keep up, or is stuck).")
+    dispatcher_max_attempts: int = Field(
+        default=30, ge=0,
+        description="Failed attempts after which a notice is given up (state failed; "
+                    "retry or replay it); 0: never. With the default backoff, 30 attempts "
+                    "span about two hours.")
     # --- scans (ingest/scanning/runner.py)
     scan_nsides: str = Field(default="8:0,64:12,512:24", pattern=r"^\d+(:\d+)?(,\d+(:\d+)?)*$",
                              description="Default scan resolutions, nside:n_refine,...")
@@ -167,11 +198,33 @@ class Settings(BaseSettings):
         default=5, ge=1,
         description="Claims a scan may have (restarts, re-claims of a stalled runner's scan); "
                     "then it fails with the reason.")
+    scan_infra_retries: int = Field(
+        default=3, ge=0, description="New tries of a realtime scan that failed on the "
+        "infrastructure (Dask unreachable, connection lost, timeout) before it is failed.")
+    scan_infra_backoff_s: float = Field(
+        default=5.0, gt=0, description="Delay before the first new try; doubled each time.")
+    scan_infra_backoff_max_s: float = Field(default=60.0, gt=0,
+                                            description="Longest delay between two tries.")
     dask_scheduler: str | None = Field(
         default=None, description="tcp://host:8786; unset: a LocalCluster started lazily.")
     dask_workers: int = Field(default=2, ge=1, description="Workers of the LocalCluster.")
     dask_processes: bool = Field(default=False,
                                  description="LocalCluster workers as processes (else threads).")
+
+    @field_validator("scan_nsides")
+    @classmethod
+    def _check_nsides(cls, text: str) -> str:
+        """The scan's own rules (powers of two, increasing, bounded), checked at start-up
+        rather than at the first alert."""
+        from catalog.errors import InvalidInput
+        from ingest.scanning.service import config_from
+        from reco.scan import ScanConfig
+
+        try:
+            config_from(ScanConfig(), text)
+        except InvalidInput as exc:
+            raise ValueError(str(exc).removeprefix("nsides: ")) from None
+        return text
 
     @field_validator("artifacts_url")
     @classmethod

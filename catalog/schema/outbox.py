@@ -3,7 +3,8 @@
 A notice row is written in the same transaction as the revision it announces (the
 transactional-outbox pattern), so a committed revision always has its notices queued and a
 rolled-back one never does. The payload is immutable; only the dispatch state
-(``status``, ``attempt_count``, ``next_attempt_at``, ``delivered_at``) moves. Each attempt
+(``status``, ``attempt_count``, ``next_attempt_at``, ``delivered_at``, ``failed_reason``)
+moves. Each attempt
 is its own row in ``notice_attempts`` and is never updated.
 """
 
@@ -31,8 +32,9 @@ from catalog.schema.base import TIMESTAMPTZ, Entity, Keyed, column, set_now, tab
 __all__ = ["NOTICE_STATES", "Notice", "NoticeAttempt", "NoticeAttemptBase", "NoticeBase",
            "notice_attempts", "notices"]
 
-#: Dispatch states of a notice: waiting for (another) attempt, or delivered.
-NOTICE_STATES = ("pending", "delivered")
+#: Dispatch states of a notice: waiting for (another) attempt, delivered, or given up
+#: (``failed``: too many attempts, or a permanent refusal; an operator may retry it).
+NOTICE_STATES = ("pending", "delivered", "failed")
 
 
 class NoticeBase(Entity):
@@ -55,8 +57,9 @@ class Notice(NoticeBase, Keyed, table=True):
     __table_args__ = (
         UniqueConstraint("idempotency_key", name="uq_notices_idempotency_key"),
         UniqueConstraint("revision_pk", "sink", "format", name="uq_notices_revision_sink_format"),
-        CheckConstraint("status IN ('pending', 'delivered')", name="status"),
+        CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
         CheckConstraint("(status = 'delivered') = (delivered_at IS NOT NULL)", name="delivered"),
+        CheckConstraint("(status = 'failed') = (failed_reason IS NOT NULL)", name="failed"),
         Index("ix_notices_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
     )
 
@@ -68,6 +71,8 @@ class Notice(NoticeBase, Keyed, table=True):
         TIMESTAMPTZ, default=None, nullable=False, server_default=func.now(),
         comment="not claimed before; also the claim lease")
     delivered_at: datetime | None = column(TIMESTAMPTZ, default=None)
+    failed_reason: str | None = column(
+        Text, default=None, comment="why the dispatcher gave up (status failed)")
     created_at: datetime | None = set_now()
 
 

@@ -20,17 +20,22 @@ from ingest.rawevent import clip, loads_strict
 M = TypeVar("M", bound=BaseModel)
 
 
-async def json_body(request: Request) -> Any:
-    """The request's JSON body, decoded strictly; 415 for another media type."""
+async def json_body(request: Request, empty: Any = None) -> Any:
+    """The request's JSON body, decoded strictly; 415 for another media type. With
+    ``empty`` not None, an empty body stands for ``empty``."""
     media = request.headers.get("content-type", "application/json").split(";")[0].strip()
     if media not in ("application/json", ""):
         raise UnsupportedFormat(f"send the body as application/json, not {clip(media, 80)}")
-    return loads_strict(await request.body())
+    raw = await request.body()
+    if empty is not None and not raw.strip():
+        return empty
+    return loads_strict(raw)
 
 
-async def strict_body(request: Request, model: type[M]) -> M:
-    """The body as a ``model``; its validation errors in FastAPI's 422 shape."""
-    data = await json_body(request)
+async def strict_body(request: Request, model: type[M], *, optional: bool = False) -> M:
+    """The body as a ``model``; its validation errors in FastAPI's 422 shape. With
+    ``optional`` (a model whose every field has a default), no body means ``{}``."""
+    data = await json_body(request, {} if optional else None)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -39,7 +44,7 @@ async def strict_body(request: Request, model: type[M]) -> M:
              for e in exc.errors()]) from None
 
 
-def body_doc(model: type[BaseModel]) -> dict[str, Any]:
+def body_doc(model: type[BaseModel], *, required: bool = True) -> dict[str, Any]:
     """``openapi_extra`` that documents ``model`` as the JSON request body."""
-    return {"requestBody": {"required": True, "content": {
+    return {"requestBody": {"required": required, "content": {
         "application/json": {"schema": model.model_json_schema()}}}}

@@ -229,11 +229,11 @@ def abort_scan(ctx: ContextDep, scan_id: ScanId, _token: ScanToken) -> ScanPubli
 
 @router.post("/scans/{scan_id}/rescan", response_model=ScanPublic, status_code=201,
              summary="A new scan of the same event, linked to this one",
-             openapi_extra=body_doc(RescanRequest))
+             openapi_extra=body_doc(RescanRequest, required=False))
 async def rescan(request: Request, ctx: ContextDep, scan_id: ScanId, _token: ScanToken,
                  ) -> ScanPublic:
     """Queue a new scan of the same raw event."""
-    body = await strict_body(request, RescanRequest)
+    body = await strict_body(request, RescanRequest, optional=True)  # no body: the same
     return await run_in_threadpool(_rescan, ctx, scan_id, body)
 
 

@@ -6,12 +6,10 @@ The runner has several *slots*, each a thread that runs one scan at a time. Slot
 only realtime scans; the others take realtime first, then reprocessing. A realtime scan
 therefore never waits behind a reprocessing scan: if every general slot is busy with
 reprocessing, the realtime slot is free (it can only be busy with an earlier realtime
-scan). The scans share one Dask client and its workers; a realtime scan's tasks carry a
-higher Dask priority (``dask.annotate(priority=...)``, which ``Client.submit`` merges into
-each task), so the scheduler hands them out before any queued reprocessing task: a
-realtime scan waits at most for the reprocessing tasks already running on the workers
-(one per worker). Without that, the slots alone did not help: the realtime scan's tasks
-queued behind the reprocessing scan's on the workers (measured in the lane test).
+scan). The scans share one Dask client; a realtime scan's tasks carry a higher Dask
+priority (``dask.annotate``, merged into each task by ``Client.submit``), so the scheduler
+hands them out before any queued reprocessing task (measured in the lane test: without
+it, the slots alone did not help).
 
 Life of a claim
 ---------------
@@ -29,12 +27,20 @@ Every claim carries a fencing token (:mod:`catalog.storage.scans`) that each wri
 presents: a runner that lost its claim can no longer write, and stops with a log line
 saying so. A scan already claimed ``max_claims`` times is failed with the reason instead of
 being claimed again.
+
+Infrastructure failures
+-----------------------
+A realtime scan failing on the infrastructure (scheduler unreachable, connection closed,
+timeout: :class:`OSError`) is tried again on the same claim, heartbeats going on, with a
+capped exponential backoff, at most ``infra_retries`` times, on a new Dask client; then it
+is ``failed``. A reprocessing scan fails at once. Each step is logged with the scan's id.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import socket
 import threading
@@ -49,10 +55,12 @@ from dask.base import annotate
 
 from catalog.storage.raw_events import IngestStorage
 from catalog.storage.scans import LostClaim, Priority, ScanRow, ScanStorage, Snapshot
+from ingest.scanning.progress import partial_snapshot
 from ingest.scanning.service import config_to_reco
 from ingest.scanning.update import UpdatePublisher
 from reco.detector import Detector
 from reco.event import Event
+from reco.result import ScanResult
 from reco.scan import ScanCancelled, ScanProgress, local_client, run_scan
 
 log = logging.getLogger(__name__)
@@ -82,6 +90,9 @@ class RunnerConfig:
         Shortest interval between two partial snapshots of a scan.
     max_claims
         Claims a scan may have; one that would need another is failed with the reason.
+    infra_retries, infra_backoff_s, infra_backoff_max_s
+        New tries of a realtime scan after infrastructure failures; the n-th after
+        ``min(max, base * 2**(n-1))``.
     """
 
     general_slots: int = 1
@@ -90,6 +101,17 @@ class RunnerConfig:
     stale_s: float = 30.0
     snapshot_s: float = 1.0
     max_claims: int = 5
+    infra_retries: int = 3
+    infra_backoff_s: float = 5.0
+    infra_backoff_max_s: float = 60.0
+
+    def infra_delay(self, retry: int) -> float:
+        """Seconds before the ``retry``-th new try after an infrastructure failure.
+        >>> RunnerConfig(infra_backoff_s=5, infra_backoff_max_s=12).infra_delay(3)
+        12.0
+        """
+        return float(min(self.infra_backoff_max_s,
+                         self.infra_backoff_s * 2.0 ** max(0, retry - 1)))
 
     @property
     def stale_after(self) -> timedelta:
@@ -121,6 +143,16 @@ class DaskClients:
                     self._client = local_client(self.workers, processes=self.processes)
             return self._client
 
+    def reset(self) -> None:
+        """Drop a scheduler's client after a failure (:meth:`get` connects anew)."""
+        if not self.address:
+            return
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):  # the scheduler may be gone: nothing to do
+                client.close(timeout=2)
+
     def close(self) -> None:
         """Close the client (and its local cluster, if we made one)."""
         with self._lock:
@@ -145,6 +177,7 @@ class _Claim:
         self.lost = False
         self.done = threading.Event()
         self.last_snapshot = 0.0
+        self.fraction = 0.0  # the last fraction reported, this claim or an earlier one
 
 
 class ScanRunner:
@@ -165,6 +198,8 @@ class ScanRunner:
         self._threads: list[threading.Thread] = []
         self._active: dict[int, _Claim] = {}
         self._lock = threading.Lock()
+        #: Called with the scan at each new try after an infrastructure failure (metrics).
+        self.on_retry: Callable[[ScanRow], None] = lambda _row: None
 
     # ------------------------------------------------------------ one scan
 
@@ -178,7 +213,7 @@ class ScanRunner:
         for pk in self.scans.fail_exhausted(lanes, self.config.stale_after,
                                             self.config.max_claims):
             log.error("scan %s failed: claimed %d times without finishing", pk,
-                      self.config.max_claims)
+                      self.config.max_claims, extra={"scan_id": pk, "outcome": "failed"})
         row = self.scans.claim_next(worker, lanes, self.config.stale_after,
                                     self.config.max_claims)
         if row is None:
@@ -188,6 +223,9 @@ class ScanRunner:
 
     def _execute(self, claim: _Claim) -> None:
         row = claim.row
+        fields = _fields(claim)
+        log.info("scan %s claimed by %s (claim %d)", row.id, claim.worker, row.claims,
+                 extra=fields)
         with self._lock:
             self._active[row.id] = claim
         beat = threading.Thread(target=self._heartbeat, args=(claim,), daemon=True,
@@ -199,16 +237,18 @@ class ScanRunner:
             # Validated once, when it was received (ingest.pipeline, or the scan service for
             # an inline event): the stored body is only rebuilt into reco's Event here.
             event = Event.from_json(self.raw.body(row.raw_event_pk))
-            with annotate(priority=DASK_PRIORITY.get(row.priority, 0)):
-                result = run_scan(event, self.detector(), config_to_reco(row.config),
-                                  client=self.clients.get(), progress=self._progress(claim),
-                                  cancel=claim.cancel)
-            p = result.best
-            final = Snapshot(1.0, result.stats.pixel_fits, result.stats.pixel_fits,
-                             result.stats.pixel_fits / max(result.stats.elapsed_s, 1e-9),
-                             0.0, (_deg(p.ra), _deg(p.dec), p.llh))
+            before = self.scans.latest_snapshot(row.id)  # an earlier claim's progress
+            claim.fraction = before.fraction if before is not None else 0.0
+            result = self._scan(claim, event)
+            p, n = result.best, result.stats.pixel_fits
+            final = Snapshot(1.0, n, n, n / max(result.stats.elapsed_s, 1e-9), 0.0,
+                             (math.degrees(p.ra), math.degrees(p.dec), p.llh))
             # The heartbeat goes on while publishing (claim.done is set only in finally).
-            self.publisher.finish(row, claim.token, result, final)
+            stored = self.publisher.finish(row, claim.token, result, final)
+            why = ("" if stored is not None or row.publish != "update" else
+                   "; no update published: the event is retracted or not in the catalog")
+            log.info("scan %s done in %.1f s%s", row.id, result.stats.elapsed_s, why,
+                     extra={**fields, "outcome": "done"})
         except ScanCancelled:
             self._settle_cancelled(claim)
         except LostClaim:
@@ -217,7 +257,8 @@ class ScanRunner:
             if self._stop.is_set():  # the cluster went away because we are stopping
                 self._release(claim)
             else:
-                log.exception("scan %s failed", row.id)
+                log.exception("scan %s failed: %s: %s", row.id, type(exc).__name__, exc,
+                              extra={**fields, "outcome": "failed"})
                 with contextlib.suppress(LostClaim):
                     self.scans.finish(row.id, claim.token, "failed",
                                       f"{type(exc).__name__}: {exc}")
@@ -227,14 +268,43 @@ class ScanRunner:
             with self._lock:
                 self._active.pop(row.id, None)
 
+    def _scan(self, claim: _Claim, event: Event) -> ScanResult:
+        """Run the scan on Dask; a realtime one again after an infrastructure failure."""
+        row, fields = claim.row, _fields(claim)
+        retry = 0
+        while True:
+            log.info("scan %s started on Dask (try %d)", row.id, retry + 1, extra=fields)
+            try:
+                with annotate(priority=DASK_PRIORITY.get(row.priority, 0)):
+                    return run_scan(event, self.detector(), config_to_reco(row.config),
+                                    client=self.clients.get(), progress=self._progress(claim),
+                                    cancel=claim.cancel)
+            except OSError as exc:  # scheduler unreachable, connection closed, timeouts
+                if (row.priority != "realtime" or retry >= self.config.infra_retries
+                        or claim.cancel.is_set() or self._stop.is_set()):
+                    raise
+                retry += 1
+                delay = self.config.infra_delay(retry)
+                log.warning("scan %s: infrastructure failure (%s: %s); try %d of %d in %.1f s",
+                            row.id, type(exc).__name__, exc, retry + 1,
+                            self.config.infra_retries + 1, delay,
+                            extra={**fields, "delay_s": delay})
+                self.on_retry(row)
+                self.clients.reset()
+                if claim.cancel.wait(delay):
+                    raise ScanCancelled("stopped while waiting to try again") from exc
+
     def _settle_cancelled(self, claim: _Claim) -> None:
         if claim.lost:  # a heartbeat or snapshot found the claim taken: reco was stopped
             _log_lost(claim)
             return
         if claim.aborted or claim.row.abort_requested_at is not None:
+            log.info("scan %s aborted", claim.row.id,
+                     extra={**_fields(claim), "outcome": "aborted"})
             with contextlib.suppress(LostClaim):
                 self.scans.finish(claim.row.id, claim.token, "aborted")
         else:  # stopped by our shutdown: give it back for the next runner
+            log.info("scan %s released (shutdown)", claim.row.id, extra=_fields(claim))
             self._release(claim)
 
     def _release(self, claim: _Claim) -> None:
@@ -249,10 +319,10 @@ class ScanRunner:
             if now - claim.last_snapshot < self.config.snapshot_s or claim.cancel.is_set():
                 return
             claim.last_snapshot = now
+            snap = partial_snapshot(p, claim.fraction)  # only forward, never 1 (progress.py)
+            claim.fraction = snap.fraction
             try:
-                self.scans.add_snapshot(claim.row.id, claim.token, Snapshot(
-                    p.fraction, p.pixels_done, p.pixels_total, p.rate, p.eta_s,
-                    p.best_so_far))
+                self.scans.add_snapshot(claim.row.id, claim.token, snap)
             except LostClaim:
                 claim.lost = True
                 claim.cancel.set()
@@ -316,13 +386,14 @@ class ScanRunner:
                 self._wake.wait(self.config.poll_s)
 
 
+def _fields(claim: _Claim) -> dict[str, object]:
+    """The ids a log line about ``claim`` carries as fields (:mod:`nufair.logs`)."""
+    return {"scan_id": claim.row.id, "claim": claim.row.claims, "worker": claim.worker,
+            "priority": claim.row.priority}
+
+
 def _log_lost(claim: _Claim) -> None:
     log.warning("scan %s: %s lost its claim (claim %d, token %s) to another runner; "
                 "stopped, nothing more written", claim.row.id, claim.worker, claim.row.claims,
-                claim.token[:8])
+                claim.token[:8], extra={**_fields(claim), "outcome": "lost"})
 
-
-def _deg(rad: float) -> float:
-    import math
-
-    return math.degrees(rad)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
@@ -183,6 +184,9 @@ class UpdatePublisher:
         try:
             with catalog_tx(self.engine) as tx:
                 tx.scans.hold(row.id, token)  # LostClaim (nothing stored) if not ours
+                # Issued now, as its notices are queued (not when the scan ended: writing
+                # and placing the files took tens of seconds before).
+                record = replace(record, issued_at=datetime.now(UTC))
                 (rev,) = self.publisher.store_revisions(tx, [record])
                 if rev.number != number:
                     raise _NumberTaken
