@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from vo import scs, vosi
+from vo import mocformats, scs, vosi
 from vo.config import VoConfig
 from vo.context import VoContext, VoCtx, context_of
 from vo.datalink import FIELDS, DatasetId, link_rows, parse_id
@@ -253,9 +253,11 @@ def _links(vo: VoStorage, cfg: VoConfig, ids: list[DatasetId]) -> bytes:
 
 @router.get("/datalink/moc", response_class=Response, responses=MOC_RESPONSES)
 def datalink_moc(request: Request, vo: VoCtx) -> Response:
-    """A stored region as ASCII MOC 2.0 (the #coverage links of DataLink)."""
+    """A stored region as a MOC 2.0 (the #coverage links of DataLink): ASCII, FITS or
+    JSON, by RESPONSEFORMAT or else Accept (:mod:`vo.mocformats`)."""
     params = upper_params(request.query_params.multi_items())
     check_params(params)
+    fmt = mocformats.choose(params.get("RESPONSEFORMAT"), request.headers.get("accept"))
     ident = parse_id(str(params.get("ID", "")))
     level = _level(params.get("LEVEL", "90"))
     if ident.alert_id is None or level not in (50, 90):
@@ -263,7 +265,8 @@ def datalink_moc(request: Request, vo: VoCtx) -> Response:
     text = vo.storage.moc(ident.alert_id, ident.revision, level)
     if text is None:
         raise NotFound(f"no {level} % region for {ident.raw}")
-    return Response(text + "\n", media_type="text/plain")
+    return Response(mocformats.serialize(text, fmt), media_type=fmt.media_type,
+                    headers={"Vary": "Accept"})
 
 
 def _level(raw: object) -> int:

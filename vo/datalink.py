@@ -4,7 +4,8 @@ An ID is a publisher DID ``ivo://nufair/alerts?<alert_id>/<revision>`` (as in th
 ``obs_publisher_did``), or ``ivo://nufair/alerts?<alert_id>`` for the current revision.
 Rows come from what is stored: the artifacts table (skymaps, MOC files, VOEvent, GCN JSON;
 each at its one URL under the landing page of its version, ``/records/{key}/files/{name}``),
-the region tiles (MOCs served by ``/datalink/moc``) and the landing page ``/records/{id}``.
+the region tiles (MOCs served by ``/datalink/moc``, linked as MOC 2.0 FITS) and the
+landing page ``/records/{id}``.
 """
 
 from __future__ import annotations
@@ -110,9 +111,12 @@ def link_rows(ident: DatasetId, ds: DatasetRow | None, cfg: VoConfig) -> list[li
                      local="landing-page"))
     for level, present in sorted(ds.has_moc.items()):
         if present:
+            # FITS, the MOC 2.0 form every client reads (mocpy's MOC.from_url, Aladin,
+            # TOPCAT); the same URL answers ASCII or JSON with another RESPONSEFORMAT.
             rows.append(_row(ident.raw, f"{base}/datalink/moc?ID={DID_PREFIX}{ds.alert_id}/"
-                             f"{ds.revision}&LEVEL={level}", "#coverage",
-                             f"{level} % region as an ASCII MOC 2.0", "text/plain",
+                             f"{ds.revision}&LEVEL={level}&RESPONSEFORMAT=fits", "#coverage",
+                             f"{level} % region as a MOC 2.0 (FITS; RESPONSEFORMAT=ascii "
+                             "or json for the other forms)", "application/fits",
                              local=f"moc{level}"))
     return rows
 
