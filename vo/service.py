@@ -151,7 +151,8 @@ class TapService:
             result.close()
             raise
         return TapStream(result, specs, serialization, media, infos, extra, deadline,
-                         tr.top is None or tr.top > limit, strict)
+                         tr.top is None or tr.top > limit, strict,
+                         self.storage.timeout_ms / 1000)
 
 
 class TapStream:
@@ -163,7 +164,8 @@ class TapStream:
 
     def __init__(self, result: ResultStream, specs: list[FieldSpec], serialization: str,
                  media_type: str, infos: list[tuple[str, str]], extra: list[str],
-                 deadline: float, maxrec_cuts: bool, strict: bool) -> None:
+                 deadline: float, maxrec_cuts: bool, strict: bool,
+                 limit_s: float | None = None) -> None:
         self.result = result
         self.specs = specs
         self.serialization = serialization
@@ -173,6 +175,7 @@ class TapStream:
         self.deadline = deadline
         self.maxrec_cuts = maxrec_cuts
         self.strict = strict
+        self.limit_s = limit_s
 
     @property
     def rows(self) -> int:
@@ -209,8 +212,10 @@ class TapStream:
                 yield b64.feed(piece) if ser == "binary2" else piece
                 if time.monotonic() > self.deadline:
                     raise LimitExceeded(
-                        f"the answer took longer than the time limit "
-                        f"({self.result.count} rows written, then cut off)")
+                        f"the answer took longer than the time limit"
+                        f"{'' if self.limit_s is None else f' of {self.limit_s:g} s'} "
+                        f"({self.result.count} rows written, then cut off); a TAP async "
+                        "job (/tap/async) may run longer")
         except VoError as exc:
             if self.strict or not votable:
                 raise
