@@ -38,7 +38,7 @@ FIELDS = """
 <FIELD name="ids" datatype="long" arraysize="*"/>
 <FIELD name="flag" datatype="unsignedByte"/>
 """
-ROWS = [
+ROWS: list[tuple[str, ...]] = [
     ("0.52", "1", "T", "Ⅰ Zw 1", "2021-03-04T05:06:07.5", "1.5 2.5 3.5", "7 8", "3"),
     ("", "-1", "F", "β Cyg", "2019-12-31T23:59:59Z", "0 -1 1e300", "", "255"),
     ("-0.1", "3", "", "M 87", "", "NaN 2 3", "9", "0"),
