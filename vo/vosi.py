@@ -6,7 +6,7 @@ The documents are the templates ``vo/templates/vosi_*.xml`` (autoescaped, see
 
 from __future__ import annotations
 
-from vo.adql.functions import UDFS
+from vo.adql.functions import UDF_DESCRIPTIONS, UDFS
 from vo.config import VoConfig
 from vo.tables import KEYS, SCHEMAS, TableInfo, published_name
 from vo.xmltemplates import render
@@ -17,8 +17,8 @@ FEATURES: dict[str, list[tuple[str, str]]] = {
         (f, "") for f in ("POINT", "CIRCLE", "POLYGON", "BOX", "CONTAINS", "INTERSECTS",
                           "DISTANCE", "AREA", "CENTROID", "COORD1", "COORD2", "COORDSYS")],
     "ivo://ivoa.net/std/TAPRegExt#features-udf": [
-        (form, "HEALPix (NESTED) index or cell centre at the given order.")
-        for form in UDFS.values()],
+        (form, UDF_DESCRIPTIONS[name]) for name, form in UDFS.items()],
+    "ivo://ivoa.net/std/TAPRegExt#features-adql-conditional": [("COALESCE", "")],
     "ivo://ivoa.net/std/TAPRegExt#features-adql-sets": [
         ("UNION", ""), ("EXCEPT", ""), ("INTERSECT", "")],
     "ivo://ivoa.net/std/TAPRegExt#features-adql-common-table": [("WITH", "")],
