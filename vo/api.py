@@ -218,6 +218,26 @@ class _RouteLabel:
     path: str
 
 
+# ------------------------------------------------------ VOSI of SCS and DataLink
+@router.get("/scs/capabilities", response_class=Response, responses=XML_RESPONSES)
+def scs_capabilities(vo: VoCtx) -> Response:
+    """VOSI capabilities of the cone search."""
+    return Response(vosi.service_capabilities(vo.config, "scs"), media_type=XML)
+
+
+@router.get("/datalink/capabilities", response_class=Response, responses=XML_RESPONSES)
+def datalink_capabilities(vo: VoCtx) -> Response:
+    """VOSI capabilities of the DataLink service."""
+    return Response(vosi.service_capabilities(vo.config, "datalink"), media_type=XML)
+
+
+@router.get("/scs/availability", response_class=Response, responses=XML_RESPONSES)
+@router.get("/datalink/availability", response_class=Response, responses=XML_RESPONSES)
+def service_availability(vo: VoCtx) -> Response:
+    """VOSI availability of the cone search and DataLink: whether the database answers."""
+    return tap_availability(vo)
+
+
 # ------------------------------------------------------------------- DataLink
 @router.get("/datalink", response_class=Response, responses=DATALINK_RESPONSES)
 @router.post("/datalink", response_class=Response, responses=DATALINK_RESPONSES)
