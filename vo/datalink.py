@@ -1,7 +1,9 @@
 """DataLink 1.1: links of each alert revision, and the service descriptor in TAP results.
 
 An ID is a publisher DID ``ivo://nufair/alerts?<alert_id>/<revision>`` (as in the TAP column
-``obs_publisher_did``), or ``ivo://nufair/alerts?<alert_id>`` for the current revision.
+``obs_publisher_did``), or ``ivo://nufair/alerts?<alert_id>`` or the bare ``<alert_id>``
+for the current revision; a TAP result with a DID column, aliased or not, gets the
+service descriptor.
 Rows come from what is stored: the artifacts table (skymaps, MOC files, VOEvent, GCN JSON;
 each at its one URL under the landing page of its version, ``/records/{key}/files/{name}``),
 the region tiles (MOCs served by ``/datalink/moc``, linked as MOC 2.0 FITS) and the
@@ -12,15 +14,18 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from catalog.fair.config import file_url
 from vo.config import VoConfig
 from vo.datasets import DatasetRow
 from vo.formats.fields import FieldSpec, xml_attr
+from vo.tables import ColumnInfo, all_tables
 
 DID_PREFIX = "ivo://nufair/alerts?"
 _DID = re.compile(r"^ivo://nufair/alerts\?(\d+)(?:/(\d+))?$")
+_ALERT_ID = re.compile(r"^\d{1,18}$")
 
 #: Artifact role → (semantics, description). Roles the catalog does not know yet are
 #: listed as #auxiliary.
@@ -68,11 +73,30 @@ class DatasetId:
 
 
 def parse_id(raw: str) -> DatasetId:
-    """The :class:`DatasetId` of an ID parameter (never raises)."""
-    m = _DID.match(raw.strip())
+    """The :class:`DatasetId` of an ID parameter (never raises): a publisher DID, or a
+    bare alert id (the ``alert_id`` column), which names the current revision."""
+    text = raw.strip()
+    if _ALERT_ID.match(text):
+        return DatasetId(raw, int(text), None)
+    m = _DID.match(text)
     if m is None:
         return DatasetId(raw, None, None)
     return DatasetId(raw, int(m.group(1)), int(m.group(2)) if m.group(2) else None)
+
+
+#: The published columns whose values are DataLink IDs: the publisher DIDs. (Not
+#: ``alert_id``, though the service takes it as an ID: pyvo's ``iter_datalinks`` matches
+#: the answer's ID text with the column's values, and a number never matches.)
+_PUBLISHED_IDS = frozenset(c for t in all_tables() for c in t.columns
+                           if c.name == "obs_publisher_did")
+
+
+def id_column(metas: Sequence[ColumnInfo | None]) -> int | None:
+    """Which output column (by position) a result's DataLink IDs come from: the first
+    published ``obs_publisher_did``, under any alias; None when there is none (an
+    uploaded column of the same name is not one)."""
+    return next((i for i, m in enumerate(metas) if m is not None and m in _PUBLISHED_IDS),
+                None)
 
 
 def _row(ident: str, url: str | None = None, semantics: str = "#this", description: str = "",

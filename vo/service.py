@@ -12,7 +12,7 @@ from typing import Any
 
 from vo.adql.translate import UploadTable, translate
 from vo.config import VoConfig
-from vo.datalink import service_descriptor
+from vo.datalink import id_column, service_descriptor
 from vo.errors import LimitExceeded, VoError
 from vo.formats.delimited import delimited_header, delimited_rows
 from vo.formats.fields import FieldSpec, convert_rows, field_specs
@@ -142,11 +142,10 @@ class TapService:
             if params.get("RUNID"):
                 infos.append(("RUNID", str(params["RUNID"])))
             extra = []
-            did = next((i for i, s in enumerate(specs) if s.name == "obs_publisher_did"
-                        and s.ucd and "meta.ref.ivoid" in s.ucd), None)
+            did = id_column([c.meta for c in tr.columns])
             if did is not None and serialization not in ("csv", "tsv"):
-                specs[did] = replace(specs[did], id="obs_publisher_did")
-                extra.append(service_descriptor(self.cfg, "obs_publisher_did"))
+                specs[did] = replace(specs[did], id="datalink_id")
+                extra.append(service_descriptor(self.cfg, "datalink_id"))
         except BaseException:
             result.close()
             raise
