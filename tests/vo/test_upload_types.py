@@ -20,40 +20,7 @@ from astropy.io.votable import parse, parse_single_table
 
 from catalog.notices.parsed import NoticeRecord
 from tests.vo.truth import inside_regions
-
-#: Positions (the first inside IceCube-170922A's circle, the second far from every
-#: alert), then one row of each datatype per source.
-RA = [77.43, 10.0, 314.5]
-DEC = [5.72, -45.0, 13.0]
-
-FIELDS = """
-<FIELD name="_RAJ2000" datatype="double" ucd="pos.eq.ra;meta.main" unit="deg"/>
-<FIELD name="_DEJ2000" datatype="double" ucd="pos.eq.dec;meta.main" unit="deg"/>
-<FIELD name="B-V" datatype="float" unit="mag"/>
-<FIELD name="select" datatype="int"><VALUES null="-1"/></FIELD>
-<FIELD name="ok" datatype="boolean"/>
-<FIELD name="Name (SIMBAD)" datatype="unicodeChar" arraysize="*"/>
-<FIELD name="obs_time" datatype="char" arraysize="*" xtype="timestamp"/>
-<FIELD name="flux" datatype="double" arraysize="3"/>
-<FIELD name="ids" datatype="long" arraysize="*"/>
-<FIELD name="flag" datatype="unsignedByte"/>
-"""
-ROWS: list[tuple[str, ...]] = [
-    ("0.52", "1", "T", "Ⅰ Zw 1", "2021-03-04T05:06:07.5", "1.5 2.5 3.5", "7 8", "3"),
-    ("", "-1", "F", "β Cyg", "2019-12-31T23:59:59Z", "0 -1 1e300", "", "255"),
-    ("-0.1", "3", "", "M 87", "", "NaN 2 3", "9", "0"),
-]
-
-
-def _votable(fields: str, rows: list[tuple[str, ...]], positions: bool = True) -> bytes:
-    cells = []
-    for i, row in enumerate(rows):
-        pos = [str(RA[i]), str(DEC[i])] if positions else []
-        cells.append("<TR>" + "".join(f"<TD>{v}</TD>" for v in [*pos, *row]) + "</TR>")
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
-            '<VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3">'
-            f'<RESOURCE><TABLE name="src">{fields}<DATA><TABLEDATA>{"".join(cells)}'
-            '</TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>').encode()
+from tests.vo.vizier import DEC, FIELDS, RA, ROWS, vizier_votable
 
 
 def _query(url: str, adql: str, doc: bytes) -> httpx.Response:
@@ -68,7 +35,7 @@ def test_vizier_names_and_every_datatype(live_url: str) -> None:
     timestamps with ISO strings; arrays, unicode and NULLs come back as sent."""
     r = _query(live_url, 'SELECT "_RAJ2000", "B-V", "select", ok, "Name (SIMBAD)", obs_time, '
                'flux, ids, flag FROM TAP_UPLOAD.src ORDER BY "_RAJ2000"',
-               _votable(FIELDS, ROWS))
+               vizier_votable(FIELDS, ROWS))
     assert r.status_code == 200, r.text
     t = parse_single_table(io.BytesIO(r.content)).to_table(use_names_over_ids=True)
     assert list(t.colnames) == ["_RAJ2000", "B-V", "select", "ok", "Name (SIMBAD)",
@@ -89,7 +56,7 @@ def test_vizier_names_and_every_datatype(live_url: str) -> None:
 
     where = _query(live_url, 'SELECT "select" FROM TAP_UPLOAD.src WHERE ok = 1 OR '
                    "obs_time < '2020-01-01' OR (obs_time IS NULL AND ok IS NULL)",
-                   _votable(FIELDS, ROWS))
+                   vizier_votable(FIELDS, ROWS))
     assert where.status_code == 200, where.text
     got = parse_single_table(io.BytesIO(where.content)).to_table(use_names_over_ids=True)
     assert sorted(np.ma.filled(got["select"], -1).tolist()) == [-1, 1, 3]
@@ -100,7 +67,7 @@ def test_crossmatch_on_vizier_position_columns(live_url: str,
     """``_RAJ2000``/``_DEJ2000`` are found as the position and cross-match exactly."""
     r = _query(live_url, 'SELECT u."_RAJ2000", a.name FROM TAP_UPLOAD.src AS u JOIN '
                "nufair.alerts AS a ON 1 = CONTAINS(POINT('ICRS', u.\"_RAJ2000\", "
-               'u."_DEJ2000"), a.moc90)', _votable(FIELDS, ROWS))
+               'u."_DEJ2000"), a.moc90)', vizier_votable(FIELDS, ROWS))
     assert r.status_code == 200, r.text
     t = parse_single_table(io.BytesIO(r.content)).to_table(use_names_over_ids=True)
     got = {(float(ra), str(n)) for ra, n in zip(t["_RAJ2000"], t["name"], strict=True)}
@@ -120,7 +87,7 @@ def test_what_cannot_be_kept_is_refused_clearly(live_url: str, field: str, value
                                                 says: str) -> None:
     """A datatype the service cannot keep is a 400 VOTable error naming the field."""
     r = _query(live_url, "SELECT * FROM TAP_UPLOAD.src",
-               _votable(field, [(value,)], positions=False))
+               vizier_votable(field, [(value,)], positions=False))
     assert r.status_code == 400
     doc = parse(io.BytesIO(r.content))
     infos = {i.name: i for i in doc.resources[0].infos}
@@ -135,7 +102,7 @@ def test_stilts_uploads_a_vizier_table(live_url: str, tmp_path: Path,
     stilts = shutil.which("stilts")
     assert stilts is not None, "stilts is not installed (apt-get install -y stilts)"
     src = tmp_path / "src.vot"
-    src.write_bytes(_votable(FIELDS, ROWS))
+    src.write_bytes(vizier_votable(FIELDS, ROWS))
     out = tmp_path / "out.csv"
     done = subprocess.run([stilts, "tapquery", f"tapurl={live_url}/tap", "sync=true",
                            'adql=SELECT "B-V", ok FROM TAP_UPLOAD.src WHERE "select" > 0',
