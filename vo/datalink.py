@@ -129,9 +129,19 @@ def link_rows(ident: DatasetId, ds: DatasetRow | None, cfg: VoConfig) -> list[li
         # Every stored file has one URL: under the landing page of its version.
         rows.append(_row(ident.raw, file_url(base, a.landing_key, a.filename), semantics,
                          text, a.media_type, a.size_bytes, local=a.role))
-    landing = f"{base}/records/{ds.alert_id}"
-    rows.append(_row(ident.raw, landing, "#documentation" if has_this else "#this",
-                     f"Landing page of {ds.name or ds.alert_id}", "text/html",
+    name = ds.name or ds.alert_id
+    # The landing page of this version, known from its files' one URL (a version without
+    # files yet links the page of every version instead).
+    version = next((a.landing_key for a in ds.artifacts
+                    if a.revision == ds.revision and a.landing_key is not None), None)
+    semantics = "#documentation" if has_this else "#this"
+    if version is not None:
+        rows.append(_row(ident.raw, f"{base}/records/{version}", semantics,
+                         f"Landing page of {name}, revision {ds.revision}", "text/html",
+                         local="version-page"))
+        semantics = "#documentation"
+    rows.append(_row(ident.raw, f"{base}/records/{ds.alert_id}", semantics,
+                     f"Landing page of {name} (every revision)", "text/html",
                      local="landing-page"))
     for level, present in sorted(ds.has_moc.items()):
         if present:
