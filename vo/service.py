@@ -213,8 +213,9 @@ class TapStream:
                     raise LimitExceeded(
                         f"the answer took longer than the time limit"
                         f"{'' if self.limit_s is None else f' of {self.limit_s:g} s'} "
-                        f"({self.result.count} rows written, then cut off); a TAP async "
-                        "job (/tap/async) may run longer")
+                        f"({self.result.count} rows written, then cut off; TAP async "
+                        "jobs, /tap/async, may run up to the executionDuration of "
+                        "/tap/capabilities)")
         except VoError as exc:
             if self.strict or not votable:
                 raise

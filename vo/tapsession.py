@@ -47,9 +47,8 @@ def _readable(exc: psycopg.Error, limit_s: float | None) -> str:
 def timeout_message(limit_s: float | None) -> str:
     """What a client is told when its query ran past the time limit (``limit_s``)."""
     limit = "" if limit_s is None else f" of {limit_s:g} s"
-    return (f"query took longer than the time limit{limit} and was cancelled; a TAP "
-            "async job (/tap/async) may run longer, up to the executionDuration of "
-            "/tap/capabilities")
+    return (f"query took longer than the time limit{limit} and was cancelled (TAP async "
+            "jobs, /tap/async, may run up to the executionDuration of /tap/capabilities)")
 
 
 def role_available(conn: psycopg.Connection[Any]) -> bool:
