@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from vo import scs, vosi
+from vo import mocformats, scs, vosi
 from vo.config import VoConfig
 from vo.context import VoContext, VoCtx, context_of
 from vo.datalink import FIELDS, DatasetId, link_rows, parse_id
@@ -218,6 +218,26 @@ class _RouteLabel:
     path: str
 
 
+# ------------------------------------------------------ VOSI of SCS and DataLink
+@router.get("/scs/capabilities", response_class=Response, responses=XML_RESPONSES)
+def scs_capabilities(vo: VoCtx) -> Response:
+    """VOSI capabilities of the cone search."""
+    return Response(vosi.service_capabilities(vo.config, "scs"), media_type=XML)
+
+
+@router.get("/datalink/capabilities", response_class=Response, responses=XML_RESPONSES)
+def datalink_capabilities(vo: VoCtx) -> Response:
+    """VOSI capabilities of the DataLink service."""
+    return Response(vosi.service_capabilities(vo.config, "datalink"), media_type=XML)
+
+
+@router.get("/scs/availability", response_class=Response, responses=XML_RESPONSES)
+@router.get("/datalink/availability", response_class=Response, responses=XML_RESPONSES)
+def service_availability(vo: VoCtx) -> Response:
+    """VOSI availability of the cone search and DataLink: whether the database answers."""
+    return tap_availability(vo)
+
+
 # ------------------------------------------------------------------- DataLink
 @router.get("/datalink", response_class=Response, responses=DATALINK_RESPONSES)
 @router.post("/datalink", response_class=Response, responses=DATALINK_RESPONSES)
@@ -253,9 +273,11 @@ def _links(vo: VoStorage, cfg: VoConfig, ids: list[DatasetId]) -> bytes:
 
 @router.get("/datalink/moc", response_class=Response, responses=MOC_RESPONSES)
 def datalink_moc(request: Request, vo: VoCtx) -> Response:
-    """A stored region as ASCII MOC 2.0 (the #coverage links of DataLink)."""
+    """A stored region as a MOC 2.0 (the #coverage links of DataLink): ASCII, FITS or
+    JSON, by RESPONSEFORMAT or else Accept (:mod:`vo.mocformats`)."""
     params = upper_params(request.query_params.multi_items())
     check_params(params)
+    fmt = mocformats.choose(params.get("RESPONSEFORMAT"), request.headers.get("accept"))
     ident = parse_id(str(params.get("ID", "")))
     level = _level(params.get("LEVEL", "90"))
     if ident.alert_id is None or level not in (50, 90):
@@ -263,7 +285,8 @@ def datalink_moc(request: Request, vo: VoCtx) -> Response:
     text = vo.storage.moc(ident.alert_id, ident.revision, level)
     if text is None:
         raise NotFound(f"no {level} % region for {ident.raw}")
-    return Response(text + "\n", media_type="text/plain")
+    return Response(mocformats.serialize(text, fmt), media_type=fmt.media_type,
+                    headers={"Vary": "Accept"})
 
 
 def _level(raw: object) -> int:

@@ -10,7 +10,12 @@ class VoConfig:
     """Limits and addresses of the VO services.
 
     ``base_url`` is the public address of the app (service URLs in capabilities and
-    DataLink rows are built from it). TAP async jobs are kept ``retention_s`` after their
+    DataLink rows are built from it). A synchronous TAP query (and a cone search, a
+    DataLink read) may take ``timeout_s`` seconds; a TAP async job ``async_timeout_s`` (its
+    EXECUTIONDURATION by default and at most: the executionDuration of the capabilities),
+    so that what cannot run synchronously can run as a job. Each limit covers the query,
+    its fetches and the writing of its answer, and a query past it is told the limit.
+    TAP async jobs are kept ``retention_s`` after their
     creation; ``async_workers`` threads per process run them; ``uws_poll_s`` is how often
     an idle runner looks for queued jobs when no notification woke it, ``uws_sweep_s`` how
     often jobs past their destruction time and jobs of dead processes are dealt with.
@@ -31,6 +36,7 @@ class VoConfig:
 
     base_url: str = "http://127.0.0.1:8000"
     timeout_s: float = 30.0
+    async_timeout_s: float = 600.0
     default_maxrec: int = 10_000
     max_rows: int = 1_000_000
     sync_slots: int = 12

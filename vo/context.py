@@ -114,7 +114,7 @@ def job_service(engine: Engine, cfg: VoConfig, policy: JobPolicy) -> JobService:
     def execute(job: Job, uploads: Mapping[str, bytes]) -> TapResult:
         return TapService(storage_for(job.duration), cfg).execute(job.params, uploads)
 
-    limits = JobLimits(retention_s=cfg.retention_s, duration_s=int(cfg.timeout_s),
+    limits = JobLimits(retention_s=cfg.retention_s, duration_s=int(cfg.async_timeout_s),
                        workers=cfg.async_workers, poll_s=cfg.uws_poll_s, sweep_s=cfg.uws_sweep_s)
     return JobService(UwsStorage(engine), execute, limits, policy)
 

@@ -1,25 +1,31 @@
 """DataLink 1.1: links of each alert revision, and the service descriptor in TAP results.
 
 An ID is a publisher DID ``ivo://nufair/alerts?<alert_id>/<revision>`` (as in the TAP column
-``obs_publisher_did``), or ``ivo://nufair/alerts?<alert_id>`` for the current revision.
+``obs_publisher_did``), or ``ivo://nufair/alerts?<alert_id>`` or the bare ``<alert_id>``
+for the current revision; a TAP result with a DID column, aliased or not, gets the
+service descriptor.
 Rows come from what is stored: the artifacts table (skymaps, MOC files, VOEvent, GCN JSON;
 each at its one URL under the landing page of its version, ``/records/{key}/files/{name}``),
-the region tiles (MOCs served by ``/datalink/moc``) and the landing page ``/records/{id}``.
+the region tiles (MOCs served by ``/datalink/moc``, linked as MOC 2.0 FITS) and the
+landing page ``/records/{id}``.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from catalog.fair.config import file_url
 from vo.config import VoConfig
 from vo.datasets import DatasetRow
 from vo.formats.fields import FieldSpec, xml_attr
+from vo.tables import ColumnInfo, all_tables
 
 DID_PREFIX = "ivo://nufair/alerts?"
 _DID = re.compile(r"^ivo://nufair/alerts\?(\d+)(?:/(\d+))?$")
+_ALERT_ID = re.compile(r"^\d{1,18}$")
 
 #: Artifact role → (semantics, description). Roles the catalog does not know yet are
 #: listed as #auxiliary.
@@ -67,11 +73,30 @@ class DatasetId:
 
 
 def parse_id(raw: str) -> DatasetId:
-    """The :class:`DatasetId` of an ID parameter (never raises)."""
-    m = _DID.match(raw.strip())
+    """The :class:`DatasetId` of an ID parameter (never raises): a publisher DID, or a
+    bare alert id (the ``alert_id`` column), which names the current revision."""
+    text = raw.strip()
+    if _ALERT_ID.match(text):
+        return DatasetId(raw, int(text), None)
+    m = _DID.match(text)
     if m is None:
         return DatasetId(raw, None, None)
     return DatasetId(raw, int(m.group(1)), int(m.group(2)) if m.group(2) else None)
+
+
+#: The published columns whose values are DataLink IDs: the publisher DIDs. (Not
+#: ``alert_id``, though the service takes it as an ID: pyvo's ``iter_datalinks`` matches
+#: the answer's ID text with the column's values, and a number never matches.)
+_PUBLISHED_IDS = frozenset(c for t in all_tables() for c in t.columns
+                           if c.name == "obs_publisher_did")
+
+
+def id_column(metas: Sequence[ColumnInfo | None]) -> int | None:
+    """Which output column (by position) a result's DataLink IDs come from: the first
+    published ``obs_publisher_did``, under any alias; None when there is none (an
+    uploaded column of the same name is not one)."""
+    return next((i for i, m in enumerate(metas) if m is not None and m in _PUBLISHED_IDS),
+                None)
 
 
 def _row(ident: str, url: str | None = None, semantics: str = "#this", description: str = "",
@@ -104,15 +129,28 @@ def link_rows(ident: DatasetId, ds: DatasetRow | None, cfg: VoConfig) -> list[li
         # Every stored file has one URL: under the landing page of its version.
         rows.append(_row(ident.raw, file_url(base, a.landing_key, a.filename), semantics,
                          text, a.media_type, a.size_bytes, local=a.role))
-    landing = f"{base}/records/{ds.alert_id}"
-    rows.append(_row(ident.raw, landing, "#documentation" if has_this else "#this",
-                     f"Landing page of {ds.name or ds.alert_id}", "text/html",
+    name = ds.name or ds.alert_id
+    # The landing page of this version, known from its files' one URL (a version without
+    # files yet links the page of every version instead).
+    version = next((a.landing_key for a in ds.artifacts
+                    if a.revision == ds.revision and a.landing_key is not None), None)
+    semantics = "#documentation" if has_this else "#this"
+    if version is not None:
+        rows.append(_row(ident.raw, f"{base}/records/{version}", semantics,
+                         f"Landing page of {name}, revision {ds.revision}", "text/html",
+                         local="version-page"))
+        semantics = "#documentation"
+    rows.append(_row(ident.raw, f"{base}/records/{ds.alert_id}", semantics,
+                     f"Landing page of {name} (every revision)", "text/html",
                      local="landing-page"))
     for level, present in sorted(ds.has_moc.items()):
         if present:
+            # FITS, the MOC 2.0 form every client reads (mocpy's MOC.from_url, Aladin,
+            # TOPCAT); the same URL answers ASCII or JSON with another RESPONSEFORMAT.
             rows.append(_row(ident.raw, f"{base}/datalink/moc?ID={DID_PREFIX}{ds.alert_id}/"
-                             f"{ds.revision}&LEVEL={level}", "#coverage",
-                             f"{level} % region as an ASCII MOC 2.0", "text/plain",
+                             f"{ds.revision}&LEVEL={level}&RESPONSEFORMAT=fits", "#coverage",
+                             f"{level} % region as a MOC 2.0 (FITS; RESPONSEFORMAT=ascii "
+                             "or json for the other forms)", "application/fits",
                              local=f"moc{level}"))
     return rows
 

@@ -64,5 +64,12 @@ DATALINK_RESPONSES: dict[int | str, dict[str, Any]] = {
           "content": {VOTABLE + ";content=datalink": {"schema": {"type": "string"}}}},
     **_ERRORS}
 MOC_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "ASCII MOC 2.0",
-          "content": {"text/plain": {"schema": {"type": "string"}}}}, **_ERRORS}
+    200: {"description": "MOC 2.0 as ASCII (default), FITS or JSON (RESPONSEFORMAT or "
+                         "Accept)",
+          "content": {"text/plain": {"schema": {"type": "string"}},
+                      "application/fits": {"schema": {"type": "string",
+                                                      "format": "binary"}},
+                      "application/json": {"schema": {"type": "object"}}}},
+    **_ERRORS,
+    406: {"description": "Accept allows none of the MOC forms: a VOTable with "
+                         "QUERY_STATUS=ERROR", "content": _VOTABLE_DOC}}

@@ -83,6 +83,7 @@ class ResultStream:
         self.overflow = False
         self._closed = False
         self._timeout_ms = timeout_ms  # the statement timeout set in the transaction
+        self.limit_s = timeout_ms / 1000 if timeout_ms else None  # the query's whole limit
         self.deadline = deadline
 
     def _declare(self, sql: str, params: dict[str, Any], binary: bool = False) -> None:
@@ -141,7 +142,7 @@ class ResultStream:
                 if self.overflow:
                     return
         except psycopg.Error as exc:
-            raise refused(exc) from None
+            raise refused(exc, self.limit_s) from None
 
     def _shorten_timeout(self) -> None:
         """Lower the statement timeout to what is left before the deadline, when that is

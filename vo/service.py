@@ -12,7 +12,7 @@ from typing import Any
 
 from vo.adql.translate import UploadTable, translate
 from vo.config import VoConfig
-from vo.datalink import service_descriptor
+from vo.datalink import id_column, service_descriptor
 from vo.errors import LimitExceeded, VoError
 from vo.formats.delimited import delimited_header, delimited_rows
 from vo.formats.fields import FieldSpec, convert_rows, field_specs
@@ -142,16 +142,16 @@ class TapService:
             if params.get("RUNID"):
                 infos.append(("RUNID", str(params["RUNID"])))
             extra = []
-            did = next((i for i, s in enumerate(specs) if s.name == "obs_publisher_did"
-                        and s.ucd and "meta.ref.ivoid" in s.ucd), None)
+            did = id_column([c.meta for c in tr.columns])
             if did is not None and serialization not in ("csv", "tsv"):
-                specs[did] = replace(specs[did], id="obs_publisher_did")
-                extra.append(service_descriptor(self.cfg, "obs_publisher_did"))
+                specs[did] = replace(specs[did], id="datalink_id")
+                extra.append(service_descriptor(self.cfg, "datalink_id"))
         except BaseException:
             result.close()
             raise
         return TapStream(result, specs, serialization, media, infos, extra, deadline,
-                         tr.top is None or tr.top > limit, strict)
+                         tr.top is None or tr.top > limit, strict,
+                         self.storage.timeout_ms / 1000)
 
 
 class TapStream:
@@ -163,7 +163,8 @@ class TapStream:
 
     def __init__(self, result: ResultStream, specs: list[FieldSpec], serialization: str,
                  media_type: str, infos: list[tuple[str, str]], extra: list[str],
-                 deadline: float, maxrec_cuts: bool, strict: bool) -> None:
+                 deadline: float, maxrec_cuts: bool, strict: bool,
+                 limit_s: float | None = None) -> None:
         self.result = result
         self.specs = specs
         self.serialization = serialization
@@ -173,6 +174,7 @@ class TapStream:
         self.deadline = deadline
         self.maxrec_cuts = maxrec_cuts
         self.strict = strict
+        self.limit_s = limit_s
 
     @property
     def rows(self) -> int:
@@ -209,8 +211,11 @@ class TapStream:
                 yield b64.feed(piece) if ser == "binary2" else piece
                 if time.monotonic() > self.deadline:
                     raise LimitExceeded(
-                        f"the answer took longer than the time limit "
-                        f"({self.result.count} rows written, then cut off)")
+                        f"the answer took longer than the time limit"
+                        f"{'' if self.limit_s is None else f' of {self.limit_s:g} s'} "
+                        f"({self.result.count} rows written, then cut off; TAP async "
+                        "jobs, /tap/async, may run up to the executionDuration of "
+                        "/tap/capabilities)")
         except VoError as exc:
             if self.strict or not votable:
                 raise

@@ -147,7 +147,7 @@ class VoStorage:
         try:
             return self._call(work)
         except psycopg.Error as exc:
-            raise refused(exc) from None
+            raise refused(exc, self.timeout_ms / 1000) from None
 
     @staticmethod
     def _encoded(cur: psycopg.Cursor[Any], sql: str, params: dict[str, Any],
@@ -214,11 +214,11 @@ class VoStorage:
             except psycopg.OperationalError as exc:
                 stream.close()
                 if not conn.broken or attempt:
-                    raise refused(exc) from None
+                    raise refused(exc, self.timeout_ms / 1000) from None
                 fairy.invalidate()
             except psycopg.Error as exc:
                 stream.close()
-                raise refused(exc) from None
+                raise refused(exc, self.timeout_ms / 1000) from None
             except BaseException:
                 stream.close()
                 raise

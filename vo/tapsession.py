@@ -28,19 +28,27 @@ TAP_ROLE = "nufair_tap"
 WORK_MEM = "32MB"
 
 
-def refused(exc: psycopg.Error) -> VoError:
-    """The VO error for a database error: 503 for an outage, else the query failed."""
+def refused(exc: psycopg.Error, limit_s: float | None = None) -> VoError:
+    """The VO error for a database error: 503 for an outage, else the query failed (a
+    timeout says the time limit, ``limit_s`` seconds, when given)."""
     if outage(exc):
         return DatabaseUnavailable("the database is unavailable; try again shortly")
-    return QueryFailed(_readable(exc))
+    return QueryFailed(_readable(exc, limit_s))
 
 
-def _readable(exc: psycopg.Error) -> str:
+def _readable(exc: psycopg.Error, limit_s: float | None) -> str:
     primary = exc.diag.message_primary or str(exc).splitlines()[0]
     code = exc.sqlstate or ""
     if code == "57014":
-        return "query took longer than the time limit and was cancelled"
+        return timeout_message(limit_s)
     return f"query failed in the database: {primary}"
+
+
+def timeout_message(limit_s: float | None) -> str:
+    """What a client is told when its query ran past the time limit (``limit_s``)."""
+    limit = "" if limit_s is None else f" of {limit_s:g} s"
+    return (f"query took longer than the time limit{limit} and was cancelled (TAP async "
+            "jobs, /tap/async, may run up to the executionDuration of /tap/capabilities)")
 
 
 def role_available(conn: psycopg.Connection[Any]) -> bool:

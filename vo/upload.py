@@ -29,13 +29,13 @@ from urllib.parse import urljoin, urlsplit
 import numpy as np
 from astropy.io.votable import parse_single_table
 from astropy.io.votable.tree import TableElement
-from numpy.typing import NDArray
 
 from catalog import sky
 from vo.adql.translate import UploadColumn, UploadTable
 from vo.config import VoConfig
 from vo.errors import UploadError
 from vo.tables import ColumnInfo
+from vo.uploadtypes import VOTABLE_TYPE, check_name, convert
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _RA_NAMES = ("ra", "raj2000", "ra_icrs", "ra_j2000", "_raj2000", "alpha")
@@ -119,19 +119,6 @@ def _fetch(name: str, url: str, cfg: VoConfig) -> bytes:
     except httpx.HTTPError as exc:
         raise UploadError(f"UPLOAD {name}: cannot fetch {url} ({exc})") from None
     raise UploadError(f"UPLOAD {name}: more than {MAX_REDIRECTS} redirects from {url}")
-
-
-def _datatype(kind: str, itemsize: int) -> str:
-    """VOTable datatype of a column read as numpy ``kind``/``itemsize`` (kept as uploaded)."""
-    if kind == "f":
-        return "float" if itemsize == 4 else "double"
-    if kind == "i":
-        return {1: "short", 2: "short", 4: "int"}.get(itemsize, "long")
-    if kind == "u":
-        return {1: "short", 2: "int"}.get(itemsize, "long")
-    if kind == "b":
-        return "boolean"
-    return "char"
 
 
 # ------------------------------------------------------------------ fast binary reading
@@ -245,38 +232,17 @@ def read_votable(name: str, data: bytes) -> UploadTable:
     seen: set[str] = set()
     for f in table.fields:
         col = f.name
-        if not _NAME.match(col):
-            raise UploadError(f"UPLOAD {name}: field {col!r} is not an ADQL identifier")
+        check_name(name, col)
         if col.lower() in seen:
-            raise UploadError(f"UPLOAD {name}: field {col!r} appears twice")
+            raise UploadError(f"UPLOAD {name}: field {col!r} appears twice (names are "
+                              "compared in any case)")
         seen.add(col.lower())
-        data_col = arrays[col]
-        raw = np.ma.getdata(data_col)
-        nulls = np.ma.getmaskarray(data_col).copy()
-        if len(raw.shape) > 1 or (raw.dtype.kind == "O" and any(
-                isinstance(v, np.ndarray) for v in raw)):
-            raise UploadError(f"UPLOAD {name}: field {col!r} is an array; only scalar "
-                              "columns can be uploaded")
-        datatype = _datatype(raw.dtype.kind, raw.dtype.itemsize)
-        if datatype == "char" and f.datatype == "unicodeChar":
-            datatype = "unicodeChar"  # kept: VOTable char is ASCII only
-        values: NDArray[Any]
-        if datatype in ("double", "float"):
-            values = raw.astype(np.float64 if datatype == "double" else np.float32)
-            nulls |= ~np.isfinite(values)
-        elif datatype in ("char", "unicodeChar"):
-            values = np.array([None if m else (v.decode() if isinstance(v, bytes) else str(v))
-                               for v, m in zip(raw.tolist(), nulls.tolist(), strict=True)],
-                              dtype=object)
-        elif datatype == "boolean":
-            values = raw.astype(bool)
-        else:
-            values = raw.astype({"short": np.int16, "int": np.int32}.get(datatype, np.int64))
-        meta = ColumnInfo(col, datatype, f.description or "",
-                          unit=_unit(f.unit),
-                          ucd=f.ucd, utype=f.utype, xtype=f.xtype,
-                          arraysize="*" if datatype in ("char", "unicodeChar") else None)
-        columns.append(UploadColumn(col, datatype, values, nulls, meta))
+        kept = convert(name, f, arrays[col])
+        meta = ColumnInfo(col, VOTABLE_TYPE.get(kept.datatype, kept.datatype),
+                          (f.description or "") + kept.note, unit=_unit(f.unit),
+                          ucd=f.ucd, utype=f.utype, xtype=kept.xtype or f.xtype,
+                          arraysize=kept.arraysize)
+        columns.append(UploadColumn(col, kept.datatype, kept.values, kept.nulls, meta))
     up = UploadTable(name, columns)
     _index_points(up)
     return up

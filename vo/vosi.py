@@ -6,7 +6,9 @@ The documents are the templates ``vo/templates/vosi_*.xml`` (autoescaped, see
 
 from __future__ import annotations
 
-from vo.adql.functions import UDFS
+from dataclasses import dataclass
+
+from vo.adql.functions import UDF_DESCRIPTIONS, UDFS
 from vo.config import VoConfig
 from vo.tables import KEYS, SCHEMAS, TableInfo, published_name
 from vo.xmltemplates import render
@@ -17,8 +19,8 @@ FEATURES: dict[str, list[tuple[str, str]]] = {
         (f, "") for f in ("POINT", "CIRCLE", "POLYGON", "BOX", "CONTAINS", "INTERSECTS",
                           "DISTANCE", "AREA", "CENTROID", "COORD1", "COORD2", "COORDSYS")],
     "ivo://ivoa.net/std/TAPRegExt#features-udf": [
-        (form, "HEALPix (NESTED) index or cell centre at the given order.")
-        for form in UDFS.values()],
+        (form, UDF_DESCRIPTIONS[name]) for name, form in UDFS.items()],
+    "ivo://ivoa.net/std/TAPRegExt#features-adql-conditional": [("COALESCE", "")],
     "ivo://ivoa.net/std/TAPRegExt#features-adql-sets": [
         ("UNION", ""), ("EXCEPT", ""), ("INTERSECT", "")],
     "ivo://ivoa.net/std/TAPRegExt#features-adql-common-table": [("WITH", "")],
@@ -53,6 +55,37 @@ def capabilities(cfg: VoConfig) -> str:
     ]
     return render("vosi_capabilities.xml", cfg=cfg, base=cfg.base_url.rstrip("/"),
                   features=FEATURES, output_formats=OUTPUT_FORMATS, others=others)
+
+
+@dataclass(frozen=True, slots=True)
+class Capability:
+    """One capability of a VOSI capabilities document: its standard, where it is
+    (``path`` under the base URL), the accessURL's ``use``, and whether it is the
+    service's standard interface (``std``)."""
+
+    standard_id: str
+    path: str
+    use: str = "full"
+    std: bool = False
+
+
+#: The capabilities of the cone search and of DataLink (besides TAP's).
+SERVICES: dict[str, list[Capability]] = {
+    "scs": [Capability("ivo://ivoa.net/std/ConeSearch", "/scs?", "base", std=True)],
+    "datalink": [Capability("ivo://ivoa.net/std/DataLink#links-1.1", "/datalink", std=True)],
+}
+
+
+def service_capabilities(cfg: VoConfig, service: str) -> str:
+    """VOSI capabilities of ``service`` (a key of :data:`SERVICES`): its standard
+    capability and its own VOSI capabilities and availability endpoints."""
+    caps = [*SERVICES[service],
+            Capability("ivo://ivoa.net/std/VOSI#capabilities", f"/{service}/capabilities"),
+            Capability("ivo://ivoa.net/std/VOSI#availability", f"/{service}/availability")]
+    base = cfg.base_url.rstrip("/")
+    return render("vosi_service_capabilities.xml", capabilities=[
+        {"standard_id": c.standard_id, "url": base + c.path, "use": c.use, "std": c.std}
+        for c in caps])
 
 
 def tableset(detail: bool) -> str:

@@ -4,9 +4,13 @@ needs a URL)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from pydantic import SecretStr
 
 from catalog.notices.parsed import NoticeRecord
@@ -15,6 +19,8 @@ from nufair.app import create_app
 from nufair.settings import Settings
 from tests.catalog.records_factory import record
 from tests.serving import base_url, free_socket, serving
+from vo.config import VoConfig
+from vo.context import install_vo, setup_of
 
 #: (name, ra, dec, r90 or None, box90 or None): circles and one RA/Dec box.
 ALERTS = [
@@ -53,3 +59,19 @@ def live_url(db_url: str, tmp_path: Path) -> Iterator[str]:
                         environment="development", public_base_url=url)
     with serving(create_app(settings), sock) as served:
         yield served
+
+
+@pytest.fixture
+def app_with(db_url: str, tmp_path: Path) -> Iterator[Any]:
+    """A factory: the real app served with the given VoConfig fields; yields (url, app)."""
+    with ExitStack() as running:
+
+        def start(**cfg: Any) -> tuple[str, FastAPI]:
+            sock = free_socket()
+            url = base_url(sock)
+            app = create_app(Settings(database_url=SecretStr(db_url), data_dir=tmp_path,
+                                      environment="development", public_base_url=url))
+            install_vo(app, replace(setup_of(app), config=VoConfig(base_url=url, **cfg)))
+            return running.enter_context(serving(app, sock)), app
+
+        yield start

@@ -168,10 +168,13 @@ def test_datalink_from_tap_results(live_url: str, alerts: list[NoticeRecord],
 
     assert httpx.get(f"{live_url}/records/{suffix}/files/skymap.fits.gz").content == content
     assert (f"{live_url}/records/{ev.id}", None) in by_sem["#documentation"]
+    # The version's own landing page too (its DOI), not only the page of every version.
+    assert (f"{live_url}/records/{suffix}", None) in by_sem["#documentation"]
+    assert httpx.get(f"{live_url}/records/{suffix}").status_code == 200
     assert len(by_sem["#coverage"]) == 2
     moc_url = by_sem["#coverage"][-1][0]
     assert moc_url is not None
-    assert MOC.from_string(httpx.get(moc_url).text, format="ascii").sky_fraction > 0
+    assert MOC.from_url(moc_url).sky_fraction > 0  # MOC 2.0 FITS
 
 
 def test_datalink_many_ids_and_unknown(live_url: str, alerts: list[NoticeRecord]) -> None:

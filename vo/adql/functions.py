@@ -33,6 +33,14 @@ UDFS = {
     "ivo_healpix_center": "ivo_healpix_center(hpxOrder INTEGER, hpxIndex BIGINT) -> POINT",
 }
 
+#: What each UDF does, for the capabilities (TAPRegExt feature description).
+UDF_DESCRIPTIONS = {
+    "ivo_healpix_index": "The NESTED HEALPix index, at order hpxOrder (0 to 29), of the "
+                         "cell that contains the point p (ICRS).",
+    "ivo_healpix_center": "The centre (ICRS) of the NESTED HEALPix cell hpxIndex at order "
+                          "hpxOrder (0 to 29), as a POINT.",
+}
+
 
 #: Deepest HEALPix order (the region tiles are NESTED indices at order 29).
 MAX_HPX_ORDER = 29

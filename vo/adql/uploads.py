@@ -13,7 +13,8 @@ from vo.tables import ColumnInfo
 #: PostgreSQL column type of each VOTable datatype (the temporary tables of uploads).
 PG_TYPE = {"char": "text", "unicodeChar": "text", "short": "smallint", "int": "integer",
            "long": "bigint", "float": "real", "double": "double precision", "boolean": "boolean",
-           "unsignedByte": "smallint"}
+           "unsignedByte": "smallint", "timestamp": "timestamp",
+           "double[]": "double precision[]", "long[]": "bigint[]"}
 
 #: PostgreSQL array type of each VOTable datatype (TAP_SCHEMA rows bound as arrays).
 PG_ARRAY = {k: f"{v}[]" for k, v in PG_TYPE.items()}

@@ -12,7 +12,7 @@ them as array parameters) took ~0.5-3 s for issue 5's benchmark upload.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,10 @@ CHUNK_ROWS = 16_384
 
 #: VOTable datatype → numpy type of the PostgreSQL binary value (network byte order).
 _WIRE = {"short": ">i2", "unsignedByte": ">i2", "int": ">i4", "long": ">i8", "float": ">f4",
-         "double": ">f8", "boolean": "u1"}
+         "double": ">f8", "boolean": "u1", "timestamp": ">i8"}
+
+#: Array datatypes of uploads → (element wire type, PostgreSQL element type OID).
+_ARRAYS = {"double[]": (">f8", 701), "long[]": (">i8", 20)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +66,9 @@ def _cells(col: CopyColumn, lo: int, hi: int
     """Length words and value bytes of rows [lo, hi) of one column."""
     nulls = col.nulls[lo:hi]
     values = col.values[lo:hi]
-    if col.datatype in ("char", "unicodeChar"):
-        data = [b"" if null else str(v).encode("utf-8")
+    if col.datatype in ("char", "unicodeChar") or col.datatype in _ARRAYS:
+        encode = _array_value(col.datatype) if col.datatype in _ARRAYS else _text_value
+        data = [b"" if null else encode(v)
                 for v, null in zip(values.tolist(), nulls.tolist(), strict=True)]
         lengths = np.fromiter(map(len, data), dtype=np.int64, count=len(data))
         body = np.frombuffer(b"".join(data), dtype=np.uint8)
@@ -75,6 +79,32 @@ def _cells(col: CopyColumn, lo: int, hi: int
         body = cells.ravel()
     words = np.where(nulls, -1, lengths).astype(">i4").view(np.uint8)
     return [(words, np.full(len(nulls), 4, dtype=np.int64)), (body, lengths)]
+
+
+def _text_value(value: Any) -> bytes:
+    return str(value).encode("utf-8")
+
+
+def _array_value(datatype: str) -> Callable[[Any], bytes]:
+    """The binary form of a one-dimensional PostgreSQL array of ``datatype``'s elements:
+    dimensions, flags (has NULLs), element type, then (size, lower bound 1) and each
+    element as length and value; a masked element is NULL (length -1). Arrays are rare
+    and short in uploads: built value by value."""
+    wire, oid = _ARRAYS[datatype]
+    size = np.dtype(wire).itemsize
+
+    def encode(value: Any) -> bytes:
+        arr = np.ma.asarray(value).ravel()
+        mask = np.ma.getmaskarray(arr)
+        head = np.array([1, int(mask.any()), oid, len(arr), 1], dtype=">i4").tobytes()
+        if not len(arr):
+            return np.array([0, 0, oid], dtype=">i4").tobytes()
+        cells = [b"\xff\xff\xff\xff" if m else
+                 size.to_bytes(4, "big") + np.asarray(v, dtype=wire).tobytes()
+                 for v, m in zip(np.ma.getdata(arr).tolist(), mask.tolist(), strict=True)]
+        return head + b"".join(cells)
+
+    return encode
 
 
 def copy_data(columns: Sequence[CopyColumn]) -> Iterator[bytes]:
