@@ -77,6 +77,8 @@ def vo_config(settings: Settings) -> VoConfig:
     return VoConfig(base_url=settings.public_base_url,
                     upload_url_hosts=tuple(h.lower() for h in settings.tap_upload_url_hosts),
                     sync_slots=settings.tap_sync_slots,
+                    timeout_s=settings.tap_timeout_s,
+                    async_timeout_s=settings.tap_async_timeout_s,
                     heavy_slots=min(settings.tap_heavy_slots, settings.tap_sync_slots))
 
 

@@ -91,6 +91,13 @@ class Settings(BaseSettings):
     gil_switch_interval_s: float = Field(
         default=0.001, gt=0, le=0.1,
         description="Python's thread switch interval in the server (sys.setswitchinterval).")
+    tap_timeout_s: float = Field(
+        default=30.0, gt=0,
+        description="Seconds a synchronous TAP query, cone search or DataLink read may take.")
+    tap_async_timeout_s: float = Field(
+        default=600.0, gt=0,
+        description="Seconds a TAP async job may execute (its default and longest "
+                    "EXECUTIONDURATION).")
     tap_sync_slots: int = Field(
         default=12, ge=1, le=18,
         description="Synchronous TAP queries run at once (the VO pool has 20 connections).")
