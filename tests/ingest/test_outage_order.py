@@ -107,6 +107,7 @@ def _publish_update(ctx: IngestContext, storage: CatalogStorage, event_id: int,
     update, the next source revision), moved a little so each revision differs."""
     event = storage.get_event(f"{RUN}_{event_id}")
     first = event.revisions[0]
+    assert first.ra is not None and first.dec is not None
     ctx.publisher.publish([NoticeRecord(
         observatory=event.observatory, run_id=event.run_id, event_id=event.event_id,
         name=None, stream=Stream(event.stream), event_time=event.event_time,
