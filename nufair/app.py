@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import anyio.to_thread
-from fastapi import FastAPI, Response
+from fastapi import Depends, FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
@@ -26,6 +26,7 @@ from nufair import __version__, logs, pgsupervisor
 from nufair.context import NufairApp, build_catalog_context
 from nufair.database import start_embedded, to_sqlalchemy_url
 from nufair.edge import error_json, install_edge
+from nufair.edge.inputs import known_query_only
 from nufair.fair import PidSyncLoop, pid_minting
 from nufair.health import DatabaseHealth, readiness, select_one_probe
 from nufair.ingest import ingest_running
@@ -167,15 +168,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def _include_routers(app: NufairApp, settings: Settings) -> None:
-    app.include_router(catalog_router)
-    app.include_router(counterparts_router)
+    rest = [Depends(known_query_only)]  # the REST API refuses unknown query parameters
+    app.include_router(catalog_router, dependencies=rest)
+    app.include_router(counterparts_router, dependencies=rest)
     app.include_router(fair_router)
     app.include_router(vo_router)
     app.include_router(vo_async_router)
     install_vo(app, VoSetup(vo_config(settings), job_policy(settings), app.tokens))
-    app.include_router(ingest_router)
-    app.include_router(scan_router)
-    app.include_router(notices_router)
+    app.include_router(ingest_router, dependencies=rest)
+    app.include_router(scan_router, dependencies=rest)
+    app.include_router(notices_router, dependencies=rest)
 
 
 def _add_probes(app: NufairApp) -> None:
