@@ -28,6 +28,7 @@ from catalog.fair.http import (
     get_fair,
     negotiate,
 )
+from catalog.fair.ranges import byte_range
 from catalog.fair.records import AlertRecord
 from catalog.storage.fair import ArtifactRow
 
@@ -168,33 +169,47 @@ async def skyplot_svg(ctx: Ctx, key: Key) -> Response:
 
 
 @router.api_route("/records/{key}/files/{filename}", methods=["GET", "HEAD"])
-async def download(ctx: Ctx, key: Key,
+async def download(ctx: Ctx, key: Key, request: Request,
                    filename: Annotated[str, Path(max_length=255, pattern=TEXT)]) -> Response:
-    """A stored file, with its SHA-256 as ``Content-Digest`` and signposting links."""
+    """A stored file, with its SHA-256 as ``Content-Digest`` and signposting links; one
+    byte range of it on ``Range`` (206), from every store."""
     rec = await run_in_threadpool(ctx.records.load, key)
     art = next((f for f in rec.files if f.filename == filename), None)
     if art is None:
         raise NotFound(f"record {key} has no file {filename!r}",
                        details={"files": [f.filename for f in rec.files]})
+    # The whole file's digest: of the content, or of the representation when a part of it
+    # may be asked for (RFC 9530).
+    digest = "Repr-Digest" if "range" in request.headers else "Content-Digest"
     headers = _headers(signposts.file_links(rec, ctx.cfg), **{
-        "Content-Digest": digest_from_hex(art.sha256),
+        digest: digest_from_hex(art.sha256),
         "Content-Disposition": f'attachment; filename="{art.filename}"'})
     local = resolve_local(art, ctx.artifact_root, ctx.extra_roots)
-    if local is not None:
+    if local is not None:  # FileResponse answers Range itself
         return FileResponse(local, media_type=art.media_type, headers=headers)
+    wanted = byte_range(request.headers.get("range"), art.size_bytes,
+                        request.headers.get("if-range"))
     # Object stores (NUFAIR_ARTIFACTS_URL): opened before the response starts, so that a
     # missing object is a 404 rather than a body cut short.
     fh = await run_in_threadpool(_open_remote, art)
+    first, last = wanted or (0, art.size_bytes - 1)
+    if wanted is not None:
+        await run_in_threadpool(fh.seek, first)
+        headers["Content-Range"] = f"bytes {first}-{last}/{art.size_bytes}"
 
     def chunks() -> Any:
+        left = last - first + 1
         try:
-            while block := fh.read(1 << 16):
+            while left > 0 and (block := fh.read(min(1 << 16, left))):
+                left -= len(block)
                 yield block
         finally:
             fh.close()
 
-    return StreamingResponse(chunks(), media_type=art.media_type,
-                             headers={**headers, "Content-Length": str(art.size_bytes)})
+    return StreamingResponse(chunks(), status_code=206 if wanted else 200,
+                             media_type=art.media_type,
+                             headers={**headers, "Accept-Ranges": "bytes",
+                                      "Content-Length": str(last - first + 1)})
 
 
 def _open_remote(art: ArtifactRow) -> Any:
