@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from nufair.commands.adql import adql
+from nufair.commands.backup import backup_command, restore_command
 from nufair.commands.consume import consume_command
 from nufair.commands.counterparts import counterparts
 from nufair.commands.ingest import ingest_command
@@ -199,6 +200,8 @@ main.add_command(notices_command)
 main.add_command(scan)
 main.add_command(simulate)
 main.add_command(counterparts)
+main.add_command(backup_command)
+main.add_command(restore_command)
 
 if __name__ == "__main__":
     main()
