@@ -31,7 +31,15 @@ def fair_config(settings: Settings) -> FairConfig:
                       doi_resolver=settings.doi_resolver, provider=settings.pid_provider,
                       oai_page_size=settings.oai_page_size,
                       simulated_observatories=observatory_list(settings.test_observatories),
-                      admin_email=settings.contact_email or DEFAULT_ADMIN_EMAIL)
+                      admin_email=settings.contact_email or DEFAULT_ADMIN_EMAIL,
+                      **_symbol(settings))
+
+
+def _symbol(settings: Settings) -> dict[str, str]:
+    """The DataCite repository symbol: the repository account (``PROVIDER.REPO``) DOIs are
+    registered with; the configuration's default when there is none (local DOIs)."""
+    user = settings.datacite_user.strip().upper()
+    return {"datacentre_symbol": user} if "." in user else {}
 
 
 def make_provider(settings: Settings) -> PidProvider:

@@ -94,6 +94,20 @@ def negotiate(accept: str | None, offers: list[str]) -> str:
     return choice
 
 
+def accept_param(accept: str | None, media: str, name: str) -> str | None:
+    """The parameter ``name`` of the ``media`` entry of an ``Accept`` header, if given
+    (``text/x-bibliography; style=apa`` → ``apa``)."""
+    for item in (accept or "").split(","):
+        fields = [f.strip() for f in item.split(";")]
+        if fields[0].lower() != media:
+            continue
+        for f in fields[1:]:
+            key, _, value = f.partition("=")
+            if key.strip().lower() == name:
+                return value.strip().strip('"')
+    return None
+
+
 def content_digest(body: bytes) -> str:
     """RFC 9530 ``Content-Digest`` value (SHA-256) of a body."""
     return "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode() + ":"

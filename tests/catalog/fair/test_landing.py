@@ -144,8 +144,9 @@ def test_signposting_parsed_by_the_signposting_package(live_url: str) -> None:
     its file."""
     page = f"{live_url}/records/IceCube-200615A"
     sp = signposting.find_signposting_http(page)
-    doi_url = httpx.get(page, headers={"Accept": "application/ld+json"},
-                        timeout=30).json()["@id"]
+    ld = httpx.get(page, headers={"Accept": "application/ld+json"}, timeout=30).json()
+    doi_url = ld["@id"]
+    latest_doi_url = ld["hasPart"][-1]  # the file belongs to the latest version
     assert str(sp.citeAs.target) == doi_url
     assert {str(t.target) for t in sp.types} == {"https://schema.org/Dataset",
                                                  "https://schema.org/AboutPage"}
@@ -166,7 +167,14 @@ def test_signposting_parsed_by_the_signposting_package(live_url: str) -> None:
     r = httpx.get(item, timeout=30)
     assert r.headers["content-digest"] == _digest(r.content)
     file_sp = signposting.find_signposting_http(item)
-    assert str(file_sp.citeAs.target) == doi_url and file_sp.collection is not None
+    # One URL per file: the item link is the version's URL, and the file cites its version.
+    assert str(file_sp.citeAs.target) == latest_doi_url and file_sp.collection is not None
+    version_page = str(file_sp.collection.target)
+    assert item.startswith(version_page + "/files/")
+    assert version_page.endswith(latest_doi_url.rsplit("/", 1)[1])
+    # The concept's URL of that file sends the reader to the version's, serving nothing.
+    moved = httpx.get(f"{page}/files/skymap.fits", timeout=30)
+    assert (moved.status_code, moved.headers["location"]) == (307, item)
 
 
 def test_downloads_refuse_path_tricks(client: TestClient, seeded: RecordService,
