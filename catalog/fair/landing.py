@@ -23,6 +23,7 @@ from catalog.fair.config import LICENSE_URL, FairConfig
 from catalog.fair.http import (
     TEMPLATES,
     FairContext,
+    FairRoute,
     accept_param,
     content_digest,
     digest_from_hex,
@@ -32,7 +33,7 @@ from catalog.fair.http import (
 from catalog.fair.records import AlertRecord
 from catalog.storage.fair import ArtifactRow
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=FairRoute)
 Ctx = Annotated[FairContext, Depends(get_fair)]
 
 #: Printable text only: keys, formats, file names and DOIs never hold control characters.
@@ -57,6 +58,7 @@ NEGOTIABLE: dict[str, str | None] = {
     "application/xml": "datacite-xml",
     "application/rdf+xml": "dcat-rdfxml",
     "text/x-bibliography": "bibliography",
+    "application/json": "json-ld",  # JSON-LD is JSON: what a plain JSON client gets
 }
 #: Metadata exports listed, with their size and checksum, as distributions in the JSON-LD.
 SIZED_EXPORTS = ("datacite-xml", "datacite-json", "dcat-ttl")
