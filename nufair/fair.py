@@ -6,6 +6,11 @@ from __future__ import annotations
 import logging
 import threading
 
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
 from catalog.fair.config import DEFAULT_ADMIN_EMAIL, FairConfig
 from catalog.fair.pids import DataCiteProvider, LocalProvider, PidProvider, SyncSummary, sync_dois
 from catalog.fair.records import RecordService
@@ -93,3 +98,25 @@ def pid_minting(settings: Settings) -> PidMinting:
     """The DOIs every flow mints with the revisions it stores."""
     cfg = fair_config(settings)
     return PidMinting(prefix=cfg.doi_prefix, provider=cfg.provider)
+
+
+#: Where the vendored Swagger UI's files are served.
+DOCS_ASSETS = "/docs/assets"
+
+
+def install_local_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI served from the ``swagger-ui-bundle`` package's files, so that
+    the page works with no network (FastAPI's default loads it from a CDN)."""
+    import swagger_ui_bundle
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+              name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """The interactive API documentation, every file local."""
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} — API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png")

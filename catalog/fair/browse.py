@@ -94,9 +94,9 @@ def _row(e: EventSummary) -> dict[str, str]:
     position = "—"
     if cur is not None and cur.ra is not None and cur.dec is not None:
         position = f"{cur.ra:.2f}, {cur.dec:+.2f}"
-    state = "retracted" if e.retracted else f"rev. {cur.number if cur else 0}"
-    if not e.retracted and e.revision_count > 1:
-        state += f" of {e.revision_count}"
+    # One-based for readers: the latest of two revisions (numbers 0 and 1) is "rev. 2 of 2".
+    shown = (cur.number + 1) if cur else 1
+    state = "retracted" if e.retracted else f"rev. {shown} of {max(e.revision_count, shown)}"
     return {"name": e.name or key, "href": f"/records/{key}", "stream": e.stream,
             "time": e.event_time.strftime("%Y-%m-%d %H:%M:%S"), "position": position,
             "state": state}
@@ -132,7 +132,7 @@ def home(request: Request, storage: Storage,
          ra: Annotated[str | None, Query(max_length=20, pattern=TEXT)] = None,
          dec: Annotated[str | None, Query(max_length=20, pattern=TEXT)] = None,
          radius: Annotated[str | None, Query(max_length=20, pattern=TEXT)] = None,
-         cursor: Annotated[str | None, Query(max_length=200, pattern=TEXT)] = None
+         cursor: Annotated[str | None, Query(max_length=200, pattern=TEXT)] = None,
          ) -> Response:
     """Latest alerts, the all-sky map and a search form; no JavaScript."""
     q = {"name": name, "since": since, "until": until, "stream": stream or None, "ra": ra,
@@ -159,9 +159,14 @@ def home(request: Request, storage: Storage,
     except InvalidInput as exc:
         error, status = exc.message, 422
     points = _map_points(storage)
+    searched = any(q.values())
+    matches = {i["name"] for i in items} if searched else None
+    if matches is not None:  # the matches drawn last, over the others
+        points.sort(key=lambda p: p.name in matches)
     context = {"q": q, "items": items, "error": error, "next_url": next_url,
-               "searched": any(q.values()), "total": storage.count_events(),
-               "allsky": skyplot.allsky_map(points), "vo_links": VO_LINKS,
+               "searched": searched, "total": storage.count_events(),
+               "allsky": skyplot.allsky_map(points, highlight=matches),
+               "legend": skyplot.legend(), "vo_links": VO_LINKS,
                "streams": ("gold", "bronze", "cascade", "hese", "ehe")}
     return TEMPLATES.TemplateResponse(request, "home.html", context, status_code=status)
 
@@ -257,6 +262,17 @@ async def catalog(request: Request, ctx: Ctx,
         response.headers.update({"Vary": "Accept", "Link": links})
         return response
     return Response(built.body, media_type=media, headers={"Vary": "Accept", "Link": links})
+
+
+@router.get("/robots.txt")
+def robots(ctx: Ctx) -> Response:
+    """Crawlers welcome on the pages; kept off the query services and the write API; the
+    sitemap named."""
+    body = ("User-agent: *\n"
+            "Allow: /\n"
+            "Disallow: /tap/\nDisallow: /scs\nDisallow: /api/\nDisallow: /oai\n"
+            f"Sitemap: {ctx.cfg.base}/sitemap.xml\n")
+    return Response(body, media_type="text/plain; charset=utf-8")
 
 
 @router.get("/sitemap.xml")

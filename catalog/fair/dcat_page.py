@@ -5,11 +5,13 @@ with titles, descriptions, landing pages, versions and status) and points at eac
 own DCAT (``rdfs:seeAlso``) for its distributions, checksums and PROV-O. Paging is a
 ``hydra:PagedCollection`` (the DCAT-AP harvesting convention) and ``Link`` headers.
 
-The triples are rdflib terms; what is hand-written is only their output. rdflib's Graph and
-its Turtle and JSON-LD serialisers cost about a millisecond per alert (a 100-alert page took
-0.1-1 s); here Turtle is the terms' own N-Triples forms (``Node.n3()``, whose escaping is
-rdflib's; N-Triples is a subset of Turtle), and JSON-LD the triples grouped by subject in
-flattened JSON-LD. RDF/XML, asked for rarely, goes through rdflib's serialiser.
+Terms are plain strings (IRIs; ``_:`` blank nodes) and :class:`Lit` literals, and the
+output is written here: rdflib's Graph, its terms and its serialisers cost about a
+millisecond per alert (a 100-alert page took 0.1-1 s), the page must answer in
+milliseconds. Turtle is one triple a line, literals escaped by ``json.dumps`` (a JSON string
+is a valid Turtle ``STRING_LITERAL_QUOTE``); JSON-LD is the triples grouped by subject
+(flattened JSON-LD). RDF/XML, asked for rarely, goes through rdflib. Tests parse every
+form with rdflib and check them isomorphic.
 """
 
 from __future__ import annotations
@@ -19,26 +21,54 @@ import re
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, FOAF, RDF, RDFS, SKOS, XSD
-from rdflib.term import Node
 
 from catalog.fair import describe
 from catalog.fair.config import LICENSE_URL, FairConfig
 from catalog.fair.dcat import ADMS, ADMS_STATUS, DCAT3, HYDRA
 from catalog.storage.fair_pages import PageAlert, PageVersion
 
-Triple = tuple[URIRef | BNode, URIRef, Node]
+
+class Lit(NamedTuple):
+    """A literal: its lexical form, and its language tag or datatype IRI."""
+
+    value: str
+    lang: str | None = None
+    datatype: str | None = None
 
 
-def _dt(t: datetime) -> Literal:
-    return Literal(describe.iso(t), datatype=XSD.dateTime)
+#: An IRI or blank node (``_:name``) as a string, or a literal.
+Term = str | Lit
+Triple = tuple[str, str, Term]
+_DATETIME, _NNI = str(XSD.dateTime), str(XSD.nonNegativeInteger)
 
 
-def _en(text: str) -> Literal:
-    return Literal(text, lang="en")
+class _Terms:
+    """The IRIs of a vocabulary as plain strings, each made once (``_DCAT.Dataset``):
+    rdflib's namespaces make a new term on every attribute access."""
+
+    def __init__(self, ns: object) -> None:
+        self._ns = str(ns)
+
+    def __getattr__(self, name: str) -> str:
+        value = self._ns + name
+        setattr(self, name, value)
+        return value
+
+
+_DCAT, _DCT, _FOAF, _RDF, _RDFS, _SKOS, _ADMS, _HYDRA, _STATUS = (
+    _Terms(ns) for ns in (DCAT3, DCTERMS, FOAF, RDF, RDFS, SKOS, ADMS, HYDRA, ADMS_STATUS))
+
+
+def _dt(t: datetime) -> Lit:
+    return Lit(describe.iso(t), datatype=_DATETIME)
+
+
+def _en(text: str) -> Lit:
+    return Lit(text, lang="en")
 
 
 def _name(a: PageAlert) -> str:
@@ -63,46 +93,46 @@ def _summary(a: PageAlert, v: PageVersion | None) -> str:
     return text
 
 
-def _common(s: URIRef, cfg: FairConfig, series: URIRef, suffix: str) -> Iterator[Triple]:
-    page = URIRef(cfg.record_url(suffix))
-    yield s, RDF.type, DCAT3.Dataset
-    yield s, DCAT3.landingPage, page
-    yield page, RDF.type, FOAF.Document
-    yield s, DCAT3.inSeries, series
-    yield s, DCTERMS.license, URIRef(LICENSE_URL)
-    yield s, RDFS.seeAlso, URIRef(cfg.export_url(suffix, "dcat-ttl"))
+def _common(s: str, cfg: FairConfig, series: str, suffix: str) -> Iterator[Triple]:
+    page = cfg.record_url(suffix)
+    yield s, _RDF.type, _DCAT.Dataset
+    yield s, _DCAT.landingPage, page
+    yield page, _RDF.type, _FOAF.Document
+    yield s, _DCAT.inSeries, series
+    yield s, _DCT.license, str(LICENSE_URL)
+    yield s, _RDFS.seeAlso, page + "/export/dcat-ttl"  # cfg.export_url, its record_url reused
 
 
-def _status(s: URIRef, name: str) -> Iterator[Triple]:
-    yield s, ADMS.status, ADMS_STATUS[name]
+def _status(s: str, name: str) -> Iterator[Triple]:
+    yield s, _ADMS.status, getattr(_STATUS, name)
 
 
-def alert_triples(a: PageAlert, cfg: FairConfig, catalog: URIRef,
-                  series: URIRef) -> Iterator[Triple]:
+def alert_triples(a: PageAlert, cfg: FairConfig, catalog: str,
+                  series: str) -> Iterator[Triple]:
     """The DCAT of one alert: its concept dataset and one dataset per version."""
-    concept = URIRef(cfg.doi_url(a.doi))
-    yield catalog, DCAT3.dataset, concept
+    concept = str(cfg.doi_url(a.doi))
+    yield catalog, _DCAT.dataset, concept
     yield from _common(concept, cfg, series, a.suffix)
-    yield concept, DCTERMS.identifier, Literal(a.doi)
-    yield concept, DCTERMS.title, _en(f"{_name(a)} (all versions)")
-    yield concept, DCTERMS.description, _en(_summary(a, None))
-    yield concept, DCTERMS.modified, _dt(a.updated)
+    yield concept, _DCT.identifier, Lit(a.doi)
+    yield concept, _DCT.title, _en(f"{_name(a)} (all versions)")
+    yield concept, _DCT.description, _en(_summary(a, None))
+    yield concept, _DCT.modified, _dt(a.updated)
     if a.withdrawn_at is not None:
         yield from _status(concept, "Withdrawn")
-    previous: URIRef | None = None
+    previous: str | None = None
     for v in a.versions:
-        ds = URIRef(cfg.doi_url(v.doi))
-        yield concept, DCAT3.hasVersion, ds
+        ds = str(cfg.doi_url(v.doi))
+        yield concept, _DCAT.hasVersion, ds
         yield from _common(ds, cfg, series, v.suffix)
-        yield ds, DCTERMS.identifier, Literal(v.doi)
-        yield ds, DCTERMS.title, _en(f"{_name(a)} version {v.number}")
-        yield ds, DCTERMS.description, _en(_summary(a, v))
-        yield ds, DCTERMS.issued, _dt(v.issued)
-        yield ds, DCTERMS.modified, _dt(v.updated)
-        yield ds, DCAT3.version, Literal(str(v.number))
-        yield ds, DCTERMS.isVersionOf, concept
+        yield ds, _DCT.identifier, Lit(v.doi)
+        yield ds, _DCT.title, _en(f"{_name(a)} version {v.number}")
+        yield ds, _DCT.description, _en(_summary(a, v))
+        yield ds, _DCT.issued, _dt(v.issued)
+        yield ds, _DCT.modified, _dt(v.updated)
+        yield ds, _DCAT.version, Lit(str(v.number))
+        yield ds, _DCT.isVersionOf, concept
         if previous is not None:
-            yield ds, DCAT3.previousVersion, previous
+            yield ds, _DCAT.previousVersion, previous
         if a.withdrawn_at is not None:
             yield from _status(ds, "Withdrawn")
         elif v is not a.versions[-1]:
@@ -111,52 +141,52 @@ def alert_triples(a: PageAlert, cfg: FairConfig, catalog: URIRef,
             yield from _status(ds, "Completed")
         previous = ds
     if previous is not None:
-        yield concept, DCAT3.hasCurrentVersion, previous
+        yield concept, _DCAT.hasCurrentVersion, previous
 
 
 def _catalog_triples(cfg: FairConfig) -> Iterator[Triple]:
-    cat, series = URIRef(cfg.catalog_url), URIRef(cfg.series_url)
-    publisher: URIRef | BNode = URIRef(cfg.publisher_ror) if cfg.publisher_ror else BNode()
-    yield cat, RDF.type, DCAT3.Catalog
-    yield cat, DCTERMS.title, _en(cfg.catalog_title)
-    yield cat, DCTERMS.description, _en("Every high-energy neutrino alert of the archive, "
+    cat, series = str(cfg.catalog_url), str(cfg.series_url)
+    publisher = cfg.publisher_ror or "_:publisher"
+    yield cat, _RDF.type, _DCAT.Catalog
+    yield cat, _DCT.title, _en(cfg.catalog_title)
+    yield cat, _DCT.description, _en("Every high-energy neutrino alert of the archive, "
                                         "each revision a versioned, citable dataset.")
-    yield cat, DCTERMS.publisher, publisher
-    yield publisher, RDF.type, FOAF.Agent
-    yield publisher, FOAF.name, Literal(cfg.publisher)
-    yield cat, FOAF.homepage, URIRef(cfg.base + "/")
-    yield URIRef(cfg.base + "/"), RDF.type, FOAF.Document
-    yield cat, DCAT3.dataset, series
-    for t in (DCAT3.DatasetSeries, DCAT3.Dataset):  # DatasetSeries ⊑ Dataset, stated
-        yield series, RDF.type, t
-    yield series, DCTERMS.title, _en("Neutrino alerts")
-    yield series, DCTERMS.description, _en("The series of neutrino alerts; each alert is a "
+    yield cat, _DCT.publisher, publisher
+    yield publisher, _RDF.type, _FOAF.Agent
+    yield publisher, _FOAF.name, Lit(cfg.publisher)
+    yield cat, _FOAF.homepage, str(cfg.base + "/")
+    yield str(cfg.base + "/"), _RDF.type, _FOAF.Document
+    yield cat, _DCAT.dataset, series
+    for t in (_DCAT.DatasetSeries, _DCAT.Dataset):  # DatasetSeries ⊑ Dataset, stated
+        yield series, _RDF.type, t
+    yield series, _DCT.title, _en("Neutrino alerts")
+    yield series, _DCT.description, _en("The series of neutrino alerts; each alert is a "
                                            "dataset with one version per revision.")
-    yield URIRef(LICENSE_URL), RDF.type, DCTERMS.LicenseDocument
+    yield str(LICENSE_URL), _RDF.type, _DCT.LicenseDocument
     for name in ("Withdrawn", "Deprecated", "Completed"):
-        yield ADMS_STATUS[name], RDF.type, SKOS.Concept
-        yield ADMS_STATUS[name], SKOS.prefLabel, _en(name)
+        yield getattr(_STATUS, name), _RDF.type, _SKOS.Concept
+        yield getattr(_STATUS, name), _SKOS.prefLabel, _en(name)
 
 
 def _paging(cfg: FairConfig, page: int, size: int, total: int,
             page_url: str) -> Iterator[Triple]:
     last = max(1, -(-total // size))
-    node = URIRef(page_url.format(page=page))
-    yield node, RDF.type, HYDRA.PagedCollection
-    yield node, HYDRA.totalItems, Literal(total, datatype=XSD.nonNegativeInteger)
-    yield node, HYDRA.itemsPerPage, Literal(size, datatype=XSD.nonNegativeInteger)
-    yield node, HYDRA.firstPage, Literal(page_url.format(page=1))
-    yield node, HYDRA.lastPage, Literal(page_url.format(page=last))
+    node = str(page_url.format(page=page))
+    yield node, _RDF.type, _HYDRA.PagedCollection
+    yield node, _HYDRA.totalItems, Lit(str(total), datatype=_NNI)
+    yield node, _HYDRA.itemsPerPage, Lit(str(size), datatype=_NNI)
+    yield node, _HYDRA.firstPage, Lit(page_url.format(page=1))
+    yield node, _HYDRA.lastPage, Lit(page_url.format(page=last))
     if page > 1:
-        yield node, HYDRA.previousPage, Literal(page_url.format(page=min(page, last + 1) - 1))
+        yield node, _HYDRA.previousPage, Lit(page_url.format(page=min(page, last + 1) - 1))
     if page < last:
-        yield node, HYDRA.nextPage, Literal(page_url.format(page=page + 1))
+        yield node, _HYDRA.nextPage, Lit(page_url.format(page=page + 1))
 
 
 def page_triples(alerts: Iterable[PageAlert], cfg: FairConfig, *, page: int, size: int,
                  total: int, page_url: str) -> list[Triple]:
     """Every triple of a catalogue page, without duplicates, in a stable order."""
-    cat, series = URIRef(cfg.catalog_url), URIRef(cfg.series_url)
+    cat, series = str(cfg.catalog_url), str(cfg.series_url)
     out = list(_catalog_triples(cfg))
     for a in alerts:
         out.extend(alert_triples(a, cfg, cat, series))
@@ -172,16 +202,21 @@ _LOCAL = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
 @lru_cache(maxsize=4096)
-def _iri(term: URIRef) -> str:
+def _iri(term: str) -> str:
     """A vocabulary IRI as ``prefix:local`` where it is one, else ``<IRI>``."""
     for prefix, ns in PREFIXES:
         if term.startswith(ns) and _LOCAL.match(term[len(ns):]):
             return f"{prefix}:{term[len(ns):]}"
-    return term.n3()
+    return f"<{term}>"
 
 
-def _term(node: Node) -> str:
-    return _iri(node) if isinstance(node, URIRef) else node.n3()
+def _term(t: Term) -> str:
+    if isinstance(t, Lit):
+        text = json.dumps(t.value, ensure_ascii=False)
+        if t.lang:
+            return f"{text}@{t.lang}"
+        return f"{text}^^{_iri(t.datatype)}" if t.datatype else text
+    return t if t.startswith("_:") else _iri(t)
 
 
 def to_turtle(triples: Iterable[Triple]) -> str:
@@ -191,30 +226,35 @@ def to_turtle(triples: Iterable[Triple]) -> str:
                                   for s, p, o in triples)
 
 
-def _jsonld_value(o: Node) -> Any:
-    if isinstance(o, URIRef):
-        return {"@id": str(o)}
-    if isinstance(o, BNode):
-        return {"@id": o.n3()}
-    assert isinstance(o, Literal)
-    if o.language:
-        return {"@value": str(o), "@language": o.language}
-    if o.datatype is not None:
-        return {"@value": str(o), "@type": str(o.datatype)}
-    return str(o)
+def _jsonld_value(o: Term) -> Any:
+    if not isinstance(o, Lit):
+        return {"@id": o}
+    if o.lang:
+        return {"@value": o.value, "@language": o.lang}
+    if o.datatype:
+        return {"@value": o.value, "@type": o.datatype}
+    return o.value
 
 
 def to_jsonld(triples: Iterable[Triple]) -> str:
     """Flattened JSON-LD (expanded IRIs, one node object per subject) of the triples."""
     nodes: dict[str, dict[str, Any]] = {}
+    rdf_type = str(RDF.type)
     for s, p, o in triples:
-        sid = s.n3() if isinstance(s, BNode) else str(s)
-        node = nodes.setdefault(sid, {"@id": sid})
-        if p == RDF.type:
+        node = nodes.setdefault(s, {"@id": s})
+        if p == rdf_type:
             node.setdefault("@type", []).append(str(o))
         else:
             node.setdefault(str(p), []).append(_jsonld_value(o))
     return json.dumps({"@graph": list(nodes.values())}, ensure_ascii=False)
+
+
+def rdflib_term(t: Term) -> URIRef | BNode | Literal:
+    """The rdflib term of a page's term."""
+    if isinstance(t, Lit):
+        return Literal(t.value, lang=t.lang,
+                       datatype=URIRef(t.datatype) if t.datatype else None)
+    return BNode(t[2:]) if t.startswith("_:") else URIRef(t)
 
 
 def to_rdfxml(triples: Iterable[Triple]) -> str:
@@ -222,8 +262,8 @@ def to_rdfxml(triples: Iterable[Triple]) -> str:
     g = Graph()
     for prefix, ns in (("dcat", DCAT3), ("dct", DCTERMS), ("foaf", FOAF), ("hydra", HYDRA)):
         g.bind(prefix, ns)
-    for t in triples:
-        g.add(t)
+    for s, p, o in triples:
+        g.add((rdflib_term(s), URIRef(p), rdflib_term(o)))
     return str(g.serialize(format="xml"))
 
 

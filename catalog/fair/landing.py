@@ -18,7 +18,16 @@ from fastapi.responses import FileResponse, RedirectResponse, Response, Streamin
 from starlette.concurrency import run_in_threadpool
 
 from catalog.errors import NotFound
-from catalog.fair import citation, datacite, dcat, describe, jsonld, signposts, skyplot
+from catalog.fair import (
+    citation,
+    datacite,
+    dcat,
+    describe,
+    jsonld,
+    record_view,
+    signposts,
+    skyplot,
+)
 from catalog.fair.config import LICENSE_URL, FairConfig
 from catalog.fair.http import (
     TEMPLATES,
@@ -32,6 +41,7 @@ from catalog.fair.http import (
 )
 from catalog.fair.records import AlertRecord
 from catalog.storage.fair import ArtifactRow
+from catalog.storage.fair_pages import notice_bytes, notices_of_event
 
 router = APIRouter(include_in_schema=False, route_class=FairRoute)
 Ctx = Annotated[FairContext, Depends(get_fair)]
@@ -111,7 +121,8 @@ def _headers(links: list[signposts.Link], **extra: str) -> dict[str, str]:
     return {"Link": signposts.header(links), **extra}
 
 
-def _page(request: Request, rec: AlertRecord, cfg: FairConfig) -> Response:
+def _page(request: Request, rec: AlertRecord, ctx: FairContext) -> Response:
+    cfg = ctx.cfg
     rev = rec.revision
     others = [v.revision for v in rec.versions if v.revision.number != rev.number]
     view = {
@@ -136,6 +147,14 @@ def _page(request: Request, rec: AlertRecord, cfg: FairConfig) -> Response:
         # A simulated event says so before anything else on its page.
         "simulated": describe.simulated_note(rec) if describe.is_simulated(rec, cfg) else None,
         "simulated_headline": describe.SIMULATED_HEADLINE,
+        "caption": skyplot.caption(rev, len(others)),
+        "revisions": record_view.revision_table(rec.event.revisions),
+        "columns": [heading for heading, _ in record_view.COLUMNS],
+        "circulars": record_view.circulars_about(rec.event.name),
+        "notices": notices_of_event(ctx.fair.engine, rec.event.id),
+        "citations": [(citation.STYLE_NAMES[style], cfg.export_url(rec.key, "bibliography")
+                       + f"?style={style}", citation.bibliography(rec, cfg, style))
+                      for style in citation.STYLES],
     }
     response = TEMPLATES.TemplateResponse(request, "record.html",
                                           {"rec": rec, "r": rev, "cfg": cfg, "v": view})
@@ -150,7 +169,7 @@ async def record(request: Request, ctx: Ctx, key: Key) -> Response:
     rec = await run_in_threadpool(ctx.records.load, key)
     fmt = NEGOTIABLE[media]
     if fmt is None:
-        return _page(request, rec, ctx.cfg)
+        return await run_in_threadpool(_page, request, rec, ctx)
     style = accept_param(request.headers.get("accept"), media, "style")
     body, media_type = await run_in_threadpool(render_export, rec, ctx.cfg, fmt, style)
     if media == "application/xml":  # what was asked for: DataCite XML is XML
@@ -184,6 +203,22 @@ async def linkset(ctx: Ctx, key: Key) -> Response:
     body = _json(signposts.linkset(rec, ctx.cfg))
     return Response(body, media_type="application/linkset+json",
                     headers={"Content-Digest": content_digest(body)})
+
+
+@router.api_route("/records/{key}/notices/{notice_id}", methods=["GET", "HEAD"])
+async def notice(ctx: Ctx, key: Key,
+                 notice_id: Annotated[int, Path(gt=0, le=BIGINT_MAX)]) -> Response:
+    """The exact bytes of a notice the pipeline made for one of the alert's revisions (GCN
+    JSON, VOEvent, circular draft), with their SHA-256 as ``Content-Digest``."""
+    rec = await run_in_threadpool(ctx.records.load, key)
+    found = await run_in_threadpool(notice_bytes, ctx.fair.engine, rec.event.id, notice_id)
+    if found is None:
+        raise NotFound(f"record {key} has no notice {notice_id}")
+    meta, body = found
+    return Response(body, media_type=meta.media_type, headers=_headers(
+        signposts.file_links(rec, ctx.cfg), **{
+            "Content-Digest": content_digest(body),
+            "Content-Disposition": f'inline; filename="{meta.filename}"'}))
 
 
 @router.get("/records/{key}/skyplot.svg")

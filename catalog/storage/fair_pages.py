@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Engine
 
 from catalog.schema.events import events, revisions
+from catalog.schema.outbox import notices
 from catalog.schema.pids import dois
 
 
@@ -74,13 +75,18 @@ def catalog_page(engine: Engine, page: int, size: int) -> tuple[list[PageAlert],
         .select_from(version.join(revisions, revisions.c.id == version.c.revision_pk))
         .where(version.c.event_pk == events.c.id, version.c.kind == "version")
         .correlate(events).scalar_subquery())
+    # The page's events first (index order, offset), so that the versions are gathered for
+    # the page's rows only, never for the rows the offset skips.
+    chosen = (select(events.c.id).select_from(events.join(
+                  concept, and_(concept.c.event_pk == events.c.id, concept.c.kind == "concept")))
+              .order_by(events.c.event_time.desc(), events.c.id.desc())
+              .limit(size).offset((page - 1) * size).subquery())
     stmt = (select(events.c.name, events.c.observatory, events.c.run_id, events.c.event_id,
                    events.c.stream, events.c.event_time, concept.c.doi, concept.c.suffix,
                    concept.c.updated_at, concept.c.withdrawn_at, versions.label("versions"))
-            .select_from(events.join(concept, and_(concept.c.event_pk == events.c.id,
-                                                   concept.c.kind == "concept")))
-            .order_by(events.c.event_time.desc(), events.c.id.desc())
-            .limit(size).offset((page - 1) * size))
+            .select_from(chosen.join(events, events.c.id == chosen.c.id).join(
+                concept, and_(concept.c.event_pk == events.c.id, concept.c.kind == "concept")))
+            .order_by(events.c.event_time.desc(), events.c.id.desc()))
     total_stmt = select(func.count()).select_from(dois).where(dois.c.kind == "concept")
     with engine.connect() as conn:
         rows = conn.execute(stmt).mappings().all()
@@ -91,3 +97,46 @@ def catalog_page(engine: Engine, page: int, size: int) -> tuple[list[PageAlert],
                         withdrawn_at=r["withdrawn_at"], versions=_versions(r["versions"]))
               for r in rows]
     return alerts, total
+
+
+@dataclass(frozen=True, slots=True)
+class StoredNotice:
+    """A notice the pipeline made for a revision (one per format: the bytes every sink got)."""
+
+    id: int
+    revision_number: int
+    format: str
+    filename: str
+    media_type: str
+    size: int
+
+
+def notices_of_event(engine: Engine, event_pk: int) -> list[StoredNotice]:
+    """The stored notices of an event's revisions, one per (revision, format), by revision."""
+    joined = notices.join(revisions, revisions.c.id == notices.c.revision_pk)
+    first = (select(func.min(notices.c.id)).select_from(joined)
+             .where(revisions.c.event_pk == event_pk)
+             .group_by(notices.c.revision_pk, notices.c.format))
+    stmt = (select(notices.c.id, revisions.c.number, notices.c.format, notices.c.filename,
+                   notices.c.media_type, func.length(notices.c.payload).label("size"))
+            .select_from(joined).where(notices.c.id.in_(first)))
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    return sorted((StoredNotice(r.id, r.number, r.format, r.filename, r.media_type, r.size)
+                   for r in rows), key=lambda n: (n.revision_number, n.format))
+
+
+def notice_bytes(engine: Engine, event_pk: int, notice_id: int
+                 ) -> tuple[StoredNotice, bytes] | None:
+    """A stored notice of event ``event_pk`` and its exact bytes; None if it has no such."""
+    stmt = (select(notices.c.id, revisions.c.number, notices.c.format, notices.c.filename,
+                   notices.c.media_type, notices.c.payload)
+            .select_from(notices.join(revisions, revisions.c.id == notices.c.revision_pk))
+            .where(notices.c.id == notice_id, revisions.c.event_pk == event_pk))
+    with engine.connect() as conn:
+        r = conn.execute(stmt).first()
+    if r is None:
+        return None
+    payload = bytes(r.payload)
+    return (StoredNotice(r.id, r.number, r.format, r.filename, r.media_type, len(payload)),
+            payload)

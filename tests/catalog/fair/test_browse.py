@@ -26,7 +26,7 @@ def test_home_lists_latest_alerts_and_maps_them(client: TestClient,
     names = [row.findall("td")[0].text_content() for row in rows]
     assert names == ["IceCube-210302A", "IceCube-200615A", "IceCube-190108A"]  # newest first
     states = [row.findall("td")[4].text_content() for row in rows]
-    assert states == ["retracted", "rev. 1 of 2", "rev. 0"]
+    assert states == ["retracted", "rev. 2 of 2", "rev. 1 of 1"]
     dots = doc.get_element_by_id("allsky").findall(".//{*}circle")
     # A retraction has no position: the map shows what each alert's current revision says.
     assert len(dots) == 2
