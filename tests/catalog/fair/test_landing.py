@@ -270,3 +270,30 @@ def test_simulated_record_has_a_banner_and_no_collaboration_credit(
     assert real.get_element_by_id("simulated", None) is None
     assert "SIMULATED" not in client.get("/records/IceCube-200615A",
                                          headers={"Accept": "application/ld+json"}).text
+
+
+def test_signposting_of_every_kind_of_record(live_url: str) -> None:
+    """Levels 1 and 2, read by the ``signposting`` client, for a record without files, one
+    with files, a superseded version and a retracted record: each cites its own DOI, is
+    described by DataCite and JSON-LD, and lists exactly its files, at their version's URL."""
+    concept = httpx.get(f"{live_url}/records/IceCube-200615A",
+                        headers={"Accept": "application/ld+json"}, timeout=30).json()
+    v0, v1 = (url.rsplit("/", 1)[1] for url in concept["hasPart"])
+    kinds = {"no files": ("IceCube-190108A", 0), "with files": (v1, 1),
+             "superseded": (v0, 0), "retracted": ("IceCube-210302A", 0)}
+    for kind, (key, n_items) in kinds.items():
+        page = f"{live_url}/records/{key}"
+        ld = httpx.get(page, headers={"Accept": "application/ld+json"}, timeout=30).json()
+        sp = signposting.find_signposting_http(page)
+        assert str(sp.citeAs.target) == ld["@id"], kind
+        assert {"application/ld+json", "application/vnd.datacite.datacite+xml"} <= {
+            str(d.type) for d in sp.describedBy}, kind
+        assert sp.license is not None and sp.authors, kind
+        assert len(sp.items) == n_items, kind
+        for item in sp.items:
+            assert str(item.target).startswith(f"{page}/files/"), kind
+        [ls_link] = sp.linksets
+        linkset = signposting.find_signposting_linkset(str(ls_link.target)).for_context(
+            str(ls_link.target).removesuffix("/linkset"))
+        assert str(linkset.citeAs.target) == ld["@id"], kind
+        assert {str(i.target) for i in linkset.items} == {str(i.target) for i in sp.items}
