@@ -51,14 +51,15 @@ def test_record_page_shows_revisions_side_by_side(client: TestClient, seeded: Re
     exactly where its value differs from the revision before."""
     a = seeded.load("IceCube-200615A")
     first, second = a.event.revisions
+    assert None not in (first.ra, first.dec, second.ra, second.dec)
     doc = _page(client, "IceCube-200615A")
     rows = doc.get_element_by_id("revisions").findall(".//tr")[1:]
     assert [r.findall("td")[0].text_content() for r in rows] == ["1 of 2", "2 of 2"]
     cells = rows[1].findall("td")[3:]
     changed = [c.get("class") == "changed" for c in cells]
     # Columns: RA, Dec, 90 % errors, energy, signalness, FAR.
-    assert changed[0] == (round(first.ra, 3) != round(second.ra, 3))
-    assert changed[1] == (round(first.dec, 3) != round(second.dec, 3))
+    assert changed[0] == (f"{first.ra:.3f}" != f"{second.ra:.3f}")
+    assert changed[1] == (f"{first.dec:+.3f}" != f"{second.dec:+.3f}")
     assert changed[3:] == [first.energy_tev != second.energy_tev,
                            first.signalness != second.signalness,
                            first.far_per_year != second.far_per_year]
