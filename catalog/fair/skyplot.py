@@ -160,8 +160,9 @@ def _grid(view: _View, half: float) -> list[str]:
             if 0 <= y <= size:
                 parts.append(f'<line x1="0" x2="{size}" y1="{y:.1f}" y2="{y:.1f}" '
                              'stroke="#ddd"/>')
-                parts.append(f'<text x="3" y="{y - 2:.1f}" font-size="10" fill="#666">'
-                             f'{d:+g}°</text>')
+                if 12 <= y <= size - 14:  # no label cut by the frame or on the RA labels
+                    parts.append(f'<text x="3" y="{y - 2:.1f}" font-size="10" fill="#666">'
+                                 f'{d:+g}°</text>')
     rstep = _nice_step(half / cosd)
     k0 = math.floor((ra0 - half / cosd) / rstep)
     for k in range(k0, k0 + int(2 * half / cosd / rstep) + 2):
@@ -169,8 +170,9 @@ def _grid(view: _View, half: float) -> list[str]:
         x, _ = view.xy(a, dec0)
         if 0 <= x <= size:
             parts.append(f'<line y1="0" y2="{size}" x1="{x:.1f}" x2="{x:.1f}" stroke="#ddd"/>')
-            parts.append(f'<text x="{x + 2:.1f}" y="{size - 4}" font-size="10" fill="#666">'
-                         f'{a % 360:g}°</text>')
+            if 28 <= x <= size - 40:  # a label whole inside the square, clear of Dec's
+                parts.append(f'<text x="{x + 2:.1f}" y="{size - 4}" font-size="10" '
+                             f'fill="#666">{a % 360:g}°</text>')
     return parts
 
 

@@ -138,3 +138,22 @@ def test_docs_are_local_and_robots_txt(client: TestClient) -> None:
     robots = client.get("/robots.txt")
     assert robots.status_code == 200 and robots.headers["content-type"].startswith("text/plain")
     assert re.search(r"^Sitemap: http\S+/sitemap\.xml$", robots.text, re.M)
+
+
+def test_sky_plot_labels_are_not_clipped(seeded: RecordService) -> None:
+    """Every grid label of the sky plot lies whole inside the square (at most 6.5 px a
+    character of its 10 px font, its baseline at least one line from the top)."""
+    from lxml import etree
+
+    from catalog.fair import skyplot
+
+    for key in ("IceCube-200615A", "IceCube-190108A"):
+        rev = seeded.load(key).revision
+        svg = etree.fromstring(skyplot.local_plot(rev).encode())
+        size = float(svg.get("width"))
+        labels = [t for t in svg.iter("{*}text") if t.get("font-size") == "10"]
+        assert labels
+        for t in labels:
+            x, y = float(t.get("x")), float(t.get("y"))
+            assert x >= 0 and x + 6.5 * len(t.text) <= size, (key, t.text, x)
+            assert 10 <= y <= size, (key, t.text, y)
