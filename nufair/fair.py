@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+import catalog.fair
 from catalog.fair.config import DEFAULT_ADMIN_EMAIL, FairConfig
 from catalog.fair.pids import DataCiteProvider, LocalProvider, PidProvider, SyncSummary, sync_dois
 from catalog.fair.records import RecordService
@@ -100,17 +102,16 @@ def pid_minting(settings: Settings) -> PidMinting:
     return PidMinting(prefix=cfg.doi_prefix, provider=cfg.provider)
 
 
-#: Where the vendored Swagger UI's files are served.
+#: Where the vendored Swagger UI's files are served, and where they lie.
 DOCS_ASSETS = "/docs/assets"
+SWAGGER_UI_DIR = Path(catalog.fair.__file__).parent / "static" / "swagger-ui"
 
 
 def install_local_docs(app: FastAPI) -> None:
-    """``/docs``: Swagger UI served from the ``swagger-ui-bundle`` package's files, so that
-    the page works with no network (FastAPI's default loads it from a CDN)."""
-    import swagger_ui_bundle
-
-    app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
-              name="swagger-ui")
+    """``/docs``: Swagger UI served from its vendored files (``catalog/fair/static``, see the
+    SOURCES there), so that the page works with no network (FastAPI's default loads it from
+    a CDN)."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=SWAGGER_UI_DIR), name="swagger-ui")
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
