@@ -159,3 +159,20 @@ def test_resumption_token_survives_a_restart(live_url: str, settings: Settings,
                                                "resumptionToken": token}, timeout=30)
     second = [e.text for e in etree.fromstring(r2.content).iter(f"{OAI}identifier")]
     assert len(second) == 3 and not set(first) & set(second)
+
+
+def test_retracted_records_validate_in_every_format(get: Callable[..., etree._Element]) -> None:
+    """The retracted alert's items, as records (not deleted headers), validate in every
+    format (OAI-PMH.xsd, the DataCite kernel and oai_dc, through ``get``), in lists and
+    alone."""
+    for prefix in ("oai_dc", "oai_datacite", "datacite"):
+        root = get(verb="ListRecords", metadataPrefix=prefix, set="status:retracted")
+        records = root.findall(f".//{OAI}record")
+        assert len(records) == 2
+        for rec in records:
+            assert rec.find(f"{OAI}header").get("status") is None
+            assert rec.find(f"{OAI}metadata") is not None
+            ident = rec.findtext(f"{OAI}header/{OAI}identifier")
+            one = get(verb="GetRecord", identifier=ident, metadataPrefix=prefix)
+            text = etree.tostring(one, encoding="unicode")
+            assert "WITHDRAWN" in text and "calibration" in text
