@@ -230,28 +230,8 @@ def catalog_graph(records: Iterable[AlertRecord], cfg: FairConfig) -> Graph:
     return g
 
 
+#: Hydra, whose PagedCollection terms describe the catalogue pages (:mod:`dcat_page`).
 HYDRA = Namespace("http://www.w3.org/ns/hydra/core#")
-
-
-def catalog_page_graph(records: Iterable[AlertRecord], cfg: FairConfig, *, page: int,
-                       size: int, total: int, page_url: str) -> Graph:
-    """One page of the catalog: the catalog, the series and this page's alerts, with the
-    paging described as a ``hydra:PagedCollection`` (the DCAT-AP harvesting convention:
-    ``hydra:nextPage`` and friends as literals, ``hydra:totalItems`` counting alerts)."""
-    g = catalog_graph(records, cfg)
-    g.bind("hydra", HYDRA)
-    last = max(1, -(-total // size))
-    node = URIRef(page_url.format(page=page))
-    g.add((node, RDF.type, HYDRA.PagedCollection))
-    g.add((node, HYDRA.totalItems, Literal(total, datatype=XSD.nonNegativeInteger)))
-    g.add((node, HYDRA.itemsPerPage, Literal(size, datatype=XSD.nonNegativeInteger)))
-    g.add((node, HYDRA.firstPage, Literal(page_url.format(page=1))))
-    g.add((node, HYDRA.lastPage, Literal(page_url.format(page=last))))
-    if page > 1:
-        g.add((node, HYDRA.previousPage, Literal(page_url.format(page=min(page, last + 1) - 1))))
-    if page < last:
-        g.add((node, HYDRA.nextPage, Literal(page_url.format(page=page + 1))))
-    return g
 
 
 #: RDF serialisations offered: media type → rdflib format.
