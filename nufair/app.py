@@ -26,7 +26,7 @@ from nufair import __version__, logs, pgsupervisor
 from nufair.context import NufairApp, build_catalog_context
 from nufair.database import start_embedded, to_sqlalchemy_url
 from nufair.edge import error_json, install_edge
-from nufair.fair import PidSyncLoop, pid_minting
+from nufair.fair import PidSyncLoop, install_local_docs, pid_minting
 from nufair.health import DatabaseHealth, readiness, select_one_probe
 from nufair.ingest import ingest_running
 from nufair.migrate import current_revision, head_revision
@@ -220,7 +220,10 @@ def create_app(settings: Settings | None = None) -> NufairApp:
         version=__version__,
         summary="Archive and realtime pipeline for high-energy neutrino alerts",
         lifespan=_lifespan,
+        docs_url=None,  # served locally: install_local_docs
+        redoc_url=None,  # ReDoc would load from a CDN
     )
+    install_local_docs(app)
     _include_routers(app, settings)
     app.add_middleware(ConeSearchFastPath)  # innermost: below the edge
     install_edge(app, public_base_url=settings.public_base_url,

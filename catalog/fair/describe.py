@@ -83,9 +83,14 @@ def abstract(rec: AlertRecord, simulated: bool = False) -> str:
     record's opens with :func:`simulated_note`."""
     e, rev = rec.event, rec.revision
     parts = [SIMULATED_HEADLINE.upper(), simulated_note(rec)] if simulated else []
-    parts += [f"{stream_label(e.stream)} high-energy neutrino alert {rec.name} from the "
-             f"{e.observatory} run {e.run_id}, event {e.event_id}, detected at "
-             f"{iso(e.event_time)}. Best-fit direction: {position_text(rec)}."]
+    if rec.retraction is not None:  # first, so that no reader or harvester misses it
+        parts.append(f"WITHDRAWN: this alert was retracted on {iso(withdrawn_at(rec))} "
+                     f"({rec.retraction.retraction_reason or 'no reason given'}). The record "
+                     "is kept so that citations resolve; do not use it for follow-up.")
+    named = f" {e.name}" if e.name else ""  # an unnamed alert is named by run and event
+    parts += [f"{stream_label(e.stream)} high-energy neutrino alert{named} from the "
+              f"{e.observatory} run {e.run_id}, event {e.event_id}, detected at "
+              f"{iso(e.event_time)}. Best-fit direction: {position_text(rec)}."]
     if rev.energy_tev is not None:
         parts.append(f"Most probable neutrino energy {rev.energy_tev:.0f} TeV.")
     if rev.signalness is not None:
@@ -96,9 +101,6 @@ def abstract(rec: AlertRecord, simulated: bool = False) -> str:
         parts.append(f"This record always shows the latest of {len(rec.versions)} version(s).")
     else:
         parts.append(f"Version {rev.number} ({rev.kind}, from {rev.source}).")
-    if rec.retraction is not None:
-        parts.append(f"RETRACTED on {iso(withdrawn_at(rec))}: "
-                     f"{rec.retraction.retraction_reason or 'no reason given'}.")
     return " ".join(parts)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from catalog.errors import NotFound
+from catalog.fair.config import FairConfig
 from catalog.models import EventDetail, RevisionPublic
 from catalog.storage.events import CatalogStorage
 from catalog.storage.fair import ArtifactRow, DoiRow, FairStorage
@@ -118,6 +119,19 @@ class AlertRecord:
         """The alert name, or a description of the event when it has no name."""
         e = self.event
         return e.name or f"{e.observatory} run {e.run_id} event {e.event_id}"
+
+    def file_key(self, f: ArtifactRow) -> str:
+        """The record a file belongs to, whose URL is the file's one URL: its revision's
+        version (the concept for a file of the whole event)."""
+        if f.revision_number is not None:
+            for v in self.versions:
+                if v.revision.number == f.revision_number:
+                    return v.doi.suffix
+        return self.concept.suffix
+
+    def file_url(self, cfg: FairConfig, f: ArtifactRow) -> str:
+        """The one public URL of file ``f`` (under the landing page of :meth:`file_key`)."""
+        return cfg.file_url(self.file_key(f), f.filename)
 
     @property
     def replaced_by(self) -> str | None:
