@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from catalog.counterparts.landing import landing_context as counterparts_view
 from catalog.errors import NotFound
 from catalog.fair import (
     citation,
@@ -152,6 +153,7 @@ def _page(request: Request, rec: AlertRecord, ctx: FairContext) -> Response:
         "columns": [heading for heading, _ in record_view.COLUMNS],
         "circulars": record_view.circulars_about(rec.event.name),
         "notices": notices_of_event(ctx.fair.engine, rec.event.id),
+        "counterparts": counterparts_view(ctx.fair.engine, rec.event.id, rev.number),
         "citations": [(citation.STYLE_NAMES[style], cfg.export_url(rec.key, "bibliography")
                        + f"?style={style}", citation.bibliography(rec, cfg, style))
                       for style in citation.STYLES],
