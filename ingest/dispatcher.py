@@ -21,7 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from catalog.storage.outbox import OutboxNotice, OutboxStorage
+from catalog.schema.outbox import NoticeRead
+from catalog.storage.outbox import OutboxStorage
 from ingest.sinks import DeliveryError, Receipt, Sink
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ class Dispatcher:
             out.extend(batch)
         return out
 
-    def _deliver(self, notice: OutboxNotice) -> Outcome:
+    def _deliver(self, notice: NoticeRead) -> Outcome:
         sink = self.sinks[notice.sink]
         started = datetime.now(UTC)
         status: int | None = None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from catalog.fair.config import file_url
 from vo.config import VoConfig
-from vo.datasets import DatasetRow
+from vo.datasets import Dataset
 from vo.formats.fields import FieldSpec, xml_attr
 
 DID_PREFIX = "ivo://nufair/alerts?"
@@ -81,7 +81,7 @@ def _row(ident: str, url: str | None = None, semantics: str = "#this", descripti
             None, local, "false", True if error is None else None]
 
 
-def link_rows(ident: DatasetId, ds: DatasetRow | None, cfg: VoConfig) -> list[list[object]]:
+def link_rows(ident: DatasetId, ds: Dataset | None, cfg: VoConfig) -> list[list[object]]:
     """The DataLink rows of one ID (an error row when it is unknown)."""
     if ident.alert_id is None:
         return [_row(ident.raw, semantics="#this",

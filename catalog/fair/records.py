@@ -11,15 +11,16 @@ from dataclasses import dataclass
 
 from catalog.errors import NotFound
 from catalog.models import EventDetail, RevisionPublic
+from catalog.schema.pids import DoiRead
 from catalog.storage.events import CatalogStorage
-from catalog.storage.fair import ArtifactRow, DoiRow, FairStorage
+from catalog.storage.fair import ArtifactRead, FairStorage
 
 
 @dataclass(frozen=True, slots=True)
 class Version:
     """A published revision and its version DOI."""
 
-    doi: DoiRow
+    doi: DoiRead
     revision: RevisionPublic
 
 
@@ -44,11 +45,11 @@ class AlertRecord:
     """
 
     event: EventDetail
-    concept: DoiRow
+    concept: DoiRead
     versions: tuple[Version, ...]
-    focus: DoiRow
+    focus: DoiRead
     retraction: RevisionPublic | None
-    files: tuple[ArtifactRow, ...]
+    files: tuple[ArtifactRead, ...]
 
     @property
     def is_concept(self) -> bool:
@@ -144,7 +145,7 @@ class RecordService:
             event_pk = int(self.catalog.resolve_event(conn, key)["id"])
         return self.for_event(event_pk)
 
-    def for_event(self, event_pk: int, focus: DoiRow | None = None) -> AlertRecord:
+    def for_event(self, event_pk: int, focus: DoiRead | None = None) -> AlertRecord:
         """The record of event ``event_pk``: its concept record, or the DOI ``focus``'s.
 
         Files are those of the shown revision and of the event as a whole. Raises

@@ -6,9 +6,11 @@ columns only the database has, ``*Read`` models are what storage returns (the Ba
 as :class:`Identified` and the columns the database fills, never ``None`` once stored), and
 ``*Public`` models (``catalog.models``, the handlers) add what only the API shows. Columns the
 database fills are declared once, in a mixin the table model and the ``*Read`` model share
-(:class:`Created`, :class:`Stamped`, or an entity's own). The table models produce exactly the tables the Alembic migrations create
-(``alembic check`` finds no drift); storage keeps writing SQLAlchemy Core against their
-tables (``events = table_of(Event)``, the model's ``__table__``), never ORM sessions.
+(:class:`Created`, :class:`Stamped`, or an entity's own). The table models produce exactly
+the tables the Alembic migrations create (``alembic check`` finds no drift); storage keeps
+writing SQLAlchemy Core against their tables (``events = table_of(Event)``, the model's
+``__table__``), never ORM sessions, and builds read models with
+``Model.model_validate(row_mapping)``.
 
 Field order is column order. Pydantic lists a model's fields base class first, walking the
 bases from the last listed to the first, so a table model names :class:`Keyed` as its last
@@ -20,7 +22,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import ConfigDict
 from pydantic_core import PydanticUndefined
 from sqlalchemy import BigInteger, DateTime, Identity, MetaData, Table, func, inspect
 from sqlalchemy.orm import registry
@@ -64,7 +65,7 @@ class Identified(Entity):
     frozen, as the rows they describe are facts read at one moment.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = {**Entity.model_config, "frozen": True}
 
     id: int
 
