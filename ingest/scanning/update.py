@@ -43,9 +43,10 @@ from sqlalchemy.engine import Engine
 from catalog.notices.model import is_safe_name
 from catalog.notices.parsed import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
 from catalog.publish import Publisher
+from catalog.schema.events import ArtifactFile
 from catalog.schema.ingest import ScanRead
 from catalog.storage.events import CatalogStorage
-from catalog.storage.revisions import ArtifactFile, StoredRevision
+from catalog.storage.revisions import StoredRevision
 from catalog.storage.scans import ScanStorage, Snapshot
 from catalog.storage.unit import catalog_tx
 from ingest.scanning.artifacts import ArtifactStore
