@@ -27,14 +27,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from catalog.storage.outbox import OutboxNotice, OutboxStorage
+from catalog.schema.outbox import NoticeRead
+from catalog.storage.outbox import OutboxStorage
 from catalog.storage.steering import SteeringStorage
 from ingest.sinks import DeliveryError, Receipt, Sink
 
 log = logging.getLogger(__name__)
 
 
-def _fields(notice: OutboxNotice) -> dict[str, object]:
+def _fields(notice: NoticeRead) -> dict[str, object]:
     """The ids a log line of ``notice`` carries as fields (``nufair.logs``)."""
     return {"notice_id": notice.id, "revision_pk": notice.revision_pk, "sink": notice.sink,
             "format": notice.format}
@@ -129,7 +130,7 @@ class Dispatcher:
             out.extend(batch)
         return out
 
-    def _deliver(self, notice: OutboxNotice) -> Outcome:
+    def _deliver(self, notice: NoticeRead) -> Outcome:
         sink = self.sinks[notice.sink]
         started = datetime.now(UTC)
         status: int | None = None

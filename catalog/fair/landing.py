@@ -41,7 +41,7 @@ from catalog.fair.http import (
     negotiate,
 )
 from catalog.fair.records import AlertRecord
-from catalog.storage.fair import ArtifactRow
+from catalog.storage.fair import ArtifactRead
 from catalog.storage.fair_pages import notice_bytes, notices_of_event
 
 router = APIRouter(include_in_schema=False, route_class=FairRoute)
@@ -266,7 +266,7 @@ async def download(ctx: Ctx, key: Key,
                              headers={**headers, "Content-Length": str(art.size_bytes)})
 
 
-def _open_remote(art: ArtifactRow) -> Any:
+def _open_remote(art: ArtifactRead) -> Any:
     import fsspec  # only when an artifact lives in an object store
 
     try:
@@ -290,7 +290,7 @@ async def artifact_by_id(ctx: Ctx,
     return RedirectResponse(ctx.cfg.file_url(key, filename), status_code=308)
 
 
-def resolve_local(art: ArtifactRow, root: FsPath, also: Sequence[FsPath] = ()
+def resolve_local(art: ArtifactRead, root: FsPath, also: Sequence[FsPath] = ()
                   ) -> FsPath | None:
     """The local path of an artifact, refusing anything outside the artifact folders.
 

@@ -27,7 +27,8 @@ from starlette.concurrency import run_in_threadpool
 from catalog.fair.config import FairConfig
 from catalog.fair.http import FairContext, get_fair
 from catalog.fair.oai_metadata import FORMATS, XSI, render_metadata
-from catalog.storage.fair import DoiRow, HarvestItem
+from catalog.schema.pids import DoiRead
+from catalog.storage.fair import HarvestItem
 
 router = APIRouter(include_in_schema=False)
 Ctx = Annotated[FairContext, Depends(get_fair)]
@@ -223,11 +224,11 @@ class Oai:
 
     # ------------------------------------------------------------------- helpers
 
-    def identifier(self, row: DoiRow) -> str:
+    def identifier(self, row: DoiRead) -> str:
         """The OAI identifier of a DOI: ``oai:<host of the base URL>:<DOI suffix>``."""
         return f"oai:{self.repo_id}:{row.suffix}"
 
-    def _find(self, identifier: str) -> DoiRow:
+    def _find(self, identifier: str) -> DoiRead:
         prefix = f"oai:{self.repo_id}:"
         row = None
         if identifier.startswith(prefix):

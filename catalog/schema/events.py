@@ -42,7 +42,8 @@ from catalog.schema.base import (
     table_of,
 )
 
-__all__ = ["KINDS", "NAMING", "STREAMS", "Artifact", "ArtifactBase", "Event", "EventBase",
+__all__ = ["KINDS", "NAMING", "STREAMS", "Artifact", "ArtifactBase", "ArtifactFile",
+           "ArtifactOwner", "Event", "EventBase",
            "RegionTile", "RegionTileBase", "Revision", "RevisionBase", "RevisionKey",
            "artifacts", "events", "metadata", "region_tiles", "revisions"]
 
@@ -179,11 +180,17 @@ class RegionTile(RegionTileBase, Keyed, table=True):
     )
 
 
-class ArtifactBase(Entity):
-    """A stored file of an event, or of one of its revisions, and where it lives."""
+class ArtifactOwner(Entity):
+    """The event, and the revision if any, that a stored file belongs to."""
 
     event_pk: int = column(BigInteger, foreign_key="events.id")
     revision_pk: int | None = column(BigInteger, default=None, foreign_key="revisions.id")
+
+
+class ArtifactFile(Entity):
+    """A stored file and where it lives: what a flow records as an artifact (the Create
+    model of ``RevisionStore.add_artifacts``, which adds the owner)."""
+
     role: str = column(Text, comment="e.g. skymap-fits, moc90, voevent")
     filename: str = column(Text)
     media_type: str = column(Text)
@@ -191,6 +198,11 @@ class ArtifactBase(Entity):
     sha256: str = column(String(64))
     md5: str = column(String(32))
     storage_url: str = column(Text)
+
+
+# ArtifactOwner is the last base, so its columns come first.
+class ArtifactBase(ArtifactFile, ArtifactOwner):
+    """A stored file of an event, or of one of its revisions, and where it lives."""
 
 
 class Artifact(ArtifactBase, Keyed, table=True):

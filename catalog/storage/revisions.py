@@ -24,7 +24,7 @@ from catalog import sky
 from catalog.errors import InvalidInput
 from catalog.models import ImportSummary
 from catalog.notices.parsed import NoticeRecord, RevisionKind, Source
-from catalog.schema.events import artifacts, events, region_tiles, revisions
+from catalog.schema.events import ArtifactFile, artifacts, events, region_tiles, revisions
 from catalog.storage.lookup import resolve_event
 
 #: MJD of the Unix epoch. MJD(UTC) counts 86400-s days and ignores leap seconds, exactly
@@ -180,19 +180,6 @@ class StoredRevision:
     name: str | None
     stream: str
     notices: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ArtifactFile:
-    """A file to be recorded as an artifact of a revision."""
-
-    role: str
-    filename: str
-    media_type: str
-    size_bytes: int
-    sha256: str
-    md5: str
-    storage_url: str
 
 
 class RevisionStore:

@@ -44,9 +44,11 @@ from sqlalchemy.engine import Engine
 from catalog.notices.model import is_safe_name
 from catalog.notices.parsed import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
 from catalog.publish import Publisher
+from catalog.schema.events import ArtifactFile
+from catalog.schema.ingest import ScanRead
 from catalog.storage.events import CatalogStorage
-from catalog.storage.revisions import ArtifactFile, StoredRevision
-from catalog.storage.scans import ScanRow, ScanStorage, Snapshot
+from catalog.storage.revisions import StoredRevision
+from catalog.storage.scans import ScanStorage, Snapshot
 from catalog.storage.unit import catalog_tx
 from ingest.scanning.artifacts import ArtifactStore
 from ingest.scanning.skymaps import WrittenFile, write_products
@@ -54,7 +56,7 @@ from reco.regions import Region
 from reco.result import ScanResult
 
 
-def product_stem(row: ScanRow) -> str:
+def product_stem(row: ScanRead) -> str:
     """File-name stem of a scan's products, e.g. ``IceCube_140001_000000042``.
 
     ``ValueError`` for an observatory that is not a safe name or a negative number (rows
@@ -78,7 +80,7 @@ def reported_regions(result: ScanResult) -> dict[int, Region]:
     return out
 
 
-def update_record(row: ScanRow, current: dict[str, object], result: ScanResult,
+def update_record(row: ScanRead, current: dict[str, object], result: ScanResult,
                   regions: dict[int, Region]) -> NoticeRecord:
     """The update revision of the scanned event (energy, signalness and FAR carried over
     from the revision it updates: the scan refines the direction)."""
@@ -117,7 +119,7 @@ class UpdatePublisher:
         self.store = store
         self.on_queued = on_queued
 
-    def finish(self, row: ScanRow, token: str, result: ScanResult, snap: Snapshot,
+    def finish(self, row: ScanRead, token: str, result: ScanResult, snap: Snapshot,
                ) -> StoredRevision | None:
         """Final snapshot, outcome ``done`` and (if asked for) the update revision, under
         the claim ``token`` (``LostClaim``, nothing stored, if it is no longer held)."""
@@ -153,7 +155,7 @@ class UpdatePublisher:
             self.on_queued()
         return stored
 
-    def _current(self, row: ScanRow) -> dict[str, Any] | None:
+    def _current(self, row: ScanRead) -> dict[str, Any] | None:
         """The event a scan updates, as it stands now; None when it publishes nothing (not
         asked to, no catalog event, or the event is retracted: the result stays on the scan
         only)."""
@@ -176,7 +178,7 @@ class UpdatePublisher:
                              storage_url=url)
                 for f, url in zip(files, urls, strict=True)]
 
-    def _store(self, row: ScanRow, token: str, snap: Snapshot, payload: dict[str, Any],
+    def _store(self, row: ScanRead, token: str, snap: Snapshot, payload: dict[str, Any],
                record: NoticeRecord, regions: dict[int, Region], number: int,
                placed: list[ArtifactFile]) -> StoredRevision | None:
         """The one transaction of an update; None (and nothing stored) when a concurrent
