@@ -36,6 +36,7 @@ from catalog.storage.fair import PidMinting
 from catalog.storage.outbox import NoticeFacts, QueuedNotice
 from catalog.storage.revisions import StoredRevision
 from catalog.storage.unit import CatalogTransaction, catalog_tx, retry_name_race
+from catalog.subscriptions.matching import SubscriptionStore
 
 #: Streams whose revisions are published; other events are archived silently.
 ALERT_STREAMS = frozenset(STREAM_CODES)
@@ -223,6 +224,7 @@ class Publisher:
                 n = notice_input(facts, ivorn, self.config)
                 queued = tx.outbox.insert(rendered_notices(n, rev.revision_pk,
                                                            self.config.routes))
+                queued += SubscriptionStore(tx.conn).queue_matches(rev.revision_pk, n)
             out.append(replace(rev, notices=queued))
         return out
 

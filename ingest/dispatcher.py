@@ -20,11 +20,25 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from catalog.storage.outbox import OutboxNotice, OutboxStorage
 from ingest.sinks import DeliveryError, Receipt, Sink
 
 log = logging.getLogger(__name__)
+
+
+class SinkResolver(Protocol):
+    """Sinks that are not configured by name but built for each name with a prefix (the
+    sinks of region subscriptions, ``sub:<id>``: :mod:`ingest.sinks.subscription`)."""
+
+    prefix: str
+
+    def sink(self, name: str) -> Sink:
+        """The sink of ``name``; :class:`DeliveryError` when there is none now."""
+
+    def close(self) -> None:
+        """Release what the built sinks hold."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +83,12 @@ class Dispatcher:
     """Deliver outbox notices to ``sinks`` (matched on the notice's ``sink`` name)."""
 
     def __init__(self, outbox: OutboxStorage, sinks: Sequence[Sink],
-                 config: DispatcherConfig | None = None) -> None:
+                 config: DispatcherConfig | None = None,
+                 resolver: SinkResolver | None = None) -> None:
         self.outbox = outbox
         self.sinks = {s.name: s for s in sinks}
+        #: Sinks built per notice for names with its prefix (``sub:<id>``, issue 19).
+        self.resolver = resolver
         self.config = config or DispatcherConfig()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -81,8 +98,9 @@ class Dispatcher:
 
     def run_once(self) -> list[Outcome]:
         """Claim one batch of due notices and try each once."""
+        prefixes = (self.resolver.prefix,) if self.resolver is not None else ()
         claimed = self.outbox.claim_due(list(self.sinks), self.config.batch,
-                                        self.config.lease_s)
+                                        self.config.lease_s, prefixes)
         return [self._deliver(n) for n in claimed]
 
     def drain(self, timeout_s: float) -> list[Outcome]:
@@ -97,10 +115,10 @@ class Dispatcher:
         return out
 
     def _deliver(self, notice: OutboxNotice) -> Outcome:
-        sink = self.sinks[notice.sink]
         started = datetime.now(UTC)
         status: int | None = None
         try:
+            sink = self.sinks.get(notice.sink) or self._resolved(notice.sink)
             receipt: Receipt = sink.deliver(notice)
             ok, detail, status = True, receipt.detail, receipt.status_code
         except DeliveryError as exc:
@@ -120,6 +138,11 @@ class Dispatcher:
             log.warning("notice %s to %s failed (attempt %d): %s", notice.id, notice.sink,
                         number, detail)
         return Outcome(notice.id, notice.sink, ok, number, detail)
+
+    def _resolved(self, name: str) -> Sink:
+        if self.resolver is None:
+            raise DeliveryError(f"no sink {name!r} is configured")
+        return self.resolver.sink(name)  # DeliveryError when it cannot be built
 
     # ------------------------------------------------------------ background
 
@@ -145,6 +168,8 @@ class Dispatcher:
             self._thread = None
         for sink in self.sinks.values():
             sink.close()
+        if self.resolver is not None:
+            self.resolver.close()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
