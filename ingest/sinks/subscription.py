@@ -85,7 +85,8 @@ class SubscriptionSinks:
     prefix = SINK_PREFIX
 
     def __init__(self, storage: SubscriptionStorage,
-                 configured: Sequence[Sink] | Mapping[str, Sink], *, allow_private: bool = False, timeout_s: float = 5.0) -> None:
+                 configured: Sequence[Sink] | Mapping[str, Sink], *,
+                 allow_private: bool = False, timeout_s: float = 5.0) -> None:
         self.storage = storage
         self.configured = (dict(configured) if isinstance(configured, Mapping)
                            else {s.name: s for s in configured})
