@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from catalog.fair.router import router as fair_router
 from catalog.handlers.events import router as catalog_router
+from catalog.handlers.subscriptions import router as subscriptions_router
 from catalog.storage.events import CatalogStorage
 from ingest.handlers.raw_events import router as ingest_router
 from ingest.handlers.scans import router as scan_router
@@ -164,6 +165,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def _include_routers(app: NufairApp, settings: Settings) -> None:
     app.include_router(catalog_router)
+    app.include_router(subscriptions_router)
     app.include_router(fair_router)
     app.include_router(vo_router)
     app.include_router(vo_async_router)
