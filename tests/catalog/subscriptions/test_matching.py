@@ -27,6 +27,8 @@ from tests.ingest.helpers import publish_config
 
 N_SUBS, N_ALERTS, N_UPDATES, N_RETRACTIONS = 1000, 100, 25, 5
 
+World = tuple[Publisher, SubscriptionStorage, dict[int, Spec]]
+
 
 def _region_moc(engine: Engine, revision_pk: int) -> MOC | None:
     """The revision's published region (its widest level's tiles) as a mocpy MOC."""
@@ -48,7 +50,7 @@ def _wanted(spec: Spec, stream: str, signalness: float | None) -> bool:
 
 
 @pytest.fixture
-def world(storage: CatalogStorage) -> tuple[Publisher, SubscriptionStorage, dict[int, Spec]]:
+def world(storage: CatalogStorage) -> World:
     rng = np.random.default_rng(19)
     subs = SubscriptionStorage(storage.engine)
     specs: dict[int, Spec] = {}
@@ -65,8 +67,7 @@ def world(storage: CatalogStorage) -> tuple[Publisher, SubscriptionStorage, dict
 
 
 def test_every_overlapping_subscriber_gets_one_notice_per_revision(
-        storage: CatalogStorage,
-        world: tuple[Publisher, SubscriptionStorage, dict[int, Spec]]) -> None:
+        storage: CatalogStorage, world: World) -> None:
     publisher, subs, specs = world
     engine = storage.engine
     rng = np.random.default_rng(1019)
@@ -134,8 +135,7 @@ def test_every_overlapping_subscriber_gets_one_notice_per_revision(
     assert again == 0
 
 
-def test_the_match_is_one_indexed_query(
-        storage: CatalogStorage, world: tuple[Publisher, SubscriptionStorage, dict[int, Spec]]) -> None:
+def test_the_match_is_one_indexed_query(storage: CatalogStorage, world: World) -> None:
     publisher, _, _ = world
     (s,) = publisher.publish([random_record(np.random.default_rng(5), 0)])
     with storage.engine.connect() as conn:
