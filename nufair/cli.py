@@ -16,6 +16,7 @@ from nufair.commands.adql import adql
 from nufair.commands.consume import consume_command
 from nufair.commands.ingest import ingest_command
 from nufair.commands.reco import scan, simulate
+from nufair.commands.subscriptions import subscriptions_command
 from nufair.settings import Settings, hash_token
 
 
@@ -171,6 +172,7 @@ main.add_command(ingest_command)
 main.add_command(consume_command)
 main.add_command(scan)
 main.add_command(simulate)
+main.add_command(subscriptions_command)
 
 if __name__ == "__main__":
     main()

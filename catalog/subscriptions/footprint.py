@@ -107,7 +107,10 @@ def parse_moc(data: str | bytes) -> MOC:
         return _text_moc(data)
     except InvalidInput:
         raise
-    except Exception as exc:  # mocpy raises many kinds (ValueError, OSError, its own)
+    except BaseException as exc:  # mocpy raises many kinds (ValueError, OSError, its own)
+        # A panic in mocpy's Rust core arrives as pyo3's PanicException, a BaseException.
+        if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
+            raise
         raise InvalidInput(f"not a MOC (ASCII, JSON or FITS): {type(exc).__name__}: "
                            f"{str(exc)[:200]}") from exc
 
