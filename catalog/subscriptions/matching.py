@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Text, any_, cast, exists, func, literal, or_, select
+from sqlalchemy import BigInteger, any_, cast, func, literal, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Select
 
@@ -71,14 +71,18 @@ def match_query(revision_pk: int, level: int, stream: str,
 
 
 def _retraction_query(event_pk: int, number: int) -> Select[Any]:
-    """Active subscriptions sent a (non-test) notice of an earlier revision of the event."""
+    """Active subscriptions sent a (non-test) notice of an earlier revision of the event.
+
+    The event's notices are found through their revisions (``uq_notices_revision_sink_format``
+    starts with ``revision_pk``); the subscriptions by key, from the sink names."""
     s, rv = subscriptions, revisions
-    sent = exists().where(
-        notices.c.sink == literal(SINK_PREFIX) + cast(s.c.id, Text),
-        ~notices.c.format.startswith("test"),
-        rv.c.id == notices.c.revision_pk, rv.c.event_pk == event_pk, rv.c.number < number)
+    sent = (select(cast(func.substr(notices.c.sink, len(SINK_PREFIX) + 1), BigInteger))
+            .join(rv, rv.c.id == notices.c.revision_pk)
+            .where(rv.c.event_pk == event_pk, rv.c.number < number,
+                   notices.c.sink.startswith(SINK_PREFIX),
+                   ~notices.c.format.startswith("test")))
     return (select(s.c.id, s.c.name, s.c.notice_format)
-            .where(s.c.state == "active", sent).order_by(s.c.id))
+            .where(s.c.state == "active", s.c.id.in_(sent)).order_by(s.c.id))
 
 
 class SubscriptionStore:
