@@ -4,8 +4,9 @@ The envelope says which subscription matched, how much of the alert's region lie
 footprint (area, and the fraction of the region inside it) and carries the notice itself
 in the subscription's format: a GCN JSON notice as a JSON object, a VOEvent or a circular
 as text. The fraction is of the region's *area* (its covering tiles at the widest stored
-containment level, 90 % when there is one): nufair keeps no probability map in the
-database, so no probability is weighed, and the envelope says so (``fraction_of``).
+containment level, 90 % when there is one) unless the flow hands the revision's probability
+map over (a scan's update): then it is the share of the region's probability, and
+``fraction_of`` says which (``area`` or ``probability``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ AREA_NOTE = ("fraction of the area of the region's covering HEALPix tiles at thi
              "containment level that lies inside the footprint's tiles; no probability map is "
              "weighed")
 
+PROBABILITY_NOTE = ("fraction of the probability of the region's covering HEALPix tiles at "
+                    "this containment level, from the revision's probability map, that lies "
+                    "inside the footprint's tiles")
+
 RETRACTION_NOTE = ("a retraction has no region: it goes to every subscription that was sent "
                    "an earlier revision of the alert")
 
@@ -37,6 +42,7 @@ class Overlap:
     level: int
     area_deg2: float
     region_area_deg2: float
+    probability: float | None = None  # share of the region's probability, when mapped
 
     @property
     def fraction(self) -> float:
@@ -49,10 +55,16 @@ class Overlap:
 def _overlap_json(overlap: Overlap | None) -> dict[str, Any] | None:
     if overlap is None:
         return None
-    return {"level_percent": overlap.level, "area_deg2": round(overlap.area_deg2, 6),
-            "region_area_deg2": round(overlap.region_area_deg2, 6),
-            "fraction": round(overlap.fraction, 6), "fraction_of": "area",
-            "note": AREA_NOTE}
+    out: dict[str, Any] = {
+        "level_percent": overlap.level, "area_deg2": round(overlap.area_deg2, 6),
+        "region_area_deg2": round(overlap.region_area_deg2, 6),
+        "area_fraction": round(overlap.fraction, 6)}
+    if overlap.probability is not None:
+        out.update(fraction=round(overlap.probability, 6), fraction_of="probability",
+                   note=PROBABILITY_NOTE)
+    else:
+        out.update(fraction=round(overlap.fraction, 6), fraction_of="area", note=AREA_NOTE)
+    return out
 
 
 def _body(r: RenderedNotice) -> Any:

@@ -19,6 +19,7 @@ active subscriptions that were sent an earlier revision of the alert.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import BigInteger, any_, cast, func, literal, or_, select
@@ -32,6 +33,7 @@ from catalog.schema.subscriptions import subscription_tiles, subscriptions
 from catalog.sky import PIXAREA29_DEG2
 from catalog.storage.outbox import OutboxStore, QueuedNotice
 from catalog.subscriptions.envelope import MEDIA_TYPE, Overlap, alert_of, envelope
+from catalog.subscriptions.probability import ProbabilityMap, probability_fractions, ranges_moc
 
 #: Prefix of the outbox sink name of a subscription: ``sub:<id>``.
 SINK_PREFIX = "sub:"
@@ -112,9 +114,30 @@ class SubscriptionStore:
         return sorted((int(pk), name, fmt, Overlap(level, int(n) * PIXAREA29_DEG2, region))
                       for pk, name, fmt, n in rows)
 
-    def queue_matches(self, revision_pk: int, n: NoticeInput) -> int:
+    def with_probability(self, revision_pk: int, level: int, pmap: ProbabilityMap,
+                         found: list[tuple[int, str, str, Overlap]],
+                         ) -> list[tuple[int, str, str, Overlap]]:
+        """``found`` with the share of the region's probability inside each footprint."""
+        if not found:
+            return found
+        region = ranges_moc((r.lower, r.upper) for r in self.conn.execute(
+            select(region_tiles.c.hpx).where(region_tiles.c.revision_pk == revision_pk,
+                                             region_tiles.c.level == level)).scalars())
+        tiles: dict[int, list[tuple[int, int]]] = {}
+        for pk, hpx in self.conn.execute(
+                select(subscription_tiles.c.subscription_pk, subscription_tiles.c.hpx)
+                .where(subscription_tiles.c.subscription_pk.in_([f[0] for f in found]))):
+            tiles.setdefault(int(pk), []).append((hpx.lower, hpx.upper))
+        share = probability_fractions(pmap, region,
+                                      {pk: ranges_moc(t) for pk, t in tiles.items()})
+        return [(pk, name, fmt, replace(o, probability=share[pk]))
+                for pk, name, fmt, o in found]
+
+    def queue_matches(self, revision_pk: int, n: NoticeInput,
+                      probability: ProbabilityMap | None = None) -> int:
         """Queue revision ``n``'s notice for every subscription it matches (in the flow's
-        transaction); how many notices are new."""
+        transaction); how many notices are new. With the revision's ``probability`` map,
+        each envelope gives the share of the region's probability inside the footprint."""
         if n.kind == "retraction":
             event_pk = self.conn.execute(select(revisions.c.event_pk).where(
                 revisions.c.id == revision_pk)).scalar_one()
@@ -122,7 +145,11 @@ class SubscriptionStore:
                 (int(pk), name, fmt, None)
                 for pk, name, fmt in self.conn.execute(_retraction_query(event_pk, n.revision))]
         else:
-            found = list(self.matches(revision_pk, n.stream, n.signalness))
+            matched = self.matches(revision_pk, n.stream, n.signalness)
+            if probability is not None and matched:
+                matched = self.with_probability(revision_pk, matched[0][3].level,
+                                                probability, matched)
+            found = list(matched)
         if not found:
             return 0
         rendered: dict[str, RenderedNotice] = {}
