@@ -26,10 +26,12 @@ class FootprintIn(BaseModel):
     """Exactly one of: a MOC (ASCII or JSON text), a MOC FITS file (base64), a cone, or a
     list of fields (cones)."""
 
-    moc: str | None = Field(None, description="MOC 2.0 in ASCII (`3/1-5 4/100`) or JSON")
-    moc_fits_base64: str | None = Field(None, description="a MOC FITS file, base64-encoded")
+    moc: str | None = Field(None, max_length=2_000_000, pattern=r"^[^\x00]*$",
+                            description="MOC 2.0 in ASCII (`3/1-5 4/100`) or JSON")
+    moc_fits_base64: str | None = Field(None, max_length=2_800_000,
+                                        description="a MOC FITS file, base64-encoded")
     cone: ConeIn | None = None
-    fields: list[ConeIn] | None = None
+    fields: list[ConeIn] | None = Field(None, max_length=1000)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> FootprintIn:
@@ -44,8 +46,8 @@ class SinkIn(BaseModel):
     """Exactly one of: a webhook URL (its notices are signed with a secret made for it),
     or the name of a sink the server has configured (folder, vtp, gcn-kafka, webhook)."""
 
-    webhook_url: str | None = Field(None, max_length=2000)
-    configured: str | None = Field(None, max_length=64)
+    webhook_url: str | None = Field(None, max_length=2000, pattern=r"^[^\x00-\x20\x7f]*$")
+    configured: str | None = Field(None, max_length=64, pattern=r"^[^\x00-\x20\x7f]*$")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SinkIn:
