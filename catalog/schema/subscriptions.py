@@ -84,7 +84,9 @@ class SubscriptionTile(SubscriptionTileBase, Keyed, table=True):
 
     __tablename__: ClassVar[str] = "subscription_tiles"
     __table_args__ = (
-        Index("ix_subscription_tiles_hpx", "hpx", postgresql_using="spgist"),
+        # subscription_pk included: the match reads the index only (no heap page per pair).
+        Index("ix_subscription_tiles_hpx", "hpx", postgresql_using="spgist",
+              postgresql_include=["subscription_pk"]),
         Index("ix_subscription_tiles_subscription_pk", "subscription_pk"),
     )
 

@@ -70,7 +70,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id', name=op.f('pk_subscription_tiles')),
     )
     op.create_index('ix_subscription_tiles_hpx', 'subscription_tiles', ['hpx'], unique=False,
-                    postgresql_using='spgist')
+                    postgresql_using='spgist', postgresql_include=['subscription_pk'])
     op.create_index('ix_subscription_tiles_subscription_pk', 'subscription_tiles',
                     ['subscription_pk'], unique=False)
 
