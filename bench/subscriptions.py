@@ -101,7 +101,7 @@ def fill(engine: Any, n_subs: int, seed: int) -> int:
         raw.commit()
         # As autovacuum does after many inserts: statistics, and the visibility map that
         # lets the match read the tile index alone.
-        raw.autocommit = True
+        raw.driver_connection.autocommit = True
         cur.execute("VACUUM ANALYZE subscriptions")
         cur.execute("VACUUM ANALYZE subscription_tiles")
     finally:
