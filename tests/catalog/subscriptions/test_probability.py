@@ -65,8 +65,8 @@ def test_probability_share_inside_each_footprint(storage: CatalogStorage) -> Non
             select(notices.c.sink, notices.c.payload).where(notices.c.sink.startswith("sub:")))}
     p_region = prob[sorted(region)].sum()
     assert set(got) == set(chosen)
-    for pk, cells in chosen.items():
-        want = prob[sorted(region & cells)].sum() / p_region
+    for pk, mine in chosen.items():
+        want = prob[sorted(region & mine)].sum() / p_region
         assert got[pk]["fraction_of"] == "probability"
         assert abs(got[pk]["fraction"] - want) < 1e-5
-        assert abs(got[pk]["area_fraction"] - len(region & cells) / len(region)) < 1e-5
+        assert abs(got[pk]["area_fraction"] - len(region & mine) / len(region)) < 1e-5
