@@ -67,7 +67,9 @@ def _check_cone(c: Cone) -> Cone:
 
 
 def _cones_moc(cones: list[Cone]) -> MOC:
-    order = min(tile_order(min(c.radius for c in cones)), MAX_ORDER)
+    # A radius below a cell's size still covers its cell; the order stops at MAX_ORDER
+    # (and log2 of 234/5e-324 would overflow).
+    order = min(tile_order(max(min(c.radius for c in cones), 1e-6)), MAX_ORDER)
     return MOC.from_cones(Longitude([c.ra for c in cones] * u.deg),
                           Latitude([c.dec for c in cones] * u.deg),
                           radius=[c.radius for c in cones] * u.deg, max_depth=order,
