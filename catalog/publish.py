@@ -39,6 +39,8 @@ from catalog.storage.fair import PidMinting
 from catalog.storage.outbox import NoticeFacts
 from catalog.storage.revisions import StoredRevision
 from catalog.storage.unit import CatalogTransaction, catalog_tx, retry_name_race
+from catalog.subscriptions.matching import SubscriptionStore
+from catalog.subscriptions.probability import ProbabilityMap
 
 #: Streams whose revisions are published; other events are archived silently.
 ALERT_STREAMS = frozenset(STREAM_CODES)
@@ -214,9 +216,11 @@ class Publisher:
             tx.dois.mint(self.pids, sorted({s.event_pk for s in stored}))
 
     def queue_notices(self, tx: CatalogTransaction, stored: Sequence[StoredRevision],
-                      ) -> list[StoredRevision]:
-        """Give each published revision its IVORN and queue its notices for every route;
-        ``stored`` with the count of notices queued."""
+                      probability: ProbabilityMap | None = None) -> list[StoredRevision]:
+        """Give each published revision its IVORN and queue its notices for every route
+        and every region subscription it matches (``probability``: the map of a single
+        revision, for the subscribers' probability share); ``stored`` with the count of
+        notices queued."""
         out = []
         for rev in stored:
             queued = 0
@@ -229,6 +233,8 @@ class Publisher:
                 n = notice_input(facts, ivorn, self.config)
                 queued = tx.outbox.insert(rendered_notices(n, rev.revision_pk,
                                                            self.config.routes))
+                queued += SubscriptionStore(tx.conn).queue_matches(rev.revision_pk, n,
+                                                                   probability)
             out.append(replace(rev, notices=queued))
         return out
 

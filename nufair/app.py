@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from catalog.fair.router import router as fair_router
 from catalog.handlers.counterparts import router as counterparts_router
 from catalog.handlers.events import router as catalog_router
+from catalog.handlers.subscriptions import router as subscriptions_router
 from catalog.storage.events import CatalogStorage
 from ingest.handlers.notices import router as notices_router
 from ingest.handlers.raw_events import router as ingest_router
@@ -169,6 +170,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 def _include_routers(app: NufairApp, settings: Settings) -> None:
     app.include_router(catalog_router)
     app.include_router(counterparts_router)
+    app.include_router(subscriptions_router)
     app.include_router(fair_router)
     app.include_router(vo_router)
     app.include_router(vo_async_router)

@@ -18,6 +18,7 @@ from nufair.commands.counterparts import counterparts
 from nufair.commands.ingest import ingest_command
 from nufair.commands.notices import notices_command
 from nufair.commands.reco import scan, simulate
+from nufair.commands.subscriptions import subscriptions_command
 from nufair.settings import Settings, hash_token, load_settings
 
 
@@ -199,6 +200,7 @@ main.add_command(notices_command)
 main.add_command(scan)
 main.add_command(simulate)
 main.add_command(counterparts)
+main.add_command(subscriptions_command)
 
 if __name__ == "__main__":
     main()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.elements import ColumnElement
@@ -117,7 +117,8 @@ class OutboxStorage:
 
     # ------------------------------------------------------------- dispatch
 
-    def claim_due(self, sinks: Collection[str], limit: int, lease_s: float) -> list[NoticeRead]:
+    def claim_due(self, sinks: Collection[str], limit: int, lease_s: float,
+                  prefixes: Collection[str] = ()) -> list[NoticeRead]:
         """Claim up to ``limit`` due notices for ``sinks``, oldest first, each in its turn.
 
         ``FOR UPDATE SKIP LOCKED`` lets several dispatchers share the outbox; the claim
@@ -126,15 +127,18 @@ class OutboxStorage:
         waits its turn (:func:`_waits_its_turn`): it is not claimed while a notice of an
         earlier revision of the same event to the same sink is pending, so a sink gets an
         event's revisions in order whatever the backoff of each, across any number of
-        dispatchers.
+        dispatchers. ``prefixes``: also the sinks whose name starts with one of them
+        (``sub:`` for the sinks of region subscriptions, built per notice).
         """
-        if not sinks:
+        if not sinks and not prefixes:
             return []
+        named = or_(notices.c.sink.in_(list(sinks)),
+                    *(notices.c.sink.startswith(p, autoescape=True) for p in prefixes))
         rev = revisions.alias("rev")
         due = (select(notices.c.id)
                .join(rev, rev.c.id == notices.c.revision_pk)
                .where(notices.c.status == "pending", notices.c.next_attempt_at <= func.now(),
-                      notices.c.sink.in_(list(sinks)), ~_waits_its_turn(rev))
+                      named, ~_waits_its_turn(rev))
                .order_by(notices.c.next_attempt_at, notices.c.id)
                .limit(limit).with_for_update(of=notices, skip_locked=True))
         stmt = (update(notices).where(notices.c.id.in_(due.scalar_subquery()))

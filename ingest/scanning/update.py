@@ -50,10 +50,12 @@ from catalog.storage.events import CatalogStorage
 from catalog.storage.revisions import StoredRevision
 from catalog.storage.scans import ScanStorage, Snapshot
 from catalog.storage.unit import catalog_tx
+from catalog.subscriptions.probability import ProbabilityMap
 from ingest.scanning.artifacts import ArtifactStore
 from ingest.scanning.skymaps import WrittenFile, write_products
 from reco.regions import Region
 from reco.result import ScanResult
+from reco.skymap import multiorder_density
 
 
 def product_stem(row: ScanRead) -> str:
@@ -135,6 +137,7 @@ class UpdatePublisher:
         tmp = self.store.scratch()
         try:
             files = write_products(result, regions, tmp, product_stem(row))
+            pmap = ProbabilityMap(*multiorder_density(result)[:2])  # for subscribers' shares
             for _attempt in range(NUMBER_ATTEMPTS):
                 # 1. The files go where the revision's number says, before the transaction:
                 #    no upload runs while the event's row is locked.
@@ -143,7 +146,7 @@ class UpdatePublisher:
                 placed = self._place(event_pk, number, files)
                 # 2. One transaction: revision, DOIs, files, tiles, notices, scan done.
                 stored = self._store(row, token, snap, payload, record, regions, number,
-                                     placed)
+                                     placed, pmap)
                 if stored is not None:
                     break
             else:
@@ -180,7 +183,8 @@ class UpdatePublisher:
 
     def _store(self, row: ScanRead, token: str, snap: Snapshot, payload: dict[str, Any],
                record: NoticeRecord, regions: dict[int, Region], number: int,
-               placed: list[ArtifactFile]) -> StoredRevision | None:
+               placed: list[ArtifactFile], pmap: ProbabilityMap | None = None,
+               ) -> StoredRevision | None:
         """The one transaction of an update; None (and nothing stored) when a concurrent
         writer took revision ``number`` first, so the files are placed again."""
         try:
@@ -197,7 +201,7 @@ class UpdatePublisher:
                 tx.revisions.replace_region_tiles(rev.revision_pk, {
                     level: (r.moc.to_depth29_ranges, r.area_deg2, r.radius_deg)
                     for level, r in regions.items()})
-                (rev,) = self.publisher.queue_notices(tx, [rev])
+                (rev,) = self.publisher.queue_notices(tx, [rev], pmap)
                 tx.scans.finish_done(row.id, token, snap, payload, rev.revision_pk)
         except _NumberTaken:
             return None
