@@ -8,6 +8,7 @@ here. Field order is the order of the JSON keys, so the bases are arranged to ke
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -44,6 +45,11 @@ class RevisionPublic(RevisionBase):
     retraction_reason: str | None
     is_current: bool
     provenance: dict[str, Any]
+    event_time: datetime | None = Field(None, description="event time as this notice gave it")
+    time_precision_s: float | None = Field(None, description="resolution of event_time, s")
+    conflicts: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="values the sources of this notice disagree on (each source's value)")
 
 
 class EventHandle(Entity):
@@ -60,6 +66,13 @@ class EventSummary(EventBase, EventHandle):
     revision_count: int
     retracted: bool
     current: RevisionPublic | None
+    status: str = Field("live", description="live, retracted or likely_background")
+    status_reason: str | None = None
+    status_source: str | None = Field(None, description="source key that set the status")
+    time_source: str | None = Field(None, description="source key event_time comes from")
+    time_precision_s: float | None = Field(None, description="resolution of event_time, s")
+    conflicts: list[dict[str, Any]] = Field(
+        default_factory=list, description="disagreements between sources about the event")
 
 
 class EventDetail(EventSummary):

@@ -127,10 +127,6 @@ class RevisionBase(Entity):
     source_key: str = column(Text, comment="Identity in the source (IVORN, row key)")
     stream: str = column(Text)
     issued_at: datetime | None = column(TIMESTAMPTZ)
-    event_time: datetime | None = column(TIMESTAMPTZ, default=None,
-                                         comment="Event time as this revision's source gave it")
-    time_precision_s: float | None = column(Double, default=None,
-                                            comment="Resolution of event_time, s")
     created_at: datetime = column(TIMESTAMPTZ, server_default=func.now())
     ra: float | None = column(Double, comment="deg, ICRS")
     dec: float | None = column(Double, comment="deg, ICRS")
@@ -185,6 +181,10 @@ class Revision(RevisionBase, RevisionKey, table=True):
     ivorn: str | None = column(Text, default=None)
     retraction_reason: str | None = column(Text, default=None)
     provenance: dict[str, Any] = column(JSONB, server_default=text("'{}'::jsonb"))
+    event_time: datetime | None = column(TIMESTAMPTZ, default=None,
+                                         comment="Event time as this revision's source gave it")
+    time_precision_s: float | None = column(Double, default=None,
+                                            comment="Resolution of event_time, s")
     conflicts: list[Any] | None = column(
         JSONB, default=None, nullable=False, server_default=text("'[]'::jsonb"),
         comment="Values the sources of this notice disagree on, per source")

@@ -305,6 +305,8 @@ def _summary(row: RowMapping) -> EventSummary:
         event_id=row["event_id"], stream=row["stream"], event_time=row["event_time"],
         event_mjd=row["event_mjd"], revision_count=row["revision_count"],
         retracted=current is not None and current.kind == "retraction",
-        current=current,
+        current=current, status=row["status"], status_reason=row["status_reason"],
+        status_source=row["status_source"], time_source=row["time_source"],
+        time_precision_s=row["time_precision_s"], conflicts=row["conflicts"] or [],
     )
 

@@ -39,11 +39,9 @@ def _region_columns(rec: NoticeRecord) -> dict[str, Any]:
         if region is None or rec.ra is None or rec.dec is None:
             continue
         geom = sky.region_geometry(rec.ra, rec.dec, region)
-        if region.is_circle:
-            r = region.radius_deg
-            out.update({f"ra_err_plus_{level}": r, f"ra_err_minus_{level}": r,
-                        f"dec_err_plus_{level}": r, f"dec_err_minus_{level}": r})
-        else:
+        if not region.is_circle:
+            # Half-widths belong to boxes only: a circle is its radius (r50/r90) alone, so a
+            # box is never rebuilt from a circle's radius (too narrow in RA near the poles).
             out.update({f"ra_err_plus_{level}": region.ra_plus,
                         f"ra_err_minus_{level}": region.ra_minus,
                         f"dec_err_plus_{level}": region.dec_plus,

@@ -237,9 +237,16 @@ BEGIN
 END $$;"""
 
 
+_CIRCLE_EXTENTS = """
+UPDATE revisions SET ra_err_plus_{l} = NULL, ra_err_minus_{l} = NULL,
+    dec_err_plus_{l} = NULL, dec_err_minus_{l} = NULL WHERE region{l}_shape = 'circle'"""
+
+
 def upgrade() -> None:
     _add_columns()
     conn = op.get_bind()
+    for level in (50, 90):  # a circle is its radius; half-widths are for boxes only
+        op.execute(_CIRCLE_EXTENTS.format(l=level))
     _rekey(conn)
     _rehistory(conn)
     _views(_NEW_COLUMNS)
