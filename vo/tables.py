@@ -139,9 +139,11 @@ def _alert_columns(current: bool) -> tuple[ColumnInfo, ...]:
                "half-width below the best fit (coordinate difference); null for a circle.",
                unit="deg", ucd="stat.error;pos.eq.ra"),
             _c(f"dec_err_plus_{level}", "double", f"{level} % region when it is a box: Dec "
-               "half-width above the best fit; null for a circle.", unit="deg", ucd="stat.error;pos.eq.dec"),
+               "half-width above the best fit; null for a circle.", unit="deg",
+               ucd="stat.error;pos.eq.dec"),
             _c(f"dec_err_minus_{level}", "double", f"{level} % region when it is a box: Dec "
-               "half-width below the best fit; null for a circle.", unit="deg", ucd="stat.error;pos.eq.dec"),
+               "half-width below the best fit; null for a circle.", unit="deg",
+               ucd="stat.error;pos.eq.dec"),
             _c(f"r{level}", "double", f"Radius of the {level} % region when it is a "
                f"circle (shape{level} = 'circle'); for a box, the radius of the cap of equal "
                "area (a summary, not the shape: the box is its four half-widths).",
