@@ -100,6 +100,27 @@ class RegionHit(BaseModel):
     separation_deg: float
 
 
+class LeftOut(BaseModel):
+    """A row (or name) of an input that was not imported, and why."""
+
+    file: str | None = None
+    line: int | None = None
+    reason: str
+
+
+class AlertSources(BaseModel):
+    """Reconciliation of one alert: the sources that contributed and every conflict."""
+
+    alert: str = Field(description="alert name, else run_event")
+    run_id: int
+    event_id: int
+    status: str
+    revisions: int
+    sources: list[str]
+    conflicts: list[dict[str, Any]] = Field(
+        description="event-level conflicts, then each revision's (with its number)")
+
+
 class ImportSummary(BaseModel):
     """Outcome of storing a batch of notice records in one transaction."""
 
@@ -107,6 +128,13 @@ class ImportSummary(BaseModel):
     events_created: int
     revisions_created: int
     unchanged: int
+    left_out: list[LeftOut] = Field(
+        default_factory=list, description="rows of the input not imported, and why")
+    names_assigned: list[str] = Field(
+        default_factory=list, description="alert names given from a circulars index")
+    alerts: list[AlertSources] = Field(
+        default_factory=list, description="per alert of the input: sources and conflicts "
+        "(with ?report=true)")
 
 
 class ErrorBody(BaseModel):

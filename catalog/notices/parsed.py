@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 
@@ -43,6 +43,18 @@ class Source(enum.StrEnum):
     THIRD_PARTY = "third-party"  # compilations in IceCat-1 layout by others; never official
     RECO = "reco"
     OPERATOR = "operator"  # a person acting through the API (e.g. a retraction)
+
+
+@dataclass(frozen=True, slots=True)
+class NameClaim:
+    """A source's word that the alert of ``day`` with ``letter`` (in its series: tracks, or
+    cascades) is called ``name``."""
+
+    name: str
+    cascade: bool
+    day: date
+    letter: str
+    source: str
 
 
 @dataclass(frozen=True, slots=True)
