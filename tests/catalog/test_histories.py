@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -292,3 +293,38 @@ def test_reconciliation_report_of_all_bundled_sources(storage: CatalogStorage) -
     both = [a for a in alerts if {"gcn-amon", "gcn-voevent"} <= set(a.sources)]
     assert len(both) == sum(1 for k in voevents if k in _gold_bronze_notices())
     assert sum(a.status == "likely_background" for a in alerts) == 8
+
+
+@pytest.mark.parametrize("rev", [0, 1])
+def test_rerendered_200615A_notices_carry_the_real_rev_and_dates(
+        loaded: ImportReport, engine: Engine, rev: int) -> None:
+    """nufair's own notices of the imported Rev 0 / Rev 1: the real Rev, Pkt_Ser_Num, issue
+    date and record_number; the event time as the real notice within its 10 ms."""
+    from catalog.notices.model import render
+    from catalog.publish import PublishConfig, notice_input
+    from catalog.storage.unit import catalog_tx
+
+    real = SAMPLE[f"IceCube_134191_017593623_{rev}.xml"].read_text()
+
+    def param(xml: str, name: str) -> str:
+        return re.search(rf'name="{name}"[^>]*value="([^"]*)"', xml)[1]  # type: ignore[index]
+
+    with catalog_tx(engine) as tx:
+        pk = tx.conn.execute(text(
+            "SELECT r.id FROM revisions r JOIN events e ON e.id = r.event_pk "
+            "WHERE e.name = 'IceCube-200615A' AND r.number = :n"), {"n": rev}).scalar_one()
+        facts = tx.outbox.notice_facts(pk)
+    n = notice_input(facts, "ivo://nufair.test/IceCube#x",
+                     PublishConfig(ivorn_base="ivo://nufair.test/IceCube", routes=()))
+    xml = render("voevent", n).payload.decode()
+    for name in ("Rev", "Pkt_Ser_Num", "Packet_Type", "AMON_ID", "run_id", "event_id"):
+        assert param(xml, name) == param(real, name), name
+    date = re.search(r"<Date>([^<]+)</Date>", real)[1]  # type: ignore[index]
+    assert re.search(r"<Date>([^<]+)</Date>", xml)[1].startswith(date)  # type: ignore[index]
+    iso = re.search(r"<ISOTime>([^<]+)</ISOTime>", real)[1]  # type: ignore[index]
+    mine = re.search(r"<ISOTime>([^<]+)</ISOTime>", xml)[1]  # type: ignore[index]
+    assert abs((datetime.fromisoformat(mine.rstrip("Z")) - datetime.fromisoformat(iso))
+               .total_seconds()) < 0.01
+    doc = json.loads(render("gcn-json", n).payload)
+    assert doc["record_number"] == rev + 1
+    assert doc["alert_datetime"].startswith(date)
