@@ -83,8 +83,8 @@ def _import_paths(url: str, paths: list[Path], progress: bool = True,
     for path, code, reason in report.refused:
         click.echo(f"refused {path}: [{code}] {reason}", err=True)
     for row in report.left_out:
-        where = f"{row.file} line {row.line}" if row.line is not None else (row.file or "")
-        click.echo(f"left out {where}: {row.reason}".replace("  ", " "), err=True)
+        where = f" {row.file} line {row.line}" if row.line is not None else ""
+        click.echo(f"left out{where}: {row.reason}", err=True)
     click.echo(f"{report.files_ok} file(s) imported, {len(report.refused)} refused: "
                f"{report.records} record(s), {report.revisions_created} new revision(s), "
                f"{report.events_created} new event(s)")
