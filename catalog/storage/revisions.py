@@ -114,12 +114,15 @@ class RevisionStore:
             insert(revisions).returning(revisions.c.id, revisions.c.source_key),
             rows)}
         self._finish_renumber()
+        for state in self._new_states:
+            state.pk = rev_pk[state.key]
         merged = self._merge_sources(more)
         # 4. Region tiles through COPY: the bulk of the rows, and the fastest path in.
         self._copy_tiles((rev_pk[key], level, ranges)
                          for key, tiles in tiles_of.items() for level, ranges in tiles)
-        # 5. Point each touched event at its current revision, time and status.
-        self._refresh_events(pks)
+        # 5. Point each touched event at its current revision, time and status (from the
+        #    histories just ordered, unless merged sources changed their dates).
+        self._refresh_events(pks, None if merged else self._histories)
         return Imported(ImportSummary(records=len(records), events_created=created,
                                       revisions_created=len(rows),
                                       unchanged=len(records) - len(rows) - merged), pks)
@@ -228,7 +231,10 @@ class RevisionStore:
             states[pk_of[(rec.observatory, rec.run_id, rec.event_id)]].append(RevState(
                 key=rec.source_key, kind=rec.kind.value, source=rec.source.value,
                 source_rev=rec.source_rev, issued_at=rec.issued_at, event_time=rec.event_time,
-                time_precision_s=rec.time_precision_s, provenance=rec.extra, created_at=now))
+                time_precision_s=rec.time_precision_s, provenance=rec.extra, created_at=now,
+                retraction_reason=rec.retraction_reason))
+        self._histories = states
+        self._new_states = [s for h in states.values() for s in h if s.pk is None]
         numbers: dict[str, int] = {}
         self._moves = []
         for history in states.values():
@@ -262,11 +268,13 @@ class RevisionStore:
                 for lo, hi in ranges:
                     copy.write_row((revision_pk, level, f"[{int(lo)},{int(hi)})"))
 
-    def _refresh_events(self, pks: Sequence[int]) -> None:
+    def _refresh_events(self, pks: Sequence[int],
+                        known: dict[int, list[RevState]] | None = None) -> None:
         """Point each event at its current revision; set its time (with source, precision
-        and conflicts) and its status from its whole history."""
+        and conflicts) and its status from its whole history (``known``: the histories,
+        already read)."""
         rows = []
-        for pk, history in self._states(pks).items():
+        for pk, history in (known if known is not None else self._states(pks)).items():
             if not history:
                 continue
             ordered = histories.order(history)
