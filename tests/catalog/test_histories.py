@@ -328,3 +328,19 @@ def test_rerendered_200615A_notices_carry_the_real_rev_and_dates(
     doc = json.loads(render("gcn-json", n).payload)
     assert doc["record_number"] == rev + 1
     assert doc["alert_datetime"].startswith(date)
+
+
+def test_admin_import_answers_every_row_left_out(client: TestClient,
+                                                 admin_headers: dict[str, str]) -> None:
+    """HTTP: the good rows are stored, the bad ones listed; strict=true stores nothing."""
+    body = THIRD_PARTY.read_bytes()
+    strict = client.post("/api/v1/admin/import", content=body, headers=admin_headers,
+                         params={"filename": THIRD_PARTY.name, "strict": "true"})
+    assert strict.status_code == 422, strict.text
+    r = client.post("/api/v1/admin/import", content=body, headers=admin_headers,
+                    params={"filename": THIRD_PARTY.name, "report": "true"})
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert {row["line"] for row in answer["left_out"]} == _third_party_left_out()
+    assert answer["revisions_created"] == len(answer["alerts"]) > 0
+    assert all(a["sources"] == ["third-party"] for a in answer["alerts"])
