@@ -42,16 +42,23 @@ from catalog.schema.base import (
     table_of,
 )
 
-__all__ = ["KINDS", "NAMING", "STREAMS", "Artifact", "ArtifactBase", "ArtifactFile",
-           "ArtifactOwner", "Event", "EventBase",
+__all__ = ["KINDS", "NAMING", "SHAPES", "STATUSES", "STREAMS", "Artifact", "ArtifactBase",
+           "ArtifactFile", "ArtifactOwner", "Event", "EventBase",
            "RegionTile", "RegionTileBase", "Revision", "RevisionBase", "RevisionKey",
            "artifacts", "events", "metadata", "region_tiles", "revisions"]
 
 #: Alert streams (selection outcomes) an event or revision can be in.
 STREAMS = ("gold", "bronze", "cascade", "hese", "ehe", "none")
 
-#: Kinds of revision: the first notice, a later one, or a retraction.
-KINDS = ("initial", "update", "retraction")
+#: Kinds of revision: the first notice, a later one, a retraction, or a catalogue row.
+KINDS = ("initial", "update", "retraction", "catalog")
+
+#: What an alert is now: a live alert, retracted by IceCube, or flagged likely background
+#: by a later analysis (IceCat-1's CR_VETO).
+STATUSES = ("live", "retracted", "likely_background")
+
+#: Shapes of an error region.
+SHAPES = ("circle", "box", "contour")
 
 
 class EventBase(Entity):
@@ -74,6 +81,7 @@ class Event(EventBase, Keyed, table=True):
         UniqueConstraint("observatory", "run_id", "event_id", name="uq_events_identity"),
         UniqueConstraint("name", name="uq_events_name"),
         CheckConstraint(one_of("stream", STREAMS), name="stream"),
+        CheckConstraint(one_of("status", STATUSES), name="status"),
         Index("ix_events_event_time_id", "event_time", "id"),
         Index("ix_events_stream", "stream"),
         # The current-alert views join on it: without it every region or cone look-up that
@@ -83,6 +91,19 @@ class Event(EventBase, Keyed, table=True):
               postgresql_include=["name"]),
     )
 
+    status: str | None = column(Text, default=None, nullable=False,
+                                server_default=text("'live'"),
+                         comment="live, retracted or likely_background")
+    status_reason: str | None = column(Text, default=None, comment="Why the status is not live")
+    status_source: str | None = column(Text, default=None,
+                                       comment="Source that set the status (its source key)")
+    time_source: str | None = column(
+        Text, default=None, comment="Source key of the revision event_time comes from")
+    time_precision_s: float | None = column(
+        Double, default=None, comment="Resolution of event_time as its source wrote it, s")
+    conflicts: list[Any] | None = column(
+        JSONB, default=None, nullable=False, server_default=text("'[]'::jsonb"),
+        comment="Event-level disagreements between sources (event time)")
     current_revision_pk: int | None = column(
         BigInteger, default=None,
         comment="Cached pointer to the revision that currently describes the event; "
@@ -98,7 +119,8 @@ class RevisionBase(Entity):
     follows as flat columns in the table and as two ``ErrorBox`` objects in the API.
     """
 
-    number: int = column(Integer, comment="0, 1, 2, ... in order of arrival")
+    number: int = column(Integer, comment="0, 1, 2, ... in the order of the notices (their "
+                         "Rev; a catalogue row by its publication date)")
     kind: str = column(Text)
     source: str = column(Text)
     source_rev: int | None = column(Integer, comment="The source's own revision (GCN Rev)")
@@ -159,6 +181,13 @@ class Revision(RevisionBase, RevisionKey, table=True):
     ivorn: str | None = column(Text, default=None)
     retraction_reason: str | None = column(Text, default=None)
     provenance: dict[str, Any] = column(JSONB, server_default=text("'{}'::jsonb"))
+    event_time: datetime | None = column(TIMESTAMPTZ, default=None,
+                                         comment="Event time as this revision's source gave it")
+    time_precision_s: float | None = column(Double, default=None,
+                                            comment="Resolution of event_time, s")
+    conflicts: list[Any] | None = column(
+        JSONB, default=None, nullable=False, server_default=text("'[]'::jsonb"),
+        comment="Values the sources of this notice disagree on, per source")
 
 
 class RegionTileBase(Entity):

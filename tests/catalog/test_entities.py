@@ -119,10 +119,11 @@ def test_public_models_keep_the_json_key_order() -> None:
         "number", "kind", "source", "source_rev", "source_key", "stream", "issued_at",
         "created_at", "ra", "dec", "hpx29", "error50", "error90", "region_order",
         "energy_tev", "signalness", "far_per_year", "ivorn", "retraction_reason",
-        "is_current", "provenance"]
+        "is_current", "provenance", "event_time", "time_precision_s", "conflicts"]
     assert list(EventSummary.model_fields) == [
         "id", "name", "observatory", "run_id", "event_id", "stream", "event_time",
-        "event_mjd", "revision_count", "retracted", "current"]
+        "event_mjd", "revision_count", "retracted", "current", "status", "status_reason",
+        "status_source", "time_source", "time_precision_s", "conflicts"]
     assert list(EventDetail.model_fields)[-1] == "revisions"
 
 
