@@ -35,6 +35,7 @@ from catalog.notices.model import (
 from catalog.notices.parsed import NoticeRecord, RevisionKind, Source, Stream
 from catalog.schema.events import EventBase, Revision
 from catalog.schema.outbox import NoticeBase
+from catalog.storage.counterparts import CounterpartStore
 from catalog.storage.fair import PidMinting
 from catalog.storage.outbox import NoticeFacts
 from catalog.storage.revisions import StoredRevision
@@ -230,7 +231,8 @@ class Publisher:
                 if ivorn is None:
                     ivorn = self._ivorn(facts)
                     tx.outbox.set_ivorn(rev.revision_pk, ivorn)
-                n = notice_input(facts, ivorn, self.config)
+                n = replace(notice_input(facts, ivorn, self.config), counterparts=tuple(
+                    CounterpartStore(tx.conn).for_revision(rev.revision_pk, 90)))
                 queued = tx.outbox.insert(rendered_notices(n, rev.revision_pk,
                                                            self.config.routes))
                 queued += SubscriptionStore(tx.conn).queue_matches(rev.revision_pk, n,

@@ -25,6 +25,7 @@ from catalog.models import ImportSummary
 from catalog.notices.parsed import NoticeRecord
 from catalog.schema.events import ArtifactFile, artifacts, events, region_tiles, revisions
 from catalog.storage import histories
+from catalog.storage.counterparts import CounterpartStore
 from catalog.storage.histories import RevState, notice_conflicts, record_values
 from catalog.storage.lookup import resolve_event
 from catalog.storage.revision_rows import (
@@ -107,6 +108,9 @@ class RevisionStore:
         # 4. Region tiles through COPY: the bulk of the rows, and the fastest path in.
         self._copy_tiles((rev_pk[key], level, ranges)
                          for key, tiles in tiles_of.items() for level, ranges in tiles)
+        # Counterpart candidates of every new revision with a region (one statement per
+        # catalogue for the whole batch).
+        CounterpartStore(self.conn).compute_for(list(rev_pk.values()))
         # 5. Point each touched event at its current revision, time and status (from the
         #    histories just ordered, unless merged sources changed their dates).
         self._refresh_events(pks, None if merged else self._histories)
@@ -332,6 +336,8 @@ class RevisionStore:
             self._copy_tiles([(revision_pk, level, ranges)])
             self.conn.execute(update(revisions).where(revisions.c.id == revision_pk).values(
                 {f"area{level}_deg2": area, f"r{level}_deg": radius}))
+        # The candidates follow the scan's own region.
+        CounterpartStore(self.conn).compute_for([revision_pk])
 
     def add_artifacts(self, event_pk: int, revision_pk: int,
                       files: Sequence[ArtifactFile]) -> list[int]:
