@@ -152,7 +152,7 @@ def notice_input(facts: NoticeFacts, ivorn: str, config: PublishConfig) -> Notic
     shown = shown_revision(facts)
     return NoticeInput(
         observatory=ev.observatory, run_id=ev.run_id, event_id=ev.event_id,
-        name=ev.name, stream=rev.stream, event_time=ev.event_time,
+        name=ev.name, stream=rev.stream, event_time=rev.event_time or ev.event_time,
         revision=rev.number, kind=cast(RevisionKindName, rev.kind),  # CHECK: one of KINDS
         issued_at=rev.issued_at or rev.created_at,
         ra=shown.ra, dec=shown.dec, r50_deg=shown.r50_deg,
