@@ -121,7 +121,7 @@ def _version_dataset(g: Graph, rec: AlertRecord, v: Version, cfg: FairConfig,
     g.add((ds, DCTERMS.identifier, Literal(v.doi.doi)))
     g.add((ds, DCTERMS.title, Literal(f"{rec.name} version {rev.number}", lang="en")))
     g.add((ds, DCTERMS.description, Literal(describe.description(rec, cfg), lang="en")))
-    g.add((ds, DCTERMS.issued, _dt(rev.issued_at or rev.created_at)))
+    g.add((ds, DCTERMS.issued, _dt(describe.issued(rec, rev))))
     g.add((ds, DCTERMS.modified, _dt(v.doi.updated_at)))
     g.add((ds, DCAT3.version, Literal(str(rev.number))))
     _document(g, ds, DCAT3.landingPage, cfg.record_url(v.doi.suffix))

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from catalog.fair.config import Creator, FairConfig
 from catalog.fair.records import AlertRecord
+from catalog.models import RevisionPublic
 
 #: Stream labels as IceCube writes them.
 STREAM_LABELS = {"gold": "Gold", "bronze": "Bronze", "cascade": "Cascade", "hese": "HESE",
@@ -61,7 +62,15 @@ def version_label(rec: AlertRecord) -> str | None:
 def published(rec: AlertRecord) -> datetime:
     """When the record was first published: its first version (or its revision) was issued."""
     rev = rec.versions[0].revision if rec.is_concept and rec.versions else rec.revision
-    return rev.issued_at or rev.created_at
+    return issued(rec, rev)
+
+
+def issued(rec: AlertRecord, rev: RevisionPublic) -> datetime:
+    """When ``rev``'s notice was issued; for an imported notice whose source gives no issue
+    time (an AMON table row), the alert's event time — never the time nufair imported it."""
+    if rev.issued_at is not None:
+        return rev.issued_at
+    return rev.event_time or rec.event.event_time
 
 
 def position_text(rec: AlertRecord) -> str:

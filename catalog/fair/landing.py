@@ -140,7 +140,7 @@ def _page(request: Request, rec: AlertRecord, ctx: FairContext) -> Response:
                           for f in rec.files if f.role == "skymap-png"), None),
         "stream": describe.stream_label(rec.event.stream),
         "event_time": rec.event.event_time.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
-        "issued": describe.iso(rev.issued_at or rev.created_at),
+        "issued": describe.iso(describe.issued(rec, rev)),
         "withdrawn_at": describe.iso(describe.withdrawn_at(rec)) if rec.withdrawn else None,
         "exports": {fmt: cfg.export_url(rec.key, fmt) for fmt in signposts.EXPORT_TYPES},
         "license_url": LICENSE_URL,
