@@ -100,14 +100,21 @@ def run_scan(
         Checked after every finished task; when set, pending tasks are cancelled and
         :class:`ScanCancelled` is raised.
 
+    A cascade hypothesis (``config.hypothesis``, or ``"auto"`` on a cascade-like event, see
+    :func:`reco.cascade.choose_hypothesis`) is scanned by :func:`reco.cascade.run_cascade_scan`
+    in this process.
+
     Returns
     -------
     ScanResult
         With 50 % / 90 % regions filled in (Wilks and calibrated thresholds).
     """
+    from reco.cascade import resolve_hypothesis, run_cascade_scan
     from reco.regions import compute_regions
 
-    config = config or ScanConfig()
+    config = resolve_hypothesis(config or ScanConfig(), event, detector)
+    if config.hypothesis == "cascade":
+        return run_cascade_scan(event, detector, config, progress, cancel)
     start = _time.perf_counter()
     prep = prepare(event, detector)
     fg = first_guess(event, detector, prep)
