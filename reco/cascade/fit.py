@@ -8,6 +8,7 @@ a cascade scan fits a few hundred directions, so scipy's per-call overhead is no
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,7 +52,8 @@ class CascadeFit:
     llh: float
 
 
-def _nll_vertex(prep: PreparedCascade, travel: FloatArray) -> object:
+def _nll_vertex(prep: PreparedCascade, travel: FloatArray) -> Callable[[FloatArray], float]:
+    """The scalar objective of scaled ``(x, y, z, t0)`` for one travel direction."""
     def f(scaled: FloatArray) -> float:
         nll, _ = negloglike(prep, (scaled * _SCALE)[None, :], travel)
         value = float(nll[0])

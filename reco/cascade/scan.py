@@ -27,8 +27,13 @@ import healpy as hp
 import numpy as np
 from astropy.time import Time
 
-from reco.cascade.fit import best_direction, fit_full, fit_vertex, profile_directions
-from reco.cascade.fit import travel_vectors
+from reco.cascade.fit import (
+    best_direction,
+    fit_full,
+    fit_vertex,
+    profile_directions,
+    travel_vectors,
+)
 from reco.cascade.model import prepare_cascade
 from reco.coords import equatorial_to_local, local_to_equatorial
 from reco.detector import Detector
