@@ -66,5 +66,6 @@ def simulate_cascade(
                   vertex=(float(v[0]), float(v[1]), float(v[2])), time_ns=t0)
     event = Event(observatory="nufair-sim", run_id=0, event_id=event_id, time=time,
                   sensor=sensor.astype(np.int64), pulse_time=np.round(times, 3),
-                  charge=np.round(charge, 3).astype(np.float64), detector=detector.name, truth=truth)
+                  charge=np.round(charge, 3).astype(np.float64), detector=detector.name,
+                  truth=truth)
     return SimulatedEvent(event, truth)
