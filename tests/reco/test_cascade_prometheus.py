@@ -67,6 +67,8 @@ def test_prometheus_cascades_vertex_and_direction(detector: Detector, tmp_path: 
             "seed_vertex_error_m": float(np.linalg.norm(prep.seed[:3] - true_v)),
             "vertex_error_m": float(np.linalg.norm(fit.vertex - true_v)),
             "direction_error_deg": float(np.degrees(np.arccos(cos))),
+            # The same with Prometheus' angles read as the direction of motion.
+            "direction_error_if_motion_deg": float(np.degrees(np.arccos(-cos))),
         })
     (tmp_path / "cascade_prometheus_errors.json").write_text(json.dumps(records, indent=1))
     for r in records:
