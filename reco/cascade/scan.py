@@ -6,8 +6,8 @@
 3. Levels of :data:`CASCADE_NSIDES`: the first fits every pixel; a later one the children of
    the ``n_refine`` best pixels of the previous level and of every pixel within 1.5 pixel
    sizes of the best. Per pixel the direction is fixed and the vertex and time are profiled
-   (:func:`reco.cascade.fit.profile_directions`, from the full fit), the energy from the total
-   charge.
+   (:func:`reco.cascade.fit.profile_directions`, from the parent pixel's fit, at the first
+   level from the full fit), the energy from the total charge.
 
 A cascade's regions are tens to hundreds of square degrees, so the scan stops at nside 64
 (0.92° pixels). It runs in the calling process (a few seconds), not on Dask.
@@ -75,6 +75,22 @@ def _pixels(nside: int, parents: np.ndarray | None, prev: LevelResult | None,
     return np.sort(hp.nest2ring(nside, children.ravel()))
 
 
+def _starts(nside: int, pix: np.ndarray, prev: LevelResult | None,
+            anchor: np.ndarray) -> np.ndarray:
+    """Profile starts (p, 4): a child pixel starts from its parent's fit where that is
+    finite, else (and at the first level) from the full fit ``anchor``."""
+    starts = np.repeat(anchor[None, :], len(pix), axis=0)
+    if prev is None:
+        return starts
+    shift = 2 * (hp.nside2order(nside) - hp.nside2order(prev.nside))
+    parent = hp.nest2ring(prev.nside, hp.ring2nest(nside, pix) >> shift)
+    at = np.clip(np.searchsorted(prev.pixel, parent), 0, len(prev.pixel) - 1)
+    fitted = np.stack([prev.x, prev.y, prev.z, prev.t], axis=1)[at]
+    ok = (prev.pixel[at] == parent) & np.isfinite(fitted).all(axis=1)
+    starts[ok] = fitted[ok]
+    return starts
+
+
 def run_cascade_scan(
     event: Event,
     detector: Detector,
@@ -107,7 +123,7 @@ def run_cascade_scan(
         pix = _pixels(nside, None if prev is None else prev.pixel, prev, n_refine)
         theta, phi = hp.pix2ang(nside, pix)
         zen, azi = equatorial_to_local(phi, 0.5 * np.pi - theta, event.time)
-        starts = np.repeat(anchor[None, :], len(pix), axis=0)
+        starts = _starts(nside, pix, prev, anchor)
         nll, params, energy = profile_directions(
             prep, travel_vectors(zen, azi), starts, n_iter=PROFILE_ITERATIONS)
         prev = LevelResult(nside, pix.astype(np.int64), nll, params[:, 0], params[:, 1],
