@@ -1,9 +1,10 @@
 """Fits of the cascade hypothesis: the vertex fit, the full fit, and the vertex/time profile of
-one fixed direction.
+fixed directions.
 
-The minimiser is scipy's (Nelder–Mead for the vertex and full fits, L-BFGS-B with numerical
-derivatives for the profile), on parameters scaled to comparable steps (10 m, 30 ns, 0.1 rad);
-a cascade scan fits a few hundred directions, so scipy's per-call overhead is not what limits it.
+The vertex and full fits are scipy's Nelder–Mead on parameters scaled to comparable steps
+(10 m, 30 ns, 0.1 rad): two fits per event. The profile of a scan's hundreds of directions is
+a batched Levenberg–Marquardt of our own (:func:`profile_directions`), since scipy minimises
+one problem at a time.
 """
 
 from __future__ import annotations
