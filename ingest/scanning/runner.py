@@ -271,15 +271,15 @@ class ScanRunner:
 
     def _scan(self, claim: _Claim, event: Event) -> ScanResult:
         """Run the scan on Dask; a realtime one again after an infrastructure failure."""
-        row, fields = claim.row, _fields(claim)
-        retry = 0
+        row, fields, retry = claim.row, _fields(claim), 0
+        stream = getattr(self.raw.get(row.raw_event_pk), "stream", None)  # Cascade → cascade
         while True:
             log.info("scan %s started on Dask (try %d)", row.id, retry + 1, extra=fields)
             try:
                 with annotate(priority=DASK_PRIORITY.get(row.priority, 0)):
                     return run_scan(event, self.detector(), config_to_reco(row.config),
                                     client=self.clients.get(), progress=self._progress(claim),
-                                    cancel=claim.cancel)
+                                    cancel=claim.cancel, stream=stream)
             except OSError as exc:  # scheduler unreachable, connection closed, timeouts
                 if (row.priority != "realtime" or retry >= self.config.infra_retries
                         or claim.cancel.is_set() or self._stop.is_set()):
