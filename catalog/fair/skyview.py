@@ -186,9 +186,10 @@ def csp_sources(survey: str | None) -> dict[str, list[str]]:
     """Sources the pages' Content-Security-Policy must add for the sky, by directive.
 
     The vendored scripts (``'self'``) compile their WebAssembly (``'wasm-unsafe-eval'``,
-    not ``'unsafe-eval'``), which Aladin Lite carries as a ``data:`` URL it fetches; Aladin Lite inserts one stylesheet and one style
-    attribute (:data:`ALADIN_STYLE_SOURCES`), starts a ``blob:`` worker; images drawn to a
-    canvas come as ``blob:``; the survey's origin is fetched and drawn when one is set.
+    not ``'unsafe-eval'``), which Aladin Lite carries as a ``data:`` URL it fetches; it
+    inserts one stylesheet and one style attribute (:data:`ALADIN_STYLE_SOURCES`) and
+    starts a ``blob:`` worker; images drawn to a canvas come as ``blob:``; the survey's
+    origin is fetched and drawn when one is set.
     """
     extra: dict[str, list[str]] = {
         "script-src": ["'self'", "'wasm-unsafe-eval'"],

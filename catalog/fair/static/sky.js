@@ -60,10 +60,11 @@ async function show(data) {
   const div = document.createElement("div");
   div.className = "sky-interactive";
   div.style.width = "100%";
-  div.style.height = data.mode === "allsky" ? "380px" : "360px";
   const survey = (await reachable(data.survey)) ? data.survey : null;
   await A.init;
   figure.insertBefore(div, figure.firstChild);
+  // The whole sky in Hammer-Aitoff is twice as wide as high; one alert's view is square-ish.
+  div.style.height = data.mode === "allsky" ? `${Math.round(div.clientWidth / 2)}px` : "360px";
   // The view's width: the JSON's field is what must be seen across the narrower side.
   const aspect = Math.max(1, div.clientWidth / Math.max(1, div.clientHeight));
   const fov = data.mode === "allsky" ? 360 : Math.min(180, data.fov * aspect);
