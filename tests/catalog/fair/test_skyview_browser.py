@@ -15,6 +15,7 @@ import io
 import json
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -25,8 +26,9 @@ import httpx
 import numpy as np
 import pytest
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
+from mocpy import MOC
 from PIL import Image
 from websockets.sync.client import ClientConnection, connect
 
@@ -83,7 +85,41 @@ def _install_pages(app: Any, survey: str | None) -> None:
                        skyview.allsky_view(points, survey))
 
     app.add_api_route("/t/records/{key}", record_page, response_class=HTMLResponse)
+    app.add_api_route("/t/hips/{path:path}", _fake_hips, response_model=None)
     app.add_api_route("/t/home", home_page, response_class=HTMLResponse)
+
+
+#: The ``properties`` of the fake HiPS: a one-colour sky of JPEG tiles, orders 0 to 3.
+HIPS_PROPERTIES = """creator_did = ivo://nufair.test/P/flat
+obs_title = A flat test sky
+dataproduct_type = image
+hips_version = 1.4
+hips_frame = equatorial
+hips_order = 3
+hips_order_min = 0
+hips_tile_width = 64
+hips_tile_format = jpeg
+"""
+#: The colour of every tile of the fake HiPS (a dark teal no overlay uses).
+HIPS_RGB = (0x20, 0x50, 0x50)
+HIPS_HEX = "#205050"
+
+
+def _fake_hips(path: str) -> Response:
+    """A HiPS survey served by the test app: its properties, its MOC and any tile."""
+    if path == "properties":
+        return Response(HIPS_PROPERTIES, media_type="text/plain")
+    if path == "Moc.fits":  # the whole sky (mocpy writes it)
+        with tempfile.TemporaryDirectory() as tmp:
+            MOC.from_str("0/0-11").save(f"{tmp}/moc.fits", format="fits")
+            return Response(Path(f"{tmp}/moc.fits").read_bytes(), media_type="application/fits")
+    if path.endswith(".jpg"):
+        # Allsky.jpg: the 768 tiles of order 3 at 64 pixels, 27 to a row (29 rows).
+        size = (27 * 64, 29 * 64) if path.endswith("Allsky.jpg") else (64, 64)
+        buf = io.BytesIO()
+        Image.new("RGB", size, HIPS_RGB).save(buf, format="JPEG")
+        return Response(buf.getvalue(), media_type="image/jpeg")
+    return Response(status_code=404)
 
 
 @pytest.fixture
@@ -114,6 +150,18 @@ def _serve(settings: Settings, survey: str | None) -> Iterator[str]:
 def site(settings: Settings, seeded_db: str) -> Iterator[str]:
     """The app with the test pages, no HiPS survey configured (the offline default)."""
     yield from _serve(settings, None)
+
+
+@pytest.fixture
+def site_with_survey(settings: Settings, seeded_db: str) -> Iterator[str]:
+    """The app with a HiPS survey that answers: the fake one it serves itself."""
+    sock = free_socket()
+    host, port = sock.getsockname()
+    cfg = settings.model_copy(update={"public_base_url": f"http://{host}:{port}"})
+    app = create_app(cfg)
+    _install_pages(app, f"http://{host}:{port}/t/hips")
+    with serving(app, sock) as base:
+        yield base
 
 
 @pytest.fixture
@@ -171,7 +219,9 @@ class Browser:
             self.errors.append(" ".join(str(a.get("value", a.get("description")))
                                         for a in p["args"]))
         elif method == "Runtime.exceptionThrown":
-            self.errors.append(json.dumps(p["exceptionDetails"])[:500])
+            details = p["exceptionDetails"]
+            self.errors.append(str(details.get("exception", {}).get("description")
+                                   or details.get("text"))[:500])
         elif method == "Log.entryAdded" and p["entry"]["level"] == "error":
             self.errors.append(f"{p['entry']['source']}: {p['entry']['text'][:700]}"
                                f" {p['entry'].get('url', '')[:200]}")
@@ -281,3 +331,18 @@ def test_unreachable_survey_falls_back_to_grid(site_unreachable_survey: str,
     assert len(probes) == 1 and probes[0].startswith("http://127.0.0.1:")
     assert all("properties" in e for e in browser.errors), browser.errors
     assert all(u.startswith(("http://127.0.0.1:", "data:", "blob:")) for u in browser.requests)
+
+
+def test_reachable_survey_is_drawn_under_the_contours(site_with_survey: str, browser: Browser,
+                                                      tmp_path: Path) -> None:
+    """A survey that answers is the sky's background (its tiles' colour fills the view) with
+    the contours over it; its tiles come from where it was configured, and nowhere else."""
+    site = site_with_survey
+    assert browser.open(f"{site}/t/records/IceCube-170922A") == "survey"
+    time.sleep(3)  # the tiles
+    img = browser.screenshot(tmp_path / "survey-sky.png", ".sky-interactive")
+    assert _pixels_near(img, HIPS_HEX, tol=25) > img.width * img.height // 4
+    assert _pixels_near(img, skyview.COLOURS["region90"], tol=50) > 200
+    assert any("/t/hips/Norder" in u for u in browser.requests)
+    assert browser.errors == []
+    assert _local_only(browser.requests, site) == []
