@@ -186,6 +186,14 @@ class Browser:
              f"--remote-debugging-port={port}", f"--user-data-dir={workdir / 'profile'}",
              "--window-size=1000,900", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            self._connect(port)
+        except BaseException:
+            self.proc.kill()
+            self.proc.wait(timeout=20)
+            raise
+
+    def _connect(self, port: int) -> None:
         deadline = time.monotonic() + 30
         while True:
             try:
