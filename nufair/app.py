@@ -11,10 +11,12 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI, Response
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
+from catalog.fair import skyview
 from catalog.fair.router import router as fair_router
 from catalog.handlers.counterparts import router as counterparts_router
 from catalog.handlers.events import router as catalog_router
@@ -227,6 +229,7 @@ def create_app(settings: Settings | None = None) -> NufairApp:
     )
     install_local_docs(app)
     _include_routers(app, settings)
+    app.mount(skyview.STATIC_URL, StaticFiles(directory=skyview.STATIC_DIR), name="static")
     app.add_middleware(ConeSearchFastPath)  # innermost: below the edge
     install_edge(app, public_base_url=settings.public_base_url,
                  cors_origins=settings.cors_origins, max_body_bytes=settings.max_body_bytes,

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from catalog.errors import Busy, InvalidInput, NotFound
-from catalog.fair import dcat, dcat_page, skyplot
+from catalog.fair import dcat, dcat_page, skyplot, skyview
 from catalog.fair.describe import iso
 from catalog.fair.http import TEMPLATES, FairContext, FairRoute, get_fair, negotiate
 from catalog.handlers.context import catalog_context
@@ -167,6 +167,7 @@ def home(request: Request, storage: Storage,
                "searched": searched, "total": storage.count_events(),
                "allsky": skyplot.allsky_map(points, highlight=matches),
                "legend": skyplot.legend(), "vo_links": VO_LINKS,
+               "sky": skyview.allsky_view(points, None),
                "streams": ("gold", "bronze", "cascade", "hese", "ehe")}
     return TEMPLATES.TemplateResponse(request, "home.html", context, status_code=status)
 

@@ -28,6 +28,7 @@ from catalog.fair import (
     record_view,
     signposts,
     skyplot,
+    skyview,
 )
 from catalog.fair.config import LICENSE_URL, FairConfig
 from catalog.fair.http import (
@@ -126,6 +127,7 @@ def _page(request: Request, rec: AlertRecord, ctx: FairContext) -> Response:
     cfg = ctx.cfg
     rev = rec.revision
     others = [v.revision for v in rec.versions if v.revision.number != rev.number]
+    cps = counterparts_view(ctx.fair.engine, rec.event.id, rev.number)
     view = {
         "title": describe.title(rec),
         "doi_url": cfg.doi_url(rec.focus.doi),
@@ -153,7 +155,10 @@ def _page(request: Request, rec: AlertRecord, ctx: FairContext) -> Response:
         "columns": [heading for heading, _ in record_view.COLUMNS],
         "circulars": record_view.circulars_about(rec.event.name),
         "notices": notices_of_event(ctx.fair.engine, rec.event.id),
-        "counterparts": counterparts_view(ctx.fair.engine, rec.event.id, rev.number),
+        "counterparts": cps,
+        # The interactive sky (Aladin Lite, served locally; the SVG above when scripts are
+        # off): regions, other versions and the counterpart candidates.
+        "sky": skyview.record_view(rev, others, [r.item for r in cps.rows], None),
         "citations": [(citation.STYLE_NAMES[style], cfg.export_url(rec.key, "bibliography")
                        + f"?style={style}", citation.bibliography(rec, cfg, style))
                       for style in citation.STYLES],

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import Message, Scope
 
+from catalog.fair import skyview
 from catalog.fair.http import TEMPLATES_DIR
 from nufair.edge.shapes import under
 
@@ -44,9 +45,10 @@ def page_csp(public_base_url: str) -> str:
     never run), the templates' own inline styles by hash, images from this service."""
     origin = "{0.scheme}://{0.netloc}".format(urlsplit(public_base_url))
     styles = " ".join(inline_style_hashes()) or "'none'"
-    return ("default-src 'none'; script-src 'none'; "
-            f"style-src {styles}; img-src 'self' {origin} data:; "
-            "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+    return skyview.with_sky("default-src 'none'; script-src 'none'; "
+                            f"style-src {styles}; img-src 'self' {origin} data:; "
+                            "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+                            None)
 
 
 class SecurityHeaders:

@@ -240,7 +240,9 @@ def test_security_headers_and_csp(seeded_client: TestClient) -> None:
         assert r.headers["referrer-policy"] == "strict-origin-when-cross-origin"
     page = seeded_client.get("/records/IceCube-200615A")
     csp = page.headers["content-security-policy"]
-    assert "script-src 'none'" in csp and "frame-ancestors 'none'" in csp
+    # Scripts only from this service (the interactive sky), never inline.
+    assert "script-src 'self' 'wasm-unsafe-eval'" in csp and "frame-ancestors 'none'" in csp
+    assert "'unsafe-inline'" not in csp.split("script-src", 1)[1].split(";", 1)[0]
     # The page's own inline <style> is allowed by its hash, and nothing else inline.
     css = re.search(r"<style>(.*?)</style>", page.text, re.S).group(1)  # type: ignore[union-attr]
     digest = base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()

@@ -27,7 +27,6 @@ import numpy as np
 import pytest
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
-from fastapi.staticfiles import StaticFiles
 from mocpy import MOC
 from PIL import Image
 from websockets.sync.client import ClientConnection, connect
@@ -35,10 +34,12 @@ from websockets.sync.client import ClientConnection, connect
 from catalog.counterparts.landing import landing_context
 from catalog.fair import skyplot, skyview
 from catalog.fair.browse import _map_points
+from catalog.fair.config import FairConfig
 from catalog.fair.http import TEMPLATES, get_fair
 from catalog.handlers.context import catalog_context
 from catalog.storage.counterparts import CounterpartStore
 from catalog.storage.events import CatalogStorage
+from catalog.storage.fair import FairStorage
 from nufair.app import create_app, make_engine
 from nufair.edge.headers import page_csp
 from nufair.settings import Settings
@@ -60,8 +61,8 @@ TXS_ALERT = dataclasses.replace(
 
 
 def _install_pages(app: Any, survey: str | None) -> None:
-    """The static mount and two test pages: a record (``/t/records/{key}``) and the map."""
-    app.mount(skyview.STATIC_URL, StaticFiles(directory=skyview.STATIC_DIR), name="static")
+    """Two test pages with a survey of the test's choice: a record (``/t/records/{key}``)
+    and the map (the real pages have none configured)."""
 
     def respond(request: Request, title: str, svg: str, sky: skyview.SkyView | None
                 ) -> HTMLResponse:
@@ -123,11 +124,13 @@ def _fake_hips(path: str) -> Response:
 
 
 @pytest.fixture
-def seeded_db(db_url: str) -> str:
-    """The FAIR test alerts and IceCube-170922A, with their counterparts computed."""
+def seeded_db(db_url: str, fair_cfg: FairConfig) -> str:
+    """The FAIR test alerts and IceCube-170922A, with their counterparts computed and their
+    DOIs minted (so that the real landing pages answer)."""
     eng = make_engine(db_url)
     try:
         CatalogStorage(eng).import_records([*seed_records(), TXS_ALERT])
+        FairStorage(eng).mint_missing(fair_cfg.doi_prefix, fair_cfg.provider)
         with eng.begin() as conn:
             store = CounterpartStore(conn)
             store.compute_for(store.revisions_with_regions())
@@ -300,8 +303,9 @@ def _local_only(urls: list[str], base: str) -> list[str]:
 def test_landing_page_sky_offline(site: str, browser: Browser, tmp_path: Path,
                                   db_url: str) -> None:
     """A landing page: Aladin Lite draws the 50 % and 90 % regions, the best fit and the
-    counterpart markers over a coordinate grid; the SVG is hidden; nothing else is fetched."""
-    mode = browser.open(f"{site}/t/records/IceCube-170922A")
+    counterpart markers over a coordinate grid; the SVG is hidden; nothing else is fetched.
+    The real page, as a reader opens it."""
+    mode = browser.open(f"{site}/records/IceCube-170922A")
     assert mode == "grid"
     img = browser.screenshot(tmp_path / "record-sky.png", ".sky-interactive")
     assert img.width > 300 and img.height >= 300
@@ -319,8 +323,9 @@ def test_landing_page_sky_offline(site: str, browser: Browser, tmp_path: Path,
 
 
 def test_home_page_sky_offline(site: str, browser: Browser, tmp_path: Path) -> None:
-    """The home page's all-sky map in Aladin Lite: every alert's 90 % region, over a grid."""
-    assert browser.open(f"{site}/t/home") == "grid"
+    """The home page's all-sky map in Aladin Lite: every alert's 90 % region, over a grid
+    (the real home page)."""
+    assert browser.open(f"{site}/") == "grid"
     img = browser.screenshot(tmp_path / "home-sky.png", ".sky-interactive")
     assert _pixels_near(img, skyplot.STREAM_COLOURS["gold"], tol=45) > 20
     assert browser.errors == []
