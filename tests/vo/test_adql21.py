@@ -5,11 +5,17 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 import pyvo
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from pyvo.dal import DALQueryError
 
 from catalog.notices.parsed import NoticeRecord
 from catalog.storage.events import CatalogStorage
 from tests.catalog.records_factory import record
+from vo.adql.translate import translate
+from vo.errors import AdqlError
 
 
 def _tap(url: str) -> pyvo.dal.TAPService:
@@ -76,3 +82,40 @@ def test_is_null_on_every_kind(live_url: str, alerts: list[NoticeRecord],
     times = tap.search("SELECT COUNT(*) AS n FROM nufair.alerts WHERE event_time IS NULL "
                        "OR retracted IS NULL")
     assert int(times["n"][0]) == 0
+
+
+def test_point_frames_converted_or_refused(live_url: str, alerts: list[NoticeRecord]) -> None:
+    """POINT('GALACTIC', l, b) is converted to ICRS (astropy is the check), of constants
+    and of columns; an unknown frame is refused with its name and place."""
+    tap = _tap(live_url)
+    res = tap.search("SELECT name, COORD1(POINT('GALACTIC', ra, dec)) AS a, "
+                     "COORD2(POINT('GALACTIC', ra, dec)) AS d FROM nufair.alerts")
+    by_name = {r.name: r for r in alerts}
+    for name, a, d in zip(res["name"], res["a"], res["d"], strict=True):
+        rec = by_name[name]
+        want = SkyCoord(l=rec.ra * u.deg, b=rec.dec * u.deg, frame="galactic").icrs
+        assert SkyCoord(a * u.deg, d * u.deg).separation(want).arcsec < 1e-3
+    target = by_name["IceCube-170922A"]
+    assert target.ra is not None and target.dec is not None
+    gal = SkyCoord(target.ra * u.deg, target.dec * u.deg).galactic
+    found = tap.search("SELECT name FROM nufair.alerts WHERE 1 = CONTAINS(POINT(ra, dec), "
+                       f"CIRCLE('GALACTIC', {float(gal.l.deg)!r}, "
+                       f"{float(gal.b.deg)!r}, 0.01))")
+    assert list(found["name"]) == ["IceCube-170922A"]
+    with pytest.raises(DALQueryError, match=r"unknown coordinate system 'FOO'.*column 14"):
+        tap.search("SELECT POINT('FOO', 1, 2) AS p FROM nufair.alerts")
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ("SELECT ivo_healpix_index(30, POINT(ra, dec)) FROM nufair.alerts", "0 to 29, not 30"),
+    ("SELECT ivo_healpix_index(-1, ra, dec) FROM nufair.alerts", "0 to 29, not -1"),
+    ("SELECT ivo_healpix_index(2.5, ra, dec) FROM nufair.alerts", "0 to 29, not 2.5"),
+    ("SELECT ivo_healpix_index(4, ra) FROM nufair.alerts", "an order and a POINT"),
+    ("SELECT ivo_healpix_center(3, 768) FROM nufair.alerts", "no such HEALPix cell"),
+    ("SELECT POINT('FK4', 1, 2) FROM nufair.alerts", "unknown coordinate system 'FK4'"),
+])
+def test_udf_and_frame_arguments_checked(query: str, message: str) -> None:
+    """ivo_* functions and frames refuse what they cannot answer, in ADQL words."""
+    with pytest.raises(AdqlError) as info:
+        translate(query)
+    assert message in info.value.reason

@@ -12,10 +12,13 @@ from typing import ClassVar, TypeGuard
 import healpy as hp
 from lark import Tree
 
+from vo.adql import frames
+from vo.adql import geometry as geo
 from vo.adql.base import TranslatorBase
 from vo.adql.conditions import PREDICATES
 from vo.adql.scope import Expr, Ident, Node, Scope
 from vo.adql.values import tok
+from vo.errors import AdqlError
 
 #: ADQL math functions with one SQL spelling each: name → (PostgreSQL name, arity).
 MATH = {
@@ -64,10 +67,17 @@ class FunctionsMixin(TranslatorBase):
 
     # ----------------------------------------------------------- constructors
     def v_geometry_ctor(self, tree: Node, scope: Scope) -> Expr:
-        """POINT, CIRCLE, BOX or POLYGON (the coordinate system argument is ignored)."""
-        name_node, _frame, *args = tree.children
+        """POINT, CIRCLE, BOX or POLYGON; coordinates of another frame converted to ICRS."""
+        name_node, frame_tok, *args = tree.children
         kind = tok(name_node.children[0] if isinstance(name_node, Tree) else name_node).upper()
         vals = [self.value(a, scope) for a in args if a is not None]
+        if frame_tok is not None:
+            try:
+                frame = frames.frame_of(tok(frame_tok)[1:-1].replace("''", "'"))
+            except AdqlError as exc:
+                raise AdqlError(exc.reason, frame_tok.line, frame_tok.column) from None
+            if frames.FRAMES[frame] is not None:
+                vals = self._to_icrs(frame, kind, vals, tree)
         if kind == "POINT":
             if len(vals) != 2:
                 raise self.fail("POINT takes two coordinates", tree)
@@ -77,6 +87,31 @@ class FunctionsMixin(TranslatorBase):
         if kind == "BOX":
             return self._box(vals, tree)
         return self._polygon(vals, tree)
+
+    def _to_icrs(self, frame: str, kind: str, vals: list[Expr], tree: Node) -> list[Expr]:
+        """The arguments of a constructor with their positions converted to ICRS: the
+        first pair (POINT, CIRCLE and BOX centres) or every pair (POLYGON vertices)."""
+        pairs = len(vals) // 2 if kind == "POLYGON" else 1
+        if kind == "POLYGON" and any(v.kind == "point" for v in vals):
+            pairs = 0  # vertices given as POINTs carry their own frame
+        if vals and vals[0].kind == "point":
+            return vals
+        out = list(vals)
+        for i in range(pairs):
+            if 2 * i + 1 >= len(vals):
+                break
+            lon, lat = vals[2 * i], vals[2 * i + 1]
+            if isinstance(lon.const, int | float) and isinstance(lat.const, int | float):
+                geo.check_position(float(lon.const), float(lat.const))
+                ra, dec = frames.to_icrs(frame, float(lon.const), float(lat.const))
+                out[2 * i] = Expr(self.bind(ra, "double precision"), const=ra)
+                out[2 * i + 1] = Expr(self.bind(dec, "double precision"), const=dec)
+            else:
+                ra_sql, dec_sql = frames.to_icrs_sql(
+                    frame, f"CAST({lon.sql} AS double precision)",
+                    f"CAST({lat.sql} AS double precision)")
+                out[2 * i], out[2 * i + 1] = Expr(ra_sql), Expr(dec_sql)
+        return out
 
     def _circle(self, vals: list[Expr], tree: Node) -> Expr:
         if len(vals) == 2 and vals[0].kind == "point":
