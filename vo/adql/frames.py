@@ -13,8 +13,14 @@ from functools import lru_cache
 
 import numpy as np
 from astropy import units as u
-from astropy.coordinates import (FK5, ICRS, BaseCoordinateFrame, Galactic, SkyCoord,
-                                 UnitSphericalRepresentation)
+from astropy.coordinates import (
+    FK5,
+    ICRS,
+    BaseCoordinateFrame,
+    Galactic,
+    SkyCoord,
+    UnitSphericalRepresentation,
+)
 from numpy.typing import NDArray
 
 from catalog import sky
