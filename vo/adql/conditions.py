@@ -113,7 +113,7 @@ class ConditionsMixin(TranslatorBase):
             rev, level = e.moc
             return (f"({'' if not_ else 'NOT '}EXISTS (SELECT 1 FROM {TILES_RELATION} m"
                     f" WHERE m.revision_pk = {rev} AND m.level = {int(level)}))")
-        if e.parts and e.kind != "polygon":
+        if e.parts:
             return "(" + (" AND " if not_ else " OR ").join(
                 f"{p.sql} IS {not_}NULL" for p in e.parts) + ")"
         return f"({e.sql} IS {not_}NULL)"

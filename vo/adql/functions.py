@@ -16,6 +16,7 @@ from vo.adql import frames
 from vo.adql import geometry as geo
 from vo.adql.base import TranslatorBase
 from vo.adql.conditions import PREDICATES
+from vo.adql.mocsql import moc_literal, shape_moc
 from vo.adql.scope import Expr, Ident, Node, Scope
 from vo.adql.values import tok
 from vo.errors import AdqlError
@@ -123,21 +124,21 @@ class FunctionsMixin(TranslatorBase):
     def _box(self, vals: list[Expr], tree: Node) -> Expr:
         if len(vals) == 3 and vals[0].kind == "point":
             vals = [*vals[0].parts[:2], *vals[1:]]
-        if len(vals) != 4:
+        if len(vals) != 4 or any(v.kind != "value" for v in vals):
             raise self.fail("BOX takes a centre, a width and a height", tree)
-        return self.geo.box(*vals)
+        return self.geo.box_of(*vals)
 
     def _polygon(self, vals: list[Expr], tree: Node) -> Expr:
-        coords: list[float] = []
+        coords: list[Expr] = []
         for v in vals:
-            parts = v.parts if v.kind == "point" else (v,)
-            for p in parts:
-                if not isinstance(p.const, int | float):
-                    raise self.fail("POLYGON needs constant vertices", tree)
-                coords.append(float(p.const))
+            if v.kind not in ("point", "value"):
+                raise self.fail(f"a POLYGON vertex cannot be a {v.kind.upper()}", tree)
+            coords += v.parts[:2] if v.kind == "point" else [v]
         if len(coords) % 2:
             raise self.fail("POLYGON needs pairs of coordinates", tree)
-        return self.geo.polygon(list(zip(coords[::2], coords[1::2], strict=True)))
+        if len(coords) < 6:
+            raise self.fail("a POLYGON needs at least three vertices", tree)
+        return self.geo.polygon_of(list(zip(coords[::2], coords[1::2], strict=True)))
 
     # ------------------------------------------------------------------ calls
     def v_call(self, tree: Node, scope: Scope) -> Expr:
@@ -223,6 +224,18 @@ class FunctionsMixin(TranslatorBase):
         pr, pd = float(ra), float(dec)
         return self.geo.point(Expr(self.bind(pr), const=pr), Expr(self.bind(pd), const=pd))
 
+    def call_moc(self, name: str, args: list[Expr], tree: Node) -> Expr | None:
+        """MOC('ASCII MOC') or MOC(order, constant CIRCLE or POLYGON): a MOC value."""
+        if len(args) == 1 and isinstance(args[0].const, str):
+            return self.geo.mocs.literal(moc_literal(args[0].const))
+        if len(args) == 2 and _integer(args[0].const) and args[1].kind != "value":
+            if not 0 <= args[0].const <= MAX_HPX_ORDER:
+                raise self.fail(f"MOC: the order must be an integer from 0 to "
+                                f"{MAX_HPX_ORDER}", tree)
+            return self.geo.mocs.literal(shape_moc(args[1], order=args[0].const))
+        raise self.fail("MOC takes an ASCII MOC string, or an order and a constant CIRCLE "
+                        "or POLYGON", tree)
+
     def healpix_shift(self, order: Expr, tree: Node) -> str:
         """SQL of the bit shift from order 29 to ``order`` (ivo_healpix_index).
 
@@ -248,6 +261,7 @@ FunctionsMixin.CALLS.update({
                     FunctionsMixin.call_geometry),
     "ivo_healpix_index": FunctionsMixin.call_healpix_index,
     "ivo_healpix_center": FunctionsMixin.call_healpix_center,
+    "moc": FunctionsMixin.call_moc,
 })
 
 __all__ = ["MATH", "MAX_HPX_ORDER", "UDFS", "FunctionsMixin"]
