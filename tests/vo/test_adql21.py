@@ -8,6 +8,7 @@ from collections import Counter
 import numpy as np
 import pytest
 import pyvo
+import requests
 from astropy import units as u
 from astropy.coordinates import Latitude, Longitude, SkyCoord
 from mocpy import MOC
@@ -189,3 +190,55 @@ def test_moc_in_circle_and_boxes_of_columns(live_url: str, alerts: list[NoticeRe
             if corners.contains_lonlat(probe[0] * u.deg, probe[1] * u.deg)[0]:
                 truth.add(name)
         assert set(box["name"]) == set(poly["name"]) == truth == want
+
+
+def test_units_and_systems_of_computed_columns(live_url: str,
+                                               alerts: list[NoticeRecord]) -> None:
+    """DISTANCE, AREA, COORD1 and IN_UNIT carry their units; positions refer to the ICRS
+    COOSYS and times to a UTC TIMESYS of the document (read by astropy's VOTable parser)."""
+    res = _tap(live_url).search(
+        "SELECT ra, event_time, event_mjd, DISTANCE(POINT(ra, dec), POINT(77, 5)) AS d, "
+        "AREA(CIRCLE(ra, dec, 1)) AS a, COORD1(POINT(ra, dec)) AS c1, "
+        "IN_UNIT(r90, 'arcmin') AS r, ra - ra AS dra, 2 * energy AS e2, AVG(ra) AS mean "
+        "FROM nufair.alerts GROUP BY ra, event_time, event_mjd, dec, r90, energy")
+    table = res.votable.get_first_table()
+    units = {f.name: str(f.unit) if f.unit is not None else None for f in table.fields}
+    assert units == {"ra": "deg", "event_time": None, "event_mjd": "d", "d": "deg",
+                     "a": "deg2", "c1": "deg", "r": "arcmin", "dra": "deg", "e2": "TeV",
+                     "mean": "deg"}
+    refs = {f.name: f.ref for f in table.fields}
+    assert (refs["ra"], refs["c1"], refs["d"]) == ("icrs", "icrs", None)
+    assert (refs["event_time"], refs["event_mjd"]) == ("utc", "utc_mjd")
+    text = requests.get(live_url + "/tap/sync", params={
+        "REQUEST": "doQuery", "LANG": "ADQL", "QUERY": "SELECT TOP 1 name FROM nufair.alerts"},
+        timeout=30).text
+    assert '<COOSYS ID="icrs" system="ICRS"/>' in text and 'timescale="UTC"' in text
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ("SELECT name FROM nufair.alerts WHERE name > 3",
+     "a VARCHAR cannot be compared with a number; CAST one side (line 1, column 38)"),
+    ("SELECT ra || name FROM nufair.alerts", "|| joins strings, not a number"),
+    ("SELECT name + 1 FROM nufair.alerts", "arithmetic (+) on a VARCHAR"),
+    ("SELECT SUM(name) FROM nufair.alerts", "SUM of a VARCHAR"),
+])
+def test_type_mismatches_refused_at_their_place(query: str, message: str) -> None:
+    """Operators whose operand types do not fit are ADQL errors, located, not database
+    errors."""
+    with pytest.raises(AdqlError) as info:
+        translate(query)
+    assert message in str(info.value)
+
+
+def test_database_errors_in_adql_words(live_url: str, alerts: list[NoticeRecord]) -> None:
+    """What only the data reveal is still told in ADQL words (no SQL type names)."""
+    tap = _tap(live_url)
+    with pytest.raises(DALQueryError) as info:
+        tap.search("SELECT ra / (revision * 0) FROM nufair.alerts")
+    assert "division by zero" in str(info.value)
+    with pytest.raises(DALQueryError) as info:
+        tap.search("SELECT CAST(name AS INTEGER) FROM nufair.alerts")
+    assert "cannot be converted" in str(info.value) and "INTEGER" in str(info.value)
+    with pytest.raises(DALQueryError) as info:
+        tap.search("SELECT (SELECT name FROM nufair.alerts) FROM nufair.alerts")
+    assert "more than one row" in str(info.value)

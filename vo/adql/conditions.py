@@ -6,13 +6,16 @@ from __future__ import annotations
 from lark import Token, Tree
 
 from vo.adql.base import TranslatorBase
-from vo.adql.scope import Expr, Ident, Node, Scope
+from vo.adql.scope import Expr, Ident, Node, Scope, adql_type
 from vo.adql.values import tok
 from vo.errors import AdqlError
 from vo.tables import TILES_RELATION
 
 #: Comparison operators of ADQL and their PostgreSQL spelling.
 _COMP = {"=": "=", "<>": "<>", "!=": "<>", "<": "<", ">": ">", "<=": "<=", ">=": ">="}
+
+#: ADQL words of value types in messages.
+_WORD = {"number": "number", "string": "VARCHAR", "timestamp": "TIMESTAMP"}
 
 #: Functions that are predicates (they yield 0 or 1 in ADQL, a boolean in SQL).
 PREDICATES = ("contains", "intersects")
@@ -149,4 +152,8 @@ class ConditionsMixin(TranslatorBase):
         for e in (ea, eb):
             if e.kind != "value":
                 raise self.fail(f"a {e.kind.upper()} cannot be compared", tree)
+        ta, tb = adql_type(ea), adql_type(eb)
+        if ta and tb and ta != tb and {ta, tb} != {"timestamp", "string"}:
+            raise self.fail(f"a {_WORD[ta]} cannot be compared with a {_WORD[tb]}; CAST one "
+                            "side", tree)
         return f"({ea.sql} {sym} {eb.sql})"

@@ -20,6 +20,7 @@ from vo.adql.mocsql import moc_literal, shape_moc
 from vo.adql.scope import Expr, Ident, Node, Scope
 from vo.adql.values import tok
 from vo.errors import AdqlError
+from vo.tables import ColumnInfo
 
 #: ADQL math functions with one SQL spelling each: name → (PostgreSQL name, arity).
 MATH = {
@@ -153,7 +154,9 @@ class FunctionsMixin(TranslatorBase):
             fn, arity = MATH[name]
             if len(args) != arity:
                 raise self.fail(f"{name.upper()} takes {arity} argument(s)", tree)
-            return Expr(f"{fn}({', '.join(a.sql for a in args)})", name=name)
+            return Expr(f"{fn}({', '.join(a.sql for a in args)})", name=name,
+                        type="string" if name in ("lower", "upper") else "number",
+                        meta=args[0].meta if name == "abs" else None)
         rule = self.CALLS.get(name)
         e = rule(self, name, args, tree) if rule is not None else None
         if e is None:
@@ -208,7 +211,8 @@ class FunctionsMixin(TranslatorBase):
         if len(args) != 2 or args[1].kind != "point" or args[0].kind != "value":
             raise self.fail("ivo_healpix_index takes an order and a POINT", tree)
         shift = self.healpix_shift(args[0], tree)
-        return Expr(f"(CAST({args[1].hpx} AS bigint) >> {shift})", name=name)
+        return Expr(f"(CAST({args[1].hpx} AS bigint) >> {shift})", name=name, meta=ColumnInfo(
+            name, "long", "NESTED HEALPix index.", ucd="pos.healpix"))
 
     def call_healpix_center(self, name: str, args: list[Expr], tree: Node) -> Expr | None:
         """ivo_healpix_center(order, index) of constants: the cell's centre as a POINT."""

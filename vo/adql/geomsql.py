@@ -23,9 +23,18 @@ from vo.adql.mocsql import MocSql
 from vo.adql.regions import exact_region_sql
 from vo.adql.scope import Expr
 from vo.errors import AdqlError
-from vo.tables import TILES_RELATION
+from vo.tables import TILES_RELATION, ColumnInfo
 
 Bind = Callable[..., str]
+
+#: Metadata (units, UCDs) of the computed columns of geometry functions.
+_DISTANCE = ColumnInfo("distance", "double", "Angular distance between two points.",
+                       unit="deg", ucd="pos.angDistance")
+_AREA = ColumnInfo("area", "double", "Area on the sky.", unit="deg**2", ucd="phys.angArea")
+_COORDS = (ColumnInfo("coord1", "double", "Right ascension (ICRS).", unit="deg",
+                      ucd="pos.eq.ra"),
+           ColumnInfo("coord2", "double", "Declination (ICRS).", unit="deg",
+                      ucd="pos.eq.dec"))
 
 
 def _num(e: Expr) -> float:
@@ -127,7 +136,7 @@ class GeometrySql:
         """DISTANCE(a, b) in degrees, between two POINTs."""
         if a.kind != "point" or b.kind != "point":
             raise AdqlError("DISTANCE takes two POINTs (or four numbers)")
-        return Expr(self._dist(a, b), name="distance")
+        return Expr(self._dist(a, b), name="distance", meta=_DISTANCE)
 
     @staticmethod
     def _dist(a: Expr, b: Expr) -> str:
@@ -138,26 +147,28 @@ class GeometrySql:
         """COORD1 (``i`` = 0) or COORD2 (``i`` = 1) of a POINT."""
         if g.kind != "point":
             raise AdqlError(f"COORD{i + 1} takes a POINT")
-        return Expr(f"CAST({g.parts[i].sql} AS double precision)", name=f"coord{i + 1}")
+        return Expr(f"CAST({g.parts[i].sql} AS double precision)", name=f"coord{i + 1}",
+                    meta=_COORDS[i])
 
     def area(self, g: Expr) -> Expr:
         """AREA of a CIRCLE, POLYGON or MOC, in square degrees."""
         if g.kind == "circle":
             r = g.parts[2].sql
             k = (180 / math.pi) ** 2 * 2 * math.pi
-            return Expr(f"({k!r} * (1 - cos(radians({r}))))", name="area")
+            return Expr(f"({k!r} * (1 - cos(radians({r}))))", name="area", meta=_AREA)
         if g.kind == "polygon" and g.polygon is not None:
             assert isinstance(g.polygon, geo.ConvexPolygon)
             return Expr(self.bind(g.polygon.area_deg2()), const=g.polygon.area_deg2(),
-                        name="area")
+                        name="area", meta=_AREA)
         if g.kind == "moc" and g.moc is not None:
             rev, level = g.moc
             return Expr(f"(SELECT sum(upper(m.hpx) - lower(m.hpx)) * {sky.PIXAREA29_DEG2!r}"
                         f" FROM {TILES_RELATION} m WHERE m.revision_pk = {rev}"
-                        f" AND m.level = {int(level)})", name="area")
+                        f" AND m.level = {int(level)})", name="area", meta=_AREA)
         if g.kind == "moc" and isinstance(g.polygon, MOC):
             value = float(g.polygon.sky_fraction) * 4 * math.pi * (180 / math.pi) ** 2
-            return Expr(self.bind(value, "double precision"), const=value, name="area")
+            return Expr(self.bind(value, "double precision"), const=value, name="area",
+                        meta=_AREA)
         raise AdqlError("AREA takes a CIRCLE, a constant POLYGON or a MOC")
 
     def centroid(self, g: Expr) -> Expr:

@@ -68,12 +68,39 @@ class Expr:
     moc: tuple[str, int] | None = None  # (revision id SQL, level) of a MOC column
     region: str | None = None  # SQL alias of the alert row whose columns give a MOC's shape
     name: str | None = None  # default output name
+    type: str | None = None  # number or string when known without metadata (adql_type)
 
     @property
     def is_const(self) -> bool:
         """Whether the value (or every part of a geometry) is a constant number."""
         return isinstance(self.const, float | int) or (
             bool(self.parts) and all(p.is_const for p in self.parts))
+
+
+#: VOTable datatypes of numbers.
+_NUMBERS = frozenset({"short", "int", "long", "float", "double", "unsignedByte"})
+
+
+def adql_type(e: Expr) -> str | None:
+    """What ``e`` is for the type rules of operators: ``number``, ``string``, ``timestamp``,
+    a geometry kind, or None when unknown (NULL, arrays, booleans, CASE...)."""
+    if e.kind != "value":
+        return e.kind
+    if e.type is not None:
+        return e.type
+    if isinstance(e.const, str):
+        return "string"
+    if isinstance(e.const, int | float):
+        return "number"
+    m = e.meta
+    if m is None or (m.arraysize not in (None, "1") and m.datatype not in ("char",
+                                                                            "unicodeChar")):
+        return None
+    if m.xtype == "timestamp":
+        return "timestamp"
+    if m.datatype in ("char", "unicodeChar"):
+        return "string"
+    return "number" if m.datatype in _NUMBERS else None
 
 
 @dataclass(slots=True)
