@@ -40,12 +40,19 @@ INT_NULLS = {"short": -32768, "int": -2147483648, "long": -9223372036854775808,
 
 
 
-#: The coordinate and time systems every results document declares (VOTable 1.4, 6.1 and
-#: 6.2): positions are ICRS; times are UTC at the detector, as ISO timestamps or as MJD.
-SYSTEMS = ('<COOSYS ID="icrs" system="ICRS"/>\n'
-           '<TIMESYS ID="utc" timescale="UTC" refposition="TOPOCENTER"/>\n'
-           '<TIMESYS ID="utc_mjd" timeorigin="MJD-origin" timescale="UTC" '
-           'refposition="TOPOCENTER"/>\n')
+#: The coordinate and time systems of results (VOTable 1.4, 6.1 and 6.2), by ID: positions
+#: are ICRS; times are UTC at the detector, as ISO timestamps or as MJD. A document declares
+#: those its FIELDs refer to (votlint warns of one never referred to).
+SYSTEMS = {"icrs": '<COOSYS ID="icrs" system="ICRS"/>\n',
+           "utc": '<TIMESYS ID="utc" timescale="UTC" refposition="TOPOCENTER"/>\n',
+           "utc_mjd": '<TIMESYS ID="utc_mjd" timeorigin="MJD-origin" timescale="UTC" '
+                      'refposition="TOPOCENTER"/>\n'}
+
+
+def systems(specs: tuple[FieldSpec, ...]) -> str:
+    """The COOSYS and TIMESYS elements the FIELDs ``specs`` refer to."""
+    used = {s.ref for s in specs}
+    return "".join(text for key, text in SYSTEMS.items() if key in used)
 
 
 def system_of(kind: str, meta: ColumnInfo | None) -> str | None:

@@ -17,7 +17,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from vo.formats.fields import INT_NULLS, SYSTEMS, FieldSpec, is_scalar, xml_attr, xml_text
+from vo.formats.fields import INT_NULLS, FieldSpec, is_scalar, systems, xml_attr, xml_text
 from vo.formats.rows import encode_rows
 
 #: Output formats: RESPONSEFORMAT value → (internal name, media type).
@@ -113,7 +113,7 @@ def votable_head(specs: Sequence[FieldSpec], serialization: str,
     the opening of TABLEDATA or of the base64 BINARY2 STREAM."""
     head = [_PROLOGUE, '<RESOURCE type="results">\n', _info("QUERY_STATUS", "OK"), "\n"]
     head += [_info(name, value) + "\n" for name, value in infos]
-    head.append(SYSTEMS)
+    head.append(systems(tuple(specs)))
     head.append(_table_head(tuple(specs), serialization))
     head.append('<BINARY2><STREAM encoding="base64">' if serialization == "binary2"
                 else "<TABLEDATA>\n")
