@@ -4,18 +4,21 @@ GROUP BY keys, JOIN USING / NATURAL, IS NULL on every kind of column."""
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
 import pyvo
 import requests
 from astropy import units as u
+from click.testing import CliRunner
 from astropy.coordinates import Latitude, Longitude, SkyCoord
 from mocpy import MOC
 from pyvo.dal import DALQueryError
 
 from catalog.notices.parsed import NoticeRecord
 from catalog.storage.events import CatalogStorage
+from nufair.cli import main
 from tests.catalog.records_factory import record
 from tests.vo.conftest import ALERTS
 from vo.adql.translate import translate
@@ -244,3 +247,42 @@ def test_database_errors_in_adql_words(live_url: str, alerts: list[NoticeRecord]
     with pytest.raises(DALQueryError) as info:
         tap.search("SELECT (SELECT name FROM nufair.alerts) FROM nufair.alerts")
     assert "more than one row" in str(info.value)
+
+
+@pytest.mark.parametrize(("args", "stdin", "code", "says"), [
+    (["-- TOPCAT writes a comment first\nSELECT TOP 1 name FROM nufair.alerts"], None, 0,
+     "valid ADQL 2.1"),
+    (["(SELECT name FROM nufair.alerts) UNION (SELECT name FROM nufair.revisions)"], None, 0,
+     "valid ADQL 2.1"),
+    ([], "SELECT name FROM nufair.alerts GROUP BY 1", 0, "valid ADQL 2.1"),
+    (["-"], "SELECT x FROM elsewhere.t", 3, "valid ADQL 2.1 syntax, but not a query of"),
+    (["SELECT nope FROM nufair.alerts"], None, 3, "unknown column 'nope'"),
+    (["SELECT ABS(ra, dec) FROM nufair.alerts"], None, 2, "ABS takes 1 argument"),
+    (["SELECT POLYGON(1, 2, 3, 4, 5, 6, 7) FROM nufair.alerts"], None, 2, "pairs"),
+    (["SELECT POINT(1) FROM nufair.alerts"], None, 2, "POINT takes two coordinates"),
+    (["SELECT size FROM nufair.alerts"], None, 2, "reserved word"),
+    (["SELECT a.name FROM nufair.alerts a JOIN nufair.revisions r"], None, 2,
+     "JOIN needs ON or USING"),
+    (["SELECT name || 1 FROM nufair.alerts"], None, 2, "|| joins strings"),
+    (["SELECT name FROM (WITH w AS (SELECT name FROM nufair.alerts) SELECT name FROM w) q"],
+     None, 2, "WITH may only begin the whole query"),
+    (["SELECT frobnicate(ra) FROM nufair.alerts"], None, 2, "unknown function frobnicate"),
+])
+def test_cli_check_reads_argument_stdin_and_tells_names_from_syntax(
+        args: list[str], stdin: str | None, code: int, says: str) -> None:
+    """`nufair adql check` takes the query as an argument (even one starting with "--"),
+    from stdin, and keeps "valid ADQL, unknown here" (3) apart from invalid ADQL (2)."""
+    result = CliRunner().invoke(main, ["adql", "check", *args], input=stdin)
+    assert result.exit_code == code, result.output
+    assert says in result.output
+
+
+def test_cli_check_reads_a_file(tmp_path: Path) -> None:
+    """--file reads the query from a file."""
+    query = tmp_path / "q.adql"
+    query.write_text("-- from a file\nSELECT TOP 3 name\nFROM nufair.alerts\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["adql", "check", "--file", str(query)])
+    assert result.exit_code == 0 and "valid ADQL 2.1" in result.output
+    query.write_text("SELECT name\nFROM nufair.alerts LIMIT 3\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["adql", "check", "-f", str(query)])
+    assert result.exit_code == 2 and "line 2, column 20" in result.output

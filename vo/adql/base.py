@@ -37,6 +37,8 @@ class TranslatorBase:
         #: WITH clauses in scope, innermost last: name → (SQL name, output columns).
         self.ctes: list[dict[str, tuple[str, list[tuple[str, Expr]]]]] = []
         self.n_alias = 0
+        #: Query expressions translated so far (the first is the whole query).
+        self.n_queries = 0
         self.tables: list[str] = []
         #: Per SELECT being translated: FROM items and WHERE terms that MOC predicates add
         #: when they stand as top-level conjuncts (see ``ConditionsMixin.predicate_call``).

@@ -36,6 +36,7 @@ MATH = {
 UDFS = {
     "ivo_healpix_index": "ivo_healpix_index(hpxOrder INTEGER, p POINT) -> BIGINT",
     "ivo_healpix_center": "ivo_healpix_center(hpxOrder INTEGER, hpxIndex BIGINT) -> POINT",
+    "moc": "moc(asciiMoc VARCHAR) -> MOC",
 }
 
 #: What each UDF does, for the capabilities (TAPRegExt feature description).
@@ -44,6 +45,10 @@ UDF_DESCRIPTIONS = {
                          "cell that contains the point p (ICRS).",
     "ivo_healpix_center": "The centre (ICRS) of the NESTED HEALPix cell hpxIndex at order "
                           "hpxOrder (0 to 29), as a POINT.",
+    "moc": "A MOC from its ASCII MOC 2.0 serialization (MOC('5/1-3 7/')); also "
+           "MOC(hpxOrder, shape): the covering of a constant CIRCLE or POLYGON at that "
+           "order. A MOC is compared with INTERSECTS and CONTAINS to MOC columns "
+           "(moc50, moc90), other MOCs, points and constant shapes, and has an AREA.",
 }
 
 

@@ -59,6 +59,10 @@ class Translator(FromMixin, ConditionsMixin, FunctionsMixin, ValuesMixin, Transl
         """SQL of a query_expression and its output columns (name, expression)."""
         parts = {c.data: c for c in tree.children if isinstance(c, Tree)}
         pushed = "with_clause" in parts
+        self.n_queries += 1
+        if pushed and self.n_queries > 1:
+            raise self.fail("WITH may only begin the whole query (ADQL 2.1), not a subquery",
+                            parts["with_clause"])
         with_sql = self._with_clause(parts["with_clause"]) if pushed else ""
         body = next(c for c in tree.children if isinstance(c, Tree)
                     and c.data in ("select", "union", "except_", "intersect"))
