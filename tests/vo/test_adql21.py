@@ -11,8 +11,8 @@ import pytest
 import pyvo
 import requests
 from astropy import units as u
-from click.testing import CliRunner
 from astropy.coordinates import Latitude, Longitude, SkyCoord
+from click.testing import CliRunner
 from mocpy import MOC
 from pyvo.dal import DALQueryError
 
@@ -213,7 +213,8 @@ def test_units_and_systems_of_computed_columns(live_url: str,
     assert (refs["ra"], refs["c1"], refs["d"]) == ("icrs", "icrs", None)
     assert (refs["event_time"], refs["event_mjd"]) == ("utc", "utc_mjd")
     text = requests.get(live_url + "/tap/sync", params={
-        "REQUEST": "doQuery", "LANG": "ADQL", "QUERY": "SELECT TOP 1 ra, event_time FROM nufair.alerts"},
+        "REQUEST": "doQuery", "LANG": "ADQL",
+        "QUERY": "SELECT TOP 1 ra, event_time FROM nufair.alerts"},
         timeout=30).text
     # the systems its FIELDs refer to, and only those (votlint warns of the others)
     assert '<COOSYS ID="icrs" system="ICRS"/>' in text and 'ID="utc"' in text
