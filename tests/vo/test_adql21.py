@@ -109,6 +109,22 @@ def test_point_frames_converted_or_refused(live_url: str, alerts: list[NoticeRec
                        f"CIRCLE('GALACTIC', {float(gal.l.deg)!r}, "
                        f"{float(gal.b.deg)!r}, 0.01))")
     assert list(found["name"]) == ["IceCube-170922A"]
+    # a BOX of galactic axes: which sample positions fall in it, by astropy's galactic
+    # coordinates (the sizes keep every position well clear of the edges)
+    for size in (1.0, 7.0):
+        box = tap.search(f"SELECT name FROM nufair.alerts WHERE 1 = CONTAINS(POINT(ra, dec), "
+                         f"BOX('GALACTIC', {float(gal.l.deg)!r}, {float(gal.b.deg)!r}, "
+                         f"{size}, {size}))")
+        truth = set()
+        for name, ra, dec, _, _ in ALERTS:
+            g = SkyCoord(ra * u.deg, dec * u.deg).galactic
+            dl = (g.l.deg - gal.l.deg + 180) % 360 - 180
+            db = g.b.deg - gal.b.deg
+            assert min(abs(abs(dl) - size / 2), abs(abs(db) - size / 2)) > 0.2
+            if abs(dl) < size / 2 and abs(db) < size / 2:
+                truth.add(name)
+        assert set(box["name"]) == truth
+        assert len(truth) == (1 if size == 1.0 else 2)
     with pytest.raises(DALQueryError, match=r"unknown coordinate system 'FOO'.*column 14"):
         tap.search("SELECT POINT('FOO', 1, 2) AS p FROM nufair.alerts")
 

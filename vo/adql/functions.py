@@ -84,6 +84,9 @@ class FunctionsMixin(TranslatorBase):
             except AdqlError as exc:
                 raise AdqlError(exc.reason, frame_tok.line, frame_tok.column) from None
             if frames.FRAMES[frame] is not None:
+                if kind == "BOX" and len(vals) == 4 and all(v.kind == "value" for v in vals):
+                    # the box's edges follow the frame's axes: its corners are converted
+                    kind, vals = "POLYGON", self._box_corners(*vals)
                 vals = self._to_icrs(frame, kind, vals, tree)
         if kind == "POINT":
             if len(vals) != 2:
@@ -118,6 +121,24 @@ class FunctionsMixin(TranslatorBase):
                     frame, f"CAST({lon.sql} AS double precision)",
                     f"CAST({lat.sql} AS double precision)")
                 out[2 * i], out[2 * i + 1] = Expr(ra_sql), Expr(dec_sql)
+        return out
+
+    def _box_corners(self, ra: Expr, dec: Expr, width: Expr, height: Expr) -> list[Expr]:
+        """The corners of a BOX (centre ± half width and height, the latitude clamped to
+        ±90), as the arguments of a POLYGON; constants stay constants."""
+        out: list[Expr] = []
+        for sa, sd in ((-1, -1), (1, -1), (1, 1), (-1, 1)):
+            if all(isinstance(v.const, int | float) for v in (ra, dec, width, height)):
+                a = float(ra.const) + sa * float(width.const) / 2  # type: ignore[arg-type]
+                d = max(-90.0, min(90.0, float(dec.const)  # type: ignore[arg-type]
+                                   + sd * float(height.const) / 2))  # type: ignore[arg-type]
+                out += [Expr(self.bind(a % 360.0, "double precision"), const=a % 360.0),
+                        Expr(self.bind(d, "double precision"), const=d)]
+                continue
+            op_a, op_d = ("+" if sa > 0 else "-"), ("+" if sd > 0 else "-")
+            out += [Expr(f"({ra.sql} {op_a} CAST({width.sql} AS double precision) / 2.0)"),
+                    Expr(f"GREATEST(-90.0, LEAST(90.0, {dec.sql} {op_d} "
+                         f"CAST({height.sql} AS double precision) / 2.0))")]
         return out
 
     def _circle(self, vals: list[Expr], tree: Node) -> Expr:
