@@ -303,3 +303,19 @@ def test_cli_check_reads_a_file(tmp_path: Path) -> None:
     query.write_text("SELECT name\nFROM nufair.alerts LIMIT 3\n", encoding="utf-8")
     result = CliRunner().invoke(main, ["adql", "check", "-f", str(query)])
     assert result.exit_code == 2 and "line 2, column 20" in result.output
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ("SELECT name FROM nufair.alerts AS a JOIN nufair.revisions AS r ON a.alert_id = "
+     "r.alert_id JOIN nufair.alerts AS b USING (alert_id)",
+     "USING (alert_id): the left side of the JOIN has more than one column of that name"),
+    ("SELECT name FROM nufair.alerts AS a JOIN nufair.revisions AS r USING (nothing)",
+     "USING (nothing): the left side of the JOIN has no column of that name"),
+    ("SELECT name FROM nufair.alerts NATURAL JOIN nufair.revisions USING (alert_id)",
+     "a NATURAL JOIN takes neither ON nor USING"),
+])
+def test_join_using_refusals(query: str, message: str) -> None:
+    """USING names one column on each side; NATURAL takes no join condition."""
+    with pytest.raises(AdqlError) as info:
+        translate(query)
+    assert message in info.value.reason

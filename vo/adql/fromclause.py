@@ -92,7 +92,7 @@ class FromMixin(TranslatorBase):
         for ident in names:
             pair = []
             for side, cols in (("left", lcols), ("right", rcols)):
-                hits = [(n, e) for n, e in cols.items() if ident.matches(n)]
+                hits = [(n, e) for n, es in cols.items() if ident.matches(n) for e in es]
                 if len(hits) != 1:
                     what = "no" if not hits else "more than one"
                     raise AdqlError(f"USING ({ident.text}): the {side} side of the JOIN has "
@@ -110,19 +110,19 @@ class FromMixin(TranslatorBase):
         return " ON " + (" AND ".join(terms) if terms else "TRUE")
 
     @staticmethod
-    def _side(scope: Scope, rels: list[Relation]) -> dict[str, Expr]:
-        """Visible columns (name → expression) of one side of a JOIN: its joined columns,
-        then its relations' own; a name twice on one side is kept once (the first)."""
-        out: dict[str, Expr] = {}
+    def _side(scope: Scope, rels: list[Relation]) -> dict[str, list[Expr]]:
+        """Visible columns (name → expressions) of one side of a JOIN: its joined columns,
+        then its relations' own (a name of two columns on one side cannot be joined)."""
+        out: dict[str, list[Expr]] = {}
         hidden: list[tuple[str, Relation]] = []
         for m in scope.merged:
             if all(r in rels for r in m.relations):
-                out.setdefault(m.name, m.expr)
+                out.setdefault(m.name, []).append(m.expr)
                 hidden += [(m.name, r) for r in m.relations]
         for r in rels:
             for c in r.columns:
                 if not c.hidden and (c.name, r) not in hidden:
-                    out.setdefault(c.name, r.column_expr(c))
+                    out.setdefault(c.name, []).append(r.column_expr(c))
         return out
 
     def named_table(self, tree: Node, scope: Scope) -> str:
