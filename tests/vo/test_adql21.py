@@ -319,3 +319,11 @@ def test_join_using_refusals(query: str, message: str) -> None:
     with pytest.raises(AdqlError) as info:
         translate(query)
     assert message in info.value.reason
+
+
+def test_one_text_constant_in_two_types(live_url: str, alerts: list[NoticeRecord]) -> None:
+    """The same string as a timestamp and as a text in one query (each its own parameter)."""
+    res = _tap(live_url).search(
+        "SELECT COUNT(*) AS n FROM nufair.alerts WHERE event_time > '2000-01-01' "
+        "AND name <> '2000-01-01'")
+    assert int(res["n"][0]) == len(alerts)

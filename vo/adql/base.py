@@ -54,7 +54,10 @@ class TranslatorBase:
     def bind(self, value: Any, cast: str | None = None) -> str:
         """A bind parameter holding ``value`` (cast to the SQL type ``cast``); a scalar
         bound before with the same cast reuses its parameter."""
-        key = (type(value), value, cast) if isinstance(value, int | float | str) else None
+        # An uncast value (a string) is never shared: PostgreSQL deduces one type per
+        # parameter, and '2020-01-01' may be a timestamp in one place and a text in another.
+        key = (type(value), value, cast) if (
+            cast is not None and isinstance(value, int | float | str)) else None
         if key is not None and key in self._bound:
             return self._bound[key]
         name = f"p{len(self.params)}"
