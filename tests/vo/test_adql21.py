@@ -327,3 +327,14 @@ def test_one_text_constant_in_two_types(live_url: str, alerts: list[NoticeRecord
         "SELECT COUNT(*) AS n FROM nufair.alerts WHERE event_time > '2000-01-01' "
         "AND name <> '2000-01-01'")
     assert int(res["n"][0]) == len(alerts)
+
+
+def test_capabilities_declare_the_moc_function(live_url: str) -> None:
+    """pyvo finds the moc UDF with its description; ADQL 2.1 and the frames are stated."""
+    (cap,) = [c for c in _tap(live_url).capabilities
+              if c.standardid == "ivo://ivoa.net/std/TAP"]
+    lang = cap.get_adql()
+    moc = lang.get_udf("moc")
+    assert moc is not None and "ASCII MOC" in moc.description
+    assert "GALACTIC" in (lang.description or "")
+    assert lang.get_feature("ivo://ivoa.net/std/TAPRegExt#features-adqlgeo", "BOX") is not None

@@ -246,7 +246,8 @@ class FunctionsMixin(TranslatorBase):
             return None
         order, index = args
         if not (_integer(order.const) and _integer(index.const)):
-            raise self.fail("ivo_healpix_center needs constant arguments", tree)
+            raise self.fail("ivo_healpix_center takes a constant integer order (0 to "
+                            f"{MAX_HPX_ORDER}) and a constant integer index", tree)
         if (not 0 <= order.const <= MAX_HPX_ORDER
                 or not 0 <= index.const < 12 * 4**order.const):
             raise self.fail("ivo_healpix_center: no such HEALPix cell", tree)
