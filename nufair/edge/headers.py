@@ -15,11 +15,9 @@ from starlette.types import Message, Scope
 from catalog.fair.http import TEMPLATES_DIR
 from nufair.edge.shapes import under
 
-#: The interactive API docs (Swagger UI, ReDoc) load their scripts from jsDelivr.
-DOCS_CSP = ("default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net "
-            "https://fonts.googleapis.com; font-src https://fonts.gstatic.com; "
-            "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+#: The interactive API docs (Swagger UI, served from this app: no other host is needed).
+DOCS_CSP = ("default-src 'none'; script-src 'self' 'unsafe-inline'; "
+            "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
             "connect-src 'self'; worker-src blob:; frame-ancestors 'none'")
 DOCS_PATHS = ("/docs", "/redoc")
 
