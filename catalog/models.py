@@ -8,6 +8,7 @@ here. Field order is the order of the JSON keys, so the bases are arranged to ke
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -44,6 +45,11 @@ class RevisionPublic(RevisionBase):
     retraction_reason: str | None
     is_current: bool
     provenance: dict[str, Any]
+    event_time: datetime | None = Field(None, description="event time as this notice gave it")
+    time_precision_s: float | None = Field(None, description="resolution of event_time, s")
+    conflicts: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="values the sources of this notice disagree on (each source's value)")
 
 
 class EventHandle(Entity):
@@ -60,6 +66,13 @@ class EventSummary(EventBase, EventHandle):
     revision_count: int
     retracted: bool
     current: RevisionPublic | None
+    status: str = Field("live", description="live, retracted or likely_background")
+    status_reason: str | None = None
+    status_source: str | None = Field(None, description="source key that set the status")
+    time_source: str | None = Field(None, description="source key event_time comes from")
+    time_precision_s: float | None = Field(None, description="resolution of event_time, s")
+    conflicts: list[dict[str, Any]] = Field(
+        default_factory=list, description="disagreements between sources about the event")
 
 
 class EventDetail(EventSummary):
@@ -87,6 +100,27 @@ class RegionHit(BaseModel):
     separation_deg: float
 
 
+class LeftOut(BaseModel):
+    """A row (or name) of an input that was not imported, and why."""
+
+    file: str | None = None
+    line: int | None = None
+    reason: str
+
+
+class AlertSources(BaseModel):
+    """Reconciliation of one alert: the sources that contributed and every conflict."""
+
+    alert: str = Field(description="alert name, else run_event")
+    run_id: int
+    event_id: int
+    status: str
+    revisions: int
+    sources: list[str]
+    conflicts: list[dict[str, Any]] = Field(
+        description="event-level conflicts, then each revision's (with its number)")
+
+
 class ImportSummary(BaseModel):
     """Outcome of storing a batch of notice records in one transaction."""
 
@@ -94,6 +128,13 @@ class ImportSummary(BaseModel):
     events_created: int
     revisions_created: int
     unchanged: int
+    left_out: list[LeftOut] = Field(
+        default_factory=list, description="rows of the input not imported, and why")
+    names_assigned: list[str] = Field(
+        default_factory=list, description="alert names given from a circulars index")
+    alerts: list[AlertSources] = Field(
+        default_factory=list, description="per alert of the input: sources and conflicts "
+        "(with ?report=true)")
 
 
 class ErrorBody(BaseModel):

@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Literal, cast
 
-from sqlalchemy.engine import Engine, RowMapping
+from sqlalchemy.engine import Engine
 
 from catalog.errors import Conflict
 from catalog.fair.config import file_url
@@ -32,10 +33,15 @@ from catalog.notices.model import (
     render,
 )
 from catalog.notices.parsed import NoticeRecord, RevisionKind, Source, Stream
+from catalog.schema.events import EventBase, Revision
+from catalog.schema.outbox import NoticeBase
+from catalog.storage.counterparts import CounterpartStore
 from catalog.storage.fair import PidMinting
-from catalog.storage.outbox import NoticeFacts, QueuedNotice
+from catalog.storage.outbox import NoticeFacts
 from catalog.storage.revisions import StoredRevision
 from catalog.storage.unit import CatalogTransaction, catalog_tx, retry_name_race
+from catalog.subscriptions.matching import SubscriptionStore
+from catalog.subscriptions.probability import ProbabilityMap
 
 #: Streams whose revisions are published; other events are archived silently.
 ALERT_STREAMS = frozenset(STREAM_CODES)
@@ -43,6 +49,9 @@ ALERT_STREAMS = frozenset(STREAM_CODES)
 #: Observatories whose events are simulated unless the wiring says otherwise
 #: (``reco.simulate`` writes ``nufair-sim``).
 SIMULATED_OBSERVATORIES: tuple[str, ...] = ("nufair-sim",)
+
+#: A stored revision's kind (the ``kind`` column's CHECK constraint allows these alone).
+RevisionKindName = Literal["initial", "update", "retraction"]
 
 #: Letters of the day's alerts, in order: ``IceCube-YYMMDD`` + the first one not taken.
 NAME_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -107,12 +116,12 @@ def next_alert_name(prefix: str, taken: set[str]) -> str | None:
     return None
 
 
-def shown_revision(facts: NoticeFacts) -> RowMapping:
+def shown_revision(facts: NoticeFacts) -> Revision:
     """The revision whose position a notice gives: its own, except for a retraction, which
     repeats the last position it withdraws."""
     rev = facts.revision
-    if rev["kind"] == RevisionKind.RETRACTION.value:
-        positioned = [r for r in facts.earlier if r["ra"] is not None]
+    if rev.kind == RevisionKind.RETRACTION.value:
+        positioned = [r for r in facts.earlier if r.ra is not None]
         if positioned:
             return positioned[-1]
     return rev
@@ -121,17 +130,17 @@ def shown_revision(facts: NoticeFacts) -> RowMapping:
 def citations(facts: NoticeFacts) -> tuple[Citation, ...]:
     """A retraction cites every earlier notice; any other revision supersedes the last."""
     earlier = facts.earlier
-    if facts.revision["kind"] == RevisionKind.RETRACTION.value:
-        return tuple(Citation(r["ivorn"], "retraction") for r in earlier if r["ivorn"])
-    if earlier and earlier[-1]["ivorn"]:
-        return (Citation(earlier[-1]["ivorn"], "supersedes"),)
+    if facts.revision.kind == RevisionKind.RETRACTION.value:
+        return tuple(Citation(r.ivorn, "retraction") for r in earlier if r.ivorn)
+    if earlier and earlier[-1].ivorn:
+        return (Citation(earlier[-1].ivorn, "supersedes"),)
     return ()
 
 
-def skymap_url(facts: NoticeFacts, shown: RowMapping, public_base_url: str | None) -> str | None:
+def skymap_url(facts: NoticeFacts, shown: Revision, public_base_url: str | None) -> str | None:
     """The public URL of the shown revision's FITS skymap: under its version's landing page,
     so only with a public address and once that version has a DOI."""
-    found = facts.skymaps.get(shown["id"])
+    found = facts.skymaps.get(shown.number)
     if not public_base_url or found is None or found[0] is None:
         return None
     return file_url(public_base_url, found[0], found[1])
@@ -142,21 +151,21 @@ def notice_input(facts: NoticeFacts, ivorn: str, config: PublishConfig) -> Notic
     rev, ev = facts.revision, facts.event
     shown = shown_revision(facts)
     return NoticeInput(
-        observatory=ev["observatory"], run_id=ev["run_id"], event_id=ev["event_id"],
-        name=ev["name"], stream=rev["stream"], event_time=ev["event_time"],
-        revision=rev["number"], kind=rev["kind"],
-        issued_at=rev["issued_at"] or rev["created_at"],
-        ra=shown["ra"], dec=shown["dec"], r50_deg=shown["r50_deg"],
-        r90_deg=shown["r90_deg"], energy_tev=shown["energy_tev"],
-        signalness=shown["signalness"], far_per_year=shown["far_per_year"],
+        observatory=ev.observatory, run_id=ev.run_id, event_id=ev.event_id,
+        name=ev.name, stream=rev.stream, event_time=rev.event_time or ev.event_time,
+        revision=rev.number, kind=cast(RevisionKindName, rev.kind),  # CHECK: one of KINDS
+        issued_at=rev.issued_at or rev.created_at,
+        ra=shown.ra, dec=shown.dec, r50_deg=shown.r50_deg,
+        r90_deg=shown.r90_deg, energy_tev=shown.energy_tev,
+        signalness=shown.signalness, far_per_year=shown.far_per_year,
         ivorn=ivorn, citations=citations(facts),
-        retraction_reason=rev["retraction_reason"],
+        retraction_reason=rev.retraction_reason,
         skymap_url=skymap_url(facts, shown, config.public_base_url),
-        test=config.is_test(ev["observatory"]), author=config.notice_author)
+        test=config.is_test(ev.observatory), author=config.notice_author)
 
 
 def rendered_notices(n: NoticeInput, revision_pk: int,
-                     routes: Sequence[Route]) -> list[QueuedNotice]:
+                     routes: Sequence[Route]) -> list[NoticeBase]:
     """The notice of every route and format (each format rendered once)."""
     out = []
     rendered = {}
@@ -165,7 +174,7 @@ def rendered_notices(n: NoticeInput, revision_pk: int,
             if fmt not in rendered:
                 rendered[fmt] = render(fmt, n)
             r = rendered[fmt]
-            out.append(QueuedNotice(
+            out.append(NoticeBase(
                 revision_pk=revision_pk, sink=route.sink, format=fmt,
                 idempotency_key=(f"nufair:{n.observatory}:{n.run_id}:{n.event_id}:"
                                  f"r{n.revision}:{route.sink}:{fmt}"),
@@ -173,13 +182,13 @@ def rendered_notices(n: NoticeInput, revision_pk: int,
     return out
 
 
-def retraction_record(ev: RowMapping, reason: str) -> NoticeRecord:
+def retraction_record(ev: EventBase, reason: str) -> NoticeRecord:
     """The retraction revision of a stored event (an operator's, one per event)."""
     return NoticeRecord(
-        observatory=ev["observatory"], run_id=ev["run_id"], event_id=ev["event_id"],
-        name=ev["name"], stream=Stream(ev["stream"]), event_time=ev["event_time"],
+        observatory=ev.observatory, run_id=ev.run_id, event_id=ev.event_id,
+        name=ev.name, stream=Stream(ev.stream), event_time=ev.event_time,
         kind=RevisionKind.RETRACTION, source=Source.OPERATOR, source_rev=None,
-        source_key=f"operator:retraction:{ev['observatory']}:{ev['run_id']}:{ev['event_id']}",
+        source_key=f"operator:retraction:{ev.observatory}:{ev.run_id}:{ev.event_id}",
         issued_at=datetime.now(UTC), retraction_reason=reason)
 
 
@@ -208,21 +217,26 @@ class Publisher:
             tx.dois.mint(self.pids, sorted({s.event_pk for s in stored}))
 
     def queue_notices(self, tx: CatalogTransaction, stored: Sequence[StoredRevision],
-                      ) -> list[StoredRevision]:
-        """Give each published revision its IVORN and queue its notices for every route;
-        ``stored`` with the count of notices queued."""
+                      probability: ProbabilityMap | None = None) -> list[StoredRevision]:
+        """Give each published revision its IVORN and queue its notices for every route
+        and every region subscription it matches (``probability``: the map of a single
+        revision, for the subscribers' probability share); ``stored`` with the count of
+        notices queued."""
         out = []
         for rev in stored:
             queued = 0
             if rev.stream in ALERT_STREAMS:
                 facts = tx.outbox.notice_facts(rev.revision_pk)
-                ivorn = facts.revision["ivorn"]
+                ivorn = facts.revision.ivorn
                 if ivorn is None:
                     ivorn = self._ivorn(facts)
                     tx.outbox.set_ivorn(rev.revision_pk, ivorn)
-                n = notice_input(facts, ivorn, self.config)
+                n = replace(notice_input(facts, ivorn, self.config), counterparts=tuple(
+                    CounterpartStore(tx.conn).for_revision(rev.revision_pk, 90)))
                 queued = tx.outbox.insert(rendered_notices(n, rev.revision_pk,
                                                            self.config.routes))
+                queued += SubscriptionStore(tx.conn).queue_matches(rev.revision_pk, n,
+                                                                   probability)
             out.append(replace(rev, notices=queued))
         return out
 
@@ -249,7 +263,8 @@ class Publisher:
             ev = tx.revisions.locked_event(key)
             if ev["cur_kind"] == RevisionKind.RETRACTION.value:
                 raise Conflict(f"event {key!r} is already retracted", details={"event": key})
-            stored = self.store_revisions(tx, [retraction_record(ev, reason)])
+            record = retraction_record(EventBase.model_validate(ev), reason)
+            stored = self.store_revisions(tx, [record])
             self.mint_dois(tx, stored)
             (done,) = self.queue_notices(tx, stored)
         return done
@@ -268,5 +283,5 @@ class Publisher:
 
     def _ivorn(self, facts: NoticeFacts) -> str:
         ev, rev = facts.event, facts.revision
-        return make_ivorn(self.config.ivorn_base, rev["stream"], ev["event_time"],
-                          ev["run_id"], ev["event_id"], rev["number"])
+        return make_ivorn(self.config.ivorn_base, rev.stream, ev.event_time,
+                          ev.run_id, ev.event_id, rev.number)

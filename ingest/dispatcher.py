@@ -26,18 +26,33 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
-from catalog.storage.outbox import OutboxNotice, OutboxStorage
+from catalog.schema.outbox import NoticeRead
+from catalog.storage.outbox import OutboxStorage
 from catalog.storage.steering import SteeringStorage
 from ingest.sinks import DeliveryError, Receipt, Sink
 
 log = logging.getLogger(__name__)
 
 
-def _fields(notice: OutboxNotice) -> dict[str, object]:
+def _fields(notice: NoticeRead) -> dict[str, object]:
     """The ids a log line of ``notice`` carries as fields (``nufair.logs``)."""
     return {"notice_id": notice.id, "revision_pk": notice.revision_pk, "sink": notice.sink,
             "format": notice.format}
+
+
+class SinkResolver(Protocol):
+    """Sinks that are not configured by name but built for each name with a prefix (the
+    sinks of region subscriptions, ``sub:<id>``: :mod:`ingest.sinks.subscription`)."""
+
+    prefix: str
+
+    def sink(self, name: str) -> Sink:
+        """The sink of ``name``; :class:`DeliveryError` when there is none now."""
+
+    def close(self) -> None:
+        """Release what the built sinks hold."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +114,12 @@ class Dispatcher:
     """Deliver outbox notices to ``sinks`` (matched on the notice's ``sink`` name)."""
 
     def __init__(self, outbox: OutboxStorage, sinks: Sequence[Sink],
-                 config: DispatcherConfig | None = None) -> None:
+                 config: DispatcherConfig | None = None,
+                 resolver: SinkResolver | None = None) -> None:
         self.outbox = outbox
         self.sinks = {s.name: s for s in sinks}
+        #: Sinks built per notice for names with its prefix (``sub:<id>``, issue 19).
+        self.resolver = resolver
         self.config = config or DispatcherConfig()
         self.steering = SteeringStorage(outbox.engine)
         #: Monotonic time of the loop's last pass (None: never ran); read by ``/readyz``.
@@ -114,8 +132,9 @@ class Dispatcher:
 
     def run_once(self) -> list[Outcome]:
         """Claim one batch of due notices and try each once."""
+        prefixes = (self.resolver.prefix,) if self.resolver is not None else ()
         claimed = self.outbox.claim_due(list(self.sinks), self.config.batch,
-                                        self.config.lease_s)
+                                        self.config.lease_s, prefixes)
         return [self._deliver(n) for n in claimed]
 
     def drain(self, timeout_s: float) -> list[Outcome]:
@@ -129,11 +148,11 @@ class Dispatcher:
             out.extend(batch)
         return out
 
-    def _deliver(self, notice: OutboxNotice) -> Outcome:
-        sink = self.sinks[notice.sink]
+    def _deliver(self, notice: NoticeRead) -> Outcome:
         started = datetime.now(UTC)
         status: int | None = None
         try:
+            sink = self.sinks.get(notice.sink) or self._resolved(notice.sink)
             receipt: Receipt = sink.deliver(notice)
             ok, detail, status = True, receipt.detail, receipt.status_code
         except DeliveryError as exc:
@@ -173,6 +192,11 @@ class Dispatcher:
             return f"gave up after {attempt} attempts: {detail}"
         return None
 
+    def _resolved(self, name: str) -> Sink:
+        if self.resolver is None:
+            raise DeliveryError(f"no sink {name!r} is configured")
+        return self.resolver.sink(name)  # DeliveryError when it cannot be built
+
     # ------------------------------------------------------------ background
 
     def wake(self) -> None:
@@ -201,6 +225,8 @@ class Dispatcher:
             self._thread = None
         for sink in self.sinks.values():
             sink.close()
+        if self.resolver is not None:
+            self.resolver.close()
 
     def _loop(self) -> None:
         while not self._stop.is_set():

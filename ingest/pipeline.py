@@ -31,7 +31,8 @@ from sqlalchemy.exc import IntegrityError
 from catalog.errors import InvalidInput
 from catalog.notices.parsed import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
 from catalog.publish import Publisher
-from catalog.storage.raw_events import IngestStorage, RawEventRow
+from catalog.schema.ingest import RawEventRead
+from catalog.storage.raw_events import IngestStorage
 from catalog.storage.revisions import StoredRevision
 from catalog.storage.unit import catalog_tx, retry_name_race
 from ingest.rawevent import validate_raw_event
@@ -65,7 +66,7 @@ class Accepted:
     """
 
     created: bool
-    raw: RawEventRow
+    raw: RawEventRead
     revision: StoredRevision | None
     selection: Selection | None
 

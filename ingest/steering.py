@@ -85,7 +85,7 @@ class OutboxSteering:
             revs = store.announced_revisions(event_pk, since)
             for revision_pk in revs:
                 facts = tx.outbox.notice_facts(revision_pk)
-                ivorn = facts.revision["ivorn"]
+                ivorn = facts.revision.ivorn
                 if ivorn is None:  # announced revisions have one; kept as a guard
                     continue
                 n = notice_input(facts, ivorn, self.publisher.config)

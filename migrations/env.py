@@ -8,6 +8,7 @@ from sqlalchemy import create_engine, pool
 import catalog.schema.ingest  # ingest tables (raw events, scans) on the shared metadata
 import catalog.schema.outbox  # noqa: F401  (the notice outbox on the shared metadata)
 from catalog.schema import pids as schema_fair  # noqa: F401  (FAIR tables on the shared metadata)
+from catalog.schema import subscriptions as schema_subscriptions  # noqa: F401  (issue 19)
 from catalog.schema.events import metadata
 from vo.uws import schema as uws_schema  # noqa: F401  (TAP async jobs on the shared metadata)
 

@@ -11,13 +11,16 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import Depends, FastAPI, Response
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
+from catalog.fair import skyview
 from catalog.fair.router import router as fair_router
 from catalog.handlers.counterparts import router as counterparts_router
 from catalog.handlers.events import router as catalog_router
+from catalog.handlers.subscriptions import router as subscriptions_router
 from catalog.storage.events import CatalogStorage
 from ingest.handlers.notices import router as notices_router
 from ingest.handlers.raw_events import router as ingest_router
@@ -27,7 +30,7 @@ from nufair.context import NufairApp, build_catalog_context
 from nufair.database import start_embedded, to_sqlalchemy_url
 from nufair.edge import error_json, install_edge
 from nufair.edge.inputs import known_query_only
-from nufair.fair import PidSyncLoop, pid_minting
+from nufair.fair import PidSyncLoop, install_local_docs, pid_minting
 from nufair.health import DatabaseHealth, readiness, select_one_probe
 from nufair.ingest import ingest_running
 from nufair.migrate import current_revision, head_revision
@@ -171,6 +174,7 @@ def _include_routers(app: NufairApp, settings: Settings) -> None:
     rest = [Depends(known_query_only)]  # the REST API refuses unknown query parameters
     app.include_router(catalog_router, dependencies=rest)
     app.include_router(counterparts_router, dependencies=rest)
+    app.include_router(subscriptions_router, dependencies=rest)
     app.include_router(fair_router)
     app.include_router(vo_router)
     app.include_router(vo_async_router)
@@ -222,8 +226,12 @@ def create_app(settings: Settings | None = None) -> NufairApp:
         version=__version__,
         summary="Archive and realtime pipeline for high-energy neutrino alerts",
         lifespan=_lifespan,
+        docs_url=None,  # served locally: install_local_docs
+        redoc_url=None,  # ReDoc would load from a CDN
     )
+    install_local_docs(app)
     _include_routers(app, settings)
+    app.mount(skyview.STATIC_URL, StaticFiles(directory=skyview.STATIC_DIR), name="static")
     app.add_middleware(ConeSearchFastPath)  # innermost: below the edge
     install_edge(app, public_base_url=settings.public_base_url,
                  cors_origins=settings.cors_origins, max_body_bytes=settings.max_body_bytes,

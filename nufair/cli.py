@@ -19,6 +19,7 @@ from nufair.commands.counterparts import counterparts
 from nufair.commands.ingest import ingest_command
 from nufair.commands.notices import notices_command
 from nufair.commands.reco import scan, simulate
+from nufair.commands.subscriptions import subscriptions_command
 from nufair.settings import Settings, hash_token, load_settings
 
 
@@ -58,8 +59,13 @@ def migrate() -> None:
         click.echo(f"database at head ({url.split('@')[-1]})")
 
 
-def _import_paths(url: str, paths: list[Path], progress: bool = True) -> tuple[int, int]:
-    """Import every file under ``paths`` (each file all-or-nothing). Returns (ok, refused)."""
+def _import_paths(url: str, paths: list[Path], progress: bool = True,
+                  strict: bool = False, report_file: Path | None = None) -> tuple[int, int]:
+    """Import every file under ``paths``; a table's bad rows are left out and listed (with
+    ``strict``, such a table is refused whole). Returns (ok, refused). With
+    ``report_file``, writes the reconciliation report there (JSON)."""
+    import json
+
     from tqdm import tqdm
 
     from catalog.importers import iter_paths
@@ -71,11 +77,22 @@ def _import_paths(url: str, paths: list[Path], progress: bool = True) -> tuple[i
     engine = make_engine(url)
     try:
         with tqdm(total=len(files), unit="file", disable=not progress, desc="import") as bar:
-            report = import_files(CatalogStorage(engine), files, progress=bar.update)
+            storage = CatalogStorage(engine)
+            report = import_files(storage, files, progress=bar.update, strict=strict)
+        if report_file is not None:
+            alerts = [a.model_dump(mode="json") for a in report.alerts(storage)]
+            report_file.write_text(json.dumps({
+                "alerts": alerts, "left_out": [r.model_dump() for r in report.left_out],
+                "refused": [{"file": str(p), "code": c, "reason": r}
+                            for p, c, r in report.refused],
+                "names_assigned": report.names_assigned}, indent=1))
     finally:
         engine.dispose()
     for path, code, reason in report.refused:
         click.echo(f"refused {path}: [{code}] {reason}", err=True)
+    for row in report.left_out:
+        where = f" {row.file} line {row.line}" if row.line is not None else ""
+        click.echo(f"left out{where}: {row.reason}", err=True)
     click.echo(f"{report.files_ok} file(s) imported, {len(report.refused)} refused: "
                f"{report.records} record(s), {report.revisions_created} new revision(s), "
                f"{report.events_created} new event(s)")
@@ -85,10 +102,17 @@ def _import_paths(url: str, paths: list[Path], progress: bool = True) -> tuple[i
 @main.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def import_(paths: tuple[Path, ...], no_progress: bool) -> None:
-    """Import notice files or folders (VOEvent XML, GCN JSON, IceCat-1 CSV, AMON tables)."""
+@click.option("--strict", is_flag=True,
+              help="Refuse a table with any bad row whole (default: store the good rows).")
+@click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write per alert the sources that contributed and every conflict (JSON).")
+def import_(paths: tuple[Path, ...], no_progress: bool, strict: bool,
+            report_file: Path | None) -> None:
+    """Import notice files or folders (VOEvent XML, GCN JSON, IceCat-1 CSV, AMON tables,
+    GCN circulars index)."""
     with database(Settings()) as (url, _):
-        _, failed = _import_paths(url, list(paths), progress=not no_progress)
+        _, failed = _import_paths(url, list(paths), progress=not no_progress, strict=strict,
+                                  report_file=report_file)
     if failed:
         sys.exit(1)
 
@@ -200,6 +224,7 @@ main.add_command(notices_command)
 main.add_command(scan)
 main.add_command(simulate)
 main.add_command(counterparts)
+main.add_command(subscriptions_command)
 main.add_command(backup_command)
 main.add_command(restore_command)
 

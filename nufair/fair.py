@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+import catalog.fair
 from catalog.fair.config import DEFAULT_ADMIN_EMAIL, FairConfig
 from catalog.fair.pids import DataCiteProvider, LocalProvider, PidProvider, SyncSummary, sync_dois
 from catalog.fair.records import RecordService
@@ -31,7 +38,15 @@ def fair_config(settings: Settings) -> FairConfig:
                       doi_resolver=settings.doi_resolver, provider=settings.pid_provider,
                       oai_page_size=settings.oai_page_size,
                       simulated_observatories=observatory_list(settings.test_observatories),
-                      admin_email=settings.contact_email or DEFAULT_ADMIN_EMAIL)
+                      admin_email=settings.contact_email or DEFAULT_ADMIN_EMAIL,
+                      **_symbol(settings))
+
+
+def _symbol(settings: Settings) -> dict[str, str]:
+    """The DataCite repository symbol: the repository account (``PROVIDER.REPO``) DOIs are
+    registered with; the configuration's default when there is none (local DOIs)."""
+    user = settings.datacite_user.strip().upper()
+    return {"datacentre_symbol": user} if "." in user else {}
 
 
 def make_provider(settings: Settings) -> PidProvider:
@@ -85,3 +100,24 @@ def pid_minting(settings: Settings) -> PidMinting:
     """The DOIs every flow mints with the revisions it stores."""
     cfg = fair_config(settings)
     return PidMinting(prefix=cfg.doi_prefix, provider=cfg.provider)
+
+
+#: Where the vendored Swagger UI's files are served, and where they lie.
+DOCS_ASSETS = "/docs/assets"
+SWAGGER_UI_DIR = Path(catalog.fair.__file__).parent / "static" / "swagger-ui"
+
+
+def install_local_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI served from its vendored files (``catalog/fair/static``, see the
+    SOURCES there), so that the page works with no network (FastAPI's default loads it from
+    a CDN)."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=SWAGGER_UI_DIR), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """The interactive API documentation, every file local."""
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} — API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png")

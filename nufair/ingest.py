@@ -18,6 +18,7 @@ from catalog.storage.events import CatalogStorage
 from catalog.storage.outbox import OutboxStorage
 from catalog.storage.raw_events import IngestStorage
 from catalog.storage.scans import ScanStorage
+from catalog.subscriptions.storage import SubscriptionStorage
 from ingest.consumer import ConsumerConfig, RawEventConsumer
 from ingest.dispatcher import Dispatcher, DispatcherConfig
 from ingest.handlers.context import IngestContext
@@ -29,6 +30,7 @@ from ingest.scanning.update import UpdatePublisher
 from ingest.sinks import Sink
 from ingest.sinks.folder import FolderSink
 from ingest.sinks.gcn_kafka import GcnKafkaSink, make_producer
+from ingest.sinks.subscription import SubscriptionSinks
 from ingest.sinks.vtp import VTPSink
 from ingest.sinks.webhook import WebhookSink
 from nufair.fair import observatory_list
@@ -127,7 +129,9 @@ def make_context(storage: CatalogStorage, settings: Settings) -> IngestContext:
     sinks = make_sinks(settings)
     publisher = Publisher(engine, publish_config(settings, sinks), pids=storage.pids)
     outbox = OutboxStorage(engine)
-    dispatcher = Dispatcher(outbox, sinks, dispatcher_config(settings))
+    dispatcher = Dispatcher(outbox, sinks, dispatcher_config(settings), SubscriptionSinks(
+        SubscriptionStorage(engine), sinks, timeout_s=settings.webhook_timeout_s,
+        allow_private=settings.subscription_allow_private_hosts))
     raw = IngestStorage(engine)
     scans = ScanStorage(engine)
     rconf = runner_config(settings)

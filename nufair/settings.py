@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_TOKEN = "nufair-dev-token"
 
 #: Every write scope a token can carry.
-SCOPES = ("ingest", "scan", "admin")
+SCOPES = ("ingest", "scan", "admin", "subscribe")
 
 
 class BadSettings(SystemExit):
@@ -154,6 +154,9 @@ class Settings(BaseSettings):
     webhook_formats: list[Literal["gcn-json", "voevent", "circular"]] = Field(
         default=["gcn-json"])
     webhook_timeout_s: float = 5.0
+    subscription_allow_private_hosts: bool = Field(
+        default=False, description="Deliver region subscriptions' webhooks to hosts that "
+        "resolve to loopback or private addresses (off: refused, against SSRF).")
     vtp_host: str = Field(default="127.0.0.1",
                           description="VOEvent broker (e.g. Comet) receiving authors' events.")
     vtp_port: int = Field(default=8098, description="The broker's VTP receiver port.")

@@ -12,6 +12,8 @@ Pure science: arrays in, documented result objects out. No database, no web.
 ``scan``                        the HEALPix scan on Dask (:func:`reco.scan.run_scan`), with
                                 ``scan_config``, ``refinement``, ``skyfits``, ``batchfit``
                                 and ``cluster``
+``cascade``                     the point-like shower hypothesis: its likelihood, fits, scan
+                                and simulation; the choice of hypothesis
 ``result``, ``regions``         the scan's result; its 50 % / 90 % regions and MOCs
 ``skymap``                      FITS skymaps and the PNG sky plot
 ==============================  ==============================================================

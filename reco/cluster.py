@@ -48,6 +48,11 @@ def local_client(n_workers: int | None = None, processes: bool = False) -> Any:
         # dashboard_address=None still tries :8787 (and warns when it is taken); a free
         # loopback port is quiet.
         dashboard_address="127.0.0.1:0",
+        # Every port on loopback: each worker's HTTP (metrics) port bound 0.0.0.0 by
+        # default, reachable from the network. (Thread workers talk to the scheduler
+        # in-process; only process workers need a TCP scheduler host.)
+        worker_dashboard_address="127.0.0.1:0",
+        **({"host": "127.0.0.1"} if processes else {}),
     )
     return new_client(cluster)
 

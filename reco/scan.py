@@ -83,6 +83,7 @@ def run_scan(
     client: Any = None,
     progress: Callable[[ScanProgress], None] | None = None,
     cancel: CancelFlag | threading.Event | None = None,
+    stream: str | None = None,
 ) -> ScanResult:
     """Scan the sky for the direction of ``event``.
 
@@ -99,15 +100,23 @@ def run_scan(
     cancel : object with ``is_set()``, optional
         Checked after every finished task; when set, pending tasks are cancelled and
         :class:`ScanCancelled` is raised.
+    stream : str, optional
+        The alert stream the selection gave the event (``"cascade"``, ``"gold"``, ...): with
+        ``config.hypothesis == "auto"`` it chooses the hypothesis, else the topology does
+        (:func:`reco.cascade.choose_hypothesis`). A cascade is scanned by
+        :func:`reco.cascade.run_cascade_scan`, in this process.
 
     Returns
     -------
     ScanResult
         With 50 % / 90 % regions filled in (Wilks and calibrated thresholds).
     """
+    from reco.cascade import resolve_hypothesis, run_cascade_scan
     from reco.regions import compute_regions
 
-    config = config or ScanConfig()
+    config = resolve_hypothesis(config or ScanConfig(), event, detector, stream)
+    if config.hypothesis == "cascade":
+        return run_cascade_scan(event, detector, config, progress, cancel)
     start = _time.perf_counter()
     prep = prepare(event, detector)
     fg = first_guess(event, detector, prep)

@@ -8,7 +8,9 @@ These types are shared by the driver (:mod:`reco.refinement`), the entry point
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
+
+Hypothesis = Literal["auto", "track", "cascade"]
 
 
 class ScanCancelled(RuntimeError):
@@ -89,6 +91,11 @@ class ScanConfig:
         per worker).
     retries : int
         Dask retries of a task whose worker died.
+    hypothesis : {"auto", "track", "cascade"}
+        The light hypothesis: an infinite muon track, or a point-like shower
+        (:mod:`reco.cascade`); ``"auto"`` chooses by the event's topology
+        (:func:`reco.cascade.choose_hypothesis`). A cascade scan has its own levels and ignores
+        the track's parameters above.
     """
 
     nsides: tuple[tuple[int, int], ...] = ((8, 0), (64, 12), (512, 24))
@@ -106,6 +113,7 @@ class ScanConfig:
     polish_rounds: int = 3
     polish_margin: float = 2.0
     polish_cap: float = 1000.0
+    hypothesis: Hypothesis = "auto"
 
     def to_json(self) -> dict[str, Any]:
         """Plain values."""

@@ -114,13 +114,20 @@ def _add_cards(header: fits.Header, result: ScanResult) -> None:
         header[key if len(key) <= 8 else f"HIERARCH {key}"] = (value, comment)
 
 
-def write_multiorder_fits(result: ScanResult, path: str | Path) -> None:
-    """Multi-order FITS: ``UNIQ`` and ``PROBDENSITY`` [sr⁻¹] (plus ``2DLLH``)."""
+def multiorder_density(result: ScanResult,
+                       ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+    """The multi-order map: ``UNIQ``, ``PROBDENSITY`` [sr⁻¹] and ``2DLLH`` per cell."""
     uniq, dllh = result.multiorder()
     order = (np.log2(uniq // 4) // 2).astype(np.int64)
     area = 4 * np.pi / (12 * 4.0**order)
     w = np.where(np.isfinite(dllh), np.exp(-0.5 * _scale(result) * dllh), 0.0)
-    density = w / np.sum(w * area)
+    return uniq, np.asarray(w / np.sum(w * area), dtype=np.float64), dllh
+
+
+def write_multiorder_fits(result: ScanResult, path: str | Path) -> None:
+    """Multi-order FITS: ``UNIQ`` and ``PROBDENSITY`` [sr⁻¹] (plus ``2DLLH``)."""
+    uniq, density, dllh = multiorder_density(result)
+    order = (np.log2(uniq // 4) // 2).astype(np.int64)
     cols = [
         fits.Column(name="UNIQ", format="K", array=uniq),
         fits.Column(name="PROBDENSITY", format="D", unit="sr-1", array=density),

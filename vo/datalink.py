@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from catalog.fair.config import file_url
 from vo.config import VoConfig
-from vo.datasets import DatasetRow
+from vo.datasets import Dataset
 from vo.formats.fields import FieldSpec, xml_attr
 from vo.tables import ColumnInfo, all_tables
 
@@ -106,7 +106,7 @@ def _row(ident: str, url: str | None = None, semantics: str = "#this", descripti
             None, local, "false", True if error is None else None]
 
 
-def link_rows(ident: DatasetId, ds: DatasetRow | None, cfg: VoConfig) -> list[list[object]]:
+def link_rows(ident: DatasetId, ds: Dataset | None, cfg: VoConfig) -> list[list[object]]:
     """The DataLink rows of one ID (an error row when it is unknown)."""
     if ident.alert_id is None:
         return [_row(ident.raw, semantics="#this",
@@ -133,7 +133,7 @@ def link_rows(ident: DatasetId, ds: DatasetRow | None, cfg: VoConfig) -> list[li
     # The landing page of this version, known from its files' one URL (a version without
     # files yet links the page of every version instead).
     version = next((a.landing_key for a in ds.artifacts
-                    if a.revision == ds.revision and a.landing_key is not None), None)
+                    if a.revision_number == ds.revision and a.landing_key is not None), None)
     semantics = "#documentation" if has_this else "#this"
     if version is not None:
         rows.append(_row(ident.raw, f"{base}/records/{version}", semantics,

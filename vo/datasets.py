@@ -7,34 +7,19 @@ transaction :meth:`vo.storage.VoStorage` opens; nothing here writes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
+from catalog.schema.base import Entity
 from catalog.schema.events import artifacts, events, region_tiles, revisions
-from catalog.storage.fair import ARTIFACT_LANDING_KEY
+from catalog.storage.fair import ArtifactRead, artifacts_select
 
 #: (alert id, revision number or None for the current revision).
 DatasetKey = tuple[int, int | None]
 
 
-@dataclass(frozen=True, slots=True)
-class ArtifactRow:
-    """A stored file of a revision (or of the event as a whole), as DataLink links it."""
-
-    id: int
-    role: str
-    filename: str
-    media_type: str
-    size_bytes: int
-    storage_url: str
-    revision: int | None
-    landing_key: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class DatasetRow:
+class Dataset(Entity):
     """One alert revision: what DataLink needs to list its links."""
 
     alert_id: int
@@ -43,16 +28,16 @@ class DatasetRow:
     revision_pk: int
     ivorn: str | None
     has_moc: dict[int, bool]
-    artifacts: list[ArtifactRow]
+    artifacts: list[ArtifactRead]
 
 
 def read_datasets(conn: Connection, keys: Sequence[DatasetKey]
-                  ) -> dict[DatasetKey, DatasetRow | None]:
+                  ) -> dict[DatasetKey, Dataset | None]:
     """The revision (or current revision when None) and artifacts of each (event, rev)."""
     return {key: read_dataset(conn, *key) for key in keys}
 
 
-def read_dataset(conn: Connection, alert_id: int, number: int | None) -> DatasetRow | None:
+def read_dataset(conn: Connection, alert_id: int, number: int | None) -> Dataset | None:
     """The revision ``number`` (the current one when None) of an alert, with its files."""
     stmt = (select(events.c.id, events.c.name, revisions.c.id.label("rpk"),
                    revisions.c.number, revisions.c.ivorn,
@@ -67,20 +52,15 @@ def read_dataset(conn: Connection, alert_id: int, number: int | None) -> Dataset
     if row is None:
         return None
     arts = conn.execute(
-        select(artifacts.c.id, artifacts.c.role, artifacts.c.filename,
-               artifacts.c.media_type,
-               artifacts.c.size_bytes, artifacts.c.storage_url,
-               revisions.c.number, ARTIFACT_LANDING_KEY.label("landing_key"))
-        .outerjoin(revisions, revisions.c.id == artifacts.c.revision_pk)
+        artifacts_select()
         .where(artifacts.c.event_pk == alert_id,
                (artifacts.c.revision_pk == row.rpk)
                | artifacts.c.revision_pk.is_(None))
-        .order_by(artifacts.c.role)).all()
-    return DatasetRow(
-        row.id, row.name, row.number, row.rpk, row.ivorn,
-        {50: row.r50_deg is not None, 90: row.r90_deg is not None},
-        [ArtifactRow(a.id, a.role, a.filename, a.media_type, a.size_bytes,
-                     a.storage_url, a.number, a.landing_key) for a in arts])
+        .order_by(artifacts.c.role)).mappings()
+    return Dataset(
+        alert_id=row.id, name=row.name, revision=row.number, revision_pk=row.rpk,
+        ivorn=row.ivorn, has_moc={50: row.r50_deg is not None, 90: row.r90_deg is not None},
+        artifacts=[ArtifactRead.model_validate(a) for a in arts])
 
 
 def read_moc_ranges(conn: Connection, alert_id: int, number: int | None,

@@ -25,7 +25,7 @@ from vo import resultstream
 from vo.adql.geometry import ascii_moc
 from vo.adql.scope import quote
 from vo.adql.translate import Translation, UploadTable
-from vo.datasets import DatasetKey, DatasetRow, read_datasets, read_moc_ranges
+from vo.datasets import Dataset, DatasetKey, read_datasets, read_moc_ranges
 from vo.formats import sqlformat
 from vo.formats.delimited import delimited
 from vo.formats.fields import field_specs
@@ -269,7 +269,7 @@ class VoStorage:
         return rows[:maxrec], len(rows) > maxrec
 
     # ----------------------------------------------------------------- datalink
-    def datasets(self, keys: Sequence[DatasetKey]) -> dict[DatasetKey, DatasetRow | None]:
+    def datasets(self, keys: Sequence[DatasetKey]) -> dict[DatasetKey, Dataset | None]:
         """The revision (or current revision when None) and artifacts of each (event, rev)."""
         with self.engine.connect() as conn, conn.begin():
             self._read_only(conn)

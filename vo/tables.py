@@ -133,18 +133,22 @@ def _alert_columns(current: bool) -> tuple[ColumnInfo, ...]:
     ]
     for level in (50, 90):
         cols += [
-            _c(f"ra_err_plus_{level}", "double", f"{level} % region: RA extent above the "
-               "best fit (coordinate difference; a circle's radius for a circle).", unit="deg",
+            _c(f"ra_err_plus_{level}", "double", f"{level} % region when it is a box "
+               f"(shape{level} = 'box'): RA half-width above the best fit, as a coordinate "
+               "difference (not on-sky); null for a circle.", unit="deg",
                ucd="stat.error;pos.eq.ra"),
-            _c(f"ra_err_minus_{level}", "double", f"{level} % region: RA extent below the "
-               "best fit (coordinate difference).", unit="deg", ucd="stat.error;pos.eq.ra"),
-            _c(f"dec_err_plus_{level}", "double", f"{level} % region: Dec extent above the "
-               "best fit.", unit="deg", ucd="stat.error;pos.eq.dec"),
-            _c(f"dec_err_minus_{level}", "double", f"{level} % region: Dec extent below the "
-               "best fit.", unit="deg", ucd="stat.error;pos.eq.dec"),
-            _c(f"r{level}", "double", f"Radius of the {level} % region when it is a circle "
-               "(then all four extents equal it); for a box, the radius of the cap with the "
-               "box's area.",
+            _c(f"ra_err_minus_{level}", "double", f"{level} % region when it is a box: RA "
+               "half-width below the best fit (coordinate difference); null for a circle.",
+               unit="deg", ucd="stat.error;pos.eq.ra"),
+            _c(f"dec_err_plus_{level}", "double", f"{level} % region when it is a box: Dec "
+               "half-width above the best fit; null for a circle.", unit="deg",
+               ucd="stat.error;pos.eq.dec"),
+            _c(f"dec_err_minus_{level}", "double", f"{level} % region when it is a box: Dec "
+               "half-width below the best fit; null for a circle.", unit="deg",
+               ucd="stat.error;pos.eq.dec"),
+            _c(f"r{level}", "double", f"Radius of the {level} % region when it is a "
+               f"circle (shape{level} = 'circle'); for a box, the radius of the cap of equal "
+               "area (a summary, not the shape: the box is its four half-widths).",
                unit="deg", ucd="stat.error;pos.angDistance", principal=level == 90),
             _c(f"area{level}", "double", f"Area of the {level} % region.", unit="deg**2",
                ucd="phys.angArea"),
@@ -159,6 +163,28 @@ def _alert_columns(current: bool) -> tuple[ColumnInfo, ...]:
         _c("retracted", "short", f"1 when {what} is a retraction, else 0.",
            ucd="meta.code.status"),
         _c("retraction_reason", "char", "Why the alert was retracted.", ucd="meta.note"),
+        _c("status", "char", "What the alert is now: live, retracted (by IceCube), or "
+           "likely_background (IceCat-1 CR_VETO: likely a cosmic-ray muon). Filter on "
+           "status = 'live' for the alerts that still stand.", ucd="meta.code.status",
+           indexed=False, principal=True),
+        _c("status_reason", "char", "Why the status is not live.", ucd="meta.note"),
+        _c("status_source", "char", "Source key of the revision that set the status.",
+           ucd="meta.ref"),
+        _c("event_time_precision", "double", "Resolution of event_time as its source wrote "
+           "it (1e-06 for IceCat-1, 0.01 for GCN notices).", unit="s",
+           ucd="stat.error;time.epoch"),
+        _c("event_time_source", "char", "Source key of the revision event_time comes from "
+           "(the most authoritative, most precise source).", ucd="meta.ref"),
+        _c("event_conflicts", "char", "JSON list of sources that disagree with event_time "
+           "beyond both precisions ([] when none).", ucd="meta.note"),
+        _c("conflicts", "char", f"JSON list of the values the sources of {what} disagree on, "
+           "with each source's value ([] when none).", ucd="meta.note"),
+        _c("shape50", "char", "Shape of the 50 % region: circle (radius r50; the four "
+           "extents are then all r50) or box (RA/Dec half-widths ra/dec_err_plus/minus_50).",
+           ucd="meta.code"),
+        _c("shape90", "char", "Shape of the 90 % region: circle (radius r90) or box (RA/Dec "
+           "half-widths ra/dec_err_plus/minus_90, RA as a coordinate difference).",
+           ucd="meta.code"),
         _c("obs_publisher_did", "char", "Publisher dataset identifier; the ID parameter of "
            "the DataLink service.", ucd="meta.ref.ivoid;meta.main"),
         _c("moc50", "char", _moc_description(50), xtype="moc", ucd="pos.outline;obs.field",

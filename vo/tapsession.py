@@ -16,6 +16,7 @@ import numpy as np
 import psycopg
 
 from catalog.storage.dberrors import outage
+from vo.adql.dberrors import adql_message
 from vo.adql.scope import quote
 from vo.adql.translate import PG_TYPE, UPLOAD_HPX, UploadTable
 from vo.errors import DatabaseUnavailable, QueryFailed, VoError
@@ -41,7 +42,7 @@ def _readable(exc: psycopg.Error, limit_s: float | None) -> str:
     code = exc.sqlstate or ""
     if code == "57014":
         return timeout_message(limit_s)
-    return f"query failed in the database: {primary}"
+    return adql_message(code, primary)
 
 
 def timeout_message(limit_s: float | None) -> str:

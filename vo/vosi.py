@@ -102,16 +102,20 @@ def table_document(t: TableInfo) -> str:
 EXAMPLES = [
     ("cone", "Alerts within 5 degrees of TXS 0506+056",
      "SELECT name, ra, dec, r90, event_time FROM nufair.alerts\n"
-     "WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 77.3582, 5.6931, 5))"),
+     "WHERE status = 'live'\n"
+     "AND 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 77.3582, 5.6931, 5))"),
     ("moc", "Alerts whose 90 % region contains a position",
      "SELECT name, ra, dec, area90 FROM nufair.alerts\n"
-     "WHERE 1 = CONTAINS(POINT('ICRS', 77.3582, 5.6931), moc90)"),
+     "WHERE status = 'live' AND 1 = CONTAINS(POINT('ICRS', 77.3582, 5.6931), moc90)"),
     ("revisions", "Every revision of the most recent alerts",
      "SELECT TOP 20 name, revision, revision_kind, ra, dec, r90 FROM nufair.revisions\n"
      "ORDER BY event_time DESC, revision"),
     ("gold", "Gold alerts by energy",
      "SELECT TOP 10 name, energy, signalness FROM nufair.alerts\n"
-     "WHERE stream = 'gold' ORDER BY energy DESC"),
+     "WHERE stream = 'gold' AND status = 'live' ORDER BY energy DESC"),
+    ("not-live", "Alerts retracted or flagged likely background, and why",
+     "SELECT name, status, status_reason, status_source FROM nufair.alerts\n"
+     "WHERE status <> 'live' ORDER BY event_time"),
 ]
 
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import multiprocessing
-import os
-from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 from urllib.parse import urlencode
@@ -17,17 +14,16 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from catalog.errors import Busy, InvalidInput, NotFound
-from catalog.fair import dcat, skyplot
-from catalog.fair.config import FairConfig
+from catalog.fair import dcat, dcat_page, skyplot, skyview
 from catalog.fair.describe import iso
-from catalog.fair.http import TEMPLATES, FairContext, get_fair, negotiate
-from catalog.fair.records import AlertRecord
+from catalog.fair.http import TEMPLATES, FairContext, FairRoute, get_fair, negotiate
 from catalog.handlers.context import catalog_context
 from catalog.handlers.events import get_storage
 from catalog.models import EventSummary
 from catalog.storage.events import CatalogStorage, EventQuery
+from catalog.storage.fair_pages import PageAlert, catalog_page
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=FairRoute)
 Ctx = Annotated[FairContext, Depends(get_fair)]
 Storage = Annotated[CatalogStorage, Depends(get_storage)]
 
@@ -40,44 +36,21 @@ TEXT = r"^[^\x00-\x1f\x7f]*$"
 
 
 class BuildGate:
-    """Caps the DCAT catalog pages built at once; holds the default page size.
+    """Caps the DCAT catalogue pages built at once; holds the default page size.
 
     Entered and left on the event loop only, so a plain counter is safe. A request that
-    finds the gate full is refused (503 with ``Retry-After``) rather than queued: queued
-    builds would hold worker threads that every other endpoint needs.
-
-    The graph of a page is built and serialised in a process of the gate's own (``limit``
-    of them, started on the first build): rdflib is pure Python, ~1 s of CPU per page, and
-    in a worker thread it held the GIL that the event loop needs — a third of the worker
-    threads' samples under the floods of issue #12.
+    finds the gate full is refused (503 with ``Retry-After``) rather than queued. A page is
+    one database read and a few milliseconds of writing (:mod:`catalog.fair.dcat_page`),
+    done in a worker thread.
     """
 
     def __init__(self, limit: int = 2, page_size: int = 100) -> None:
         self.limit = limit
         self.page_size = page_size
         self.active = 0
-        self._pool: ProcessPoolExecutor | None = None
-        #: The process that built the last page (the app's own never does).
-        self.last_builder_pid: int | None = None
-
-    async def serialise(self, records: list[AlertRecord], ctx: FairContext, page: int,
-                        size: int, total: int, page_url: str, rdf_format: str) -> str:
-        """The page's graph, serialised in one of the gate's processes."""
-        if self._pool is None:
-            # spawn, not fork: the server has threads (and their locks) a fork would copy.
-            self._pool = ProcessPoolExecutor(max_workers=max(1, self.limit),
-                                             mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_lower_priority)
-        body, self.last_builder_pid = await asyncio.get_running_loop().run_in_executor(
-            self._pool, _serialise_in_builder, records, ctx.cfg, page, size, total,
-            page_url, rdf_format)
-        return body
 
     def close(self) -> None:
-        """Stop the gate's processes (at the app's end)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        """Nothing to stop (kept for the app's shutdown, which calls it)."""
 
     def try_enter(self) -> bool:
         """Take a slot; False when every slot is taken."""
@@ -121,9 +94,9 @@ def _row(e: EventSummary) -> dict[str, str]:
     position = "—"
     if cur is not None and cur.ra is not None and cur.dec is not None:
         position = f"{cur.ra:.2f}, {cur.dec:+.2f}"
-    state = "retracted" if e.retracted else f"rev. {cur.number if cur else 0}"
-    if not e.retracted and e.revision_count > 1:
-        state += f" of {e.revision_count}"
+    # One-based for readers: the latest of two revisions (numbers 0 and 1) is "rev. 2 of 2".
+    shown = (cur.number + 1) if cur else 1
+    state = "retracted" if e.retracted else f"rev. {shown} of {max(e.revision_count, shown)}"
     return {"name": e.name or key, "href": f"/records/{key}", "stream": e.stream,
             "time": e.event_time.strftime("%Y-%m-%d %H:%M:%S"), "position": position,
             "state": state}
@@ -159,7 +132,7 @@ def home(request: Request, storage: Storage,
          ra: Annotated[str | None, Query(max_length=20, pattern=TEXT)] = None,
          dec: Annotated[str | None, Query(max_length=20, pattern=TEXT)] = None,
          radius: Annotated[str | None, Query(max_length=20, pattern=TEXT)] = None,
-         cursor: Annotated[str | None, Query(max_length=200, pattern=TEXT)] = None
+         cursor: Annotated[str | None, Query(max_length=200, pattern=TEXT)] = None,
          ) -> Response:
     """Latest alerts, the all-sky map and a search form; no JavaScript."""
     q = {"name": name, "since": since, "until": until, "stream": stream or None, "ra": ra,
@@ -186,55 +159,51 @@ def home(request: Request, storage: Storage,
     except InvalidInput as exc:
         error, status = exc.message, 422
     points = _map_points(storage)
+    searched = any(q.values())
+    matches = {i["name"] for i in items} if searched else None
+    if matches is not None:  # the matches drawn last, over the others
+        points.sort(key=lambda p: p.name in matches)
     context = {"q": q, "items": items, "error": error, "next_url": next_url,
-               "searched": any(q.values()), "total": storage.count_events(),
-               "allsky": skyplot.allsky_map(points), "vo_links": VO_LINKS,
+               "searched": searched, "total": storage.count_events(),
+               "allsky": skyplot.allsky_map(points, highlight=matches),
+               "legend": skyplot.legend(), "vo_links": VO_LINKS,
+               "sky": skyview.allsky_view(points, None),
                "streams": ("gold", "bronze", "cascade", "hese", "ehe")}
     return TEMPLATES.TemplateResponse(request, "home.html", context, status_code=status)
 
 
-def page_records(ctx: FairContext, page: int, size: int) -> tuple[list[AlertRecord], int]:
-    """The alerts of one catalog page (newest first) and the number of alerts in all."""
-    pks = ctx.fair.all_event_pks()
-    chosen = pks[(page - 1) * size:page * size]
-    return [ctx.records.for_event(pk) for pk in chosen], len(pks)
+@dataclass(frozen=True, slots=True)
+class CatalogPage:
+    """A built catalogue page: its alerts, the number of alerts in all, and its body."""
+
+    alerts: list[PageAlert]
+    total: int
+    body: str
 
 
-def read_catalog_page(ctx: FairContext, page: int, size: int) -> tuple[list[AlertRecord], int]:
-    """The records of a page and the number of alerts (a worker thread's part: reads)."""
-    records, total = page_records(ctx, page, size)
-    if page > 1 and not records:
+def read_catalog_page(ctx: FairContext, page: int, size: int, media: str,
+                      page_url: str) -> CatalogPage:
+    """Page ``page`` of the catalogue, read and written (a worker thread's part); the HTML
+    view gets no body. :class:`NotFound` beyond the last page."""
+    alerts, total = catalog_page(ctx.fair.engine, page, size)
+    if page > 1 and not alerts:
         raise NotFound(f"the catalog has no page {page}",
                        details={"pages": max(1, -(-total // size))})
-    return records, total
-
-
-def serialise_catalog_page(records: list[AlertRecord], cfg: FairConfig, page: int, size: int,
-                           total: int, page_url: str, rdf_format: str) -> str:
-    """The page's DCAT graph, serialised (a builder process's part: pure CPU)."""
-    graph = dcat.catalog_page_graph(records, cfg, page=page, size=size, total=total,
-                                    page_url=page_url)
-    return str(graph.serialize(format=rdf_format))
-
-
-def _lower_priority() -> None:
-    # A builder shares the cores with the app's event loop and with PostgreSQL: it yields
-    # to them (it holds no lock they wait for, so nothing is inverted).
-    os.nice(10)
-
-
-def _serialise_in_builder(records: list[AlertRecord], cfg: FairConfig, page: int, size: int,
-                          total: int, page_url: str, rdf_format: str) -> tuple[str, int]:
-    return (serialise_catalog_page(records, cfg, page, size, total, page_url, rdf_format),
-            os.getpid())
+    body = ""
+    if media in dcat_page.WRITERS:
+        triples = dcat_page.page_triples(alerts, ctx.cfg, page=page, size=size, total=total,
+                                         page_url=page_url)
+        body = dcat_page.WRITERS[media](triples)
+    return CatalogPage(alerts, total, body)
 
 
 def build_catalog_page(ctx: FairContext, page: int, size: int, rdf_format: str,
                        page_url: str) -> tuple[str, int]:
-    """(serialised page, total alerts) in the calling thread (benchmarks, tools)."""
-    records, total = read_catalog_page(ctx, page, size)
-    return serialise_catalog_page(records, ctx.cfg, page, size, total, page_url,
-                                  rdf_format), total
+    """(serialised page, total alerts) in the calling thread (benchmarks, tools);
+    ``rdf_format`` is rdflib's name of the serialisation (``turtle``, ``json-ld``, ``xml``)."""
+    media = next(m for m, f in dcat.RDF_FORMATS.items() if f == rdf_format)
+    built = read_catalog_page(ctx, page, size, media, page_url)
+    return built.body, built.total
 
 
 def _gate(request: Request) -> BuildGate:
@@ -252,18 +221,25 @@ def _page_links(page_url: str, page: int, total: int, size: int) -> str:
     return " , ".join(f'<{page_url.format(page=n)}> ; rel="{rel}"' for rel, n in rels)
 
 
+#: What ``/catalog`` offers: the RDF serialisations, then the HTML view for browsers.
+CATALOG_OFFERS = [*dcat.RDF_FORMATS, "text/html", "application/json"]
+
+
 @router.get("/catalog")
 async def catalog(request: Request, ctx: Ctx,
                   page: Annotated[int, Query(ge=1, le=10**7)] = 1,
-                  limit: Annotated[int | None, Query(ge=1, le=1000)] = None) -> Response:
-    """One page of the DCAT 3 catalog with PROV-O, as Turtle, JSON-LD or RDF/XML.
+                  limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
+                  format: Annotated[str | None, Query(max_length=40, pattern=TEXT)] = None,
+                  ) -> Response:
+    """One page of the DCAT 3 catalogue as Turtle, JSON-LD or RDF/XML, or its HTML view.
+
+    ``format`` (one of the RDF media types) overrides ``Accept``: links for browsers.
 
     Pages hold ``limit`` alerts (default ``NUFAIR_CATALOG_PAGE_SIZE``), newest first, and
-    link each other (``hydra:PagedCollection`` in the graph, ``Link`` headers). A page's
-    records are read in a worker thread and its graph built in a process of the gate's,
-    at most ``NUFAIR_CATALOG_MAX_BUILDS`` at once (503 beyond).
+    link each other (``hydra:PagedCollection`` in the graph, ``Link`` headers). At most
+    ``NUFAIR_CATALOG_MAX_BUILDS`` pages are built at once (503 beyond).
     """
-    media = negotiate(request.headers.get("accept"), list(dcat.RDF_FORMATS))
+    media = negotiate(format or request.headers.get("accept"), CATALOG_OFFERS)
     gate = _gate(request)
     size = limit or gate.page_size
     page_url = ctx.cfg.catalog_url + "?page={page}" + (f"&limit={limit}" if limit else "")
@@ -271,13 +247,33 @@ async def catalog(request: Request, ctx: Ctx,
         raise Busy("the catalog is being built for other requests; try again shortly",
                    details={"retry_after_s": 5})
     try:
-        records, total = await run_in_threadpool(read_catalog_page, ctx, page, size)
-        body = await gate.serialise(records, ctx, page, size, total, page_url,
-                                    dcat.RDF_FORMATS[media])
+        built = await run_in_threadpool(read_catalog_page, ctx, page, size, media, page_url)
     finally:
         gate.leave()
-    return Response(body, media_type=media, headers={
-        "Vary": "Accept", "Link": _page_links(page_url, page, total, size)})
+    links = _page_links(page_url, page, built.total, size)
+    if media == "text/html":
+        last = max(1, -(-built.total // size))
+        view = {"alerts": built.alerts, "page": page, "last": last, "total": built.total,
+                "prev_url": page_url.format(page=page - 1) if page > 1 else None,
+                "next_url": page_url.format(page=page + 1) if page < last else None,
+                "formats": [(m, f"{page_url.format(page=page)}&{urlencode({'format': m})}")
+                            for m in dcat.RDF_FORMATS]}
+        response = TEMPLATES.TemplateResponse(request, "catalog.html",
+                                              {"v": view, "cfg": ctx.cfg})
+        response.headers.update({"Vary": "Accept", "Link": links})
+        return response
+    return Response(built.body, media_type=media, headers={"Vary": "Accept", "Link": links})
+
+
+@router.get("/robots.txt")
+def robots(ctx: Ctx) -> Response:
+    """Crawlers welcome on the pages; kept off the query services and the write API; the
+    sitemap named."""
+    body = ("User-agent: *\n"
+            "Allow: /\n"
+            "Disallow: /tap/\nDisallow: /scs\nDisallow: /api/\nDisallow: /oai\n"
+            f"Sitemap: {ctx.cfg.base}/sitemap.xml\n")
+    return Response(body, media_type="text/plain; charset=utf-8")
 
 
 @router.get("/sitemap.xml")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from catalog.errors import InvalidInput
 from catalog.fair import describe
 from catalog.fair.config import FairConfig
 from catalog.fair.records import AlertRecord
@@ -76,3 +77,62 @@ def to_ris(rec: AlertRecord, cfg: FairConfig) -> str:
         lines.append(("ET", str(rec.revision.number)))
     lines.append(("ER", ""))
     return "".join(f"{tag}  - {value}\r\n" for tag, value in lines)
+
+
+def _parts(rec: AlertRecord, cfg: FairConfig) -> tuple[str, int, str, str, str]:
+    """(creator, year, title, version phrase or "", DOI URL) of a formatted citation."""
+    version = "" if rec.is_concept else str(rec.revision.number)
+    return (describe.creator(rec, cfg).name, describe.published(rec).year,
+            describe.title(rec), version, cfg.doi_url(rec.focus.doi))
+
+
+def _apa(rec: AlertRecord, cfg: FairConfig) -> str:
+    who, year, title, version, url = _parts(rec, cfg)
+    v = f" (Version {version})" if version else ""
+    return f"{who}. ({year}). {title}{v} [Data set]. {cfg.publisher}. {url}"
+
+
+def _chicago(rec: AlertRecord, cfg: FairConfig) -> str:
+    who, year, title, version, url = _parts(rec, cfg)
+    v = f" Version {version}." if version else ""
+    return f"{who}. {year}. “{title}.”{v} {cfg.publisher}. {url}."
+
+
+def _ieee(rec: AlertRecord, cfg: FairConfig) -> str:
+    who, year, title, version, _ = _parts(rec, cfg)
+    v = f", version {version}" if version else ""
+    return f"{who}, “{title},” {cfg.publisher}{v}, {year}. doi: {rec.focus.doi}."
+
+
+def _harvard(rec: AlertRecord, cfg: FairConfig) -> str:
+    who, year, title, version, url = _parts(rec, cfg)
+    v = f" Version {version}." if version else ""
+    return f"{who} ({year}) {title}.{v} {cfg.publisher}. Available at: {url}."
+
+
+def _vancouver(rec: AlertRecord, cfg: FairConfig) -> str:
+    who, year, title, version, url = _parts(rec, cfg)
+    v = f" Version {version}." if version else ""
+    return f"{who}. {title} [dataset].{v} {cfg.publisher}; {year}. Available from: {url}"
+
+
+#: Citation styles of ``text/x-bibliography`` (the ``style`` parameter), written by hand: a
+#: dataset citation is one line per style, and a CSL processor with its style files would
+#: be a large dependency for it. Keys follow the CSL style names DataCite accepts.
+STYLES = {"apa": _apa, "chicago-author-date": _chicago, "ieee": _ieee,
+          "harvard-cite-them-right": _harvard, "vancouver": _vancouver}
+DEFAULT_STYLE = "apa"
+#: Human names of the styles (the landing page's citation choice).
+STYLE_NAMES = {"apa": "APA", "chicago-author-date": "Chicago (author-date)", "ieee": "IEEE",
+               "harvard-cite-them-right": "Harvard", "vancouver": "Vancouver"}
+
+
+def bibliography(rec: AlertRecord, cfg: FairConfig, style: str | None = None) -> str:
+    """The formatted citation of a record in ``style`` (APA by default), marked as retracted
+    when it is; an unknown style is :class:`InvalidInput`."""
+    style = (style or DEFAULT_STYLE).lower()
+    if style not in STYLES:
+        raise InvalidInput(f"unknown citation style {style!r}",
+                           details={"available": sorted(STYLES)})
+    text = STYLES[style](rec, cfg)
+    return f"{text} [Retracted]" if rec.withdrawn else text

@@ -15,6 +15,9 @@ LICENSE_URL = "https://creativecommons.org/licenses/by/4.0/legalcode"
 #: COAR access-right vocabulary: open access.
 ACCESS_RIGHT_URI = "http://purl.org/coar/access_right/c_abf2"
 ACCESS_RIGHT_LABEL = "open access"
+#: The access conditions in words (schema.org ``conditionsOfAccess``), naming the COAR term.
+ACCESS_CONDITIONS = (f"Open access ({ACCESS_RIGHT_URI}): no registration, no embargo, no "
+                     "fee; metadata and files may be reused under CC-BY-4.0.")
 #: The OAI-PMH ``adminEmail`` when no contact is configured.
 DEFAULT_ADMIN_EMAIL = "nufair@example.org"
 
@@ -87,6 +90,8 @@ class FairConfig:
     admin_email: str = DEFAULT_ADMIN_EMAIL
     simulated_observatories: tuple[str, ...] = ("nufair-sim",)
     simulation_creator: str = "nufair event simulator"
+    #: The DataCite repository symbol (``PROVIDER.REPOSITORY``) of the OAI ``datacentreSymbol``.
+    datacentre_symbol: str = "NUFAIR.ALERTS"
 
     def is_simulated(self, observatory: str) -> bool:
         """Whether events of ``observatory`` are simulated, not observed."""

@@ -64,15 +64,11 @@ def related_identifiers(rec: AlertRecord, cfg: FairConfig) -> list[dict[str, str
         if rec.superseded_by:
             out.append(_rel(rec.superseded_by.doi.doi, "IsObsoletedBy", general="Dataset"))
     out.append(_rel(cfg.catalog_url, "IsPartOf", "URL", "Collection"))
-    rev = rec.revision
-    if rev.ivorn:
-        out.append(_rel(rev.ivorn, "IsDerivedFrom", "URL", "Event"))
+    # The notice's IVORN (an ivo:// URI, none of DataCite's identifier types) is given as an
+    # alternate identifier only, never typed as a URL.
     out.append(_rel(cfg.software_url, "IsCompiledBy", "URL", "Software"))
-    if rec.retraction is not None:
-        if rec.replaced_by:
-            out.append(_rel(cfg.record_url(rec.replaced_by), "IsObsoletedBy", "URL", "Dataset"))
-        elif rec.retraction.ivorn:
-            out.append(_rel(rec.retraction.ivorn, "IsObsoletedBy", "URL", "Event"))
+    if rec.retraction is not None and rec.replaced_by:
+        out.append(_rel(cfg.record_url(rec.replaced_by), "IsObsoletedBy", "URL", "Dataset"))
     return out
 
 
@@ -129,6 +125,16 @@ def to_json(rec: AlertRecord, cfg: FairConfig) -> dict[str, Any]:
     if version is not None and not rec.is_concept:
         data["version"] = version
     return data
+
+
+def served_json(rec: AlertRecord, cfg: FairConfig) -> dict[str, Any]:
+    """DataCite JSON as DataCite's content negotiation serves it: the attributes with the
+    DOI URL as ``id``, the registration ``agency`` and the DOI's ``state``."""
+    data = to_json(rec, cfg)
+    return {"id": cfg.doi_url(rec.focus.doi), **data, "agency": "datacite",
+            "state": rec.focus.state,
+            "providerId": cfg.datacentre_symbol.split(".")[0].lower(),
+            "clientId": cfg.datacentre_symbol.lower()}
 
 
 def to_xml(rec: AlertRecord, cfg: FairConfig) -> bytes:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from catalog.fair.config import Creator, FairConfig
 from catalog.fair.records import AlertRecord
+from catalog.models import RevisionPublic
 
 #: Stream labels as IceCube writes them.
 STREAM_LABELS = {"gold": "Gold", "bronze": "Bronze", "cascade": "Cascade", "hese": "HESE",
@@ -61,7 +62,15 @@ def version_label(rec: AlertRecord) -> str | None:
 def published(rec: AlertRecord) -> datetime:
     """When the record was first published: its first version (or its revision) was issued."""
     rev = rec.versions[0].revision if rec.is_concept and rec.versions else rec.revision
-    return rev.issued_at or rev.created_at
+    return issued(rec, rev)
+
+
+def issued(rec: AlertRecord, rev: RevisionPublic) -> datetime:
+    """When ``rev``'s notice was issued; for an imported notice whose source gives no issue
+    time (an AMON table row), the alert's event time — never the time nufair imported it."""
+    if rev.issued_at is not None:
+        return rev.issued_at
+    return rev.event_time or rec.event.event_time
 
 
 def position_text(rec: AlertRecord) -> str:
@@ -83,9 +92,14 @@ def abstract(rec: AlertRecord, simulated: bool = False) -> str:
     record's opens with :func:`simulated_note`."""
     e, rev = rec.event, rec.revision
     parts = [SIMULATED_HEADLINE.upper(), simulated_note(rec)] if simulated else []
-    parts += [f"{stream_label(e.stream)} high-energy neutrino alert {rec.name} from the "
-             f"{e.observatory} run {e.run_id}, event {e.event_id}, detected at "
-             f"{iso(e.event_time)}. Best-fit direction: {position_text(rec)}."]
+    if rec.retraction is not None:  # first, so that no reader or harvester misses it
+        parts.append(f"WITHDRAWN: this alert was retracted on {iso(withdrawn_at(rec))} "
+                     f"({rec.retraction.retraction_reason or 'no reason given'}). The record "
+                     "is kept so that citations resolve; do not use it for follow-up.")
+    named = f" {e.name}" if e.name else ""  # an unnamed alert is named by run and event
+    parts += [f"{stream_label(e.stream)} high-energy neutrino alert{named} from the "
+              f"{e.observatory} run {e.run_id}, event {e.event_id}, detected at "
+              f"{iso(e.event_time)}. Best-fit direction: {position_text(rec)}."]
     if rev.energy_tev is not None:
         parts.append(f"Most probable neutrino energy {rev.energy_tev:.0f} TeV.")
     if rev.signalness is not None:
@@ -96,9 +110,6 @@ def abstract(rec: AlertRecord, simulated: bool = False) -> str:
         parts.append(f"This record always shows the latest of {len(rec.versions)} version(s).")
     else:
         parts.append(f"Version {rev.number} ({rev.kind}, from {rev.source}).")
-    if rec.retraction is not None:
-        parts.append(f"RETRACTED on {iso(withdrawn_at(rec))}: "
-                     f"{rec.retraction.retraction_reason or 'no reason given'}.")
     return " ".join(parts)
 
 

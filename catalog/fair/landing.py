@@ -8,21 +8,34 @@ The page of a simulated event opens with a banner saying it is not a real observ
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path as FsPath
 from typing import Annotated, Any
 from urllib.parse import unquote, urlparse
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from catalog.counterparts.landing import landing_context as counterparts_view
 from catalog.errors import NotFound
-from catalog.fair import citation, datacite, dcat, describe, jsonld, signposts, skyplot
+from catalog.fair import (
+    citation,
+    datacite,
+    dcat,
+    describe,
+    jsonld,
+    record_view,
+    signposts,
+    skyplot,
+    skyview,
+)
 from catalog.fair.config import LICENSE_URL, FairConfig
 from catalog.fair.http import (
     TEMPLATES,
     FairContext,
+    FairRoute,
+    accept_param,
     content_digest,
     digest_from_hex,
     get_fair,
@@ -30,9 +43,10 @@ from catalog.fair.http import (
 )
 from catalog.fair.ranges import byte_range
 from catalog.fair.records import AlertRecord
-from catalog.storage.fair import ArtifactRow
+from catalog.storage.fair import ArtifactRead
+from catalog.storage.fair_pages import notice_bytes, notices_of_event
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=FairRoute)
 Ctx = Annotated[FairContext, Depends(get_fair)]
 
 #: Printable text only: keys, formats, file names and DOIs never hold control characters.
@@ -54,33 +68,52 @@ NEGOTIABLE: dict[str, str | None] = {
     "application/x-research-info-systems": "ris",
     "application/linkset+json": "linkset",
     "application/xhtml+xml": None,
+    "application/xml": "datacite-xml",
+    "application/rdf+xml": "dcat-rdfxml",
+    "text/x-bibliography": "bibliography",
+    "application/json": "json-ld",  # JSON-LD is JSON: what a plain JSON client gets
+}
+#: Metadata exports listed, with their size and checksum, as distributions in the JSON-LD.
+SIZED_EXPORTS = ("datacite-xml", "datacite-json", "dcat-ttl")
+
+
+def full_jsonld(rec: AlertRecord, cfg: FairConfig) -> dict[str, Any]:
+    """The record's JSON-LD with its other metadata exports sized and checksummed."""
+    bodies = [(fmt, signposts.EXPORT_TYPES[fmt][0], render_export(rec, cfg, fmt)[0])
+              for fmt in SIZED_EXPORTS]
+    return jsonld.to_jsonld(rec, cfg, bodies)
+
+
+#: The renderers of the exports: (record, config, citation style) → body.
+_RENDER: dict[str, Callable[[AlertRecord, FairConfig, str | None], bytes]] = {
+    "datacite-xml": lambda rec, cfg, _: datacite.to_xml(rec, cfg),
+    "datacite-json": lambda rec, cfg, _: _json(datacite.served_json(rec, cfg)),
+    "json-ld": lambda rec, cfg, _: _json(full_jsonld(rec, cfg)),
+    "dcat-ttl": lambda rec, cfg, _: _rdf(rec, cfg, "turtle"),
+    "dcat-jsonld": lambda rec, cfg, _: _rdf(rec, cfg, "json-ld"),
+    "dcat-rdfxml": lambda rec, cfg, _: _rdf(rec, cfg, "xml"),
+    "bibtex": lambda rec, cfg, _: citation.to_bibtex(rec, cfg).encode(),
+    "csl-json": lambda rec, cfg, _: _json(citation.to_csl(rec, cfg)),
+    "ris": lambda rec, cfg, _: citation.to_ris(rec, cfg).encode(),
+    "bibliography": lambda rec, cfg, style: (citation.bibliography(rec, cfg, style)
+                                             + "\n").encode(),
 }
 
 
-def render_export(rec: AlertRecord, cfg: FairConfig, fmt: str) -> tuple[bytes, str]:
-    """(body, media type) of one export of a record."""
-    if fmt == "datacite-xml":
-        body = datacite.to_xml(rec, cfg)
-    elif fmt == "datacite-json":
-        body = _json(datacite.to_json(rec, cfg))
-    elif fmt == "json-ld":
-        body = _json(jsonld.to_jsonld(rec, cfg))
-    elif fmt == "dcat-ttl":
-        body = dcat.record_graph(rec, cfg).serialize(format="turtle").encode()
-    elif fmt == "dcat-jsonld":
-        body = dcat.record_graph(rec, cfg).serialize(format="json-ld").encode()
-    elif fmt == "bibtex":
-        body = citation.to_bibtex(rec, cfg).encode()
-    elif fmt == "csl-json":
-        body = _json(citation.to_csl(rec, cfg))
-    elif fmt == "ris":
-        body = citation.to_ris(rec, cfg).encode()
-    elif fmt == "linkset":
+def _rdf(rec: AlertRecord, cfg: FairConfig, rdf_format: str) -> bytes:
+    return dcat.record_graph(rec, cfg).serialize(format=rdf_format).encode()
+
+
+def render_export(rec: AlertRecord, cfg: FairConfig, fmt: str,
+                  style: str | None = None) -> tuple[bytes, str]:
+    """(body, media type) of one export of a record (``style``: of ``bibliography``)."""
+    if fmt == "linkset":
         return _json(signposts.linkset(rec, cfg)), "application/linkset+json"
-    else:
+    render = _RENDER.get(fmt)
+    if render is None:
         raise NotFound(f"no export format {fmt!r}",
                        details={"available": sorted(signposts.EXPORT_TYPES)})
-    return body, signposts.EXPORT_TYPES[fmt][0]
+    return render(rec, cfg, style), signposts.EXPORT_TYPES[fmt][0]
 
 
 def _json(data: Any) -> bytes:
@@ -91,24 +124,26 @@ def _headers(links: list[signposts.Link], **extra: str) -> dict[str, str]:
     return {"Link": signposts.header(links), **extra}
 
 
-def _page(request: Request, rec: AlertRecord, cfg: FairConfig) -> Response:
+def _page(request: Request, rec: AlertRecord, ctx: FairContext) -> Response:
+    cfg = ctx.cfg
     rev = rec.revision
     others = [v.revision for v in rec.versions if v.revision.number != rev.number]
+    cps = counterparts_view(ctx.fair.engine, rec.event.id, rev.number)
     view = {
         "title": describe.title(rec),
         "doi_url": cfg.doi_url(rec.focus.doi),
         "citation": citation.citation_text(rec, cfg),
         "published": describe.published(rec).strftime("%Y/%m/%d"),
         # JSON inside <script>: "</" would end the element early.
-        "jsonld": json.dumps(jsonld.to_jsonld(rec, cfg), ensure_ascii=False)
+        "jsonld": json.dumps(full_jsonld(rec, cfg), ensure_ascii=False)
                   .replace("</", "<\\/"),
         "skyplot": skyplot.local_plot(rev, others),
         # The reconstruction's own plot (likelihood map, contours), when a scan made one.
-        "scan_png": next((cfg.file_url(rec.key, f.filename)
+        "scan_png": next((rec.file_url(cfg, f)
                           for f in rec.files if f.role == "skymap-png"), None),
         "stream": describe.stream_label(rec.event.stream),
         "event_time": rec.event.event_time.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
-        "issued": describe.iso(rev.issued_at or rev.created_at),
+        "issued": describe.iso(describe.issued(rec, rev)),
         "withdrawn_at": describe.iso(describe.withdrawn_at(rec)) if rec.withdrawn else None,
         "exports": {fmt: cfg.export_url(rec.key, fmt) for fmt in signposts.EXPORT_TYPES},
         "license_url": LICENSE_URL,
@@ -116,6 +151,18 @@ def _page(request: Request, rec: AlertRecord, cfg: FairConfig) -> Response:
         # A simulated event says so before anything else on its page.
         "simulated": describe.simulated_note(rec) if describe.is_simulated(rec, cfg) else None,
         "simulated_headline": describe.SIMULATED_HEADLINE,
+        "caption": skyplot.caption(rev, len(others)),
+        "revisions": record_view.revision_table(rec.event.revisions),
+        "columns": [heading for heading, _ in record_view.COLUMNS],
+        "circulars": record_view.circulars_about(rec.event.name),
+        "notices": notices_of_event(ctx.fair.engine, rec.event.id),
+        "counterparts": cps,
+        # The interactive sky (Aladin Lite, served locally; the SVG above when scripts are
+        # off): regions, other versions and the counterpart candidates.
+        "sky": skyview.record_view(rev, others, [r.item for r in cps.rows], None),
+        "citations": [(citation.STYLE_NAMES[style], cfg.export_url(rec.key, "bibliography")
+                       + f"?style={style}", citation.bibliography(rec, cfg, style))
+                      for style in citation.STYLES],
     }
     response = TEMPLATES.TemplateResponse(request, "record.html",
                                           {"rec": rec, "r": rev, "cfg": cfg, "v": view})
@@ -130,8 +177,11 @@ async def record(request: Request, ctx: Ctx, key: Key) -> Response:
     rec = await run_in_threadpool(ctx.records.load, key)
     fmt = NEGOTIABLE[media]
     if fmt is None:
-        return _page(request, rec, ctx.cfg)
-    body, media_type = await run_in_threadpool(render_export, rec, ctx.cfg, fmt)
+        return await run_in_threadpool(_page, request, rec, ctx)
+    style = accept_param(request.headers.get("accept"), media, "style")
+    body, media_type = await run_in_threadpool(render_export, rec, ctx.cfg, fmt, style)
+    if media == "application/xml":  # what was asked for: DataCite XML is XML
+        media_type = "application/xml"
     links = signposts.landing_links(rec, ctx.cfg)
     return Response(body, media_type=media_type,
                     headers=_headers(links, Vary="Accept", **{
@@ -141,10 +191,12 @@ async def record(request: Request, ctx: Ctx, key: Key) -> Response:
 
 @router.api_route("/records/{key}/export/{fmt}", methods=["GET", "HEAD"])
 async def export(ctx: Ctx, key: Key,
-                 fmt: Annotated[str, Path(max_length=32, pattern=TEXT)]) -> Response:
-    """A stable URL per metadata format."""
+                 fmt: Annotated[str, Path(max_length=32, pattern=TEXT)],
+                 style: Annotated[str | None, Query(max_length=64, pattern=TEXT)] = None
+                 ) -> Response:
+    """A stable URL per metadata format (``style``: of the formatted citation)."""
     rec = await run_in_threadpool(ctx.records.load, key)
-    body, media_type = await run_in_threadpool(render_export, rec, ctx.cfg, fmt)
+    body, media_type = await run_in_threadpool(render_export, rec, ctx.cfg, fmt, style)
     ext = signposts.EXPORT_TYPES[fmt][1]
     return Response(body, media_type=media_type, headers=_headers(
         signposts.export_links(rec, ctx.cfg),
@@ -159,6 +211,22 @@ async def linkset(ctx: Ctx, key: Key) -> Response:
     body = _json(signposts.linkset(rec, ctx.cfg))
     return Response(body, media_type="application/linkset+json",
                     headers={"Content-Digest": content_digest(body)})
+
+
+@router.api_route("/records/{key}/notices/{notice_id}", methods=["GET", "HEAD"])
+async def notice(ctx: Ctx, key: Key,
+                 notice_id: Annotated[int, Path(gt=0, le=BIGINT_MAX)]) -> Response:
+    """The exact bytes of a notice the pipeline made for one of the alert's revisions (GCN
+    JSON, VOEvent, circular draft), with their SHA-256 as ``Content-Digest``."""
+    rec = await run_in_threadpool(ctx.records.load, key)
+    found = await run_in_threadpool(notice_bytes, ctx.fair.engine, rec.event.id, notice_id)
+    if found is None:
+        raise NotFound(f"record {key} has no notice {notice_id}")
+    meta, body = found
+    return Response(body, media_type=meta.media_type, headers=_headers(
+        signposts.file_links(rec, ctx.cfg), **{
+            "Content-Digest": content_digest(body),
+            "Content-Disposition": f'inline; filename="{meta.filename}"'}))
 
 
 @router.get("/records/{key}/skyplot.svg")
@@ -178,6 +246,12 @@ async def download(ctx: Ctx, key: Key, request: Request,
     if art is None:
         raise NotFound(f"record {key} has no file {filename!r}",
                        details={"files": [f.filename for f in rec.files]})
+    home = rec.file_url(ctx.cfg, art)
+    if rec.file_key(art) != rec.key:
+        # One URL per file: the concept record (or an event key) names the latest version's
+        # files, but they live under their version, whose URL keeps its meaning.
+        return RedirectResponse(home, status_code=307,
+                                headers={"Link": f'<{home}> ; rel="canonical"'})
     # The whole file's digest: of the content, or of the representation when a part of it
     # may be asked for (RFC 9530).
     digest = "Repr-Digest" if "range" in request.headers else "Content-Digest"
@@ -212,7 +286,7 @@ async def download(ctx: Ctx, key: Key, request: Request,
                                       "Content-Length": str(last - first + 1)})
 
 
-def _open_remote(art: ArtifactRow) -> Any:
+def _open_remote(art: ArtifactRead) -> Any:
     import fsspec  # only when an artifact lives in an object store
 
     try:
@@ -236,7 +310,7 @@ async def artifact_by_id(ctx: Ctx,
     return RedirectResponse(ctx.cfg.file_url(key, filename), status_code=308)
 
 
-def resolve_local(art: ArtifactRow, root: FsPath, also: Sequence[FsPath] = ()
+def resolve_local(art: ArtifactRead, root: FsPath, also: Sequence[FsPath] = ()
                   ) -> FsPath | None:
     """The local path of an artifact, refusing anything outside the artifact folders.
 

@@ -1,9 +1,12 @@
 """OAI-PMH 2.0 at ``/oai``: six verbs over GET and POST, every error code, stateless tokens.
 
 Each DOI (concept and version) is an item; its datestamp is the DOI's ``updated_at``, which
-moves whenever its metadata does (a new version, a retraction). Withdrawn items stay as
-deleted headers (``deletedRecord=persistent``). Resumption tokens carry the whole query and
-the keyset position, so they survive a restart and need no server state.
+moves whenever its metadata does (a new version, a retraction). A retracted item stays a
+full record, its metadata saying it was withdrawn (DataCite ``Withdrawn`` date, the reason
+first in its description), as DataCite keeps a withdrawn DOI findable: harvesters keep it
+rather than drop it. Nothing is ever deleted (``deletedRecord=persistent`` holds trivially).
+Resumption tokens carry the whole query and the keyset position, so they survive a restart
+and need no server state.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from starlette.concurrency import run_in_threadpool
 from catalog.fair.config import FairConfig
 from catalog.fair.http import FairContext, get_fair
 from catalog.fair.oai_metadata import FORMATS, XSI, render_metadata
-from catalog.storage.fair import DoiRow, HarvestItem
+from catalog.schema.pids import DoiRead
+from catalog.storage.fair import HarvestItem
 
 router = APIRouter(include_in_schema=False)
 Ctx = Annotated[FairContext, Depends(get_fair)]
@@ -38,7 +42,7 @@ SETS = {
     "stream:hese": "HESE alerts (2016-2019)",
     "stream:ehe": "EHE alerts (2016-2019)",
     "catalog:icecat1": "Events of the IceCat-1 catalogue",
-    "status:retracted": "Retracted alerts (deleted records)",
+    "status:retracted": "Retracted alerts (withdrawn records, metadata kept)",
 }
 VERBS = {
     "Identify": (set(), set()),
@@ -220,11 +224,11 @@ class Oai:
 
     # ------------------------------------------------------------------- helpers
 
-    def identifier(self, row: DoiRow) -> str:
+    def identifier(self, row: DoiRead) -> str:
         """The OAI identifier of a DOI: ``oai:<host of the base URL>:<DOI suffix>``."""
         return f"oai:{self.repo_id}:{row.suffix}"
 
-    def _find(self, identifier: str) -> DoiRow:
+    def _find(self, identifier: str) -> DoiRead:
         prefix = f"oai:{self.repo_id}:"
         row = None
         if identifier.startswith(prefix):
@@ -262,8 +266,7 @@ class Oai:
 
     def _header(self, parent: etree._Element, item: HarvestItem) -> None:
         row = item.doi
-        attrs = {"status": "deleted"} if row.withdrawn_at is not None else {}
-        header = _el(parent, "header", **attrs)
+        header = _el(parent, "header")
         _el(header, "identifier", self.identifier(row))
         _el(header, "datestamp", _stamp(row.updated_at))
         specs = [f"stream:{item.stream}"] if f"stream:{item.stream}" in SETS else []
@@ -277,8 +280,6 @@ class Oai:
     def _record(self, parent: etree._Element, item: HarvestItem, prefix: str) -> None:
         record = _el(parent, "record")
         self._header(record, item)
-        if item.doi.withdrawn_at is not None:
-            return  # a deleted record has a header only
         rec = self.ctx.records.for_event(item.doi.event_pk, focus=item.doi)
         metadata = _el(record, "metadata")
         metadata.append(render_metadata(rec, self.cfg, prefix))

@@ -41,7 +41,7 @@ def render_metadata(rec: AlertRecord, cfg: FairConfig, prefix: str) -> etree._El
                             nsmap={None: OAI_DATACITE_NS, "xsi": XSI})
         env.set(f"{{{XSI}}}schemaLocation", f"{OAI_DATACITE_NS} {FORMATS['oai_datacite'][0]}")
         _add(env, OAI_DATACITE_NS, "schemaVersion", "4.6")
-        _add(env, OAI_DATACITE_NS, "datacentreSymbol", cfg.publisher)
+        _add(env, OAI_DATACITE_NS, "datacentreSymbol", cfg.datacentre_symbol)
         etree.SubElement(env, f"{{{OAI_DATACITE_NS}}}payload").append(resource)
         return env
     return oai_dc(rec, cfg)

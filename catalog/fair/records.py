@@ -10,16 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from catalog.errors import NotFound
+from catalog.fair.config import FairConfig
 from catalog.models import EventDetail, RevisionPublic
+from catalog.schema.pids import DoiRead
 from catalog.storage.events import CatalogStorage
-from catalog.storage.fair import ArtifactRow, DoiRow, FairStorage
+from catalog.storage.fair import ArtifactRead, FairStorage
 
 
 @dataclass(frozen=True, slots=True)
 class Version:
     """A published revision and its version DOI."""
 
-    doi: DoiRow
+    doi: DoiRead
     revision: RevisionPublic
 
 
@@ -44,11 +46,11 @@ class AlertRecord:
     """
 
     event: EventDetail
-    concept: DoiRow
+    concept: DoiRead
     versions: tuple[Version, ...]
-    focus: DoiRow
+    focus: DoiRead
     retraction: RevisionPublic | None
-    files: tuple[ArtifactRow, ...]
+    files: tuple[ArtifactRead, ...]
 
     @property
     def is_concept(self) -> bool:
@@ -119,6 +121,19 @@ class AlertRecord:
         e = self.event
         return e.name or f"{e.observatory} run {e.run_id} event {e.event_id}"
 
+    def file_key(self, f: ArtifactRead) -> str:
+        """The record a file belongs to, whose URL is the file's one URL: its revision's
+        version (the concept for a file of the whole event)."""
+        if f.revision_number is not None:
+            for v in self.versions:
+                if v.revision.number == f.revision_number:
+                    return v.doi.suffix
+        return self.concept.suffix
+
+    def file_url(self, cfg: FairConfig, f: ArtifactRead) -> str:
+        """The one public URL of file ``f`` (under the landing page of :meth:`file_key`)."""
+        return cfg.file_url(self.file_key(f), f.filename)
+
     @property
     def replaced_by(self) -> str | None:
         """Name of the event that replaces a retracted one, when the retraction says."""
@@ -144,7 +159,7 @@ class RecordService:
             event_pk = int(self.catalog.resolve_event(conn, key)["id"])
         return self.for_event(event_pk)
 
-    def for_event(self, event_pk: int, focus: DoiRow | None = None) -> AlertRecord:
+    def for_event(self, event_pk: int, focus: DoiRead | None = None) -> AlertRecord:
         """The record of event ``event_pk``: its concept record, or the DOI ``focus``'s.
 
         Files are those of the shown revision and of the event as a whole. Raises

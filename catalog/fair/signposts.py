@@ -18,9 +18,11 @@ EXPORT_TYPES: dict[str, tuple[str, str]] = {
     "json-ld": ("application/ld+json", "jsonld"),
     "dcat-ttl": ("text/turtle", "ttl"),
     "dcat-jsonld": ("application/ld+json; profile=\"http://www.w3.org/ns/dcat#\"", "jsonld"),
+    "dcat-rdfxml": ("application/rdf+xml", "rdf"),
     "bibtex": ("application/x-bibtex", "bib"),
     "csl-json": ("application/vnd.citationstyles.csl+json", "json"),
     "ris": ("application/x-research-info-systems", "ris"),
+    "bibliography": ("text/x-bibliography; charset=utf-8", "txt"),
 }
 #: The exports signposted as ``describedby`` (structured metadata, not citations).
 DESCRIBED_BY = ("datacite-xml", "datacite-json", "json-ld", "dcat-ttl")
@@ -44,7 +46,7 @@ def landing_links(rec: AlertRecord, cfg: FairConfig) -> list[Link]:
              Link(LICENSE_URL, "license")]
     links += [Link(cfg.export_url(rec.key, fmt), "describedby", EXPORT_TYPES[fmt][0])
               for fmt in DESCRIBED_BY]
-    links += [Link(cfg.file_url(rec.key, f.filename), "item", f.media_type) for f in rec.files]
+    links += [Link(rec.file_url(cfg, f), "item", f.media_type) for f in rec.files]
     links.append(Link(cfg.linkset_url(rec.key), "linkset", "application/linkset+json"))
     return links
 
@@ -89,7 +91,7 @@ def linkset(rec: AlertRecord, cfg: FairConfig) -> dict[str, object]:
         anchor[link.rel].append(target)  # type: ignore[attr-defined]
     contexts.append(anchor)
     for f in rec.files:
-        contexts.append({"anchor": cfg.file_url(rec.key, f.filename),
+        contexts.append({"anchor": rec.file_url(cfg, f),
                          "collection": [{"href": cfg.record_url(rec.key), "type": "text/html"}]})
     for fmt in DESCRIBED_BY:
         contexts.append({"anchor": cfg.export_url(rec.key, fmt),

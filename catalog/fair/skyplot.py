@@ -79,8 +79,43 @@ def local_plot(rev: RevisionPublic, others: Sequence[RevisionPublic] = (),
     x, y = view.xy(ra0, dec0)
     parts.append(f'<path class="bestfit" d="M{x - 7:.1f},{y:.1f}h14M{x:.1f},{y - 7:.1f}v14" '
                  'stroke="#000" stroke-width="2"><title>best fit</title></path>')
+    drawn = ", ".join(name for lvl, name in ((50, "red 50 %"), (90, "blue 90 %"))
+                      if outlines[lvl])
     parts.append(f'<text x="{size - 4}" y="14" font-size="11" text-anchor="end">'
-                 f'RA {ra0:.2f}° Dec {dec0:+.2f}° — red 50 %, blue 90 %</text></svg>')
+                 f'RA {ra0:.2f}° Dec {dec0:+.2f}°{" — " + drawn if drawn else ""}</text></svg>')
+    return "".join(parts)
+
+
+def caption(rev: RevisionPublic, others: int = 0) -> str:
+    """The caption of :func:`local_plot`: only the regions the revision has."""
+    if rev.ra is None or rev.dec is None:
+        return "No direction: the revision gives none."
+    regions = [f"{lvl} % ({colour})" for lvl, colour in ((50, "red"), (90, "blue"))
+               if region_outline(rev.ra, rev.dec, getattr(rev, f"error{lvl}"), n=4)]
+    text = "Best fit (cross)"
+    text += f", {' and '.join(regions)} region{'s' if len(regions) > 1 else ''}" if regions \
+        else "; no error region given"
+    if others:
+        text += "; other versions as hollow circles"
+    return text + "."
+
+
+#: Labels of the streams in the legend of the all-sky map.
+LEGEND = (("gold", "Gold track"), ("bronze", "Bronze track"), ("cascade", "Cascade"),
+          ("hese", "HESE (2016-2019)"), ("ehe", "EHE (2016-2019)"))
+
+
+def legend(width: int = 720) -> str:
+    """SVG legend of the all-sky map's colours: one swatch per stream, and retracted."""
+    items = [(STREAM_COLOURS[s], label) for s, label in LEGEND] + [("#999", "retracted")]
+    step = width / len(items)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} 22" width="100%" '
+             'role="img" class="legend" aria-label="Colours of the streams">']
+    for i, (colour, label) in enumerate(items):
+        x = i * step + 8
+        parts.append(f'<circle cx="{x:.0f}" cy="11" r="5" fill="{colour}"/>'
+                     f'<text x="{x + 9:.0f}" y="15" font-size="12">{escape(label)}</text>')
+    parts.append("</svg>")
     return "".join(parts)
 
 
@@ -125,8 +160,9 @@ def _grid(view: _View, half: float) -> list[str]:
             if 0 <= y <= size:
                 parts.append(f'<line x1="0" x2="{size}" y1="{y:.1f}" y2="{y:.1f}" '
                              'stroke="#ddd"/>')
-                parts.append(f'<text x="3" y="{y - 2:.1f}" font-size="10" fill="#666">'
-                             f'{d:+g}°</text>')
+                if 12 <= y <= size - 14:  # no label cut by the frame or on the RA labels
+                    parts.append(f'<text x="3" y="{y - 2:.1f}" font-size="10" fill="#666">'
+                                 f'{d:+g}°</text>')
     rstep = _nice_step(half / cosd)
     k0 = math.floor((ra0 - half / cosd) / rstep)
     for k in range(k0, k0 + int(2 * half / cosd / rstep) + 2):
@@ -134,8 +170,9 @@ def _grid(view: _View, half: float) -> list[str]:
         x, _ = view.xy(a, dec0)
         if 0 <= x <= size:
             parts.append(f'<line y1="0" y2="{size}" x1="{x:.1f}" x2="{x:.1f}" stroke="#ddd"/>')
-            parts.append(f'<text x="{x + 2:.1f}" y="{size - 4}" font-size="10" fill="#666">'
-                         f'{a % 360:g}°</text>')
+            if 28 <= x <= size - 40:  # a label whole inside the square, clear of Dec's
+                parts.append(f'<text x="{x + 2:.1f}" y="{size - 4}" font-size="10" '
+                             f'fill="#666">{a % 360:g}°</text>')
     return parts
 
 
@@ -169,8 +206,13 @@ def hammer(ra: float, dec: float) -> tuple[float, float]:
     return x, math.sqrt(2) * math.sin(lat) / z
 
 
-def allsky_map(points: Sequence[MapPoint], width: int = 720) -> str:
-    """SVG all-sky map (Hammer-Aitoff, equatorial) of alerts and their 90 % regions."""
+def allsky_map(points: Sequence[MapPoint], width: int = 720,
+               highlight: set[str] | None = None) -> str:
+    """SVG all-sky map (Hammer-Aitoff, equatorial) of alerts and their 90 % regions.
+
+    ``highlight``: names of the alerts a search matched, drawn large and outlined over the
+    others, which are faded.
+    """
     height = width // 2
     sx = (width / 2 - 8) / (2 * math.sqrt(2))
     sy = (height / 2 - 8) / math.sqrt(2)
@@ -206,7 +248,13 @@ def allsky_map(points: Sequence[MapPoint], width: int = 720) -> str:
             parts.append(f'<polygon points="{path}" fill="{colour}" fill-opacity="0.2" '
                          f'stroke="{colour}" stroke-width="0.8"/>')
         x, y = xy(p.ra % 360, p.dec)
-        parts.append(f'<circle class="alert" cx="{x:.1f}" cy="{y:.1f}" r="3" '
+        if highlight is None:
+            look = 'class="alert" r="3"'
+        elif p.name in highlight:
+            look = 'class="alert match" r="5" stroke="#000" stroke-width="1.5"'
+        else:
+            look = 'class="alert other" r="2" fill-opacity="0.35"'
+        parts.append(f'<circle {look} cx="{x:.1f}" cy="{y:.1f}" '
                      f'fill="{colour}"><title>{label}</title></circle></a>')
     parts.append("</svg>")
     return "".join(parts)

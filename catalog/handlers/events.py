@@ -120,11 +120,15 @@ async def admin_import(
     storage: StorageDep,
     _token: Annotated[str, Depends(require_scope("admin"))],
     filename: Annotated[str | None, Query(max_length=255, pattern=TEXT)] = None,
+    strict: Annotated[bool, Query(description="refuse a table with any bad row whole")] = False,
+    report: Annotated[bool, Query(description="list per alert its sources and conflicts")]
+    = False,
 ) -> ImportSummary:
-    """Import one notice document sent as the request body (``admin`` scope)."""
+    """Import one notice document sent as the request body (``admin`` scope). A table's bad
+    rows are left out and listed (``left_out``) unless ``strict``."""
     body = await request.body()
     if not body:
         raise InvalidInput("empty body: send the document as the request body")
     media_type = request.headers.get("content-type")
     return await run_in_threadpool(import_document, storage, body, filename=filename,
-                                   media_type=media_type)
+                                   media_type=media_type, strict=strict, report=report)

@@ -9,6 +9,7 @@ GCN VOEvent 2.0 XML    :mod:`.voevent`             first non-blank character ``<
 GCN Kafka JSON         :mod:`.gcn_json`            first non-blank character ``{``
 IceCat-1 CSV           :mod:`.icecat`              header ``NAME,RUNID,EVENTID,START,...``
 GCN AMON text table    :mod:`.amon`                ``#`` header mentioning AMON and RA
+GCN circulars index    :mod:`.circulars`           header ``Circular ID,Subject,Date``
 =====================  ==========================  ===========================================
 
 Examples
@@ -28,15 +29,17 @@ from importlib.resources import files
 from pathlib import Path
 
 from catalog.errors import InvalidInput, UnsupportedFormat
+from catalog.importers import circulars
 from catalog.importers._common import ParseReport, RejectedRow, decode_utf8
 from catalog.importers.amon import looks_like_amon, read_amon_table
 from catalog.importers.gcn_json import parse_gcn_json
 from catalog.importers.icecat import HEADER_START, read_icecat_csv
 from catalog.importers.voevent import parse_voevent
-from catalog.notices.parsed import NoticeRecord
+from catalog.notices.parsed import NameClaim, NoticeRecord
 
 __all__ = [
     "KNOWN_SUFFIXES",
+    "NameClaim",
     "ParseReport",
     "RejectedRow",
     "iter_paths",
@@ -90,6 +93,8 @@ def parse_document_report(
         return read_icecat_csv(text)
     if looks_like_amon(text):
         return read_amon_table(text)
+    if text.lstrip().startswith(circulars.HEADER_START):
+        return circulars.read_circulars_index(text)
     raise UnsupportedFormat(
         f"{filename or 'document'}: not a GCN VOEvent, GCN JSON notice, IceCat-1 CSV or GCN "
         "AMON table"

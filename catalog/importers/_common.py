@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from catalog.errors import InvalidInput
-from catalog.notices.parsed import NoticeRecord
+from catalog.notices.parsed import NameClaim, NoticeRecord
 
 OBSERVATORY = "IceCube"
 """Observatory name stored on every record (the only one we archive)."""
@@ -81,6 +81,7 @@ class ParseReport:
 
     records: list[NoticeRecord] = field(default_factory=list)
     rejected: list[RejectedRow] = field(default_factory=list)
+    names: list[NameClaim] = field(default_factory=list)
 
 
 def decode_utf8(data: bytes) -> str:

@@ -37,7 +37,15 @@ from catalog.importers._common import (
     to_float,
     to_int,
 )
-from catalog.notices.parsed import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
+from catalog.notices.parsed import (
+    ErrorRegion,
+    NoticeRecord,
+    RevisionKind,
+    Source,
+    Stream,
+    notice_key,
+    time_precision,
+)
 
 NOTICE_STREAMS = {
     "GOLD": Stream.GOLD,
@@ -245,7 +253,10 @@ def _record(row: dict[str, Any], values: dict[str, str], rev: int, inferred: boo
         else (RevisionKind.INITIAL if rev == 0 else RevisionKind.UPDATE),
         source=Source.AMON_TABLE,
         source_rev=None if inferred else rev,
-        source_key=f"amon-table:{stream.value}:{row['run']}:{row['event']}:{rev}",
+        # The notice's identity: a VOEvent or JSON message of the same notice is the same
+        # revision (storage merges them and records both sources).
+        source_key=notice_key(stream, row["run"], row["event"], rev),
+        time_precision_s=time_precision(values["Time"]),
         ra=row["ra"],
         dec=row["dec"],
         regions=row["regions"],

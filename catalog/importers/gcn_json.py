@@ -34,7 +34,15 @@ from catalog.importers._common import (
     parse_utc,
 )
 from catalog.notices.gcn_schema import ICECUBE_SCHEMA, SCHEMA_BASE, validator
-from catalog.notices.parsed import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
+from catalog.notices.parsed import (
+    ErrorRegion,
+    NoticeRecord,
+    RevisionKind,
+    Source,
+    Stream,
+    notice_key,
+    time_precision,
+)
 
 PIPELINE_STREAMS = {
     "Gold Track Alert": Stream.GOLD,
@@ -213,7 +221,11 @@ def parse_gcn_json(data: bytes) -> list[NoticeRecord]:
             kind=kind,
             source=Source.GCN_JSON,
             source_rev=source_rev,
-            source_key=f"gcn-json:{run}:{event}:{source_rev if source_rev is not None else '-'}",
+            # The same notice as the VOEvent / AMON row of Rev record_number - 1.
+            source_key=notice_key(stream, run, event, source_rev - 1)
+            if source_rev is not None
+            else f"gcn-json:{run}:{event}:-",
+            time_precision_s=time_precision(str(doc.get("trigger_time"))),
             ra=float(ra) if ra is not None else None,
             dec=float(dec) if dec is not None else None,
             regions=tuple(regions),

@@ -1,7 +1,8 @@
 """IceCat-1 summary CSV (and third-party tables in the same column layout).
 
 Each row is one event as re-reconstructed for the catalog, so it becomes a record of kind
-``update`` with ``source = icecat-1``. Columns (from the IceCat-1 README): NAME, RUNID,
+``catalog`` (never an initial notice or an update) with ``source = icecat-1``, issued at
+the catalogue's publication (:data:`ICECAT1_PUBLISHED`). Columns (IceCat-1 README): NAME, RUNID,
 EVENTID, START (UTC), EVENTMJD, I3TYPE, RA, DEC and their asymmetric 90 % errors [deg],
 ENERGY [TeV], FAR [1/yr], SIGNAL, five CNN topology scores, CR_VETO, OTHER_I3TYPES.
 
@@ -16,9 +17,12 @@ other rows still import (see :class:`~catalog.importers._common.ParseReport`):
 
 Rows with the full IceCat-1 content (CR_VETO TRUE/FALSE) get keys ``icecat-1:<run>:<event>``.
 Rows in the same layout without it (third-party compilations, where the scores and CR_VETO
-are ``None``) get ``icecat-layout:<run>:<event>`` and ``extra["catalog"] = "third-party"``,
-so they never pass for the official release. Their ``Cascade`` rows (all four errors equal,
-the radius of a circular GCN cascade error) become circles.
+are ``None``) get ``source = third-party`` and keys ``third-party:<run>:<event>``, so they
+never pass for the official release, and no issue date (the file gives none). Their
+``Cascade`` rows (all four errors equal, the radius of a circular GCN cascade error) become
+circles, and their names are of the cascade series (``IC211128A`` ->
+``IceCube-Cascade-211128A``, as GCN circulars write "IceCube-Cascade 211128A"), never a
+track alert's name.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import csv
 import io
 from collections import defaultdict
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from catalog.errors import InvalidInput
@@ -41,7 +46,14 @@ from catalog.importers._common import (
     to_float,
     to_int,
 )
-from catalog.notices.parsed import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
+from catalog.notices.parsed import (
+    ErrorRegion,
+    NoticeRecord,
+    RevisionKind,
+    Source,
+    Stream,
+    time_precision,
+)
 
 HEADER_START = "NAME,RUNID,EVENTID,START"
 """How an IceCat-1-layout CSV begins (used to detect the format)."""
@@ -61,6 +73,10 @@ REQUIRED_COLUMNS = (
 )
 SCORE_COLUMNS = ("CASCADE_SCR", "SKIMMING_SCR", "START_SCR", "STOP_SCR", "THRGOING_SCR")
 
+ICECAT1_PUBLISHED = datetime(2023, 11, 1, tzinfo=UTC)
+"""When IceCat-1 was published (ApJS 269, 25, November 2023; the month is what we know, so
+the first of it). A catalogue row is placed among an alert's notices by this date."""
+
 _MJD_TOLERANCE_S = 1.0
 """START and EVENTMJD agree to < 0.5 ms in IceCat-1; a second apart means a broken row."""
 
@@ -74,6 +90,14 @@ def _stream(i3type: str) -> Stream:
     if kind == "cascade":
         return Stream.CASCADE
     raise InvalidInput(f"I3TYPE {i3type!r} is not a known alert selection")
+
+
+def _name(text: str, stream: Stream) -> str:
+    """The alert name of a row; cascades are their own series (IceCube-Cascade-...)."""
+    name = alert_name(text)
+    if stream is Stream.CASCADE and name.startswith("IceCube-"):
+        return "IceCube-Cascade-" + name.removeprefix("IceCube-")
+    return name
 
 
 def _bool(text: str | None) -> bool | None:
@@ -117,18 +141,20 @@ def _row_record(row: dict[str, str | None]) -> NoticeRecord:
     others = (row.get("OTHER_I3TYPES") or "").strip()
     if others and others != "None":
         extra["other_i3types"] = others.split(",")
-    prefix = "icecat-1" if official else "icecat-layout"
+    source = Source.ICECAT1 if official else Source.THIRD_PARTY
     return NoticeRecord(
         observatory=OBSERVATORY,
         run_id=run,
         event_id=event,
-        name=alert_name(row["NAME"] or ""),
+        name=_name(row["NAME"] or "", stream),
         stream=stream,
         event_time=start,
-        kind=RevisionKind.UPDATE,
-        source=Source.ICECAT1,
+        kind=RevisionKind.CATALOG,
+        source=source,
         source_rev=None,
-        source_key=f"{prefix}:{run}:{event}",
+        source_key=f"{source.value}:{run}:{event}",
+        issued_at=ICECAT1_PUBLISHED if official else None,
+        time_precision_s=time_precision(row["START"] or ""),
         ra=ra,
         dec=dec,
         regions=(region,),

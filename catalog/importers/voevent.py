@@ -37,7 +37,15 @@ from catalog.importers._common import (
     to_int,
 )
 from catalog.importers.voevent_checks import IVORN_RE, check_consistency
-from catalog.notices.parsed import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
+from catalog.notices.parsed import (
+    ErrorRegion,
+    NoticeRecord,
+    RevisionKind,
+    Source,
+    Stream,
+    notice_key,
+    time_precision,
+)
 
 VOEVENT_V2_NS = "http://www.ivoa.net/xml/VOEvent/v2.0"
 
@@ -286,7 +294,8 @@ def parse_voevent(data: bytes) -> list[NoticeRecord]:
     run, event, rev = _identifiers(ivorn, params)
 
     coords = _child(root, "WhereWhen", "ObsDataLocation", "ObservationLocation", "AstroCoords")
-    event_time = parse_utc(_text(coords, "Time", "TimeInstant", "ISOTime"), "ISOTime")
+    iso_time = _text(coords, "Time", "TimeInstant", "ISOTime")
+    event_time = parse_utc(iso_time, "ISOTime")
     check_consistency(ivorn, params, packet, run, event, rev, event_time)
     position = _child(coords, "Position2D")
     ra, dec = _direction(ivorn, position)
@@ -307,8 +316,11 @@ def parse_voevent(data: bytes) -> list[NoticeRecord]:
             name=naming.name,
             kind=naming.kind,
             source_rev=rev,
-            source_key=ivorn,
+            # One notice, whichever source carries it: the AMON table row of the same Rev
+            # becomes the same revision (the IVORN is kept in ``ivorn``).
+            source_key=notice_key(PACKET_STREAMS[packet], run, event, rev),
             ivorn=ivorn,
+            time_precision_s=time_precision(iso_time or ""),
             retraction_reason=naming.retraction_reason,
             extra=naming.extra,
             issued_at=measured.issued_at,

@@ -67,11 +67,11 @@ def build(n: NoticeInput, counterparts: Sequence[CounterpartPublic] | None = Non
     """The circular draft of ``n`` (ASCII-safe plain text, lines under 80 characters).
 
     ``counterparts`` (None: not searched, nothing is said) are the revision's stored
-    candidates, by default those the notice input carries (a ``counterparts`` field, once
-    :class:`NoticeInput` has one); ``catalogue_labels`` the catalogues searched.
+    candidates, by default those the notice input carries (:attr:`NoticeInput.counterparts`);
+    ``catalogue_labels`` the catalogues searched.
     """
     if counterparts is None:
-        counterparts = getattr(n, "counterparts", None)
+        counterparts = n.counterparts
     name = n.name or f"IceCube event {n.run_id}:{n.event_id}"
     label = _STREAM_LABEL.get(n.stream, n.stream)
     when = n.event_time.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-4] + " UTC"

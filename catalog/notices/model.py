@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from catalog.counterparts.models import CounterpartPublic
+
 #: Year length that turns a false-alarm rate per year into Hz: IceCube's notices use a
 #: 365-day year (the GCN Kafka example for IceCube-230416A gives 8.029e-8 Hz for 2.532/yr).
 SECONDS_PER_YEAR = 365.0 * 86400.0
@@ -103,6 +105,9 @@ class NoticeInput:
         marks the notice as a test, so no one follows it up as a real observation.
     author
         Who signs the notice (VOEvent ``Who``).
+    counterparts
+        The revision's stored counterpart candidates in its 90 % region (the circular
+        draft lists them); None: not searched.
     """
 
     observatory: str
@@ -127,6 +132,7 @@ class NoticeInput:
     skymap_url: str | None = None
     test: bool = False
     author: NoticeAuthor = DEFAULT_AUTHOR
+    counterparts: tuple[CounterpartPublic, ...] | None = None
 
     @property
     def far_hz(self) -> float | None:

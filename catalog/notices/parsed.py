@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 
@@ -30,6 +30,7 @@ class RevisionKind(enum.StrEnum):
     INITIAL = "initial"
     UPDATE = "update"
     RETRACTION = "retraction"
+    CATALOG = "catalog"  # a row of a published catalogue (IceCat-1), never a notice
 
 
 class Source(enum.StrEnum):
@@ -38,9 +39,22 @@ class Source(enum.StrEnum):
     GCN_VOEVENT = "gcn-voevent"
     GCN_JSON = "gcn-json"
     ICECAT1 = "icecat-1"
-    AMON_TABLE = "amon-table"
+    AMON_TABLE = "gcn-amon"  # the GCN AMON web tables of IceCube notices
+    THIRD_PARTY = "third-party"  # compilations in IceCat-1 layout by others; never official
     RECO = "reco"
     OPERATOR = "operator"  # a person acting through the API (e.g. a retraction)
+
+
+@dataclass(frozen=True, slots=True)
+class NameClaim:
+    """A source's word that the alert of ``day`` with ``letter`` (in its series: tracks, or
+    cascades) is called ``name``."""
+
+    name: str
+    cascade: bool
+    day: date
+    letter: str
+    source: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +78,30 @@ class ErrorRegion:
     def is_circle(self) -> bool:
         """Whether the region is a circle (``radius_deg``) rather than a rectangle."""
         return self.radius_deg is not None
+
+
+#: Sources that speak for IceCube (GCN notices and the IceCat-1 release).
+OFFICIAL_SOURCES = frozenset({"gcn-voevent", "gcn-json", "gcn-amon", "icecat-1", "reco",
+                              "operator"})
+
+#: Sources that carry GCN notices (their revisions are ordered by the notice's Rev).
+GCN_SOURCES = frozenset({"gcn-voevent", "gcn-json", "gcn-amon"})
+
+
+def notice_key(stream: Stream, run_id: int, event_id: int, rev: int) -> str:
+    """Identity of one GCN notice, whichever source carried it (a VOEvent, a row of the AMON
+    table, a Kafka JSON message): its stream, event and the notice's Rev (counted from 0)."""
+    return f"gcn:{stream.value}:{run_id}:{event_id}:{rev}"
+
+
+def time_precision(text: str) -> float:
+    """Resolution in seconds of a clock time as written (``"00:22:20.68"`` -> 0.01)."""
+    clock = text.strip().rsplit(":", 1)[-1].rstrip("Z")
+    clock = clock.split("+")[0]
+    if "." not in clock:
+        return 1.0
+    digits = len(clock.split(".", 1)[1])
+    return float(10.0 ** -digits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +139,9 @@ class NoticeRecord:
         Free text for a retraction.
     extra
         Any further source fields worth keeping verbatim (stored as provenance JSON).
+    time_precision_s
+        Resolution of ``event_time`` as the source wrote it (1e-6 for IceCat-1's
+        microseconds, 0.01 for a GCN ``HH:MM:SS.ss``); ``None`` when unknown.
     """
 
     observatory: str
@@ -123,6 +164,8 @@ class NoticeRecord:
     ivorn: str | None = None
     retraction_reason: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    time_precision_s: float | None = None
 
     def region(self, containment: float) -> ErrorRegion | None:
         """The region at ``containment`` (0.5 or 0.9), if the record has one."""

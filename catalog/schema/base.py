@@ -2,10 +2,15 @@
 
 Each entity is defined once, as SQLModel models in the documented pattern: a ``*Base`` model
 holds the fields that the table and the REST API share, the ``table=True`` model adds the
-columns only the database has, and ``*Public`` models (``catalog.models``) add what only the
-API shows. The table models produce exactly the tables the Alembic migrations create
-(``alembic check`` finds no drift); storage keeps writing SQLAlchemy Core against their
-tables (``events = table_of(Event)``, the model's ``__table__``), never ORM sessions.
+columns only the database has, ``*Read`` models are what storage returns (the Base, the key
+as :class:`Identified` and the columns the database fills, never ``None`` once stored), and
+``*Public`` models (``catalog.models``, the handlers) add what only the API shows. Columns the
+database fills are declared once, in a mixin the table model and the ``*Read`` model share
+(:class:`Created`, :class:`Stamped`, or an entity's own). The table models produce exactly
+the tables the Alembic migrations create (``alembic check`` finds no drift); storage keeps
+writing SQLAlchemy Core against their tables (``events = table_of(Event)``, the model's
+``__table__``), never ORM sessions, and builds read models with
+``Model.model_validate(row_mapping)``.
 
 Field order is column order. Pydantic lists a model's fields base class first, walking the
 bases from the last listed to the first, so a table model names :class:`Keyed` as its last
@@ -14,6 +19,7 @@ base: ``id`` then comes first, as it does in the migrations.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic_core import PydanticUndefined
@@ -52,6 +58,18 @@ class Keyed(Entity):
                            sa_column_args=[Identity()])
 
 
+class Identified(Entity):
+    """The key of a stored row as storage reads it back: never ``None``.
+
+    The last base of every ``*Read`` model (so that ``id`` comes first). Read models are
+    frozen, as the rows they describe are facts read at one moment.
+    """
+
+    model_config = {**Entity.model_config, "frozen": True}
+
+    id: int
+
+
 def column(sa_type: Any, *, default: Any = PydanticUndefined, comment: str | None = None,
            server_default: Any = None, **field: Any) -> Any:
     """A SQLModel ``Field`` for a column of exactly ``sa_type``.
@@ -73,6 +91,22 @@ def column(sa_type: Any, *, default: Any = PydanticUndefined, comment: str | Non
 def set_now() -> Any:
     """A ``created_at``/``updated_at`` column: ``timestamptz NOT NULL DEFAULT now()``."""
     return column(TIMESTAMPTZ, default=None, nullable=False, server_default=func.now())
+
+
+class Created(Entity):
+    """``created_at timestamptz NOT NULL DEFAULT now()``, shared by a table and its read model.
+
+    Required in a read model (the database always fills it); a table model that lists this
+    mixin never sets it, so the database does.
+    """
+
+    created_at: datetime = column(TIMESTAMPTZ, server_default=func.now())
+
+
+class Stamped(Created):
+    """``created_at`` and ``updated_at`` (both ``timestamptz NOT NULL DEFAULT now()``)."""
+
+    updated_at: datetime = column(TIMESTAMPTZ, server_default=func.now())
 
 
 def one_of(column_name: str, values: tuple[str, ...]) -> str:

@@ -42,15 +42,23 @@ from catalog.schema.base import (
     table_of,
 )
 
-__all__ = ["KINDS", "NAMING", "STREAMS", "Artifact", "ArtifactBase", "Event", "EventBase",
+__all__ = ["KINDS", "NAMING", "SHAPES", "STATUSES", "STREAMS", "Artifact", "ArtifactBase",
+           "ArtifactFile", "ArtifactOwner", "Event", "EventBase",
            "RegionTile", "RegionTileBase", "Revision", "RevisionBase", "RevisionKey",
            "artifacts", "events", "metadata", "region_tiles", "revisions"]
 
 #: Alert streams (selection outcomes) an event or revision can be in.
 STREAMS = ("gold", "bronze", "cascade", "hese", "ehe", "none")
 
-#: Kinds of revision: the first notice, a later one, or a retraction.
-KINDS = ("initial", "update", "retraction")
+#: Kinds of revision: the first notice, a later one, a retraction, or a catalogue row.
+KINDS = ("initial", "update", "retraction", "catalog")
+
+#: What an alert is now: a live alert, retracted by IceCube, or flagged likely background
+#: by a later analysis (IceCat-1's CR_VETO).
+STATUSES = ("live", "retracted", "likely_background")
+
+#: Shapes of an error region.
+SHAPES = ("circle", "box", "contour")
 
 
 class EventBase(Entity):
@@ -73,6 +81,7 @@ class Event(EventBase, Keyed, table=True):
         UniqueConstraint("observatory", "run_id", "event_id", name="uq_events_identity"),
         UniqueConstraint("name", name="uq_events_name"),
         CheckConstraint(one_of("stream", STREAMS), name="stream"),
+        CheckConstraint(one_of("status", STATUSES), name="status"),
         Index("ix_events_event_time_id", "event_time", "id"),
         Index("ix_events_stream", "stream"),
         # The current-alert views join on it: without it every region or cone look-up that
@@ -82,6 +91,19 @@ class Event(EventBase, Keyed, table=True):
               postgresql_include=["name"]),
     )
 
+    status: str | None = column(Text, default=None, nullable=False,
+                                server_default=text("'live'"),
+                         comment="live, retracted or likely_background")
+    status_reason: str | None = column(Text, default=None, comment="Why the status is not live")
+    status_source: str | None = column(Text, default=None,
+                                       comment="Source that set the status (its source key)")
+    time_source: str | None = column(
+        Text, default=None, comment="Source key of the revision event_time comes from")
+    time_precision_s: float | None = column(
+        Double, default=None, comment="Resolution of event_time as its source wrote it, s")
+    conflicts: list[Any] | None = column(
+        JSONB, default=None, nullable=False, server_default=text("'[]'::jsonb"),
+        comment="Event-level disagreements between sources (event time)")
     current_revision_pk: int | None = column(
         BigInteger, default=None,
         comment="Cached pointer to the revision that currently describes the event; "
@@ -97,7 +119,8 @@ class RevisionBase(Entity):
     follows as flat columns in the table and as two ``ErrorBox`` objects in the API.
     """
 
-    number: int = column(Integer, comment="0, 1, 2, ... in order of arrival")
+    number: int = column(Integer, comment="0, 1, 2, ... in the order of the notices (their "
+                         "Rev; a catalogue row by its publication date)")
     kind: str = column(Text)
     source: str = column(Text)
     source_rev: int | None = column(Integer, comment="The source's own revision (GCN Rev)")
@@ -158,6 +181,13 @@ class Revision(RevisionBase, RevisionKey, table=True):
     ivorn: str | None = column(Text, default=None)
     retraction_reason: str | None = column(Text, default=None)
     provenance: dict[str, Any] = column(JSONB, server_default=text("'{}'::jsonb"))
+    event_time: datetime | None = column(TIMESTAMPTZ, default=None,
+                                         comment="Event time as this revision's source gave it")
+    time_precision_s: float | None = column(Double, default=None,
+                                            comment="Resolution of event_time, s")
+    conflicts: list[Any] | None = column(
+        JSONB, default=None, nullable=False, server_default=text("'[]'::jsonb"),
+        comment="Values the sources of this notice disagree on, per source")
 
 
 class RegionTileBase(Entity):
@@ -179,11 +209,17 @@ class RegionTile(RegionTileBase, Keyed, table=True):
     )
 
 
-class ArtifactBase(Entity):
-    """A stored file of an event, or of one of its revisions, and where it lives."""
+class ArtifactOwner(Entity):
+    """The event, and the revision if any, that a stored file belongs to."""
 
     event_pk: int = column(BigInteger, foreign_key="events.id")
     revision_pk: int | None = column(BigInteger, default=None, foreign_key="revisions.id")
+
+
+class ArtifactFile(Entity):
+    """A stored file and where it lives: what a flow records as an artifact (the Create
+    model of ``RevisionStore.add_artifacts``, which adds the owner)."""
+
     role: str = column(Text, comment="e.g. skymap-fits, moc90, voevent")
     filename: str = column(Text)
     media_type: str = column(Text)
@@ -191,6 +227,11 @@ class ArtifactBase(Entity):
     sha256: str = column(String(64))
     md5: str = column(String(32))
     storage_url: str = column(Text)
+
+
+# ArtifactOwner is the last base, so its columns come first.
+class ArtifactBase(ArtifactFile, ArtifactOwner):
+    """A stored file of an event, or of one of its revisions, and where it lives."""
 
 
 class Artifact(ArtifactBase, Keyed, table=True):

@@ -23,14 +23,17 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-from catalog.schema.base import TIMESTAMPTZ, Entity, Keyed, column, set_now, table_of
+from catalog.schema.base import TIMESTAMPTZ, Created, Entity, Identified, Keyed, column, table_of
 
-__all__ = ["OUTCOMES", "PRIORITIES", "RawEvent", "RawEventBase", "Scan", "ScanBase",
-           "ScanSnapshot", "ScanSnapshotBase", "raw_events", "scan_snapshots", "scans"]
+__all__ = ["OUTCOMES", "PRIORITIES", "RawEvent", "RawEventBase", "RawEventIdentity",
+           "RawEventRead", "RawEventReceived", "Scan", "ScanBase", "ScanFacts", "ScanRead",
+           "ScanSnapshot", "ScanSnapshotBase", "ScanSnapshotRead", "raw_events",
+           "scan_snapshots", "scans"]
 
 #: Scan priority lanes: a realtime scan is always claimed before any reprocessing scan.
 PRIORITIES = ("realtime", "reprocessing")
@@ -39,8 +42,8 @@ PRIORITIES = ("realtime", "reprocessing")
 OUTCOMES = ("done", "aborted", "failed")
 
 
-class RawEventBase(Entity):
-    """A raw event as received, and the selection's verdict on it."""
+class RawEventIdentity(Entity):
+    """Which raw event: its identity, and the catalog event made from it."""
 
     observatory: str = column(Text)
     run_id: int = column(BigInteger)
@@ -48,15 +51,25 @@ class RawEventBase(Entity):
     event_pk: int | None = column(
         BigInteger, default=None, foreign_key="events.id",
         comment="the catalog event made from it (NULL for a scan-only inline event)")
-    body: dict[str, Any] = column(JSONB, comment="the raw event as received (schema-valid)")
+
+
+class RawEventBase(RawEventIdentity):
+    """A raw event as received (without its body), and the selection's verdict on it."""
+
     sha256: str = column(String(64), comment="of the canonical JSON body")
     stream: str | None = column(Text, default=None, comment="selection outcome (gold ... none)")
     selection: dict[str, Any] = column(JSONB, server_default=text("'{}'::jsonb"),
                                        comment="estimator values the selection used")
 
 
-class RawEvent(RawEventBase, Keyed, table=True):
-    """The ``raw_events`` table: each accepted raw event once."""
+class RawEventReceived(Entity):
+    """When a raw event was received (``DEFAULT now()``)."""
+
+    received_at: datetime = column(TIMESTAMPTZ, server_default=func.now())
+
+
+class RawEvent(RawEventReceived, RawEventBase, Keyed, table=True):
+    """The ``raw_events`` table: each accepted raw event once, with its body."""
 
     __tablename__: ClassVar[str] = "raw_events"
     __table_args__ = (
@@ -64,7 +77,14 @@ class RawEvent(RawEventBase, Keyed, table=True):
         Index("ix_raw_events_event_pk", "event_pk"),
     )
 
-    received_at: datetime | None = set_now()
+    body: dict[str, Any] = column(JSONB, comment="the raw event as received (schema-valid)")
+
+
+class RawEventRead(RawEventReceived, RawEventBase, Identified):
+    """A stored raw event as storage returns it: no body (``IngestStorage.body`` reads it),
+    and the name of the catalog event made from it."""
+
+    name: str | None
 
 
 class ScanBase(Entity):
@@ -82,7 +102,27 @@ class ScanBase(Entity):
                           "and notices")
 
 
-class Scan(ScanBase, Keyed, table=True):
+class ScanFacts(Entity):
+    """The facts of a scan's life, which its state follows from (filled by its runners)."""
+
+    created_at: datetime = column(TIMESTAMPTZ, server_default=func.now())
+    claimed_by: str | None = column(Text, default=None, comment="worker that runs it now")
+    claim_token: str | None = column(
+        Text, default=None,
+        comment="fencing token of the current claim: every write of its runner checks it")
+    claims: int = column(Integer, server_default=text("0"),
+                         comment="times a worker started it (>1: resumed after a restart)")
+    started_at: datetime | None = column(TIMESTAMPTZ, default=None)
+    heartbeat_at: datetime | None = column(TIMESTAMPTZ, default=None)
+    abort_requested_at: datetime | None = column(TIMESTAMPTZ, default=None)
+    finished_at: datetime | None = column(TIMESTAMPTZ, default=None)
+    outcome: str | None = column(Text, default=None)
+    error: str | None = column(Text, default=None)
+    revision_pk: int | None = column(BigInteger, default=None, foreign_key="revisions.id",
+                                     comment="update revision made from the final result")
+
+
+class Scan(ScanFacts, ScanBase, Keyed, table=True):
     """The ``scans`` table: a request and the facts of its life, from which its state follows."""
 
     __tablename__: ClassVar[str] = "scans"
@@ -95,23 +135,15 @@ class Scan(ScanBase, Keyed, table=True):
         Index("ix_scans_raw_event_pk", "raw_event_pk"),
     )
 
-    created_at: datetime | None = set_now()
-    claimed_by: str | None = column(Text, default=None, comment="worker that runs it now")
-    claim_token: str | None = column(
-        Text, default=None,
-        comment="fencing token of the current claim: every write of its runner checks it")
-    claims: int | None = column(Integer, default=None, nullable=False,
-                                server_default=text("0"),
-                                comment="times a worker started it (>1: resumed after a "
-                                "restart)")
-    started_at: datetime | None = column(TIMESTAMPTZ, default=None)
-    heartbeat_at: datetime | None = column(TIMESTAMPTZ, default=None)
-    abort_requested_at: datetime | None = column(TIMESTAMPTZ, default=None)
-    finished_at: datetime | None = column(TIMESTAMPTZ, default=None)
-    outcome: str | None = column(Text, default=None)
-    error: str | None = column(Text, default=None)
-    revision_pk: int | None = column(BigInteger, default=None, foreign_key="revisions.id",
-                                     comment="update revision made from the final result")
+
+class ScanRead(ScanFacts, ScanBase, RawEventIdentity, Identified):
+    """A scan as storage returns it: the row, the identity of its raw event, the names of
+    its event and update revision, and the database's clock (its state is computed against
+    it, :func:`catalog.storage.scans.scan_state`)."""
+
+    event_name: str | None
+    revision_number: int | None
+    now: datetime
 
 
 class ScanSnapshotBase(Entity):
@@ -128,11 +160,9 @@ class ScanSnapshotBase(Entity):
     best_ra: float | None = column(Double, default=None, comment="deg")
     best_dec: float | None = column(Double, default=None, comment="deg")
     best_llh: float | None = column(Double, default=None)
-    result: dict[str, Any] | None = column(JSONB, default=None,
-                                           comment="final: the reco ScanResult as JSON")
 
 
-class ScanSnapshot(ScanSnapshotBase, Keyed, table=True):
+class ScanSnapshot(Created, ScanSnapshotBase, Keyed, table=True):
     """The ``scan_snapshots`` table: immutable rows numbered per scan, at most one final."""
 
     __tablename__: ClassVar[str] = "scan_snapshots"
@@ -143,7 +173,12 @@ class ScanSnapshot(ScanSnapshotBase, Keyed, table=True):
               postgresql_where=text("kind = 'final'")),
     )
 
-    created_at: datetime | None = set_now()
+    result: dict[str, Any] | None = column(JSONB, default=None,
+                                           comment="final: the reco ScanResult as JSON")
+
+
+class ScanSnapshotRead(Created, ScanSnapshotBase, Identified):
+    """A stored snapshot as storage returns it (the final result JSON is read apart)."""
 
 
 # The Core tables storage writes against: the same objects the models map.

@@ -27,9 +27,10 @@ from sqlalchemy import (
     text,
 )
 
-from catalog.schema.base import TIMESTAMPTZ, Entity, Keyed, column, set_now, table_of
+from catalog.schema.base import TIMESTAMPTZ, Entity, Identified, Keyed, column, table_of
 
-__all__ = ["NOTICE_STATES", "Notice", "NoticeAttempt", "NoticeAttemptBase", "NoticeBase",
+__all__ = ["NOTICE_STATES", "Notice", "NoticeAttempt", "NoticeAttemptBase",
+           "NoticeAttemptRead", "NoticeBase", "NoticeHead", "NoticeRead", "NoticeState",
            "notice_attempts", "notices"]
 
 #: Dispatch states of a notice: waiting for (another) attempt, delivered, or given up
@@ -37,8 +38,8 @@ __all__ = ["NOTICE_STATES", "Notice", "NoticeAttempt", "NoticeAttemptBase", "Not
 NOTICE_STATES = ("pending", "delivered", "failed")
 
 
-class NoticeBase(Entity):
-    """A notice as queued: which revision, for which sink, in which format, and its bytes."""
+class NoticeHead(Entity):
+    """Which revision a notice announces, to which sink, in which format (no bytes)."""
 
     revision_pk: int = column(BigInteger, foreign_key="revisions.id")
     sink: str = column(Text, comment="configured sink name, e.g. folder, webhook")
@@ -46,11 +47,29 @@ class NoticeBase(Entity):
     idempotency_key: str = column(
         Text, comment="stable per (revision, sink, format); sent with every attempt")
     media_type: str = column(Text)
+
+
+class NoticeBase(NoticeHead):
+    """A notice as queued: its head and its bytes (what :mod:`catalog.publish` renders)."""
+
     filename: str = column(Text)
     payload: bytes = column(LargeBinary, comment="the exact bytes delivered")
 
 
-class Notice(NoticeBase, Keyed, table=True):
+class NoticeState(Entity):
+    """The dispatch state of a notice: the only columns that move."""
+
+    status: str = column(Text, server_default=text("'pending'"))
+    attempt_count: int = column(Integer, server_default=text("0"))
+    next_attempt_at: datetime = column(
+        TIMESTAMPTZ, server_default=func.now(), comment="not claimed before; also the claim lease")
+    delivered_at: datetime | None = column(TIMESTAMPTZ, default=None)
+    failed_reason: str | None = column(
+        Text, default=None, comment="why the dispatcher gave up (status failed)")
+    created_at: datetime = column(TIMESTAMPTZ, server_default=func.now())
+
+
+class Notice(NoticeState, NoticeBase, Keyed, table=True):
     """The ``notices`` table: the payload and its dispatch state."""
 
     __tablename__: ClassVar[str] = "notices"
@@ -63,17 +82,9 @@ class Notice(NoticeBase, Keyed, table=True):
         Index("ix_notices_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
     )
 
-    status: str | None = column(Text, default=None, nullable=False,
-                                server_default=text("'pending'"))
-    attempt_count: int | None = column(Integer, default=None, nullable=False,
-                                       server_default=text("0"))
-    next_attempt_at: datetime | None = column(
-        TIMESTAMPTZ, default=None, nullable=False, server_default=func.now(),
-        comment="not claimed before; also the claim lease")
-    delivered_at: datetime | None = column(TIMESTAMPTZ, default=None)
-    failed_reason: str | None = column(
-        Text, default=None, comment="why the dispatcher gave up (status failed)")
-    created_at: datetime | None = set_now()
+
+class NoticeRead(NoticeState, NoticeBase, Identified):
+    """A stored notice as storage returns it (the dispatcher's and the sinks' view)."""
 
 
 class NoticeAttemptBase(Entity):
@@ -97,6 +108,10 @@ class NoticeAttempt(NoticeAttemptBase, Keyed, table=True):
     __table_args__ = (
         UniqueConstraint("notice_pk", "number", name="uq_notice_attempts_notice_number"),
     )
+
+
+class NoticeAttemptRead(NoticeAttemptBase, Identified):
+    """A recorded attempt as storage returns it."""
 
 
 # The Core tables storage writes against: the same objects the models map.

@@ -13,9 +13,9 @@ from typing import ClassVar
 
 from sqlalchemy import BigInteger, CheckConstraint, Index, Text, UniqueConstraint, text
 
-from catalog.schema.base import TIMESTAMPTZ, Entity, Keyed, column, set_now, table_of
+from catalog.schema.base import TIMESTAMPTZ, Entity, Identified, Keyed, Stamped, column, table_of
 
-__all__ = ["DOI_STATES", "Doi", "DoiBase", "dois"]
+__all__ = ["DOI_STATES", "Doi", "DoiBase", "DoiRead", "dois"]
 
 #: DataCite DOI states (REST API): draft → registered → findable; registered = hidden.
 DOI_STATES = ("draft", "registered", "findable")
@@ -38,7 +38,7 @@ class DoiBase(Entity):
         TIMESTAMPTZ, default=None, comment="last successful synchronisation with the provider")
 
 
-class Doi(DoiBase, Keyed, table=True):
+class Doi(Stamped, DoiBase, Keyed, table=True):
     """The ``dois`` table: at most one concept DOI per event, one version DOI per revision."""
 
     __tablename__: ClassVar[str] = "dois"
@@ -55,8 +55,11 @@ class Doi(DoiBase, Keyed, table=True):
         Index("ix_dois_event_pk", "event_pk"),
     )
 
-    created_at: datetime | None = set_now()
-    updated_at: datetime | None = set_now()
+
+class DoiRead(Stamped, DoiBase, Identified):
+    """A stored DOI as storage returns it, with the number of the revision it names."""
+
+    revision_number: int | None
 
 
 # The Core table storage writes against: the same object the model maps.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,6 +26,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from catalog import sky
 from catalog.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 from catalog.models import (
+    AlertSources,
     ErrorBox,
     EventDetail,
     EventPage,
@@ -34,10 +35,11 @@ from catalog.models import (
     RegionHit,
     RevisionPublic,
 )
-from catalog.notices.parsed import NoticeRecord
+from catalog.notices.parsed import NameClaim, NoticeRecord
 from catalog.schema.events import events, region_tiles, revisions
 from catalog.storage.fair import PidMinting
 from catalog.storage.lookup import event_select, resolve_event
+from catalog.storage.names import Naming, assign_names
 from catalog.storage.unit import catalog_tx
 
 #: Back-off (seconds) between attempts of an idempotent write whose connection was lost;
@@ -126,6 +128,42 @@ class CatalogStorage:
             if self.pids is not None and imported.event_pks:
                 tx.dois.mint(self.pids, imported.event_pks)
         return imported.summary
+
+    def assign_names(self, claims: Sequence[NameClaim]) -> Naming:
+        """Give the claimed alert names (a circulars index) to their events, in one
+        transaction (:mod:`catalog.storage.names`)."""
+        with catalog_tx(self.engine) as tx:
+            return assign_names(tx.conn, claims)
+
+    def reconciliation(self, identities: Iterable[tuple[str, int, int]]) -> list[AlertSources]:
+        """Per event of ``identities`` (observatory, run, event): its sources and conflicts."""
+        keys = sorted(set(identities))
+        if not keys:
+            return []
+        with self.engine.connect() as conn:
+            evs = conn.execute(select(events).where(tuple_(
+                events.c.observatory, events.c.run_id, events.c.event_id).in_(keys))
+                .order_by(events.c.event_time)).mappings().all()
+            revs = conn.execute(
+                select(revisions.c.event_pk, revisions.c.number, revisions.c.source,
+                       revisions.c.provenance, revisions.c.conflicts)
+                .where(revisions.c.event_pk.in_([e["id"] for e in evs]))
+                .order_by(revisions.c.number)).all()
+        by_event: dict[int, list[Any]] = {}
+        for r in revs:
+            by_event.setdefault(r.event_pk, []).append(r)
+        out = []
+        for e in evs:
+            mine = by_event.get(e["id"], [])
+            sources = sorted({s for r in mine
+                              for s in ((r.provenance or {}).get("sources") or [r.source])})
+            conflicts = list(e["conflicts"] or []) + [
+                {**c, "revision": r.number} for r in mine for c in (r.conflicts or [])]
+            out.append(AlertSources(
+                alert=e["name"] or f"{e['run_id']}_{e['event_id']}", run_id=e["run_id"],
+                event_id=e["event_id"], status=e["status"], revisions=len(mine),
+                sources=sources, conflicts=conflicts))
+        return out
 
     # ------------------------------------------------------------------- reads
 
@@ -305,6 +343,8 @@ def _summary(row: RowMapping) -> EventSummary:
         event_id=row["event_id"], stream=row["stream"], event_time=row["event_time"],
         event_mjd=row["event_mjd"], revision_count=row["revision_count"],
         retracted=current is not None and current.kind == "retraction",
-        current=current,
+        current=current, status=row["status"], status_reason=row["status_reason"],
+        status_source=row["status_source"], time_source=row["time_source"],
+        time_precision_s=row["time_precision_s"], conflicts=row["conflicts"] or [],
     )
 

@@ -28,10 +28,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.engine import Connection, Engine, RowMapping
+from sqlalchemy.engine import Connection, Engine
 
-from catalog.schema.events import artifacts, events, revisions
-from catalog.schema.pids import dois
+from catalog.schema.base import Created, Identified
+from catalog.schema.events import ArtifactBase, artifacts, events, revisions
+from catalog.schema.pids import DoiRead, dois
 
 #: Crockford base-32 alphabet (no I, L, O, U): suffixes survive being read aloud or retyped.
 CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
@@ -47,39 +48,13 @@ def new_suffix() -> str:
     return f"{chars[:5]}-{chars[5:]}"
 
 
-@dataclass(frozen=True, slots=True)
-class DoiRow:
-    """One DOI and the record it names."""
+class ArtifactRead(Created, ArtifactBase, Identified):
+    """A stored file of an event (or of one of its revisions), as storage returns it: with
+    its revision's number and the landing-page key it is served under
+    (:data:`ARTIFACT_LANDING_KEY`; None while that DOI is not minted)."""
 
-    id: int
-    doi: str
-    suffix: str
-    kind: str
-    event_pk: int
-    revision_pk: int | None
     revision_number: int | None
-    provider: str
-    state: str
-    withdrawn_at: datetime | None
-    registered_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ArtifactRow:
-    """A stored file of an event (or of one of its revisions)."""
-
-    id: int
-    revision_number: int | None
-    role: str
-    filename: str
-    media_type: str
-    size_bytes: int
-    sha256: str
-    md5: str
-    storage_url: str
-    created_at: datetime
+    landing_key: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +70,7 @@ class MintSummary:
 class HarvestItem:
     """A DOI as a harvestable item: the DOI row and the event's set memberships."""
 
-    doi: DoiRow
+    doi: DoiRead
     stream: str
     in_icecat1: bool
 
@@ -103,10 +78,6 @@ class HarvestItem:
 def _doi_select() -> Select[tuple[object, ...]]:
     return (select(dois, revisions.c.number.label("revision_number"))
             .select_from(dois.outerjoin(revisions, revisions.c.id == dois.c.revision_pk)))
-
-
-def _doi(row: RowMapping) -> DoiRow:
-    return DoiRow(**{k: row[k] for k in DoiRow.__slots__})
 
 
 _R_ICECAT = revisions.alias("r_icecat")
@@ -125,6 +96,14 @@ ARTIFACT_LANDING_KEY = (
                     dois.c.kind == "concept")))
     .correlate(artifacts)
     .scalar_subquery())
+
+
+def artifacts_select() -> Select[tuple[object, ...]]:
+    """Artifacts as :class:`ArtifactRead`: the row, its revision's number, its landing key."""
+    return (select(artifacts, revisions.c.number.label("revision_number"),
+                   ARTIFACT_LANDING_KEY.label("landing_key"))
+            .select_from(artifacts.outerjoin(revisions,
+                                             revisions.c.id == artifacts.c.revision_pk)))
 
 
 #: Rows per INSERT (7 parameters each; PostgreSQL allows 65535 per statement).
@@ -152,30 +131,26 @@ class FairStorage:
 
     # -------------------------------------------------------------------- reads
 
-    def find_suffix(self, suffix: str) -> DoiRow | None:
+    def find_suffix(self, suffix: str) -> DoiRead | None:
         """The DOI with this suffix (any case), if any."""
         with self.engine.connect() as conn:
             row = conn.execute(_doi_select().where(dois.c.suffix == suffix.lower())
                                ).mappings().first()
-        return None if row is None else _doi(row)
+        return None if row is None else DoiRead.model_validate(row)
 
-    def dois_of_event(self, event_pk: int) -> list[DoiRow]:
+    def dois_of_event(self, event_pk: int) -> list[DoiRead]:
         """The concept DOI first, then the version DOIs in revision order."""
         with self.engine.connect() as conn:
             rows = conn.execute(_doi_select().where(dois.c.event_pk == event_pk)
                                 .order_by(dois.c.revision_pk.nulls_first(), dois.c.id)
                                 ).mappings().all()
-        return [_doi(r) for r in rows]
+        return [DoiRead.model_validate(r) for r in rows]
 
-    def artifacts_of_event(self, event_pk: int) -> list[ArtifactRow]:
+    def artifacts_of_event(self, event_pk: int) -> list[ArtifactRead]:
         """The artifacts of an event with their revision numbers."""
-        stmt = (select(artifacts, revisions.c.number.label("revision_number"))
-                .select_from(artifacts.outerjoin(revisions,
-                                                 revisions.c.id == artifacts.c.revision_pk))
-                .where(artifacts.c.event_pk == event_pk).order_by(artifacts.c.id))
+        stmt = artifacts_select().where(artifacts.c.event_pk == event_pk).order_by(artifacts.c.id)
         with self.engine.connect() as conn:
-            rows = conn.execute(stmt).mappings().all()
-        return [ArtifactRow(**{k: r[k] for k in ArtifactRow.__slots__}) for r in rows]
+            return [ArtifactRead.model_validate(r) for r in conn.execute(stmt).mappings()]
 
     def artifact_location(self, artifact_id: int) -> tuple[str | None, str] | None:
         """(landing key, filename) of an artifact; None when there is no such artifact."""
@@ -184,14 +159,14 @@ class FairStorage:
                                .where(artifacts.c.id == artifact_id)).first()
         return None if row is None else (row[0], row[1])
 
-    def dois_needing_sync(self, provider: str, limit: int = 500) -> list[DoiRow]:
+    def dois_needing_sync(self, provider: str, limit: int = 500) -> list[DoiRead]:
         """DOIs whose metadata changed since the provider last saw them."""
         stmt = (_doi_select().where(dois.c.provider == provider,
                                     or_(dois.c.registered_at.is_(None),
                                         dois.c.registered_at < dois.c.updated_at))
                 .order_by(dois.c.id).limit(limit))
         with self.engine.connect() as conn:
-            return [_doi(r) for r in conn.execute(stmt).mappings()]
+            return [DoiRead.model_validate(r) for r in conn.execute(stmt).mappings()]
 
     def earliest_datestamp(self) -> datetime | None:
         """The oldest ``updated_at`` of any DOI (OAI-PMH ``earliestDatestamp``)."""
@@ -222,14 +197,14 @@ class FairStorage:
         stmt = stmt.order_by(dois.c.updated_at, dois.c.id).limit(limit)
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).mappings().all()
-        return [HarvestItem(doi=_doi(r), stream=r["event_stream"], in_icecat1=r["in_icecat1"])
-                for r in rows]
+        return [HarvestItem(doi=DoiRead.model_validate(r), stream=r["event_stream"],
+                            in_icecat1=r["in_icecat1"]) for r in rows]
 
-    def all_dois(self) -> list[DoiRow]:
+    def all_dois(self) -> list[DoiRead]:
         """Every DOI, in order of minting."""
         with self.engine.connect() as conn:
             rows = conn.execute(_doi_select().order_by(dois.c.id)).mappings().all()
-        return [_doi(r) for r in rows]
+        return [DoiRead.model_validate(r) for r in rows]
 
     def all_event_pks(self, limit: int | None = None) -> list[int]:
         """Events that have a concept DOI, newest first."""

@@ -12,18 +12,24 @@ notices, attempts, and reads.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.engine import Connection, Engine, RowMapping
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
-from catalog.schema.events import artifacts, events, revisions
-from catalog.schema.outbox import notice_attempts, notices
+from catalog.schema.events import EventBase, Revision, artifacts, events, revisions
+from catalog.schema.outbox import (
+    NoticeAttemptRead,
+    NoticeBase,
+    NoticeRead,
+    notice_attempts,
+    notices,
+)
 from catalog.storage.fair import ARTIFACT_LANDING_KEY
 
 
@@ -33,62 +39,13 @@ class NoticeFacts:
 
     ``revision`` and ``event`` are the stored rows, ``earlier`` the event's earlier
     revisions by number, and ``skymaps`` the FITS skymap of each of these revisions that has
-    one: (landing key of its DOI, or None while it has none; file name).
+    one, by revision number: (landing key of its DOI, or None while it has none; file name).
     """
 
-    revision: RowMapping
-    event: RowMapping
-    earlier: list[RowMapping]
+    revision: Revision
+    event: EventBase
+    earlier: list[Revision]
     skymaps: dict[int, tuple[str | None, str]]
-
-
-@dataclass(frozen=True, slots=True)
-class QueuedNotice:
-    """A rendered notice for one sink, as it enters the outbox."""
-
-    revision_pk: int
-    sink: str
-    format: str
-    idempotency_key: str
-    media_type: str
-    filename: str
-    payload: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxNotice:
-    """A notice row as the dispatcher sees it."""
-
-    id: int
-    revision_pk: int
-    sink: str
-    format: str
-    idempotency_key: str
-    media_type: str
-    filename: str
-    payload: bytes
-    status: str
-    attempt_count: int
-    next_attempt_at: datetime
-    delivered_at: datetime | None
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptRow:
-    """One delivery attempt, as recorded."""
-
-    number: int
-    started_at: datetime
-    finished_at: datetime
-    ok: bool
-    status_code: int | None
-    detail: str | None
-    duration_s: float
-
-
-def _notice(row: RowMapping) -> OutboxNotice:
-    return OutboxNotice(**{k: row[k] for k in OutboxNotice.__dataclass_fields__})
 
 
 def _waits_its_turn(rev: FromClause) -> ColumnElement[bool]:
@@ -122,20 +79,20 @@ class OutboxStore:
     def notice_facts(self, revision_pk: int) -> NoticeFacts:
         """What the notices of a stored revision are made from, read back from the catalog."""
         conn = self.conn
-        rev = conn.execute(select(revisions).where(revisions.c.id == revision_pk)
-                           ).mappings().one()
-        ev = conn.execute(select(events).where(events.c.id == rev["event_pk"])
-                          ).mappings().one()
-        earlier = list(conn.execute(
-            select(revisions).where(revisions.c.event_pk == rev["event_pk"],
-                                    revisions.c.number < rev["number"])
-            .order_by(revisions.c.number)
-        ).mappings().all())
-        shown = [revision_pk, *(r["id"] for r in earlier)]
-        skymaps = {row.revision_pk: (row.landing, row.filename) for row in conn.execute(
-            select(artifacts.c.revision_pk, ARTIFACT_LANDING_KEY.label("landing"),
+        rev = Revision.model_validate(conn.execute(
+            select(revisions).where(revisions.c.id == revision_pk)).one()._mapping)
+        ev = EventBase.model_validate(conn.execute(
+            select(events).where(events.c.id == rev.event_pk)).one()._mapping)
+        earlier = [Revision.model_validate(r._mapping) for r in conn.execute(
+            select(revisions).where(revisions.c.event_pk == rev.event_pk,
+                                    revisions.c.number < rev.number)
+            .order_by(revisions.c.number))]
+        skymaps = {row.number: (row.landing, row.filename) for row in conn.execute(
+            select(revisions.c.number, ARTIFACT_LANDING_KEY.label("landing"),
                    artifacts.c.filename)
-            .where(artifacts.c.revision_pk.in_(shown), artifacts.c.role == "skymap-fits"))}
+            .join(revisions, revisions.c.id == artifacts.c.revision_pk)
+            .where(revisions.c.event_pk == rev.event_pk, revisions.c.number <= rev.number,
+                   artifacts.c.role == "skymap-fits"))}
         return NoticeFacts(revision=rev, event=ev, earlier=earlier, skymaps=skymaps)
 
     def set_ivorn(self, revision_pk: int, ivorn: str) -> None:
@@ -143,11 +100,11 @@ class OutboxStore:
         self.conn.execute(update(revisions).where(revisions.c.id == revision_pk)
                           .values(ivorn=ivorn))
 
-    def insert(self, queued: Sequence[QueuedNotice]) -> int:
+    def insert(self, queued: Sequence[NoticeBase]) -> int:
         """Insert notices (a notice already queued is kept as it is); how many are new."""
         if not queued:
             return 0
-        result = self.conn.execute(insert(notices).values([asdict(q) for q in queued])
+        result = self.conn.execute(insert(notices).values([q.model_dump() for q in queued])
                                    .on_conflict_do_nothing().returning(notices.c.id))
         return len(result.all())
 
@@ -160,7 +117,8 @@ class OutboxStorage:
 
     # ------------------------------------------------------------- dispatch
 
-    def claim_due(self, sinks: Collection[str], limit: int, lease_s: float) -> list[OutboxNotice]:
+    def claim_due(self, sinks: Collection[str], limit: int, lease_s: float,
+                  prefixes: Collection[str] = ()) -> list[NoticeRead]:
         """Claim up to ``limit`` due notices for ``sinks``, oldest first, each in its turn.
 
         ``FOR UPDATE SKIP LOCKED`` lets several dispatchers share the outbox; the claim
@@ -169,15 +127,18 @@ class OutboxStorage:
         waits its turn (:func:`_waits_its_turn`): it is not claimed while a notice of an
         earlier revision of the same event to the same sink is pending, so a sink gets an
         event's revisions in order whatever the backoff of each, across any number of
-        dispatchers.
+        dispatchers. ``prefixes``: also the sinks whose name starts with one of them
+        (``sub:`` for the sinks of region subscriptions, built per notice).
         """
-        if not sinks:
+        if not sinks and not prefixes:
             return []
+        named = or_(notices.c.sink.in_(list(sinks)),
+                    *(notices.c.sink.startswith(p, autoescape=True) for p in prefixes))
         rev = revisions.alias("rev")
         due = (select(notices.c.id)
                .join(rev, rev.c.id == notices.c.revision_pk)
                .where(notices.c.status == "pending", notices.c.next_attempt_at <= func.now(),
-                      notices.c.sink.in_(list(sinks)), ~_waits_its_turn(rev))
+                      named, ~_waits_its_turn(rev))
                .order_by(notices.c.next_attempt_at, notices.c.id)
                .limit(limit).with_for_update(of=notices, skip_locked=True))
         stmt = (update(notices).where(notices.c.id.in_(due.scalar_subquery()))
@@ -186,7 +147,7 @@ class OutboxStorage:
                 .returning(*notices.c))
         with self.engine.begin() as conn:
             rows = conn.execute(stmt).mappings().all()
-        return sorted((_notice(r) for r in rows), key=lambda n: n.id)
+        return sorted((NoticeRead.model_validate(r) for r in rows), key=lambda n: n.id)
 
     def record_attempt(self, notice_pk: int, *, started_at: datetime, finished_at: datetime,
                        ok: bool, status_code: int | None, detail: str | None,
@@ -216,7 +177,7 @@ class OutboxStorage:
     # ------------------------------------------------------------- reads
 
     def notices_of(self, *, revision_pk: int | None = None, event_pk: int | None = None,
-                   ) -> list[OutboxNotice]:
+                   ) -> list[NoticeRead]:
         """The notices of a revision or of an event, in order."""
         stmt = select(notices).order_by(notices.c.id)
         if revision_pk is not None:
@@ -225,15 +186,15 @@ class OutboxStorage:
             stmt = stmt.join(revisions, and_(revisions.c.id == notices.c.revision_pk,
                                              revisions.c.event_pk == event_pk))
         with self.engine.connect() as conn:
-            return [_notice(r) for r in conn.execute(stmt).mappings()]
+            return [NoticeRead.model_validate(r) for r in conn.execute(stmt).mappings()]
 
-    def attempts_of(self, notice_pk: int) -> list[AttemptRow]:
+    def attempts_of(self, notice_pk: int) -> list[NoticeAttemptRead]:
         """The delivery attempts of a notice, in order."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(notice_attempts).where(notice_attempts.c.notice_pk == notice_pk)
                 .order_by(notice_attempts.c.number)).mappings().all()
-        return [AttemptRow(**{k: r[k] for k in AttemptRow.__dataclass_fields__}) for r in rows]
+        return [NoticeAttemptRead.model_validate(r) for r in rows]
 
     def pending_count(self) -> int:
         """How many notices wait for delivery."""

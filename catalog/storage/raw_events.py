@@ -12,32 +12,14 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.engine import Connection, Engine, RowMapping
+from sqlalchemy.engine import Connection, Engine
 
 from catalog.schema.events import events
-from catalog.schema.ingest import raw_events
-
-
-@dataclass(frozen=True, slots=True)
-class RawEventRow:
-    """A stored raw event and what became of it."""
-
-    id: int
-    observatory: str
-    run_id: int
-    event_id: int
-    event_pk: int | None
-    name: str | None
-    stream: str | None
-    selection: dict[str, Any]
-    sha256: str
-    received_at: datetime
+from catalog.schema.ingest import RawEventRead, raw_events
 
 
 def canonical_sha256(body: dict[str, Any]) -> str:
@@ -59,14 +41,10 @@ def identity_key(observatory: str, run_id: int, event_id: int) -> int:
     return int.from_bytes(digest[:4], "big", signed=True)
 
 
-def _row(r: RowMapping) -> RawEventRow:
-    return RawEventRow(**{k: r[k] for k in RawEventRow.__dataclass_fields__})
-
-
-_SELECT = (select(raw_events.c.id, raw_events.c.observatory, raw_events.c.run_id,
-                  raw_events.c.event_id, raw_events.c.event_pk, events.c.name,
-                  raw_events.c.stream, raw_events.c.selection, raw_events.c.sha256,
-                  raw_events.c.received_at)
+#: A stored raw event as :class:`RawEventRead` (every column but the body, and the event's
+#: name).
+_SELECT = (select(*(raw_events.c[k] for k in RawEventRead.model_fields if k != "name"),
+                  events.c.name)
            .select_from(raw_events.outerjoin(events, events.c.id == raw_events.c.event_pk)))
 
 
@@ -76,14 +54,14 @@ class IngestStorage:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def find(self, observatory: str, run_id: int, event_id: int) -> RawEventRow | None:
+    def find(self, observatory: str, run_id: int, event_id: int) -> RawEventRead | None:
         """The raw event of this identity, if received."""
         with self.engine.connect() as conn:
             r = conn.execute(_SELECT.where(raw_events.c.observatory == observatory,
                                            raw_events.c.run_id == run_id,
                                            raw_events.c.event_id == event_id)
                              ).mappings().first()
-        return None if r is None else _row(r)
+        return None if r is None else RawEventRead.model_validate(r)
 
     @contextmanager
     def identity_lock(self, observatory: str, run_id: int, event_id: int, *,
@@ -127,11 +105,11 @@ class IngestStorage:
             finally:
                 conn.close()
 
-    def get(self, pk: int) -> RawEventRow | None:
+    def get(self, pk: int) -> RawEventRead | None:
         """The raw event ``pk``, if any."""
         with self.engine.connect() as conn:
             r = conn.execute(_SELECT.where(raw_events.c.id == pk)).mappings().first()
-        return None if r is None else _row(r)
+        return None if r is None else RawEventRead.model_validate(r)
 
     def body(self, pk: int) -> dict[str, Any]:
         """The body of raw event ``pk``, as received."""

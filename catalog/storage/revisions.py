@@ -12,144 +12,29 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, literal_column, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection, RowMapping
 
-from catalog import sky
 from catalog.errors import InvalidInput
 from catalog.models import ImportSummary
-from catalog.notices.parsed import NoticeRecord, RevisionKind, Source
-from catalog.schema.events import artifacts, events, region_tiles, revisions
+from catalog.notices.parsed import NoticeRecord
+from catalog.schema.events import ArtifactFile, artifacts, events, region_tiles, revisions
+from catalog.storage import histories
+from catalog.storage.counterparts import CounterpartStore
+from catalog.storage.histories import RevState, notice_conflicts, record_values
 from catalog.storage.lookup import resolve_event
-
-#: MJD of the Unix epoch. MJD(UTC) counts 86400-s days and ignores leap seconds, exactly
-#: like POSIX time, so the conversion is a plain affine map.
-MJD_UNIX_EPOCH = 40587.0
-
-#: An event's identity: (observatory, run_id, event_id).
-_EventKey = tuple[str, int, int]
-
-
-def utc_mjd(t: datetime) -> float:
-    """MJD (UTC) of an aware datetime."""
-    return t.timestamp() / 86400.0 + MJD_UNIX_EPOCH
-
-
-def _region_columns(rec: NoticeRecord) -> dict[str, Any]:
-    """Revision columns describing the 50 % / 90 % regions, and their covering tiles."""
-    out: dict[str, Any] = {"_tiles": []}
-    orders = []
-    for level in (50, 90):
-        region = rec.region(level / 100)
-        if region is None or rec.ra is None or rec.dec is None:
-            continue
-        geom = sky.region_geometry(rec.ra, rec.dec, region)
-        if region.is_circle:
-            r = region.radius_deg
-            out.update({f"ra_err_plus_{level}": r, f"ra_err_minus_{level}": r,
-                        f"dec_err_plus_{level}": r, f"dec_err_minus_{level}": r})
-        else:
-            out.update({f"ra_err_plus_{level}": region.ra_plus,
-                        f"ra_err_minus_{level}": region.ra_minus,
-                        f"dec_err_plus_{level}": region.dec_plus,
-                        f"dec_err_minus_{level}": region.dec_minus})
-        out[f"r{level}_deg"] = geom.radius_deg
-        out[f"area{level}_deg2"] = geom.area_deg2
-        out[f"region{level}_shape"] = geom.shape
-        out["_tiles"].append((level, geom.ranges))
-        orders.append(geom.order)
-    out["region_order"] = max(orders) if orders else None
-    return out
-
-
-def _event_rows(records: Sequence[NoticeRecord]) -> list[dict[str, Any]]:
-    """One ``events`` row per event key, from its first record and its first alert name."""
-    first: dict[_EventKey, NoticeRecord] = {}
-    names: dict[_EventKey, str] = {}
-    for rec in records:
-        key = (rec.observatory, rec.run_id, rec.event_id)
-        first.setdefault(key, rec)
-        if rec.name and key not in names:
-            names[key] = rec.name
-    return [{"observatory": key[0], "run_id": key[1], "event_id": key[2],
-             "name": names.get(key), "stream": rec.stream.value,
-             "event_time": rec.event_time, "event_mjd": utc_mjd(rec.event_time)}
-            for key, rec in first.items()]
-
-
-def _point_indices(fresh: Sequence[NoticeRecord]) -> tuple[np.ndarray, np.ndarray]:
-    """Which records have a position, and the HEALPix (order 29) pixel of each (-1 if none)."""
-    ras = np.array([r.ra if r.ra is not None else np.nan for r in fresh])
-    decs = np.array([r.dec if r.dec is not None else np.nan for r in fresh])
-    has_pos = ~(np.isnan(ras) | np.isnan(decs))
-    hpx = np.full(len(fresh), -1, dtype=np.int64)
-    if has_pos.any():
-        hpx[has_pos] = sky.point_index(ras[has_pos], decs[has_pos])
-    return has_pos, hpx
-
-
-def _revision_rows(
-    fresh: Sequence[NoticeRecord], pk_of: dict[_EventKey, int], next_number: dict[int, int]
-) -> tuple[list[dict[str, Any]], dict[str, list[tuple[int, np.ndarray]]]]:
-    """The ``revisions`` rows of ``fresh``, numbered on from ``next_number`` (which advances),
-    and the region tiles of each by source key."""
-    has_pos, hpx = _point_indices(fresh)
-    rows = []
-    tiles_of: dict[str, list[tuple[int, np.ndarray]]] = {}
-    for i, rec in enumerate(fresh):
-        pk = pk_of[(rec.observatory, rec.run_id, rec.event_id)]
-        number = next_number[pk]
-        next_number[pk] += 1
-        cols = _region_columns(rec)
-        tiles_of[rec.source_key] = cols.pop("_tiles")
-        rows.append(_revision_row(rec, pk, number, int(hpx[i]) if has_pos[i] else None, cols))
-    return rows, tiles_of
-
-
-def _revision_row(rec: NoticeRecord, event_pk: int, number: int, hpx29: int | None,
-                  region_cols: dict[str, Any]) -> dict[str, Any]:
-    """The ``revisions`` row of one record; region columns stay null unless given."""
-    return {
-        "event_pk": event_pk, "number": number, "kind": rec.kind.value,
-        "source": rec.source.value, "source_rev": rec.source_rev,
-        "source_key": rec.source_key, "stream": rec.stream.value,
-        "issued_at": rec.issued_at,
-        "ra": None if rec.ra is None else rec.ra % 360.0, "dec": rec.dec,
-        "hpx29": hpx29,
-        "energy_tev": rec.energy_tev, "signalness": rec.signalness,
-        "far_per_year": rec.far_per_year, "ivorn": rec.ivorn,
-        "retraction_reason": rec.retraction_reason,
-        "provenance": {"source": rec.source.value, **rec.extra},
-        **{c: None for c in _REGION_COLS}, **region_cols,
-    }
-
-
-def _revision_order_key(rec: NoticeRecord) -> tuple[bool, float, int]:
-    """Order of new revisions within a batch: notices by issue time (event time when the
-    source gives none), then their GCN Rev; catalog compilations with no issue date (IceCat-1
-    re-reconstructed every alert years later) after every notice."""
-    compiled_later = rec.source == Source.ICECAT1 and rec.issued_at is None
-    when = (rec.issued_at or rec.event_time).timestamp()
-    return compiled_later, when, rec.source_rev if rec.source_rev is not None else -1
-
-
-_REGION_COLS = (
-    *(f"{a}_{lvl}" for lvl in (50, 90)
-      for a in ("ra_err_plus", "ra_err_minus", "dec_err_plus", "dec_err_minus")),
-    "r50_deg", "r90_deg", "area50_deg2", "area90_deg2", "region50_shape", "region90_shape",
-    "region_order",
+from catalog.storage.revision_rows import (
+    EventKey,
+    event_rows,
+    literal_column_xmax,
+    revision_rows,
+    utc_mjd,
 )
-
-
-
-def literal_column_xmax() -> Any:
-    """``xmax`` of the upserted row: 0 when the row was inserted, not updated (PostgreSQL)."""
-    return literal_column("xmax::text::bigint")
 
 
 def _check_record(rec: NoticeRecord) -> None:
@@ -182,19 +67,6 @@ class StoredRevision:
     notices: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class ArtifactFile:
-    """A file to be recorded as an artifact of a revision."""
-
-    role: str
-    filename: str
-    media_type: str
-    size_bytes: int
-    sha256: str
-    md5: str
-    storage_url: str
-
-
 class RevisionStore:
     """Writes and reads of events and revisions on one open transaction."""
 
@@ -204,36 +76,50 @@ class RevisionStore:
     # ------------------------------------------------------------------ import
 
     def import_records(self, records: Sequence[NoticeRecord]) -> Imported:
-        """Store ``records``: each new record becomes the next revision of its event."""
-        conn = self.conn
+        """Store ``records``: each new notice becomes a revision of its event, numbered in
+        the event's history order; a notice already stored from another source adds that
+        source (and any disagreement) to it (:mod:`catalog.storage.histories`)."""
+        for rec in records:
+            _check_record(rec)
         # 1. Upsert the events. DO UPDATE (not DO NOTHING) locks each event row until
         #    commit, which serialises concurrent imports of the same event's revisions.
         pk_of, created = self._upsert_events(records)
-        # 2. Drop records already stored (idempotent re-import) and in-batch duplicates.
-        fresh = self._fresh_records(records)
+        # 2. New notices, and further sources of notices already stored (or earlier here).
+        fresh, more = self._fresh_records(records)
+        pks = sorted({pk_of[(r.observatory, r.run_id, r.event_id)] for r in records})
         if not fresh:
+            merged = self._merge_sources(more)
+            if merged:
+                self._refresh_events(pks)
             return Imported(ImportSummary(records=len(records), events_created=created,
-                                          revisions_created=0, unchanged=len(records)), [])
-        # 3. Number the new revisions after what each event already has, and insert them.
-        pks = sorted({pk_of[(r.observatory, r.run_id, r.event_id)] for r in fresh})
-        next_number = self._next_numbers(pks)
-        fresh.sort(key=_revision_order_key)
-        for rec in fresh:
-            _check_record(rec)
-        rows, tiles_of = _revision_rows(fresh, pk_of, next_number)
-        rev_pk = {row.source_key: row.id for row in conn.execute(
-            insert(revisions).returning(revisions.c.id, revisions.c.source_key), rows)}
+                                          revisions_created=0,
+                                          unchanged=len(records) - merged),
+                            pks if merged else [])
+        # 3. Number every revision of the touched events in history order, and insert.
+        numbers = self._renumber(pks, fresh, pk_of)
+        rows, tiles_of = revision_rows(fresh, pk_of, numbers)
+        rev_pk = {row.source_key: row.id for row in self.conn.execute(
+            insert(revisions).returning(revisions.c.id, revisions.c.source_key),
+            rows)}
+        self._finish_renumber()
+        for state in self._new_states:
+            state.pk = rev_pk[state.key]
+        merged = self._merge_sources(more)
         # 4. Region tiles through COPY: the bulk of the rows, and the fastest path in.
         self._copy_tiles((rev_pk[key], level, ranges)
                          for key, tiles in tiles_of.items() for level, ranges in tiles)
-        # 5. Point each touched event at the revision that now describes it.
-        self._refresh_current(pks)
+        # Counterpart candidates of every new revision with a region (one statement per
+        # catalogue for the whole batch).
+        CounterpartStore(self.conn).compute_for(list(rev_pk.values()))
+        # 5. Point each touched event at its current revision, time and status (from the
+        #    histories just ordered, unless merged sources changed their dates).
+        self._refresh_events(pks, None if merged else self._histories)
         return Imported(ImportSummary(records=len(records), events_created=created,
                                       revisions_created=len(rows),
-                                      unchanged=len(records) - len(rows)), pks)
+                                      unchanged=len(records) - len(rows) - merged), pks)
 
     def _upsert_events(self, records: Sequence[NoticeRecord]
-                       ) -> tuple[dict[_EventKey, int], int]:
+                       ) -> tuple[dict[EventKey, int], int]:
         """Insert new events and map keys to pks; returns (pk of each key, events created)."""
         # executemany of one compiled statement: SQLAlchemy batches it as multi-row
         # INSERT ... RETURNING ("insertmanyvalues") without recompiling per batch.
@@ -244,37 +130,122 @@ class RevisionStore:
                   "updated_at": func.now()},
         ).returning(events.c.id, events.c.observatory, events.c.run_id, events.c.event_id,
                     (literal_column_xmax() == 0).label("inserted"))
-        pk_of: dict[_EventKey, int] = {}
+        pk_of: dict[EventKey, int] = {}
         created = 0
-        for row in self.conn.execute(upsert, _event_rows(records)):
+        for row in self.conn.execute(upsert, event_rows(records)):
             pk_of[(row.observatory, row.run_id, row.event_id)] = row.id
             created += int(row.inserted)
         return pk_of, created
 
-    def _fresh_records(self, records: Sequence[NoticeRecord]) -> list[NoticeRecord]:
-        """The records not stored yet, each source key once, in input order."""
+    def _fresh_records(self, records: Sequence[NoticeRecord]
+                       ) -> tuple[list[NoticeRecord], list[NoticeRecord]]:
+        """The records of notices not stored yet (each notice once, in input order), and the
+        other records: further sources of notices stored before or earlier in ``records``."""
         keys = list({rec.source_key for rec in records})
         existing = set(self.conn.execute(
             select(revisions.c.source_key).where(revisions.c.source_key.in_(keys))
         ).scalars())
         fresh: list[NoticeRecord] = []
+        more: list[NoticeRecord] = []
         seen: set[str] = set()
         for rec in records:
             if rec.source_key in existing or rec.source_key in seen:
+                more.append(rec)
                 continue
             seen.add(rec.source_key)
             fresh.append(rec)
-        return fresh
+        return fresh, more
 
-    def _next_numbers(self, pks: list[int]) -> dict[int, int]:
-        """The number the next revision of each event gets (0 for an event without any)."""
-        next_number = dict.fromkeys(pks, 0)
-        for pk, top in self.conn.execute(
-            select(revisions.c.event_pk, func.max(revisions.c.number))
-            .where(revisions.c.event_pk.in_(pks)).group_by(revisions.c.event_pk)
+    def _merge_sources(self, more: Sequence[NoticeRecord]) -> int:
+        """Add each record's source (its values, and any disagreement) to the stored
+        revision of the same notice; how many revisions changed."""
+        if not more:
+            return 0
+        stored = {r.source_key: r for r in self.conn.execute(
+            select(revisions.c.id, revisions.c.source_key, revisions.c.provenance)
+            .where(revisions.c.source_key.in_({rec.source_key for rec in more})))}
+        changes: dict[int, dict[str, Any]] = {}
+        provenance = {key: dict(row.provenance or {}) for key, row in stored.items()}
+        for rec in more:
+            prov = provenance[rec.source_key]
+            by_source = dict(prov.get("values") or {})
+            values = record_values(rec)
+            if by_source.get(rec.source.value) == values:
+                continue
+            by_source[rec.source.value] = values
+            prov["values"] = by_source
+            prov["sources"] = sorted({*prov.get("sources", [prov.get("source")]),
+                                      rec.source.value} - {None})
+            extras = dict(prov.get("extra_by_source") or {})
+            extras[rec.source.value] = rec.extra
+            prov["extra_by_source"] = extras
+            pk = stored[rec.source_key].id
+            changes[pk] = {"pk": pk, "prov": prov, "conflicts": notice_conflicts(by_source),
+                           "ivorn": rec.ivorn, "issued": rec.issued_at}
+        if changes:
+            self.conn.execute(
+                update(revisions).where(revisions.c.id == bindparam("pk")).values(
+                    provenance=bindparam("prov", type_=revisions.c.provenance.type),
+                    conflicts=bindparam("conflicts", type_=revisions.c.conflicts.type),
+                    ivorn=func.coalesce(revisions.c.ivorn, bindparam("ivorn")),
+                    issued_at=func.coalesce(
+                        revisions.c.issued_at,
+                        bindparam("issued", type_=revisions.c.issued_at.type))),
+                list(changes.values()))
+        return len(changes)
+
+    def _states(self, pks: Sequence[int]) -> dict[int, list[RevState]]:
+        """What the history rules need of every stored revision of the events ``pks``."""
+        out: dict[int, list[RevState]] = {pk: [] for pk in pks}
+        r = revisions.c
+        for row in self.conn.execute(
+            select(r.id, r.event_pk, r.number, r.kind, r.source, r.source_rev, r.source_key,
+                   r.issued_at, r.event_time, r.time_precision_s, r.provenance, r.created_at,
+                   r.retraction_reason).where(r.event_pk.in_(list(pks)))
         ):
-            next_number[pk] = top + 1
-        return next_number
+            out[row.event_pk].append(RevState(
+                key=row.source_key, kind=row.kind, source=row.source,
+                source_rev=row.source_rev, issued_at=row.issued_at, event_time=row.event_time,
+                time_precision_s=row.time_precision_s, provenance=row.provenance or {},
+                created_at=row.created_at, retraction_reason=row.retraction_reason,
+                pk=row.id, number=row.number))
+        return out
+
+    def _renumber(self, pks: Sequence[int], fresh: Sequence[NoticeRecord],
+                  pk_of: dict[EventKey, int]) -> dict[str, int]:
+        """The number of each new revision in its event's history order. Stored revisions
+        whose place changes are moved aside (negative numbers) until
+        :meth:`_finish_renumber` gives them theirs, after the insert."""
+        states = self._states(pks)
+        now = datetime.now(UTC)
+        for rec in fresh:
+            states[pk_of[(rec.observatory, rec.run_id, rec.event_id)]].append(RevState(
+                key=rec.source_key, kind=rec.kind.value, source=rec.source.value,
+                source_rev=rec.source_rev, issued_at=rec.issued_at, event_time=rec.event_time,
+                time_precision_s=rec.time_precision_s, provenance=rec.extra, created_at=now,
+                retraction_reason=rec.retraction_reason))
+        self._histories = states
+        self._new_states = [s for h in states.values() for s in h if s.pk is None]
+        numbers: dict[str, int] = {}
+        self._moves = []
+        for history in states.values():
+            for number, state in enumerate(histories.order(history)):
+                if state.pk is None:
+                    numbers[state.key] = number
+                elif state.number != number:
+                    self._moves.append({"pk": state.pk, "n": number})
+        if self._moves:
+            self.conn.execute(update(revisions).where(
+                revisions.c.id.in_([m["pk"] for m in self._moves]))
+                .values(number=-1 - revisions.c.number))
+        return numbers
+
+    def _finish_renumber(self) -> None:
+        """Give the revisions :meth:`_renumber` moved aside their new numbers."""
+        if self._moves:
+            self.conn.execute(update(revisions).where(revisions.c.id == bindparam("pk"))
+                              .values(number=bindparam("n")), self._moves)
+        self._moves = []
 
     def _copy_tiles(self, tiles: Iterable[tuple[int, int, np.ndarray]]) -> None:
         """COPY (revision pk, level, order-29 ranges) tiles into ``region_tiles``, in one
@@ -288,19 +259,32 @@ class RevisionStore:
                 for lo, hi in ranges:
                     copy.write_row((revision_pk, level, f"[{int(lo)},{int(hi)})"))
 
-    def _refresh_current(self, pks: Iterable[int]) -> None:
-        """Point each event at its current revision."""
-        latest = (
-            select(revisions.c.id)
-            .where(revisions.c.event_pk == events.c.id)
-            # A retraction stays current whatever arrives after it; otherwise the newest.
-            .order_by((revisions.c.kind == RevisionKind.RETRACTION.value).desc(),
-                      revisions.c.number.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-        self.conn.execute(update(events).where(events.c.id.in_(list(pks)))
-                          .values(current_revision_pk=latest, updated_at=func.now()))
+    def _refresh_events(self, pks: Sequence[int],
+                        known: dict[int, list[RevState]] | None = None) -> None:
+        """Point each event at its current revision; set its time (with source, precision
+        and conflicts) and its status from its whole history (``known``: the histories,
+        already read)."""
+        rows = []
+        for pk, history in (known if known is not None else self._states(pks)).items():
+            if not history:
+                continue
+            ordered = histories.order(history)
+            now = histories.current(ordered)
+            timed, conflicts = histories.event_time(ordered)
+            status, reason, source = histories.status(ordered, now)
+            assert timed.event_time is not None
+            rows.append({"pk": pk, "cur": now.pk, "t": timed.event_time,
+                         "mjd": utc_mjd(timed.event_time), "tsrc": timed.key,
+                         "tprec": timed.time_precision_s, "conflicts": conflicts,
+                         "status": status, "reason": reason, "ssrc": source})
+        if rows:
+            self.conn.execute(update(events).where(events.c.id == bindparam("pk")).values(
+                current_revision_pk=bindparam("cur"), event_time=bindparam("t"),
+                event_mjd=bindparam("mjd"), time_source=bindparam("tsrc"),
+                time_precision_s=bindparam("tprec"),
+                conflicts=bindparam("conflicts", type_=events.c.conflicts.type),
+                status=bindparam("status"), status_reason=bindparam("reason"),
+                status_source=bindparam("ssrc"), updated_at=func.now()), rows)
 
     # ------------------------------------------------------------------ reads
 
@@ -352,6 +336,8 @@ class RevisionStore:
             self._copy_tiles([(revision_pk, level, ranges)])
             self.conn.execute(update(revisions).where(revisions.c.id == revision_pk).values(
                 {f"area{level}_deg2": area, f"r{level}_deg": radius}))
+        # The candidates follow the scan's own region.
+        CounterpartStore(self.conn).compute_for([revision_pk])
 
     def add_artifacts(self, event_pk: int, revision_pk: int,
                       files: Sequence[ArtifactFile]) -> list[int]:

@@ -15,56 +15,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Literal
 from uuid import uuid4
 
 import numpy as np
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.engine import Connection, Engine, RowMapping
+from sqlalchemy.engine import Connection, Engine
 
 from catalog.errors import Conflict, NotFound
 from catalog.schema.events import events, revisions
-from catalog.schema.ingest import raw_events, scan_snapshots, scans
+from catalog.schema.ingest import ScanRead, ScanSnapshotRead, raw_events, scan_snapshots, scans
 from catalog.storage.raw_events import RawEventStore
 
 State = Literal["pending", "running", "done", "aborted", "failed"]
 Priority = Literal["realtime", "reprocessing"]
 
 
-@dataclass(frozen=True, slots=True)
-class ScanRow:
-    """A scan as stored, with its event and the facts its state follows from."""
-
-    id: int
-    raw_event_pk: int
-    event_pk: int | None
-    event_name: str | None
-    observatory: str
-    run_id: int
-    event_id: int
-    priority: str
-    config: dict[str, Any]
-    labels: list[str]
-    origin_scan_pk: int | None
-    publish: str
-    created_at: datetime
-    claimed_by: str | None
-    claim_token: str | None
-    claims: int
-    started_at: datetime | None
-    heartbeat_at: datetime | None
-    abort_requested_at: datetime | None
-    finished_at: datetime | None
-    outcome: str | None
-    error: str | None
-    revision_pk: int | None
-    revision_number: int | None
-    now: datetime
-
-
-def scan_state(row: ScanRow, stale_after: timedelta) -> State:
+def scan_state(row: ScanRead, stale_after: timedelta) -> State:
     """The state that the stored facts of ``row`` imply.
 
     * finished → its outcome (``done``, ``aborted``, ``failed``);
@@ -78,25 +47,6 @@ def scan_state(row: ScanRow, stale_after: timedelta) -> State:
             and row.now - row.heartbeat_at < stale_after):
         return "running"
     return "pending"
-
-
-@dataclass(frozen=True, slots=True)
-class SnapshotRow:
-    """A stored progress report (``partial``) or the final result (``final``)."""
-
-    id: int
-    scan_pk: int
-    seq: int
-    kind: str
-    fraction: float
-    pixels_done: int
-    pixels_total: int
-    rate: float
-    eta_s: float | None
-    best_ra: float | None
-    best_dec: float | None
-    best_llh: float | None
-    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,33 +66,29 @@ class LostClaim(RuntimeError):
 
 
 _cur = revisions.alias("scan_rev")
+#: A scan as :class:`ScanRead`: its row, its raw event's identity, its event's name, its
+#: update revision's number and the database's clock.
 _SELECT = (
-    select(scans.c.id, scans.c.raw_event_pk, raw_events.c.event_pk, events.c.name.label(
-        "event_name"), raw_events.c.observatory, raw_events.c.run_id, raw_events.c.event_id,
-           scans.c.priority, scans.c.config, scans.c.labels, scans.c.origin_scan_pk,
-           scans.c.publish, scans.c.created_at, scans.c.claimed_by, scans.c.claim_token,
-           scans.c.claims,
-           scans.c.started_at, scans.c.heartbeat_at, scans.c.abort_requested_at,
-           scans.c.finished_at, scans.c.outcome, scans.c.error, scans.c.revision_pk,
+    select(*scans.c, raw_events.c.observatory, raw_events.c.run_id, raw_events.c.event_id,
+           raw_events.c.event_pk, events.c.name.label("event_name"),
            _cur.c.number.label("revision_number"), func.now().label("now"))
     .select_from(scans.join(raw_events, raw_events.c.id == scans.c.raw_event_pk)
                  .outerjoin(events, events.c.id == raw_events.c.event_pk)
                  .outerjoin(_cur, _cur.c.id == scans.c.revision_pk)))
 
-
-def _scan(r: RowMapping) -> ScanRow:
-    return ScanRow(**{k: r[k] for k in ScanRow.__dataclass_fields__})
+#: The columns of a snapshot as :class:`ScanSnapshotRead` (all but the final result).
+_SNAPSHOT = [scan_snapshots.c[k] for k in ScanSnapshotRead.model_fields]
 
 
 def _finite(x: float | None) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
 
 
-def _get(conn: Connection, pk: int) -> ScanRow:
+def _get(conn: Connection, pk: int) -> ScanRead:
     r = conn.execute(_SELECT.where(scans.c.id == pk)).mappings().first()
     if r is None:
         raise NotFound(f"no scan {pk}", details={"scan": pk})
-    return _scan(r)
+    return ScanRead.model_validate(r)
 
 
 def _ours(pk: int, token: str) -> tuple[Any, ...]:
@@ -197,7 +143,7 @@ class ScanStorage:
 
     def create(self, raw_event_pk: int, *, priority: Priority, config: dict[str, Any],
                labels: Sequence[str] = (), publish: str = "none",
-               origin_scan_pk: int | None = None) -> ScanRow:
+               origin_scan_pk: int | None = None) -> ScanRead:
         """Queue a scan of a stored raw event."""
         with self.engine.begin() as conn:
             pk = ScanStore(conn).create(raw_event_pk, priority=priority, config=config,
@@ -207,7 +153,7 @@ class ScanStorage:
 
     def create_inline(self, body: dict[str, Any], *, priority: Priority,
                       config: dict[str, Any], labels: Sequence[str] = (),
-                      publish: str = "none") -> ScanRow:
+                      publish: str = "none") -> ScanRead:
         """Store an inline raw event (or find it, if already received) and queue its scan,
         in one transaction."""
         with self.engine.begin() as conn:
@@ -216,13 +162,13 @@ class ScanStorage:
                                         labels=labels, publish=publish)
             return _get(conn, pk)
 
-    def get(self, pk: int) -> ScanRow:
+    def get(self, pk: int) -> ScanRead:
         """Scan ``pk``; ``NotFound`` if none."""
         with self.engine.connect() as conn:
             return _get(conn, pk)
 
     def find(self, *, run_id: int | None = None, event_id: int | None = None,
-             label: str | None = None, limit: int = 100) -> list[ScanRow]:
+             label: str | None = None, limit: int = 100) -> list[ScanRead]:
         """Scans, newest first, of a run, an event or a label."""
         stmt = _SELECT.order_by(scans.c.id.desc()).limit(limit)
         if run_id is not None:
@@ -232,9 +178,9 @@ class ScanStorage:
         if label is not None:
             stmt = stmt.where(scans.c.labels.any_() == label)
         with self.engine.connect() as conn:
-            return [_scan(r) for r in conn.execute(stmt).mappings()]
+            return [ScanRead.model_validate(r) for r in conn.execute(stmt).mappings()]
 
-    def request_abort(self, pk: int) -> ScanRow:
+    def request_abort(self, pk: int) -> ScanRead:
         """Ask for an abort. A scan nobody runs ends at once; a running one ends when its
         runner sees the request. ``Conflict`` for a scan already finished."""
         with self.engine.begin() as conn:
@@ -271,7 +217,7 @@ class ScanStorage:
                 .returning(scans.c.id)).scalars())
 
     def claim_next(self, worker: str, lanes: Sequence[Priority], stale_after: timedelta,
-                   max_claims: int | None = None) -> ScanRow | None:
+                   max_claims: int | None = None) -> ScanRead | None:
         """Claim the next scan for ``worker``: realtime first, then oldest.
 
         Open scans that nobody holds, or whose holder's heartbeat is older than
@@ -335,25 +281,23 @@ class ScanStorage:
     # ------------------------------------------------------------------ snapshots
 
     def snapshots(self, pk: int, *, with_final_result: bool = False,
-                  ) -> tuple[list[SnapshotRow], dict[str, Any] | None]:
+                  ) -> tuple[list[ScanSnapshotRead], dict[str, Any] | None]:
         """Every snapshot of a scan in order, and the final result JSON when asked."""
-        cols = [scan_snapshots.c[k] for k in SnapshotRow.__dataclass_fields__]
         with self.engine.connect() as conn:
-            rows = conn.execute(select(*cols).where(scan_snapshots.c.scan_pk == pk)
+            rows = conn.execute(select(*_SNAPSHOT).where(scan_snapshots.c.scan_pk == pk)
                                 .order_by(scan_snapshots.c.seq)).mappings().all()
             final = None
             if with_final_result:
                 final = conn.execute(select(scan_snapshots.c.result).where(
                     scan_snapshots.c.scan_pk == pk, scan_snapshots.c.kind == "final")).scalar()
-        return [SnapshotRow(**dict(r)) for r in rows], final
+        return [ScanSnapshotRead.model_validate(r) for r in rows], final
 
-    def latest_snapshot(self, pk: int) -> SnapshotRow | None:
+    def latest_snapshot(self, pk: int) -> ScanSnapshotRead | None:
         """The newest snapshot of a scan, if any."""
-        cols = [scan_snapshots.c[k] for k in SnapshotRow.__dataclass_fields__]
         with self.engine.connect() as conn:
-            r = conn.execute(select(*cols).where(scan_snapshots.c.scan_pk == pk)
+            r = conn.execute(select(*_SNAPSHOT).where(scan_snapshots.c.scan_pk == pk)
                              .order_by(scan_snapshots.c.seq.desc()).limit(1)).mappings().first()
-        return None if r is None else SnapshotRow(**dict(r))
+        return None if r is None else ScanSnapshotRead.model_validate(r)
 
     # ------------------------------------------------------------------ update revisions
 

@@ -5,7 +5,6 @@ Handlers parse and shape only; the pipeline and :mod:`catalog.publish` hold the 
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
@@ -14,6 +13,8 @@ from starlette.concurrency import run_in_threadpool
 
 from catalog.handlers.auth import require_scope
 from catalog.models import ErrorResponse
+from catalog.schema.base import Identified
+from catalog.schema.outbox import NoticeHead, NoticeState
 from catalog.storage.lookup import resolve_event
 from ingest.handlers.body import body_doc, json_body, strict_body
 from ingest.handlers.context import ContextDep, IngestContext
@@ -53,18 +54,10 @@ class RetractionPublic(BaseModel):
     notices_queued: int
 
 
-class NoticePublic(BaseModel):
+# Its fields are the notice's head, dispatch state and key (``catalog.schema.outbox``),
+# without the payload. (A comment, not a docstring: that is the model's description.)
+class NoticePublic(NoticeState, NoticeHead, Identified):
     """A queued notice and its delivery state."""
-    id: int
-    revision_pk: int
-    sink: str
-    format: str
-    idempotency_key: str
-    media_type: str
-    status: str
-    attempt_count: int
-    delivered_at: datetime | None
-    created_at: datetime
 
 
 @router.post("/events/raw", response_model=RawEventAccepted, status_code=201,
@@ -117,5 +110,5 @@ def event_notices(ctx: ContextDep, key: EventKey,
     """The notices of event ``key`` and their delivery state."""
     with ctx.outbox.engine.connect() as conn:
         event_pk = resolve_event(conn, key)["id"]
-    return [NoticePublic(**{k: getattr(n, k) for k in NoticePublic.model_fields})
+    return [NoticePublic.model_validate(n, from_attributes=True)
             for n in ctx.outbox.notices_of(event_pk=event_pk)]

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from catalog.handlers.auth import require_scope
 from catalog.models import ErrorResponse
-from catalog.storage.scans import ScanRow
+from catalog.schema.ingest import ScanRead
 from ingest.handlers.body import body_doc, strict_body
 from ingest.handlers.context import ContextDep, IngestContext
 from ingest.rawevent import MAX_ID
@@ -139,7 +139,7 @@ class ResultPublic(BaseModel):
     final: dict[str, Any] | None = Field(description="the reco ScanResult JSON, when done")
 
 
-def _public(svc: ScanService, row: ScanRow) -> ScanPublic:
+def _public(svc: ScanService, row: ScanRead) -> ScanPublic:
     return ScanPublic(
         id=row.id, state=svc.state(row), event=row.event_name, observatory=row.observatory,
         run_id=row.run_id, event_id=row.event_id, priority=row.priority, labels=row.labels,

@@ -53,8 +53,9 @@ from typing import Any, cast
 
 from dask.base import annotate
 
+from catalog.schema.ingest import ScanRead
 from catalog.storage.raw_events import IngestStorage
-from catalog.storage.scans import LostClaim, Priority, ScanRow, ScanStorage, Snapshot
+from catalog.storage.scans import LostClaim, Priority, ScanStorage, Snapshot
 from ingest.scanning.progress import partial_snapshot
 from ingest.scanning.service import config_to_reco
 from ingest.scanning.update import UpdatePublisher
@@ -167,7 +168,7 @@ class DaskClients:
 class _Claim:
     """A claimed scan's flags, shared by its slot, heartbeat and progress callback."""
 
-    def __init__(self, row: ScanRow, worker: str) -> None:
+    def __init__(self, row: ScanRead, worker: str) -> None:
         self.row = row
         self.worker = worker
         # claim_next always sets it; an empty token matches no row (every write refused).
@@ -199,7 +200,7 @@ class ScanRunner:
         self._active: dict[int, _Claim] = {}
         self._lock = threading.Lock()
         #: Called with the scan at each new try after an infrastructure failure (metrics).
-        self.on_retry: Callable[[ScanRow], None] = lambda _row: None
+        self.on_retry: Callable[[ScanRead], None] = lambda _row: None
 
     # ------------------------------------------------------------ one scan
 
@@ -207,7 +208,7 @@ class ScanRunner:
         """The lanes of each slot: slot 0 realtime only, the others any."""
         return [REALTIME_ONLY] + [ANY_LANE] * self.config.general_slots
 
-    def run_one(self, lanes: Sequence[Priority] = ANY_LANE, slot: int = 0) -> ScanRow | None:
+    def run_one(self, lanes: Sequence[Priority] = ANY_LANE, slot: int = 0) -> ScanRead | None:
         """Claim the next scan of ``lanes`` and run it to its end; None if none is due."""
         worker = f"{self.name}/{slot}"
         for pk in self.scans.fail_exhausted(lanes, self.config.stale_after,
@@ -270,15 +271,15 @@ class ScanRunner:
 
     def _scan(self, claim: _Claim, event: Event) -> ScanResult:
         """Run the scan on Dask; a realtime one again after an infrastructure failure."""
-        row, fields = claim.row, _fields(claim)
-        retry = 0
+        row, fields, retry = claim.row, _fields(claim), 0
+        stream = getattr(self.raw.get(row.raw_event_pk), "stream", None)  # Cascade → cascade
         while True:
             log.info("scan %s started on Dask (try %d)", row.id, retry + 1, extra=fields)
             try:
                 with annotate(priority=DASK_PRIORITY.get(row.priority, 0)):
                     return run_scan(event, self.detector(), config_to_reco(row.config),
                                     client=self.clients.get(), progress=self._progress(claim),
-                                    cancel=claim.cancel)
+                                    cancel=claim.cancel, stream=stream)
             except OSError as exc:  # scheduler unreachable, connection closed, timeouts
                 if (row.priority != "realtime" or retry >= self.config.infra_retries
                         or claim.cancel.is_set() or self._stop.is_set()):

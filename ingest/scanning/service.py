@@ -12,9 +12,10 @@ from datetime import timedelta
 from typing import Any
 
 from catalog.errors import Conflict, InvalidInput
+from catalog.schema.ingest import ScanRead, ScanSnapshotRead
 from catalog.storage.events import CatalogStorage
 from catalog.storage.raw_events import IngestStorage
-from catalog.storage.scans import Priority, ScanRow, ScanStorage, SnapshotRow, State, scan_state
+from catalog.storage.scans import Priority, ScanStorage, State, scan_state
 from ingest.rawevent import validate_raw_event
 from reco.scan import ScanConfig
 
@@ -77,7 +78,7 @@ class ScanService:
 
     def request(self, *, event: str | None, inline: dict[str, Any] | None,
                 config: ScanConfig, priority: Priority, labels: Sequence[str],
-                publish: str) -> ScanRow:
+                publish: str) -> ScanRead:
         """Queue a scan of a stored event (``event``: name, ``run_event`` or id) or of an
         inline raw event (validated like a posted one, stored without a catalog event)."""
         if (event is None) == (inline is None):
@@ -109,7 +110,7 @@ class ScanService:
         return row
 
     def rescan(self, pk: int, *, config: ScanConfig | None, priority: Priority | None,
-               labels: Sequence[str] | None, publish: str | None) -> ScanRow:
+               labels: Sequence[str] | None, publish: str | None) -> ScanRead:
         """A new scan of the same raw event, linked to ``pk`` as its origin."""
         origin = self.scans.get(pk)
         row = self.scans.create(
@@ -120,18 +121,18 @@ class ScanService:
         self.on_queued()
         return row
 
-    def abort(self, pk: int) -> ScanRow:
+    def abort(self, pk: int) -> ScanRead:
         """Ask for an abort of scan ``pk`` (see :meth:`ScanStorage.request_abort`)."""
         return self.scans.request_abort(pk)
 
-    def state(self, row: ScanRow) -> State:
+    def state(self, row: ScanRead) -> State:
         """The state a scan's stored facts imply now."""
         return scan_state(row, self.stale_after)
 
-    def progress(self, pk: int) -> tuple[ScanRow, Progress]:
+    def progress(self, pk: int) -> tuple[ScanRead, Progress]:
         """Scan ``pk`` and how far it is, from its newest snapshot."""
         row = self.scans.get(pk)
-        snap: SnapshotRow | None = self.scans.latest_snapshot(pk)
+        snap: ScanSnapshotRead | None = self.scans.latest_snapshot(pk)
         state = self.state(row)
         if snap is None:
             return row, Progress(state, 0.0, 0, 0, 0.0, None, None, 0)

@@ -44,17 +44,21 @@ from sqlalchemy.engine import Engine
 from catalog.notices.model import is_safe_name
 from catalog.notices.parsed import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
 from catalog.publish import Publisher
+from catalog.schema.events import ArtifactFile
+from catalog.schema.ingest import ScanRead
 from catalog.storage.events import CatalogStorage
-from catalog.storage.revisions import ArtifactFile, StoredRevision
-from catalog.storage.scans import ScanRow, ScanStorage, Snapshot
+from catalog.storage.revisions import StoredRevision
+from catalog.storage.scans import ScanStorage, Snapshot
 from catalog.storage.unit import catalog_tx
+from catalog.subscriptions.probability import ProbabilityMap
 from ingest.scanning.artifacts import ArtifactStore
 from ingest.scanning.skymaps import WrittenFile, write_products
 from reco.regions import Region
 from reco.result import ScanResult
+from reco.skymap import multiorder_density
 
 
-def product_stem(row: ScanRow) -> str:
+def product_stem(row: ScanRead) -> str:
     """File-name stem of a scan's products, e.g. ``IceCube_140001_000000042``.
 
     ``ValueError`` for an observatory that is not a safe name or a negative number (rows
@@ -78,7 +82,7 @@ def reported_regions(result: ScanResult) -> dict[int, Region]:
     return out
 
 
-def update_record(row: ScanRow, current: dict[str, object], result: ScanResult,
+def update_record(row: ScanRead, current: dict[str, object], result: ScanResult,
                   regions: dict[int, Region]) -> NoticeRecord:
     """The update revision of the scanned event (energy, signalness and FAR carried over
     from the revision it updates: the scan refines the direction)."""
@@ -117,7 +121,7 @@ class UpdatePublisher:
         self.store = store
         self.on_queued = on_queued
 
-    def finish(self, row: ScanRow, token: str, result: ScanResult, snap: Snapshot,
+    def finish(self, row: ScanRead, token: str, result: ScanResult, snap: Snapshot,
                ) -> StoredRevision | None:
         """Final snapshot, outcome ``done`` and (if asked for) the update revision, under
         the claim ``token`` (``LostClaim``, nothing stored, if it is no longer held)."""
@@ -133,6 +137,7 @@ class UpdatePublisher:
         tmp = self.store.scratch()
         try:
             files = write_products(result, regions, tmp, product_stem(row))
+            pmap = ProbabilityMap(*multiorder_density(result)[:2])  # for subscribers' shares
             for _attempt in range(NUMBER_ATTEMPTS):
                 # 1. The files go where the revision's number says, before the transaction:
                 #    no upload runs while the event's row is locked.
@@ -141,7 +146,7 @@ class UpdatePublisher:
                 placed = self._place(event_pk, number, files)
                 # 2. One transaction: revision, DOIs, files, tiles, notices, scan done.
                 stored = self._store(row, token, snap, payload, record, regions, number,
-                                     placed)
+                                     placed, pmap)
                 if stored is not None:
                     break
             else:
@@ -153,7 +158,7 @@ class UpdatePublisher:
             self.on_queued()
         return stored
 
-    def _current(self, row: ScanRow) -> dict[str, Any] | None:
+    def _current(self, row: ScanRead) -> dict[str, Any] | None:
         """The event a scan updates, as it stands now; None when it publishes nothing (not
         asked to, no catalog event, or the event is retracted: the result stays on the scan
         only)."""
@@ -176,9 +181,10 @@ class UpdatePublisher:
                              storage_url=url)
                 for f, url in zip(files, urls, strict=True)]
 
-    def _store(self, row: ScanRow, token: str, snap: Snapshot, payload: dict[str, Any],
+    def _store(self, row: ScanRead, token: str, snap: Snapshot, payload: dict[str, Any],
                record: NoticeRecord, regions: dict[int, Region], number: int,
-               placed: list[ArtifactFile]) -> StoredRevision | None:
+               placed: list[ArtifactFile], pmap: ProbabilityMap | None = None,
+               ) -> StoredRevision | None:
         """The one transaction of an update; None (and nothing stored) when a concurrent
         writer took revision ``number`` first, so the files are placed again."""
         try:
@@ -195,7 +201,7 @@ class UpdatePublisher:
                 tx.revisions.replace_region_tiles(rev.revision_pk, {
                     level: (r.moc.to_depth29_ranges, r.area_deg2, r.radius_deg)
                     for level, r in regions.items()})
-                (rev,) = self.publisher.queue_notices(tx, [rev])
+                (rev,) = self.publisher.queue_notices(tx, [rev], pmap)
                 tx.scans.finish_done(row.id, token, snap, payload, rev.revision_pk)
         except _NumberTaken:
             return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from catalog.storage.outbox import OutboxNotice
+from catalog.schema.outbox import NoticeRead
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,7 @@ class Sink(Protocol):
     name: str
     formats: tuple[str, ...]
 
-    def deliver(self, notice: OutboxNotice) -> Receipt:
+    def deliver(self, notice: NoticeRead) -> Receipt:
         """Deliver ``notice``: a :class:`Receipt`, or :class:`DeliveryError` raised."""
 
     def close(self) -> None:

@@ -13,7 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from catalog.storage.outbox import OutboxNotice
+from catalog.schema.outbox import NoticeRead
 from ingest.safepath import contained
 from ingest.sinks import DeliveryError, Receipt
 
@@ -27,12 +27,12 @@ class FolderSink:
         self.formats = formats
         self.name = name
 
-    def path_of(self, notice: OutboxNotice) -> Path:
+    def path_of(self, notice: NoticeRead) -> Path:
         """Where ``notice`` goes; :class:`ingest.safepath.UnsafePath` if that would not be
         a file of ``root/<format>/``."""
         return contained(self.root, notice.format, notice.filename)
 
-    def deliver(self, notice: OutboxNotice) -> Receipt:
+    def deliver(self, notice: NoticeRead) -> Receipt:
         """Write the payload atomically to :meth:`path_of` (temporary file, fsync, rename)."""
         target = self.path_of(notice)  # UnsafePath before anything is created
         try:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from catalog.storage.outbox import OutboxNotice
+from catalog.schema.outbox import NoticeRead
 from ingest.sinks import DeliveryError, Receipt
 
 #: GCN's Kafka topics for IceCube's JSON notices (production, and the producer test topics).
@@ -59,7 +59,7 @@ class KafkaMessage:
     value: bytes
 
 
-def build_message(notice: OutboxNotice, topics: Mapping[str, str]) -> KafkaMessage:
+def build_message(notice: NoticeRead, topics: Mapping[str, str]) -> KafkaMessage:
     """The Kafka message of ``notice``: its topic by format, its key and exact payload."""
     try:
         topic = topics[notice.format]
@@ -113,7 +113,7 @@ class GcnKafkaSink:
         self.name = name
         self.formats: tuple[str, ...] = tuple(self.topics)
 
-    def deliver(self, notice: OutboxNotice) -> Receipt:
+    def deliver(self, notice: NoticeRead) -> Receipt:
         """Produce the notice and wait for the broker's delivery report; no report, or an error
         report, is a :class:`DeliveryError`."""
         message = build_message(notice, self.topics)

@@ -26,7 +26,7 @@ import struct
 
 from defusedxml import ElementTree as SafeET
 
-from catalog.storage.outbox import OutboxNotice
+from catalog.schema.outbox import NoticeRead
 from ingest.sinks import DeliveryError, Receipt
 
 #: The 4-byte, network-order length prefix of every VTP message.
@@ -90,7 +90,7 @@ class VTPSink:
         self.name = name
         self.formats: tuple[str, ...] = ("voevent",)
 
-    def deliver(self, notice: OutboxNotice) -> Receipt:
+    def deliver(self, notice: NoticeRead) -> Receipt:
         """Send the VOEvent and wait for the broker's ack; a nak for an event it already holds
         counts as delivered, any other nak or reply is a :class:`DeliveryError`."""
         if notice.format != "voevent":

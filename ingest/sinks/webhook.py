@@ -20,7 +20,7 @@ import time
 
 import httpx
 
-from catalog.storage.outbox import OutboxNotice
+from catalog.schema.outbox import NoticeRead
 from ingest.sinks import DeliveryError, Receipt
 
 SIGNATURE_HEADER = "X-Nufair-Signature"
@@ -57,7 +57,7 @@ class WebhookSink:
         self.name = name
         self._client = httpx.Client(timeout=timeout_s, follow_redirects=False)
 
-    def deliver(self, notice: OutboxNotice) -> Receipt:
+    def deliver(self, notice: NoticeRead) -> Receipt:
         """POST the payload with its idempotency key, timestamp and HMAC signature headers;
         a transport error or a non-2xx answer is a :class:`DeliveryError`."""
         ts = str(int(time.time()))

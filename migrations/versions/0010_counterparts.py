@@ -1,7 +1,7 @@
 """counterparts: the Fermi-LAT 4FGL-DR4 catalogue and counterpart candidates per revision
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-03 05:40:00
 
 Issue 19 item 1. Loads every catalogue of the registry (``catalog/counterparts/data``:
@@ -22,7 +22,7 @@ from catalog.counterparts.loader import TAP_ROLE, install
 from catalog.counterparts.registry import catalogues
 
 revision: str = '0010'
-down_revision: str | None = '0008'
+down_revision: str | None = '0009'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

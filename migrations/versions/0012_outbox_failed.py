@@ -1,7 +1,7 @@
 """ingest: a terminal failed state for notices
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-03 05:40:00
 
 Issue 16: the dispatcher gives a notice up (``status = 'failed'``, with the reason in
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0012'
-down_revision: str | None = '0010'
+down_revision: str | None = '0011'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

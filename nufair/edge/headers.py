@@ -12,14 +12,13 @@ from urllib.parse import urlsplit
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import Message, Scope
 
+from catalog.fair import skyview
 from catalog.fair.http import TEMPLATES_DIR
 from nufair.edge.shapes import under
 
-#: The interactive API docs (Swagger UI, ReDoc) load their scripts from jsDelivr.
-DOCS_CSP = ("default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net "
-            "https://fonts.googleapis.com; font-src https://fonts.gstatic.com; "
-            "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+#: The interactive API docs (Swagger UI, served from this app: no other host is needed).
+DOCS_CSP = ("default-src 'none'; script-src 'self' 'unsafe-inline'; "
+            "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
             "connect-src 'self'; worker-src blob:; frame-ancestors 'none'")
 DOCS_PATHS = ("/docs", "/redoc")
 
@@ -46,9 +45,10 @@ def page_csp(public_base_url: str) -> str:
     never run), the templates' own inline styles by hash, images from this service."""
     origin = "{0.scheme}://{0.netloc}".format(urlsplit(public_base_url))
     styles = " ".join(inline_style_hashes()) or "'none'"
-    return ("default-src 'none'; script-src 'none'; "
-            f"style-src {styles}; img-src 'self' {origin} data:; "
-            "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+    return skyview.with_sky("default-src 'none'; script-src 'none'; "
+                            f"style-src {styles}; img-src 'self' {origin} data:; "
+                            "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+                            None)
 
 
 class SecurityHeaders:

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.dialects.postgresql import Range
 
 from catalog.models import EventDetail, EventSummary, RevisionPublic
-from catalog.schema import ingest, outbox, pids
+from catalog.schema import ingest, outbox, pids, subscriptions
 from catalog.schema.base import Entity, metadata
 from catalog.schema.events import (
     Artifact,
@@ -96,11 +96,13 @@ def test_core_tables_are_the_models_tables() -> None:
     assert outbox.notices is vars(outbox.Notice)["__table__"]
     assert pids.dois is vars(pids.Doi)["__table__"]
     assert uws.uws_jobs is vars(uws.UwsJob)["__table__"]
+    assert subscriptions.subscriptions is vars(subscriptions.Subscription)["__table__"]
     assert Entity.metadata is metadata
     assert set(metadata.tables) == {
         "events", "revisions", "region_tiles", "artifacts", "raw_events", "scans",
         "scan_snapshots", "notices", "notice_attempts", "dois", "uws_jobs", "uws_job_uploads",
-        "counterparts"}
+        "counterparts",
+        "subscriptions", "subscription_tiles"}
 
 
 def test_table_models_list_columns_in_migration_order() -> None:
@@ -117,10 +119,11 @@ def test_public_models_keep_the_json_key_order() -> None:
         "number", "kind", "source", "source_rev", "source_key", "stream", "issued_at",
         "created_at", "ra", "dec", "hpx29", "error50", "error90", "region_order",
         "energy_tev", "signalness", "far_per_year", "ivorn", "retraction_reason",
-        "is_current", "provenance"]
+        "is_current", "provenance", "event_time", "time_precision_s", "conflicts"]
     assert list(EventSummary.model_fields) == [
         "id", "name", "observatory", "run_id", "event_id", "stream", "event_time",
-        "event_mjd", "revision_count", "retracted", "current"]
+        "event_mjd", "revision_count", "retracted", "current", "status", "status_reason",
+        "status_source", "time_source", "time_precision_s", "conflicts"]
     assert list(EventDetail.model_fields)[-1] == "revisions"
 
 

@@ -12,9 +12,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 
 from catalog.schema.events import revisions
-from catalog.schema.outbox import notice_attempts, notices
+from catalog.schema.outbox import NoticeRead, notice_attempts, notices
 from catalog.storage.events import CatalogStorage
-from catalog.storage.outbox import OutboxNotice, OutboxStorage
+from catalog.storage.outbox import OutboxStorage
 from ingest.dispatcher import Dispatcher, DispatcherConfig, Outcome
 from ingest.sinks import Receipt
 from ingest.sinks.webhook import WebhookSink
@@ -106,7 +106,7 @@ class _SlowSink:
         self.formats = inner.formats
         self.slow = slow
 
-    def deliver(self, notice: OutboxNotice) -> Receipt:
+    def deliver(self, notice: NoticeRead) -> Receipt:
         time.sleep(0.15 if notice.id in self.slow else 0.005)
         return self.inner.deliver(notice)
 

@@ -18,10 +18,10 @@ from sqlalchemy.engine import Engine
 
 import nufair.ingest
 from catalog.schema.events import revisions
-from catalog.schema.ingest import scan_snapshots
+from catalog.schema.ingest import ScanRead, scan_snapshots
 from catalog.storage.events import CatalogStorage
 from catalog.storage.raw_events import IngestStorage
-from catalog.storage.scans import LostClaim, ScanRow, ScanStorage, Snapshot
+from catalog.storage.scans import LostClaim, ScanStorage, Snapshot
 from catalog.storage.unit import catalog_tx
 from ingest.scanning.artifacts import ArtifactStore, make_store
 from ingest.scanning.runner import ANY_LANE, DaskClients, RunnerConfig, ScanRunner
@@ -185,7 +185,7 @@ def test_heartbeats_go_on_while_the_update_is_published(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """An upload three times longer than the stale time: nobody can take the claim."""
     scans = ScanStorage(engine)
-    stolen: list[ScanRow] = []
+    stolen: list[ScanRead] = []
 
     def thief() -> None:
         row = scans.claim_next("thief/0", ANY_LANE, timedelta(seconds=1.0))
@@ -218,7 +218,7 @@ def test_a_stolen_scan_is_published_once_by_the_thief(
                                       a.scans, store.inner)
         b = ScanRunner(a.scans, a.raw, a.detector, b_publisher, a.clients,
                        RunnerConfig(stale_s=0.0, heartbeat_s=0.2), name="thief")
-        finished: list[ScanRow | None] = []
+        finished: list[ScanRead | None] = []
 
         def steal_once() -> None:
             if not finished:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,8 +12,9 @@ import pytest
 import voeventparse
 
 from catalog.publish import Publisher
+from catalog.schema.outbox import NoticeRead
 from catalog.storage.events import CatalogStorage
-from catalog.storage.outbox import OutboxNotice, OutboxStorage
+from catalog.storage.outbox import OutboxStorage
 from ingest.dispatcher import Dispatcher, DispatcherConfig
 from ingest.sinks import DeliveryError
 from ingest.sinks.vtp import VTPSink, frame, voevent_ivorn
@@ -82,14 +82,15 @@ def test_repeat_of_an_acknowledged_notice_counts_as_delivered(
 
 
 def test_nak_is_a_failed_delivery(broker: CometBroker) -> None:
-    good = OutboxNotice(
+    good = NoticeRead(
         id=1, revision_pk=1, sink="vtp", format="voevent", idempotency_key="k",
         media_type="application/xml", filename="x.xml", payload=b"", status="pending",
         attempt_count=0, next_attempt_at=datetime.now(UTC), delivered_at=None,
         created_at=datetime.now(UTC))
     # Valid XML, but not a VOEvent 2.0 document: Comet's schema check refuses it.
-    bad = replace(good, payload=b'<?xml version="1.0"?><VOEvent ivorn="ivo://nufair.test/'
-                                b'IceCube#bad" role="test" version="2.0"/>')
+    bad = good.model_copy(update={
+        "payload": b'<?xml version="1.0"?><VOEvent ivorn="ivo://nufair.test/'
+                   b'IceCube#bad" role="test" version="2.0"/>'})
     sink = VTPSink("127.0.0.1", broker.receive_port, timeout_s=5.0)
     with pytest.raises(DeliveryError, match=re.escape(
             "VTP nak from ivo://nufair.test/broker: Event rejected")):

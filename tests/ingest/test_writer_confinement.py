@@ -13,7 +13,7 @@ from typing import cast
 import pytest
 
 from catalog.notices.model import NoticeInput, file_stem
-from catalog.storage.outbox import OutboxNotice
+from catalog.schema.outbox import NoticeRead
 from ingest.safepath import UnsafePath
 from ingest.scanning.artifacts import ArtifactStoreError, FsspecStore, LocalStore
 from ingest.scanning.skymaps import WrittenFile, digests, write_products
@@ -32,12 +32,12 @@ def outside(tmp_path: Path) -> Iterator[Path]:
     assert files_under(folder) == []
 
 
-def _notice(fmt: str, filename: str) -> OutboxNotice:
+def _notice(fmt: str, filename: str) -> NoticeRead:
     now = datetime.now(UTC)
-    return OutboxNotice(id=1, revision_pk=1, sink="folder", format=fmt, idempotency_key="k",
-                        media_type="application/json", filename=filename, payload=b"{}",
-                        status="pending", attempt_count=0, next_attempt_at=now,
-                        delivered_at=None, created_at=now)
+    return NoticeRead(id=1, revision_pk=1, sink="folder", format=fmt, idempotency_key="k",
+                      media_type="application/json", filename=filename, payload=b"{}",
+                      status="pending", attempt_count=0, next_attempt_at=now,
+                      delivered_at=None, created_at=now)
 
 
 @pytest.mark.parametrize(("fmt", "filename"), [

@@ -29,3 +29,22 @@ def test_thread_workers_leave_blas_single_threaded() -> None:
         cluster = client.cluster
         client.close()
         cluster.close()
+
+
+def test_local_cluster_listens_on_loopback_only() -> None:
+    """No port of the embedded cluster (scheduler, dashboard, each worker's HTTP port) is
+    reachable from the network: every listening socket of this process is on loopback."""
+    import psutil
+
+    me = psutil.Process()
+    before = {c.laddr for c in me.net_connections("inet") if c.status == psutil.CONN_LISTEN}
+    client = local_client(2)
+    try:
+        opened = [c.laddr for c in me.net_connections("inet")
+                  if c.status == psutil.CONN_LISTEN and c.laddr not in before]
+        assert opened  # the workers' HTTP ports at least
+        assert all(addr.ip in ("127.0.0.1", "::1") for addr in opened), opened
+    finally:
+        cluster = client.cluster
+        client.close()
+        cluster.close()

@@ -15,6 +15,7 @@ from vo.adql.geomsql import GeometrySql
 from vo.adql.scope import Expr, Node, Scope
 from vo.adql.uploads import UploadTable
 from vo.errors import AdqlError
+from vo.tables import TILES_RELATION
 
 #: A query's SQL, its output columns (name, expression) and its TOP.
 QueryResult = tuple[str, list[tuple[str, Expr]], int | None]
@@ -25,6 +26,10 @@ class TranslatorBase:
 
     def __init__(self, uploads: Sequence[UploadTable] = ()) -> None:
         self.params: dict[str, Any] = {}
+        #: (type, value, cast) of a scalar bound already → its placeholder: the same
+        #: constant written twice (in the select list and GROUP BY or ORDER BY) becomes the
+        #: same parameter, so PostgreSQL sees the same expression in both places.
+        self._bound: dict[tuple[type, Any, str | None], str] = {}
         self.uploads = {u.name.lower(): u for u in uploads}
         #: (ra SQL, dec SQL) of a position → (SQL of its order-29 index, indexed column?).
         self.point_index: dict[tuple[str, str], tuple[str, bool]] = {}
@@ -32,6 +37,8 @@ class TranslatorBase:
         #: WITH clauses in scope, innermost last: name → (SQL name, output columns).
         self.ctes: list[dict[str, tuple[str, list[tuple[str, Expr]]]]] = []
         self.n_alias = 0
+        #: Query expressions translated so far (the first is the whole query).
+        self.n_queries = 0
         self.tables: list[str] = []
         #: Per SELECT being translated: FROM items and WHERE terms that MOC predicates add
         #: when they stand as top-level conjuncts (see ``ConditionsMixin.predicate_call``).
@@ -45,15 +52,35 @@ class TranslatorBase:
 
     # ------------------------------------------------------------------ basics
     def bind(self, value: Any, cast: str | None = None) -> str:
-        """A new bind parameter holding ``value`` (cast to the SQL type ``cast``)."""
+        """A bind parameter holding ``value`` (cast to the SQL type ``cast``); a scalar
+        bound before with the same cast reuses its parameter."""
+        # An uncast value (a string) is never shared: PostgreSQL deduces one type per
+        # parameter, and '2020-01-01' may be a timestamp in one place and a text in another.
+        key = (type(value), value, cast) if (
+            cast is not None and isinstance(value, int | float | str)) else None
+        if key is not None and key in self._bound:
+            return self._bound[key]
         name = f"p{len(self.params)}"
         self.params[name] = value
-        return f"CAST(:{name} AS {cast})" if cast else f":{name}"
+        sql = f"CAST(:{name} AS {cast})" if cast else f":{name}"
+        if key is not None:
+            self._bound[key] = sql
+        return sql
 
     def alias(self) -> str:
         """A new SQL alias for a FROM item (``t1``, ``t2``, ...)."""
         self.n_alias += 1
         return f"t{self.n_alias}"
+
+    @staticmethod
+    def comparable(e: Expr) -> str:
+        """SQL of a value that ``=`` can compare: a MOC column as its sorted ranges."""
+        if e.kind == "moc" and e.moc is not None:
+            rev, level = e.moc
+            return ("(SELECT array_agg(ARRAY[lower(m.hpx), upper(m.hpx)] ORDER BY lower(m.hpx))"
+                    f" FROM {TILES_RELATION} m WHERE m.revision_pk = {rev}"
+                    f" AND m.level = {int(level)})")
+        return e.sql
 
     @staticmethod
     def where(tree: Node) -> tuple[int | None, int | None]:

@@ -6,12 +6,16 @@ from __future__ import annotations
 from lark import Token, Tree
 
 from vo.adql.base import TranslatorBase
-from vo.adql.scope import Expr, Ident, Node, Scope
+from vo.adql.scope import Expr, Ident, Node, Scope, adql_type
 from vo.adql.values import tok
 from vo.errors import AdqlError
+from vo.tables import TILES_RELATION
 
 #: Comparison operators of ADQL and their PostgreSQL spelling.
 _COMP = {"=": "=", "<>": "<>", "!=": "<>", "<": "<", ">": ">", "<=": "<=", ">=": ">="}
+
+#: ADQL words of value types in messages.
+_WORD = {"number": "number", "string": "VARCHAR", "timestamp": "TIMESTAMP"}
 
 #: Functions that are predicates (they yield 0 or 1 in ADQL, a boolean in SQL).
 PREDICATES = ("contains", "intersects")
@@ -100,10 +104,22 @@ class ConditionsMixin(TranslatorBase):
             return (f"({self.value(subject, scope).sql} {not_}{word} "
                     f"{self.value(pat, scope).sql})")
         if d == "null_test":
-            return f"({self.value(kids[0], scope).sql} IS {not_}NULL)"
+            return self._null_test(self.value(kids[0], scope), not_)
         if d == "in_predicate":
             return self._in_predicate(kids, scope, not_)
         raise self.fail(f"{d} is not a condition", tree)
+
+    def _null_test(self, e: Expr, not_: str) -> str:
+        """IS [NOT] NULL of any value: a MOC is NULL when its region has no tiles (no such
+        region), a geometry when one of its coordinates is NULL."""
+        if e.kind == "moc" and e.moc is not None:
+            rev, level = e.moc
+            return (f"({'' if not_ else 'NOT '}EXISTS (SELECT 1 FROM {TILES_RELATION} m"
+                    f" WHERE m.revision_pk = {rev} AND m.level = {int(level)}))")
+        if e.parts:
+            return "(" + (" AND " if not_ else " OR ").join(
+                f"{p.sql} IS {not_}NULL" for p in e.parts) + ")"
+        return f"({e.sql} IS {not_}NULL)"
 
     def _in_predicate(self, kids: list[Node], scope: Scope, not_: str) -> str:
         subject, what = kids
@@ -136,4 +152,8 @@ class ConditionsMixin(TranslatorBase):
         for e in (ea, eb):
             if e.kind != "value":
                 raise self.fail(f"a {e.kind.upper()} cannot be compared", tree)
+        ta, tb = adql_type(ea), adql_type(eb)
+        if ta and tb and ta != tb and {ta, tb} != {"timestamp", "string"}:
+            raise self.fail(f"a {_WORD[ta]} cannot be compared with a {_WORD[tb]}; CAST one "
+                            "side", tree)
         return f"({ea.sql} {sym} {eb.sql})"

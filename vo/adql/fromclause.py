@@ -8,6 +8,7 @@ from lark import Token, Tree
 from vo.adql.base import TranslatorBase
 from vo.adql.scope import Expr, Ident, Node, Relation, RelColumn, Scope, quote
 from vo.adql.uploads import PG_ARRAY, UPLOAD_HPX
+from vo.errors import AdqlError
 from vo.tables import TableInfo, find_table, tap_schema_rows
 
 
@@ -44,11 +45,20 @@ class FromMixin(TranslatorBase):
         raise self.fail(f"unsupported FROM item {data}", tree)
 
     def join(self, tree: Node, scope: Scope) -> str:
-        """SQL of a JOIN with its type and ON, USING or NATURAL."""
+        """SQL of a JOIN with its type and ON, USING or NATURAL.
+
+        USING and NATURAL are written as ON equalities, and the joined columns become one
+        column each in ``scope`` (``Scope.merge``): PostgreSQL's own NATURAL would also
+        match the hidden index columns, and its merged column is out of reach of the
+        generated aliases.
+        """
         refs = [c for c in tree.children if isinstance(c, Tree) and c.data not in (
             "join_type", "join_on", "join_using")]
+        first = len(scope.relations)
         left_sql = self.table_reference(refs[0], scope)
+        middle = len(scope.relations)
         right_sql = self.table_reference(refs[1], scope)
+        left, right = scope.relations[first:middle], scope.relations[middle:]
         natural = any(isinstance(c, Token) and c.type == "NATURAL" for c in tree.children)
         kind = "INNER"
         spec = ""
@@ -57,14 +67,63 @@ class FromMixin(TranslatorBase):
                 words = [str(t) for t in c.scan_values(lambda v: isinstance(v, Token))]
                 kind = " ".join(w.upper() for w in words)
             elif isinstance(c, Tree) and c.data == "join_on":
-                inner = kind == "INNER" and not natural and self._inner_only
+                if natural:
+                    raise self.fail("a NATURAL JOIN takes neither ON nor USING", c)
+                inner = kind == "INNER" and self._inner_only
                 spec = " ON " + self.condition(c.children[0], scope, top=inner)
             elif isinstance(c, Tree) and c.data == "join_using":
-                names = [Ident.of(i).output_name for i in c.children]
-                spec = " USING (" + ", ".join(quote(n) for n in names) + ")"
-        if not natural and not spec:
+                if natural:
+                    raise self.fail("a NATURAL JOIN takes neither ON nor USING", c)
+                spec = self._join_using([Ident.of(i) for i in c.children], kind, scope,
+                                        left, right, c)
+        if natural:
+            lcols, rcols = self._side(scope, left), self._side(scope, right)
+            names = [Ident(n, True) for n in lcols if n in rcols]
+            spec = self._join_using(names, kind, scope, left, right, tree)
+        if not spec:
             raise self.fail("JOIN needs ON or USING (or NATURAL)", tree)
-        return f"{left_sql} {'NATURAL ' if natural else ''}{kind} JOIN {right_sql}{spec}"
+        return f"{left_sql} {kind} JOIN {right_sql}{spec}"
+
+    def _join_using(self, names: list[Ident], kind: str, scope: Scope,
+                    left: list[Relation], right: list[Relation], tree: Node) -> str:
+        """ON clause of USING (names): each pair equal, each pair one column of ``scope``."""
+        lcols, rcols = self._side(scope, left), self._side(scope, right)
+        terms = []
+        for ident in names:
+            pair = []
+            for side, cols in (("left", lcols), ("right", rcols)):
+                hits = [(n, e) for n, es in cols.items() if ident.matches(n) for e in es]
+                if len(hits) != 1:
+                    what = "no" if not hits else "more than one"
+                    raise AdqlError(f"USING ({ident.text}): the {side} side of the JOIN has "
+                                    f"{what} column of that name",
+                                    *((ident.line, ident.column) if ident.line
+                                      else self.where(tree)))
+                pair.append(hits[0])
+            (name, le), (_, re) = pair
+            lsql, rsql = self.comparable(le), self.comparable(re)
+            terms.append(f"{lsql} = {rsql}")
+            merged = le if le.kind != "value" else Expr(
+                {"RIGHT": re.sql, "FULL": f"COALESCE({le.sql}, {re.sql})"}.get(
+                    kind.split()[0], le.sql), meta=le.meta, name=name)
+            scope.merge(name, merged, left + right)
+        return " ON " + (" AND ".join(terms) if terms else "TRUE")
+
+    @staticmethod
+    def _side(scope: Scope, rels: list[Relation]) -> dict[str, list[Expr]]:
+        """Visible columns (name → expressions) of one side of a JOIN: its joined columns,
+        then its relations' own (a name of two columns on one side cannot be joined)."""
+        out: dict[str, list[Expr]] = {}
+        hidden: list[tuple[str, Relation]] = []
+        for m in scope.merged:
+            if all(r in rels for r in m.relations):
+                out.setdefault(m.name, []).append(m.expr)
+                hidden += [(m.name, r) for r in m.relations]
+        for r in rels:
+            for c in r.columns:
+                if not c.hidden and (c.name, r) not in hidden:
+                    out.setdefault(c.name, []).append(r.column_expr(c))
+        return out
 
     def named_table(self, tree: Node, scope: Scope) -> str:
         """SQL of a table named in FROM: a WITH name, an upload or a published table."""

@@ -12,10 +12,15 @@ from typing import ClassVar, TypeGuard
 import healpy as hp
 from lark import Tree
 
+from vo.adql import frames
+from vo.adql import geometry as geo
 from vo.adql.base import TranslatorBase
 from vo.adql.conditions import PREDICATES
+from vo.adql.mocsql import moc_literal, shape_moc
 from vo.adql.scope import Expr, Ident, Node, Scope
 from vo.adql.values import tok
+from vo.errors import AdqlError
+from vo.tables import ColumnInfo
 
 #: ADQL math functions with one SQL spelling each: name → (PostgreSQL name, arity).
 MATH = {
@@ -31,6 +36,7 @@ MATH = {
 UDFS = {
     "ivo_healpix_index": "ivo_healpix_index(hpxOrder INTEGER, p POINT) -> BIGINT",
     "ivo_healpix_center": "ivo_healpix_center(hpxOrder INTEGER, hpxIndex BIGINT) -> POINT",
+    "moc": "moc(asciiMoc VARCHAR) -> MOC",
 }
 
 #: What each UDF does, for the capabilities (TAPRegExt feature description).
@@ -39,6 +45,10 @@ UDF_DESCRIPTIONS = {
                          "cell that contains the point p (ICRS).",
     "ivo_healpix_center": "The centre (ICRS) of the NESTED HEALPix cell hpxIndex at order "
                           "hpxOrder (0 to 29), as a POINT.",
+    "moc": "A MOC from its ASCII MOC 2.0 serialization (MOC('5/1-3 7/')); also "
+           "MOC(hpxOrder, shape): the covering of a constant CIRCLE or POLYGON at that "
+           "order. A MOC is compared with INTERSECTS and CONTAINS to MOC columns "
+           "(moc50, moc90), other MOCs, points and constant shapes, and has an AREA.",
 }
 
 
@@ -64,10 +74,20 @@ class FunctionsMixin(TranslatorBase):
 
     # ----------------------------------------------------------- constructors
     def v_geometry_ctor(self, tree: Node, scope: Scope) -> Expr:
-        """POINT, CIRCLE, BOX or POLYGON (the coordinate system argument is ignored)."""
-        name_node, _frame, *args = tree.children
+        """POINT, CIRCLE, BOX or POLYGON; coordinates of another frame converted to ICRS."""
+        name_node, frame_tok, *args = tree.children
         kind = tok(name_node.children[0] if isinstance(name_node, Tree) else name_node).upper()
         vals = [self.value(a, scope) for a in args if a is not None]
+        if frame_tok is not None:
+            try:
+                frame = frames.frame_of(tok(frame_tok)[1:-1].replace("''", "'"))
+            except AdqlError as exc:
+                raise AdqlError(exc.reason, frame_tok.line, frame_tok.column) from None
+            if frames.FRAMES[frame] is not None:
+                if kind == "BOX" and len(vals) == 4 and all(v.kind == "value" for v in vals):
+                    # the box's edges follow the frame's axes: its corners are converted
+                    kind, vals = "POLYGON", self._box_corners(*vals)
+                vals = self._to_icrs(frame, kind, vals, tree)
         if kind == "POINT":
             if len(vals) != 2:
                 raise self.fail("POINT takes two coordinates", tree)
@@ -77,6 +97,49 @@ class FunctionsMixin(TranslatorBase):
         if kind == "BOX":
             return self._box(vals, tree)
         return self._polygon(vals, tree)
+
+    def _to_icrs(self, frame: str, kind: str, vals: list[Expr], tree: Node) -> list[Expr]:
+        """The arguments of a constructor with their positions converted to ICRS: the
+        first pair (POINT, CIRCLE and BOX centres) or every pair (POLYGON vertices)."""
+        pairs = len(vals) // 2 if kind == "POLYGON" else 1
+        if kind == "POLYGON" and any(v.kind == "point" for v in vals):
+            pairs = 0  # vertices given as POINTs carry their own frame
+        if vals and vals[0].kind == "point":
+            return vals
+        out = list(vals)
+        for i in range(pairs):
+            if 2 * i + 1 >= len(vals):
+                break
+            lon, lat = vals[2 * i], vals[2 * i + 1]
+            if isinstance(lon.const, int | float) and isinstance(lat.const, int | float):
+                geo.check_position(float(lon.const), float(lat.const))
+                ra, dec = frames.to_icrs(frame, float(lon.const), float(lat.const))
+                out[2 * i] = Expr(self.bind(ra, "double precision"), const=ra)
+                out[2 * i + 1] = Expr(self.bind(dec, "double precision"), const=dec)
+            else:
+                ra_sql, dec_sql = frames.to_icrs_sql(
+                    frame, f"CAST({lon.sql} AS double precision)",
+                    f"CAST({lat.sql} AS double precision)")
+                out[2 * i], out[2 * i + 1] = Expr(ra_sql), Expr(dec_sql)
+        return out
+
+    def _box_corners(self, ra: Expr, dec: Expr, width: Expr, height: Expr) -> list[Expr]:
+        """The corners of a BOX (centre ± half width and height, the latitude clamped to
+        ±90), as the arguments of a POLYGON; constants stay constants."""
+        out: list[Expr] = []
+        for sa, sd in ((-1, -1), (1, -1), (1, 1), (-1, 1)):
+            if all(isinstance(v.const, int | float) for v in (ra, dec, width, height)):
+                a = float(ra.const) + sa * float(width.const) / 2  # type: ignore[arg-type]
+                d = max(-90.0, min(90.0, float(dec.const)  # type: ignore[arg-type]
+                                   + sd * float(height.const) / 2))  # type: ignore[arg-type]
+                out += [Expr(self.bind(a % 360.0, "double precision"), const=a % 360.0),
+                        Expr(self.bind(d, "double precision"), const=d)]
+                continue
+            op_a, op_d = ("+" if sa > 0 else "-"), ("+" if sd > 0 else "-")
+            out += [Expr(f"({ra.sql} {op_a} CAST({width.sql} AS double precision) / 2.0)"),
+                    Expr(f"GREATEST(-90.0, LEAST(90.0, {dec.sql} {op_d} "
+                         f"CAST({height.sql} AS double precision) / 2.0))")]
+        return out
 
     def _circle(self, vals: list[Expr], tree: Node) -> Expr:
         if len(vals) == 2 and vals[0].kind == "point":
@@ -88,21 +151,21 @@ class FunctionsMixin(TranslatorBase):
     def _box(self, vals: list[Expr], tree: Node) -> Expr:
         if len(vals) == 3 and vals[0].kind == "point":
             vals = [*vals[0].parts[:2], *vals[1:]]
-        if len(vals) != 4:
+        if len(vals) != 4 or any(v.kind != "value" for v in vals):
             raise self.fail("BOX takes a centre, a width and a height", tree)
-        return self.geo.box(*vals)
+        return self.geo.box_of(*vals)
 
     def _polygon(self, vals: list[Expr], tree: Node) -> Expr:
-        coords: list[float] = []
+        coords: list[Expr] = []
         for v in vals:
-            parts = v.parts if v.kind == "point" else (v,)
-            for p in parts:
-                if not isinstance(p.const, int | float):
-                    raise self.fail("POLYGON needs constant vertices", tree)
-                coords.append(float(p.const))
+            if v.kind not in ("point", "value"):
+                raise self.fail(f"a POLYGON vertex cannot be a {v.kind.upper()}", tree)
+            coords += v.parts[:2] if v.kind == "point" else [v]
         if len(coords) % 2:
             raise self.fail("POLYGON needs pairs of coordinates", tree)
-        return self.geo.polygon(list(zip(coords[::2], coords[1::2], strict=True)))
+        if len(coords) < 6:
+            raise self.fail("a POLYGON needs at least three vertices", tree)
+        return self.geo.polygon_of(list(zip(coords[::2], coords[1::2], strict=True)))
 
     # ------------------------------------------------------------------ calls
     def v_call(self, tree: Node, scope: Scope) -> Expr:
@@ -117,7 +180,9 @@ class FunctionsMixin(TranslatorBase):
             fn, arity = MATH[name]
             if len(args) != arity:
                 raise self.fail(f"{name.upper()} takes {arity} argument(s)", tree)
-            return Expr(f"{fn}({', '.join(a.sql for a in args)})", name=name)
+            return Expr(f"{fn}({', '.join(a.sql for a in args)})", name=name,
+                        type="string" if name in ("lower", "upper") else "number",
+                        meta=args[0].meta if name == "abs" else None)
         rule = self.CALLS.get(name)
         e = rule(self, name, args, tree) if rule is not None else None
         if e is None:
@@ -172,7 +237,8 @@ class FunctionsMixin(TranslatorBase):
         if len(args) != 2 or args[1].kind != "point" or args[0].kind != "value":
             raise self.fail("ivo_healpix_index takes an order and a POINT", tree)
         shift = self.healpix_shift(args[0], tree)
-        return Expr(f"(CAST({args[1].hpx} AS bigint) >> {shift})", name=name)
+        return Expr(f"(CAST({args[1].hpx} AS bigint) >> {shift})", name=name, meta=ColumnInfo(
+            name, "long", "NESTED HEALPix index.", ucd="pos.healpix"))
 
     def call_healpix_center(self, name: str, args: list[Expr], tree: Node) -> Expr | None:
         """ivo_healpix_center(order, index) of constants: the cell's centre as a POINT."""
@@ -180,13 +246,26 @@ class FunctionsMixin(TranslatorBase):
             return None
         order, index = args
         if not (_integer(order.const) and _integer(index.const)):
-            raise self.fail("ivo_healpix_center needs constant arguments", tree)
+            raise self.fail("ivo_healpix_center takes a constant integer order (0 to "
+                            f"{MAX_HPX_ORDER}) and a constant integer index", tree)
         if (not 0 <= order.const <= MAX_HPX_ORDER
                 or not 0 <= index.const < 12 * 4**order.const):
             raise self.fail("ivo_healpix_center: no such HEALPix cell", tree)
         ra, dec = hp.pix2ang(2**order.const, index.const, nest=True, lonlat=True)
         pr, pd = float(ra), float(dec)
         return self.geo.point(Expr(self.bind(pr), const=pr), Expr(self.bind(pd), const=pd))
+
+    def call_moc(self, name: str, args: list[Expr], tree: Node) -> Expr | None:
+        """MOC('ASCII MOC') or MOC(order, constant CIRCLE or POLYGON): a MOC value."""
+        if len(args) == 1 and isinstance(args[0].const, str):
+            return self.geo.mocs.literal(moc_literal(args[0].const))
+        if len(args) == 2 and _integer(args[0].const) and args[1].kind != "value":
+            if not 0 <= args[0].const <= MAX_HPX_ORDER:
+                raise self.fail(f"MOC: the order must be an integer from 0 to "
+                                f"{MAX_HPX_ORDER}", tree)
+            return self.geo.mocs.literal(shape_moc(args[1], order=args[0].const))
+        raise self.fail("MOC takes an ASCII MOC string, or an order and a constant CIRCLE "
+                        "or POLYGON", tree)
 
     def healpix_shift(self, order: Expr, tree: Node) -> str:
         """SQL of the bit shift from order 29 to ``order`` (ivo_healpix_index).
@@ -213,6 +292,7 @@ FunctionsMixin.CALLS.update({
                     FunctionsMixin.call_geometry),
     "ivo_healpix_index": FunctionsMixin.call_healpix_index,
     "ivo_healpix_center": FunctionsMixin.call_healpix_center,
+    "moc": FunctionsMixin.call_moc,
 })
 
 __all__ = ["MATH", "MAX_HPX_ORDER", "UDFS", "FunctionsMixin"]

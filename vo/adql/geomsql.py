@@ -15,15 +15,26 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from mocpy import MOC
 
 from catalog import sky
 from vo.adql import geometry as geo
+from vo.adql.mocsql import MocSql
 from vo.adql.regions import exact_region_sql
 from vo.adql.scope import Expr
 from vo.errors import AdqlError
-from vo.tables import TILES_RELATION
+from vo.tables import TILES_RELATION, ColumnInfo
 
 Bind = Callable[..., str]
+
+#: Metadata (units, UCDs) of the computed columns of geometry functions.
+_DISTANCE = ColumnInfo("distance", "double", "Angular distance between two points.",
+                       unit="deg", ucd="pos.angDistance")
+_AREA = ColumnInfo("area", "double", "Area on the sky.", unit="deg**2", ucd="phys.angArea")
+_COORDS = (ColumnInfo("coord1", "double", "Right ascension (ICRS).", unit="deg",
+                      ucd="pos.eq.ra"),
+           ColumnInfo("coord2", "double", "Declination (ICRS).", unit="deg",
+                      ucd="pos.eq.dec"))
 
 
 def _num(e: Expr) -> float:
@@ -39,6 +50,7 @@ class GeometrySql:
     def __init__(self, bind: Bind, point_index: dict[tuple[str, str], tuple[str, bool]]) -> None:
         self.bind = bind
         self.point_index = point_index
+        self.mocs = MocSql(bind)
 
     # ------------------------------------------------------------ constructors
     def point(self, ra: Expr, dec: Expr) -> Expr:
@@ -72,6 +84,48 @@ class GeometrySql:
         poly = geo.box_polygon(_num(ra), _num(dec), _num(width), _num(height))
         return self._polygon_expr(poly)
 
+    def polygon_of(self, vertices: list[tuple[Expr, Expr]]) -> Expr:
+        """POLYGON of vertices: of constants checked (convex) now; of columns or other
+        expressions kept as SQL, their polygon taken as convex when it is tested."""
+        if all(x.is_const and y.is_const for x, y in vertices):
+            return self.polygon([(_num(x), _num(y)) for x, y in vertices])
+        if len(vertices) < 3:
+            raise AdqlError("a POLYGON needs at least three vertices")
+        parts = tuple(c for v in vertices for c in v)
+        sql = "ARRAY[" + ", ".join(f"CAST({c.sql} AS double precision)" for c in parts) + "]"
+        return Expr(sql, kind="polygon", parts=parts, name="polygon")
+
+    def box_of(self, ra: Expr, dec: Expr, width: Expr, height: Expr) -> Expr:
+        """BOX: of constants the polygon of its corners now, else the same corners in SQL."""
+        if all(e.is_const for e in (ra, dec, width, height)):
+            return self.box(ra, dec, width, height)
+
+        def corner(sa: str, sd: str) -> tuple[Expr, Expr]:
+            a = Expr(f"({ra.sql} {sa} CAST({width.sql} AS double precision) / 2.0)")
+            d = Expr(f"GREATEST(-90.0, LEAST(90.0, {dec.sql} {sd} "
+                     f"CAST({height.sql} AS double precision) / 2.0))")
+            return a, d
+        return self.polygon_of([corner("-", "-"), corner("+", "-"), corner("+", "+"),
+                                corner("-", "+")])
+
+    def _in_sql_polygon(self, p: Expr, poly: Expr) -> str:
+        """SQL boolean: ``p`` lies inside a convex polygon whose vertices are SQL: on the
+        inner side of every edge's great circle (triple products of the vertices' unit
+        vectors, signed by the polygon's winding)."""
+        vs = [sky.unit_vector_sql(poly.parts[i].sql, poly.parts[i + 1].sql)
+              for i in range(0, len(poly.parts), 2)]
+        pv = sky.unit_vector_sql(p.parts[0].sql, p.parts[1].sql)
+
+        def det(a: tuple[str, str, str], b: tuple[str, str, str],
+                c: tuple[str, str, str]) -> str:
+            return (f"(({a[1]} * {b[2]} - {a[2]} * {b[1]}) * {c[0]} + "
+                    f"({a[2]} * {b[0]} - {a[0]} * {b[2]}) * {c[1]} + "
+                    f"({a[0]} * {b[1]} - {a[1]} * {b[0]}) * {c[2]})")
+        winding = f"sign({det(vs[0], vs[1], vs[2])})"
+        edges = [f"({winding} * {det(vs[i], vs[(i + 1) % len(vs)], pv)} >= 0)"
+                 for i in range(len(vs))]
+        return "(" + " AND ".join(edges) + ")"
+
     def _polygon_expr(self, poly: geo.ConvexPolygon) -> Expr:
         flat = [x for v in poly.vertices for x in v]
         sql = self.bind(flat, "double precision[]")
@@ -82,7 +136,7 @@ class GeometrySql:
         """DISTANCE(a, b) in degrees, between two POINTs."""
         if a.kind != "point" or b.kind != "point":
             raise AdqlError("DISTANCE takes two POINTs (or four numbers)")
-        return Expr(self._dist(a, b), name="distance")
+        return Expr(self._dist(a, b), name="distance", meta=_DISTANCE)
 
     @staticmethod
     def _dist(a: Expr, b: Expr) -> str:
@@ -93,24 +147,29 @@ class GeometrySql:
         """COORD1 (``i`` = 0) or COORD2 (``i`` = 1) of a POINT."""
         if g.kind != "point":
             raise AdqlError(f"COORD{i + 1} takes a POINT")
-        return Expr(f"CAST({g.parts[i].sql} AS double precision)", name=f"coord{i + 1}")
+        return Expr(f"CAST({g.parts[i].sql} AS double precision)", name=f"coord{i + 1}",
+                    meta=_COORDS[i])
 
     def area(self, g: Expr) -> Expr:
         """AREA of a CIRCLE, POLYGON or MOC, in square degrees."""
         if g.kind == "circle":
             r = g.parts[2].sql
             k = (180 / math.pi) ** 2 * 2 * math.pi
-            return Expr(f"({k!r} * (1 - cos(radians({r}))))", name="area")
+            return Expr(f"({k!r} * (1 - cos(radians({r}))))", name="area", meta=_AREA)
         if g.kind == "polygon" and g.polygon is not None:
             assert isinstance(g.polygon, geo.ConvexPolygon)
             return Expr(self.bind(g.polygon.area_deg2()), const=g.polygon.area_deg2(),
-                        name="area")
+                        name="area", meta=_AREA)
         if g.kind == "moc" and g.moc is not None:
             rev, level = g.moc
             return Expr(f"(SELECT sum(upper(m.hpx) - lower(m.hpx)) * {sky.PIXAREA29_DEG2!r}"
                         f" FROM {TILES_RELATION} m WHERE m.revision_pk = {rev}"
-                        f" AND m.level = {int(level)})", name="area")
-        raise AdqlError("AREA takes a CIRCLE, POLYGON or MOC")
+                        f" AND m.level = {int(level)})", name="area", meta=_AREA)
+        if g.kind == "moc" and isinstance(g.polygon, MOC):
+            value = float(g.polygon.sky_fraction) * 4 * math.pi * (180 / math.pi) ** 2
+            return Expr(self.bind(value, "double precision"), const=value, name="area",
+                        meta=_AREA)
+        raise AdqlError("AREA takes a CIRCLE, a constant POLYGON or a MOC")
 
     def centroid(self, g: Expr) -> Expr:
         """CENTROID of a CIRCLE or POLYGON, as a POINT."""
@@ -131,6 +190,8 @@ class GeometrySql:
                                            _num(b.parts[2]))
                 return f"({self._in_ranges(a, ranges)} AND {exact})"
             return f"({exact})"
+        if a.kind == "point" and b.kind == "polygon" and b.polygon is None:
+            return self._in_sql_polygon(a, b)
         if a.kind == "point" and b.kind == "polygon":
             poly = b.polygon
             assert isinstance(poly, geo.ConvexPolygon)
@@ -138,6 +199,10 @@ class GeometrySql:
             if a.indexed:
                 return f"({self._in_ranges(a, poly.ranges())} AND {exact})"
             return f"({exact})"
+        if a.kind == "point" and b.kind == "moc" and b.moc is None:
+            return self.mocs.point_in(a, b)
+        if "moc" in (a.kind, b.kind) and a.kind != "point" and b.kind != "point":
+            return self.mocs.within(a, b)
         if a.kind == "point" and b.kind == "moc" and b.moc is not None:
             rev, level = b.moc
             tiles = (f"EXISTS (SELECT 1 FROM {TILES_RELATION} m WHERE m.revision_pk = {rev}"
@@ -146,8 +211,6 @@ class GeometrySql:
         if a.kind == "circle" and b.kind == "circle":
             d = self._dist(Expr("", parts=a.parts[:2]), Expr("", parts=b.parts[:2]))
             return f"({d} + {a.parts[2].sql} <= {b.parts[2].sql})"
-        if a.kind == "moc" and b.kind == "moc":
-            raise AdqlError("CONTAINS between two MOCs is not supported")
         raise AdqlError(f"CONTAINS({a.kind.upper()}, {b.kind.upper()}) is not supported")
 
     def intersects(self, a: Expr, b: Expr) -> str:
@@ -158,6 +221,8 @@ class GeometrySql:
             return self.contains(a, b)
         if a.kind == "moc" and b.kind != "moc":
             a, b = b, a
+        if b.kind == "moc" and (a.kind == "moc" or b.moc is None):
+            return self.mocs.intersects(a, b)
         if b.kind == "moc" and b.moc is not None:
             ranges = self._covering(a)
             rev, level = b.moc

@@ -15,11 +15,8 @@ A scan's revision keeps its box and gets the scan's own pixels as tiles (and its
 ``r{level}``, :meth:`catalog.storage.revisions.RevisionStore.replace_region_tiles`): tiles
 AND box is then the contour, as REST answers it.
 
-The views do not publish the catalog's ``region{level}_shape`` column, and the TAP role may
-read only the views and the tiles. A circle is stored with all four extents equal to its
-radius and ``r{level}`` equal to that radius too (``catalog.storage.revisions``); a box's
-``r{level}`` is the radius of the cap with the box's area, which equals all four extents only
-by a floating-point coincidence. So "four extents equal to ``r{level}``" is the circle test.
+The views publish the shape of each region (``shape50`` / ``shape90``, issue 14): a circle
+is its radius ``r{level}`` alone (its four extents are null), a box its four half-widths.
 """
 
 from __future__ import annotations
@@ -64,6 +61,7 @@ def _columns(row: str, level: int) -> dict[str, str]:
     def col(name: str) -> str:
         return f"{row}.{quote(name)}"
     return {"ra": col("ra"), "dec": col("dec"), "r": col(f"r{level}"),
+            "shape": col(f"shape{level}"),
             "ra_plus": col(f"ra_err_plus_{level}"), "ra_minus": col(f"ra_err_minus_{level}"),
             "dec_plus": col(f"dec_err_plus_{level}"),
             "dec_minus": col(f"dec_err_minus_{level}")}
@@ -74,10 +72,8 @@ def exact_region_sql(row: str, level: int, ra: str, dec: str) -> str:
     ``level`` % region of the alert row whose SQL alias is ``row``."""
     cols = _columns(row, level)
     pra, pdec = _d(ra), _d(dec)
-    circle = " AND ".join(f"{cols[k]} = {cols['r']}"
-                          for k in ("ra_plus", "ra_minus", "dec_plus", "dec_minus"))
     distance = sky.great_circle_sql(cols["ra"], cols["dec"], pra, pdec)
-    return (f"(CASE WHEN {cols['ra_plus']} IS NULL OR {cols['ra_minus']} IS NULL"
+    return (f"(CASE WHEN {cols['shape']} = 'circle' THEN {distance} <= {cols['r']}"
+            f" WHEN {cols['ra_plus']} IS NULL OR {cols['ra_minus']} IS NULL"
             f" OR {cols['dec_plus']} IS NULL OR {cols['dec_minus']} IS NULL THEN TRUE"
-            f" WHEN {circle} THEN {distance} <= {cols['r']}"
             f" ELSE {_box(pra, pdec, cols)} END)")

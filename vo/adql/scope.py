@@ -68,12 +68,39 @@ class Expr:
     moc: tuple[str, int] | None = None  # (revision id SQL, level) of a MOC column
     region: str | None = None  # SQL alias of the alert row whose columns give a MOC's shape
     name: str | None = None  # default output name
+    type: str | None = None  # number or string when known without metadata (adql_type)
 
     @property
     def is_const(self) -> bool:
         """Whether the value (or every part of a geometry) is a constant number."""
         return isinstance(self.const, float | int) or (
             bool(self.parts) and all(p.is_const for p in self.parts))
+
+
+#: VOTable datatypes of numbers.
+_NUMBERS = frozenset({"short", "int", "long", "float", "double", "unsignedByte"})
+
+
+def adql_type(e: Expr) -> str | None:
+    """What ``e`` is for the type rules of operators: ``number``, ``string``, ``timestamp``,
+    a geometry kind, or None when unknown (NULL, arrays, booleans, CASE...)."""
+    if e.kind != "value":
+        return e.kind
+    if e.type is not None:
+        return e.type
+    if isinstance(e.const, str):
+        return "string"
+    if isinstance(e.const, int | float):
+        return "number"
+    m = e.meta
+    if m is None or (m.arraysize not in (None, "1") and m.datatype not in ("char",
+                                                                            "unicodeChar")):
+        return None
+    if m.xtype == "timestamp":
+        return "timestamp"
+    if m.datatype in ("char", "unicodeChar"):
+        return "string"
+    return "number" if m.datatype in _NUMBERS else None
 
 
 @dataclass(slots=True)
@@ -130,12 +157,34 @@ class Relation:
         return Expr(sql=col.sql, meta=col.meta, name=col.name)
 
 
+@dataclass(slots=True)
+class Merged:
+    """The one column a ``JOIN ... USING`` or NATURAL JOIN makes of same-named columns:
+    an unqualified name means it, and ``*`` lists it once, first."""
+
+    name: str
+    expr: Expr
+    relations: list[Relation]
+
+
 class Scope:
     """The FROM items visible at one query level, with the enclosing levels behind it."""
 
     def __init__(self, parent: Scope | None = None) -> None:
         self.parent = parent
         self.relations: list[Relation] = []
+        self.merged: list[Merged] = []
+
+    def merge(self, name: str, expr: Expr, relations: list[Relation]) -> None:
+        """Record a joined column; it replaces the joined columns it was made of."""
+        self.merged = [m for m in self.merged if not (
+            m.name == name and all(r in relations for r in m.relations))]
+        self.merged.append(Merged(name, expr, relations))
+
+    def _merged_hits(self, col: Ident) -> tuple[list[Expr], list[Relation]]:
+        """Joined columns named ``col``, and the relations whose own column they hide."""
+        hits = [m for m in self.merged if col.matches(m.name)]
+        return [m.expr for m in hits], [r for m in hits for r in m.relations]
 
     def resolve(self, parts: list[Ident]) -> Expr:
         """The column named by ``parts`` (``col``, ``t.col``, ``s.t.col`` ...)."""
@@ -144,16 +193,19 @@ class Scope:
             qual = qual[-2:]
         scope: Scope | None = self
         while scope is not None:
+            merged, hidden = scope._merged_hits(col) if not qual else ([], [])
             hits = []
             for rel in scope.relations:
-                if qual and not rel.qualified_by(qual):
+                if (qual and not rel.qualified_by(qual)) or rel in hidden:
                     continue
                 c = rel.find(col)
                 if c is not None and not c.hidden:
                     hits.append((rel, c))
-            if len(hits) > 1 and not qual:
+            if len(hits) + len(merged) > 1 and not qual:
                 raise AdqlError(f"column {col.text!r} is ambiguous; qualify it",
                                 col.line, col.column)
+            if merged:
+                return merged[0]
             if hits:
                 rel, c = hits[0]
                 return rel.column_expr(c)
@@ -172,10 +224,18 @@ class Scope:
             scope = scope.parent
         return out
 
-    def star(self, qual: list[Ident] | None = None) -> list[tuple[Relation, RelColumn]]:
-        """The visible columns of ``*`` (or of ``qual.*``), in FROM order."""
+    def star(self, qual: list[Ident] | None = None) -> list[tuple[str, Expr]]:
+        """The visible columns (name, expression) of ``*`` (or of ``qual.*``): the joined
+        columns of USING and NATURAL once, first, then the others in FROM order."""
         rels = [r for r in self.relations if qual is None or r.qualified_by(qual)]
         if qual is not None and not rels:
             raise AdqlError(f"unknown table or alias {'.'.join(p.text for p in qual)!r}",
                             qual[0].line, qual[0].column)
-        return [(r, c) for r in rels for c in r.columns if not c.hidden]
+        out = [(m.name, m.expr) for m in self.merged] if qual is None else []
+        for r in rels:
+            for c in r.columns:
+                if c.hidden or (qual is None and any(
+                        m.name == c.name and r in m.relations for m in self.merged)):
+                    continue
+                out.append((c.name, r.column_expr(c)))
+        return out

@@ -24,7 +24,7 @@ from vo.adql.parser import parse
 from vo.adql.scope import Expr, Ident, Node, Scope, quote
 from vo.adql.uploads import PG_TYPE, UPLOAD_HPX, UploadColumn, UploadTable
 from vo.adql.values import ValuesMixin
-from vo.errors import LimitExceeded
+from vo.errors import AdqlError, LimitExceeded
 from vo.tables import ColumnInfo
 
 __all__ = ["PG_TYPE", "UPLOAD_HPX", "OutputColumn", "Translation", "Translator",
@@ -59,6 +59,10 @@ class Translator(FromMixin, ConditionsMixin, FunctionsMixin, ValuesMixin, Transl
         """SQL of a query_expression and its output columns (name, expression)."""
         parts = {c.data: c for c in tree.children if isinstance(c, Tree)}
         pushed = "with_clause" in parts
+        self.n_queries += 1
+        if pushed and self.n_queries > 1:
+            raise self.fail("WITH may only begin the whole query (ADQL 2.1), not a subquery",
+                            parts["with_clause"])
         with_sql = self._with_clause(parts["with_clause"]) if pushed else ""
         body = next(c for c in tree.children if isinstance(c, Tree)
                     and c.data in ("select", "union", "except_", "intersect"))
@@ -180,7 +184,7 @@ class Translator(FromMixin, ConditionsMixin, FunctionsMixin, ValuesMixin, Transl
         if where or terms:
             sql += " WHERE " + " AND ".join(where + terms)
         if "group_by" in kids:
-            sql += " GROUP BY " + ", ".join(self.value(g, scope).sql
+            sql += " GROUP BY " + ", ".join(self.group_key(g, cols, scope)
                                             for g in kids["group_by"].children)
         if "having" in kids:
             sql += " HAVING " + self.condition(kids["having"].children[0], scope)
@@ -190,13 +194,29 @@ class Translator(FromMixin, ConditionsMixin, FunctionsMixin, ValuesMixin, Transl
         self._order_scope = scope
         return sql, cols, top
 
+    def group_key(self, key: Node, cols: list[tuple[str, Expr]], scope: Scope) -> str:
+        """SQL of one GROUP BY key: a column number, a column, a select-list alias or an
+        expression (constants bound as in the select list, so PostgreSQL matches them)."""
+        if key.data == "integer":
+            n = int(str(key.children[0]))
+            if not 1 <= n <= len(cols):
+                raise self.fail(f"GROUP BY {n}: there are {len(cols)} columns", key)
+            return str(n)
+        if key.data == "column_reference" and len(key.children) == 1:
+            ident = Ident.of(key.children[0])
+            try:
+                return self.value(key, scope).sql
+            except AdqlError:
+                for n, (name, _) in enumerate(cols, 1):
+                    if ident.output_name == name or ident.matches(name):
+                        return str(n)
+                raise
+        return self.value(key, scope).sql
+
     def output_sql(self, e: Expr) -> str:
         """SQL of a selected expression; a MOC column is selected as its ranges."""
-        if e.kind == "moc" and e.moc is not None:
-            rev, level = e.moc
-            return ("(SELECT array_agg(ARRAY[lower(m.hpx), upper(m.hpx)] ORDER BY lower(m.hpx))"
-                    f" FROM public.region_tiles m WHERE m.revision_pk = {rev}"
-                    f" AND m.level = {int(level)})")
+        if e.kind == "moc":
+            return self.comparable(e)
         return e.sql
 
     def select_list(self, tree: Node, scope: Scope) -> list[tuple[str, Expr]]:
@@ -206,10 +226,10 @@ class Translator(FromMixin, ConditionsMixin, FunctionsMixin, ValuesMixin, Transl
         for item in items:
             assert isinstance(item, Tree)
             if item.data == "select_all":
-                out += [(c.name, rel.column_expr(c)) for rel, c in scope.star()]
+                out += scope.star()
             elif item.data == "select_qualified_all":
                 qual = [Ident.of(t) for t in item.children if isinstance(t, Tree)]
-                out += [(c.name, rel.column_expr(c)) for rel, c in scope.star(qual)]
+                out += scope.star(qual)
             else:
                 expr_tree = item.children[0]
                 alias = item.children[-1] if len(item.children) > 1 else None

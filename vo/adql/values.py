@@ -6,13 +6,34 @@ import astropy.units as u
 from lark import Tree
 
 from vo.adql.base import TranslatorBase
-from vo.adql.scope import Expr, Ident, Node, Scope
+from vo.adql.scope import Expr, Ident, Node, Scope, adql_type
 from vo.errors import AdqlError
+from vo.tables import ColumnInfo
 
 #: ADQL CAST target types and their PostgreSQL spelling.
 _CASTS = {"SMALLINT": "smallint", "INTEGER": "integer", "BIGINT": "bigint", "REAL": "real",
           "DOUBLE PRECISION": "double precision", "TIMESTAMP": "timestamp",
           "CHAR": "char", "VARCHAR": "varchar"}
+
+
+#: ADQL words for the types of :func:`vo.adql.scope.adql_type`.
+_WORDS = {"number": "number", "string": "VARCHAR", "timestamp": "TIMESTAMP",
+          "point": "POINT", "circle": "CIRCLE", "polygon": "POLYGON", "moc": "MOC", "": "value"}
+
+
+def _unit_of(op: str, a: Expr, b: Expr) -> ColumnInfo | None:
+    """Metadata (a unit) of ``a op b`` where it follows from the operands': a sum or
+    difference of one unit, or a product or quotient by a plain number."""
+    ua = a.meta.unit if a.meta is not None else None
+    ub = b.meta.unit if b.meta is not None else None
+    unit: str | None = None
+    same = op in "+-" and ua == ub
+    scaled = op in "*/" and b.meta is None and adql_type(b) == "number"
+    if ua and (same or scaled):
+        unit = ua
+    elif op == "*" and ub and a.meta is None and adql_type(a) == "number":
+        unit = ub
+    return ColumnInfo("expr", "double", "", unit=unit) if unit else None
 
 
 def tok(node: object) -> str:
@@ -78,12 +99,21 @@ class ValuesMixin(TranslatorBase):
         for e in (ea, eb):
             if e.kind != "value":
                 raise self.fail(f"arithmetic on a {e.kind.upper()}", tree)
-        return Expr(f"({ea.sql} {tok(op)} {eb.sql})")
+            if adql_type(e) in ("string", "timestamp"):
+                raise self.fail(f"arithmetic ({tok(op)}) on a {_WORDS[adql_type(e) or '']}; "
+                                "CAST it to a number", tree)
+        return Expr(f"({ea.sql} {tok(op)} {eb.sql})", meta=_unit_of(tok(op), ea, eb),
+                    type="number")
 
     def v_concat(self, tree: Node, scope: Scope) -> Expr:
         """String concatenation (||)."""
         a, b = (self.value(c, scope) for c in tree.children)
-        return Expr(f"({a.sql} || {b.sql})")
+        for e in (a, b):
+            t = adql_type(e)
+            if t is not None and t != "string":
+                raise self.fail(f"|| joins strings, not a {_WORDS.get(t, t.upper())}; CAST it "
+                                "to VARCHAR", tree)
+        return Expr(f"({a.sql} || {b.sql})", type="string")
 
     def v_scalar_subquery(self, tree: Node, scope: Scope) -> Expr:
         """A subquery of one column used as a value."""
@@ -119,7 +149,7 @@ class ValuesMixin(TranslatorBase):
 
     def v_count_all(self, tree: Node, scope: Scope) -> Expr:
         """COUNT(*)."""
-        return Expr("count(*)", name="count")
+        return Expr("count(*)", name="count", type="number")
 
     def v_aggregate(self, tree: Node, scope: Scope) -> Expr:
         """An aggregate (AVG, MIN, MAX, SUM, COUNT) with an optional DISTINCT/ALL."""
@@ -130,8 +160,17 @@ class ValuesMixin(TranslatorBase):
             if isinstance(quant, Tree) and quant.data == "set_quantifier":
                 q = tok(quant.children[0]).upper() + " "
         e = self.value(arg, scope)
-        meta = e.meta if name in ("min", "max") else None
-        return Expr(f"{name}({q}{e.sql})", meta=meta, name=name)
+        if name in ("min", "max"):
+            meta = e.meta
+        elif name in ("avg", "sum") and e.meta is not None and e.meta.unit:
+            meta = ColumnInfo(name, "double", f"{name.upper()} of {e.meta.name}",
+                              unit=e.meta.unit)
+        else:
+            meta = None
+        if name in ("avg", "sum") and adql_type(e) in ("string", "timestamp"):
+            raise self.fail(f"{name.upper()} of a {_WORDS[adql_type(e) or '']}", tree)
+        return Expr(f"{name}({q}{e.sql})", meta=meta, name=name,
+                    type="number" if name in ("count", "avg", "sum") else None)
 
     def v_cast(self, tree: Node, scope: Scope) -> Expr:
         """CAST to one of the ADQL types, with an optional length."""
@@ -160,5 +199,8 @@ class ValuesMixin(TranslatorBase):
         except (ValueError, u.UnitsError) as exc:
             raise self.fail(f"IN_UNIT: cannot convert {source} to {target!r}: {exc}",
                             tree) from None
+        meta = ColumnInfo(e.name or "in_unit", "double",
+                          f"{e.meta.description if e.meta else ''} (in {target})".strip(),
+                          unit=target, ucd=e.meta.ucd if e.meta else None)
         return Expr(f"({e.sql} * {self.bind(float(factor), 'double precision')})",
-                    name=e.name)
+                    name=e.name, meta=meta, type="number")

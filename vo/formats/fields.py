@@ -40,6 +40,37 @@ INT_NULLS = {"short": -32768, "int": -2147483648, "long": -9223372036854775808,
 
 
 
+#: The coordinate and time systems of results (VOTable 1.4, 6.1 and 6.2), by ID: positions
+#: are ICRS; times are UTC at the detector, as ISO timestamps or as MJD. A document declares
+#: those its FIELDs refer to (votlint warns of one never referred to).
+SYSTEMS = {"icrs": '<COOSYS ID="icrs" system="ICRS"/>\n',
+           "utc": '<TIMESYS ID="utc" timescale="UTC" refposition="TOPOCENTER"/>\n',
+           "utc_mjd": '<TIMESYS ID="utc_mjd" timeorigin="MJD-origin" timescale="UTC" '
+                      'refposition="TOPOCENTER"/>\n'}
+
+
+def systems(specs: tuple[FieldSpec, ...]) -> str:
+    """The COOSYS and TIMESYS elements the FIELDs ``specs`` refer to."""
+    used = {s.ref for s in specs}
+    return "".join(text for key, text in SYSTEMS.items() if key in used)
+
+
+def system_of(kind: str, meta: ColumnInfo | None) -> str | None:
+    """The ID in :data:`SYSTEMS` a column's values refer to, or None."""
+    if kind in _GEOMETRY:
+        return "icrs"
+    if meta is None:
+        return None
+    ucd = (meta.ucd or "").split(";")[0]
+    if ucd in ("pos.eq.ra", "pos.eq.dec"):
+        return "icrs"
+    if meta.xtype == "timestamp":
+        return "utc"
+    if ucd == "time.epoch" and meta.unit == "d":
+        return "utc_mjd"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
     """What one output column is, in VOTable terms."""
@@ -53,6 +84,7 @@ class FieldSpec:
     utype: str | None = None
     description: str | None = None
     id: str | None = None
+    ref: str | None = None  # the COOSYS or TIMESYS of its values (:data:`SYSTEMS`)
 
     @classmethod
     def of(cls, name: str, kind: str, meta: ColumnInfo | None, oid: int | None) -> FieldSpec:
@@ -67,7 +99,8 @@ class FieldSpec:
         else:
             dt, size, xt = PG_TYPES.get(oid or 25, ("char", "*", None))
         return cls(name, dt, size, xt, meta.unit if meta else None, meta.ucd if meta else None,
-                   meta.utype if meta else None, meta.description if meta else None)
+                   meta.utype if meta else None, meta.description if meta else None,
+                   ref=system_of(kind, meta))
 
 
 def field_specs(columns: Sequence[OutputColumn], oids: Sequence[int | None]) -> list[FieldSpec]:

@@ -17,7 +17,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from vo.formats.fields import INT_NULLS, FieldSpec, is_scalar, xml_attr, xml_text
+from vo.formats.fields import INT_NULLS, FieldSpec, is_scalar, systems, xml_attr, xml_text
 from vo.formats.rows import encode_rows
 
 #: Output formats: RESPONSEFORMAT value → (internal name, media type).
@@ -54,7 +54,7 @@ def _field(spec: FieldSpec, index: int, serialization: str) -> str:
     attrs = [("ID", spec.id or f"col{index}"), ("name", spec.name),
              ("datatype", spec.datatype), ("arraysize", spec.arraysize),
              ("xtype", spec.xtype), ("unit", spec.unit), ("ucd", spec.ucd),
-             ("utype", spec.utype)]
+             ("utype", spec.utype), ("ref", spec.ref)]
     head = "<FIELD " + " ".join(f'{k}="{xml_attr(v)}"' for k, v in attrs if v)
     inner = ""
     if spec.description:
@@ -113,6 +113,7 @@ def votable_head(specs: Sequence[FieldSpec], serialization: str,
     the opening of TABLEDATA or of the base64 BINARY2 STREAM."""
     head = [_PROLOGUE, '<RESOURCE type="results">\n', _info("QUERY_STATUS", "OK"), "\n"]
     head += [_info(name, value) + "\n" for name, value in infos]
+    head.append(systems(tuple(specs)))
     head.append(_table_head(tuple(specs), serialization))
     head.append('<BINARY2><STREAM encoding="base64">' if serialization == "binary2"
                 else "<TABLEDATA>\n")

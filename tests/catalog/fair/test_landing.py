@@ -144,8 +144,9 @@ def test_signposting_parsed_by_the_signposting_package(live_url: str) -> None:
     its file."""
     page = f"{live_url}/records/IceCube-200615A"
     sp = signposting.find_signposting_http(page)
-    doi_url = httpx.get(page, headers={"Accept": "application/ld+json"},
-                        timeout=30).json()["@id"]
+    ld = httpx.get(page, headers={"Accept": "application/ld+json"}, timeout=30).json()
+    doi_url = ld["@id"]
+    latest_doi_url = ld["hasPart"][-1]  # the file belongs to the latest version
     assert str(sp.citeAs.target) == doi_url
     assert {str(t.target) for t in sp.types} == {"https://schema.org/Dataset",
                                                  "https://schema.org/AboutPage"}
@@ -166,7 +167,14 @@ def test_signposting_parsed_by_the_signposting_package(live_url: str) -> None:
     r = httpx.get(item, timeout=30)
     assert r.headers["content-digest"] == _digest(r.content)
     file_sp = signposting.find_signposting_http(item)
-    assert str(file_sp.citeAs.target) == doi_url and file_sp.collection is not None
+    # One URL per file: the item link is the version's URL, and the file cites its version.
+    assert str(file_sp.citeAs.target) == latest_doi_url and file_sp.collection is not None
+    version_page = str(file_sp.collection.target)
+    assert item.startswith(version_page + "/files/")
+    assert version_page.endswith(latest_doi_url.rsplit("/", 1)[1])
+    # The concept's URL of that file sends the reader to the version's, serving nothing.
+    moved = httpx.get(f"{page}/files/skymap.fits", timeout=30)
+    assert (moved.status_code, moved.headers["location"]) == (307, item)
 
 
 def test_downloads_refuse_path_tricks(client: TestClient, seeded: RecordService,
@@ -262,3 +270,30 @@ def test_simulated_record_has_a_banner_and_no_collaboration_credit(
     assert real.get_element_by_id("simulated", None) is None
     assert "SIMULATED" not in client.get("/records/IceCube-200615A",
                                          headers={"Accept": "application/ld+json"}).text
+
+
+def test_signposting_of_every_kind_of_record(live_url: str) -> None:
+    """Levels 1 and 2, read by the ``signposting`` client, for a record without files, one
+    with files, a superseded version and a retracted record: each cites its own DOI, is
+    described by DataCite and JSON-LD, and lists exactly its files, at their version's URL."""
+    concept = httpx.get(f"{live_url}/records/IceCube-200615A",
+                        headers={"Accept": "application/ld+json"}, timeout=30).json()
+    v0, v1 = (url.rsplit("/", 1)[1] for url in concept["hasPart"])
+    kinds = {"no files": ("IceCube-190108A", 0), "with files": (v1, 1),
+             "superseded": (v0, 0), "retracted": ("IceCube-210302A", 0)}
+    for kind, (key, n_items) in kinds.items():
+        page = f"{live_url}/records/{key}"
+        ld = httpx.get(page, headers={"Accept": "application/ld+json"}, timeout=30).json()
+        sp = signposting.find_signposting_http(page)
+        assert str(sp.citeAs.target) == ld["@id"], kind
+        assert {"application/ld+json", "application/vnd.datacite.datacite+xml"} <= {
+            str(d.type) for d in sp.describedBy}, kind
+        assert sp.license is not None and sp.authors, kind
+        assert len(sp.items) == n_items, kind
+        for item in sp.items:
+            assert str(item.target).startswith(f"{page}/files/"), kind
+        [ls_link] = sp.linksets
+        linkset = signposting.find_signposting_linkset(str(ls_link.target)).for_context(
+            str(ls_link.target).removesuffix("/linkset"))
+        assert str(linkset.citeAs.target) == ld["@id"], kind
+        assert {str(i.target) for i in linkset.items} == {str(i.target) for i in sp.items}

@@ -16,6 +16,7 @@ from nufair.settings import Settings
 from tests.catalog.fair.conftest import SCHEMAS
 
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
+KERNEL = datacite.KERNEL_NS
 
 
 @pytest.fixture(scope="module")
@@ -109,23 +110,27 @@ def test_repeated_argument_is_bad(live_url: str) -> None:
     assert _error(etree.fromstring(r.content)) == "badVerb"
 
 
-def test_sickle_harvests_everything_with_tokens_sets_dates_and_deletions(live_url: str) -> None:
-    """A real harvester (sickle) follows our resumption tokens through every item, deleted ones
-    included, and selects by set and date."""
+def test_sickle_harvests_everything_with_tokens_sets_dates_and_withdrawals(
+        live_url: str) -> None:
+    """A real harvester (sickle) follows our resumption tokens through every item and selects
+    by set and date; a retracted alert's items are full records (never deleted headers)
+    whose DataCite metadata carries the Withdrawn date and says so first in its abstract."""
     sickle = Sickle(f"{live_url}/oai", max_retries=0)
     headers = list(sickle.ListIdentifiers(metadataPrefix="oai_datacite", ignore_deleted=False))
     # 3 alerts: A has a concept and 2 versions, B and C a concept and 1 version each.
     assert len(headers) == 7 and len({h.identifier for h in headers}) == 7
-    deleted = {h.identifier for h in headers if h.deleted}
-    assert len(deleted) == 2  # retracted B: its concept and its version
+    assert not any(h.deleted for h in headers)
     records = list(sickle.ListRecords(metadataPrefix="oai_dc", ignore_deleted=False))
     assert len(records) == 7
-    live = [r for r in records if not r.deleted]
-    assert all(r.metadata["title"][0].startswith("IceCube-") for r in live)
-    assert {r.header.identifier for r in records if r.deleted} == deleted
-    retracted = list(sickle.ListIdentifiers(metadataPrefix="oai_dc", set="status:retracted",
-                                            ignore_deleted=False))
-    assert {h.identifier for h in retracted} == deleted
+    assert all(r.metadata["title"][0].startswith("IceCube-") for r in records)
+    retracted = list(sickle.ListRecords(metadataPrefix="datacite", set="status:retracted"))
+    assert len(retracted) == 2  # retracted B: its concept and its version
+    for r in retracted:
+        assert not r.deleted and r.header.setSpecs[-1] == "status:retracted"
+        dates = {d.get("dateType"): d for d in r.xml.iter(f"{{{KERNEL}}}date")}
+        assert dates["Withdrawn"].text == "2021-03-02T12:00:00Z"
+        abstract = r.xml.findtext(f".//{{{KERNEL}}}description")
+        assert abstract.startswith("WITHDRAWN") and "calibration" in abstract
     gold = list(sickle.ListIdentifiers(metadataPrefix="oai_dc", set="stream:gold"))
     assert len(gold) == 5  # A (3) and C (2)
     icecat = list(sickle.ListIdentifiers(metadataPrefix="oai_dc", set="catalog:icecat1"))
@@ -154,3 +159,20 @@ def test_resumption_token_survives_a_restart(live_url: str, settings: Settings,
                                                "resumptionToken": token}, timeout=30)
     second = [e.text for e in etree.fromstring(r2.content).iter(f"{OAI}identifier")]
     assert len(second) == 3 and not set(first) & set(second)
+
+
+def test_retracted_records_validate_in_every_format(get: Callable[..., etree._Element]) -> None:
+    """The retracted alert's items, as records (not deleted headers), validate in every
+    format (OAI-PMH.xsd, the DataCite kernel and oai_dc, through ``get``), in lists and
+    alone."""
+    for prefix in ("oai_dc", "oai_datacite", "datacite"):
+        root = get(verb="ListRecords", metadataPrefix=prefix, set="status:retracted")
+        records = root.findall(f".//{OAI}record")
+        assert len(records) == 2
+        for rec in records:
+            assert rec.find(f"{OAI}header").get("status") is None
+            assert rec.find(f"{OAI}metadata") is not None
+            ident = rec.findtext(f"{OAI}header/{OAI}identifier")
+            one = get(verb="GetRecord", identifier=ident, metadataPrefix=prefix)
+            text = etree.tostring(one, encoding="unicode")
+            assert "WITHDRAWN" in text and "calibration" in text

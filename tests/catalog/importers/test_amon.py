@@ -36,7 +36,7 @@ def test_gold_bronze_rows_against_the_text() -> None:
         r90, r50 = record.region(0.9), record.region(0.5)
         assert r90 is not None and r90.radius_deg == pytest.approx(float(err90) / 60.0)
         assert r50 is not None and r50.radius_deg == pytest.approx(float(err50) / 60.0)
-        assert record.source_key == f"amon-table:{notice.lower()}:{run}:{event}:{rev}"
+        assert record.source_key == f"gcn:{notice.lower()}:{run}:{event}:{rev}"
         assert record.source is Source.AMON_TABLE
     assert len({(r.run_id, r.event_id) for r in report.records}) == 149
     assert Counter(r.source_rev for r in report.records) == {0: 148, 1: 133, 2: 6}

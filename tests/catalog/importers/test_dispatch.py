@@ -16,12 +16,16 @@ from tests.catalog.importers.conftest import notice_bytes
 def test_sample_paths_and_dispatch() -> None:
     """Every bundled sample file reaches its importer by content, and all their records come out."""
     paths = sample_paths()
-    assert len(paths) == 12
+    assert len(paths) == 13
     sources: dict[Source, int] = {}
+    names = 0
     for path in paths:
-        for record in parse_document(path.read_bytes(), filename=path.name):
+        report = parse_document_report(path.read_bytes(), filename=path.name)
+        names += len(report.names)
+        for record in report.records:
             sources[record.source] = sources.get(record.source, 0) + 1
     assert sources == {Source.GCN_VOEVENT: 8, Source.ICECAT1: 348, Source.AMON_TABLE: 287 + 22 + 11}
+    assert names > 200  # the circulars index: names only
 
 
 def test_json_dispatch() -> None:

@@ -42,7 +42,7 @@ def test_icecat1_all_rows() -> None:
         assert record.stream is (
             Stream.GOLD if row[col["I3TYPE"]].endswith("gold") else Stream.BRONZE
         )
-        assert record.kind is RevisionKind.UPDATE and record.source is Source.ICECAT1
+        assert record.kind is RevisionKind.CATALOG and record.source is Source.ICECAT1
         assert record.source_key == f"icecat-1:{record.run_id}:{record.event_id}"
         assert record.event_time.tzinfo is not None
 
@@ -65,7 +65,8 @@ def test_third_party_rows_are_checked_one_by_one() -> None:
     # IC231103A twice with different errors (lines 3 and 17): neither is taken.
     assert "different values" in reasons[3] and "different values" in reasons[17]
     assert len(report.records) == 16 - 3
-    assert all(r.source_key.startswith("icecat-layout:") for r in report.records)
+    assert all(r.source_key.startswith("third-party:") for r in report.records)
+    assert all(r.source is Source.THIRD_PARTY for r in report.records)
     assert all(r.extra["catalog"] == "third-party" for r in report.records)
     # IC240327A names two events: both kept, the ambiguous name dropped.
     same_name = [r for r in report.records if r.extra.get("ambiguous_name") == "IceCube-240327A"]

@@ -42,7 +42,8 @@ def test_icecube_200615a_rev0_and_rev1() -> None:
     assert rev1.far_per_year == 0.2894
     assert rev1.event_time == datetime(2020, 6, 15, 14, 49, 17, 370000, tzinfo=UTC)
     assert rev1.issued_at == datetime(2020, 6, 15, 16, 10, 36, tzinfo=UTC)
-    assert rev1.source_key == rev1.ivorn
+    assert rev1.source_key == "gcn:gold:134191:17593623:1"  # the notice, whoever carries it
+    assert rev1.ivorn is not None and rev1.ivorn.endswith("_134191_017593623_1")
     assert rev1.ivorn is not None and rev1.ivorn.endswith("_24_134191_017593623_1")
 
 

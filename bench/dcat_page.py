@@ -1,0 +1,117 @@
+"""Time one DCAT catalogue page over HTTP at 10 000 alerts (issue #17, item 2: ≤ 50 ms).
+
+The bundled sample catalogue is imported as many times as it takes to hold ``--alerts``
+alerts (run numbers shifted, see :mod:`bench.dcat_pages`), DOIs are minted, and
+``GET /catalog?page=N`` is timed through the app (first, middle and last page; Turtle,
+JSON-LD and RDF/XML; the default page size), median of ``--repeat`` requests each.
+
+    PYTHONPATH=. python -m bench.dcat_page   # NUFAIR_BENCH_DATABASE_URL, else embedded
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import fresh_database, median, write_result
+from bench.dcat_pages import sample_records
+from catalog.storage.events import CatalogStorage
+from catalog.storage.fair import FairStorage
+from nufair.app import make_engine
+
+GOAL_MS = 50.0
+
+
+def seed(url: str, alerts: int) -> int:
+    """Import enough copies of the sample for ``alerts`` alerts; returns the count."""
+    per_copy = len({(r.run_id, r.event_id) for r in sample_records(1)})
+    engine = make_engine(url)
+    try:
+        storage = CatalogStorage(engine)
+        storage.import_records(sample_records(-(-alerts // per_copy)))
+        FairStorage(engine).mint_missing("10.5072", "local")
+        return storage.count_events()
+    finally:
+        engine.dispose()
+
+
+def time_parts(url: str, repeat: int, size: int) -> dict[str, float]:
+    """Median milliseconds of a page's database read and of its Turtle, in process."""
+    from catalog.fair import dcat_page
+    from catalog.fair.config import FairConfig
+    from catalog.storage.fair_pages import catalog_page
+
+    engine = make_engine(url)
+    cfg = FairConfig(base_url="http://bench.example")
+    reads, writes = [], []
+    try:
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            alerts, total = catalog_page(engine, 50, size)
+            t1 = time.perf_counter()
+            dcat_page.to_turtle(dcat_page.page_triples(
+                alerts, cfg, page=50, size=size, total=total,
+                page_url=cfg.catalog_url + "?page={page}"))
+            t2 = time.perf_counter()
+            reads.append((t1 - t0) * 1000)
+            writes.append((t2 - t1) * 1000)
+    finally:
+        engine.dispose()
+    return {"read_ms": round(median(reads), 1), "turtle_ms": round(median(writes), 1)}
+
+
+def time_pages(url: str, repeat: int, size: int) -> dict[str, Any]:
+    """Median milliseconds of GET /catalog for each (page, media type)."""
+    from fastapi.testclient import TestClient
+    from pydantic import SecretStr
+
+    from nufair.app import create_app
+    from nufair.settings import Settings
+
+    settings = Settings(database_url=SecretStr(url), data_dir=Path(tempfile.mkdtemp()),
+                        catalog_page_size=size)
+    out: dict[str, Any] = {"page_size": settings.catalog_page_size, "timings_ms": {}}
+    with TestClient(create_app(settings)) as client:
+        first = client.get("/catalog")
+        last = int(first.headers["link"].split('rel="last"')[0].rsplit("page=", 1)[1]
+                   .split(">")[0].split("&")[0])
+        for page in (1, max(1, last // 2), last):
+            for media in ("text/turtle", "application/ld+json", "application/rdf+xml"):
+                times = []
+                for _ in range(repeat):
+                    t0 = time.perf_counter()
+                    r = client.get(f"/catalog?page={page}", headers={"Accept": media})
+                    times.append((time.perf_counter() - t0) * 1000)
+                    r.raise_for_status()
+                out["timings_ms"][f"page {page} {media}"] = round(median(times), 1)
+        out["pages"] = last
+    return out
+
+
+def main() -> None:
+    """Command line: seed, then time catalogue pages."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--alerts", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--page-size", type=int, default=100)
+    args = parser.parse_args()
+    with fresh_database() as url:
+        count = seed(url, args.alerts)
+        result = time_pages(url, args.repeat, args.page_size)
+        result["in_process_page_50"] = time_parts(url, args.repeat, args.page_size)
+    result["alerts"] = count
+    worst = max(result["timings_ms"].values())
+    result["goal_ms"] = GOAL_MS
+    for name, ms in result["timings_ms"].items():
+        print(f"{name:40s} {ms:7.1f} ms")
+    print(f"in process, page 50: {result['in_process_page_50']}")
+    print(f"alerts {count}, {result['pages']} pages of {result['page_size']}; worst median "
+          f"{worst:.1f} ms (goal ≤ {GOAL_MS:.0f} ms)")
+    print(write_result("dcat_page", result))
+
+
+if __name__ == "__main__":
+    main()

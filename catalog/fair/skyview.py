@@ -1,0 +1,220 @@
+"""Overlay data of the interactive sky (Aladin Lite) on the landing and home pages.
+
+One alert: its 50 % and 90 % regions, its best fit, the best fits and 90 % regions of its
+other revisions and its counterpart candidates. The home page: every alert's best fit and
+90 % region over the whole sky. The shapes are those of the static SVG
+(:func:`catalog.fair.skyplot.region_outline`) as (RA, Dec) polygons in degrees; the page
+carries them as inline JSON (``<script type="application/json">``: data, never run) that
+``static/sky.js`` reads. The SVG stays in the page: it is what a reader without scripts sees.
+
+Aladin Lite is vendored under ``static/aladin`` (see its ``SOURCES.md``) and served by the
+service itself; the only address the page may reach beyond it is the HiPS survey, and only
+when one is configured (``survey``): ``sky.js`` asks for the survey's ``properties`` first
+and falls back to a plain coordinate grid when that fails.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from catalog.counterparts.models import CounterpartPublic
+from catalog.fair.skyplot import STREAM_COLOURS, MapPoint, region_outline
+from catalog.models import RevisionPublic
+
+#: The static files of the sky (``sky.js`` and the vendored Aladin Lite), served at
+#: :data:`STATIC_URL`.
+STATIC_DIR = Path(__file__).parent / "static"
+#: Where :data:`STATIC_DIR` is mounted.
+STATIC_URL = "/static"
+#: A HiPS colour survey of the whole optical sky (CDS, DSS2), the default of a public site.
+DEFAULT_SURVEY = "https://alasky.cds.unistra.fr/DSS/DSSColor"
+#: CSP sources of the inline styles Aladin Lite 3.8.2 sets: the hash of the stylesheet it
+#: inserts as a ``<style>`` element, and (``'unsafe-hashes'``: that one attribute value
+#: only) of ``style="font-weight:bold"`` in its frame-rate panel. The tests check them in
+#: headless Chromium, where a missing source is a console error.
+ALADIN_STYLE_SOURCES = ("'sha256-cEnY4wnnUdAaYodEHQq0zu+362EwEHHSAlawP4BBKmw='",
+                        "'unsafe-hashes'",
+                        "'sha256-wkY2X5hecQzbhnFCqvTpwrUJ1f4X8LH5WFjYUzv1wmU='")
+#: Colours of the overlays (the SVG's: red 50 %, blue 90 %).
+COLOURS = {"region50": "#d62728", "region90": "#1f6fb2", "bestfit": "#111111",
+           "revision": "#7f7f7f", "counterpart": "#9c27b0", "blazar": "#e91e63"}
+#: Points of each region outline (the SVG uses 16 per side; Aladin joins them by straight
+#: lines on screen, so the circle of a wide view needs more).
+OUTLINE_POINTS = 24
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """A region drawn as a polygon: its (RA, Dec) vertices in degrees, a label and a colour."""
+
+    kind: Literal["region50", "region90", "revision", "alert"]
+    label: str
+    colour: str
+    polygon: list[tuple[float, float]]
+    href: str | None = None
+    dashed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    """A point on the sky: a best fit, another revision's best fit, a source or an alert."""
+
+    kind: Literal["bestfit", "revision", "counterpart", "alert"]
+    label: str
+    colour: str
+    ra: float
+    dec: float
+    href: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SkyView:
+    """Everything ``sky.js`` draws: where to look, how wide, the survey and the overlays.
+
+    ``mode`` is ``"local"`` (one alert, gnomonic view around the best fit) or ``"allsky"``
+    (Hammer-Aitoff, the whole sky). ``survey`` is the HiPS base URL, or ``None`` for the
+    coordinate grid alone. ``fallback`` is the id of the static figure the sky replaces.
+    """
+
+    mode: Literal["local", "allsky"]
+    ra: float
+    dec: float
+    fov: float
+    fallback: str
+    survey: str | None = None
+    regions: list[Region] = field(default_factory=list)
+    markers: list[Marker] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        """The view as JSON safe inside a ``<script>`` element (no ``</`` to end it early).
+
+        Degrees are rounded to four decimals (0.36 arcsec, below what a screen shows): the
+        home page's thousands of outlines stay small. Built field by field, not with
+        ``dataclasses.asdict``, whose deep copies cost seconds for five thousand alerts.
+        """
+        data = {
+            "mode": self.mode, "ra": round(self.ra, 4), "dec": round(self.dec, 4),
+            "fov": round(self.fov, 4), "fallback": self.fallback, "survey": self.survey,
+            "regions": [{"kind": r.kind, "label": r.label, "colour": r.colour, "href": r.href,
+                         "dashed": r.dashed,
+                         "polygon": [[round(a, 4), round(d, 4)] for a, d in r.polygon]}
+                        for r in self.regions],
+            "markers": [{"kind": m.kind, "label": m.label, "colour": m.colour, "href": m.href,
+                         "ra": round(m.ra, 4), "dec": round(m.dec, 4)} for m in self.markers],
+        }
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+
+
+def _separation(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
+    """Great-circle distance in degrees (haversine: exact for the small distances here)."""
+    p1, p2 = math.radians(dec1), math.radians(dec2)
+    h = (math.sin((p2 - p1) / 2) ** 2
+         + math.cos(p1) * math.cos(p2) * math.sin(math.radians(ra2 - ra1) / 2) ** 2)
+    return math.degrees(2 * math.asin(min(1.0, math.sqrt(h))))
+
+
+def _fov(ra: float, dec: float, points: Iterable[tuple[float, float]]) -> float:
+    """A field of view (degrees) that holds every point around (ra, dec) with a margin."""
+    reach = max((_separation(ra, dec, a, d) for a, d in points), default=0.0)
+    return min(180.0, max(2.0, 2.6 * reach))
+
+
+def record_view(rev: RevisionPublic, others: Sequence[RevisionPublic] = (),
+                counterparts: Sequence[CounterpartPublic] = (),
+                survey: str | None = None, fallback: str = "skyplot") -> SkyView | None:
+    """The sky of one revision; ``None`` when it has no direction (retracted, unknown).
+
+    ``others`` are the alert's other revisions (best fit and dashed 90 % region each),
+    ``counterparts`` the revision's candidates (each source once, whatever its level).
+    """
+    if rev.ra is None or rev.dec is None:
+        return None
+    ra, dec = rev.ra, rev.dec
+    regions: list[Region] = []
+    markers: list[Marker] = []
+    for other in others:
+        if other.ra is None or other.dec is None:
+            continue
+        outline = region_outline(other.ra, other.dec, other.error90, n=OUTLINE_POINTS // 4)
+        if outline:
+            regions.append(Region("revision", f"90 % region of version {other.number}",
+                                  COLOURS["revision"], outline, dashed=True))
+        markers.append(Marker("revision", f"best fit of version {other.number}",
+                              COLOURS["revision"], other.ra, other.dec))
+    for level in (90, 50):
+        outline = region_outline(ra, dec, getattr(rev, f"error{level}"),
+                                 n=OUTLINE_POINTS // 4)
+        if outline:
+            regions.append(Region("region90" if level == 90 else "region50",
+                                  f"{level} % region of version {rev.number}",
+                                  COLOURS[f"region{level}"], outline))
+    seen: set[tuple[str, str]] = set()
+    for c in counterparts:
+        if (c.catalogue, c.source_name) in seen:
+            continue
+        seen.add((c.catalogue, c.source_name))
+        label = f"{c.source_name} ({c.source_class or 'unassociated'})"
+        markers.append(Marker("counterpart", label,
+                              COLOURS["blazar" if c.blazar else "counterpart"],
+                              c.ra, c.dec, c.url))
+    markers.append(Marker("bestfit", f"best fit of version {rev.number}",
+                          COLOURS["bestfit"], ra, dec))
+    shown = [p for r in regions for p in r.polygon] + [(m.ra, m.dec) for m in markers]
+    return SkyView("local", ra, dec, _fov(ra, dec, shown), fallback, survey, regions, markers)
+
+
+def allsky_view(points: Sequence[MapPoint], survey: str | None = None,
+                fallback: str = "allsky") -> SkyView:
+    """The whole sky with every alert of ``points`` (the home page's map): its best fit and
+    its 90 % region, coloured by stream, grey when retracted, each linking to its record."""
+    regions: list[Region] = []
+    markers: list[Marker] = []
+    for p in points:
+        colour = "#999999" if p.retracted else STREAM_COLOURS.get(p.stream, "#333333")
+        label = f"{p.name} ({p.stream}{', retracted' if p.retracted else ''})"
+        if p.region90:
+            regions.append(Region("alert", label, colour, p.region90, p.href))
+        markers.append(Marker("alert", label, colour, p.ra, p.dec, p.href))
+    return SkyView("allsky", 180.0, 0.0, 360.0, fallback, survey, regions, markers)
+
+
+def csp_sources(survey: str | None) -> dict[str, list[str]]:
+    """Sources the pages' Content-Security-Policy must add for the sky, by directive.
+
+    The vendored scripts (``'self'``) compile their WebAssembly (``'wasm-unsafe-eval'``,
+    not ``'unsafe-eval'``), which Aladin Lite carries as a ``data:`` URL it fetches; it
+    inserts one stylesheet and one style attribute (:data:`ALADIN_STYLE_SOURCES`) and
+    starts a ``blob:`` worker; images drawn to a canvas come as ``blob:``; the survey's
+    origin is fetched and drawn when one is set.
+    """
+    extra: dict[str, list[str]] = {
+        "script-src": ["'self'", "'wasm-unsafe-eval'"],
+        "style-src": list(ALADIN_STYLE_SOURCES),
+        "worker-src": ["blob:"],
+        "img-src": ["blob:"],
+        "connect-src": ["'self'", "data:"],
+    }
+    if survey:
+        origin = "{0.scheme}://{0.netloc}".format(urlsplit(survey))
+        extra["img-src"].append(origin)
+        extra["connect-src"].append(origin)
+    return extra
+
+
+def with_sky(csp: str, survey: str | None) -> str:
+    """``csp`` (a policy) with :func:`csp_sources` added; ``'none'`` gives way to them."""
+    directives: dict[str, list[str]] = {}
+    for part in csp.split(";"):
+        words = part.split()
+        if words:
+            directives[words[0]] = words[1:]
+    for name, sources in csp_sources(survey).items():
+        have = [s for s in directives.get(name, []) if s != "'none'"]
+        directives[name] = have + [s for s in sources if s not in have]
+    return "; ".join(" ".join([name, *sources]) for name, sources in directives.items())

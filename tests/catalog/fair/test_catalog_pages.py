@@ -1,0 +1,96 @@
+"""The paged DCAT catalogue (RDF for harvesters, HTML for browsers) and the HTML error pages
+browsers get on the FAIR paths while API clients keep the JSON error body."""
+
+from __future__ import annotations
+
+import warnings
+
+import pyshacl
+from fastapi.testclient import TestClient
+from lxml import html
+from rdflib import Graph
+from rdflib.compare import isomorphic
+from rdflib.term import Node
+
+from catalog.fair.dcat import DCAT3, HYDRA
+from catalog.fair.records import RecordService
+from tests.catalog.fair.conftest import load_dcat_shapes
+
+#: What a browser sends.
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+def _jsonld(text: str) -> Graph:
+    with warnings.catch_warnings():  # rdflib's own use of its deprecated ConjunctiveGraph
+        warnings.filterwarnings("ignore", "ConjunctiveGraph is deprecated", DeprecationWarning)
+        return Graph().parse(data=text, format="json-ld")
+
+
+def test_every_catalogue_page_conforms_and_links_the_next(client: TestClient,
+                                                          seeded: RecordService) -> None:
+    """Pages of two alerts: each conforms to DCAT-AP 3.0.1, says its place (hydra, ``Link``),
+    and its Turtle, JSON-LD and RDF/XML are the same graph."""
+    shapes = load_dcat_shapes()
+    seen: set[Node] = set()
+    url: str | None = "/catalog?page=1&limit=2"
+    pages = 0
+    while url:
+        r = client.get(url, headers={"Accept": "text/turtle"})
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/turtle")
+        g = Graph().parse(data=r.text, format="turtle")
+        ok, _, report = pyshacl.validate(g, shacl_graph=shapes, inference="none",
+                                         allow_warnings=True)
+        assert ok, report
+        for media, parse in (("application/ld+json", _jsonld),
+                             ("application/rdf+xml",
+                              lambda t: Graph().parse(data=t, format="xml"))):
+            other = client.get(url, headers={"Accept": media})
+            assert other.headers["content-type"].startswith(media)
+            assert isomorphic(parse(other.text), g), media
+        concepts = set(g.subjects(DCAT3.hasVersion, None))
+        assert not seen & concepts
+        seen |= concepts
+        links = r.headers["link"]
+        nxt = [part.split(">")[0].strip(" <") for part in links.split(",")
+               if 'rel="next"' in part]
+        assert bool(nxt) == any(True for _ in g.objects(None, HYDRA.nextPage))
+        url = "/catalog" + nxt[0].split("/catalog", 1)[1] if nxt else None
+        pages += 1
+    assert pages == 2 and len(seen) == 3  # three alerts over two pages, none twice
+
+
+def test_catalogue_has_an_html_view_for_browsers(client: TestClient,
+                                                 seeded: RecordService) -> None:
+    """A browser gets the catalogue page as HTML (alerts, versions, paging, the RDF
+    serialisations as links that work without an Accept header)."""
+    r = client.get("/catalog?limit=2", headers={"Accept": BROWSER})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    doc = html.fromstring(r.text)
+    rows = doc.get_element_by_id("catalog").findall(".//tr")[1:]
+    assert [row.findall("td")[0].findtext("a") for row in rows] == ["IceCube-210302A",
+                                                                   "IceCube-200615A"]
+    nxt = doc.xpath("//nav[@id='paging']/a[@rel='next']/@href")
+    assert nxt and "page=2" in nxt[0]
+    for href in doc.xpath("//link[@rel='alternate']/@href"):
+        alt = client.get("/catalog" + href.split("/catalog", 1)[1], headers={"Accept": BROWSER})
+        assert alt.status_code == 200 and not alt.headers["content-type"].startswith("text/html")
+
+
+def test_browsers_get_html_errors_and_api_clients_json(client: TestClient,
+                                                       seeded: RecordService) -> None:
+    """An unknown record, DOI or file is an HTML page for a browser (404, with a way on) and
+    the JSON error body for anyone else."""
+    a = seeded.load("IceCube-200615A")
+    for path in ("/records/nope-nope", "/doi/10.5072/zzzzz-zzzzz",
+                 f"/records/{a.key}/files/none.fits", "/catalog?page=99"):
+        r = client.get(path, headers={"Accept": BROWSER})
+        assert r.status_code == 404 and r.headers["content-type"].startswith("text/html"), path
+        doc = html.fromstring(r.text)
+        assert doc.findtext(".//h1") == "Not found"
+        assert doc.get_element_by_id("error-message").text_content()
+        for accept in (None, "application/json"):
+            headers = {"Accept": accept} if accept else {}
+            j = client.get(path, headers=headers)
+            assert j.status_code == 404 and j.json()["error"]["code"] == "not_found", path
+    bad = client.get("/catalog?page=0", headers={"Accept": BROWSER})
+    assert bad.status_code == 422 and "page" in html.fromstring(bad.text).findtext(".//p")
