@@ -114,9 +114,11 @@ def test_webhook_folder_order_and_refusals(storage: CatalogStorage, tmp_path: Pa
     files = sorted(p.name for p in (tmp_path / "out" / "gcn-json").iterdir())
     assert [f for f in files if f.startswith(f"sub{folder.id}_")] and len(files) == 4
     assert not any(n.sink == f"sub:{far.id}" for n in outbox.notices_of())
-    (pending,) = [n for n in outbox.notices_of() if n.sink == f"sub:{gone.id}"
-                  and n.status == "pending"][:1]
-    assert outbox.attempts_of(pending.id)[0].status_code == 410
+    # A deleted subscription's notices are refused for good (410, a permanent 4xx): the
+    # dispatcher gives them up at once instead of retrying.
+    gave_up = [n for n in outbox.notices_of() if n.sink == f"sub:{gone.id}"]
+    assert gave_up and all(n.status == "failed" and n.failed_reason for n in gave_up)
+    assert [a.status_code for a in outbox.attempts_of(gave_up[0].id)] == [410]
 
 
 def test_private_hosts_refused_and_test_fire(storage: CatalogStorage, hook: Hook) -> None:
@@ -205,14 +207,14 @@ def test_cli(db_url: str, tmp_path: Path) -> None:
     made = run(main, ["subscriptions", "create", "--name", "s", "--moc", str(moc),
                       "--sink", "folder"], env=env)
     assert made.exit_code == 0, made.output
-    pk = json.loads(made.output)["id"]
+    pk = json.loads(made.stdout)["id"]
     cone = run(main, ["subscriptions", "create", "--name", "c", "--cone", "1", "2", "3",
                       "--webhook", "https://example.org/h", "--stream", "gold"], env=env)
-    assert cone.exit_code == 0 and json.loads(cone.output)["secret"]
+    assert cone.exit_code == 0 and json.loads(cone.stdout)["secret"]
     listed = run(main, ["subscriptions", "list"], env=env)
-    assert [json.loads(line)["name"] for line in listed.output.splitlines()] == ["s", "c"]
-    assert json.loads(run(main, ["subscriptions", "pause", str(pk)], env=env).output)[
+    assert [json.loads(line)["name"] for line in listed.stdout.splitlines()] == ["s", "c"]
+    assert json.loads(run(main, ["subscriptions", "pause", str(pk)], env=env).stdout)[
         "state"] == "paused"
     assert run(main, ["subscriptions", "delete", str(pk)], env=env).exit_code == 0
     listed = run(main, ["subscriptions", "list"], env=env)
-    assert len(listed.output.splitlines()) == 1
+    assert len(listed.stdout.splitlines()) == 1
