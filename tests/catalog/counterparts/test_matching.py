@@ -120,11 +120,11 @@ def _found(engine: Engine, name: str) -> list[Any]:
 def test_txs_0506_056_is_listed_for_icecube_170922a(sample: Engine) -> None:
     txs = [r for r in _found(sample, "IceCube-170922A") if r.source_name == TXS]
     # the GCN notice (a 50 % circle) and IceCat-1 (a 90 % box) both hold it
-    assert {(r.source, r.level) for r in txs} == {("amon-table", 50), ("icecat-1", 90)}
+    assert {(r.source, r.level) for r in txs} == {("gcn-amon", 50), ("icecat-1", 90)}
     assert all(r.match == "position" and r.association == "TXS 0506+056" for r in txs)
     for name, source, assoc, level, number, sep in CIRCULARS:
         rows = [r for r in _found(sample, name) if r.source_name == source
-                and r.number == number and r.level == level and r.source == "amon-table"]
+                and r.number == number and r.level == level and r.source == "gcn-amon"]
         assert len(rows) == 1, name
         assert rows[0].association == assoc and rows[0].match == "position"
         assert rows[0].separation_deg == pytest.approx(sep, abs=0.005)
