@@ -34,8 +34,15 @@ def sample_records(copies: int) -> list[NoticeRecord]:
     for k in range(1, copies):
         out += [dataclasses.replace(r, run_id=r.run_id + k * 10**7,
                                     name=f"{r.name}-{k}" if r.name else None,
-                                    source_key=f"{r.source_key}#copy{k}") for r in base]
+                                    source_key=_copy_key(r.source_key, k)) for r in base]
     return out
+
+
+def _copy_key(key: str, k: int) -> str:
+    """``key`` of copy ``k``: the mark goes before the last ``:`` part, which a GCN notice's
+    key keeps for its Rev (:func:`catalog.storage.histories.notice_rev`)."""
+    head, _, tail = key.rpartition(":")
+    return f"{head}#copy{k}:{tail}" if head else f"{key}#copy{k}"
 
 
 def healthz_during_builds(url: str, page_size: int, builds: int = 3) -> str:
