@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import astropy.units as u
 import fsspec
 import fsspec.config
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from fsspec.implementations.memory import MemoryFileSystem
@@ -47,6 +48,8 @@ def moto_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
+    # moto keeps its buckets in this process, across servers: start from an empty S3.
+    httpx.post(f"{endpoint}/moto-api/reset").raise_for_status()
     for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
         monkeypatch.setenv(var, value)
