@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from nufair.settings import Settings
+
+if TYPE_CHECKING:
+    from ingest.handlers.context import IngestContext
 
 
 @click.command("ingest")
@@ -50,12 +54,18 @@ def ingest_command(files: tuple[Path, ...], no_progress: bool, deliver_timeout: 
                 what = "new" if out.created else "already stored"
                 tqdm.write(f"{path}: {what}: run {raw.run_id} event {raw.event_id} → "
                            f"{raw.name or '(no name)'} stream {raw.stream}")
-            if deliver_timeout > 0:
-                sent = ctx.dispatcher.drain(deliver_timeout)
-                click.echo(f"{sum(o.ok for o in sent)} notice(s) delivered, "
-                           f"{ctx.outbox.pending_count()} pending")
-            ctx.dispatcher.stop()
+            deliver_then_stop(ctx, deliver_timeout)
         finally:
             engine.dispose()
     if refused:
         sys.exit(1)
+
+
+def deliver_then_stop(ctx: IngestContext, deliver_timeout: float) -> None:
+    """Deliver what is due for up to ``deliver_timeout`` seconds (none when 0), say how it
+    went, and stop the dispatcher."""
+    if deliver_timeout > 0:
+        sent = ctx.dispatcher.drain(deliver_timeout)
+        click.echo(f"{sum(o.ok for o in sent)} notice(s) delivered, "
+                   f"{ctx.outbox.pending_count()} pending")
+    ctx.dispatcher.stop()

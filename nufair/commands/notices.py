@@ -30,6 +30,7 @@ def _steering(deliver_timeout: float = 0.0) -> Iterator[OutboxSteering]:
     from ingest.steering import OutboxSteering
     from nufair.app import make_engine
     from nufair.cli import database
+    from nufair.commands.ingest import deliver_then_stop
     from nufair.ingest import make_context
 
     settings = Settings()
@@ -38,11 +39,7 @@ def _steering(deliver_timeout: float = 0.0) -> Iterator[OutboxSteering]:
         try:
             ctx = make_context(CatalogStorage(engine), settings)
             yield OutboxSteering(engine, ctx.publisher)
-            if deliver_timeout > 0:
-                sent = ctx.dispatcher.drain(deliver_timeout)
-                click.echo(f"{sum(o.ok for o in sent)} notice(s) delivered, "
-                           f"{ctx.outbox.pending_count()} pending")
-            ctx.dispatcher.stop()
+            deliver_then_stop(ctx, deliver_timeout)
         finally:
             engine.dispose()
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.ingest.comet import CometBroker
 from tests.ingest.helpers import Receiver
 
 
@@ -16,3 +18,12 @@ def receiver() -> Iterator[Receiver]:
     r.start()
     yield r
     r.stop()
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[CometBroker]:
+    """A real Comet VOEvent broker on loopback, stopped after the test."""
+    b = CometBroker(tmp_path / "comet")
+    b.start()
+    yield b
+    b.stop()

@@ -25,7 +25,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -51,14 +50,6 @@ UPDATES = 2  # revisions 1 and 2 after each initial
 PILED = 3  # refused attempts of every initial before the updates come
 RUN = 140001
 REPLAYED = 6  # alerts of the replay test
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[CometBroker]:
-    b = CometBroker(tmp_path / "comet")
-    b.start()
-    yield b
-    b.stop()
 
 
 @pytest.fixture

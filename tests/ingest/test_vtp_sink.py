@@ -26,14 +26,6 @@ FAST = DispatcherConfig(poll_s=0.05, batch=10, lease_s=30.0, backoff_base_s=0.0,
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[CometBroker]:
-    b = CometBroker(tmp_path / "comet")
-    b.start()
-    yield b
-    b.stop()
-
-
-@pytest.fixture
 def subscriber(broker: CometBroker) -> Iterator[Subscriber]:
     s = Subscriber(broker.broadcast_port)
     yield s
