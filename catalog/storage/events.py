@@ -60,6 +60,9 @@ class EventQuery:
     cone: tuple[float, float, float] | None = None
     limit: int = 100
     cursor: str | None = None
+    #: The page before a cursor: the ``limit`` events just newer than it, still newest first;
+    #: ``next_cursor`` then continues towards newer events (pass it as ``before`` again).
+    before: str | None = None
 
 
 def encode_cursor(event_time: datetime, pk: int) -> str:
@@ -192,17 +195,23 @@ class CatalogStorage:
         if q.cone is not None:
             ra, dec, radius = q.cone
             stmt = stmt.where(cur.c.id.in_(_revisions_in_cone(ra, dec, radius)))
+        key = tuple_(events.c.event_time, events.c.id)
         if q.cursor:
             t, pk = decode_cursor(q.cursor)
-            stmt = stmt.where(
-                tuple_(events.c.event_time, events.c.id) < tuple_(literal(t), literal(pk)))
-        stmt = stmt.order_by(events.c.event_time.desc(), events.c.id.desc()).limit(limit + 1)
+            stmt = stmt.where(key < tuple_(literal(t), literal(pk)))
+        if q.before:
+            t, pk = decode_cursor(q.before)
+            stmt = stmt.where(key > tuple_(literal(t), literal(pk)))
+        order = (events.c.event_time, events.c.id) if q.before else (
+            events.c.event_time.desc(), events.c.id.desc())
+        stmt = stmt.order_by(*order).limit(limit + 1)
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).mappings().all()
         more = len(rows) > limit
-        rows = rows[:limit]
+        rows = rows[limit - 1::-1] if q.before else rows[:limit]  # newest first either way
         items = [_summary(r) for r in rows]
-        nxt = encode_cursor(rows[-1]["event_time"], rows[-1]["id"]) if more else None
+        edge = (rows[0] if q.before else rows[-1]) if more else None
+        nxt = encode_cursor(edge["event_time"], edge["id"]) if edge is not None else None
         return EventPage(items=items, next_cursor=nxt)
 
 
