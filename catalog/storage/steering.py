@@ -86,7 +86,7 @@ class SteeringStorage:
     def event_pk(self, key: str) -> int:
         """The id of event ``key`` (name, run_event or id); ``NotFound`` if none."""
         with self.engine.connect() as conn:
-            return int(resolve_event(conn, key)["id"])
+            return resolve_event(conn, key).id
 
     def list(self, f: NoticeFilter) -> list[NoticeState]:
         """One page of notices matching ``f``, by id."""
