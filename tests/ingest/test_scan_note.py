@@ -8,10 +8,13 @@ switched off, then a runner (a second app on the same database) runs its scans.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi.testclient import TestClient
 
+from catalog.schema.ingest import ScanRead
+from ingest.scanning.update import unpublished
 from nufair.app import create_app
 from nufair.settings import Settings
 from tests.ingest.events import raw_body
@@ -58,3 +61,15 @@ def _finished(client: TestClient, scan_id: int) -> dict[str, Any]:
         scan: dict[str, Any] = client.get(f"/api/v1/scans/{scan_id}").json()
         return scan if scan["state"] in ("done", "failed", "aborted") else None
     return wait_for(probe, what=f"scan {scan_id} finished")
+
+
+def test_an_update_scan_with_no_catalog_event_says_so_and_publish_none_says_nothing() -> None:
+    now = datetime.now(UTC)
+    row = ScanRead.model_validate({
+        "id": 5, "observatory": "IceCube", "run_id": 1, "event_id": 2, "event_pk": None,
+        "priority": "reprocessing", "labels": [], "publish": "update", "config": {},
+        "raw_event_pk": 3, "created_at": now, "claims": 1, "event_name": None,
+        "revision_number": None, "now": now})
+    note = unpublished(row, None)
+    assert note is not None and "no catalog event" in note
+    assert unpublished(row.model_copy(update={"publish": "none"}), None) is None
