@@ -16,8 +16,9 @@ from vo.xmltemplates import render
 #: TAPRegExt language features, by feature type (lower-case URIs, TAPRegExt 1.0 erratum 1).
 FEATURES: dict[str, list[tuple[str, str]]] = {
     "ivo://ivoa.net/std/TAPRegExt#features-adqlgeo": [
-        (f, "") for f in ("POINT", "CIRCLE", "POLYGON", "BOX", "CONTAINS", "INTERSECTS",
-                          "DISTANCE", "AREA", "CENTROID", "COORD1", "COORD2", "COORDSYS")],
+        (f, "") for f in ("POINT", "CIRCLE", "POLYGON", "BOX", "REGION", "CONTAINS",
+                          "INTERSECTS", "DISTANCE", "AREA", "CENTROID", "COORD1", "COORD2",
+                          "COORDSYS")],
     "ivo://ivoa.net/std/TAPRegExt#features-udf": [
         (form, UDF_DESCRIPTIONS[name]) for name, form in UDFS.items()],
     "ivo://ivoa.net/std/TAPRegExt#features-adql-conditional": [("COALESCE", "")],
