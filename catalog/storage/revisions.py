@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, exists, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection, RowMapping
 
@@ -24,7 +24,8 @@ from catalog.errors import InvalidInput
 from catalog.models import ImportSummary
 from catalog.notices.parsed import NoticeRecord
 from catalog.schema.events import ArtifactFile, artifacts, events, region_tiles, revisions
-from catalog.storage import histories
+from catalog.schema.pids import dois
+from catalog.storage import histories, identities
 from catalog.storage.counterparts import CounterpartStore
 from catalog.storage.histories import RevState, notice_conflicts, record_values
 from catalog.storage.lookup import resolve_event
@@ -81,6 +82,8 @@ class RevisionStore:
         source (and any disagreement) to it (:mod:`catalog.storage.histories`)."""
         for rec in records:
             _check_record(rec)
+        # 0. One event number per real event (a source's misprinted number is moved).
+        records = identities.reconcile(records, self._stored_claims(records))
         # 1. Upsert the events. DO UPDATE (not DO NOTHING) locks each event row until
         #    commit, which serialises concurrent imports of the same event's revisions.
         pk_of, created = self._upsert_events(records)
@@ -117,6 +120,23 @@ class RevisionStore:
         return Imported(ImportSummary(records=len(records), events_created=created,
                                       revisions_created=len(rows),
                                       unchanged=len(records) - len(rows) - merged), pks)
+
+    def _stored_claims(self, records: Sequence[NoticeRecord]
+                       ) -> dict[tuple[str, int], list[identities.Claim]]:
+        """The identity claims of the stored revisions of the records' runs."""
+        runs = {(rec.observatory, rec.run_id) for rec in records}
+        r, e = revisions.c, events.c
+        out: dict[tuple[str, int], list[identities.Claim]] = {}
+        for row in self.conn.execute(
+                select(e.observatory, e.run_id, e.event_id, r.event_time, r.time_precision_s,
+                       r.ra, r.dec, r.r90_deg)
+                .join(events, e.id == r.event_pk)
+                .where(tuple_(e.observatory, e.run_id).in_(list(runs)),
+                       r.event_time.is_not(None))):
+            out.setdefault((row.observatory, row.run_id), []).append(identities.Claim(
+                row.event_id, row.event_time, row.time_precision_s, row.ra, row.dec,
+                row.r90_deg, stored=True))
+        return out
 
     def _upsert_events(self, records: Sequence[NoticeRecord]
                        ) -> tuple[dict[EventKey, int], int]:
@@ -198,23 +218,26 @@ class RevisionStore:
         """What the history rules need of every stored revision of the events ``pks``."""
         out: dict[int, list[RevState]] = {pk: [] for pk in pks}
         r = revisions.c
+        has_doi = exists().where(dois.c.revision_pk == r.id)
         for row in self.conn.execute(
             select(r.id, r.event_pk, r.number, r.kind, r.source, r.source_rev, r.source_key,
                    r.issued_at, r.event_time, r.time_precision_s, r.provenance, r.created_at,
-                   r.retraction_reason).where(r.event_pk.in_(list(pks)))
+                   r.retraction_reason, has_doi.label("pinned"))
+            .where(r.event_pk.in_(list(pks)))
         ):
             out[row.event_pk].append(RevState(
                 key=row.source_key, kind=row.kind, source=row.source,
                 source_rev=row.source_rev, issued_at=row.issued_at, event_time=row.event_time,
                 time_precision_s=row.time_precision_s, provenance=row.provenance or {},
                 created_at=row.created_at, retraction_reason=row.retraction_reason,
-                pk=row.id, number=row.number))
+                pk=row.id, number=row.number, pinned=row.pinned))
         return out
 
     def _renumber(self, pks: Sequence[int], fresh: Sequence[NoticeRecord],
                   pk_of: dict[EventKey, int]) -> dict[str, int]:
-        """The number of each new revision in its event's history order. Stored revisions
-        whose place changes are moved aside (negative numbers) until
+        """The number of each new revision in its event's history order
+        (:func:`catalog.storage.histories.numbering`: none moves once a DOI names one).
+        Stored revisions whose place changes are moved aside (negative numbers) until
         :meth:`_finish_renumber` gives them theirs, after the insert."""
         states = self._states(pks)
         now = datetime.now(UTC)
@@ -229,7 +252,7 @@ class RevisionStore:
         numbers: dict[str, int] = {}
         self._moves = []
         for history in states.values():
-            for number, state in enumerate(histories.order(history)):
+            for state, number in histories.numbering(histories.order(history)):
                 if state.pk is None:
                     numbers[state.key] = number
                 elif state.number != number:
@@ -271,6 +294,7 @@ class RevisionStore:
             ordered = histories.order(history)
             now = histories.current(ordered)
             timed, conflicts = histories.event_time(ordered)
+            conflicts += histories.identity_conflicts(ordered)
             status, reason, source = histories.status(ordered, now)
             assert timed.event_time is not None
             rows.append({"pk": pk, "cur": now.pk, "t": timed.event_time,
