@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import bindparam, delete, exists, func, select, tuple_, update
+from sqlalchemy import bindparam, delete, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection, RowMapping
 
@@ -25,7 +25,7 @@ from catalog.models import ImportSummary
 from catalog.notices.parsed import NoticeRecord
 from catalog.schema.events import ArtifactFile, artifacts, events, region_tiles, revisions
 from catalog.schema.pids import dois
-from catalog.storage import histories, identities
+from catalog.storage import bulk, histories, identities
 from catalog.storage.counterparts import CounterpartStore
 from catalog.storage.histories import RevState, notice_conflicts, record_values
 from catalog.storage.lookup import resolve_event
@@ -101,9 +101,7 @@ class RevisionStore:
         # 3. Number every revision of the touched events in history order, and insert.
         numbers = self._renumber(pks, fresh, pk_of)
         rows, tiles_of = revision_rows(fresh, pk_of, numbers)
-        rev_pk = {row.source_key: row.id for row in self.conn.execute(
-            insert(revisions).returning(revisions.c.id, revisions.c.source_key),
-            rows)}
+        rev_pk = bulk.copy_revisions(self.conn, rows)
         self._finish_renumber()
         for state in self._new_states:
             state.pk = rev_pk[state.key]
@@ -131,8 +129,10 @@ class RevisionStore:
                 select(e.observatory, e.run_id, e.event_id, r.event_time, r.time_precision_s,
                        r.ra, r.dec, r.r90_deg)
                 .join(events, e.id == r.event_pk)
-                .where(tuple_(e.observatory, e.run_id).in_(list(runs)),
+                .where(bulk.any_of(e.run_id, {run for _, run in runs}),
                        r.event_time.is_not(None))):
+            if (row.observatory, row.run_id) not in runs:
+                continue
             out.setdefault((row.observatory, row.run_id), []).append(identities.Claim(
                 row.event_id, row.event_time, row.time_precision_s, row.ra, row.dec,
                 row.r90_deg, stored=True))
@@ -163,7 +163,7 @@ class RevisionStore:
         other records: further sources of notices stored before or earlier in ``records``."""
         keys = list({rec.source_key for rec in records})
         existing = set(self.conn.execute(
-            select(revisions.c.source_key).where(revisions.c.source_key.in_(keys))
+            select(revisions.c.source_key).where(bulk.any_of(revisions.c.source_key, keys))
         ).scalars())
         fresh: list[NoticeRecord] = []
         more: list[NoticeRecord] = []
@@ -183,7 +183,7 @@ class RevisionStore:
             return 0
         stored = {r.source_key: r for r in self.conn.execute(
             select(revisions.c.id, revisions.c.source_key, revisions.c.provenance)
-            .where(revisions.c.source_key.in_({rec.source_key for rec in more})))}
+            .where(bulk.any_of(revisions.c.source_key, {rec.source_key for rec in more})))}
         changes: dict[int, dict[str, Any]] = {}
         provenance = {key: dict(row.provenance or {}) for key, row in stored.items()}
         for rec in more:
@@ -223,7 +223,7 @@ class RevisionStore:
             select(r.id, r.event_pk, r.number, r.kind, r.source, r.source_rev, r.source_key,
                    r.issued_at, r.event_time, r.time_precision_s, r.provenance, r.created_at,
                    r.retraction_reason, has_doi.label("pinned"))
-            .where(r.event_pk.in_(list(pks)))
+            .where(bulk.any_of(r.event_pk, pks))
         ):
             out[row.event_pk].append(RevState(
                 key=row.source_key, kind=row.kind, source=row.source,
@@ -271,16 +271,8 @@ class RevisionStore:
         self._moves = []
 
     def _copy_tiles(self, tiles: Iterable[tuple[int, int, np.ndarray]]) -> None:
-        """COPY (revision pk, level, order-29 ranges) tiles into ``region_tiles``, in one
-        COPY for the whole batch."""
-        raw = self.conn.connection.driver_connection
-        assert raw is not None
-        with raw.cursor() as cur, cur.copy(
-            "COPY region_tiles (revision_pk, level, hpx) FROM STDIN"
-        ) as copy:
-            for revision_pk, level, ranges in tiles:
-                for lo, hi in ranges:
-                    copy.write_row((revision_pk, level, f"[{int(lo)},{int(hi)})"))
+        """COPY (revision pk, level, order-29 ranges) tiles into ``region_tiles``."""
+        bulk.copy_tiles(self.conn, tiles)
 
     def _refresh_events(self, pks: Sequence[int],
                         known: dict[int, list[RevState]] | None = None) -> None:
