@@ -1,10 +1,11 @@
 """One event per real event when sources disagree on its event number.
 
 A source can misprint an event number: the GCN AMON table files IceCube-201221A's Rev 0
-under event 2917585, its Rev 1 and IceCat-1 under 29175858. Two claimed identities of one
-run are the same event when their times agree within the sources' precision (one run's
-events are milliseconds apart at most a few times a day; two within 10 ms are one event)
-and their directions within the larger 90 % radius. The event then keeps one number:
+under event 2917585, its Rev 1 and IceCat-1 under 29175858 (a digit lost). Two claimed
+identities of one run are the same event when one number is the other with one digit lost,
+their times agree within the sources' precision (two alerts of one run within 10 ms are
+one event) and their directions within the larger 90 % radius. The event then keeps one
+number:
 
 1. the number of an event already stored (its DOIs and pages exist);
 2. else the number IceCat-1 gives (the reviewed catalogue);
@@ -78,31 +79,43 @@ def _rank(event_id: int, claims: list[Claim]) -> tuple[bool, bool, int, int, int
             max(c.rev for c in mine), len(mine), event_id)
 
 
-def canonical_ids(claims: Sequence[Claim]) -> dict[int, int]:
-    """Claimed event number -> the number its event keeps, for the claims of one run
-    (numbers that keep their own are left out)."""
-    ids = sorted({c.event_id for c in claims})
-    if len(ids) < 2:
-        return {}
-    parent = {i: i for i in ids}
+def _dropped_digit(event_id: int) -> set[int]:
+    """The numbers ``event_id`` becomes with one of its digits lost."""
+    digits = str(event_id)
+    return {int(digits[:k] + digits[k + 1:]) for k in range(len(digits)) if len(digits) > 1}
+
+
+def _same_events(by_id: dict[int, list[Claim]]) -> list[list[int]]:
+    """The numbers of ``by_id`` that name one event, in groups of two or more."""
+    parent = {i: i for i in by_id}
 
     def root(i: int) -> int:
         while parent[i] != i:
             i = parent[i]
         return i
 
-    for i, a in enumerate(claims):
-        for b in claims[i + 1:]:
-            if a.event_id != b.event_id and same_event(a, b):
-                parent[root(a.event_id)] = root(b.event_id)
+    for longer in by_id:
+        for shorter in _dropped_digit(longer) & by_id.keys():
+            if any(same_event(a, b) for a in by_id[longer] for b in by_id[shorter]):
+                parent[root(shorter)] = root(longer)
     groups: dict[int, list[int]] = defaultdict(list)
-    for i in ids:
+    for i in by_id:
         groups[root(i)].append(i)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def canonical_ids(claims: Sequence[Claim]) -> dict[int, int]:
+    """Claimed event number -> the number its event keeps, for the claims of one run
+    (numbers that keep their own are left out). Only a number that is another with one
+    digit lost is a misprint (``29175858`` -> ``2917585``); a changed digit is another
+    event."""
+    by_id: dict[int, list[Claim]] = defaultdict(list)
+    for c in claims:
+        by_id[c.event_id].append(c)
     out = {}
-    for members in groups.values():
-        if len(members) > 1:
-            keep = max(members, key=lambda m: _rank(m, list(claims)))
-            out.update({m: keep for m in members if m != keep})
+    for members in _same_events(by_id) if len(by_id) > 1 else []:
+        keep = max(members, key=lambda m: _rank(m, list(claims)))
+        out.update({m: keep for m in members if m != keep})
     return out
 
 
