@@ -9,6 +9,7 @@ the table's identity sequence first, so that no RETURNING is needed.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -16,7 +17,7 @@ import numpy as np
 from psycopg.types.json import Jsonb
 from sqlalchemy import BigInteger, ColumnElement, String, Text, any_, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 _JSON_COLUMNS = frozenset({"provenance", "conflicts"})
 
@@ -53,6 +54,50 @@ def copy_revisions(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str
                 values[i] = Jsonb(values[i])
             copy.write_row((pk, *values))
     return {row["source_key"]: pk for pk, row in zip(ids, rows, strict=True)}
+
+
+#: One UPDATE for every touched event, its values as arrays (one statement, not one per
+#: event: an import touches up to thousands).
+_UPDATE_EVENTS = text("""
+UPDATE events e SET current_revision_pk = v.cur, event_time = v.t, event_mjd = v.mjd,
+    time_source = v.tsrc, time_precision_s = v.tprec, conflicts = CAST(v.conflicts AS jsonb),
+    status = v.status, status_reason = v.reason, status_source = v.ssrc, updated_at = now()
+FROM unnest(CAST(:pk AS bigint[]), CAST(:cur AS bigint[]), CAST(:t AS timestamptz[]),
+            CAST(:mjd AS float8[]), CAST(:tsrc AS text[]), CAST(:tprec AS float8[]),
+            CAST(:conflicts AS text[]), CAST(:status AS text[]), CAST(:reason AS text[]),
+            CAST(:ssrc AS text[]))
+     AS v(pk, cur, t, mjd, tsrc, tprec, conflicts, status, reason, ssrc)
+WHERE e.id = v.pk""")
+
+
+#: Insert the events not stored yet; DO UPDATE (not DO NOTHING) locks each existing event
+#: row until commit, which serialises concurrent imports of one event's revisions.
+_UPSERT_EVENTS = text("""
+INSERT INTO events (observatory, run_id, event_id, name, stream, event_time, event_mjd)
+SELECT * FROM unnest(CAST(:observatory AS text[]), CAST(:run_id AS bigint[]),
+                     CAST(:event_id AS bigint[]), CAST(:name AS text[]),
+                     CAST(:stream AS text[]), CAST(:event_time AS timestamptz[]),
+                     CAST(:event_mjd AS float8[]))
+ON CONFLICT ON CONSTRAINT uq_events_identity
+DO UPDATE SET name = coalesce(events.name, excluded.name), updated_at = now()
+RETURNING id, observatory, run_id, event_id, xmax::text::bigint = 0 AS inserted""")
+
+
+def upsert_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> Sequence[Row[Any]]:
+    """Upsert ``events`` rows (one per identity) in one statement; (id, observatory, run_id,
+    event_id, inserted) of each."""
+    if not rows:
+        return []
+    return conn.execute(_UPSERT_EVENTS, {k: [row[k] for row in rows] for k in rows[0]}).all()
+
+
+def update_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Set each event's current revision, time (source, precision), conflicts and status:
+    ``rows`` of keys pk, cur, t, mjd, tsrc, tprec, conflicts (a list), status, reason,
+    ssrc."""
+    columns = {k: [row[k] for row in rows] for k in rows[0]}
+    columns["conflicts"] = [json.dumps(c) for c in columns["conflicts"]]
+    conn.execute(_UPDATE_EVENTS, columns)
 
 
 def copy_tiles(conn: Connection, tiles: Iterable[tuple[int, int, np.ndarray]]) -> None:

@@ -32,7 +32,6 @@ from catalog.storage.lookup import resolve_event
 from catalog.storage.revision_rows import (
     EventKey,
     event_rows,
-    literal_column_xmax,
     revision_rows,
     utc_mjd,
 )
@@ -141,18 +140,9 @@ class RevisionStore:
     def _upsert_events(self, records: Sequence[NoticeRecord]
                        ) -> tuple[dict[EventKey, int], int]:
         """Insert new events and map keys to pks; returns (pk of each key, events created)."""
-        # executemany of one compiled statement: SQLAlchemy batches it as multi-row
-        # INSERT ... RETURNING ("insertmanyvalues") without recompiling per batch.
-        ins = insert(events)
-        upsert = ins.on_conflict_do_update(
-            constraint="uq_events_identity",
-            set_={"name": func.coalesce(events.c.name, ins.excluded.name),
-                  "updated_at": func.now()},
-        ).returning(events.c.id, events.c.observatory, events.c.run_id, events.c.event_id,
-                    (literal_column_xmax() == 0).label("inserted"))
         pk_of: dict[EventKey, int] = {}
         created = 0
-        for row in self.conn.execute(upsert, event_rows(records)):
+        for row in bulk.upsert_events(self.conn, event_rows(records)):
             pk_of[(row.observatory, row.run_id, row.event_id)] = row.id
             created += int(row.inserted)
         return pk_of, created
@@ -294,13 +284,7 @@ class RevisionStore:
                          "tprec": timed.time_precision_s, "conflicts": conflicts,
                          "status": status, "reason": reason, "ssrc": source})
         if rows:
-            self.conn.execute(update(events).where(events.c.id == bindparam("pk")).values(
-                current_revision_pk=bindparam("cur"), event_time=bindparam("t"),
-                event_mjd=bindparam("mjd"), time_source=bindparam("tsrc"),
-                time_precision_s=bindparam("tprec"),
-                conflicts=bindparam("conflicts", type_=events.c.conflicts.type),
-                status=bindparam("status"), status_reason=bindparam("reason"),
-                status_source=bindparam("ssrc"), updated_at=func.now()), rows)
+            bulk.update_events(self.conn, rows)
 
     # ------------------------------------------------------------------ reads
 
