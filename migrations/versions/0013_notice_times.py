@@ -57,11 +57,12 @@ def _json(value: Any) -> str:
 
 def _retime(conn: sa.Connection) -> set[int]:
     """Give migrated revisions of bundled notices their own times; the events touched."""
-    known = _bundled()
+    rows = conn.execute(sa.text(
+        'SELECT id, event_pk, source, source_key, provenance FROM revisions '
+        'WHERE time_precision_s IS NULL ORDER BY id')).all()
+    known = _bundled() if rows else {}
     touched: set[int] = set()
-    for r in conn.execute(sa.text(
-            'SELECT id, event_pk, source, source_key, provenance FROM revisions '
-            'WHERE time_precision_s IS NULL ORDER BY id')).all():
+    for r in rows:
         own = known.get((r.source_key, r.source))
         prov = dict(r.provenance or {})
         values = {s: dict(v) for s, v in (prov.get('values') or {}).items()}
