@@ -146,16 +146,16 @@ class CounterpartStore:
         ``key``; ``NotFound`` for an unknown event or revision."""
         ev = resolve_event(self.conn, key)
         stmt = select(revisions.c.id, revisions.c.number).where(
-            revisions.c.event_pk == ev["id"])
+            revisions.c.event_pk == ev.id)
         if number is None:
-            stmt = stmt.where(revisions.c.id == ev["current_revision_pk"])
+            stmt = stmt.where(revisions.c.id == ev.current_revision_pk)
         else:
             stmt = stmt.where(revisions.c.number == number)
         rev = self.conn.execute(stmt).first()
         if rev is None:
             raise NotFound(f"event {key!r} has no revision {number}",
                            details={"event": key, "revision": number})
-        return CounterpartList(event=ev["name"] or str(ev["id"]), revision=rev.number,
+        return CounterpartList(event=ev.name or str(ev.id), revision=rev.number,
                                items=self.for_revision(rev.id, level))
 
 

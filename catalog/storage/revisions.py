@@ -18,12 +18,19 @@ from typing import Any
 import numpy as np
 from sqlalchemy import bindparam, delete, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.engine import Connection
 
 from catalog.errors import InvalidInput
 from catalog.models import ImportSummary
 from catalog.notices.parsed import NoticeRecord
-from catalog.schema.events import ArtifactFile, artifacts, events, region_tiles, revisions
+from catalog.schema.events import (
+    ArtifactFile,
+    EventCurrentRead,
+    artifacts,
+    events,
+    region_tiles,
+    revisions,
+)
 from catalog.schema.pids import dois
 from catalog.storage import bulk, histories, identities
 from catalog.storage.counterparts import CounterpartStore
@@ -311,10 +318,10 @@ class RevisionStore:
         return set(self.conn.execute(
             select(events.c.name).where(events.c.name.like(prefix + "_"))).scalars())
 
-    def locked_event(self, key: str) -> RowMapping:
-        """The event row of ``key`` (``NotFound`` if none), its row locked until commit."""
+    def locked_event(self, key: str) -> EventCurrentRead:
+        """The event of ``key`` (``NotFound`` if none), its row locked until commit."""
         ev = resolve_event(self.conn, key)
-        self.conn.execute(select(events.c.id).where(events.c.id == ev["id"])
+        self.conn.execute(select(events.c.id).where(events.c.id == ev.id)
                           .with_for_update())
         return ev
 

@@ -1,4 +1,4 @@
-"""Migrations 0009 and 0013: a database filled the old way (revisions per source row,
+"""Migrations 0009 and 0014: a database filled the old way (revisions per source row,
 numbered by arrival, one event time per event) becomes one history per alert without losing
 a row, each notice with its own event time as a fresh import gives it."""
 

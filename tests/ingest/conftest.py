@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from ingest.consumer import ConsumerConfig
+from tests.ingest.amqp import queues
 from tests.ingest.comet import CometBroker
 from tests.ingest.helpers import Receiver
 
@@ -27,3 +29,10 @@ def broker(tmp_path: Path) -> Iterator[CometBroker]:
     b.start()
     yield b
     b.stop()
+
+
+@pytest.fixture
+def amqp() -> Iterator[ConsumerConfig]:
+    """A unique raw-event queue (and its dead-letter queue) on the local RabbitMQ."""
+    with queues() as config:
+        yield config

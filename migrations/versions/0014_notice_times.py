@@ -1,7 +1,7 @@
 """catalog: each migrated notice takes its own event time from the bundled sources
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-03 08:30:00
 
 Issue 14. The old schema kept no per-revision event time, so migration 0009 gave every
@@ -34,8 +34,8 @@ from alembic import op
 from catalog.importers import iter_paths, parse_document, sample_paths
 from catalog.storage import histories
 
-revision: str = '0013'
-down_revision: str | None = '0012'
+revision: str = '0014'
+down_revision: str | None = '0013'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
