@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import quote_plus
 
-from sqlalchemy import bindparam, delete, select, text
+from sqlalchemy import any_, bindparam, delete, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, BIGINT
 from sqlalchemy.engine import Connection, RowMapping
 
@@ -114,7 +114,8 @@ class CounterpartStore:
         rows: dict[str, int] = {}
         if not ids:
             return ComputeSummary(0, rows)
-        self.conn.execute(delete(counterparts).where(counterparts.c.revision_pk.in_(ids)))
+        self.conn.execute(delete(counterparts).where(
+            counterparts.c.revision_pk == any_(bindparam("ids", ids, type_=ARRAY(BIGINT)))))
         for cat in self.cats:
             stmt = text(compute_sql(cat)).bindparams(
                 bindparam("ids", type_=ARRAY(BIGINT)))
