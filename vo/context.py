@@ -94,7 +94,8 @@ def vo_running(app: Starlette, engine: Engine, vo_engine: Engine) -> Iterator[Vo
     jobs = job_service(engine, setup.config, setup.policy)
     jobs.start()
     try:
-        context = VoContext(setup.config, VoStorage(vo_engine, setup.config.timeout_s),
+        context = VoContext(setup.config, VoStorage(vo_engine, setup.config.timeout_s,
+                                              setup.config.base_url),
                            SyncSlots.of(setup.config), jobs, setup.tokens)
         app.state.vo = context
         yield context
@@ -109,7 +110,7 @@ def job_service(engine: Engine, cfg: VoConfig, policy: JobPolicy) -> JobService:
     @functools.lru_cache(maxsize=32)
     def storage_for(duration: int) -> VoStorage:
         # One storage per duration, so its caches (role check, tile statistics) outlive a job.
-        return VoStorage(engine, duration)
+        return VoStorage(engine, duration, cfg.base_url)
 
     def execute(job: Job, uploads: Mapping[str, bytes]) -> TapResult:
         return TapService(storage_for(job.duration), cfg).execute(job.params, uploads)
