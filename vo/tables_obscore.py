@@ -82,11 +82,12 @@ _OBSCORE_COLUMNS = (
     _obs("s_fov", "double", "Diameter of the region: twice its radius (a box: the radius "
          "of the cap of equal area).", "Char.SpatialAxis.Coverage.Bounds.Extent.diameter",
          "phys.angSize;instr.fov", unit="deg", principal=True),
-    _obs("s_region", "double", "The product's region (a skymap: its revision's 90 % "
-         "region) as a DALI polygon that encloses it; nufair.alerts.region90 says how it is "
-         "drawn and how far it may lie outside the region.",
+    _obs("s_region", "char", "The product's region (a skymap: its revision's 90 % "
+         "region) as an STC-S polygon that encloses it (the DALI polygon "
+         "nufair.revisions.region50 / region90, which says how it is drawn and how far it "
+         "may lie outside the region).",
          "Char.SpatialAxis.Coverage.Support.Area", "pos.outline;obs.field",
-         xtype="polygon", arraysize="*", principal=True),
+         xtype="adql:REGION", principal=True),
     _obs("s_resolution", "double", "Spatial resolution (not given).",
          "Char.SpatialAxis.Resolution.Refval.value", "pos.angResolution", unit="arcsec"),
     _obs("s_xel1", "long", "Pixels along the first axis (not given: HEALPix).",

@@ -22,7 +22,8 @@ inside the sphere, vertices joined by great circles) that encloses the region:
 Computed in the views (the function is immutable; a query that does not select the column
 does not call it): 0.2 ms a row measured, see bench/RESULTS.md.
 
-``ivoa.obscore`` has one row per published product of each revision: its MOCs (50 % and
+``ivoa.obscore`` (``s_region``: the same polygon as an STC-S string, ObsCore 1.1's
+``adql:REGION``) has one row per published product of each revision: its MOCs (50 % and
 90 %, from the region tiles, served by ``/datalink/moc`` as MOC 2.0 FITS) and its skymap
 files (with a minted version DOI: their URL is under its landing page). URLs start with the
 ``nufair.base_url`` setting, which every TAP transaction sets (:mod:`vo.tapsession`).
@@ -169,7 +170,7 @@ SELECT 'image'::text AS dataproduct_type, 'moc' || l.level AS dataproduct_subtyp
     {_BASE} || '/datalink/moc?ID=' || v.obs_publisher_did || '&LEVEL=' || l.level
         || '&RESPONSEFORMAT=fits' AS access_url,
     'application/fits'::text AS access_format, NULL::bigint AS access_estsize,
-    l.region AS s_region, 2.0 * l.r AS s_fov, 'pos.outline;obs.field'::text AS o_ucd,
+    'Polygon ICRS ' || array_to_string(l.region, ' ') AS s_region, 2.0 * l.r AS s_fov, 'pos.outline;obs.field'::text AS o_ucd,
     {_COMMON}
 FROM nufair.revisions v
 CROSS JOIN LATERAL (VALUES (50, v.region50, v.r50), (90, v.region90, v.r90))
@@ -181,7 +182,8 @@ SELECT 'image'::text, 'skymap', 2::smallint,
     v.obs_publisher_did || '#' || a.filename,
     {_BASE} || '/records/' || replace(d.suffix, '/', '%2F') || '/files/' || a.filename,
     a.media_type, ceil(a.size_bytes / 1024.0)::bigint,
-    v.region90, 2.0 * v.r90, 'stat.probability'::text,
+    'Polygon ICRS ' || array_to_string(v.region90, ' '), 2.0 * v.r90,
+    'stat.probability'::text,
     {_COMMON}
 FROM public.artifacts a
 JOIN nufair.revisions v ON v.revision_id = a.revision_pk

@@ -16,10 +16,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+import pyvo
 from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.io.votable import parse_single_table
 from fastapi.testclient import TestClient
+from mocpy import MOC
 
 from catalog.importers import sample_paths
 from catalog.importers.icecat import read_icecat_csv
@@ -181,3 +183,33 @@ def test_tap_schema_says_what_region_and_moc_mean(client: TestClient) -> None:
     assert "encloses" in str(by["region90"]["description"])
     assert f"{BOX_DEVIATION_DEG} degree" in str(by["region90"]["description"])
     assert "Covering" in str(by["moc90"]["description"])
+
+
+def test_pyvo_finds_each_revisions_mocs_in_obscore(live_url: str,
+                                                   alerts: list[NoticeRecord]) -> None:
+    """pyvo searches ivoa.obscore: one row per MOC of each revision, its access URL a MOC
+    that mocpy reads and that holds the best fit, its s_region the revision's polygon."""
+    tap = pyvo.dal.TAPService(f"{live_url}/tap")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rows = tap.search("SELECT o.obs_publisher_did, o.dataproduct_subtype, o.access_url, "
+                          "o.access_format, o.s_ra, o.s_dec, o.s_region, o.t_min, o.em_min, "
+                          "o.em_max, o.facility_name, r.region50, r.region90, r.event_mjd "
+                          "FROM ivoa.obscore AS o JOIN nufair.revisions AS r "
+                          "ON r.revision_id = o.revision_id").to_table()
+    # Every sample alert has a 50 % and a 90 % region, one revision, no skymap file.
+    assert sum(len(rec.regions) for rec in alerts) == 2 * len(alerts) == len(rows)
+    got = {(str(did).split("#")[0], str(sub)) for did, sub in
+           zip(rows["obs_publisher_did"], rows["dataproduct_subtype"], strict=True)}
+    assert len(got) == len(rows) and {sub for _, sub in got} == {"moc50", "moc90"}
+    for row in rows:
+        url = str(row["access_url"])
+        assert url.startswith(f"{live_url}/datalink/moc?ID=ivo://nufair/alerts?")
+        assert row["access_format"] == "application/fits" and row["facility_name"] == "IceCube"
+        assert row["t_min"] == row["event_mjd"] and row["em_min"] < row["em_max"]
+        polygon = np.asarray(row[f"region{str(row['dataproduct_subtype'])[3:]}"], dtype=float)
+        assert str(row["s_region"]).split() == ["Polygon", "ICRS", *map(repr, polygon)] or \
+            np.allclose([float(x) for x in str(row["s_region"]).split()[2:]], polygon,
+                        rtol=0, atol=1e-12)
+        moc = MOC.from_url(url)
+        assert moc.contains_lonlat(float(row["s_ra"]) * u.deg, float(row["s_dec"]) * u.deg)[0]
