@@ -1,6 +1,6 @@
 """The published regions as polygons, and ``ivoa.obscore`` (ObsCore 1.1), described.
 
-The SQL is in migration ``0013_obscore`` (``nufair.region_polygon`` and the view); the
+The SQL is in migration ``0015_obscore`` (``nufair.region_polygon`` and the view); the
 descriptions here say what the values are, as TAP_SCHEMA and VOSI publish them.
 """
 

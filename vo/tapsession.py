@@ -65,7 +65,7 @@ def limits(timeout_ms: int, base_url: str = "") -> str:
 
     Every part is a constant of this module, an int of the config, or the service's base
     URL as a quoted literal (``nufair.base_url``: the start of the URLs ``ivoa.obscore``
-    builds, migration ``0013_obscore``).
+    builds, migration ``0015_obscore``).
     """
     url = base_url.rstrip("/").replace("'", "''")
     return (f"SET LOCAL statement_timeout = {int(timeout_ms)}; "
