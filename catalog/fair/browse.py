@@ -124,7 +124,7 @@ def _map_points(storage: CatalogStorage) -> list[skyplot.MapPoint]:
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, storage: Storage,
+def home(request: Request, storage: Storage, ctx: Ctx,
          name: Annotated[str | None, Query(max_length=64, pattern=TEXT)] = None,
          since: Annotated[str | None, Query(max_length=10, pattern=TEXT)] = None,
          until: Annotated[str | None, Query(max_length=10, pattern=TEXT)] = None,
@@ -167,7 +167,7 @@ def home(request: Request, storage: Storage,
                "searched": searched, "total": storage.count_events(),
                "allsky": skyplot.allsky_map(points, highlight=matches),
                "legend": skyplot.legend(), "vo_links": VO_LINKS,
-               "sky": skyview.allsky_view(points, None),
+               "sky": skyview.allsky_view(points, ctx.cfg.sky_survey),
                "streams": ("gold", "bronze", "cascade", "hese", "ehe")}
     return TEMPLATES.TemplateResponse(request, "home.html", context, status_code=status)
 
