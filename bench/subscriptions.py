@@ -3,9 +3,9 @@
 Fills a fresh database with ``--subs`` subscriptions (seeded): 90 % random cones of
 0.3-15 degrees, 10 % survey-like footprints (declination bands, patchworks of order-5
 cells, galactic-plane strips) shared by many subscribers, as order-29 ``int8range`` tiles
-(COPY). Then publishes ``--alerts`` alerts (circles of 0.5-8 degrees) through the
-publisher — which queues the matches in the revision's transaction — and measures the
-match query itself with ``EXPLAIN (ANALYZE)``: its execution time in the database.
+(COPY), each distinct footprint stored once as the service stores it. Then publishes
+``--alerts`` alerts (circles of 0.5-8 degrees) through the publisher — which queues the
+matches in the revision's transaction — and measures the match query itself with ``EXPLAIN (ANALYZE)``: its execution time in the database.
 Goal (issue 19): <= 50 ms per revision at 100 000 subscriptions.
 """
 
@@ -30,6 +30,7 @@ from catalog.notices.parsed import ErrorRegion, NoticeRecord, RevisionKind, Sour
 from catalog.publish import PublishConfig, Publisher, Route
 from catalog.sky import POINT_ORDER, tile_order, unit_vector
 from catalog.subscriptions.matching import match_query
+from catalog.subscriptions.storage import footprint_digest
 from nufair.app import make_engine
 
 
@@ -72,41 +73,53 @@ def _surveys(rng: np.random.Generator, n: int) -> list[np.ndarray]:
     return out
 
 
-def fill(engine: Any, n_subs: int, seed: int) -> int:
-    """Insert ``n_subs`` subscriptions and their tiles; the number of tiles."""
+def fill(engine: Any, n_subs: int, seed: int) -> tuple[int, int]:
+    """Insert ``n_subs`` subscriptions, their footprints and tiles (an equal footprint
+    once, by its digest, as :mod:`catalog.subscriptions.storage` does); the number of
+    footprints and of tiles."""
     rng = np.random.default_rng(seed)
     surveys = _surveys(rng, 200)
-    rows, tiles = io.StringIO(), io.StringIO()
+    rows, tiles, prints = io.StringIO(), io.StringIO(), io.StringIO()
     n_tiles = 0
+    footprint_of: dict[bytes, int] = {}
     for pk in range(1, n_subs + 1):
         ranges = surveys[rng.integers(len(surveys))] if rng.random() < 0.1 else _cone(rng)
         streams = "{gold,bronze,cascade}" if rng.random() < 0.7 else "{gold}"
+        digest = footprint_digest(ranges)
+        fp = footprint_of.get(digest)
+        if fp is None:
+            fp = footprint_of[digest] = len(footprint_of) + 1
+            prints.write(f"{fp}\t\\\\x{digest.hex()}\n")
+            for lo, hi in ranges:
+                tiles.write(f"{fp}\t[{lo},{hi})\n")
+            n_tiles += len(ranges)
         rows.write(f"{pk}\tsub {pk}\tbench\tactive\t{streams}\t\\N\tgcn-json\tsink\tfolder\t"
-                   f"moc\t8\t1.0\n")
-        for lo, hi in ranges:
-            tiles.write(f"{pk}\t[{lo},{hi})\n")
-        n_tiles += len(ranges)
+                   f"moc\t8\t1.0\t{fp}\n")
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
         for table, cols, buf in (
+                ("subscription_footprints", "id, digest", prints),
                 ("subscriptions", "id, name, owner, state, streams, min_signalness, "
-                 "notice_format, sink_kind, sink_target, footprint_kind, moc_order, area_deg2",
-                 rows),
-                ("subscription_tiles", "subscription_pk, hpx", tiles)):
+                 "notice_format, sink_kind, sink_target, footprint_kind, moc_order, area_deg2, "
+                 "footprint_pk", rows),
+                ("subscription_tiles", "footprint_pk, hpx", tiles)):
             with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
                 copy.write(buf.getvalue())
         cur.execute("SELECT setval(pg_get_serial_sequence('subscriptions', 'id'), %s)",
                     (n_subs,))
+        cur.execute("SELECT setval(pg_get_serial_sequence('subscription_footprints', 'id'),"
+                    " %s)", (len(footprint_of),))
         raw.commit()
         # As autovacuum does after many inserts: statistics, and the visibility map that
         # lets the match read the tile index alone.
         raw.driver_connection.autocommit = True
+        cur.execute("VACUUM ANALYZE subscription_footprints")
         cur.execute("VACUUM ANALYZE subscriptions")
         cur.execute("VACUUM ANALYZE subscription_tiles")
     finally:
         raw.close()
-    return n_tiles
+    return len(footprint_of), n_tiles
 
 
 def _alert(rng: np.random.Generator, i: int) -> NoticeRecord:
@@ -131,7 +144,7 @@ def main() -> None:
     with fresh_database() as url:
         engine = make_engine(url)
         t0 = time.perf_counter()
-        n_tiles = fill(engine, args.subs, args.seed)
+        n_footprints, n_tiles = fill(engine, args.subs, args.seed)
         fill_s = time.perf_counter() - t0
         publisher = Publisher(engine, PublishConfig("ivo://nufair.bench/IceCube",
                                                     (Route("folder", ("gcn-json",)),)))
@@ -150,7 +163,8 @@ def main() -> None:
             matched.append(s.notices - 1)  # minus the folder route's own notice
         engine.dispose()
     result = {
-        "subscriptions": args.subs, "tiles": n_tiles, "fill_s": round(fill_s, 1),
+        "subscriptions": args.subs, "footprints": n_footprints, "tiles": n_tiles,
+        "fill_s": round(fill_s, 1),
         "alerts": args.alerts, "match_exec_ms_median": round(median(exec_ms), 2),
         "match_exec_ms_max": round(max(exec_ms), 2),
         "publish_ms_median": round(median(publish_ms), 1),
