@@ -22,7 +22,8 @@ CONE = {"cone": {"ra": 120.0, "dec": 10.0, "radius": 6.0}}
 OTHER = {"cone": {"ra": 300.0, "dec": -40.0, "radius": 2.0}}
 
 
-def _body(name: str, footprint: dict[str, dict[str, float]], streams: list[str]) -> SubscriptionCreate:
+def _body(name: str, footprint: dict[str, dict[str, float]],
+          streams: list[str]) -> SubscriptionCreate:
     return SubscriptionCreate.model_validate({
         "name": name, "streams": streams, "footprint": footprint,
         "sink": {"configured": "folder"}})
