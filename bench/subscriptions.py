@@ -5,7 +5,10 @@ Fills a fresh database with ``--subs`` subscriptions (seeded): 90 % random cones
 cells, galactic-plane strips) shared by many subscribers, as order-29 ``int8range`` tiles
 (COPY), each distinct footprint stored once as the service stores it. Then publishes
 ``--alerts`` alerts (circles of 0.5-8 degrees) through the publisher — which queues the
-matches in the revision's transaction — and measures the match query itself with ``EXPLAIN (ANALYZE)``: its execution time in the database.
+matches in the revision's transaction — and measures the match query itself with
+``EXPLAIN (ANALYZE)``: its execution time in the database, and the CPU time of the
+database backend per run (it does not grow with the load; local server only).
+``--existing URL`` measures an already filled database's revisions.
 Goal (issue 19): <= 50 ms per revision at 100 000 subscriptions.
 """
 
@@ -15,8 +18,10 @@ import argparse
 import io
 import json
 import math
+import os
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import astropy.units as u
@@ -134,13 +139,73 @@ def _alert(rng: np.random.Generator, i: int) -> NoticeRecord:
         energy_tev=100.0, signalness=0.5, far_per_year=1.0)
 
 
+def backend_cpu_ms(conn: Any, sql: str, repeat: int) -> float | None:
+    """CPU milliseconds the database backend spends on one run of ``sql`` (mean of
+    ``repeat`` runs, every row fetched), from ``/proc/<backend pid>/stat``: unlike wall
+    time, it does not grow with the machine's load. None when the server is not local."""
+    pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    stat = Path(f"/proc/{pid}/stat")
+
+    def ticks() -> int:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime (fields 14, 15)
+
+    try:
+        before = ticks()
+    except OSError:
+        return None
+    for _ in range(repeat):
+        conn.execute(text(sql)).all()
+    return (ticks() - before) * 1000 / os.sysconf("SC_CLK_TCK") / repeat
+
+
+def measure(engine: Any, revision_pks: list[int], repeat: int) -> dict[str, Any]:
+    """The match query of each revision: EXPLAIN ANALYZE execution time (median of
+    ``repeat``) and the backend's CPU time per run."""
+    exec_ms, cpu_ms, rows = [], [], []
+    with engine.connect() as conn:
+        for pk in revision_pks:
+            sql = str(match_query(pk, 90, "gold", 0.5).compile(
+                conn, compile_kwargs={"literal_binds": True}))
+            runs = []
+            for _ in range(repeat):
+                plan = conn.execute(text(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")).scalar_one()
+                plan = plan if isinstance(plan, list) else json.loads(plan)
+                runs.append(float(plan[0]["Execution Time"]))
+            exec_ms.append(median(runs))
+            rows.append(int(plan[0]["Plan"]["Actual Rows"]))
+            cpu = backend_cpu_ms(conn, sql, 4 * repeat)
+            if cpu is not None:
+                cpu_ms.append(cpu)
+    out: dict[str, Any] = {
+        "revisions": len(revision_pks), "match_exec_ms_median": round(median(exec_ms), 2),
+        "match_exec_ms_max": round(max(exec_ms), 2),
+        "matched_median": median([float(r) for r in rows]), "matched_max": max(rows)}
+    if cpu_ms:
+        out |= {"match_backend_cpu_ms_median": round(median(cpu_ms), 2),
+                "match_backend_cpu_ms_max": round(max(cpu_ms), 2)}
+    return out
+
+
 def main() -> None:
     """Fill, publish, measure; print and write ``bench/results/subscriptions.json``."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--subs", type=int, default=100_000)
     ap.add_argument("--alerts", type=int, default=30)
     ap.add_argument("--seed", type=int, default=19)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--existing", metavar="URL",
+                    help="measure the revisions of an already filled database only")
     args = ap.parse_args()
+    if args.existing:
+        engine = make_engine(args.existing)
+        with engine.connect() as conn:
+            pks = sorted(conn.execute(text("SELECT DISTINCT revision_pk FROM region_tiles"))
+                         .scalars())
+        print(json.dumps({**measure(engine, pks, args.repeat), "machine": machine()},
+                         indent=1))
+        engine.dispose()
+        return
     with fresh_database() as url:
         engine = make_engine(url)
         t0 = time.perf_counter()
@@ -149,26 +214,18 @@ def main() -> None:
         publisher = Publisher(engine, PublishConfig("ivo://nufair.bench/IceCube",
                                                     (Route("folder", ("gcn-json",)),)))
         rng = np.random.default_rng(args.seed + 1)
-        exec_ms, publish_ms, matched = [], [], []
+        publish_ms, pks = [], []
         for i in range(args.alerts):
             t0 = time.perf_counter()
             (s,) = publisher.publish([_alert(rng, i)])
             publish_ms.append((time.perf_counter() - t0) * 1e3)
-            with engine.connect() as conn:
-                sql = match_query(s.revision_pk, 90, "gold", 0.5).compile(
-                    conn, compile_kwargs={"literal_binds": True})
-                plan = conn.execute(text(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")).scalar_one()
-            plan = plan if isinstance(plan, list) else json.loads(plan)
-            exec_ms.append(float(plan[0]["Execution Time"]))
-            matched.append(s.notices - 1)  # minus the folder route's own notice
+            pks.append(s.revision_pk)
+        measured = measure(engine, pks, args.repeat)
         engine.dispose()
     result = {
         "subscriptions": args.subs, "footprints": n_footprints, "tiles": n_tiles,
-        "fill_s": round(fill_s, 1),
-        "alerts": args.alerts, "match_exec_ms_median": round(median(exec_ms), 2),
-        "match_exec_ms_max": round(max(exec_ms), 2),
+        "fill_s": round(fill_s, 1), "alerts": args.alerts, **measured,
         "publish_ms_median": round(median(publish_ms), 1),
-        "matched_median": median([float(m) for m in matched]), "matched_max": max(matched),
         "goal": "match <= 50 ms in the database at 100 000 subscriptions (issue 19)",
         "machine": machine()}
     print(json.dumps(result, indent=1))

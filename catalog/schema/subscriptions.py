@@ -77,8 +77,11 @@ class Subscription(SubscriptionBase, Keyed, table=True):
         CheckConstraint(one_of("sink_kind", SINK_KINDS), name="sink_kind"),
         CheckConstraint("(sink_kind = 'webhook') = (secret IS NOT NULL)", name="secret"),
         Index("ix_subscriptions_owner", "owner"),
-        # The match's second step: the active subscriptions of the matched footprints.
+        # The match's second step: the active subscriptions of the matched footprints, read
+        # from the index alone (a footprint's subscribers are neighbours in it; the table's
+        # rows of one footprint are scattered).
         Index("ix_subscriptions_footprint_pk", "footprint_pk",
+              postgresql_include=["id", "streams", "min_signalness", "notice_format", "name"],
               postgresql_where=text("state = 'active'")),
     )
 

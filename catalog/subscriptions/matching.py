@@ -67,9 +67,9 @@ def match_query(revision_pk: int, level: int, stream: str,
     The pairs of overlapping ranges come from an index-only scan of
     ``ix_subscription_tiles_hpx`` (it includes ``footprint_pk``) and are summed per
     footprint first (``least``/``greatest`` in float: no range or numeric built per pair);
-    only the matched footprints' active subscriptions are then read, through the partial
-    index ``ix_subscriptions_footprint_pk`` (``= ANY``), for the filters — never a scan of
-    the whole table (measured in ``bench/subscriptions.py``).
+    only the matched footprints' active subscriptions are then read, from the partial
+    covering index ``ix_subscriptions_footprint_pk`` alone (``= ANY``), for the filters —
+    never a scan of the whole table (measured in ``bench/subscriptions.py``).
     """
     r, t, s = region_tiles.alias("r"), subscription_tiles.alias("t"), subscriptions
     shared = (func.least(func.upper(r.c.hpx), func.upper(t.c.hpx))

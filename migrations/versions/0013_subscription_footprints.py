@@ -77,7 +77,9 @@ def upgrade() -> None:
     op.create_index('ix_subscription_tiles_footprint_pk', 'subscription_tiles',
                     ['footprint_pk'], unique=False)
     op.create_index('ix_subscriptions_footprint_pk', 'subscriptions', ['footprint_pk'],
-                    unique=False, postgresql_where=sa.text("state = 'active'"))
+                    unique=False, postgresql_where=sa.text("state = 'active'"),
+                    postgresql_include=['id', 'streams', 'min_signalness', 'notice_format',
+                                        'name'])
 
 
 def downgrade() -> None:
