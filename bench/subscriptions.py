@@ -3,9 +3,12 @@
 Fills a fresh database with ``--subs`` subscriptions (seeded): 90 % random cones of
 0.3-15 degrees, 10 % survey-like footprints (declination bands, patchworks of order-5
 cells, galactic-plane strips) shared by many subscribers, as order-29 ``int8range`` tiles
-(COPY). Then publishes ``--alerts`` alerts (circles of 0.5-8 degrees) through the
-publisher — which queues the matches in the revision's transaction — and measures the
-match query itself with ``EXPLAIN (ANALYZE)``: its execution time in the database.
+(COPY), each distinct footprint stored once as the service stores it. Then publishes
+``--alerts`` alerts (circles of 0.5-8 degrees) through the publisher — which queues the
+matches in the revision's transaction — and measures the match query itself with
+``EXPLAIN (ANALYZE)``: its execution time in the database, and the CPU time of the
+database backend per run (it does not grow with the load; local server only).
+``--existing URL`` measures an already filled database's revisions.
 Goal (issue 19): <= 50 ms per revision at 100 000 subscriptions.
 """
 
@@ -15,8 +18,10 @@ import argparse
 import io
 import json
 import math
+import os
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import astropy.units as u
@@ -30,6 +35,7 @@ from catalog.notices.parsed import ErrorRegion, NoticeRecord, RevisionKind, Sour
 from catalog.publish import PublishConfig, Publisher, Route
 from catalog.sky import POINT_ORDER, tile_order, unit_vector
 from catalog.subscriptions.matching import match_query
+from catalog.subscriptions.storage import footprint_digest
 from nufair.app import make_engine
 
 
@@ -72,41 +78,53 @@ def _surveys(rng: np.random.Generator, n: int) -> list[np.ndarray]:
     return out
 
 
-def fill(engine: Any, n_subs: int, seed: int) -> int:
-    """Insert ``n_subs`` subscriptions and their tiles; the number of tiles."""
+def fill(engine: Any, n_subs: int, seed: int) -> tuple[int, int]:
+    """Insert ``n_subs`` subscriptions, their footprints and tiles (an equal footprint
+    once, by its digest, as :mod:`catalog.subscriptions.storage` does); the number of
+    footprints and of tiles."""
     rng = np.random.default_rng(seed)
     surveys = _surveys(rng, 200)
-    rows, tiles = io.StringIO(), io.StringIO()
+    rows, tiles, prints = io.StringIO(), io.StringIO(), io.StringIO()
     n_tiles = 0
+    footprint_of: dict[bytes, int] = {}
     for pk in range(1, n_subs + 1):
         ranges = surveys[rng.integers(len(surveys))] if rng.random() < 0.1 else _cone(rng)
         streams = "{gold,bronze,cascade}" if rng.random() < 0.7 else "{gold}"
+        digest = footprint_digest(ranges)
+        fp = footprint_of.get(digest)
+        if fp is None:
+            fp = footprint_of[digest] = len(footprint_of) + 1
+            prints.write(f"{fp}\t\\\\x{digest.hex()}\n")
+            for lo, hi in ranges:
+                tiles.write(f"{fp}\t[{lo},{hi})\n")
+            n_tiles += len(ranges)
         rows.write(f"{pk}\tsub {pk}\tbench\tactive\t{streams}\t\\N\tgcn-json\tsink\tfolder\t"
-                   f"moc\t8\t1.0\n")
-        for lo, hi in ranges:
-            tiles.write(f"{pk}\t[{lo},{hi})\n")
-        n_tiles += len(ranges)
+                   f"moc\t8\t1.0\t{fp}\n")
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
         for table, cols, buf in (
+                ("subscription_footprints", "id, digest", prints),
                 ("subscriptions", "id, name, owner, state, streams, min_signalness, "
-                 "notice_format, sink_kind, sink_target, footprint_kind, moc_order, area_deg2",
-                 rows),
-                ("subscription_tiles", "subscription_pk, hpx", tiles)):
+                 "notice_format, sink_kind, sink_target, footprint_kind, moc_order, area_deg2, "
+                 "footprint_pk", rows),
+                ("subscription_tiles", "footprint_pk, hpx", tiles)):
             with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
                 copy.write(buf.getvalue())
         cur.execute("SELECT setval(pg_get_serial_sequence('subscriptions', 'id'), %s)",
                     (n_subs,))
+        cur.execute("SELECT setval(pg_get_serial_sequence('subscription_footprints', 'id'),"
+                    " %s)", (len(footprint_of),))
         raw.commit()
         # As autovacuum does after many inserts: statistics, and the visibility map that
         # lets the match read the tile index alone.
         raw.driver_connection.autocommit = True
+        cur.execute("VACUUM ANALYZE subscription_footprints")
         cur.execute("VACUUM ANALYZE subscriptions")
         cur.execute("VACUUM ANALYZE subscription_tiles")
     finally:
         raw.close()
-    return n_tiles
+    return len(footprint_of), n_tiles
 
 
 def _alert(rng: np.random.Generator, i: int) -> NoticeRecord:
@@ -121,40 +139,93 @@ def _alert(rng: np.random.Generator, i: int) -> NoticeRecord:
         energy_tev=100.0, signalness=0.5, far_per_year=1.0)
 
 
+def backend_cpu_ms(conn: Any, sql: str, repeat: int) -> float | None:
+    """CPU milliseconds the database backend spends on one run of ``sql`` (mean of
+    ``repeat`` runs, every row fetched), from ``/proc/<backend pid>/stat``: unlike wall
+    time, it does not grow with the machine's load. None when the server is not local."""
+    pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    stat = Path(f"/proc/{pid}/stat")
+
+    def ticks() -> int:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime (fields 14, 15)
+
+    try:
+        before = ticks()
+    except OSError:
+        return None
+    for _ in range(repeat):
+        conn.execute(text(sql)).all()
+    return (ticks() - before) * 1000 / os.sysconf("SC_CLK_TCK") / repeat
+
+
+def measure(engine: Any, revision_pks: list[int], repeat: int) -> dict[str, Any]:
+    """The match query of each revision: EXPLAIN ANALYZE execution time (median of
+    ``repeat``) and the backend's CPU time per run."""
+    exec_ms, cpu_ms, rows = [], [], []
+    with engine.connect() as conn:
+        for pk in revision_pks:
+            sql = str(match_query(pk, 90, "gold", 0.5).compile(
+                conn, compile_kwargs={"literal_binds": True}))
+            runs = []
+            for _ in range(repeat):
+                plan = conn.execute(text(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")).scalar_one()
+                plan = plan if isinstance(plan, list) else json.loads(plan)
+                runs.append(float(plan[0]["Execution Time"]))
+            exec_ms.append(median(runs))
+            rows.append(int(plan[0]["Plan"]["Actual Rows"]))
+            cpu = backend_cpu_ms(conn, sql, 4 * repeat)
+            if cpu is not None:
+                cpu_ms.append(cpu)
+    out: dict[str, Any] = {
+        "revisions": len(revision_pks), "match_exec_ms_median": round(median(exec_ms), 2),
+        "match_exec_ms_max": round(max(exec_ms), 2),
+        "matched_median": median([float(r) for r in rows]), "matched_max": max(rows)}
+    if cpu_ms:
+        out |= {"match_backend_cpu_ms_median": round(median(cpu_ms), 2),
+                "match_backend_cpu_ms_max": round(max(cpu_ms), 2)}
+    return out
+
+
 def main() -> None:
     """Fill, publish, measure; print and write ``bench/results/subscriptions.json``."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--subs", type=int, default=100_000)
     ap.add_argument("--alerts", type=int, default=30)
     ap.add_argument("--seed", type=int, default=19)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--existing", metavar="URL",
+                    help="measure the revisions of an already filled database only")
     args = ap.parse_args()
+    if args.existing:
+        engine = make_engine(args.existing)
+        with engine.connect() as conn:
+            pks = sorted(conn.execute(text("SELECT DISTINCT revision_pk FROM region_tiles"))
+                         .scalars())
+        print(json.dumps({**measure(engine, pks, args.repeat), "machine": machine()},
+                         indent=1))
+        engine.dispose()
+        return
     with fresh_database() as url:
         engine = make_engine(url)
         t0 = time.perf_counter()
-        n_tiles = fill(engine, args.subs, args.seed)
+        n_footprints, n_tiles = fill(engine, args.subs, args.seed)
         fill_s = time.perf_counter() - t0
         publisher = Publisher(engine, PublishConfig("ivo://nufair.bench/IceCube",
                                                     (Route("folder", ("gcn-json",)),)))
         rng = np.random.default_rng(args.seed + 1)
-        exec_ms, publish_ms, matched = [], [], []
+        publish_ms, pks = [], []
         for i in range(args.alerts):
             t0 = time.perf_counter()
             (s,) = publisher.publish([_alert(rng, i)])
             publish_ms.append((time.perf_counter() - t0) * 1e3)
-            with engine.connect() as conn:
-                sql = match_query(s.revision_pk, 90, "gold", 0.5).compile(
-                    conn, compile_kwargs={"literal_binds": True})
-                plan = conn.execute(text(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")).scalar_one()
-            plan = plan if isinstance(plan, list) else json.loads(plan)
-            exec_ms.append(float(plan[0]["Execution Time"]))
-            matched.append(s.notices - 1)  # minus the folder route's own notice
+            pks.append(s.revision_pk)
+        measured = measure(engine, pks, args.repeat)
         engine.dispose()
     result = {
-        "subscriptions": args.subs, "tiles": n_tiles, "fill_s": round(fill_s, 1),
-        "alerts": args.alerts, "match_exec_ms_median": round(median(exec_ms), 2),
-        "match_exec_ms_max": round(max(exec_ms), 2),
+        "subscriptions": args.subs, "footprints": n_footprints, "tiles": n_tiles,
+        "fill_s": round(fill_s, 1), "alerts": args.alerts, **measured,
         "publish_ms_median": round(median(publish_ms), 1),
-        "matched_median": median([float(m) for m in matched]), "matched_max": max(matched),
         "goal": "match <= 50 ms in the database at 100 000 subscriptions (issue 19)",
         "machine": machine()}
     print(json.dumps(result, indent=1))

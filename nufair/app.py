@@ -235,6 +235,6 @@ def create_app(settings: Settings | None = None) -> NufairApp:
     app.add_middleware(ConeSearchFastPath)  # innermost: below the edge
     install_edge(app, public_base_url=settings.public_base_url,
                  cors_origins=settings.cors_origins, max_body_bytes=settings.max_body_bytes,
-                 tokens=app.tokens, metrics=app.metrics)
+                 tokens=app.tokens, metrics=app.metrics, sky_survey=settings.sky_hips_url)
     _add_probes(app)
     return app

@@ -39,6 +39,7 @@ def fair_config(settings: Settings) -> FairConfig:
                       oai_page_size=settings.oai_page_size,
                       simulated_observatories=observatory_list(settings.test_observatories),
                       admin_email=settings.contact_email or DEFAULT_ADMIN_EMAIL,
+                      sky_survey=settings.sky_hips_url,
                       **_symbol(settings))
 
 

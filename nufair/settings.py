@@ -114,6 +114,11 @@ class Settings(BaseSettings):
         "(timestamp, level, logger, message, alert/scan/notice ids).")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     load_sample: bool = Field(default=True, description="make run loads the bundled sample.")
+    sky_hips_url: str | None = Field(
+        default=None,
+        description="Base URL of a HiPS survey (its folder of `properties` and Norder*/ "
+        "tiles) drawn under the interactive sky of the pages; unset: a coordinate grid, and "
+        "the pages fetch nothing from any other host.")
     tap_upload_url_hosts: list[str] = Field(
         default_factory=list,
         description="Hosts TAP UPLOAD may fetch tables from by http(s) URL, as JSON "
@@ -235,6 +240,16 @@ class Settings(BaseSettings):
         except InvalidInput as exc:
             raise ValueError(str(exc).removeprefix("nsides: ")) from None
         return text
+
+    @field_validator("sky_hips_url")
+    @classmethod
+    def _check_sky_hips_url(cls, url: str | None) -> str | None:
+        if not url or not url.strip():
+            return None
+        scheme, sep, rest = url.strip().partition("://")
+        if scheme not in ("http", "https") or not sep or not rest.split("/")[0]:
+            raise ValueError(f"sky_hips_url {url!r}: expected http(s)://host/path of a HiPS")
+        return url.strip().rstrip("/")
 
     @field_validator("artifacts_url")
     @classmethod

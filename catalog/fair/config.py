@@ -72,6 +72,8 @@ class FairConfig:
         every page and in every description that they are not real observations.
     simulation_creator
         The creator of a simulated record.
+    sky_survey
+        Base URL of the HiPS survey under the pages' interactive sky; ``None``: a grid.
     """
 
     base_url: str
@@ -92,6 +94,7 @@ class FairConfig:
     simulation_creator: str = "nufair event simulator"
     #: The DataCite repository symbol (``PROVIDER.REPOSITORY``) of the OAI ``datacentreSymbol``.
     datacentre_symbol: str = "NUFAIR.ALERTS"
+    sky_survey: str | None = None
 
     def is_simulated(self, observatory: str) -> bool:
         """Whether events of ``observatory`` are simulated, not observed."""

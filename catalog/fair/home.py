@@ -20,13 +20,14 @@ from fastapi.responses import HTMLResponse, Response
 
 from catalog.errors import InvalidInput
 from catalog.fair import skyplot, skyview
-from catalog.fair.http import TEMPLATES, FairRoute
+from catalog.fair.http import TEMPLATES, FairContext, FairRoute, get_fair
 from catalog.handlers.events import get_storage
 from catalog.models import EventSummary
 from catalog.storage.events import CatalogStorage, EventQuery, encode_cursor
 
 router = APIRouter(include_in_schema=False, route_class=FairRoute)
 Storage = Annotated[CatalogStorage, Depends(get_storage)]
+Ctx = Annotated[FairContext, Depends(get_fair)]
 
 #: At most this many alerts on the all-sky map (newest first).
 MAP_LIMIT = 5000
@@ -165,7 +166,7 @@ def _links(listing: Listing) -> str:
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, storage: Storage,
+def home(request: Request, storage: Storage, ctx: Ctx,
          name: Annotated[str | None, Query(max_length=64, pattern=TEXT)] = None,
          since: Annotated[str | None, Query(max_length=10, pattern=TEXT)] = None,
          until: Annotated[str | None, Query(max_length=10, pattern=TEXT)] = None,
@@ -196,7 +197,7 @@ def home(request: Request, storage: Storage,
                "searched": searched, "total": storage.count_events(),
                "allsky": skyplot.allsky_map(points, highlight=matches),
                "legend": skyplot.legend(), "vo_links": VO_LINKS,
-               "sky": skyview.allsky_view(points, None), "streams": STREAMS,
+               "sky": skyview.allsky_view(points, ctx.cfg.sky_survey), "streams": STREAMS,
                "map_limit": MAP_LIMIT}
     response = TEMPLATES.TemplateResponse(request, "home.html", context, status_code=status)
     if links := _links(listing):

@@ -159,7 +159,8 @@ def _page(request: Request, rec: AlertRecord, ctx: FairContext) -> Response:
         "counterparts": cps,
         # The interactive sky (Aladin Lite, served locally; the SVG above when scripts are
         # off): regions, other versions and the counterpart candidates.
-        "sky": skyview.record_view(rev, others, [r.item for r in cps.rows], None),
+        "sky": skyview.record_view(rev, others, [r.item for r in cps.rows],
+                                   cfg.sky_survey),
         "citations": [(citation.STYLE_NAMES[style], cfg.export_url(rec.key, "bibliography")
                        + f"?style={style}", citation.bibliography(rec, cfg, style))
                       for style in citation.STYLES],

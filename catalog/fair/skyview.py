@@ -47,6 +47,12 @@ COLOURS = {"region50": "#d62728", "region90": "#1f6fb2", "bestfit": "#111111",
 #: Points of each region outline (the SVG uses 16 per side; Aladin joins them by straight
 #: lines on screen, so the circle of a wide view needs more).
 OUTLINE_POINTS = 24
+#: Most vertices of one alert's outline on the home page's whole-sky view, and the decimals
+#: of its degrees: a pixel of that view is ~0.36 degrees wide, so 0.01 degrees and a dozen
+#: vertices for a region of a few degrees draw the same picture as the SVG's 24 and
+#: 0.0001 degrees, in a third of the bytes (``bench/home_overlay.py``).
+ALLSKY_VERTICES = 12
+ALLSKY_DIGITS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,23 +96,26 @@ class SkyView:
     survey: str | None = None
     regions: list[Region] = field(default_factory=list)
     markers: list[Marker] = field(default_factory=list)
+    digits: int = 4
 
     def to_json(self) -> str:
         """The view as JSON safe inside a ``<script>`` element (no ``</`` to end it early).
 
-        Degrees are rounded to four decimals (0.36 arcsec, below what a screen shows): the
-        home page's thousands of outlines stay small. Built field by field, not with
-        ``dataclasses.asdict``, whose deep copies cost seconds for five thousand alerts.
+        Degrees are rounded to ``digits`` decimals (four: 0.36 arcsec, below what a screen
+        shows; two on the whole sky, :data:`ALLSKY_DIGITS`): the home page's thousands of
+        outlines stay small. Built field by field, not with ``dataclasses.asdict``, whose
+        deep copies cost seconds for five thousand alerts.
         """
+        k = self.digits
         data = {
-            "mode": self.mode, "ra": round(self.ra, 4), "dec": round(self.dec, 4),
-            "fov": round(self.fov, 4), "fallback": self.fallback, "survey": self.survey,
+            "mode": self.mode, "ra": round(self.ra, k), "dec": round(self.dec, k),
+            "fov": round(self.fov, k), "fallback": self.fallback, "survey": self.survey,
             "regions": [{"kind": r.kind, "label": r.label, "colour": r.colour, "href": r.href,
                          "dashed": r.dashed,
-                         "polygon": [[round(a, 4), round(d, 4)] for a, d in r.polygon]}
+                         "polygon": [[round(a, k), round(d, k)] for a, d in r.polygon]}
                         for r in self.regions],
             "markers": [{"kind": m.kind, "label": m.label, "colour": m.colour, "href": m.href,
-                         "ra": round(m.ra, 4), "dec": round(m.dec, 4)} for m in self.markers],
+                         "ra": round(m.ra, k), "dec": round(m.dec, k)} for m in self.markers],
         }
         return json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
 
@@ -172,16 +181,28 @@ def record_view(rev: RevisionPublic, others: Sequence[RevisionPublic] = (),
 def allsky_view(points: Sequence[MapPoint], survey: str | None = None,
                 fallback: str = "allsky") -> SkyView:
     """The whole sky with every alert of ``points`` (the home page's map): its best fit and
-    its 90 % region, coloured by stream, grey when retracted, each linking to its record."""
+    its 90 % region (at most :data:`ALLSKY_VERTICES` of its outline's vertices, corners
+    kept), coloured by stream, grey when retracted, each linking to its record."""
     regions: list[Region] = []
     markers: list[Marker] = []
     for p in points:
         colour = "#999999" if p.retracted else STREAM_COLOURS.get(p.stream, "#333333")
         label = f"{p.name} ({p.stream}{', retracted' if p.retracted else ''})"
         if p.region90:
-            regions.append(Region("alert", label, colour, p.region90, p.href))
+            regions.append(Region("alert", label, colour, _fewer(p.region90), p.href))
         markers.append(Marker("alert", label, colour, p.ra, p.dec, p.href))
-    return SkyView("allsky", 180.0, 0.0, 360.0, fallback, survey, regions, markers)
+    return SkyView("allsky", 180.0, 0.0, 360.0, fallback, survey, regions, markers,
+                   digits=ALLSKY_DIGITS)
+
+
+def _fewer(outline: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Every ``step``-th vertex, down to :data:`ALLSKY_VERTICES` (the outlines of
+    :func:`~catalog.fair.skyplot.region_outline` have a multiple of four points with the
+    box corners at multiples of a quarter, so an even step keeps the corners)."""
+    step = -(-len(outline) // ALLSKY_VERTICES)
+    if step > 1 and len(outline) % (4 * step) == 0:
+        return outline[::step]
+    return outline
 
 
 def csp_sources(survey: str | None) -> dict[str, list[str]]:

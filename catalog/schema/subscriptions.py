@@ -1,10 +1,13 @@
 """Entities of region subscriptions: who wants which alerts, where, and their footprint tiles.
 
-A subscription names a footprint on the sky (stored as the ``int8range`` tiles of its MOC,
-one row per range of order-29 HEALPix indices, SP-GiST indexed exactly like
-``region_tiles``), a stream filter and a sink. A new revision whose region tiles overlap a
-subscription's tiles (``&&``) is matched in one indexed query and its notice queued in the
-outbox under the sink name ``sub:<id>``.
+A subscription names a footprint on the sky, a stream filter and a sink. The footprint is
+stored once however many subscriptions name it (``subscription_footprints``, keyed by the
+SHA-256 of its ranges: a survey's MOC registered by a thousand subscribers is one set of
+tiles), as the ``int8range`` tiles of its MOC, one row per range of order-29 HEALPix
+indices, SP-GiST indexed exactly like ``region_tiles``. A new revision whose region tiles
+overlap a footprint's tiles (``&&``) is matched in one indexed query, the footprints' active
+subscriptions found by ``footprint_pk``, and its notice queued in the outbox under the sink
+name ``sub:<id>``.
 """
 
 from __future__ import annotations
@@ -17,16 +20,18 @@ from sqlalchemy import (
     CheckConstraint,
     Double,
     Index,
+    LargeBinary,
     SmallInteger,
     Text,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, INT8RANGE, Range
 
 from catalog.schema.base import Entity, Keyed, column, one_of, set_now, table_of
 
 __all__ = ["SINK_KINDS", "SUBSCRIPTION_STATES", "Subscription", "SubscriptionBase",
-           "SubscriptionTile", "SubscriptionTileBase",
-           "subscription_tiles", "subscriptions"]
+           "SubscriptionFootprint", "SubscriptionTile", "SubscriptionTileBase",
+           "subscription_footprints", "subscription_tiles", "subscriptions"]
 
 #: States of a subscription: matched, kept but not matched, or deleted (kept for the record
 #: of its notices; its tiles are gone).
@@ -54,6 +59,15 @@ class SubscriptionBase(Entity):
     area_deg2: float = column(Double, comment="area of the footprint's MOC")
 
 
+class SubscriptionFootprint(Keyed, table=True):
+    """The ``subscription_footprints`` table: one row per distinct footprint."""
+
+    __tablename__: ClassVar[str] = "subscription_footprints"
+    __table_args__ = (Index("uq_subscription_footprints_digest", "digest", unique=True),)
+
+    digest: bytes = column(LargeBinary, comment="SHA-256 of the footprint's sorted ranges")
+
+
 class Subscription(SubscriptionBase, Keyed, table=True):
     """The ``subscriptions`` table."""
 
@@ -63,19 +77,28 @@ class Subscription(SubscriptionBase, Keyed, table=True):
         CheckConstraint(one_of("sink_kind", SINK_KINDS), name="sink_kind"),
         CheckConstraint("(sink_kind = 'webhook') = (secret IS NOT NULL)", name="secret"),
         Index("ix_subscriptions_owner", "owner"),
+        # The match's second step: the active subscriptions of the matched footprints, read
+        # from the index alone (a footprint's subscribers are neighbours in it; the table's
+        # rows of one footprint are scattered).
+        Index("ix_subscriptions_footprint_pk", "footprint_pk",
+              postgresql_include=["id", "streams", "min_signalness", "notice_format", "name"],
+              postgresql_where=text("state = 'active'")),
     )
 
     secret: str | None = column(Text, default=None,
                                 comment="HMAC secret of a webhook subscription")
     created_at: datetime | None = set_now()
     updated_at: datetime | None = set_now()
+    footprint_pk: int | None = column(
+        BigInteger, default=None, foreign_key="subscription_footprints.id",
+        comment="its footprint's tiles; none once deleted")
 
 
 class SubscriptionTileBase(Entity):
-    """One range of order-29 indices of a subscription's footprint."""
+    """One range of order-29 indices of a footprint."""
 
-    subscription_pk: int = column(BigInteger, foreign_key="subscriptions.id",
-                                  ondelete="CASCADE")
+    footprint_pk: int = column(BigInteger, foreign_key="subscription_footprints.id",
+                               ondelete="CASCADE")
     hpx: Range[int] = column(INT8RANGE, comment="order-29 NESTED index range [lo, hi)")
 
 
@@ -84,12 +107,13 @@ class SubscriptionTile(SubscriptionTileBase, Keyed, table=True):
 
     __tablename__: ClassVar[str] = "subscription_tiles"
     __table_args__ = (
-        # subscription_pk included: the match reads the index only (no heap page per pair).
+        # footprint_pk included: the match reads the index only (no heap page per pair).
         Index("ix_subscription_tiles_hpx", "hpx", postgresql_using="spgist",
-              postgresql_include=["subscription_pk"]),
-        Index("ix_subscription_tiles_subscription_pk", "subscription_pk"),
+              postgresql_include=["footprint_pk"]),
+        Index("ix_subscription_tiles_footprint_pk", "footprint_pk"),
     )
 
 
+subscription_footprints = table_of(SubscriptionFootprint)
 subscriptions = table_of(Subscription)
 subscription_tiles = table_of(SubscriptionTile)

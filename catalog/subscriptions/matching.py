@@ -7,9 +7,11 @@ committed revision has its subscribers' notices queued and a rolled-back one has
 The match is ONE indexed query, tiles against tiles (:func:`match_query`): the revision's
 region tiles at one containment level (a few dozen ``int8range`` rows, found by
 ``ix_region_tiles_revision_pk``) probe ``subscription_tiles`` through its SP-GiST index with
-``&&``; the overlapping ranges are intersected (``*``) and summed per subscription, which
-gives the overlap area exactly for the two coverings (each side's ranges are disjoint, so
-no cell is counted twice). The stream and signalness filters are in the same query.
+``&&``; the overlapping ranges are intersected and summed per *footprint* (a footprint
+many subscriptions share is paired once), which gives the overlap area exactly for the two
+coverings (each side's ranges are disjoint, so no cell is counted twice); the matched
+footprints' active subscriptions come by ``ix_subscriptions_footprint_pk``, with the stream
+and signalness filters, in the same query.
 
 Each match becomes an outbox row for the sink ``sub:<id>``: the existing outbox keeps the
 per (alert, sink) order, at-least-once delivery and the unique (revision, sink, format),
@@ -63,24 +65,26 @@ def match_query(revision_pk: int, level: int, stream: str,
     the number of order-29 cells they share (``cells29``): one indexed query.
 
     The pairs of overlapping ranges come from an index-only scan of
-    ``ix_subscription_tiles_hpx`` (it includes ``subscription_pk``) and are summed per
-    subscription first (``least``/``greatest`` in float: no range or numeric built per
-    pair); only the matched subscriptions are then read, by key (``= ANY``), for the
-    filters — never a scan of the whole table (measured in ``bench/subscriptions.py``).
+    ``ix_subscription_tiles_hpx`` (it includes ``footprint_pk``) and are summed per
+    footprint first (``least``/``greatest`` in float: no range or numeric built per pair);
+    only the matched footprints' active subscriptions are then read, from the partial
+    covering index ``ix_subscriptions_footprint_pk`` alone (``= ANY``), for the filters —
+    never a scan of the whole table (measured in ``bench/subscriptions.py``).
     """
     r, t, s = region_tiles.alias("r"), subscription_tiles.alias("t"), subscriptions
     shared = (func.least(func.upper(r.c.hpx), func.upper(t.c.hpx))
               - func.greatest(func.lower(r.c.hpx), func.lower(t.c.hpx)))
-    m = (select(t.c.subscription_pk.label("pk"),
+    m = (select(t.c.footprint_pk.label("fp"),
                 func.sum(cast(shared, Double)).label("cells29"))
          .select_from(r.join(t, t.c.hpx.overlaps(r.c.hpx)))
          .where(r.c.revision_pk == revision_pk, r.c.level == level)
-         .group_by(t.c.subscription_pk)
+         .group_by(t.c.footprint_pk)
          .cte("m").prefix_with("MATERIALIZED"))
-    keys = func.array(select(m.c.pk).scalar_subquery())
+    keys = func.array(select(m.c.fp).scalar_subquery())
     return (select(s.c.id, s.c.name, s.c.notice_format, m.c.cells29)
-            .join(m, m.c.pk == s.c.id)
-            .where(s.c.id == any_(keys), *_filters(stream, signalness))  # type: ignore[arg-type]
+            .join(m, m.c.fp == s.c.footprint_pk)
+            .where(s.c.footprint_pk == any_(keys),
+                   *_filters(stream, signalness))  # type: ignore[arg-type]
             .order_by(s.c.id))
 
 
@@ -135,14 +139,17 @@ class SubscriptionStore:
         region = ranges_moc((r.lower, r.upper) for r in self.conn.execute(
             select(region_tiles.c.hpx).where(region_tiles.c.revision_pk == revision_pk,
                                              region_tiles.c.level == level)).scalars())
+        footprint_of = {int(pk): int(fp) for pk, fp in self.conn.execute(
+            select(subscriptions.c.id, subscriptions.c.footprint_pk)
+            .where(subscriptions.c.id.in_([f[0] for f in found])))}
         tiles: dict[int, list[tuple[int, int]]] = {}
-        for pk, hpx in self.conn.execute(
-                select(subscription_tiles.c.subscription_pk, subscription_tiles.c.hpx)
-                .where(subscription_tiles.c.subscription_pk.in_([f[0] for f in found]))):
-            tiles.setdefault(int(pk), []).append((hpx.lower, hpx.upper))
+        for fp, hpx in self.conn.execute(
+                select(subscription_tiles.c.footprint_pk, subscription_tiles.c.hpx)
+                .where(subscription_tiles.c.footprint_pk.in_(set(footprint_of.values())))):
+            tiles.setdefault(int(fp), []).append((hpx.lower, hpx.upper))
         share = probability_fractions(pmap, region,
-                                      {pk: ranges_moc(t) for pk, t in tiles.items()})
-        return [(pk, name, fmt, replace(o, probability=share[pk]))
+                                      {fp: ranges_moc(t) for fp, t in tiles.items()})
+        return [(pk, name, fmt, replace(o, probability=share[footprint_of[pk]]))
                 for pk, name, fmt, o in found]
 
     def queue_matches(self, revision_pk: int, n: NoticeInput,

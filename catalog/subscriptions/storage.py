@@ -7,18 +7,27 @@ this module serves the API, the CLI and the dispatcher, each call its own transa
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import delete, exists, func, insert, literal_column, select, update
 from sqlalchemy.dialects.postgresql import Range
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection, Engine, RowMapping
+from sqlalchemy.exc import IntegrityError
 
 from catalog.errors import Conflict, NotFound
 from catalog.notices.model import RenderedNotice
 from catalog.schema.events import events, revisions
 from catalog.schema.outbox import NoticeBase, notices
-from catalog.schema.subscriptions import subscription_tiles, subscriptions
+from catalog.schema.subscriptions import (
+    subscription_footprints,
+    subscription_tiles,
+    subscriptions,
+)
 from catalog.storage.outbox import OutboxStore
 from catalog.subscriptions.envelope import MEDIA_TYPE, envelope
 from catalog.subscriptions.footprint import Footprint
@@ -57,6 +66,29 @@ def _public(row: RowMapping) -> SubscriptionPublic:
         k: row[k] for k in SubscriptionPublic.model_fields if k != "format"})
 
 
+def footprint_digest(ranges: NDArray[np.uint64]) -> bytes:
+    """The key of a footprint: SHA-256 of its sorted ``[lo, hi)`` ranges as big-endian
+    int64 pairs (migration 0016 computes the same in SQL with ``int8send``)."""
+    return hashlib.sha256(np.ascontiguousarray(ranges, dtype=">i8").tobytes()).digest()
+
+
+def _footprint_pk(conn: Connection, ranges: NDArray[np.uint64]) -> int:
+    """The footprint row of ``ranges``, stored (with its tiles) if it is new.
+
+    The upsert locks an existing row until the transaction ends, so that a concurrent
+    delete of its last other subscription cannot remove it (:meth:`SubscriptionStorage.
+    delete`)."""
+    digest = footprint_digest(ranges)
+    stmt = pg_insert(subscription_footprints).values(digest=digest)
+    pk, new = conn.execute(stmt.on_conflict_do_update(
+        index_elements=["digest"], set_={"digest": stmt.excluded.digest})
+        .returning(subscription_footprints.c.id, literal_column("xmax = 0"))).one()
+    if new:
+        conn.execute(insert(subscription_tiles), [
+            {"footprint_pk": pk, "hpx": Range(int(lo), int(hi))} for lo, hi in ranges])
+    return int(pk)
+
+
 def subscription_pk_of(sink: str) -> int | None:
     """The subscription id of an outbox sink name ``sub:<id>``; None for another name."""
     if not sink.startswith(SINK_PREFIX):
@@ -72,18 +104,18 @@ class SubscriptionStorage:
         self.engine = engine
 
     def create(self, new: NewSubscription) -> SubscriptionCreated:
-        """Store a subscription and its footprint tiles; its id and (once) its secret."""
+        """Store a subscription and (unless an equal one is stored) its footprint tiles;
+        its id and (once) its secret."""
         fp = new.footprint
         with self.engine.begin() as conn:
+            footprint_pk = _footprint_pk(conn, fp.ranges)
             row = conn.execute(insert(subscriptions).values(
                 name=new.name, owner=new.owner, state="active", streams=new.streams,
                 min_signalness=new.min_signalness, notice_format=new.notice_format,
                 sink_kind=new.sink_kind, sink_target=new.sink_target, secret=new.secret,
                 footprint_kind=fp.kind, moc_order=fp.order, area_deg2=fp.area_deg2,
+                footprint_pk=footprint_pk,
             ).returning(*subscriptions.c)).mappings().one()
-            conn.execute(insert(subscription_tiles), [
-                {"subscription_pk": row["id"], "hpx": Range(int(lo), int(hi))}
-                for lo, hi in fp.ranges])
         return SubscriptionCreated(secret=new.secret, **_public(row).model_dump())
 
     def _owned(self, conn: Connection, pk: int, owner: str | None) -> RowMapping:
@@ -120,16 +152,18 @@ class SubscriptionStorage:
         return _public(row)
 
     def delete(self, pk: int, owner: str | None) -> None:
-        """Delete a subscription: it matches nothing more and its tiles are removed; the row
-        stays (state ``deleted``, secret dropped) for the record of the notices it got."""
+        """Delete a subscription: it matches nothing more and its footprint is removed when
+        no other subscription names it; the row stays (state ``deleted``, no footprint,
+        secret dropped) for the record of the notices it got."""
         with self.engine.begin() as conn:
             row = self._owned(conn, pk, owner)
-            conn.execute(delete(subscription_tiles)
-                         .where(subscription_tiles.c.subscription_pk == pk))
-            values: dict[str, Any] = {"state": "deleted", "updated_at": func.now()}
+            values: dict[str, Any] = {"state": "deleted", "updated_at": func.now(),
+                                      "footprint_pk": None}
             if row["sink_kind"] == "webhook":
                 values["secret"] = ""
             conn.execute(update(subscriptions).where(subscriptions.c.id == pk).values(values))
+            if row["footprint_pk"] is not None:
+                _drop_if_unused(conn, int(row["footprint_pk"]))
 
     def sink_of(self, pk: int) -> SinkOfSubscription | None:
         """Where subscription ``pk`` sends its notices (the dispatcher's look-up)."""
@@ -183,3 +217,16 @@ class SubscriptionStorage:
             notice_id = conn.execute(select(notices.c.id).where(
                 notices.c.idempotency_key == key)).scalar_one()
         return TestFired(notice_id=int(notice_id), revision_pk=rev_pk, idempotency_key=key)
+
+
+def _drop_if_unused(conn: Connection, footprint_pk: int) -> None:
+    """Remove a footprint (its tiles cascade) that no subscription names any more. A
+    subscription created meanwhile for it wins: its reference makes the delete fail
+    (foreign key), and the footprint stays."""
+    f = subscription_footprints
+    try:
+        with conn.begin_nested():
+            conn.execute(delete(f).where(f.c.id == footprint_pk, ~exists().where(
+                subscriptions.c.footprint_pk == f.c.id)))
+    except IntegrityError:
+        pass

@@ -45,10 +45,11 @@ def _add_cors(app: FastAPI, origins: Sequence[str]) -> None:
 
 
 def install_edge(app: FastAPI, *, public_base_url: str, cors_origins: Sequence[str],
-                 max_body_bytes: int, tokens: TokenSource, metrics: Metrics) -> None:
+                 max_body_bytes: int, tokens: TokenSource, metrics: Metrics,
+                 sky_survey: str | None = None) -> None:
     """Install the error handlers, the edge layers and the error contract of the OpenAPI
     document. Call after every other ``add_middleware`` that should sit *below* the edge
-    (the VO fast path)."""
+    (the VO fast path). ``sky_survey``: the HiPS the pages' CSP lets them fetch."""
     shapes = house_shapes(public_base_url)
     install_error_handlers(app, shapes)
     app.add_middleware(GuardLayer, tokens=tokens, max_body_bytes=max_body_bytes,
@@ -56,5 +57,5 @@ def install_edge(app: FastAPI, *, public_base_url: str, cors_origins: Sequence[s
     if cors_origins:
         _add_cors(app, cors_origins)
     app.add_middleware(FrontLayer, metrics=metrics,
-                       headers=SecurityHeaders(public_base_url))
+                       headers=SecurityHeaders(public_base_url, sky_survey))
     document_error_responses(app, VO_PATHS)

@@ -40,15 +40,16 @@ def inline_style_hashes(folder: Path = TEMPLATES_DIR) -> list[str]:
     return hashes
 
 
-def page_csp(public_base_url: str) -> str:
-    """Content-Security-Policy of the HTML pages: no script at all (JSON-LD blocks are data,
-    never run), the templates' own inline styles by hash, images from this service."""
+def page_csp(public_base_url: str, sky_survey: str | None = None) -> str:
+    """Content-Security-Policy of the HTML pages: no inline script (JSON-LD blocks are data,
+    never run), the templates' own inline styles by hash, images from this service, and
+    what the interactive sky needs (its HiPS survey's origin only when ``sky_survey``)."""
     origin = "{0.scheme}://{0.netloc}".format(urlsplit(public_base_url))
     styles = " ".join(inline_style_hashes()) or "'none'"
     return skyview.with_sky("default-src 'none'; script-src 'none'; "
                             f"style-src {styles}; img-src 'self' {origin} data:; "
                             "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
-                            None)
+                            sky_survey)
 
 
 class SecurityHeaders:
@@ -61,9 +62,9 @@ class SecurityHeaders:
     every answer on the event loop, where building a header object per answer showed.
     """
 
-    def __init__(self, public_base_url: str) -> None:
+    def __init__(self, public_base_url: str, sky_survey: str | None = None) -> None:
         self.base = public_base_url.rstrip("/")
-        self.page_csp = page_csp(public_base_url).encode("latin-1")
+        self.page_csp = page_csp(public_base_url, sky_survey).encode("latin-1")
         self._docs_csp = DOCS_CSP.encode("latin-1")
 
     def apply(self, message: Message, scope: Scope) -> None:

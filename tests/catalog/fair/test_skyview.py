@@ -16,7 +16,7 @@ from catalog.counterparts.models import CounterpartPublic
 from catalog.fair import skyview
 from catalog.fair.http import TEMPLATES_DIR
 from catalog.fair.records import RecordService
-from catalog.fair.skyplot import STREAM_COLOURS, MapPoint
+from catalog.fair.skyplot import STREAM_COLOURS, MapPoint, region_outline
 from catalog.models import ErrorBox, RevisionPublic
 from nufair.edge.headers import page_csp
 
@@ -116,7 +116,26 @@ def test_json_is_safe_inside_a_script_and_reparses() -> None:
     assert "</" not in text
     data = json.loads(text)
     assert data["markers"][0]["label"] == "</script><b>x (gold)"
-    assert data["markers"][0]["ra"] == 1.2346
+    assert data["markers"][0]["ra"] == 1.23  # two decimals on the whole sky
+
+
+def test_allsky_outlines_are_simplified_and_keep_their_corners() -> None:
+    """The home page's outlines: a dozen vertices (the SVG's 24 every second one), the box
+    corners among them; one alert's own view keeps all of its vertices and 4 decimals."""
+    box = ErrorBox(shape="box", ra_plus=2.0, ra_minus=1.0, dec_plus=1.5, dec_minus=0.5,
+                   radius_deg=None)
+    outline = region_outline(100.0, 10.0, box, n=6)
+    assert outline is not None and len(outline) == 24
+    (region,) = skyview.allsky_view([MapPoint("A", "/records/A", 100.0, 10.0, "gold", False,
+                                              outline)]).regions
+    assert len(region.polygon) == 12
+    corners = {(99.0, 11.5), (102.0, 11.5), (102.0, 9.5), (99.0, 9.5)}
+    assert corners <= {(round(a, 6), round(d, 6)) for a, d in region.polygon}
+    circle = region_outline(100.0, 10.0, ErrorBox(shape="circle", radius_deg=3.0), n=6)
+    assert circle is not None
+    (region,) = skyview.allsky_view([MapPoint("A", "/records/A", 100.0, 10.0, "gold", False,
+                                              circle)]).regions
+    assert region.polygon == circle[::2]
 
 
 def test_partial_renders_data_and_module(tmp_path: Path) -> None:

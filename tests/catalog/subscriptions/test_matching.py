@@ -56,6 +56,10 @@ def world(storage: CatalogStorage) -> World:
     specs: dict[int, Spec] = {}
     for i in range(N_SUBS):
         spec = random_spec(rng, i, {"configured": "folder"})
+        if specs and rng.random() < 0.1:  # a footprint another subscriber named (stored once)
+            same = list(specs.values())[int(rng.integers(len(specs)))]
+            spec = Spec({**spec.body, "footprint": same.body["footprint"]}, same.moc,
+                        spec.streams, spec.min_signalness)
         created = register(subs, SubscriptionCreate.model_validate(spec.body), "owner")
         specs[created.id] = spec
     # Statistics, as autovacuum gathers them after a bulk of new rows: on a table it has
