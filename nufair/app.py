@@ -35,6 +35,7 @@ from nufair.health import DatabaseHealth, readiness, select_one_probe
 from nufair.ingest import ingest_running
 from nufair.migrate import current_revision, head_revision
 from nufair.settings import Settings, load_settings
+from vo.adql.parsepool import parsing_in_processes
 from vo.api import ConeSearchFastPath
 from vo.api import router as vo_router
 from vo.config import VoConfig
@@ -133,7 +134,8 @@ async def _running(app: NufairApp) -> AsyncIterator[None]:
         app.embedded_server = server
         try:
             with _pid_sync(storage, settings), ingest_running(app, storage, settings), \
-                    vo_running(app, engine, vo_engine):
+                    vo_running(app, engine, vo_engine), \
+                    parsing_in_processes(settings.adql_parse_processes):
                 _freeze_startup_objects()
                 yield
         finally:

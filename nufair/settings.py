@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     gil_switch_interval_s: float = Field(
         default=0.001, gt=0, le=0.1,
         description="Python's thread switch interval in the server (sys.setswitchinterval).")
+    adql_parse_processes: int = Field(
+        default=1, ge=0, le=8,
+        description="Processes that parse long ADQL texts off the server's GIL (0: none).")
     tap_timeout_s: float = Field(
         default=30.0, gt=0,
         description="Seconds a synchronous TAP query, cone search or DataLink read may take.")

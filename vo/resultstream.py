@@ -60,12 +60,25 @@ def plan_estimate(conn: psycopg.Connection[Any], sql: str,
                         int(top["Plan Width"]))
 
 
+def _encoding_query(encode: str, sql: str, tr: Translation,
+                    oids: list[int]) -> str | None:
+    """The query whose rows are those of ``sql`` encoded by PostgreSQL in ``encode`` (csv,
+    tabledata, binary2), or None where a column is not encoded in SQL."""
+    if encode == "csv":
+        return sqlformat.csv_rows_query(sql, oids)
+    specs = field_specs(tr.columns, oids)
+    if encode == "tabledata":
+        return sqlformat.tabledata_rows_query(sql, specs, oids)
+    return sqlformat.binary2_rows_query(sql, specs, oids)
+
+
 class ResultStream:
     """The answer of a TAP query, read a batch at a time from a server-side cursor.
 
     Holds a pooled connection (an open read-only transaction) until :meth:`close`. When
-    ``encoded`` is "csv" or "binary2", PostgreSQL formats each row (``vo.formats.sqlformat``) and
-    :meth:`batches` yields 1-tuples of a CSV line (str) or BINARY2 record (bytes); otherwise
+    ``encoded`` is "csv", "tabledata" or "binary2", PostgreSQL formats each row
+    (``vo.formats.sqlformat``) and :meth:`batches` yields 1-tuples of a CSV line or ``<TR>``
+    element (str) or a BINARY2 record (bytes); otherwise
     database rows (tuples). Memory stays that of one batch, whatever the size of the
     answer. ``count`` and ``overflow`` (MAXREC cut it) are final once the batches end.
     """
@@ -97,26 +110,44 @@ class ResultStream:
               admit: Callable[[PlanEstimate], None] | None = None) -> None:
         """Open the transaction, (``admit`` the plan's estimate,) declare the cursor, fetch
         the first rows (and, for a large answer PostgreSQL can encode, declare the
-        encoding cursor instead)."""
+        encoding cursor instead).
+
+        Converting rows to Python values holds the GIL for the whole batch (issue 12: it
+        delayed the event loop): the first rows are fetched a stream batch at a time, and
+        not at all when the planner already expects more than :data:`SMALL_ROWS`.
+        """
         begin(self._conn)
+        expected = 0.0
         if admit is not None:
-            admit(plan_estimate(self._conn, sql, params))
+            estimate = plan_estimate(self._conn, sql, params)
+            admit(estimate)
+            expected = estimate.rows
         self._declare(sql, params)
         assert self._cur is not None
         self.type_oids = [d.type_code for d in (self._cur.description or [])]
-        self._first = self._cur.fetchmany(SMALL_ROWS + 1)
-        if encode is None or len(self._first) <= SMALL_ROWS:
-            return
-        if encode == "csv":
-            wrapped: str | None = sqlformat.csv_rows_query(sql, self.type_oids)
-        else:
-            wrapped = sqlformat.binary2_rows_query(
-                sql, field_specs(tr.columns, self.type_oids), self.type_oids)
+        if encode is None or expected <= SMALL_ROWS:
+            self._first = self._fetch_first()
+            if encode is None or len(self._first) <= SMALL_ROWS:
+                return
+        wrapped = _encoding_query(encode, sql, tr, self.type_oids)
         if wrapped is None:
+            if expected > SMALL_ROWS:
+                self._first = self._fetch_first()
             return
         self._declare(wrapped, params, binary=True)
         self._first = []
         self.encoded = encode
+
+    def _fetch_first(self) -> list[Any]:
+        """Up to ``SMALL_ROWS + 1`` rows, a stream batch at a time."""
+        assert self._cur is not None
+        rows: list[Any] = []
+        while len(rows) <= SMALL_ROWS:
+            batch = self._cur.fetchmany(min(STREAM_BATCH_ROWS, SMALL_ROWS + 1 - len(rows)))
+            rows += batch
+            if not batch:
+                break
+        return rows
 
     def batches(self, size: int = STREAM_BATCH_ROWS) -> Iterator[list[Any]]:
         """Rows (or encoded rows) a batch at a time, at most ``maxrec`` in all.
@@ -137,6 +168,8 @@ class ResultStream:
                     batch = batch[:self.maxrec - self.count]
                     self.overflow = True
                 self.count += len(batch)
+                if self.encoded == "tabledata":
+                    batch = [(sqlformat.tabledata_row(r),) for r in batch]
                 if batch:
                     yield batch
                 if self.overflow:

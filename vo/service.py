@@ -133,7 +133,7 @@ class TapService:
             for up in uploads:
                 up.bulk = up.rows * BULK_TILES_PER_SOURCE > tiles
         tr = translate(query, uploads, maxrec=limit)
-        encode = serialization if serialization in ("csv", "binary2") else None
+        encode = serialization if serialization in ("csv", "tabledata", "binary2") else None
         result = self.storage.open_stream(tr, limit, uploads, encode=encode, admit=admit,
                                           deadline=deadline)
         try:
@@ -231,7 +231,7 @@ class TapStream:
         """One batch of rows in the answer's serialization (BINARY2 before base64)."""
         if self.result.encoded == "binary2":
             return b"".join(r[0] for r in batch)
-        if self.result.encoded == "csv":
+        if self.result.encoded in ("csv", "tabledata"):
             return "".join(r[0] for r in batch).encode("utf-8")
         rows = convert_rows(batch, self.specs)
         if self.serialization in ("csv", "tsv"):

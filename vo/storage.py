@@ -202,8 +202,8 @@ class VoStorage:
         the server dropped while it sat in the pool is replaced, once.
         """
         sql, params = self._driver_sql(tr)
-        if any(c.kind == "moc" for c in tr.columns):
-            encode = None
+        if encode != "tabledata" and any(c.kind == "moc" for c in tr.columns):
+            encode = None  # MOCs are written in SQL for TABLEDATA only
         for attempt in range(2):
             fairy = self.engine.raw_connection()
             conn = fairy.driver_connection

@@ -149,6 +149,10 @@ class _TreeCache:
 
 CACHE = _TreeCache(CACHE_ENTRIES, CACHE_NODES)
 
+#: Where texts longer than its first member are parsed instead of this thread: set by
+#: :mod:`vo.adql.parsepool` while a pool of parser processes runs.
+OFFLOAD: tuple[int, Callable[[str], tuple[Tree[Token], int]]] | None = None
+
 
 def parse(text: str) -> Tree[Token]:
     """The syntax tree of ``text``; raises :class:`AdqlError` with line and column, or
@@ -163,7 +167,11 @@ def parse(text: str) -> Tree[Token]:
                             f"accepts up to {MAX_QUERY_CHARS}")
     tree = CACHE.get(text)
     if tree is None:
-        tree, size = _parse(text)
+        offload = OFFLOAD
+        if offload is not None and len(text) > offload[0]:
+            tree, size = offload[1](text)
+        else:
+            tree, size = _parse(text)
         if len(text) <= CACHE_MAX_CHARS:
             CACHE.put(text, tree, size)
     return tree

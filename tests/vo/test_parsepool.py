@@ -1,0 +1,67 @@
+"""Long ADQL texts parsed in worker processes (issue 12): the same trees, errors and limits
+as a parse in the server, and a worker that takes too long is replaced."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import pytest
+
+from bench.floods import long_sum, many_ands, nested_subqueries
+from vo.adql import parsepool, parser
+from vo.adql.parser import parse
+from vo.errors import AdqlError, LimitExceeded
+
+LONG = ("SELECT TOP 5 name FROM nufair.alerts WHERE "
+        + " OR ".join(f"ra BETWEEN {i} AND {i + 0.5}" for i in range(60)))
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[parsepool.ParsePool]:
+    """A pool of one parser process, installed for long texts."""
+    with parsepool.parsing_in_processes(1) as running:
+        assert running is not None
+        yield running
+
+
+def test_long_text_is_parsed_in_a_worker_to_the_same_tree(pool: parsepool.ParsePool) -> None:
+    """A valid text over OFFLOAD_CHARS comes back as the tree the server would build."""
+    assert len(LONG) > parsepool.OFFLOAD_CHARS and parser.OFFLOAD is not None
+    parser.CACHE.clear()
+    tree, size = pool.parse(LONG)
+    local, local_size = parser._parse(LONG)
+    assert tree == local and size == local_size
+    assert parse(LONG) == local
+
+
+@pytest.mark.parametrize("make", [many_ands, long_sum, nested_subqueries])
+def test_pathological_texts_hit_the_same_limits(pool: parsepool.ParsePool, make: object) -> None:
+    """1000 ANDs, 1+1+... and 500 nested subqueries: refused as too deep, in the worker."""
+    assert callable(make)
+    text = make(random.Random(3))
+    assert len(text) > parsepool.OFFLOAD_CHARS
+    with pytest.raises(LimitExceeded, match="nested too deeply"):
+        pool.parse(text)
+
+
+def test_syntax_errors_keep_their_position(pool: parsepool.ParsePool) -> None:
+    """An error in a long text carries the line and column a local parse gives."""
+    text = LONG + "\nAND ra >> 3"
+    with pytest.raises(AdqlError) as local:
+        parser._parse(text)
+    with pytest.raises(AdqlError) as remote:
+        pool.parse(text)
+    assert (remote.value.line, remote.value.column) == (local.value.line, local.value.column)
+    assert str(remote.value) == str(local.value)
+
+
+def test_a_worker_over_its_time_is_replaced(pool: parsepool.ParsePool,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past WAIT_S the parse is refused as a limit, and the next one gets a new worker."""
+    monkeypatch.setattr(parsepool, "WAIT_S", 0.001)
+    with pytest.raises(LimitExceeded, match="to parse"):
+        pool.parse(many_ands(random.Random(4)))
+    monkeypatch.setattr(parsepool, "WAIT_S", 60.0)
+    tree, _ = pool.parse(LONG)
+    assert tree == parser._parse(LONG)[0]
