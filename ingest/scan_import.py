@@ -21,12 +21,14 @@ config travels into the update revision's ``scan_config``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import os
 import socket
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from catalog.errors import Conflict, InvalidInput
@@ -108,8 +110,33 @@ def import_scan(svc: ScanService, publisher: UpdatePublisher, *, event: str, dat
         raw_pk, config=result.config, labels=[IMPORT_LABEL, *labels], publish=publish,
         worker=f"import:{socket.gethostname()}:{os.getpid()}")
     try:
-        publisher.finish(row, token, result, final)
+        with _heartbeats(svc, row.id, token):
+            publisher.finish(row, token, result, final)
     except BaseException:
         store.discard(row.id)
         raise
     return svc.scans.get(row.id)
+
+
+#: Seconds between heartbeats of an import being stored (well under the runners' stale_s).
+HEARTBEAT_S = 2.0
+
+
+@contextlib.contextmanager
+def _heartbeats(svc: ScanService, pk: int, token: str) -> Iterator[None]:
+    """Heartbeats on the importer's claim while the block runs: writing the skymaps can take
+    longer than a runner's ``stale_s``, and a stale row would be claimed (and scanned)."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(HEARTBEAT_S):
+            with contextlib.suppress(Exception):  # lost or database away: finish() will say
+                svc.scans.heartbeat(pk, token)
+
+    thread = threading.Thread(target=beat, daemon=True, name=f"nufair-import-{pk}-heartbeat")
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(HEARTBEAT_S + 5)

@@ -4,8 +4,9 @@ An imported result (skymap_scanner's JSON, :mod:`ingest.scan_import`) is stored 
 that ran here: a ``scans`` row, its final snapshot and, for ``publish='update'``, the update
 revision (:class:`ingest.scanning.update.UpdatePublisher`). The publisher's writes are fenced
 by a claim token; :meth:`ImportStorage.open_claimed` therefore inserts the row already claimed
-by the importer (one claim, heartbeat now), so no runner takes it (the runners claim only
-rows without a live heartbeat, and the import finishes within seconds). If storing the result
+by the importer (one claim, heartbeat now), and the importer keeps the heartbeat alive until
+the result is stored, so no runner takes it (runners claim only rows without a live
+heartbeat). If storing the result
 fails, :meth:`ImportStorage.discard` removes the row and its snapshots: an import leaves a
 finished scan or nothing.
 """
