@@ -35,7 +35,7 @@ from catalog.errors import Conflict, InvalidInput
 from catalog.schema.ingest import ScanRead
 from catalog.storage.scan_import import ImportStorage
 from catalog.storage.scans import Snapshot
-from ingest.scanning.service import ScanService
+from ingest.scanning.service import MAX_NSIDE, ScanService
 from ingest.scanning.update import UpdatePublisher
 from reco.regions import compute_regions
 from reco.result import ScanResult
@@ -62,16 +62,27 @@ def read_result(data: Any) -> ScanResult:
     :class:`InvalidScanResult` for anything else."""
     if not isinstance(data, dict):
         raise InvalidScanResult("a skymap_scanner result is a JSON object keyed 'nside-N'")
+    for key, entry in data.items():
+        nside = key.removeprefix("nside-")
+        if not (nside.isdigit() and _power_of_two(int(nside)) and int(nside) <= MAX_NSIDE
+                and isinstance(entry, dict)):
+            raise InvalidScanResult(f"{key[:40]!r}: expected 'nside-N' (N a power of two ≤ "
+                                    f"{MAX_NSIDE}) holding an object",
+                                    details={"reason": "nside"})
     try:
         result = import_result(data)
         result.regions = compute_regions(result)
-    except (ValueError, KeyError, TypeError, IndexError, OverflowError) as exc:
+    except (ValueError, KeyError, TypeError, IndexError, OverflowError, AttributeError) as exc:
         raise InvalidScanResult(f"not a readable skymap_scanner result: {type(exc).__name__}: "
                                 f"{str(exc)[:200]}", details={"reason": type(exc).__name__}
                                 ) from None
     if not math.isfinite(result.best.llh):
         raise InvalidScanResult("no pixel with a finite llh")
     return result
+
+
+def _power_of_two(n: int) -> bool:
+    return n > 0 and n & (n - 1) == 0
 
 
 def provenance(data: dict[str, Any], result: ScanResult) -> dict[str, Any]:

@@ -103,6 +103,9 @@ def test_bad_results_are_refused_and_nothing_stored(
              (bad_columns, 422, "invalid_scan_result"),
              (bad_pixel, 422, "invalid_scan_result"),
              ({}, 422, "invalid_scan_result"),
+             ({"nside-1048576": theirs()["nside-1"]}, 422, "invalid_scan_result"),
+             ({"nside-1": {"columns": [], "data": 3}}, 422, "invalid_scan_result"),
+             ({"nside-1": []}, 422, "invalid_scan_result"),
              (other, 422, "scan_result_mismatch")]
     for body, status, code in cases:
         r = idle.post("/api/v1/scans/import", headers=admin_headers,
