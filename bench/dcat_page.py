@@ -39,28 +39,32 @@ def seed(url: str, alerts: int) -> int:
 
 
 def time_parts(url: str, repeat: int, size: int) -> dict[str, float]:
-    """Median milliseconds of a page's database read and of its Turtle, in process."""
+    """Median milliseconds of a page's database read, its triples and each of its
+    serialisations, in process."""
     from catalog.fair import dcat_page
     from catalog.fair.config import FairConfig
     from catalog.storage.fair_pages import catalog_page
 
     engine = make_engine(url)
     cfg = FairConfig(base_url="http://bench.example")
-    reads, writes = [], []
+    times: dict[str, list[float]] = {"read_ms": [], "triples_ms": []}
     try:
         for _ in range(repeat):
             t0 = time.perf_counter()
             alerts, total = catalog_page(engine, 50, size)
             t1 = time.perf_counter()
-            dcat_page.to_turtle(dcat_page.page_triples(
-                alerts, cfg, page=50, size=size, total=total,
-                page_url=cfg.catalog_url + "?page={page}"))
+            triples = dcat_page.page_triples(alerts, cfg, page=50, size=size, total=total,
+                                             page_url=cfg.catalog_url + "?page={page}")
             t2 = time.perf_counter()
-            reads.append((t1 - t0) * 1000)
-            writes.append((t2 - t1) * 1000)
+            times["read_ms"].append((t1 - t0) * 1000)
+            times["triples_ms"].append((t2 - t1) * 1000)
+            for media, write in dcat_page.WRITERS.items():
+                t0 = time.perf_counter()
+                write(triples)
+                times.setdefault(f"{media}_ms", []).append((time.perf_counter() - t0) * 1000)
     finally:
         engine.dispose()
-    return {"read_ms": round(median(reads), 1), "turtle_ms": round(median(writes), 1)}
+    return {name: round(median(ms), 1) for name, ms in times.items()}
 
 
 def time_pages(url: str, repeat: int, size: int) -> dict[str, Any]:

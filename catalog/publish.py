@@ -261,9 +261,9 @@ class Publisher:
         """
         with catalog_tx(self.engine) as tx:
             ev = tx.revisions.locked_event(key)
-            if ev["cur_kind"] == RevisionKind.RETRACTION.value:
+            if ev.current is not None and ev.current.kind == RevisionKind.RETRACTION.value:
                 raise Conflict(f"event {key!r} is already retracted", details={"event": key})
-            record = retraction_record(EventBase.model_validate(ev), reason)
+            record = retraction_record(ev, reason)
             stored = self.store_revisions(tx, [record])
             self.mint_dois(tx, stored)
             (done,) = self.queue_notices(tx, stored)

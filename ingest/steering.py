@@ -18,7 +18,8 @@ from sqlalchemy.engine import Engine
 
 from catalog.errors import InvalidInput
 from catalog.publish import Publisher, notice_input, rendered_notices
-from catalog.storage.steering import NoticeFilter, NoticeState, SteeringStorage, SteeringStore
+from catalog.schema.outbox import NoticeStatusRead
+from catalog.storage.steering import NoticeFilter, SteeringStorage, SteeringStore
 from catalog.storage.unit import catalog_tx
 
 
@@ -54,13 +55,13 @@ class OutboxSteering:
 
     def list(self, *, alert: str | None = None, sink: str | None = None,
              state: str | None = None, after_id: int = 0, limit: int = 100,
-             ) -> list[NoticeState]:
+             ) -> list[NoticeStatusRead]:
         """One page of notices, by id (``after_id``: the last id of the previous page)."""
         event_pk = None if alert is None else self.storage.event_pk(alert)
         return self.storage.list(NoticeFilter(event_pk=event_pk, sink=sink, state=state,
                                               after_id=after_id, limit=limit))
 
-    def retry(self, notice_pk: int) -> NoticeState:
+    def retry(self, notice_pk: int) -> NoticeStatusRead:
         """Make a failed or waiting notice due now (``Conflict`` if delivered)."""
         out = self.storage.retry(notice_pk)
         self.on_queued()

@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from vo import mocformats, scs, vosi
+from vo import mocformats, registry, scs, vosi
 from vo.config import VoConfig
 from vo.context import VoContext, VoCtx, context_of
 from vo.datalink import FIELDS, DatasetId, link_rows, parse_id
@@ -152,6 +152,13 @@ def tap_table(name: str) -> Response:
 def tap_examples(vo: VoCtx) -> Response:
     """DALI examples of ADQL queries."""
     return Response(vosi.examples(vo.config), media_type="application/xhtml+xml")
+
+
+@router.get("/vo/resource", response_class=Response, responses=XML_RESPONSES)
+def vo_resource(vo: VoCtx) -> Response:
+    """The VOResource record of the services (a vs:CatalogService: TAP, SCS, DataLink),
+    also harvested by OAI-PMH as ``ivo_vor``."""
+    return Response(registry.resource_document(vo.config), media_type=XML)
 
 
 @router.get("/tap", response_class=HTMLResponse)

@@ -22,6 +22,7 @@ from fastapi import Depends, FastAPI, Request
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 
+from vo import registry
 from vo.config import VoConfig
 from vo.service import TapResult, TapService
 from vo.slots import SyncSlots
@@ -94,9 +95,12 @@ def vo_running(app: Starlette, engine: Engine, vo_engine: Engine) -> Iterator[Vo
     jobs = job_service(engine, setup.config, setup.policy)
     jobs.start()
     try:
-        context = VoContext(setup.config, VoStorage(vo_engine, setup.config.timeout_s),
+        context = VoContext(setup.config, VoStorage(vo_engine, setup.config.timeout_s,
+                                              setup.config.base_url),
                            SyncSlots.of(setup.config), jobs, setup.tokens)
         app.state.vo = context
+        # The VO resource record, harvested by the catalog's OAI-PMH as ivo_vor.
+        app.state.oai_service_records = registry.oai_records(setup.config)
         yield context
     finally:
         jobs.stop()
@@ -109,7 +113,7 @@ def job_service(engine: Engine, cfg: VoConfig, policy: JobPolicy) -> JobService:
     @functools.lru_cache(maxsize=32)
     def storage_for(duration: int) -> VoStorage:
         # One storage per duration, so its caches (role check, tile statistics) outlive a job.
-        return VoStorage(engine, duration)
+        return VoStorage(engine, duration, cfg.base_url)
 
     def execute(job: Job, uploads: Mapping[str, bytes]) -> TapResult:
         return TapService(storage_for(job.duration), cfg).execute(job.params, uploads)

@@ -1,13 +1,16 @@
-"""DataLink 1.1: links of each alert revision, and the service descriptor in TAP results.
+"""DataLink 1.1: links of each alert revision, and the service descriptor of results.
 
 An ID is a publisher DID ``ivo://nufair/alerts?<alert_id>/<revision>`` (as in the TAP column
 ``obs_publisher_did``), or ``ivo://nufair/alerts?<alert_id>`` or the bare ``<alert_id>``
-for the current revision; a TAP result with a DID column, aliased or not, gets the
-service descriptor.
-Rows come from what is stored: the artifacts table (skymaps, MOC files, VOEvent, GCN JSON;
-each at its one URL under the landing page of its version, ``/records/{key}/files/{name}``),
-the region tiles (MOCs served by ``/datalink/moc``, linked as MOC 2.0 FITS) and the
-landing page ``/records/{id}``.
+for the current revision. Every answer with a DID column gets the service descriptor: TAP
+results (aliased or not, uploads joined included) and cone searches.
+Rows come from what is stored, for the revision asked: the artifacts table (skymaps, MOC
+files, plots; each at its one URL under the landing page of its version,
+``/records/{key}/files/{name}``, with its size), the notices made for the revision (GCN
+JSON, VOEvent, circular draft: ``/records/{key}/notices/{id}``, with their size), the
+version's landing page and JSON record (``#this`` when there is no skymap), the page of
+every revision, the region tiles (MOCs served by ``/datalink/moc``, linked as MOC 2.0
+FITS) and the counterpart candidates (``#counterpart``: the REST list of issue 19).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from catalog.fair.config import file_url
 from vo.config import VoConfig
@@ -39,6 +43,10 @@ ROLE_SEMANTICS = {
     "voevent": ("#auxiliary", "VOEvent 2.0 notice"),
     "gcn-json": ("#auxiliary", "GCN JSON notice"),
 }
+
+#: Notice format → what it is called in a link's description.
+NOTICE_NAMES = {"gcn-json": "GCN JSON notice", "voevent": "VOEvent 2.0 notice",
+                "circular": "GCN circular draft"}
 
 FIELDS = [
     FieldSpec("ID", "char", "*", ucd="meta.id;meta.main", description="Input identifier"),
@@ -107,7 +115,9 @@ def _row(ident: str, url: str | None = None, semantics: str = "#this", descripti
 
 
 def link_rows(ident: DatasetId, ds: Dataset | None, cfg: VoConfig) -> list[list[object]]:
-    """The DataLink rows of one ID (an error row when it is unknown)."""
+    """The DataLink rows of one ID (an error row when it is unknown), in this order: the
+    stored files, the notices, the revision's own pages (``#this`` when it has no skymap),
+    the page of every revision, the MOCs and the counterpart candidates."""
     if ident.alert_id is None:
         return [_row(ident.raw, semantics="#this",
                      error=f"UsageFault: {ident.raw!r} is not an ID of this service "
@@ -116,38 +126,80 @@ def link_rows(ident: DatasetId, ds: Dataset | None, cfg: VoConfig) -> list[list[
         return [_row(ident.raw, semantics="#this",
                      error=f"NotFoundFault: no alert revision {ident.raw}")]
     base = cfg.base_url.rstrip("/")
+    rows = _file_rows(ident.raw, ds, base)
+    rows += _notice_rows(ident.raw, ds, base)
+    has_this = any(r[4] == "#this" for r in rows)
+    rows += _page_rows(ident.raw, ds, base, "#documentation" if has_this else "#this")
+    rows += _moc_rows(ident.raw, ds, base)
+    if any(ds.has_moc.values()):
+        rows.append(_row(ident.raw, f"{base}/api/v1/events/{ds.alert_id}/counterparts"
+                         f"?revision={ds.revision}", "#counterpart",
+                         "Counterpart candidates: catalogued sources (Fermi-LAT 4FGL-DR4, "
+                         f"...) in the 50 % / 90 % regions of revision {ds.revision} "
+                         "(JSON list)", "application/json", local="counterparts"))
+    return rows
+
+
+def _file_rows(ident: str, ds: Dataset, base: str) -> list[list[object]]:
+    """Rows of the stored files (skymaps, MOC files, plots), with their sizes."""
     rows: list[list[object]] = []
-    has_this = False
     for a in ds.artifacts:
         semantics, text = ROLE_SEMANTICS.get(a.role, ("#auxiliary", a.role))
-        has_this |= semantics == "#this"
         if a.landing_key is None:  # its version has no DOI yet: nowhere to serve it from
-            rows.append(_row(ident.raw, semantics=semantics, description=text,
+            rows.append(_row(ident, semantics=semantics, description=text,
                              error=f"NotFoundFault: {a.filename} is not published yet",
                              local=a.role))
             continue
         # Every stored file has one URL: under the landing page of its version.
-        rows.append(_row(ident.raw, file_url(base, a.landing_key, a.filename), semantics,
+        rows.append(_row(ident, file_url(base, a.landing_key, a.filename), semantics,
                          text, a.media_type, a.size_bytes, local=a.role))
+    return rows
+
+
+def _notice_rows(ident: str, ds: Dataset, base: str) -> list[list[object]]:
+    """Rows of the notices made for the revision (its exact bytes, under its record)."""
+    key = ds.version_key or ds.concept_key
+    rows: list[list[object]] = []
+    for n in ds.notices:
+        text = f"{NOTICE_NAMES.get(n.format, n.format)} of revision {ds.revision}"
+        local = f"notice-{n.format}"
+        if key is None:
+            rows.append(_row(ident, semantics="#auxiliary", description=text, local=local,
+                             error=f"NotFoundFault: {n.filename} is not published yet"))
+            continue
+        rows.append(_row(ident, f"{base}/records/{quote(key, safe='')}/notices/{n.id}",
+                         "#auxiliary", text, n.media_type, n.size, local=local))
+    return rows
+
+
+def _page_rows(ident: str, ds: Dataset, base: str, own: str) -> list[list[object]]:
+    """The revision's own landing page and JSON record (semantics ``own``: ``#this``
+    when the revision has no skymap), then the landing page of every revision."""
     name = ds.name or ds.alert_id
-    # The landing page of this version, known from its files' one URL (a version without
-    # files yet links the page of every version instead).
-    version = next((a.landing_key for a in ds.artifacts
-                    if a.revision_number == ds.revision and a.landing_key is not None), None)
-    semantics = "#documentation" if has_this else "#this"
-    if version is not None:
-        rows.append(_row(ident.raw, f"{base}/records/{version}", semantics,
+    rows: list[list[object]] = []
+    if ds.version_key is not None:
+        rows.append(_row(ident, f"{base}/records/{quote(ds.version_key, safe='')}", own,
                          f"Landing page of {name}, revision {ds.revision}", "text/html",
                          local="version-page"))
-        semantics = "#documentation"
-    rows.append(_row(ident.raw, f"{base}/records/{ds.alert_id}", semantics,
-                     f"Landing page of {name} (every revision)", "text/html",
-                     local="landing-page"))
+    rows.append(_row(ident, f"{base}/api/v1/events/{ds.alert_id}/revisions/{ds.revision}",
+                     "#this" if own == "#this" else "#auxiliary",
+                     f"Record of {name}, revision {ds.revision} (JSON)", "application/json",
+                     local="version-record"))
+    if ds.concept_key is not None:
+        rows.append(_row(ident, f"{base}/records/{ds.alert_id}", "#documentation",
+                         f"Landing page of {name} (every revision)", "text/html",
+                         local="landing-page"))
+    return rows
+
+
+def _moc_rows(ident: str, ds: Dataset, base: str) -> list[list[object]]:
+    """The regions as MOC 2.0 FITS, made from the stored tiles (``/datalink/moc``)."""
+    rows: list[list[object]] = []
     for level, present in sorted(ds.has_moc.items()):
         if present:
             # FITS, the MOC 2.0 form every client reads (mocpy's MOC.from_url, Aladin,
             # TOPCAT); the same URL answers ASCII or JSON with another RESPONSEFORMAT.
-            rows.append(_row(ident.raw, f"{base}/datalink/moc?ID={DID_PREFIX}{ds.alert_id}/"
+            rows.append(_row(ident, f"{base}/datalink/moc?ID={DID_PREFIX}{ds.alert_id}/"
                              f"{ds.revision}&LEVEL={level}&RESPONSEFORMAT=fits", "#coverage",
                              f"{level} % region as a MOC 2.0 (FITS; RESPONSEFORMAT=ascii "
                              "or json for the other forms)", "application/fits",

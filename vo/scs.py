@@ -1,6 +1,7 @@
 """Simple Cone Search 1.03 over the current alerts (``nufair.alerts``).
 
-RA, DEC, SR in decimal degrees are required; VERB (1, 2, 3) picks the columns. SR=0 or an
+RA, DEC, SR in decimal degrees are required; VERB (1, 2, 3) picks the columns, each with
+the publisher DID, which the DataLink service descriptor of the answer points at. SR=0 or an
 empty region gives an empty table, not an error; a bad or out-of-range value gives the
 error document of the standard (INFO name="Error"), never a database message.
 """
@@ -9,9 +10,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from vo.config import VoConfig
+from vo.datalink import service_descriptor
 from vo.errors import VoError
 from vo.formats.fields import FieldSpec, convert_rows, xml_attr, xml_text
 from vo.formats.votable import document, votable
@@ -65,8 +68,13 @@ def search(storage: VoStorage, cfg: VoConfig, params: Mapping[str, Any]) -> byte
     rows, overflow = storage.cone(ra % 360.0, dec, sr, [c.name for c in cols], cfg.max_rows)
     specs = [FieldSpec(c.name, c.datatype, c.arraysize, c.xtype, c.unit,
                        _SCS_UCD.get(c.name, c.ucd), None, c.description) for c in cols]
+    # Every VERB has the publisher DID: the DataLink service descriptor points at it, so
+    # a client gets each alert's links (pyvo's iter_datalinks, TOPCAT's activation).
+    did = next(i for i, c in enumerate(cols) if c.name == "obs_publisher_did")
+    specs[did] = replace(specs[did], id="datalink_id")
     out = convert_rows([r[:len(cols)] for r in rows], specs)
-    return votable(specs, out, serialization="tabledata", overflow=overflow)
+    return votable(specs, out, serialization="tabledata", overflow=overflow,
+                   extra_resources=[service_descriptor(cfg, "datalink_id")])
 
 
 def error_document(message: str) -> bytes:

@@ -59,8 +59,9 @@ class QueryResult:
 class VoStorage:
     """Read-only queries for TAP, SCS and DataLink."""
 
-    def __init__(self, engine: Engine, timeout_s: float = 30.0) -> None:
+    def __init__(self, engine: Engine, timeout_s: float = 30.0, base_url: str = "") -> None:
         self.engine = engine
+        self.base_url = base_url
         self.timeout_ms = int(timeout_s * 1000)
         self._role: bool | None = None
         self._tiles: tuple[float, int] | None = None
@@ -95,7 +96,8 @@ class VoStorage:
 
     def _begin_tap(self, conn: psycopg.Connection[Any], uploads: Sequence[UploadTable]) -> None:
         """Open the transaction of a TAP query (see :func:`vo.tapsession.begin_tap`)."""
-        begin_tap(conn, self.timeout_ms, self._role_available(conn), uploads)
+        begin_tap(conn, self.timeout_ms, self._role_available(conn), uploads,
+                  self.base_url)
 
     # --------------------------------------------------------------------- TAP
     def _driver_sql(self, tr: Translation) -> tuple[str, dict[str, Any]]:

@@ -7,88 +7,16 @@ field metadata of query results all come from these objects.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from catalog.counterparts.registry import Catalogue, catalogues
+from vo.tablemodel import ColumnInfo as ColumnInfo
+from vo.tablemodel import ForeignKey as ForeignKey
+from vo.tablemodel import SchemaInfo as SchemaInfo
+from vo.tablemodel import TableInfo as TableInfo
+from vo.tablemodel import column_info as _c
+from vo.tables_obscore import OBSCORE, region_description
 
 #: The relation that holds each level's region tiles (the MOC columns' storage).
 TILES_RELATION = "public.region_tiles"
-
-
-@dataclass(frozen=True, slots=True)
-class ColumnInfo:
-    """One published column (TAP_SCHEMA.columns and VOTable FIELD metadata).
-
-    ``moc_level`` marks a virtual MOC column: it has no column in the relation; its value
-    is built from the region tiles of the row's revision (``revision_id``) at that level.
-    """
-
-    name: str
-    datatype: str  # VOTable datatype: char, short, int, long, double, boolean
-    description: str
-    unit: str | None = None
-    ucd: str | None = None
-    utype: str | None = None
-    xtype: str | None = None
-    arraysize: str | None = None
-    indexed: bool = False
-    principal: bool = False
-    std: bool = False
-    moc_level: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ForeignKey:
-    """A foreign key of TAP_SCHEMA.keys: ``columns`` are (from, target) pairs."""
-
-    key_id: str
-    from_table: str
-    target_table: str
-    columns: tuple[tuple[str, str], ...]
-    description: str
-
-
-@dataclass(frozen=True, slots=True)
-class TableInfo:
-    """One published table. ``relation`` is the SQL relation ADQL names translate to;
-    ``point`` names (ra, dec, order-29 index) columns when positions are indexed."""
-
-    schema: str
-    name: str  # unqualified, lower case
-    description: str
-    columns: tuple[ColumnInfo, ...]
-    relation: str | None = None
-    table_type: str = "view"
-    utype: str | None = None
-    point: tuple[str, str, str] | None = None
-    id_column: str | None = None
-
-    @property
-    def qualified(self) -> str:
-        """``schema.name``, as ADQL and VOSI write it."""
-        return f"{self.schema}.{self.name}"
-
-    def column(self, name: str) -> ColumnInfo | None:
-        """The column called ``name`` (lower case), or None."""
-        for c in self.columns:
-            if c.name == name:
-                return c
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class SchemaInfo:
-    """One published schema and its tables."""
-
-    name: str
-    description: str
-    tables: tuple[TableInfo, ...] = field(default_factory=tuple)
-
-
-def _c(name: str, datatype: str, description: str, **kw: object) -> ColumnInfo:
-    if datatype == "char" and "arraysize" not in kw:
-        kw["arraysize"] = "*"
-    return ColumnInfo(name, datatype, description, **kw)  # type: ignore[arg-type]
 
 
 def _moc_description(level: int) -> str:
@@ -191,6 +119,10 @@ def _alert_columns(current: bool) -> tuple[ColumnInfo, ...]:
            moc_level=50),
         _c("moc90", "char", _moc_description(90), xtype="moc", ucd="pos.outline;obs.field",
            moc_level=90, principal=True),
+        _c("region50", "double", region_description(50), xtype="polygon", arraysize="*",
+           ucd="pos.outline;obs.field"),
+        _c("region90", "double", region_description(90), xtype="polygon", arraysize="*",
+           ucd="pos.outline;obs.field"),
     ]
     if not current:
         cols.append(_c("is_current", "short", "1 when this revision currently describes the "
@@ -325,6 +257,7 @@ SCHEMAS: tuple[SchemaInfo, ...] = (
                "localisation regions.", (ALERTS, REVISIONS, COUNTERPARTS)),
     SchemaInfo("tap_schema", "Metadata of the tables this TAP service publishes (TAP 1.1).",
                (TS_SCHEMAS, TS_TABLES, TS_COLUMNS, TS_KEYS, TS_KEY_COLUMNS)),
+    SchemaInfo("ivoa", "IVOA standard tables: ObsCore 1.1.", (OBSCORE,)),
     *CATALOGUE_SCHEMAS,
 )
 

@@ -60,12 +60,16 @@ def role_available(conn: psycopg.Connection[Any]) -> bool:
     return bool(row[0]) if row is not None else False
 
 
-def limits(timeout_ms: int) -> str:
+def limits(timeout_ms: int, base_url: str = "") -> str:
     """The SET LOCAL statements of a TAP transaction (one round trip).
 
-    Every part is a constant of this module or an int of the config.
+    Every part is a constant of this module, an int of the config, or the service's base
+    URL as a quoted literal (``nufair.base_url``: the start of the URLs ``ivoa.obscore``
+    builds, migration ``0015_obscore``).
     """
+    url = base_url.rstrip("/").replace("'", "''")
     return (f"SET LOCAL statement_timeout = {int(timeout_ms)}; "
+            f"SET LOCAL nufair.base_url = '{url}'; "
             # work_mem caps each sort/hash of a user query: a hostile ORDER BY or join
             # spills to disk instead of taking the server's memory.
             f"SET LOCAL work_mem = '{WORK_MEM}'; "
@@ -73,14 +77,14 @@ def limits(timeout_ms: int) -> str:
 
 
 def begin_tap(conn: psycopg.Connection[Any], timeout_ms: int, as_role: bool,
-              uploads: Sequence[UploadTable]) -> None:
+              uploads: Sequence[UploadTable], base_url: str = "") -> None:
     """Open the transaction of a TAP query: limits, uploads, then read-only (as the TAP
     role when ``as_role``)."""
     role = f"; SET LOCAL ROLE {TAP_ROLE}" if as_role else ""
     if not uploads:
-        conn.execute("SET TRANSACTION READ ONLY; " + limits(timeout_ms) + role)
+        conn.execute("SET TRANSACTION READ ONLY; " + limits(timeout_ms, base_url) + role)
         return
-    conn.execute(limits(timeout_ms))
+    conn.execute(limits(timeout_ms, base_url))
     for up in uploads:
         load_upload(conn, up, as_role)
     # Allowed at any point of a transaction (only read-write after read-only is not).

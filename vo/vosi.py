@@ -11,13 +11,15 @@ from dataclasses import dataclass
 from vo.adql.functions import UDF_DESCRIPTIONS, UDFS
 from vo.config import VoConfig
 from vo.tables import KEYS, SCHEMAS, TableInfo, published_name
+from vo.tables_obscore import OBSCORE_MODEL
 from vo.xmltemplates import render
 
 #: TAPRegExt language features, by feature type (lower-case URIs, TAPRegExt 1.0 erratum 1).
 FEATURES: dict[str, list[tuple[str, str]]] = {
     "ivo://ivoa.net/std/TAPRegExt#features-adqlgeo": [
-        (f, "") for f in ("POINT", "CIRCLE", "POLYGON", "BOX", "CONTAINS", "INTERSECTS",
-                          "DISTANCE", "AREA", "CENTROID", "COORD1", "COORD2", "COORDSYS")],
+        (f, "") for f in ("POINT", "CIRCLE", "POLYGON", "BOX", "REGION", "CONTAINS",
+                          "INTERSECTS", "DISTANCE", "AREA", "CENTROID", "COORD1", "COORD2",
+                          "COORDSYS")],
     "ivo://ivoa.net/std/TAPRegExt#features-udf": [
         (form, UDF_DESCRIPTIONS[name]) for name, form in UDFS.items()],
     "ivo://ivoa.net/std/TAPRegExt#features-adql-conditional": [("COALESCE", "")],
@@ -30,6 +32,9 @@ FEATURES: dict[str, list[tuple[str, str]]] = {
     "ivo://ivoa.net/std/TAPRegExt#features-adql-type": [("CAST", "")],
     "ivo://ivoa.net/std/TAPRegExt#features-adql-unit": [("IN_UNIT", "")],
 }
+
+#: TAPRegExt data models of the published tables: (ivo-id, name).
+DATA_MODELS = [OBSCORE_MODEL]
 
 OUTPUT_FORMATS = [
     ("application/x-votable+xml", "votable", "ivo://ivoa.net/std/TAPRegExt#output-votable-binary2"),
@@ -54,7 +59,8 @@ def capabilities(cfg: VoConfig) -> str:
         ("ivo://ivoa.net/std/DALI#examples", "/tap/examples"),
     ]
     return render("vosi_capabilities.xml", cfg=cfg, base=cfg.base_url.rstrip("/"),
-                  features=FEATURES, output_formats=OUTPUT_FORMATS, others=others)
+                  features=FEATURES, output_formats=OUTPUT_FORMATS, others=others,
+                  data_models=DATA_MODELS)
 
 
 @dataclass(frozen=True, slots=True)

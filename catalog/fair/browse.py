@@ -1,38 +1,31 @@
-"""The home page people land on, the DCAT catalog, the sitemap and the API catalog."""
+"""The DCAT catalogue (paged), robots.txt, the sitemap and the API catalog; the home page is
+:mod:`catalog.fair.home`."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 from urllib.parse import urlencode
 from xml.sax.saxutils import escape
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from catalog.errors import Busy, InvalidInput, NotFound
-from catalog.fair import dcat, dcat_page, skyplot, skyview
+from catalog.errors import Busy, NotFound
+from catalog.fair import dcat, dcat_page
 from catalog.fair.describe import iso
+from catalog.fair.home import TEXT, _map_points  # _map_points: the sky tests import it here
 from catalog.fair.http import TEMPLATES, FairContext, FairRoute, get_fair, negotiate
 from catalog.handlers.context import catalog_context
-from catalog.handlers.events import get_storage
-from catalog.models import EventSummary
-from catalog.storage.events import CatalogStorage, EventQuery
 from catalog.storage.fair_pages import PageAlert, catalog_page
 
 router = APIRouter(include_in_schema=False, route_class=FairRoute)
+__all__ = ["_map_points", "router"]
 Ctx = Annotated[FairContext, Depends(get_fair)]
-Storage = Annotated[CatalogStorage, Depends(get_storage)]
 
-#: At most this many alerts on the all-sky map (newest first).
-MAP_LIMIT = 5000
 API_CATALOG_TYPE = 'application/linkset+json; profile="https://www.rfc-editor.org/info/rfc9727"'
-VO_LINKS = (("TAP", "/tap"), ("Cone search", "/scs"))
-#: Printable text only (no NUL or other control characters) in the search form's fields.
-TEXT = r"^[^\x00-\x1f\x7f]*$"
 
 
 class BuildGate:
@@ -62,114 +55,6 @@ class BuildGate:
     def leave(self) -> None:
         """Give a slot back."""
         self.active = max(0, self.active - 1)
-
-
-def _float(value: str | None, name: str, lo: float, hi: float) -> float | None:
-    if value is None or value.strip() == "":
-        return None
-    try:
-        x = float(value)
-    except ValueError:
-        raise InvalidInput(f"{name} must be a number", details={"parameter": name}) from None
-    if not lo <= x <= hi:
-        raise InvalidInput(f"{name} must be within [{lo}, {hi}]", details={"parameter": name})
-    return x
-
-
-def _day(value: str | None, name: str, end: bool = False) -> datetime | None:
-    if not value:
-        return None
-    try:
-        d = date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(f"{name} must be a date (YYYY-MM-DD)",
-                           details={"parameter": name}) from None
-    t = datetime.combine(d, time(0), tzinfo=UTC)
-    return t + timedelta(days=1) if end else t
-
-
-def _row(e: EventSummary) -> dict[str, str]:
-    cur = e.current
-    key = e.name or f"{e.run_id}_{e.event_id}"
-    position = "—"
-    if cur is not None and cur.ra is not None and cur.dec is not None:
-        position = f"{cur.ra:.2f}, {cur.dec:+.2f}"
-    # One-based for readers: the latest of two revisions (numbers 0 and 1) is "rev. 2 of 2".
-    shown = (cur.number + 1) if cur else 1
-    state = "retracted" if e.retracted else f"rev. {shown} of {max(e.revision_count, shown)}"
-    return {"name": e.name or key, "href": f"/records/{key}", "stream": e.stream,
-            "time": e.event_time.strftime("%Y-%m-%d %H:%M:%S"), "position": position,
-            "state": state}
-
-
-def _map_points(storage: CatalogStorage) -> list[skyplot.MapPoint]:
-    points: list[skyplot.MapPoint] = []
-    cursor = None
-    while len(points) < MAP_LIMIT:
-        page = storage.list_events(EventQuery(limit=1000, cursor=cursor))
-        for e in page.items:
-            cur = e.current
-            # A retraction has no position: show the last position the alert had.
-            if cur is None or cur.ra is None or cur.dec is None:
-                continue
-            points.append(skyplot.MapPoint(
-                name=e.name or f"{e.run_id}_{e.event_id}",
-                href=f"/records/{e.name or f'{e.run_id}_{e.event_id}'}", ra=cur.ra, dec=cur.dec,
-                stream=e.stream, retracted=e.retracted,
-                region90=skyplot.region_outline(cur.ra, cur.dec, cur.error90, n=6)))
-        cursor = page.next_cursor
-        if cursor is None:
-            break
-    return points
-
-
-@router.get("/", response_class=HTMLResponse)
-def home(request: Request, storage: Storage,
-         name: Annotated[str | None, Query(max_length=64, pattern=TEXT)] = None,
-         since: Annotated[str | None, Query(max_length=10, pattern=TEXT)] = None,
-         until: Annotated[str | None, Query(max_length=10, pattern=TEXT)] = None,
-         stream: Annotated[str | None, Query(max_length=16, pattern=TEXT)] = None,
-         ra: Annotated[str | None, Query(max_length=20, pattern=TEXT)] = None,
-         dec: Annotated[str | None, Query(max_length=20, pattern=TEXT)] = None,
-         radius: Annotated[str | None, Query(max_length=20, pattern=TEXT)] = None,
-         cursor: Annotated[str | None, Query(max_length=200, pattern=TEXT)] = None,
-         ) -> Response:
-    """Latest alerts, the all-sky map and a search form; no JavaScript."""
-    q = {"name": name, "since": since, "until": until, "stream": stream or None, "ra": ra,
-         "dec": dec, "radius": radius}
-    error = None
-    items: list[dict[str, str]] = []
-    next_url = None
-    status = 200
-    try:
-        if q["stream"] not in (None, "gold", "bronze", "cascade", "hese", "ehe", "none"):
-            raise InvalidInput("unknown stream", details={"parameter": "stream"})
-        cone_parts = (_float(ra, "ra", 0, 360), _float(dec, "dec", -90, 90),
-                      _float(radius, "radius", 0, 180))
-        if any(c is not None for c in cone_parts) and None in cone_parts:
-            raise InvalidInput("a position search needs RA, Dec and radius")
-        cone = cone_parts if None not in cone_parts else None
-        page = storage.list_events(EventQuery(
-            stream=q["stream"], since=_day(since, "since"), until=_day(until, "until", True),
-            name=name or None, cone=cone, limit=50, cursor=cursor))  # type: ignore[arg-type]
-        items = [_row(e) for e in page.items]
-        if page.next_cursor:
-            next_url = "/?" + urlencode({**{k: v for k, v in q.items() if v},
-                                         "cursor": page.next_cursor})
-    except InvalidInput as exc:
-        error, status = exc.message, 422
-    points = _map_points(storage)
-    searched = any(q.values())
-    matches = {i["name"] for i in items} if searched else None
-    if matches is not None:  # the matches drawn last, over the others
-        points.sort(key=lambda p: p.name in matches)
-    context = {"q": q, "items": items, "error": error, "next_url": next_url,
-               "searched": searched, "total": storage.count_events(),
-               "allsky": skyplot.allsky_map(points, highlight=matches),
-               "legend": skyplot.legend(), "vo_links": VO_LINKS,
-               "sky": skyview.allsky_view(points, None),
-               "streams": ("gold", "bronze", "cascade", "hese", "ehe")}
-    return TEMPLATES.TemplateResponse(request, "home.html", context, status_code=status)
 
 
 @dataclass(frozen=True, slots=True)

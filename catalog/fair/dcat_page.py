@@ -10,8 +10,9 @@ output is written here: rdflib's Graph, its terms and its serialisers cost about
 millisecond per alert (a 100-alert page took 0.1-1 s), the page must answer in
 milliseconds. Turtle is one triple a line, literals escaped by ``json.dumps`` (a JSON string
 is a valid Turtle ``STRING_LITERAL_QUOTE``); JSON-LD is the triples grouped by subject
-(flattened JSON-LD). RDF/XML, asked for rarely, goes through rdflib. Tests parse every
-form with rdflib and check them isomorphic.
+(flattened JSON-LD); RDF/XML is one ``rdf:Description`` a subject
+(:mod:`catalog.fair.dcat_rdfxml`). Tests parse every form with rdflib and check them
+isomorphic.
 """
 
 from __future__ import annotations
@@ -21,28 +22,17 @@ import re
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any
 
-from rdflib import BNode, Graph, Literal, URIRef
+from rdflib import BNode, Literal, URIRef
 from rdflib.namespace import DCTERMS, FOAF, RDF, RDFS, SKOS, XSD
 
-from catalog.fair import describe
+from catalog.fair import dcat_rdfxml, describe
 from catalog.fair.config import LICENSE_URL, FairConfig
 from catalog.fair.dcat import ADMS, ADMS_STATUS, DCAT3, HYDRA
+from catalog.fair.dcat_terms import PREFIXES, Lit, Term, Triple
 from catalog.storage.fair_pages import PageAlert, PageVersion
 
-
-class Lit(NamedTuple):
-    """A literal: its lexical form, and its language tag or datatype IRI."""
-
-    value: str
-    lang: str | None = None
-    datatype: str | None = None
-
-
-#: An IRI or blank node (``_:name``) as a string, or a literal.
-Term = str | Lit
-Triple = tuple[str, str, Term]
 _DATETIME, _NNI = str(XSD.dateTime), str(XSD.nonNegativeInteger)
 
 
@@ -194,10 +184,6 @@ def page_triples(alerts: Iterable[PageAlert], cfg: FairConfig, *, page: int, siz
     return list(dict.fromkeys(out))
 
 
-#: Prefixes of the Turtle pages.
-PREFIXES = tuple((prefix, str(ns)) for prefix, ns in (
-    ("dcat", DCAT3), ("dct", DCTERMS), ("foaf", FOAF), ("rdf", RDF), ("rdfs", RDFS),
-    ("skos", SKOS), ("adms", ADMS), ("hydra", HYDRA), ("xsd", XSD)))
 _LOCAL = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
@@ -257,16 +243,6 @@ def rdflib_term(t: Term) -> URIRef | BNode | Literal:
     return BNode(t[2:]) if t.startswith("_:") else URIRef(t)
 
 
-def to_rdfxml(triples: Iterable[Triple]) -> str:
-    """RDF/XML of the triples (rdflib's serialiser)."""
-    g = Graph()
-    for prefix, ns in (("dcat", DCAT3), ("dct", DCTERMS), ("foaf", FOAF), ("hydra", HYDRA)):
-        g.bind(prefix, ns)
-    for s, p, o in triples:
-        g.add((rdflib_term(s), URIRef(p), rdflib_term(o)))
-    return str(g.serialize(format="xml"))
-
-
 #: Serialisations of a page by media type.
 WRITERS = {"text/turtle": to_turtle, "application/ld+json": to_jsonld,
-           "application/rdf+xml": to_rdfxml, "application/json": to_jsonld}
+           "application/rdf+xml": dcat_rdfxml.to_rdfxml, "application/json": to_jsonld}

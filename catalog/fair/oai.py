@@ -11,11 +11,9 @@ and need no server state.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import re
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlparse
 
@@ -27,6 +25,13 @@ from starlette.concurrency import run_in_threadpool
 from catalog.fair.config import FairConfig
 from catalog.fair.http import FairContext, get_fair
 from catalog.fair.oai_metadata import FORMATS, XSI, render_metadata
+from catalog.fair.oai_tokens import (
+    UNSAFE,
+    OaiError,
+    encode_token,
+    list_query,
+    list_window,
+)
 from catalog.schema.pids import DoiRead
 from catalog.storage.fair import HarvestItem
 
@@ -43,7 +48,11 @@ SETS = {
     "stream:ehe": "EHE alerts (2016-2019)",
     "catalog:icecat1": "Events of the IceCat-1 catalogue",
     "status:retracted": "Retracted alerts (withdrawn records, metadata kept)",
+    "ivo_managed": "VO resources this repository manages (metadataPrefix ivo_vor only)",
 }
+#: The metadata format of VO resource records (IVOA Registry Interfaces 1.0).
+IVO_VOR = ("ivo_vor", "http://www.ivoa.net/xml/RegistryInterface/v1.0",
+           "http://www.ivoa.net/xml/RegistryInterface/v1.0")
 VERBS = {
     "Identify": (set(), set()),
     "ListMetadataFormats": (set(), {"identifier"}),
@@ -52,20 +61,21 @@ VERBS = {
     "ListIdentifiers": ({"metadataPrefix"}, {"from", "until", "set"}),
     "ListRecords": ({"metadataPrefix"}, {"from", "until", "set"}),
 }
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-#: Characters no argument may hold: C0 controls, DEL, and what XML 1.0 cannot carry (lone
-#: surrogates, U+FFFE/U+FFFF). Such an argument is a ``badArgument``, never echoed.
-_UNSAFE = re.compile("[\x00-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
-_SECOND = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
 
-class OaiError(Exception):
-    """An OAI-PMH error: ``code`` is the protocol's (``badArgument``, ``noRecordsMatch``...),
-    answered as an ``<error>`` element of a 200 response."""
+@dataclass(frozen=True, slots=True)
+class ServiceRecord:
+    """A VO resource (the VO layer's services) harvested as ``ivo_vor`` in set
+    ``ivo_managed``: its IVOA identifier (also its OAI identifier, as registries name
+    records), the datestamp of its content's last change, and its ``ri:Resource`` element.
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code, self.message = code, message
+    Handed over by whoever publishes the services (:func:`vo.registry.oai_records`, set on
+    the app as ``state.oai_service_records``): the catalog does not know the VO layer.
+    """
+
+    identifier: str
+    datestamp: datetime
+    metadata: Callable[[], etree._Element]
 
 
 def _el(parent: etree._Element, tag: str, text: str | None = None, ns: str = OAI_NS,
@@ -80,25 +90,15 @@ def _stamp(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _parse_time(value: str, name: str, end: bool) -> tuple[datetime, str]:
-    if _SECOND.match(value):
-        fmt, gran = "%Y-%m-%dT%H:%M:%SZ", "second"
-    elif _DAY.match(value):
-        fmt, gran = "%Y-%m-%d", "day"
-    else:
-        raise OaiError("badArgument", f"{name} must be YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ")
-    try:
-        t = datetime.strptime(value, fmt).replace(tzinfo=UTC)
-    except ValueError:
-        raise OaiError("badArgument", f"{name} is not a valid date") from None
-    if end:  # until is inclusive at its granularity: everything before the next tick
-        t += timedelta(days=1) if gran == "day" else timedelta(seconds=1)
-    return t, gran
+def _envelope(base: str, prefixed: bool = False) -> tuple[etree._Element, etree._Element]:
+    """The ``OAI-PMH`` root with its ``responseDate``, and its ``request`` element.
 
-
-def _envelope(base: str) -> tuple[etree._Element, etree._Element]:
-    """The ``OAI-PMH`` root with its ``responseDate``, and its ``request`` element."""
-    root = etree.Element(f"{{{OAI_NS}}}OAI-PMH", nsmap={None: OAI_NS, "xsi": XSI})
+    ``prefixed``: the OAI namespace has the prefix ``oai`` instead of being the default
+    one, so that metadata in no namespace (VOResource's unqualified elements) stays in
+    none (lxml writes no ``xmlns=""`` for an element moved under a default namespace).
+    """
+    nsmap: dict[str | None, str] = {"oai": OAI_NS} if prefixed else {None: OAI_NS}
+    root = etree.Element(f"{{{OAI_NS}}}OAI-PMH", nsmap={**nsmap, "xsi": XSI})
     root.set(f"{{{XSI}}}schemaLocation",
              f"{OAI_NS} http://www.openarchives.org/OAI/2.0/OAI-PMH.xsd")
     _el(root, "responseDate", _stamp(datetime.now(UTC)))
@@ -112,7 +112,7 @@ def error_document(base: str, code: str, message: str) -> bytes:
     Used by the app's error contract for requests refused before the OAI handler runs.
     """
     root, _ = _envelope(base.rstrip("/"))
-    _el(root, "error", _UNSAFE.sub("?", message), code=code)
+    _el(root, "error", UNSAFE.sub("?", message), code=code)
     document: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
     return document
 
@@ -120,8 +120,9 @@ def error_document(base: str, code: str, message: str) -> bytes:
 class Oai:
     """One OAI-PMH request against the FAIR context."""
 
-    def __init__(self, ctx: FairContext) -> None:
+    def __init__(self, ctx: FairContext, services: tuple[ServiceRecord, ...] = ()) -> None:
         self.ctx = ctx
+        self.services = {s.identifier: s for s in services}
         self.cfg: FairConfig = ctx.cfg
         self.repo_id = urlparse(self.cfg.base).hostname or "nufair"
 
@@ -130,7 +131,8 @@ class Oai:
     def respond(self, args: list[tuple[str, str]]) -> bytes:
         """The response document to the arguments ``args`` (in order, repeats kept): the
         verb's answer, or an ``<error>`` with the request echoed as the spec says."""
-        root, request = _envelope(self.cfg.base)
+        vor = any(k == "metadataPrefix" and v == IVO_VOR[0] for k, v in args)
+        root, request = _envelope(self.cfg.base, prefixed=vor)
         try:
             params = self._check(args)
             for k, v in params.items():
@@ -145,7 +147,7 @@ class Oai:
 
     def _check(self, args: list[tuple[str, str]]) -> dict[str, str]:
         for k, v in args:
-            if _UNSAFE.search(k) or _UNSAFE.search(v):
+            if UNSAFE.search(k) or UNSAFE.search(v):
                 raise OaiError("badArgument",
                                "arguments must not contain control characters or NUL")
         params: dict[str, str] = {}
@@ -166,7 +168,8 @@ class Oai:
         missing, extra = required - given, given - required - optional
         if missing or extra:
             raise OaiError("badArgument", f"missing {sorted(missing)}, illegal {sorted(extra)}")
-        if "metadataPrefix" in params and params["metadataPrefix"] not in FORMATS:
+        if "metadataPrefix" in params and params["metadataPrefix"] not in FORMATS \
+                and not (params["metadataPrefix"] == IVO_VOR[0] and self.services):
             raise OaiError("cannotDisseminateFormat",
                            f"metadataPrefix {params['metadataPrefix']!r} is not offered")
         return params
@@ -188,10 +191,16 @@ class Oai:
     def ListMetadataFormats(self, root: etree._Element,
                             params: dict[str, str]) -> None:
         """The offered formats; every item has all of them, so ``identifier`` is only checked."""
-        if "identifier" in params:
+        offered = dict(FORMATS)
+        if self.services:
+            offered[IVO_VOR[0]] = IVO_VOR[1:]
+        if params.get("identifier") in self.services:
+            offered = {IVO_VOR[0]: IVO_VOR[1:]}
+        elif "identifier" in params:
             self._find(params["identifier"])
+            offered.pop(IVO_VOR[0], None)
         formats = _el(root, "ListMetadataFormats")
-        for prefix, (schema, ns) in FORMATS.items():
+        for prefix, (schema, ns) in offered.items():
             fmt = _el(formats, "metadataFormat")
             _el(fmt, "metadataPrefix", prefix)
             _el(fmt, "schema", schema)
@@ -203,12 +212,24 @@ class Oai:
             raise OaiError("badResumptionToken", "ListSets is never split into pages")
         sets = _el(root, "ListSets")
         for spec, name in SETS.items():
+            if spec == "ivo_managed" and not self.services:
+                continue
             s = _el(sets, "set")
             _el(s, "setSpec", spec)
             _el(s, "setName", name)
 
     def GetRecord(self, root: etree._Element, params: dict[str, str]) -> None:
-        """One item, with its sets, in the asked format."""
+        """One item, with its sets, in the asked format (a VO resource: only ivo_vor; a DOI:
+        every format but ivo_vor)."""
+        service = self.services.get(params["identifier"])
+        if service is not None or params["metadataPrefix"] == IVO_VOR[0]:
+            if service is None:
+                self._find(params["identifier"])
+            if service is None or params["metadataPrefix"] != IVO_VOR[0]:
+                raise OaiError("cannotDisseminateFormat",
+                               f"{params['metadataPrefix']} is not offered for this item")
+            self._service_record(_el(root, "GetRecord"), service)
+            return
         row = self._find(params["identifier"])
         stream, icecat = self.ctx.fair.item_memberships(row.event_pk)
         item = HarvestItem(doi=row, stream=stream, in_icecat1=icecat)
@@ -238,8 +259,11 @@ class Oai:
         return row
 
     def _list(self, root: etree._Element, params: dict[str, str], verb: str) -> None:
-        query = _query(params)
-        since, until = _window(query)
+        query = list_query(params)
+        since, until = list_window(query, SETS)
+        if query["p"] == IVO_VOR[0] or query["s"] == "ivo_managed":
+            self._list_services(root, query, (since, until), verb)
+            return
         after = None
         if query["a"]:
             after = (datetime.fromisoformat(query["a"][0]), int(query["a"][1]))
@@ -264,6 +288,34 @@ class Oai:
                            n=query["n"] + len(items))
                 token.text = encode_token(nxt)
 
+    def _list_services(self, root: etree._Element, query: dict[str, Any],
+                       window: tuple[datetime | None, datetime | None], verb: str) -> None:
+        """The VO resources in the window (never paged: a handful)."""
+        since, until = window
+        chosen = [s for s in self.services.values()
+                  if query["p"] == IVO_VOR[0] and query["s"] in (None, "ivo_managed")
+                  and (since is None or s.datestamp >= since)
+                  and (until is None or s.datestamp < until)]
+        if not chosen:
+            raise OaiError("noRecordsMatch", "no item matches the request")
+        container = _el(root, verb)
+        for service in chosen:
+            if verb == "ListIdentifiers":
+                self._service_header(container, service)
+            else:
+                self._service_record(container, service)
+
+    def _service_header(self, parent: etree._Element, service: ServiceRecord) -> None:
+        header = _el(parent, "header")
+        _el(header, "identifier", service.identifier)
+        _el(header, "datestamp", _stamp(service.datestamp))
+        _el(header, "setSpec", "ivo_managed")
+
+    def _service_record(self, parent: etree._Element, service: ServiceRecord) -> None:
+        record = _el(parent, "record")
+        self._service_header(record, service)
+        _el(record, "metadata").append(service.metadata())
+
     def _header(self, parent: etree._Element, item: HarvestItem) -> None:
         row = item.doi
         header = _el(parent, "header")
@@ -285,76 +337,24 @@ class Oai:
         metadata.append(render_metadata(rec, self.cfg, prefix))
 
 
-def _query(params: dict[str, str]) -> dict[str, Any]:
-    """The list request as a token's query: the token's own, or a first page's from the
-    arguments (``p`` prefix, ``f`` from, ``u`` until, ``s`` set, ``a`` after, ``n`` cursor)."""
-    if "resumptionToken" in params:
-        return decode_token(params["resumptionToken"])
-    return {"p": params["metadataPrefix"], "f": params.get("from"),
-            "u": params.get("until"), "s": params.get("set"), "a": None, "n": 0}
+def service_records(request: Request) -> tuple[ServiceRecord, ...]:
+    """The VO resources the app publishes (``state.oai_service_records``; none when the
+    app has no VO layer)."""
+    records = getattr(request.app.state, "oai_service_records", ())
+    return tuple(r for r in records if isinstance(r, ServiceRecord))
 
 
-def _window(query: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
-    """The query's ``from`` (inclusive) and ``until`` (exclusive) times, with its set
-    checked; ``badArgument`` or ``noRecordsMatch`` where the spec asks for them."""
-    since = until = None
-    grans = set()
-    if query["f"]:
-        since, g = _parse_time(query["f"], "from", end=False)
-        grans.add(g)
-    if query["u"]:
-        until, g = _parse_time(query["u"], "until", end=True)
-        grans.add(g)
-    if len(grans) > 1:
-        raise OaiError("badArgument", "from and until have different granularities")
-    if since and until and since >= until:
-        raise OaiError("badArgument", "from is after until")
-    if query["s"] is not None and query["s"] not in SETS:
-        # An unknown set is an empty selection (the spec lists no error of its own).
-        raise OaiError("noRecordsMatch", f"set {query['s']!r} does not exist")
-    return since, until
-
-
-def encode_token(query: dict[str, Any]) -> str:
-    """The resumption token of ``query``: its compact JSON, URL-safe base64 without padding."""
-    raw = json.dumps(query, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_token(token: str) -> dict[str, Any]:
-    """The query inside a token, checked field by field (a token is client input);
-    ``badResumptionToken`` for anything else."""
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        query = json.loads(raw)
-        if not isinstance(query, dict) or set(query) != {"p", "f", "u", "s", "a", "n"}:
-            raise ValueError("shape")
-        if not isinstance(query["p"], str) or query["p"] not in FORMATS \
-                or type(query["n"]) is not int or query["n"] < 0:
-            raise ValueError("fields")
-        if any(query[k] is not None and (not isinstance(query[k], str)
-                                         or _UNSAFE.search(query[k])) for k in "fus"):
-            raise ValueError("from, until and set are strings")
-        if query["a"] is not None:
-            when, pk = query["a"]
-            datetime.fromisoformat(when)
-            if type(pk) is not int or not 0 < pk < 2**63:
-                raise ValueError("position")
-        return query
-    except (ValueError, TypeError, IndexError, KeyError, binascii.Error,
-            UnicodeDecodeError) as exc:
-        raise OaiError("badResumptionToken", "the resumption token is not valid") from exc
-
-
-async def _respond(ctx: FairContext, args: list[tuple[str, str]]) -> Response:
-    body = await run_in_threadpool(Oai(ctx).respond, args)
+async def _respond(ctx: FairContext, args: list[tuple[str, str]],
+                   services: tuple[ServiceRecord, ...] = ()) -> Response:
+    body = await run_in_threadpool(Oai(ctx, services).respond, args)
     return Response(body, media_type="text/xml; charset=utf-8")
 
 
 @router.get("/oai")
 async def oai_get(request: Request, ctx: Ctx) -> Response:
     """OAI-PMH over GET: the arguments are the query string."""
-    return await _respond(ctx, list(request.query_params.multi_items()))
+    return await _respond(ctx, list(request.query_params.multi_items()),
+                          service_records(request))
 
 
 @router.post("/oai")
@@ -364,4 +364,5 @@ async def oai_post(request: Request, ctx: Ctx) -> Response:
     body = (await request.body()).decode("utf-8", errors="replace")
     if not ctype.startswith("application/x-www-form-urlencoded"):
         return await _respond(ctx, [("verb", "")])  # → badVerb: POST must be form-encoded
-    return await _respond(ctx, parse_qsl(body, keep_blank_values=True))
+    return await _respond(ctx, parse_qsl(body, keep_blank_values=True),
+                          service_records(request))

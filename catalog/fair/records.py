@@ -156,7 +156,7 @@ class RecordService:
         if row is not None:
             return self.for_event(row.event_pk, focus=row)
         with self.catalog.engine.connect() as conn:
-            event_pk = int(self.catalog.resolve_event(conn, key)["id"])
+            event_pk = self.catalog.resolve_event(conn, key).id
         return self.for_event(event_pk)
 
     def for_event(self, event_pk: int, focus: DoiRead | None = None) -> AlertRecord:

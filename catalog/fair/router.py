@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import APIRouter
 
-from catalog.fair import browse, landing, oai
+from catalog.fair import browse, home, landing, oai
 from catalog.fair.config import FairConfig
 from catalog.fair.http import FairContext
 from catalog.fair.records import RecordService
@@ -15,6 +15,7 @@ from catalog.storage.fair import FairStorage, MintSummary
 
 router = APIRouter()
 router.include_router(landing.router)
+router.include_router(home.router)
 router.include_router(browse.router)
 router.include_router(oai.router)
 

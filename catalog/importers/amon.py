@@ -17,6 +17,12 @@ A Gold/Bronze row with energy 0, signalness 0 and FAR 1000 is a retraction: GCN 
 values in a retraction notice (run 139977 event 2910365, retracted in GCN Circular 37794).
 Its placeholders are dropped (``None``) and kept verbatim in ``extra``.
 
+Issue times: the tables have no column for when a notice was issued; ``Date``/``Time UT``
+is the event's time (the Rev 0 and Rev 1 rows of an event repeat it), so AMON rows carry no
+``issued_at``. One row differs: IceCube-241113A's Rev 1 gives 14:38:33.00, when its
+circular went out (GCN 38200), against Rev 0's 00:22:20.68; the history keeps Rev 0's time
+and records the other as a conflict.
+
 Bad rows are rejected with their line number; the others still import.
 """
 

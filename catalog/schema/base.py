@@ -70,6 +70,16 @@ class Identified(Entity):
     id: int
 
 
+class WireModel(Entity):
+    """Base of an API model derived from entity mixins (a ``*Public`` model).
+
+    Every field is in every JSON answer, so every field is required in the OpenAPI answer
+    schema, although the mixins give the nullable ones a default of ``None``.
+    """
+
+    model_config = {**Entity.model_config, "json_schema_serialization_defaults_required": True}
+
+
 def column(sa_type: Any, *, default: Any = PydanticUndefined, comment: str | None = None,
            server_default: Any = None, **field: Any) -> Any:
     """A SQLModel ``Field`` for a column of exactly ``sa_type``.

@@ -34,6 +34,7 @@ from catalog.schema.base import (
     NAMING,
     TIMESTAMPTZ,
     Entity,
+    Identified,
     Keyed,
     column,
     metadata,
@@ -43,9 +44,10 @@ from catalog.schema.base import (
 )
 
 __all__ = ["KINDS", "NAMING", "SHAPES", "STATUSES", "STREAMS", "Artifact", "ArtifactBase",
-           "ArtifactFile", "ArtifactOwner", "Event", "EventBase",
-           "RegionTile", "RegionTileBase", "Revision", "RevisionBase", "RevisionKey",
-           "artifacts", "events", "metadata", "region_tiles", "revisions"]
+           "ArtifactFile", "ArtifactOwner", "Event", "EventBase", "EventCurrentRead",
+           "EventIdentity", "EventRead", "EventState", "RegionTile", "RegionTileBase",
+           "Revision", "RevisionBase", "RevisionFacts", "RevisionKey", "RevisionOf",
+           "RevisionRead", "artifacts", "events", "metadata", "region_tiles", "revisions"]
 
 #: Alert streams (selection outcomes) an event or revision can be in.
 STREAMS = ("gold", "bronze", "cascade", "hese", "ehe", "none")
@@ -61,39 +63,30 @@ STATUSES = ("live", "retracted", "likely_background")
 SHAPES = ("circle", "box", "contour")
 
 
-class EventBase(Entity):
-    """What identifies and dates a neutrino event; shared by the table and the API."""
+class EventIdentity(Entity):
+    """Which event: (observatory, run, event), unique among events and among raw events."""
 
     observatory: str = column(Text)
     run_id: int = column(BigInteger)
     event_id: int = column(BigInteger)
+
+
+class EventBase(EventIdentity):
+    """What identifies and dates a neutrino event; shared by the table and the API."""
+
     name: str | None = column(Text, comment="Alert name, e.g. IceCube-200615A")
     stream: str = column(Text)
     event_time: datetime = column(TIMESTAMPTZ)
     event_mjd: float = column(Double)
 
 
-class Event(EventBase, Keyed, table=True):
-    """The ``events`` table: one row per (observatory, run, event)."""
-
-    __tablename__: ClassVar[str] = "events"
-    __table_args__ = (
-        UniqueConstraint("observatory", "run_id", "event_id", name="uq_events_identity"),
-        UniqueConstraint("name", name="uq_events_name"),
-        CheckConstraint(one_of("stream", STREAMS), name="stream"),
-        CheckConstraint(one_of("status", STATUSES), name="status"),
-        Index("ix_events_event_time_id", "event_time", "id"),
-        Index("ix_events_stream", "stream"),
-        # The current-alert views join on it: without it every region or cone look-up that
-        # finds revisions first scanned all events (70 ms at 100 k alerts; issue 5). With the
-        # name included, "which alerts contain this point" reads no event rows.
-        Index("ix_events_current_revision_pk", "current_revision_pk",
-              postgresql_include=["name"]),
-    )
+class EventState(Entity):
+    """What the database keeps about an event beyond its Base: its status, where its time
+    comes from, its conflicts, its current revision and its stamps (table and read model)."""
 
     status: str | None = column(Text, default=None, nullable=False,
                                 server_default=text("'live'"),
-                         comment="live, retracted or likely_background")
+                                comment="live, retracted or likely_background")
     status_reason: str | None = column(Text, default=None, comment="Why the status is not live")
     status_source: str | None = column(Text, default=None,
                                        comment="Source that set the status (its source key)")
@@ -110,6 +103,25 @@ class Event(EventBase, Keyed, table=True):
         "maintained by storage in the transaction that adds a revision.")
     created_at: datetime | None = set_now()
     updated_at: datetime | None = set_now()
+
+
+class Event(EventState, EventBase, Keyed, table=True):
+    """The ``events`` table: one row per (observatory, run, event)."""
+
+    __tablename__: ClassVar[str] = "events"
+    __table_args__ = (
+        UniqueConstraint("observatory", "run_id", "event_id", name="uq_events_identity"),
+        UniqueConstraint("name", name="uq_events_name"),
+        CheckConstraint(one_of("stream", STREAMS), name="stream"),
+        CheckConstraint(one_of("status", STATUSES), name="status"),
+        Index("ix_events_event_time_id", "event_time", "id"),
+        Index("ix_events_stream", "stream"),
+        # The current-alert views join on it: without it every region or cone look-up that
+        # finds revisions first scanned all events (70 ms at 100 k alerts; issue 5). With the
+        # name included, "which alerts contain this point" reads no event rows.
+        Index("ix_events_current_revision_pk", "current_revision_pk",
+              postgresql_include=["name"]),
+    )
 
 
 class RevisionBase(Entity):
@@ -134,30 +146,23 @@ class RevisionBase(Entity):
                                description="HEALPix NESTED order-29 index of (ra, dec)")
 
 
-class RevisionKey(Keyed):
-    """A revision's key and the event it belongs to (the first two columns)."""
+class RevisionOf(Entity):
+    """The event a revision belongs to."""
 
     event_pk: int = column(BigInteger, foreign_key="events.id")
+
+
+class RevisionKey(RevisionOf, Keyed):
+    """A revision's key and the event it belongs to (the first two columns)."""
 
 
 def _err(comment: str | None = None) -> Any:
     return column(Double, default=None, comment=comment)
 
 
-class Revision(RevisionBase, RevisionKey, table=True):
-    """The ``revisions`` table: one immutable row per notice about an event."""
-
-    __tablename__: ClassVar[str] = "revisions"
-    __table_args__ = (
-        UniqueConstraint("event_pk", "number", name="uq_revisions_event_number"),
-        UniqueConstraint("source_key", name="uq_revisions_source_key"),
-        CheckConstraint(one_of("kind", KINDS), name="kind"),
-        CheckConstraint(one_of("stream", STREAMS), name="stream"),
-        CheckConstraint("ra IS NULL OR (ra >= 0 AND ra < 360)", name="ra_range"),
-        CheckConstraint("dec IS NULL OR (dec >= -90 AND dec <= 90)", name="dec_range"),
-        Index("ix_revisions_hpx29", "hpx29"),
-        Index("ix_revisions_event_pk", "event_pk"),
-    )
+class RevisionFacts(Entity):
+    """The rest of a revision's columns: its flat error region, its estimates, its IVORN,
+    provenance, own event time and conflicts (table and read model)."""
 
     ra_err_plus_50: float | None = _err()
     ra_err_minus_50: float | None = _err()
@@ -188,6 +193,45 @@ class Revision(RevisionBase, RevisionKey, table=True):
     conflicts: list[Any] | None = column(
         JSONB, default=None, nullable=False, server_default=text("'[]'::jsonb"),
         comment="Values the sources of this notice disagree on, per source")
+
+
+class Revision(RevisionFacts, RevisionBase, RevisionKey, table=True):
+    """The ``revisions`` table: one immutable row per notice about an event."""
+
+    __tablename__: ClassVar[str] = "revisions"
+    __table_args__ = (
+        UniqueConstraint("event_pk", "number", name="uq_revisions_event_number"),
+        UniqueConstraint("source_key", name="uq_revisions_source_key"),
+        CheckConstraint(one_of("kind", KINDS), name="kind"),
+        CheckConstraint(one_of("stream", STREAMS), name="stream"),
+        CheckConstraint("ra IS NULL OR (ra >= 0 AND ra < 360)", name="ra_range"),
+        CheckConstraint("dec IS NULL OR (dec >= -90 AND dec <= 90)", name="dec_range"),
+        Index("ix_revisions_hpx29", "hpx29"),
+        Index("ix_revisions_event_pk", "event_pk"),
+    )
+
+
+class RevisionRead(RevisionFacts, RevisionBase, RevisionOf, Identified):
+    """A stored revision as storage returns it (every column)."""
+
+
+class EventRead(EventState, EventBase, Identified):
+    """A stored event as storage returns it (every column; those the database fills are
+    never ``None`` once stored)."""
+
+    status: str
+    conflicts: list[Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class EventCurrentRead(EventRead):
+    """A stored event with its revision count and the revision that currently describes it
+    (``None`` only for an event that has no revision yet): what a look-up by key returns
+    (:func:`catalog.storage.lookup.resolve_event`)."""
+
+    revision_count: int
+    current: RevisionRead | None
 
 
 class RegionTileBase(Entity):

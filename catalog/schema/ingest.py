@@ -29,11 +29,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from catalog.schema.base import TIMESTAMPTZ, Created, Entity, Identified, Keyed, column, table_of
+from catalog.schema.events import EventIdentity
 
 __all__ = ["OUTCOMES", "PRIORITIES", "RawEvent", "RawEventBase", "RawEventIdentity",
-           "RawEventRead", "RawEventReceived", "Scan", "ScanBase", "ScanFacts", "ScanRead",
-           "ScanSnapshot", "ScanSnapshotBase", "ScanSnapshotRead", "raw_events",
-           "scan_snapshots", "scans"]
+           "RawEventRead", "RawEventReceived", "Scan", "ScanAsked", "ScanBase", "ScanClaim",
+           "ScanFacts", "ScanLife", "ScanRead", "ScanSnapshot", "ScanSnapshotBase",
+           "ScanSnapshotRead", "SnapshotProgress", "raw_events", "scan_snapshots", "scans"]
 
 #: Scan priority lanes: a realtime scan is always claimed before any reprocessing scan.
 PRIORITIES = ("realtime", "reprocessing")
@@ -42,12 +43,10 @@ PRIORITIES = ("realtime", "reprocessing")
 OUTCOMES = ("done", "aborted", "failed")
 
 
-class RawEventIdentity(Entity):
-    """Which raw event: its identity, and the catalog event made from it."""
+class RawEventIdentity(EventIdentity):
+    """Which raw event: its identity (the catalog event's), and the catalog event made
+    from it."""
 
-    observatory: str = column(Text)
-    run_id: int = column(BigInteger)
-    event_id: int = column(BigInteger)
     event_pk: int | None = column(
         BigInteger, default=None, foreign_key="events.id",
         comment="the catalog event made from it (NULL for a scan-only inline event)")
@@ -87,39 +86,59 @@ class RawEventRead(RawEventReceived, RawEventBase, Identified):
     name: str | None
 
 
-class ScanBase(Entity):
-    """A scan request: which raw event, in which lane, with which configuration."""
+class ScanAsked(Entity):
+    """What a scan request chose: its lane, labels, publication and configuration (the API
+    shows them as they are)."""
 
-    raw_event_pk: int = column(BigInteger, foreign_key="raw_events.id")
     priority: str = column(Text)
-    config: dict[str, Any] = column(JSONB, comment="reco ScanConfig as plain values")
     labels: list[str] = column(ARRAY(Text), server_default=text("'{}'::text[]"))
-    origin_scan_pk: int | None = column(
-        BigInteger, default=None, foreign_key="scans.id",
-        comment="the scan this one re-runs (POST /scans/{id}/rescan)")
     publish: str = column(Text, server_default=text("'none'"),
                           comment="'update': the final result becomes an update revision "
                           "and notices")
+    config: dict[str, Any] = column(JSONB, comment="reco ScanConfig as plain values")
 
 
-class ScanFacts(Entity):
-    """The facts of a scan's life, which its state follows from (filled by its runners)."""
+class ScanBase(ScanAsked):
+    """A scan request: which raw event, re-running which scan, and what it chose."""
+
+    raw_event_pk: int = column(BigInteger, foreign_key="raw_events.id")
+    origin_scan_pk: int | None = column(
+        BigInteger, default=None, foreign_key="scans.id",
+        comment="the scan this one re-runs (POST /scans/{id}/rescan)")
+
+
+class ScanLife(Entity):
+    """The facts of a scan's life that the API shows (filled by its runners)."""
 
     created_at: datetime = column(TIMESTAMPTZ, server_default=func.now())
+    started_at: datetime | None = column(TIMESTAMPTZ, default=None)
+    heartbeat_at: datetime | None = column(TIMESTAMPTZ, default=None)
+    claims: int = column(Integer, server_default=text("0"),
+                         comment="times a worker started it (>1: resumed after a restart)")
+    abort_requested_at: datetime | None = column(TIMESTAMPTZ, default=None)
+    finished_at: datetime | None = column(TIMESTAMPTZ, default=None)
+    error: str | None = column(Text, default=None)
+    note: str | None = column(
+        Text, default=None,
+        comment="why a scan that ended done did less than asked, e.g. published no update "
+        "revision because its event is retracted")
+
+
+class ScanClaim(Entity):
+    """The facts of a scan's life only its runners read: the claim, the outcome, the
+    update revision."""
+
     claimed_by: str | None = column(Text, default=None, comment="worker that runs it now")
     claim_token: str | None = column(
         Text, default=None,
         comment="fencing token of the current claim: every write of its runner checks it")
-    claims: int = column(Integer, server_default=text("0"),
-                         comment="times a worker started it (>1: resumed after a restart)")
-    started_at: datetime | None = column(TIMESTAMPTZ, default=None)
-    heartbeat_at: datetime | None = column(TIMESTAMPTZ, default=None)
-    abort_requested_at: datetime | None = column(TIMESTAMPTZ, default=None)
-    finished_at: datetime | None = column(TIMESTAMPTZ, default=None)
     outcome: str | None = column(Text, default=None)
-    error: str | None = column(Text, default=None)
     revision_pk: int | None = column(BigInteger, default=None, foreign_key="revisions.id",
                                      comment="update revision made from the final result")
+
+
+class ScanFacts(ScanClaim, ScanLife):
+    """The facts of a scan's life, which its state follows from (filled by its runners)."""
 
 
 class Scan(ScanFacts, ScanBase, Keyed, table=True):
@@ -131,6 +150,7 @@ class Scan(ScanFacts, ScanBase, Keyed, table=True):
         CheckConstraint("outcome IS NULL OR outcome IN ('done', 'aborted', 'failed')",
                         name="outcome"),
         CheckConstraint("(finished_at IS NULL) = (outcome IS NULL)", name="finished"),
+        CheckConstraint("note IS NULL OR outcome = 'done'", name="note"),
         Index("ix_scans_queue", "priority", "id", postgresql_where=text("finished_at IS NULL")),
         Index("ix_scans_raw_event_pk", "raw_event_pk"),
     )
@@ -146,17 +166,22 @@ class ScanRead(ScanFacts, ScanBase, RawEventIdentity, Identified):
     now: datetime
 
 
-class ScanSnapshotBase(Entity):
-    """One progress report of a scan (``partial``) or its result (``final``)."""
+class SnapshotProgress(Entity):
+    """How far a scan was at one snapshot (the API shows these as they are)."""
 
-    scan_pk: int = column(BigInteger, foreign_key="scans.id")
     seq: int = column(Integer, comment="1, 2, ... per scan")
     kind: str = column(Text, comment="partial or final")
     fraction: float = column(Double)
     pixels_done: int = column(BigInteger)
     pixels_total: int = column(BigInteger)
-    rate: float = column(Double, comment="pixel fits per second")
     eta_s: float | None = column(Double, default=None)
+
+
+class ScanSnapshotBase(SnapshotProgress):
+    """One progress report of a scan (``partial``) or its result (``final``)."""
+
+    scan_pk: int = column(BigInteger, foreign_key="scans.id")
+    rate: float = column(Double, comment="pixel fits per second")
     best_ra: float | None = column(Double, default=None, comment="deg")
     best_dec: float | None = column(Double, default=None, comment="deg")
     best_llh: float | None = column(Double, default=None)

@@ -31,6 +31,7 @@ from catalog.schema.base import TIMESTAMPTZ, Entity, Identified, Keyed, column, 
 
 __all__ = ["NOTICE_STATES", "Notice", "NoticeAttempt", "NoticeAttemptBase",
            "NoticeAttemptRead", "NoticeBase", "NoticeHead", "NoticeRead", "NoticeState",
+           "NoticeStatusRead",
            "notice_attempts", "notices"]
 
 #: Dispatch states of a notice: waiting for (another) attempt, delivered, or given up
@@ -85,6 +86,28 @@ class Notice(NoticeState, NoticeBase, Keyed, table=True):
 
 class NoticeRead(NoticeState, NoticeBase, Identified):
     """A stored notice as storage returns it (the dispatcher's and the sinks' view)."""
+
+
+class NoticeStatusRead(Identified):
+    """A notice as an operator sees it (outbox steering, :mod:`catalog.storage.steering`):
+    which alert, revision and sink, and where it stands, under the operator's names
+    (``state`` is the ``status`` column, ``attempts`` the ``attempt_count``).
+
+    ``last_detail`` is what the last attempt reported (an error, or the receipt).
+    """
+
+    alert: str | None
+    event_pk: int
+    revision: int
+    sink: str
+    format: str
+    state: str
+    attempts: int
+    next_attempt_at: datetime
+    delivered_at: datetime | None
+    failed_reason: str | None
+    last_detail: str | None
+    created_at: datetime
 
 
 class NoticeAttemptBase(Entity):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import quote_plus
 
-from sqlalchemy import bindparam, delete, select, text
+from sqlalchemy import any_, bindparam, delete, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, BIGINT
 from sqlalchemy.engine import Connection, RowMapping
 
@@ -114,7 +114,8 @@ class CounterpartStore:
         rows: dict[str, int] = {}
         if not ids:
             return ComputeSummary(0, rows)
-        self.conn.execute(delete(counterparts).where(counterparts.c.revision_pk.in_(ids)))
+        self.conn.execute(delete(counterparts).where(
+            counterparts.c.revision_pk == any_(bindparam("ids", ids, type_=ARRAY(BIGINT)))))
         for cat in self.cats:
             stmt = text(compute_sql(cat)).bindparams(
                 bindparam("ids", type_=ARRAY(BIGINT)))
@@ -145,16 +146,16 @@ class CounterpartStore:
         ``key``; ``NotFound`` for an unknown event or revision."""
         ev = resolve_event(self.conn, key)
         stmt = select(revisions.c.id, revisions.c.number).where(
-            revisions.c.event_pk == ev["id"])
+            revisions.c.event_pk == ev.id)
         if number is None:
-            stmt = stmt.where(revisions.c.id == ev["current_revision_pk"])
+            stmt = stmt.where(revisions.c.id == ev.current_revision_pk)
         else:
             stmt = stmt.where(revisions.c.number == number)
         rev = self.conn.execute(stmt).first()
         if rev is None:
             raise NotFound(f"event {key!r} has no revision {number}",
                            details={"event": key, "revision": number})
-        return CounterpartList(event=ev["name"] or str(ev["id"]), revision=rev.number,
+        return CounterpartList(event=ev.name or str(ev.id), revision=rev.number,
                                items=self.for_revision(rev.id, level))
 
 

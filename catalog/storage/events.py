@@ -20,7 +20,7 @@ from typing import Any
 from psycopg.errors import QueryCanceled
 from sqlalchemy import Select, and_, bindparam, func, literal, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY, BIGINT
-from sqlalchemy.engine import Connection, Engine, RowMapping
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from catalog import sky
@@ -36,9 +36,15 @@ from catalog.models import (
     RevisionPublic,
 )
 from catalog.notices.parsed import NameClaim, NoticeRecord
-from catalog.schema.events import events, region_tiles, revisions
+from catalog.schema.events import (
+    EventCurrentRead,
+    RevisionRead,
+    events,
+    region_tiles,
+    revisions,
+)
 from catalog.storage.fair import PidMinting
-from catalog.storage.lookup import event_select, resolve_event
+from catalog.storage.lookup import event_select, read_events, resolve_event
 from catalog.storage.names import Naming, assign_names
 from catalog.storage.unit import catalog_tx
 
@@ -60,6 +66,9 @@ class EventQuery:
     cone: tuple[float, float, float] | None = None
     limit: int = 100
     cursor: str | None = None
+    #: The page before a cursor: the ``limit`` events just newer than it, still newest first;
+    #: ``next_cursor`` then continues towards newer events (pass it as ``before`` again).
+    before: str | None = None
 
 
 def encode_cursor(event_time: datetime, pk: int) -> str:
@@ -192,49 +201,56 @@ class CatalogStorage:
         if q.cone is not None:
             ra, dec, radius = q.cone
             stmt = stmt.where(cur.c.id.in_(_revisions_in_cone(ra, dec, radius)))
+        key = tuple_(events.c.event_time, events.c.id)
         if q.cursor:
             t, pk = decode_cursor(q.cursor)
-            stmt = stmt.where(
-                tuple_(events.c.event_time, events.c.id) < tuple_(literal(t), literal(pk)))
-        stmt = stmt.order_by(events.c.event_time.desc(), events.c.id.desc()).limit(limit + 1)
+            stmt = stmt.where(key < tuple_(literal(t), literal(pk)))
+        if q.before:
+            t, pk = decode_cursor(q.before)
+            stmt = stmt.where(key > tuple_(literal(t), literal(pk)))
+        order = (events.c.event_time, events.c.id) if q.before else (
+            events.c.event_time.desc(), events.c.id.desc())
+        stmt = stmt.order_by(*order).limit(limit + 1)
         with self.engine.connect() as conn:
-            rows = conn.execute(stmt).mappings().all()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        items = [_summary(r) for r in rows]
-        nxt = encode_cursor(rows[-1]["event_time"], rows[-1]["id"]) if more else None
+            found = read_events(conn, stmt)
+        more = len(found) > limit
+        found = found[limit - 1::-1] if q.before else found[:limit]  # newest first either way
+        items = [_summary(e) for e in found]
+        edge = (found[0] if q.before else found[-1]) if more else None
+        nxt = encode_cursor(edge.event_time, edge.id) if edge is not None else None
         return EventPage(items=items, next_cursor=nxt)
 
 
     @staticmethod
-    def resolve_event(conn: Connection, key: str) -> RowMapping:
-        """The event row for ``key``: a name (IceCube-200615A or IC200615A), run_event, or id."""
+    def resolve_event(conn: Connection, key: str) -> EventCurrentRead:
+        """The event of ``key`` (a name, IceCube-200615A or IC200615A; run_event; or id) with
+        its current revision; ``NotFound`` if none."""
         return resolve_event(conn, key)
 
     def get_event(self, key: str) -> EventDetail:
         """One event with all its revisions; ``NotFound`` if none."""
         with self.engine.connect() as conn:
-            row = self.resolve_event(conn, key)
+            ev = self.resolve_event(conn, key)
             revs = conn.execute(
-                select(revisions).where(revisions.c.event_pk == row["id"])
+                select(revisions).where(revisions.c.event_pk == ev.id)
                 .order_by(revisions.c.number)
             ).mappings().all()
-        summary = _summary(row)
-        return EventDetail(**summary.model_dump(),
-                           revisions=[_revision(r, row["current_revision_pk"]) for r in revs])
+        summary = _summary(ev)
+        return EventDetail(**summary.model_dump(), revisions=[
+            _revision(RevisionRead.model_validate(r), ev.current_revision_pk) for r in revs])
 
     def get_revision(self, key: str, number: int) -> RevisionPublic:
         """Revision ``number`` of event ``key``; ``NotFound`` if none."""
         with self.engine.connect() as conn:
-            row = self.resolve_event(conn, key)
+            ev = self.resolve_event(conn, key)
             rev = conn.execute(
-                select(revisions).where(revisions.c.event_pk == row["id"],
+                select(revisions).where(revisions.c.event_pk == ev.id,
                                         revisions.c.number == number)
             ).mappings().first()
         if rev is None:
             raise NotFound(f"event {key!r} has no revision {number}",
                            details={"event": key, "revision": number})
-        return _revision(rev, row["current_revision_pk"])
+        return _revision(RevisionRead.model_validate(rev), ev.current_revision_pk)
 
     def regions_containing(self, ra: float, dec: float, level: int = 90,
                            current_only: bool = True) -> list[RegionHit]:
@@ -313,38 +329,37 @@ def sql_distance_deg(ra_col: Any, dec_col: Any, ra: float, dec: float) -> Any:
     return sky.great_circle_deg(ra_col, dec_col, ra, dec)
 
 
-def _box(r: RowMapping | dict[str, Any], level: int) -> ErrorBox:
-    return ErrorBox(ra_plus=r[f"ra_err_plus_{level}"], ra_minus=r[f"ra_err_minus_{level}"],
-                    dec_plus=r[f"dec_err_plus_{level}"], dec_minus=r[f"dec_err_minus_{level}"],
-                    radius_deg=r[f"r{level}_deg"], area_deg2=r[f"area{level}_deg2"],
-                    shape=r[f"region{level}_shape"])
+def _box(r: RevisionRead, level: int) -> ErrorBox:
+    def at(name: str) -> Any:
+        return getattr(r, name.format(level))
+
+    return ErrorBox(ra_plus=at("ra_err_plus_{}"), ra_minus=at("ra_err_minus_{}"),
+                    dec_plus=at("dec_err_plus_{}"), dec_minus=at("dec_err_minus_{}"),
+                    radius_deg=at("r{}_deg"), area_deg2=at("area{}_deg2"),
+                    shape=at("region{}_shape"))
 
 
-def _revision(r: RowMapping | dict[str, Any], current_pk: int | None) -> RevisionPublic:
+def _revision(r: RevisionRead, current_pk: int | None) -> RevisionPublic:
     return RevisionPublic(
-        number=r["number"], kind=r["kind"], source=r["source"], source_rev=r["source_rev"],
-        source_key=r["source_key"], stream=r["stream"], issued_at=r["issued_at"],
-        created_at=r["created_at"], ra=r["ra"], dec=r["dec"], hpx29=r["hpx29"],
-        error50=_box(r, 50), error90=_box(r, 90), region_order=r["region_order"],
-        energy_tev=r["energy_tev"], signalness=r["signalness"],
-        far_per_year=r["far_per_year"], ivorn=r["ivorn"],
-        retraction_reason=r["retraction_reason"], is_current=r["id"] == current_pk,
-        provenance=r["provenance"] or {},
+        number=r.number, kind=r.kind, source=r.source, source_rev=r.source_rev,
+        source_key=r.source_key, stream=r.stream, issued_at=r.issued_at,
+        created_at=r.created_at, ra=r.ra, dec=r.dec, hpx29=r.hpx29,
+        error50=_box(r, 50), error90=_box(r, 90), region_order=r.region_order,
+        energy_tev=r.energy_tev, signalness=r.signalness,
+        far_per_year=r.far_per_year, ivorn=r.ivorn,
+        retraction_reason=r.retraction_reason, is_current=r.id == current_pk,
+        provenance=r.provenance or {},
     )
 
 
-def _summary(row: RowMapping) -> EventSummary:
-    current = None
-    if row["cur_id"] is not None:
-        cur = {k[4:]: v for k, v in row.items() if k.startswith("cur_")}
-        current = _revision(cur, row["current_revision_pk"])
+def _summary(ev: EventCurrentRead) -> EventSummary:
+    current = None if ev.current is None else _revision(ev.current, ev.current_revision_pk)
     return EventSummary(
-        id=row["id"], name=row["name"], observatory=row["observatory"], run_id=row["run_id"],
-        event_id=row["event_id"], stream=row["stream"], event_time=row["event_time"],
-        event_mjd=row["event_mjd"], revision_count=row["revision_count"],
+        id=ev.id, name=ev.name, observatory=ev.observatory, run_id=ev.run_id,
+        event_id=ev.event_id, stream=ev.stream, event_time=ev.event_time,
+        event_mjd=ev.event_mjd, revision_count=ev.revision_count,
         retracted=current is not None and current.kind == "retraction",
-        current=current, status=row["status"], status_reason=row["status_reason"],
-        status_source=row["status_source"], time_source=row["time_source"],
-        time_precision_s=row["time_precision_s"], conflicts=row["conflicts"] or [],
+        current=current, status=ev.status, status_reason=ev.status_reason,
+        status_source=ev.status_source, time_source=ev.time_source,
+        time_precision_s=ev.time_precision_s, conflicts=ev.conflicts or [],
     )
-

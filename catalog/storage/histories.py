@@ -12,6 +12,8 @@ Pure functions over :class:`RevState` (what the rules need of a stored or incomi
 * **Event time.** From the most authoritative source (IceCat-1, then a first notice, then a
   later notice, whose AMON table row may give its issue time instead), the finest precision
   first; any other source that disagrees beyond both precisions is a recorded conflict.
+* **Identity.** A source that gave the event another number is listed among the event's
+  conflicts (:func:`identity_conflicts`).
 * **Status.** ``retracted`` when the current revision is a retraction; ``likely_background``
   when IceCat-1 sets CR_VETO; else ``live``.
 * **Conflicts of one notice.** Each source's values are kept in the provenance; values that
@@ -53,6 +55,7 @@ class RevState:
     retraction_reason: str | None = None
     pk: int | None = None
     number: int | None = None
+    pinned: bool = False
 
 
 def notice_rev(state: RevState) -> int | None:
@@ -93,6 +96,29 @@ def order(states: list[RevState]) -> list[RevState]:
     return out + notices[i:] + others[j:]
 
 
+def numbering(ordered: list[RevState]) -> list[tuple[RevState, int]]:
+    """Each revision of one event (in history order) with its number.
+
+    The numbers follow the history order, so a late earlier notice moves the stored
+    revisions after it up by one, until a version DOI names one of the event's stored
+    revisions (``pinned``): from then on no stored revision changes its number (DOI
+    versions are stable) and new revisions are numbered after the last, in history order
+    among themselves.
+    """
+    if not any(s.pinned for s in ordered):
+        return [(s, n) for n, s in enumerate(ordered)]
+    top = max((s.number for s in ordered if s.pk is not None and s.number is not None),
+              default=-1)
+    out = []
+    for s in ordered:
+        if s.pk is not None and s.number is not None:
+            out.append((s, s.number))
+        else:
+            top += 1
+            out.append((s, top))
+    return out
+
+
 def current(ordered: list[RevState]) -> RevState:
     """The revision that describes the event now."""
     official = [s for s in ordered if s.source != "third-party"] or ordered
@@ -127,6 +153,22 @@ def event_time(ordered: list[RevState]) -> tuple[RevState, list[dict[str, Any]]]
                               "other_value": s.event_time.isoformat(),
                               "other_source": s.source})
     return best, conflicts
+
+
+def identity_conflicts(ordered: list[RevState]) -> list[dict[str, Any]]:
+    """The sources that gave the event another number (:mod:`catalog.storage.identities`)."""
+    out = []
+    for s in ordered:
+        extras = [s.provenance, *(s.provenance.get("extra_by_source") or {}).values()]
+        for extra in extras:
+            if isinstance(extra, dict) and "event_id_claimed" in extra:
+                out.append({"field": "event_id", "kept": s.key,
+                            "kept_value": extra.get("event_id_kept"),
+                            "other": extra.get("source_key_claimed"),
+                            "other_value": extra["event_id_claimed"],
+                            "other_source": s.source})
+                break
+    return out
 
 
 def status(ordered: list[RevState], now: RevState) -> tuple[str, str | None, str | None]:

@@ -3,8 +3,9 @@
 A claim names the alert of one UTC day and series (tracks, or ``IceCube-Cascade``) with a
 letter that orders that day's alerts, A first. The claims of a day are given to the day's
 events in time order when they are as many as the events (or the one event of a day that
-has one claim); otherwise the day is ambiguous and left as it is, and said so. An event
-that already has a name keeps it; a name already held by another event is not given twice.
+has one claim); otherwise the day is ambiguous and left as it is, and said so (a claimed
+name one of that day's alerts already holds is confirmed, not reported). An event that
+already has a name keeps it; a name already held by another event is not given twice.
 """
 
 from __future__ import annotations
@@ -64,7 +65,9 @@ def assign_names(conn: Connection, claims: Sequence[NameClaim]) -> Naming:
         if len(letters) != len(day_events):
             why = (f"{len(letters)} name(s) claimed for {len(day_events)} alert(s) of "
                    f"{key[1]} in this series")
-            out.unused += [(c.name, why) for c in letters.values()]
+            held = {name for _, _, name in day_events}
+            out.confirmed += sum(c.name in held for c in letters.values())
+            out.unused += [(c.name, why) for c in letters.values() if c.name not in held]
             continue
         for (_, pk, name), letter in zip(day_events, sorted(letters), strict=True):
             claim = letters[letter]

@@ -10,7 +10,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import astropy.units as u
 import numpy as np
+from astropy.coordinates import Latitude, Longitude
+from mocpy import MOC
 from sqlalchemy import literal_column
 
 from catalog import sky
@@ -30,15 +33,45 @@ def utc_mjd(t: datetime) -> float:
     return t.timestamp() / 86400.0 + MJD_UNIX_EPOCH
 
 
-def _region_columns(rec: NoticeRecord) -> dict[str, Any]:
-    """Revision columns describing the 50 % / 90 % regions, and their covering tiles."""
+_Circles = dict[tuple[int, int], sky.RegionGeometry]
+
+
+def _circle_geometries(fresh: Sequence[NoticeRecord]) -> _Circles:
+    """The geometry of every circle region of ``fresh`` by (record index, level): what
+    :func:`catalog.sky.region_geometry` gives, the covering MOCs made in one mocpy call per
+    tile order (``MOC.from_cones``, the same cells as one ``from_cone`` each, several times
+    faster)."""
+    jobs: dict[int, list[tuple[int, int, float, float, float]]] = {}
+    for i, rec in enumerate(fresh):
+        if rec.ra is None or rec.dec is None:
+            continue
+        for level in (50, 90):
+            region = rec.region(level / 100)
+            if region is not None and region.is_circle and region.radius_deg is not None:
+                order = sky.tile_order(region.radius_deg)
+                jobs.setdefault(order, []).append(
+                    (i, level, rec.ra, rec.dec, region.radius_deg))
+    out: _Circles = {}
+    for order, group in jobs.items():
+        _, _, ras, decs, radii = (np.array(col) for col in zip(*group, strict=True))
+        mocs = MOC.from_cones(Longitude(ras * u.deg), Latitude(decs * u.deg),
+                              radius=radii * u.deg, max_depth=order)
+        for (i, level, _, _, radius), moc in zip(group, mocs, strict=True):
+            out[(i, level)] = sky.RegionGeometry("circle", sky.cap_area_deg2(radius), radius,
+                                                 order, moc.to_depth29_ranges)
+    return out
+
+
+def _region_columns(rec: NoticeRecord, circles: _Circles, i: int) -> dict[str, Any]:
+    """Revision columns describing the 50 % / 90 % regions, and their covering tiles
+    (``circles``: the geometries of the batch's circles, by (index ``i``, level))."""
     out: dict[str, Any] = {"_tiles": []}
     orders = []
     for level in (50, 90):
         region = rec.region(level / 100)
         if region is None or rec.ra is None or rec.dec is None:
             continue
-        geom = sky.region_geometry(rec.ra, rec.dec, region)
+        geom = circles.get((i, level)) or sky.region_geometry(rec.ra, rec.dec, region)
         if not region.is_circle:
             # Half-widths belong to boxes only: a circle is its radius (r50/r90) alone, so a
             # box is never rebuilt from a circle's radius (too narrow in RA near the poles).
@@ -87,12 +120,13 @@ def revision_rows(
     """The ``revisions`` rows of ``fresh``, numbered as ``numbers`` says, and the region
     tiles of each by source key."""
     has_pos, hpx = _point_indices(fresh)
+    circles = _circle_geometries(fresh)
     rows = []
     tiles_of: dict[str, list[tuple[int, np.ndarray]]] = {}
     for i, rec in enumerate(fresh):
         pk = pk_of[(rec.observatory, rec.run_id, rec.event_id)]
         number = numbers[rec.source_key]
-        cols = _region_columns(rec)
+        cols = _region_columns(rec, circles, i)
         tiles_of[rec.source_key] = cols.pop("_tiles")
         rows.append(_revision_row(rec, pk, number, int(hpx[i]) if has_pos[i] else None, cols))
     return rows, tiles_of

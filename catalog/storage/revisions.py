@@ -16,22 +16,29 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.engine import Connection
 
 from catalog.errors import InvalidInput
 from catalog.models import ImportSummary
 from catalog.notices.parsed import NoticeRecord
-from catalog.schema.events import ArtifactFile, artifacts, events, region_tiles, revisions
-from catalog.storage import histories
+from catalog.schema.events import (
+    ArtifactFile,
+    EventCurrentRead,
+    artifacts,
+    events,
+    region_tiles,
+    revisions,
+)
+from catalog.schema.pids import dois
+from catalog.storage import bulk, histories, identities
 from catalog.storage.counterparts import CounterpartStore
 from catalog.storage.histories import RevState, notice_conflicts, record_values
 from catalog.storage.lookup import resolve_event
 from catalog.storage.revision_rows import (
     EventKey,
     event_rows,
-    literal_column_xmax,
     revision_rows,
     utc_mjd,
 )
@@ -81,6 +88,8 @@ class RevisionStore:
         source (and any disagreement) to it (:mod:`catalog.storage.histories`)."""
         for rec in records:
             _check_record(rec)
+        # 0. One event number per real event (a source's misprinted number is moved).
+        records = identities.reconcile(records, self._stored_claims(records))
         # 1. Upsert the events. DO UPDATE (not DO NOTHING) locks each event row until
         #    commit, which serialises concurrent imports of the same event's revisions.
         pk_of, created = self._upsert_events(records)
@@ -98,9 +107,7 @@ class RevisionStore:
         # 3. Number every revision of the touched events in history order, and insert.
         numbers = self._renumber(pks, fresh, pk_of)
         rows, tiles_of = revision_rows(fresh, pk_of, numbers)
-        rev_pk = {row.source_key: row.id for row in self.conn.execute(
-            insert(revisions).returning(revisions.c.id, revisions.c.source_key),
-            rows)}
+        rev_pk = bulk.copy_revisions(self.conn, rows)
         self._finish_renumber()
         for state in self._new_states:
             state.pk = rev_pk[state.key]
@@ -118,21 +125,31 @@ class RevisionStore:
                                       revisions_created=len(rows),
                                       unchanged=len(records) - len(rows) - merged), pks)
 
+    def _stored_claims(self, records: Sequence[NoticeRecord]
+                       ) -> dict[tuple[str, int], list[identities.Claim]]:
+        """The identity claims of the stored revisions of the records' runs."""
+        runs = {(rec.observatory, rec.run_id) for rec in records}
+        r, e = revisions.c, events.c
+        out: dict[tuple[str, int], list[identities.Claim]] = {}
+        for row in self.conn.execute(
+                select(e.observatory, e.run_id, e.event_id, r.event_time, r.time_precision_s,
+                       r.ra, r.dec, r.r90_deg)
+                .join(events, e.id == r.event_pk)
+                .where(bulk.any_of(e.run_id, {run for _, run in runs}),
+                       r.event_time.is_not(None))):
+            if (row.observatory, row.run_id) not in runs:
+                continue
+            out.setdefault((row.observatory, row.run_id), []).append(identities.Claim(
+                row.event_id, row.event_time, row.time_precision_s, row.ra, row.dec,
+                row.r90_deg, stored=True))
+        return out
+
     def _upsert_events(self, records: Sequence[NoticeRecord]
                        ) -> tuple[dict[EventKey, int], int]:
         """Insert new events and map keys to pks; returns (pk of each key, events created)."""
-        # executemany of one compiled statement: SQLAlchemy batches it as multi-row
-        # INSERT ... RETURNING ("insertmanyvalues") without recompiling per batch.
-        ins = insert(events)
-        upsert = ins.on_conflict_do_update(
-            constraint="uq_events_identity",
-            set_={"name": func.coalesce(events.c.name, ins.excluded.name),
-                  "updated_at": func.now()},
-        ).returning(events.c.id, events.c.observatory, events.c.run_id, events.c.event_id,
-                    (literal_column_xmax() == 0).label("inserted"))
         pk_of: dict[EventKey, int] = {}
         created = 0
-        for row in self.conn.execute(upsert, event_rows(records)):
+        for row in bulk.upsert_events(self.conn, event_rows(records)):
             pk_of[(row.observatory, row.run_id, row.event_id)] = row.id
             created += int(row.inserted)
         return pk_of, created
@@ -143,7 +160,7 @@ class RevisionStore:
         other records: further sources of notices stored before or earlier in ``records``."""
         keys = list({rec.source_key for rec in records})
         existing = set(self.conn.execute(
-            select(revisions.c.source_key).where(revisions.c.source_key.in_(keys))
+            select(revisions.c.source_key).where(bulk.any_of(revisions.c.source_key, keys))
         ).scalars())
         fresh: list[NoticeRecord] = []
         more: list[NoticeRecord] = []
@@ -163,7 +180,7 @@ class RevisionStore:
             return 0
         stored = {r.source_key: r for r in self.conn.execute(
             select(revisions.c.id, revisions.c.source_key, revisions.c.provenance)
-            .where(revisions.c.source_key.in_({rec.source_key for rec in more})))}
+            .where(bulk.any_of(revisions.c.source_key, {rec.source_key for rec in more})))}
         changes: dict[int, dict[str, Any]] = {}
         provenance = {key: dict(row.provenance or {}) for key, row in stored.items()}
         for rec in more:
@@ -198,23 +215,26 @@ class RevisionStore:
         """What the history rules need of every stored revision of the events ``pks``."""
         out: dict[int, list[RevState]] = {pk: [] for pk in pks}
         r = revisions.c
+        has_doi = exists().where(dois.c.revision_pk == r.id)
         for row in self.conn.execute(
             select(r.id, r.event_pk, r.number, r.kind, r.source, r.source_rev, r.source_key,
                    r.issued_at, r.event_time, r.time_precision_s, r.provenance, r.created_at,
-                   r.retraction_reason).where(r.event_pk.in_(list(pks)))
+                   r.retraction_reason, has_doi.label("pinned"))
+            .where(bulk.any_of(r.event_pk, pks))
         ):
             out[row.event_pk].append(RevState(
                 key=row.source_key, kind=row.kind, source=row.source,
                 source_rev=row.source_rev, issued_at=row.issued_at, event_time=row.event_time,
                 time_precision_s=row.time_precision_s, provenance=row.provenance or {},
                 created_at=row.created_at, retraction_reason=row.retraction_reason,
-                pk=row.id, number=row.number))
+                pk=row.id, number=row.number, pinned=row.pinned))
         return out
 
     def _renumber(self, pks: Sequence[int], fresh: Sequence[NoticeRecord],
                   pk_of: dict[EventKey, int]) -> dict[str, int]:
-        """The number of each new revision in its event's history order. Stored revisions
-        whose place changes are moved aside (negative numbers) until
+        """The number of each new revision in its event's history order
+        (:func:`catalog.storage.histories.numbering`: none moves once a DOI names one).
+        Stored revisions whose place changes are moved aside (negative numbers) until
         :meth:`_finish_renumber` gives them theirs, after the insert."""
         states = self._states(pks)
         now = datetime.now(UTC)
@@ -229,7 +249,7 @@ class RevisionStore:
         numbers: dict[str, int] = {}
         self._moves = []
         for history in states.values():
-            for number, state in enumerate(histories.order(history)):
+            for state, number in histories.numbering(histories.order(history)):
                 if state.pk is None:
                     numbers[state.key] = number
                 elif state.number != number:
@@ -248,16 +268,8 @@ class RevisionStore:
         self._moves = []
 
     def _copy_tiles(self, tiles: Iterable[tuple[int, int, np.ndarray]]) -> None:
-        """COPY (revision pk, level, order-29 ranges) tiles into ``region_tiles``, in one
-        COPY for the whole batch."""
-        raw = self.conn.connection.driver_connection
-        assert raw is not None
-        with raw.cursor() as cur, cur.copy(
-            "COPY region_tiles (revision_pk, level, hpx) FROM STDIN"
-        ) as copy:
-            for revision_pk, level, ranges in tiles:
-                for lo, hi in ranges:
-                    copy.write_row((revision_pk, level, f"[{int(lo)},{int(hi)})"))
+        """COPY (revision pk, level, order-29 ranges) tiles into ``region_tiles``."""
+        bulk.copy_tiles(self.conn, tiles)
 
     def _refresh_events(self, pks: Sequence[int],
                         known: dict[int, list[RevState]] | None = None) -> None:
@@ -271,6 +283,7 @@ class RevisionStore:
             ordered = histories.order(history)
             now = histories.current(ordered)
             timed, conflicts = histories.event_time(ordered)
+            conflicts += histories.identity_conflicts(ordered)
             status, reason, source = histories.status(ordered, now)
             assert timed.event_time is not None
             rows.append({"pk": pk, "cur": now.pk, "t": timed.event_time,
@@ -278,13 +291,7 @@ class RevisionStore:
                          "tprec": timed.time_precision_s, "conflicts": conflicts,
                          "status": status, "reason": reason, "ssrc": source})
         if rows:
-            self.conn.execute(update(events).where(events.c.id == bindparam("pk")).values(
-                current_revision_pk=bindparam("cur"), event_time=bindparam("t"),
-                event_mjd=bindparam("mjd"), time_source=bindparam("tsrc"),
-                time_precision_s=bindparam("tprec"),
-                conflicts=bindparam("conflicts", type_=events.c.conflicts.type),
-                status=bindparam("status"), status_reason=bindparam("reason"),
-                status_source=bindparam("ssrc"), updated_at=func.now()), rows)
+            bulk.update_events(self.conn, rows)
 
     # ------------------------------------------------------------------ reads
 
@@ -311,10 +318,10 @@ class RevisionStore:
         return set(self.conn.execute(
             select(events.c.name).where(events.c.name.like(prefix + "_"))).scalars())
 
-    def locked_event(self, key: str) -> RowMapping:
-        """The event row of ``key`` (``NotFound`` if none), its row locked until commit."""
+    def locked_event(self, key: str) -> EventCurrentRead:
+        """The event of ``key`` (``NotFound`` if none), its row locked until commit."""
         ev = resolve_event(self.conn, key)
-        self.conn.execute(select(events.c.id).where(events.c.id == ev["id"])
+        self.conn.execute(select(events.c.id).where(events.c.id == ev.id)
                           .with_for_update())
         return ev
 

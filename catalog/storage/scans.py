@@ -334,11 +334,12 @@ class ScanStore:
         _lock_ours(self.conn, pk, token)
 
     def finish_done(self, pk: int, token: str, snap: Snapshot, result: dict[str, Any],
-                    revision_pk: int | None) -> int:
-        """The final snapshot, the outcome ``done`` and the update revision made from it (if
-        any). ``LostClaim`` if the claim ``token`` is lost. Returns the snapshot's number."""
+                    revision_pk: int | None, note: str | None = None) -> int:
+        """The final snapshot, the outcome ``done``, the update revision made from it (if
+        any) and the ``note`` of why it did less than asked (if it did). ``LostClaim`` if
+        the claim ``token`` is lost. Returns the snapshot's number."""
         _lock_ours(self.conn, pk, token)
         seq = _insert_snapshot(self.conn, pk, "final", snap, result)
         self.conn.execute(update(scans).where(scans.c.id == pk).values(
-            finished_at=func.now(), outcome="done", revision_pk=revision_pk))
+            finished_at=func.now(), outcome="done", revision_pk=revision_pk, note=note))
         return seq

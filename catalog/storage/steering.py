@@ -14,34 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Select, and_, exists, func, select, update
-from sqlalchemy.engine import Connection, Engine, RowMapping
+from sqlalchemy.engine import Connection, Engine
 
 from catalog.errors import Conflict, NotFound
 from catalog.schema.events import events, revisions
-from catalog.schema.outbox import notice_attempts, notices
+from catalog.schema.outbox import NoticeStatusRead, notice_attempts, notices
 from catalog.storage.lookup import resolve_event
-
-
-@dataclass(frozen=True, slots=True)
-class NoticeState:
-    """A notice as an operator sees it: which alert, revision and sink, and where it stands.
-
-    ``last_detail`` is what the last attempt reported (an error, or the receipt).
-    """
-
-    id: int
-    alert: str | None
-    event_pk: int
-    revision: int
-    sink: str
-    format: str
-    state: str
-    attempts: int
-    next_attempt_at: datetime
-    delivered_at: datetime | None
-    failed_reason: str | None
-    last_detail: str | None
-    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +35,7 @@ class NoticeFilter:
 
 
 def _listing() -> Select[tuple[object, ...]]:
+    """The notices with the columns of :class:`NoticeStatusRead`."""
     last = (select(notice_attempts.c.detail)
             .where(notice_attempts.c.notice_pk == notices.c.id)
             .order_by(notice_attempts.c.number.desc()).limit(1)
@@ -71,10 +50,6 @@ def _listing() -> Select[tuple[object, ...]]:
             .join(events, events.c.id == revisions.c.event_pk))
 
 
-def _state(row: RowMapping) -> NoticeState:
-    return NoticeState(**{k: row[k] for k in NoticeState.__dataclass_fields__})
-
-
 class SteeringStorage:
     """Reads and moves of the outbox on an operator's or the dispatcher's word."""
 
@@ -86,9 +61,9 @@ class SteeringStorage:
     def event_pk(self, key: str) -> int:
         """The id of event ``key`` (name, run_event or id); ``NotFound`` if none."""
         with self.engine.connect() as conn:
-            return int(resolve_event(conn, key)["id"])
+            return resolve_event(conn, key).id
 
-    def list(self, f: NoticeFilter) -> list[NoticeState]:
+    def list(self, f: NoticeFilter) -> list[NoticeStatusRead]:
         """One page of notices matching ``f``, by id."""
         stmt = _listing().where(notices.c.id > f.after_id)
         if f.event_pk is not None:
@@ -99,15 +74,15 @@ class SteeringStorage:
             stmt = stmt.where(notices.c.status == f.state)
         with self.engine.connect() as conn:
             rows = conn.execute(stmt.order_by(notices.c.id).limit(f.limit)).mappings()
-            return [_state(r) for r in rows]
+            return [NoticeStatusRead.model_validate(r) for r in rows]
 
-    def get(self, notice_pk: int) -> NoticeState:
+    def get(self, notice_pk: int) -> NoticeStatusRead:
         """One notice; ``NotFound`` if none."""
         with self.engine.connect() as conn:
             row = conn.execute(_listing().where(notices.c.id == notice_pk)).mappings().first()
         if row is None:
             raise NotFound(f"no notice {notice_pk}", details={"notice": notice_pk})
-        return _state(row)
+        return NoticeStatusRead.model_validate(row)
 
     def oldest_due_age_s(self, sinks: Collection[str]) -> float | None:
         """Seconds since the longest-due notice for ``sinks`` became due (None: none due).
@@ -162,7 +137,7 @@ class SteeringStorage:
                              .values(status="failed", failed_reason=reason[:2000]))
         return bool(n.rowcount)
 
-    def retry(self, notice_pk: int) -> NoticeState:
+    def retry(self, notice_pk: int) -> NoticeStatusRead:
         """Make a failed (or waiting) notice due now; ``Conflict`` for a delivered one."""
         with self.engine.begin() as conn:
             status = conn.execute(select(notices.c.status).where(notices.c.id == notice_pk)

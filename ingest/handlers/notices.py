@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from catalog.handlers.auth import require_scope
 from catalog.models import ErrorResponse
-from catalog.storage.steering import NoticeState
+from catalog.schema.outbox import NoticeStatusRead
 from ingest.handlers.body import body_doc, strict_body
 from ingest.handlers.context import ContextDep, IngestContext
 from ingest.handlers.scans import EVENT_KEY_PATTERN
@@ -81,7 +81,7 @@ def _steering(ctx: IngestContext) -> OutboxSteering:
     return OutboxSteering(ctx.publisher.engine, ctx.publisher, on_queued=ctx.dispatcher.wake)
 
 
-def _public(n: NoticeState) -> NoticePublic:
+def _public(n: NoticeStatusRead) -> NoticePublic:
     return NoticePublic(
         id=n.id, alert=n.alert, event=n.event_pk, revision=n.revision, sink=n.sink,
         format=n.format, state=n.state,  # type: ignore[arg-type]  # CHECK constraint

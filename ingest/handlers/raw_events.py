@@ -109,6 +109,6 @@ def event_notices(ctx: ContextDep, key: EventKey,
                   ) -> list[NoticePublic]:
     """The notices of event ``key`` and their delivery state."""
     with ctx.outbox.engine.connect() as conn:
-        event_pk = resolve_event(conn, key)["id"]
+        event_pk = resolve_event(conn, key).id
     return [NoticePublic.model_validate(n, from_attributes=True)
             for n in ctx.outbox.notices_of(event_pk=event_pk)]

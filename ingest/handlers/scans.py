@@ -8,7 +8,6 @@ Handlers parse and shape only: :class:`ingest.scanning.service.ScanService` hold
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -17,7 +16,15 @@ from starlette.concurrency import run_in_threadpool
 
 from catalog.handlers.auth import require_scope
 from catalog.models import ErrorResponse
-from catalog.schema.ingest import ScanRead
+from catalog.schema.base import Created, WireModel
+from catalog.schema.events import EventIdentity
+from catalog.schema.ingest import (
+    ScanAsked,
+    ScanLife,
+    ScanRead,
+    ScanSnapshotRead,
+    SnapshotProgress,
+)
 from ingest.handlers.body import body_doc, strict_body
 from ingest.handlers.context import ContextDep, IngestContext
 from ingest.rawevent import MAX_ID
@@ -66,37 +73,39 @@ class RescanRequest(BaseModel):
     publish: Literal["none", "update"] | None = None
 
 
-class ScanPublic(BaseModel):
-    """A scan as the API shows it."""
+State = Literal["pending", "running", "done", "aborted", "failed"]
+
+#: What only the API says of a finished scan (the ``note`` column's meaning).
+NOTE = ("why a scan that ended done did less than asked, e.g. published no update "
+        "revision because its event is retracted")
+
+
+class ScanHandle(WireModel):
+    """How the API names a scan: its id, its state, its event's name (the first keys)."""
     id: int
-    state: Literal["pending", "running", "done", "aborted", "failed"]
+    state: State
     event: str | None = Field(description="catalog event name (None: inline event)")
-    observatory: str
-    run_id: int
-    event_id: int
-    priority: str
-    labels: list[str]
-    publish: str
-    config: dict[str, Any]
+
+
+# Derived from the entities (EventIdentity, ScanAsked, ScanLife); ScanHandle is the last
+# base, so its keys lead. (Comments, not docstrings: a docstring is the model's description
+# in /openapi.json.)
+class ScanPublic(ScanLife, ScanAsked, EventIdentity, ScanHandle):
+    """A scan as the API shows it."""
+    note: str | None = Field(None, description=NOTE)
     origin_scan: int | None
-    created_at: datetime
-    started_at: datetime | None
-    heartbeat_at: datetime | None
-    claims: int
-    abort_requested_at: datetime | None
-    finished_at: datetime | None
-    error: str | None
     revision: int | None = Field(description="number of the update revision it made")
 
 
 class StatusPublic(BaseModel):
     """A scan's state and claim."""
     id: int
-    state: Literal["pending", "running", "done", "aborted", "failed"]
+    state: State
     claims: int
     abort_requested: bool
     snapshots: int
     has_partial_result: bool
+    note: str | None = Field(description=NOTE)
 
 
 class BestPublic(BaseModel):
@@ -118,17 +127,13 @@ class ProgressPublic(BaseModel):
     best_so_far: BestPublic | None
 
 
-class SnapshotPublic(BaseModel):
+# Derived from the entity's SnapshotProgress and Created; the rate is named for its unit
+# and the best fit is one object.
+class SnapshotPublic(Created, SnapshotProgress, WireModel):
     """One stored snapshot of a scan."""
-    seq: int
     kind: Literal["partial", "final"]
-    fraction: float
-    pixels_done: int
-    pixels_total: int
     rate_per_s: float
-    eta_s: float | None
     best: BestPublic | None
-    created_at: datetime
 
 
 class ResultPublic(BaseModel):
@@ -140,13 +145,13 @@ class ResultPublic(BaseModel):
 
 
 def _public(svc: ScanService, row: ScanRead) -> ScanPublic:
-    return ScanPublic(
-        id=row.id, state=svc.state(row), event=row.event_name, observatory=row.observatory,
-        run_id=row.run_id, event_id=row.event_id, priority=row.priority, labels=row.labels,
-        publish=row.publish, config=row.config, origin_scan=row.origin_scan_pk,
-        created_at=row.created_at, started_at=row.started_at, heartbeat_at=row.heartbeat_at,
-        claims=row.claims, abort_requested_at=row.abort_requested_at,
-        finished_at=row.finished_at, error=row.error, revision=row.revision_number)
+    return ScanPublic.model_validate({
+        **row.model_dump(include=_SHOWN), "state": svc.state(row), "event": row.event_name,
+        "origin_scan": row.origin_scan_pk, "revision": row.revision_number})
+
+
+#: The fields of a stored scan that the API shows under their own names.
+_SHOWN = set(ScanPublic.model_fields) & set(ScanRead.model_fields)
 
 
 def _best(ra: float | None, dec: float | None, llh: float | None) -> BestPublic | None:
@@ -191,7 +196,8 @@ def scan_status(ctx: ContextDep, scan_id: ScanId) -> StatusPublic:
     row, prog = ctx.scans.progress(scan_id)
     return StatusPublic(id=row.id, state=prog.state, claims=row.claims,
                         abort_requested=row.abort_requested_at is not None,
-                        snapshots=prog.snapshots, has_partial_result=prog.snapshots > 0)
+                        snapshots=prog.snapshots, has_partial_result=prog.snapshots > 0,
+                        note=row.note)
 
 
 @router.get("/scans/{scan_id}/progress", response_model=ProgressPublic,
@@ -212,12 +218,14 @@ def scan_result(ctx: ContextDep, scan_id: ScanId) -> ResultPublic:
     row = ctx.scans.scans.get(scan_id)
     snaps, final = ctx.scans.scans.snapshots(scan_id, with_final_result=True)
     return ResultPublic(id=row.id, state=ctx.scans.state(row), final=final, snapshots=[
-        SnapshotPublic(seq=s.seq, kind=s.kind,  # type: ignore[arg-type]  # CHECK constraint
-                       fraction=s.fraction,
-                       pixels_done=s.pixels_done, pixels_total=s.pixels_total,
-                       rate_per_s=s.rate, eta_s=s.eta_s,
-                       best=_best(s.best_ra, s.best_dec, s.best_llh), created_at=s.created_at)
+        SnapshotPublic.model_validate({
+            **s.model_dump(include=_SNAPSHOT_SHOWN), "rate_per_s": s.rate,
+            "best": _best(s.best_ra, s.best_dec, s.best_llh)})
         for s in snaps])
+
+
+#: The fields of a stored snapshot that the API shows under their own names.
+_SNAPSHOT_SHOWN = set(SnapshotPublic.model_fields) & set(ScanSnapshotRead.model_fields)
 
 
 @router.delete("/scans/{scan_id}", response_model=ScanPublic, status_code=202,

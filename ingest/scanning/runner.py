@@ -245,9 +245,8 @@ class ScanRunner:
             final = Snapshot(1.0, n, n, n / max(result.stats.elapsed_s, 1e-9), 0.0,
                              (math.degrees(p.ra), math.degrees(p.dec), p.llh))
             # The heartbeat goes on while publishing (claim.done is set only in finally).
-            stored = self.publisher.finish(row, claim.token, result, final)
-            why = ("" if stored is not None or row.publish != "update" else
-                   "; no update published: the event is retracted or not in the catalog")
+            finished = self.publisher.finish(row, claim.token, result, final)
+            why = "" if finished.note is None else f"; {finished.note}"
             log.info("scan %s done in %.1f s%s", row.id, result.stats.elapsed_s, why,
                      extra={**fields, "outcome": "done"})
         except ScanCancelled:

@@ -98,7 +98,7 @@ class ScanService:
             return row
         assert event is not None
         with self.catalog.engine.connect() as conn:
-            event_pk = int(self.catalog.resolve_event(conn, event)["id"])
+            event_pk = self.catalog.resolve_event(conn, event).id
         found = self.scans.raw_event_of(event_pk)
         if found is None:
             raise Conflict(f"event {event!r} has no raw event to scan "

@@ -15,6 +15,10 @@ reads top to bottom:
    (when PIDs are configured), the artifact rows, the region tiles, the notices (which
    link the FITS skymap) and marks the scan done with its final snapshot.
 
+A ``publish='update'`` scan that cannot publish (its event is retracted, or its raw event
+has no catalog event) ends ``done`` with its result only, and says why in its ``note``
+(``GET /api/v1/scans/{id}``).
+
 A failed upload raises before the transaction, so no revision, artifact row, tile or
 notice is stored, and the scan fails with the store's error (the runner's failure path).
 Every write presents the runner's claim token (``token``): a runner whose claim was taken
@@ -33,7 +37,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
@@ -44,7 +48,7 @@ from sqlalchemy.engine import Engine
 from catalog.notices.model import is_safe_name
 from catalog.notices.parsed import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
 from catalog.publish import Publisher
-from catalog.schema.events import ArtifactFile
+from catalog.schema.events import ArtifactFile, EventCurrentRead
 from catalog.schema.ingest import ScanRead
 from catalog.storage.events import CatalogStorage
 from catalog.storage.revisions import StoredRevision
@@ -82,15 +86,15 @@ def reported_regions(result: ScanResult) -> dict[int, Region]:
     return out
 
 
-def update_record(row: ScanRead, current: dict[str, object], result: ScanResult,
+def update_record(row: ScanRead, event: EventCurrentRead, result: ScanResult,
                   regions: dict[int, Region]) -> NoticeRecord:
     """The update revision of the scanned event (energy, signalness and FAR carried over
     from the revision it updates: the scan refines the direction)."""
     b = result.best
+    cur = event.current
     return NoticeRecord(
         observatory=row.observatory, run_id=row.run_id, event_id=row.event_id,
-        name=row.event_name, stream=Stream(str(current["stream"])),
-        event_time=current["event_time"],  # type: ignore[arg-type]
+        name=row.event_name, stream=Stream(event.stream), event_time=event.event_time,
         kind=RevisionKind.UPDATE, source=Source.RECO, source_rev=None,
         source_key=f"reco:{row.observatory}:{row.run_id}:{row.event_id}:scan{row.id}",
         issued_at=datetime.now(UTC), ra=float(np.degrees(b.ra)) % 360.0,
@@ -98,14 +102,38 @@ def update_record(row: ScanRead, current: dict[str, object], result: ScanResult,
         regions=tuple(ErrorRegion(level / 100, ra_plus=r.ra_plus, ra_minus=r.ra_minus,
                                   dec_plus=r.dec_plus, dec_minus=r.dec_minus)
                       for level, r in sorted(regions.items())),
-        energy_tev=current["cur_energy_tev"],  # type: ignore[arg-type]
-        signalness=current["cur_signalness"],  # type: ignore[arg-type]
-        far_per_year=current["cur_far_per_year"],  # type: ignore[arg-type]
+        energy_tev=None if cur is None else cur.energy_tev,
+        signalness=None if cur is None else cur.signalness,
+        far_per_year=None if cur is None else cur.far_per_year,
         extra={"estimator": "reco scan", "scan": row.id,
                "scan_config": result.config,
                "regions": {str(k): {"name": r.name, "threshold": r.threshold,
                                     "area_deg2": r.area_deg2} for k, r in regions.items()},
                "best_llh": b.llh})
+
+
+def unpublished(row: ScanRead, event: EventCurrentRead | None) -> str | None:
+    """Why a scan that asked for ``publish='update'`` publishes nothing (its ``note``), or
+    None when it publishes (or was not asked to). ``event`` is its catalog event now."""
+    if row.publish != "update":
+        return None
+    if event is None:
+        return ("no update revision published: the scanned raw event has no catalog event; "
+                "the result is on this scan only")
+    cur = event.current
+    if cur is not None and cur.kind == RevisionKind.RETRACTION.value:
+        return (f"no update revision published: event {event.name or event.id} is retracted "
+                f"(revision {cur.number}); the result is on this scan only")
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """How a scan ended ``done``: the update revision it published, or why none (``note``;
+    both None when it was not asked to publish)."""
+
+    revision: StoredRevision | None
+    note: str | None = None
 
 
 class UpdatePublisher:
@@ -122,18 +150,19 @@ class UpdatePublisher:
         self.on_queued = on_queued
 
     def finish(self, row: ScanRead, token: str, result: ScanResult, snap: Snapshot,
-               ) -> StoredRevision | None:
+               ) -> Finished:
         """Final snapshot, outcome ``done`` and (if asked for) the update revision, under
         the claim ``token`` (``LostClaim``, nothing stored, if it is no longer held)."""
         payload = result.to_json()
-        current = self._current(row)
-        if current is None:
+        event = self._event(row)
+        note = unpublished(row, event)
+        if event is None or note is not None:
             with catalog_tx(self.engine) as tx:
-                tx.scans.finish_done(row.id, token, snap, payload, None)
-            return None
+                tx.scans.finish_done(row.id, token, snap, payload, None, note)
+            return Finished(None, note)
         regions = reported_regions(result)
-        record = update_record(row, current, result, regions)
-        event_pk = int(current["id"])
+        record = update_record(row, event, result, regions)
+        event_pk = event.id
         tmp = self.store.scratch()
         try:
             files = write_products(result, regions, tmp, product_stem(row))
@@ -156,19 +185,15 @@ class UpdatePublisher:
             shutil.rmtree(tmp, ignore_errors=True)
         if stored.notices:
             self.on_queued()
-        return stored
+        return Finished(stored)
 
-    def _current(self, row: ScanRead) -> dict[str, Any] | None:
-        """The event a scan updates, as it stands now; None when it publishes nothing (not
-        asked to, no catalog event, or the event is retracted: the result stays on the scan
-        only)."""
+    def _event(self, row: ScanRead) -> EventCurrentRead | None:
+        """The catalog event a ``publish='update'`` scan updates, as it stands now; None
+        when it was not asked to publish or has no catalog event."""
         if row.publish != "update" or row.event_pk is None:
             return None
         with self.engine.connect() as conn:
-            current = dict(self.catalog.resolve_event(conn, str(row.event_pk)))
-        if current["cur_kind"] == RevisionKind.RETRACTION.value:
-            return None
-        return current
+            return self.catalog.resolve_event(conn, str(row.event_pk))
 
     def _place(self, event_pk: int, number: int, files: list[WrittenFile]) -> list[ArtifactFile]:
         """Put the files under ``<event pk>/<number>/`` of the store; their artifact rows.

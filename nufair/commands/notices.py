@@ -75,12 +75,10 @@ def notices_command() -> None:
 def list_notices(alert: str | None, sink: str | None, state: str | None, after: int,
                  limit: int, as_json: bool) -> None:
     """List notices by id, with their state and the last attempt's word."""
-    from dataclasses import asdict
-
     def action(s: OutboxSteering) -> None:
         for n in s.list(alert=alert, sink=sink, state=state, after_id=after, limit=limit):
             if as_json:
-                click.echo(json.dumps(asdict(n), default=_iso))
+                click.echo(json.dumps(n.model_dump(), default=_iso))
                 continue
             why = n.failed_reason or n.last_detail or ""
             click.echo(f"{n.id}\t{n.alert or n.event_pk} r{n.revision}\t{n.sink}\t{n.format}"

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +26,8 @@ from ingest.pipeline import Accepted
 from nufair.cli import main
 from nufair.ingest import make_context
 from nufair.settings import Settings
-from tests.ingest.amqp import AMQP_URL, depth, params, publish, queues, take_all
+from tests.ingest.amqp import AMQP_URL, depth, params, publish, take_all
 from tests.ingest.events import raw_body
-
-
-@pytest.fixture
-def amqp() -> Iterator[ConsumerConfig]:
-    with queues() as config:
-        yield config
 
 
 @pytest.fixture

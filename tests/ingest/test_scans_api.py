@@ -32,7 +32,8 @@ def test_alert_queues_one_realtime_update_scan_and_non_alert_none(
     assert scans[0]["config"]["nsides"] == [[4, 0], [8, 4]]
     status = idle.get(f"/api/v1/scans/{scans[0]['id']}/status").json()
     assert status == {"id": scans[0]["id"], "state": "pending", "claims": 0,
-                      "abort_requested": False, "snapshots": 0, "has_partial_result": False}
+                      "abort_requested": False, "snapshots": 0, "has_partial_result": False,
+                      "note": None}
 
 
 def test_request_list_abort_rescan(idle: TestClient, admin_headers: dict[str, str]) -> None:

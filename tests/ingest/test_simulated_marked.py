@@ -3,8 +3,8 @@
 A simulated raw event (observatory ``nufair-sim``, what ``reco.simulate`` writes) and the
 same event from a real observatory go through the real app: the notices the folder sink
 writes are checked against the official schemas and for their test flags, the VOEvent is
-signed with ``NUFAIR_IVORN_BASE``, and the simulated event's landing page carries the banner
-and credits no collaboration.
+signed with ``NUFAIR_IVORN_BASE`` and carries the contact of ``NUFAIR_CONTACT_*``, and the
+simulated event's landing page carries the banner and credits no collaboration.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ def _notices(settings: Settings, body: dict[str, Any]) -> tuple[Any, dict[str, A
 
 def test_simulated_event_goes_out_as_a_test_and_a_real_one_does_not(
         settings: Settings, admin_headers: dict[str, str]) -> None:
-    cfg = settings.model_copy(update={"ivorn_base": IVORN_BASE})
+    cfg = settings.model_copy(update={"ivorn_base": IVORN_BASE, "contact_name": "Duty Desk",
+                                      "contact_email": "desk@nufair.test"})
     sim = raw_body(event_id=42)
     assert sim["observatory"] == "nufair-sim"
     real = {**raw_body(event_id=42), "observatory": "IceCube", "event_id": 44}
@@ -78,6 +79,8 @@ def test_simulated_event_goes_out_as_a_test_and_a_real_one_does_not(
         params = _params(v)
         assert params["Test"]["value"] == "false" and params["InternalTest"]["value"] == "false"
         assert v.Who.AuthorIVORN == IVORN_BASE
+        assert v.Who.Author.contactName == "Duty Desk"  # the contact comes from the settings
+        assert v.Who.Author.contactEmail == "desk@nufair.test"
         assert gcn["alert_tense"] == "current"
         assert "TEST" not in circular
 

@@ -16,8 +16,10 @@ from vo.adql import frames
 from vo.adql import geometry as geo
 from vo.adql.base import TranslatorBase
 from vo.adql.conditions import PREDICATES
-from vo.adql.mocsql import moc_literal, shape_moc
+from vo.adql.mocsql import check_moc_values, moc_literal, shape_moc
 from vo.adql.scope import Expr, Ident, Node, Scope
+from vo.adql.stcs import parse_stcs
+from vo.adql.uploads import UploadColumn
 from vo.adql.values import tok
 from vo.errors import AdqlError
 from vo.tables import ColumnInfo
@@ -45,7 +47,8 @@ UDF_DESCRIPTIONS = {
                          "cell that contains the point p (ICRS).",
     "ivo_healpix_center": "The centre (ICRS) of the NESTED HEALPix cell hpxIndex at order "
                           "hpxOrder (0 to 29), as a POINT.",
-    "moc": "A MOC from its ASCII MOC 2.0 serialization (MOC('5/1-3 7/')); also "
+    "moc": "A MOC from its ASCII MOC 2.0 serialization: a string (MOC('5/1-3 7/')) or "
+           "a text column of an uploaded table (MOC(u.moc), one MOC per row); also "
            "MOC(hpxOrder, shape): the covering of a constant CIRCLE or POLYGON at that "
            "order. A MOC is compared with INTERSECTS and CONTAINS to MOC columns "
            "(moc50, moc90), other MOCs, points and constant shapes, and has an AREA.",
@@ -256,16 +259,52 @@ class FunctionsMixin(TranslatorBase):
         return self.geo.point(Expr(self.bind(pr), const=pr), Expr(self.bind(pd), const=pd))
 
     def call_moc(self, name: str, args: list[Expr], tree: Node) -> Expr | None:
-        """MOC('ASCII MOC') or MOC(order, constant CIRCLE or POLYGON): a MOC value."""
+        """MOC('ASCII MOC'), MOC(text column of an uploaded table) or MOC(order, constant
+        CIRCLE or POLYGON): a MOC value."""
         if len(args) == 1 and isinstance(args[0].const, str):
             return self.geo.mocs.literal(moc_literal(args[0].const))
+        if len(args) == 1 and (column := self._uploaded_text(args[0])) is not None:
+            try:
+                check_moc_values(column.name, column.values.tolist())
+            except AdqlError as exc:
+                raise self.fail(exc.reason, tree) from None
+            return self.geo.mocs.text_moc(args[0].sql)
         if len(args) == 2 and _integer(args[0].const) and args[1].kind != "value":
             if not 0 <= args[0].const <= MAX_HPX_ORDER:
                 raise self.fail(f"MOC: the order must be an integer from 0 to "
                                 f"{MAX_HPX_ORDER}", tree)
             return self.geo.mocs.literal(shape_moc(args[1], order=args[0].const))
-        raise self.fail("MOC takes an ASCII MOC string, or an order and a constant CIRCLE "
-                        "or POLYGON", tree)
+        raise self.fail("MOC takes an ASCII MOC string, a text column of an uploaded table, "
+                        "or an order and a constant CIRCLE or POLYGON", tree)
+
+    def _uploaded_text(self, e: Expr) -> UploadColumn | None:
+        """The uploaded text column that ``e`` names, if it names one (its values can be
+        checked before the query runs)."""
+        for up in self.uploads.values():
+            for c in up.columns:
+                if c.meta is not None and c.meta is e.meta and e.name == c.name \
+                        and c.datatype in ("char", "unicodeChar"):
+                    return c
+        return None
+
+    def call_region(self, name: str, args: list[Expr], tree: Node) -> Expr | None:
+        """REGION('STC-S'): a Position, Circle, Box or Polygon in ICRS (:mod:`stcs`)."""
+        if len(args) != 1:
+            return None
+        if not isinstance(args[0].const, str):
+            raise self.fail("REGION takes a constant STC-S string", tree)
+        try:
+            shape = parse_stcs(args[0].const)
+            nums = [Expr(self.bind(v, "double precision"), const=v) for v in shape.numbers]
+            if shape.kind == "point":
+                return self.geo.point(*nums)
+            if shape.kind == "circle":
+                return self.geo.circle(self.geo.point(nums[0], nums[1]), nums[2])
+            if shape.kind == "box":
+                return self.geo.box_of(*nums)
+            return self.geo.polygon_of(list(zip(nums[::2], nums[1::2], strict=True)))
+        except AdqlError as exc:
+            raise self.fail(exc.reason, tree) from None
 
     def healpix_shift(self, order: Expr, tree: Node) -> str:
         """SQL of the bit shift from order 29 to ``order`` (ivo_healpix_index).
@@ -292,7 +331,7 @@ FunctionsMixin.CALLS.update({
                     FunctionsMixin.call_geometry),
     "ivo_healpix_index": FunctionsMixin.call_healpix_index,
     "ivo_healpix_center": FunctionsMixin.call_healpix_center,
-    "moc": FunctionsMixin.call_moc,
+    "moc": FunctionsMixin.call_moc, "region": FunctionsMixin.call_region,
 })
 
 __all__ = ["MATH", "MAX_HPX_ORDER", "UDFS", "FunctionsMixin"]

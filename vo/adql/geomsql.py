@@ -19,7 +19,7 @@ from mocpy import MOC
 
 from catalog import sky
 from vo.adql import geometry as geo
-from vo.adql.mocsql import MocSql
+from vo.adql.mocsql import MocSql, TextMoc
 from vo.adql.regions import exact_region_sql
 from vo.adql.scope import Expr
 from vo.errors import AdqlError
@@ -165,6 +165,10 @@ class GeometrySql:
             return Expr(f"(SELECT sum(upper(m.hpx) - lower(m.hpx)) * {sky.PIXAREA29_DEG2!r}"
                         f" FROM {TILES_RELATION} m WHERE m.revision_pk = {rev}"
                         f" AND m.level = {int(level)})", name="area", meta=_AREA)
+        if g.kind == "moc" and isinstance(g.polygon, TextMoc):
+            return Expr(f"(SELECT sum(upper(m.hpx) - lower(m.hpx)) * {sky.PIXAREA29_DEG2!r}"
+                        f" FROM {self.mocs.text_tiles(g.polygon.sql)} AS m)", name="area",
+                        meta=_AREA)
         if g.kind == "moc" and isinstance(g.polygon, MOC):
             value = float(g.polygon.sky_fraction) * 4 * math.pi * (180 / math.pi) ** 2
             return Expr(self.bind(value, "double precision"), const=value, name="area",

@@ -8,6 +8,11 @@ its rows of the region tiles, a literal or a shape bound arrays of ranges (mocpy
 * ``CONTAINS(a, b)`` (``a`` within ``b``): every tile of ``a`` is covered by the tiles of
   ``b`` it overlaps (their overlaps add up to its length; tiles of one MOC are disjoint).
 
+A MOC from a column of an uploaded table (``MOC(u.moc_column)``: ASCII MOCs, one per row)
+is read in SQL from the row's text (:meth:`MocSql.text_tiles`), its tiles merged into
+disjoint ranges; every value of the column is checked first (:func:`check_ascii_moc`), so
+the SQL never meets text it cannot read.
+
 A MOC is its tiles, so MOC–MOC answers are exact. A constant CIRCLE or POLYGON is taken at
 ``tile_order(size) + 3`` (:mod:`catalog.sky`): as ``b`` of CONTAINS its inner covering (the
 cells wholly inside it: for a circle its covering less the cells on its edge, for a polygon
@@ -20,7 +25,9 @@ out of a shape it is inside, never in one it is not.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import astropy.units as u
 import numpy as np
@@ -37,6 +44,53 @@ Bind = Callable[..., str]
 
 #: Finer orders than the tile order of a shape's size at which shapes meet MOCs.
 FINER = 3
+
+#: The deepest order of a MOC (the tiles are order-29 indices).
+MAX_ORDER = 29
+
+
+#: An ASCII MOC (MOC 2.0, space only) as :meth:`MocSql.text_tiles` reads it: each order
+#: ``N/`` followed by cells ``i`` or ranges ``i-j``, separated by spaces or commas.
+_CELLS = r"\d+(?:-\d+)?"
+_ORDER_GROUP = rf"\d+/(?:[\s,]*{_CELLS}(?:[\s,]+{_CELLS})*)?"
+_ASCII_MOC = re.compile(rf"\s*(?:{_ORDER_GROUP}(?:[\s,]+{_ORDER_GROUP})*)?[\s,]*")
+
+
+@dataclass(frozen=True, slots=True)
+class TextMoc:
+    """A MOC given as ASCII MOC text in SQL (a column of an uploaded table): ``sql``."""
+
+    sql: str
+
+
+def check_ascii_moc(text: str) -> str | None:
+    """Why ``text`` is not an ASCII MOC that SQL can read (None when it is one): orders
+    0 to 29, cells inside their order, ranges in increasing order."""
+    if not _ASCII_MOC.fullmatch(text):
+        return "not an ASCII MOC (order/cells, e.g. '3/1-5 7 4/12')"
+    order = 0
+    for word in re.split(r"[\s,]+", text.strip()):
+        head, slash, cell = word.rpartition("/")
+        if slash:
+            order = int(head)
+            if order > MAX_ORDER:
+                return f"order {order} is over {MAX_ORDER}"
+        if cell:
+            lo, _, hi = cell.partition("-")
+            if int(hi or lo) < int(lo) or int(hi or lo) >= 12 * 4**order:
+                return f"{order}/{cell} is not a range of cells of order {order}"
+    return None
+
+
+def check_moc_values(column: str, values: Iterable[object]) -> None:
+    """An ADQL error naming the first value of an uploaded column that is not an ASCII MOC
+    (NULLs pass: a NULL MOC has no tiles)."""
+    for row, value in enumerate(values, 1):
+        if value is None:
+            continue
+        why = check_ascii_moc(str(value))
+        if why is not None:
+            raise AdqlError(f"MOC({column}): row {row} is {why}: {str(value)[:40]!r}")
 
 
 def moc_literal(text: str) -> MOC:
@@ -103,8 +157,43 @@ class MocSql:
                     const=moc.to_string(format="ascii", fold=0).strip(), name="moc",
                     polygon=moc)
 
+    def text_moc(self, text_sql: str) -> Expr:
+        """The MOC of ASCII MOC text in SQL (checked beforehand: :func:`check_moc_values`),
+        selected as its sorted ranges like a MOC column (NULL when it has no cells)."""
+        tiles = self.text_tiles(text_sql)
+        return Expr(f"(SELECT array_agg(ARRAY[lower(mt.hpx), upper(mt.hpx)] ORDER BY "
+                    f"lower(mt.hpx)) FROM {tiles} AS mt)", kind="moc", name="moc",
+                    polygon=TextMoc(text_sql))
+
+    @staticmethod
+    def text_tiles(text_sql: str) -> str:
+        """A subquery of the disjoint tiles (``hpx``) of ASCII MOC text in SQL.
+
+        The text is split into words at spaces and commas; a word ``N/...`` starts order
+        N, which holds for the words after it: the order of a word is the one of the last
+        ``N/`` word up to it (a running maximum of position * 100 + order, modulo 100:
+        orders are below 100). Cells ``i`` or ``i-j`` at order N are order-29 ranges
+        ``[i << 2(29 - N), (j + 1) << 2(29 - N))``; ``range_agg`` merges them, so that the
+        tiles are disjoint as a MOC column's are.
+        """
+        words = (f"regexp_split_to_table(btrim({text_sql}), '[[:space:],]+')"
+                 " WITH ORDINALITY AS w(word, n)")
+        order = ("max(CASE WHEN w.word ~ '^[0-9]+/' THEN w.n * 100 + CAST(substring(w.word"
+                 " FROM '^([0-9]+)/') AS bigint) END) OVER (ORDER BY w.n) % 100")
+        cells = (f"SELECT regexp_replace(w.word, '^[0-9]+/', '') AS cell, {order} AS o"
+                 f" FROM {words}")
+        first = "CAST(split_part(c.cell, '-', 1) AS bigint)"
+        last = ("CAST(COALESCE(NULLIF(split_part(c.cell, '-', 2), ''), "
+                "split_part(c.cell, '-', 1)) AS bigint)")
+        shift = f"CAST(2 * ({MAX_ORDER} - c.o) AS integer)"
+        return (f"(SELECT unnest(range_agg(int8range({first} << {shift}, ({last} + 1) << "
+                f"{shift}))) AS hpx FROM ({cells}) AS c WHERE c.cell <> '')")
+
     def tiles(self, e: Expr, inner: bool = False) -> str:
-        """A subquery of the tiles (``hpx``) of a MOC column, literal or constant shape."""
+        """A subquery of the tiles (``hpx``) of a MOC column, literal, uploaded MOC or
+        constant shape."""
+        if e.kind == "moc" and isinstance(e.polygon, TextMoc):
+            return self.text_tiles(e.polygon.sql)
         if e.kind == "moc" and e.moc is not None:
             rev, level = e.moc
             return (f"(SELECT hpx FROM {TILES_RELATION} WHERE revision_pk = {rev}"
@@ -122,11 +211,16 @@ class MocSql:
                 " WHERE ma.hpx && mb.hpx)")
 
     def within(self, a: Expr, b: Expr) -> str:
-        """SQL boolean: every tile of ``a`` is covered by tiles of ``b``."""
+        """SQL boolean: every tile of ``a`` is covered by tiles of ``b`` (false for a MOC
+        column or uploaded MOC that is NULL)."""
         covered = (f"(SELECT COALESCE(sum(upper(ma.hpx * mb.hpx) - lower(ma.hpx * mb.hpx)), 0)"
                    f" FROM {self.tiles(b, inner=True)} AS mb WHERE mb.hpx && ma.hpx)")
-        return (f"NOT EXISTS (SELECT 1 FROM {self.tiles(a)} AS ma"
-                f" WHERE {covered} < upper(ma.hpx) - lower(ma.hpx))")
+        within = (f"NOT EXISTS (SELECT 1 FROM {self.tiles(a)} AS ma"
+                  f" WHERE {covered} < upper(ma.hpx) - lower(ma.hpx))")
+        if a.moc is None and not isinstance(a.polygon, TextMoc):
+            return within  # a literal or a shape: an empty one lies in anything
+        # a MOC column or uploaded MOC with no tiles is a NULL: it lies in nothing
+        return f"(EXISTS (SELECT 1 FROM {self.tiles(a)} AS mn) AND {within})"
 
     def point_in(self, p: Expr, m: Expr) -> str:
         """SQL boolean: POINT ``p`` is in a MOC literal's tiles."""

@@ -53,7 +53,7 @@ def test_every_verb_and_format_validates(get: Callable[..., etree._Element],
     assert ident.findtext(f"{OAI}Identify/{OAI}deletedRecord") == "persistent"
     assert ident.findtext(f"{OAI}Identify/{OAI}granularity") == "YYYY-MM-DDThh:mm:ssZ"
     prefixes = {e.text for e in get(verb="ListMetadataFormats").iter(f"{OAI}metadataPrefix")}
-    assert prefixes == {"oai_dc", "oai_datacite", "datacite"}
+    assert prefixes == {"oai_dc", "oai_datacite", "datacite", "ivo_vor"}
     specs = {e.text for e in get(verb="ListSets").iter(f"{OAI}setSpec")}
     assert {"stream:gold", "stream:bronze", "stream:cascade", "catalog:icecat1",
             "status:retracted"} <= specs
