@@ -99,7 +99,7 @@ def import_scan(svc: ScanService, publisher: UpdatePublisher, *, event: str, dat
     docstring); the stored scan."""
     result = read_result(data)
     with svc.catalog.engine.connect() as conn:
-        event_pk = int(svc.catalog.resolve_event(conn, event)["id"])
+        event_pk = int(svc.catalog.resolve_event(conn, event).id)
     raw_pk = svc.scans.raw_event_of(event_pk)
     if raw_pk is None:
         raise Conflict(f"event {event!r} has no raw event to attach a scan to "
