@@ -24,6 +24,7 @@ from catalog.handlers.subscriptions import router as subscriptions_router
 from catalog.storage.events import CatalogStorage
 from ingest.handlers.notices import router as notices_router
 from ingest.handlers.raw_events import router as ingest_router
+from ingest.handlers.scan_import import router as scan_import_router
 from ingest.handlers.scans import router as scan_router
 from nufair import __version__, logs, pgsupervisor
 from nufair.context import NufairApp, build_catalog_context
@@ -182,6 +183,7 @@ def _include_routers(app: NufairApp, settings: Settings) -> None:
     app.include_router(vo_async_router)
     install_vo(app, VoSetup(vo_config(settings), job_policy(settings), app.tokens))
     app.include_router(ingest_router, dependencies=rest)
+    app.include_router(scan_import_router, dependencies=rest)
     app.include_router(scan_router, dependencies=rest)
     app.include_router(notices_router, dependencies=rest)
 

@@ -18,7 +18,8 @@ from nufair.commands.consume import consume_command
 from nufair.commands.counterparts import counterparts
 from nufair.commands.ingest import ingest_command
 from nufair.commands.notices import notices_command
-from nufair.commands.reco import scan, simulate
+from nufair.commands.reco import simulate
+from nufair.commands.scan_import import scan_group
 from nufair.commands.subscriptions import subscriptions_command
 from nufair.settings import Settings, hash_token, load_settings
 
@@ -221,7 +222,7 @@ main.add_command(adql)
 main.add_command(ingest_command)
 main.add_command(consume_command)
 main.add_command(notices_command)
-main.add_command(scan)
+main.add_command(scan_group)
 main.add_command(simulate)
 main.add_command(counterparts)
 main.add_command(subscriptions_command)
