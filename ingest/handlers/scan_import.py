@@ -33,7 +33,7 @@ class ScanImportRequest(BaseModel):
     result: dict[str, Any] = Field(description="skymap_scanner / SkyDriver result JSON "
                                    "(keys 'nside-N'), as icecube-skyreader writes it")
     publish: Literal["none", "update"] = Field(
-        default="update", description="update: the result becomes an update revision "
+        default="none", description="update: the result becomes an update revision "
         "(FITS skymaps, MOCs, notices); none: kept on the scan only")
     labels: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list, max_length=16)

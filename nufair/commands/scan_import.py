@@ -41,7 +41,7 @@ def scan_group() -> None:
 @click.argument("result_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--event", "event_key", required=True,
               help="The stored event: name (IceCube-231202A), run_event or id.")
-@click.option("--publish", type=click.Choice(["update", "none"]), default="update",
+@click.option("--publish", type=click.Choice(["update", "none"]), default="none",
               show_default=True,
               help="update: an update revision with FITS skymaps, MOCs and notices.")
 @click.option("--label", "labels", multiple=True, help="Labels of the scan (repeatable).")

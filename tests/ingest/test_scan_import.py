@@ -59,7 +59,8 @@ def test_import_stores_a_finished_scan_and_update_revision(
     data = theirs()
     before = _scans(idle)
     r = idle.post("/api/v1/scans/import", headers=admin_headers,
-                  json={"event": name, "result": data, "labels": ["check"]})
+                  json={"event": name, "result": data, "labels": ["check"],
+                        "publish": "update"})
     assert r.status_code == 201, r.text
     scan = r.json()
     assert scan["state"] == "done" and scan["revision"] == 1

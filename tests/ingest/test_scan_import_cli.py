@@ -41,7 +41,8 @@ def test_scan_import_from_the_command_line(db_url: str, tmp_path: Path,
     assert "[scan_result_mismatch]" in refused.output
 
     done = runner.invoke(main, ["scan", "import", str(result), "--event",
-                                str(names[(138632, 31747601)]), "--label", "cli"])
+                                str(names[(138632, 31747601)]), "--label", "cli",
+                                "--publish", "update"])
     assert done.exit_code == 0, done.output
     assert "update revision 1" in done.output and "run 138632 event 31747601" in done.output
     (event,) = [e for e in storage.list_events(EventQuery()).items if e.event_id == 31747601]
