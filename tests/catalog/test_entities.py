@@ -102,7 +102,7 @@ def test_core_tables_are_the_models_tables() -> None:
         "events", "revisions", "region_tiles", "artifacts", "raw_events", "scans",
         "scan_snapshots", "notices", "notice_attempts", "dois", "uws_jobs", "uws_job_uploads",
         "counterparts",
-        "subscriptions", "subscription_tiles"}
+        "subscriptions", "subscription_footprints", "subscription_tiles"}
 
 
 def test_table_models_list_columns_in_migration_order() -> None:
