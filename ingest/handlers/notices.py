@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from catalog.handlers.auth import require_scope
@@ -36,9 +36,12 @@ State = Literal["pending", "delivered", "failed"]
 class NoticePublic(BaseModel):
     """A notice in the outbox and where its delivery stands."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     alert: str | None = Field(description="the alert's name")
-    event: int = Field(description="the event's id")
+    event: int = Field(validation_alias=AliasChoices("event", "event_pk"),
+                       description="the event's id")
     revision: int
     sink: str
     format: str
@@ -82,11 +85,8 @@ def _steering(ctx: IngestContext) -> OutboxSteering:
 
 
 def _public(n: NoticeStatusRead) -> NoticePublic:
-    return NoticePublic(
-        id=n.id, alert=n.alert, event=n.event_pk, revision=n.revision, sink=n.sink,
-        format=n.format, state=n.state,  # type: ignore[arg-type]  # CHECK constraint
-        attempts=n.attempts, next_attempt_at=n.next_attempt_at, delivered_at=n.delivered_at,
-        failed_reason=n.failed_reason, last_detail=n.last_detail, created_at=n.created_at)
+    # The stored shape under the operator's names; ``state`` is checked against the Literal.
+    return NoticePublic.model_validate(n, from_attributes=True)
 
 
 @router.get("/notices", response_model=NoticePage, summary="Notices in the outbox, by id")
