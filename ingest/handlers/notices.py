@@ -33,7 +33,7 @@ SINK_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
 State = Literal["pending", "delivered", "failed"]
 
 
-class NoticePublic(BaseModel):
+class NoticeStatusPublic(BaseModel):
     """A notice in the outbox and where its delivery stands."""
 
     model_config = ConfigDict(from_attributes=True)
@@ -57,7 +57,7 @@ class NoticePublic(BaseModel):
 class NoticePage(BaseModel):
     """One page of notices, by id; ``next_after``: pass it as ``after`` for the next page."""
 
-    notices: list[NoticePublic]
+    notices: list[NoticeStatusPublic]
     next_after: int | None
 
 
@@ -84,9 +84,9 @@ def _steering(ctx: IngestContext) -> OutboxSteering:
     return OutboxSteering(ctx.publisher.engine, ctx.publisher, on_queued=ctx.dispatcher.wake)
 
 
-def _public(n: NoticeStatusRead) -> NoticePublic:
+def _public(n: NoticeStatusRead) -> NoticeStatusPublic:
     # The stored shape under the operator's names; ``state`` is checked against the Literal.
-    return NoticePublic.model_validate(n, from_attributes=True)
+    return NoticeStatusPublic.model_validate(n, from_attributes=True)
 
 
 @router.get("/notices", response_model=NoticePage, summary="Notices in the outbox, by id")
@@ -105,9 +105,9 @@ def list_notices(
                       next_after=rows[-1].id if len(rows) == limit else None)
 
 
-@router.post("/notices/{notice_id}/retry", response_model=NoticePublic,
+@router.post("/notices/{notice_id}/retry", response_model=NoticeStatusPublic,
              summary="Make a failed or waiting notice due now")
-def retry_notice(ctx: ContextDep, notice_id: NoticeId, _token: AdminToken) -> NoticePublic:
+def retry_notice(ctx: ContextDep, notice_id: NoticeId, _token: AdminToken) -> NoticeStatusPublic:
     """Try a notice again now (409 for a delivered one: replay it instead)."""
     return _public(_steering(ctx).retry(notice_id))
 
