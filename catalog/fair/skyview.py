@@ -237,7 +237,8 @@ def csp_sources(survey: str | None) -> dict[str, list[str]]:
     inserts one stylesheet and one style attribute (:data:`ALADIN_STYLE_SOURCES`) and
     starts a ``blob:`` worker; images drawn to a canvas come as ``blob:``; the survey's
     origin is fetched and drawn when one is set. The home page's static map of every alert
-    is an SVG document of this service in an ``<object>`` (``object-src 'self'``).
+    is an SVG document of this service in an ``<object>`` (``object-src 'self'``; browsers
+    treat a document in an ``<object>`` as a frame: ``frame-src 'self'``).
     """
     extra: dict[str, list[str]] = {
         "script-src": ["'self'", "'wasm-unsafe-eval'"],
@@ -246,6 +247,7 @@ def csp_sources(survey: str | None) -> dict[str, list[str]]:
         "img-src": ["blob:"],
         "connect-src": ["'self'", "data:"],
         "object-src": ["'self'"],
+        "frame-src": ["'self'"],
     }
     if survey:
         origin = "{0.scheme}://{0.netloc}".format(urlsplit(survey))

@@ -123,7 +123,8 @@ def test_home_page_carries_no_overlay(client: TestClient, seeded: RecordService)
     data = json.loads(doc.xpath("//script[@class='sky-data']")[0].text)
     assert (data["overlay"], data["regions"], data["markers"]) == (skymap.JSON_PATH, [], [])
     assert doc.xpath("//*[@id='allsky']//object/@data") == [skymap.SVG_PATH]
-    assert "object-src 'self'" in r.headers["content-security-policy"]
+    csp = r.headers["content-security-policy"]
+    assert "object-src 'self'" in csp and "frame-src 'self'" in csp
     legend = doc.get_element_by_id("legend")
     assert {c.get("class") for c in legend.iter("{*}circle", "circle")} >= {
         "status-retracted", "status-likely_background"}
