@@ -189,7 +189,7 @@ def test_box_outlines_keep_corners_and_stay_within_the_tolerance() -> None:
     tol = skymap.TOLERANCE_DEG
     for dec, width in ((5.0, 2.0), (70.0, 10.0), (-80.0, 30.0)):
         box = ErrorBox(shape="box", ra_plus=width / 2, ra_minus=width / 2, dec_plus=1.0,
-                       dec_minus=1.0)
+                       dec_minus=1.0, radius_deg=None)
         poly = skymap.outline(200.0, dec, box)
         assert poly is not None
         corners = {(200.0 + sx * width / 2, dec + sy) for sx in (-1, 1) for sy in (-1, 1)}
