@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,8 @@ from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from catalog.importers import sample_paths
-from catalog.notices.parsed import NoticeRecord
+from catalog.importers import parse_document, sample_paths
+from catalog.notices.parsed import NoticeRecord, Source
 from catalog.service import import_files
 from catalog.storage import identities
 from catalog.storage.events import CatalogStorage
@@ -150,11 +151,29 @@ def _app(url: str, tmp_path: Path) -> TestClient:
         max_body_bytes=1024 * 1024)))
 
 
+def _store_twin(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Store Rev 1 a second time, as a VOEvent under the misprinted number (the same notice
+    held by both old alerts); its old source key."""
+    rows = _amon_rows()
+    [rec] = [r for r in parse_document(SAMPLE["amon_table_gold_bronze.txt"].read_bytes(),
+                                       filename="amon_table_gold_bronze.txt")
+             if r.run_id == RUN and r.source_rev == 1]
+    key = rec.source_key.replace(f":{RUN}:{rows[1][0]}:", f":{RUN}:{rows[0][0]}:")
+    twin = replace(rec, event_id=rows[0][0], source=Source.GCN_VOEVENT, source_key=key)
+    with monkeypatch.context() as m:
+        m.setattr(identities, "reconcile", _no_identity_rule)
+        assert CatalogStorage(engine).import_records([twin]).revisions_created == 1
+    return key
+
+
 def test_dois_of_the_merged_alert_stay_resolvable(old_engine: Engine, empty_db_url: str,
-                                                  tmp_path: Path) -> None:
+                                                  tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """With DOIs minted before the upgrade: the kept alert's versions keep their numbers
-    (DOI versions never change), Rev 0 comes after them with its own version DOI, and the
-    merged alert's concept DOI resolves to the kept alert's record."""
+    (DOI versions never change), Rev 0 comes after them with its own version DOI, Rev 1 held
+    by both old alerts becomes one revision with both sources, and the merged alert's
+    concept DOI and its Rev 1's version DOI resolve to the kept alert's records."""
+    twin_key = _store_twin(old_engine, monkeypatch)
     FairStorage(old_engine).mint_missing("10.5072", "local")
     rows = _amon_rows()
     with old_engine.connect() as conn:
@@ -162,29 +181,40 @@ def test_dois_of_the_merged_alert_stay_resolvable(old_engine: Engine, empty_db_u
             text("SELECT d.kind, d.doi, d.revision_pk, e.event_id, r.source_rev FROM dois d "
                  "JOIN events e ON e.id = d.event_pk LEFT JOIN revisions r "
                  "ON r.id = d.revision_pk WHERE e.run_id = :r"), {"r": RUN})}
-    lost_concept = dois[("concept", rows[0][0], None)][0]
-    kept_concept = dois[("concept", rows[1][0], None)][0]
+    merged = {dois[("concept", rows[0][0], None)][0]: dois[("concept", rows[1][0], None)][0],
+              dois[("version", rows[0][0], 1)][0]: dois[("version", rows[1][0], 1)][0]}
     counts, _ = _before(old_engine)
+    with old_engine.connect() as conn:
+        twin_tiles = conn.execute(text(
+            "SELECT count(*) FROM region_tiles t JOIN revisions r ON r.id = t.revision_pk "
+            "WHERE r.source_key = :k"), {"k": twin_key}).scalar_one()
     upgrade(empty_db_url)
     [event] = _events(old_engine)
     history = _history(old_engine, event.id)
     assert [(r.number, r.source, r.source_rev) for r in history] == [
         (0, "gcn-amon", 1), (1, "icecat-1", None), (2, "gcn-amon", 0)]
-    assert _counts(old_engine)["dois"] == counts["dois"] - 1
+    assert history[0].provenance["sources"] == ["gcn-amon", "gcn-voevent"]
+    assert [(m["source_key"], m["event_id_claimed"]) for m in history[0].provenance["merged"]
+            ] == [(twin_key, rows[0][0])]
+    after = _counts(old_engine)
+    assert after == {**counts, "events": counts["events"] - 1,
+                     "revisions": counts["revisions"] - 1, "dois": counts["dois"] - 2,
+                     "region_tiles": counts["region_tiles"] - twin_tiles}
     with old_engine.connect() as conn:
         now = {r.doi: r.revision_pk for r in conn.execute(text(
             "SELECT doi, revision_pk FROM dois WHERE event_pk = :e"), {"e": event.id})}
-        alias = conn.execute(text("SELECT doi, target_pk, merged_from FROM doi_aliases")).one()
-    # Every version DOI names the revision it named; one concept DOI, the other an alias.
-    assert now == {d: pk for (_, _, _), (d, pk) in dois.items() if d != lost_concept}
-    assert alias.doi == lost_concept and alias.merged_from["event"]["event_id"] == rows[0][0]
+        aliases = {a.doi: a.target for a in conn.execute(text(
+            "SELECT a.doi, d.doi AS target FROM doi_aliases a JOIN dois d ON d.id = a.target_pk"))}
+    # The twin's tiles went with it (its region is Rev 1's). Every other DOI names what it
+    # named; the merged ones are aliases of the kept ones.
+    assert now == {d: pk for d, pk in dois.values() if d not in merged}
+    assert aliases == merged
     with _app(empty_db_url, tmp_path) as client:
-        for doi in (lost_concept, kept_concept):
+        for doi, target in merged.items():
             prefix, suffix = doi.split("/")
             r = client.get(f"/doi/{prefix}/{suffix}", follow_redirects=False)
             assert r.status_code == 302
-            assert r.headers["location"].endswith("/records/" + kept_concept.split("/")[1])
-        page = client.get("/records/" + lost_concept.split("/")[1],
-                          headers={"Accept": "application/ld+json"})
-        assert page.status_code == 200
-        assert kept_concept in page.text and event.name in page.text
+            assert r.headers["location"].endswith("/records/" + target.split("/")[1])
+            page = client.get("/records/" + suffix, headers={"Accept": "application/ld+json"})
+            assert page.status_code == 200
+            assert target in page.text and event.name in page.text
