@@ -256,6 +256,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # The merged events were one alert; splitting them again would re-create the error.
+    # The merged events were one alert; splitting them again would re-create the error, and
+    # dropping the aliases would leave minted DOIs unresolvable: refused once there are any.
+    if op.get_bind().execute(sa.text('SELECT EXISTS (SELECT 1 FROM doi_aliases)')).scalar():
+        raise RuntimeError('0017 merged alerts whose DOIs are now aliases (doi_aliases); '
+                           'a downgrade would leave those DOIs unresolvable')
     op.drop_index('ix_doi_aliases_target_pk', table_name='doi_aliases')
     op.drop_table('doi_aliases')
