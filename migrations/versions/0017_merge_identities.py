@@ -133,7 +133,11 @@ def _fold(conn: sa.Connection, dup: Any, keep: Any, claim: dict[str, Any]) -> No
               {'id': dup.id, 'source_key': dup.source_key, 'source': dup.source,
                'provenance': dup_prov, **claim}]
     sources = {*(prov.get('sources') or [keep.source]), *(dup_prov.get('sources') or [dup.source])}
-    prov.update(values=values, merged=merged, sources=sorted(sources))
+    # The source's claim where the importer keeps a further source's (the event's conflicts).
+    extras = dict(prov.get('extra_by_source') or {})
+    extras[dup.source] = {**(extras.get(dup.source) or {}),
+                          **{k: v for k, v in claim.items() if k != 'merged_event'}}
+    prov.update(values=values, merged=merged, sources=sorted(sources), extra_by_source=extras)
     conn.execute(sa.text(
         'UPDATE revisions SET provenance = CAST(:p AS jsonb), conflicts = CAST(:c AS jsonb), '
         'ivorn = coalesce(ivorn, :i), issued_at = coalesce(issued_at, :t) WHERE id = :k'),

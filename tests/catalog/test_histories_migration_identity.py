@@ -196,6 +196,10 @@ def test_dois_of_the_merged_alert_stay_resolvable(old_engine: Engine, empty_db_u
     assert history[0].provenance["sources"] == ["gcn-amon", "gcn-voevent"]
     assert [(m["source_key"], m["event_id_claimed"]) for m in history[0].provenance["merged"]
             ] == [(twin_key, rows[0][0])]
+    # Both claims of the misprinted number are among the event's conflicts.
+    assert sorted((c["other"], c["other_value"]) for c in event.conflicts
+                  if c["field"] == "event_id") == sorted([
+                      (twin_key, rows[0][0]), (twin_key.rsplit(":", 1)[0] + ":0", rows[0][0])])
     after = _counts(old_engine)
     assert after == {**counts, "events": counts["events"] - 1,
                      "revisions": counts["revisions"] - 1, "dois": counts["dois"] - 2,
