@@ -339,6 +339,10 @@ async def resolve_doi(ctx: Ctx, prefix: Annotated[str, Path(max_length=64, patte
                       suffix: Key) -> Response:
     """The local DOI resolver: ``/doi/<prefix>/<suffix>`` → the landing page."""
     row = await run_in_threadpool(ctx.fair.find_suffix, suffix)
+    if row is None:  # a DOI merged into another record resolves to that record
+        merged = await run_in_threadpool(ctx.fair.merged_into, suffix)
+        if merged is not None and merged[0] == f"{prefix}/{suffix}".lower():
+            return RedirectResponse(ctx.cfg.record_url(merged[1].suffix), status_code=302)
     if row is None or row.doi != f"{prefix}/{suffix}".lower():
         raise NotFound(f"no DOI {prefix}/{suffix}")
     return RedirectResponse(ctx.cfg.record_url(row.suffix), status_code=302)
