@@ -14,7 +14,7 @@ from rdflib.term import Node
 
 from catalog.fair.dcat import DCAT3, HYDRA
 from catalog.fair.dcat_page import rdflib_term
-from catalog.fair.dcat_rdfxml import to_rdfxml
+from catalog.fair.dcat_rdfxml import group, to_rdfxml
 from catalog.fair.dcat_terms import Lit, Triple
 from catalog.fair.records import RecordService
 from tests.catalog.fair.conftest import load_dcat_shapes
@@ -117,7 +117,7 @@ def test_rdfxml_writer_keeps_every_term() -> None:
         ("_:n1", "http://other.example/vocab/7seeAlso", "http://x.example/q#frag"),
         ("_:n1", "http://purl.org/dc/terms/description", Lit(odd)),
     ]
-    back = Graph().parse(data=to_rdfxml(triples), format="xml")
+    back = Graph().parse(data=to_rdfxml(group(triples)), format="xml")
     expected = Graph()
     for s, p, o in triples:
         expected.add((rdflib_term(s), rdflib_term(p), rdflib_term(o)))
