@@ -80,6 +80,14 @@ def _iso(t: ColumnElement[datetime]) -> ColumnElement[str]:
                         type_=Text)
 
 
+#: The concept kind written into the SQL, not bound: only a literal lets PostgreSQL use the
+#: partial index ``uq_dois_concept`` in the generic plan of a prepared statement (psycopg
+#: prepares a statement run five times). The page size is written in for the same reason:
+#: bound, the generic plan cannot know the page is ~100 rows and joins by hashing every
+#: event.
+_CONCEPT = literal("concept", literal_execute=True)
+
+
 def _page_statement(*, keyset: bool, probe: bool) -> Select[Any]:
     """The page read: the chosen events, their columns, concept DOI and versions (one JSON
     array each), newest first.
@@ -91,14 +99,14 @@ def _page_statement(*, keyset: bool, probe: bool) -> Select[Any]:
     """
     e, cursor = events.alias("e"), events.alias("cursor")
     chosen = (select(e.c.id, e.c.event_time).order_by(e.c.event_time.desc(), e.c.id.desc())
-              .limit(bindparam("size", type_=Integer)))
+              .limit(bindparam("size", type_=Integer, literal_execute=True)))
     if probe:
         has = dois.alias("has")
         # OFFSET 0 keeps PostgreSQL from flattening the probe into a semi-join, which it
         # plans as a hash join over every event and concept DOI then a sort (40-60 ms at
         # 10⁴ alerts, loaded): as a lateral subquery it stays an index probe per event.
         chosen = chosen.join(select(literal(1)).select_from(has)
-                             .where(has.c.event_pk == e.c.id, has.c.kind == "concept")
+                             .where(has.c.event_pk == e.c.id, has.c.kind == _CONCEPT)
                              .offset(literal(0, literal_execute=True)).lateral("has"), true())
     if keyset:
         # The cursor's own key as a row bound: an index condition of the backward walk
@@ -123,7 +131,7 @@ def _page_statement(*, keyset: bool, probe: bool) -> Select[Any]:
                    _iso(dois.c.withdrawn_at).label("withdrawn"),
                    versions.label("versions"))
             .select_from(page.join(events, events.c.id == page.c.id).join(
-                dois, and_(dois.c.event_pk == events.c.id, dois.c.kind == "concept")))
+                dois, and_(dois.c.event_pk == events.c.id, dois.c.kind == _CONCEPT)))
             .order_by(page.c.event_time.desc(), page.c.id.desc()))
 
 
@@ -136,7 +144,7 @@ _BY_OFFSET_PROBED = _page_statement(keyset=False, probe=True)
 #: every event has its concept DOI (minting runs in the ingest's transaction; a bulk import
 #: leaves events without one until ``mint_missing``). Both counts are index-only scans.
 _COUNTS = select(
-    select(func.count()).select_from(dois).where(dois.c.kind == "concept").scalar_subquery(),
+    select(func.count()).select_from(dois).where(dois.c.kind == _CONCEPT).scalar_subquery(),
     select(func.count()).select_from(events).scalar_subquery())
 
 
