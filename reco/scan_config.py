@@ -107,7 +107,7 @@ class ScanConfig:
         the track's parameters above.
     """
 
-    nsides: tuple[tuple[int, int], ...] = ((8, 0), (64, 12), (512, 24))
+    nsides: tuple[tuple[int, int], ...] = ((8, 0), (64, 12), (512, 16))
     n_seeds: int = 7
     n_seeds_refine: int = 3
     seed_radius_m: float = 40.0
