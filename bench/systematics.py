@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -305,8 +306,7 @@ def main() -> None:
     print(json.dumps(summary, indent=1))
     print(f"→ {path}")
     if args.write_calibration:
-        command = "python -m bench.systematics " + " ".join(
-            a for a in __import__("sys").argv[1:])
+        command = "python -m bench.systematics " + " ".join(sys.argv[1:])
         date = time.strftime("%Y-%m-%d", time.gmtime())
         CALIBRATION.write_text(json.dumps(calibration_record(summary, command, date),
                                           indent=2, ensure_ascii=False) + "\n", "utf-8")
