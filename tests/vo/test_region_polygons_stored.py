@@ -1,4 +1,4 @@
-"""The region polygons stored with each revision (migration 0017, issue 12).
+"""The region polygons stored with each revision (migration 0018, issue 12).
 
 ``public.revisions.region50_polygon`` / ``region90_polygon`` are generated columns: the
 migration draws them for the rows already there, PostgreSQL redraws them when a region
@@ -75,9 +75,9 @@ def _check(rows: list[dict[str, Any]]) -> None:
 
 
 def test_the_migration_draws_the_rows_already_there(empty_db_url: str) -> None:
-    """A database at 0016 with alerts: after 0017 every stored polygon is drawn, the views
-    give the same polygons as before, and 0016 again gives them back from the function."""
-    upgrade(empty_db_url, "0016")
+    """A database at 0017 with alerts: after 0018 every stored polygon is drawn, the views
+    give the same polygons as before, and 0017 again gives them back from the function."""
+    upgrade(empty_db_url, "0017")
     engine = create_engine(empty_db_url)
     try:
         recs = _records()
@@ -85,7 +85,7 @@ def test_the_migration_draws_the_rows_already_there(empty_db_url: str) -> None:
         before = _rows(engine)
         assert len(before) == len(recs)
         _check(before)
-        upgrade(empty_db_url, "0017")
+        upgrade(empty_db_url, "0018")
         with engine.connect() as conn:
             filled = conn.execute(text(
                 "SELECT count(*) FROM revisions WHERE region90_polygon IS NOT NULL")).scalar()
@@ -97,7 +97,7 @@ def test_the_migration_draws_the_rows_already_there(empty_db_url: str) -> None:
         after = _rows(engine)
         assert after == before
         _check(after)
-        command.downgrade(alembic_config(empty_db_url), "0016")
+        command.downgrade(alembic_config(empty_db_url), "0017")
         assert _rows(engine) == before
     finally:
         engine.dispose()

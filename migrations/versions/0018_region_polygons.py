@@ -1,7 +1,7 @@
 """vo: the region polygons stored with each revision, not drawn per row by the views
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-03 11:45:00
 
 Issue 12 (the floods). ``nufair.alerts`` / ``nufair.revisions`` drew ``region50`` /
@@ -20,8 +20,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = '0017'
-down_revision: str | None = '0016'
+revision: str = '0018'
+down_revision: str | None = '0017'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
