@@ -42,8 +42,9 @@ def scan(
         config = ScanConfig(nsides=ScanConfig.parse_nsides(nsides))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--nsides") from exc
-    # The cluster starts (or the scheduler is reached) while this thread reads the event and
-    # imports the scan: a second or two of the command's time outside the scan.
+    # The cluster starts (or the scheduler is reached) and astropy's tables are read while
+    # this thread reads the event and imports the scan: seconds of the command's time
+    # outside the scan.
     with ThreadPoolExecutor(1, "nufair-cluster") as starter:
         pending = starter.submit(_client, scheduler, workers)
         try:
@@ -82,10 +83,17 @@ def scan(
 
 
 def _client(scheduler: str | None, workers: int | None) -> Any:
-    """A Dask client: of the scheduler at ``scheduler``, else of a new local cluster."""
-    from reco.cluster import local_client, remote_client
+    """A Dask client: of the scheduler at ``scheduler``, else of a new local cluster. Then
+    astropy's Earth-orientation tables are read (the first guess's first transform needs
+    them: seconds that would otherwise come after this thread's work)."""
+    from datetime import UTC, datetime
 
-    return remote_client(scheduler) if scheduler else local_client(workers)
+    from reco.cluster import local_client, remote_client
+    from reco.coords import local_to_equatorial
+
+    client = remote_client(scheduler) if scheduler else local_client(workers)
+    local_to_equatorial(0.5, 0.5, datetime.now(UTC))
+    return client
 
 
 def _close(client: Any, scheduler: str | None) -> None:
