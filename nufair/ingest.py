@@ -35,7 +35,6 @@ from ingest.sinks.vtp import VTPSink
 from ingest.sinks.webhook import WebhookSink
 from nufair.fair import observatory_list
 from nufair.settings import Settings
-from reco import kernel
 from reco.detector import Detector, load_ic86
 from reco.scan import ScanConfig
 
@@ -92,7 +91,9 @@ def dispatcher_config(settings: Settings) -> DispatcherConfig:
 
 
 @cache
+@cache
 def _detector() -> Detector:
+    # Read once per process (a 5160-row CSV: tens of ms that each alert's selection paid).
     return load_ic86()
 
 
@@ -171,7 +172,8 @@ def ingest_running(app: FastAPI, storage: CatalogStorage, settings: Settings) ->
     # once per process, well under a second from the cache that `make install` fills. Done
     # before serving, not in a thread: Numba's compiler swaps the process-wide warning
     # filters (warnings.catch_warnings is not thread-safe), which raced with request handlers.
-    kernel.warm()
+    # The pipeline's warm-up also loads the detector, astropy's tables and the validator.
+    ctx.pipeline.warm()
     app.state.ingest = ctx
     metrics = getattr(app, "metrics", None)
     if isinstance(metrics, Metrics):

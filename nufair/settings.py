@@ -235,8 +235,8 @@ class Settings(BaseSettings):
         """The scan's own rules (powers of two, increasing, bounded), checked at start-up
         rather than at the first alert."""
         from catalog.errors import InvalidInput
-        from ingest.scanning.service import config_from
-        from reco.scan import ScanConfig
+        from ingest.scanning.config import config_from
+        from reco.scan_config import ScanConfig
 
         try:
             config_from(ScanConfig(), text)

@@ -7,7 +7,7 @@ Handlers (:mod:`ingest.handlers.scans`) parse and shape; this module decides; SQ
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -17,37 +17,10 @@ from catalog.storage.events import CatalogStorage
 from catalog.storage.raw_events import IngestStorage
 from catalog.storage.scans import Priority, ScanStorage, State, scan_state
 from ingest.rawevent import validate_raw_event
-from reco.scan import ScanConfig
+from ingest.scanning.config import MAX_NSIDE, config_from, config_to_reco
+from reco.scan_config import ScanConfig
 
-#: Largest nside a request may ask for (order 10; the default scan stops at 512).
-MAX_NSIDE = 1024
-
-
-def config_from(defaults: ScanConfig, nsides: str | None = None,
-                seeds: int | None = None) -> ScanConfig:
-    """``defaults`` with a request's ``nsides`` (``"8:0,64:12"``) and ``seeds``."""
-    cfg = defaults
-    if nsides is not None:
-        try:
-            parsed = ScanConfig.parse_nsides(nsides)
-        except ValueError as exc:
-            raise InvalidInput(f"nsides: {exc}", details={"parameter": "nsides"}) from None
-        if any(n > MAX_NSIDE for n, _ in parsed) or list(parsed) != sorted(parsed):
-            raise InvalidInput(f"nsides must increase and stay ≤ {MAX_NSIDE}",
-                               details={"parameter": "nsides"})
-        cfg = replace(cfg, nsides=parsed)
-    if seeds is not None:
-        cfg = replace(cfg, n_seeds=seeds)
-    return cfg
-
-
-def config_to_reco(stored: dict[str, Any]) -> ScanConfig:
-    """The reco config of a stored scan (``nsides`` back to tuples)."""
-    values = dict(stored)
-    values["nsides"] = tuple((int(a), int(b)) for a, b in values["nsides"])
-    known = ScanConfig.__dataclass_fields__
-    return ScanConfig(**{k: v for k, v in values.items() if k in known})
-
+__all__ = ["MAX_NSIDE", "Progress", "ScanService", "config_from", "config_to_reco"]
 
 @dataclass(frozen=True, slots=True)
 class Progress:

@@ -28,8 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
 
 from nufair.settings import Settings
 
@@ -56,6 +54,8 @@ def client_bin(override: Path | None) -> Path:
 def libpq_args(url: str) -> tuple[list[str], dict[str, str]]:
     """Connection options and environment of a client program for SQLAlchemy ``url``
     (the password goes through ``PGPASSWORD``, not the command line)."""
+    from sqlalchemy.engine import make_url  # here: the rest of the CLI starts without it
+
     u = make_url(url)
     host = u.host or str(u.query.get("host", "")) or None
     args = [f"--dbname={u.database}"]
@@ -101,6 +101,8 @@ def _listing(folder: Path) -> dict[str, dict[str, Any]]:
 
 
 def _schema_revision(url: str) -> str | None:
+    from sqlalchemy import create_engine, inspect, text
+
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
@@ -196,6 +198,8 @@ END $$;
 
 def _tap_role_ready(url: str) -> bool:
     """Set up the TAP role; whether it exists (if not, the dump's grants are skipped)."""
+    from sqlalchemy import create_engine, text
+
     engine = create_engine(url)
     try:
         with engine.begin() as conn:
@@ -207,6 +211,8 @@ def _tap_role_ready(url: str) -> bool:
 
 
 def _holds_catalog(url: str) -> bool:
+    from sqlalchemy import create_engine, inspect
+
     engine = create_engine(url)
     try:
         with engine.connect() as conn:

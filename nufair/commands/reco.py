@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -35,19 +36,29 @@ def scan(
 ) -> None:
     """Scan the sky for the direction of the event in EVENT_FILE (raw-event JSON or an I3Live
     message)."""
-    from tqdm import tqdm
-
-    from reco.cluster import local_client, remote_client
-    from reco.detector import load_ic86
-    from reco.scan import run_scan
     from reco.scan_config import ScanConfig, ScanProgress
 
-    event = _read_event(event_file)
     try:
         config = ScanConfig(nsides=ScanConfig.parse_nsides(nsides))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--nsides") from exc
-    client = remote_client(scheduler) if scheduler else local_client(workers)
+    # The cluster starts (or the scheduler is reached) and astropy's tables are read while
+    # this thread reads the event and imports the scan: seconds of the command's time
+    # outside the scan.
+    with ThreadPoolExecutor(1, "nufair-cluster") as starter:
+        pending = starter.submit(_client, scheduler, workers)
+        try:
+            event = _read_event(event_file)
+            from tqdm import tqdm
+
+            from reco.detector import load_ic86
+            from reco.scan import run_scan
+
+            detector = load_ic86()
+        except BaseException:
+            _close(pending.result(), scheduler)
+            raise
+        client = pending.result()
     bar = tqdm(total=1000, unit="‰", desc="scan", bar_format="{l_bar}{bar}| {postfix}")
 
     def progress(p: ScanProgress) -> None:
@@ -56,13 +67,10 @@ def scan(
         bar.refresh()
 
     try:
-        result = run_scan(event, load_ic86(), config, client=client, progress=progress)
+        result = run_scan(event, detector, config, client=client, progress=progress)
     finally:
         bar.close()
-        cluster = getattr(client, "cluster", None)
-        client.close()
-        if cluster is not None and not scheduler:
-            cluster.close()
+        _close(client, scheduler)
     _write_products(result, out_dir, f"run{event.run_id:08d}.evt{event.event_id:012d}")
     b = result.best
     click.echo(
@@ -72,6 +80,28 @@ def scan(
     )
     for region in result.regions:
         click.echo(f"  {region.name}: {region.area_deg2:.3f} deg², r = {region.radius_deg:.3f}°")
+
+
+def _client(scheduler: str | None, workers: int | None) -> Any:
+    """A Dask client: of the scheduler at ``scheduler``, else of a new local cluster. Then
+    astropy's Earth-orientation tables are read (the first guess's first transform needs
+    them: seconds that would otherwise come after this thread's work)."""
+    from datetime import UTC, datetime
+
+    from reco.cluster import local_client, remote_client
+    from reco.coords import local_to_equatorial
+
+    client = remote_client(scheduler) if scheduler else local_client(workers)
+    local_to_equatorial(0.5, 0.5, datetime.now(UTC))
+    return client
+
+
+def _close(client: Any, scheduler: str | None) -> None:
+    """Close ``client`` and, when it was started here, its local cluster."""
+    cluster = getattr(client, "cluster", None)
+    client.close()
+    if cluster is not None and not scheduler:
+        cluster.close()
 
 
 def _read_event(event_file: Path) -> Event:
