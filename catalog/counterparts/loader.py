@@ -39,6 +39,36 @@ _TYPES = {"text": Text, "int": Integer, "double": Double}
 TAP_ROLE = "nufair_tap"
 
 
+#: HEALPix order of the cells that :func:`cells_table` indexes catalogue tiles by.
+CELL_ORDER = 6
+#: Right shift from an order-29 index to its order-:data:`CELL_ORDER` cell.
+CELL_SHIFT = 2 * (29 - CELL_ORDER)
+
+
+def cells_table(cat: Catalogue) -> str:
+    """``schema.name`` of ``cat``'s tiles listed per order-:data:`CELL_ORDER` cell."""
+    return f"{cat.schema}.{cat.tiles_table}_cells"
+
+
+def cells_sql(hpx: str) -> str:
+    """SQL set-returning call: the order-:data:`CELL_ORDER` cells that range ``hpx``
+    (order-29, ``[lo,hi)``) touches."""
+    return (f"generate_series(lower({hpx}) >> {CELL_SHIFT},"
+            f" (upper({hpx}) - 1) >> {CELL_SHIFT})")
+
+
+def install_cells(conn: Connection, cat: Catalogue) -> None:
+    """(Re)build :func:`cells_table` from ``cat``'s tiles table (no file needed)."""
+    cells = cells_table(cat)
+    conn.execute(text(f"DROP TABLE IF EXISTS {cells}"))
+    conn.execute(text(
+        f"CREATE TABLE {cells} AS SELECT c.cell, t.source_name, t.hpx"
+        f" FROM {cat.schema}.{cat.tiles_table} t CROSS JOIN LATERAL {cells_sql('t.hpx')}"
+        " AS c(cell)"))
+    conn.execute(text(f"CREATE INDEX ix_{cat.tiles_table}_cells_cell ON {cells} (cell)"))
+    conn.execute(text(f"ANALYZE {cells}"))
+
+
 def catalogue_table(cat: Catalogue) -> Table:
     """The Core table of ``cat`` (on a metadata of its own, not the catalog's)."""
     cols: list[Column[object]] = [Column(c.name, _TYPES[c.type], nullable=c.name != cat.name,
@@ -91,7 +121,7 @@ def install(conn: Connection, cat: Catalogue) -> int:
                           np.array([r[cat.dec] for r in rows], dtype=float))
     schema, tiles = cat.schema, f"{cat.schema}.{cat.tiles_table}"
     conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
-    conn.execute(text(f"DROP TABLE IF EXISTS {tiles}, {cat.qualified}"))
+    conn.execute(text(f"DROP TABLE IF EXISTS {cells_table(cat)}, {tiles}, {cat.qualified}"))
     conn.execute(CreateTable(table))
     conn.execute(text(f"CREATE TABLE {tiles} (source_name text NOT NULL, hpx int8range "
                       "NOT NULL)"))
@@ -109,12 +139,13 @@ def install(conn: Connection, cat: Catalogue) -> int:
     conn.execute(text(f"CREATE INDEX ix_{cat.tiles_table}_hpx ON {tiles} USING spgist (hpx)"))
     conn.execute(text(f"ANALYZE {cat.qualified}"))
     conn.execute(text(f"ANALYZE {tiles}"))
+    install_cells(conn, cat)
     conn.execute(text(f"""
 DO $$
 BEGIN
   IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{TAP_ROLE}') THEN
     GRANT USAGE ON SCHEMA {schema} TO {TAP_ROLE};
-    GRANT SELECT ON {cat.qualified}, {tiles} TO {TAP_ROLE};
+    GRANT SELECT ON {cat.qualified}, {tiles}, {cells_table(cat)} TO {TAP_ROLE};
   END IF;
 END $$"""))
     return len(rows)

@@ -2,8 +2,10 @@
 
 :meth:`CounterpartStore.compute_for` replaces the candidates of the given revisions, for
 every registered catalogue, with ONE statement per catalogue (all the revisions and both
-levels at once): the catalogue's ellipse tiles that overlap a region's tiles (``&&``,
-SP-GiST) give the candidates; the exact tests of :mod:`catalog.counterparts.geometry`
+levels at once): the catalogue's ellipse tiles that overlap a region's tiles give the
+candidates, found set-based by the order-6 cells both touch (an equi-join on
+:func:`catalog.counterparts.loader.cells_table`, then ``&&``; one SP-GiST probe per region
+tile cost five times more); the exact tests of :mod:`catalog.counterparts.geometry`
 (tiles AND shape, for the position and for the outline of the error ellipse) decide.
 Call it in the transaction that writes a revision's region tiles, after they are written.
 """
@@ -27,6 +29,7 @@ from catalog.counterparts.geometry import (
     may_reach,
     outline_from,
 )
+from catalog.counterparts.loader import cells_sql, cells_table
 from catalog.counterparts.models import CounterpartList, CounterpartPublic
 from catalog.counterparts.registry import Catalogue, catalogues
 from catalog.errors import NotFound
@@ -67,7 +70,6 @@ def compute_sql(cat: Catalogue) -> str:
     f_ra, f_dec = f"f.{cat.ra}", f"f.{cat.dec}"
     cls = f"f.{cat.source_class}" if cat.source_class else "NULL"
     assoc = f"f.{cat.association}" if cat.association else "NULL"
-    tiles = f"{cat.schema}.{cat.tiles_table}"
     position = (f"({in_tiles('f.hpx29', 'r.id', 'g.level')}"
                 f" AND {in_shape(f_ra, f_dec, 'g', 'r.ra', 'r.dec')})")
     return f"""
@@ -80,7 +82,8 @@ FROM public.revisions r
 CROSS JOIN LATERAL {_levels()}
 CROSS JOIN LATERAL (
     SELECT DISTINCT ct.source_name FROM public.region_tiles t
-    JOIN {tiles} ct ON ct.hpx && t.hpx
+    CROSS JOIN LATERAL {cells_sql('t.hpx')} AS rc(cell)
+    JOIN {cells_table(cat)} ct ON ct.cell = rc.cell AND ct.hpx && t.hpx
     WHERE t.revision_pk = r.id AND t.level = g.level) c
 JOIN {cat.qualified} f ON f.{cat.name} = c.source_name
 CROSS JOIN LATERAL (SELECT {position} AS position) x
