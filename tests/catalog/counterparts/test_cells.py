@@ -3,7 +3,7 @@
 The search finds the catalogue tiles overlapping a region's tiles by the HEALPix order-6
 cells both touch; it finds every overlapping pair only if each tile is listed under every
 cell it touches. Checked here against Python's own arithmetic, against a direct ``&&`` join
-over the sample's regions, and through migration 0018 on a database that lacks the table.
+over the sample's regions, and through migration 0019 on a database that lacks the table.
 """
 
 from __future__ import annotations
@@ -71,20 +71,20 @@ def test_cell_join_finds_exactly_the_overlapping_tiles(storage: CatalogStorage,
     assert by_cell == direct
 
 
-def test_migration_0018_builds_the_cells_of_an_older_database(empty_db_url: str) -> None:
-    """A database at 0017 without the cells table gets it from 0018; downgrade drops it."""
+def test_migration_0019_builds_the_cells_of_an_older_database(empty_db_url: str) -> None:
+    """A database at 0018 without the cells table gets it from 0019; downgrade drops it."""
     cat = catalogues()[0]
     cells = cells_table(cat)
-    upgrade(empty_db_url, "0017")
+    upgrade(empty_db_url, "0018")
     eng = create_engine(empty_db_url)
     try:
-        with eng.begin() as conn:  # what 0017 left before the loader built cells
+        with eng.begin() as conn:  # what 0018 left before the loader built cells
             conn.execute(text(f"DROP TABLE {cells}"))
         upgrade(empty_db_url)
         with eng.connect() as conn:
             expected = _expected_cells(conn, f"{cat.schema}.{cat.tiles_table}")
             assert _stored_cells(conn, cells) == expected
-        command.downgrade(alembic_config(empty_db_url), "0017")
+        command.downgrade(alembic_config(empty_db_url), "0018")
         with eng.connect() as conn:
             assert conn.execute(text("SELECT to_regclass(:t)"), {"t": cells}).scalar() is None
     finally:

@@ -1,7 +1,7 @@
 """catalog: each counterpart catalogue's tiles listed per order-6 cell (faster search)
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-12-03 12:50:00
 
 Issue 14 (import rate). :meth:`catalog.storage.counterparts.CounterpartStore.compute_for`
@@ -19,8 +19,8 @@ from sqlalchemy import text
 from catalog.counterparts.loader import TAP_ROLE, cells_table, install_cells
 from catalog.counterparts.registry import catalogues
 
-revision: str = '0018'
-down_revision: str | None = '0017'
+revision: str = '0019'
+down_revision: str | None = '0018'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
