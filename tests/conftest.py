@@ -90,6 +90,22 @@ def db_url(pg_server_url: str, template_db: str) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="module")
+def module_db_url(pg_server_url: str, template_db: str) -> Iterator[str]:
+    """A fresh database at the Alembic head shared by one module's tests (for expensive
+    set-ups that the tests only read or add to), dropped after the module."""
+    with _scratch_database(pg_server_url, "nufair_m_", template_db) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def module_storage(module_db_url: str) -> Iterator[CatalogStorage]:
+    """Storage on :func:`module_db_url`."""
+    eng = make_engine(module_db_url)
+    yield CatalogStorage(eng)
+    eng.dispose()
+
+
 @pytest.fixture
 def empty_db_url(pg_server_url: str) -> Iterator[str]:
     """A fresh database with no schema at all."""

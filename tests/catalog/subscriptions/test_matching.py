@@ -49,8 +49,10 @@ def _wanted(spec: Spec, stream: str, signalness: float | None) -> bool:
                                            and signalness >= spec.min_signalness)
 
 
-@pytest.fixture
-def world(storage: CatalogStorage) -> World:
+@pytest.fixture(scope="module")
+def world(module_storage: CatalogStorage) -> World:
+    """1 000 subscriptions (built once: both tests only add alerts and look at their own)."""
+    storage = module_storage
     rng = np.random.default_rng(19)
     subs = SubscriptionStorage(storage.engine)
     specs: dict[int, Spec] = {}
@@ -70,10 +72,9 @@ def world(storage: CatalogStorage) -> World:
     return publisher, subs, specs
 
 
-def test_every_overlapping_subscriber_gets_one_notice_per_revision(
-        storage: CatalogStorage, world: World) -> None:
+def test_every_overlapping_subscriber_gets_one_notice_per_revision(world: World) -> None:
     publisher, subs, specs = world
-    engine = storage.engine
+    engine = publisher.engine
     rng = np.random.default_rng(1019)
     stored = publisher.publish([random_record(rng, i) for i in range(N_ALERTS)])
     # Some subscribers pause or leave before the updates: they get nothing more.
@@ -89,15 +90,17 @@ def test_every_overlapping_subscriber_gets_one_notice_per_revision(
                                                  updated, strict=True)])
     retracted = [stored[i] for i in (3, 10, 20, 33, 41)]
     retractions = [publisher.retract(str(s.event_pk), "test") for s in retracted]
+    # This test's revisions (the module's other test adds an alert of its own).
+    own = [s.revision_pk for s in stored] + [r.revision_pk for r in retractions]
 
     with engine.connect() as conn:
         revs = {r.id: r for r in conn.execute(select(revisions))}
         got = Counter((n.revision_pk, int(n.sink[4:])) for n in conn.execute(
             select(notices.c.revision_pk, notices.c.sink)
-            .where(notices.c.sink.startswith("sub:"))))
+            .where(notices.c.sink.startswith("sub:"), notices.c.revision_pk.in_(own))))
         bodies = {(n.revision_pk, int(n.sink[4:])): json.loads(n.payload) for n in conn.execute(
             select(notices.c.revision_pk, notices.c.sink, notices.c.payload)
-            .where(notices.c.sink.startswith("sub:")))}
+            .where(notices.c.sink.startswith("sub:"), notices.c.revision_pk.in_(own)))}
     assert set(got.values()) == {1}
 
     expected: set[tuple[int, int]] = set()
@@ -140,10 +143,10 @@ def test_every_overlapping_subscriber_gets_one_notice_per_revision(
     assert again == 0
 
 
-def test_the_match_is_one_indexed_query(storage: CatalogStorage, world: World) -> None:
+def test_the_match_is_one_indexed_query(world: World) -> None:
     publisher, _, _ = world
     (s,) = publisher.publish([random_record(np.random.default_rng(5), 0)])
-    with storage.engine.connect() as conn:
+    with publisher.engine.connect() as conn:
         sql = match_query(s.revision_pk, 90, "gold", 0.5).compile(
             conn, compile_kwargs={"literal_binds": True})
         plan = "\n".join(r[0] for r in conn.execute(text(f"EXPLAIN {sql}")))
