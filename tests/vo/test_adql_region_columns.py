@@ -20,6 +20,8 @@ from catalog.notices.parsed import NoticeRecord
 from catalog.service import import_files
 from catalog.storage.events import CatalogStorage
 from tests.vo.test_exact_sample import Shape, _csv, _inside, _positions, _upload
+from vo.adql.translate import translate
+from vo.errors import AdqlError
 
 RNG_SEED = 1515
 #: How many of the drawn positions are sent (the pole and RA-wrap ones always).
@@ -135,3 +137,13 @@ def test_region_columns_meet_points_only_and_say_so(client: TestClient,
         assert "encloses" in text[f"region{level}"]
         assert f"CONTAINS(POINT(...), region{level})" in text[f"region{level}"]
         assert "exact" in text[f"region{level}"]
+
+
+@pytest.mark.parametrize("column", ["moc90", "region90", "region50"])
+def test_region_columns_of_a_derived_table(column: str) -> None:
+    """Through a subquery a MOC or region column is a plain value (its ranges, its
+    polygon): selectable, and a predicate on it is refused with a message, not a crash."""
+    inner = f"(SELECT name, {column} FROM nufair.alerts) AS s"
+    assert translate(f"SELECT * FROM {inner}").columns[1].name == column
+    with pytest.raises(AdqlError, match=r"CONTAINS\(POINT, VALUE\) is not supported"):
+        translate(f"SELECT name FROM {inner} WHERE 1 = CONTAINS(POINT(10, 10), s.{column})")

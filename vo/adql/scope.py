@@ -145,14 +145,15 @@ class Relation:
 
     def column_expr(self, col: RelColumn) -> Expr:
         """The expression of a column: a MOC, a geometry with its parts, or a value."""
-        if col.meta is not None and col.meta.moc_level is not None:
-            assert self.table is not None and self.table.id_column
-            rev = f"{self.alias}.{quote(self.table.id_column)}"
+        table = self.table  # None for a derived table: a MOC arrives there as its ranges
+        if col.meta is not None and col.meta.moc_level is not None and table and table.id_column:
+            rev = f"{self.alias}.{quote(table.id_column)}"
             return Expr(sql=rev, kind="moc", meta=col.meta, moc=(rev, col.meta.moc_level),
                         region=self.alias, name=col.name)
-        if col.meta is not None and col.meta.region_level is not None and self.table:
+        if col.meta is not None and col.meta.region_level is not None and table and \
+                table.id_column:
             # a value (its polygon) that a region predicate reads as the published region
-            rev = f"{self.alias}.{quote(self.table.id_column or 'revision_id')}"
+            rev = f"{self.alias}.{quote(table.id_column)}"
             return Expr(sql=col.sql, meta=col.meta, name=col.name,
                         moc=(rev, col.meta.region_level), region=self.alias)
         if col.kind in ("point", "circle", "polygon"):
