@@ -148,6 +148,44 @@ def run_load_yielding(**kwargs: Any) -> LoadReport:
         return pool.submit(run_load, **kwargs).result()
 
 
+# ------------------------------------------------------------------ event-loop lag
+def loop_metrics(base: str) -> dict[str, float]:
+    """The server's ``nufair_event_loop_*`` samples from ``/metrics`` (the lag probe of
+    :mod:`nufair.health_loop`; empty when the server has none)."""
+    try:
+        text = httpx.get(base + "/metrics", timeout=30).text
+    except httpx.HTTPError:
+        return {}
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("nufair_event_loop_") and " " in line:
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
+def loop_summary(start: dict[str, float], end: dict[str, float]) -> dict[str, Any] | None:
+    """The lag probe over a run: ticks, lag percentiles (the bucket bound a percentile falls
+    in), and the lag's total split into the loop's CPU, the run-queue wait and the rest
+    (GIL), seconds."""
+    d = {k: v - start.get(k, 0.0) for k, v in end.items()}
+    ticks = d.get("nufair_event_loop_lag_seconds_count", 0.0)
+    if not ticks:
+        return None
+    buckets = sorted((float(k.split('le="')[1].split('"')[0]), v) for k, v in d.items()
+                     if k.startswith("nufair_event_loop_lag_seconds_bucket"))
+
+    def bound(q: float) -> float:
+        return next((le for le, n in buckets if n >= q * ticks), float("inf"))
+
+    return {"ticks": ticks, "lag_p50_le_ms": 1e3 * bound(0.5),
+            "lag_p99_le_ms": 1e3 * bound(0.99),
+            "lag_total_s": d.get("nufair_event_loop_lag_seconds_sum", 0.0),
+            "loop_cpu_s": d.get("nufair_event_loop_cpu_seconds_total", 0.0),
+            "runqueue_s": d.get("nufair_event_loop_runqueue_seconds_total", 0.0),
+            "blocked_s": d.get("nufair_event_loop_blocked_seconds_total", 0.0)}
+
+
 # ------------------------------------------------------------------ one run
 @dataclass
 class LoadReport:
@@ -160,6 +198,7 @@ class LoadReport:
     flood_jobs: int
     probes: dict[str, list[Probe]]
     rss: RssWatch
+    loop: dict[str, Any] | None = None
 
 
 async def _normal_and_floods(base: str, clients: int, until: float, available: set[str],
@@ -204,6 +243,7 @@ def run_load(base: str, pid: int, *, clients: int, seconds: float, plan: FloodPl
     targets = probes if probes is not None else [(HEALTHZ, 0.05)]
     stop = threading.Event()
     cap = safety_cap() if kill_above is None else kill_above
+    loop_start = loop_metrics(base)
     with monitoring(base, targets, seconds) as monitor:
 
         def on_kill() -> None:
@@ -216,7 +256,8 @@ def run_load(base: str, pid: int, *, clients: int, seconds: float, plan: FloodPl
                                            job_ids, lat, errors, tallies, stop, think_s))
             elapsed = time.monotonic() - t0
         found = monitor.collect()
-    return LoadReport(elapsed, dict(lat), errors, tallies, len(job_ids), found, rss)
+    loop = loop_summary(loop_start, loop_metrics(base))
+    return LoadReport(elapsed, dict(lat), errors, tallies, len(job_ids), found, rss, loop)
 
 
 def summarise(report: LoadReport, clients: int, available: set[str],
@@ -246,6 +287,7 @@ def summarise(report: LoadReport, clients: int, available: set[str],
             "per_kind": {k: t.summary() for k, t in sorted(report.floods.items())},
         },
         "probes": {path: probe_summary(p) for path, p in report.probes.items()},
+        "event_loop": report.loop,
         "server_rss": {
             "start_mb": samples[0] / 2**20 if samples else None,
             "peak_mb": peak / 2**20,
@@ -280,6 +322,12 @@ def print_result(result: dict[str, Any]) -> None:
         print(f"{path}: {v['probes']} probes, {v['not_200']} not 200, p50 {v['p50_ms']:.1f} ms, "
               f"p99 {v['p99_ms']:.1f} ms, max {v['max_ms']:.1f} ms "
               f"(goal: p99 ≤ {HEALTHZ_BOUND_MS:g} ms)")
+    loop = result.get("event_loop")
+    if loop:
+        print(f"event loop: {loop['ticks']:.0f} ticks, lag p50 ≤ {loop['lag_p50_le_ms']:g} ms, "
+              f"p99 ≤ {loop['lag_p99_le_ms']:g} ms; lag {loop['lag_total_s']:.1f} s in all: "
+              f"loop CPU {loop['loop_cpu_s']:.1f} s, run queue {loop['runqueue_s']:.1f} s, "
+              f"other (GIL) ≥ {loop['blocked_s']:.1f} s")
     rss = result["server_rss"]
     print(f"server RSS: peak {rss['peak_mb']:.0f} MiB over {rss['samples']} samples "
           f"(goal: ≤ {rss['goal_mb']:.0f} MiB)")

@@ -1,24 +1,32 @@
-"""Coverage of the regions on a simulation that does not share the likelihood's photon model.
+"""Calibrate the regions on a simulation that does not share the likelihood's photon model.
 
 Tracks and cascades are drawn with :mod:`reco.simulate_perturbed` (layered ice from the depth
 table, per-sensor efficiency ±10 %, non-Pandel delays, jitter, noise, afterpulses: one
-realisation of the detector per run, the likelihood sees the nominal one) and scanned with
-the production scans (``run_scan``; tracks as Gold, cascades as the Cascade stream). Reported
-per energy bin and hypothesis:
+realisation of the detector per run; the likelihood sees the nominal one). Per event the
+statistic is :math:`2\\Delta\\mathrm{LLH}` of the true direction:
 
-- coverage of the regions production reports (calibrated when a calibration is recorded,
-  else Wilks) at 50 % and 90 %: the truth's pixel of the finest map lies inside;
-- the median 90 % area, beside IceCube's (IceCat-1 median 5.8 deg²);
-- the 2ΔLLH thresholds that would give nominal coverage (quantiles of 2ΔLLH at the truth's
-  pixel) and their coverage out of sample (two halves by index parity, each covered with the
-  other's thresholds).
+- tracks: the profile statistic of :mod:`bench.systematics_profile` (production first guess and
+  minimiser; about a second per event);
+- cascades: the production scan (``run_scan``, Cascade stream), the truth's pixel of the map.
+
+A region :math:`\\{2\\Delta\\mathrm{LLH} \\le t\\}` covers the truth exactly when the statistic is
+at most :math:`t`, so per energy bin the thresholds for 50 % / 90 % are the quantiles of the
+statistic, and their coverage out of sample is that of each parity half (by event index) with
+the other half's quantiles. Bins are by true energy and by the energy proxy at the best fit
+(what production sees, :func:`reco.regions.thresholds_for`); ``--write-calibration`` records the
+proxy-binned thresholds in ``reco/data/calibration.json``.
+
+``--check N`` scans N tracks fully as well (``bench/results/systematics_check.jsonl``): the
+best fits of scan and profile, the truth's statistic from both, and the 90 % region's pixels
+and area at the calibrated thresholds.
 
 One JSON line per event goes to ``--rows`` (a run resumes where it stopped); the summary to
-``bench/results/systematics.json``. The full study (≥ 500 tracks, ≥ 200 cascades) is for a
-quiet machine::
+``bench/results/systematics.json``::
 
-    python -m bench.systematics --tracks 100 --cascades 70   # per energy bin
-    python -m bench.systematics --tracks 2 --cascades 2 --nsides 8:0,64:4,512:8  # a smoke run
+    nice python -m bench.systematics --tracks 125 --workers 1          # 500 tracks
+    python -m bench.systematics --tracks 125 --cascades 50             # + 200 cascades
+    python -m bench.systematics --check 20 --workers 1
+    python -m bench.systematics --summarise --write-calibration
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -34,11 +43,11 @@ import healpy as hp
 import numpy as np
 
 from bench.common import write_result
+from bench.systematics_profile import profile_event
 from reco.cluster import local_client
 from reco.coords import angular_distance
 from reco.detector import load_ic86
 from reco.event import Event
-from reco.result import ScanResult
 from reco.scan import run_scan
 from reco.scan_config import ScanConfig
 from reco.simulate_perturbed import (
@@ -49,52 +58,56 @@ from reco.simulate_perturbed import (
 )
 
 TRACK_BINS = (10.0, 30.0, 100.0, 300.0, 1000.0)
-"""Energy bin edges of the tracks [TeV] (muon energy)."""
+"""Energy bin edges of the simulated tracks [TeV] (muon energy)."""
 CASCADE_BINS = (10.0, 30.0, 100.0, 300.0)
-"""Energy bin edges of the cascades [TeV] (deposited)."""
+"""Energy bin edges of the simulated cascades [TeV] (deposited)."""
+PROXY_EDGES = {"track": (30.0, 100.0, 300.0), "cascade": (30.0, 100.0)}
+"""Inner edges [TeV] of the energy-proxy bins of the calibration (the outer bins are open)."""
 ICECAT1_MEDIAN_90_DEG2 = 5.8
 """IceCat-1's median 90 % area of track alerts [deg²]."""
-ROWS = Path(__file__).resolve().parent / "results" / "systematics.jsonl"
-
-
-def _reported(res: ScanResult) -> dict[int, Any]:
-    """The regions production reports at 50 / 90 %: calibrated if present, else Wilks."""
-    by_name = {r.name: r for r in res.regions}
-    out = {}
-    for level in (50, 90):
-        region = by_name.get(f"calibrated-{level}") or by_name.get(f"wilks-{level}")
-        if region is not None:
-            out[level] = region
-    return out
+SYSTEMATICS = "perturbed-ice v1"
+"""Name of the simulation the thresholds are calibrated on (:mod:`reco.simulate_perturbed`)."""
+RESULTS = Path(__file__).resolve().parent / "results"
+ROWS = RESULTS / "systematics.jsonl"
+CHECK_ROWS = RESULTS / "systematics_check.jsonl"
+CALIBRATION = Path(__file__).resolve().parents[1] / "reco" / "data" / "calibration.json"
+AREA_THRESHOLDS = tuple(float(t) for t in np.geomspace(1.0, 3000.0, 49).round(3))
+"""2ΔLLH thresholds at which the check records each region's pixels and area."""
 
 
 def scan_one(event: Event, kind: str, client: Any, config: ScanConfig) -> dict[str, Any]:
-    """Scan one simulated event; its figures (truth must be attached)."""
+    """Scan one simulated event; the truth pixel's statistic and region sizes by threshold."""
     truth = event.truth
     assert truth is not None
-    det = load_ic86()
     t0 = time.perf_counter()
-    res = run_scan(event, det, config, client=client,
+    res = run_scan(event, load_ic86(), config, client=client,
                    stream="cascade" if kind == "cascade" else "gold")
-    wall = time.perf_counter() - t0
     fine = res.delta_llh_map()
     nside = hp.npix2nside(len(fine))
     ts = float(fine[hp.ang2pix(nside, 0.5 * np.pi - truth.dec, truth.ra)])
-    regions = _reported(res)
+    pix_area = hp.nside2pixarea(nside, degrees=True)
+    counts = [int(np.sum(fine <= t)) for t in AREA_THRESHOLDS]
+    last = res.levels[-1]  # how much of each region the finest level itself fitted
+    own = 2.0 * (last.llh - res.best.llh)
+    fitted = [int(np.sum(own <= t)) for t in AREA_THRESHOLDS]
     return {
-        "kind": kind, "energy_tev": truth.energy_tev, "n_pulses": event.n_pulses,
+        "statistic": "scan", "n_pulses": event.n_pulses,
         "error_deg": float(np.degrees(angular_distance(res.best.ra, res.best.dec,
                                                        truth.ra, truth.dec))),
-        "ts_truth_pixel": ts if np.isfinite(ts) else 1e9,
-        "covered": {str(k): bool(r.contains(truth.ra, truth.dec)) for k, r in regions.items()},
-        "methods": {str(k): r.name for k, r in regions.items()},
-        "areas_deg2": {str(k): r.area_deg2 for k, r in regions.items()},
-        "finest_nside": nside, "wall_s": wall,
+        "ts_truth": ts if np.isfinite(ts) else 1e9,
+        "ra_deg": float(np.degrees(res.best.ra)), "dec_deg": float(np.degrees(res.best.dec)),
+        "llh_best": res.best.llh, "energy_proxy_tev": res.best.energy,
+        "finest_nside": nside, "finest_pixels": len(res.levels[-1].pixel),
+        "pixels_at": counts, "finest_fitted_at": fitted,
+        "area_deg2_at": [c * pix_area for c in counts],
+        "evaluations": res.stats.likelihood_evaluations,
+        "wall_s": time.perf_counter() - t0,
     }
 
 
 def _events(args: argparse.Namespace) -> list[tuple[str, float, int]]:
-    """(kind, energy, seed) of every event of the run, in a fixed order."""
+    """(kind, energy, seed) of every event of the run, in a fixed order (tracks first, so
+    adding cascades later keeps the tracks' indices)."""
     rng = np.random.default_rng(args.seed)
     plan = []
     for kind, edges, n in (("track", TRACK_BINS, args.tracks),
@@ -114,37 +127,68 @@ def simulate(kind: str, energy: float, seed: int, pd: PerturbedDetector, index: 
     return simulate_perturbed_cascade(rng, pd, energy, event_id=index)
 
 
+def _done(path: Path) -> set[int]:
+    if not path.exists():
+        return set()
+    return {json.loads(line)["index"] for line in path.read_text().splitlines() if line}
+
+
+def _append(path: Path, row: dict[str, Any]) -> None:
+    with path.open("a") as fh:
+        fh.write(json.dumps(row) + "\n")
+    print(f"{row['index']} {row['kind']} E={row['energy_tev']:.0f} TeV n={row['n_pulses']} "
+          f"err={row['error_deg']:.2f}° ts={row['ts_truth']:.2f} {row['wall_s']:.1f} s",
+          flush=True)
+
+
 def run(args: argparse.Namespace) -> None:
-    """Simulate and scan the plan, one JSON line per event (events already done skipped)."""
-    rows_path = Path(args.rows)
+    """Simulate the plan; one JSON line per event (events already done are skipped)."""
+    rows_path, check_path = Path(args.rows), Path(args.check_rows)
     rows_path.parent.mkdir(parents=True, exist_ok=True)
-    done = set()
-    if rows_path.exists():
-        done = {json.loads(line)["index"] for line in rows_path.read_text().splitlines() if line}
-    pd = perturb(load_ic86(), np.random.default_rng(args.seed + 1))
+    done, checked = _done(rows_path), _done(check_path)
+    det = load_ic86()
+    pd = perturb(det, np.random.default_rng(args.seed + 1))
     config = (ScanConfig(nsides=ScanConfig.parse_nsides(args.nsides)) if args.nsides
               else ScanConfig())
-    client = local_client(args.workers)
+    needs_scan = args.cascades > 0 or args.check > 0
+    client = local_client(args.workers) if needs_scan else None
+    plan = _events(args)
+    n_tracks = sum(1 for kind, _, _ in plan if kind == "track")
+    stride = max(1, n_tracks // max(args.check, 1))  # checked tracks spread over the bins
     try:
-        for i, (kind, energy, seed) in enumerate(_events(args)):
-            if i in done:
+        for i, (kind, energy, seed) in enumerate(plan):
+            want_check = (kind == "track" and i not in checked and i % stride == 0
+                          and i // stride < args.check)
+            if (i in done or args.only_check) and not want_check:
                 continue
-            row = {"index": i, "seed": seed, **scan_one(simulate(kind, energy, seed, pd, i),
-                                                        kind, client, config)}
-            with rows_path.open("a") as fh:
-                fh.write(json.dumps(row) + "\n")
-            print(f"{i} {kind} E={energy:.0f} TeV pulses={row['n_pulses']} "
-                  f"err={row['error_deg']:.2f}° ts={row['ts_truth_pixel']:.2f} "
-                  f"covered={row['covered']} {row['wall_s']:.1f} s", flush=True)
+            event = simulate(kind, energy, seed, pd, i)
+            head = {"index": i, "seed": seed, "kind": kind, "energy_tev": energy,
+                    "n_pulses": event.n_pulses}
+            if kind == "track" and (i not in done or want_check):
+                prof = {**head, "statistic": "profile", **profile_event(event, det).to_json()}
+                if i not in done:
+                    _append(rows_path, prof)
+            if kind == "cascade" and i not in done:
+                _append(rows_path, {**head, **scan_one(event, kind, client, config)})
+            if want_check:
+                scan = scan_one(event, kind, client, config)
+                _append(check_path, {**head, **scan, "profile": prof})
     finally:
-        cluster = getattr(client, "cluster", None)
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        if client is not None:
+            cluster = getattr(client, "cluster", None)
+            client.close()
+            if cluster is not None:
+                cluster.close()
 
 
-def _out_of_sample(ts: np.ndarray, level: float) -> float | None:
-    """Coverage of each parity half with the other half's ``level`` quantile."""
+def quantile_thresholds(ts: np.ndarray) -> dict[str, float]:
+    """The 50 % and 90 % quantiles of the statistic."""
+    return {str(c): float(np.quantile(ts, c)) for c in (0.5, 0.9)}
+
+
+def out_of_sample(ts: np.ndarray, level: float) -> float | None:
+    """Coverage of each parity half (by position in ``ts``) with the other half's ``level``
+    quantile; None with fewer than 4 events."""
     idx = np.arange(len(ts))
     if len(ts) < 4:
         return None
@@ -156,49 +200,101 @@ def _out_of_sample(ts: np.ndarray, level: float) -> float | None:
 
 
 def _figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Coverage, areas and thresholds of ``rows``."""
-    ts = np.array([r["ts_truth_pixel"] for r in rows])
-    area90 = [r["areas_deg2"].get("90", np.nan) for r in rows]
+    """Thresholds and their out-of-sample coverage for ``rows`` (in index order)."""
+    rows = sorted(rows, key=lambda r: r["index"])
+    ts = np.array([r["ts_truth"] for r in rows])
     return {
         "n": len(rows),
-        "coverage_50": float(np.mean([r["covered"].get("50", False) for r in rows])),
-        "coverage_90": float(np.mean([r["covered"].get("90", False) for r in rows])),
-        "methods": sorted({m for r in rows for m in r["methods"].values()}),
-        "median_90_area_deg2": float(np.nanmedian(area90)),
+        "thresholds": quantile_thresholds(ts),
+        "out_of_sample_coverage": {str(c): out_of_sample(ts, c) for c in (0.5, 0.9)},
         "median_error_deg": float(np.median([r["error_deg"] for r in rows])),
-        "thresholds_for_nominal": {str(c): float(np.quantile(ts, c)) for c in (0.5, 0.9)},
-        "out_of_sample_coverage": {str(c): _out_of_sample(ts, c) for c in (0.5, 0.9)},
         "median_wall_s": float(np.median([r["wall_s"] for r in rows])),
     }
 
 
+def proxy_bins(kind: str) -> list[tuple[float | None, float | None]]:
+    """The energy-proxy bins of ``kind``: (low, high) [TeV], None where open."""
+    edges: list[float | None] = [None, *PROXY_EDGES[kind], None]
+    return list(itertools.pairwise(edges))
+
+
+def _in_bin(value: float, lo: float | None, hi: float | None) -> bool:
+    return (lo is None or value >= lo) and (hi is None or value < hi)
+
+
 def summarise(rows: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
-    """The figures per hypothesis and per energy bin."""
+    """The figures per hypothesis, per true-energy bin and per energy-proxy bin."""
     out: dict[str, Any] = {"icecat1_median_90_area_deg2": ICECAT1_MEDIAN_90_DEG2,
-                           "nsides": args.nsides or "default", "seed": args.seed}
+                           "systematics": SYSTEMATICS, "seed": args.seed}
     for kind, edges in (("track", TRACK_BINS), ("cascade", CASCADE_BINS)):
         mine = [r for r in rows if r["kind"] == kind]
         if not mine:
             continue
-        bins = []
+        true_bins = []
         for lo, hi in itertools.pairwise(edges):
             inside = [r for r in mine if lo <= r["energy_tev"] < hi]
             if inside:
-                bins.append({"energy_tev": [lo, hi], **_figures(inside)})
-        out[kind] = {"all": _figures(mine), "per_energy_bin": bins}
+                true_bins.append({"energy_tev": [lo, hi], **_figures(inside)})
+        by_proxy = []
+        for plo, phi in proxy_bins(kind):
+            inside = [r for r in mine if _in_bin(r["energy_proxy_tev"], plo, phi)]
+            if inside:
+                by_proxy.append({"energy_proxy_tev": [plo, phi], **_figures(inside)})
+        out[kind] = {"all": _figures(mine), "per_energy_bin": true_bins,
+                     "per_proxy_bin": by_proxy,
+                     "statistics": sorted({r.get("statistic", "scan") for r in mine})}
     return out
+
+
+def calibration_record(summary: dict[str, Any], command: str, date: str) -> dict[str, Any]:
+    """The record of ``reco/data/calibration.json``: per hypothesis, the proxy-binned
+    thresholds (a bin with fewer than 20 events takes the hypothesis' overall thresholds)."""
+    record: dict[str, Any] = {
+        "systematics": SYSTEMATICS,
+        "method": f"calibrated on simulation ({SYSTEMATICS})",
+        "statistic": "2ΔLLH of the true direction, profiled over the track's position and "
+                     "time, against the best fit",
+        "bin_by": "energy proxy at the best fit [TeV]",
+        "command": command, "date": date, "seed": summary["seed"],
+    }
+    for kind in ("track", "cascade"):
+        if kind not in summary:
+            continue
+        overall = summary[kind]["all"]["thresholds"]
+        bins = []
+        for b in summary[kind]["per_proxy_bin"]:
+            thr = b["thresholds"] if b["n"] >= 20 else overall
+            bins.append({"energy_proxy_tev": b["energy_proxy_tev"], "n_events": b["n"],
+                         "thresholds": thr,
+                         "out_of_sample_coverage": b["out_of_sample_coverage"]})
+        record[kind] = {"n_events": summary[kind]["all"]["n"], "thresholds": overall,
+                        "sample": _sample(kind), "bins": bins}
+    return record
+
+
+def _sample(kind: str) -> str:
+    if kind == "track":
+        return ("through-going muons, isotropic, muon energy log-uniform in each of 10–30–100–"
+                "300–1000 TeV, closest approach within 400 m, reco.simulate_perturbed")
+    return ("point-like showers, isotropic, vertex in a 400 m × 800 m cylinder, deposited "
+            "energy log-uniform in each of 10–30–100–300 TeV, reco.simulate_perturbed")
 
 
 def main() -> None:
     """Command line: run (resuming), then summarise into bench/results/systematics.json."""
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--tracks", type=int, default=2, help="tracks per energy bin")
-    p.add_argument("--cascades", type=int, default=2, help="cascades per energy bin")
+    p.add_argument("--cascades", type=int, default=0, help="cascades per energy bin")
+    p.add_argument("--check", type=int, default=0, help="tracks also scanned fully")
+    p.add_argument("--only-check", action="store_true", help="only the checked tracks")
     p.add_argument("--seed", type=int, default=18)
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--workers", type=int, default=1)
     p.add_argument("--nsides", default=None, help="scan nsides (default: production's)")
     p.add_argument("--rows", default=str(ROWS))
+    p.add_argument("--check-rows", default=str(CHECK_ROWS))
     p.add_argument("--summarise", action="store_true", help="only summarise --rows")
+    p.add_argument("--write-calibration", action="store_true",
+                   help=f"record the proxy-binned thresholds in {CALIBRATION}")
     args = p.parse_args()
     t0 = time.perf_counter()
     if not args.summarise:
@@ -209,6 +305,12 @@ def main() -> None:
     path = write_result("systematics", summary)
     print(json.dumps(summary, indent=1))
     print(f"→ {path}")
+    if args.write_calibration:
+        command = "python -m bench.systematics " + " ".join(sys.argv[1:])
+        date = time.strftime("%Y-%m-%d", time.gmtime())
+        CALIBRATION.write_text(json.dumps(calibration_record(summary, command, date),
+                                          indent=2, ensure_ascii=False) + "\n", "utf-8")
+        print(f"→ {CALIBRATION}")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from catalog.notices.model import (
     NoticeAuthor,
     NoticeInput,
     make_ivorn,
+    region_systematics,
     render,
 )
 from catalog.notices.parsed import NoticeRecord, RevisionKind, Source, Stream
@@ -161,7 +162,8 @@ def notice_input(facts: NoticeFacts, ivorn: str, config: PublishConfig) -> Notic
         ivorn=ivorn, citations=citations(facts),
         retraction_reason=rev.retraction_reason,
         skymap_url=skymap_url(facts, shown, config.public_base_url),
-        test=config.is_test(ev.observatory), author=config.notice_author)
+        test=config.is_test(ev.observatory), author=config.notice_author,
+        systematics=region_systematics(shown.provenance or {}))
 
 
 def rendered_notices(n: NoticeInput, revision_pk: int,

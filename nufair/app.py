@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import sys
@@ -33,6 +34,7 @@ from nufair.edge import error_json, install_edge
 from nufair.edge.inputs import known_query_only
 from nufair.fair import PidSyncLoop, install_local_docs, pid_minting
 from nufair.health import DatabaseHealth, readiness, select_one_probe
+from nufair.health_loop import LoopLag
 from nufair.ingest import ingest_running
 from nufair.migrate import current_revision, head_revision
 from nufair.settings import Settings, load_settings
@@ -144,7 +146,11 @@ async def _running(app: NufairApp) -> AsyncIterator[None]:
                     vo_running(app, engine, vo_engine), \
                     parsing_in_processes(settings.adql_parse_processes):
                 _freeze_startup_objects()
-                yield
+                lag = asyncio.create_task(app.state.loop_lag.run(), name="loop-lag")
+                try:
+                    yield
+                finally:
+                    lag.cancel()
         finally:
             catalog.gate.close()  # the DCAT page builders
     finally:
@@ -247,4 +253,5 @@ def create_app(settings: Settings | None = None) -> NufairApp:
                  cors_origins=settings.cors_origins, max_body_bytes=settings.max_body_bytes,
                  tokens=app.tokens, metrics=app.metrics, sky_survey=settings.sky_hips_url)
     _add_probes(app)
+    app.state.loop_lag = LoopLag(app.metrics.registry)  # started with the app (_running)
     return app

@@ -212,7 +212,7 @@ class Settings(BaseSettings):
                     "retry or replay it); 0: never. With the default backoff, 30 attempts "
                     "span about two hours.")
     # --- scans (ingest/scanning/runner.py)
-    scan_nsides: str = Field(default="8:0,64:12,512:24", pattern=r"^\d+(:\d+)?(,\d+(:\d+)?)*$",
+    scan_nsides: str = Field(default="8:0,64:12,512:16", pattern=r"^\d+(:\d+)?(,\d+(:\d+)?)*$",
                              description="Default scan resolutions, nside:n_refine,...")
     scan_seeds: int = Field(default=7, ge=1, description="Vertex seeds per pixel (first level).")
     scan_iterations: int = Field(default=12, ge=1,

@@ -12,6 +12,7 @@ import numpy as np
 
 from reco.coords import equatorial_to_local
 from reco.likelihood import FloatArray, frames, hexagon_offsets, transfer_seeds
+from reco.regions import WILKS_THRESHOLDS, calibrated_thresholds, thresholds_for
 from reco.skyfits import Level, SkyFits
 
 
@@ -83,8 +84,32 @@ class Refinement:
         finite = sorted((v.llh, p) for p, v in prev.fits.items() if np.isfinite(v.llh))
         best = finite[:n_refine]
         cand = [children(prev.nside, np.array([p for _, p in best]), nside)]
+        region = self._region(prev.nside, finite)
+        if len(region):
+            cand.append(children(prev.nside, region, nside))
         cand.append(self._disc(nside, self.config.extension * pixel_size(prev.nside)))
         return np.concatenate(cand)
+
+    def _region(self, nside: int, finite: list[tuple[float, int]]) -> np.ndarray:
+        """Pixels of the previous level (``nside``; ``finite`` its sorted ``(llh, pixel)``)
+        within ``region_refine`` × the calibrated 90 % threshold of the best fit, and their
+        neighbours (a region's edge runs through coarse pixels whose centres lie outside it);
+        the ``max_refine`` best of them."""
+        cfg = self.config
+        if cfg.region_refine <= 0 or not finite:
+            return np.zeros(0, dtype=np.int64)
+        li, pix, best_llh = self.fits.best()
+        calib = calibrated_thresholds()
+        chosen = None if calib is None else thresholds_for(calib, self.levels[li].fits[pix].energy)
+        t90 = chosen.by_containment[0.9] if chosen is not None else WILKS_THRESHOLDS[0.9]
+        limit = best_llh + 0.5 * cfg.region_refine * t90
+        inside = np.array([p for llh, p in finite if llh <= limit], dtype=np.int64)
+        if len(inside) == 0:
+            return inside
+        grown = np.union1d(inside, hp.get_all_neighbours(nside, inside).ravel())
+        llh = {p: v for v, p in finite}
+        ranked = sorted((llh[int(p)], int(p)) for p in grown if int(p) in llh)
+        return np.array([p for _, p in ranked[: cfg.max_refine]], dtype=np.int64)
 
     def follow_best(self, li: int) -> None:
         """Grow level ``li`` while its best moves (at most ``max_rerefine`` times): refit the

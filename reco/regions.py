@@ -3,12 +3,16 @@
 A region is the set of sky pixels whose :math:`2\\Delta\\mathrm{LLH} = 2(\\mathrm{llh} -
 \\mathrm{llh}_\\mathrm{best})` is at most a threshold. With Wilks' theorem and two free
 parameters (the direction) the thresholds for 50 % and 90 % containment are the
-:math:`\\chi^2_2` quantiles 1.39 and 4.61. When simulation shows that these do not cover
-(our likelihood approximates the Pandel convolution, and the map is pixelised), calibrated
-thresholds are used: the 50 % and 90 % quantiles of :math:`2\\Delta\\mathrm{LLH}` at the true
-direction over simulated events, as IceCube derived its 22.2 / 64.2. They are produced by
-``bench/reco_quality.py`` and recorded with their provenance in
-``reco/data/calibration.json``.
+:math:`\\chi^2_2` quantiles 1.39 and 4.61. Real data are not drawn from the likelihood's own
+photon model, and Wilks' regions then cover far less than they claim; the calibrated
+thresholds are the 50 % and 90 % quantiles of :math:`2\\Delta\\mathrm{LLH}` at the true
+direction over events simulated with a *different* photon model (perturbed ice, sensor
+efficiencies, jitter, noise, afterpulses: :mod:`reco.simulate_perturbed`), as IceCube derived
+its 22.2 / 64.2 from simulation with systematic variations. They depend on the energy: each
+event takes those of its energy-proxy bin (:func:`thresholds_for`). ``bench/systematics.py``
+produces them and records them with their provenance in ``reco/data/calibration.json``; a
+region made with them names the simulation in :attr:`Region.systematics` (what notices call
+``systematic_included``).
 """
 
 from __future__ import annotations
@@ -48,6 +52,67 @@ def calibrated_thresholds() -> dict[str, Any] | None:
 
 
 @dataclass(frozen=True)
+class Thresholds:
+    """The calibrated thresholds an event gets.
+
+    Attributes
+    ----------
+    by_containment : dict of float to float
+        2ΔLLH threshold per containment (0.5, 0.9).
+    systematics : str or None
+        The simulation they were calibrated on when it is not the likelihood's own model
+        (e.g. ``"perturbed-ice v1"``); None for a closed-loop calibration.
+    energy_bin : tuple of (float or None, float or None) or None
+        The energy-proxy bin [TeV] they belong to (None: open end); None when unbinned.
+    """
+
+    by_containment: dict[float, float]
+    systematics: str | None
+    energy_bin: tuple[float | None, float | None] | None
+
+
+def _in_bin(energy: float, edges: list[float | None]) -> bool:
+    lo, hi = edges
+    return (lo is None or energy >= lo) and (hi is None or energy < hi)
+
+
+def thresholds_for(
+    calibration: dict[str, Any], energy_tev: float, hypothesis: str = "track"
+) -> Thresholds | None:
+    """The thresholds of an event with energy proxy ``energy_tev`` under ``calibration``.
+
+    A calibration is either flat (``{"thresholds": {"0.5": t50, "0.9": t90}}``) or per
+    hypothesis (``{"track": {"thresholds": ..., "bins": [{"energy_proxy_tev": [lo, hi],
+    "thresholds": ...}, ...]}, "systematics": ...}``); an event takes its bin's thresholds,
+    those of the whole sample when no bin holds it (or its proxy is NaN). None when the
+    calibration has nothing for ``hypothesis``.
+
+    Examples
+    --------
+    >>> low = {"energy_proxy_tev": [None, 100.0], "thresholds": {"0.5": 8.0, "0.9": 50.0}}
+    >>> high = {"energy_proxy_tev": [100.0, None], "thresholds": {"0.5": 20.0, "0.9": 90.0}}
+    >>> cal = {"systematics": "perturbed-ice v1", "track": {
+    ...     "thresholds": {"0.5": 10.0, "0.9": 60.0}, "bins": [low, high]}}
+    >>> thresholds_for(cal, 250.0).by_containment[0.9]
+    90.0
+    >>> thresholds_for(cal, float("nan")).by_containment[0.9]
+    60.0
+    """
+    if "thresholds" in calibration:  # flat: one pair for every event
+        block, systematics = calibration, calibration.get("systematics")
+    elif hypothesis in calibration:
+        block, systematics = calibration[hypothesis], calibration.get("systematics")
+    else:
+        return None
+    chosen, edges = block["thresholds"], None
+    for b in block.get("bins", []):
+        if np.isfinite(energy_tev) and _in_bin(energy_tev, b["energy_proxy_tev"]):
+            chosen, edges = b["thresholds"], tuple(b["energy_proxy_tev"])
+            break
+    return Thresholds({c: float(chosen[str(c)]) for c in CONTAINMENTS}, systematics, edges)
+
+
+@dataclass(frozen=True)
 class Region:
     """One containment region.
 
@@ -72,6 +137,9 @@ class Region:
     moc : mocpy.MOC
     contour : list of ndarray (n, 2)
         Closed boundary polylines, (RA, Dec) in degrees.
+    systematics : str or None
+        The simulation with systematic variations the threshold was calibrated on (a
+        ``"calibrated"`` region only); None: no systematic uncertainty included.
     """
 
     containment: float
@@ -87,6 +155,7 @@ class Region:
     pixels: NDArray[np.int64]
     moc: MOC
     contour: list[NDArray[np.float64]]
+    systematics: str | None = None
 
     @property
     def name(self) -> str:
@@ -117,6 +186,7 @@ class Region:
             "radius_deg": self.radius_deg,
             "moc": self.moc.to_string(format="ascii"),
             "contour_deg": [np.round(c, 4).tolist() for c in self.contour],
+            "systematics": self.systematics,
         }
 
 
@@ -166,6 +236,7 @@ def region_from_map(
     containment: float,
     method: Method,
     threshold: float,
+    systematics: str | None = None,
 ) -> Region:
     """Build the region ``fine <= threshold`` of a RING 2ΔLLH map around the best fit."""
     nside = hp.npix2nside(len(fine))
@@ -195,21 +266,28 @@ def region_from_map(
         pixels=nest,
         moc=moc,
         contour=contour,
+        systematics=systematics,
     )
 
 
-def compute_regions(result: ScanResult, calibration: dict[str, Any] | None = None) -> list[Region]:
-    """Wilks regions, and calibrated ones when a calibration is recorded (or given)."""
+def compute_regions(
+    result: ScanResult, calibration: dict[str, Any] | None = None, hypothesis: str = "track"
+) -> list[Region]:
+    """Wilks regions, and calibrated ones when a calibration is recorded (or given): those of
+    the event's energy-proxy bin (:func:`thresholds_for`, proxy ``result.best.energy``)."""
     fine = result.delta_llh_map()
     ra0, dec0 = result.best.ra, result.best.dec
     regions = [
         region_from_map(fine, ra0, dec0, c, "wilks", WILKS_THRESHOLDS[c]) for c in CONTAINMENTS
     ]
     calib = calibration if calibration is not None else calibrated_thresholds()
-    if calib is not None:
+    chosen = None if calib is None else thresholds_for(calib, result.best.energy, hypothesis)
+    if chosen is not None:
         for c in CONTAINMENTS:
-            thr = float(calib["thresholds"][str(c)])
-            regions.append(region_from_map(fine, ra0, dec0, c, "calibrated", thr))
+            thr = chosen.by_containment[c]
+            regions.append(
+                region_from_map(fine, ra0, dec0, c, "calibrated", thr, chosen.systematics)
+            )
     return regions
 
 

@@ -80,6 +80,15 @@ class ScanConfig:
     extension : float
         Radius of the refinement disc around the best fit, in units of the previous level's
         pixel size (:math:`\\sqrt{4\\pi / N_\\mathrm{pix}}`).
+    region_refine : float
+        A later level also refines every pixel of the previous level whose 2ΔLLH is at most
+        ``region_refine`` × the calibrated 90 % threshold of the best fit's energy
+        (:func:`reco.regions.thresholds_for`), and their neighbours: the region the scan will
+        report is then made of finest-level pixels even where it is wider than ``n_refine``
+        pixels. 0: off.
+    max_refine : int
+        At most this many pixels refined per level by ``region_refine`` (the lowest; bounds the
+        work of a very wide region, whose rest keeps the coarser level's values).
     max_rerefine : int
         How many times a level may grow when its best pixel moves.
     polish_rounds, polish_margin, polish_cap : int, float, float
@@ -98,7 +107,7 @@ class ScanConfig:
         the track's parameters above.
     """
 
-    nsides: tuple[tuple[int, int], ...] = ((8, 0), (64, 12), (512, 24))
+    nsides: tuple[tuple[int, int], ...] = ((8, 0), (64, 12), (512, 16))
     n_seeds: int = 7
     n_seeds_refine: int = 3
     seed_radius_m: float = 40.0
@@ -107,6 +116,8 @@ class ScanConfig:
     tolerance: float = 1e-3
     prune_margin: float = 25.0
     extension: float = 1.5
+    region_refine: float = 1.2
+    max_refine: int = 96
     max_rerefine: int = 4
     batch_size: int = 48
     retries: int = 3

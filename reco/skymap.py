@@ -47,6 +47,17 @@ def region_for_header(result: ScanResult, containment: float = 0.9) -> Region | 
     return None
 
 
+def region_method(region: Region) -> str:
+    """The method of a region in words, e.g. ``"calibrated on perturbed-ice v1"`` (FITS
+    ``REGMETH``): Wilks, calibration on the likelihood's own simulation (closed loop), or on a
+    simulation with systematic variations."""
+    if region.method == "wilks":
+        return "Wilks chi2(2 dof)"
+    if region.systematics is None:
+        return "calibrated, closed loop"
+    return f"calibrated on {region.systematics}"
+
+
 def _scale(result: ScanResult) -> float:
     reg = region_for_header(result)
     return WILKS_THRESHOLDS[0.9] / reg.threshold if reg is not None else 1.0
@@ -73,6 +84,8 @@ def _header_cards(result: ScanResult) -> list[tuple[str, Any, str]]:
             ("DEC_ERR_MINUS", round(reg.dec_minus, 4), "90% region: Dec below [deg]"),
             ("AREA90", round(reg.area_deg2, 5), "90% region area [deg2]"),
             ("THRESH90", reg.threshold, f"90% 2DeltaLLH threshold ({reg.method})"),
+            ("REGMETH", region_method(reg), "Region thresholds"),
+            ("SYSTINCL", reg.systematics is not None, "Systematics in regions"),
         ]
     return cards
 

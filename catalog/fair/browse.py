@@ -19,7 +19,7 @@ from catalog.fair.describe import iso
 from catalog.fair.home import TEXT, _map_points  # _map_points: the sky tests import it here
 from catalog.fair.http import TEMPLATES, FairContext, FairRoute, get_fair, negotiate
 from catalog.handlers.context import catalog_context
-from catalog.storage.fair_pages import PageAlert, catalog_page
+from catalog.storage.fair_pages import PageAlert, PageRead, catalog_page
 
 router = APIRouter(include_in_schema=False, route_class=FairRoute)
 __all__ = ["_map_points", "router"]
@@ -59,27 +59,46 @@ class BuildGate:
 
 @dataclass(frozen=True, slots=True)
 class CatalogPage:
-    """A built catalogue page: its alerts, the number of alerts in all, and its body."""
+    """A built catalogue page: its alerts, where it sits, and its body."""
 
     alerts: list[PageAlert]
-    total: int
+    links: dcat_page.PageLinks
     body: str
+
+    @property
+    def total(self) -> int:
+        """The number of alerts in the catalogue."""
+        return self.links.total
+
+
+def page_links(page_url: str, page: int, size: int, read: PageRead) -> dcat_page.PageLinks:
+    """The links of a page read at ``page``: ``next`` carries the page's last alert as the
+    cursor (``after``), so that the next page is read from there, not from an offset."""
+    last = max(1, -(-read.total // size))
+    nxt = None
+    if read.more and read.alerts:
+        nxt = page_url.format(page=page + 1) + f"&after={read.alerts[-1].key}"
+    return dcat_page.PageLinks(
+        page=page, size=size, total=read.total, url=page_url.format(page=page),
+        first=page_url.format(page=1), last=page_url.format(page=last),
+        prev=page_url.format(page=min(page, last + 1) - 1) if page > 1 else None, next=nxt)
 
 
 def read_catalog_page(ctx: FairContext, page: int, size: int, media: str,
-                      page_url: str) -> CatalogPage:
-    """Page ``page`` of the catalogue, read and written (a worker thread's part); the HTML
-    view gets no body. :class:`NotFound` beyond the last page."""
-    alerts, total = catalog_page(ctx.fair.engine, page, size)
-    if page > 1 and not alerts:
-        raise NotFound(f"the catalog has no page {page}",
-                       details={"pages": max(1, -(-total // size))})
+                      page_url: str, after: int | None = None) -> CatalogPage:
+    """Page ``page`` of the catalogue (read after the alert ``after`` when given), read and
+    written (a worker thread's part); the HTML view gets no body. :class:`NotFound` for a
+    page with no alert (beyond the last; a cursor that names no alert or the last one)."""
+    read = catalog_page(ctx.fair.engine, page, size, after)
+    if (page > 1 or after is not None) and not read.alerts:
+        raise NotFound(f"the catalog has no page {page}" + (
+            f" after alert {after}" if after is not None else ""),
+            details={"pages": max(1, -(-read.total // size))})
+    links = page_links(page_url, page, size, read)
     body = ""
     if media in dcat_page.WRITERS:
-        triples = dcat_page.page_triples(alerts, ctx.cfg, page=page, size=size, total=total,
-                                         page_url=page_url)
-        body = dcat_page.WRITERS[media](triples)
-    return CatalogPage(alerts, total, body)
+        body = dcat_page.WRITERS[media](dcat_page.page_nodes(read.alerts, ctx.cfg, links))
+    return CatalogPage(read.alerts, links, body)
 
 
 def build_catalog_page(ctx: FairContext, page: int, size: int, rdf_format: str,
@@ -95,19 +114,19 @@ def _gate(request: Request) -> BuildGate:
     return catalog_context(request).gate
 
 
-def _page_links(page_url: str, page: int, total: int, size: int) -> str:
-    """RFC 8288 ``Link`` header of a catalog page: first, prev, next and last."""
-    last = max(1, -(-total // size))
-    rels = [("first", 1), ("last", last)]
-    if page > 1:
-        rels.append(("prev", min(page, last + 1) - 1))
-    if page < last:
-        rels.append(("next", page + 1))
-    return " , ".join(f'<{page_url.format(page=n)}> ; rel="{rel}"' for rel, n in rels)
+def _link_header(links: dcat_page.PageLinks) -> str:
+    """RFC 8288 ``Link`` header of a catalog page: first, last, prev and next."""
+    rels = [("first", links.first), ("last", links.last), ("prev", links.prev),
+            ("next", links.next)]
+    return " , ".join(f'<{url}> ; rel="{rel}"' for rel, url in rels if url is not None)
 
 
-#: What ``/catalog`` offers: the RDF serialisations, then the HTML view for browsers.
+#: What ``/catalog`` offers: the RDF serialisations, the HTML view for browsers, and JSON
+#: (the JSON-LD, typed as what it is: ``application/ld+json`` is JSON, RFC 6839 ``+json``,
+#: as the landing pages answer a JSON client).
 CATALOG_OFFERS = [*dcat.RDF_FORMATS, "text/html", "application/json"]
+#: The media type answered for an offer that is served as another.
+SERVED_AS = {"application/json": "application/ld+json"}
 
 
 @router.get("/catalog")
@@ -115,16 +134,21 @@ async def catalog(request: Request, ctx: Ctx,
                   page: Annotated[int, Query(ge=1, le=10**7)] = 1,
                   limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
                   format: Annotated[str | None, Query(max_length=40, pattern=TEXT)] = None,
+                  after: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
                   ) -> Response:
     """One page of the DCAT 3 catalogue as Turtle, JSON-LD or RDF/XML, or its HTML view.
 
     ``format`` (one of the RDF media types) overrides ``Accept``: links for browsers.
 
     Pages hold ``limit`` alerts (default ``NUFAIR_CATALOG_PAGE_SIZE``), newest first, and
-    link each other (``hydra:PagedCollection`` in the graph, ``Link`` headers). At most
-    ``NUFAIR_CATALOG_MAX_BUILDS`` pages are built at once (503 beyond).
+    link each other (``hydra:PagedCollection`` in the graph, ``Link`` headers). A ``next``
+    link names the page's last alert (``after``): the next page starts there, so a harvest
+    walking the links neither repeats nor skips an alert when new ones arrive meanwhile, and
+    reads a page's worth of rows however deep it is. ``page`` alone is read by offset. At
+    most ``NUFAIR_CATALOG_MAX_BUILDS`` pages are built at once (503 beyond).
     """
     media = negotiate(format or request.headers.get("accept"), CATALOG_OFFERS)
+    media = SERVED_AS.get(media, media)
     gate = _gate(request)
     size = limit or gate.page_size
     page_url = ctx.cfg.catalog_url + "?page={page}" + (f"&limit={limit}" if limit else "")
@@ -132,22 +156,23 @@ async def catalog(request: Request, ctx: Ctx,
         raise Busy("the catalog is being built for other requests; try again shortly",
                    details={"retry_after_s": 5})
     try:
-        built = await run_in_threadpool(read_catalog_page, ctx, page, size, media, page_url)
+        built = await run_in_threadpool(read_catalog_page, ctx, page, size, media, page_url,
+                                        after)
     finally:
         gate.leave()
-    links = _page_links(page_url, page, built.total, size)
+    links = built.links
+    headers = {"Vary": "Accept", "Link": _link_header(links)}
     if media == "text/html":
-        last = max(1, -(-built.total // size))
-        view = {"alerts": built.alerts, "page": page, "last": last, "total": built.total,
-                "prev_url": page_url.format(page=page - 1) if page > 1 else None,
-                "next_url": page_url.format(page=page + 1) if page < last else None,
-                "formats": [(m, f"{page_url.format(page=page)}&{urlencode({'format': m})}")
+        self_url = links.url + (f"&after={after}" if after is not None else "")
+        view = {"alerts": built.alerts, "page": page, "last": links.last_page,
+                "total": links.total, "prev_url": links.prev, "next_url": links.next,
+                "formats": [(m, f"{self_url}&{urlencode({'format': m})}")
                             for m in dcat.RDF_FORMATS]}
         response = TEMPLATES.TemplateResponse(request, "catalog.html",
                                               {"v": view, "cfg": ctx.cfg})
-        response.headers.update({"Vary": "Accept", "Link": links})
+        response.headers.update(headers)
         return response
-    return Response(built.body, media_type=media, headers={"Vary": "Accept", "Link": links})
+    return Response(built.body, media_type=media, headers=headers)
 
 
 @router.get("/robots.txt")

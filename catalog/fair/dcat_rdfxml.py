@@ -1,13 +1,14 @@
-"""RDF/XML of a DCAT catalogue page, written straight from its triples.
+"""RDF/XML of a DCAT catalogue page, written straight from its nodes.
 
 rdflib cannot write a page in the time a page has (≤ 50 ms at 10 000 alerts): for a page of
 100 alerts (4 300 triples) building its ``Graph`` took 370 ms and ``serialize(format="xml")``
 another 300 ms, against 25 ms for the page's whole Turtle (``/tmp`` timing of 2026-12-03,
 load 1.0; bench/RESULTS.md has the figures through the app). So the page is written here the
 way rdflib's plain ``xml`` serialiser writes any graph: one ``rdf:Description`` per subject
-(in order of first appearance), one property element per triple, IRIs as ``rdf:resource``,
-blank nodes as ``rdf:nodeID``, literals as text with ``xml:lang`` or ``rdf:datatype``. Tests
-parse it back with rdflib and find the Turtle's graph.
+(the page's :data:`~catalog.fair.dcat_terms.Nodes`, in order of first appearance), one
+property element per triple, IRIs as ``rdf:resource``, blank nodes as ``rdf:nodeID``,
+literals as text with ``xml:lang`` or ``rdf:datatype``. Tests parse it back with rdflib and
+find the Turtle's graph.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
-from catalog.fair.dcat_terms import PREFIXES, Lit, Term, Triple
+from catalog.fair.dcat_terms import PREFIXES, Lit, Nodes, Term, Triple
 
 _RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 #: An XML name's local part as our vocabularies spell them (an NCName, ASCII subset).
@@ -77,17 +78,22 @@ def _property(p: str, o: Term) -> str:
     return f"    <{name}{decl} rdf:resource={_attr(o)}/>\n"
 
 
-def to_rdfxml(triples: Iterable[Triple]) -> str:
-    """RDF/XML of the triples: one ``rdf:Description`` per subject, first seen first."""
-    by_subject: dict[str, list[str]] = {}
+def group(triples: Iterable[Triple]) -> Nodes:
+    """The triples as :data:`Nodes` (by subject, first seen first)."""
+    nodes: Nodes = {}
     for s, p, o in triples:
-        by_subject.setdefault(s, []).append(_property(p, o))
+        nodes.setdefault(s, []).append((p, o))
+    return nodes
+
+
+def to_rdfxml(nodes: Nodes) -> str:
+    """RDF/XML of the nodes: one ``rdf:Description`` per subject."""
     ns = "".join(f"\n   xmlns:{prefix}={_attr(iri)}" for prefix, iri in PREFIXES
                  if iri != _RDF)
     parts = [f'<?xml version="1.0" encoding="utf-8"?>\n<rdf:RDF xmlns:rdf="{_RDF}"{ns}>\n']
-    for s, props in by_subject.items():
+    for s, pairs in nodes.items():
         parts.append(f"  <rdf:Description {_subject(s)}>\n")
-        parts.extend(props)
+        parts.extend([_property(p, o) for p, o in pairs])
         parts.append("  </rdf:Description>\n")
     parts.append("</rdf:RDF>\n")
     return "".join(parts)

@@ -22,6 +22,9 @@ class Lit(NamedTuple):
 Term = str | Lit
 #: (subject, predicate, object); subjects and predicates are IRIs or ``_:`` blank nodes.
 Triple = tuple[str, str, Term]
+#: A graph as its subjects (in order of first appearance), each with its (predicate, object)
+#: pairs: the form the page's writers take.
+Nodes = dict[str, list[tuple[str, Term]]]
 
 #: Prefixes of the pages (Turtle ``@prefix``, RDF/XML ``xmlns``).
 PREFIXES = tuple((prefix, str(ns)) for prefix, ns in (

@@ -4,8 +4,10 @@ The list pages by keyset on (event time, id), newest first, like ``GET /api/v1/e
 ``?after=`` a cursor gives the older alerts that follow it, ``?before=`` the newer ones that
 precede it; a search's filters travel with the links. Links carry ``rel="next"``/``"prev"``
 (``Link`` header, ``<link>`` in the head, the page's own navigation). The map shows every
-alert (the newest :data:`MAP_LIMIT`), not only the page's; a search's matches on this page
-are drawn large.
+alert, not only the page's: it is a resource of its own (:mod:`catalog.fair.skymap`: the
+static SVG in an ``<object>``, the interactive sky's compact JSON fetched by its script),
+so the page stays small however many alerts there are. A search's matches on this page are
+drawn large, in a small inline SVG over the faded map.
 """
 
 from __future__ import annotations
@@ -19,18 +21,17 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from catalog.errors import InvalidInput
-from catalog.fair import skyplot, skyview
+from catalog.fair import skymap, skyplot, skyview
 from catalog.fair.http import TEMPLATES, FairContext, FairRoute, get_fair
 from catalog.handlers.events import get_storage
 from catalog.models import EventSummary
 from catalog.storage.events import CatalogStorage, EventQuery, encode_cursor
 
 router = APIRouter(include_in_schema=False, route_class=FairRoute)
+router.include_router(skymap.router)
 Storage = Annotated[CatalogStorage, Depends(get_storage)]
 Ctx = Annotated[FairContext, Depends(get_fair)]
 
-#: At most this many alerts on the all-sky map (newest first).
-MAP_LIMIT = 5000
 #: Alerts a page lists unless ``?limit=`` says otherwise.
 PAGE_SIZE = 50
 VO_LINKS = (("TAP", "/tap"), ("Cone search", "/scs"))
@@ -83,23 +84,19 @@ def _row(e: EventSummary) -> dict[str, str]:
 
 
 def _map_points(storage: CatalogStorage) -> list[skyplot.MapPoint]:
-    points: list[skyplot.MapPoint] = []
-    cursor = None
-    while len(points) < MAP_LIMIT:
-        page = storage.list_events(EventQuery(limit=1000, cursor=cursor))
-        for e in page.items:
-            cur = e.current
-            # A retraction has no position: show the last position the alert had.
-            if cur is None or cur.ra is None or cur.dec is None:
-                continue
-            points.append(skyplot.MapPoint(
-                name=_key(e), href=f"/records/{_key(e)}", ra=cur.ra, dec=cur.dec,
-                stream=e.stream, retracted=e.retracted,
-                region90=skyplot.region_outline(cur.ra, cur.dec, cur.error90, n=6)))
-        cursor = page.next_cursor
-        if cursor is None:
-            break
-    return points
+    """Every alert with a direction, as the map draws it (:func:`skymap.map_points`)."""
+    return skymap.map_points(storage.engine)
+
+
+def _point(e: EventSummary) -> skyplot.MapPoint | None:
+    """An alert of the page on the map, where its current revision puts it (None: no
+    direction)."""
+    cur = e.current
+    if cur is None or cur.ra is None or cur.dec is None:
+        return None
+    return skyplot.MapPoint(name=_key(e), href=f"/records/{_key(e)}", ra=cur.ra,
+                            dec=cur.dec, stream=e.stream, status=e.status,
+                            region90=skymap.outline(cur.ra, cur.dec, cur.error90))
 
 
 @dataclass(slots=True)
@@ -107,6 +104,7 @@ class Listing:
     """The page's alerts and the links to the pages around it (None where there is none)."""
 
     items: list[dict[str, str]] = field(default_factory=list)
+    points: list[skyplot.MapPoint] = field(default_factory=list)
     next_url: str | None = None
     prev_url: str | None = None
     first_url: str | None = None
@@ -143,7 +141,8 @@ def list_page(storage: CatalogStorage, q: dict[str, str | None], limit: int,
     def url(**cursor: str) -> str:
         return "/?" + urlencode({**kept, **cursor}) if kept or cursor else "/"
 
-    out = Listing(items=[_row(e) for e in page.items])
+    out = Listing(items=[_row(e) for e in page.items],
+                  points=[p for p in map(_point, page.items) if p is not None])
     first, last = (page.items[0], page.items[-1]) if page.items else (None, None)
     if before:  # a page of newer alerts: older ones follow it; newer ones while it says so
         out.next_url = url(after=encode_cursor(last.event_time, last.id)) if last else None
@@ -188,17 +187,18 @@ def home(request: Request, storage: Storage, ctx: Ctx,
         listing = list_page(storage, q, limit, after or cursor, before)
     except InvalidInput as exc:
         error, status = exc.message, 422
-    points = _map_points(storage)
     searched = any(q.values())
-    matches = {i["name"] for i in listing.items} if searched else None
-    if matches is not None:  # the matches drawn last, over the others
-        points.sort(key=lambda p: p.name in matches)
+    matches = [p.name for p in listing.points] if searched else []
+    # The matches over the faded map of every alert (which is /sky/allsky.svg).
+    layer = skyplot.allsky_map(listing.points, highlight=set(matches), target=None,
+                               grid=False) if searched else None
     context = {"q": q, "items": listing.items, "error": error, "listing": listing,
                "searched": searched, "total": storage.count_events(),
-               "allsky": skyplot.allsky_map(points, highlight=matches),
+               "allsky_src": skymap.SVG_PATH, "matches_svg": layer,
                "legend": skyplot.legend(), "vo_links": VO_LINKS,
-               "sky": skyview.allsky_view(points, ctx.cfg.sky_survey), "streams": STREAMS,
-               "map_limit": MAP_LIMIT}
+               "sky": skyview.allsky_view([], ctx.cfg.sky_survey, overlay=skymap.JSON_PATH,
+                                          highlight=matches),
+               "streams": STREAMS}
     response = TEMPLATES.TemplateResponse(request, "home.html", context, status_code=status)
     if links := _links(listing):
         response.headers["Link"] = links

@@ -137,7 +137,7 @@ def _page(request: Request, rec: AlertRecord, ctx: FairContext) -> Response:
         # JSON inside <script>: "</" would end the element early.
         "jsonld": json.dumps(full_jsonld(rec, cfg), ensure_ascii=False)
                   .replace("</", "<\\/"),
-        "skyplot": skyplot.local_plot(rev, others),
+        "skyplot": skyplot.local_plot(rev, others, status=rec.event.status),
         # The reconstruction's own plot (likelihood map, contours), when a scan made one.
         "scan_png": next((rec.file_url(cfg, f)
                           for f in rec.files if f.role == "skymap-png"), None),
@@ -151,7 +151,7 @@ def _page(request: Request, rec: AlertRecord, ctx: FairContext) -> Response:
         # A simulated event says so before anything else on its page.
         "simulated": describe.simulated_note(rec) if describe.is_simulated(rec, cfg) else None,
         "simulated_headline": describe.SIMULATED_HEADLINE,
-        "caption": skyplot.caption(rev, len(others)),
+        "caption": skyplot.caption(rev, len(others), rec.event.status),
         "revisions": record_view.revision_table(rec.event.revisions),
         "columns": [heading for heading, _ in record_view.COLUMNS],
         "circulars": record_view.circulars_about(rec.event.name),
@@ -160,7 +160,7 @@ def _page(request: Request, rec: AlertRecord, ctx: FairContext) -> Response:
         # The interactive sky (Aladin Lite, served locally; the SVG above when scripts are
         # off): regions, other versions and the counterpart candidates.
         "sky": skyview.record_view(rev, others, [r.item for r in cps.rows],
-                                   cfg.sky_survey),
+                                   cfg.sky_survey, status=rec.event.status),
         "citations": [(citation.STYLE_NAMES[style], cfg.export_url(rec.key, "bibliography")
                        + f"?style={style}", citation.bibliography(rec, cfg, style))
                       for style in citation.STYLES],
@@ -234,7 +234,8 @@ async def notice(ctx: Ctx, key: Key,
 async def skyplot_svg(ctx: Ctx, key: Key) -> Response:
     """The SVG map of the shown revision's direction and error regions (see :mod:`skyplot`)."""
     rec = await run_in_threadpool(ctx.records.load, key)
-    return Response(skyplot.local_plot(rec.revision), media_type="image/svg+xml")
+    return Response(skyplot.local_plot(rec.revision, status=rec.event.status),
+                    media_type="image/svg+xml")
 
 
 @router.api_route("/records/{key}/files/{filename}", methods=["GET", "HEAD"])
@@ -338,6 +339,10 @@ async def resolve_doi(ctx: Ctx, prefix: Annotated[str, Path(max_length=64, patte
                       suffix: Key) -> Response:
     """The local DOI resolver: ``/doi/<prefix>/<suffix>`` → the landing page."""
     row = await run_in_threadpool(ctx.fair.find_suffix, suffix)
+    if row is None:  # a DOI merged into another record resolves to that record
+        merged = await run_in_threadpool(ctx.fair.merged_into, suffix)
+        if merged is not None and merged[0] == f"{prefix}/{suffix}".lower():
+            return RedirectResponse(ctx.cfg.record_url(merged[1].suffix), status_code=302)
     if row is None or row.doi != f"{prefix}/{suffix}".lower():
         raise NotFound(f"no DOI {prefix}/{suffix}")
     return RedirectResponse(ctx.cfg.record_url(row.suffix), status_code=302)

@@ -151,8 +151,12 @@ class RecordService:
         self.fair = fair
 
     def load(self, key: str) -> AlertRecord:
-        """The record named by ``key``: a DOI suffix, or an event key (its concept record)."""
+        """The record named by ``key``: a DOI suffix (of a merged DOI: the record it was
+        merged into), or an event key (its concept record)."""
         row = self.fair.find_suffix(key)
+        merged = self.fair.merged_into(key) if row is None else None
+        if merged is not None:  # a DOI merged into another record shows that record
+            row = merged[1]
         if row is not None:
             return self.for_event(row.event_pk, focus=row)
         with self.catalog.engine.connect() as conn:

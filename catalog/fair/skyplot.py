@@ -7,7 +7,7 @@ costs microseconds, where a matplotlib figure would cost ~100 ms per request.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -15,6 +15,20 @@ from catalog.models import ErrorBox, RevisionPublic
 
 STREAM_COLOURS = {"gold": "#c79100", "bronze": "#a0522d", "cascade": "#1f6fb2",
                   "hese": "#6a3d9a", "ehe": "#33a02c", "none": "#777777"}
+#: How an alert that is not live is drawn on every map (the SVGs and the interactive sky):
+#: in this colour whatever its stream, its region outlined dashed and unfilled, its dot hollow.
+STATUS_COLOURS = {"retracted": "#999999", "likely_background": "#17becf"}
+STATUS_LABELS = {"live": "live", "retracted": "retracted",
+                 "likely_background": "likely background"}
+#: The dashes of a non-live alert's outline (SVG ``stroke-dasharray``).
+DASHES = "4 3"
+
+
+def status_colour(status: str, stream: str | None = None) -> str:
+    """The colour of an alert: its status's, else (live) its stream's."""
+    if status in STATUS_COLOURS:
+        return STATUS_COLOURS[status]
+    return STREAM_COLOURS.get(stream or "", "#333333")
 
 
 def region_outline(ra: float, dec: float, box: ErrorBox, n: int = 16
@@ -45,11 +59,12 @@ def region_outline(ra: float, dec: float, box: ErrorBox, n: int = 16
 
 
 def local_plot(rev: RevisionPublic, others: Sequence[RevisionPublic] = (),
-               size: int = 360) -> str:
+               size: int = 360, status: str = "live") -> str:
     """SVG of the localisation of one revision: 50 % and 90 % regions, best fit, grid.
 
     RA grows to the left (sky as seen); the plot is a tangent-plane view around the fit.
-    ``others`` (earlier or later revisions) are drawn as hollow markers.
+    ``others`` (earlier or later revisions) are drawn as hollow markers. An alert that is
+    not live (``status``) has its regions dashed and says its status under the title line.
     """
     if rev.ra is None or rev.dec is None:
         return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="60" '
@@ -64,13 +79,14 @@ def local_plot(rev: RevisionPublic, others: Sequence[RevisionPublic] = (),
              f'aria-label="Localisation around RA {ra0:.2f}, Dec {dec0:+.2f}">',
              f'<rect width="{size}" height="{size}" fill="#fbfbf8" stroke="#999"/>']
     parts += _grid(view, half)
+    dash = f' stroke-dasharray="{DASHES}"' if status in STATUS_COLOURS else ""
     for lvl, colour, opacity in ((90, "#1f6fb2", 0.15), (50, "#d62728", 0.25)):
         pts = outlines[lvl]
         if pts:
             path = " ".join(f"{x:.1f},{y:.1f}" for x, y in (view.xy(*p) for p in pts))
             parts.append(f'<polygon class="region{lvl}" points="{path}" fill="{colour}" '
-                         f'fill-opacity="{opacity}" stroke="{colour}" stroke-width="1.5">'
-                         f'<title>{lvl} % region</title></polygon>')
+                         f'fill-opacity="{opacity}" stroke="{colour}" stroke-width="1.5"'
+                         f'{dash}><title>{lvl} % region</title></polygon>')
     for other in others:
         if other.ra is not None and other.dec is not None:
             x, y = view.xy(other.ra, other.dec)
@@ -82,12 +98,18 @@ def local_plot(rev: RevisionPublic, others: Sequence[RevisionPublic] = (),
     drawn = ", ".join(name for lvl, name in ((50, "red 50 %"), (90, "blue 90 %"))
                       if outlines[lvl])
     parts.append(f'<text x="{size - 4}" y="14" font-size="11" text-anchor="end">'
-                 f'RA {ra0:.2f}° Dec {dec0:+.2f}°{" — " + drawn if drawn else ""}</text></svg>')
+                 f'RA {ra0:.2f}° Dec {dec0:+.2f}°{" — " + drawn if drawn else ""}</text>')
+    if status in STATUS_COLOURS:
+        parts.append(f'<text class="status status-{status}" x="{size - 4}" y="28" '
+                     f'font-size="11" text-anchor="end" fill="#000">'
+                     f'{STATUS_LABELS[status]} (dashed)</text>')
+    parts.append("</svg>")
     return "".join(parts)
 
 
-def caption(rev: RevisionPublic, others: int = 0) -> str:
-    """The caption of :func:`local_plot`: only the regions the revision has."""
+def caption(rev: RevisionPublic, others: int = 0, status: str = "live") -> str:
+    """The caption of :func:`local_plot`: only the regions the revision has, and the
+    alert's status when it is not live."""
     if rev.ra is None or rev.dec is None:
         return "No direction: the revision gives none."
     regions = [f"{lvl} % ({colour})" for lvl, colour in ((50, "red"), (90, "blue"))
@@ -97,6 +119,8 @@ def caption(rev: RevisionPublic, others: int = 0) -> str:
         else "; no error region given"
     if others:
         text += "; other versions as hollow circles"
+    if status in STATUS_COLOURS:
+        text += f"; the alert is {STATUS_LABELS[status]}: its regions are dashed"
     return text + "."
 
 
@@ -105,15 +129,19 @@ LEGEND = (("gold", "Gold track"), ("bronze", "Bronze track"), ("cascade", "Casca
           ("hese", "HESE (2016-2019)"), ("ehe", "EHE (2016-2019)"))
 
 
-def legend(width: int = 720) -> str:
-    """SVG legend of the all-sky map's colours: one swatch per stream, and retracted."""
-    items = [(STREAM_COLOURS[s], label) for s, label in LEGEND] + [("#999", "retracted")]
+def legend(width: int = 860) -> str:
+    """SVG legend of the all-sky map's colours: one swatch per stream (filled), then the
+    statuses other than live (hollow, dashed: retracted, likely background)."""
+    items = [(STREAM_COLOURS[s], label, "live") for s, label in LEGEND]
+    items += [(c, STATUS_LABELS[s], s) for s, c in STATUS_COLOURS.items()]
     step = width / len(items)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} 22" width="100%" '
-             'role="img" class="legend" aria-label="Colours of the streams">']
-    for i, (colour, label) in enumerate(items):
+             'role="img" class="legend" aria-label="Colours of the streams and statuses">']
+    for i, (colour, label, status) in enumerate(items):
         x = i * step + 8
-        parts.append(f'<circle cx="{x:.0f}" cy="11" r="5" fill="{colour}"/>'
+        look = (f'fill="{colour}"' if status == "live" else
+                f'fill="none" stroke="{colour}" stroke-width="2" stroke-dasharray="2 1.5"')
+        parts.append(f'<circle class="status-{status}" cx="{x:.0f}" cy="11" r="5" {look}/>'
                      f'<text x="{x + 9:.0f}" y="15" font-size="12">{escape(label)}</text>')
     parts.append("</svg>")
     return "".join(parts)
@@ -193,8 +221,13 @@ class MapPoint:
     ra: float
     dec: float
     stream: str
-    retracted: bool
+    status: str
     region90: list[tuple[float, float]] | None
+
+    @property
+    def retracted(self) -> bool:
+        """Whether the alert was retracted."""
+        return self.status == "retracted"
 
 
 def hammer(ra: float, dec: float) -> tuple[float, float]:
@@ -207,11 +240,15 @@ def hammer(ra: float, dec: float) -> tuple[float, float]:
 
 
 def allsky_map(points: Sequence[MapPoint], width: int = 720,
-               highlight: set[str] | None = None) -> str:
+               highlight: set[str] | None = None, target: str | None = None,
+               grid: bool = True) -> str:
     """SVG all-sky map (Hammer-Aitoff, equatorial) of alerts and their 90 % regions.
 
     ``highlight``: names of the alerts a search matched, drawn large and outlined over the
-    others, which are faded.
+    others, which are faded. Live alerts are filled in their stream's colour, the others
+    hollow and dashed in their status's (:data:`STATUS_COLOURS`). ``target``: of the
+    links (``_top`` when the SVG is a document of its own inside the page). ``grid``:
+    the limb and the grid (left out of a layer drawn over another map).
     """
     height = width // 2
     sx = (width / 2 - 8) / (2 * math.sqrt(2))
@@ -222,12 +259,61 @@ def allsky_map(points: Sequence[MapPoint], width: int = 720,
         return width / 2 + x * sx, height / 2 - y * sy
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-             f'width="100%" role="img" class="allsky" aria-label="All-sky map of '
+             f'width="100%" role="img" class="{"allsky" if grid else "allsky matches"}" '
+             'aria-label="All-sky map of '
              f'{len(points)} alerts (equatorial, Hammer-Aitoff)">']
+    if grid:
+        parts += _graticule(xy)
+    for p in points:
+        parts.append(_alert(p, xy, width, highlight, target))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def alert_label(p: MapPoint) -> str:
+    """``name (stream)``, with the status when it is not live."""
+    status = f", {STATUS_LABELS.get(p.status, p.status)}" if p.status != "live" else ""
+    return f"{p.name} ({p.stream}{status})"
+
+
+def _alert(p: MapPoint, xy: Callable[[float, float], tuple[float, float]], width: int,
+           highlight: set[str] | None, target: str | None) -> str:
+    """One alert of :func:`allsky_map`: a link around its region and its dot."""
+    colour = status_colour(p.status, p.stream)
+    live = p.status not in STATUS_COLOURS
+    to = f' target="{target}"' if target else ""
+    parts = [f'<a href="{escape(p.href)}"{to}>']
+    outline = [xy(a % 360, d) for a, d in p.region90 or ()]
+    # A region across the map's edge (RA 0h) would be drawn across the map: skip it.
+    if outline and max(x for x, _ in outline) - min(x for x, _ in outline) < width / 4:
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in outline)
+        fill = f'fill="{colour}" fill-opacity="0.2"' if live else \
+            f'fill="none" stroke-dasharray="{DASHES}"'
+        parts.append(f'<polygon points="{path}" {fill} stroke="{colour}" '
+                     'stroke-width="0.8"/>')
+    x, y = xy(p.ra % 360, p.dec)
+    if highlight is None:
+        look = 'class="alert{}" r="3"'
+    elif p.name in highlight:
+        look = 'class="alert match{}" r="5" stroke="#000" stroke-width="1.5"'
+    else:
+        look = 'class="alert other{}" r="2" fill-opacity="0.35"'
+    look = look.format(f" status-{p.status}")
+    paint = f'fill="{colour}"' if live else \
+        f'fill="none" stroke="{colour}" stroke-width="1.5"'
+    if not live and highlight is not None and p.name in highlight:
+        paint = 'fill="none"'  # the match's black ring, hollow
+    parts.append(f'<circle {look} cx="{x:.1f}" cy="{y:.1f}" {paint}>'
+                 f'<title>{escape(alert_label(p))}</title></circle></a>')
+    return "".join(parts)
+
+
+def _graticule(xy: Callable[[float, float], tuple[float, float]]) -> list[str]:
+    """The all-sky map's limb, parallels every 30 degrees and meridians every 4 hours."""
     # The limb: RA just below 360 on the left edge, just above 0 on the right edge.
     limb = [xy(359.999, d) for d in range(-90, 91, 5)] + [xy(0.001, d) for d in range(90, -91, -5)]
-    parts.append('<polygon points="' + " ".join(f"{x:.1f},{y:.1f}" for x, y in limb)
-                 + '" fill="#f4f6fb" stroke="#888"/>')
+    parts = ['<polygon points="' + " ".join(f"{x:.1f},{y:.1f}" for x, y in limb)
+             + '" fill="#f4f6fb" stroke="#888"/>']
     for d in (-60, -30, 0, 30, 60):
         pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(a + 0.001, d) for a in range(0, 361, 5)))
         parts.append(f'<polyline points="{pts}" fill="none" stroke="#ccd"/>')
@@ -237,24 +323,4 @@ def allsky_map(points: Sequence[MapPoint], width: int = 720,
         x, y = xy(a + 0.001, 0)
         parts.append(f'<text x="{x + 2:.1f}" y="{y - 2:.1f}" font-size="10" fill="#667">'
                      f'{a // 15}h</text>')
-    for p in points:
-        colour = "#999" if p.retracted else STREAM_COLOURS.get(p.stream, "#333")
-        label = escape(f"{p.name} ({p.stream}{', retracted' if p.retracted else ''})")
-        parts.append(f'<a href="{escape(p.href)}">')
-        outline = [xy(a % 360, d) for a, d in p.region90 or ()]
-        # A region across the map's edge (RA 0h) would be drawn across the map: skip it.
-        if outline and max(x for x, _ in outline) - min(x for x, _ in outline) < width / 4:
-            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in outline)
-            parts.append(f'<polygon points="{path}" fill="{colour}" fill-opacity="0.2" '
-                         f'stroke="{colour}" stroke-width="0.8"/>')
-        x, y = xy(p.ra % 360, p.dec)
-        if highlight is None:
-            look = 'class="alert" r="3"'
-        elif p.name in highlight:
-            look = 'class="alert match" r="5" stroke="#000" stroke-width="1.5"'
-        else:
-            look = 'class="alert other" r="2" fill-opacity="0.35"'
-        parts.append(f'<circle {look} cx="{x:.1f}" cy="{y:.1f}" '
-                     f'fill="{colour}"><title>{label}</title></circle></a>')
-    parts.append("</svg>")
-    return "".join(parts)
+    return parts

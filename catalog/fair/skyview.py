@@ -1,11 +1,13 @@
 """Overlay data of the interactive sky (Aladin Lite) on the landing and home pages.
 
 One alert: its 50 % and 90 % regions, its best fit, the best fits and 90 % regions of its
-other revisions and its counterpart candidates. The home page: every alert's best fit and
-90 % region over the whole sky. The shapes are those of the static SVG
-(:func:`catalog.fair.skyplot.region_outline`) as (RA, Dec) polygons in degrees; the page
-carries them as inline JSON (``<script type="application/json">``: data, never run) that
-``static/sky.js`` reads. The SVG stays in the page: it is what a reader without scripts sees.
+other revisions and its counterpart candidates, as (RA, Dec) polygons in degrees (the
+shapes of the static SVG, :func:`catalog.fair.skyplot.region_outline`), carried inline
+(``<script type="application/json">``: data, never run) for ``static/sky.js`` to read. The
+home page: the whole sky, its inline JSON only naming the overlay of every alert's best fit
+and 90 % region, a resource of its own (``/sky/alerts.json``, :mod:`catalog.fair.skymap`)
+that ``sky.js`` fetches. The static SVG stays: it is what a reader without scripts sees.
+An alert that is not live (retracted, likely background) is drawn dashed and unfilled.
 
 Aladin Lite is vendored under ``static/aladin`` (see its ``SOURCES.md``) and served by the
 service itself; the only address the page may reach beyond it is the HiPS survey, and only
@@ -24,7 +26,14 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from catalog.counterparts.models import CounterpartPublic
-from catalog.fair.skyplot import STREAM_COLOURS, MapPoint, region_outline
+from catalog.fair.skyplot import (
+    STATUS_COLOURS,
+    STATUS_LABELS,
+    MapPoint,
+    alert_label,
+    region_outline,
+    status_colour,
+)
 from catalog.models import RevisionPublic
 
 #: The static files of the sky (``sky.js`` and the vendored Aladin Lite), served at
@@ -86,6 +95,8 @@ class SkyView:
     ``mode`` is ``"local"`` (one alert, gnomonic view around the best fit) or ``"allsky"``
     (Hammer-Aitoff, the whole sky). ``survey`` is the HiPS base URL, or ``None`` for the
     coordinate grid alone. ``fallback`` is the id of the static figure the sky replaces.
+    ``overlay``: the URL of more alerts to draw (the compact JSON of
+    :mod:`catalog.fair.skymap`), ``highlight`` the names among them drawn large.
     """
 
     mode: Literal["local", "allsky"]
@@ -97,6 +108,8 @@ class SkyView:
     regions: list[Region] = field(default_factory=list)
     markers: list[Marker] = field(default_factory=list)
     digits: int = 4
+    overlay: str | None = None
+    highlight: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         """The view as JSON safe inside a ``<script>`` element (no ``</`` to end it early).
@@ -116,6 +129,7 @@ class SkyView:
                         for r in self.regions],
             "markers": [{"kind": m.kind, "label": m.label, "colour": m.colour, "href": m.href,
                          "ra": round(m.ra, k), "dec": round(m.dec, k)} for m in self.markers],
+            "overlay": self.overlay, "highlight": self.highlight,
         }
         return json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
 
@@ -136,11 +150,14 @@ def _fov(ra: float, dec: float, points: Iterable[tuple[float, float]]) -> float:
 
 def record_view(rev: RevisionPublic, others: Sequence[RevisionPublic] = (),
                 counterparts: Sequence[CounterpartPublic] = (),
-                survey: str | None = None, fallback: str = "skyplot") -> SkyView | None:
+                survey: str | None = None, fallback: str = "skyplot",
+                status: str = "live") -> SkyView | None:
     """The sky of one revision; ``None`` when it has no direction (retracted, unknown).
 
     ``others`` are the alert's other revisions (best fit and dashed 90 % region each),
     ``counterparts`` the revision's candidates (each source once, whatever its level).
+    An alert whose ``status`` is not live has its own regions dashed and unfilled, their
+    labels saying the status.
     """
     if rev.ra is None or rev.dec is None:
         return None
@@ -156,13 +173,14 @@ def record_view(rev: RevisionPublic, others: Sequence[RevisionPublic] = (),
                                   COLOURS["revision"], outline, dashed=True))
         markers.append(Marker("revision", f"best fit of version {other.number}",
                               COLOURS["revision"], other.ra, other.dec))
+    note = f" ({STATUS_LABELS[status]})" if status in STATUS_COLOURS else ""
     for level in (90, 50):
         outline = region_outline(ra, dec, getattr(rev, f"error{level}"),
                                  n=OUTLINE_POINTS // 4)
         if outline:
             regions.append(Region("region90" if level == 90 else "region50",
-                                  f"{level} % region of version {rev.number}",
-                                  COLOURS[f"region{level}"], outline))
+                                  f"{level} % region of version {rev.number}{note}",
+                                  COLOURS[f"region{level}"], outline, dashed=bool(note)))
     seen: set[tuple[str, str]] = set()
     for c in counterparts:
         if (c.catalogue, c.source_name) in seen:
@@ -172,27 +190,33 @@ def record_view(rev: RevisionPublic, others: Sequence[RevisionPublic] = (),
         markers.append(Marker("counterpart", label,
                               COLOURS["blazar" if c.blazar else "counterpart"],
                               c.ra, c.dec, c.url))
-    markers.append(Marker("bestfit", f"best fit of version {rev.number}",
+    markers.append(Marker("bestfit", f"best fit of version {rev.number}{note}",
                           COLOURS["bestfit"], ra, dec))
     shown = [p for r in regions for p in r.polygon] + [(m.ra, m.dec) for m in markers]
     return SkyView("local", ra, dec, _fov(ra, dec, shown), fallback, survey, regions, markers)
 
 
 def allsky_view(points: Sequence[MapPoint], survey: str | None = None,
-                fallback: str = "allsky") -> SkyView:
-    """The whole sky with every alert of ``points`` (the home page's map): its best fit and
-    its 90 % region (at most :data:`ALLSKY_VERTICES` of its outline's vertices, corners
-    kept), coloured by stream, grey when retracted, each linking to its record."""
+                fallback: str = "allsky", overlay: str | None = None,
+                highlight: Sequence[str] = ()) -> SkyView:
+    """The whole sky (the home page's map): every alert of ``points`` inline, and those of
+    ``overlay`` (a URL, fetched by ``sky.js``); ``highlight`` names alerts drawn large.
+
+    Each inline alert is its best fit and its 90 % region (at most :data:`ALLSKY_VERTICES`
+    of its outline's vertices, corners kept), coloured by stream (by status when not live:
+    :data:`catalog.fair.skyplot.STATUS_COLOURS`, dashed), each linking to its record.
+    """
     regions: list[Region] = []
     markers: list[Marker] = []
     for p in points:
-        colour = "#999999" if p.retracted else STREAM_COLOURS.get(p.stream, "#333333")
-        label = f"{p.name} ({p.stream}{', retracted' if p.retracted else ''})"
+        colour = status_colour(p.status, p.stream)
+        label = alert_label(p)
         if p.region90:
-            regions.append(Region("alert", label, colour, _fewer(p.region90), p.href))
+            regions.append(Region("alert", label, colour, _fewer(p.region90), p.href,
+                                  dashed=p.status in STATUS_COLOURS))
         markers.append(Marker("alert", label, colour, p.ra, p.dec, p.href))
     return SkyView("allsky", 180.0, 0.0, 360.0, fallback, survey, regions, markers,
-                   digits=ALLSKY_DIGITS)
+                   digits=ALLSKY_DIGITS, overlay=overlay, highlight=list(highlight))
 
 
 def _fewer(outline: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -212,7 +236,9 @@ def csp_sources(survey: str | None) -> dict[str, list[str]]:
     not ``'unsafe-eval'``), which Aladin Lite carries as a ``data:`` URL it fetches; it
     inserts one stylesheet and one style attribute (:data:`ALADIN_STYLE_SOURCES`) and
     starts a ``blob:`` worker; images drawn to a canvas come as ``blob:``; the survey's
-    origin is fetched and drawn when one is set.
+    origin is fetched and drawn when one is set. The home page's static map of every alert
+    is an SVG document of this service in an ``<object>`` (``object-src 'self'``; browsers
+    treat a document in an ``<object>`` as a frame: ``frame-src 'self'``).
     """
     extra: dict[str, list[str]] = {
         "script-src": ["'self'", "'wasm-unsafe-eval'"],
@@ -220,6 +246,8 @@ def csp_sources(survey: str | None) -> dict[str, list[str]]:
         "worker-src": ["blob:"],
         "img-src": ["blob:"],
         "connect-src": ["'self'", "data:"],
+        "object-src": ["'self'"],
+        "frame-src": ["'self'"],
     }
     if survey:
         origin = "{0.scheme}://{0.netloc}".format(urlsplit(survey))

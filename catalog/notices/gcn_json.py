@@ -55,7 +55,7 @@ def build(n: NoticeInput) -> dict[str, Any]:
         if n.r90_deg is not None:
             doc["ra_dec_error"] = round(n.r90_deg, 4)
             doc["containment_probability"] = 0.9
-            doc["systematic_included"] = False
+            doc["systematic_included"] = n.systematics is not None
     if n.skymap_url:
         doc["healpix_url"] = n.skymap_url
     if n.energy_tev is not None:
@@ -72,14 +72,24 @@ def build(n: NoticeInput) -> dict[str, Any]:
 
 
 def _notes(n: NoticeInput) -> str:
-    """``additional_info``: a test warning, the retraction's reason, the cited notices."""
+    """``additional_info``: a test warning, the retraction's reason, how the regions include
+    systematics, the cited notices."""
     notes = []
     if n.test:
         notes.append(f"TEST: simulated event from {n.observatory}, not a real observation")
+    if n.systematics is not None and n.r90_deg is not None:
+        notes.append(systematics_note(n.systematics))
     if n.kind == "retraction":
         notes.append(f"Retraction: {n.retraction_reason or 'no reason given'}")
     notes.extend(f"{c.relation} {c.ivorn}" for c in n.citations)
     return "; ".join(notes)
+
+
+def systematics_note(systematics: str) -> str:
+    """How a region with systematics was made (``additional_info``, VOEvent descriptions)."""
+    return (f"Error regions include systematic uncertainties: 2DeltaLLH thresholds "
+            f"calibrated per energy bin on simulation with systematic variations "
+            f"({systematics})")
 
 
 def check(doc: dict[str, Any]) -> None:

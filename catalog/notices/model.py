@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from catalog.counterparts.models import CounterpartPublic
 
@@ -108,6 +108,9 @@ class NoticeInput:
     counterparts
         The revision's stored counterpart candidates in its 90 % region (the circular
         draft lists them); None: not searched.
+    systematics
+        The simulation with systematic variations the regions were calibrated on
+        (:func:`region_systematics`), e.g. ``"perturbed-ice v1"``; None: statistical only.
     """
 
     observatory: str
@@ -133,6 +136,7 @@ class NoticeInput:
     test: bool = False
     author: NoticeAuthor = DEFAULT_AUTHOR
     counterparts: tuple[CounterpartPublic, ...] | None = None
+    systematics: str | None = None
 
     @property
     def far_hz(self) -> float | None:
@@ -212,3 +216,21 @@ def render(fmt: Format, notice: NoticeInput) -> RenderedNotice:
         return circular.render(notice)
     raise ValueError(f"unknown notice format {fmt!r}")
 
+
+
+def region_systematics(provenance: dict[str, Any]) -> str | None:
+    """The systematics the 90 % region of a revision includes, from its provenance (a scan's
+    update revision records each region's ``systematics``); None when none is recorded.
+
+    Examples
+    --------
+    >>> region_systematics({"regions": {"90": {"name": "calibrated-90",
+    ...                                        "systematics": "perturbed-ice v1"}}})
+    'perturbed-ice v1'
+    >>> region_systematics({"source": "gcn-amon"}) is None
+    True
+    """
+    regions = provenance.get("regions")
+    region = regions.get("90") if isinstance(regions, dict) else None
+    value = region.get("systematics") if isinstance(region, dict) else None
+    return value if isinstance(value, str) and value else None

@@ -110,9 +110,11 @@ def _measurement_params(n: NoticeInput) -> list[etree._Element]:
                            description="Likely neutrino energy (in TeV)."))
     for level, radius in ((90, n.r90_deg), (50, n.r50_deg)):
         if radius is not None:
+            kind = ("statistical only" if n.systematics is None else
+                    f"statistical and systematic, thresholds calibrated on {n.systematics}")
             what.append(_param(
                 f"src_error_{level}", f"{radius:.4f}", unit="deg", ucd="stat.error.sys",
-                description=f"Angular error of the source, statistical only, "
+                description=f"Angular error of the source, {kind}, "
                 f"({level}% containment)."))
     if n.skymap_url:
         what.append(_param("skymap_fits", n.skymap_url, ucd="meta.ref.url",

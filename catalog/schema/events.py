@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Computed,
     Double,
     Index,
     Integer,
@@ -28,7 +29,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import INT8RANGE, JSONB, Range
+from sqlalchemy.dialects.postgresql import ARRAY, INT8RANGE, JSONB, Range
 
 from catalog.schema.base import (
     NAMING,
@@ -195,6 +196,18 @@ class RevisionFacts(Entity):
         comment="Values the sources of this notice disagree on, per source")
 
 
+def _polygon(level: int) -> Any:
+    """A generated column: the ``level`` % region as a DALI polygon (``float8[]`` of RA, Dec
+    pairs), drawn by ``nufair.region_polygon`` (migration 0015) from the region columns, so
+    the views read it instead of drawing it per row (migration 0017)."""
+    args = (f"region{level}_shape", "ra", "dec", f"r{level}_deg", f"ra_err_plus_{level}",
+            f"ra_err_minus_{level}", f"dec_err_plus_{level}", f"dec_err_minus_{level}")
+    return column(ARRAY(Double), default=None,
+                  comment=f"{level} % region as a DALI polygon (nufair.region_polygon)",
+                  sa_column_args=[Computed(f"nufair.region_polygon({', '.join(args)})",
+                                           persisted=True)])
+
+
 class Revision(RevisionFacts, RevisionBase, RevisionKey, table=True):
     """The ``revisions`` table: one immutable row per notice about an event."""
 
@@ -209,6 +222,10 @@ class Revision(RevisionFacts, RevisionBase, RevisionKey, table=True):
         Index("ix_revisions_hpx29", "hpx29"),
         Index("ix_revisions_event_pk", "event_pk"),
     )
+
+    # Drawn by PostgreSQL when the row is written (migration 0017): never written by storage.
+    region50_polygon: list[float] | None = _polygon(50)
+    region90_polygon: list[float] | None = _polygon(90)
 
 
 class RevisionRead(RevisionFacts, RevisionBase, RevisionOf, Identified):

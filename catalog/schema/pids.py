@@ -9,13 +9,14 @@ retraction): it is the OAI-PMH datestamp, so incremental harvesters see the chan
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from sqlalchemy import BigInteger, CheckConstraint, Index, Text, UniqueConstraint, text
+from sqlalchemy.dialects.postgresql import JSONB
 
 from catalog.schema.base import TIMESTAMPTZ, Entity, Identified, Keyed, Stamped, column, table_of
 
-__all__ = ["DOI_STATES", "Doi", "DoiBase", "DoiRead", "dois"]
+__all__ = ["DOI_STATES", "Doi", "DoiAlias", "DoiBase", "DoiRead", "doi_aliases", "dois"]
 
 #: DataCite DOI states (REST API): draft → registered → findable; registered = hidden.
 DOI_STATES = ("draft", "registered", "findable")
@@ -64,3 +65,38 @@ class DoiRead(Stamped, DoiBase, Identified):
 
 # The Core table storage writes against: the same object the model maps.
 dois = table_of(Doi)
+
+
+class DoiAlias(Stamped, Keyed, table=True):
+    """The ``doi_aliases`` table: a DOI whose record was merged into another's.
+
+    Two events found to be one (a source's misprinted event number, migration 0017) keep
+    one concept DOI; the other event's DOI is moved here and resolves to ``target_pk``'s
+    record, so that it stays resolvable (a registered DOI is never deleted).
+    """
+
+    __tablename__: ClassVar[str] = "doi_aliases"
+    __table_args__ = (
+        UniqueConstraint("doi", name="uq_doi_aliases_doi"),
+        UniqueConstraint("suffix", name="uq_doi_aliases_suffix"),
+        CheckConstraint("kind IN ('concept', 'version')", name="kind"),
+        Index("ix_doi_aliases_target_pk", "target_pk"),
+    )
+
+    doi: str = column(Text, comment="prefix/suffix, lower case")
+    suffix: str = column(Text, comment="opaque suffix; its landing page shows the target")
+    kind: str = column(Text, comment="what it named: concept (an event) or version")
+    target_pk: int = column(BigInteger, foreign_key="dois.id",
+                            comment="the DOI whose record this one now resolves to")
+    provider: str = column(Text, comment="local or datacite")
+    state: str = column(Text, comment="its state at the provider when it was merged")
+    minted_at: datetime = column(TIMESTAMPTZ, comment="when the DOI was minted")
+    registered_at: datetime | None = column(
+        TIMESTAMPTZ, default=None, comment="last synchronisation with the provider")
+    reason: str = column(Text, comment="why its record was merged into the target's")
+    merged_from: dict[str, Any] = column(
+        JSONB, comment="the event (and revision) it named, as stored before the merge")
+
+
+# The Core table of the aliases.
+doi_aliases = table_of(DoiAlias)

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from catalog.schema.base import Created, Identified
 from catalog.schema.events import ArtifactBase, artifacts, events, revisions
-from catalog.schema.pids import DoiRead, dois
+from catalog.schema.pids import DoiRead, doi_aliases, dois
 
 #: Crockford base-32 alphabet (no I, L, O, U): suffixes survive being read aloud or retyped.
 CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
@@ -137,6 +137,16 @@ class FairStorage:
             row = conn.execute(_doi_select().where(dois.c.suffix == suffix.lower())
                                ).mappings().first()
         return None if row is None else DoiRead.model_validate(row)
+
+    def merged_into(self, suffix: str) -> tuple[str, DoiRead] | None:
+        """(that DOI, the DOI it resolves to now) when the DOI with this suffix was merged
+        into another's record (``doi_aliases``: two events found to be one)."""
+        stmt = (_doi_select().add_columns(doi_aliases.c.doi.label("alias_doi"))
+                .join(doi_aliases, doi_aliases.c.target_pk == dois.c.id)
+                .where(doi_aliases.c.suffix == suffix.lower()))
+        with self.engine.connect() as conn:
+            row = conn.execute(stmt).mappings().first()
+        return None if row is None else (row["alias_doi"], DoiRead.model_validate(row))
 
     def dois_of_event(self, event_pk: int) -> list[DoiRead]:
         """The concept DOI first, then the version DOIs in revision order."""

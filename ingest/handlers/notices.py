@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from catalog.handlers.auth import require_scope
@@ -33,12 +33,15 @@ SINK_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
 State = Literal["pending", "delivered", "failed"]
 
 
-class NoticePublic(BaseModel):
+class NoticeStatusPublic(BaseModel):
     """A notice in the outbox and where its delivery stands."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     id: int
     alert: str | None = Field(description="the alert's name")
-    event: int = Field(description="the event's id")
+    event: int = Field(validation_alias=AliasChoices("event", "event_pk"),
+                       description="the event's id")
     revision: int
     sink: str
     format: str
@@ -54,7 +57,7 @@ class NoticePublic(BaseModel):
 class NoticePage(BaseModel):
     """One page of notices, by id; ``next_after``: pass it as ``after`` for the next page."""
 
-    notices: list[NoticePublic]
+    notices: list[NoticeStatusPublic]
     next_after: int | None
 
 
@@ -81,12 +84,9 @@ def _steering(ctx: IngestContext) -> OutboxSteering:
     return OutboxSteering(ctx.publisher.engine, ctx.publisher, on_queued=ctx.dispatcher.wake)
 
 
-def _public(n: NoticeStatusRead) -> NoticePublic:
-    return NoticePublic(
-        id=n.id, alert=n.alert, event=n.event_pk, revision=n.revision, sink=n.sink,
-        format=n.format, state=n.state,  # type: ignore[arg-type]  # CHECK constraint
-        attempts=n.attempts, next_attempt_at=n.next_attempt_at, delivered_at=n.delivered_at,
-        failed_reason=n.failed_reason, last_detail=n.last_detail, created_at=n.created_at)
+def _public(n: NoticeStatusRead) -> NoticeStatusPublic:
+    # The stored shape under the operator's names; ``state`` is checked against the Literal.
+    return NoticeStatusPublic.model_validate(n, from_attributes=True)
 
 
 @router.get("/notices", response_model=NoticePage, summary="Notices in the outbox, by id")
@@ -105,9 +105,9 @@ def list_notices(
                       next_after=rows[-1].id if len(rows) == limit else None)
 
 
-@router.post("/notices/{notice_id}/retry", response_model=NoticePublic,
+@router.post("/notices/{notice_id}/retry", response_model=NoticeStatusPublic,
              summary="Make a failed or waiting notice due now")
-def retry_notice(ctx: ContextDep, notice_id: NoticeId, _token: AdminToken) -> NoticePublic:
+def retry_notice(ctx: ContextDep, notice_id: NoticeId, _token: AdminToken) -> NoticeStatusPublic:
     """Try a notice again now (409 for a delivered one: replay it instead)."""
     return _public(_steering(ctx).retry(notice_id))
 

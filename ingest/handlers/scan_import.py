@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from catalog.handlers.auth import require_scope
 from ingest.handlers.body import body_doc, strict_body
 from ingest.handlers.context import ContextDep
-from ingest.handlers.scans import ERRORS, EVENT_KEY_PATTERN, ScanPublic, _public
+from ingest.handlers.scans import ERRORS, EVENT_KEY_PATTERN, ScanPublic, scan_public
 from ingest.scan_import import import_scan
 
 #: Importing a result publishes a revision, as an ingest does: the ``ingest`` scope.
@@ -50,4 +50,4 @@ async def import_scan_result(request: Request, ctx: ContextDep, _token: IngestTo
     row = await run_in_threadpool(
         lambda: import_scan(ctx.scans, ctx.runner.publisher, event=body.event,
                             data=body.result, publish=body.publish, labels=body.labels))
-    return _public(ctx.scans, row)
+    return scan_public(ctx.scans, row)

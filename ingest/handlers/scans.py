@@ -144,7 +144,8 @@ class ResultPublic(BaseModel):
     final: dict[str, Any] | None = Field(description="the reco ScanResult JSON, when done")
 
 
-def _public(svc: ScanService, row: ScanRead) -> ScanPublic:
+def scan_public(svc: ScanService, row: ScanRead) -> ScanPublic:
+    """A stored scan as the API shows it (also the scan-import handler's answer)."""
     return ScanPublic.model_validate({
         **row.model_dump(include=_SHOWN), "state": svc.state(row), "event": row.event_name,
         "origin_scan": row.origin_scan_pk, "revision": row.revision_number})
@@ -170,7 +171,7 @@ async def request_scan(request: Request, ctx: ContextDep, _token: ScanToken) -> 
     row = await run_in_threadpool(
         lambda: svc.request(event=body.event, inline=body.inline_event, config=cfg,
                             priority=body.priority, labels=body.labels, publish=body.publish))
-    return _public(svc, row)
+    return scan_public(svc, row)
 
 
 @router.get("/scans", response_model=list[ScanPublic], summary="List scans (newest first)")
@@ -180,13 +181,13 @@ def list_scans(ctx: ContextDep, run_id: Annotated[int | None, Query(ge=0, le=MAX
                limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[ScanPublic]:
     """Scans, newest first, of a run, an event or a label."""
     rows = ctx.scans.scans.find(run_id=run_id, event_id=event_id, label=label, limit=limit)
-    return [_public(ctx.scans, r) for r in rows]
+    return [scan_public(ctx.scans, r) for r in rows]
 
 
 @router.get("/scans/{scan_id}", response_model=ScanPublic, summary="A scan")
 def get_scan(ctx: ContextDep, scan_id: ScanId) -> ScanPublic:
     """One scan."""
-    return _public(ctx.scans, ctx.scans.scans.get(scan_id))
+    return scan_public(ctx.scans, ctx.scans.scans.get(scan_id))
 
 
 @router.get("/scans/{scan_id}/status", response_model=StatusPublic,
@@ -232,7 +233,7 @@ _SNAPSHOT_SHOWN = set(SnapshotPublic.model_fields) & set(ScanSnapshotRead.model_
                summary="Abort a scan (at once if queued, after the current task if running)")
 def abort_scan(ctx: ContextDep, scan_id: ScanId, _token: ScanToken) -> ScanPublic:
     """Ask for an abort of a scan."""
-    return _public(ctx.scans, ctx.scans.abort(scan_id))
+    return scan_public(ctx.scans, ctx.scans.abort(scan_id))
 
 
 @router.post("/scans/{scan_id}/rescan", response_model=ScanPublic, status_code=201,
@@ -252,4 +253,4 @@ def _rescan(ctx: IngestContext, scan_id: int, body: RescanRequest) -> ScanPublic
            if body.nsides is not None or body.seeds is not None else None)
     row = svc.rescan(scan_id, config=cfg, priority=body.priority, labels=body.labels,
                      publish=body.publish)
-    return _public(svc, row)
+    return scan_public(svc, row)

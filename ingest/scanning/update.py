@@ -108,7 +108,8 @@ def update_record(row: ScanRead, event: EventCurrentRead, result: ScanResult,
         extra={"estimator": "reco scan", "scan": row.id,
                "scan_config": result.config,
                "regions": {str(k): {"name": r.name, "threshold": r.threshold,
-                                    "area_deg2": r.area_deg2} for k, r in regions.items()},
+                                    "area_deg2": r.area_deg2, "systematics": r.systematics}
+                           for k, r in regions.items()},
                "best_llh": b.llh})
 
 

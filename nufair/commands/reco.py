@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 @click.option("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786).")
 @click.option(
     "--nsides",
-    default="8:0,64:12,512:24",
+    default="8:0,64:12,512:16",
     show_default=True,
     help="nside:n_refine progression.",
 )

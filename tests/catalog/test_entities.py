@@ -95,12 +95,14 @@ def test_core_tables_are_the_models_tables() -> None:
     assert ingest.scans is vars(ingest.Scan)["__table__"]
     assert outbox.notices is vars(outbox.Notice)["__table__"]
     assert pids.dois is vars(pids.Doi)["__table__"]
+    assert pids.doi_aliases is vars(pids.DoiAlias)["__table__"]
     assert uws.uws_jobs is vars(uws.UwsJob)["__table__"]
     assert subscriptions.subscriptions is vars(subscriptions.Subscription)["__table__"]
     assert Entity.metadata is metadata
     assert set(metadata.tables) == {
         "events", "revisions", "region_tiles", "artifacts", "raw_events", "scans",
-        "scan_snapshots", "notices", "notice_attempts", "dois", "uws_jobs", "uws_job_uploads",
+        "scan_snapshots", "notices", "notice_attempts", "dois", "doi_aliases", "uws_jobs",
+        "uws_job_uploads",
         "counterparts",
         "subscriptions", "subscription_footprints", "subscription_tiles"}
 

@@ -90,6 +90,9 @@ def test_raw_event_to_update_notice(settings: Settings, admin_headers: dict[str,
             assert (gcn["ra"], gcn["dec"]) == (round(revs[number]["ra"], 4),
                                                round(revs[number]["dec"], 4))
             assert gcn["alert_type"] == ("initial", "update")[number]
+            # The first-guess circle is statistical; the scan's calibrated regions include
+            # the systematics of reco/data/calibration.json and say so.
+            assert gcn["systematic_included"] is (number == 1)
             ra, dec, _ = _voevent_position((voe_dir / f"{stem}_{number}.xml").read_bytes())
             assert (ra, dec) == pytest.approx((revs[number]["ra"], revs[number]["dec"]),
                                               abs=1e-4)

@@ -70,9 +70,9 @@ def test_special_values_are_written_as_the_python_writer_writes_them(engine: Eng
 
 
 def test_columns_not_encoded_in_sql_fall_back() -> None:
-    """Arrays and bpchar are left to the Python writers."""
-    assert sqlformat.tabledata_rows_query("SELECT 1", [FieldSpec("p", "double", "2")],
-                                          [1022]) is None
+    """Integer arrays and bpchar are left to the Python writers."""
+    assert sqlformat.tabledata_rows_query("SELECT 1", [FieldSpec("p", "int", "2")],
+                                          [1007]) is None
     assert sqlformat.tabledata_rows_query("SELECT 1", [FieldSpec("c", "char", "*")],
                                           [1042]) is None
 

@@ -23,6 +23,7 @@ through the Python writers.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 
 from vo.adql.geometry import ascii_moc
@@ -89,6 +90,13 @@ _RANGE_PAIRS = 1016  # bigint[]: a MOC column's [lo, hi) pairs (``vo.adql.base``
 #: MOCs whose TABLEDATA cell is kept (~1.5 kB each with its key, so ~3 MB).
 MOC_CACHE = 2048
 
+#: Type OIDs of real[] and double precision[]: sent as array text, each distinct array
+#: written in Python once (:func:`_array_cell`).
+_FLOAT_ARRAYS = (1021, 1022)
+
+#: Float arrays whose TABLEDATA cell is kept (a region polygon: ~3 kB with its key).
+ARRAY_CACHE = 2048
+
 #: Characters XML cannot carry, written '?' as ``fields.xml_text`` does (PostgreSQL text
 #: holds no NUL and no surrogate).
 _NOT_XML = "".join(chr(c) for c in [*range(1, 9), 11, 12, *range(14, 32)]) + "\ufffe\uffff"
@@ -140,12 +148,14 @@ def tabledata_rows_query(inner: str, specs: Sequence[FieldSpec],
     """The ``<TR>`` element (with its line break) of each row of the query ``inner``, in its
     order, as text parts, or None when a column is not encoded in SQL.
 
-    A row comes back as 2k + 1 parts when the query has k MOC columns: TABLEDATA text, a
-    MOC's [lo, hi) pairs as array text, TABLEDATA text...; :func:`tabledata_row` joins them.
-    MOCs are written in Python, once each (an ASCII MOC 2.0 written in SQL cost ~5 ms a
-    MOC, measured for issue 12; a cross join repeats a few hundred MOCs thousands of
-    times). NULL is written as the Python writers write it: empty, or the integer's null
-    value of the FIELD.
+    A row comes back as 2k + 1 parts when the query has k MOC or float array columns:
+    TABLEDATA text, a MOC's [lo, hi) pairs as array text (or "A" and a float array's text),
+    TABLEDATA text...; :func:`tabledata_row` joins them. MOCs and float arrays are written in
+    Python, once each (an ASCII MOC 2.0 written in SQL cost ~5 ms a MOC, measured for issue
+    12; a cross join repeats a few hundred MOCs and region polygons thousands of times, and
+    every float of a polygon made a Python float then its repr when the rows went through
+    the Python writers). NULL is written as the Python writers write it: empty, or the
+    integer's null value of the FIELD.
     """
     parts: list[str] = []
     cells: list[str] = []
@@ -153,6 +163,12 @@ def tabledata_rows_query(inner: str, specs: Sequence[FieldSpec],
         col = f"q.c{i}"
         if spec.xtype == "moc" and oid == _RANGE_PAIRS:
             parts += [_td_concat(cells), f"CAST({col} AS text)"]
+            cells = []
+            continue
+        if oid in _FLOAT_ARRAYS and spec.datatype in ("double", "float") \
+                and spec.arraysize not in (None, "1"):
+            null = _array_null(spec.arraysize).replace("'", "''")
+            parts += [_td_concat(cells), f"'A' || COALESCE(CAST({col} AS text), '{null}')"]
             cells = []
             continue
         value = _td_value(col, spec, oid)
@@ -180,13 +196,42 @@ def _moc_cell(pairs: str | None) -> str:
     return f"<TD>{text or ''}</TD>"
 
 
+def _array_null(arraysize: str | None) -> str:
+    """What the Python writers write for a NULL float array (``rows._td_cell``)."""
+    size = arraysize or "*"
+    return " ".join(["NaN"] * int(size)) if size.isdigit() else ""
+
+
+@functools.lru_cache(maxsize=ARRAY_CACHE)
+def _array_cell(part: str) -> str:
+    """``<TD>`` of a float array given as "A" and PostgreSQL array text (or "A" and the
+    NULL text): each element as ``rows._td_float`` writes the float psycopg reads from
+    the same text, a NULL element as NaN."""
+    body = part[1:]
+    if "{" not in body:  # a NULL array
+        return f"<TD>{body}</TD>"
+    items = body[body.index("{"):].replace("{", "").replace("}", "")
+    text = " ".join("NaN" if x == "NULL" else _td_float_text(x)
+                    for x in items.split(",")) if items else ""
+    return f"<TD>{text}</TD>"
+
+
+def _td_float_text(x: str) -> str:
+    v = float(x)
+    if math.isfinite(v):
+        return repr(v)
+    return "NaN" if math.isnan(v) else ("+Inf" if v > 0 else "-Inf")
+
+
 def tabledata_row(parts: Sequence[str | None]) -> str:
     """A ``<TR>`` element from the parts of :func:`tabledata_rows_query`."""
     if len(parts) == 1:
         return parts[0] or ""
     out = [parts[0] or ""]
     for k in range(1, len(parts), 2):
-        out += [_moc_cell(parts[k]), parts[k + 1] or ""]
+        part = parts[k]
+        cell = _array_cell(part) if part is not None and part[:1] == "A" else _moc_cell(part)
+        out += [cell, parts[k + 1] or ""]
     return "".join(out)
 
 

@@ -1,7 +1,9 @@
 // The interactive sky of nufair's pages: Aladin Lite (vendored, served by this service) over
 // the static SVG figure it replaces. Data: the page's <script type="application/json"
-// class="sky-data"> (catalog/fair/skyview.py). Without scripts, or when WebGL2 is missing,
-// the SVG stays. The only request that may leave this service is the HiPS survey's, when
+// class="sky-data"> (catalog/fair/skyview.py), and, when it names an overlay, the compact
+// JSON of every alert (catalog/fair/skymap.py) fetched from this service (the browser keeps
+// it and revalidates it by its ETag). Without scripts, or when WebGL2 is missing, the SVG
+// stays. The only request that may leave this service is the HiPS survey's, when
 // the page names one; when it does not answer, the sky is a coordinate grid.
 import A from "./aladin/aladin.js";
 
@@ -40,17 +42,45 @@ function drawRegions(aladin, regions) {
 }
 
 function drawMarkers(aladin, markers) {
-  const shapes = {bestfit: "cross", revision: "circle", counterpart: "square", alert: "circle"};
+  const shapes = {bestfit: "cross", revision: "circle", counterpart: "square", alert: "circle",
+                  match: "circle"};
+  const sizes = {bestfit: 18, match: 18};
   const byKind = new Map();
-  for (const m of markers) {
+  // A search's matches last: drawn over the others.
+  const ordered = markers.filter((m) => m.kind !== "match")
+    .concat(markers.filter((m) => m.kind === "match"));
+  for (const m of ordered) {
     const key = m.kind + m.colour;
     if (!byKind.has(key)) {
       const cat = A.catalog({name: m.kind, color: m.colour, shape: shapes[m.kind],
-                             sourceSize: m.kind === "bestfit" ? 18 : 10, onClick: "showPopup"});
+                             sourceSize: sizes[m.kind] || 10, onClick: "showPopup"});
       aladin.addCatalog(cat);
       byKind.set(key, cat);
     }
     byKind.get(key).addSources([A.source(m.ra, m.dec, {name: m.label, href: m.href || ""})]);
+  }
+}
+
+// The compact overlay (rows [name, stream, status, ra, dec, [ra, dec, ...]]) as the
+// regions and markers of the inline data; an alert that is not live is dashed and unfilled.
+async function fetchOverlay(data) {
+  const r = await fetch(data.overlay, {credentials: "same-origin"});
+  if (!r.ok) throw new Error(`overlay ${data.overlay}: HTTP ${r.status}`);
+  const doc = await r.json();
+  if (doc.format !== "nufair-sky-overlay/1") throw new Error(`overlay format ${doc.format}`);
+  const wanted = new Set(data.highlight || []);
+  for (const [name, s, st, ra, dec, flat] of doc.alerts) {
+    const stream = doc.streams[s], status = doc.statuses[st];
+    const live = status.name === "live";
+    const colour = live ? stream.colour : status.colour;
+    const label = `${name} (${stream.name}${live ? "" : ", " + status.label})`;
+    const href = doc.href.replace("{name}", encodeURIComponent(name));
+    if (flat.length >= 6) {
+      const polygon = [];
+      for (let i = 0; i < flat.length; i += 2) polygon.push([flat[i], flat[i + 1]]);
+      data.regions.push({kind: "alert", label, colour, href, dashed: status.dashed, polygon});
+    }
+    data.markers.push({kind: wanted.has(name) ? "match" : "alert", label, colour, href, ra, dec});
   }
 }
 
@@ -60,7 +90,9 @@ async function show(data) {
   const div = document.createElement("div");
   div.className = "sky-interactive";
   div.style.width = "100%";
-  const survey = (await reachable(data.survey)) ? data.survey : null;
+  const [ok] = await Promise.all([reachable(data.survey),
+                                  data.overlay ? fetchOverlay(data) : null]);
+  const survey = ok ? data.survey : null;
   await A.init;
   figure.insertBefore(div, figure.firstChild);
   // The whole sky in Hammer-Aitoff is twice as wide as high; one alert's view is square-ish.
@@ -84,7 +116,9 @@ async function show(data) {
   aladin.on("objectClicked", (obj) => {
     if (obj && obj.data && obj.data.href && data.mode === "allsky") window.location = obj.data.href;
   });
-  for (const el of figure.querySelectorAll(":scope > svg")) el.style.display = "none";
+  for (const el of figure.querySelectorAll(":scope > svg, :scope > .sky-static")) {
+    el.style.display = "none";
+  }
   div.dataset.ready = survey ? "survey" : "grid";
 }
 

@@ -36,13 +36,15 @@ def test_home_counts_revisions_from_one_and_highlights_matches(
     assert not doc.xpath("//*[@id='allsky']//*[contains(@class, 'match')]")
     legend = doc.get_element_by_id("legend").text_content()
     assert all(word in legend for word in ("Gold", "Bronze", "Cascade", "HESE", "EHE",
-                                           "retracted"))
+                                           "retracted", "likely background"))
     found = html.fromstring(client.get("/", params={"name": "IceCube-200615A"}).text)
     match = found.xpath("//*[@id='allsky']//*[local-name()='circle'][contains(@class,'match')]")
-    faded = found.xpath("//*[@id='allsky']//*[local-name()='circle'][contains(@class,'other')]")
+    others = found.xpath("//*[@id='allsky']//*[local-name()='circle'][contains(@class,'other')]")
     assert [m.findtext("{*}title") or m.findtext("title") for m in match] == [
         "IceCube-200615A (gold)"]
-    assert len(faded) == 1  # C; B (retracted, no direction) is not drawn
+    # The others are the map of every alert (its own resource, /sky/allsky.svg), faded.
+    assert others == [] and found.get_element_by_id("allsky").get("class") == "searched"
+    assert found.xpath("//*[@id='allsky']//object/@data") == ["/sky/allsky.svg"]
 
 
 def test_record_page_shows_revisions_side_by_side(client: TestClient, seeded: RecordService

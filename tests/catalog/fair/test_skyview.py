@@ -97,10 +97,10 @@ def test_no_direction_no_sky() -> None:
 def test_allsky_view_colours_and_links() -> None:
     """Every alert is a marker (and a region when it has one), coloured by stream, grey when
     retracted, linking to its record."""
-    points = [MapPoint("A", "/records/A", 10.0, -20.0, "gold", False, [(9.0, -21.0),
+    points = [MapPoint("A", "/records/A", 10.0, -20.0, "gold", "live", [(9.0, -21.0),
                                                                         (11.0, -21.0),
                                                                         (10.0, -19.0)]),
-              MapPoint("B", "/records/B", 200.0, 45.0, "bronze", True, None)]
+              MapPoint("B", "/records/B", 200.0, 45.0, "bronze", "retracted", None)]
     view = skyview.allsky_view(points)
     assert (view.mode, view.fov) == ("allsky", 360.0)
     assert [(m.label, m.colour, m.href) for m in view.markers] == [
@@ -111,7 +111,7 @@ def test_allsky_view_colours_and_links() -> None:
 
 def test_json_is_safe_inside_a_script_and_reparses() -> None:
     """The JSON cannot end its ``<script>`` early, and reads back to the view's values."""
-    points = [MapPoint("</script><b>x", "/records/x", 1.234567, 2.0, "gold", False, None)]
+    points = [MapPoint("</script><b>x", "/records/x", 1.234567, 2.0, "gold", "live", None)]
     text = skyview.allsky_view(points).to_json()
     assert "</" not in text
     data = json.loads(text)
@@ -126,14 +126,14 @@ def test_allsky_outlines_are_simplified_and_keep_their_corners() -> None:
                    radius_deg=None)
     outline = region_outline(100.0, 10.0, box, n=6)
     assert outline is not None and len(outline) == 24
-    (region,) = skyview.allsky_view([MapPoint("A", "/records/A", 100.0, 10.0, "gold", False,
+    (region,) = skyview.allsky_view([MapPoint("A", "/records/A", 100.0, 10.0, "gold", "live",
                                               outline)]).regions
     assert len(region.polygon) == 12
     corners = {(99.0, 11.5), (102.0, 11.5), (102.0, 9.5), (99.0, 9.5)}
     assert corners <= {(round(a, 6), round(d, 6)) for a, d in region.polygon}
     circle = region_outline(100.0, 10.0, ErrorBox(shape="circle", radius_deg=3.0), n=6)
     assert circle is not None
-    (region,) = skyview.allsky_view([MapPoint("A", "/records/A", 100.0, 10.0, "gold", False,
+    (region,) = skyview.allsky_view([MapPoint("A", "/records/A", 100.0, 10.0, "gold", "live",
                                               circle)]).regions
     assert region.polygon == circle[::2]
 
@@ -144,7 +144,7 @@ def test_partial_renders_data_and_module(tmp_path: Path) -> None:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True)
     partial = env.get_template("sky.html")
     assert partial.render(sky=None).strip() == ""
-    view = skyview.allsky_view([MapPoint("A", "/records/A", 1.0, 2.0, "gold", False, None)])
+    view = skyview.allsky_view([MapPoint("A", "/records/A", 1.0, 2.0, "gold", "live", None)])
     doc = html.fromstring(f"<div>{partial.render(sky=view)}</div>")
     data = doc.xpath("//script[@class='sky-data']")[0]
     assert data.get("type") == "application/json"

@@ -29,6 +29,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from mocpy import MOC
 from PIL import Image
+from sqlalchemy import text
 from websockets.sync.client import ClientConnection, connect
 
 from catalog.counterparts.landing import landing_context
@@ -322,12 +323,25 @@ def test_landing_page_sky_offline(site: str, browser: Browser, tmp_path: Path,
     assert any(u.endswith("/static/aladin/aladin.js") for u in browser.requests)
 
 
-def test_home_page_sky_offline(site: str, browser: Browser, tmp_path: Path) -> None:
+def test_home_page_sky_offline(site: str, browser: Browser, tmp_path: Path,
+                               db_url: str) -> None:
     """The home page's all-sky map in Aladin Lite: every alert's 90 % region, over a grid
-    (the real home page)."""
+    (the real home page), from the overlay it fetches; a likely-background alert in its
+    status's colour; the static map (an ``<object>``) hidden."""
+    eng = make_engine(db_url)
+    try:
+        with eng.begin() as conn:
+            conn.execute(text("UPDATE events SET status = 'likely_background' "
+                              "WHERE name = 'IceCube-190108A'"))
+    finally:
+        eng.dispose()
     assert browser.open(f"{site}/") == "grid"
     img = browser.screenshot(tmp_path / "home-sky.png", ".sky-interactive")
     assert _pixels_near(img, skyplot.STREAM_COLOURS["gold"], tol=45) > 20
+    assert _pixels_near(img, skyplot.STATUS_COLOURS["likely_background"], tol=45) > 10
+    assert any(u.endswith("/sky/alerts.json") for u in browser.requests)
+    assert browser.eval("getComputedStyle(document.querySelector('#allsky > .sky-static'))"
+                        ".display") == "none"
     assert browser.errors == []
     assert _local_only(browser.requests, site) == []
 
