@@ -114,6 +114,9 @@ CONE = ("SELECT name, ra, dec, r90 FROM {t} WHERE 1 = CONTAINS("
 MOC = "SELECT name, ra, dec FROM {t} WHERE 1 = CONTAINS(POINT('ICRS', {a}, {d}), moc90)"
 XMATCH = ("SELECT u.id, a.name FROM TAP_UPLOAD.src AS u JOIN nufair.alerts AS a "
           "ON 1 = CONTAINS(POINT('ICRS', u.ra, u.dec), a.moc90)")
+#: The same predicates on the region polygon column, which stands for the exact region.
+REGION = MOC.replace("moc90", "region90")
+XMATCH_REGION = XMATCH.replace("a.moc90", "a.region90")
 
 
 def latencies(client: httpx.Client, base: str, ref: dachs.Dachs | None,
@@ -146,7 +149,8 @@ def latencies(client: httpx.Client, base: str, ref: dachs.Dachs | None,
     return out
 
 
-def moc_db_ms(engine: Engine, pts: list[tuple[float, float]]) -> dict[str, Any]:
+def moc_db_ms(engine: Engine, pts: list[tuple[float, float]], query: str = MOC
+              ) -> dict[str, Any]:
     """Median database execution time of the translated point-in-MOC query, without and
     with per-node timing (EXPLAIN ANALYZE's clock reads for every row of every plan node
     add ~20 % here), and the index scans of its plans (the SP-GiST tile index is one)."""
@@ -155,7 +159,7 @@ def moc_db_ms(engine: Engine, pts: list[tuple[float, float]]) -> dict[str, Any]:
     scans: set[str] = set()
     with engine.connect() as conn:
         for i, (a, d) in enumerate(pts):
-            tr = translate(MOC.format(t="nufair.alerts", a=a, d=d), maxrec=1000)
+            tr = translate(query.format(t="nufair.alerts", a=a, d=d), maxrec=1000)
             both = [("ANALYZE, TIMING OFF", plain), ("ANALYZE", timed)]
             for options, times in both if i % 2 else both[::-1]:  # each first half the time
                 plan = conn.execute(text(f"EXPLAIN ({options}, FORMAT JSON) " + tr.sql),
@@ -175,7 +179,7 @@ def _index_scans(node: dict[str, object]) -> list[str]:
 
 
 def xmatch(client: httpx.Client, base: str, n: int, rng: np.random.Generator,
-           fmt: str = "csv") -> tuple[float, float]:
+           fmt: str = "csv", query: str = XMATCH) -> tuple[float, float]:
     """Median wall time (s) of the upload cross-match of ``n`` sources, and its rows."""
     src = Table({"id": np.arange(n), "ra": rng.uniform(0, 360, n),
                  "dec": np.degrees(np.arcsin(rng.uniform(-1, 1, n)))})
@@ -185,7 +189,7 @@ def xmatch(client: httpx.Client, base: str, n: int, rng: np.random.Generator,
     for _ in range(3):
         t0 = time.perf_counter()
         r = client.post(base + "/tap/sync", data={
-            "LANG": "ADQL", "QUERY": XMATCH, "UPLOAD": "src,param:src",
+            "LANG": "ADQL", "QUERY": query, "UPLOAD": "src,param:src",
             "MAXREC": "2000000", "RESPONSEFORMAT": fmt},
             files={"src": ("src.xml", buf.getvalue(), "application/x-votable+xml")})
         walls.append(time.perf_counter() - t0)
@@ -243,11 +247,15 @@ def main() -> None:
                     httpx.Client(timeout=120) as client:
                 out = latencies(client, base, ref, pts)
                 moc_db = moc_db_ms(engine, pts)
+                moc_db |= {k.replace("moc", "region"): v
+                           for k, v in moc_db_ms(engine, pts, REGION).items()}
                 if args.sources:
                     out["xmatch_s"], out["xmatch_rows"] = xmatch(client, base, args.sources,
                                                                  rng)
                     out["xmatch_votable_s"], out["xmatch_votable_rows"] = xmatch(
                         client, base, args.sources, rng, "votable")
+                    out["xmatch_region_s"], out["xmatch_region_rows"] = xmatch(
+                        client, base, args.sources, rng, query=XMATCH_REGION)
         finally:
             engine.dispose()
     ratios = {"scs_vs_dachs": out["scs_ms"] / out["dachs_scs_ms"],

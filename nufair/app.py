@@ -43,6 +43,7 @@ from vo.api import ConeSearchFastPath
 from vo.api import router as vo_router
 from vo.config import VoConfig
 from vo.context import VoSetup, install_vo, vo_running
+from vo.curation import Curation
 from vo.uws.api import router as vo_async_router
 from vo.uws.policy import JobPolicy
 
@@ -87,7 +88,12 @@ def vo_config(settings: Settings) -> VoConfig:
                     sync_slots=settings.tap_sync_slots,
                     timeout_s=settings.tap_timeout_s,
                     async_timeout_s=settings.tap_async_timeout_s,
-                    heavy_slots=min(settings.tap_heavy_slots, settings.tap_sync_slots))
+                    heavy_slots=min(settings.tap_heavy_slots, settings.tap_sync_slots),
+                    curation=Curation(authority=settings.vo_authority, title=settings.vo_title,
+                                      publisher=settings.vo_publisher,
+                                      creator=settings.vo_creator,
+                                      contact_name=settings.vo_contact_name,
+                                      contact_email=settings.contact_email))
 
 
 def check_at_head(engine: Engine) -> None:

@@ -126,6 +126,20 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Hosts TAP UPLOAD may fetch tables from by http(s) URL, as JSON "
         '(["vizier.cds.unistra.fr"]); empty: tables must come with the request.')
+    # --- the VO registry records (vo/registry.py; contact e-mail: contact_email)
+    vo_authority: str = Field(
+        default="ivo://nufair", pattern=r"^ivo://[\w\d][\w\d\-_.!~*'()+=]{2,}$",
+        description="IVOA authority the OAI-PMH registry manages; the records are "
+        "<authority>, <authority>/registry and <authority>/tap.")
+    vo_title: str = Field(
+        default="nufair: high-energy neutrino alerts (TAP, cone search, DataLink)",
+        min_length=1, description="Title of the VO services' registry record.")
+    vo_publisher: str = Field(default="nufair neutrino alert archive", min_length=1,
+                              description="Publisher of the VO registry records.")
+    vo_creator: str = Field(default="IceCube Collaboration", min_length=1,
+                            description="Creator of the data the VO services publish.")
+    vo_contact_name: str = Field(default="nufair operators", min_length=1,
+                                 description="Contact of the VO registry records.")
     # --- persistent identifiers (catalog/fair/pids.py)
     pid_provider: Literal["local", "datacite"] = "local"
     doi_prefix: str = Field(default="10.5072", description="10.5072 is DataCite's test prefix.")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from vo.curation import Curation
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +23,7 @@ class VoConfig:
     often jobs past their destruction time and jobs of dead processes are dealt with.
     ``upload_url_hosts`` are the hosts UPLOAD may fetch a table from by http(s) URL (lower
     case); none by default: fetching whatever URL a client names is server-side request
-    forgery.
+    forgery. ``curation`` is who publishes the services, as their registry records say.
 
     ``default_maxrec`` and ``max_rows`` are the row limits a TAP answer has when MAXREC is
     not given, and at most (reported in the capabilities as outputLimit). ``sync_slots``
@@ -51,3 +53,4 @@ class VoConfig:
     uws_poll_s: float = 5.0
     uws_sweep_s: float = 60.0
     upload_url_hosts: tuple[str, ...] = ()
+    curation: Curation = field(default_factory=Curation)

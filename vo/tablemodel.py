@@ -11,6 +11,8 @@ class ColumnInfo:
 
     ``moc_level`` marks a virtual MOC column: it has no column in the relation; its value
     is built from the region tiles of the row's revision (``revision_id``) at that level.
+    ``region_level`` marks the polygon of a region: a region predicate on it
+    (``CONTAINS(POINT, region90)``) answers for the published region at that level.
     """
 
     name: str
@@ -25,6 +27,7 @@ class ColumnInfo:
     principal: bool = False
     std: bool = False
     moc_level: int | None = None
+    region_level: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

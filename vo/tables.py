@@ -120,9 +120,9 @@ def _alert_columns(current: bool) -> tuple[ColumnInfo, ...]:
         _c("moc90", "char", _moc_description(90), xtype="moc", ucd="pos.outline;obs.field",
            moc_level=90, principal=True),
         _c("region50", "double", region_description(50), xtype="polygon", arraysize="*",
-           ucd="pos.outline;obs.field"),
+           ucd="pos.outline;obs.field", region_level=50),
         _c("region90", "double", region_description(90), xtype="polygon", arraysize="*",
-           ucd="pos.outline;obs.field"),
+           ucd="pos.outline;obs.field", region_level=90),
     ]
     if not current:
         cols.append(_c("is_current", "short", "1 when this revision currently describes the "

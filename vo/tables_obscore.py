@@ -39,9 +39,12 @@ def region_description(level: int) -> str:
             "off the parallel so that the chords stay outside the box, by at most "
             f"{BOX_DEVIATION_DEG} degree; a box reaching a pole is a sector with the pole as "
             "a vertex. A scan's region (the scan contour, the MOC tiles within the box) is "
-            "drawn as its box. Null for a box 360 degrees wide. The exact test is "
-            f"1 = CONTAINS(POINT(...), moc{level}); this column is for display (TOPCAT, "
-            "Aladin) and overlap.")
+            "drawn as its box. Null for a box 360 degrees wide. The polygon is for display "
+            f"(TOPCAT, Aladin); the predicate 1 = CONTAINS(POINT(...), region{level}) (or "
+            "INTERSECTS with a POINT) is exact: it tests the published region itself (the "
+            "circle, the box, the scan contour; also where this column is null), not the "
+            f"polygon, and answers as the one on moc{level} does. The column meets POINTs "
+            f"only in these predicates; overlaps with shapes or MOCs are asked of moc{level}.")
 
 
 def _obs(name: str, datatype: str, description: str, utype: str, ucd: str | None,

@@ -131,7 +131,8 @@ class Oai:
     def respond(self, args: list[tuple[str, str]]) -> bytes:
         """The response document to the arguments ``args`` (in order, repeats kept): the
         verb's answer, or an ``<error>`` with the request echoed as the spec says."""
-        vor = any(k == "metadataPrefix" and v == IVO_VOR[0] for k, v in args)
+        vor = any(k == "metadataPrefix" and v == IVO_VOR[0] for k, v in args) or (
+            bool(self.services) and ("verb", "Identify") in args)
         root, request = _envelope(self.cfg.base, prefixed=vor)
         try:
             params = self._check(args)
@@ -187,6 +188,10 @@ class Oai:
         _el(ident, "earliestDatestamp", _stamp(earliest))
         _el(ident, "deletedRecord", "persistent")
         _el(ident, "granularity", "YYYY-MM-DDThh:mm:ssZ")
+        for service in self.services.values():  # a publishing registry's own record
+            element = service.metadata()
+            if element.get(f"{{{XSI}}}type") == "vg:Registry":
+                _el(ident, "description").append(element)
 
     def ListMetadataFormats(self, root: etree._Element,
                             params: dict[str, str]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from lark import Token, Tree
 
 from vo.adql.base import TranslatorBase
+from vo.adql.regions import published_regions
 from vo.adql.scope import Expr, Ident, Node, Scope, adql_type
 from vo.adql.values import tok
 from vo.errors import AdqlError
@@ -31,6 +32,10 @@ class ConditionsMixin(TranslatorBase):
         if len(args) != 2:
             raise self.fail("CONTAINS and INTERSECTS take two geometries", tree)
         name = Ident.of(name_tree).text.lower()
+        try:
+            args = published_regions(args)
+        except AdqlError as exc:
+            raise self.fail(exc.reason, tree) from None
         point, region = args if args[0].kind == "point" else args[::-1]
         if (hoist and self.hoists and point.kind == "point" and region.kind == "moc"
                 and region.moc is not None and not point.is_const

@@ -15,6 +15,12 @@ A scan's revision keeps its box and gets the scan's own pixels as tiles (and its
 ``r{level}``, :meth:`catalog.storage.revisions.RevisionStore.replace_region_tiles`): tiles
 AND box is then the contour, as REST answers it.
 
+The ``region50`` / ``region90`` columns are polygons drawn about the region, for display
+(:func:`vo.tables_obscore.region_description`: they enclose it, with a stated deviation).
+In ``CONTAINS(POINT, region90)`` or ``INTERSECTS(POINT, region90)`` such a column stands
+for the published region itself (:func:`published_regions`): the predicate is the one of
+``moc90``, tiles as the index and the exact shape, so that both columns answer alike.
+
 The views publish the shape of each region (``shape50`` / ``shape90``, issue 14): a circle
 is its radius ``r{level}`` alone (its four extents are null), a box its four half-widths.
 """
@@ -22,7 +28,8 @@ is its radius ``r{level}`` alone (its four extents are null), a box its four hal
 from __future__ import annotations
 
 from catalog import sky
-from vo.adql.scope import quote
+from vo.adql.scope import Expr, quote
+from vo.errors import AdqlError
 
 
 def _d(sql: str) -> str:
@@ -77,3 +84,32 @@ def exact_region_sql(row: str, level: int, ra: str, dec: str) -> str:
             f" WHEN {cols['ra_plus']} IS NULL OR {cols['ra_minus']} IS NULL"
             f" OR {cols['dec_plus']} IS NULL OR {cols['dec_minus']} IS NULL THEN TRUE"
             f" ELSE {_box(pra, pdec, cols)} END)")
+
+
+def is_region_column(e: Expr) -> bool:
+    """Whether ``e`` is a region polygon column (``region50``, ``region90``) of an alert row."""
+    return e.kind == "value" and e.moc is not None and e.region is not None
+
+
+def published_regions(args: list[Expr]) -> list[Expr]:
+    """The operands of CONTAINS or INTERSECTS, a region polygon column taken as the
+    published region it draws (the MOC column of its level, whose point predicate is
+    exact); the other operands are kept as they are.
+
+    A region column meets a POINT only: an overlap of the region with a shape or a MOC
+    is asked of ``moc50`` / ``moc90`` (tiles, stated as such).
+    """
+    if not any(is_region_column(a) for a in args):
+        return args
+    if not any(a.kind == "point" for a in args):
+        raise AdqlError("a region column (region50, region90) in CONTAINS or INTERSECTS "
+                        "meets a POINT only (the test is then the exact published region); "
+                        "for overlaps with shapes or MOCs use moc50 / moc90 (HEALPix tiles)")
+    out = []
+    for a in args:
+        if is_region_column(a):
+            assert a.moc is not None
+            a = Expr(sql=a.moc[0], kind="moc", meta=a.meta, moc=a.moc, region=a.region,
+                     name=a.name)
+        out.append(a)
+    return out

@@ -65,7 +65,7 @@ class Expr:
     hpx: str | None = None  # SQL of the order-29 index of a point, when there is one
     indexed: bool = False  # hpx is an indexed column (a pre-filter pays off)
     polygon: object | None = None  # vo.adql.geometry.ConvexPolygon for constant polygons
-    moc: tuple[str, int] | None = None  # (revision id SQL, level) of a MOC column
+    moc: tuple[str, int] | None = None  # (revision id SQL, level) of a MOC or region column
     region: str | None = None  # SQL alias of the alert row whose columns give a MOC's shape
     name: str | None = None  # default output name
     type: str | None = None  # number or string when known without metadata (adql_type)
@@ -145,11 +145,17 @@ class Relation:
 
     def column_expr(self, col: RelColumn) -> Expr:
         """The expression of a column: a MOC, a geometry with its parts, or a value."""
-        if col.meta is not None and col.meta.moc_level is not None:
-            assert self.table is not None and self.table.id_column
-            rev = f"{self.alias}.{quote(self.table.id_column)}"
+        table = self.table  # None for a derived table: a MOC arrives there as its ranges
+        if col.meta is not None and col.meta.moc_level is not None and table and table.id_column:
+            rev = f"{self.alias}.{quote(table.id_column)}"
             return Expr(sql=rev, kind="moc", meta=col.meta, moc=(rev, col.meta.moc_level),
                         region=self.alias, name=col.name)
+        if col.meta is not None and col.meta.region_level is not None and table and \
+                table.id_column:
+            # a value (its polygon) that a region predicate reads as the published region
+            rev = f"{self.alias}.{quote(table.id_column)}"
+            return Expr(sql=col.sql, meta=col.meta, name=col.name,
+                        moc=(rev, col.meta.region_level), region=self.alias)
         if col.kind in ("point", "circle", "polygon"):
             parts = tuple(Expr(f"({col.sql})[{i}]") for i in (1, 2, 3)[:2 if col.kind ==
                                                                        "point" else 3])

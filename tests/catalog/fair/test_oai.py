@@ -14,6 +14,7 @@ from sickle.oaiexceptions import NoRecordsMatch
 from catalog.fair import datacite
 from nufair.settings import Settings
 from tests.catalog.fair.conftest import SCHEMAS
+from tests.vo.vor_schema import registry_schema
 
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
 KERNEL = datacite.KERNEL_NS
@@ -21,12 +22,12 @@ KERNEL = datacite.KERNEL_NS
 
 @pytest.fixture(scope="module")
 def oai_xsd() -> xmlschema.XMLSchema:
-    """OAI-PMH.xsd with the metadata schemas it must check strictly (all offline)."""
-    return xmlschema.XMLSchema(
-        [str(SCHEMAS / "oai-pmh" / "OAI-PMH.xsd"), str(SCHEMAS / "oai-pmh" / "oai_dc.xsd"),
-         str(SCHEMAS / "kernel-4.6" / "metadata.xsd"), str(SCHEMAS / "oai-1.1" / "oai.xsd")],
-        locations=[("http://purl.org/dc/elements/1.1/",
-                    str(SCHEMAS / "oai-pmh" / "simpledc20021212.xsd"))])
+    """OAI-PMH.xsd with the metadata schemas it must check strictly (all offline), the
+    VO registry's among them (Identify describes the registry with its VOResource record)."""
+    return registry_schema(
+        [str(SCHEMAS / "oai-pmh" / "oai_dc.xsd"), str(SCHEMAS / "kernel-4.6" / "metadata.xsd"),
+         str(SCHEMAS / "oai-1.1" / "oai.xsd")],
+        [("http://purl.org/dc/elements/1.1/", str(SCHEMAS / "oai-pmh" / "simpledc20021212.xsd"))])
 
 
 @pytest.fixture
