@@ -28,9 +28,8 @@ import numpy as np
 from astropy.time import Time
 
 from reco.cascade.fit import (
-    best_direction,
-    fit_full,
-    fit_vertex,
+    fit_direction,
+    fit_vertex_time,
     profile_directions,
     travel_vectors,
 )
@@ -43,8 +42,9 @@ from reco.scan_config import CancelFlag, ScanCancelled, ScanConfig, ScanProgress
 
 CASCADE_NSIDES: tuple[tuple[int, int], ...] = ((4, 0), (16, 12), (64, 12))
 """``(nside, n_refine)`` of the cascade scan's levels."""
-PROFILE_ITERATIONS = 5
-"""Levenberg–Marquardt iterations of each pixel's vertex/time profile."""
+PROFILE_ITERATIONS = 0
+"""Levenberg–Marquardt iterations of each pixel's vertex/time profile (0: the vertex and time
+stay at the time-only fit, :func:`reco.cascade.fit.fit_vertex_time`)."""
 
 
 @cache
@@ -108,10 +108,8 @@ def run_cascade_scan(
 
     start = _time.perf_counter()
     prep = prepare_cascade(event, detector)
-    vertex = fit_vertex(prep)
-    th, ph = hp.pix2ang(8, np.arange(hp.nside2npix(8)))
-    j = best_direction(prep, vertex, th, ph)
-    full = fit_full(prep, vertex, float(th[j]), float(ph[j]))
+    vertex = fit_vertex_time(prep)
+    full = fit_direction(prep, vertex)
     first_guess_s = _time.perf_counter() - start
     anchor = np.array([*full.vertex, full.time])
     levels: list[LevelResult] = []
