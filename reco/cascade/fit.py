@@ -101,9 +101,11 @@ def fit_vertex_time(prep: PreparedCascade, seed: FloatArray | None = None) -> Fl
     for x0 in [start, *_vertex_starts(prep)]:
         x0 = _best_time(prep, x0, f)
         best = minimize(f, x0 / _SCALE, method="Nelder-Mead", options=opts)
-        best = minimize(f, best.x, method="Nelder-Mead", options=opts)
-        found.append((float(best.fun), np.asarray(best.x * _SCALE)))
-    return min(found, key=lambda item: item[0])[1]
+        found.append((float(best.fun), np.asarray(best.x)))
+    # A second pass from the best start's end: Nelder–Mead's simplex can collapse early.
+    best = minimize(f, min(found, key=lambda item: item[0])[1], method="Nelder-Mead",
+                    options=opts)
+    return np.asarray(best.x * _SCALE)
 
 
 def _best_time(prep: PreparedCascade, x0: FloatArray,
