@@ -18,10 +18,14 @@ Time
 ----
 Photons travel straight at the group speed, :math:`t_\mathrm{geo} = t_0 + d / c_\mathrm{ice}`,
 and are delayed by scattering as in the track likelihood (:mod:`reco.physics`: a Pandel
-gamma density, softplus-regularised near zero, Gaussian penalty for early pulses), with the
-Pandel distance grown for light that must turn back:
-:math:`d_\mathrm{eff} = d\,(1 + B\,(1 - \cos\eta)/2)`. The time term is what fixes the vertex;
-the angular profile (in charge and in delay) is what fixes the direction.
+gamma density, softplus-regularised near zero). The time term is made robust to light that
+does not follow Pandel (:data:`ROBUST_TIME`, measured on perturbed ice and Prometheus, see
+``bench/RESULTS.md``): each sensor's first pulse only, with the density of the first of its
+:math:`N` photons, :math:`N f (1 - F)^{N-1}` (:math:`N` its charge, at most
+:data:`MPE_MAX_PHOTONS`), a Gaussian early side of :data:`EARLY_WIDTH_NS` (not the 3 ns
+jitter), and a late exponential tail of weight :data:`TAIL_FRACTION`. With
+:data:`BACK_DELAY` 0 it does not depend on the direction: it fixes the vertex and time, the
+charge term's angular profile the direction.
 
 Likelihood
 ----------
@@ -60,7 +64,7 @@ PROFILE_WIDTH = 0.25
 """Width in :math:`\\cos\\eta` of the Cherenkov peak of the angular profile."""
 PROFILE_FLOOR = 0.3
 """Fraction of the light emitted isotropically (the shower's spread of particle angles)."""
-ISOTROPY_LENGTH_M = 60.0
+ISOTROPY_LENGTH_M = 100.0
 """Distance over which scattering washes out the angular profile, :math:`\\lambda_\\mathrm{iso}`."""
 BACK_DELAY = 0.0
 """:math:`B`: extra Pandel distance for light turning back (fraction of :math:`d` at 180°)."""

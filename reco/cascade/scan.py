@@ -1,13 +1,16 @@
 """The HEALPix scan of the cascade hypothesis.
 
-1. Vertex fit (:func:`reco.cascade.fit.fit_vertex`): an isotropic point source.
-2. First direction: the best of the nside-8 directions at that vertex, then the full fit of
-   vertex, time and direction (:func:`reco.cascade.fit.fit_full`): the scan's first guess.
+1. Vertex fit (:func:`reco.cascade.fit.fit_vertex_time`): the robust time term alone, an
+   isotropic point source, from several starts.
+2. First direction (:func:`reco.cascade.fit.fit_direction`): at that vertex, the best of the
+   nside-8 directions and the charge centroid's, refined from the best three: the scan's
+   first guess.
 3. Levels of :data:`CASCADE_NSIDES`: the first fits every pixel; a later one the children of
    the ``n_refine`` best pixels of the previous level and of every pixel within 1.5 pixel
-   sizes of the best. Per pixel the direction is fixed and the vertex and time are profiled
-   (:func:`reco.cascade.fit.profile_directions`, from the parent pixel's fit, at the first
-   level from the full fit), the energy from the total charge.
+   sizes of the best. Per pixel the direction is fixed and the vertex and time are those of
+   step 1 (:data:`PROFILE_ITERATIONS` 0: profiling them with the charge term pulled the vertex
+   towards the bright side on ice the model does not describe), the energy from the total
+   charge.
 
 A cascade's regions are tens to hundreds of square degrees, so the scan stops at nside 64
 (0.92° pixels). It runs in the calling process (a few seconds), not on Dask.
