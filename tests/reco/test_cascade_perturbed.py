@@ -32,7 +32,8 @@ def showers(detector: Detector) -> list[Event]:
     pd = perturb(detector, np.random.default_rng(181))
     out = []
     for i, (energy, offset) in enumerate(SHOWERS):
-        vertex = tuple(float(v) for v in detector.centre + np.array(offset))
+        x, y, z = (float(v) for v in detector.centre + np.array(offset))
+        vertex = (x, y, z)
         out.append(simulate_perturbed_cascade(np.random.default_rng(1800 + i), pd, energy,
                                               event_id=i, vertex=vertex))
     return out
