@@ -12,17 +12,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import healpy as hp
 import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import minimize
 
-from reco.cascade.model import PreparedCascade, negloglike
+from reco.cascade.model import PreparedCascade, negloglike, time_nll
 from reco.coords import direction_vector
 
 FloatArray = NDArray[np.float64]
 
 _SCALE = np.array([10.0, 10.0, 10.0, 30.0])
 """Parameter scale of (x, y, z, t0) for the minimisers [m, m, m, ns]."""
+VERTEX_LEASH_M = 150.0
+"""Distance [m] from the seed (the cleaned hits' centre) beyond which the time-only vertex fit
+is pulled back (a Gaussian penalty of 10 m width)."""
 _ISOTROPIC = np.zeros((1, 3))
 """A zero travel vector: every sensor at :math:`\\cos\\eta = 0`, i.e. no direction."""
 
@@ -74,6 +78,117 @@ def fit_vertex(prep: PreparedCascade, seed: FloatArray | None = None) -> FloatAr
     best = minimize(f, best.x, method="Nelder-Mead",
                     options={"xatol": 1e-3, "fatol": 1e-4, "maxiter": 2000})
     return np.asarray(best.x * _SCALE)
+
+
+def fit_vertex_time(prep: PreparedCascade, seed: FloatArray | None = None) -> FloatArray:
+    """The robust vertex fit: ``(x, y, z, t0)`` from the time term alone (an isotropic point
+    source). The charge term is left out: its light model (radial fall-off, angular profile)
+    is what differs most between our model and real or perturbed ice, and with it the vertex
+    moves towards the bright side (18 m along the direction on perturbed ice, see
+    ``bench/RESULTS.md``)."""
+    start = prep.seed if seed is None else seed
+
+    def f(scaled: FloatArray) -> float:
+        p = scaled * _SCALE
+        value = float(time_nll(prep, p[None, :3], p[None, 3], _ISOTROPIC)[0])
+        # Keep the vertex near the light: far away every pulse looks like noise.
+        away = max(float(np.linalg.norm(p[:3] - prep.seed[:3])) - VERTEX_LEASH_M, 0.0)
+        value += 0.5 * (away / 10.0) ** 2
+        return value if np.isfinite(value) else 1e300
+
+    opts = {"xatol": 1e-3, "fatol": 1e-4, "maxiter": 2000}
+    found: list[tuple[float, FloatArray]] = []
+    for x0 in [start, *_vertex_starts(prep)]:
+        x0 = _best_time(prep, x0, f)
+        best = minimize(f, x0 / _SCALE, method="Nelder-Mead", options=opts)
+        found.append((float(best.fun), np.asarray(best.x)))
+    # A second pass from the best start's end: Nelder–Mead's simplex can collapse early.
+    best = minimize(f, min(found, key=lambda item: item[0])[1], method="Nelder-Mead",
+                    options=opts)
+    return np.asarray(best.x * _SCALE)
+
+
+def _best_time(prep: PreparedCascade, x0: FloatArray,
+               f: Callable[[FloatArray], float]) -> FloatArray:
+    """``x0`` with its time replaced by the best of a few candidates (quantiles of the pulses'
+    times less the straight travel time): the vertex fit is lost from a poor time."""
+    from reco.physics import C_ICE
+
+    d = np.linalg.norm(prep.pos - x0[:3], axis=1)
+    cands = np.quantile(prep.time - d / C_ICE, [0.01, 0.03, 0.1, 0.2, 0.3])
+    trials = [np.array([*x0[:3], t]) for t in (*cands, x0[3])]
+    return min(trials, key=lambda x: f(x / _SCALE))
+
+
+def _vertex_starts(prep: PreparedCascade) -> list[FloatArray]:
+    """More starts of the vertex fit (its minima are many where the shower is near an edge):
+    the brightest sensor and the charge-weighted centre of the hit sensors, each with the time
+    at which light from it reaches the earliest pulses."""
+    from reco.physics import C_ICE
+
+    hit = prep.charge > 0
+    starts = []
+    for point in (prep.sensors[np.argmax(prep.charge)],
+                  (prep.sensors[hit] * prep.charge[hit, None]).sum(axis=0)
+                  / max(float(prep.charge[hit].sum()), 1e-9)):
+        d = np.linalg.norm(prep.pos - point, axis=1)
+        starts.append(np.array([*point, float(np.quantile(prep.time - d / C_ICE, 0.1))]))
+    return starts
+
+
+def centroid_travel(prep: PreparedCascade, vertex: FloatArray) -> FloatArray:
+    """Charge-weighted mean of the unit vectors from ``vertex`` to the hit sensors: a
+    direction of motion that needs no light model (3,), or zeros where there is none."""
+    rel = prep.sensors - vertex[:3]
+    d = np.maximum(np.linalg.norm(rel, axis=1), 1e-6)
+    vec = (prep.charge[:, None] * rel / d[:, None]).sum(axis=0)
+    norm = float(np.linalg.norm(vec))
+    return np.asarray(vec / norm if norm > 0 else np.zeros(3))
+
+
+def fit_direction(prep: PreparedCascade, params: FloatArray) -> CascadeFit:
+    """The direction at a fixed vertex and time ``params``: the best of the nside-8
+    directions and of the charge centroid's (:func:`centroid_travel`), then Nelder–Mead on
+    (zenith, azimuth) from the best three of them (degenerate minima are common)."""
+    theta, phi = hp.pix2ang(8, np.arange(hp.nside2npix(8)))
+    travel = travel_vectors(theta, phi)
+    cen = centroid_travel(prep, params)
+    if np.any(cen):
+        travel = np.vstack([travel, cen])
+        src = -cen
+        theta = np.append(theta, np.arccos(np.clip(src[2], -1.0, 1.0)))
+        phi = np.append(phi, np.mod(np.arctan2(src[1], src[0]), 2 * np.pi))
+    nll, _ = negloglike(prep, np.repeat(params[None, :], len(travel), axis=0), travel)
+    best: CascadeFit | None = None
+    for j in np.argsort(np.where(np.isfinite(nll), nll, np.inf))[:3]:
+        fit = _fit_angles(prep, params, float(theta[j]), float(phi[j]))
+        if best is None or fit.llh < best.llh:
+            best = fit
+    assert best is not None
+    return best
+
+
+def _fit_angles(prep: PreparedCascade, params: FloatArray, zenith: float,
+                azimuth: float) -> CascadeFit:
+    """Nelder–Mead on the direction alone at fixed ``params``."""
+    p = params[None, :]
+
+    def f(v: FloatArray) -> float:
+        nll, _ = negloglike(prep, p, travel_vectors(np.array([v[0]]), np.array([v[1]])))
+        value = float(nll[0])
+        return value if np.isfinite(value) else 1e300
+
+    res = minimize(f, np.array([zenith, azimuth]), method="Nelder-Mead",
+                   options={"xatol": 1e-4, "fatol": 1e-4, "maxiter": 500,
+                            "initial_simplex": np.array([[zenith, azimuth],
+                                                         [zenith + 0.1, azimuth],
+                                                         [zenith, azimuth + 0.1]])})
+    vec = direction_vector(float(res.x[0]), float(res.x[1]))
+    zen = float(np.arccos(np.clip(vec[2], -1.0, 1.0)))
+    azi = float(np.mod(np.arctan2(vec[1], vec[0]), 2 * np.pi))
+    nll, energy = negloglike(prep, p, travel_vectors(np.array([zen]), np.array([azi])))
+    return CascadeFit(params[:3].copy(), float(params[3]), zen, azi, float(energy[0]),
+                      float(nll[0]))
 
 
 def travel_vectors(zenith: FloatArray, azimuth: FloatArray) -> FloatArray:

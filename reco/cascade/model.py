@@ -18,10 +18,14 @@ Time
 ----
 Photons travel straight at the group speed, :math:`t_\mathrm{geo} = t_0 + d / c_\mathrm{ice}`,
 and are delayed by scattering as in the track likelihood (:mod:`reco.physics`: a Pandel
-gamma density, softplus-regularised near zero, Gaussian penalty for early pulses), with the
-Pandel distance grown for light that must turn back:
-:math:`d_\mathrm{eff} = d\,(1 + B\,(1 - \cos\eta)/2)`. The time term is what fixes the vertex;
-the angular profile (in charge and in delay) is what fixes the direction.
+gamma density, softplus-regularised near zero). The time term is made robust to light that
+does not follow Pandel (:data:`ROBUST_TIME`, measured on perturbed ice and Prometheus, see
+``bench/RESULTS.md``): each sensor's first pulse only, with the density of the first of its
+:math:`N` photons, :math:`N f (1 - F)^{N-1}` (:math:`N` its charge, at most
+:data:`MPE_MAX_PHOTONS`), a Gaussian early side of :data:`EARLY_WIDTH_NS` (not the 3 ns
+jitter), and a late exponential tail of weight :data:`TAIL_FRACTION`. With
+:data:`BACK_DELAY` 0 it does not depend on the direction: it fixes the vertex and time, the
+charge term's angular profile the direction.
 
 Likelihood
 ----------
@@ -40,7 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import gammaln
+from scipy.special import gammaincc, gammaln
 
 from reco.detector import Detector
 from reco.event import Event
@@ -60,9 +64,9 @@ PROFILE_WIDTH = 0.25
 """Width in :math:`\\cos\\eta` of the Cherenkov peak of the angular profile."""
 PROFILE_FLOOR = 0.3
 """Fraction of the light emitted isotropically (the shower's spread of particle angles)."""
-ISOTROPY_LENGTH_M = 60.0
+ISOTROPY_LENGTH_M = 100.0
 """Distance over which scattering washes out the angular profile, :math:`\\lambda_\\mathrm{iso}`."""
-BACK_DELAY = 0.6
+BACK_DELAY = 0.0
 """:math:`B`: extra Pandel distance for light turning back (fraction of :math:`d` at 180°)."""
 CHARGE_MODEL_ERROR = 0.1
 """:math:`\\delta`: relative model error on a sensor's charge."""
@@ -72,6 +76,18 @@ CHARGE_RADIUS_M = 300.0
 """Radius [m] around the seed vertex of the unhit sensors in the charge term."""
 D_MIN_M = 1.0
 """Smallest distance [m] used in the Pandel shape and the yield."""
+ROBUST_TIME = True
+"""Use the robust time term (:func:`time_nll`): each sensor's first pulse, its pdf that of the
+first of the sensor's photons, a wide early side and a late tail."""
+EARLY_WIDTH_NS = 10.0
+"""Width [ns] of the Gaussian early side of the robust time pdf (jitter and model error)."""
+TAIL_FRACTION = 0.1
+""":math:`\\epsilon`: weight of the late tail (delays the Pandel law does not foresee)."""
+TAIL_SCALE_NS = 2000.0
+"""Scale [ns] of the late tail (exponential in the residual)."""
+MPE_MAX_PHOTONS = 20.0
+"""Cap of the photon count in the first-photon pdf (beyond it the earliest photon's time is
+ruled by jitter and the model's error more than by the count)."""
 
 
 def _profile_norm() -> float:
@@ -138,6 +154,7 @@ class PreparedCascade:
     log_noise: float
     ice: IceModel
     seed: FloatArray
+    count: FloatArray | None = None
 
 
 def seed_vertex(event: Event, detector: Detector) -> FloatArray:
@@ -168,7 +185,8 @@ def prepare_cascade(
     order = np.lexsort((event.pulse_time, event.sensor))
     sensor = event.sensor[order]
     rank = np.arange(len(sensor)) - np.searchsorted(sensor, sensor, side="left")
-    first = order[rank < MAX_PULSES_PER_SENSOR]
+    first = order[rank < (1 if ROBUST_TIME else MAX_PULSES_PER_SENSOR)]
+    count = np.clip(charge[event.sensor[first]], 1.0, MPE_MAX_PHOTONS)
     return PreparedCascade(
         pos=np.asarray(detector.positions[event.sensor[first]], dtype=float),
         time=np.asarray(event.pulse_time[first], dtype=float),
@@ -180,6 +198,7 @@ def prepare_cascade(
         log_noise=math.log(eta / READOUT_WINDOW_NS),
         ice=ice,
         seed=seed,
+        count=np.asarray(count, dtype=float) if ROBUST_TIME else None,
     )
 
 
@@ -201,6 +220,8 @@ def time_nll(prep: PreparedCascade, vertex: FloatArray, t0: FloatArray,
     ice = prep.ice
     d, cos_eta = _geometry(prep.pos, vertex, travel)
     k = pandel_shape(d, cos_eta, ice)
+    if prep.count is not None:
+        return _robust_time_nll(prep, d, k, prep.time[None, :] - t0[:, None] - d / C_ICE)
     r = prep.time[None, :] - t0[:, None] - d / C_ICE
     sigma = ice.jitter_ns
     s = np.maximum(sigma * np.logaddexp(0.0, r / sigma), 1e-300)
@@ -208,6 +229,27 @@ def time_nll(prep: PreparedCascade, vertex: FloatArray, t0: FloatArray,
     log_f = k * math.log(ice.beta) + (k - 1.0) * np.log(s) - ice.beta * s - gammaln(k)
     log_f = log_f - 0.5 * early * early
     per_pulse = np.logaddexp(prep.log_signal + log_f, prep.log_noise)
+    return np.asarray(-per_pulse.sum(axis=1))
+
+
+def _robust_time_nll(prep: PreparedCascade, d: FloatArray, k: FloatArray,
+                     r: FloatArray) -> FloatArray:
+    """The robust time term of residuals ``r`` (p, n): first-photon Pandel pdf of the
+    sensor's photon count, Gaussian early side of :data:`EARLY_WIDTH_NS`, a late tail and
+    the noise floor."""
+    assert prep.count is not None
+    beta = prep.ice.beta
+    sigma = EARLY_WIDTH_NS
+    s = np.maximum(sigma * np.logaddexp(0.0, r / sigma), 1e-300)
+    early = 0.5 * (np.minimum(r, 0.0) / sigma) ** 2
+    log_f = k * math.log(beta) + (k - 1.0) * np.log(s) - beta * s - gammaln(k)
+    log_surv = np.log(np.maximum(gammaincc(k, beta * s), 1e-300))
+    n = prep.count[None, :]
+    log_first = np.log(n) + log_f + (n - 1.0) * log_surv
+    log_tail = -math.log(TAIL_SCALE_NS) - np.maximum(r, 0.0) / TAIL_SCALE_NS
+    log_signal = np.logaddexp(math.log1p(-TAIL_FRACTION) + log_first,
+                              math.log(TAIL_FRACTION) + log_tail) - early
+    per_pulse = np.logaddexp(prep.log_signal + log_signal, prep.log_noise)
     return np.asarray(-per_pulse.sum(axis=1))
 
 

@@ -1,13 +1,16 @@
 """The HEALPix scan of the cascade hypothesis.
 
-1. Vertex fit (:func:`reco.cascade.fit.fit_vertex`): an isotropic point source.
-2. First direction: the best of the nside-8 directions at that vertex, then the full fit of
-   vertex, time and direction (:func:`reco.cascade.fit.fit_full`): the scan's first guess.
+1. Vertex fit (:func:`reco.cascade.fit.fit_vertex_time`): the robust time term alone, an
+   isotropic point source, from several starts.
+2. First direction (:func:`reco.cascade.fit.fit_direction`): at that vertex, the best of the
+   nside-8 directions and the charge centroid's, refined from the best three: the scan's
+   first guess.
 3. Levels of :data:`CASCADE_NSIDES`: the first fits every pixel; a later one the children of
    the ``n_refine`` best pixels of the previous level and of every pixel within 1.5 pixel
-   sizes of the best. Per pixel the direction is fixed and the vertex and time are profiled
-   (:func:`reco.cascade.fit.profile_directions`, from the parent pixel's fit, at the first
-   level from the full fit), the energy from the total charge.
+   sizes of the best. Per pixel the direction is fixed and the vertex and time are those of
+   step 1 (:data:`PROFILE_ITERATIONS` 0: profiling them with the charge term pulled the vertex
+   towards the bright side on ice the model does not describe), the energy from the total
+   charge.
 
 A cascade's regions are tens to hundreds of square degrees, so the scan stops at nside 64
 (0.92° pixels). It runs in the calling process (a few seconds), not on Dask.
@@ -28,9 +31,8 @@ import numpy as np
 from astropy.time import Time
 
 from reco.cascade.fit import (
-    best_direction,
-    fit_full,
-    fit_vertex,
+    fit_direction,
+    fit_vertex_time,
     profile_directions,
     travel_vectors,
 )
@@ -43,8 +45,9 @@ from reco.scan_config import CancelFlag, ScanCancelled, ScanConfig, ScanProgress
 
 CASCADE_NSIDES: tuple[tuple[int, int], ...] = ((4, 0), (16, 12), (64, 12))
 """``(nside, n_refine)`` of the cascade scan's levels."""
-PROFILE_ITERATIONS = 5
-"""Levenberg–Marquardt iterations of each pixel's vertex/time profile."""
+PROFILE_ITERATIONS = 0
+"""Levenberg–Marquardt iterations of each pixel's vertex/time profile (0: the vertex and time
+stay at the time-only fit, :func:`reco.cascade.fit.fit_vertex_time`)."""
 
 
 @cache
@@ -108,10 +111,8 @@ def run_cascade_scan(
 
     start = _time.perf_counter()
     prep = prepare_cascade(event, detector)
-    vertex = fit_vertex(prep)
-    th, ph = hp.pix2ang(8, np.arange(hp.nside2npix(8)))
-    j = best_direction(prep, vertex, th, ph)
-    full = fit_full(prep, vertex, float(th[j]), float(ph[j]))
+    vertex = fit_vertex_time(prep)
+    full = fit_direction(prep, vertex)
     first_guess_s = _time.perf_counter() - start
     anchor = np.array([*full.vertex, full.time])
     levels: list[LevelResult] = []

@@ -1,7 +1,8 @@
 """Toy Monte Carlo of point-like showers, drawn from the cascade model of
 :mod:`reco.cascade.model` (the likelihood's own light: a closed loop, good for coverage of the
-method, not for systematics): Poisson photons per sensor, Pandel delays of the angle-grown
-distance, Gaussian jitter and uniform dark noise.
+method, not for systematics): Poisson photons per sensor, Pandel delays of the distance (grown
+for light turning back by :data:`reco.cascade.model.BACK_DELAY`, now 0), Gaussian jitter and
+uniform dark noise.
 """
 
 from __future__ import annotations
