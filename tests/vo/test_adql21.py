@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 import pyvo
-import requests
 from astropy import units as u
 from astropy.coordinates import Latitude, Longitude, SkyCoord
 from click.testing import CliRunner
@@ -228,7 +228,7 @@ def test_units_and_systems_of_computed_columns(live_url: str,
     refs = {f.name: f.ref for f in table.fields}
     assert (refs["ra"], refs["c1"], refs["d"]) == ("icrs", "icrs", None)
     assert (refs["event_time"], refs["event_mjd"]) == ("utc", "utc_mjd")
-    text = requests.get(live_url + "/tap/sync", params={
+    text = httpx.get(live_url + "/tap/sync", params={
         "REQUEST": "doQuery", "LANG": "ADQL",
         "QUERY": "SELECT TOP 1 ra, event_time FROM nufair.alerts"},
         timeout=30).text
