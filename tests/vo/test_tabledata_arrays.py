@@ -4,18 +4,14 @@ the floats psycopg reads."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import psycopg
 import pytest
 from sqlalchemy.engine import Engine
 
 from catalog.notices.parsed import NoticeRecord
+from tests.vo.tabledata_pair import both_ways
 from vo import resultstream
 from vo.config import VoConfig
-from vo.formats import sqlformat
-from vo.formats.fields import FieldSpec, convert_rows
-from vo.formats.rows import tabledata_rows
+from vo.formats.fields import FieldSpec
 from vo.service import TapService
 from vo.storage import VoStorage
 
@@ -35,26 +31,12 @@ SPECS = [FieldSpec("d", "double", "*", "polygon"), FieldSpec("f", "float", "*"),
          FieldSpec("t", "char", "*"), FieldSpec("fixed", "double", "3")]
 
 
-def _rows(conn: psycopg.Connection[Any], sql: str) -> tuple[list[Any], list[int]]:
-    cur = conn.execute(sql)
-    return cur.fetchall(), [d.type_code for d in cur.description or []]
-
 
 def test_float_arrays_are_written_as_the_python_writer_writes_them(engine: Engine) -> None:
     """NaN, the infinities, NULL elements, integral values, float4, empty and NULL arrays
     (a fixed size one: NaN repeated), a lower bound: the Python writer's TABLEDATA."""
-    fairy = engine.raw_connection()
-    try:
-        conn = fairy.driver_connection
-        assert isinstance(conn, psycopg.Connection)
-        rows, oids = _rows(conn, VALUES)
-        query = sqlformat.tabledata_rows_query(VALUES, SPECS, oids)
-        assert query is not None
-        encoded, _ = _rows(conn, query)
-    finally:
-        fairy.close()
-    got = "".join(sqlformat.tabledata_row(r) for r in encoded)
-    assert got == tabledata_rows(SPECS, convert_rows(rows, SPECS))
+    got, by_python = both_ways(engine, VALUES, SPECS)
+    assert got == by_python
     assert "<TD>1.0 0.0 NaN +Inf -Inf NaN 1e+22 0.1 1000000000000000.0 123456.75" in got
     assert "<TD></TD><TD></TD><TD>b</TD><TD>NaN NaN NaN</TD>" in got
     assert "<TD>-1.0 0.25 90.0</TD>" in got

@@ -15,11 +15,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from catalog.notices.parsed import NoticeRecord
+from tests.vo.tabledata_pair import both_ways
 from vo import resultstream
 from vo.config import VoConfig
 from vo.formats import sqlformat
-from vo.formats.fields import FieldSpec, convert_rows
-from vo.formats.rows import tabledata_rows
+from vo.formats.fields import FieldSpec
 from vo.service import TapService
 from vo.storage import VoStorage
 
@@ -54,18 +54,8 @@ def test_special_values_are_written_as_the_python_writer_writes_them(engine: Eng
     """Escaped text, characters XML cannot carry, NULLs (the integers' null values), NaN and
     the infinities, integral doubles, float4, timestamps: byte for byte the Python writer's
     TABLEDATA."""
-    fairy = engine.raw_connection()
-    try:
-        conn = fairy.driver_connection
-        assert isinstance(conn, psycopg.Connection)
-        rows, oids = _rows(conn, VALUES)
-        query = sqlformat.tabledata_rows_query(VALUES, SPECS, oids)
-        assert query is not None
-        encoded, _ = _rows(conn, query)
-    finally:
-        fairy.close()
-    got = "".join(sqlformat.tabledata_row(r) for r in encoded)
-    assert got == tabledata_rows(SPECS, convert_rows(rows, SPECS))
+    got, by_python = both_ways(engine, VALUES, SPECS)
+    assert got == by_python
     assert "a &amp; b &lt;c&gt; ? ?" in got and "<TD>-9223372036854775808</TD>" in got
 
 
