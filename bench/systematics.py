@@ -18,9 +18,10 @@ proxy-binned thresholds, tracks in ``reco/data/calibration.json`` and cascades i
 ``reco/cascade/calibration.json`` (:mod:`bench.systematics_record`).
 
 ``--topup N`` adds N tracks of 300–1000 TeV (indices from 100 000, seeds from their own
-stream, disjoint from the main plan's) to fill the highest proxy bin; ``--kinds`` runs only
-some blocks (``track``, ``cascade``, ``topup``), so blocks can run side by side on one rows
-file. Within a block the energy bins take turns, so a stopped run samples every bin.
+stream, disjoint from the main plan's) to fill the highest proxy bin, ``--cascade-topup N``
+N cascades per energy bin likewise (indices from 200 000); ``--kinds`` runs only some blocks
+(``track``, ``cascade``, ``topup``, ``cascade-topup``), so blocks can run side by side on one
+rows file. Within a block the energy bins take turns, so a stopped run samples every bin.
 
 ``--check N`` scans N tracks fully as well (``bench/results/systematics_check.jsonl``): the
 best fits of scan and profile, the truth's statistic from both, and the 90 % region's pixels
@@ -32,9 +33,11 @@ One JSON line per event goes to ``--rows`` (a run resumes where it stopped); the
     nice python -m bench.systematics --tracks 125 --workers 1          # 500 tracks
     python -m bench.systematics --tracks 125 --cascades 134 --kinds cascade   # + 402 cascades
     python -m bench.systematics --tracks 125 --cascades 134 --topup 200 --kinds topup
+    python -m bench.systematics --tracks 125 --cascades 134 --cascade-topup 200 \
+        --kinds cascade-topup
     python -m bench.systematics --check 20 --workers 1
-    python -m bench.systematics --tracks 125 --cascades 134 --topup 200 --summarise \
-        --write-calibration
+    python -m bench.systematics --tracks 125 --cascades 134 --topup 200 --cascade-topup 200 \
+        --summarise --write-calibration
 """
 
 from __future__ import annotations
@@ -84,7 +87,10 @@ TOPUP_BIN = (300.0, 1000.0)
 TOPUP_OFFSET = 100_000
 """Index of the first top-up track (the main plan's indices stay as they are)."""
 TOPUP_STREAM = 300
-"""The top-up seeds come from ``default_rng([seed, TOPUP_STREAM])``."""
+"""The top-up seeds come from ``default_rng([seed, TOPUP_STREAM])`` (tracks) and
+``default_rng([seed, TOPUP_STREAM + 1])`` (cascades)."""
+CASCADE_TOPUP_OFFSET = 200_000
+"""Index of the first top-up cascade (``--cascade-topup`` per energy bin of CASCADE_BINS)."""
 RESULTS = Path(__file__).resolve().parent / "results"
 ROWS = RESULTS / "systematics.jsonl"
 CHECK_ROWS = RESULTS / "systematics_check.jsonl"
@@ -144,10 +150,22 @@ def _events(args: argparse.Namespace) -> list[tuple[int, str, float, int]]:
         if seed in main_seeds:
             raise ValueError(f"top-up seed {seed} repeats one of the main plan")
         plan.append((TOPUP_OFFSET + k, "track", energy, seed))
+    more = np.random.default_rng([args.seed, TOPUP_STREAM + 1])
+    k = 0
+    for lo, hi in itertools.pairwise(CASCADE_BINS):
+        for _ in range(getattr(args, "cascade_topup", 0)):
+            energy = float(10 ** more.uniform(np.log10(lo), np.log10(hi)))
+            seed = int(more.integers(2**31))
+            if seed in main_seeds:
+                raise ValueError(f"cascade top-up seed {seed} repeats one of the main plan")
+            plan.append((CASCADE_TOPUP_OFFSET + k, "cascade", energy, seed))
+            k += 1
     return plan
 
 
 def _block(index: int, kind: str) -> str:
+    if index >= CASCADE_TOPUP_OFFSET:
+        return "cascade-topup"
     return "topup" if index >= TOPUP_OFFSET else kind
 
 
@@ -199,7 +217,7 @@ def run(args: argparse.Namespace) -> None:
     pd = perturb(det, np.random.default_rng(args.seed + 1))
     config = (ScanConfig(nsides=ScanConfig.parse_nsides(args.nsides)) if args.nsides
               else ScanConfig())
-    needs_scan = args.cascades > 0 or args.check > 0
+    needs_scan = args.cascades > 0 or args.cascade_topup > 0 or args.check > 0
     client = local_client(args.workers) if needs_scan else None
     plan = _events(args)
     n_tracks = sum(1 for i, kind, _, _ in plan if kind == "track" and i < TOPUP_OFFSET)
@@ -303,8 +321,11 @@ def main() -> None:
     p.add_argument("--cascades", type=int, default=0, help="cascades per energy bin")
     p.add_argument("--topup", type=int, default=0,
                    help=f"more tracks of {TOPUP_BIN[0]:.0f}–{TOPUP_BIN[1]:.0f} TeV (own seeds)")
+    p.add_argument("--cascade-topup", type=int, default=0,
+                   help="more cascades per energy bin (own seeds)")
     p.add_argument("--kinds", default=None,
-                   help="run only these blocks, comma-separated: track,cascade,topup")
+                   help="run only these blocks, comma-separated: track,cascade,topup,"
+                        "cascade-topup")
     p.add_argument("--check", type=int, default=0, help="tracks also scanned fully")
     p.add_argument("--only-check", action="store_true", help="only the checked tracks")
     p.add_argument("--seed", type=int, default=18)
