@@ -134,7 +134,7 @@ def _events(args: argparse.Namespace) -> list[tuple[int, str, float, int]]:
     (:data:`TOPUP_BIN`, indices from :data:`TOPUP_OFFSET`, seeds from their own stream and
     disjoint from the main plan's)."""
     rng = np.random.default_rng(args.seed)
-    plan = []
+    plan: list[tuple[int, str, float, int]] = []
     for kind, edges, n in (("track", TRACK_BINS, args.tracks),
                            ("cascade", CASCADE_BINS, args.cascades)):
         for lo, hi in itertools.pairwise(edges):
