@@ -62,9 +62,15 @@ def fresh_coverage(
         got = thresholds_for(calibration, r["energy_proxy_tev"], kind)
         if got is None:
             continue
-        b = out.setdefault(got.energy_bin, {"energy_proxy_tev": got.energy_bin, "n": 0,
-                                            "covered": {"0.5": 0, "0.9": 0},
-                                            "thresholds": got.by_containment})
+        b = out.setdefault(
+            got.energy_bin,
+            {
+                "energy_proxy_tev": got.energy_bin,
+                "n": 0,
+                "covered": {"0.5": 0, "0.9": 0},
+                "thresholds": got.by_containment,
+            },
+        )
         b["n"] += 1
         for c, t in got.by_containment.items():
             b["covered"][str(c)] += int(r["ts_truth"] <= t)
@@ -72,8 +78,14 @@ def fresh_coverage(
         b["coverage"] = {c: k / b["n"] for c, k in b["covered"].items()}
         b["interval_68"] = {c: clopper_pearson(k, b["n"]) for c, k in b["covered"].items()}
         b["p_at_most_observed_if_0.9"] = float(binom.cdf(b["covered"]["0.9"], b["n"], 0.9))
-    return sorted(out.values(), key=lambda b: -np.inf if b["energy_proxy_tev"] is None
-                  or b["energy_proxy_tev"][0] is None else b["energy_proxy_tev"][0])
+    return sorted(
+        out.values(),
+        key=lambda b: (
+            -np.inf
+            if b["energy_proxy_tev"] is None or b["energy_proxy_tev"][0] is None
+            else b["energy_proxy_tev"][0]
+        ),
+    )
 
 
 def area_at(row: dict[str, Any], threshold: float) -> float:
@@ -111,10 +123,13 @@ def main() -> None:
     rows = [json.loads(line) for line in Path(args.rows).read_text().splitlines() if line]
     rows = [r for r in rows if r["index"] >= args.min_index]
     calib = json.loads(Path(args.calibration).read_text("utf-8"))
-    report = {"fresh": fresh_coverage(rows, calib, args.kind),
-              "median_area_deg2": median_areas(rows, calib, args.kind),
-              "expected_split_coverage_90": {str(n): expected_split_coverage(n, 0.9)
-                                             for n in (47, 48, 60, 100)}}
+    report = {
+        "fresh": fresh_coverage(rows, calib, args.kind),
+        "median_area_deg2": median_areas(rows, calib, args.kind),
+        "expected_split_coverage_90": {
+            str(n): expected_split_coverage(n, 0.9) for n in (47, 48, 60, 100)
+        },
+    }
     print(json.dumps(report, indent=1, default=str))
 
 

@@ -36,8 +36,11 @@ def test_cascade_calibration_provenance() -> None:
     assert "track" not in calib
     assert block["n_events"] >= 200
     assert sum(b["n_events"] for b in block["bins"]) == block["n_events"]
-    assert [b["energy_proxy_tev"] for b in block["bins"]] == [[None, 30.0], [30.0, 100.0],
-                                                               [100.0, None]]
+    assert [b["energy_proxy_tev"] for b in block["bins"]] == [
+        [None, 30.0],
+        [30.0, 100.0],
+        [100.0, None],
+    ]
     for b in block["bins"]:
         thr = b["thresholds"]
         assert thr["0.9"] > thr["0.5"] > WILKS_THRESHOLDS[0.5]
@@ -49,12 +52,14 @@ def test_cascade_calibration_provenance() -> None:
 def perturbed_shower(detector: Detector) -> Event:
     """A 60 TeV shower in perturbed ice (not one of the calibration's seeds)."""
     pd = perturb(detector, np.random.default_rng(77))
-    return simulate_perturbed_cascade(np.random.default_rng(4242), pd, 60.0,
-                                      vertex=(40.0, 20.0, -150.0))
+    return simulate_perturbed_cascade(
+        np.random.default_rng(4242), pd, 60.0, vertex=(40.0, 20.0, -150.0)
+    )
 
 
-def test_cascade_scan_uses_the_calibration(detector: Detector, perturbed_shower: Event,
-                                           tmp_path: Path) -> None:
+def test_cascade_scan_uses_the_calibration(
+    detector: Detector, perturbed_shower: Event, tmp_path: Path
+) -> None:
     """The scan's calibrated regions take the thresholds of the bin of its best-fit energy;
     their areas are the pixels of the scan's own 2ΔLLH map under them (counted here with
     healpy), they name the simulation, and the FITS header says systematics are included."""
@@ -63,9 +68,12 @@ def test_cascade_scan_uses_the_calibration(detector: Detector, perturbed_shower:
     result = run_scan(perturbed_shower, detector, ScanConfig(hypothesis="cascade"))
     assert result.config["hypothesis"] == "cascade"
     energy = result.best.energy
-    expect = next(b for b in calib["cascade"]["bins"]
-                  if (b["energy_proxy_tev"][0] is None or energy >= b["energy_proxy_tev"][0])
-                  and (b["energy_proxy_tev"][1] is None or energy < b["energy_proxy_tev"][1]))
+    expect = next(
+        b
+        for b in calib["cascade"]["bins"]
+        if (b["energy_proxy_tev"][0] is None or energy >= b["energy_proxy_tev"][0])
+        and (b["energy_proxy_tev"][1] is None or energy < b["energy_proxy_tev"][1])
+    )
     regions = {r.name: r for r in result.regions}
     fine = result.delta_llh_map()
     pix_area = hp.nside2pixarea(hp.npix2nside(len(fine)), degrees=True)

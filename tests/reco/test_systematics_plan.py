@@ -45,8 +45,9 @@ def test_execution_order_takes_bins_in_turn() -> None:
     plan = _events(_args(cascades=3))
     order = execution_order(plan, {"cascade"})
     assert sorted(order) == sorted(e for e in plan if e[1] == "cascade")
-    firsts = [np.searchsorted((10.0, 30.0, 100.0, 300.0), e, side="right") for _, _, e, _ in
-              order[:3]]
+    firsts = [
+        np.searchsorted((10.0, 30.0, 100.0, 300.0), e, side="right") for _, _, e, _ in order[:3]
+    ]
     assert sorted(firsts) == [1, 2, 3]
     assert execution_order(plan, {"topup"}) == []
 
@@ -62,12 +63,21 @@ def test_expected_split_coverage_against_monte_carlo() -> None:
 def test_clopper_pearson_and_fresh_coverage() -> None:
     ci = binomtest(82, 95).proportion_ci(0.68, method="exact")
     assert clopper_pearson(82, 95) == pytest.approx((ci.low, ci.high))
-    calib = {"systematics": "x", "track": {"thresholds": {"0.5": 1.0, "0.9": 2.0}, "bins": [
-        {"energy_proxy_tev": [None, 100.0], "thresholds": {"0.5": 1.0, "0.9": 3.0}},
-        {"energy_proxy_tev": [100.0, None], "thresholds": {"0.5": 5.0, "0.9": 9.0}}]}}
+    calib = {
+        "systematics": "x",
+        "track": {
+            "thresholds": {"0.5": 1.0, "0.9": 2.0},
+            "bins": [
+                {"energy_proxy_tev": [None, 100.0], "thresholds": {"0.5": 1.0, "0.9": 3.0}},
+                {"energy_proxy_tev": [100.0, None], "thresholds": {"0.5": 5.0, "0.9": 9.0}},
+            ],
+        },
+    }
     ts = [0.5, 2.0, 4.0, 6.0, 10.0]
-    rows = [{"kind": "track", "energy_proxy_tev": 50.0 if i < 2 else 500.0, "ts_truth": t}
-            for i, t in enumerate(ts)]
+    rows = [
+        {"kind": "track", "energy_proxy_tev": 50.0 if i < 2 else 500.0, "ts_truth": t}
+        for i, t in enumerate(ts)
+    ]
     low, high = fresh_coverage(rows, calib, "track")
     assert low["n"] == 2 and low["covered"] == {"0.5": 1, "0.9": 2}
     assert high["n"] == 3 and high["covered"] == {"0.5": 1, "0.9": 2}
