@@ -14,7 +14,14 @@ at most :math:`t`, so per energy bin the thresholds for 50 % / 90 % are the quan
 statistic, and their coverage out of sample is that of each parity half (by event index) with
 the other half's quantiles. Bins are by true energy and by the energy proxy at the best fit
 (what production sees, :func:`reco.regions.thresholds_for`); ``--write-calibration`` records the
-proxy-binned thresholds in ``reco/data/calibration.json``.
+proxy-binned thresholds, tracks in ``reco/data/calibration.json`` and cascades in
+``reco/cascade/calibration.json`` (:mod:`bench.systematics_record`).
+
+``--topup N`` adds N tracks of 300–1000 TeV (indices from 100 000, seeds from their own
+stream, disjoint from the main plan's) to fill the highest proxy bin, ``--cascade-topup N``
+N cascades per energy bin likewise (indices from 200 000); ``--kinds`` runs only some blocks
+(``track``, ``cascade``, ``topup``, ``cascade-topup``), so blocks can run side by side on one
+rows file. Within a block the energy bins take turns, so a stopped run samples every bin.
 
 ``--check N`` scans N tracks fully as well (``bench/results/systematics_check.jsonl``): the
 best fits of scan and profile, the truth's statistic from both, and the 90 % region's pixels
@@ -24,9 +31,13 @@ One JSON line per event goes to ``--rows`` (a run resumes where it stopped); the
 ``bench/results/systematics.json``::
 
     nice python -m bench.systematics --tracks 125 --workers 1          # 500 tracks
-    python -m bench.systematics --tracks 125 --cascades 50             # + 200 cascades
+    python -m bench.systematics --tracks 125 --cascades 134 --kinds cascade   # + 402 cascades
+    python -m bench.systematics --tracks 125 --cascades 134 --topup 200 --kinds topup
+    python -m bench.systematics --tracks 125 --cascades 134 --cascade-topup 200 \
+        --kinds cascade-topup
     python -m bench.systematics --check 20 --workers 1
-    python -m bench.systematics --summarise --write-calibration
+    python -m bench.systematics --tracks 125 --cascades 134 --topup 200 --cascade-topup 200 \
+        --summarise --write-calibration
 """
 
 from __future__ import annotations
@@ -44,6 +55,12 @@ import numpy as np
 
 from bench.common import write_result
 from bench.systematics_profile import profile_event
+from bench.systematics_record import (
+    CALIBRATION_FILES,
+    SYSTEMATICS,
+    write_calibrations,
+)
+from reco.cascade.scan import CASCADE_NSIDES
 from reco.cluster import local_client
 from reco.coords import angular_distance
 from reco.detector import load_ic86
@@ -65,12 +82,18 @@ PROXY_EDGES = {"track": (30.0, 100.0, 300.0), "cascade": (30.0, 100.0)}
 """Inner edges [TeV] of the energy-proxy bins of the calibration (the outer bins are open)."""
 ICECAT1_MEDIAN_90_DEG2 = 5.8
 """IceCat-1's median 90 % area of track alerts [deg²]."""
-SYSTEMATICS = "perturbed-ice v1"
-"""Name of the simulation the thresholds are calibrated on (:mod:`reco.simulate_perturbed`)."""
+TOPUP_BIN = (300.0, 1000.0)
+"""Muon energies [TeV] of the top-up tracks (``--topup``): more events in the highest proxy bin."""
+TOPUP_OFFSET = 100_000
+"""Index of the first top-up track (the main plan's indices stay as they are)."""
+TOPUP_STREAM = 300
+"""The top-up seeds come from ``default_rng([seed, TOPUP_STREAM])`` (tracks) and
+``default_rng([seed, TOPUP_STREAM + 1])`` (cascades)."""
+CASCADE_TOPUP_OFFSET = 200_000
+"""Index of the first top-up cascade (``--cascade-topup`` per energy bin of CASCADE_BINS)."""
 RESULTS = Path(__file__).resolve().parent / "results"
 ROWS = RESULTS / "systematics.jsonl"
 CHECK_ROWS = RESULTS / "systematics_check.jsonl"
-CALIBRATION = Path(__file__).resolve().parents[1] / "reco" / "data" / "calibration.json"
 AREA_THRESHOLDS = tuple(float(t) for t in np.geomspace(1.0, 3000.0, 49).round(3))
 """2ΔLLH thresholds at which the check records each region's pixels and area."""
 
@@ -105,18 +128,62 @@ def scan_one(event: Event, kind: str, client: Any, config: ScanConfig) -> dict[s
     }
 
 
-def _events(args: argparse.Namespace) -> list[tuple[str, float, int]]:
-    """(kind, energy, seed) of every event of the run, in a fixed order (tracks first, so
-    adding cascades later keeps the tracks' indices)."""
+def _events(args: argparse.Namespace) -> list[tuple[int, str, float, int]]:
+    """(index, kind, energy, seed) of every event of the run, in a fixed order: the main plan
+    (tracks first, so adding cascades later keeps the tracks' indices), then the top-up tracks
+    (:data:`TOPUP_BIN`, indices from :data:`TOPUP_OFFSET`, seeds from their own stream and
+    disjoint from the main plan's)."""
     rng = np.random.default_rng(args.seed)
-    plan = []
+    plan: list[tuple[int, str, float, int]] = []
     for kind, edges, n in (("track", TRACK_BINS, args.tracks),
                            ("cascade", CASCADE_BINS, args.cascades)):
         for lo, hi in itertools.pairwise(edges):
             for _ in range(n):
                 energy = float(10 ** rng.uniform(np.log10(lo), np.log10(hi)))
-                plan.append((kind, energy, int(rng.integers(2**31))))
+                plan.append((len(plan), kind, energy, int(rng.integers(2**31))))
+    main_seeds = {seed for *_, seed in plan}
+    top = np.random.default_rng([args.seed, TOPUP_STREAM])
+    lo, hi = TOPUP_BIN
+    for k in range(getattr(args, "topup", 0)):
+        energy = float(10 ** top.uniform(np.log10(lo), np.log10(hi)))
+        seed = int(top.integers(2**31))
+        if seed in main_seeds:
+            raise ValueError(f"top-up seed {seed} repeats one of the main plan")
+        plan.append((TOPUP_OFFSET + k, "track", energy, seed))
+    more = np.random.default_rng([args.seed, TOPUP_STREAM + 1])
+    k = 0
+    for lo, hi in itertools.pairwise(CASCADE_BINS):
+        for _ in range(getattr(args, "cascade_topup", 0)):
+            energy = float(10 ** more.uniform(np.log10(lo), np.log10(hi)))
+            seed = int(more.integers(2**31))
+            if seed in main_seeds:
+                raise ValueError(f"cascade top-up seed {seed} repeats one of the main plan")
+            plan.append((CASCADE_TOPUP_OFFSET + k, "cascade", energy, seed))
+            k += 1
     return plan
+
+
+def _block(index: int, kind: str) -> str:
+    if index >= CASCADE_TOPUP_OFFSET:
+        return "cascade-topup"
+    return "topup" if index >= TOPUP_OFFSET else kind
+
+
+def execution_order(plan: list[tuple[int, str, float, int]],
+                    kinds: set[str] | None = None) -> list[tuple[int, str, float, int]]:
+    """The plan's events of the blocks ``kinds`` ("track", "cascade", "topup"; None: all) in
+    the order they are run: within a block the energy bins take turns, so a run stopped early
+    still samples every bin evenly."""
+    chosen = [e for e in plan if kinds is None or _block(e[0], e[1]) in kinds]
+    rank: dict[tuple[str, int], int] = {}
+    keyed = []
+    for e in chosen:
+        index, kind, energy, _ = e
+        edges = CASCADE_BINS if kind == "cascade" else TRACK_BINS
+        b = int(np.searchsorted(edges, energy, side="right"))
+        r = rank[(_block(index, kind), b)] = rank.get((_block(index, kind), b), -1) + 1
+        keyed.append(((_block(index, kind) != "track", _block(index, kind), r, b), e))
+    return [e for _, e in sorted(keyed, key=lambda ke: ke[0])]
 
 
 def simulate(kind: str, energy: float, seed: int, pd: PerturbedDetector, index: int) -> Event:
@@ -150,20 +217,21 @@ def run(args: argparse.Namespace) -> None:
     pd = perturb(det, np.random.default_rng(args.seed + 1))
     config = (ScanConfig(nsides=ScanConfig.parse_nsides(args.nsides)) if args.nsides
               else ScanConfig())
-    needs_scan = args.cascades > 0 or args.check > 0
+    needs_scan = args.cascades > 0 or args.cascade_topup > 0 or args.check > 0
     client = local_client(args.workers) if needs_scan else None
     plan = _events(args)
-    n_tracks = sum(1 for kind, _, _ in plan if kind == "track")
+    n_tracks = sum(1 for i, kind, _, _ in plan if kind == "track" and i < TOPUP_OFFSET)
     stride = max(1, n_tracks // max(args.check, 1))  # checked tracks spread over the bins
+    kinds = set(args.kinds.split(",")) if args.kinds else None
     try:
-        for i, (kind, energy, seed) in enumerate(plan):
-            want_check = (kind == "track" and i not in checked and i % stride == 0
-                          and i // stride < args.check)
+        for i, kind, energy, seed in execution_order(plan, kinds):
+            want_check = (kind == "track" and i < TOPUP_OFFSET and i not in checked
+                          and i % stride == 0 and i // stride < args.check)
             if (i in done or args.only_check) and not want_check:
                 continue
             event = simulate(kind, energy, seed, pd, i)
-            head = {"index": i, "seed": seed, "kind": kind, "energy_tev": energy,
-                    "n_pulses": event.n_pulses}
+            head = {"index": i, "seed": seed, "kind": kind, "block": _block(i, kind),
+                    "energy_tev": energy, "n_pulses": event.n_pulses}
             if kind == "track" and (i not in done or want_check):
                 prof = {**head, "statistic": "profile", **profile_event(event, det).to_json()}
                 if i not in done:
@@ -246,45 +314,18 @@ def summarise(rows: list[dict[str, Any]], args: argparse.Namespace) -> dict[str,
     return out
 
 
-def calibration_record(summary: dict[str, Any], command: str, date: str) -> dict[str, Any]:
-    """The record of ``reco/data/calibration.json``: per hypothesis, the proxy-binned
-    thresholds (a bin with fewer than 20 events takes the hypothesis' overall thresholds)."""
-    record: dict[str, Any] = {
-        "systematics": SYSTEMATICS,
-        "method": f"calibrated on simulation ({SYSTEMATICS})",
-        "statistic": "2ΔLLH of the true direction, profiled over the track's position and "
-                     "time, against the best fit",
-        "bin_by": "energy proxy at the best fit [TeV]",
-        "command": command, "date": date, "seed": summary["seed"],
-    }
-    for kind in ("track", "cascade"):
-        if kind not in summary:
-            continue
-        overall = summary[kind]["all"]["thresholds"]
-        bins = []
-        for b in summary[kind]["per_proxy_bin"]:
-            thr = b["thresholds"] if b["n"] >= 20 else overall
-            bins.append({"energy_proxy_tev": b["energy_proxy_tev"], "n_events": b["n"],
-                         "thresholds": thr,
-                         "out_of_sample_coverage": b["out_of_sample_coverage"]})
-        record[kind] = {"n_events": summary[kind]["all"]["n"], "thresholds": overall,
-                        "sample": _sample(kind), "bins": bins}
-    return record
-
-
-def _sample(kind: str) -> str:
-    if kind == "track":
-        return ("through-going muons, isotropic, muon energy log-uniform in each of 10–30–100–"
-                "300–1000 TeV, closest approach within 400 m, reco.simulate_perturbed")
-    return ("point-like showers, isotropic, vertex in a 400 m × 800 m cylinder, deposited "
-            "energy log-uniform in each of 10–30–100–300 TeV, reco.simulate_perturbed")
-
-
 def main() -> None:
     """Command line: run (resuming), then summarise into bench/results/systematics.json."""
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--tracks", type=int, default=2, help="tracks per energy bin")
     p.add_argument("--cascades", type=int, default=0, help="cascades per energy bin")
+    p.add_argument("--topup", type=int, default=0,
+                   help=f"more tracks of {TOPUP_BIN[0]:.0f}–{TOPUP_BIN[1]:.0f} TeV (own seeds)")
+    p.add_argument("--cascade-topup", type=int, default=0,
+                   help="more cascades per energy bin (own seeds)")
+    p.add_argument("--kinds", default=None,
+                   help="run only these blocks, comma-separated: track,cascade,topup,"
+                        "cascade-topup")
     p.add_argument("--check", type=int, default=0, help="tracks also scanned fully")
     p.add_argument("--only-check", action="store_true", help="only the checked tracks")
     p.add_argument("--seed", type=int, default=18)
@@ -294,7 +335,8 @@ def main() -> None:
     p.add_argument("--check-rows", default=str(CHECK_ROWS))
     p.add_argument("--summarise", action="store_true", help="only summarise --rows")
     p.add_argument("--write-calibration", action="store_true",
-                   help=f"record the proxy-binned thresholds in {CALIBRATION}")
+                   help="record the proxy-binned thresholds (tracks: reco/data/calibration"
+                        ".json, cascades: reco/cascade/calibration.json)")
     args = p.parse_args()
     t0 = time.perf_counter()
     if not args.summarise:
@@ -308,10 +350,10 @@ def main() -> None:
     if args.write_calibration:
         command = "python -m bench.systematics " + " ".join(sys.argv[1:])
         date = time.strftime("%Y-%m-%d", time.gmtime())
-        CALIBRATION.write_text(json.dumps(calibration_record(summary, command, date),
-                                          indent=2, ensure_ascii=False) + "\n", "utf-8")
-        print(f"→ {CALIBRATION}")
-
+        cascade = {"scan": {"nsides": [list(p) for p in CASCADE_NSIDES]}}
+        for written in write_calibrations(summary, command, date, CALIBRATION_FILES,
+                                          {"cascade": cascade}):
+            print(f"→ {written}")
 
 if __name__ == "__main__":
     main()

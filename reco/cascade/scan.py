@@ -14,6 +14,12 @@
 
 A cascade's regions are tens to hundreds of square degrees, so the scan stops at nside 64
 (0.92° pixels). It runs in the calling process (a few seconds), not on Dask.
+
+The calibrated regions take the thresholds of ``reco/cascade/calibration.json``
+(:func:`cascade_calibration`): per energy-proxy bin, the quantiles of this scan's
+:math:`2\\Delta\\mathrm{LLH}` at the truth over showers of the perturbed-ice simulation
+(``bench/systematics.py --cascades``), so the regions name that simulation (FITS ``SYSTINCL``,
+notices' ``systematic_included``).
 """
 
 from __future__ import annotations
@@ -52,7 +58,9 @@ stay at the time-only fit, :func:`reco.cascade.fit.fit_vertex_time`)."""
 
 @cache
 def cascade_calibration() -> dict[str, Any] | None:
-    """The cascade regions' calibrated thresholds (``bench/cascade_quality.py``), if recorded."""
+    """The cascade regions' calibrated thresholds and their provenance, if recorded: per
+    energy-proxy bin (``{"systematics": ..., "cascade": {"bins": ...}}``, written by
+    ``bench/systematics.py --write-calibration``) or flat (``{"thresholds": ...}``)."""
     path = resources.files("reco.cascade").joinpath("calibration.json")
     if not path.is_file():
         return None
@@ -148,7 +156,7 @@ def run_cascade_scan(
     }
     calib = cascade_calibration()
     if calib is not None:
-        result.regions = compute_regions(result, calibration=calib)
+        result.regions = compute_regions(result, calibration=calib, hypothesis="cascade")
     else:  # never the track's calibration: Wilks regions only
         result.regions = [r for r in compute_regions(result, calibration={"thresholds": {
             "0.5": WILKS_THRESHOLDS[0.5], "0.9": WILKS_THRESHOLDS[0.9]}})

@@ -8,7 +8,8 @@ import argparse
 import numpy as np
 import pytest
 
-from bench.systematics import calibration_record, out_of_sample, summarise
+from bench.systematics import out_of_sample, summarise
+from bench.systematics_record import calibration_record
 from reco.regions import thresholds_for
 
 
