@@ -233,9 +233,12 @@ class GeometrySql:
             rev, level = b.moc
             lo = self.bind([int(x) for x in ranges[:, 0]], "bigint[]")
             hi = self.bind([int(x) for x in ranges[:, 1]], "bigint[]")
-            tiles = (f"EXISTS (SELECT 1 FROM {TILES_RELATION} m, unnest({lo}, {hi}) AS c(lo, hi)"
-                     f" WHERE m.revision_pk = {rev} AND m.level = {int(level)}"
-                     f" AND m.hpx && int8range(c.lo, c.hi))")
+            # An init plan: the covering's ranges probe the tile index once for the whole
+            # query, and the rows are then fetched by id (the planner, left to itself, ran
+            # the exact test on every row first: 42 ms at 10 000 alerts).
+            tiles = (f"{rev} = ANY(ARRAY(SELECT m.revision_pk FROM unnest({lo}, {hi}) AS "
+                     f"c(lo, hi) JOIN {TILES_RELATION} m ON m.hpx && int8range(c.lo, c.hi)"
+                     f" WHERE m.level = {int(level)}))")
             if b.exact and b.region is not None:
                 # A region column: the tiles are the index, the published shape decides.
                 assert a.kind == "circle"
