@@ -211,7 +211,7 @@ def _compare(client: TestClient, level: int) -> None:
     assert _tap_pairs(client, circles, level, flipped=True) == want
 
 
-def test_region_column_refuses_other_shapes(client: TestClient, sample: None) -> None:
+def test_region_column_refuses_other_shapes(client: TestClient) -> None:
     """CONTAINS(CIRCLE, region90) and a POLYGON stay refused with a clear message."""
     for where in ("1 = CONTAINS(CIRCLE('ICRS', 10, 10, 1), region90)",
                   "1 = INTERSECTS(POLYGON('ICRS', 10, 10, 12, 10, 11, 12), region90)"):
