@@ -7,7 +7,8 @@ in its own), and pyvo-style HTTP requests:
 1. ``/scs`` cone search (SR = 1 deg), median of ``--repeat`` requests;
 2. ``/tap/sync`` ADQL cone (``CONTAINS(POINT, CIRCLE)``), median;
 3. ``/tap/sync`` point-in-MOC (``CONTAINS(POINT, moc90)``), median over HTTP, plus the
-   database execution time of the translated SQL (EXPLAIN ANALYZE);
+   database execution time of the translated SQL (EXPLAIN ANALYZE), and the same for
+   ``CONTAINS(POINT, region90)`` and ``INTERSECTS(CIRCLE(.., 1), region90)`` (exact);
 4. ``--sources`` uploaded sources cross-matched against every alert's 90 % MOC in one query.
 
 When a local DaCHS answers (``bench.dachs``; stood up with ``../shared/peers/dachs-setup.sh``)
@@ -117,6 +118,10 @@ XMATCH = ("SELECT u.id, a.name FROM TAP_UPLOAD.src AS u JOIN nufair.alerts AS a 
 #: The same predicates on the region polygon column, which stands for the exact region.
 REGION = MOC.replace("moc90", "region90")
 XMATCH_REGION = XMATCH.replace("a.moc90", "a.region90")
+#: A circle against the exact regions (tiles as the index, then circle against box or
+#: circle; issue 15, fifth session).
+CIRCLE_REGION = ("SELECT name, ra, dec FROM {t} WHERE "
+                 "1 = INTERSECTS(CIRCLE('ICRS', {a}, {d}, 1), region90)")
 
 
 def latencies(client: httpx.Client, base: str, ref: dachs.Dachs | None,
@@ -249,6 +254,8 @@ def main() -> None:
                 moc_db = moc_db_ms(engine, pts)
                 moc_db |= {k.replace("moc", "region"): v
                            for k, v in moc_db_ms(engine, pts, REGION).items()}
+                moc_db |= {k.replace("moc", "circle_region"): v
+                           for k, v in moc_db_ms(engine, pts, CIRCLE_REGION).items()}
                 if args.sources:
                     out["xmatch_s"], out["xmatch_rows"] = xmatch(client, base, args.sources,
                                                                  rng)

@@ -43,8 +43,11 @@ def region_description(level: int) -> str:
             f"(TOPCAT, Aladin); the predicate 1 = CONTAINS(POINT(...), region{level}) (or "
             "INTERSECTS with a POINT) is exact: it tests the published region itself (the "
             "circle, the box, the scan contour; also where this column is null), not the "
-            f"polygon, and answers as the one on moc{level} does. The column meets POINTs "
-            f"only in these predicates; overlaps with shapes or MOCs are asked of moc{level}.")
+            f"polygon, and answers as the one on moc{level} does. 1 = INTERSECTS(CIRCLE(...), "
+            f"region{level}) (either order) is exact too: the circle meets the published "
+            "circle or box (a scan's contour: its MOC tiles, as covered by the circle's "
+            "tiles, within the box). The column meets POINTs and CIRCLEs only in these "
+            f"predicates; overlaps with other shapes or MOCs are asked of moc{level}.")
 
 
 def _obs(name: str, datatype: str, description: str, utype: str, ucd: str | None,

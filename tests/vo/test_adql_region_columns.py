@@ -120,15 +120,16 @@ def test_region_columns_answer_the_published_regions(sample: TestClient) -> None
     assert len(want) >= len(shapes)  # every alert's own best fit at least
 
 
-def test_region_columns_meet_points_only_and_say_so(client: TestClient,
-                                                   alerts: list[NoticeRecord]) -> None:
-    """INTERSECTS(CIRCLE, region90) is refused with the reason; TAP_SCHEMA states that the
-    column encloses the region and that the predicate on it is exact."""
+def test_region_columns_meet_points_and_circles_only_and_say_so(
+        client: TestClient, alerts: list[NoticeRecord]) -> None:
+    """INTERSECTS(POLYGON, region90) is refused with the reason (a CIRCLE is exact:
+    ``test_region_circle_exact``); TAP_SCHEMA states that the column encloses the region
+    and that the predicates on it are exact."""
     r = client.post("/tap/sync", data={
-        "LANG": "ADQL", "QUERY": "SELECT name FROM nufair.alerts WHERE "
-                                 "1 = INTERSECTS(CIRCLE('ICRS', 10, 10, 1), region90)"})
+        "LANG": "ADQL", "QUERY": "SELECT name FROM nufair.alerts WHERE 1 = INTERSECTS("
+                                 "POLYGON('ICRS', 10, 10, 12, 10, 11, 12), region90)"})
     assert r.status_code == 400
-    assert "meets a POINT only" in r.text and "moc90" in r.text
+    assert "meets a POINT, or a CIRCLE in INTERSECTS" in r.text and "moc90" in r.text
     rows = _csv(client, "SELECT column_name, description FROM TAP_SCHEMA.columns WHERE "
                         "table_name = 'nufair.alerts' AND column_name LIKE 'region%'")
     text = dict((c, d) for c, d in rows)
@@ -137,6 +138,7 @@ def test_region_columns_meet_points_only_and_say_so(client: TestClient,
         assert "encloses" in text[f"region{level}"]
         assert f"CONTAINS(POINT(...), region{level})" in text[f"region{level}"]
         assert "exact" in text[f"region{level}"]
+        assert f"INTERSECTS(CIRCLE(...), region{level})" in text[f"region{level}"]
 
 
 @pytest.mark.parametrize("column", ["moc90", "region90", "region50"])

@@ -3,10 +3,11 @@ ADQL parser reads the service's capabilities and tables first), ``tapskymatch`` 
 uploaded cross-match through TAP) and ``coneskymatch`` (one cone search per source).
 Answers are compared with astropy separations computed here.
 
-Not run through ``parse=true``: COALESCE and the ``MOC(...)`` UDF. Debian's STILTS 3.4.7
-parses with ADQLlib 1.5 (ADQL 2.0), which refuses COALESCE whatever a service declares,
-and cannot read a UDF whose signature returns ``MOC`` (no ADQL 2.0 type); pyvo runs both
-(``test_capabilities``, ``test_adql21``, ``test_region_and_uploaded_moc``).
+Not run through ``parse=true``: COALESCE and ``MOC(...)`` as a geometry argument. Debian's
+STILTS 3.4.7 parses with ADQLlib 1.5, whose ADQL 2.0 grammar refuses both whatever a
+service declares (``test_stilts_parse_moc``, which runs the ADQL 2.0 form of MOC queries:
+an uploaded ``xtype="moc"`` column); pyvo runs both (``test_capabilities``,
+``test_adql21``, ``test_region_and_uploaded_moc``).
 """
 
 from __future__ import annotations

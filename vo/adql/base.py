@@ -111,3 +111,7 @@ class TranslatorBase:
     def predicate_call(self, tree: Node, scope: Scope, hoist: bool = False) -> str:
         """SQL of CONTAINS or INTERSECTS (``conditions``)."""
         raise NotImplementedError
+
+    def uploaded_moc(self, e: Expr, tree: Node) -> Expr:
+        """``e`` as a MOC when it is an uploaded ``xtype="moc"`` column (``functions``)."""
+        raise NotImplementedError

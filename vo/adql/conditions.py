@@ -28,12 +28,13 @@ class ConditionsMixin(TranslatorBase):
     def predicate_call(self, tree: Node, scope: Scope, hoist: bool = False) -> str:
         """SQL boolean of CONTAINS or INTERSECTS; ``hoist``: it is a top-level conjunct."""
         name_tree, *arg_trees = tree.children
-        args = [self.value(a, scope) for a in arg_trees if a is not None]
+        args = [self.uploaded_moc(self.value(a, scope), tree) for a in arg_trees
+                if a is not None]
         if len(args) != 2:
             raise self.fail("CONTAINS and INTERSECTS take two geometries", tree)
         name = Ident.of(name_tree).text.lower()
         try:
-            args = published_regions(args)
+            args = published_regions(args, name)
         except AdqlError as exc:
             raise self.fail(exc.reason, tree) from None
         point, region = args if args[0].kind == "point" else args[::-1]

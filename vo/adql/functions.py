@@ -51,7 +51,9 @@ UDF_DESCRIPTIONS = {
            "a text column of an uploaded table (MOC(u.moc), one MOC per row); also "
            "MOC(hpxOrder, shape): the covering of a constant CIRCLE or POLYGON at that "
            "order. A MOC is compared with INTERSECTS and CONTAINS to MOC columns "
-           "(moc50, moc90), other MOCs, points and constant shapes, and has an AREA.",
+           "(moc50, moc90), other MOCs, points and constant shapes, and has an AREA. "
+           "An uploaded text column declared xtype=\"moc\" is a MOC without the call "
+           "(INTERSECTS(a.moc90, u.m)), as ADQL 2.0 parsers accept it.",
 }
 
 
@@ -276,6 +278,19 @@ class FunctionsMixin(TranslatorBase):
             return self.geo.mocs.literal(shape_moc(args[1], order=args[0].const))
         raise self.fail("MOC takes an ASCII MOC string, a text column of an uploaded table, "
                         "or an order and a constant CIRCLE or POLYGON", tree)
+
+    def uploaded_moc(self, e: Expr, tree: Node) -> Expr:
+        """``e`` as a MOC when it names an uploaded text column declared ``xtype="moc"``
+        (DALI's ASCII MOC), else ``e`` itself: a geometry operand that ADQL 2.0 parsers
+        (a column reference, not a function call) accept where ``MOC(u.m)`` is ADQL 2.1."""
+        column = self._uploaded_text(e) if e.kind == "value" else None
+        if column is None or column.meta is None or column.meta.xtype != "moc":
+            return e
+        try:
+            check_moc_values(column.name, column.values.tolist())
+        except AdqlError as exc:
+            raise self.fail(exc.reason, tree) from None
+        return self.geo.mocs.text_moc(e.sql)
 
     def _uploaded_text(self, e: Expr) -> UploadColumn | None:
         """The uploaded text column that ``e`` names, if it names one (its values can be

@@ -4,7 +4,8 @@ Points carry their order-29 HEALPix index when one exists (an indexed column, a 
 computed at upload, or ``nufair.hpx29(ra, dec)``); constant shapes carry tile coverings.
 Predicates are an index pre-filter (a BitmapOr of ``hpx29`` ranges, or the SP-GiST tiles of
 a MOC column) AND the exact test (great-circle distance, polygon edge normals, and for a
-point in a MOC column the alert's published circle or box, :mod:`vo.adql.regions`). The distance
+point in a MOC column, or a circle and a region column, the alert's published circle or box,
+:mod:`vo.adql.regions`). The distance
 is the one of :func:`catalog.sky.great_circle_sql`, the catalog's own.
 """
 
@@ -20,7 +21,7 @@ from mocpy import MOC
 from catalog import sky
 from vo.adql import geometry as geo
 from vo.adql.mocsql import MocSql, TextMoc
-from vo.adql.regions import exact_region_sql
+from vo.adql.regions import circle_meets_region_sql, exact_region_sql
 from vo.adql.scope import Expr
 from vo.errors import AdqlError
 from vo.tables import TILES_RELATION, ColumnInfo
@@ -232,9 +233,18 @@ class GeometrySql:
             rev, level = b.moc
             lo = self.bind([int(x) for x in ranges[:, 0]], "bigint[]")
             hi = self.bind([int(x) for x in ranges[:, 1]], "bigint[]")
-            return (f"EXISTS (SELECT 1 FROM {TILES_RELATION} m, unnest({lo}, {hi}) AS c(lo, hi)"
-                    f" WHERE m.revision_pk = {rev} AND m.level = {int(level)}"
-                    f" AND m.hpx && int8range(c.lo, c.hi))")
+            # An init plan: the covering's ranges probe the tile index once for the whole
+            # query, and the rows are then fetched by id (the planner, left to itself, ran
+            # the exact test on every row first: 42 ms at 10 000 alerts).
+            tiles = (f"{rev} = ANY(ARRAY(SELECT m.revision_pk FROM unnest({lo}, {hi}) AS "
+                     f"c(lo, hi) JOIN {TILES_RELATION} m ON m.hpx && int8range(c.lo, c.hi)"
+                     f" WHERE m.level = {int(level)}))")
+            if b.exact and b.region is not None:
+                # A region column: the tiles are the index, the published shape decides.
+                assert a.kind == "circle"
+                shape = circle_meets_region_sql(b.region, level, *(p.sql for p in a.parts))
+                return f"({tiles} AND {shape})"
+            return tiles
         if a.kind == "circle" and b.kind == "circle":
             d = self._dist(Expr("", parts=a.parts[:2]), Expr("", parts=b.parts[:2]))
             return f"({d} <= {a.parts[2].sql} + {b.parts[2].sql})"

@@ -21,6 +21,16 @@ In ``CONTAINS(POINT, region90)`` or ``INTERSECTS(POINT, region90)`` such a colum
 for the published region itself (:func:`published_regions`): the predicate is the one of
 ``moc90``, tiles as the index and the exact shape, so that both columns answer alike.
 
+``INTERSECTS(CIRCLE, region90)`` (either order, region50 too) is exact as well: the
+circle's tile covering meets the region's tiles (the index), and the circle meets the
+published shape (:func:`circle_meets_region_sql`): two circles when their centres are at
+most the sum of the radii apart; a circle and a box when the box holds the circle's centre
+or the circle reaches the box's edge — a corner, a constant-RA edge (a meridian arc: the
+foot of the perpendicular on the arc) or a constant-Dec edge (a small circle: the point
+of the edge at the centre's RA). A circle meets a closed region iff its centre is inside
+or the boundary is within its radius (the great-circle arc from the centre to a common
+point crosses the boundary inside the circle).
+
 The views publish the shape of each region (``shape50`` / ``shape90``, issue 14): a circle
 is its radius ``r{level}`` alone (its four extents are null), a box its four half-widths.
 """
@@ -86,30 +96,79 @@ def exact_region_sql(row: str, level: int, ra: str, dec: str) -> str:
             f" ELSE {_box(pra, pdec, cols)} END)")
 
 
+def _box_meets_circle(cols: dict[str, str], cra: str, cdec: str, rho: str) -> str:
+    """SQL boolean: the row's RA/Dec box and the circle (``cra``, ``cdec``, ``rho``: SQL
+    in degrees) share a point; the box as :func:`catalog.sky.in_box` reads it."""
+    ra0 = cols["ra"]
+    # in_box compares an RA offset in [-180, 180) with -minus .. plus: wider extents clamp.
+    lo, hi = f"LEAST({cols['ra_minus']}, 180.0)", f"LEAST({cols['ra_plus']}, 180.0)"
+    dlo = f"GREATEST({cols['dec']} - {cols['dec_minus']}, -90.0)"
+    dhi = f"LEAST({cols['dec']} + {cols['dec_plus']}, 90.0)"
+    full = f"({cols['ra_plus']} + {cols['ra_minus']} >= 360.0)"
+    meridians = (f"({ra0} - {lo})", f"({ra0} + {hi})")
+
+    def near(ra: str, dec: str) -> str:
+        return f"({sky.great_circle_sql(cra, cdec, ra, dec)} <= {rho})"
+
+    corners = [near(m, d) for m in meridians for d in (dlo, dhi)]
+    # A constant-Dec edge: nearest at the centre's own RA when the box spans it.
+    offset = _ra_offset(cra, ra0)
+    parallels = (f"(({full} OR {offset} BETWEEN -{lo} AND {hi}) AND "
+                 f"(abs({cdec} - {dlo}) <= {rho} OR abs({cdec} - {dhi}) <= {rho}))")
+    # A constant-RA edge (half a great circle): the foot of the perpendicular, when it
+    # falls on the arc, at asin(|p . n|) from the centre (n: the meridian plane's normal).
+    sin_rho = f"sin(radians(LEAST({rho}, 90.0)))"
+    feet = []
+    for m in meridians:
+        along = f"(cos(radians({cdec})) * cos(radians({cra} - {m})))"
+        foot = f"degrees(atan2(sin(radians({cdec})), {along}))"
+        feet.append(f"({along} >= 0.0 AND {foot} BETWEEN {dlo} AND {dhi} AND "
+                    f"abs(cos(radians({cdec})) * sin(radians({cra} - {m}))) <= {sin_rho})")
+    inside = _box(cra, cdec, cols)
+    return "(" + " OR ".join([inside, parallels, *corners, *feet]) + ")"
+
+
+def circle_meets_region_sql(row: str, level: int, ra: str, dec: str, radius: str) -> str:
+    """SQL boolean: the circle (``ra``, ``dec``, ``radius``: SQL in degrees) and the
+    published ``level`` % region of the alert row ``row`` share a point (edges included).
+
+    A region without extents is its tiles: TRUE here, the tiles' test decides.
+    """
+    cols = _columns(row, level)
+    cra, cdec, rho = _d(ra), _d(dec), _d(radius)
+    distance = sky.great_circle_sql(cols["ra"], cols["dec"], cra, cdec)
+    return (f"(CASE WHEN {cols['shape']} = 'circle' THEN {distance} <= {cols['r']} + {rho}"
+            f" WHEN {cols['ra_plus']} IS NULL OR {cols['ra_minus']} IS NULL"
+            f" OR {cols['dec_plus']} IS NULL OR {cols['dec_minus']} IS NULL THEN TRUE"
+            f" ELSE {_box_meets_circle(cols, cra, cdec, rho)} END)")
+
+
 def is_region_column(e: Expr) -> bool:
     """Whether ``e`` is a region polygon column (``region50``, ``region90``) of an alert row."""
     return e.kind == "value" and e.moc is not None and e.region is not None
 
 
-def published_regions(args: list[Expr]) -> list[Expr]:
-    """The operands of CONTAINS or INTERSECTS, a region polygon column taken as the
-    published region it draws (the MOC column of its level, whose point predicate is
-    exact); the other operands are kept as they are.
+def published_regions(args: list[Expr], name: str = "contains") -> list[Expr]:
+    """The operands of CONTAINS or INTERSECTS (``name``), a region polygon column taken
+    as the published region it draws (the MOC column of its level, marked ``exact``: its
+    point and circle predicates test the shape); the other operands are kept as they are.
 
-    A region column meets a POINT only: an overlap of the region with a shape or a MOC
-    is asked of ``moc50`` / ``moc90`` (tiles, stated as such).
+    A region column meets a POINT, or a CIRCLE in INTERSECTS; an overlap of the region
+    with another shape or a MOC is asked of ``moc50`` / ``moc90`` (tiles, stated as such).
     """
     if not any(is_region_column(a) for a in args):
         return args
-    if not any(a.kind == "point" for a in args):
+    kinds = {a.kind for a in args if not is_region_column(a)}
+    if "point" not in kinds and not (name == "intersects" and kinds == {"circle"}):
         raise AdqlError("a region column (region50, region90) in CONTAINS or INTERSECTS "
-                        "meets a POINT only (the test is then the exact published region); "
-                        "for overlaps with shapes or MOCs use moc50 / moc90 (HEALPix tiles)")
+                        "meets a POINT, or a CIRCLE in INTERSECTS (the test is then the "
+                        "exact published region); for other overlaps with shapes or MOCs "
+                        "use moc50 / moc90 (HEALPix tiles)")
     out = []
     for a in args:
         if is_region_column(a):
             assert a.moc is not None
             a = Expr(sql=a.moc[0], kind="moc", meta=a.meta, moc=a.moc, region=a.region,
-                     name=a.name)
+                     name=a.name, exact=True)
         out.append(a)
     return out

@@ -67,6 +67,7 @@ class Expr:
     polygon: object | None = None  # vo.adql.geometry.ConvexPolygon for constant polygons
     moc: tuple[str, int] | None = None  # (revision id SQL, level) of a MOC or region column
     region: str | None = None  # SQL alias of the alert row whose columns give a MOC's shape
+    exact: bool = False  # a region column: its overlaps are those of the published shape
     name: str | None = None  # default output name
     type: str | None = None  # number or string when known without metadata (adql_type)
 
