@@ -273,6 +273,7 @@ class PgSupervisor:
         except psutil.NoSuchProcess:
             return
         if self._postmaster is not None and seen != self._postmaster:
+            self._adopt()
             self._run_callbacks()
             self.restarts += 1
             if self._down_since is not None:
@@ -314,6 +315,18 @@ class PgSupervisor:
         if uri != self.conninfo:  # the socket folder moved: engines built on the old URL fail
             _log.error("embedded PostgreSQL came back at %s, not %s", uri, self.conninfo)
             self.conninfo = uri
+
+    def _adopt(self) -> None:
+        """Make pgserver's handle record the postmaster now running, so that it is the one
+        stopped at exit. A postmaster started by another hand, or one that came up after
+        ``pg_ctl start`` timed out here (10 s, seen under load), is otherwise unknown to the
+        handle, which then skips the stop and leaves it running after ``nufair run`` ends.
+        pgserver's start is a no-op that records the running server when one is up."""
+        try:
+            with self._server_lock():
+                self.server.ensure_postgres_running()
+        except Exception as exc:  # the next new postmaster tries again; the reason is logged
+            _log.warning("could not record the new postmaster in pgserver's handle: %s", exc)
 
     def _run_callbacks(self) -> None:
         """Run every ``on_restart`` callback; one that fails does not stop the others."""

@@ -171,6 +171,13 @@ def test_a_restart_by_another_hand_runs_the_callbacks(embedded: tuple[str, Any, 
     assert supervisor.check()
     assert ran == [1] and supervisor.restarts == 1
     assert supervisor.check() and ran == [1]  # once per new postmaster
+    # pgserver's handle now records the new postmaster (it stops the one it records at
+    # exit only while that process exists: a postmaster that came up after a timed-out
+    # `pg_ctl start` was left running by `nufair run` under load)
+    recorded = vars(server)["_postmaster_info"].process  # pgserver keeps it private
+    assert recorded.pid == read_pid(pgdata / "postmaster.pid")
+    server.cleanup()
+    assert postmaster(pgdata) is None
 
 
 def test_supervisor_reports_down_while_restart_fails(embedded: tuple[str, Any, Path]) -> None:
