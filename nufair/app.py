@@ -34,15 +34,15 @@ from nufair.edge import error_json, install_edge
 from nufair.edge.inputs import known_query_only
 from nufair.fair import PidSyncLoop, install_local_docs, pid_minting
 from nufair.health import DatabaseHealth, readiness, select_one_probe
-from nufair.health_loop import LoopLag
 from nufair.ingest import ingest_running
 from nufair.migrate import current_revision, head_revision
 from nufair.settings import Settings, load_settings
+from vo import registry
 from vo.adql.parsepool import parsing_in_processes
 from vo.api import ConeSearchFastPath
 from vo.api import router as vo_router
 from vo.config import VoConfig
-from vo.context import VoSetup, install_vo, vo_running
+from vo.context import VoSetup, install_vo, setup_of, vo_running
 from vo.curation import Curation
 from vo.uws.api import router as vo_async_router
 from vo.uws.policy import JobPolicy
@@ -138,7 +138,9 @@ async def _running(app: NufairApp) -> AsyncIterator[None]:
         app.engine = engine
         health.start()
         app.db_health = health
-        catalog = build_catalog_context(storage, settings, app.tokens)
+        # The VO resource records, harvested through the catalog's OAI-PMH as ivo_vor.
+        services = registry.oai_records(setup_of(app).config)
+        catalog = build_catalog_context(storage, settings, app.tokens, services)
         app.start_catalog(catalog)
         app.embedded_server = server
         try:
@@ -146,7 +148,7 @@ async def _running(app: NufairApp) -> AsyncIterator[None]:
                     vo_running(app, engine, vo_engine), \
                     parsing_in_processes(settings.adql_parse_processes):
                 _freeze_startup_objects()
-                lag = asyncio.create_task(app.state.loop_lag.run(), name="loop-lag")
+                lag = asyncio.create_task(app.loop_lag.run(), name="loop-lag")
                 try:
                     yield
                 finally:
@@ -217,7 +219,7 @@ def _add_probes(app: NufairApp) -> None:
                 return "the database does not answer"
             return None
 
-        r = readiness(database, getattr(app.state, "ingest", None), app.settings)
+        r = readiness(database, app.ingest_started, app.settings)
         if not r.ready:
             return error_json("not_ready", r.problem or "not ready", 503, details=r.checks)
         return {"status": "ready", "checks": r.checks}
@@ -253,5 +255,4 @@ def create_app(settings: Settings | None = None) -> NufairApp:
                  cors_origins=settings.cors_origins, max_body_bytes=settings.max_body_bytes,
                  tokens=app.tokens, metrics=app.metrics, sky_survey=settings.sky_hips_url)
     _add_probes(app)
-    app.state.loop_lag = LoopLag(app.metrics.registry)  # started with the app (_running)
     return app

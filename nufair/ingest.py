@@ -9,9 +9,6 @@ from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
-from fastapi import FastAPI
-
-from catalog.handlers.metrics import Metrics
 from catalog.notices.model import NoticeAuthor
 from catalog.publish import PublishConfig, Publisher, Route
 from catalog.storage.events import CatalogStorage
@@ -33,6 +30,7 @@ from ingest.sinks.gcn_kafka import GcnKafkaSink, make_producer
 from ingest.sinks.subscription import SubscriptionSinks
 from ingest.sinks.vtp import VTPSink
 from ingest.sinks.webhook import WebhookSink
+from nufair.context import NufairApp
 from nufair.fair import observatory_list
 from nufair.settings import Settings
 from reco.detector import Detector, load_ic86
@@ -163,8 +161,8 @@ def make_consumer(ctx: IngestContext, settings: Settings) -> RawEventConsumer:
 
 
 @contextmanager
-def ingest_running(app: FastAPI, storage: CatalogStorage, settings: Settings) -> Iterator[None]:
-    """Put the :class:`IngestContext` on ``app`` (read by the handlers through
+def ingest_running(app: NufairApp, storage: CatalogStorage, settings: Settings) -> Iterator[None]:
+    """Hand the :class:`IngestContext` to ``app`` (read by the handlers through
     :data:`ingest.handlers.context.ContextDep`); run the dispatcher and the scan runner for
     the app's lifetime."""
     ctx = make_context(storage, settings)
@@ -174,10 +172,9 @@ def ingest_running(app: FastAPI, storage: CatalogStorage, settings: Settings) ->
     # filters (warnings.catch_warnings is not thread-safe), which raced with request handlers.
     # The pipeline's warm-up also loads the detector, astropy's tables and the validator.
     ctx.pipeline.warm()
-    app.state.ingest = ctx
-    metrics = getattr(app, "metrics", None)
-    if isinstance(metrics, Metrics):
-        ctx.runner.on_retry = lambda row: metrics.scan_retries.labels(row.priority).inc()
+    app.start_ingest(ctx)
+    metrics = app.metrics
+    ctx.runner.on_retry = lambda row: metrics.scan_retries.labels(row.priority).inc()
     if settings.dispatcher_enabled:
         ctx.dispatcher.start()
     if settings.scan_runner_enabled:
@@ -187,3 +184,4 @@ def ingest_running(app: FastAPI, storage: CatalogStorage, settings: Settings) ->
     finally:
         ctx.runner.stop()
         ctx.dispatcher.stop()
+        app.start_ingest(None)

@@ -22,7 +22,6 @@ from fastapi import Depends, FastAPI, Request
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 
-from vo import registry
 from vo.config import VoConfig
 from vo.service import TapResult, TapService
 from vo.slots import SyncSlots
@@ -99,8 +98,6 @@ def vo_running(app: Starlette, engine: Engine, vo_engine: Engine) -> Iterator[Vo
                                               setup.config.base_url),
                            SyncSlots.of(setup.config), jobs, setup.tokens)
         app.state.vo = context
-        # The VO resource record, harvested by the catalog's OAI-PMH as ivo_vor.
-        app.state.oai_service_records = registry.oai_records(setup.config)
         yield context
     finally:
         jobs.stop()

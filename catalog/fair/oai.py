@@ -32,6 +32,7 @@ from catalog.fair.oai_tokens import (
     list_query,
     list_window,
 )
+from catalog.handlers.context import catalog_context
 from catalog.schema.pids import DoiRead
 from catalog.storage.fair import HarvestItem
 
@@ -69,8 +70,8 @@ class ServiceRecord:
     ``ivo_managed``: its IVOA identifier (also its OAI identifier, as registries name
     records), the datestamp of its content's last change, and its ``ri:Resource`` element.
 
-    Handed over by whoever publishes the services (:func:`vo.registry.oai_records`, set on
-    the app as ``state.oai_service_records``): the catalog does not know the VO layer.
+    Handed over by whoever publishes the services (:func:`vo.registry.oai_records`, given to
+    the catalog's context by the app factory): the catalog does not know the VO layer.
     """
 
     identifier: str
@@ -343,10 +344,9 @@ class Oai:
 
 
 def service_records(request: Request) -> tuple[ServiceRecord, ...]:
-    """The VO resources the app publishes (``state.oai_service_records``; none when the
-    app has no VO layer)."""
-    records = getattr(request.app.state, "oai_service_records", ())
-    return tuple(r for r in records if isinstance(r, ServiceRecord))
+    """The VO resources the app publishes (the catalog context's ``services``; none when
+    the app has no VO layer)."""
+    return catalog_context(request).services
 
 
 async def _respond(ctx: FairContext, args: list[tuple[str, str]],

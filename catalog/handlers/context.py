@@ -16,6 +16,7 @@ from fastapi import Request
 if TYPE_CHECKING:  # the context names them; their modules depend on this one
     from catalog.fair.browse import BuildGate
     from catalog.fair.http import FairContext
+    from catalog.fair.oai import ServiceRecord
     from catalog.storage.events import CatalogStorage
 
 #: A callable returning the current token table ({sha256 hex: scopes}); a callable, so that
@@ -26,12 +27,15 @@ TokenSource = Callable[[], Mapping[str, frozenset[str]]]
 @dataclass(frozen=True, slots=True)
 class CatalogContext:
     """What the catalog's handlers need: its storage, the FAIR context, the gate of the
-    DCAT catalog builds and the token table of :func:`~catalog.handlers.auth.require_scope`."""
+    DCAT catalog builds, the token table of :func:`~catalog.handlers.auth.require_scope` and
+    the resource records of whoever publishes services beside the catalog (harvested through
+    OAI-PMH as ``ivo_vor``; none when the app has no VO layer)."""
 
     storage: CatalogStorage
     fair: FairContext
     gate: BuildGate
     tokens: TokenSource
+    services: tuple[ServiceRecord, ...] = ()
 
 
 class CatalogHost(Protocol):

@@ -1,15 +1,15 @@
 """The ingest package's runtime, as its handlers see it: one typed context.
 
 :func:`nufair.ingest.make_context` builds the :class:`IngestContext` and
-:func:`nufair.ingest.ingest_running` puts it on the app; the handlers take it through the
-typed dependency :data:`ContextDep`. An app without it answers 500 (a wiring error), never a
-default context.
+:func:`nufair.ingest.ingest_running` hands it to the app, an :class:`IngestHost`; the handlers
+take it through the typed dependency :data:`ContextDep`. An app without it answers 500 (a
+wiring error), never a default context.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 
@@ -49,12 +49,18 @@ class IngestContext:
     runner: ScanRunner
 
 
+class IngestHost(Protocol):
+    """An app serving the ingest routes: it holds the context built when it started."""
+
+    @property
+    def ingest_context(self) -> IngestContext:
+        """The ingest context (``RuntimeError`` before the app has started)."""
+
+
 def ingest_context(request: Request) -> IngestContext:
     """The app's :class:`IngestContext` (``RuntimeError`` if the app was not wired)."""
-    ctx = request.app.state.ingest
-    if not isinstance(ctx, IngestContext):
-        raise RuntimeError("the ingest context is not wired (nufair.ingest.ingest_running)")
-    return ctx
+    host: IngestHost = request.app
+    return host.ingest_context
 
 
 #: The ingest context of a request's app, for handler signatures.

@@ -120,7 +120,7 @@ def test_readyz_and_metrics_show_a_stuck_then_a_stopped_dispatcher(
         wait_for(lambda: held.answered == 2, what="both notices answered")
         wait_for(lambda: client.get("/readyz").status_code == 200, what="ready again")
         assert _age(client, "webhook") is None  # nothing pending
-        d: Dispatcher = app.state.ingest.dispatcher
+        d: Dispatcher = app.ingest_context.dispatcher
         d.stop()
         down = client.get("/readyz")
         assert down.status_code == 503

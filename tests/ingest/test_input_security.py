@@ -259,7 +259,7 @@ def test_concurrent_duplicates_run_one_first_guess(storage: CatalogStorage,
 
 def test_first_guess_over_budget_is_refused(api: TestClient, engine: Engine,
                                             admin_headers: dict[str, str]) -> None:
-    api.app.state.ingest.pipeline.first_guess_budget_s = 0.0  # type: ignore[attr-defined]
+    api.app.ingest_context.pipeline.first_guess_budget_s = 0.0  # type: ignore[attr-defined]
     r = api.post("/api/v1/events/raw", json=raw_body(event_id=960), headers=admin_headers)
     assert r.status_code == 422 and _error(r)["code"] == "work_budget_exceeded", r.text
     assert _counts(engine)["raw_events"] == 0

@@ -128,7 +128,7 @@ def test_the_update_is_dated_when_issued_not_when_the_scan_ended(
     cfg = fast_settings(settings, sinks=["folder"], folder_formats=["gcn-json", "voevent"])
     app = create_app(cfg)
     with TestClient(app) as client:
-        runner: ScanRunner = app.state.ingest.runner
+        runner: ScanRunner = app.ingest_context.runner
         runner.publisher.store = SlowStore(runner.publisher.store)
         pk, states = _run_to_the_end(client, raw_body(event_id=809), admin_headers)
         assert states[-1] == "done", states

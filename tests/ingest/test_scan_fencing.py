@@ -11,7 +11,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any, cast
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
@@ -28,6 +27,7 @@ from ingest.scanning.runner import ANY_LANE, DaskClients, RunnerConfig, ScanRunn
 from ingest.scanning.skymaps import WrittenFile
 from ingest.scanning.update import UpdatePublisher
 from nufair.app import create_app
+from nufair.context import NufairApp
 from nufair.settings import Settings
 from tests.ingest.events import raw_body
 from tests.ingest.scan_helpers import fast_settings, wait_for
@@ -146,7 +146,7 @@ class _SlowStore:
 
 
 def _slow_app(settings: Settings, monkeypatch: pytest.MonkeyPatch,
-              ) -> tuple[FastAPI, list[_SlowStore]]:
+              ) -> tuple[NufairApp, list[_SlowStore]]:
     stores: list[_SlowStore] = []
 
     def slow(root: Path, url: str | None) -> ArtifactStore:
@@ -213,7 +213,7 @@ def test_a_stolen_scan_is_published_once_by_the_thief(
     with TestClient(app) as client, \
             caplog.at_level(logging.WARNING, logger="ingest.scanning.runner"):
         (store,) = stores
-        a: ScanRunner = app.state.ingest.runner
+        a: ScanRunner = app.ingest_context.runner
         b_publisher = UpdatePublisher(engine, a.publisher.publisher, a.publisher.catalog,
                                       a.scans, store.inner)
         b = ScanRunner(a.scans, a.raw, a.detector, b_publisher, a.clients,
