@@ -25,6 +25,7 @@ from nufair.health import DatabaseHealth, answer_healthz, is_healthz
 from nufair.health_loop import LoopLag
 from nufair.settings import Settings
 from nufair.tokens import TokenTable
+from vo.context import VoContext, VoSetup
 
 
 class AppNotStarted(RuntimeError):
@@ -54,6 +55,8 @@ class NufairApp(FastAPI):
         self.loop_lag = LoopLag(self.metrics.registry)  # started with the app (its lifespan)
         self._catalog: CatalogContext | None = None
         self._ingest: IngestContext | None = None
+        self.vo_setup: VoSetup | None = None  # vo.context.VoHost: set by the factory
+        self.vo_context: VoContext | None = None  # and built when the app starts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer ``/healthz`` at once; pass every other request to FastAPI."""

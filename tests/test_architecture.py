@@ -82,3 +82,26 @@ def test_no_source_file_over_400_lines() -> None:
     long = {str(p.relative_to(ROOT)): n for p in _modules().values()
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400}
     assert long == {}
+
+
+def _app_state_reads(tree: ast.AST) -> list[int]:
+    """Lines that touch ``<something>.app.state`` or ``app.state``: Starlette's untyped,
+    string-keyed bag, which the typed contexts replace."""
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr == "state":
+            owner = node.value
+            if (isinstance(owner, ast.Name) and owner.id == "app") or (
+                    isinstance(owner, ast.Attribute) and owner.attr == "app"):
+                lines.append(node.lineno)
+    return lines
+
+
+def test_contexts_are_typed_fields_not_app_state() -> None:
+    """Every package reaches what the factory built through the typed app
+    (``NufairApp``'s contexts and the hosts' Protocols), never through ``app.state``."""
+    found = {str(p.relative_to(ROOT)): lines for p in _modules().values()
+             if (lines := _app_state_reads(ast.parse(p.read_text(encoding="utf-8"))))}
+    assert found == {}
+    # the check sees both spellings
+    assert _app_state_reads(ast.parse("x = request.app.state.vo\napp.state.y = 1")) == [1, 2]

@@ -6,8 +6,8 @@ then runs :func:`vo_running` with the two engines, which builds the :class:`VoCo
 read-only storage, the synchronous query slots, the job service and its threads) and stops
 the jobs at the end. Handlers read the context through the typed dependency
 :data:`VoCtx`; nothing falls back to defaults: a route called outside a running app is a
-bug, and says so. ``app.state.vo_setup`` and ``app.state.vo`` are the only attributes of
-the app the VO layer uses, each written and read here only.
+bug, and says so. The app is a :class:`VoHost`: its typed ``vo_setup`` and ``vo_context``
+are the only attributes of the app the VO layer uses, each written and read here only.
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ import functools
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Protocol
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, Request
 from sqlalchemy.engine import Engine
-from starlette.applications import Starlette
 
 from vo.config import VoConfig
 from vo.service import TapResult, TapService
@@ -62,28 +61,33 @@ class VoContext:
     tokens: TokenDigests
 
 
-def install_vo(app: FastAPI, setup: VoSetup) -> None:
+class VoHost(Protocol):
+    """An app serving the VO routes (:class:`nufair.context.NufairApp`): the setup the
+    factory decided and the context built when the app started (None until then)."""
+
+    vo_setup: VoSetup | None
+    vo_context: VoContext | None
+
+
+def install_vo(app: VoHost, setup: VoSetup) -> None:
     """Give ``app`` the VO setup its lifespan builds the context from (:func:`vo_running`).
 
     Called by the app factory; a test may call it again, before the app starts, to change
     the configuration or the job caps.
     """
-    app.state.vo_setup = setup
+    app.vo_setup = setup
 
 
-def setup_of(app: Starlette) -> VoSetup:
+def setup_of(app: VoHost) -> VoSetup:
     """The setup :func:`install_vo` gave ``app``."""
-    try:
-        setup = app.state.vo_setup
-    except AttributeError:  # Starlette's State: no such attribute yet
-        setup = None
-    if not isinstance(setup, VoSetup):
+    setup = app.vo_setup
+    if setup is None:
         raise RuntimeError("the VO layer is not installed: call vo.context.install_vo(app, ...)")
     return setup
 
 
 @contextmanager
-def vo_running(app: Starlette, engine: Engine, vo_engine: Engine) -> Iterator[VoContext]:
+def vo_running(app: VoHost, engine: Engine, vo_engine: Engine) -> Iterator[VoContext]:
     """Build ``app``'s VO context and run its job threads for the app's lifetime.
 
     ``vo_engine`` (a pool of its own, no pre-ping) serves the synchronous reads: TAP sync,
@@ -97,9 +101,10 @@ def vo_running(app: Starlette, engine: Engine, vo_engine: Engine) -> Iterator[Vo
         context = VoContext(setup.config, VoStorage(vo_engine, setup.config.timeout_s,
                                               setup.config.base_url),
                            SyncSlots.of(setup.config), jobs, setup.tokens)
-        app.state.vo = context
+        app.vo_context = context
         yield context
     finally:
+        app.vo_context = None
         jobs.stop()
 
 
@@ -120,13 +125,10 @@ def job_service(engine: Engine, cfg: VoConfig, policy: JobPolicy) -> JobService:
     return JobService(UwsStorage(engine), execute, limits, policy)
 
 
-def context_of(app: Any) -> VoContext:
+def context_of(app: VoHost) -> VoContext:
     """``app``'s VO context (RuntimeError when :func:`vo_running` is not running for it)."""
-    try:
-        context = app.state.vo
-    except AttributeError:
-        context = None
-    if not isinstance(context, VoContext):
+    context = app.vo_context
+    if context is None:
         raise RuntimeError("the VO layer is not running: the app's lifespan must enter "
                            "vo.context.vo_running")
     return context
@@ -135,7 +137,8 @@ def context_of(app: Any) -> VoContext:
 async def vo_context(request: Request) -> VoContext:
     """FastAPI dependency: the VO context of the app serving ``request`` (a coroutine, so
     that reading it takes no worker thread)."""
-    return context_of(request.app)
+    host: VoHost = request.app
+    return context_of(host)
 
 
 #: A handler parameter typed ``VoCtx`` receives the app's :class:`VoContext`.

@@ -9,13 +9,13 @@ from typing import Any, Protocol
 from urllib.parse import urlparse
 
 import httpx
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from lxml import etree
 
 from nufair.app import create_app
+from nufair.context import NufairApp
 from nufair.settings import Settings
-from vo.context import context_of, install_vo, setup_of
+from vo.context import VoHost, context_of, install_vo, setup_of
 from vo.uws.policy import JobPolicy
 from vo.uws.service import JobService
 
@@ -43,7 +43,7 @@ class Answer(Protocol):
         """The body."""
 
 
-def make_app(settings: Settings, policy: JobPolicy | None = None, **vo: Any) -> FastAPI:
+def make_app(settings: Settings, policy: JobPolicy | None = None, **vo: Any) -> NufairApp:
     """The real app; ``policy`` replaces its job caps, ``vo`` overrides fields of its VO
     configuration (timings, workers)."""
     app = create_app(settings)
@@ -53,7 +53,7 @@ def make_app(settings: Settings, policy: JobPolicy | None = None, **vo: Any) -> 
     return app
 
 
-def jobs_of(app: FastAPI) -> JobService:
+def jobs_of(app: VoHost) -> JobService:
     """The job service of a running ``app``."""
     return context_of(app).jobs
 

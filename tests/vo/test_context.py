@@ -4,9 +4,10 @@ errors carry the codes, statuses and headers the one error handler answers with.
 from __future__ import annotations
 
 import pytest
-from fastapi import FastAPI
 
 from catalog.errors import NufairError
+from nufair.context import NufairApp
+from nufair.settings import Settings
 from vo.config import VoConfig
 from vo.context import VoSetup, context_of, install_vo, setup_of
 from vo.error_shape import is_vo_path, votable_error
@@ -24,7 +25,7 @@ from vo.uws.policy import JobPolicy
 
 def test_no_context_before_the_app_runs() -> None:
     """Without install_vo and vo_running, the VO layer says so instead of guessing."""
-    app = FastAPI()
+    app = NufairApp(Settings())
     with pytest.raises(RuntimeError, match="not installed"):
         setup_of(app)
     with pytest.raises(RuntimeError, match="not running"):

@@ -13,18 +13,17 @@ import httpx
 import pytest
 import pyvo
 from astropy.io.votable import parse_single_table
-from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from catalog.notices.parsed import NoticeRecord
 from tests.vo.checks import ALERTS, CROSS, DEEP, assert_refused, status_of, upload_table
 from vo import api as vo_api
-from vo.context import context_of
+from vo.context import VoHost, context_of
 from vo.errors import RETRY_AFTER_S, ServiceBusy
 from vo.slots import SyncSlots
 
 
-def free_slots(app: FastAPI) -> tuple[int, int]:
+def free_slots(app: VoHost) -> tuple[int, int]:
     """(free slots, free heavy slots) of the synchronous queries of a running ``app``."""
     return context_of(app).slots.free
 
