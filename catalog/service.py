@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,51 +59,18 @@ def import_document(storage: CatalogStorage, data: bytes, *, filename: str | Non
     return summary
 
 
-@dataclass(frozen=True, slots=True)
-class _ParsedFile:
-    """One file as parsed for :func:`import_files`: its records, left-out rows and name
-    claims, or the refusal (``NufairError``) that parsing it raised."""
-
-    path: Path
-    records: list[NoticeRecord] = field(default_factory=list)
-    left: list[LeftOut] = field(default_factory=list)
-    names: list[NameClaim] = field(default_factory=list)
-    refusal: NufairError | None = None
-
-
-def _parse_file(path: Path, strict: bool) -> _ParsedFile:
-    """Parse one file; a refusal is returned, not raised (it is reported in file order)."""
-    try:
-        parsed = _parse(path.read_bytes(), path.name, None)
-        left = [LeftOut(file=str(path), line=r.line, reason=r.reason) for r in parsed.rejected]
-        if strict and left:
-            raise _strict_refusal(str(path), left)
-    except NufairError as exc:
-        return _ParsedFile(path, refusal=exc)
-    return _ParsedFile(path, list(parsed.records), left, list(parsed.names))
-
-
-def _parsed_ahead(paths: Iterable[Path], strict: bool, ahead: int) -> Iterator[_ParsedFile]:
-    """The files of ``paths`` parsed, in order, by one worker thread that keeps up to
-    ``ahead`` files in front of the consumer.
-
-    The consumer spends most of an import waiting for PostgreSQL, and a wait on the socket
-    releases the GIL: parsing the next batch meanwhile makes the wall time of an import
-    about the larger of the two, not their sum. Only the worker parses, so the parsers need
-    not be thread-safe.
-    """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nufair-parse") as pool:
-        queued: deque[Future[_ParsedFile]] = deque()
-        try:
-            for path in paths:
-                queued.append(pool.submit(_parse_file, path, strict))
-                if len(queued) > ahead:
-                    yield queued.popleft().result()
-            while queued:
-                yield queued.popleft().result()
-        finally:
-            for future in queued:
-                future.cancel()
+def _read(path: Path, strict: bool, report: ImportReport, claims: list[NameClaim]
+          ) -> list[NoticeRecord]:
+    """The records of one file; its left-out rows go to ``report``, its names to
+    ``claims``. ``NufairError`` when the file is refused."""
+    parsed = _parse(path.read_bytes(), path.name, None)
+    left = [LeftOut(file=str(path), line=r.line, reason=r.reason) for r in parsed.rejected]
+    if strict and left:
+        raise _strict_refusal(str(path), left)
+    report.left_out += left
+    report.identities |= _identities(parsed.records)
+    claims += parsed.names
+    return parsed.records
 
 
 @dataclass
@@ -128,16 +93,6 @@ class ImportReport:
         self.revisions_created += summary.revisions_created
         self.events_created += summary.events_created
 
-    def take(self, parsed: _ParsedFile) -> bool:
-        """Note a parsed file: its refusal, or its left-out rows and alerts; whether its
-        records are to be stored."""
-        if parsed.refusal is not None:
-            self.refused.append((parsed.path, parsed.refusal.code, parsed.refusal.message))
-            return False
-        self.left_out += parsed.left
-        self.identities |= _identities(parsed.records)
-        return True
-
     def alerts(self, storage: CatalogStorage) -> list[AlertSources]:
         """Per alert the files touched: the sources that contributed and every conflict."""
         return storage.reconciliation(self.identities)
@@ -148,8 +103,7 @@ def import_files(storage: CatalogStorage, paths: Iterable[Path], *, batch: int =
                  strict: bool = False) -> ImportReport:
     """Import files, committing many files per transaction.
 
-    Files are parsed first, by a worker thread that keeps up to two batches ahead of the
-    database (a file that does not parse is refused alone). A table's bad
+    Files are parsed first (a file that does not parse is refused alone). A table's bad
     rows are left out (listed in ``left_out``) and its good rows stored; with ``strict`` a
     table with any bad row is refused whole. The parsed files of a batch are stored in one
     transaction; if that transaction is refused, each of its files is retried in its own
@@ -175,10 +129,11 @@ def import_files(storage: CatalogStorage, paths: Iterable[Path], *, batch: int =
                     report.refused.append((path, exc.code, exc.message))
         pending.clear()
 
-    for parsed in _parsed_ahead(paths, strict, ahead=2 * batch):
-        if report.take(parsed):
-            claims += parsed.names
-            pending.append((parsed.path, parsed.records))
+    for path in paths:
+        try:
+            pending.append((path, _read(path, strict, report, claims)))
+        except NufairError as exc:
+            report.refused.append((path, exc.code, exc.message))
         if progress is not None:
             progress(1)
         if len(pending) >= batch:
