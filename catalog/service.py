@@ -108,7 +108,8 @@ def import_files(storage: CatalogStorage, paths: Iterable[Path], *, batch: int =
     table with any bad row is refused whole. The parsed files of a batch are stored in one
     transaction; if that transaction is refused, each of its files is retried in its own
     transaction so that one bad file never blocks the others. Names from a circulars index
-    are given once every file is in.
+    are given once every file is in. The filled tables are analysed at the end, so that
+    the planner knows their new rows before autovacuum does.
     """
     report = ImportReport()
     pending: list[tuple[Path, list[NoticeRecord]]] = []
@@ -138,14 +139,17 @@ def import_files(storage: CatalogStorage, paths: Iterable[Path], *, batch: int =
         if len(pending) >= batch:
             flush()
     flush()
-    _give_names(storage, report, claims)
+    _finish(storage, report, claims)
     return report
 
 
-def _give_names(storage: CatalogStorage, report: ImportReport, claims: list[NameClaim]) -> None:
-    """Give the claimed names; those not given go to ``report.left_out`` with the reason."""
+def _finish(storage: CatalogStorage, report: ImportReport, claims: list[NameClaim]) -> None:
+    """Give the claimed names (those not given go to ``report.left_out`` with the reason),
+    then analyse the filled tables when anything was stored."""
     if claims:
         naming = storage.assign_names(claims)
         report.names_assigned = [name for name, _ in naming.assigned]
         report.left_out += [LeftOut(reason=f"name {name} not given: {why}")
                             for name, why in naming.unused]
+    if report.files_ok:
+        storage.analyze_imported()

@@ -22,6 +22,7 @@ from catalog.fair.config import (
     FairConfig,
 )
 from catalog.fair.records import AlertRecord
+from catalog.storage.fair_harvest import DeletedItem
 
 KERNEL_NS = "http://datacite.org/schema/kernel-4"
 SCHEMA_LOCATION = f"{KERNEL_NS} http://schema.datacite.org/meta/kernel-4.6/metadata.xsd"
@@ -152,3 +153,36 @@ def to_element(rec: AlertRecord, cfg: FairConfig) -> etree._Element:
     # The package builds children without a namespace and relies on the root's default
     # namespace at serialisation; a round trip gives every element its kernel-4 name.
     return etree.fromstring(etree.tostring(root))
+
+
+def alias_json(rec: AlertRecord, alias: DeletedItem, cfg: FairConfig) -> dict[str, Any]:
+    """DataCite JSON of an aliased DOI (its record was merged into ``rec``'s, whose focus is
+    the DOI the alias resolves to).
+
+    The alias keeps its own DOI and now describes the kept record: the same titles, dates
+    and subjects, its URL the kept landing page, related to the kept DOI by
+    ``IsIdenticalTo`` (the same alert, named twice), its abstract saying so first.
+    """
+    data = to_json(rec, cfg)
+    prefix, _, suffix = alias.doi.partition("/")
+    kept = rec.focus.doi
+    note = (f"MERGED: this DOI names the same alert as {kept}, whose record it resolves to"
+            f"{f' ({alias.reason})' if alias.reason else ''}.")
+    data.update(
+        doi=alias.doi, prefix=prefix, suffix=suffix, url=cfg.record_url(rec.key),
+        dates=[d for d in data["dates"] if d["dateType"] != "Updated"]
+        + [{"date": describe.iso(alias.updated_at), "dateType": "Updated"}],
+        relatedIdentifiers=[_rel(kept, "IsIdenticalTo", general="Dataset"),
+                            _rel(cfg.catalog_url, "IsPartOf", "URL", "Collection")],
+        descriptions=[{**d, "description": f"{note} {d['description']}"}
+                      for d in data["descriptions"]])
+    return data
+
+
+def alias_xml(rec: AlertRecord, alias: DeletedItem, cfg: FairConfig) -> bytes:
+    """DataCite kernel-4.6 XML of an aliased DOI (:func:`alias_json`)."""
+    root = schema45.dump_etree(alias_json(rec, alias, cfg))
+    root.set(f"{{{XSI}}}schemaLocation", SCHEMA_LOCATION)
+    document: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8",
+                                     pretty_print=True)
+    return document

@@ -4,7 +4,10 @@ Each DOI (concept and version) is an item; its datestamp is the DOI's ``updated_
 moves whenever its metadata does (a new version, a retraction). A retracted item stays a
 full record, its metadata saying it was withdrawn (DataCite ``Withdrawn`` date, the reason
 first in its description), as DataCite keeps a withdrawn DOI findable: harvesters keep it
-rather than drop it. Nothing is ever deleted (``deletedRecord=persistent`` holds trivially).
+rather than drop it. A DOI whose record was merged into another's (``doi_aliases``: two
+stored events found to be one) is a deleted record: a header with ``status="deleted"``,
+dated by the merge, in the sets of the record it now resolves to. Aliases are never removed,
+so ``deletedRecord=persistent`` holds.
 Resumption tokens carry the whole query and the keyset position, so they survive a restart
 and need no server state.
 """
@@ -34,7 +37,7 @@ from catalog.fair.oai_tokens import (
 )
 from catalog.handlers.context import catalog_context
 from catalog.schema.pids import DoiRead
-from catalog.storage.fair import HarvestItem
+from catalog.storage.fair_harvest import DeletedItem, HarvestItem, position
 
 router = APIRouter(include_in_schema=False)
 Ctx = Annotated[FairContext, Depends(get_fair)]
@@ -202,7 +205,7 @@ class Oai:
             offered[IVO_VOR[0]] = IVO_VOR[1:]
         if params.get("identifier") in self.services:
             offered = {IVO_VOR[0]: IVO_VOR[1:]}
-        elif "identifier" in params:
+        elif "identifier" in params and self._find_deleted(params["identifier"]) is None:
             self._find(params["identifier"])
             offered.pop(IVO_VOR[0], None)
         formats = _el(root, "ListMetadataFormats")
@@ -236,6 +239,10 @@ class Oai:
                                f"{params['metadataPrefix']} is not offered for this item")
             self._service_record(_el(root, "GetRecord"), service)
             return
+        gone = self._find_deleted(params["identifier"])
+        if gone is not None:
+            self._record(_el(root, "GetRecord"), gone, params["metadataPrefix"])
+            return
         row = self._find(params["identifier"])
         stream, icecat = self.ctx.fair.item_memberships(row.event_pk)
         item = HarvestItem(doi=row, stream=stream, in_icecat1=icecat)
@@ -264,6 +271,13 @@ class Oai:
             raise OaiError("idDoesNotExist", f"no item {identifier}")
         return row
 
+    def _find_deleted(self, identifier: str) -> DeletedItem | None:
+        """The deleted item (an aliased DOI) of ``identifier``, if it is one."""
+        prefix = f"oai:{self.repo_id}:"
+        if not identifier.startswith(prefix):
+            return None
+        return self.ctx.fair.deleted_item(identifier[len(prefix):])
+
     def _list(self, root: etree._Element, params: dict[str, str], verb: str) -> None:
         query = list_query(params)
         since, until = list_window(query, SETS)
@@ -272,7 +286,8 @@ class Oai:
             return
         after = None
         if query["a"]:
-            after = (datetime.fromisoformat(query["a"][0]), int(query["a"][1]))
+            when, pk, *table = query["a"]
+            after = (datetime.fromisoformat(when), table[0] if table else 0, int(pk))
         size = self.cfg.oai_page_size
         items = self.ctx.fair.harvest_page(since=since, until=until, set_spec=query["s"],
                                            after=after, limit=size + 1)
@@ -289,8 +304,8 @@ class Oai:
         if more or query["n"]:
             token = _el(container, "resumptionToken", cursor=str(query["n"]))
             if more:
-                last = items[-1].doi
-                nxt = dict(query, a=[last.updated_at.isoformat(), last.id],
+                when, table, pk = position(items[-1])
+                nxt = dict(query, a=[when.isoformat(), pk, *([table] if table else [])],
                            n=query["n"] + len(items))
                 token.text = encode_token(nxt)
 
@@ -322,22 +337,33 @@ class Oai:
         self._service_header(record, service)
         _el(record, "metadata").append(service.metadata())
 
-    def _header(self, parent: etree._Element, item: HarvestItem) -> None:
-        row = item.doi
-        header = _el(parent, "header")
-        _el(header, "identifier", self.identifier(row))
-        _el(header, "datestamp", _stamp(row.updated_at))
+    def _header(self, parent: etree._Element, item: HarvestItem | DeletedItem) -> None:
+        """An item's header; an aliased DOI's says ``status="deleted"`` (module doc)."""
+        if isinstance(item, DeletedItem):
+            header = _el(parent, "header", status="deleted")
+            _el(header, "identifier", f"oai:{self.repo_id}:{item.suffix}")
+            _el(header, "datestamp", _stamp(item.updated_at))
+            withdrawn = item.target.withdrawn_at is not None
+        else:
+            header = _el(parent, "header")
+            _el(header, "identifier", self.identifier(item.doi))
+            _el(header, "datestamp", _stamp(item.doi.updated_at))
+            withdrawn = item.doi.withdrawn_at is not None
         specs = [f"stream:{item.stream}"] if f"stream:{item.stream}" in SETS else []
         if item.in_icecat1:
             specs.append("catalog:icecat1")
-        if row.withdrawn_at is not None:
+        if withdrawn:
             specs.append("status:retracted")
         for spec in specs:
             _el(header, "setSpec", spec)
 
-    def _record(self, parent: etree._Element, item: HarvestItem, prefix: str) -> None:
+    def _record(self, parent: etree._Element, item: HarvestItem | DeletedItem,
+                prefix: str) -> None:
+        """An item's record: its header and metadata (a deleted item: its header only)."""
         record = _el(parent, "record")
         self._header(record, item)
+        if isinstance(item, DeletedItem):
+            return
         rec = self.ctx.records.for_event(item.doi.event_pk, focus=item.doi)
         metadata = _el(record, "metadata")
         metadata.append(render_metadata(rec, self.cfg, prefix))

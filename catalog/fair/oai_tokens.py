@@ -100,9 +100,9 @@ def decode_token(token: str) -> dict[str, Any]:
                                          or UNSAFE.search(query[k])) for k in "fus"):
             raise ValueError("from, until and set are strings")
         if query["a"] is not None:
-            when, pk = query["a"]
+            when, pk, *table = query["a"]  # [datestamp, id] of a DOI, [.., .., 1] an alias
             datetime.fromisoformat(when)
-            if type(pk) is not int or not 0 < pk < 2**63:
+            if type(pk) is not int or not 0 < pk < 2**63 or table not in ([], [1]):
                 raise ValueError("position")
         return query
     except (ValueError, TypeError, IndexError, KeyError, binascii.Error,

@@ -5,7 +5,9 @@ stores the revision (``DoiStore.mint``, an explicit step of each flow), so a rev
 exists without its DOI. Registration with an outside provider happens after commit, in
 :func:`sync_dois`, because a remote call must never hold a database transaction open; a DOI
 whose metadata changed since its last registration (``registered_at < updated_at``) is
-re-sent, so a failed call is retried on the next pass.
+re-sent, so a failed call is retried on the next pass. So is an aliased DOI (its record
+merged into another's, ``doi_aliases``) that the provider held before the merge: its
+metadata is re-sent once, pointing at the record it resolves to.
 
 Providers: ``local`` (the service is its own resolver: ``/doi/<prefix>/<suffix>``, every DOI
 findable at once) and ``datacite`` (the DataCite REST API: draft → findable, hidden
@@ -15,13 +17,14 @@ findable at once) and ``datacite`` (the DataCite REST API: draft → findable, h
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from catalog.fair import datacite
 from catalog.fair.config import FairConfig
 from catalog.fair.records import AlertRecord, RecordService
 from catalog.storage.fair import FairStorage
+from catalog.storage.fair_harvest import DeletedItem
 
 logger = logging.getLogger(__name__)
 
@@ -104,4 +107,23 @@ def sync_dois(records: RecordService, fair: FairStorage, provider: PidProvider,
             continue
         fair.mark_registered([row.id], state)
         sent += 1
+    for alias in fair.aliases_needing_sync(provider.name, limit=limit):
+        ok = _send_alias(records, fair, provider, cfg, alias)
+        sent, failed = sent + ok, failed + (not ok)
     return SyncSummary(sent=sent, failed=failed)
+
+
+def _send_alias(records: RecordService, fair: FairStorage, provider: PidProvider,
+                cfg: FairConfig, alias: DeletedItem) -> bool:
+    """Tell ``provider`` that an aliased DOI now describes the record it resolves to
+    (:func:`catalog.fair.datacite.alias_json`); whether it took it."""
+    kept = records.for_event(alias.target.event_pk, focus=alias.target)
+    metadata = datacite.alias_json(kept, alias, cfg)
+    try:
+        state = provider.register(replace(kept, focus=alias.as_doi()), metadata,
+                                  cfg.record_url(kept.key))
+    except Exception:  # any provider failure leaves the alias for the next pass
+        logger.warning("updating %s with %s failed", alias.doi, provider.name, exc_info=True)
+        return False
+    fair.mark_alias_registered(alias.alias_pk, state)
+    return True

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from psycopg.errors import QueryCanceled
-from sqlalchemy import Select, and_, bindparam, func, literal, select, tuple_
+from sqlalchemy import Select, and_, bindparam, func, literal, select, text, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY, BIGINT
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -51,6 +51,10 @@ from catalog.storage.unit import catalog_tx
 #: Back-off (seconds) between attempts of an idempotent write whose connection was lost;
 #: about 30 s in all, long enough for a PostgreSQL restart or fail-over.
 RETRY_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
+
+#: The tables an import writes (events, their revisions and region tiles, counterpart
+#: candidates, DOIs): analysed at the end of a bulk import.
+IMPORT_TABLES = ("events", "revisions", "region_tiles", "counterparts", "dois")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +141,16 @@ class CatalogStorage:
             if self.pids is not None and imported.event_pks:
                 tx.dois.mint(self.pids, imported.event_pks)
         return imported.summary
+
+    def analyze_imported(self) -> None:
+        """``ANALYZE`` the tables an import fills (:data:`IMPORT_TABLES`).
+
+        Right after a bulk import the planner has no statistics for the new rows until
+        autovacuum gets to them, and picks plans for empty tables: a catalogue page read then
+        took 280–437 ms instead of ~30 ms (issue 14).
+        """
+        with self.engine.begin() as conn:
+            conn.execute(text(f"ANALYZE {', '.join(IMPORT_TABLES)}"))
 
     def assign_names(self, claims: Sequence[NameClaim]) -> Naming:
         """Give the claimed alert names (a circulars index) to their events, in one

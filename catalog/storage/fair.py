@@ -24,7 +24,6 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert
@@ -33,6 +32,17 @@ from sqlalchemy.engine import Connection, Engine
 from catalog.schema.base import Created, Identified
 from catalog.schema.events import ArtifactBase, artifacts, events, revisions
 from catalog.schema.pids import DoiRead, doi_aliases, dois
+from catalog.storage.fair_harvest import (
+    ICECAT,
+    DeletedItem,
+    HarvestItem,
+    Position,
+    deleted_item,
+    deleted_items,
+    earliest_datestamp,
+    harvest_page,
+)
+from catalog.storage.fair_harvest import doi_select as _doi_select
 
 #: Crockford base-32 alphabet (no I, L, O, U): suffixes survive being read aloud or retyped.
 CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
@@ -64,25 +74,6 @@ class MintSummary:
     concepts: int
     versions: int
     withdrawn: int
-
-
-@dataclass(frozen=True, slots=True)
-class HarvestItem:
-    """A DOI as a harvestable item: the DOI row and the event's set memberships."""
-
-    doi: DoiRead
-    stream: str
-    in_icecat1: bool
-
-
-def _doi_select() -> Select[tuple[object, ...]]:
-    return (select(dois, revisions.c.number.label("revision_number"))
-            .select_from(dois.outerjoin(revisions, revisions.c.id == dois.c.revision_pk)))
-
-
-_R_ICECAT = revisions.alias("r_icecat")
-#: The event has a revision from IceCat-1 (aliased: the outer query may join revisions too).
-_ICECAT = exists().where(_R_ICECAT.c.event_pk == events.c.id, _R_ICECAT.c.source == "icecat-1")
 
 
 #: The landing-page key under which an artifact is served (``/records/{key}/files/{name}``):
@@ -179,36 +170,45 @@ class FairStorage:
             return [DoiRead.model_validate(r) for r in conn.execute(stmt).mappings()]
 
     def earliest_datestamp(self) -> datetime | None:
-        """The oldest ``updated_at`` of any DOI (OAI-PMH ``earliestDatestamp``)."""
+        """The oldest datestamp of any item, DOI or alias (OAI-PMH ``earliestDatestamp``)."""
         with self.engine.connect() as conn:
-            value: datetime | None = conn.execute(select(func.min(dois.c.updated_at))).scalar()
-        return value
+            return earliest_datestamp(conn)
 
     def harvest_page(self, *, since: datetime | None = None, until: datetime | None = None,
-                     set_spec: str | None = None, after: tuple[datetime, int] | None = None,
-                     limit: int = 100) -> list[HarvestItem]:
-        """DOIs by (updated_at, id), filtered by datestamp range and OAI set.
+                     set_spec: str | None = None, after: Position | None = None,
+                     limit: int = 100) -> list[HarvestItem | DeletedItem]:
+        """DOIs and aliased DOIs by (updated_at, table, id), filtered by datestamp range and
+        OAI set (:func:`catalog.storage.fair_harvest.harvest_page`).
 
         ``until`` is inclusive (OAI-PMH), ``after`` is the keyset position of the previous
         page. Sets: ``stream:<s>``, ``catalog:icecat1``, ``status:retracted``.
         """
-        stmt = (_doi_select().add_columns(events.c.stream.label("event_stream"),
-                                          _ICECAT.label("in_icecat1"))
-                .join(events, events.c.id == dois.c.event_pk))
-        if since is not None:
-            stmt = stmt.where(dois.c.updated_at >= since)
-        if until is not None:
-            stmt = stmt.where(dois.c.updated_at <= until)
-        if set_spec is not None:
-            stmt = stmt.where(set_condition(set_spec))
-        if after is not None:
-            stmt = stmt.where(tuple_(dois.c.updated_at, dois.c.id)
-                              > tuple_(literal(after[0]), literal(after[1])))
-        stmt = stmt.order_by(dois.c.updated_at, dois.c.id).limit(limit)
         with self.engine.connect() as conn:
-            rows = conn.execute(stmt).mappings().all()
-        return [HarvestItem(doi=DoiRead.model_validate(r), stream=r["event_stream"],
-                            in_icecat1=r["in_icecat1"]) for r in rows]
+            return harvest_page(conn, since=since, until=until, set_spec=set_spec,
+                                after=after, limit=limit)
+
+    def deleted_item(self, suffix: str) -> DeletedItem | None:
+        """The aliased DOI with this suffix (any case) as a deleted item, if any."""
+        with self.engine.connect() as conn:
+            return deleted_item(conn, suffix)
+
+    def aliases_needing_sync(self, provider: str, limit: int = 500) -> list[DeletedItem]:
+        """Aliased DOIs the provider holds (registered before their merge) that it has not
+        been told of since: their metadata must now point at the record they resolve to."""
+        with self.engine.connect() as conn:
+            pks = list(conn.execute(
+                select(doi_aliases.c.id).where(
+                    doi_aliases.c.provider == provider,
+                    doi_aliases.c.registered_at.is_not(None),
+                    doi_aliases.c.registered_at < doi_aliases.c.updated_at)
+                .order_by(doi_aliases.c.id).limit(limit)).scalars())
+            return deleted_items(conn, pks)
+
+    def mark_alias_registered(self, alias_pk: int, state: str) -> None:
+        """Record that the provider now holds the aliased DOI ``alias_pk`` in ``state``."""
+        with self.engine.begin() as conn:
+            conn.execute(update(doi_aliases).where(doi_aliases.c.id == alias_pk)
+                         .values(state=state, registered_at=func.clock_timestamp()))
 
     def all_dois(self) -> list[DoiRead]:
         """Every DOI, in order of minting."""
@@ -229,21 +229,9 @@ class FairStorage:
     def item_memberships(self, event_pk: int) -> tuple[str, bool]:
         """(stream, is part of IceCat-1) of an event."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(events.c.stream, _ICECAT.label("icecat"))
+            row = conn.execute(select(events.c.stream, ICECAT.label("icecat"))
                                .where(events.c.id == event_pk)).one()
         return row.stream, bool(row.icecat)
-
-
-def set_condition(set_spec: str) -> ColumnElement[bool]:
-    """SQL condition of an OAI set (``ValueError`` for a set that does not exist)."""
-    kind, _, value = set_spec.partition(":")
-    if kind == "stream" and value in ("gold", "bronze", "cascade", "hese", "ehe"):
-        return events.c.stream == value
-    if set_spec == "catalog:icecat1":
-        return _ICECAT
-    if set_spec == "status:retracted":
-        return dois.c.withdrawn_at.is_not(None)
-    raise ValueError(set_spec)
 
 
 @dataclass(frozen=True, slots=True)
