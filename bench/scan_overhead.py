@@ -3,8 +3,9 @@
 Two modes:
 
 * ``python -m bench.scan_overhead EVENT_FILE [--nsides 8:0] [--workers 2]``: the CLI's own
-  steps, each timed in one fresh process, in the order the command takes them (one line per
-  step: wall and CPU seconds). The scan line is the part that is not overhead.
+  steps one after the other in one fresh process (the command overlaps some of them, and
+  draws the PNG in a second process; here everything is in this one), one line per step:
+  wall and CPU seconds. The scan line is the part that is not overhead.
 * ``python -m bench.scan_overhead EVENT_FILE --runs N [--against DIR]``: the whole command,
   ``python -m nufair.cli scan EVENT_FILE --out TMP --workers 2``, N times in fresh processes;
   wall clock, the scan's own time (``stats.elapsed_s`` of the result JSON: from the start of
@@ -63,7 +64,10 @@ def _steps(args: argparse.Namespace) -> int:
 
     event = _read_event(args.event_file)
     clock.mark("read and check the event")
-    from reco.cluster import local_client
+    from nufair.commands.reco import _import_without_plotting
+
+    _import_without_plotting()
+    from reco.cluster import ThreadClient
     from reco.coords import local_to_equatorial
     from reco.detector import load_ic86
     from reco.firstguess import first_guess
@@ -77,15 +81,13 @@ def _steps(args: argparse.Namespace) -> int:
     clock.mark("first astropy transform")
     fg = first_guess(event, det)
     clock.mark(f"first guess (its own {fg.elapsed:.2f} s)")
-    client = local_client(args.workers)
-    clock.mark(f"LocalCluster({args.workers})")
+    client = ThreadClient(args.workers)
+    clock.mark(f"ThreadClient({args.workers})")
     config = ScanConfig(nsides=ScanConfig.parse_nsides(args.nsides))
     result = run_scan(event, det, config, client=client)
     clock.mark(f"scan (first guess again {result.stats.first_guess_s:.2f} s)")
-    cluster = client.cluster
     client.close()
-    cluster.close()
-    clock.mark("close the cluster")
+    clock.mark("close the worker threads")
     with tempfile.TemporaryDirectory() as out:
         write_products(result, Path(out), "bench")
         clock.mark("products")
