@@ -200,4 +200,7 @@ def write_products(
 
 
 if __name__ == "__main__":
-    _drawer_main(sys.stdin.buffer, sys.stdout.buffer)
+    # The answer has stdout to itself: anything printed meanwhile goes to stderr.
+    answer_stream = sys.stdout.buffer
+    sys.stdout = sys.stderr
+    _drawer_main(sys.stdin.buffer, answer_stream)
