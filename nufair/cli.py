@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -229,5 +231,43 @@ main.add_command(subscriptions_command)
 main.add_command(backup_command)
 main.add_command(restore_command)
 
+
+
+class _Leave:
+    """How :func:`program` ends the process (set by a command through :func:`leave_quickly`)."""
+
+    quickly = False
+
+
+def leave_quickly() -> None:
+    """Called by a command that has finished and closed everything it makes (``nufair
+    scan``): when run as the program (:func:`program`), the process then ends without the
+    interpreter's teardown."""
+    _Leave.quickly = True
+
+
+def program() -> None:
+    """The ``nufair`` program (console script): :func:`main`, as click runs it, then the exit.
+
+    After a command that called :func:`leave_quickly`, the exit handlers (``atexit``) run and
+    the output is flushed, and ``os._exit`` ends the process without tearing the interpreter
+    down: freeing every module of a scan (Numba, Dask, astropy, matplotlib) took 0.5 s on a
+    quiet 2-core machine and 2 s on a loaded one, after the scan had written everything.
+    ``CliRunner`` in the tests calls :func:`main` and never reaches this.
+    """
+    try:
+        main()
+    except SystemExit as exc:
+        if not _Leave.quickly:
+            raise
+        code = exc.code
+        if code is not None and not isinstance(code, int):
+            print(code, file=sys.stderr)
+        atexit._run_exitfuncs()
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os._exit(code if isinstance(code, int) else 0 if code is None else 1)
+
+
 if __name__ == "__main__":
-    main()
+    program()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time as _time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -22,6 +22,7 @@ import numpy as np
 from astropy.time import Time
 
 from reco.batchfit import BatchResult, BatchSpec, fit_batch
+from reco.cluster import as_completed
 from reco.coords import equatorial_to_local
 from reco.event import Event
 from reco.likelihood import FloatArray, PreparedEvent
@@ -128,14 +129,11 @@ class SkyFits:
     # -- work --------------------------------------------------------------------------
     def fit(self, li: int, pixels: np.ndarray, seeds: FloatArray, n_iter: int) -> None:
         """Fit ``pixels`` of level ``li`` on the cluster and store the results."""
-        from distributed import as_completed
-
-        finished: Callable[[list[Any]], Iterator[Any]] = as_completed
         if len(pixels) == 0:
             return
         futures = self._submit(li, pixels, seeds, n_iter)
         try:
-            for fut in finished(futures):
+            for fut in as_completed(self.client, futures):
                 res: BatchResult = fut.result()
                 self._store(li, res)
                 self.done += len(res.pixel)

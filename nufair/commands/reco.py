@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,6 @@ import click
 
 if TYPE_CHECKING:
     from reco.event import Event
-    from reco.result import ScanResult
 
 
 @click.command()
@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     show_default=True,
     help="nside:n_refine progression.",
 )
-@click.option("--workers", type=int, default=None, help="Local workers (default: one per core).")
+@click.option("--workers", type=int, default=None,
+              help="Worker threads without --scheduler (default: one per core).")
 def scan(
     event_file: Path, out_dir: Path, scheduler: str | None, nsides: str, workers: int | None
 ) -> None:
@@ -42,36 +43,44 @@ def scan(
         config = ScanConfig(nsides=ScanConfig.parse_nsides(nsides))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--nsides") from exc
-    # The cluster starts (or the scheduler is reached) and astropy's tables are read while
-    # this thread reads the event and imports the scan: seconds of the command's time
-    # outside the scan.
-    with ThreadPoolExecutor(1, "nufair-cluster") as starter:
-        pending = starter.submit(_client, scheduler, workers)
-        try:
-            event = _read_event(event_file)
-            from tqdm import tqdm
+    from nufair.commands.scan_products import PngDrawer, write_products
 
-            from reco.detector import load_ic86
-            from reco.scan import run_scan
-
-            detector = load_ic86()
-        except BaseException:
-            _close(pending.result(), scheduler)
-            raise
-        client = pending.result()
-    bar = tqdm(total=1000, unit="‰", desc="scan", bar_format="{l_bar}{bar}| {postfix}")
-
-    def progress(p: ScanProgress) -> None:
-        bar.n = round(1000 * p.fraction)
-        bar.set_postfix_str(f"{p.pixels_done}/{p.pixels_total} px, {p.rate:.0f} px/s")
-        bar.refresh()
-
+    # The PNG's process starts first: it imports matplotlib on the other core meanwhile.
+    drawer = PngDrawer()
     try:
-        result = run_scan(event, detector, config, client=client, progress=progress)
+        _import_without_plotting()
+        # The scheduler is reached (or the worker threads start) while this thread reads the
+        # event and imports the scan.
+        with ThreadPoolExecutor(1, "nufair-cluster") as starter:
+            pending = starter.submit(_client, scheduler, workers)
+            try:
+                event = _read_event(event_file)
+                from tqdm import tqdm
+
+                from reco.detector import load_ic86
+                from reco.scan import run_scan
+
+                detector = load_ic86()
+            except BaseException:
+                _close(pending.result(), scheduler)
+                raise
+            client = pending.result()
+        bar = tqdm(total=1000, unit="‰", desc="scan", bar_format="{l_bar}{bar}| {postfix}")
+
+        def progress(p: ScanProgress) -> None:
+            bar.n = round(1000 * p.fraction)
+            bar.set_postfix_str(f"{p.pixels_done}/{p.pixels_total} px, {p.rate:.0f} px/s")
+            bar.refresh()
+
+        try:
+            result = run_scan(event, detector, config, client=client, progress=progress)
+        finally:
+            bar.close()
+            _close(client, scheduler)
+        stem = f"run{event.run_id:08d}.evt{event.event_id:012d}"
+        write_products(result, out_dir, stem, drawer)
     finally:
-        bar.close()
-        _close(client, scheduler)
-    _write_products(result, out_dir, f"run{event.run_id:08d}.evt{event.event_id:012d}")
+        drawer.close()
     b = result.best
     click.echo(
         f"best fit RA {b.ra * 57.29577951308232:.3f}° Dec {b.dec * 57.29577951308232:+.3f}° "
@@ -80,20 +89,17 @@ def scan(
     )
     for region in result.regions:
         click.echo(f"  {region.name}: {region.area_deg2:.3f} deg², r = {region.radius_deg:.3f}°")
+    from nufair.cli import leave_quickly
+
+    leave_quickly()  # everything is written and closed: no interpreter teardown after this
 
 
 def _client(scheduler: str | None, workers: int | None) -> Any:
-    """A Dask client: of the scheduler at ``scheduler``, else of a new local cluster. Then
-    astropy's Earth-orientation tables are read (the first guess's first transform needs
-    them: seconds that would otherwise come after this thread's work)."""
-    from datetime import UTC, datetime
+    """A Dask client of the scheduler at ``scheduler``, else threads of this process
+    (:class:`reco.cluster.ThreadClient`: no Dask cluster to start for a scan here)."""
+    from reco.cluster import ThreadClient, remote_client
 
-    from reco.cluster import local_client, remote_client
-    from reco.coords import local_to_equatorial
-
-    client = remote_client(scheduler) if scheduler else local_client(workers)
-    local_to_equatorial(0.5, 0.5, datetime.now(UTC))
-    return client
+    return remote_client(scheduler) if scheduler else ThreadClient(workers)
 
 
 def _close(client: Any, scheduler: str | None) -> None:
@@ -104,12 +110,30 @@ def _close(client: Any, scheduler: str | None) -> None:
         cluster.close()
 
 
+def _import_without_plotting() -> None:
+    """Import healpy and mocpy without their plotting modules, so that this process never
+    imports matplotlib (the PNG is drawn in another process:
+    :class:`~nufair.commands.scan_products.PngDrawer`).
+
+    Both import matplotlib (healpy with pyplot) whenever it can be imported, for functions a
+    scan never calls. While they are imported here, a ``None`` entry in ``sys.modules`` makes
+    ``import matplotlib`` fail, which both take as "no matplotlib"; the entry is removed
+    straight after. Nothing happens when matplotlib is already imported. No other thread
+    imports meanwhile (the cluster's starts after).
+    """
+    if "matplotlib" in sys.modules:
+        return
+    sys.modules["matplotlib"] = None  # type: ignore[assignment]
+    try:
+        import healpy  # noqa: F401
+        import mocpy  # noqa: F401
+    finally:
+        del sys.modules["matplotlib"]
+
+
 def _read_event(event_file: Path) -> Event:
     """The event in ``event_file``, checked against the raw-event schema first (a refusal
     lists the first ten errors); an I3Live message is decoded (:mod:`reco.i3live`)."""
-    from jsonschema import Draft202012Validator
-
-    import schemas
     from reco.event import Event
     from reco.i3live import I3DecodeError, decode_message, is_i3live_message
 
@@ -119,6 +143,10 @@ def _read_event(event_file: Path) -> Event:
             return decode_message(data).to_event()
         except I3DecodeError as exc:
             raise click.ClickException(f"I3Live message refused: {exc}") from None
+    from jsonschema import Draft202012Validator
+
+    import schemas
+
     errors = sorted(
         Draft202012Validator(schemas.load("raw_event")).iter_errors(data), key=lambda e: e.path
     )
@@ -126,29 +154,6 @@ def _read_event(event_file: Path) -> Event:
         lines = [f"  {'/'.join(map(str, e.path)) or '(root)'}: {e.message}" for e in errors[:10]]
         raise click.ClickException("invalid event:\n" + "\n".join(lines))
     return Event.from_json(data)
-
-
-def _write_products(result: ScanResult, out_dir: Path, stem: str) -> None:
-    """The result JSON, the FITS skymaps, each region's MOC (FITS, JSON, ASCII), the PNG and
-    the result in skymap_scanner's JSON (``icecube-skyreader`` reads it)."""
-    from reco.skymap import plot_skymap, write_flat_fits, write_multiorder_fits
-    from reco.skyreader import export_result
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{stem}.result.json").write_text(
-        json.dumps(result.to_json(), indent=1) + "\n", encoding="utf-8"
-    )
-    write_flat_fits(result, out_dir / f"{stem}.skymap_nside512.fits.gz")
-    write_multiorder_fits(result, out_dir / f"{stem}.skymap.multiorder.fits")
-    for region in result.regions:
-        region.write_moc(out_dir / f"{stem}.moc_{region.name}.fits", "fits")
-        region.write_moc(out_dir / f"{stem}.moc_{region.name}.json", "json")
-        region.write_moc(out_dir / f"{stem}.moc_{region.name}.txt", "ascii")
-    plot_skymap(result, out_dir / f"{stem}.skymap.png")
-    real = result.truth is None and 100_000 <= result.run_id < 1_000_000
-    (out_dir / f"{stem}.skyreader.json").write_text(
-        json.dumps(export_result(result, is_real_event=real), allow_nan=False) + "\n",
-        encoding="utf-8")
 
 
 @click.command()
