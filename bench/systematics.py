@@ -142,23 +142,24 @@ def _events(args: argparse.Namespace) -> list[tuple[int, str, float, int]]:
                 energy = float(10 ** rng.uniform(np.log10(lo), np.log10(hi)))
                 plan.append((len(plan), kind, energy, int(rng.integers(2**31))))
     main_seeds = {seed for *_, seed in plan}
-    top = np.random.default_rng([args.seed, TOPUP_STREAM])
-    lo, hi = TOPUP_BIN
-    for k in range(getattr(args, "topup", 0)):
-        energy = float(10 ** top.uniform(np.log10(lo), np.log10(hi)))
-        seed = int(top.integers(2**31))
+
+    def draw(rng: np.random.Generator, lo: float, hi: float, what: str) -> tuple[float, int]:
+        """An energy log-uniform in lo–hi TeV and a seed that is not one of the main plan."""
+        energy = float(10 ** rng.uniform(np.log10(lo), np.log10(hi)))
+        seed = int(rng.integers(2**31))
         if seed in main_seeds:
-            raise ValueError(f"top-up seed {seed} repeats one of the main plan")
-        plan.append((TOPUP_OFFSET + k, "track", energy, seed))
+            raise ValueError(f"{what} seed {seed} repeats one of the main plan")
+        return energy, seed
+
+    top = np.random.default_rng([args.seed, TOPUP_STREAM])
+    for k in range(getattr(args, "topup", 0)):
+        plan.append((TOPUP_OFFSET + k, "track", *draw(top, *TOPUP_BIN, "top-up")))
     more = np.random.default_rng([args.seed, TOPUP_STREAM + 1])
     k = 0
     for lo, hi in itertools.pairwise(CASCADE_BINS):
         for _ in range(getattr(args, "cascade_topup", 0)):
-            energy = float(10 ** more.uniform(np.log10(lo), np.log10(hi)))
-            seed = int(more.integers(2**31))
-            if seed in main_seeds:
-                raise ValueError(f"cascade top-up seed {seed} repeats one of the main plan")
-            plan.append((CASCADE_TOPUP_OFFSET + k, "cascade", energy, seed))
+            plan.append((CASCADE_TOPUP_OFFSET + k, "cascade",
+                         *draw(more, lo, hi, "cascade top-up")))
             k += 1
     return plan
 
