@@ -144,7 +144,8 @@ async def _running(app: NufairApp) -> AsyncIterator[None]:
         app.start_catalog(catalog)
         app.embedded_server = server
         try:
-            with bulk_priority(settings.bulk_niceness, (vo_engine,)), \
+            with bulk_priority(settings.bulk_niceness, (vo_engine,),
+                               settings.bulk_thread_niceness), \
                     _pid_sync(storage, settings), ingest_running(app, storage, settings), \
                     vo_running(app, engine, vo_engine), \
                     parsing_in_processes(settings.adql_parse_processes):

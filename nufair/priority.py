@@ -4,15 +4,17 @@
 latency was the time the loop thread waited for a CPU (the lag probe of
 :mod:`nufair.health_loop`: 20 of 25 s of lag in a minute were run-queue waits). What took
 the CPUs is the bulk work of the requests: handler threads writing answers, and PostgreSQL
-backends running queries. With ``NUFAIR_BULK_NICENESS`` (default 10) the server gives them
-a lower priority than its loop, so that the kernel runs the loop first when it wakes up:
+backends running queries. With ``NUFAIR_BULK_NICENESS`` (default 10) the server gives the
+database's share a lower priority than its loop, so that the kernel runs the loop first:
 
-* the threads that run request handlers and TAP jobs (AnyIO's worker threads, the UWS
-  runners: names in :data:`BULK_THREADS`) lower their own priority as they start
-  (:class:`LowerNewThreads`);
 * the PostgreSQL backends of the VO engine (TAP, cone search, DataLink: the queries any
   anonymous client can make heavy) are lowered as they connect (:func:`lower_backends`),
-  when the database runs on this machine.
+  when the database runs on this machine;
+* with ``NUFAIR_BULK_THREAD_NICENESS`` (default 0: off), the threads that run request
+  handlers and TAP jobs (AnyIO's worker threads, the UWS runners: names in
+  :data:`BULK_THREADS`) lower their own priority as they start (:class:`LowerNewThreads`).
+  Off by default: measured, it made the loop wait longer for the GIL (a lowered thread
+  holding it is preempted more often, and the loop waits until it runs again).
 
 Niceness alone is not enough for a backend: PostgreSQL starts each backend in a session of
 its own (``setsid``), and where the kernel groups processes by session for scheduling
@@ -203,16 +205,23 @@ def lower_backends(engine: Engine, niceness: int) -> Callable[[], None]:
 
 
 @contextmanager
-def bulk_priority(niceness: int, engines: tuple[Engine, ...]) -> Iterator[None]:
-    """While in the block, bulk threads start at ``niceness`` (:class:`LowerNewThreads`)
-    and the backends of ``engines`` connect at it (:func:`lower_backends`); nothing when
-    ``niceness`` is 0."""
-    if niceness <= 0:
-        yield
-        return
-    stops = [lower_backends(e, niceness) for e in engines]
+def bulk_priority(
+    niceness: int, engines: tuple[Engine, ...], thread_niceness: int = 0
+) -> Iterator[None]:
+    """While in the block, the backends of ``engines`` connect at ``niceness``
+    (:func:`lower_backends`) and bulk threads start at ``thread_niceness``
+    (:class:`LowerNewThreads`); 0: left alone.
+
+    Threads are left alone by default: a lowered thread that holds the GIL is preempted
+    more often, and the loop then waits for the GIL until that thread runs again (A/B of
+    2026-12-03: GIL waits of the loop 2-3 times as long, bench/RESULTS.md).
+    """
+    stops = [lower_backends(e, niceness) for e in engines] if niceness > 0 else []
     try:
-        with LowerNewThreads(niceness):
+        if thread_niceness > 0:
+            with LowerNewThreads(thread_niceness):
+                yield
+        else:
             yield
     finally:
         for stop in stops:
