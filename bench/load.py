@@ -31,6 +31,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from typing import Any
@@ -48,6 +49,7 @@ from bench.monitor import (
     pct,
     probe_summary,
     safety_cap,
+    set_group_niceness,
     watching_rss,
 )
 
@@ -133,18 +135,33 @@ def probe(base: str) -> set[str]:
     return have
 
 
-#: Niceness of the process that generates the load. The clients share this machine's cores
-#: with the server they measure; at equal priority the generator's own CPU (thousands of
-#: requests a second in the floods) showed up as server latency. In production clients
-#: are elsewhere, so the generator yields the CPU to the server (and to PostgreSQL).
+#: Default niceness of the process that generates the load (``--generator-niceness``).
+#: The clients share this machine's cores with the server they measure; at equal priority
+#: the generator's own CPU (thousands of requests a second in the floods) showed up as
+#: server latency. In production clients are elsewhere; a niced generator models that.
+#: 0 runs it at the server's priority (both figures are in bench/RESULTS.md).
 GENERATOR_NICENESS = 10
 
 
-def run_load_yielding(**kwargs: Any) -> LoadReport:
-    """:func:`run_load` in a child process at :data:`GENERATOR_NICENESS` (the monitor it
-    starts raises its own priority again where allowed)."""
-    with ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=os.nice,
-                             initargs=(GENERATOR_NICENESS,)) as pool:
+def yield_cpu(niceness: int) -> None:
+    """Run this process at ``niceness``, in a session of its own whose scheduling group
+    (autogroup) also runs at it: with the kernel's autogroup scheduling a process's
+    niceness only orders it within its session's group (where the server, started in a
+    session of its own, is not)."""
+    with suppress(OSError):
+        os.setsid()
+    os.nice(niceness)
+    with suppress(OSError):  # a kernel without autogroup
+        set_group_niceness(niceness)
+
+
+def run_load_yielding(generator_niceness: int = GENERATOR_NICENESS,
+                      **kwargs: Any) -> LoadReport:
+    """:func:`run_load` in a child process at ``generator_niceness`` (:func:`yield_cpu`;
+    the monitor it starts has a session of its own and raises its priority where
+    allowed)."""
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=yield_cpu,
+                             initargs=(generator_niceness,)) as pool:
         return pool.submit(run_load, **kwargs).result()
 
 
@@ -328,6 +345,8 @@ def print_result(result: dict[str, Any]) -> None:
               f"p99 ≤ {loop['lag_p99_le_ms']:g} ms; lag {loop['lag_total_s']:.1f} s in all: "
               f"loop CPU {loop['loop_cpu_s']:.1f} s, run queue {loop['runqueue_s']:.1f} s, "
               f"other (GIL) ≥ {loop['blocked_s']:.1f} s")
+    print(f"priorities: generator niceness {result.get('generator_niceness', '?')}, server "
+          f"NUFAIR_BULK_NICENESS {result.get('server_bulk_niceness', '?')}")
     rss = result["server_rss"]
     print(f"server RSS: peak {rss['peak_mb']:.0f} MiB over {rss['samples']} samples "
           f"(goal: ≤ {rss['goal_mb']:.0f} MiB)")
@@ -349,6 +368,10 @@ def main() -> None:
                     help="concurrent cross-join loops of the floods")
     ap.add_argument("--flood-kinds", default=",".join(FLOOD_KINDS),
                     help=f"comma-separated flood kinds (default: all of {', '.join(FLOOD_KINDS)})")
+    ap.add_argument("--generator-niceness", type=int, default=GENERATOR_NICENESS,
+                    help="niceness of the clients' and floods' process (default: "
+                         f"{GENERATOR_NICENESS}, as if the clients ran elsewhere; 0: at the "
+                         "server's priority)")
     ap.add_argument("--kill-above-gb", type=float, default=None,
                     help="kill the server (and end the run) above this RSS; default: 4 GiB "
                          "or half the available memory")
@@ -358,10 +381,13 @@ def main() -> None:
     cap = None if args.kill_above_gb is None else int(args.kill_above_gb * 1024**3)
     with fresh_database() as url, serving(url) as server:
         available = probe(server.base)
-        report = run_load_yielding(base=server.base, pid=server.pid, clients=args.clients,
+        report = run_load_yielding(args.generator_niceness, base=server.base,
+                                   pid=server.pid, clients=args.clients,
                                    seconds=args.seconds, plan=plan, available=available,
                                    kill_above=cap)
     result = summarise(report, args.clients, available, plan)
+    result["generator_niceness"] = args.generator_niceness
+    result["server_bulk_niceness"] = os.environ.get("NUFAIR_BULK_NICENESS", "default")
     print_result(result)
     print(f"written {write_result('load', result)}")
 

@@ -8,10 +8,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import NamedTuple
 
 import httpx
+import psutil
 
 #: Seconds the server may take to answer ``/readyz`` (import, migrations checked, Dask
 #: started): ~15 s on a quiet 2-core machine, over 60 s when other work shares it.
@@ -100,6 +101,10 @@ def serving(
             "--no-access-log",
         ],
         env=env,
+        # A session of its own, as a deployed service has (a systemd unit, a terminal):
+        # where the kernel schedules sessions as groups (autogroup), the server then
+        # competes with the load generator as another program, not inside its group.
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -117,11 +122,20 @@ def serving(
             raise RuntimeError(f"server did not become ready within {STARTUP_S:g} s")
         yield Served(base, proc.pid)
     finally:
+        # Its children (the ADQL parse workers) outlive a uvicorn killed after the grace
+        # period, holding the bench's pipes open: they are killed with it.
+        children: list[psutil.Process] = []
+        with suppress(psutil.Error):
+            children = psutil.Process(proc.pid).children(recursive=True)
         proc.terminate()
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait(10)
+        for child in children:
+            with suppress(psutil.Error):
+                child.kill()
 
 
 def _sample() -> list[object]:

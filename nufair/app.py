@@ -36,9 +36,11 @@ from nufair.fair import PidSyncLoop, install_local_docs, pid_minting
 from nufair.health import DatabaseHealth, readiness, select_one_probe
 from nufair.ingest import ingest_running
 from nufair.migrate import current_revision, head_revision
+from nufair.priority import bulk_priority
 from nufair.settings import Settings, load_settings
 from vo import registry
 from vo.adql.parsepool import parsing_in_processes
+from vo.adql.parser import syntax_check
 from vo.api import ConeSearchFastPath
 from vo.api import router as vo_router
 from vo.config import VoConfig
@@ -144,9 +146,15 @@ async def _running(app: NufairApp) -> AsyncIterator[None]:
         app.start_catalog(catalog)
         app.embedded_server = server
         try:
-            with _pid_sync(storage, settings), ingest_running(app, storage, settings), \
+            with bulk_priority(settings.bulk_niceness, (vo_engine,),
+                               settings.bulk_thread_niceness), \
+                    _pid_sync(storage, settings), ingest_running(app, storage, settings), \
                     vo_running(app, engine, vo_engine), \
                     parsing_in_processes(settings.adql_parse_processes):
+                # The ADQL grammar's LALR tables are built on first use: ~1 s of pure
+                # Python, which the first TAP query under the floods spent beside the loop
+                # (py-spy, issue 12). Built now, they are also frozen with the rest.
+                syntax_check("SELECT x FROM t")
                 _freeze_startup_objects()
                 lag = asyncio.create_task(app.loop_lag.run(), name="loop-lag")
                 try:

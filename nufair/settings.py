@@ -91,6 +91,15 @@ class Settings(BaseSettings):
     gil_switch_interval_s: float = Field(
         default=0.001, gt=0, le=0.1,
         description="Python's thread switch interval in the server (sys.setswitchinterval).")
+    bulk_niceness: int = Field(
+        default=10, ge=0, le=19,
+        description="CPU niceness of the VO engine's PostgreSQL backends (TAP, cone "
+        "search, DataLink) when the database runs on this machine, below the event "
+        "loop's; 0: off.")
+    bulk_thread_niceness: int = Field(
+        default=0, ge=0, le=19,
+        description="CPU niceness of the handler threads and TAP job runners; 0: off "
+        "(measured to lengthen the event loop's GIL waits).")
     adql_parse_processes: int = Field(
         default=1, ge=0, le=8,
         description="Processes that parse long ADQL texts off the server's GIL (0: none).")
