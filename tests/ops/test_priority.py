@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, text
 from nufair.app import create_app
 from nufair.priority import LowerNewThreads, is_local, lower_backends
 from nufair.settings import Settings
+from vo.context import context_of
 
 
 def _nice(tid: int) -> int:
@@ -108,7 +109,7 @@ def _bulk_work_nice(settings: Settings) -> tuple[int, int, int | None]:
         )
         assert r.status_code == 200
         worker = c.get("/api/v1/own-niceness").json()["nice"]
-        with app.state.vo.storage.engine.connect() as conn:
+        with context_of(app).storage.engine.connect() as conn:
             pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
         return worker, _nice(pid), _group_nice(pid)
 
