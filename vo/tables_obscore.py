@@ -46,7 +46,9 @@ def region_description(level: int) -> str:
             f"polygon, and answers as the one on moc{level} does. 1 = INTERSECTS(CIRCLE(...), "
             f"region{level}) (either order) is exact too: the circle meets the published "
             "circle or box (a scan's contour: its MOC tiles, as covered by the circle's "
-            "tiles, within the box). The column meets POINTs and CIRCLEs only in these "
+            "tiles, within the box). 1 = CONTAINS(CIRCLE(...), "
+            f"region{level}) is exact as well: the circle lies in the published circle or "
+            "box. The column meets POINTs and CIRCLEs only in these "
             f"predicates; overlaps with other shapes or MOCs are asked of moc{level}.")
 
 

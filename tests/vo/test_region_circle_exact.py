@@ -211,9 +211,84 @@ def _compare(client: TestClient, level: int) -> None:
     assert _tap_pairs(client, circles, level, flipped=True) == want
 
 
+def boundary_distance(reg: Region, ra: float, dec: float) -> float:
+    """Smallest distance (degrees) from a point inside the region to its boundary: a
+    circle's radius less the centre distance; for a box the minimum over its real edges
+    (no meridians when it spans every RA, no parallel at a pole)."""
+    if reg.r is not None:
+        return reg.r - float(_sep(reg.ra, reg.dec, ra, dec))
+    assert reg.box is not None
+    plus, minus, dplus, dminus = reg.box
+    full = plus + minus >= 360.0
+    plus, minus = min(plus, 180.0), min(minus, 180.0)
+    dlo, dhi = max(reg.dec - dminus, -90.0), min(reg.dec + dplus, 90.0)
+    w, e = reg.ra - minus, reg.ra + plus
+    edges: list[tuple[object, float, float]] = []
+    if not full:
+        edges += [(lambda t: (np.full_like(t, w), t), dlo, dhi),
+                  (lambda t: (np.full_like(t, e), t), dlo, dhi)]
+    if dlo > -90.0:
+        edges.append((lambda t: (t, np.full_like(t, dlo)), w, e))
+    if dhi < 90.0:
+        edges.append((lambda t: (t, np.full_like(t, dhi)), w, e))
+    return min((_edge_distance(ra, dec, p, lo, hi) for p, lo, hi in edges), default=360.0)
+
+
+def _inside_circles(regions: list[Region], rng: np.random.Generator) -> np.ndarray:
+    """(n, 3) circles centred inside each region, radii just above or below the distance
+    to its boundary; uniform ones; and some on the poles and across RA 0."""
+    out = []
+    for reg in regions:
+        if reg.r is not None:
+            ra, dec = reg.ra, float(np.clip(reg.dec + rng.uniform(-0.5, 0.5) * reg.r, -90, 90))
+        else:
+            assert reg.box is not None
+            plus, minus, dplus, dminus = reg.box
+            ra = reg.ra + rng.uniform(-0.8 * min(minus, 180.0), 0.8 * min(plus, 180.0))
+            dec = float(np.clip(reg.dec + rng.uniform(-0.8 * dminus, 0.8 * dplus), -90, 90))
+        d = boundary_distance(reg, ra % 360.0, dec)
+        if d > 0:
+            out.append((ra % 360.0, dec, d * (1 + rng.choice([-1, 1]) * rng.uniform(1e-3, 0.5))))
+    uniform_ra = rng.uniform(0, 360, UNIFORM)
+    uniform_dec = np.degrees(np.arcsin(rng.uniform(-1, 1, UNIFORM)))
+    out += list(zip(uniform_ra, uniform_dec, 10 ** rng.uniform(-2, 0.5, UNIFORM), strict=True))
+    out += [(0.0, 90.0, 5.0), (0.0, -90.0, 2.0), (359.99, 10.0, 0.5), (0.0, 0.0, 0.2)]
+    return np.array(out)
+
+
+def test_circle_in_region_as_computed_here(client: TestClient, sample: None) -> None:
+    """CONTAINS(CIRCLE, region90 | region50) over every revision of the sample = the
+    numerical answer (centre inside and the boundary no nearer than the radius); no pair
+    is a near tie."""
+    for level in (90, 50):
+        regions = _regions(client, level)
+        circles = _inside_circles(regions, np.random.default_rng(RNG_SEED + 7 * level))
+        want = set()
+        for k, (ra, dec, radius) in enumerate(circles):
+            for reg in regions:
+                inside = (float(_sep(reg.ra, reg.dec, ra, dec)) <= reg.r if reg.r is not None
+                          else _in_box(reg, ra, dec))
+                if not inside:
+                    continue
+                d = boundary_distance(reg, ra, dec)
+                assert abs(d - radius) > 1e-7 * max(radius, 1e-3), (k, reg.name)  # no tie
+                if radius <= d:
+                    want.add((k, reg.name))
+        assert len(regions) // 3 < len(want) < len(circles) * len(regions) // 10
+        got: set[tuple[int, str]] = set()
+        for start in range(0, len(circles), BATCH):
+            branches = []
+            for k in range(start, min(start + BATCH, len(circles))):
+                ra, dec, r = (repr(float(x)) for x in circles[k])
+                branches.append(f"SELECT {k} AS k, revision_id FROM nufair.revisions WHERE "
+                                f"1 = CONTAINS(CIRCLE('ICRS', {ra}, {dec}, {r}), region{level})")
+            got |= {(int(k), n) for k, n in _csv(client, " UNION ALL ".join(branches))}
+        assert got == want
+
+
 def test_region_column_refuses_other_shapes(client: TestClient) -> None:
-    """CONTAINS(CIRCLE, region90) and a POLYGON stay refused with a clear message."""
-    for where in ("1 = CONTAINS(CIRCLE('ICRS', 10, 10, 1), region90)",
+    """A region inside a circle and a POLYGON stay refused with a clear message."""
+    for where in ("1 = CONTAINS(region90, CIRCLE('ICRS', 10, 10, 1))",
                   "1 = INTERSECTS(POLYGON('ICRS', 10, 10, 12, 10, 11, 12), region90)"):
         r = client.post("/tap/sync", data={"LANG": "ADQL", "RESPONSEFORMAT": "csv",
                                            "QUERY": f"SELECT name FROM nufair.alerts "

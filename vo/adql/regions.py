@@ -31,6 +31,11 @@ of the edge at the centre's RA). A circle meets a closed region iff its centre i
 or the boundary is within its radius (the great-circle arc from the centre to a common
 point crosses the boundary inside the circle).
 
+``CONTAINS(CIRCLE, region90)`` is exact too (:func:`circle_in_region_sql`): the same tile
+index, then the circle lies in the shape — two circles when the centres are at most the
+difference of the radii apart; a box when both of the circle's projections, on Dec and on
+RA, lie in the box's intervals.
+
 The views publish the shape of each region (``shape50`` / ``shape90``, issue 14): a circle
 is its radius ``r{level}`` alone (its four extents are null), a box its four half-widths.
 """
@@ -143,6 +148,46 @@ def circle_meets_region_sql(row: str, level: int, ra: str, dec: str, radius: str
             f" ELSE {_box_meets_circle(cols, cra, cdec, rho)} END)")
 
 
+def _box_holds_circle(cols: dict[str, str], cra: str, cdec: str, rho: str) -> str:
+    """SQL boolean: the circle (``cra``, ``cdec``, ``rho``: SQL in degrees) lies in the
+    row's RA/Dec box, as :func:`catalog.sky.in_box` reads the box.
+
+    The box is the set of points whose Dec lies in one interval and whose RA offset lies in
+    another, so a circle lies in it iff both projections of the circle do: its Dec range
+    ``[max(δ - ρ, -90), min(δ + ρ, 90)]``, and its RA range, all RAs when it holds a pole
+    (``ρ >= 90 - |δ|``), else ``α ± asin(sin ρ / cos δ)`` (the meridians tangent to it).
+    """
+    lo, hi = f"LEAST({cols['ra_minus']}, 180.0)", f"LEAST({cols['ra_plus']}, 180.0)"
+    dlo = f"GREATEST({cols['dec']} - {cols['dec_minus']}, -90.0)"
+    dhi = f"LEAST({cols['dec']} + {cols['dec_plus']}, 90.0)"
+    full = f"({cols['ra_plus']} + {cols['ra_minus']} >= 360.0)"
+    in_dec = (f"(GREATEST({cdec} - {rho}, -90.0) >= {dlo} AND "
+              f"LEAST({cdec} + {rho}, 90.0) <= {dhi})")
+    half = f"degrees(asin(LEAST(sin(radians({rho})) / cos(radians({cdec})), 1.0)))"
+    offset = _ra_offset(cra, cols["ra"])
+    in_ra = (f"(CASE WHEN {full} THEN TRUE WHEN {rho} >= 90.0 - abs({cdec}) THEN FALSE"
+             f" ELSE {offset} - {half} >= -{lo} AND {offset} + {half} <= {hi} END)")
+    return f"({in_dec} AND {in_ra})"
+
+
+def circle_in_region_sql(row: str, level: int, ra: str, dec: str, radius: str,
+                         tiles_only: str) -> str:
+    """SQL boolean: the circle (``ra``, ``dec``, ``radius``: SQL in degrees) lies in the
+    published ``level`` % region of the alert row ``row`` (edges included).
+
+    A circle region holds it when the centres are at most the difference of the radii
+    apart; a box by :func:`_box_holds_circle`; a region without extents is its tiles, and
+    ``tiles_only`` (SQL: the circle's covering lies in the row's tiles) decides.
+    """
+    cols = _columns(row, level)
+    cra, cdec, rho = _d(ra), _d(dec), _d(radius)
+    distance = sky.great_circle_sql(cols["ra"], cols["dec"], cra, cdec)
+    return (f"(CASE WHEN {cols['shape']} = 'circle' THEN {distance} + {rho} <= {cols['r']}"
+            f" WHEN {cols['ra_plus']} IS NULL OR {cols['ra_minus']} IS NULL"
+            f" OR {cols['dec_plus']} IS NULL OR {cols['dec_minus']} IS NULL THEN {tiles_only}"
+            f" ELSE {_box_holds_circle(cols, cra, cdec, rho)} END)")
+
+
 def is_region_column(e: Expr) -> bool:
     """Whether ``e`` is a region polygon column (``region50``, ``region90``) of an alert row."""
     return e.kind == "value" and e.moc is not None and e.region is not None
@@ -153,17 +198,22 @@ def published_regions(args: list[Expr], name: str = "contains") -> list[Expr]:
     as the published region it draws (the MOC column of its level, marked ``exact``: its
     point and circle predicates test the shape); the other operands are kept as they are.
 
-    A region column meets a POINT, or a CIRCLE in INTERSECTS; an overlap of the region
-    with another shape or a MOC is asked of ``moc50`` / ``moc90`` (tiles, stated as such).
+    A region column meets a POINT, a CIRCLE in INTERSECTS, or holds a CIRCLE in
+    ``CONTAINS(CIRCLE, region)``; an overlap of the region with another shape or a MOC is
+    asked of ``moc50`` / ``moc90`` (tiles, stated as such).
     """
     if not any(is_region_column(a) for a in args):
         return args
     kinds = {a.kind for a in args if not is_region_column(a)}
-    if "point" not in kinds and not (name == "intersects" and kinds == {"circle"}):
+    circle_in = (name == "contains" and len(args) == 2 and args[0].kind == "circle"
+                 and is_region_column(args[1]))
+    if "point" not in kinds and not (name == "intersects" and kinds == {"circle"}) \
+            and not circle_in:
         raise AdqlError("a region column (region50, region90) in CONTAINS or INTERSECTS "
-                        "meets a POINT, or a CIRCLE in INTERSECTS (the test is then the "
-                        "exact published region); for other overlaps with shapes or MOCs "
-                        "use moc50 / moc90 (HEALPix tiles)")
+                        "meets a POINT, a CIRCLE in INTERSECTS, or holds a CIRCLE in "
+                        "CONTAINS(CIRCLE, region) (the test is then the exact published "
+                        "region); for other overlaps with shapes or MOCs use moc50 / moc90 "
+                        "(HEALPix tiles)")
     out = []
     for a in args:
         if is_region_column(a):
