@@ -30,6 +30,12 @@ SMALL_ROWS = 2000
 #: TABLEDATA for a wide row (both sides of a join of the alerts).
 STREAM_BATCH_ROWS = 200
 
+#: Rows fetched at a time when PostgreSQL encodes them in CSV or BINARY2 (one cell a row,
+#: ~20 bytes for ``id, name``; a few kB with a region polygon, so a few MB a batch): each
+#: fetch is a round trip plus ~0.2 ms of driver work, and at 200 rows a 674 k-row
+#: cross-match made 3 400 of them (issue 15, fifth session).
+ENCODED_BATCH_ROWS = 2000
+
 
 @dataclass(frozen=True, slots=True)
 class PlanEstimate:
@@ -156,6 +162,8 @@ class ResultStream:
         """
         assert self._cur is not None
         pending, self._first = self._first, []
+        if self.encoded in ("csv", "binary2"):
+            size = max(size, ENCODED_BATCH_ROWS)
         try:
             while True:
                 if not pending:
