@@ -20,16 +20,17 @@ The locks make the rule hold under concurrency as the key did: a deleting transa
 waits for an inserting one that locked the revision first and then sees its tiles, and an
 inserting transaction that waits for a deleting one finds the revision gone.
 """
+
 from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = '0020'
-down_revision: str | None = '0019'
+revision: str = "0020"
+down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_FK = 'fk_region_tiles_revision_pk_revisions'
+_FK = "fk_region_tiles_revision_pk_revisions"
 
 _UPGRADE = f"""
 CREATE FUNCTION region_tiles_revision_exists() RETURNS trigger
