@@ -254,7 +254,9 @@ class EventCurrentRead(EventRead):
 class RegionTileBase(Entity):
     """One HEALPix tile of a revision's error region at one containment level."""
 
-    revision_pk: int = column(BigInteger, foreign_key="revisions.id")
+    #: References ``revisions.id``, enforced by statement-level triggers (migration 0020:
+    #: one check per COPY, not one RI trigger per tile row), not by a declared key.
+    revision_pk: int = column(BigInteger)
     level: int = column(SmallInteger, comment="containment, percent (50 or 90)")
     hpx: Range[int] = column(INT8RANGE, comment="order-29 NESTED index range [lo, hi)")
 
