@@ -89,27 +89,39 @@ def _columns(row: str, level: int) -> dict[str, str]:
             "dec_minus": col(f"dec_err_minus_{level}")}
 
 
+def _by_shape(cols: dict[str, str], circle: str, tiles_only: str, box: str) -> str:
+    """SQL: ``circle`` for a circle region, ``tiles_only`` for a region without extents
+    (its tiles are the region), ``box`` for an RA/Dec box."""
+    return (f"(CASE WHEN {cols['shape']} = 'circle' THEN {circle}"
+            f" WHEN {cols['ra_plus']} IS NULL OR {cols['ra_minus']} IS NULL"
+            f" OR {cols['dec_plus']} IS NULL OR {cols['dec_minus']} IS NULL THEN {tiles_only}"
+            f" ELSE {box} END)")
+
+
+def _extents(cols: dict[str, str]) -> tuple[str, str, str, str, str]:
+    """SQL of the box's RA extents as :func:`catalog.sky.in_box` reads them (an RA offset
+    in [-180, 180) against -minus .. plus: wider extents clamp), its Dec limits clamped to
+    the poles, and whether it spans every RA: ``(lo, hi, dlo, dhi, full)``."""
+    return (f"LEAST({cols['ra_minus']}, 180.0)", f"LEAST({cols['ra_plus']}, 180.0)",
+            f"GREATEST({cols['dec']} - {cols['dec_minus']}, -90.0)",
+            f"LEAST({cols['dec']} + {cols['dec_plus']}, 90.0)",
+            f"({cols['ra_plus']} + {cols['ra_minus']} >= 360.0)")
+
+
 def exact_region_sql(row: str, level: int, ra: str, dec: str) -> str:
     """SQL boolean: the point (``ra``, ``dec``: SQL in degrees) lies in the published
     ``level`` % region of the alert row whose SQL alias is ``row``."""
     cols = _columns(row, level)
     pra, pdec = _d(ra), _d(dec)
     distance = sky.great_circle_sql(cols["ra"], cols["dec"], pra, pdec)
-    return (f"(CASE WHEN {cols['shape']} = 'circle' THEN {distance} <= {cols['r']}"
-            f" WHEN {cols['ra_plus']} IS NULL OR {cols['ra_minus']} IS NULL"
-            f" OR {cols['dec_plus']} IS NULL OR {cols['dec_minus']} IS NULL THEN TRUE"
-            f" ELSE {_box(pra, pdec, cols)} END)")
+    return _by_shape(cols, f"{distance} <= {cols['r']}", "TRUE", _box(pra, pdec, cols))
 
 
 def _box_meets_circle(cols: dict[str, str], cra: str, cdec: str, rho: str) -> str:
     """SQL boolean: the row's RA/Dec box and the circle (``cra``, ``cdec``, ``rho``: SQL
     in degrees) share a point; the box as :func:`catalog.sky.in_box` reads it."""
     ra0 = cols["ra"]
-    # in_box compares an RA offset in [-180, 180) with -minus .. plus: wider extents clamp.
-    lo, hi = f"LEAST({cols['ra_minus']}, 180.0)", f"LEAST({cols['ra_plus']}, 180.0)"
-    dlo = f"GREATEST({cols['dec']} - {cols['dec_minus']}, -90.0)"
-    dhi = f"LEAST({cols['dec']} + {cols['dec_plus']}, 90.0)"
-    full = f"({cols['ra_plus']} + {cols['ra_minus']} >= 360.0)"
+    lo, hi, dlo, dhi, full = _extents(cols)
     meridians = (f"({ra0} - {lo})", f"({ra0} + {hi})")
 
     def near(ra: str, dec: str) -> str:
@@ -142,10 +154,8 @@ def circle_meets_region_sql(row: str, level: int, ra: str, dec: str, radius: str
     cols = _columns(row, level)
     cra, cdec, rho = _d(ra), _d(dec), _d(radius)
     distance = sky.great_circle_sql(cols["ra"], cols["dec"], cra, cdec)
-    return (f"(CASE WHEN {cols['shape']} = 'circle' THEN {distance} <= {cols['r']} + {rho}"
-            f" WHEN {cols['ra_plus']} IS NULL OR {cols['ra_minus']} IS NULL"
-            f" OR {cols['dec_plus']} IS NULL OR {cols['dec_minus']} IS NULL THEN TRUE"
-            f" ELSE {_box_meets_circle(cols, cra, cdec, rho)} END)")
+    return _by_shape(cols, f"{distance} <= {cols['r']} + {rho}", "TRUE",
+                     _box_meets_circle(cols, cra, cdec, rho))
 
 
 def _box_holds_circle(cols: dict[str, str], cra: str, cdec: str, rho: str) -> str:
@@ -157,10 +167,7 @@ def _box_holds_circle(cols: dict[str, str], cra: str, cdec: str, rho: str) -> st
     ``[max(δ - ρ, -90), min(δ + ρ, 90)]``, and its RA range, all RAs when it holds a pole
     (``ρ >= 90 - |δ|``), else ``α ± asin(sin ρ / cos δ)`` (the meridians tangent to it).
     """
-    lo, hi = f"LEAST({cols['ra_minus']}, 180.0)", f"LEAST({cols['ra_plus']}, 180.0)"
-    dlo = f"GREATEST({cols['dec']} - {cols['dec_minus']}, -90.0)"
-    dhi = f"LEAST({cols['dec']} + {cols['dec_plus']}, 90.0)"
-    full = f"({cols['ra_plus']} + {cols['ra_minus']} >= 360.0)"
+    lo, hi, dlo, dhi, full = _extents(cols)
     in_dec = (f"(GREATEST({cdec} - {rho}, -90.0) >= {dlo} AND "
               f"LEAST({cdec} + {rho}, 90.0) <= {dhi})")
     half = f"degrees(asin(LEAST(sin(radians({rho})) / cos(radians({cdec})), 1.0)))"
@@ -182,10 +189,8 @@ def circle_in_region_sql(row: str, level: int, ra: str, dec: str, radius: str,
     cols = _columns(row, level)
     cra, cdec, rho = _d(ra), _d(dec), _d(radius)
     distance = sky.great_circle_sql(cols["ra"], cols["dec"], cra, cdec)
-    return (f"(CASE WHEN {cols['shape']} = 'circle' THEN {distance} + {rho} <= {cols['r']}"
-            f" WHEN {cols['ra_plus']} IS NULL OR {cols['ra_minus']} IS NULL"
-            f" OR {cols['dec_plus']} IS NULL OR {cols['dec_minus']} IS NULL THEN {tiles_only}"
-            f" ELSE {_box_holds_circle(cols, cra, cdec, rho)} END)")
+    return _by_shape(cols, f"{distance} + {rho} <= {cols['r']}", tiles_only,
+                     _box_holds_circle(cols, cra, cdec, rho))
 
 
 def is_region_column(e: Expr) -> bool:
