@@ -72,27 +72,28 @@ def _warn_once(what: str, exc: OSError) -> None:
     )
 
 
-def lower_thread(niceness: int) -> bool:
-    """Lower the calling thread's priority to ``niceness`` (never raise it). Whether it
-    now runs at ``niceness`` or lower."""
-    tid = threading.get_native_id()
+def _lower_task(tid: int, niceness: int, what: str) -> bool:
+    """Lower task (process or thread) ``tid`` to ``niceness``, never raising it; on a
+    refusal warn once about ``what``. Whether it now runs at ``niceness`` or lower."""
     try:
         if os.getpriority(os.PRIO_PROCESS, tid) < niceness:
             os.setpriority(os.PRIO_PROCESS, tid, niceness)
     except OSError as exc:
-        _warn_once("a worker thread", exc)
+        _warn_once(what, exc)
         return False
     return True
+
+
+def lower_thread(niceness: int) -> bool:
+    """Lower the calling thread's priority to ``niceness`` (never raise it). Whether it
+    now runs at ``niceness`` or lower."""
+    return _lower_task(threading.get_native_id(), niceness, "a worker thread")
 
 
 def lower_process(pid: int, niceness: int) -> bool:
     """Lower process ``pid`` to ``niceness``, and its scheduling group (autogroup) with it
     where the kernel has one (see the module's notes). Whether the process was lowered."""
-    try:
-        if os.getpriority(os.PRIO_PROCESS, pid) < niceness:
-            os.setpriority(os.PRIO_PROCESS, pid, niceness)
-    except OSError as exc:
-        _warn_once("a PostgreSQL backend", exc)
+    if not _lower_task(pid, niceness, "a PostgreSQL backend"):
         return False
     try:
         _lower_group(Path(f"/proc/{pid}/autogroup"), niceness)
