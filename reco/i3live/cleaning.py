@@ -29,9 +29,9 @@ def pairs_within(positions: NDArray[np.float64],
     """Every pair ``i < j`` of ``positions`` (n, 3) at most ``radius`` apart, as ``(i, j)``,
     by ``i`` then ``j``: the pairs ``scipy.spatial.cKDTree.query_pairs`` finds.
 
-    All pairs are measured, a block of rows at a time: the few hundred sensors of an event
-    take well under a millisecond, where importing scipy.spatial took 0.2–0.4 s of every
-    ``nufair scan``; the whole detector (5160 sensors), ~0.1 s. The squared distance is
+    All pairs are measured, a block of rows at a time: 175 sensors (IceCube-231202A) take
+    0.5 ms, 1000 sensors 3 ms, the whole detector 45 ms, where importing scipy.spatial took
+    0.2–0.4 s of every ``nufair scan`` of an I3Live message. The squared distance is
     summed as cKDTree sums it, ``(dx² + dy²) + dz²``, and compared with ``radius²``, so a
     pair at the boundary falls on the same side.
 
