@@ -12,7 +12,8 @@ Two modes:
   :func:`reco.scan.run_scan` to its regions) and the difference, the time outside the scan.
   With ``--against DIR`` each run is paired with one of the checkout in DIR (its own
   ``PYTHONPATH``), back to back, for an A/B comparison on a shared machine. Medians at the
-  end, with the load average before and after.
+  end, with the load average before and after. ``--timeline`` prints when each step of each
+  run ran, and how many modules the command had imported (scipy's, astropy's, ...).
 """
 
 from __future__ import annotations
@@ -168,6 +169,18 @@ class _Recorder:
         return module
 
 
+#: Packages whose modules the child counts at its end (``--timeline`` prints them).
+_COUNTED = ("scipy", "astropy", "numba", "healpy", "mocpy", "matplotlib", "distributed")
+
+
+def _module_counts() -> dict[str, int]:
+    """Modules imported so far: in all, and of each package of :data:`_COUNTED`."""
+    counts = {"all": len(sys.modules)}
+    for package in _COUNTED:
+        counts[package] = sum(1 for m in sys.modules if m.partition(".")[0] == package)
+    return counts
+
+
 def _child(timing_file: Path, argv: list[str]) -> int:
     """Run ``nufair <argv>`` here as the program runs, recording when the functions of
     :data:`_TIMED` ran and when the command ended, into ``timing_file``."""
@@ -181,6 +194,7 @@ def _child(timing_file: Path, argv: list[str]) -> int:
 
     def done() -> None:
         timing["end_wall"], timing["end_cpu"] = time.perf_counter() - T0, time.process_time()
+        timing["modules"] = _module_counts()
         timing_file.write_text(json.dumps(timing))
 
     # As the program runs: nufair.cli.program where there is one (it may end the process
@@ -228,6 +242,9 @@ def _run_cli(
         for name, thread, start, end, c in sorted(t["spans"], key=lambda sp: sp[2]):
             print(f"    {start:6.2f} – {end:6.2f} s  {name} ({thread}, {c:.2f} s CPU)")
         print(f"    {t['end_wall']:6.2f} s  command done, process gone at +{wall:.2f} s")
+        counts = t.get("modules", {})
+        if counts:
+            print("    modules imported: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return {
         "wall": wall,
         "scan": scan[3] - scan[2],

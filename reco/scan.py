@@ -111,11 +111,14 @@ def run_scan(
     ScanResult
         With 50 % / 90 % regions filled in (Wilks and calibrated thresholds).
     """
-    from reco.cascade import resolve_hypothesis, run_cascade_scan
+    from reco.cascade import resolve_hypothesis
     from reco.regions import compute_regions
 
     config = resolve_hypothesis(config or ScanConfig(), event, detector, stream)
     if config.hypothesis == "cascade":
+        # Only here: the cascade's fits import scipy.optimize, which a track never uses.
+        from reco.cascade import run_cascade_scan
+
         return run_cascade_scan(event, detector, config, progress, cancel)
     start = _time.perf_counter()
     prep = prepare(event, detector)

@@ -9,7 +9,21 @@
 ===============  ===========================================================================
 """
 
+from typing import TYPE_CHECKING, Any
+
 from reco.cascade.hypothesis import choose_hypothesis, resolve_hypothesis
-from reco.cascade.scan import run_cascade_scan
+
+if TYPE_CHECKING:
+    from reco.cascade.scan import run_cascade_scan
 
 __all__ = ["choose_hypothesis", "resolve_hypothesis", "run_cascade_scan"]
+
+
+def __getattr__(name: str) -> Any:
+    """:func:`run_cascade_scan`, imported on first use: its fits import ``scipy.optimize``
+    and ``scipy.special``, which a track's scan (and a track-or-cascade choice) never needs."""
+    if name == "run_cascade_scan":
+        from reco.cascade.scan import run_cascade_scan
+
+        return run_cascade_scan
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
