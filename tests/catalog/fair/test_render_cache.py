@@ -4,6 +4,7 @@ does not move the DOI's ``updated_at``) is rendered anew."""
 
 from __future__ import annotations
 
+import functools
 import json
 import warnings
 
@@ -92,7 +93,7 @@ def test_the_cache_is_bounded_and_drops_the_least_recent() -> None:
         return str(i).encode()
 
     for i in range(3):
-        cache.get(i, lambda i=i: make(i))
+        cache.get(i, functools.partial(make, i))
     assert cache.get(0, lambda: make(99)) == b"0"  # a hit: 0 is now the most recent
     cache.get(3, lambda: make(3))  # 1, the least recent, goes
     assert len(cache) == 3
