@@ -5,7 +5,9 @@ both sides alike.
 Each round starts a server with one side's environment (e.g. ``NUFAIR_BULK_NICENESS=0``
 against the default), runs the normal clients and the floods for ``--seconds``, and keeps
 the ``/healthz`` probes, the event-loop lag split (:mod:`nufair.health_loop`), the normal
-clients' errors and the server's RSS peak. The report gives each round and, per side, the
+clients' errors, the server's RSS peak and its CPU time per request of the normal clients
+(less noisy than the p99 on a shared machine, where a lowered generator sends fewer
+requests when the machine is busy). The report gives each round and, per side, the
 median of the rounds and the pooled ``/healthz`` percentiles, with the 1-minute load
 average before each round.
 
@@ -18,8 +20,10 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+from contextlib import suppress
 from typing import Any
 
+import psutil
 from sqlalchemy import create_engine, text
 
 from bench.floods import FloodPlan
@@ -47,6 +51,7 @@ def one_round(
     load = os.getloadavg()[0]
     with serving(url, load_sample=False, extra_env=env) as server:
         available = probe(server.base)
+        cpu_before = server_cpu_s(server.pid)
         report = run_load_yielding(
             generator_niceness,
             base=server.base,
@@ -56,6 +61,7 @@ def one_round(
             plan=FloodPlan(),
             available=available,
         )
+        cpu = server_cpu_s(server.pid) - cpu_before
     ms = [1e3 * p.latency_s for p in report.probes[HEALTHZ]]
     requests = sum(len(v) for v in report.latencies.values())
     return {
@@ -70,7 +76,26 @@ def one_round(
         "error_kinds": _error_kinds(report.errors),
         "rss_peak_mb": max(report.rss.samples, default=0) / 2**20,
         "loop": report.loop,
+        "server_cpu_s": cpu,
+        "cpu_ms_per_request": 1e3 * cpu / requests if requests else float("nan"),
     }
+
+
+def server_cpu_s(pid: int) -> float:
+    """CPU seconds (user and system) used so far by the server ``pid`` and its living
+    children (the ADQL parse workers): not its PostgreSQL backends, which are the
+    database's processes."""
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for p in procs:
+        with suppress(psutil.Error):
+            t = p.cpu_times()
+            total += t.user + t.system
+    return total
 
 
 def _error_kinds(errors: list[str]) -> dict[str, int]:
@@ -102,6 +127,8 @@ def side_summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         "median_loop_cpu_s": med("loop_cpu_s"),
         "median_runqueue_s": med("runqueue_s"),
         "median_gil_s": med("blocked_s"),
+        "median_cpu_ms_per_request": statistics.median(r["cpu_ms_per_request"]
+                                                       for r in rounds),
     }
 
 
@@ -138,7 +165,8 @@ def main() -> None:
                     f"{r['p99_ms']:.1f} ms, max {r['max_ms']:.0f} ms, "
                     f"{r['over_100ms']}/{len(r['healthz_ms'])} over 100 ms; "
                     f"{r['errors']} errors of {r['requests']} {r['error_kinds'] or ''}; "
-                    f"RSS {r['rss_peak_mb']:.0f} MiB; "
+                    f"RSS {r['rss_peak_mb']:.0f} MiB; server CPU {r['server_cpu_s']:.1f} s "
+                    f"({r['cpu_ms_per_request']:.1f} ms/request); "
                     f"lag {loop.get('lag_total_s', 0):.1f} s = loop CPU "
                     f"{loop.get('loop_cpu_s', 0):.1f} + run queue "
                     f"{loop.get('runqueue_s', 0):.1f} + GIL ≥ {loop.get('blocked_s', 0):.1f}",
@@ -162,7 +190,8 @@ def main() -> None:
             f"rounds {s['median_round_p99_ms']:.1f}); {s['errors']} errors of "
             f"{s['requests']}; RSS peak {s['rss_peak_mb']:.0f} MiB; median lag "
             f"{s['median_lag_s']:.1f} s = loop CPU {s['median_loop_cpu_s']:.1f} + run "
-            f"queue {s['median_runqueue_s']:.1f} + GIL ≥ {s['median_gil_s']:.1f}"
+            f"queue {s['median_runqueue_s']:.1f} + GIL ≥ {s['median_gil_s']:.1f}; median "
+            f"server CPU {s['median_cpu_ms_per_request']:.1f} ms/request"
         )
     print(f"written {write_result('load_ab', result)}")
 

@@ -4,8 +4,10 @@
 latency was the time the loop thread waited for a CPU (the lag probe of
 :mod:`nufair.health_loop`: 20 of 25 s of lag in a minute were run-queue waits). What took
 the CPUs is the bulk work of the requests: handler threads writing answers, and PostgreSQL
-backends running queries. With ``NUFAIR_BULK_NICENESS`` (default 10) the server gives the
-database's share a lower priority than its loop, so that the kernel runs the loop first:
+backends running queries. With ``NUFAIR_BULK_NICENESS`` (default 19: a scheduling weight
+of 15 against the loop's 1024; 10 weighs 110 and left the loop a longer run-queue wait in
+the A/B of the sixth session, bench/RESULTS.md) the server gives the database's share a
+lower priority than its loop, so that the kernel runs the loop first:
 
 * the PostgreSQL backends of the VO engine (TAP, cone search, DataLink: the queries any
   anonymous client can make heavy) are lowered as they connect (:func:`lower_backends`),

@@ -92,7 +92,7 @@ class Settings(BaseSettings):
         default=0.001, gt=0, le=0.1,
         description="Python's thread switch interval in the server (sys.setswitchinterval).")
     bulk_niceness: int = Field(
-        default=10, ge=0, le=19,
+        default=19, ge=0, le=19,
         description="CPU niceness of the VO engine's PostgreSQL backends (TAP, cone "
         "search, DataLink) when the database runs on this machine, below the event "
         "loop's; 0: off.")

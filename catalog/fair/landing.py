@@ -43,6 +43,7 @@ from catalog.fair.http import (
 )
 from catalog.fair.ranges import byte_range
 from catalog.fair.records import AlertRecord
+from catalog.fair.render_cache import RENDERINGS, fingerprint
 from catalog.storage.fair import ArtifactRead
 from catalog.storage.fair_pages import notice_bytes, notices_of_event
 
@@ -78,10 +79,32 @@ SIZED_EXPORTS = ("datacite-xml", "datacite-json", "dcat-ttl")
 
 
 def full_jsonld(rec: AlertRecord, cfg: FairConfig) -> dict[str, Any]:
-    """The record's JSON-LD with its other metadata exports sized and checksummed."""
-    bodies = [(fmt, signposts.EXPORT_TYPES[fmt][0], render_export(rec, cfg, fmt)[0])
-              for fmt in SIZED_EXPORTS]
-    return jsonld.to_jsonld(rec, cfg, bodies)
+    """The record's JSON-LD with its other metadata exports sized and checksummed.
+
+    Kept for the record's next view while the record is unchanged
+    (:mod:`catalog.fair.render_cache`): the dict is shared, callers only read it.
+    """
+    return _full_jsonld(rec, cfg, fingerprint(rec))
+
+
+def _full_jsonld(rec: AlertRecord, cfg: FairConfig, print_: bytes) -> dict[str, Any]:
+    def make() -> dict[str, Any]:
+        bodies = [(fmt, signposts.EXPORT_TYPES[fmt][0], _export(rec, cfg, fmt, None, print_))
+                  for fmt in SIZED_EXPORTS]
+        return jsonld.to_jsonld(rec, cfg, bodies)
+
+    return RENDERINGS.get(("full-json-ld", cfg, print_), make)
+
+
+def _export(rec: AlertRecord, cfg: FairConfig, fmt: str, style: str | None,
+            print_: bytes) -> bytes:
+    """One export's body, kept while the record is unchanged (``print_``: its
+    fingerprint)."""
+    if fmt == "json-ld":
+        return RENDERINGS.get((fmt, cfg, print_),
+                              lambda: _json(_full_jsonld(rec, cfg, print_)))
+    render = _RENDER[fmt]
+    return RENDERINGS.get((fmt, style, cfg, print_), lambda: render(rec, cfg, style))
 
 
 #: The renderers of the exports: (record, config, citation style) → body.
@@ -106,14 +129,14 @@ def _rdf(rec: AlertRecord, cfg: FairConfig, rdf_format: str) -> bytes:
 
 def render_export(rec: AlertRecord, cfg: FairConfig, fmt: str,
                   style: str | None = None) -> tuple[bytes, str]:
-    """(body, media type) of one export of a record (``style``: of ``bibliography``)."""
+    """(body, media type) of one export of a record (``style``: of ``bibliography``),
+    kept for the next request while the record is unchanged."""
     if fmt == "linkset":
         return _json(signposts.linkset(rec, cfg)), "application/linkset+json"
-    render = _RENDER.get(fmt)
-    if render is None:
+    if fmt not in _RENDER:
         raise NotFound(f"no export format {fmt!r}",
                        details={"available": sorted(signposts.EXPORT_TYPES)})
-    return render(rec, cfg, style), signposts.EXPORT_TYPES[fmt][0]
+    return _export(rec, cfg, fmt, style, fingerprint(rec)), signposts.EXPORT_TYPES[fmt][0]
 
 
 def _json(data: Any) -> bytes:

@@ -115,7 +115,7 @@ def _bulk_work_nice(settings: Settings) -> tuple[int, int, int | None]:
 
 
 def test_the_app_lowers_its_bulk_work(settings: Settings, db_url: str) -> None:
-    """By default a backend of the VO engine (and its group) runs at niceness 10 and
+    """By default a backend of the VO engine (and its group) runs at niceness 19 and
     handler threads keep their priority; ``bulk_thread_niceness`` lowers the threads,
     ``bulk_niceness=0`` leaves the backends alone."""
     local = is_local(create_engine(db_url))
@@ -123,7 +123,7 @@ def test_the_app_lowers_its_bulk_work(settings: Settings, db_url: str) -> None:
     worker, backend, group = _bulk_work_nice(settings)
     assert worker == base
     if local:
-        assert backend == 10 and group in (None, 10)
+        assert backend == 19 and group in (None, 19)
     changed = settings.model_copy(update={"bulk_niceness": 0, "bulk_thread_niceness": 12})
     worker, backend, group = _bulk_work_nice(changed)
     assert worker == max(12, base)

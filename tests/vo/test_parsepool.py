@@ -3,8 +3,10 @@ as a parse in the server, and a worker that takes too long is replaced."""
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -65,3 +67,22 @@ def test_a_worker_over_its_time_is_replaced(pool: parsepool.ParsePool,
     monkeypatch.setattr(parsepool, "WAIT_S", 60.0)
     tree, _ = pool.parse(LONG)
     assert tree == parser._parse(LONG)[0]
+
+
+def _worker_pid(pool: parsepool.ParsePool) -> int:
+    pid = pool._executor.submit(os.getpid).result(timeout=60)
+    assert isinstance(pid, int) and pid != os.getpid()
+    return pid
+
+
+def test_workers_run_below_the_server_in_a_group_of_their_own(
+        pool: parsepool.ParsePool) -> None:
+    """A worker leads a session of its own (so, with autogroup scheduling, a group of its
+    own), and it and that group run at the pool's niceness, as the kernel reports them."""
+    pid = _worker_pid(pool)
+    assert os.getsid(pid) == pid != os.getsid(0)
+    assert os.getpriority(os.PRIO_PROCESS, pid) >= parsepool.NICENESS
+    group = Path(f"/proc/{pid}/autogroup")
+    if group.exists():
+        assert int(group.read_text().split()[-1]) >= parsepool.NICENESS
+        assert group.read_text().split()[0] != Path("/proc/self/autogroup").read_text().split()[0]

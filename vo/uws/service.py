@@ -55,8 +55,14 @@ ORPHANED = ("the server executing this job stopped before the job finished "
 SHUT_DOWN = ("the server was shut down while this job was executing; "
              "submit the query again")
 
-#: A WAIT re-reads the phase at least this often, in case a notification was lost.
+#: A WAIT re-reads the phase at least this often while the listener is not connected
+#: (notifications are then lost; it wakes every WAIT when it connects again).
 WAIT_RECHECK_S = 1.0
+
+#: While the listener is connected a WAIT sleeps until a notification, the end of its wait
+#: or this long: a guard only (issue 12: 45 WAITs re-reading their job each second cost
+#: worker threads and queries under the floods).
+WAIT_GUARD_S = 30.0
 
 #: The listener pings its connection after this long without a notification.
 LISTEN_PING_S = 30.0
@@ -92,6 +98,8 @@ class JobService:
         self._wake = threading.Event()
         self._waiters: dict[str, set[Waiter]] = {}
         self._waiters_lock = threading.Lock()
+        #: Set while the listener holds a connection that LISTENs (see :meth:`wait`).
+        self.listening = threading.Event()
         self._pipe_r, self._pipe_w = os.pipe()
         self._threads: list[threading.Thread] = []
 
@@ -250,8 +258,10 @@ class JobService:
         """UWS 1.1 blocking poll: return when the phase leaves ``phase`` or time runs out.
 
         The job as it is then (None: deleted meanwhile). A coroutine: waiting holds no
-        thread. Woken by the notification of any process; the phase is also re-read (in a
-        worker thread, briefly) every :data:`WAIT_RECHECK_S`.
+        thread. The job is read (in a worker thread, briefly) once it is waited for, when a
+        notification of any process wakes it, and at the end; in between it is re-read
+        every :data:`WAIT_RECHECK_S` only while notifications may be lost (the listener
+        not connected), else every :data:`WAIT_GUARD_S`.
         """
         start_phase = phase or job.phase
         if start_phase not in ACTIVE or job.phase != start_phase:
@@ -266,9 +276,9 @@ class JobService:
                 remaining = deadline - monotonic()
                 if current is None or current.phase != start_phase or remaining <= 0:
                     return current
+                recheck = WAIT_GUARD_S if self.listening.is_set() else WAIT_RECHECK_S
                 with suppress(TimeoutError):
-                    await asyncio.wait_for(waiter.event.wait(),
-                                           min(remaining, WAIT_RECHECK_S))
+                    await asyncio.wait_for(waiter.event.wait(), min(remaining, recheck))
                 waiter.event.clear()
         finally:
             with self._waiters_lock:
@@ -319,6 +329,7 @@ class JobService:
             try:
                 listener = PhaseListener(self.storage.engine)
                 backoff = 0.5
+                self.listening.set()
                 self._notify_all()  # notifications may have been missed while disconnected
                 while not self._stop.is_set():
                     ready, _, _ = select.select([listener.fileno(), self._pipe_r], [], [],
@@ -333,10 +344,13 @@ class JobService:
                             self._wake.set()
                         self._notify(job_id)
             except Exception:  # reconnect; WAIT and the runners poll meanwhile
+                self.listening.clear()
+                self._notify_all()  # the WAITs poll at WAIT_RECHECK_S from now on
                 logger.warning("TAP job listener lost its connection", exc_info=True)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
             finally:
+                self.listening.clear()
                 if listener is not None:
                     listener.close()
 
