@@ -150,7 +150,8 @@ async def _running(app: NufairApp) -> AsyncIterator[None]:
                                settings.bulk_thread_niceness), \
                     _pid_sync(storage, settings), ingest_running(app, storage, settings), \
                     vo_running(app, engine, vo_engine), \
-                    parsing_in_processes(settings.adql_parse_processes):
+                    parsing_in_processes(settings.adql_parse_processes,
+                                         settings.bulk_niceness):
                 # The ADQL grammar's LALR tables are built on first use: ~1 s of pure
                 # Python, which the first TAP query under the floods spent beside the loop
                 # (py-spy, issue 12). Built now, they are also frozen with the rest.
