@@ -28,7 +28,7 @@ from sqlalchemy import create_engine, text
 
 from bench.floods import FloodPlan
 from bench.load import GENERATOR_NICENESS, probe, run_load_yielding
-from bench.monitor import HEALTHZ, pct
+from bench.monitor import HEALTHZ, pct, process_tree
 
 
 def parse_env(spec: str) -> dict[str, str]:
@@ -85,13 +85,8 @@ def server_cpu_s(pid: int) -> float:
     """CPU seconds (user and system) used so far by the server ``pid`` and its living
     children (the ADQL parse workers): not its PostgreSQL backends, which are the
     database's processes."""
-    try:
-        proc = psutil.Process(pid)
-        procs = [proc, *proc.children(recursive=True)]
-    except psutil.Error:
-        return 0.0
     total = 0.0
-    for p in procs:
+    for p in process_tree(pid):
         with suppress(psutil.Error):
             t = p.cpu_times()
             total += t.user + t.system

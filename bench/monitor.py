@@ -157,15 +157,19 @@ def monitoring(base: str, targets: list[tuple[str, float]], seconds: float,
             proc.kill()
 
 
-def process_rss(pid: int) -> int:
-    """Resident bytes of process ``pid`` and all its descendants (0: it is gone)."""
+def process_tree(pid: int) -> list[psutil.Process]:
+    """Process ``pid`` and all its living descendants (none: it is gone)."""
     try:
         proc = psutil.Process(pid)
-        procs = [proc, *proc.children(recursive=True)]
+        return [proc, *proc.children(recursive=True)]
     except psutil.Error:
-        return 0
+        return []
+
+
+def process_rss(pid: int) -> int:
+    """Resident bytes of process ``pid`` and all its descendants (0: it is gone)."""
     total = 0
-    for p in procs:
+    for p in process_tree(pid):
         with suppress(psutil.Error):  # a child that exited meanwhile
             total += p.memory_info().rss
     return total
