@@ -116,8 +116,10 @@ GROUP_TRIES = 5
 
 def _lower_group(group: Path, niceness: int) -> None:
     """Lower the autogroup whose ``/proc/<pid>/autogroup`` file is ``group``."""
-    current = int(group.read_text().split()[-1])  # "/autogroup-123 nice 0"
-    if current >= niceness:
+    fields = group.read_text().split()  # "/autogroup-123 nice 0"
+    if not fields:  # scheduled in a cgroup's group, not an autogroup: nothing to lower
+        return
+    if int(fields[-1]) >= niceness:
         return
     for attempt in range(GROUP_TRIES):
         fd = os.open(group, os.O_WRONLY)

@@ -23,9 +23,11 @@ def _nice(tid: int) -> int:
 
 
 def _group_nice(pid: int) -> int | None:
-    """The autogroup's nice value of ``pid`` (None: the kernel has no autogroup)."""
+    """The autogroup's nice value of ``pid`` (None: the kernel has no autogroup, or it
+    schedules ``pid`` in a cgroup's group, for which it prints nothing)."""
     path = Path(f"/proc/{pid}/autogroup")
-    return int(path.read_text().split()[-1]) if path.exists() else None
+    fields = path.read_text().split() if path.exists() else []
+    return int(fields[-1]) if fields else None
 
 
 def _thread_nice(name: str) -> int:

@@ -84,5 +84,10 @@ def test_workers_run_below_the_server_in_a_group_of_their_own(
     assert os.getpriority(os.PRIO_PROCESS, pid) >= parsepool.NICENESS
     group = Path(f"/proc/{pid}/autogroup")
     if group.exists():
-        assert int(group.read_text().split()[-1]) >= parsepool.NICENESS
-        assert group.read_text().split()[0] != Path("/proc/self/autogroup").read_text().split()[0]
+        # The kernel prints nothing for a task whose scheduling group is a cgroup rather than
+        # an autogroup (as CI's runner may be); each file is read once and compared whole.
+        worker = group.read_text().split()
+        server = Path("/proc/self/autogroup").read_text().split()
+        if worker:
+            assert int(worker[-1]) >= parsepool.NICENESS
+            assert not server or worker[0] != server[0]
