@@ -26,7 +26,7 @@ STATISTICS = {
     "cascade": "2ΔLLH at the true direction's pixel of the production cascade scan map "
     "(reco.cascade.run_cascade_scan), against the best fit",
 }
-"""The per-event statistic whose quantiles are the thresholds."""
+"""The per-event statistic whose order statistics are the thresholds."""
 MIN_BIN_EVENTS = 20
 """A proxy bin with fewer events takes the hypothesis' overall thresholds."""
 
@@ -57,8 +57,10 @@ def calibration_record(
         if len(kinds) > 1
         else STATISTICS[kinds[0]],
         "bin_by": "energy proxy at the best fit [TeV]",
+        "threshold_rule": "split-conformal: in each bin the ⌈(n+1)·c⌉-th smallest of its n "
+        "statistics (c = 0.5, 0.9), which covers a fresh event with probability ≥ c",
         "split": "out-of-sample coverage: halves by parity of the position in index order "
-        "within the bin, each half's quantiles applied to the other half",
+        "within the bin, each half's thresholds (same rule) applied to the other half",
         "command": command,
         "date": date,
         "seed": summary["seed"],

@@ -6,7 +6,9 @@
 - **What a split should give**: with continuous statistics, a threshold that is NumPy's
   linearly interpolated ``level`` quantile of ``n`` training events covers a fresh event with
   expectation :math:`(h + 1)/(n + 1)`, :math:`h = \\mathrm{level}\\,(n - 1)`
-  (:func:`expected_split_coverage`): 0.883 rather than 0.9 for halves of 95 events.
+  (:func:`expected_split_coverage`): 0.883 rather than 0.9 for halves of 95 events. The
+  split-conformal rank the thresholds use since the seventh session gives
+  :math:`\\lceil (n+1)c \\rceil/(n+1) \\ge c` (:func:`expected_conformal_coverage`).
 - **Areas**: the 90 % / 50 % area of each scanned event at its bin's threshold, interpolated
   (log-log) in the areas the rows recorded at :data:`bench.systematics.AREA_THRESHOLDS`.
 
@@ -27,7 +29,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import beta, binom
 
-from bench.systematics import AREA_THRESHOLDS, ROWS
+from bench.systematics import AREA_THRESHOLDS, ROWS, conformal_rank
 from reco.regions import thresholds_for
 
 
@@ -40,6 +42,16 @@ def expected_split_coverage(n_train: int, level: float) -> float:
     """
     h = level * (n_train - 1)
     return (h + 1.0) / (n_train + 1.0)
+
+
+def expected_conformal_coverage(n_train: int, level: float) -> float:
+    """Expected coverage of a fresh event by the split-conformal threshold of ``n_train``
+    events (:func:`bench.systematics.conformal_threshold`): rank over ``n_train + 1``.
+
+    >>> round(expected_conformal_coverage(119, 0.9), 4)
+    0.9
+    """
+    return conformal_rank(n_train, level) / (n_train + 1.0)
 
 
 def clopper_pearson(k: int, n: int, cl: float = 0.68) -> tuple[float, float]:
@@ -128,6 +140,9 @@ def main() -> None:
         "median_area_deg2": median_areas(rows, calib, args.kind),
         "expected_split_coverage_90": {
             str(n): expected_split_coverage(n, 0.9) for n in (47, 48, 60, 100)
+        },
+        "expected_conformal_coverage_90": {
+            str(n): expected_conformal_coverage(n, 0.9) for n in (47, 48, 60, 100, 119, 135)
         },
     }
     print(json.dumps(report, indent=1, default=str))
