@@ -372,6 +372,8 @@ def main() -> None:
                     help="niceness of the clients' and floods' process (default: "
                          f"{GENERATOR_NICENESS}, as if the clients ran elsewhere; 0: at the "
                          "server's priority)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="uvicorn worker processes of the server (docs/deploy.md; default 1)")
     ap.add_argument("--kill-above-gb", type=float, default=None,
                     help="kill the server (and end the run) above this RSS; default: 4 GiB "
                          "or half the available memory")
@@ -379,7 +381,7 @@ def main() -> None:
     kinds = {k.strip() for k in args.flood_kinds.split(",") if k.strip()}
     plan = FloodPlan(cross_joins=args.cross_joins).only(kinds) if args.floods else None
     cap = None if args.kill_above_gb is None else int(args.kill_above_gb * 1024**3)
-    with fresh_database() as url, serving(url) as server:
+    with fresh_database() as url, serving(url, workers=args.workers) as server:
         available = probe(server.base)
         report = run_load_yielding(args.generator_niceness, base=server.base,
                                    pid=server.pid, clients=args.clients,
@@ -387,6 +389,7 @@ def main() -> None:
                                    kill_above=cap)
     result = summarise(report, args.clients, available, plan)
     result["generator_niceness"] = args.generator_niceness
+    result["server_workers"] = args.workers
     result["server_bulk_niceness"] = os.environ.get("NUFAIR_BULK_NICENESS", "default")
     print_result(result)
     print(f"written {write_result('load', result)}")

@@ -12,7 +12,8 @@ median of the rounds and the pooled ``/healthz`` percentiles, with the 1-minute 
 average before each round.
 
 Run: ``.venv/bin/python -m bench.load_ab --a NUFAIR_BULK_NICENESS=0 --b "" --rounds 3``
-(``""``: the defaults).
+(``""``: the defaults). ``WORKERS=N`` in a side is not passed to the server: it runs
+uvicorn with ``--workers N`` (docs/deploy.md), every other pair is the server's environment.
 """
 
 from __future__ import annotations
@@ -49,7 +50,9 @@ def one_round(
         conn.execute(text("DELETE FROM uws_jobs"))
     engine.dispose()
     load = os.getloadavg()[0]
-    with serving(url, load_sample=False, extra_env=env) as server:
+    server_env = {k: v for k, v in env.items() if k != "WORKERS"}
+    workers = int(env.get("WORKERS", "1"))
+    with serving(url, load_sample=False, workers=workers, extra_env=server_env) as server:
         available = probe(server.base)
         cpu_before = server_cpu_s(server.pid)
         report = run_load_yielding(
