@@ -56,8 +56,9 @@ async def tap_sync(request: Request, vo: VoCtx) -> Response:
     params, files = await read_params(request, vo.config.max_upload_bytes)
     ticket = await vo.slots.enter()
     try:
-        stream = await run_in_threadpool(TapService(vo.storage, vo.config).open, params,
-                                         files, False, ticket.admit)
+        stream = await anyio.to_thread.run_sync(
+            TapService(vo.storage, vo.config).open, params, files, False, ticket.admit,
+            limiter=vo.slots.threads)
     except BaseException:
         ticket.leave()
         raise
@@ -94,12 +95,13 @@ class BudgetedStream(StreamingResponse):
 
 
 async def _stream_body(stream: TapStream, ticket: SyncTicket) -> AsyncIterator[bytes]:
-    """The chunks of ``stream``, each written in a worker thread; the connection and the
-    slots are given back however the answer ends (client gone included)."""
+    """The chunks of ``stream``, each written in one of the slots' threads; the connection
+    and the slots are given back however the answer ends (client gone included)."""
     chunks = stream.chunks()
+    threads = ticket.slots.threads
     try:
         while True:
-            chunk = await run_in_threadpool(next, chunks, None)
+            chunk = await anyio.to_thread.run_sync(next, chunks, None, limiter=threads)
             if chunk is None:
                 return
             if chunk:
@@ -109,7 +111,7 @@ async def _stream_body(stream: TapStream, ticket: SyncTicket) -> AsyncIterator[b
         raise
     finally:
         with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(_close, chunks, stream)
+            await anyio.to_thread.run_sync(_close, chunks, stream, limiter=threads)
         ticket.leave()
 
 

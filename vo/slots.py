@@ -4,13 +4,16 @@ Each synchronous query holds a pooled connection of the VO engine while its answ
 written; :class:`SyncSlots` caps them below the pool's size so that cone searches and
 DataLink still get a connection, and caps apart the queries the planner expects to be
 heavy, so that heavy queries cannot starve small ones (issue 12: 25 cross joins made a small
-query wait 27.6 s).
+query wait 27.6 s). The queries also run in threads of their own (:attr:`SyncSlots.threads`,
+one a slot), not in the server's shared handler threads: a slot's query may block for the
+whole statement timeout, and it must not take a thread that pages and cone searches need.
 """
 
 from __future__ import annotations
 
 import asyncio
 
+import anyio
 import anyio.from_thread
 
 from vo.config import VoConfig
@@ -37,6 +40,9 @@ class SyncSlots:
         self.heavy_wait_s = wait_s if heavy_wait_s is None else heavy_wait_s
         self._all = asyncio.Semaphore(slots)
         self._heavy = asyncio.Semaphore(heavy)
+        #: The worker threads of the admitted queries, one a slot (``anyio.to_thread``'s
+        #: ``limiter``): opening a query, writing its answer and closing it run there.
+        self.threads = anyio.CapacityLimiter(slots)
 
     @classmethod
     def of(cls, cfg: VoConfig) -> SyncSlots:
