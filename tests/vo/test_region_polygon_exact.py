@@ -30,6 +30,7 @@ import csv
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pytest
@@ -199,12 +200,24 @@ def _region_curves(reg: Region) -> list[Path]:
     plus, minus = min(plus, 180.0), min(minus, 180.0)
     dlo, dhi = max(reg.dec - dminus, -90.0), min(reg.dec + dplus, 90.0)
     w, e = reg.ra - minus, reg.ra + plus
-    out: list[Path] = [
-        (lambda t, d=d: _unit(t, np.full_like(t, d)), w, e, float(np.cos(np.radians(d))))
-        for d in (dlo, dhi)]
+    out: list[Path] = [(partial(_parallel, d), w, e, float(np.cos(np.radians(d))))
+                       for d in (dlo, dhi)]
     if not full:
-        out += [(lambda t, m=m: _unit(np.full_like(t, m), t), dlo, dhi, 1.0) for m in (w, e)]
+        out += [(partial(_meridian, m), dlo, dhi, 1.0) for m in (w, e)]
     return out
+
+
+def _parallel(dec: float, ra: Arr) -> Arr:
+    return _unit(ra, np.full_like(ra, dec))
+
+
+def _meridian(ra: float, dec: Arr) -> Arr:
+    return _unit(np.full_like(dec, ra), dec)
+
+
+def _slack(ra: float, dec: float, rho: float, x: Arr) -> Arr:
+    """How far inside the circle (``ra``, ``dec``, ``rho``) each point is (degrees)."""
+    return np.asarray(rho - _sep(ra, dec, *_radec(x)))
 
 
 def _region_depth(reg: Region, x: Arr) -> Arr:
@@ -288,7 +301,7 @@ def _expected(shapes: list[Polygon], regions: list[Region]) -> Expected:
             curves = _region_curves(reg)
             deepest = _extreme(poly.depth, curves, True, tol)
             shallowest = _extreme(poly.depth, curves, False, tol)
-            inner = _extreme(lambda x, reg=reg: _region_depth(reg, x), poly.arcs(), False, tol)
+            inner = _extreme(partial(_region_depth, reg), poly.arcs(), False, tol)
             pair = (k, reg.name)
             if min(abs(deepest), abs(shallowest), abs(inner)) <= tol:
                 out.ties.add(pair)
@@ -359,8 +372,8 @@ def _circles(regions: list[Region], rng: np.random.Generator) -> Arr:
         size = _region_size(reg)
         ra = reg.ra + rng.uniform(-1, 1) * size
         dec = float(np.clip(reg.dec + rng.uniform(-1, 1) * size, -89, 89))
-        far = _extreme(lambda x, ra=ra, dec=dec: _sep(ra, dec, *_radec(x)),
-                       _region_curves(reg), True, np.inf)  # inf: always refined
+        far = -_extreme(partial(_slack, ra, dec, 0.0), _region_curves(reg), False,
+                        np.inf)  # inf: always refined
         out.append((ra % 360.0, dec, far * (1 + rng.choice([-1, 1]) * rng.uniform(1e-3, 0.3))))
     n = UNIFORM
     out += list(zip(rng.uniform(0, 360, n), np.degrees(np.arcsin(rng.uniform(-1, 1, n))),
@@ -384,8 +397,8 @@ def test_region_in_circle_as_computed_here(client: TestClient, sample: None,
     for k, (ra, dec, rho) in enumerate(circles):
         near = _sep(ra, dec, centres[:, 0], centres[:, 1]) <= rho + reach
         for reg in np.array(regions, dtype=object)[near]:
-            slack = _extreme(lambda x, ra=ra, dec=dec, rho=rho: rho - _sep(ra, dec, *_radec(x)),
-                             _region_curves(reg), False, TIE * rho)
+            slack = _extreme(partial(_slack, ra, dec, rho), _region_curves(reg), False,
+                             TIE * rho)
             if abs(slack) <= TIE * rho:
                 ties.add((k, reg.name))
             elif slack > 0:

@@ -4,8 +4,8 @@ Points carry their order-29 HEALPix index when one exists (an indexed column, a 
 computed at upload, or ``nufair.hpx29(ra, dec)``); constant shapes carry tile coverings.
 Predicates are an index pre-filter (a BitmapOr of ``hpx29`` ranges, or the SP-GiST tiles of
 a MOC column) AND the exact test (great-circle distance, polygon edge normals, and for a
-point in a MOC column, or a circle and a region column, the alert's published circle or box,
-:mod:`vo.adql.regions`). The distance
+point in a MOC column, or a constant circle, polygon or box and a region column, the alert's
+published circle or box, :mod:`vo.adql.regions` and :mod:`vo.adql.regionpolygons`). The distance
 is the one of :func:`catalog.sky.great_circle_sql`, the catalog's own.
 """
 

@@ -36,6 +36,11 @@ index, then the circle lies in the shape — two circles when the centres are at
 difference of the radii apart; a box when both of the circle's projections, on Dec and on
 RA, lie in the box's intervals.
 
+A constant POLYGON or BOX against a region column (INTERSECTS either order, CONTAINS
+either way) and ``CONTAINS(region90, CIRCLE)`` (the region lies in the circle) are exact in
+the same way: the tiles as the index, then the shape tests of
+:mod:`vo.adql.regionpolygons`. Against a region without extents the tiles decide.
+
 The views publish the shape of each region (``shape50`` / ``shape90``, issue 14): a circle
 is its radius ``r{level}`` alone (its four extents are null), a box its four half-widths.
 
@@ -224,8 +229,8 @@ def published_regions(args: list[Expr], name: str = "contains") -> list[Expr]:
         return args
     others = [a for a in args if not is_region_column(a)]
     shapes = len(args) == 2 and len(others) == 1 and (
-        others[0].kind == "circle" or (others[0].kind == "polygon"
-                                       and others[0].polygon is not None))
+        (others[0].kind == "circle" and others[0].is_const)
+        or (others[0].kind == "polygon" and others[0].polygon is not None))
     if not any(a.kind == "point" for a in others) and not shapes:
         raise AdqlError("a region column (region50, region90) in CONTAINS or INTERSECTS "
                         "meets a POINT, or a constant CIRCLE, POLYGON or BOX (INTERSECTS "
