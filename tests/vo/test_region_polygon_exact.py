@@ -50,7 +50,7 @@ Path = tuple[Curve, float, float, float]
 
 RNG_SEED = 1516
 #: Shapes drawn about every STRIDE-th region, and uniformly over the sphere.
-STRIDE, UNIFORM = 3, 60
+STRIDE, UNIFORM = 4, 45
 #: The smallest shape drawn (degrees): ConvexPolygon's convexity check (a vertex on the
 #: inner side of every edge within 1e-12) refuses polygons much smaller than this.
 MIN_SIZE = 0.02
