@@ -41,7 +41,7 @@ from sqlalchemy import text
 from catalog.importers import iter_paths, sample_paths
 from catalog.service import import_files
 from catalog.storage.events import CatalogStorage
-from tests.vo.test_region_circle_exact import Region, _in_box, _regions, _sep
+from tests.vo.test_region_circle_exact import Region, _in_box, _regions, _sep, reach_of
 
 Arr = NDArray[np.float64]
 Curve = Callable[[Arr], Arr]  # parameter values -> (n, 3) unit vectors
@@ -282,18 +282,10 @@ class Expected:
     ties: set[tuple[int, str]]
 
 
-def _reach(reg: Region) -> float:
-    if reg.r is not None:
-        return reg.r
-    assert reg.box is not None
-    plus, minus, dplus, dminus = reg.box
-    return max(dplus, dminus) + min(max(plus, minus), 180.0)
-
-
 def _expected(shapes: list[Polygon], regions: list[Region]) -> Expected:
     out = Expected(set(), set(), set(), set())
     centres = np.array([(reg.ra, reg.dec) for reg in regions])
-    reach = np.array([_reach(reg) for reg in regions])
+    reach = np.array([reach_of(reg) for reg in regions])
     for k, poly in enumerate(shapes):
         near = _sep(*poly.centre, centres[:, 0], centres[:, 1]) <= reach + poly.size + 0.5
         for reg in np.array(regions, dtype=object)[near]:
@@ -392,7 +384,7 @@ def test_region_in_circle_as_computed_here(client: TestClient, sample: None,
     circles = _circles(regions, np.random.default_rng(RNG_SEED + 3 * level))
     want = set()
     centres = np.array([(reg.ra, reg.dec) for reg in regions])
-    reach = np.array([_reach(reg) for reg in regions])
+    reach = np.array([reach_of(reg) for reg in regions])
     ties = set()
     for k, (ra, dec, rho) in enumerate(circles):
         near = _sep(ra, dec, centres[:, 0], centres[:, 1]) <= rho + reach
