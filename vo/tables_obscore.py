@@ -48,8 +48,13 @@ def region_description(level: int) -> str:
             "circle or box (a scan's contour: its MOC tiles, as covered by the circle's "
             "tiles, within the box). 1 = CONTAINS(CIRCLE(...), "
             f"region{level}) is exact as well: the circle lies in the published circle or "
-            "box. The column meets POINTs and CIRCLEs only in these "
-            f"predicates; overlaps with other shapes or MOCs are asked of moc{level}.")
+            f"box; and so are 1 = INTERSECTS(POLYGON(...), region{level}) (either order), "
+            f"1 = CONTAINS(POLYGON(...), region{level}) (the polygon lies in the region), "
+            f"1 = CONTAINS(region{level}, POLYGON(...)) and 1 = CONTAINS(region{level}, "
+            "CIRCLE(...)) (the region lies in the shape), a BOX(...) being the polygon of its "
+            "corners (a region without extents: decided by its MOC tiles against the shape's "
+            "covering). The shapes must be constant; overlaps with MOCs, other regions or "
+            f"shapes made of columns are asked of moc{level}.")
 
 
 def _obs(name: str, datatype: str, description: str, utype: str, ucd: str | None,

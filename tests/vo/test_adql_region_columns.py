@@ -120,17 +120,21 @@ def test_region_columns_answer_the_published_regions(sample: TestClient) -> None
     assert len(want) >= len(shapes)  # every alert's own best fit at least
 
 
-def test_region_columns_meet_points_and_circles_only_and_say_so(
+def test_region_columns_meet_constant_shapes_only_and_say_so(
         client: TestClient, alerts: list[NoticeRecord]) -> None:
-    """INTERSECTS(POLYGON, region90) is refused with the reason (a CIRCLE is exact:
-    ``test_region_circle_exact``); TAP_SCHEMA states that the column encloses the region
-    and that the predicates on it are exact."""
+    """INTERSECTS(region90, MOC) is refused with the reason (a constant CIRCLE, POLYGON or
+    BOX is exact: ``test_region_circle_exact``, ``test_region_polygon_exact``); TAP_SCHEMA
+    states that the column encloses the region and that the predicates on it are exact."""
+    r = client.post("/tap/sync", data={
+        "LANG": "ADQL", "QUERY": "SELECT name FROM nufair.alerts WHERE 1 = INTERSECTS("
+                                 "region90, MOC('4/1-7'))"})
+    assert r.status_code == 400
+    assert "meets a POINT, or a constant CIRCLE, POLYGON or BOX" in r.text
+    assert "moc90" in r.text
     r = client.post("/tap/sync", data={
         "LANG": "ADQL", "QUERY": "SELECT name FROM nufair.alerts WHERE 1 = INTERSECTS("
                                  "POLYGON('ICRS', 10, 10, 12, 10, 11, 12), region90)"})
-    assert r.status_code == 400
-    assert "meets a POINT, a CIRCLE in INTERSECTS, or holds a CIRCLE" in r.text
-    assert "moc90" in r.text
+    assert r.status_code == 200, r.text[:400]
     rows = _csv(client, "SELECT column_name, description FROM TAP_SCHEMA.columns WHERE "
                         "table_name = 'nufair.alerts' AND column_name LIKE 'region%'")
     text = dict((c, d) for c, d in rows)
@@ -141,6 +145,8 @@ def test_region_columns_meet_points_and_circles_only_and_say_so(
         assert "exact" in text[f"region{level}"]
         assert f"INTERSECTS(CIRCLE(...), region{level})" in text[f"region{level}"]
         assert f"CONTAINS(CIRCLE(...), region{level})" in text[f"region{level}"]
+        assert f"INTERSECTS(POLYGON(...), region{level})" in text[f"region{level}"]
+        assert f"CONTAINS(region{level}, POLYGON(...))" in text[f"region{level}"]
 
 
 @pytest.mark.parametrize("column", ["moc90", "region90", "region50"])

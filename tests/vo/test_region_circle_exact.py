@@ -287,10 +287,12 @@ def test_circle_in_region_as_computed_here(client: TestClient, sample: None) -> 
 
 
 def test_region_column_refuses_other_shapes(client: TestClient) -> None:
-    """A region inside a circle and a POLYGON stay refused with a clear message."""
-    for where in ("1 = CONTAINS(region90, CIRCLE('ICRS', 10, 10, 1))",
-                  "1 = INTERSECTS(POLYGON('ICRS', 10, 10, 12, 10, 11, 12), region90)"):
+    """A MOC and a shape made of columns stay refused with a clear message (a POLYGON, a
+    BOX and a region inside a CIRCLE are exact: ``test_region_polygon_exact``)."""
+    for where in ("1 = INTERSECTS(region90, MOC('5/1-3'))",
+                  "1 = CONTAINS(CIRCLE('ICRS', ra, dec, 1), region90)"):
         r = client.post("/tap/sync", data={"LANG": "ADQL", "RESPONSEFORMAT": "csv",
                                            "QUERY": f"SELECT name FROM nufair.alerts "
                                                     f"WHERE {where}"})
+        assert r.status_code == 400, where
         assert "a region column" in r.text, r.text[:400]

@@ -4,8 +4,8 @@ Points carry their order-29 HEALPix index when one exists (an indexed column, a 
 computed at upload, or ``nufair.hpx29(ra, dec)``); constant shapes carry tile coverings.
 Predicates are an index pre-filter (a BitmapOr of ``hpx29`` ranges, or the SP-GiST tiles of
 a MOC column) AND the exact test (great-circle distance, polygon edge normals, and for a
-point in a MOC column, or a circle and a region column, the alert's published circle or box,
-:mod:`vo.adql.regions`). The distance
+point in a MOC column, or a constant circle, polygon or box and a region column, the alert's
+published circle or box, :mod:`vo.adql.regions` and :mod:`vo.adql.regionpolygons`). The distance
 is the one of :func:`catalog.sky.great_circle_sql`, the catalog's own.
 """
 
@@ -21,12 +21,18 @@ from mocpy import MOC
 from catalog import sky
 from vo.adql import geometry as geo
 from vo.adql.mocsql import MocSql, TextMoc
+from vo.adql.regionpolygons import RegionPolygonSql
 from vo.adql.regions import circle_in_region_sql, circle_meets_region_sql, exact_region_sql
 from vo.adql.scope import Expr
 from vo.errors import AdqlError
 from vo.tables import TILES_RELATION, ColumnInfo
 
 Bind = Callable[..., str]
+
+
+def _is_region(e: Expr) -> bool:
+    """Whether ``e`` is a region column taken as its published region (marked exact)."""
+    return e.kind == "moc" and e.exact and e.moc is not None and e.region is not None
 
 #: Metadata (units, UCDs) of the computed columns of geometry functions.
 _DISTANCE = ColumnInfo("distance", "double", "Angular distance between two points.",
@@ -52,6 +58,7 @@ class GeometrySql:
         self.bind = bind
         self.point_index = point_index
         self.mocs = MocSql(bind)
+        self.regions = RegionPolygonSql(bind)
 
     # ------------------------------------------------------------ constructors
     def point(self, ra: Expr, dec: Expr) -> Expr:
@@ -190,13 +197,8 @@ class GeometrySql:
         """SQL boolean: geometry ``a`` lies inside ``b``."""
         if a.kind == "point":
             return self._point_in(a, b)
-        if a.kind == "circle" and b.kind == "moc" and b.exact and b.moc is not None \
-                and b.region is not None:
-            # A region column: the tiles are the index, the published shape decides.
-            ra, dec, radius = (p.sql for p in a.parts)
-            shape = circle_in_region_sql(b.region, b.moc[1], ra, dec, radius,
-                                         tiles_only=self.mocs.within(a, b))
-            return f"({self._tiles_meeting(a, b)} AND {shape})"
+        if _is_region(b) or _is_region(a):
+            return self._region_contains(a, b)
         if "moc" in (a.kind, b.kind) and b.kind != "point":
             return self.mocs.within(a, b)
         if a.kind == "circle" and b.kind == "circle":
@@ -245,15 +247,43 @@ class GeometrySql:
             tiles = self._tiles_meeting(a, b)
             if b.exact and b.region is not None:
                 # A region column: the tiles are the index, the published shape decides.
-                assert a.kind == "circle"
-                shape = circle_meets_region_sql(b.region, b.moc[1],
-                                                *(p.sql for p in a.parts))
+                if isinstance(a.polygon, geo.ConvexPolygon):
+                    shape = self.regions.polygon_meets_region(b.region, b.moc[1], a.polygon)
+                else:
+                    assert a.kind == "circle"
+                    shape = circle_meets_region_sql(b.region, b.moc[1],
+                                                    *(p.sql for p in a.parts))
                 return f"({tiles} AND {shape})"
             return tiles
         if a.kind == "circle" and b.kind == "circle":
             d = self._dist(Expr("", parts=a.parts[:2]), Expr("", parts=b.parts[:2]))
             return f"({d} <= {a.parts[2].sql} + {b.parts[2].sql})"
         raise AdqlError(f"INTERSECTS({a.kind.upper()}, {b.kind.upper()}) is not supported")
+
+    def _region_contains(self, a: Expr, b: Expr) -> str:
+        """SQL boolean: CONTAINS(a, b) where ``b`` (a constant CIRCLE or POLYGON lies in the
+        region) or ``a`` (the region lies in the constant CIRCLE or POLYGON) is a region
+        column: the region's tiles meet the shape's covering (the index), and the
+        published shape decides (:mod:`vo.adql.regions`, :mod:`vo.adql.regionpolygons`);
+        a region without extents is its tiles, whose containment then decides."""
+        region, shape = (b, a) if _is_region(b) else (a, b)
+        assert region.moc is not None and region.region is not None
+        row, level = region.region, region.moc[1]
+        poly = shape.polygon if isinstance(shape.polygon, geo.ConvexPolygon) else None
+        if poly is None and shape.kind != "circle":
+            raise AdqlError(f"CONTAINS({a.kind.upper()}, {b.kind.upper()}) is not supported")
+        tiles_only = self.mocs.within(a, b)
+        if shape is a and poly is not None:
+            test = self.regions.polygon_in_region(row, level, poly, tiles_only)
+        elif shape is a and shape.kind == "circle":
+            ra, dec, radius = (p.sql for p in a.parts)
+            test = circle_in_region_sql(row, level, ra, dec, radius, tiles_only=tiles_only)
+        elif poly is not None:
+            test = self.regions.region_in_polygon(row, level, poly, tiles_only)
+        else:
+            ra, dec, radius = (p.sql for p in b.parts)
+            test = self.regions.region_in_circle(row, level, ra, dec, radius, tiles_only)
+        return f"({self._tiles_meeting(shape, region)} AND {test})"
 
     # ----------------------------------------------------------------- helpers
     def _tiles_meeting(self, a: Expr, b: Expr) -> str:

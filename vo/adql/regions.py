@@ -36,6 +36,11 @@ index, then the circle lies in the shape — two circles when the centres are at
 difference of the radii apart; a box when both of the circle's projections, on Dec and on
 RA, lie in the box's intervals.
 
+A constant POLYGON or BOX against a region column (INTERSECTS either order, CONTAINS
+either way) and ``CONTAINS(region90, CIRCLE)`` (the region lies in the circle) are exact in
+the same way: the tiles as the index, then the shape tests of
+:mod:`vo.adql.regionpolygons`. Against a region without extents the tiles decide.
+
 The views publish the shape of each region (``shape50`` / ``shape90``, issue 14): a circle
 is its radius ``r{level}`` alone (its four extents are null), a box its four half-widths.
 
@@ -52,11 +57,12 @@ from vo.adql.scope import Expr, quote
 from vo.errors import AdqlError
 
 
-def _d(sql: str) -> str:
+def as_double(sql: str) -> str:
+    """``sql`` cast to double precision."""
     return f"CAST({sql} AS double precision)"
 
 
-def _ra_offset(ra: str, ra0: str) -> str:
+def ra_offset_sql(ra: str, ra0: str) -> str:
     """``(ra - ra0 + 180) % 360 - 180`` with Python's float ``%`` (sign of the divisor).
 
     Python computes ``fmod`` (exact) and adds 360 to a negative remainder; for the sums
@@ -71,19 +77,19 @@ def _ra_offset(ra: str, ra0: str) -> str:
             f" ELSE {x} - 360.0 * floor({x} / 360.0) END - 180.0)")
 
 
-def _box(ra: str, dec: str, cols: dict[str, str]) -> str:
+def box_sql(ra: str, dec: str, cols: dict[str, str]) -> str:
     """:func:`catalog.sky.in_box` of the point (ra, dec) in the row's box."""
     ra0, dec0 = cols["ra"], cols["dec"]
     plus, minus = cols["ra_plus"], cols["ra_minus"]
     in_dec = (f"({dec0} - {cols['dec_minus']} <= {dec} AND "
               f"{dec} <= {dec0} + {cols['dec_plus']})")
-    offset = _ra_offset(ra, ra0)
+    offset = ra_offset_sql(ra, ra0)
     # BETWEEN is -minus <= offset AND offset <= plus, with the offset written once
     in_ra = f"({plus} + {minus} >= 360.0 OR {offset} BETWEEN -{minus} AND {plus})"
     return f"({in_dec} AND {in_ra})"
 
 
-def _columns(row: str, level: int) -> dict[str, str]:
+def columns(row: str, level: int) -> dict[str, str]:
     """SQL of the row's columns that describe its ``level`` % region.
 
     These are the columns ``ix_revisions_region_shapes`` carries (migration 0022), so that
@@ -100,7 +106,7 @@ def _columns(row: str, level: int) -> dict[str, str]:
             "dec_minus": col(f"dec_err_minus_{level}")}
 
 
-def _by_shape(cols: dict[str, str], circle: str, tiles_only: str, box: str) -> str:
+def by_shape(cols: dict[str, str], circle: str, tiles_only: str, box: str) -> str:
     """SQL: ``circle`` for a circle region, ``tiles_only`` for a region without extents
     (its tiles are the region), ``box`` for an RA/Dec box."""
     return (f"(CASE WHEN {cols['shape']} = 'circle' THEN {circle}"
@@ -109,7 +115,7 @@ def _by_shape(cols: dict[str, str], circle: str, tiles_only: str, box: str) -> s
             f" ELSE {box} END)")
 
 
-def _extents(cols: dict[str, str]) -> tuple[str, str, str, str, str]:
+def extents(cols: dict[str, str]) -> tuple[str, str, str, str, str]:
     """SQL of the box's RA extents as :func:`catalog.sky.in_box` reads them (an RA offset
     in [-180, 180) against -minus .. plus: wider extents clamp), its Dec limits clamped to
     the poles, and whether it spans every RA: ``(lo, hi, dlo, dhi, full)``."""
@@ -122,17 +128,17 @@ def _extents(cols: dict[str, str]) -> tuple[str, str, str, str, str]:
 def exact_region_sql(row: str, level: int, ra: str, dec: str) -> str:
     """SQL boolean: the point (``ra``, ``dec``: SQL in degrees) lies in the published
     ``level`` % region of the alert row whose SQL alias is ``row``."""
-    cols = _columns(row, level)
-    pra, pdec = _d(ra), _d(dec)
+    cols = columns(row, level)
+    pra, pdec = as_double(ra), as_double(dec)
     distance = sky.great_circle_sql(cols["ra"], cols["dec"], pra, pdec)
-    return _by_shape(cols, f"{distance} <= {cols['r']}", "TRUE", _box(pra, pdec, cols))
+    return by_shape(cols, f"{distance} <= {cols['r']}", "TRUE", box_sql(pra, pdec, cols))
 
 
 def _box_meets_circle(cols: dict[str, str], cra: str, cdec: str, rho: str) -> str:
     """SQL boolean: the row's RA/Dec box and the circle (``cra``, ``cdec``, ``rho``: SQL
     in degrees) share a point; the box as :func:`catalog.sky.in_box` reads it."""
     ra0 = cols["ra"]
-    lo, hi, dlo, dhi, full = _extents(cols)
+    lo, hi, dlo, dhi, full = extents(cols)
     meridians = (f"({ra0} - {lo})", f"({ra0} + {hi})")
 
     def near(ra: str, dec: str) -> str:
@@ -140,7 +146,7 @@ def _box_meets_circle(cols: dict[str, str], cra: str, cdec: str, rho: str) -> st
 
     corners = [near(m, d) for m in meridians for d in (dlo, dhi)]
     # A constant-Dec edge: nearest at the centre's own RA when the box spans it.
-    offset = _ra_offset(cra, ra0)
+    offset = ra_offset_sql(cra, ra0)
     parallels = (f"(({full} OR {offset} BETWEEN -{lo} AND {hi}) AND "
                  f"(abs({cdec} - {dlo}) <= {rho} OR abs({cdec} - {dhi}) <= {rho}))")
     # A constant-RA edge (half a great circle): the foot of the perpendicular, when it
@@ -152,7 +158,7 @@ def _box_meets_circle(cols: dict[str, str], cra: str, cdec: str, rho: str) -> st
         foot = f"degrees(atan2(sin(radians({cdec})), {along}))"
         feet.append(f"({along} >= 0.0 AND {foot} BETWEEN {dlo} AND {dhi} AND "
                     f"abs(cos(radians({cdec})) * sin(radians({cra} - {m}))) <= {sin_rho})")
-    inside = _box(cra, cdec, cols)
+    inside = box_sql(cra, cdec, cols)
     return "(" + " OR ".join([inside, parallels, *corners, *feet]) + ")"
 
 
@@ -162,10 +168,10 @@ def circle_meets_region_sql(row: str, level: int, ra: str, dec: str, radius: str
 
     A region without extents is its tiles: TRUE here, the tiles' test decides.
     """
-    cols = _columns(row, level)
-    cra, cdec, rho = _d(ra), _d(dec), _d(radius)
+    cols = columns(row, level)
+    cra, cdec, rho = as_double(ra), as_double(dec), as_double(radius)
     distance = sky.great_circle_sql(cols["ra"], cols["dec"], cra, cdec)
-    return _by_shape(cols, f"{distance} <= {cols['r']} + {rho}", "TRUE",
+    return by_shape(cols, f"{distance} <= {cols['r']} + {rho}", "TRUE",
                      _box_meets_circle(cols, cra, cdec, rho))
 
 
@@ -178,11 +184,11 @@ def _box_holds_circle(cols: dict[str, str], cra: str, cdec: str, rho: str) -> st
     ``[max(δ - ρ, -90), min(δ + ρ, 90)]``, and its RA range, all RAs when it holds a pole
     (``ρ >= 90 - |δ|``), else ``α ± asin(sin ρ / cos δ)`` (the meridians tangent to it).
     """
-    lo, hi, dlo, dhi, full = _extents(cols)
+    lo, hi, dlo, dhi, full = extents(cols)
     in_dec = (f"(GREATEST({cdec} - {rho}, -90.0) >= {dlo} AND "
               f"LEAST({cdec} + {rho}, 90.0) <= {dhi})")
     half = f"degrees(asin(LEAST(sin(radians({rho})) / cos(radians({cdec})), 1.0)))"
-    offset = _ra_offset(cra, cols["ra"])
+    offset = ra_offset_sql(cra, cols["ra"])
     in_ra = (f"(CASE WHEN {full} THEN TRUE WHEN {rho} >= 90.0 - abs({cdec}) THEN FALSE"
              f" ELSE {offset} - {half} >= -{lo} AND {offset} + {half} <= {hi} END)")
     return f"({in_dec} AND {in_ra})"
@@ -197,10 +203,10 @@ def circle_in_region_sql(row: str, level: int, ra: str, dec: str, radius: str,
     apart; a box by :func:`_box_holds_circle`; a region without extents is its tiles, and
     ``tiles_only`` (SQL: the circle's covering lies in the row's tiles) decides.
     """
-    cols = _columns(row, level)
-    cra, cdec, rho = _d(ra), _d(dec), _d(radius)
+    cols = columns(row, level)
+    cra, cdec, rho = as_double(ra), as_double(dec), as_double(radius)
     distance = sky.great_circle_sql(cols["ra"], cols["dec"], cra, cdec)
-    return _by_shape(cols, f"{distance} + {rho} <= {cols['r']}", tiles_only,
+    return by_shape(cols, f"{distance} + {rho} <= {cols['r']}", tiles_only,
                      _box_holds_circle(cols, cra, cdec, rho))
 
 
@@ -212,24 +218,26 @@ def is_region_column(e: Expr) -> bool:
 def published_regions(args: list[Expr], name: str = "contains") -> list[Expr]:
     """The operands of CONTAINS or INTERSECTS (``name``), a region polygon column taken
     as the published region it draws (the MOC column of its level, marked ``exact``: its
-    point and circle predicates test the shape); the other operands are kept as they are.
+    predicates test the shape); the other operands are kept as they are.
 
-    A region column meets a POINT, a CIRCLE in INTERSECTS, or holds a CIRCLE in
-    ``CONTAINS(CIRCLE, region)``; an overlap of the region with another shape or a MOC is
-    asked of ``moc50`` / ``moc90`` (tiles, stated as such).
+    A region column meets a POINT; and a constant CIRCLE, POLYGON or BOX in INTERSECTS
+    (either order) and in CONTAINS (either way: the shape in the region, or the region in
+    the shape). An overlap of the region with another region, a MOC or a shape made of
+    columns is asked of ``moc50`` / ``moc90`` (tiles, stated as such).
     """
     if not any(is_region_column(a) for a in args):
         return args
-    kinds = {a.kind for a in args if not is_region_column(a)}
-    circle_in = (name == "contains" and len(args) == 2 and args[0].kind == "circle"
-                 and is_region_column(args[1]))
-    if "point" not in kinds and not (name == "intersects" and kinds == {"circle"}) \
-            and not circle_in:
+    others = [a for a in args if not is_region_column(a)]
+    shapes = len(args) == 2 and len(others) == 1 and (
+        (others[0].kind == "circle" and others[0].is_const)
+        or (others[0].kind == "polygon" and others[0].polygon is not None))
+    if not any(a.kind == "point" for a in others) and not shapes:
         raise AdqlError("a region column (region50, region90) in CONTAINS or INTERSECTS "
-                        "meets a POINT, a CIRCLE in INTERSECTS, or holds a CIRCLE in "
-                        "CONTAINS(CIRCLE, region) (the test is then the exact published "
-                        "region); for other overlaps with shapes or MOCs use moc50 / moc90 "
-                        "(HEALPix tiles)")
+                        "meets a POINT, or a constant CIRCLE, POLYGON or BOX (INTERSECTS "
+                        "either order; CONTAINS either way: the shape in the region or the "
+                        "region in the shape), and the test is then the exact published "
+                        "region; for overlaps with MOCs, other regions or shapes made of "
+                        "columns use moc50 / moc90 (HEALPix tiles)")
     out = []
     for a in args:
         if is_region_column(a):
