@@ -9,7 +9,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +18,8 @@ from typing import Any
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from catalog.notices.parsed import NoticeRecord
+from catalog.storage.events import CatalogStorage
 from nufair.database import start_embedded, to_sqlalchemy_url
 from nufair.migrate import upgrade
 
@@ -50,6 +52,13 @@ def fresh_database() -> Iterator[str]:
         del server
         if tmp is not None:
             tmp.cleanup()
+
+
+def import_in_batches(storage: CatalogStorage, recs: Sequence[NoticeRecord],
+                      batch: int = 2000) -> None:
+    """Import ``recs`` ``batch`` at a time, as a bulk load would (one transaction each)."""
+    for i in range(0, len(recs), batch):
+        storage.import_records(list(recs[i:i + batch]))
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:

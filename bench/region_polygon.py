@@ -31,7 +31,7 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from bench.common import fresh_database, median, write_result
+from bench.common import fresh_database, import_in_batches, median, write_result
 from catalog.notices.parsed import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
 from catalog.storage.events import CatalogStorage
 from nufair.app import make_engine
@@ -124,8 +124,7 @@ def main() -> None:
             t0 = time.perf_counter()
             storage = CatalogStorage(engine)
             recs = synthetic(args.alerts)
-            for i in range(0, len(recs), 2000):
-                storage.import_records(recs[i:i + 2000])
+            import_in_batches(storage, recs)
             print(f"imported {args.alerts} alerts in {time.perf_counter() - t0:.1f} s")
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.execute(text("VACUUM ANALYZE"))

@@ -43,7 +43,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from bench import dachs
-from bench.common import fresh_database, median, write_result
+from bench.common import fresh_database, import_in_batches, median, write_result
 from bench.server import serve
 from catalog.notices.parsed import ErrorRegion, NoticeRecord, RevisionKind, Source, Stream
 from catalog.storage.events import CatalogStorage
@@ -222,8 +222,7 @@ def main() -> None:
         t0 = time.perf_counter()
         storage = CatalogStorage(engine)
         recs = synthetic(args.alerts)
-        for i in range(0, len(recs), 2000):
-            storage.import_records(recs[i:i + 2000])
+        import_in_batches(storage, recs)
         print(f"imported {args.alerts} alerts in {time.perf_counter() - t0:.1f} s")
         # DOIs as a live server mints them on import; else the app mints them all when it
         # starts (minutes at 100 k alerts).

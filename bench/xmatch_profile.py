@@ -23,7 +23,7 @@ import psycopg
 from astropy.table import Table
 from sqlalchemy import text
 
-from bench.common import fresh_database, median
+from bench.common import fresh_database, import_in_batches, median
 from bench.vo import XMATCH, XMATCH_REGION, synthetic
 from catalog.storage.events import CatalogStorage
 from nufair.app import make_engine
@@ -64,8 +64,7 @@ def main() -> None:
         engine = make_engine(url)
         storage = CatalogStorage(engine)
         recs = synthetic(args.alerts)
-        for i in range(0, len(recs), 2000):
-            storage.import_records(recs[i:i + 2000])
+        import_in_batches(storage, recs)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))
         vo = VoStorage(engine, timeout_s=120)

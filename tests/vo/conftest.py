@@ -12,8 +12,11 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
+from sqlalchemy import text
 
+from catalog.importers import iter_paths, sample_paths
 from catalog.notices.parsed import NoticeRecord
+from catalog.service import import_files
 from catalog.storage.events import CatalogStorage
 from nufair.app import create_app
 from nufair.settings import Settings
@@ -75,3 +78,14 @@ def app_with(db_url: str, tmp_path: Path) -> Iterator[Any]:
             return running.enter_context(serving(app, sock)), app
 
         yield start
+
+
+@pytest.fixture
+def whole_sample(storage: CatalogStorage) -> None:
+    """The whole bundled sample, imported as ``nufair import`` does, with statistics as
+    autovacuum keeps them in service: without them the planner takes the fresh tiles
+    table for a small one and joins every tile to every range."""
+    report = import_files(storage, list(iter_paths(sample_paths())))
+    assert report.refused == []
+    with storage.engine.begin() as conn:
+        conn.execute(text("ANALYZE public.region_tiles; ANALYZE public.revisions"))

@@ -20,15 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pytest
 from astropy.coordinates import angular_separation
 from fastapi.testclient import TestClient
 from scipy.optimize import minimize_scalar
-from sqlalchemy import text
-
-from catalog.importers import iter_paths, sample_paths
-from catalog.service import import_files
-from catalog.storage.events import CatalogStorage
 
 RNG_SEED = 1515
 #: Circles drawn per region near its edge, and uniformly over the sphere.
@@ -172,18 +166,7 @@ def _tap_pairs(client: TestClient, circles: np.ndarray, level: int,
     return pairs
 
 
-@pytest.fixture
-def sample(storage: CatalogStorage) -> None:
-    """The whole bundled sample, imported as ``nufair import`` does."""
-    report = import_files(storage, list(iter_paths(sample_paths())))
-    assert report.refused == []
-    # Statistics, as autovacuum keeps them in service: without them the planner takes
-    # the fresh tiles table for a small one and joins every tile to every range.
-    with storage.engine.begin() as conn:
-        conn.execute(text("ANALYZE public.region_tiles; ANALYZE public.revisions"))
-
-
-def test_circle_meets_region_as_computed_here(client: TestClient, sample: None) -> None:
+def test_circle_meets_region_as_computed_here(client: TestClient, whole_sample: None) -> None:
     """Every (circle, revision) pair of the sample (all revisions, current or not), 90 %
     and 50 % regions: TAP = the numerical answer; no pair is a near tie."""
     for level in (90, 50):
@@ -256,7 +239,7 @@ def _inside_circles(regions: list[Region], rng: np.random.Generator) -> np.ndarr
     return np.array(out)
 
 
-def test_circle_in_region_as_computed_here(client: TestClient, sample: None) -> None:
+def test_circle_in_region_as_computed_here(client: TestClient, whole_sample: None) -> None:
     """CONTAINS(CIRCLE, region90 | region50) over every revision of the sample = the
     numerical answer (centre inside and the boundary no nearer than the radius); no pair
     is a near tie."""

@@ -36,11 +36,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from numpy.typing import NDArray
-from sqlalchemy import text
 
-from catalog.importers import iter_paths, sample_paths
-from catalog.service import import_files
-from catalog.storage.events import CatalogStorage
 from tests.vo.test_region_circle_exact import Region, _in_box, _regions, _sep, reach_of
 
 Arr = NDArray[np.float64]
@@ -326,18 +322,9 @@ def _tap(client: TestClient, shapes: list[str], where: str) -> set[tuple[int, st
     return pairs
 
 
-@pytest.fixture
-def sample(storage: CatalogStorage) -> None:
-    """The whole bundled sample, imported as ``nufair import`` does, with statistics."""
-    report = import_files(storage, list(iter_paths(sample_paths())))
-    assert report.refused == []
-    with storage.engine.begin() as conn:
-        conn.execute(text("ANALYZE public.region_tiles; ANALYZE public.revisions"))
-
-
 @pytest.mark.parametrize("level", [90, 50])
 def test_polygons_and_boxes_against_regions_as_computed_here(
-        client: TestClient, sample: None, level: int) -> None:
+        client: TestClient, whole_sample: None, level: int) -> None:
     """INTERSECTS (both orders), CONTAINS(shape, region) and CONTAINS(region, shape) over
     every revision of the sample = the numerical answer, near ties left out (few)."""
     regions = _regions(client, level)
@@ -375,7 +362,7 @@ def _circles(regions: list[Region], rng: np.random.Generator) -> Arr:
 
 
 @pytest.mark.parametrize("level", [90, 50])
-def test_region_in_circle_as_computed_here(client: TestClient, sample: None,
+def test_region_in_circle_as_computed_here(client: TestClient, whole_sample: None,
                                            level: int) -> None:
     """CONTAINS(region, CIRCLE) over every revision = the numerical answer (the farthest
     point of the region's boundary from the centre is within the radius), near ties left
