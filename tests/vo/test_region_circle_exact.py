@@ -43,6 +43,16 @@ class Region:
     r: float | None  # a circle's radius
     box: tuple[float, float, float, float] | None  # ra+, ra-, dec+, dec-
 
+    def box_edges(self) -> tuple[bool, float, float, float, float]:
+        """A box's (spans every RA, dec low, dec high, west RA, east RA): its half-widths
+        capped at 180° in RA and at the poles in Dec; west and east unwrapped about ra."""
+        assert self.box is not None
+        plus, minus, dplus, dminus = self.box
+        full = plus + minus >= 360.0
+        plus, minus = min(plus, 180.0), min(minus, 180.0)
+        return (full, max(self.dec - dminus, -90.0), min(self.dec + dplus, 90.0),
+                self.ra - minus, self.ra + plus)
+
 
 def _sep(ra1: Any, dec1: Any, ra2: Any, dec2: Any) -> np.ndarray:
     """Great-circle distance in degrees (astropy's Vincenty formula)."""
@@ -200,12 +210,7 @@ def boundary_distance(reg: Region, ra: float, dec: float) -> float:
     (no meridians when it spans every RA, no parallel at a pole)."""
     if reg.r is not None:
         return reg.r - float(_sep(reg.ra, reg.dec, ra, dec))
-    assert reg.box is not None
-    plus, minus, dplus, dminus = reg.box
-    full = plus + minus >= 360.0
-    plus, minus = min(plus, 180.0), min(minus, 180.0)
-    dlo, dhi = max(reg.dec - dminus, -90.0), min(reg.dec + dplus, 90.0)
-    w, e = reg.ra - minus, reg.ra + plus
+    full, dlo, dhi, w, e = reg.box_edges()
     edges: list[tuple[object, float, float]] = []
     if not full:
         edges += [(lambda t: (np.full_like(t, w), t), dlo, dhi),

@@ -190,12 +190,7 @@ def _region_curves(reg: Region) -> list[Path]:
             return np.asarray(np.cos(r) * c + np.sin(r) * (np.cos(t)[:, None] * e1
                                                            + np.sin(t)[:, None] * e2))
         return [(rim, 0.0, 2 * np.pi, float(np.degrees(np.sin(r))))]
-    assert reg.box is not None
-    plus, minus, dplus, dminus = reg.box
-    full = plus + minus >= 360.0
-    plus, minus = min(plus, 180.0), min(minus, 180.0)
-    dlo, dhi = max(reg.dec - dminus, -90.0), min(reg.dec + dplus, 90.0)
-    w, e = reg.ra - minus, reg.ra + plus
+    full, dlo, dhi, w, e = reg.box_edges()
     out: list[Path] = [(partial(_parallel, d), w, e, float(np.cos(np.radians(d))))
                        for d in (dlo, dhi)]
     if not full:
