@@ -47,9 +47,9 @@ Path = tuple[Curve, float, float, float]
 RNG_SEED = 1516
 #: Shapes drawn about every STRIDE-th region, and uniformly over the sphere.
 STRIDE, UNIFORM = 4, 45
-#: The smallest shape drawn (degrees): ConvexPolygon's convexity check (a vertex on the
-#: inner side of every edge within 1e-12) refuses polygons much smaller than this.
-MIN_SIZE = 0.02
+#: The smallest shape drawn (degrees, 0.36 arcsec): far under the 0.01 degrees below which
+#: a fixed convexity tolerance used to refuse polygons.
+MIN_SIZE = 1e-4
 #: Shapes per TAP query (one UNION ALL branch each).
 BATCH = 80
 #: Samples of a boundary curve in the coarse pass and in each refinement.
@@ -168,7 +168,8 @@ def _shapes(regions: list[Region], rng: np.random.Generator) -> list[Polygon]:
     decs = np.degrees(np.arcsin(rng.uniform(-0.98, 0.98, UNIFORM)))
     for ra, dec in zip(ras, decs, strict=True):
         out.append(_random_polygon(rng, ra, dec, 10 ** rng.uniform(-2, 1.3)))
-    out += [_random_polygon(rng, 0.0, d, s) for d, s in ((0.0, 3.0), (20.0, 0.01), (-40.0, 30))]
+    out += [_random_polygon(rng, 0.0, d, s) for d, s in ((0.0, 3.0), (20.0, 0.01), (-40.0, 30),
+                                                          (5.0, 1e-3), (-70.0, MIN_SIZE))]
     out += [Polygon.of(np.array([359.5, 0.5, 0.5, 359.5]), np.array([-1.0, -1.0, 1.0, 1.0])),
             Polygon.of(np.array([0.0, 120.0, 240.0]), np.array([80.0, 80.0, 80.0])),
             Polygon.of(np.array([10.0, 130.0, 250.0]), np.array([-60.0, -60.0, -60.0])),

@@ -90,8 +90,11 @@ class ConvexPolygon:
         side = normals @ vs.sum(axis=0)
         if np.all(side < 0):  # clockwise: flip so that normals point inwards
             normals = -normals
-        # Convex: every vertex lies on the inner side of every edge.
-        if np.any(normals @ vs.T < -1e-12):
+        # Convex: every vertex lies on the inner side of every edge. A unit vector carries
+        # ~1e-16 of rounding, so an edge's normal turns by ~1e-16 / |A x B|: the tolerance
+        # grows as the shortest edge shrinks (a fixed 1e-12 refused polygons under ~0.01 deg).
+        tolerance = 1e-12 + 1e-15 / float(lengths.min())
+        if np.any(normals @ vs.T < -tolerance):
             raise AdqlError("only convex POLYGONs are supported")
         return cls(tuple(vertices), normals)
 
@@ -149,6 +152,9 @@ def box_polygon(ra: float, dec: float, width: float, height: float) -> ConvexPol
     """ADQL BOX as the polygon of its four corners (centre ± half width/height in RA, Dec)."""
     if width <= 0 or height <= 0:
         raise AdqlError("BOX width and height must be positive")
+    if width >= 180 or height >= 180:
+        raise AdqlError(f"BOX {width} x {height} degrees: a BOX is the polygon of its four "
+                        "corners, so its width and height must be under 180 degrees")
     hw, hh = width / 2, height / 2
     corners = [(ra - hw, dec - hh), (ra + hw, dec - hh), (ra + hw, dec + hh),
                (ra - hw, dec + hh)]
