@@ -29,10 +29,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import astropy.units as u
 import numpy as np
+from astropy.coordinates import Latitude, Longitude
+from mocpy import MOC
 
 from catalog import sky
-from vo.adql import geometry as geo
 from vo.adql.regions import as_double, box_meets_circle_sql, by_shape, columns, extents
 from vo.adql.scope import Expr
 from vo.adql.uploads import UploadColumn
@@ -40,6 +42,16 @@ from vo.errors import AdqlError
 from vo.tables import TILES_RELATION
 
 Bind = Callable[..., str]
+
+#: Orders coarser than a constant circle's pre-filter (``tile_order(r)``, cells ~4 times
+#: smaller than the radius) at which each uploaded circle is covered: cells about the
+#: radius, ~6 ranges a circle. For 1 000 circles the probes of the tile index are what
+#: costs (~13 µs each): at ``tile_order(r)`` 19 k ranges took 255 ms, and mocpy's
+#: per-circle covering 0.4 s of Python (one ``from_cones`` per order here: ~10 ms).
+COARSER = 2
+
+#: The whole sky as order-29 ranges (a circle of radius 180).
+ALL_SKY = np.array([[0, 12 * 4**29]], dtype=np.uint64)
 
 
 def reach_sql(cols: dict[str, str]) -> str:
@@ -98,10 +110,10 @@ class UploadCircles:
     """The circles of an uploaded table's rows with their tile coverings, bound as arrays.
 
     A CIRCLE of uploaded columns varies per row, so no covering exists when the SQL is
-    written; but the rows are known then. Each distinct circle gets the covering a
-    constant circle's pre-filter gets (:func:`vo.adql.geometry.circle_ranges`: cells ~4
-    times smaller than the radius, at most a few dozen ranges), keyed by its (ra, dec,
-    radius) as the temporary table stores them. Then the candidate pairs are one
+    written; but the rows are known then. Each distinct circle gets an outer covering by
+    cells about its radius (:data:`COARSER`), keyed by its (ra, dec, radius) as the
+    temporary table stores them; a region without extents is decided by its tiles
+    against that covering (coarser than a constant circle's). Then the candidate pairs are one
     uncorrelated subquery (coverings joined to the tiles' SP-GiST index) that PostgreSQL
     hashes or joins as a semi-join: a probe per range rather than a test per (source,
     alert) pair. (A bound on the circle centre's hpx29 index widened by the region's
@@ -144,16 +156,24 @@ def upload_circles(parts: tuple[str, str, str], values: list[np.ndarray | float]
     cols = [np.asarray(v, dtype=np.float64) if isinstance(v, np.ndarray)
             else np.full(n, float(v)) for v in values]
     rows = np.unique(np.stack(cols, axis=1), axis=0)
+    # A NULL or impossible circle meets nothing: the exact test says so as well.
+    ok = np.isfinite(rows).all(axis=1)
+    ok[ok] = (rows[ok, 2] >= 0) & (np.abs(rows[ok, 1]) <= 90)
+    rows = rows[ok]
     keys: list[tuple[float, float, float]] = []
     bounds: list[tuple[int, int]] = []
-    for ra, dec, r in rows:
-        # A NULL or impossible circle meets nothing: the exact test says so as well.
-        if not (np.isfinite(ra) and np.isfinite(dec) and np.isfinite(r)) or r < 0 or \
-                abs(dec) > 90:
-            continue
-        ranges = geo.circle_ranges(float(ra) % 360.0, float(dec), min(float(r), 180.0))
-        keys += [(float(ra), float(dec), float(r))] * len(ranges)
-        bounds += [(int(lo), int(hi)) for lo, hi in ranges]
+    orders = np.array([max(sky.tile_order(max(float(r), 1e-6)) - COARSER, 0)
+                       for r in rows[:, 2]], dtype=int)
+    for order in np.unique(orders):
+        group = rows[orders == order]
+        mocs = MOC.from_cones(Longitude(group[:, 0] % 360.0 * u.deg),
+                              Latitude(group[:, 1] * u.deg),
+                              radius=np.clip(group[:, 2], 1e-9, 179.999) * u.deg,
+                              max_depth=int(order), union_strategy=None)
+        for (ra, dec, r), moc in zip(group, mocs, strict=True):
+            ranges = ALL_SKY if r >= 180.0 else moc.to_depth29_ranges
+            keys += [(float(ra), float(dec), float(r))] * len(ranges)
+            bounds += [(int(lo), int(hi)) for lo, hi in ranges]
     arrays = ", ".join(bind([k[i] for k in keys], "double precision[]") for i in range(3))
     ends = ", ".join(bind([b[i] for b in bounds], "bigint[]") for i in range(2))
     relation = f"unnest({arrays}, {ends}) AS {alias}(ra, dec, r, lo, hi)"
