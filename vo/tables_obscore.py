@@ -53,8 +53,14 @@ def region_description(level: int) -> str:
             f"1 = CONTAINS(region{level}, POLYGON(...)) and 1 = CONTAINS(region{level}, "
             "CIRCLE(...)) (the region lies in the shape), a BOX(...) being the polygon of its "
             "corners (a region without extents: decided by its MOC tiles against the shape's "
-            "covering). The shapes must be constant; overlaps with MOCs, other regions or "
-            f"shapes made of columns are asked of moc{level}.")
+            "covering). The shapes must be constant, or for a CIRCLE its arguments columns "
+            "of an uploaded table (TAP_UPLOAD: a list of sources with error radii) in "
+            f"1 = INTERSECTS(CIRCLE(...), region{level}) (either order) and 1 = CONTAINS("
+            f"CIRCLE(...), region{level}), exact as well. 1 = INTERSECTS(region{level}, "
+            "region50) (or region90, of another row: a self-join) is the exact overlap of "
+            "the two published regions (two scan contours: their tiles). Overlaps with "
+            f"MOCs, POLYGONs of columns, and a region inside another region or inside a "
+            f"CIRCLE of columns are asked of moc{level}.")
 
 
 def _obs(name: str, datatype: str, description: str, utype: str, ucd: str | None,

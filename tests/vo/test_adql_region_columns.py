@@ -129,8 +129,8 @@ def test_region_columns_meet_constant_shapes_only_and_say_so(
         "LANG": "ADQL", "QUERY": "SELECT name FROM nufair.alerts WHERE 1 = INTERSECTS("
                                  "region90, MOC('4/1-7'))"})
     assert r.status_code == 400
-    assert "meets a POINT, or a constant CIRCLE, POLYGON or BOX" in r.text
-    assert "moc90" in r.text
+    assert "meets a POINT; a constant CIRCLE, POLYGON or BOX" in r.text
+    assert "Still refused: a region against a MOC" in r.text and "moc90" in r.text
     r = client.post("/tap/sync", data={
         "LANG": "ADQL", "QUERY": "SELECT name FROM nufair.alerts WHERE 1 = INTERSECTS("
                                  "POLYGON('ICRS', 10, 10, 12, 10, 11, 12), region90)"})
@@ -147,6 +147,8 @@ def test_region_columns_meet_constant_shapes_only_and_say_so(
         assert f"CONTAINS(CIRCLE(...), region{level})" in text[f"region{level}"]
         assert f"INTERSECTS(POLYGON(...), region{level})" in text[f"region{level}"]
         assert f"CONTAINS(region{level}, POLYGON(...))" in text[f"region{level}"]
+        assert f"INTERSECTS(region{level}, region50)" in text[f"region{level}"]
+        assert "uploaded table" in text[f"region{level}"]
 
 
 @pytest.mark.parametrize("column", ["moc90", "region90", "region50"])

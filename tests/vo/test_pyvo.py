@@ -191,3 +191,25 @@ def test_datalink_many_ids_and_unknown(live_url: str, alerts: list[NoticeRecord]
     assert any(e.startswith("UsageFault") for e in errors)
     assert {row["ID"] for row in dl} == {"ivo://nufair/alerts?1", "ivo://nufair/alerts?999/0",
                                       "nonsense"}
+
+
+def test_self_join_of_overlapping_regions(live_url: str, alerts: list[NoticeRecord]) -> None:
+    """pyvo runs the self-join "which alerts' 90 % regions overlap" (issue 15): each alert
+    with itself, and the circles whose centres are at most the sum of radii apart (the one
+    box of the sample is far from every circle)."""
+    tap = pyvo.dal.TAPService(live_url + "/tap")
+    res = tap.search("SELECT a.name AS a, b.name AS b FROM nufair.alerts AS a JOIN "
+                     "nufair.alerts AS b ON 1 = INTERSECTS(a.region90, b.region90)")
+    got = {(str(x), str(y)) for x, y in zip(res["a"], res["b"], strict=True)}
+    centre = {r.name: SkyCoord(r.ra * u.deg, r.dec * u.deg) for r in alerts}
+    radius = {r.name: r.region(0.9).radius_deg for r in alerts}  # type: ignore[union-attr]
+    expected = {(r.name, r.name) for r in alerts}
+    for x in centre:
+        for y in centre:
+            rx, ry = radius[x], radius[y]
+            if rx is None or ry is None:
+                assert x == y or centre[x].separation(centre[y]).deg > 20
+            elif centre[x].separation(centre[y]).deg <= rx + ry:
+                expected.add((x, y))
+    assert got == expected
+    assert ("IceCube-170922A", "IceCube-211208A") in got

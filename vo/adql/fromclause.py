@@ -196,6 +196,7 @@ class FromMixin(TranslatorBase):
         rel = Relation(alias, ident, None, name, "tap_upload")
         for c in up.columns:
             rel.columns.append(RelColumn(c.name, f"{alias}.{quote(c.name)}", c.meta))
+            self.geo.upload_columns[f"{alias}.{quote(c.name)}"] = (alias, c)
         if up.point is not None and up.hpx is not None:
             hpx = f"{alias}.{UPLOAD_HPX}"
             rel.columns.append(RelColumn(UPLOAD_HPX, hpx, hidden=True))

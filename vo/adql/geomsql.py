@@ -21,9 +21,11 @@ from mocpy import MOC
 from catalog import sky
 from vo.adql import geometry as geo
 from vo.adql.mocsql import MocSql, TextMoc
+from vo.adql.regionpairs import UploadCircles, circles_of, region_meets_region_sql, tiles_meet_sql
 from vo.adql.regionpolygons import RegionPolygonSql
 from vo.adql.regions import circle_in_region_sql, circle_meets_region_sql, exact_region_sql
 from vo.adql.scope import Expr
+from vo.adql.uploads import UploadColumn
 from vo.errors import AdqlError
 from vo.tables import TILES_RELATION, ColumnInfo
 
@@ -54,9 +56,13 @@ def _num(e: Expr) -> float:
 class GeometrySql:
     """Builds geometry expressions and predicates; ``bind`` turns a value into a parameter."""
 
-    def __init__(self, bind: Bind, point_index: dict[tuple[str, str], tuple[str, bool]]) -> None:
+    def __init__(self, bind: Bind, point_index: dict[tuple[str, str], tuple[str, bool]],
+                 upload_columns: dict[str, tuple[str, UploadColumn]] | None = None) -> None:
         self.bind = bind
         self.point_index = point_index
+        #: SQL of a column of an uploaded table -> (the table's SQL alias, its values).
+        self.upload_columns = upload_columns if upload_columns is not None else {}
+        self.n_circles = 0
         self.mocs = MocSql(bind)
         self.regions = RegionPolygonSql(bind)
 
@@ -241,24 +247,41 @@ class GeometrySql:
             return self.contains(a, b)
         if a.kind == "moc" and b.kind != "moc":
             a, b = b, a
+        if _is_region(b):
+            return self._meets_region(a, b)
         if b.kind == "moc" and (a.kind == "moc" or b.moc is None):
             return self.mocs.intersects(a, b)
         if b.kind == "moc" and b.moc is not None:
-            tiles = self._tiles_meeting(a, b)
-            if b.exact and b.region is not None:
-                # A region column: the tiles are the index, the published shape decides.
-                if isinstance(a.polygon, geo.ConvexPolygon):
-                    shape = self.regions.polygon_meets_region(b.region, b.moc[1], a.polygon)
-                else:
-                    assert a.kind == "circle"
-                    shape = circle_meets_region_sql(b.region, b.moc[1],
-                                                    *(p.sql for p in a.parts))
-                return f"({tiles} AND {shape})"
-            return tiles
+            return self._tiles_meeting(a, b)
         if a.kind == "circle" and b.kind == "circle":
             d = self._dist(Expr("", parts=a.parts[:2]), Expr("", parts=b.parts[:2]))
             return f"({d} <= {a.parts[2].sql} + {b.parts[2].sql})"
         raise AdqlError(f"INTERSECTS({a.kind.upper()}, {b.kind.upper()}) is not supported")
+
+    def _meets_region(self, a: Expr, b: Expr) -> str:
+        """SQL boolean: INTERSECTS(a, b) with ``b`` a region column: the tiles are the
+        index, the published shapes decide (another region: :mod:`vo.adql.regionpairs`;
+        a CIRCLE of uploaded columns: its rows' coverings are the index)."""
+        assert b.moc is not None and b.region is not None
+        if _is_region(a):
+            assert a.moc is not None and a.region is not None
+            # The shapes first: PostgreSQL runs the cheap quals before the subquery.
+            shape = region_meets_region_sql(a.region, a.moc[1], b.region, b.moc[1])
+            return f"({shape} AND {tiles_meet_sql(a.moc[0], a.moc[1], b.moc[0], b.moc[1])})"
+        if a.kind == "circle" and not a.is_const:
+            circles = self.column_circles(a)
+            shape = circle_meets_region_sql(b.region, b.moc[1], *(p.sql for p in a.parts))
+            return f"({circles.pairs_sql(*b.moc)} AND {shape})"
+        if a.kind == "moc":
+            raise AdqlError("a region column (region50, region90) against a MOC is refused: "
+                            "use moc50 / moc90 (HEALPix tiles)")
+        tiles = self._tiles_meeting(a, b)
+        if isinstance(a.polygon, geo.ConvexPolygon):
+            shape = self.regions.polygon_meets_region(b.region, b.moc[1], a.polygon)
+        else:
+            assert a.kind == "circle"
+            shape = circle_meets_region_sql(b.region, b.moc[1], *(p.sql for p in a.parts))
+        return f"({tiles} AND {shape})"
 
     def _region_contains(self, a: Expr, b: Expr) -> str:
         """SQL boolean: CONTAINS(a, b) where ``b`` (a constant CIRCLE or POLYGON lies in the
@@ -269,6 +292,18 @@ class GeometrySql:
         region, shape = (b, a) if _is_region(b) else (a, b)
         assert region.moc is not None and region.region is not None
         row, level = region.region, region.moc[1]
+        if _is_region(shape):
+            raise AdqlError("a region column (region50, region90) in another is refused: "
+                            "use INTERSECTS, or moc50 / moc90 (HEALPix tiles)")
+        if shape.kind == "circle" and not shape.is_const:
+            if shape is b:
+                raise AdqlError("a region column (region50, region90) in a CIRCLE of columns "
+                                "is refused: use a constant CIRCLE, or moc50 / moc90")
+            circles = self.column_circles(shape)
+            ra, dec, radius = (p.sql for p in shape.parts)
+            test = circle_in_region_sql(row, level, ra, dec, radius,
+                                        tiles_only=circles.within_sql(*region.moc))
+            return f"({circles.pairs_sql(*region.moc)} AND {test})"
         poly = shape.polygon if isinstance(shape.polygon, geo.ConvexPolygon) else None
         if poly is None and shape.kind != "circle":
             raise AdqlError(f"CONTAINS({a.kind.upper()}, {b.kind.upper()}) is not supported")
@@ -286,6 +321,11 @@ class GeometrySql:
         return f"({self._tiles_meeting(shape, region)} AND {test})"
 
     # ----------------------------------------------------------------- helpers
+    def column_circles(self, circle: Expr) -> UploadCircles:
+        """The per-row coverings of a CIRCLE of columns of one uploaded table."""
+        self.n_circles += 1
+        return circles_of(circle, self.upload_columns, self.bind, f"uc{self.n_circles}")
+
     def _tiles_meeting(self, a: Expr, b: Expr) -> str:
         """SQL boolean: the tiles of MOC column ``b`` meet the covering of constant shape
         ``a``. An init plan: the covering's ranges probe the tile index once for the whole

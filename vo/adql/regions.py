@@ -134,7 +134,7 @@ def exact_region_sql(row: str, level: int, ra: str, dec: str) -> str:
     return by_shape(cols, f"{distance} <= {cols['r']}", "TRUE", box_sql(pra, pdec, cols))
 
 
-def _box_meets_circle(cols: dict[str, str], cra: str, cdec: str, rho: str) -> str:
+def box_meets_circle_sql(cols: dict[str, str], cra: str, cdec: str, rho: str) -> str:
     """SQL boolean: the row's RA/Dec box and the circle (``cra``, ``cdec``, ``rho``: SQL
     in degrees) share a point; the box as :func:`catalog.sky.in_box` reads it."""
     ra0 = cols["ra"]
@@ -172,7 +172,7 @@ def circle_meets_region_sql(row: str, level: int, ra: str, dec: str, radius: str
     cra, cdec, rho = as_double(ra), as_double(dec), as_double(radius)
     distance = sky.great_circle_sql(cols["ra"], cols["dec"], cra, cdec)
     return by_shape(cols, f"{distance} <= {cols['r']} + {rho}", "TRUE",
-                     _box_meets_circle(cols, cra, cdec, rho))
+                     box_meets_circle_sql(cols, cra, cdec, rho))
 
 
 def _box_holds_circle(cols: dict[str, str], cra: str, cdec: str, rho: str) -> str:
@@ -220,29 +220,38 @@ def published_regions(args: list[Expr], name: str = "contains") -> list[Expr]:
     as the published region it draws (the MOC column of its level, marked ``exact``: its
     predicates test the shape); the other operands are kept as they are.
 
-    A region column meets a POINT; and a constant CIRCLE, POLYGON or BOX in INTERSECTS
+    A region column meets a POINT; a constant CIRCLE, POLYGON or BOX in INTERSECTS
     (either order) and in CONTAINS (either way: the shape in the region, or the region in
-    the shape). An overlap of the region with another region, a MOC or a shape made of
-    columns is asked of ``moc50`` / ``moc90`` (tiles, stated as such).
+    the shape); a CIRCLE of columns in INTERSECTS (either order) and as the first operand
+    of CONTAINS (:mod:`vo.adql.geomsql` then requires columns of one uploaded table); and
+    another region column in INTERSECTS (:mod:`vo.adql.regionpairs`). An overlap of the
+    region with a MOC, a POLYGON of columns, or CONTAINS of a region in a CIRCLE of columns
+    or in another region, is asked of ``moc50`` / ``moc90`` (tiles, stated as such).
     """
     if not any(is_region_column(a) for a in args):
         return args
     others = [a for a in args if not is_region_column(a)]
+    if len(args) == 2 and not others and name == "intersects":
+        return [_as_region(a) for a in args]  # two regions: vo.adql.regionpairs
     shapes = len(args) == 2 and len(others) == 1 and (
-        (others[0].kind == "circle" and others[0].is_const)
+        (others[0].kind == "circle" and (others[0].is_const or name == "intersects"
+                                         or args[0] is others[0]))
         or (others[0].kind == "polygon" and others[0].polygon is not None))
     if not any(a.kind == "point" for a in others) and not shapes:
         raise AdqlError("a region column (region50, region90) in CONTAINS or INTERSECTS "
-                        "meets a POINT, or a constant CIRCLE, POLYGON or BOX (INTERSECTS "
+                        "meets a POINT; a constant CIRCLE, POLYGON or BOX (INTERSECTS "
                         "either order; CONTAINS either way: the shape in the region or the "
-                        "region in the shape), and the test is then the exact published "
-                        "region; for overlaps with MOCs, other regions or shapes made of "
-                        "columns use moc50 / moc90 (HEALPix tiles)")
-    out = []
-    for a in args:
-        if is_region_column(a):
-            assert a.moc is not None
-            a = Expr(sql=a.moc[0], kind="moc", meta=a.meta, moc=a.moc, region=a.region,
-                     name=a.name, exact=True)
-        out.append(a)
-    return out
+                        "region in the shape); a CIRCLE of columns of an uploaded table "
+                        "(INTERSECTS either order, CONTAINS(CIRCLE, region)); or another "
+                        "region column (INTERSECTS); the test is then the exact published "
+                        "region. Still refused: a region against a MOC, a POLYGON or BOX of "
+                        "columns, CONTAINS of a region in a CIRCLE of columns or in another "
+                        "region; for those use moc50 / moc90 (HEALPix tiles)")
+    return [_as_region(a) if is_region_column(a) else a for a in args]
+
+
+def _as_region(a: Expr) -> Expr:
+    """A region polygon column as the MOC column of its level, marked ``exact``."""
+    assert a.moc is not None
+    return Expr(sql=a.moc[0], kind="moc", meta=a.meta, moc=a.moc, region=a.region,
+                name=a.name, exact=True)
