@@ -99,10 +99,15 @@ def region_meets_region_sql(row_a: str, level_a: int, row_b: str, level_b: int) 
 
 
 def tiles_meet_sql(rev_a: str, level_a: int, rev_b: str, level_b: int) -> str:
-    """SQL boolean: some tile of one row's region overlaps some tile of the other's."""
-    return (f"EXISTS (SELECT 1 FROM {TILES_RELATION} ta JOIN {TILES_RELATION} tb"
-            f" ON ta.hpx && tb.hpx WHERE ta.revision_pk = {rev_a} AND ta.level = {level_a}"
-            f" AND tb.revision_pk = {rev_b} AND tb.level = {level_b})")
+    """SQL boolean: some tile of one row's region overlaps some tile of the other's.
+
+    Written as ``rev_b = ANY(the revisions whose tiles meet rev_a's)``, not as an EXISTS
+    over both rows' tiles: PostgreSQL then scans ``b`` by its key for each ``a`` (a
+    self-join of 10 000 alerts in ~7 s), where the EXISTS was a filter on every pair of
+    rows (10^8 pairs: past the 30 s limit). The cheaper quals run first on a pair."""
+    return (f"{rev_b} = ANY(ARRAY(SELECT tb.revision_pk FROM {TILES_RELATION} ta JOIN"
+            f" {TILES_RELATION} tb ON ta.hpx && tb.hpx WHERE ta.revision_pk = {rev_a}"
+            f" AND ta.level = {level_a} AND tb.level = {level_b}))")
 
 
 @dataclass(frozen=True, slots=True)
