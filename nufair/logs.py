@@ -18,6 +18,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
+from vo.errors import CUT_OFF_NOTE
+
 #: Record attributes that a line carries as fields when present (``extra=``).
 FIELDS = ("alert", "event_pk", "revision_pk", "revision", "scan_id", "notice_id", "sink",
           "format", "attempt", "status_code", "claim", "worker", "outcome", "delay_s",
@@ -65,6 +67,38 @@ class TextFormatter(logging.Formatter):
         return line
 
 
+def _ended_on_purpose(exc: BaseException | None) -> BaseException | None:
+    """The exception in ``exc``'s chain that ended an answer on purpose: one noted with
+    :data:`CUT_OFF_NOTE`, or Starlette's ``ClientDisconnect`` (the client went away
+    mid-body); None when there is none."""
+    for _ in range(8):  # a chain is short; a cycle must not loop
+        if exc is None:
+            return None
+        if CUT_OFF_NOTE in getattr(exc, "__notes__", ()) or \
+                type(exc).__name__ == "ClientDisconnect":
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+class EndedAnswers(logging.Filter):
+    """Turns uvicorn's "Exception in ASGI application" traceback for an answer ended on
+    purpose (a TAP answer cut at its time limit, whose CSV cannot carry an error; a client
+    gone mid-body) into one WARNING line: not a server fault, and logged where it began."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Always keeps the record; rewrites it as one line when it is such an ending."""
+        if record.name != "uvicorn.error" or not record.exc_info:
+            return True
+        ended = _ended_on_purpose(record.exc_info[1])
+        if ended is not None:
+            record.msg, record.args = "answer ended early: %s %s", (type(ended).__name__,
+                                                                    ended)
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever ``sys.stderr`` is at each record (as :data:`logging.lastResort`
     does), so a replaced stderr (a test's capture, a daemon's redirect) is followed."""
@@ -94,6 +128,7 @@ def configure(fmt: Literal["text", "json"] = "text", level: str = "INFO",
     handler: logging.Handler = (logging.StreamHandler(stream) if stream is not None
                                 else _StderrHandler())
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(EndedAnswers())
     setattr(handler, _MARK, True)
     root.addHandler(handler)
     root.setLevel(level)

@@ -26,7 +26,7 @@ from vo import mocformats, registry, scs, vosi
 from vo.config import VoConfig
 from vo.context import VoContext, VoCtx, context_of
 from vo.datalink import FIELDS, DatasetId, link_rows, parse_id
-from vo.errors import NotFound, VoError
+from vo.errors import CUT_OFF_NOTE, NotFound, VoError
 from vo.formats.votable import votable
 from vo.openapi import (
     DATALINK_RESPONSES,
@@ -108,6 +108,7 @@ async def _stream_body(stream: TapStream, ticket: SyncTicket) -> AsyncIterator[b
                 yield chunk
     except VoError as exc:  # CSV/TSV cannot carry an error: the answer is cut off
         log.warning("TAP answer cut off: %s", exc.message)
+        exc.add_note(CUT_OFF_NOTE)  # uvicorn's traceback of it: one line (nufair.logs)
         raise
     finally:
         with anyio.CancelScope(shield=True):

@@ -23,6 +23,13 @@ from catalog.errors import NufairError
 RETRY_AFTER_S = 5
 
 
+#: The note (``BaseException.add_note``) of an exception raised on purpose to end a streamed
+#: answer early (the headers are sent: only closing the connection can say it); where it
+#: is raised, one line already says why, so :class:`nufair.logs.EndedAnswers` shortens
+#: the server's traceback of it.
+CUT_OFF_NOTE = "nufair: answer cut off on purpose"
+
+
 class VoError(NufairError):
     """A request the VO services refuse. ``status`` is the HTTP status of the answer."""
 
