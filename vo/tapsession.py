@@ -19,6 +19,7 @@ from catalog.storage.dberrors import outage
 from vo.adql.dberrors import adql_message
 from vo.adql.scope import quote
 from vo.adql.translate import PG_TYPE, UPLOAD_HPX, UploadTable
+from vo.adql.uploads import UPLOAD_ROW
 from vo.errors import DatabaseUnavailable, QueryFailed, VoError
 from vo.formats.pgcopy import CopyColumn, copy_data
 
@@ -100,6 +101,10 @@ def load_upload(conn: psycopg.Connection[Any], up: UploadTable, grant: bool) -> 
         names.append(UPLOAD_HPX)
         types.append("bigint")
         data.append(CopyColumn("long", up.hpx, up.hpx_nulls))
+    names.append(UPLOAD_ROW)
+    types.append("bigint")
+    data.append(CopyColumn("long", np.arange(up.rows, dtype=np.int64),
+                           np.zeros(up.rows, dtype=bool)))
     if up.bulk and up.hpx is not None:
         # In sky order: the sources of one tile then sit on one or two pages, and the
         # tile scan reads ~30 % less (measured for issue 5).

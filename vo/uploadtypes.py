@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from vo.adql.uploads import UPLOAD_HPX
+from vo.adql.uploads import UPLOAD_HPX, UPLOAD_ROW
 from vo.errors import UploadError
 
 #: Longest column name, in UTF-8 bytes (PostgreSQL truncates identifiers past it).
@@ -63,7 +63,7 @@ def check_name(table: str, name: str) -> None:
     if len(name.encode("utf-8")) > MAX_NAME_BYTES:
         raise UploadError(f"UPLOAD {table}: field name {name[:20]!r}... is longer than "
                           f"{MAX_NAME_BYTES} bytes")
-    if name.lower() == UPLOAD_HPX:
+    if name.lower() in (UPLOAD_HPX, UPLOAD_ROW):
         raise UploadError(f"UPLOAD {table}: field name {name!r} is reserved by the service")
 
 

@@ -21,10 +21,11 @@ from mocpy import MOC
 from catalog import sky
 from vo.adql import geometry as geo
 from vo.adql.mocsql import MocSql, TextMoc
-from vo.adql.regionpairs import UploadCircles, circles_of, region_meets_region_sql, tiles_meet_sql
+from vo.adql.regionpairs import region_meets_region_sql, tiles_meet_sql
 from vo.adql.regionpolygons import RegionPolygonSql
 from vo.adql.regions import circle_in_region_sql, circle_meets_region_sql, exact_region_sql
 from vo.adql.scope import Expr
+from vo.adql.uploadcircles import UploadCircles, circles_of
 from vo.adql.uploads import UploadColumn
 from vo.errors import AdqlError
 from vo.tables import TILES_RELATION, ColumnInfo

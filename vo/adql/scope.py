@@ -70,6 +70,9 @@ class Expr:
     exact: bool = False  # a region column: its overlaps are those of the published shape
     name: str | None = None  # default output name
     type: str | None = None  # number or string when known without metadata (adql_type)
+    #: Arithmetic (``+ - * /``, unary ``+ -``): its operator and operands, kept so that a
+    #: CIRCLE of uploaded columns can be evaluated per row (vo.adql.uploadcircles).
+    arith: tuple[str, tuple[Expr, ...]] | None = None
 
     @property
     def is_const(self) -> bool:

@@ -22,6 +22,10 @@ PG_ARRAY = {k: f"{v}[]" for k, v in PG_TYPE.items()}
 #: Name of the order-29 HEALPix index column added to uploads that have positions.
 UPLOAD_HPX = "_hpx29"
 
+#: Name of the row-number column (0, 1, ...) that every upload's temporary table gets: it
+#: keys the tile coverings of a CIRCLE of uploaded columns (``vo.adql.uploadcircles``).
+UPLOAD_ROW = "_upload_row"
+
 
 @dataclass(slots=True)
 class UploadColumn:

@@ -90,7 +90,8 @@ class ValuesMixin(TranslatorBase):
             v = -e.const
             return Expr(self.bind(v, "double precision" if isinstance(v, float) else "bigint"),
                         const=v)
-        return Expr(f"({tok(op)}{e.sql})", meta=e.meta if tok(op) == "+" else None)
+        return Expr(f"({tok(op)}{e.sql})", meta=e.meta if tok(op) == "+" else None,
+                    arith=(tok(op), (e,)))
 
     def v_binary(self, tree: Node, scope: Scope) -> Expr:
         """Arithmetic on two numbers (a geometry is refused)."""
@@ -103,7 +104,7 @@ class ValuesMixin(TranslatorBase):
                 raise self.fail(f"arithmetic ({tok(op)}) on a {_WORDS[adql_type(e) or '']}; "
                                 "CAST it to a number", tree)
         return Expr(f"({ea.sql} {tok(op)} {eb.sql})", meta=_unit_of(tok(op), ea, eb),
-                    type="number")
+                    type="number", arith=(tok(op), (ea, eb)))
 
     def v_concat(self, tree: Node, scope: Scope) -> Expr:
         """String concatenation (||)."""
