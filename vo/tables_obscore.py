@@ -59,9 +59,10 @@ def region_description(level: int) -> str:
             f"1 = INTERSECTS(CIRCLE(...), region{level}) (either order) and 1 = CONTAINS("
             f"CIRCLE(...), region{level}), exact as well. 1 = INTERSECTS(region{level}, "
             "region50) (or region90, of another row: a self-join) is the exact overlap of "
-            "the two published regions (two scan contours: their tiles). Overlaps with "
-            f"MOCs, POLYGONs of columns, and a region inside another region or inside a "
-            f"CIRCLE of columns are asked of moc{level}.")
+            "the two published regions (two scan contours: their tiles), and 1 = CONTAINS("
+            f"region{level}, region90) (or region50, of this row or another) is exact: the "
+            "first region lies in the second. Overlaps with MOCs, POLYGONs of columns, and "
+            f"a region inside a CIRCLE of columns are asked of moc{level}.")
 
 
 def _obs(name: str, datatype: str, description: str, utype: str, ucd: str | None,

@@ -143,11 +143,10 @@ def test_single_precision_columns_and_constant_radius(client: TestClient,
 
 
 def test_other_column_shapes_stay_refused(client: TestClient) -> None:
-    """A CIRCLE of the alerts' own columns, a region in a CIRCLE of columns, a region in
-    another, and a MOC: refused, with what is still refused named."""
+    """A CIRCLE of the alerts' own columns, a region in a CIRCLE of columns, and a MOC:
+    refused, with what is still refused named."""
     for where in ("1 = INTERSECTS(CIRCLE('ICRS', a.ra, a.dec, 1), b.region90)",
                   "1 = CONTAINS(a.region90, CIRCLE('ICRS', b.ra, b.dec, 1))",
-                  "1 = CONTAINS(a.region90, b.region50)",
                   "1 = INTERSECTS(a.region90, MOC('5/1-3'))"):
         r = client.post("/tap/sync", data={
             "LANG": "ADQL", "RESPONSEFORMAT": "csv",

@@ -21,7 +21,12 @@ from mocpy import MOC
 from catalog import sky
 from vo.adql import geometry as geo
 from vo.adql.mocsql import MocSql, TextMoc
-from vo.adql.regionpairs import region_meets_region_sql, tiles_meet_sql
+from vo.adql.regionpairs import (
+    region_in_region_sql,
+    region_meets_region_sql,
+    tiles_meet_sql,
+    tiles_within_sql,
+)
 from vo.adql.regionpolygons import RegionPolygonSql
 from vo.adql.regions import circle_in_region_sql, circle_meets_region_sql, exact_region_sql
 from vo.adql.scope import Expr
@@ -293,9 +298,11 @@ class GeometrySql:
         region, shape = (b, a) if _is_region(b) else (a, b)
         assert region.moc is not None and region.region is not None
         row, level = region.region, region.moc[1]
-        if _is_region(shape):
-            raise AdqlError("a region column (region50, region90) in another is refused: "
-                            "use INTERSECTS, or moc50 / moc90 (HEALPix tiles)")
+        if _is_region(shape):  # a in b, two regions: vo.adql.regionpairs
+            assert a.moc is not None and a.region is not None and b.moc is not None
+            tiles = tiles_within_sql(a.moc[0], a.moc[1], b.moc[0], b.moc[1])
+            test = region_in_region_sql(a.region, a.moc[1], row, level, self.regions, tiles)
+            return f"({test} AND {tiles_meet_sql(b.moc[0], b.moc[1], a.moc[0], a.moc[1])})"
         if shape.kind == "circle" and not shape.is_const:
             if shape is b:
                 raise AdqlError("a region column (region50, region90) in a CIRCLE of columns "

@@ -1,4 +1,4 @@
-"""Exact predicates between two region columns (issue 15).
+"""Exact predicates between two region columns (issue 15): INTERSECTS and CONTAINS.
 
 ``INTERSECTS(a.region90, b.region50)`` (any levels, either order) is the overlap of the
 two published regions (:func:`region_meets_region_sql`), by kind pair:
@@ -16,6 +16,15 @@ The tiles are the index: the two rows' tiles overlap (as for two MOC columns,
 the sum of the regions' reaches apart (:func:`reach_sql`), so that most pairs of a join
 are dropped by one distance.
 
+``CONTAINS(a.region50, b.region90)`` (any levels; ``a`` and ``b`` may be one row) is the
+first published region lying in the second (:func:`region_in_region_sql`), by kind pair:
+a circle in a circle by the distance of the centres plus the inner radius; a circle in a
+box by both of its projections (:func:`vo.adql.regions.circle_in_region_sql`); a box in a
+circle by the box lying in the circle's hemisphere ``c · x >= cos r``
+(:mod:`vo.adql.regionpolygons`); a box in a box by the Dec intervals and the RA arcs; a
+region without extents by its tiles (:func:`tiles_within_sql`). The index is that of
+INTERSECTS (:func:`tiles_meet_sql`): a region in another meets it.
+
 A CIRCLE of an uploaded table's columns against a region column is
 :mod:`vo.adql.uploadcircles`.
 """
@@ -23,7 +32,15 @@ A CIRCLE of an uploaded table's columns against a region column is
 from __future__ import annotations
 
 from catalog import sky
-from vo.adql.regions import as_double, box_meets_circle_sql, by_shape, columns, extents
+from vo.adql.regionpolygons import RegionPolygonSql
+from vo.adql.regions import (
+    as_double,
+    box_meets_circle_sql,
+    by_shape,
+    circle_in_region_sql,
+    columns,
+    extents,
+)
 from vo.tables import TILES_RELATION
 
 
@@ -81,3 +98,48 @@ def tiles_meet_sql(rev_a: str, level_a: int, rev_b: str, level_b: int) -> str:
     return (f"{rev_b} = ANY(ARRAY(SELECT tb.revision_pk FROM {TILES_RELATION} ta JOIN"
             f" {TILES_RELATION} tb ON ta.hpx && tb.hpx WHERE ta.revision_pk = {rev_a}"
             f" AND ta.level = {level_a} AND tb.level = {level_b}))")
+
+
+def _box_in_box(inner: dict[str, str], outer: dict[str, str]) -> str:
+    """SQL boolean: the inner row's RA/Dec box lies in the outer row's: its Dec interval
+    in the other's, and its RA arc on the other's (every RA when the outer spans all; an
+    inner box spanning all RA only in such a one)."""
+    lo_i, hi_i, dlo_i, dhi_i, full_i = extents(inner)
+    lo_o, hi_o, dlo_o, dhi_o, full_o = extents(outer)
+    in_dec = f"({dlo_i} >= {dlo_o} AND {dhi_i} <= {dhi_o})"
+    west = f"(({inner['ra']} - {lo_i}) - ({outer['ra']} - {lo_o}))"
+    # The inner arc starts d east of the outer's west end (d in [0, 360)) and ends in it.
+    d = f"({west} - 360.0 * floor({west} / 360.0))"
+    in_ra = f"({full_o} OR (NOT {full_i} AND {d} + {lo_i} + {hi_i} <= {lo_o} + {hi_o}))"
+    return f"({in_dec} AND {in_ra})"
+
+
+def region_in_region_sql(row_i: str, level_i: int, row_o: str, level_o: int,
+                         regions: RegionPolygonSql, tiles: str) -> str:
+    """SQL boolean: the published region of row ``row_i`` lies in the one of ``row_o``
+    (edges included), by kind pair: a circle in a circle (the centres' distance plus the
+    inner radius within the outer), a circle in a box (both projections of the circle in
+    the box's intervals: :func:`vo.adql.regions.circle_in_region_sql`), a box in a circle
+    (the box in the circle's hemisphere ``c · x >= cos r``:
+    :meth:`vo.adql.regionpolygons.RegionPolygonSql.region_in_circle`), a box in a box
+    (:func:`_box_in_box`); where either has no extents ``tiles`` (SQL: the inner tiles
+    lie in the outer's, :func:`tiles_within_sql`) decides."""
+    i, o = columns(row_i, level_i), columns(row_o, level_o)
+    distance = sky.great_circle_sql(i["ra"], i["dec"], o["ra"], o["dec"])
+    bound = f"({distance} <= {reach_sql(i)} + {reach_sql(o)})"
+    in_circle = regions.region_in_circle(row_i, level_i, o["ra"], o["dec"], o["r"], tiles)
+    circle_in_box = circle_in_region_sql(row_o, level_o, i["ra"], i["dec"], i["r"], tiles)
+    in_box = by_shape(i, circle_in_box, tiles, _box_in_box(i, o))
+    return f"({bound} AND {by_shape(o, in_circle, tiles, in_box)})"
+
+
+def tiles_within_sql(rev_i: str, level_i: int, rev_o: str, level_o: int) -> str:
+    """SQL boolean: every tile of one row's region is covered by the other's tiles (false
+    for a row without tiles), as :meth:`vo.adql.mocsql.MocSql.within` for two MOCs."""
+    covered = (f"(SELECT COALESCE(sum(upper(ti.hpx * tw.hpx) - lower(ti.hpx * tw.hpx)), 0)"
+               f" FROM {TILES_RELATION} tw WHERE tw.revision_pk = {rev_o} AND"
+               f" tw.level = {int(level_o)} AND tw.hpx && ti.hpx)")
+    return (f"(EXISTS (SELECT 1 FROM {TILES_RELATION} tn WHERE tn.revision_pk = {rev_i}"
+            f" AND tn.level = {int(level_i)}) AND NOT EXISTS (SELECT 1 FROM {TILES_RELATION}"
+            f" ti WHERE ti.revision_pk = {rev_i} AND ti.level = {int(level_i)} AND"
+            f" {covered} < upper(ti.hpx) - lower(ti.hpx)))")

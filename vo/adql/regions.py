@@ -224,14 +224,14 @@ def published_regions(args: list[Expr], name: str = "contains") -> list[Expr]:
     (either order) and in CONTAINS (either way: the shape in the region, or the region in
     the shape); a CIRCLE of columns in INTERSECTS (either order) and as the first operand
     of CONTAINS (:mod:`vo.adql.geomsql` then requires columns of one uploaded table); and
-    another region column in INTERSECTS (:mod:`vo.adql.regionpairs`). An overlap of the
-    region with a MOC, a POLYGON of columns, or CONTAINS of a region in a CIRCLE of columns
-    or in another region, is asked of ``moc50`` / ``moc90`` (tiles, stated as such).
+    another region column in INTERSECTS and CONTAINS (:mod:`vo.adql.regionpairs`). An
+    overlap of the region with a MOC, a POLYGON of columns, or CONTAINS of a region in a
+    CIRCLE of columns, is asked of ``moc50`` / ``moc90`` (tiles, stated as such).
     """
     if not any(is_region_column(a) for a in args):
         return args
     others = [a for a in args if not is_region_column(a)]
-    if len(args) == 2 and not others and name == "intersects":
+    if len(args) == 2 and not others:
         return [_as_region(a) for a in args]  # two regions: vo.adql.regionpairs
     shapes = len(args) == 2 and len(others) == 1 and (
         (others[0].kind == "circle" and (others[0].is_const or name == "intersects"
@@ -244,10 +244,11 @@ def published_regions(args: list[Expr], name: str = "contains") -> list[Expr]:
                         "region in the shape); a CIRCLE of columns of an uploaded table, or "
                         "arithmetic of them (+ - * /, constants) "
                         "(INTERSECTS either order, CONTAINS(CIRCLE, region)); or another "
-                        "region column (INTERSECTS); the test is then the exact published "
-                        "region. Still refused: a region against a MOC, a POLYGON or BOX of "
-                        "columns, CONTAINS of a region in a CIRCLE of columns or in another "
-                        "region; for those use moc50 / moc90 (HEALPix tiles)")
+                        "region column (INTERSECTS, and CONTAINS: the first in the second); "
+                        "the test is then the exact published region. Still refused: a "
+                        "region against a MOC, a POLYGON or BOX of columns, CONTAINS of a "
+                        "region in a CIRCLE of columns; for those use moc50 / moc90 "
+                        "(HEALPix tiles)")
     return [_as_region(a) if is_region_column(a) else a for a in args]
 
 
