@@ -202,3 +202,18 @@ def test_values_are_postgresql_s(engine: Engine) -> None:
                                 params).scalars().all()
             mine = evaluate(e, upload, n).values.astype(np.float64)
             assert np.array_equal(np.array(rows, dtype=np.float64), mine), e.sql
+
+
+def test_other_expressions_stay_refused(client: TestClient) -> None:
+    """A function of the columns, a column of the alerts in the arithmetic, an integer
+    past 64 bits: an ADQL error (400) that says what is accepted."""
+    upload, _cols = _upload(np.array([[10.0, 20.0, 0.1]]), np.random.default_rng(RNG_SEED))
+    for radius in ("SQRT(s.err) / 3600.0", "s.err / 3600.0 + a.r90",
+                   "s.err / 99999999999999999999"):
+        r = client.post("/tap/sync", data={
+            "LANG": "ADQL", "RESPONSEFORMAT": "csv", "UPLOAD": "src,param:src",
+            "QUERY": JOIN.format(p=f"INTERSECTS(CIRCLE('ICRS', s.ra, s.dec, {radius}), "
+                                   "a.region90)")},
+            files={"src": ("src.xml", upload)})
+        assert r.status_code == 400, (radius, r.text[-400:])
+        assert "out of range" in r.text or "arithmetic (+ - * /)" in r.text, r.text[-600:]

@@ -107,6 +107,8 @@ def evaluate(e: Expr, upload_columns: dict[str, tuple[str, UploadColumn]], n: in
     numeric constants and that upload's columns (``upload_columns``: column SQL ->
     (table alias, column); :func:`_leaves` checks it first)."""
     if isinstance(e.const, int | float):
+        if isinstance(e.const, int) and not -2**63 <= e.const < 2**63:
+            raise AdqlError(f"the integer {e.const} is out of range (64 bits)")
         value = np.int64(e.const) if isinstance(e.const, int) else np.float64(e.const)
         return Values(np.full(n, value), np.zeros(n, dtype=bool))
     hit = upload_columns.get(e.sql)
