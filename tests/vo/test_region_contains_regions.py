@@ -17,8 +17,10 @@ The independent answer is numerical, not the service's formulas:
   :meth:`~tests.vo.test_region_circle_exact.Region.box_edges`; a box 360 degrees wide
   lies only in another such).
 
-A region lies in itself. A pair whose deciding margin lies within ``TIE`` of 0 is a near
-tie: those are counted, must be rare, and are left out of both answers.
+A region lies in itself. A region without extents is its tiles: made so here for a few
+rows, their pairs are answered by mocpy's containment of the tiles. A pair whose deciding
+margin lies within ``TIE`` of 0 is a near tie: those are counted, must be rare, and are
+left out of both answers.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ import io
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from mocpy import MOC
+from sqlalchemy import Engine, text
 
 from tests.vo.test_region_circle_exact import (
     Region,
@@ -140,3 +144,38 @@ def test_levels_of_one_row(client: TestClient, whole_sample: None) -> None:
     assert got - ties == want, sorted(got ^ want)[:10]
     assert _csv(client, "SELECT revision_id FROM nufair.revisions WHERE "
                         "CONTAINS(region90, region50) = 1 AND moc90 IS NOT NULL") == []
+
+
+def test_regions_without_extents_by_their_tiles(client: TestClient, whole_sample: None,
+                                                engine: Engine) -> None:
+    """Rows whose 90 % extents are removed are their tiles: a pair with such a row (as
+    the inner or the outer region, against circles and boxes) is answered by mocpy's
+    containment of the two rows' tiles."""
+    regions = _regions(client, 90)
+    want, _ties = expected_contained(regions, regions, True)
+    pairs = sorted((a, b) for a, b in want if a != b)
+    rng = np.random.default_rng(7)
+    picked = [pairs[k] for k in rng.choice(len(pairs), 12, replace=False)]
+    bare = {a for a, _ in picked[:6]} | {b for _, b in picked[6:]}
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE public.revisions SET region90_shape = NULL, "
+                          "ra_err_plus_90 = NULL, ra_err_minus_90 = NULL, "
+                          "dec_err_plus_90 = NULL, dec_err_minus_90 = NULL "
+                          "WHERE id = ANY(:ids)"), {"ids": [int(x) for x in bare]})
+        rows = conn.execute(text("SELECT revision_pk, lower(hpx), upper(hpx) FROM "
+                                 "public.region_tiles WHERE level = 90")).all()
+    ranges: dict[str, list[tuple[int, int]]] = {}
+    for rev, lo, hi in rows:
+        ranges.setdefault(str(rev), []).append((lo, hi))
+    mocs = {k: MOC.from_depth29_ranges(29, np.array(sorted(v), dtype=np.uint64))
+            for k, v in ranges.items()}
+    names = [reg.name for reg in regions]
+    # a in b iff their union is b (mocpy 0.21's difference of two disjoint MOCs is empty)
+    truth = {(a, b) for a in names for b in names if (a in bare or b in bare)
+             and mocs[a].union(mocs[b]) == mocs[b]}
+    assert len({(a, b) for a, b in truth if a != b}) >= 3, sorted(truth)
+    got = {(a, b) for a, b in _csv(
+        client, "SELECT a.revision_id, b.revision_id FROM nufair.revisions AS a JOIN "
+                "nufair.revisions AS b ON 1 = CONTAINS(a.region90, b.region90)")
+        if a in bare or b in bare}
+    assert got == truth, sorted(got ^ truth)[:10]
