@@ -17,6 +17,7 @@ import io
 import warnings
 
 import numpy as np
+import pytest
 from astropy.table import Table
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
@@ -33,6 +34,7 @@ from tests.vo.test_region_circle_exact import (
     distance_to,
     reach_of,
 )
+from vo import service
 from vo.adql.scope import Expr
 from vo.adql.uploadcircles import evaluate
 from vo.adql.uploads import UploadColumn
@@ -217,3 +219,16 @@ def test_other_expressions_stay_refused(client: TestClient) -> None:
             files={"src": ("src.xml", upload)})
         assert r.status_code == 400, (radius, r.text[-400:])
         assert "out of range" in r.text or "arithmetic (+ - * /)" in r.text, r.text[-600:]
+
+
+def test_bulk_upload_in_sky_order(client: TestClient, whole_sample: None,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """An upload loaded in sky order (a bulk one, ``vo.service.BULK_TILES_PER_SOURCE``)
+    keeps each row's number with the row: the coverings still key the right circles."""
+    monkeypatch.setattr(service, "BULK_TILES_PER_SOURCE", 10**9)
+    regions = _regions(client, 90)
+    rng = np.random.default_rng(RNG_SEED + 90)
+    upload, c = _upload(_circles(regions, rng), rng)
+    truth = _meets(np.stack([c["ra"], c["dec"], c["err"] / 3600.0], axis=1), regions)
+    _check(client, "INTERSECTS(CIRCLE('ICRS', s.ra, s.dec, s.err / 3600.0), a.region90)",
+           upload, truth)
