@@ -232,3 +232,27 @@ def test_bulk_upload_in_sky_order(client: TestClient, whole_sample: None,
     truth = _meets(np.stack([c["ra"], c["dec"], c["err"] / 3600.0], axis=1), regions)
     _check(client, "INTERSECTS(CIRCLE('ICRS', s.ra, s.dec, s.err / 3600.0), a.region90)",
            upload, truth)
+
+
+def test_constant_arithmetic_circles(client: TestClient, whole_sample: None) -> None:
+    """A CIRCLE of constant arithmetic (a radius in arcsec over 3600, an integer
+    division) is a constant circle: INTERSECTS with a region column = the numerical
+    answer."""
+    regions = _regions(client, 90)
+    circles = _circles(regions, np.random.default_rng(RNG_SEED + 5))[::7]
+    branches = []
+    for k, (ra, dec, r) in enumerate(circles.tolist()):
+        arcsec = r * 3600.0
+        circle = f"CIRCLE('ICRS', {ra!r} + 0, {dec!r} * 1, {arcsec!r} / 3600.0 + 7 / 2 * 0)"
+        branches.append(f"SELECT {k} AS k, revision_id FROM nufair.revisions "
+                        f"WHERE 1 = INTERSECTS({circle}, region90)")
+    radii = circles[:, 2] * 3600.0 / 3600.0
+    truth = _meets(np.stack([circles[:, 0], circles[:, 1], radii], axis=1), regions)
+    want, ties = truth
+    assert len(want) > 20 and len(ties) <= 3
+    r = client.post("/tap/sync", data={"LANG": "ADQL", "QUERY": " UNION ALL ".join(branches),
+                                       "RESPONSEFORMAT": "csv", "MAXREC": "1000000"})
+    assert r.status_code == 200, r.text[-800:]
+    _header, *rows = csv.reader(io.StringIO(r.text, newline=""))
+    got = {(int(k), n) for k, n in rows} - ties
+    assert got == want, sorted(got ^ want)[:10]

@@ -126,9 +126,9 @@ def test_uploaded_circles_in_regions_as_computed_here(client: TestClient,
 
 def test_single_precision_columns_and_constant_radius(client: TestClient,
                                                       whole_sample: None) -> None:
-    """Uploaded float (single precision) columns, and a constant radius, key the
-    coverings as the temporary table holds them: the answer is the one of the same
-    circles in double precision."""
+    """Uploaded float (single precision) columns, and a constant radius, are covered as
+    the temporary table holds them: the answer is the one of the same circles in double
+    precision."""
     regions = _regions(client, 90)
     circles = _circles(regions, np.random.default_rng(RNG_SEED))[::3]
     single = circles.astype(np.float32).astype(np.float64)

@@ -30,7 +30,7 @@ from vo.adql.regionpairs import (
 from vo.adql.regionpolygons import RegionPolygonSql
 from vo.adql.regions import circle_in_region_sql, circle_meets_region_sql, exact_region_sql
 from vo.adql.scope import Expr
-from vo.adql.uploadcircles import UploadCircles, circles_of
+from vo.adql.uploadcircles import UploadCircles, circles_of, folded
 from vo.adql.uploads import UploadColumn
 from vo.errors import AdqlError
 from vo.tables import TILES_RELATION, ColumnInfo
@@ -88,8 +88,10 @@ class GeometrySql:
         return e
 
     def circle(self, centre: Expr, radius: Expr) -> Expr:
-        """CIRCLE(centre, radius) as an ARRAY[ra, dec, radius] with its parts kept."""
-        ra, dec = centre.parts[:2]
+        """CIRCLE(centre, radius) as an ARRAY[ra, dec, radius] with its parts kept
+        (arithmetic of constants as constants)."""
+        ra, dec = (folded(p) for p in centre.parts[:2])
+        radius = folded(radius)
         sql = (f"ARRAY[CAST({ra.sql} AS double precision), CAST({dec.sql} AS double "
                f"precision), CAST({radius.sql} AS double precision)]")
         return Expr(sql, kind="circle", parts=(ra, dec, radius), name="circle")

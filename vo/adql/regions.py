@@ -223,7 +223,8 @@ def published_regions(args: list[Expr], name: str = "contains") -> list[Expr]:
     A region column meets a POINT; a constant CIRCLE, POLYGON or BOX in INTERSECTS
     (either order) and in CONTAINS (either way: the shape in the region, or the region in
     the shape); a CIRCLE of columns in INTERSECTS (either order) and as the first operand
-    of CONTAINS (:mod:`vo.adql.geomsql` then requires columns of one uploaded table); and
+    of CONTAINS (:mod:`vo.adql.uploadcircles` then requires arithmetic of the columns of
+    one uploaded table); and
     another region column in INTERSECTS and CONTAINS (:mod:`vo.adql.regionpairs`). An
     overlap of the region with a MOC, a POLYGON of columns, or CONTAINS of a region in a
     CIRCLE of columns, is asked of ``moc50`` / ``moc90`` (tiles, stated as such).

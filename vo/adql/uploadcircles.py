@@ -122,6 +122,25 @@ def evaluate(e: Expr, upload_columns: dict[str, tuple[str, UploadColumn]], n: in
     return _apply(op, vals[0], vals[1])
 
 
+def folded(e: Expr) -> Expr:
+    """``e`` with its value as a constant when it is arithmetic of numeric constants
+    (``5 / 60.0``), computed as PostgreSQL computes it; else ``e`` itself (a division by
+    zero too: PostgreSQL's error then stands)."""
+    if e.arith is None or e.is_const:
+        return e
+    try:
+        if _leaves(e, {}):
+            return e
+    except AdqlError:  # a column or a function: not a constant
+        return e
+    with np.errstate(all="ignore"):
+        v = evaluate(e, {}, 1)
+    value = v.values[0].item()
+    if v.nulls[0] or not np.isfinite(value):
+        return e
+    return Expr(e.sql, meta=e.meta, const=value, name=e.name, type=e.type, arith=e.arith)
+
+
 @dataclass(frozen=True, slots=True)
 class UploadCircles:
     """The circles of an uploaded table's rows with their tile coverings, bound as arrays.
