@@ -115,17 +115,18 @@ def reach_of(reg: Region) -> float:
     return max(dplus, dminus) + min(max(plus, minus), 180.0)
 
 
-def _csv(client: TestClient, query: str) -> list[list[str]]:
+def tap_csv(client: TestClient, query: str) -> list[list[str]]:
+    """The rows (header left out) of a sync TAP query answered as CSV; asserts a 200."""
     r = client.post("/tap/sync", data={"LANG": "ADQL", "QUERY": query,
-                                       "RESPONSEFORMAT": "csv", "MAXREC": "1000000"})
-    assert r.status_code == 200, r.text[:800]
+                                       "RESPONSEFORMAT": "csv", "MAXREC": "10000000"})
+    assert r.status_code == 200, r.text[-800:]
     _header, *rows = csv.reader(io.StringIO(r.text, newline=""))
     return rows
 
 
 def _regions(client: TestClient, level: int) -> list[Region]:
     out = []
-    for row in _csv(client, f"SELECT revision_id, ra, dec, shape{level}, r{level}, "
+    for row in tap_csv(client, f"SELECT revision_id, ra, dec, shape{level}, r{level}, "
                             f"ra_err_plus_{level}, ra_err_minus_{level}, dec_err_plus_{level}, "
                             f"dec_err_minus_{level} FROM nufair.revisions "
                             f"WHERE moc{level} IS NOT NULL"):
@@ -172,7 +173,7 @@ def _tap_pairs(client: TestClient, circles: np.ndarray, level: int,
             args = f"region{level}, {circle}" if flipped else f"{circle}, region{level}"
             branches.append(f"SELECT {k} AS k, revision_id FROM nufair.revisions "
                             f"WHERE 1 = INTERSECTS({args})")
-        pairs |= {(int(k), n) for k, n in _csv(client, " UNION ALL ".join(branches))}
+        pairs |= {(int(k), n) for k, n in tap_csv(client, " UNION ALL ".join(branches))}
     return pairs
 
 
@@ -183,22 +184,48 @@ def test_circle_meets_region_as_computed_here(client: TestClient, whole_sample: 
         _compare(client, level)
 
 
+Pairs = set[tuple[int, str]]
+
+
+def circles_meeting_regions(circles: np.ndarray, regions: list[Region],
+                            tie: float | None = None) -> tuple[Pairs, Pairs]:
+    """(the (circle's index, region's name) of every circle that meets a region, the near
+    ties: pairs whose margin lies within ``tie`` degrees of 0, left out of the first).
+    Without ``tie``, asserts that no pair is within a millionth of its radius of a tie."""
+    centres = np.array([(reg.ra, reg.dec) for reg in regions])
+    reach = np.array([reach_of(reg) for reg in regions])
+    want, ties = set(), set()
+    for k, (ra, dec, radius) in enumerate(circles):
+        # Regions that cannot meet the circle by the triangle inequality need no search.
+        near = _sep(ra, dec, centres[:, 0], centres[:, 1]) - reach <= radius + 1.0
+        for reg in np.array(regions, dtype=object)[near]:
+            margin = radius - distance_to(reg, ra, dec)
+            if tie is None:
+                assert abs(margin) > 1e-7 * max(radius, 1e-3), (k, reg.name)  # no tie
+            elif abs(margin) <= tie:
+                ties.add((k, reg.name))
+                continue
+            if margin >= 0:
+                want.add((k, reg.name))
+    return want, ties
+
+
+def tap_upload_pairs(client: TestClient, query: str, upload: bytes) -> Pairs:
+    """The (k, name) rows of a sync TAP query with ``upload`` as TAP_UPLOAD.src."""
+    r = client.post("/tap/sync", data={"LANG": "ADQL", "QUERY": query, "RESPONSEFORMAT": "csv",
+                                       "MAXREC": "1000000", "UPLOAD": "src,param:src"},
+                    files={"src": ("src.xml", upload)})
+    assert r.status_code == 200, r.text[-800:]
+    _header, *rows = csv.reader(io.StringIO(r.text, newline=""))
+    return {(int(k), n) for k, n in rows}
+
+
 def _compare(client: TestClient, level: int) -> None:
     regions = _regions(client, level)
     assert len(regions) > (600 if level == 90 else 300)  # 636 and 321 revisions
     assert {reg.r is None for reg in regions} == ({True, False} if level == 90 else {False})
     circles = _circles(regions, np.random.default_rng(RNG_SEED + level))
-    centres = np.array([(reg.ra, reg.dec) for reg in regions])
-    reach = np.array([reach_of(reg) for reg in regions])
-    want = set()
-    for k, (ra, dec, radius) in enumerate(circles):
-        # Regions that cannot meet the circle by the triangle inequality need no search.
-        near = _sep(ra, dec, centres[:, 0], centres[:, 1]) - reach <= radius + 1.0
-        for reg in np.array(regions, dtype=object)[near]:
-            d = distance_to(reg, ra, dec)
-            assert abs(d - radius) > 1e-7 * max(radius, 1e-3), (k, reg.name)  # no tie
-            if d <= radius:
-                want.add((k, reg.name))
+    want, _ = circles_meeting_regions(circles, regions)
     assert 200 < len(want) < len(circles) * len(regions) // 4
     assert _tap_pairs(client, circles, level, flipped=False) == want
     assert _tap_pairs(client, circles, level, flipped=True) == want
@@ -220,6 +247,32 @@ def boundary_distance(reg: Region, ra: float, dec: float) -> float:
     if dhi < 90.0:
         edges.append((lambda t: (t, np.full_like(t, dhi)), w, e))
     return min((_edge_distance(ra, dec, p, lo, hi) for p, lo, hi in edges), default=360.0)
+
+
+def circle_in_region_margin(reg: Region, ra: float, dec: float,
+                            radius: float) -> float | None:
+    """How far (degrees) the circle lies inside the region: the region's boundary's
+    distance from the centre less the radius (negative: it reaches out); None when the
+    centre is outside the region."""
+    inside = (float(_sep(reg.ra, reg.dec, ra, dec)) <= reg.r if reg.r is not None
+              else _in_box(reg, ra, dec))
+    return boundary_distance(reg, ra, dec) - radius if inside else None
+
+
+def circles_inside_regions(circles: np.ndarray, regions: list[Region]
+                           ) -> set[tuple[int, str]]:
+    """The (circle's index, region's name) of every circle that lies in a region; asserts
+    that no pair is a near tie."""
+    want = set()
+    for k, (ra, dec, radius) in enumerate(circles):
+        for reg in regions:
+            margin = circle_in_region_margin(reg, ra, dec, radius)
+            if margin is None:
+                continue
+            assert abs(margin) > 1e-7 * max(radius, 1e-3), (k, reg.name)  # no tie
+            if margin >= 0:
+                want.add((k, reg.name))
+    return want
 
 
 def _inside_circles(regions: list[Region], rng: np.random.Generator) -> np.ndarray:
@@ -251,17 +304,7 @@ def test_circle_in_region_as_computed_here(client: TestClient, whole_sample: Non
     for level in (90, 50):
         regions = _regions(client, level)
         circles = _inside_circles(regions, np.random.default_rng(RNG_SEED + 7 * level))
-        want = set()
-        for k, (ra, dec, radius) in enumerate(circles):
-            for reg in regions:
-                inside = (float(_sep(reg.ra, reg.dec, ra, dec)) <= reg.r if reg.r is not None
-                          else _in_box(reg, ra, dec))
-                if not inside:
-                    continue
-                d = boundary_distance(reg, ra, dec)
-                assert abs(d - radius) > 1e-7 * max(radius, 1e-3), (k, reg.name)  # no tie
-                if radius <= d:
-                    want.add((k, reg.name))
+        want = circles_inside_regions(circles, regions)
         assert len(regions) // 3 < len(want) < len(circles) * len(regions) // 10
         got: set[tuple[int, str]] = set()
         for start in range(0, len(circles), BATCH):
@@ -270,7 +313,7 @@ def test_circle_in_region_as_computed_here(client: TestClient, whole_sample: Non
                 ra, dec, r = (repr(float(x)) for x in circles[k])
                 branches.append(f"SELECT {k} AS k, revision_id FROM nufair.revisions WHERE "
                                 f"1 = CONTAINS(CIRCLE('ICRS', {ra}, {dec}, {r}), region{level})")
-            got |= {(int(k), n) for k, n in _csv(client, " UNION ALL ".join(branches))}
+            got |= {(int(k), n) for k, n in tap_csv(client, " UNION ALL ".join(branches))}
         assert got == want
 
 

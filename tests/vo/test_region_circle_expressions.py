@@ -26,13 +26,11 @@ from tests.vo.test_region_circle_exact import (
     RNG_SEED,
     Region,
     _circles,
-    _in_box,
     _inside_circles,
     _regions,
-    _sep,
-    boundary_distance,
-    distance_to,
-    reach_of,
+    circle_in_region_margin,
+    circles_meeting_regions,
+    tap_upload_pairs,
 )
 from vo import service
 from vo.adql.scope import Expr
@@ -64,30 +62,10 @@ def _upload(circles: np.ndarray, rng: np.random.Generator) -> tuple[bytes, dict[
     return buf.getvalue(), cols
 
 
-def _tap(client: TestClient, query: str, upload: bytes) -> set[tuple[int, str]]:
-    r = client.post("/tap/sync", data={"LANG": "ADQL", "QUERY": query, "RESPONSEFORMAT": "csv",
-                                       "MAXREC": "1000000", "UPLOAD": "src,param:src"},
-                    files={"src": ("src.xml", upload)})
-    assert r.status_code == 200, r.text[-800:]
-    _header, *rows = csv.reader(io.StringIO(r.text, newline=""))
-    return {(int(k), n) for k, n in rows}
-
-
 def _meets(circles: np.ndarray, regions: list[Region]
            ) -> tuple[set[tuple[int, str]], set[tuple[int, str]]]:
     """(pairs whose circle meets the region, near ties)."""
-    centres = np.array([(reg.ra, reg.dec) for reg in regions])
-    reach = np.array([reach_of(reg) for reg in regions])
-    want, ties = set(), set()
-    for k, (ra, dec, radius) in enumerate(circles):
-        near = _sep(ra, dec, centres[:, 0], centres[:, 1]) - reach <= radius + 1.0
-        for reg in np.array(regions, dtype=object)[near]:
-            margin = radius - distance_to(reg, ra, dec)
-            if abs(margin) <= TIE:
-                ties.add((k, reg.name))
-            elif margin > 0:
-                want.add((k, reg.name))
-    return want, ties
+    return circles_meeting_regions(circles, regions, tie=TIE)
 
 
 def _inside(circles: np.ndarray, regions: list[Region]
@@ -96,11 +74,9 @@ def _inside(circles: np.ndarray, regions: list[Region]
     want, ties = set(), set()
     for k, (ra, dec, radius) in enumerate(circles):
         for reg in regions:
-            inside = (float(_sep(reg.ra, reg.dec, ra, dec)) <= reg.r if reg.r is not None
-                      else _in_box(reg, ra, dec))
-            if not inside:
+            margin = circle_in_region_margin(reg, ra, dec, radius)
+            if margin is None:
                 continue
-            margin = boundary_distance(reg, ra, dec) - radius
             if abs(margin) <= TIE:
                 ties.add((k, reg.name))
             elif margin > 0:
@@ -112,7 +88,7 @@ def _check(client: TestClient, predicate: str, upload: bytes,
            truth: tuple[set[tuple[int, str]], set[tuple[int, str]]]) -> None:
     want, ties = truth
     assert len(ties) <= max(3, len(want) // 200), sorted(ties)[:5]
-    got = _tap(client, JOIN.format(p=predicate), upload) - ties
+    got = tap_upload_pairs(client, JOIN.format(p=predicate), upload) - ties
     assert got == want, (predicate, sorted(got ^ want)[:10])
 
 

@@ -11,7 +11,6 @@ pair is a near tie.
 
 from __future__ import annotations
 
-import csv
 import io
 import warnings
 
@@ -23,13 +22,11 @@ from tests.vo.test_region_circle_exact import (
     RNG_SEED,
     Region,
     _circles,
-    _in_box,
     _inside_circles,
     _regions,
-    _sep,
-    boundary_distance,
-    distance_to,
-    reach_of,
+    circles_inside_regions,
+    circles_meeting_regions,
+    tap_upload_pairs,
 )
 
 #: Extra circles (ra, dec, radius) across RA 0 and about the poles.
@@ -48,42 +45,8 @@ def _upload(circles: np.ndarray, dtype: str = "float64") -> bytes:
     return buf.getvalue()
 
 
-def _tap(client: TestClient, query: str, upload: bytes) -> set[tuple[int, str]]:
-    r = client.post("/tap/sync", data={"LANG": "ADQL", "QUERY": query, "RESPONSEFORMAT": "csv",
-                                       "MAXREC": "1000000", "UPLOAD": "src,param:src"},
-                    files={"src": ("src.xml", upload)})
-    assert r.status_code == 200, r.text[-800:]
-    _header, *rows = csv.reader(io.StringIO(r.text, newline=""))
-    return {(int(k), n) for k, n in rows}
-
-
 def _meets(circles: np.ndarray, regions: list[Region]) -> set[tuple[int, str]]:
-    centres = np.array([(reg.ra, reg.dec) for reg in regions])
-    reach = np.array([reach_of(reg) for reg in regions])
-    want = set()
-    for k, (ra, dec, radius) in enumerate(circles):
-        near = _sep(ra, dec, centres[:, 0], centres[:, 1]) - reach <= radius + 1.0
-        for reg in np.array(regions, dtype=object)[near]:
-            d = distance_to(reg, ra, dec)
-            assert abs(d - radius) > 1e-7 * max(radius, 1e-3), (k, reg.name)  # no tie
-            if d <= radius:
-                want.add((k, reg.name))
-    return want
-
-
-def _inside(circles: np.ndarray, regions: list[Region]) -> set[tuple[int, str]]:
-    want = set()
-    for k, (ra, dec, radius) in enumerate(circles):
-        for reg in regions:
-            inside = (float(_sep(reg.ra, reg.dec, ra, dec)) <= reg.r if reg.r is not None
-                      else _in_box(reg, ra, dec))
-            if not inside:
-                continue
-            d = boundary_distance(reg, ra, dec)
-            assert abs(d - radius) > 1e-7 * max(radius, 1e-3), (k, reg.name)  # no tie
-            if radius <= d:
-                want.add((k, reg.name))
-    return want
+    return circles_meeting_regions(circles, regions)[0]
 
 
 JOIN = ("SELECT s.k, a.revision_id FROM TAP_UPLOAD.src AS s JOIN nufair.revisions AS a "
@@ -105,7 +68,7 @@ def test_uploaded_circles_meet_regions_as_computed_here(client: TestClient,
         circle = "CIRCLE('ICRS', s.ra, s.dec, s.err)"
         for p in (f"INTERSECTS({circle}, a.region{level})",
                   f"INTERSECTS(a.region{level}, {circle})"):
-            got = _tap(client, JOIN.format(p=p), upload)
+            got = tap_upload_pairs(client, JOIN.format(p=p), upload)
             assert got == want, (p, sorted(got ^ want)[:10])
 
 
@@ -116,9 +79,9 @@ def test_uploaded_circles_in_regions_as_computed_here(client: TestClient,
     for level in (90, 50):
         regions = _regions(client, level)
         circles = _inside_circles(regions, np.random.default_rng(RNG_SEED + 7 * level))
-        want = _inside(circles, regions)
+        want = circles_inside_regions(circles, regions)
         assert len(regions) // 3 < len(want)
-        got = _tap(client, JOIN.format(
+        got = tap_upload_pairs(client, JOIN.format(
             p=f"CONTAINS(CIRCLE('ICRS', s.ra, s.dec, s.err), a.region{level})"),
             _upload(circles))
         assert got == want, sorted(got ^ want)[:10]
@@ -133,12 +96,12 @@ def test_single_precision_columns_and_constant_radius(client: TestClient,
     circles = _circles(regions, np.random.default_rng(RNG_SEED))[::3]
     single = circles.astype(np.float32).astype(np.float64)
     want = _meets(single, regions)
-    assert _tap(client, JOIN.format(p="INTERSECTS(CIRCLE('ICRS', s.ra, s.dec, s.err), "
+    assert tap_upload_pairs(client, JOIN.format(p="INTERSECTS(CIRCLE('ICRS', s.ra, s.dec, s.err), "
                                       "a.region90)"), _upload(circles, "float32")) == want
     fixed = single.copy()
     fixed[:, 2] = 1.5
     want = _meets(fixed, regions)
-    assert _tap(client, JOIN.format(p="INTERSECTS(CIRCLE('ICRS', s.ra, s.dec, 1.5), "
+    assert tap_upload_pairs(client, JOIN.format(p="INTERSECTS(CIRCLE('ICRS', s.ra, s.dec, 1.5), "
                                       "a.region90)"), _upload(fixed, "float32")) == want
 
 

@@ -25,9 +25,6 @@ left out of both answers.
 
 from __future__ import annotations
 
-import csv
-import io
-
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -42,18 +39,11 @@ from tests.vo.test_region_circle_exact import (
     boundary_distance,
     distance_to,
     reach_of,
+    tap_csv,
 )
 
 #: A margin (degrees) this close to 0 is a near tie.
 TIE = 1e-7
-
-
-def _csv(client: TestClient, query: str) -> list[list[str]]:
-    r = client.post("/tap/sync", data={"LANG": "ADQL", "QUERY": query,
-                                       "RESPONSEFORMAT": "csv", "MAXREC": "10000000"})
-    assert r.status_code == 200, r.text[-800:]
-    _header, *rows = csv.reader(io.StringIO(r.text, newline=""))
-    return rows
 
 
 def _ra_margin(inner: Region, outer: Region) -> float:
@@ -123,7 +113,7 @@ def test_region_in_region_as_computed_here(client: TestClient, whole_sample: Non
     kinds = {(box_i[a], box_o[b]) for a, b in want if a != b}
     # the sample's 50 % regions are circles
     assert kinds == {(i, o) for i in (False, la == 90) for o in (False, lb == 90)}, kinds
-    rows = _csv(client, "SELECT a.revision_id, b.revision_id FROM nufair.revisions AS a "
+    rows = tap_csv(client, "SELECT a.revision_id, b.revision_id FROM nufair.revisions AS a "
                         f"JOIN nufair.revisions AS b ON 1 = CONTAINS(a.region{la}, "
                         f"b.region{lb})")
     got = {(x, y) for x, y in rows} - ties
@@ -139,10 +129,10 @@ def test_levels_of_one_row(client: TestClient, whole_sample: None) -> None:
     want = {n for n, m in margins.items() if m > TIE}
     ties = {n for n, m in margins.items() if abs(m) <= TIE}
     assert len(ties) <= max(3, len(margins) // 100) and len(want) > len(margins) // 2
-    got = {n for (n,) in _csv(client, "SELECT revision_id FROM nufair.revisions WHERE "
+    got = {n for (n,) in tap_csv(client, "SELECT revision_id FROM nufair.revisions WHERE "
                                       "1 = CONTAINS(region50, region90)")}
     assert got - ties == want, sorted(got ^ want)[:10]
-    assert _csv(client, "SELECT revision_id FROM nufair.revisions WHERE "
+    assert tap_csv(client, "SELECT revision_id FROM nufair.revisions WHERE "
                         "CONTAINS(region90, region50) = 1 AND moc90 IS NOT NULL") == []
 
 
@@ -174,7 +164,7 @@ def test_regions_without_extents_by_their_tiles(client: TestClient, whole_sample
     truth = {(a, b) for a in names for b in names if (a in bare or b in bare)
              and mocs[a].union(mocs[b]) == mocs[b]}
     assert len({(a, b) for a, b in truth if a != b}) >= 3, sorted(truth)
-    got = {(a, b) for a, b in _csv(
+    got = {(a, b) for a, b in tap_csv(
         client, "SELECT a.revision_id, b.revision_id FROM nufair.revisions AS a JOIN "
                 "nufair.revisions AS b ON 1 = CONTAINS(a.region90, b.region90)")
         if a in bare or b in bare}

@@ -19,9 +19,6 @@ must be rare, and are left out of both answers.
 
 from __future__ import annotations
 
-import csv
-import io
-
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -33,18 +30,11 @@ from tests.vo.test_region_circle_exact import (
     _sep,
     distance_to,
     reach_of,
+    tap_csv,
 )
 
 #: A margin (degrees) this close to 0 is a near tie.
 TIE = 1e-7
-
-
-def _csv(client: TestClient, query: str) -> list[list[str]]:
-    r = client.post("/tap/sync", data={"LANG": "ADQL", "QUERY": query,
-                                       "RESPONSEFORMAT": "csv", "MAXREC": "10000000"})
-    assert r.status_code == 200, r.text[-800:]
-    _header, *rows = csv.reader(io.StringIO(r.text, newline=""))
-    return rows
 
 
 def _ra_margin(a: Region, b: Region) -> float:
@@ -113,7 +103,7 @@ def test_region_pairs_as_computed_here(client: TestClient, whole_sample: None, l
     assert kinds == ({(False, False), (True, False), (False, True), (True, True)}
                      if la == 90 else {(False, False), (False, True)})
     for args in (f"a.region{la}, b.region{lb}", f"b.region{lb}, a.region{la}"):
-        rows = _csv(client, "SELECT a.revision_id, b.revision_id FROM nufair.revisions AS a "
+        rows = tap_csv(client, "SELECT a.revision_id, b.revision_id FROM nufair.revisions AS a "
                             f"JOIN nufair.revisions AS b ON 1 = INTERSECTS({args})")
         got = {(x, y) for x, y in rows} - ties
         assert got == meets, (args, sorted(got ^ meets)[:10])

@@ -26,8 +26,6 @@ near tie: those are counted, must be rare, and are left out of both answers.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -37,7 +35,14 @@ import pytest
 from fastapi.testclient import TestClient
 from numpy.typing import NDArray
 
-from tests.vo.test_region_circle_exact import Region, _in_box, _regions, _sep, reach_of
+from tests.vo.test_region_circle_exact import (
+    Region,
+    _in_box,
+    _regions,
+    _sep,
+    reach_of,
+    tap_csv,
+)
 
 Arr = NDArray[np.float64]
 Curve = Callable[[Arr], Arr]  # parameter values -> (n, 3) unit vectors
@@ -299,14 +304,6 @@ def _expected(shapes: list[Polygon], regions: list[Region]) -> Expected:
     return out
 
 
-def _csv(client: TestClient, query: str) -> list[list[str]]:
-    r = client.post("/tap/sync", data={"LANG": "ADQL", "QUERY": query,
-                                       "RESPONSEFORMAT": "csv", "MAXREC": "1000000"})
-    assert r.status_code == 200, r.text[-800:]
-    _header, *rows = csv.reader(io.StringIO(r.text, newline=""))
-    return rows
-
-
 def _tap(client: TestClient, shapes: list[str], where: str) -> set[tuple[int, str]]:
     """(shape, revision) pairs where ``where`` (with ``{s}`` for the shape) holds."""
     pairs = set()
@@ -314,7 +311,7 @@ def _tap(client: TestClient, shapes: list[str], where: str) -> set[tuple[int, st
         branches = [f"SELECT {k} AS k, revision_id FROM nufair.revisions WHERE "
                     f"1 = {where.format(s=shapes[k])}"
                     for k in range(start, min(start + BATCH, len(shapes)))]
-        pairs |= {(int(k), n) for k, n in _csv(client, " UNION ALL ".join(branches))}
+        pairs |= {(int(k), n) for k, n in tap_csv(client, " UNION ALL ".join(branches))}
     return pairs
 
 
