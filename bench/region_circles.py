@@ -10,8 +10,9 @@ The real app in its own process; over HTTP, the median of ``--repeat`` sync quer
    joined on ``1 = INTERSECTS(CIRCLE('ICRS', s.ra, s.dec, s.err), a.region90)``;
 2. the same with ``CONTAINS(CIRCLE(...), a.region90)``;
 3. (for reference) the upload alone, ``SELECT count(*) FROM TAP_UPLOAD.src``;
-4. ``INTERSECTS(a.region90, b.region90)``, every pair of current alerts (only with
-   ``--self-join``: it is quadratic in the alerts).
+4. the INTERSECTS join with the radius given in arcsec (``s.err_arcsec / 3600.0``);
+5. ``INTERSECTS(a.region90, b.region90)`` and ``CONTAINS(a.region50, b.region90)``, every
+   pair of current alerts (only with ``--self-join``).
 
 Run: ``.venv/bin/python -m bench.region_circles [--alerts 10000] [--sources 1000]
 [--repeat 5] [--self-join] [--out region_circles]``.
@@ -38,8 +39,11 @@ from nufair.app import make_engine
 
 JOIN = ("SELECT s.id, a.name FROM TAP_UPLOAD.src AS s JOIN nufair.alerts AS a ON "
         "1 = {p}(CIRCLE('ICRS', s.ra, s.dec, s.err), a.region90)")
+#: The same join with the radius in arcsec, as VizieR gives error columns.
+ARCSEC = ("SELECT s.id, a.name FROM TAP_UPLOAD.src AS s JOIN nufair.alerts AS a ON "
+          "1 = INTERSECTS(CIRCLE('ICRS', s.ra, s.dec, s.err_arcsec / 3600.0), a.region90)")
 SELF = ("SELECT a.name, b.name FROM nufair.alerts AS a JOIN nufair.alerts AS b ON "
-        "1 = INTERSECTS(a.region90, b.region90)")
+        "1 = {p}(a.region{level}, b.region90)")
 
 
 def sources(n: int, rng: np.random.Generator) -> bytes:
@@ -47,6 +51,7 @@ def sources(n: int, rng: np.random.Generator) -> bytes:
     table = Table({"id": np.arange(n), "ra": rng.uniform(0, 360, n),
                    "dec": np.degrees(np.arcsin(rng.uniform(-1, 1, n))),
                    "err": 10 ** rng.uniform(-2, 0, n)})
+    table["err_arcsec"] = table["err"] * 3600.0
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -106,10 +111,15 @@ def main() -> None:
                     out[f"{name}_ms"], rows = timed_query(client, base, JOIN.format(p=p),
                                                           upload, args.repeat)
                     out[f"{name}_rows"] = float(rows)
+                out["intersects_arcsec_ms"], rows = timed_query(client, base, ARCSEC,
+                                                                upload, args.repeat)
+                out["intersects_arcsec_rows"] = float(rows)
                 if args.self_join:
-                    out["self_join_ms"], rows = timed_query(client, base, SELF, None,
-                                                            args.repeat)
-                    out["self_join_rows"] = float(rows)
+                    for name, p, level in (("self_join", "INTERSECTS", 90),
+                                           ("self_contains", "CONTAINS", 50)):
+                        out[f"{name}_ms"], rows = timed_query(
+                            client, base, SELF.format(p=p, level=level), None, args.repeat)
+                        out[f"{name}_rows"] = float(rows)
         finally:
             engine.dispose()
     for k, v in out.items():
