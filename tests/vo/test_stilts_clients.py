@@ -130,3 +130,37 @@ def test_tapskymatch_and_coneskymatch(live_url: str, alerts: list[NoticeRecord],
                    "verb=1", "usefoot=false")
     assert {(int(row["id"]), by_did[row["obs_publisher_did"]]) for row in cone} == want
     assert np.isfinite([float(row["Separation"]) for row in cone]).all()
+
+
+def test_tapquery_parse_runs_the_region_pair_and_error_circle_queries(
+        live_url: str, alerts: list[NoticeRecord], tmp_path: Path) -> None:
+    """The exact region predicates of the tenth session pass STILTS's ADQL 2.0 parser
+    (region columns are plain column references there) and answer as the service does
+    when asked directly; their exactness is tested against numpy/astropy in
+    ``test_region_pairs_exact``, ``test_region_contains_regions`` and
+    ``test_region_circle_expressions``."""
+    import httpx
+    from astropy.table import Table
+
+    src = tmp_path / "src.csv"
+    src.write_text("id,ra,dec,err_as\n" + "".join(f"{k},{ra},{dec},{3600.0 * (k % 3 + 1)}\n"
+                                                  for k, ra, dec in SOURCES))
+    tap = ("tapquery", f"tapurl={live_url}/tap", "sync=true", "parse=true", "nupload=1",
+           f"upload1={src}", "ufmt1=csv", "upname1=src")
+    votable = io.BytesIO()  # what STILTS sends of the CSV: a VOTable
+    Table.read(src, format="ascii.csv").write(votable, format="votable")
+    for adql in ("SELECT a.name AS x, b.name AS y FROM nufair.alerts AS a JOIN nufair.alerts"
+                 " AS b ON 1 = INTERSECTS(a.region90, b.region90) WHERE a.name < b.name",
+                 "SELECT a.name AS x, b.name AS y FROM nufair.alerts AS a JOIN nufair.alerts"
+                 " AS b ON 1 = CONTAINS(a.region50, b.region90)",
+                 "SELECT s.id AS x, a.name AS y FROM TAP_UPLOAD.src AS s JOIN nufair.alerts AS"
+                 " a ON 1 = INTERSECTS(CIRCLE('ICRS', s.ra, s.dec, s.err_as / 3600.0), "
+                 "a.region90)"):
+        got = {(row["x"], row["y"]) for row in _stilts(*tap, f"adql={adql}")}
+        direct = httpx.post(f"{live_url}/tap/sync", timeout=60,
+                            data={"LANG": "ADQL", "QUERY": adql, "RESPONSEFORMAT": "csv",
+                                  "UPLOAD": "src,param:src"},
+                            files={"src": ("src.xml", votable.getvalue())})
+        assert direct.status_code == 200, direct.text[-800:]
+        want = {(row["x"], row["y"]) for row in csv.DictReader(io.StringIO(direct.text))}
+        assert got == want and want, adql
