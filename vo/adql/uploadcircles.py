@@ -179,6 +179,12 @@ class UploadCircles:
                 f" WHERE {c}.row = {self.row} AND {covered} < {c}.hi - {c}.lo))")
 
 
+#: Circles per call of mocpy's ``from_cones``, which holds the GIL for the whole call: 100 000
+#: circles in one call kept other threads (the event loop: ``/healthz``) waiting ~100 ms at a
+#: time; calls of this size keep the waits to a few ms.
+CONES_PER_CALL = 2000
+
+
 def upload_circles(row: str, circles: NDArray[np.float64], bind: Bind,
                    alias: str) -> UploadCircles:
     """The :class:`UploadCircles` of ``circles`` (ra, dec, radius of each row of an
@@ -188,23 +194,38 @@ def upload_circles(row: str, circles: NDArray[np.float64], bind: Bind,
     ok[ok] = (circles[ok, 2] >= 0) & (np.abs(circles[ok, 1]) <= 90)
     numbers = np.flatnonzero(ok)
     rows = circles[ok]
-    keys: list[int] = []
-    bounds: list[tuple[int, int]] = []
+    # Arrays, not a tuple a range: 10^5 circles made ~5 * 10^5 tuples, and the garbage
+    # collector's passes over them held the GIL ~50 ms at a time.
+    keys: list[NDArray[np.intp]] = []
+    bounds: list[NDArray[np.uint64]] = []
     orders = np.array([max(sky.tile_order(max(float(r), 1e-6)) - COARSER, 0)
                        for r in rows[:, 2]], dtype=int)
     for order in np.unique(orders):
-        group, ids = rows[orders == order], numbers[orders == order]
-        mocs = MOC.from_cones(Longitude(group[:, 0] % 360.0 * u.deg),
-                              Latitude(group[:, 1] * u.deg),
-                              radius=np.clip(group[:, 2] + MARGIN, 1e-9, 179.999) * u.deg,
-                              max_depth=int(order), union_strategy=None)
-        for (_ra, _dec, r), k, moc in zip(group, ids, mocs, strict=True):
-            ranges = ALL_SKY if r >= 180.0 else moc.to_depth29_ranges
-            keys += [int(k)] * len(ranges)
-            bounds += [(int(lo), int(hi)) for lo, hi in ranges]
-    ends = ", ".join(bind([b[i] for b in bounds], "bigint[]") for i in range(2))
-    relation = f"unnest({bind(keys, 'bigint[]')}, {ends}) AS {alias}(row, lo, hi)"
+        for start in range(0, int((orders == order).sum()), CONES_PER_CALL):
+            group = rows[orders == order][start:start + CONES_PER_CALL]
+            ids = numbers[orders == order][start:start + CONES_PER_CALL]
+            _cover(group, ids, int(order), keys, bounds)
+    ranges = np.concatenate(bounds) if bounds else np.empty((0, 2), dtype=np.uint64)
+    row_of = np.concatenate(keys) if keys else np.empty(0, dtype=np.intp)
+    ends = ", ".join(bind(ranges[:, i].astype(np.int64).tolist(), "bigint[]")
+                     for i in range(2))
+    relation = (f"unnest({bind(row_of.astype(np.int64).tolist(), 'bigint[]')}, {ends})"
+                f" AS {alias}(row, lo, hi)")
     return UploadCircles(row, relation, alias)
+
+
+def _cover(group: NDArray[np.float64], ids: NDArray[np.intp], order: int,
+           keys: list[NDArray[np.intp]], bounds: list[NDArray[np.uint64]]) -> None:
+    """Append the coverings at ``order`` of the circles ``group`` (rows ``ids``): their
+    order-29 ranges to ``bounds``, each range's row to ``keys``."""
+    mocs = MOC.from_cones(Longitude(group[:, 0] % 360.0 * u.deg),
+                          Latitude(group[:, 1] * u.deg),
+                          radius=np.clip(group[:, 2] + MARGIN, 1e-9, 179.999) * u.deg,
+                          max_depth=order, union_strategy=None)
+    for (_ra, _dec, r), k, moc in zip(group, ids, mocs, strict=True):
+        ranges = ALL_SKY if r >= 180.0 else moc.to_depth29_ranges
+        bounds.append(np.asarray(ranges, dtype=np.uint64).reshape(-1, 2))
+        keys.append(np.full(len(ranges), k, dtype=np.intp))
 
 
 def circles_of(circle: Expr, upload_columns: dict[str, tuple[str, UploadColumn]],
