@@ -31,7 +31,7 @@ from vo.formats.delimited import delimited
 from vo.formats.fields import field_specs
 from vo.resultstream import PlanEstimate, ResultStream
 from vo.tables import ALERTS
-from vo.tapsession import begin_tap, limits, refused, role_available
+from vo.tapsession import begin_tap, limits, refused, role_available, settings
 
 #: Seconds the estimate of the region-tile count is reused (see :meth:`VoStorage.tile_rows`).
 TILE_ESTIMATE_TTL_S = 60.0
@@ -59,10 +59,14 @@ class QueryResult:
 class VoStorage:
     """Read-only queries for TAP, SCS and DataLink."""
 
-    def __init__(self, engine: Engine, timeout_s: float = 30.0, base_url: str = "") -> None:
+    def __init__(self, engine: Engine, timeout_s: float = 30.0, base_url: str = "",
+                 probe_ms: int = resultstream.PROBE_MS) -> None:
         self.engine = engine
         self.base_url = base_url
         self.timeout_ms = int(timeout_s * 1000)
+        #: The probe's timeout (:meth:`ResultStream.probe`); 0: no probe, every query is
+        #: planned and admitted first.
+        self.probe_ms = probe_ms if not self.timeout_ms or probe_ms < self.timeout_ms else 0
         self._role: bool | None = None
         self._tiles: tuple[float, int] | None = None
 
@@ -210,6 +214,10 @@ class VoStorage:
             assert isinstance(conn, psycopg.Connection)
             stream = ResultStream(fairy, conn, maxrec, self.timeout_ms, deadline)
             try:
+                if self.probe_ms and not uploads and stream.probe(
+                        settings(self.probe_ms, self.base_url, self._role_available(conn)),
+                        sql, params):
+                    return stream
                 stream.start(lambda c: self._begin_tap(c, uploads), sql, params, tr, encode,
                              admit)
                 return stream

@@ -61,6 +61,22 @@ def role_available(conn: psycopg.Connection[Any]) -> bool:
     return bool(row[0]) if row is not None else False
 
 
+def settings(timeout_ms: int, base_url: str, as_role: bool) -> tuple[str, dict[str, str]]:
+    """One statement that makes the open transaction a TAP query's: read-only, the limits of
+    :func:`limits`, the TAP role when ``as_role`` (``set_config`` calls, so that the whole
+    setup is one statement of a pipeline, see :meth:`vo.resultstream.ResultStream.probe`)."""
+    values = {"transaction_read_only": "on", "statement_timeout": str(int(timeout_ms)),
+              "nufair.base_url": base_url.rstrip("/"), "work_mem": WORK_MEM,
+              "TimeZone": "UTC"}
+    if as_role:
+        values["role"] = TAP_ROLE
+    names = list(values)
+    calls = ", ".join(f"set_config(%(n{i})s, %(v{i})s, true)" for i in range(len(names)))
+    params = {f"n{i}": n for i, n in enumerate(names)}
+    params |= {f"v{i}": values[n] for i, n in enumerate(names)}
+    return f"SELECT {calls}", params
+
+
 def limits(timeout_ms: int, base_url: str = "") -> str:
     """The SET LOCAL statements of a TAP transaction (one round trip).
 
