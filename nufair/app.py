@@ -43,6 +43,7 @@ from vo.adql.parsepool import parsing_in_processes
 from vo.adql.parser import syntax_check
 from vo.api import ConeSearchFastPath
 from vo.api import router as vo_router
+from vo.conepool import ConePool
 from vo.config import VoConfig
 from vo.context import VoSetup, install_vo, setup_of, vo_running
 from vo.curation import Curation
@@ -145,11 +146,13 @@ async def _running(app: NufairApp) -> AsyncIterator[None]:
         catalog = build_catalog_context(storage, settings, app.tokens, services)
         app.start_catalog(catalog)
         app.embedded_server = server
+        cones = ConePool(vo_engine, int(setup_of(app).config.timeout_s * 1000))
+        await cones.open()
         try:
             with bulk_priority(settings.bulk_niceness, (vo_engine,),
                                settings.bulk_thread_niceness), \
                     _pid_sync(storage, settings), ingest_running(app, storage, settings), \
-                    vo_running(app, engine, vo_engine), \
+                    vo_running(app, engine, vo_engine, cones), \
                     parsing_in_processes(settings.adql_parse_processes,
                                          settings.bulk_niceness):
                 # The ADQL grammar's LALR tables are built on first use: ~1 s of pure
@@ -164,6 +167,7 @@ async def _running(app: NufairApp) -> AsyncIterator[None]:
                     lag.cancel()
         finally:
             catalog.gate.close()  # the DCAT page builders
+            await cones.close()
     finally:
         if supervisor is not None:
             for dispose in disposers:

@@ -21,6 +21,7 @@ from typing import Annotated, Protocol
 from fastapi import Depends, Request
 from sqlalchemy.engine import Engine
 
+from vo.conepool import ConePool
 from vo.config import VoConfig
 from vo.service import TapResult, TapService
 from vo.slots import SyncSlots
@@ -52,13 +53,16 @@ class VoSetup:
 @dataclass(frozen=True, slots=True)
 class VoContext:
     """Everything the VO handlers use: the configuration, the read-only storage (on the VO
-    engine), the slots of synchronous queries, the TAP job service and the known tokens."""
+    engine), the slots of synchronous queries, the TAP job service, the known tokens, and
+    the cone search's connections on the event loop (None: every cone search is answered
+    in a worker thread)."""
 
     config: VoConfig
     storage: VoStorage
     slots: SyncSlots
     jobs: JobService
     tokens: TokenDigests
+    cones: ConePool | None = None
 
 
 class VoHost(Protocol):
@@ -87,12 +91,14 @@ def setup_of(app: VoHost) -> VoSetup:
 
 
 @contextmanager
-def vo_running(app: VoHost, engine: Engine, vo_engine: Engine) -> Iterator[VoContext]:
+def vo_running(app: VoHost, engine: Engine, vo_engine: Engine,
+               cones: ConePool | None = None) -> Iterator[VoContext]:
     """Build ``app``'s VO context and run its job threads for the app's lifetime.
 
     ``vo_engine`` (a pool of its own, no pre-ping) serves the synchronous reads: TAP sync,
     cone search, DataLink, VOSI; ``engine`` (the catalog's) the job tables and the jobs'
-    queries. Run inside the app's event loop (the slots are asyncio semaphores).
+    queries; ``cones`` (opened and closed by the caller, on the loop) the small cone
+    searches. Run inside the app's event loop (the slots are asyncio semaphores).
     """
     setup = setup_of(app)
     jobs = job_service(engine, setup.config, setup.policy)
@@ -100,7 +106,7 @@ def vo_running(app: VoHost, engine: Engine, vo_engine: Engine) -> Iterator[VoCon
     try:
         context = VoContext(setup.config, VoStorage(vo_engine, setup.config.timeout_s,
                                               setup.config.base_url),
-                           SyncSlots.of(setup.config), jobs, setup.tokens)
+                           SyncSlots.of(setup.config), jobs, setup.tokens, cones)
         app.vo_context = context
         yield context
     finally:

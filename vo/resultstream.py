@@ -120,6 +120,12 @@ class ResultStream:
         self._cur = self._conn.cursor(name="tap_answer", binary=binary)
         self._cur.execute(sql, params)
 
+    @property
+    def whole(self) -> bool:
+        """Whether every row of the answer is already fetched (the cursor at its end, or
+        a probe answered it): writing it reads nothing more from the database."""
+        return self._exhausted
+
     def probe(self, setup: tuple[str, dict[str, Any]], sql: str,
               params: dict[str, Any]) -> bool:
         """Try to answer the query whole in one round trip: a pipeline of the transaction's

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from vo.config import VoConfig
@@ -48,9 +48,32 @@ def columns_for(verb: int) -> list[ColumnInfo]:
     return cols
 
 
+@dataclass(frozen=True, slots=True)
+class Cone:
+    """A cone search asked for: the centre (RA in [0, 360)), the radius and the columns."""
+
+    ra: float
+    dec: float
+    sr: float
+    columns: list[ColumnInfo]
+
+    @property
+    def names(self) -> list[str]:
+        """The names of the columns."""
+        return [c.name for c in self.columns]
+
+
 def search(storage: VoStorage, cfg: VoConfig, params: Mapping[str, Any]) -> bytes:
     """The SCS 1.03 answer (TABLEDATA) for RA, DEC, SR and VERB in ``params``;
     :class:`VoError` for a missing, unreadable or out-of-range value."""
+    cone = cone_of(params)
+    rows, overflow = storage.cone(cone.ra, cone.dec, cone.sr, cone.names, cfg.max_rows)
+    return answer(cfg, cone, rows, overflow)
+
+
+def cone_of(params: Mapping[str, Any]) -> Cone:
+    """The cone of RA, DEC, SR and VERB in ``params``; :class:`VoError` for a missing,
+    unreadable or out-of-range value."""
     ra, dec, sr = _float(params, "RA"), _float(params, "DEC"), _float(params, "SR")
     if not 0 <= ra <= 360:
         raise VoError(f"RA={ra} is outside [0, 360]")
@@ -64,8 +87,12 @@ def search(storage: VoStorage, cfg: VoConfig, params: Mapping[str, Any]) -> byte
     except ValueError:
         raise VoError(f"VERB={verb_raw!r} must be 1, 2 or 3") from None
     verb = min(max(verb, 1), 3)
-    cols = columns_for(verb)
-    rows, overflow = storage.cone(ra % 360.0, dec, sr, [c.name for c in cols], cfg.max_rows)
+    return Cone(ra % 360.0, dec, sr, columns_for(verb))
+
+
+def answer(cfg: VoConfig, cone: Cone, rows: list[tuple[Any, ...]], overflow: bool) -> bytes:
+    """The SCS 1.03 document of ``rows`` of the cone's columns."""
+    cols = cone.columns
     specs = [FieldSpec(c.name, c.datatype, c.arraysize, c.xtype, c.unit,
                        _SCS_UCD.get(c.name, c.ucd), None, c.description) for c in cols]
     # Every VERB has the publisher DID: the DataLink service descriptor points at it, so

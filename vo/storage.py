@@ -259,14 +259,7 @@ class VoStorage:
         fixed statement, limited to ``maxrec + 1`` rows, so it does not need the read-only,
         time-limited transaction that user-written ADQL runs in.
         """
-        ranges = sky.cone_ranges(ra, dec, radius) if radius > 0 else None
-        params: dict[str, Any] = {"ra": ra, "dec": dec, "radius": radius, "limit": maxrec + 1}
-        if ranges is None:
-            params["lo0"] = int(sky.point_index(ra, dec))
-        else:
-            for i, (lo, hi) in enumerate(ranges.tolist()):
-                params[f"lo{i}"], params[f"hi{i}"] = lo, hi
-        sql = _cone_sql(tuple(columns), None if ranges is None else len(ranges))
+        sql, params = cone_statement(ra, dec, radius, columns, maxrec + 1)
 
         def work(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
             conn.autocommit = True
@@ -304,6 +297,20 @@ class VoStorage:
 
 #: Columns of ``nufair.alerts`` the cone search may return (checked before they reach SQL).
 _CONE_COLUMNS = frozenset(c.name for c in ALERTS.columns if c.moc_level is None)
+
+
+def cone_statement(ra: float, dec: float, radius: float, columns: Sequence[str],
+                   limit: int) -> tuple[str, dict[str, Any]]:
+    """The cone search's statement and parameters: current alerts within ``radius``
+    degrees of (ra, dec), nearest first, ``limit`` rows at most."""
+    ranges = sky.cone_ranges(ra, dec, radius) if radius > 0 else None
+    params: dict[str, Any] = {"ra": ra, "dec": dec, "radius": radius, "limit": limit}
+    if ranges is None:
+        params["lo0"] = int(sky.point_index(ra, dec))
+    else:
+        for i, (lo, hi) in enumerate(ranges.tolist()):
+            params[f"lo{i}"], params[f"hi{i}"] = lo, hi
+    return _cone_sql(tuple(columns), None if ranges is None else len(ranges)), params
 
 
 @functools.lru_cache(maxsize=256)

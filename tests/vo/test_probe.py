@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
@@ -158,3 +159,22 @@ def test_the_pooled_connection_comes_back_as_it_was(
     finally:
         one.dispose()
 
+
+
+def test_over_http_a_small_answer_is_sent_whole_and_a_large_one_streamed(
+        live_url: str, engine: Engine, spread: list[NoticeRecord]) -> None:
+    """Through the served app: a small answer comes whole (a Content-Length), byte for byte
+    the service's; one past what is fetched first (``SMALL_ROWS``) is streamed (chunked),
+    its MAXREC rows all there."""
+    small = {"LANG": "ADQL", "QUERY": SMALL[0][0], "RESPONSEFORMAT": "votable"}
+    with httpx.Client(timeout=60) as client:
+        r = client.post(f"{live_url}/tap/sync", data=small)
+        large = client.post(f"{live_url}/tap/sync", data={
+            "LANG": "ADQL", "QUERY": "SELECT a.name, b.name AS other FROM nufair.alerts AS a, "
+            "nufair.alerts AS b", "RESPONSEFORMAT": "csv", "MAXREC": "5000"})
+    assert r.status_code == 200 and r.headers["content-length"] == str(len(r.content))
+    direct = TapService(VoStorage(engine, base_url=live_url), VoConfig(base_url=live_url))
+    assert r.content == direct.execute(small, {}).body
+    assert large.status_code == 200 and "content-length" not in large.headers
+    assert large.headers["transfer-encoding"] == "chunked"
+    assert large.content.count(b"\n") == 1 + 5000

@@ -1,0 +1,112 @@
+"""The cone search answered on the event loop (issue 15, ``vo.conepool``): the same
+documents as the threaded path, larger answers left to it, and no error of its own when
+its database cannot be reached."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from sqlalchemy import create_engine
+
+from catalog.notices.parsed import NoticeRecord
+from catalog.storage.events import CatalogStorage
+from tests.catalog.records_factory import record
+from tests.vo.checks import read_votable
+from vo import scs
+from vo.conepool import LOOP_ROWS, ConePool
+
+MANY = 300
+
+
+@pytest.fixture
+def spread(storage: CatalogStorage, alerts: list[NoticeRecord]) -> list[NoticeRecord]:
+    """The sample alerts and :data:`MANY` more, seeded and uniform on the sphere."""
+    rng = np.random.default_rng(16)
+    ra = rng.uniform(0, 360, MANY)
+    dec = np.degrees(np.arcsin(rng.uniform(-1, 1, MANY)))
+    t0 = datetime(2022, 1, 1, tzinfo=UTC)
+    more = [record(run=7000 + i, event=i + 1, name=f"IceCube-CNP{i:04d}", ra=float(ra[i]),
+                   dec=float(dec[i]), r90=1.0, r50=0.5, time=t0 + timedelta(hours=i))
+            for i in range(MANY)]
+    storage.import_records(more)
+    return alerts + more
+
+
+def _cones(recs: list[NoticeRecord]) -> list[dict[str, str]]:
+    first = recs[0]
+    return [
+        {"RA": str(first.ra), "DEC": str(first.dec), "SR": "0"},  # exactly on an alert
+        {"RA": "77.4", "DEC": "5.7", "SR": "3"},
+        {"RA": "359.5", "DEC": "0", "SR": "25"},  # across RA 0
+        {"RA": "10", "DEC": "89.9", "SR": "30", "VERB": "3"},  # the pole
+        {"RA": "200", "DEC": "-30", "SR": "15", "VERB": "1"},
+        {"RA": "0", "DEC": "0", "SR": "180"},  # every alert: more than the loop writes
+        {"RA": "400", "DEC": "0", "SR": "1"},  # refused
+        {"RA": "12", "DEC": "3"},  # SR missing
+    ]
+
+
+def test_loop_answers_are_the_threaded_ones(app_with: Any,
+                                            spread: list[NoticeRecord]) -> None:
+    """Every cone gets, over HTTP, the document the threaded path writes for it; the small
+    ones came through the loop's connections, the whole sky through the thread."""
+    url, app = app_with()
+    vo = app.vo_context
+    assert vo.cones is not None
+    with httpx.Client(timeout=60) as client:
+        for params in _cones(spread):
+            before = vo.cones.served
+            got = client.get(f"{url}/scs", params=params)
+            threaded = scs.search(vo.storage, vo.config, params) if "SR" in params and \
+                params["RA"] != "400" else None
+            assert got.status_code == 200
+            if threaded is not None:
+                assert got.content == threaded, params
+            else:
+                assert b'name="Error"' in got.content
+            rows = len(read_votable(got.content).get_first_table().array) \
+                if threaded is not None else 0
+            if params.get("SR") == "180":
+                assert rows == len(spread) > LOOP_ROWS
+            asked = vo.cones.served - before
+            assert asked == (0 if threaded is None else 1), params
+
+
+def test_maxrec_cut_on_the_loop_is_the_threaded_one(app_with: Any,
+                                                    spread: list[NoticeRecord]) -> None:
+    """With the service's row limit under the loop's, the cut answer (overflow flagged)
+    is written on the loop, as the threaded path writes it."""
+    url, app = app_with(max_rows=3)
+    vo = app.vo_context
+    params = {"RA": "0", "DEC": "0", "SR": "180"}
+    with httpx.Client(timeout=60) as client:
+        got = client.get(f"{url}/scs", params=params)
+    assert got.content == scs.search(vo.storage, vo.config, params)
+    table = read_votable(got.content)
+    assert len(table.get_first_table().array) == 3
+    assert any(i.name == "QUERY_STATUS" and i.value == "OVERFLOW"
+               for i in table.resources[0].infos)
+
+
+def test_unreachable_database_is_left_to_the_threaded_path() -> None:
+    """Connections that cannot be made: the pool answers None within its wait, no error."""
+    pool = ConePool(create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none"), 1000,
+                    wait_s=0.3)
+
+    async def ask() -> tuple[Any, float]:
+        await pool.open()
+        try:
+            t0 = time.monotonic()
+            got = await pool.rows(10.0, 10.0, 1.0, ["name"], 100)
+            return got, time.monotonic() - t0
+        finally:
+            await pool.close()
+
+    got, took = asyncio.run(ask())
+    assert got is None and took < 5
