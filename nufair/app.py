@@ -36,7 +36,7 @@ from nufair.fair import PidSyncLoop, install_local_docs, pid_minting
 from nufair.health import DatabaseHealth, readiness, select_one_probe
 from nufair.ingest import ingest_running
 from nufair.migrate import current_revision, head_revision
-from nufair.priority import bulk_priority
+from nufair.priority import backend_lowering, bulk_priority
 from nufair.settings import Settings, load_settings
 from vo import registry
 from vo.adql.parsepool import parsing_in_processes
@@ -146,7 +146,8 @@ async def _running(app: NufairApp) -> AsyncIterator[None]:
         catalog = build_catalog_context(storage, settings, app.tokens, services)
         app.start_catalog(catalog)
         app.embedded_server = server
-        cones = ConePool(vo_engine, int(setup_of(app).config.timeout_s * 1000))
+        cones = ConePool(vo_engine, int(setup_of(app).config.timeout_s * 1000),
+                         on_connect=backend_lowering(vo_engine, settings.bulk_niceness))
         await cones.open()
         try:
             with bulk_priority(settings.bulk_niceness, (vo_engine,),

@@ -193,17 +193,31 @@ def _is_postgres(pid: int) -> bool:
         return False
 
 
+def backend_lowering(engine: Engine, niceness: int) -> Callable[[Any], None] | None:
+    """What lowers the backend of a new psycopg connection to ``engine``'s database to
+    ``niceness`` (:func:`lower_process`); None where nothing is lowered (0, or the
+    database is not on this machine)."""
+    if niceness <= 0 or not is_local(engine):
+        return None
+
+    def lower(dbapi_conn: Any) -> None:
+        pid = backend_pid(dbapi_conn)
+        if pid is not None and _is_postgres(pid):
+            lower_process(pid, niceness)
+
+    return lower
+
+
 def lower_backends(engine: Engine, niceness: int) -> Callable[[], None]:
     """Lower every backend ``engine`` connects to from now on to ``niceness``
     (:func:`lower_process`), where its database runs on this machine; the function that
     stops it (connections already made stay lowered)."""
-    if niceness <= 0 or not is_local(engine):
+    lower = backend_lowering(engine, niceness)
+    if lower is None:
         return lambda: None
 
     def on_connect(dbapi_conn: Any, record: Any) -> None:
-        pid = backend_pid(dbapi_conn)
-        if pid is not None and _is_postgres(pid):
-            lower_process(pid, niceness)
+        lower(dbapi_conn)
 
     event.listen(engine, "connect", on_connect)
     return lambda: event.remove(engine, "connect", on_connect)

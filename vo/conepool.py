@@ -11,6 +11,7 @@ any trouble with these connections, is left to the threaded path (:func:`vo.scs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -25,19 +26,35 @@ from vo.storage import cone_statement
 LOOP_ROWS = 200
 
 
+#: How these connections name themselves (``pg_stat_activity.application_name``).
+APPLICATION_NAME = "nufair cone search"
+
+
 class ConePool:
-    """A few autocommit connections of the VO engine's database for cone searches."""
+    """A few autocommit connections of the VO engine's database for cone searches, each
+    passed to ``on_connect`` when made (the app lowers their backends as it lowers the VO
+    engine's, :func:`nufair.priority.backend_lowering`)."""
 
     def __init__(self, engine: Engine, timeout_ms: int, size: int = 4,
-                 wait_s: float = 0.2) -> None:
+                 wait_s: float = 0.2,
+                 on_connect: Callable[[psycopg.AsyncConnection[Any]], None] | None = None,
+                 ) -> None:
         _, kwargs = engine.dialect.create_connect_args(engine.url)
         conninfo = make_conninfo("", **{k: str(v) for k, v in kwargs.items()
                                          if isinstance(v, str | int)})
         options = f"-c jit=off -c statement_timeout={int(timeout_ms)}"
         self.wait_s = wait_s
+        configure = None
+        if on_connect is not None:
+            hook = on_connect
+
+            async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
+                hook(conn)
+
         self._pool = AsyncConnectionPool(
             conninfo, min_size=1, max_size=size, open=False, name="cone-search",
-            kwargs={"autocommit": True, "options": options})
+            configure=configure, kwargs={"autocommit": True, "options": options,
+                                         "application_name": APPLICATION_NAME})
 
     async def open(self) -> None:
         """Start connecting (the first connection is made in the background)."""

@@ -5,6 +5,7 @@ its database cannot be reached."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,14 +13,14 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 from catalog.notices.parsed import NoticeRecord
 from catalog.storage.events import CatalogStorage
 from tests.catalog.records_factory import record
 from tests.vo.checks import read_votable
 from vo import scs
-from vo.conepool import LOOP_ROWS, ConePool
+from vo.conepool import APPLICATION_NAME, LOOP_ROWS, ConePool
 
 MANY = 300
 
@@ -110,3 +111,18 @@ def test_unreachable_database_is_left_to_the_threaded_path() -> None:
 
     got, took = asyncio.run(ask())
     assert got is None and took < 5
+
+
+def test_its_backends_are_lowered_as_the_vo_engines(app_with: Any,
+                                                    alerts: list[NoticeRecord]) -> None:
+    """The loop's connections run at the bulk niceness (19 by default), as the VO engine's
+    backends do: a cone search does not outrank the server's own loop."""
+    url, app = app_with()
+    with httpx.Client(timeout=60) as client:
+        assert client.get(f"{url}/scs", params={"RA": "77.4", "DEC": "5.7",
+                                                  "SR": "3"}).status_code == 200
+    with app.engine.connect() as conn:
+        pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE application_name "
+                                 "= :n AND datname = current_database()"),
+                            {"n": APPLICATION_NAME}).scalars().all()
+    assert pids and all(os.getpriority(os.PRIO_PROCESS, p) == 19 for p in pids)
