@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
@@ -51,6 +53,25 @@ def alerts(storage: CatalogStorage) -> list[NoticeRecord]:
     recs = sample_records()
     storage.import_records(recs)
     return recs
+
+
+#: Alerts spread on the sky besides the sample: enough that a cross join is more than a
+#: TAP probe keeps, and the whole sky more than a cone search writes on the loop.
+MANY = 300
+
+
+@pytest.fixture
+def spread(storage: CatalogStorage, alerts: list[NoticeRecord]) -> list[NoticeRecord]:
+    """The sample alerts and :data:`MANY` more, seeded and uniform on the sphere."""
+    rng = np.random.default_rng(15)
+    ra = rng.uniform(0, 360, MANY)
+    dec = np.degrees(np.arcsin(rng.uniform(-1, 1, MANY)))
+    t0 = datetime(2021, 1, 1, tzinfo=UTC)
+    more = [record(run=5000 + i, event=i + 1, name=f"IceCube-SPR{i:04d}", ra=float(ra[i]),
+                   dec=float(dec[i]), r90=1.0, r50=0.5, time=t0 + timedelta(hours=i))
+            for i in range(MANY)]
+    storage.import_records(more)
+    return alerts + more
 
 
 @pytest.fixture

@@ -7,36 +7,15 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import numpy as np
-import pytest
 from sqlalchemy import create_engine, text
 
 from catalog.notices.parsed import NoticeRecord
-from catalog.storage.events import CatalogStorage
-from tests.catalog.records_factory import record
 from tests.vo.checks import read_votable
 from vo import scs
 from vo.conepool import APPLICATION_NAME, LOOP_ROWS, ConePool
-
-MANY = 300
-
-
-@pytest.fixture
-def spread(storage: CatalogStorage, alerts: list[NoticeRecord]) -> list[NoticeRecord]:
-    """The sample alerts and :data:`MANY` more, seeded and uniform on the sphere."""
-    rng = np.random.default_rng(16)
-    ra = rng.uniform(0, 360, MANY)
-    dec = np.degrees(np.arcsin(rng.uniform(-1, 1, MANY)))
-    t0 = datetime(2022, 1, 1, tzinfo=UTC)
-    more = [record(run=7000 + i, event=i + 1, name=f"IceCube-CNP{i:04d}", ra=float(ra[i]),
-                   dec=float(dec[i]), r90=1.0, r50=0.5, time=t0 + timedelta(hours=i))
-            for i in range(MANY)]
-    storage.import_records(more)
-    return alerts + more
 
 
 def _cones(recs: list[NoticeRecord]) -> list[dict[str, str]]:

@@ -4,7 +4,6 @@ Both paths must give the same documents, and leave the pooled connection as they
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -14,8 +13,6 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
 from catalog.notices.parsed import NoticeRecord
-from catalog.storage.events import CatalogStorage
-from tests.catalog.records_factory import record
 from tests.vo.checks import read_votable
 from vo.config import VoConfig
 from vo.resultstream import PROBE_ROWS, PlanEstimate
@@ -42,24 +39,6 @@ SMALL = [
 ]
 
 FORMATS = ["votable", "votable/td", "csv", "tsv"]
-
-#: Alerts spread on the sky: enough that a cross join is more than the probe keeps.
-MANY = 300
-
-
-@pytest.fixture
-def spread(storage: CatalogStorage, alerts: list[NoticeRecord]) -> list[NoticeRecord]:
-    """The sample alerts and :data:`MANY` more, seeded and uniform on the sphere."""
-    rng = np.random.default_rng(15)
-    ra = rng.uniform(0, 360, MANY)
-    dec = np.degrees(np.arcsin(rng.uniform(-1, 1, MANY)))
-    t0 = datetime(2021, 1, 1, tzinfo=UTC)
-    more = [record(run=5000 + i, event=i + 1, name=f"IceCube-PRB{i:04d}", ra=float(ra[i]),
-                   dec=float(dec[i]), r90=1.0, r50=0.5, time=t0 + timedelta(hours=i))
-            for i in range(MANY)]
-    storage.import_records(more)
-    return alerts + more
-
 
 def answer(service: TapService, query: str, extra: dict[str, str], fmt: str,
            admitted: list[PlanEstimate]) -> bytes:
@@ -158,7 +137,6 @@ def test_the_pooled_connection_comes_back_as_it_was(
             assert _session(conn) == before
     finally:
         one.dispose()
-
 
 
 def test_over_http_a_small_answer_is_sent_whole_and_a_large_one_streamed(
