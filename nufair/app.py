@@ -148,8 +148,8 @@ async def _running(app: NufairApp) -> AsyncIterator[None]:
         app.embedded_server = server
         cones = ConePool(vo_engine, int(setup_of(app).config.timeout_s * 1000),
                          on_connect=backend_lowering(vo_engine, settings.bulk_niceness))
-        await cones.open()
         try:
+            await cones.open()
             with bulk_priority(settings.bulk_niceness, (vo_engine,),
                                settings.bulk_thread_niceness), \
                     _pid_sync(storage, settings), ingest_running(app, storage, settings), \

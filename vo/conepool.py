@@ -35,7 +35,7 @@ class ConePool:
     passed to ``on_connect`` when made (the app lowers their backends as it lowers the VO
     engine's, :func:`nufair.priority.backend_lowering`)."""
 
-    def __init__(self, engine: Engine, timeout_ms: int, size: int = 4,
+    def __init__(self, engine: Engine, timeout_ms: int, size: int = 2,
                  wait_s: float = 0.2,
                  on_connect: Callable[[psycopg.AsyncConnection[Any]], None] | None = None,
                  ) -> None:
