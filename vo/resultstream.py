@@ -137,7 +137,7 @@ class ResultStream:
         Most TAP queries are small (a cone, a point in the regions, an alert by name):
         for them the EXPLAIN before each query, which admits heavy ones, cost as much as the
         query (~1.1 ms of ~8 ms at 10 000 alerts, issue 15), and the transaction, cursor and
-        fetches took eight round trips. A query that ends within the probe's timeout with a
+        fetches took nine round trips. A query that ends within the probe's timeout with a
         few rows needs no admission; any other is admitted as before, by the planner.
         """
         conn = self._conn
