@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vo import mocformats, registry, scs, vosi
+from vo.conepool import WRITE_ON_LOOP_ROWS
 from vo.config import VoConfig
 from vo.context import VoContext, VoCtx, context_of
 from vo.datalink import FIELDS, DatasetId, link_rows, parse_id
@@ -194,9 +195,9 @@ def tap_root(vo: VoCtx) -> Response:
 
 # ------------------------------------------------------------------------ SCS
 async def _cone_on_loop(vo: VoContext, params: dict[str, Any]) -> bytes | None:
-    """The cone search's answer written on the event loop (``vo.cones``), or None when it
-    is left to a worker thread: no such connections, or a larger answer (see
-    :mod:`vo.conepool`)."""
+    """The cone search's answer, its rows read on the event loop (``vo.cones``) and a small
+    answer written there too; None when it is left to the threaded path: no such
+    connections, VERB=3, or a larger answer (see :mod:`vo.conepool`)."""
     if vo.cones is None:
         return None
     try:
@@ -204,8 +205,14 @@ async def _cone_on_loop(vo: VoContext, params: dict[str, Any]) -> bytes | None:
         cone = scs.cone_of(params)
     except VoError as exc:
         return scs.error_document(exc.message)
+    if cone.verb == 3:
+        return None
     got = await vo.cones.rows(cone.ra, cone.dec, cone.sr, cone.names, vo.config.max_rows)
-    return None if got is None else scs.answer(vo.config, cone, *got)
+    if got is None:
+        return None
+    if len(got[0]) <= WRITE_ON_LOOP_ROWS:
+        return scs.answer(vo.config, cone, *got)
+    return await run_in_threadpool(scs.answer, vo.config, cone, *got)
 
 
 def _cone_answer(vo: VoContext, params: dict[str, Any]) -> bytes:

@@ -5,8 +5,9 @@ A cone search is one indexed statement (~0.1 ms in the database at 10 000 alerts
 a worker thread it took two thread wake-ups besides the database's, ~0.35 ms of ~4 ms when
 the machine had been idle between requests, as it is between a client's requests
 (measured for issue 15). Here the statement is awaited on the loop instead, cut at
-:data:`LOOP_ROWS` rows so that writing the answer there stays short; a larger answer, or
-any trouble with these connections, is left to the threaded path (:func:`vo.scs.search`).
+:data:`LOOP_ROWS` rows; a larger answer, or any trouble with these connections, is left to
+the threaded path (:func:`vo.scs.search`). VERB=3 is left to it too: its rows carry the
+region polygons, ~5 kB and ~160 µs of writing each (31 ms for 200 rows, measured).
 """
 
 from __future__ import annotations
@@ -21,9 +22,13 @@ from sqlalchemy.engine import Engine
 
 from vo.storage import cone_statement
 
-#: At most this many rows are written on the event loop (~0.5 ms for 200 rows at VERB=3);
-#: a cone with more is answered by the threaded path.
+#: At most this many rows are read on the event loop; a cone with more is answered by
+#: the threaded path.
 LOOP_ROWS = 200
+
+#: At most this many rows of VERB 1 or 2 are also written on the loop: ~10 µs a row at
+#: VERB 2 (1.9 ms for 200, measured), so ~0.5 ms. More are written in a worker thread.
+WRITE_ON_LOOP_ROWS = 50
 
 
 #: How these connections name themselves (``pg_stat_activity.application_name``).

@@ -50,11 +50,13 @@ def columns_for(verb: int) -> list[ColumnInfo]:
 
 @dataclass(frozen=True, slots=True)
 class Cone:
-    """A cone search asked for: the centre (RA in [0, 360)), the radius and the columns."""
+    """A cone search asked for: the centre (RA in [0, 360)), the radius, VERB and its
+    columns."""
 
     ra: float
     dec: float
     sr: float
+    verb: int
     columns: list[ColumnInfo]
 
     @property
@@ -87,7 +89,7 @@ def cone_of(params: Mapping[str, Any]) -> Cone:
     except ValueError:
         raise VoError(f"VERB={verb_raw!r} must be 1, 2 or 3") from None
     verb = min(max(verb, 1), 3)
-    return Cone(ra % 360.0, dec, sr, columns_for(verb))
+    return Cone(ra % 360.0, dec, sr, verb, columns_for(verb))
 
 
 def answer(cfg: VoConfig, cone: Cone, rows: list[tuple[Any, ...]], overflow: bool) -> bytes:
